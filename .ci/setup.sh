@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses as real peers:
+#   mosquitto (upstream MQTT broker, bench reference), socat (serial ptys for Modbus RTU),
+#   openssl (test CAs and certificates), chromium (status page tests), sqlite3 (integrity checks by hand).
+set -euo pipefail
+pkgs=(mosquitto socat openssl chromium sqlite3 ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# Debian's mosquitto package may start a system broker on 1883; the tests start their own on free ports.
+echo "setup: test peers present (${pkgs[*]})"

@@ -1,0 +1,86 @@
+/**
+ * The TypeScript shape of a validated configuration. The convict schema in agent/config/schema.ts is
+ * the single source of truth for every option, its default, its doc and its validation; this type
+ * mirrors it so each component receives its own typed slice.
+ */
+
+export interface MqttUser {
+  username: string;
+  /** Plain password (hashed with scrypt at load; never kept in memory in clear) ... */
+  password?: string;
+  /** ... or an scrypt hash made by `gridedge passwd`: `scrypt$N$r$p$salt$hash` (base64). */
+  passwordHash?: string;
+  /** Topic filters this user may publish to. */
+  publish: string[];
+  /** Topic filters this user may subscribe to. */
+  subscribe: string[];
+}
+
+export interface MqttConfig {
+  host: string;
+  port: number;
+  allowAnonymous: boolean;
+  users: MqttUser[];
+  /** Largest accepted payload on bal/raw in bytes; larger ones are rejected and counted. */
+  maxPayloadBytes: number;
+  websocket: { enabled: boolean; path: string };
+}
+
+export interface HttpConfig {
+  host: string;
+  port: number;
+}
+
+export interface StorageConfig {
+  dir: string;
+  /** Prune oldest rows beyond this many bytes of payload (0: no limit). */
+  maxBytes: number;
+  /** Prune rows older than this (hours, 0: no limit). */
+  maxAgeHours: number;
+  /** Group commit interval in ms. */
+  commitIntervalMs: number;
+}
+
+export interface PipelineConfig {
+  /** Timestamps further than this in the future are kept but flagged questionable (`ts_future`). */
+  futureToleranceS: number;
+  /** Timestamps older than this are kept but flagged questionable (`ts_past`). */
+  pastToleranceS: number;
+}
+
+export interface StatsConfig {
+  enabled: boolean;
+  /** Window lengths: "10s", "1m", "10min", "1h" ... */
+  windows: string[];
+  /** Dotted field paths aggregated (basicstats). */
+  fields: string[];
+  /** Fields that also get an IEC 61000-4-30 RMS aggregate (`rms`). */
+  rmsFields: string[];
+  /** Samples arriving this late (ms after the window end) are still counted. */
+  graceMs: number;
+}
+
+export interface StatusConfig {
+  /** Seconds between retained status / metrics publishes. */
+  intervalS: number;
+}
+
+export interface PluginInstanceConfig {
+  type: string;
+  id: string;
+  [key: string]: unknown;
+}
+
+export interface AgentConfig {
+  version: number;
+  gateway: { id: string };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  mqtt: MqttConfig;
+  http: HttpConfig;
+  storage: StorageConfig;
+  pipeline: PipelineConfig;
+  stats: StatsConfig;
+  status: StatusConfig;
+  drivers: PluginInstanceConfig[];
+  forwarders: PluginInstanceConfig[];
+}

@@ -1,0 +1,57 @@
+/**
+ * The health document: `GET /api/v1/status`, the retained `gridedge/<id>/status` topic, the status
+ * page and `gridedge status` all render this one shape.
+ */
+import type { BufferStats } from './buffer-types.js';
+import type { Measurement } from './measurement.js';
+import type { PluginHealth } from './plugin.js';
+
+export interface DeviceStatus {
+  device: string;
+  /** The latest processed measurement. */
+  latest: Measurement;
+  /** Seconds since `latest.ts`. */
+  ageSeconds: number;
+}
+
+export interface PluginStatus extends PluginHealth {
+  id: string;
+  type: string;
+}
+
+export interface ForwarderStatus {
+  id: string;
+  type: string;
+  connected: boolean;
+  /** Wall-clock ms of the last acknowledged send. */
+  lastSuccess?: number;
+  lag: number;
+  lagSeconds: number;
+  /** Rows per second delivered over the last interval. */
+  drainRate: number;
+  lastError?: string;
+  dropped: number;
+}
+
+export interface BrokerStatus {
+  host: string;
+  port: number;
+  clients: number;
+  subscriptions: number;
+}
+
+export interface AgentStatus {
+  gateway: string;
+  version: string;
+  /** healthy: everything running; degraded: something is down or failing (see problems). */
+  health: 'healthy' | 'degraded';
+  problems: string[];
+  startedAt: number;
+  uptimeSeconds: number;
+  broker: BrokerStatus;
+  drivers: PluginStatus[];
+  devices: DeviceStatus[];
+  buffer: BufferStats | null;
+  forwarders: ForwarderStatus[];
+  counters: Record<string, number | Record<string, number>>;
+}
