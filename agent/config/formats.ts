@@ -1,0 +1,107 @@
+/**
+ * Reusable convict `format` checks. Each throws an Error whose message completes the sentence
+ * "<path>: must be ..." — the loader turns convict's messages into `path: message, got <value>`.
+ * Plugin schemas use these (or convict's built-ins) so every problem reads the same way.
+ */
+import { filterError } from '../core/topics.js';
+
+export type Check = (value: unknown) => void;
+
+const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+export function intRange(lo: number, hi: number): Check {
+  return (v) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
+      throw new Error(`must be an integer between ${lo} and ${hi}`);
+  };
+}
+
+export function numberRange(lo: number, hi: number): Check {
+  return (v) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi)
+      throw new Error(`must be a number between ${lo} and ${hi}`);
+  };
+}
+
+export function oneOf(...values: readonly string[]): Check {
+  return (v) => {
+    if (typeof v !== 'string' || !values.includes(v)) throw new Error(`must be one of ${values.join(', ')}`);
+  };
+}
+
+export const port: Check = intRange(1, 65535);
+/** A port, or 0 for "pick a free one" (tests). */
+export const portOrZero: Check = intRange(0, 65535);
+
+export const nonEmptyString: Check = (v) => {
+  if (typeof v !== 'string' || v.trim() === '') throw new Error('must be a non-empty string');
+};
+
+export const optionalString: Check = (v) => {
+  if (v !== null && v !== undefined && typeof v !== 'string') throw new Error('must be a string');
+};
+
+/** Device and plugin ids end up in topic names: no wildcards, no '/', no spaces. */
+export const identifier: Check = (v) => {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/.test(v))
+    throw new Error('must be 1-64 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit');
+};
+
+export const topicFilter: Check = (v) => {
+  if (typeof v !== 'string') throw new Error('must be an MQTT topic filter (string)');
+  const e = filterError(v);
+  if (e) throw new Error(`must be an MQTT topic filter: ${e}`);
+};
+
+export const topicFilterList: Check = (v) => {
+  if (!Array.isArray(v)) throw new Error('must be a list of MQTT topic filters');
+  v.forEach((f, k) => {
+    try {
+      topicFilter(f);
+    } catch (e) {
+      throw new Error(`[${k}] ${(e as Error).message}`);
+    }
+  });
+};
+
+/** `[{ from: filter, to: template }]`; `to` has no more wildcards than `from`. */
+export const topicMap: Check = (v) => {
+  if (!Array.isArray(v)) throw new Error('must be a list of { from, to } topic mappings');
+  v.forEach((e: unknown, k) => {
+    if (typeof e !== 'object' || e === null) throw new Error(`[${k}] must be an object { from, to }`);
+    const { from, to, ...rest } = e as Record<string, unknown>;
+    const extra = Object.keys(rest);
+    if (extra.length) throw new Error(`[${k}] has unknown key ${show(extra[0])}`);
+    if (typeof from !== 'string' || filterError(from)) throw new Error(`[${k}].from must be an MQTT topic filter`);
+    if (typeof to !== 'string' || to === '') throw new Error(`[${k}].to must be a topic template`);
+    const count = (s: string) => s.split('/').filter((l) => l === '+' || l === '#').length;
+    if (count(to) > count(from)) throw new Error(`[${k}].to has more wildcards than from`);
+  });
+};
+
+/** Durations such as "500ms", "10s", "1m", "10min", "1h". */
+export function parseDuration(s: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)$/.exec(s.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = m[2]!;
+  const ms = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
+  const out = n * ms;
+  return out > 0 ? out : null;
+}
+
+export const duration: Check = (v) => {
+  if (typeof v !== 'string' || parseDuration(v) === null)
+    throw new Error('must be a duration such as "500ms", "10s", "1m", "10min" or "1h"');
+};
+
+export const durationList: Check = (v) => {
+  if (!Array.isArray(v) || v.length === 0) throw new Error('must be a non-empty list of durations ("10s", "1m", "10min")');
+  v.forEach((d, k) => {
+    if (typeof d !== 'string' || parseDuration(d) === null) throw new Error(`[${k}] must be a duration such as "10s", "1m" or "10min"`);
+  });
+};
+
+export const stringList: Check = (v) => {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error('must be a list of strings');
+};
