@@ -1,0 +1,158 @@
+/**
+ * End-to-end benchmark: an external mqtt.js client publishes QoS 1 measurements to `bal/raw`, an
+ * external subscriber receives `bal/processed`, through the real agent process (buffer included:
+ * every QoS 1 publish is acknowledged only after its commit). The same publish→subscribe loop runs
+ * through Debian's mosquitto as a reference broker.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { freePort, startAgent, tempDir } from '../helpers/agent-process.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function payload(k: number, sentMs: number): string {
+  return JSON.stringify({
+    ts: Date.now() * 1000,
+    quality: 'good',
+    freq: 50.01,
+    sent: sentMs,
+    k,
+    v: { a: { mag: 230.1, ang: 0.1 }, b: { mag: 229.8, ang: -119.9 }, c: { mag: 230.4, ang: 120.2 } },
+    i: { a: { mag: 101.2, ang: -18.1 }, b: { mag: 98.7, ang: -138.2 }, c: { mag: 102.3, ang: 101.9 } },
+  });
+}
+
+export interface LoopResult {
+  messages: number;
+  seconds: number;
+  perSecond: number;
+}
+
+/** Publish `n` QoS 1 messages as fast as the window allows; resolve when the subscriber has them all. */
+export async function throughput(url: string, pubTopic: string, subFilter: string, n: number, window = 2000): Promise<LoopResult> {
+  const sub = await mqtt.connectAsync(url, { clientId: `bench-sub-${process.pid}` });
+  const pub = await mqtt.connectAsync(url, { clientId: `bench-pub-${process.pid}` });
+  await sub.subscribeAsync(subFilter, { qos: 0 });
+  let received = 0;
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  sub.on('message', () => {
+    if (++received >= n) resolveDone();
+  });
+  const t0 = performance.now();
+  let inflight = 0;
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (inflight < window && sent < n) {
+        inflight++;
+        const k = sent++;
+        pub.publish(pubTopic, payload(k, 0), { qos: 1 }, () => {
+          inflight--;
+          if (sent < n) pump();
+          else if (inflight === 0) resolve();
+        });
+      }
+    };
+    pump();
+  });
+  await Promise.race([done, sleep(60_000)]);
+  const seconds = (performance.now() - t0) / 1000;
+  sub.end(true);
+  pub.end(true);
+  return { messages: received, seconds, perSecond: received / seconds };
+}
+
+/** Publish at a fixed rate for `seconds`; latency publish → processed received, in ms. */
+export async function latency(url: string, pubTopic: string, subFilter: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; max: number; samples: number }> {
+  const sub = await mqtt.connectAsync(url, { clientId: `bench-lsub-${process.pid}` });
+  const pub = await mqtt.connectAsync(url, { clientId: `bench-lpub-${process.pid}` });
+  await sub.subscribeAsync(subFilter, { qos: 0 });
+  const lat: number[] = [];
+  sub.on('message', (_t, p) => {
+    const now = performance.timeOrigin + performance.now();
+    const m = JSON.parse(p.toString()) as { sent: number };
+    lat.push(now - m.sent);
+  });
+  const tickMs = 10;
+  const perTick = Math.round((rate * tickMs) / 1000);
+  const ticks = Math.round((seconds * 1000) / tickMs);
+  const start = performance.now();
+  let k = 0;
+  for (let tick = 0; tick < ticks; tick++) {
+    const due = start + tick * tickMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    for (let j = 0; j < perTick; j++) pub.publish(pubTopic, payload(k++, performance.timeOrigin + performance.now()), { qos: 1 });
+  }
+  await sleep(500);
+  sub.end(true);
+  pub.end(true);
+  // Skip the first second (connection warm-up, JIT).
+  const steady = lat.slice(rate).sort((a, b) => a - b);
+  const q = (f: number) => steady[Math.min(steady.length - 1, Math.floor(f * steady.length))] ?? NaN;
+  return { p50: q(0.5), p99: q(0.99), max: steady[steady.length - 1] ?? NaN, samples: steady.length };
+}
+
+function rssMb(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(s);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function withMosquitto<T>(fn: (url: string) => Promise<T>): Promise<T> {
+  const dir = tempDir('gridedge-bench-mosq-');
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n`);
+  const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+  try {
+    for (let k = 0; k < 100; k++) {
+      try {
+        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 500 });
+        c.end(true);
+        break;
+      } catch {
+        await sleep(50);
+      }
+    }
+    return await fn(`mqtt://127.0.0.1:${port}`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+export async function benchE2E(): Promise<Record<string, unknown>> {
+  const n = Number(process.env.GRIDEDGE_BENCH_N ?? 100_000);
+  const agent = await startAgent({ config: { log: { level: 'warn' }, stats: { enabled: true } } });
+  try {
+    const pid = agent.child.pid!;
+    // Warm-up.
+    await throughput(agent.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', 5000);
+    const tp = await throughput(agent.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', n);
+    const rssAfterThroughput = rssMb(pid);
+    const lat = await latency(agent.mqttUrl, 'bal/raw/bench2', 'bal/processed/bench2', 5000, 10);
+    const rss = rssMb(pid);
+    let reference: LoopResult | null = null;
+    try {
+      reference = await withMosquitto((url) => throughput(url, 'bal/raw/bench1', 'bal/raw/bench1', n));
+    } catch (err) {
+      process.stderr.write(`mosquitto reference skipped: ${(err as Error).message}\n`);
+    }
+    return {
+      e2e_measurements_per_s: Math.round(tp.perSecond),
+      e2e_messages: tp.messages,
+      latency_at_5000_per_s_ms: { p50: round(lat.p50), p99: round(lat.p99), max: round(lat.max), samples: lat.samples },
+      rss_mb: round(rss),
+      rss_mb_after_throughput: round(rssAfterThroughput),
+      mosquitto_reference_per_s: reference ? Math.round(reference.perSecond) : null,
+      ratio_to_mosquitto: reference ? round(tp.perSecond / reference.perSecond) : null,
+    };
+  } finally {
+    await agent.stop('SIGTERM');
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;

@@ -1,0 +1,48 @@
+/**
+ * `npm run bench`: every benchmark in one run, printed as one JSON document (also written to
+ * bench-results.json when GRIDEDGE_BENCH_OUT names a file). Select parts with
+ * GRIDEDGE_BENCH=e2e,buffer,forward.
+ */
+import { cpus, totalmem } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { benchE2E } from './e2e.js';
+
+type Bench = () => Promise<Record<string, unknown>>;
+
+async function load(name: string, file: string, fn: string): Promise<Bench | null> {
+  try {
+    const mod = (await import(file)) as Record<string, Bench>;
+    return mod[fn] ?? null;
+  } catch (err) {
+    process.stderr.write(`bench ${name} unavailable: ${(err as Error).message}\n`);
+    return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const only = (process.env.GRIDEDGE_BENCH ?? 'e2e,buffer,forward').split(',');
+  const benches: [string, Bench | null][] = [
+    ['e2e', benchE2E],
+    ['buffer', await load('buffer', './buffer.js', 'benchBuffer')],
+    ['forward', await load('forward', './forward.js', 'benchForward')],
+  ];
+  const results: Record<string, unknown> = {
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, arch: process.arch },
+    date: new Date().toISOString(),
+  };
+  for (const [name, fn] of benches) {
+    if (!only.includes(name) || !fn) continue;
+    process.stderr.write(`bench ${name} ...\n`);
+    try {
+      results[name] = await fn();
+    } catch (err) {
+      results[name] = { error: (err as Error).message };
+    }
+  }
+  const out = JSON.stringify(results, null, 2);
+  console.log(out);
+  if (process.env.GRIDEDGE_BENCH_OUT) writeFileSync(process.env.GRIDEDGE_BENCH_OUT, out + '\n');
+  process.exit(0);
+}
+
+void main();
