@@ -1,0 +1,249 @@
+/**
+ * WindowedStats: per device, per window length, epoch-aligned windows of field statistics.
+ * A window [start, end) is complete once `end + grace ≤ now`; `push(now)` hands out the complete ones
+ * and forgets them. Samples for a window that is already complete at the latest push are late.
+ */
+import type { Measurement, Quality } from '../../agent/core/measurement.js';
+import type { Aggregator } from '../../agent/core/plugin.js';
+import { WindowAccumulator } from './accumulator.js';
+import type { FieldStats } from './accumulator.js';
+import { compileFieldPath, fieldPathError } from './field-path.js';
+import type { FieldReader } from './field-path.js';
+import { parseWindow, windowStart } from './window.js';
+
+/** One published window (CONTRACT "Stats messages"). Plain data: JSON.stringify it as it is. */
+export interface StatsMessage {
+  device: string;
+  /** The window's name as configured ("10s", "1m", "10min"). */
+  window: string;
+  /** Window start and end, µs since the epoch: the window covers [start, end). */
+  start: number;
+  end: number;
+  /** Samples included (quality good or questionable). */
+  count: number;
+  /** Samples left out because their quality was `invalid`. */
+  excluded: number;
+  /** Worst quality of the included samples; `invalid` when all samples were invalid (count 0). */
+  quality: Quality;
+  /** Per configured field that had at least one finite value in the window. */
+  fields: Record<string, FieldStats>;
+}
+
+export interface WindowedStatsOptions {
+  /** Window lengths, also the names published ("10s", "1m", "10min"). */
+  windows: readonly string[];
+  /** Dotted paths of numeric fields ("p.total", "v.a.mag", "freq"). */
+  fields: readonly string[];
+  /** Fields that also get `rms` (IEC 61000-4-30 aggregation); added to `fields` when not there. */
+  rmsFields?: readonly string[];
+  /** How long after a window's end samples for it are still accepted, in ms. */
+  graceMs: number;
+  /** Open windows allowed per device and window length (guards against wild timestamps). Default 64. */
+  maxOpenWindows?: number;
+}
+
+/**
+ * What `add` did with a sample: `ok` counted; `excluded` quality invalid (tallied in the window's
+ * `excluded`, not in its statistics); `late` its window (for at least one window length) was already
+ * pushed, so it was not counted there; `ignored` no usable device/ts, or too many open windows.
+ */
+export type AddResult = 'ok' | 'excluded' | 'late' | 'ignored';
+
+export interface StatsCounts {
+  /** Samples counted in every window (`ok`). */
+  accepted: number;
+  /** Invalid-quality samples (`excluded`). */
+  excluded: number;
+  /** Samples late for at least one window length. */
+  late: number;
+  /** Samples ignored (no device, no finite ts, open-window limit). */
+  ignored: number;
+  /** Late samples per window name. */
+  lateByWindow: Record<string, number>;
+  /** Windows currently open, over all devices. */
+  open: number;
+}
+
+interface Slot {
+  open: Map<number, WindowAccumulator>;
+  /** The window the last sample went to (most samples go to the same one). */
+  last: WindowAccumulator | null;
+}
+
+export class WindowedStats implements Aggregator<StatsMessage> {
+  private readonly names: readonly string[];
+  private readonly lens: readonly number[];
+  private readonly fieldNames: readonly string[];
+  private readonly readers: readonly FieldReader[];
+  private readonly rms: readonly boolean[];
+  private readonly graceUs: number;
+  private readonly maxOpen: number;
+  private readonly values: Float64Array;
+  private readonly devices = new Map<string, Slot[]>();
+  /** Greatest `now` pushed so far: windows with end + grace ≤ this are closed. */
+  private closedBefore = -Infinity;
+  private readonly lateBy: number[];
+  private nAccepted = 0;
+  private nExcluded = 0;
+  private nLate = 0;
+  private nIgnored = 0;
+
+  constructor(opts: WindowedStatsOptions) {
+    const problems: string[] = [];
+    const windows = Array.isArray(opts?.windows) ? opts.windows : [];
+    if (windows.length === 0) problems.push('windows: must be a non-empty list of durations ("10s", "1m", "10min")');
+    const lens: number[] = [];
+    windows.forEach((w, k) => {
+      try {
+        lens.push(parseWindow(w));
+      } catch (e) {
+        problems.push(`windows[${k}]: ${(e as Error).message}`);
+      }
+      if (windows.indexOf(w) !== k) problems.push(`windows[${k}]: ${JSON.stringify(w)} is listed twice`);
+    });
+    const fields = Array.isArray(opts?.fields) ? [...opts.fields] : (problems.push('fields: must be a list of dotted paths'), []);
+    const rmsFields = opts?.rmsFields === undefined ? [] : Array.isArray(opts.rmsFields) ? opts.rmsFields : (problems.push('rmsFields: must be a list of dotted paths'), []);
+    fields.forEach((f, k) => {
+      const e = fieldPathError(f);
+      if (e) problems.push(`fields[${k}]: ${e}`);
+    });
+    rmsFields.forEach((f, k) => {
+      const e = fieldPathError(f);
+      if (e) problems.push(`rmsFields[${k}]: ${e}`);
+      else if (!fields.includes(f)) fields.push(f);
+    });
+    const grace = opts?.graceMs;
+    if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0)
+      problems.push(`graceMs: must be a number ≥ 0, got ${JSON.stringify(grace)}`);
+    const maxOpen = opts?.maxOpenWindows ?? 64;
+    if (!Number.isInteger(maxOpen) || maxOpen < 1) problems.push(`maxOpenWindows: must be an integer ≥ 1, got ${JSON.stringify(maxOpen)}`);
+    if (problems.length) throw new RangeError(`WindowedStats options: ${problems.join('; ')}`);
+
+    const unique = [...new Set(fields)];
+    this.names = [...windows];
+    this.lens = lens;
+    this.fieldNames = unique;
+    this.readers = unique.map(compileFieldPath);
+    this.rms = unique.map((f) => rmsFields.includes(f));
+    this.graceUs = grace * 1000;
+    this.maxOpen = maxOpen;
+    this.values = new Float64Array(unique.length);
+    this.lateBy = lens.map(() => 0);
+  }
+
+  /** Route one measurement into its windows (by `m.device` and `m.ts`). */
+  add(m: Measurement): AddResult {
+    const ts = m.ts;
+    const device = m.device;
+    if (typeof device !== 'string' || device === '' || typeof ts !== 'number' || !Number.isFinite(ts)) {
+      this.nIgnored++;
+      return 'ignored';
+    }
+    const invalid = m.quality === 'invalid';
+    const rank = m.quality === 'good' ? 0 : 1; // anything else but invalid counts as questionable
+    const values = this.values;
+    if (!invalid) for (let f = 0; f < values.length; f++) values[f] = this.readers[f]!(m);
+
+    let slots = this.devices.get(device);
+    if (!slots) this.devices.set(device, (slots = this.lens.map(() => ({ open: new Map(), last: null }))));
+    let late = false;
+    let counted = false;
+    for (let k = 0; k < this.lens.length; k++) {
+      const len = this.lens[k]!;
+      const start = windowStart(ts, len);
+      if (start + len + this.graceUs <= this.closedBefore) {
+        late = true;
+        this.lateBy[k]!++;
+        continue;
+      }
+      const slot = slots[k]!;
+      let w = slot.last;
+      if (w === null || w.start !== start) {
+        w = slot.open.get(start) ?? null;
+        if (w === null) {
+          if (slot.open.size >= this.maxOpen) continue;
+          w = new WindowAccumulator(start, start + len, values.length);
+          slot.open.set(start, w);
+        }
+        slot.last = w;
+      }
+      if (invalid) w.excluded++;
+      else w.add(values, this.rms, ts, rank);
+      counted = true;
+    }
+    if (late) {
+      this.nLate++;
+      return 'late';
+    }
+    if (!counted) {
+      this.nIgnored++;
+      return 'ignored';
+    }
+    if (invalid) {
+      this.nExcluded++;
+      return 'excluded';
+    }
+    this.nAccepted++;
+    return 'ok';
+  }
+
+  /** Every window with end + grace ≤ nowMicros, oldest first per device and window; they are forgotten. */
+  push(nowMicros: number): StatsMessage[] {
+    if (nowMicros > this.closedBefore) this.closedBefore = nowMicros;
+    return this.drain((w) => w.end + this.graceUs <= this.closedBefore);
+  }
+
+  /** Every open window, complete or not (shutdown). Later samples may open them again. */
+  flushAll(): StatsMessage[] {
+    return this.drain(() => true);
+  }
+
+  /** Totals since construction. */
+  counts(): StatsCounts {
+    const lateByWindow: Record<string, number> = {};
+    this.names.forEach((n, k) => (lateByWindow[n] = this.lateBy[k]!));
+    let open = 0;
+    for (const slots of this.devices.values()) for (const s of slots) open += s.open.size;
+    return { accepted: this.nAccepted, excluded: this.nExcluded, late: this.nLate, ignored: this.nIgnored, lateByWindow, open };
+  }
+
+  /** Samples late for at least one window length, since construction. */
+  get lateCount(): number {
+    return this.nLate;
+  }
+
+  private drain(done: (w: WindowAccumulator) => boolean): StatsMessage[] {
+    const out: StatsMessage[] = [];
+    for (const [device, slots] of this.devices) {
+      let left = 0;
+      for (let k = 0; k < slots.length; k++) {
+        const slot = slots[k]!;
+        if (slot.open.size === 0) continue;
+        const ready: WindowAccumulator[] = [];
+        for (const w of slot.open.values()) if (done(w)) ready.push(w);
+        ready.sort((a, b) => a.start - b.start);
+        for (const w of ready) {
+          slot.open.delete(w.start);
+          out.push(this.message(device, k, w));
+        }
+        if (slot.last !== null && !slot.open.has(slot.last.start)) slot.last = null;
+        left += slot.open.size;
+      }
+      if (left === 0) this.devices.delete(device);
+    }
+    return out;
+  }
+
+  private message(device: string, k: number, w: WindowAccumulator): StatsMessage {
+    return {
+      device,
+      window: this.names[k]!,
+      start: w.start,
+      end: w.end,
+      count: w.count,
+      excluded: w.excluded,
+      quality: w.quality(),
+      fields: w.fieldStats(this.fieldNames, this.rms),
+    };
+  }
+}

@@ -1,0 +1,265 @@
+import t from 'tap';
+import type { Measurement, Quality } from '../../agent/core/measurement.js';
+import { WindowedStats, parseWindow, windowStart, compileFieldPath } from '../../algorithms/stats/index.js';
+import type { StatsMessage } from '../../algorithms/stats/index.js';
+
+const S = 1_000_000; // µs per second
+const T0 = 1764000000000000; // a multiple of 10 s, 1 min and 10 min (µs)
+
+/** mulberry32: small seeded PRNG, so failures reproduce. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const meas = (device: string, ts: number, extra: Partial<Measurement> = {}, quality: Quality = 'good'): Measurement =>
+  ({ device, ts, quality, ...extra }) as Measurement;
+
+const rel = (got: number | undefined, want: number): number =>
+  got === undefined ? Infinity : Math.abs(got - want) / Math.max(1, Math.abs(want));
+
+t.test('parseWindow: durations in µs, clear errors', async (t) => {
+  t.equal(parseWindow('10s'), 10 * S);
+  t.equal(parseWindow('1m'), 60 * S);
+  t.equal(parseWindow('10min'), 600 * S);
+  t.equal(parseWindow('1h'), 3600 * S);
+  t.equal(parseWindow('500ms'), 500_000);
+  for (const bad of ['10x', '', '0s', '-1s', 'ten seconds'])
+    t.throws(() => parseWindow(bad), new RegExp(`window ${JSON.stringify(bad)}: must be a duration`), `rejects ${JSON.stringify(bad)}`);
+  t.throws(() => parseWindow('0.0001ms'), /whole number of microseconds/);
+});
+
+t.test('windowStart aligns to the epoch, [start, start + len)', async (t) => {
+  t.equal(windowStart(T0, 10 * S), T0);
+  t.equal(windowStart(T0 + 10 * S - 1, 10 * S), T0, 'last µs still in the window');
+  t.equal(windowStart(T0 + 10 * S, 10 * S), T0 + 10 * S, 'end belongs to the next window');
+  t.equal(windowStart(T0 + 59 * S, 60 * S), T0);
+  t.equal(windowStart(T0 + 601 * S, 600 * S), T0 + 600 * S);
+  t.equal(windowStart(-1, 10 * S), -10 * S, 'before the epoch too');
+});
+
+t.test('compileFieldPath reads finite numbers only', async (t) => {
+  const m = { p: { total: 5 }, v: { a: { mag: 230 } }, freq: 50, bad: { x: 'NaN' }, inf: Infinity };
+  t.equal(compileFieldPath('p.total')(m), 5);
+  t.equal(compileFieldPath('v.a.mag')(m), 230);
+  t.equal(compileFieldPath('freq')(m), 50);
+  t.ok(Number.isNaN(compileFieldPath('bad.x')(m)), 'string is not a number');
+  t.ok(Number.isNaN(compileFieldPath('inf')(m)), 'Infinity skipped');
+  t.ok(Number.isNaN(compileFieldPath('v.b.mag')(m)), 'missing path');
+  t.ok(Number.isNaN(compileFieldPath('a.b.c.d.e')(m)), 'long missing path');
+  t.equal(compileFieldPath('a.b.c.d')({ a: { b: { c: { d: 7 } } } }), 7);
+  t.throws(() => compileFieldPath('p..total'), /field "p\.\.total": has a bad segment ""/);
+});
+
+t.test('constructor names every bad option', async (t) => {
+  let msg = '';
+  try {
+    new WindowedStats({ windows: ['10s', '10x', '10s'], fields: ['p.total', 'a b'], rmsFields: ['.x'], graceMs: -1 });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  t.match(msg, /windows\[1\]: window "10x": must be a duration/);
+  t.match(msg, /windows\[2\]: "10s" is listed twice/);
+  t.match(msg, /fields\[1\]: has a bad segment "a b"/);
+  t.match(msg, /rmsFields\[0\]: has a bad segment ""/);
+  t.match(msg, /graceMs: must be a number ≥ 0, got -1/);
+  t.throws(() => new WindowedStats({ windows: [], fields: [], graceMs: 0 }), /windows: must be a non-empty list/);
+});
+
+t.test('all statistics against an independent two-pass computation (seeded random data)', async (t) => {
+  const rnd = prng(42);
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['p.total', 'v.a.mag'], rmsFields: ['v.a.mag'], graceMs: 0 });
+  // Large offset with small spread: a naive Σx² − n·mean² variance would lose every digit here.
+  const n = 5000;
+  const samples: { ts: number; p: number; v: number }[] = [];
+  for (let k = 0; k < n; k++) samples.push({ ts: T0 + k * 2000 + 1, p: 1e6 + rnd() * 10 - 5, v: 230 + (rnd() - 0.5) * 4 });
+  // Feed them in a shuffled order (Fisher–Yates with the same PRNG).
+  const order = samples.slice();
+  for (let k = order.length - 1; k > 0; k--) {
+    const j = Math.floor(rnd() * (k + 1));
+    [order[k], order[j]] = [order[j]!, order[k]!];
+  }
+  const results = new Set(order.map((s) => ws.add(meas('d', s.ts, { p: { total: s.p }, v: { a: { mag: s.v } } }))));
+  t.same([...results], ['ok'], 'every sample accepted');
+  const [w, ...rest] = ws.push(T0 + 10 * S);
+  t.equal(rest.length, 0, 'one window');
+
+  const twoPass = (xs: number[]) => {
+    let sum = 0;
+    for (const x of xs) sum += x;
+    const mean = sum / xs.length;
+    let ss = 0, sq = 0;
+    for (const x of xs) { ss += (x - mean) ** 2; sq += x * x; }
+    return { count: xs.length, sum, mean, stdev: Math.sqrt(ss / (xs.length - 1)), min: Math.min(...xs), max: Math.max(...xs), rms: Math.sqrt(sq / xs.length) };
+  };
+  const byTs = samples.slice().sort((a, b) => a.ts - b.ts);
+  for (const [name, pick] of [['p.total', (s: (typeof samples)[0]) => s.p], ['v.a.mag', (s: (typeof samples)[0]) => s.v]] as const) {
+    const ref = twoPass(samples.map(pick));
+    const got = w!.fields[name]!;
+    t.equal(got.count, ref.count, `${name} count`);
+    t.equal(got.min, ref.min, `${name} min`);
+    t.equal(got.max, ref.max, `${name} max`);
+    t.ok(rel(got.mean, ref.mean) < 1e-13, `${name} mean ${got.mean} vs ${ref.mean}`);
+    t.ok(rel(got.sum, ref.sum) < 1e-13, `${name} sum ${got.sum} vs ${ref.sum}`);
+    t.ok(Math.abs(got.stdev! - ref.stdev) / ref.stdev < 1e-9, `${name} stdev ${got.stdev} vs ${ref.stdev}`);
+    t.equal(got.first, pick(byTs[0]!), `${name} first by timestamp`);
+    t.equal(got.last, pick(byTs[byTs.length - 1]!), `${name} last by timestamp`);
+    if (name === 'v.a.mag') t.ok(rel(got.rms, ref.rms) < 1e-13, `rms ${got.rms} vs ${ref.rms}`);
+    else t.equal(got.rms, undefined, 'no rms for a field not in rmsFields');
+  }
+  t.equal(w!.count, n);
+  t.equal(w!.quality, 'good');
+  t.same(JSON.parse(JSON.stringify(w)), w, 'plain JSON data');
+});
+
+t.test('RMS aggregation per IEC 61000-4-30', async (t) => {
+  // IEC 61000-4-30:2015, 4.5 (aggregation over time intervals): the aggregated value is the square root
+  // of the arithmetic mean of the squared input values. Three 10/12-cycle values 229, 230, 231 V:
+  // √((229² + 230² + 231²)/3) = √(158702/3) = 230.001449..., while the arithmetic mean is 230.
+  const ws = new WindowedStats({ windows: ['3s'], fields: [], rmsFields: ['v.a.mag'], graceMs: 0 });
+  [229, 230, 231].forEach((v, k) => ws.add(meas('pq', T0 + k * 200_000, { v: { a: { mag: v } } })));
+  const [w] = ws.push(T0 + 3 * S);
+  const f = w!.fields['v.a.mag']!;
+  t.ok(Math.abs(f.rms! - Math.sqrt(158702 / 3)) < 1e-12, `rms ${f.rms}`);
+  t.ok(Math.abs(f.rms! - 230.001449) < 1e-6);
+  t.equal(f.mean, 230);
+  t.equal(f.stdev, 1, 'sample stdev of 229, 230, 231 is 1 (n − 1)');
+});
+
+t.test('Telegraf basicstats example: 1 and 3 give mean 2, stdev √2; one sample has no stdev', async (t) => {
+  // The basicstats README's example output: load1 values 1 and 3 → mean=2, s2=2, stdev=1.414...
+  const ws = new WindowedStats({ windows: ['30s'], fields: ['load1'], graceMs: 0 });
+  ws.add(meas('h', T0 + 10 * S, { load1: 1 }));
+  ws.add(meas('h', T0 + 20 * S, { load1: 3 }));
+  ws.add(meas('h', T0 + 40 * S, { load1: 5 }));
+  const [a, b] = ws.push(T0 + 60 * S);
+  t.same(a!.fields.load1, { count: 2, min: 1, max: 3, mean: 2, stdev: Math.SQRT2, sum: 4, first: 1, last: 3 });
+  t.same(b!.fields.load1, { count: 1, min: 5, max: 5, mean: 5, sum: 5, first: 5, last: 5 }, 'stdev omitted for one sample');
+  t.notOk('stdev' in b!.fields.load1!);
+});
+
+t.test('window alignment by measurement timestamp', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 0 });
+  ws.add(meas('d', T0 + 10 * S - 1, { freq: 50 }));
+  ws.add(meas('d', T0 + 10 * S, { freq: 51 }));
+  ws.add(meas('d', T0, { freq: 49 }));
+  const out = ws.push(T0 + 60 * S);
+  const tens = out.filter((w) => w.window === '10s');
+  t.same(tens.map((w) => [w.start, w.end, w.count]), [[T0, T0 + 10 * S, 2], [T0 + 10 * S, T0 + 20 * S, 1]]);
+  t.same(tens[0]!.fields.freq, { count: 2, min: 49, max: 50, mean: 49.5, stdev: Math.SQRT1_2, sum: 99, first: 49, last: 50 });
+  const minute = out.filter((w) => w.window === '1m');
+  t.same(minute.map((w) => [w.start, w.end, w.count]), [[T0, T0 + 60 * S, 3]]);
+});
+
+t.test('grace period: late-but-within-grace counted, later ones late', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 2000 });
+  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })), 'ok');
+  t.same(ws.push(T0 + 11 * S), [], 'not complete before end + grace');
+  t.equal(ws.add(meas('d', T0 + 9 * S, { freq: 52 })), 'ok', 'arrives after the end, within grace');
+  const out = ws.push(T0 + 12 * S);
+  t.equal(out.length, 1, 'complete exactly at end + grace');
+  t.equal(out[0]!.count, 2);
+  t.equal(out[0]!.fields.freq!.last, 52);
+  t.equal(ws.add(meas('d', T0 + 9.5 * S, { freq: 99 })), 'late', 'its 10 s window is gone');
+  t.equal(ws.lateCount, 1);
+  t.same(ws.counts().lateByWindow, { '10s': 1, '1m': 0 });
+  t.same(ws.push(T0 + 13 * S), [], 'the pushed window does not come back');
+  const rest = ws.flushAll();
+  t.equal(rest.length, 1, 'only the minute window is left');
+  t.equal(rest[0]!.window, '1m');
+  t.equal(rest[0]!.count, 3, 'the late sample still counts in the minute window that was open');
+  t.equal(rest[0]!.fields.freq!.max, 99);
+  // A sample for a window that was never opened but is already past end + grace is late too.
+  t.equal(ws.add(meas('d', T0 - 30 * S, { freq: 1 })), 'late');
+  t.equal(ws.counts().late, 2);
+});
+
+t.test('multiple devices and windows', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['p.total'], graceMs: 500 });
+  for (let s = 0; s < 120; s++)
+    for (const [dev, scale] of [['pmu1', 1], ['pmu2', 100]] as const)
+      ws.add(meas(dev, T0 + s * S + 250_000, { p: { total: scale * s } }));
+  t.equal(ws.counts().open, 2 * (12 + 2), 'one open accumulator per device, window length and interval');
+  const out = ws.push(T0 + 120 * S + 500_000);
+  t.equal(out.length, 2 * (12 + 2));
+  for (const dev of ['pmu1', 'pmu2']) {
+    const scale = dev === 'pmu1' ? 1 : 100;
+    const tens = out.filter((w) => w.device === dev && w.window === '10s');
+    t.same(tens.map((w) => w.start), Array.from({ length: 12 }, (_, k) => T0 + k * 10 * S), `${dev} 10 s windows in order`);
+    t.ok(tens.every((w) => w.count === 10));
+    const mins = out.filter((w) => w.device === dev && w.window === '1m');
+    t.same(mins.map((w) => w.count), [60, 60]);
+    // Mean of 0..59 is 29.5, of 60..119 is 89.5; equal counts make it the mean of the 10 s means.
+    t.same(mins.map((w) => w.fields['p.total']!.mean), [29.5 * scale, 89.5 * scale]);
+    const meanOfMeans = tens.slice(0, 6).reduce((a, w) => a + w.fields['p.total']!.mean, 0) / 6;
+    t.ok(Math.abs(meanOfMeans - mins[0]!.fields['p.total']!.mean) < 1e-9);
+    t.same(mins.map((w) => [w.fields['p.total']!.first, w.fields['p.total']!.last]), [[0, 59 * scale], [60 * scale, 119 * scale]]);
+  }
+  t.equal(ws.counts().open, 0, 'everything pushed is forgotten');
+  t.equal(ws.counts().accepted, 240);
+});
+
+t.test('out-of-order samples: first/last by timestamp, not arrival', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['freq'], graceMs: 0 });
+  for (const [ts, f] of [[5, 50.5], [9, 50.9], [1, 50.1], [7, 50.7], [3, 50.3]] as const) ws.add(meas('d', T0 + ts * S, { freq: f }));
+  const f = ws.push(T0 + 10 * S)[0]!.fields.freq!;
+  t.equal(f.first, 50.1);
+  t.equal(f.last, 50.9);
+  t.equal(f.min, 50.1);
+  t.equal(f.max, 50.9);
+});
+
+t.test('missing and non-finite fields are skipped per field', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['p.total', 'q.total', 'freq', 'rocof'], graceMs: 0 });
+  ws.add(meas('d', T0 + 1 * S, { p: { total: 10 }, freq: 50 }));
+  ws.add(meas('d', T0 + 2 * S, { p: { total: 20 }, q: { total: 5 }, freq: Number.NaN }));
+  ws.add(meas('d', T0 + 3 * S, { q: { total: Infinity }, freq: 'x' as unknown as number }));
+  const [w] = ws.push(T0 + 10 * S);
+  t.equal(w!.count, 3, 'window counts every sample');
+  t.equal(w!.fields['p.total']!.count, 2);
+  t.equal(w!.fields['p.total']!.last, 20, 'last of the field, not of the window');
+  t.same(w!.fields['q.total'], { count: 1, min: 5, max: 5, mean: 5, sum: 5, first: 5, last: 5 });
+  t.equal(w!.fields.freq!.count, 1);
+  t.notOk('rocof' in w!.fields, 'a field never seen is left out');
+});
+
+t.test('invalid quality excluded; questionable included and marks the window', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['freq'], graceMs: 0 });
+  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })), 'ok');
+  t.equal(ws.add(meas('d', T0 + 2 * S, { freq: 10 }, 'invalid')), 'excluded');
+  t.equal(ws.add(meas('d', T0 + 3 * S, { freq: 52 }, 'questionable')), 'ok');
+  t.equal(ws.add(meas('d', T0 + 12 * S, { freq: 51 })), 'ok');
+  t.equal(ws.add(meas('d', T0 + 21 * S, { freq: 0 }, 'invalid')), 'excluded');
+  const [a, b, c] = ws.push(T0 + 30 * S);
+  t.same([a!.count, a!.excluded, a!.quality], [2, 1, 'questionable']);
+  t.same([a!.fields.freq!.min, a!.fields.freq!.max, a!.fields.freq!.mean], [50, 52, 51], 'the invalid 10 left out');
+  t.same([b!.count, b!.excluded, b!.quality], [1, 0, 'good']);
+  t.same([c!.count, c!.excluded, c!.quality, c!.fields], [0, 1, 'invalid', {}], 'an all-invalid window shows the gap');
+  t.equal(ws.counts().excluded, 2);
+});
+
+t.test('bad samples are ignored, wild timestamps cannot grow memory without bound', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['freq'], graceMs: 0, maxOpenWindows: 3 });
+  t.equal(ws.add(meas('', T0, { freq: 1 })), 'ignored', 'no device');
+  t.equal(ws.add(meas('d', Number.NaN, { freq: 1 })), 'ignored', 'no timestamp');
+  for (let k = 0; k < 3; k++) t.equal(ws.add(meas('d', T0 + k * 10 * S, { freq: 1 })), 'ok');
+  t.equal(ws.add(meas('d', T0 + 1e6 * S, { freq: 1 })), 'ignored', 'a fourth open window is refused');
+  t.equal(ws.add(meas('d', T0 + 5 * S, { freq: 1 })), 'ok', 'open windows still take samples');
+  t.equal(ws.counts().ignored, 3);
+  t.equal(ws.counts().open, 3);
+});
+
+t.test('flushAll returns every open window and forgets it', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s', '10min'], fields: ['freq'], graceMs: 1000 });
+  ws.add(meas('a', T0 + 1 * S, { freq: 50 }));
+  ws.add(meas('b', T0 + 15 * S, { freq: 50 }));
+  const all: StatsMessage[] = ws.flushAll();
+  t.same(all.map((w) => `${w.device}/${w.window}/${(w.start - T0) / S}`).sort(), ['a/10min/0', 'a/10s/0', 'b/10min/0', 'b/10s/10']);
+  t.same(ws.flushAll(), []);
+  t.equal(ws.counts().open, 0);
+});
