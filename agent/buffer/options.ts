@@ -1,0 +1,82 @@
+/** The buffer's options: what the agent passes to `openBuffer`, checked once with clear errors. */
+import type { Counters } from '../core/counters.js';
+import type { Logger } from '../core/plugin.js';
+
+/** Time sources. Tests pass their own to move the wall clock without touching the system's. */
+export interface BufferClock {
+  /** Wall clock, milliseconds since the Unix epoch (default `Date.now`). */
+  wall(): number;
+  /** A clock that never steps, milliseconds (default `performance.now`). */
+  monotonic(): number;
+}
+
+export interface BufferOptions {
+  /** Directory of `buffer.db` (created when missing). */
+  dir: string;
+  /** Limit on topic + payload bytes kept, oldest rows dropped first (0 = unlimited). */
+  maxBytes: number;
+  /** Rows older than this are dropped (0 = unlimited). */
+  maxAgeHours: number;
+  /** Group-commit period: appends wait at most this long for their transaction. */
+  commitIntervalMs: number;
+  log: Logger;
+  counters: Counters;
+  /** Commit at once (without waiting for the period) when this many rows are queued (default 1000). */
+  maxBatchRows?: number;
+  /** How often acks are persisted and old rows pruned (default 1000 ms). */
+  pruneIntervalMs?: number;
+  /** Rows deleted per prune transaction, to keep each one short (default 1000). */
+  pruneBatchRows?: number;
+  /** A wall-clock change larger than this between two writes is a clock step (default 30 000 ms). */
+  clockStepMs?: number;
+  clock?: BufferClock;
+}
+
+export type ResolvedOptions = Required<Omit<BufferOptions, 'log' | 'counters'>> &
+  Pick<BufferOptions, 'log' | 'counters'>;
+
+export const systemClock: BufferClock = {
+  wall: () => Date.now(),
+  monotonic: () => performance.now(),
+};
+
+function need(ok: boolean, what: string, rule: string, got: unknown): void {
+  if (!ok) throw new TypeError(`buffer: ${what} must be ${rule}, got ${JSON.stringify(got) ?? String(got)}`);
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+export function resolveOptions(o: BufferOptions): ResolvedOptions {
+  need(typeof o.dir === 'string' && o.dir.length > 0, 'dir', 'a non-empty path', o.dir);
+  need(isInt(o.maxBytes) && o.maxBytes >= 0, 'maxBytes', 'an integer >= 0 (0 = unlimited)', o.maxBytes);
+  need(
+    typeof o.maxAgeHours === 'number' && Number.isFinite(o.maxAgeHours) && o.maxAgeHours >= 0,
+    'maxAgeHours',
+    'a number >= 0 (0 = unlimited)',
+    o.maxAgeHours,
+  );
+  need(
+    typeof o.commitIntervalMs === 'number' && o.commitIntervalMs >= 0 && o.commitIntervalMs <= 60_000,
+    'commitIntervalMs',
+    'a number of milliseconds between 0 and 60000',
+    o.commitIntervalMs,
+  );
+  const r: ResolvedOptions = {
+    dir: o.dir,
+    maxBytes: o.maxBytes,
+    maxAgeHours: o.maxAgeHours,
+    commitIntervalMs: o.commitIntervalMs,
+    log: o.log,
+    counters: o.counters,
+    maxBatchRows: o.maxBatchRows ?? 1000,
+    pruneIntervalMs: o.pruneIntervalMs ?? 1000,
+    pruneBatchRows: o.pruneBatchRows ?? 1000,
+    clockStepMs: o.clockStepMs ?? 30_000,
+    clock: o.clock ?? systemClock,
+  };
+  need(isInt(r.maxBatchRows) && r.maxBatchRows >= 1, 'maxBatchRows', 'an integer >= 1', r.maxBatchRows);
+  need(isInt(r.pruneIntervalMs) && r.pruneIntervalMs >= 1, 'pruneIntervalMs', 'an integer >= 1', r.pruneIntervalMs);
+  need(isInt(r.pruneBatchRows) && r.pruneBatchRows >= 1, 'pruneBatchRows', 'an integer >= 1', r.pruneBatchRows);
+  need(isInt(r.clockStepMs) && r.clockStepMs >= 1, 'clockStepMs', 'an integer >= 1', r.clockStepMs);
+  return r;
+}
