@@ -1,0 +1,5 @@
+/** The embedded MQTT broker (Aedes): auth, topic ACLs, the raw-publish hook, TCP and WebSocket transports. */
+export { createBroker, packetLimit, type BrokerDeps, type EmbeddedBroker, type RawPublish } from './broker.js';
+export { hashPassword, verifyPassword, verifyPasswordAsync, parseHash, type ParsedHash } from './passwords.js';
+export { filterCovers, topicAllowed } from './acl.js';
+export { isLoopbackHost } from './users.js';

@@ -1,0 +1,62 @@
+/**
+ * Every refusal is counted (`broker_refused{reason}`) and logged, at most once per client and reason
+ * per minute, so a misconfigured device publishing at 50 Hz cannot flood the journal.
+ */
+import type { Counters } from '../core/counters.js';
+import type { Logger } from '../core/plugin.js';
+
+export type RefusalReason =
+  | 'bad_credentials'
+  | 'anonymous'
+  | 'publish_acl'
+  | 'subscribe_acl'
+  | 'store_unavailable'
+  | 'packet_too_large'
+  | 'websocket_disabled';
+
+export interface RefusalInfo {
+  clientId?: string | null;
+  username?: string | undefined;
+  topic?: string;
+  detail?: string;
+}
+
+const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
+  bad_credentials: { reason: 'bad_credentials' },
+  anonymous: { reason: 'anonymous' },
+  publish_acl: { reason: 'publish_acl' },
+  subscribe_acl: { reason: 'subscribe_acl' },
+  store_unavailable: { reason: 'store_unavailable' },
+  packet_too_large: { reason: 'packet_too_large' },
+  websocket_disabled: { reason: 'websocket_disabled' },
+};
+
+export class Refusals {
+  private readonly lastLogged = new Map<string, number>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly counters: Counters,
+    private readonly intervalMs = 60_000,
+  ) {}
+
+  refuse(reason: RefusalReason, info: RefusalInfo): void {
+    this.counters.inc('broker_refused', LABELS[reason]);
+    const key = `${info.clientId ?? ''}\u0000${reason}`;
+    const now = Date.now();
+    const last = this.lastLogged.get(key);
+    if (last !== undefined && now - last < this.intervalMs) return;
+    this.lastLogged.set(key, now);
+    if (this.lastLogged.size > 10_000) this.prune(now);
+    this.log.warn(
+      { reason, clientId: info.clientId ?? undefined, username: info.username, topic: info.topic, detail: info.detail },
+      `mqtt: refused (${reason}) client "${info.clientId ?? '?'}"` +
+        (info.username ? ` user "${info.username}"` : '') +
+        (info.topic ? ` topic "${info.topic}"` : ''),
+    );
+  }
+
+  private prune(now: number): void {
+    for (const [k, t] of this.lastLogged) if (now - t >= this.intervalMs) this.lastLogged.delete(k);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The broker's user table, built once at start-up from `mqtt.users`: plain passwords are hashed
+ * (scrypt) and the clear text is replaced in the config object by the hash, so it is not kept in memory.
+ */
+import { isIP } from 'node:net';
+import type { MqttConfig } from '../core/config-types.js';
+import { UserAcl } from './acl.js';
+import { hashPassword, parseHash, type ParsedHash } from './passwords.js';
+
+export interface BrokerUser {
+  username: string;
+  hash: ParsedHash;
+  acl: UserAcl;
+}
+
+export interface UserTable {
+  users: Map<string, BrokerUser>;
+  /** Whether clients without a username are let in (with full access). */
+  anonymous: boolean;
+}
+
+/** 127.0.0.0/8, ::1, IPv4-mapped loopback and "localhost". */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+/**
+ * Validate and hash `cfg.users`; decide the anonymous rule (CONTRACT: anonymous clients are let in
+ * iff `allowAnonymous` is set, or no user is configured and the broker binds a loopback address).
+ * Throws an Error naming the offending entry (`mqtt.users[1].passwordHash: ...`).
+ */
+export function buildUserTable(cfg: MqttConfig): UserTable {
+  const users = new Map<string, BrokerUser>();
+  const list = cfg.users ?? [];
+  list.forEach((u, k) => {
+    const where = `mqtt.users[${k}]`;
+    if (typeof u.username !== 'string' || u.username === '') throw new Error(`${where}.username: must be a non-empty string`);
+    if (users.has(u.username)) throw new Error(`${where}.username: "${u.username}" is configured twice`);
+    let hash: ParsedHash;
+    if (typeof u.passwordHash === 'string' && u.passwordHash !== '') {
+      try {
+        hash = parseHash(u.passwordHash);
+      } catch (e) {
+        throw new Error(`${where}.passwordHash: ${(e as Error).message}`);
+      }
+    } else if (typeof u.password === 'string' && u.password !== '') {
+      const text = hashPassword(u.password);
+      hash = parseHash(text);
+      // Drop the clear text; keep the hash so a later re-creation from the same object still works.
+      u.passwordHash = text;
+      delete u.password;
+    } else {
+      throw new Error(`${where}: needs "password" or "passwordHash"`);
+    }
+    users.set(u.username, { username: u.username, hash, acl: new UserAcl([...(u.publish ?? [])], [...(u.subscribe ?? [])]) });
+  });
+  const loopback = isLoopbackHost(cfg.host);
+  if (!loopback && users.size === 0 && !cfg.allowAnonymous)
+    throw new Error(
+      `mqtt.host: binding "${cfg.host}" (not loopback) with no mqtt.users would let anyone on the network in; ` +
+        'configure mqtt.users or set mqtt.allowAnonymous: true explicitly',
+    );
+  return { users, anonymous: cfg.allowAnonymous === true || (users.size === 0 && loopback) };
+}
