@@ -1,0 +1,176 @@
+/**
+ * Upstream MQTT forwarder: sends buffered rows to another MQTT broker (mqtt, mqtts, ws, wss), with
+ * username/password, client certificates and a CA, under the topics of the CONTRACT's `map`.
+ * Every message gets `"gw"` and `"seq"`. QoS 1 by default: a row counts as delivered on PUBACK.
+ * See README.md.
+ */
+import { intRange, optionalString } from '../../config/formats.js';
+import type { Forwarder, ForwarderSpec, PluginContext, SendResult, StoredMessage } from '../../core/plugin.js';
+import { ForwardError, PartialSendError } from '../errors.js';
+import { MqttLink, PublishRefused } from '../mqtt-link.js';
+import {
+  isTlsUrl,
+  makeRouter,
+  readPem,
+  routingSchema,
+  runnerSchema,
+  upstreamUrl,
+  type RoutingConfig,
+  type RunnerConfig,
+} from '../options.js';
+import { withGwSeq } from '../payload.js';
+
+export interface MqttForwarderConfig extends RoutingConfig, RunnerConfig {
+  id: string;
+  type?: string;
+  url: string;
+  username: string;
+  password: string;
+  /** Empty: `gridedge-<gateway>-<id>`. */
+  clientId: string;
+  /** PEM file paths (empty: not used). */
+  ca: string;
+  cert: string;
+  key: string;
+  rejectUnauthorized: boolean;
+  qos: number;
+  keepalive: number;
+  protocolVersion: number;
+  connectTimeoutMs: number;
+}
+
+const schema = {
+  url: {
+    doc: 'Upstream broker URL: mqtt://host:1883, mqtts://host:8883, ws://host/path or wss://host/path',
+    format: upstreamUrl,
+    default: 'mqtt://127.0.0.1:1884',
+  },
+  username: { doc: 'MQTT username (empty: none)', format: optionalString, default: '' },
+  password: { doc: 'MQTT password (empty: none)', format: optionalString, default: '', sensitive: true },
+  clientId: { doc: 'MQTT client id (empty: gridedge-<gateway id>-<forwarder id>)', format: optionalString, default: '' },
+  ca: { doc: 'PEM file of the CA(s) that signed the broker certificate (empty: the system CAs)', format: optionalString, default: '' },
+  cert: { doc: 'PEM file of our client certificate (with `key`)', format: optionalString, default: '' },
+  key: { doc: 'PEM file of our client private key (with `cert`)', format: optionalString, default: '' },
+  rejectUnauthorized: {
+    doc: 'Check the broker certificate against the CA and the host name (turn off only for tests)',
+    format: Boolean,
+    default: true,
+  },
+  qos: { doc: 'QoS of upstream publishes: 1 (a row counts as delivered on PUBACK) or 0 (best effort)', format: intRange(0, 1), default: 1 },
+  keepalive: { doc: 'MQTT keepalive in seconds', format: intRange(5, 65535), default: 30 },
+  protocolVersion: {
+    doc: 'MQTT protocol version: 5 (the broker can refuse a single publish, counted in forward_rejected) or 4 (3.1.1)',
+    format: (v: unknown) => {
+      if (v !== 4 && v !== 5) throw new Error('must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0)');
+    },
+    default: 5,
+  },
+  connectTimeoutMs: { doc: 'Give up a connection attempt after this many ms', format: intRange(100, 600_000), default: 10_000 },
+  ...routingSchema,
+  ...runnerSchema,
+};
+
+/** What convict cannot check key by key; one message per problem, each naming its key. */
+export function validateMqttForwarder(cfg: Partial<MqttForwarderConfig>): string[] {
+  const problems: string[] = [];
+  if (cfg.cert && !cfg.key) problems.push('key: must be set when cert is set (the client private key)');
+  if (cfg.key && !cfg.cert) problems.push('cert: must be set when key is set (the client certificate)');
+  if ((cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url)) problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${JSON.stringify(cfg.url)}`);
+  if (cfg.password && !cfg.username) problems.push('username: must be set when password is set');
+  if (cfg.reconnectMinMs !== undefined && cfg.reconnectMaxMs !== undefined && cfg.reconnectMaxMs < cfg.reconnectMinMs)
+    problems.push('reconnectMaxMs: must be at least reconnectMinMs');
+  return problems;
+}
+
+class MqttForwarder implements Forwarder {
+  private link: MqttLink | null = null;
+  private opening: AbortController | null = null;
+  private gwJson = '""';
+  readonly route: (topic: string) => string | null;
+
+  constructor(private readonly cfg: MqttForwarderConfig) {
+    this.route = makeRouter(cfg);
+  }
+
+  async connect(ctx: PluginContext): Promise<void> {
+    this.gwJson = JSON.stringify(ctx.gateway);
+    await this.drop();
+    const cfg = this.cfg;
+    const opening = new AbortController();
+    this.opening = opening;
+    try {
+      const opts: Parameters<typeof MqttLink.open>[0] = {
+        url: cfg.url,
+        clientId: cfg.clientId || `gridedge-${ctx.gateway}-${cfg.id}`,
+        rejectUnauthorized: cfg.rejectUnauthorized,
+        keepaliveS: cfg.keepalive,
+        protocolVersion: cfg.protocolVersion === 4 ? 4 : 5,
+        connectTimeoutMs: cfg.connectTimeoutMs,
+      };
+      if (cfg.username) opts.username = cfg.username;
+      if (cfg.password) opts.password = cfg.password;
+      // Read the files at each connect: renewed certificates are picked up without a restart.
+      const ca = readPem(cfg.ca, 'ca');
+      const cert = readPem(cfg.cert, 'cert');
+      const key = readPem(cfg.key, 'key');
+      if (ca) opts.ca = ca;
+      if (cert) opts.cert = cert;
+      if (key) opts.key = key;
+      this.link = await MqttLink.open(opts, opening.signal);
+    } finally {
+      if (this.opening === opening) this.opening = null;
+    }
+  }
+
+  connected(): boolean {
+    return this.link?.connected ?? false;
+  }
+
+  async send(batch: readonly StoredMessage[]): Promise<SendResult> {
+    const link = this.link;
+    if (!link || !link.connected) throw link?.error ?? new ForwardError('closed', `${this.cfg.url}: not connected`);
+    const qos = this.cfg.qos === 0 ? 0 : 1;
+    const gw = this.gwJson;
+    const outcomes = await Promise.allSettled(batch.map((r) => link.publish(r.topic, withGwSeq(r.payload, gw, r.seq), qos)));
+    const delivered: number[] = [];
+    const rejected: { seq: number; reason: string }[] = [];
+    let failure: ForwardError | undefined;
+    outcomes.forEach((o, k) => {
+      const seq = batch[k]!.seq;
+      if (o.status === 'fulfilled') delivered.push(seq);
+      else if (o.reason instanceof PublishRefused) rejected.push({ seq, reason: `${batch[k]!.topic}: ${o.reason.message}` });
+      else failure ??= o.reason instanceof ForwardError ? o.reason : new ForwardError('error', String(o.reason));
+    });
+    if (failure) {
+      if (delivered.length || rejected.length) throw new PartialSendError(failure, delivered, rejected);
+      throw failure;
+    }
+    return { delivered, rejected };
+  }
+
+  private async drop(): Promise<void> {
+    const old = this.link;
+    this.link = null;
+    if (old) await old.close();
+  }
+
+  async close(): Promise<void> {
+    this.opening?.abort();
+    await this.drop();
+  }
+}
+
+export const mqttForwarder: ForwarderSpec<MqttForwarderConfig> & {
+  validate(cfg: Partial<MqttForwarderConfig>): string[];
+} = {
+  type: 'mqtt',
+  doc: 'Upstream MQTT broker (mqtt/mqtts/ws/wss), topic map, QoS 1, gw and seq in every message',
+  schema,
+  validate: validateMqttForwarder,
+  create(config) {
+    const problems = validateMqttForwarder(config);
+    if (problems.length) throw new Error(`forwarder ${config.id}: ${problems.join('; ')}`);
+    return new MqttForwarder(config);
+  },
+};
+

@@ -1,0 +1,140 @@
+/**
+ * Config keys every forwarder has (runner behaviour and routing), shared by the plugin schemas,
+ * and the helpers that turn them into a runner's options and a router.
+ */
+import { readFileSync } from 'node:fs';
+import { intRange, topicFilterList, topicMap, optionalString } from '../config/formats.js';
+import { mapTopic, matchFilter, type TopicMapEntry } from '../core/topics.js';
+import { ForwardError } from './errors.js';
+
+export interface RunnerOptions {
+  /** Rows handed to one `send` (live rows first, then backlog rows). */
+  batchSize: number;
+  /** Backlog rows per second at most (0: unlimited). Live rows are not limited. */
+  backlogMaxRate: number;
+  /** First reconnect delay (ms); each failure doubles the ceiling of the jittered delay. */
+  reconnectMinMs: number;
+  /** Longest reconnect delay (ms). */
+  reconnectMaxMs: number;
+  /** How long `stop()` waits for the batch in flight (ms). */
+  stopTimeoutMs: number;
+}
+
+export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
+  batchSize: 200,
+  backlogMaxRate: 10_000,
+  reconnectMinMs: 500,
+  reconnectMaxMs: 30_000,
+  stopTimeoutMs: 5_000,
+};
+
+/** convict schema of the runner keys, part of every forwarder's schema. */
+export const runnerSchema = {
+  batchSize: {
+    doc: 'Rows per send: live rows first, then backlog rows (each row is one publish; Azure packs them into messages)',
+    format: intRange(1, 10_000),
+    default: DEFAULT_RUNNER_OPTIONS.batchSize,
+  },
+  backlogMaxRate: {
+    doc: 'Backlog rows per second at most while catching up after an outage (0: unlimited); live rows are never held back',
+    format: intRange(0, 10_000_000),
+    default: DEFAULT_RUNNER_OPTIONS.backlogMaxRate,
+  },
+  reconnectMinMs: {
+    doc: 'Shortest reconnect delay in ms; the delay is drawn at random up to a ceiling that doubles per failure',
+    format: intRange(10, 3_600_000),
+    default: DEFAULT_RUNNER_OPTIONS.reconnectMinMs,
+  },
+  reconnectMaxMs: {
+    doc: 'Longest reconnect delay in ms',
+    format: intRange(10, 3_600_000),
+    default: DEFAULT_RUNNER_OPTIONS.reconnectMaxMs,
+  },
+};
+
+/** convict schema of the routing keys: which buffered rows go to this forwarder, under which topic. */
+export const routingSchema = {
+  topics: {
+    doc: 'Topic filters of the buffered rows this forwarder sends when `map` is empty (same topic upstream)',
+    format: topicFilterList,
+    default: ['bal/processed/#'],
+  },
+  map: {
+    doc: 'Topic map [{ from, to }]: when not empty, a row is sent iff some `from` filter matches (first match wins), under `to` with each + and # replaced by what the wildcards in `from` matched',
+    format: topicMap,
+    default: [] as TopicMapEntry[],
+  },
+};
+
+export interface RoutingConfig {
+  topics: string[];
+  map: TopicMapEntry[];
+}
+
+export interface RunnerConfig {
+  batchSize: number;
+  backlogMaxRate: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+}
+
+/** The runner options found in a forwarder's validated config slice (keys of `runnerSchema`). */
+export function runnerOptions(config: Readonly<Record<string, unknown>>): Partial<RunnerOptions> {
+  const out: Partial<RunnerOptions> = {};
+  const num = (k: keyof RunnerConfig): number | undefined => (typeof config[k] === 'number' ? (config[k] as number) : undefined);
+  const batchSize = num('batchSize');
+  const backlogMaxRate = num('backlogMaxRate');
+  const min = num('reconnectMinMs');
+  const max = num('reconnectMaxMs');
+  if (batchSize !== undefined) out.batchSize = batchSize;
+  if (backlogMaxRate !== undefined) out.backlogMaxRate = backlogMaxRate;
+  if (min !== undefined) out.reconnectMinMs = min;
+  if (max !== undefined) out.reconnectMaxMs = Math.max(max, min ?? DEFAULT_RUNNER_OPTIONS.reconnectMinMs);
+  return out;
+}
+
+/** `route(topic)` for a forwarder: the topic map when not empty, else the topic filters. */
+export function makeRouter(cfg: RoutingConfig): (topic: string) => string | null {
+  const map = cfg.map ?? [];
+  const topics = cfg.topics ?? [];
+  if (map.length) return (topic) => mapTopic(map, topic);
+  return (topic) => (topics.some((f) => matchFilter(f, topic) !== null) ? topic : null);
+}
+
+/** A file path option: a string, empty when not set. */
+export const filePath = optionalString;
+
+/** Read a PEM file named in the config; a clear error names the key and the path. */
+export function readPem(path: string | undefined | null, key: string): Buffer | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ForwardError('config', `${key}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** `url` must be mqtt://, mqtts://, ws:// or wss:// with a host. */
+export function upstreamUrl(v: unknown): void {
+  if (typeof v !== 'string' || v === '') throw new Error('must be a broker URL such as "mqtt://host:1883" or "mqtts://host:8883"');
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new Error('must be a broker URL such as "mqtt://host:1883" or "mqtts://host:8883"');
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(u.protocol))
+    throw new Error(`must use mqtt://, mqtts://, ws:// or wss://, not ${u.protocol}//`);
+  if (!u.hostname) throw new Error('must name a host');
+}
+
+/** Like `upstreamUrl`, but empty is allowed (meaning "the default"). */
+export function optionalUpstreamUrl(v: unknown): void {
+  if (v === '' || v === null || v === undefined) return;
+  upstreamUrl(v);
+}
+
+/** Does the url use TLS (mqtts/wss)? */
+export function isTlsUrl(url: string): boolean {
+  return /^(mqtts|wss):/i.test(url);
+}

@@ -1,0 +1,367 @@
+/**
+ * The forwarder runner: one per configured forwarder. It owns the forwarder's buffer cursor,
+ * reconnects with backoff, sends live rows first while the backlog drains in order at a bounded
+ * rate, and advances the cursor only over rows the peer acknowledged (or refused for good).
+ *
+ * Model (see README.md "How the runner works"):
+ * - `live`: routed rows handed over by `buffer.onCommit`, in seq order, sent as soon as possible.
+ * - `backlog`: ranges of sequence numbers still to be read from the buffer and sent, in order.
+ *   At start it is (cursor, lastSeq]; when the live queue overflows (upstream down or slower than
+ *   the input) its oldest rows move back to the backlog (the buffer still has them).
+ * - the persistent cursor is the contiguous low-water mark: every row at or below it was
+ *   delivered, refused, or is not routed to this forwarder. Rows delivered live above it are sent
+ *   again after a crash (at least once; receivers drop duplicates by `seq`).
+ *
+ * `send` never overlaps itself: each batch is the live rows first, then backlog rows up to
+ * `batchSize` as the rate limiter allows.
+ */
+import type { MessageBuffer } from '../core/buffer-types.js';
+import type { Forwarder, Logger, PluginContext, SendResult, StoredMessage } from '../core/plugin.js';
+import type { ForwarderStatus } from '../core/status-types.js';
+import { Backoff, sleep } from './backoff.js';
+import { ForwardError, PartialSendError } from './errors.js';
+import { RateLimiter } from './rate-limiter.js';
+import { SeqRanges } from './seq-ranges.js';
+import { DEFAULT_RUNNER_OPTIONS, runnerOptions, type RunnerOptions } from './options.js';
+
+export interface ForwarderRunnerInit {
+  /** The forwarder's id (config `id`): names its cursor and labels its counters. */
+  id: string;
+  /** The forwarder's type (config `type`), shown in status. */
+  type: string;
+  forwarder: Forwarder;
+  buffer: MessageBuffer;
+  /** The forwarder's validated config slice: the runner keys (batchSize, backlogMaxRate, reconnect*) are read from it. */
+  config?: Readonly<Record<string, unknown>>;
+  /** Explicit runner options (tests); they win over `config`. */
+  options?: Partial<RunnerOptions>;
+}
+
+interface Batch {
+  rows: StoredMessage[];
+  live: StoredMessage[];
+  backlog: StoredMessage[];
+  /** Highest seq read from the backlog for this batch (0 when none). */
+  backlogReadHi: number;
+}
+
+const ROUTE_CACHE_MAX = 4096;
+
+export class ForwarderRunner {
+  readonly id: string;
+  readonly type: string;
+  private readonly forwarder: Forwarder;
+  private readonly buffer: MessageBuffer;
+  private readonly opts: RunnerOptions;
+  private readonly backoff: Backoff;
+  private readonly limiter: RateLimiter;
+  private readonly liveMax: number;
+
+  private ctx: PluginContext | undefined;
+  private log: Logger | undefined;
+  private readonly stopCtl = new AbortController();
+  private loopDone: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  private readonly live: StoredMessage[] = [];
+  private readonly backlog = new SeqRanges();
+  /** Highest seq this runner has accounted for (in live, in the backlog, sent, or skipped). */
+  private seen = 0;
+  /** Lowest seq of the batch being sent (Infinity when none). */
+  private inflightMin = Infinity;
+  private acked = 0;
+  private linkUp = false;
+  private connectedAt = 0;
+  private lastSuccess: number | undefined;
+  private lastError: string | undefined;
+  private lastLogged = { message: '', at: 0 };
+  private sentTotal = 0;
+  private readonly rateSamples: { t: number; total: number }[] = [];
+  private readonly routeCache = new Map<string, string | null>();
+
+  constructor(init: ForwarderRunnerInit) {
+    this.id = init.id;
+    this.type = init.type;
+    this.forwarder = init.forwarder;
+    this.buffer = init.buffer;
+    this.opts = { ...DEFAULT_RUNNER_OPTIONS, ...runnerOptions(init.config ?? {}), ...init.options };
+    this.opts.reconnectMaxMs = Math.max(this.opts.reconnectMaxMs, this.opts.reconnectMinMs);
+    this.backoff = new Backoff(this.opts.reconnectMinMs, this.opts.reconnectMaxMs);
+    this.limiter = new RateLimiter(this.opts.backlogMaxRate, Math.max(1, this.opts.batchSize));
+    this.liveMax = Math.max(1000, this.opts.batchSize * 4);
+  }
+
+  /** Register the cursor, subscribe to new rows and start sending. Returns at once (never waits for the peer). */
+  start(ctx: PluginContext): void {
+    if (this.ctx) throw new Error(`forwarder ${this.id}: start() called twice`);
+    this.ctx = ctx;
+    this.log = ctx.log;
+    const c = ctx.counters;
+    c.describe('forward_sent', 'Rows delivered upstream (acknowledged by the peer), per forwarder');
+    c.describe('forward_retries', 'Reconnects and re-sends after a failure, per forwarder');
+    c.describe('forward_errors', 'Connection and send failures, per forwarder and reason');
+    c.describe('forward_rejected', 'Rows the peer refused for good (skipped, not retried), per forwarder');
+    c.inc('forward_sent', { forwarder: this.id }, 0);
+    c.inc('forward_rejected', { forwarder: this.id }, 0);
+
+    // Cursor, last seq and subscription in one synchronous step, so no commit falls in between.
+    this.acked = this.buffer.registerCursor(this.id);
+    this.seen = Math.max(this.acked, this.buffer.lastSeq());
+    if (this.seen > this.acked) this.backlog.add(this.acked + 1, this.seen);
+    this.unsubscribe = this.buffer.onCommit((rows) => this.onCommit(rows));
+
+    ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
+    this.ticker = setInterval(() => this.tick(), 1000);
+    this.ticker.unref();
+    this.loopDone = this.loop().catch((e: unknown) => {
+      this.log?.error({ err: e }, `forwarder ${this.id}: runner loop failed`);
+    });
+  }
+
+  /**
+   * Stop: wait for the batch in flight to settle (at most `stopTimeoutMs`), record the cursor,
+   * close the connection. Rows in flight that were not acknowledged stay above the cursor.
+   */
+  async stop(): Promise<void> {
+    if (this.stopCtl.signal.aborted) return this.loopDone;
+    this.stopCtl.abort();
+    this.wake?.();
+    this.unsubscribe?.();
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.loopDone) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        this.loopDone.then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.opts.stopTimeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) this.log?.warn(`forwarder ${this.id}: send still in flight after ${this.opts.stopTimeoutMs} ms; closing`);
+    }
+    try {
+      await this.forwarder.close();
+    } catch (e) {
+      this.log?.warn({ err: e }, `forwarder ${this.id}: close failed`);
+    }
+    if (this.loopDone) await this.loopDone;
+    this.linkUp = false;
+    this.advanceCursor();
+  }
+
+  status(): ForwarderStatus {
+    const stats = this.buffer.stats().cursors.find((c) => c.forwarder === this.id);
+    const s: ForwarderStatus = {
+      id: this.id,
+      type: this.type,
+      connected: this.linkUp && this.forwarder.connected(),
+      lag: stats?.lag ?? Math.max(0, this.buffer.lastSeq() - this.acked),
+      lagSeconds: stats?.lagSeconds ?? 0,
+      drainRate: this.drainRate(),
+      dropped: stats?.dropped ?? 0,
+    };
+    if (this.lastSuccess !== undefined) s.lastSuccess = this.lastSuccess;
+    if (this.lastError !== undefined) s.lastError = this.lastError;
+    return s;
+  }
+
+  /** The persistent cursor this runner last acknowledged to the buffer. */
+  get cursor(): number {
+    return this.acked;
+  }
+
+  private get stopping(): boolean {
+    return this.stopCtl.signal.aborted;
+  }
+
+  private route(topic: string): string | null {
+    let r = this.routeCache.get(topic);
+    if (r === undefined) {
+      r = this.forwarder.route(topic);
+      if (this.routeCache.size >= ROUTE_CACHE_MAX) this.routeCache.clear();
+      this.routeCache.set(topic, r);
+    }
+    return r;
+  }
+
+  private onCommit(rows: readonly StoredMessage[]): void {
+    let added = false;
+    for (const row of rows) {
+      if (row.seq <= this.seen) continue;
+      this.seen = row.seq;
+      const to = this.route(row.topic);
+      if (to === null) continue;
+      this.live.push(to === row.topic ? row : { ...row, topic: to });
+      added = true;
+    }
+    if (this.live.length > this.liveMax) {
+      // Upstream down or slower than the input: the oldest live rows go back to the backlog.
+      const moved = this.live.splice(0, this.live.length - this.liveMax / 2);
+      this.backlog.add(moved[0]!.seq, moved[moved.length - 1]!.seq);
+    }
+    if (added) this.wake?.();
+    else this.advanceCursor();
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stopCtl.signal;
+    while (!this.stopping) {
+      if (!this.linkUp || !this.forwarder.connected()) {
+        if (this.linkUp) {
+          this.linkUp = false;
+          this.fail(new ForwardError('closed', 'connection lost'));
+          await sleep(this.backoff.next(), signal);
+          continue;
+        }
+        try {
+          await this.forwarder.connect(this.ctx!);
+          if (this.stopping) break;
+          this.linkUp = true;
+          this.connectedAt = Date.now();
+          this.log?.info(`forwarder ${this.id}: connected`);
+        } catch (e) {
+          if (this.stopping) break;
+          this.fail(e);
+          await sleep(this.backoff.next(), signal);
+          continue;
+        }
+      }
+      const batch = this.nextBatch();
+      if (!batch) {
+        await this.idle();
+        continue;
+      }
+      await this.send(batch);
+    }
+  }
+
+  /** Wait for new live rows, rate tokens, a periodic check, or stop. */
+  private idle(): Promise<void> {
+    let ms = 1000;
+    if (!this.backlog.empty) ms = Math.min(ms, Math.max(1, this.limiter.waitMs(1)));
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+      if (this.stopping) done();
+    });
+  }
+
+  private nextBatch(): Batch | null {
+    const size = this.opts.batchSize;
+    const live = this.live.splice(0, Math.min(this.live.length, size));
+    const backlog: StoredMessage[] = [];
+    let backlogReadHi = 0;
+    let room = Math.min(size - live.length, this.limiter.available());
+    // A few reads at most per batch: a long run of rows not routed to us is skipped in steps.
+    for (let reads = 0; room > 0 && reads < 8; reads++) {
+      const range = this.backlog.first();
+      if (!range) break;
+      const rows = this.buffer.read(range[0] - 1, room, range[1]);
+      if (rows.length < room) this.backlog.consumeThrough(range[1]);
+      else this.backlog.consumeThrough(rows[rows.length - 1]!.seq);
+      if (rows.length) backlogReadHi = Math.max(backlogReadHi, rows[rows.length - 1]!.seq);
+      else backlogReadHi = Math.max(backlogReadHi, Math.min(range[1], this.seen));
+      for (const row of rows) {
+        const to = this.route(row.topic);
+        if (to === null) continue;
+        backlog.push(to === row.topic ? row : { ...row, topic: to });
+        room--;
+      }
+    }
+    this.limiter.take(backlog.length);
+    if (live.length === 0 && backlog.length === 0) {
+      if (backlogReadHi) this.advanceCursor();
+      return null;
+    }
+    return { rows: live.concat(backlog), live, backlog, backlogReadHi };
+  }
+
+  private async send(batch: Batch): Promise<void> {
+    let min = Infinity;
+    for (const r of batch.rows) if (r.seq < min) min = r.seq;
+    this.inflightMin = min;
+    let result: SendResult;
+    let failure: unknown = null;
+    try {
+      result = await this.forwarder.send(batch.rows);
+    } catch (e) {
+      failure = e;
+      result = e instanceof PartialSendError ? { delivered: [...e.delivered], rejected: [...e.rejected] } : { delivered: [], rejected: [] };
+    }
+    const counters = this.ctx!.counters;
+    const done = new Set<number>(result.delivered);
+    for (const r of result.rejected) {
+      done.add(r.seq);
+      this.log?.warn(`forwarder ${this.id}: row ${r.seq} refused by the peer: ${r.reason}`);
+    }
+    if (result.delivered.length) {
+      counters.inc('forward_sent', { forwarder: this.id }, result.delivered.length);
+      this.sentTotal += result.delivered.length;
+      this.lastSuccess = Date.now();
+    }
+    if (result.rejected.length) {
+      counters.inc('forward_rejected', { forwarder: this.id }, result.rejected.length);
+      this.lastError = `peer refused ${result.rejected.length} row(s): ${result.rejected[0]!.reason}`;
+    }
+    const liveLeft = batch.live.filter((r) => !done.has(r.seq));
+    const backlogLeft = batch.backlog.filter((r) => !done.has(r.seq));
+    if (liveLeft.length) this.live.unshift(...liveLeft);
+    if (backlogLeft.length) this.backlog.add(backlogLeft[0]!.seq, batch.backlogReadHi);
+    this.inflightMin = Infinity;
+    this.advanceCursor();
+
+    if (failure === null && (liveLeft.length || backlogLeft.length))
+      failure = new ForwardError('error', `peer acknowledged ${done.size} of ${batch.rows.length} rows`);
+    if (failure !== null && !this.stopping) {
+      this.fail(failure);
+      if (!this.forwarder.connected()) this.linkUp = false;
+      await sleep(this.backoff.next(), this.stopCtl.signal);
+    } else if (result.delivered.length) this.backoff.reset();
+  }
+
+  /** Count, remember and (without flooding the log) report a failure. */
+  private fail(e: unknown): void {
+    const err = e instanceof ForwardError ? e : new ForwardError('error', e instanceof Error ? e.message : String(e));
+    const counters = this.ctx!.counters;
+    counters.inc('forward_errors', { forwarder: this.id, reason: err.reason });
+    counters.inc('forward_retries', { forwarder: this.id });
+    this.lastError = err.message;
+    const now = Date.now();
+    if (err.message !== this.lastLogged.message || now - this.lastLogged.at > 60_000) {
+      this.lastLogged = { message: err.message, at: now };
+      this.log?.warn({ reason: err.reason }, `forwarder ${this.id}: ${err.message} (retrying with backoff)`);
+    }
+  }
+
+  /** Acknowledge the contiguous low-water mark to the buffer when it moved. */
+  private advanceCursor(): void {
+    const pending = Math.min(this.backlog.min(), this.live[0]?.seq ?? Infinity, this.inflightMin, this.seen + 1);
+    const cursor = pending - 1;
+    if (cursor > this.acked) {
+      this.acked = cursor;
+      this.buffer.ack(this.id, cursor);
+    }
+  }
+
+  private tick(): void {
+    const t = performance.now();
+    this.rateSamples.push({ t, total: this.sentTotal });
+    while (this.rateSamples.length > 11) this.rateSamples.shift();
+    // Stayed up a while: forget earlier failures so the next outage starts with short delays.
+    if (this.linkUp && Date.now() - this.connectedAt > this.opts.reconnectMaxMs) this.backoff.reset();
+    if (this.linkUp && !this.forwarder.connected()) this.wake?.();
+  }
+
+  private drainRate(): number {
+    const s = this.rateSamples;
+    if (s.length < 2) return 0;
+    const a = s[0]!;
+    const b = s[s.length - 1]!;
+    return b.t > a.t ? Math.round(((b.total - a.total) * 1000) / (b.t - a.t)) : 0;
+  }
+}
