@@ -1,0 +1,84 @@
+/** Shared set-up for the buffer tests: temp dirs, a log that keeps its lines, a hand-driven clock. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Counters } from '../../agent/core/counters.js';
+import { openBuffer, type BufferClock, type BufferOptions } from '../../agent/buffer/index.js';
+import type { MessageBuffer } from '../../agent/core/buffer-types.js';
+
+export function tempDir(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `gridedge-buffer-${name}-`));
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+/** A pino logger whose JSON lines are kept in `lines`. */
+export function keptLog(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+  return { log, lines };
+}
+
+/** A clock moved by hand: `advance` is time passing, `step` is someone setting the wall clock. */
+export class HandClock implements BufferClock {
+  constructor(
+    public wallMs = Date.UTC(2025, 0, 1),
+    public monoMs = 1_000,
+  ) {}
+  wall(): number {
+    return this.wallMs;
+  }
+  monotonic(): number {
+    return this.monoMs;
+  }
+  advance(ms: number): void {
+    this.wallMs += ms;
+    this.monoMs += ms;
+  }
+  step(ms: number): void {
+    this.wallMs += ms;
+  }
+}
+
+export interface Opened {
+  buffer: MessageBuffer;
+  counters: Counters;
+  lines: LogLine[];
+  dir: string;
+}
+
+export function open(dir: string, extra: Partial<BufferOptions> = {}): Opened {
+  const { log, lines } = keptLog();
+  const counters = new Counters();
+  const buffer = openBuffer({
+    dir,
+    maxBytes: 0,
+    maxAgeHours: 0,
+    commitIntervalMs: 5,
+    pruneIntervalMs: 10,
+    log,
+    counters,
+    ...extra,
+  });
+  return { buffer, counters, lines, dir };
+}
+
+/** Polls `cond` until true; the timeout is only a safety net against a hang. */
+export async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export function rows(n: number, topic = 'bal/processed/pmu1', size = 40): { topic: string; payload: string }[] {
+  const out: { topic: string; payload: string }[] = [];
+  for (let i = 0; i < n; i++) out.push({ topic, payload: JSON.stringify({ i }).padEnd(size, ' ') });
+  return out;
+}

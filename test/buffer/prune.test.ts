@@ -1,0 +1,145 @@
+import path from 'node:path';
+import t from 'tap';
+import Database from 'better-sqlite3';
+import { HandClock, open, rows, tempDir, until } from './harness.js';
+
+const HOUR = 3_600_000;
+
+t.test('a row goes once every cursor has passed it, and no drop is counted', async (t) => {
+  const { buffer, counters } = open(tempDir('cursors'));
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('a');
+  buffer.registerCursor('b');
+  await buffer.append(rows(10));
+  buffer.ack('a', 10);
+  buffer.ack('b', 4);
+  await until(() => buffer.stats().firstSeq === 5, 'rows 1-4 to be pruned');
+  t.equal(buffer.stats().rows, 6, 'rows 5-10 wait for b');
+  buffer.ack('b', 10);
+  await until(() => buffer.stats().rows === 0, 'the rest to be pruned');
+  t.equal(counters.total('buffer_pruned'), 10);
+  t.equal(counters.total('buffer_dropped'), 0);
+  t.same(buffer.stats().cursors.map((c) => c.dropped), [0, 0]);
+});
+
+t.test('a removed cursor no longer holds rows back', async (t) => {
+  const { buffer } = open(tempDir('retain'));
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('live');
+  buffer.registerCursor('gone');
+  await buffer.append(rows(5));
+  buffer.ack('live', 5);
+  t.same(buffer.retainCursors(['live']), ['gone']);
+  await until(() => buffer.stats().rows === 0, 'rows held only by the removed cursor to go');
+  t.pass('pruned');
+});
+
+t.test('maxBytes drops the oldest rows, counted per forwarder that had not delivered them', async (t) => {
+  const dir = tempDir('maxbytes');
+  let o = open(dir, { maxBytes: 450 });
+  o.buffer.registerCursor('behind', true);
+  o.buffer.registerCursor('ahead', true);
+  // Each row: 1 topic byte + 99 payload bytes = 100 bytes; 10 rows = 1000 bytes.
+  // One append (one transaction), and the ack in the same microtask run: no prune comes between.
+  await o.buffer.append(Array.from({ length: 10 }, () => ({ topic: 't', payload: 'p'.repeat(99) })));
+  o.buffer.ack('ahead', 8);
+  await until(() => o.buffer.stats().bytes <= 450, 'the size limit to be enforced');
+  const s = o.buffer.stats();
+  t.equal(s.rows, 4, 'the newest 4 rows (400 bytes) stay; 5 would be 500 > 450');
+  t.equal(s.firstSeq, 7);
+  t.same(
+    s.cursors.map((c) => [c.forwarder, c.cursor, c.dropped]),
+    [
+      ['behind', 6, 6],
+      ['ahead', 8, 0],
+    ],
+    'behind lost rows 1-6 and moved past them; ahead had delivered them',
+  );
+  t.equal(o.counters.get('buffer_dropped', { forwarder: 'behind' }), 6);
+  t.equal(o.counters.get('buffer_dropped', { forwarder: 'ahead' }), 0);
+  await o.buffer.close();
+  const db = new Database(path.join(dir, 'buffer.db'), { readonly: true });
+  t.same(db.prepare('SELECT forwarder, seq, dropped FROM cursors ORDER BY forwarder').all(), [
+    { forwarder: 'ahead', seq: 8, dropped: 0 },
+    { forwarder: 'behind', seq: 6, dropped: 6 },
+  ], 'drops and the moved cursor are persisted');
+  db.close();
+  o = open(dir, { maxBytes: 450 });
+  t.teardown(() => o.buffer.close());
+  t.equal(o.buffer.stats().bytes, 400, 'bytes are recounted at open');
+});
+
+t.test('pruning a large backlog goes in small batches until done', async (t) => {
+  const { buffer, counters } = open(tempDir('batches'), { pruneBatchRows: 100 });
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('c');
+  await buffer.append(rows(1000));
+  buffer.ack('c', 1000);
+  await until(() => buffer.stats().rows === 0, 'the backlog to be pruned');
+  t.equal(counters.total('buffer_pruned'), 1000);
+});
+
+t.test('maxAgeHours drops rows older than the limit, counted per forwarder', async (t) => {
+  const clock = new HandClock();
+  const { buffer, counters } = open(tempDir('maxage'), { maxAgeHours: 1, clock });
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('c', true);
+  await buffer.append(rows(3));
+  clock.advance(0.5 * HOUR);
+  await buffer.append(rows(2));
+  clock.advance(0.6 * HOUR); // rows 1-3 are 66 min old, rows 4-5 36 min
+  await until(() => buffer.stats().rows === 2, 'the old rows to go');
+  t.equal(buffer.stats().firstSeq, 4);
+  t.equal(counters.get('buffer_dropped', { forwarder: 'c' }), 3);
+  t.equal(buffer.cursor('c'), 3);
+});
+
+t.test('a forward step of the wall clock does not mass-delete: ages follow real time', async (t) => {
+  const clock = new HandClock();
+  const { buffer, counters } = open(tempDir('fwdstep'), { maxAgeHours: 1, clock });
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('c', true);
+  await buffer.append(rows(3)); // stamped on the old clock (an RTC-less box before NTP)
+  clock.step(10 * 365 * 24 * HOUR); // NTP sets the clock ten years ahead
+  clock.advance(1_000);
+  await until(() => counters.total('buffer_clock_steps') === 1, 'the step to be seen');
+  clock.advance(0.5 * HOUR);
+  await buffer.append(rows(2)); // stamped on the new clock, half an hour after the first rows
+  // Give the pruner several rounds at this time: nothing is an hour old in real time.
+  const pruned = counters.total('buffer_pruned');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(buffer.stats().rows, 5, 'all rows kept');
+  t.equal(counters.total('buffer_pruned'), pruned);
+  t.ok(buffer.stats().oldestAgeSeconds < 3600, `oldest row is ${buffer.stats().oldestAgeSeconds} s old, not ten years`);
+  t.same(buffer.read(0, 10).map((r) => r.seq), [1, 2, 3, 4, 5], 'order is by seq');
+  clock.advance(0.51 * HOUR); // now the first rows are really just over an hour old
+  await until(() => buffer.stats().firstSeq === 4, 'the really old rows to go');
+  t.equal(buffer.stats().rows, 2, 'the rows stored after the step are 31 min old and stay');
+  t.equal(counters.get('buffer_dropped', { forwarder: 'c' }), 3);
+});
+
+t.test('a backward step keeps seq order and never makes ages negative', async (t) => {
+  const clock = new HandClock();
+  const dir = tempDir('backstep');
+  let o = open(dir, { maxAgeHours: 1, clock });
+  o.buffer.registerCursor('c', true);
+  t.same(await o.buffer.append(rows(2)), [1, 2]);
+  clock.step(-24 * HOUR);
+  t.same(await o.buffer.append(rows(2)), [3, 4]);
+  t.same(o.buffer.read(0, 10).map((r) => r.seq), [1, 2, 3, 4]);
+  t.ok(o.buffer.stats().oldestAgeSeconds >= 0);
+  await o.buffer.close();
+
+  // The clock goes back again while the agent is stopped: the newest row is then in the future.
+  clock.step(-24 * HOUR);
+  o = open(dir, { maxAgeHours: 1, clock });
+  t.teardown(() => o.buffer.close());
+  t.equal(o.counters.total('buffer_clock_steps'), 1, 'seen at open');
+  t.ok(o.lines.some((l) => /stamped in the future/.test(l.msg)), 'and logged');
+  t.equal(o.buffer.stats().oldestAgeSeconds, 0, 'ages count from now for those rows');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(o.buffer.stats().rows, 4, 'nothing pruned by a clock that went back');
+  clock.advance(1.01 * HOUR);
+  await until(() => o.buffer.stats().rows === 0, 'rows to go after a real hour');
+  t.equal(o.counters.get('buffer_dropped', { forwarder: 'c' }), 4);
+});
