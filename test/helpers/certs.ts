@@ -1,0 +1,84 @@
+/**
+ * Test PKI made with Debian's `openssl` in a temp dir: a CA, a server certificate for 127.0.0.1,
+ * localhost and a fake IoT hub name, a client certificate signed by the CA, and a "rogue" client
+ * certificate signed by a second CA nobody trusts. EC P-256 keys (quick to make).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const FAKE_HUB = 'myhub.azure-devices.net';
+
+export interface TestCerts {
+  dir: string;
+  /** File paths (PEM). */
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  rogueCa: string;
+  rogueClientCert: string;
+  rogueClientKey: string;
+  /** Common name of the client certificate. */
+  clientCn: string;
+  read(path: string): Buffer;
+  remove(): void;
+}
+
+function openssl(cwd: string, args: string[]): void {
+  try {
+    execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(`openssl ${args.join(' ')} failed: ${err.stderr?.toString() ?? err.message}`);
+  }
+}
+
+function makeCa(dir: string, name: string, cn: string): void {
+  openssl(dir, [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3', '-subj', `/CN=${cn}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+}
+
+function makeLeaf(dir: string, ca: string, name: string, cn: string, ext: string): void {
+  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  openssl(dir, [
+    'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial',
+    '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`,
+  ]);
+}
+
+export function makeCerts(clientCn = 'gridedge-test-client'): TestCerts {
+  const dir = mkdtempSync(join(tmpdir(), 'gridedge-certs-'));
+  makeCa(dir, 'ca', 'gridedge test CA');
+  makeLeaf(
+    dir,
+    'ca',
+    'server',
+    'localhost',
+    `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:${FAKE_HUB},IP:127.0.0.1\n`,
+  );
+  makeLeaf(dir, 'ca', 'client', clientCn, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
+  makeCa(dir, 'rogue-ca', 'rogue CA');
+  makeLeaf(dir, 'rogue-ca', 'rogue-client', clientCn, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
+  const p = (f: string): string => join(dir, f);
+  return {
+    dir,
+    ca: p('ca.crt'),
+    serverCert: p('server.crt'),
+    serverKey: p('server.key'),
+    clientCert: p('client.crt'),
+    clientKey: p('client.key'),
+    rogueCa: p('rogue-ca.crt'),
+    rogueClientCert: p('rogue-client.crt'),
+    rogueClientKey: p('rogue-client.key'),
+    clientCn,
+    read: (path) => readFileSync(path),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
