@@ -71,8 +71,13 @@ export const topicMap: Check = (v) => {
     if (typeof e !== 'object' || e === null) throw new Error(`[${k}] must be an object { from, to }`);
     const { from, to, ...rest } = e as Record<string, unknown>;
     const extra = Object.keys(rest);
-    if (extra.length) throw new Error(`[${k}] has unknown key ${show(extra[0])}`);
-    if (typeof from !== 'string' || filterError(from)) throw new Error(`[${k}].from must be an MQTT topic filter`);
+    if (extra.length) {
+      const key = extra[0]!;
+      throw new Error(/^[A-Za-z_$][\w$-]*$/.test(key) ? `[${k}].${key} unknown key` : `[${k}] has unknown key ${show(key)}`);
+    }
+    if (typeof from !== 'string') throw new Error(`[${k}].from must be an MQTT topic filter`);
+    const fe = filterError(from);
+    if (fe) throw new Error(`[${k}].from must be an MQTT topic filter: ${fe}`);
     if (typeof to !== 'string' || to === '') throw new Error(`[${k}].to must be a topic template`);
     const count = (s: string) => s.split('/').filter((l) => l === '+' || l === '#').length;
     if (count(to) > count(from)) throw new Error(`[${k}].to has more wildcards than from`);
@@ -104,4 +109,38 @@ export const durationList: Check = (v) => {
 
 export const stringList: Check = (v) => {
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new Error('must be a list of strings');
+};
+
+export const boolean: Check = (v) => {
+  if (typeof v !== 'boolean') throw new Error('must be true or false');
+};
+
+/** A host name or IP address to bind or connect to (no scheme, no port). */
+export const host: Check = (v) => {
+  if (typeof v !== 'string' || v.trim() === '' || /[\s/]/.test(v))
+    throw new Error('must be a host name or IP address (no scheme, port or spaces)');
+};
+
+/** A URL path such as "/mqtt". */
+export const urlPath: Check = (v) => {
+  if (typeof v !== 'string' || !/^\/[^\s?#]*$/.test(v)) throw new Error('must be a URL path starting with "/"');
+};
+
+export const logLevel: Check = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace');
+
+/** A list of dotted field paths such as "v.a.mag" or "p.total". */
+export const fieldPathList: Check = (v) => {
+  if (!Array.isArray(v)) throw new Error('must be a list of dotted field paths ("v.a.mag", "p.total")');
+  v.forEach((f, k) => {
+    if (typeof f !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/.test(f))
+      throw new Error(`[${k}] must be a dotted field path such as "v.a.mag" or "p.total"`);
+  });
+};
+
+/** A list of objects, checked entry by entry by the loader (plugin entries, MQTT users). */
+export const objectList: Check = (v) => {
+  if (!Array.isArray(v)) throw new Error('must be a list');
+  v.forEach((e, k) => {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new Error(`[${k}] must be an object`);
+  });
 };

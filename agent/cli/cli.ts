@@ -1,0 +1,111 @@
+/**
+ * The `gridedge` command line: finds the command in the table (commands/index.ts), parses its
+ * options with node:util parseArgs, and runs it. Returns the exit code (CONTRACT: 0 success,
+ * 1 bad input, 2 cannot reach a needed peer).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { COMMANDS } from './commands/index.js';
+import { EXIT, helpText, usageLine, type Command } from './command.js';
+import type { Io } from './io.js';
+import { packageVersion } from './package-info.js';
+
+export function overview(commands: readonly Command[] = COMMANDS): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: gridedge COMMAND [options]',
+    '',
+    'gridedge: edge gateway agent for electrical substations.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Every command takes --help. Exit codes: 0 success, 1 bad input, 2 a needed peer cannot be reached.',
+    '',
+  ].join('\n');
+}
+
+function groupText(group: string, commands: readonly Command[]): string {
+  return [`Usage: gridedge ${group} SUBCOMMAND [options]`, '', 'Subcommands:', ...commands.map((c) => `  ${usageLine(c)}\n      ${c.summary}`), ''].join(
+    '\n',
+  );
+}
+
+/** Why parseArgs refused the arguments, in one short line. */
+function parseErrorMessage(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const quoted = /'([^']+)'/.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${quoted ?? ''}`.trim();
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /argument missing/.test(err.message) ? `option ${quoted ?? ''} needs a value` : err.message.split('\n')[0]!;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${quoted ?? ''}`.trim();
+    default:
+      return err.message.split('\n')[0]!;
+  }
+}
+
+function findCommand(argv: readonly string[], commands: readonly Command[]): { cmd: Command; args: string[] } | null {
+  const [first, second] = argv;
+  const two = second !== undefined ? commands.find((c) => c.name === `${first} ${second}`) : undefined;
+  if (two) return { cmd: two, args: argv.slice(2) };
+  const one = commands.find((c) => c.name === first);
+  return one ? { cmd: one, args: argv.slice(1) } : null;
+}
+
+export async function cli(argv: readonly string[], io: Io, commands: readonly Command[] = COMMANDS): Promise<number> {
+  const first = argv[0];
+  if (first === undefined) {
+    io.err(overview(commands));
+    return EXIT.badInput;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    const topic = argv[1] !== undefined ? findCommand(argv.slice(1), commands) : null;
+    io.out(topic ? helpText(topic.cmd) : overview(commands));
+    return EXIT.ok;
+  }
+  if (first === '--version' || first === '-V' || first === 'version') {
+    io.out(`${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  const found = findCommand(argv, commands);
+  if (!found) {
+    const group = commands.filter((c) => c.name.startsWith(`${first} `));
+    if (group.length) {
+      const sub = argv[1];
+      if (sub === '--help' || sub === '-h') {
+        io.out(groupText(first, group));
+        return EXIT.ok;
+      }
+      io.err(`gridedge ${first}: ${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${groupText(first, group)}`);
+      return EXIT.badInput;
+    }
+    io.err(`gridedge: unknown command "${first}"\n\n${overview(commands)}`);
+    return EXIT.badInput;
+  }
+  const { cmd, args } = found;
+  const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
+  for (const [k, o] of Object.entries(cmd.options)) options[k] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as typeof parsed;
+  } catch (e) {
+    io.err(`gridedge ${cmd.name}: ${parseErrorMessage(e)}\nUsage: ${usageLine(cmd)}\n`);
+    return EXIT.badInput;
+  }
+  if (parsed.values['help']) {
+    io.out(helpText(cmd));
+    return EXIT.ok;
+  }
+  const want = cmd.positionals.length;
+  if (parsed.positionals.length !== want) {
+    const what =
+      parsed.positionals.length < want
+        ? `missing ${cmd.positionals.slice(parsed.positionals.length).map((p) => p.name).join(' ')}`
+        : `unexpected argument "${parsed.positionals[want]}"`;
+    io.err(`gridedge ${cmd.name}: ${what}\nUsage: ${usageLine(cmd)}\n`);
+    return EXIT.badInput;
+  }
+  return cmd.run(parsed, io);
+}

@@ -1,0 +1,81 @@
+/**
+ * The shape of a CLI command and the small parts every command shares: exit codes, its option
+ * table (node:util parseArgs), its help text.
+ */
+import type { Io } from './io.js';
+
+/** CONTRACT: 0 success, 1 bad input (the message names what and where), 2 cannot reach a needed peer. */
+export const EXIT = { ok: 0, badInput: 1, unreachable: 2 } as const;
+
+/** Status-like commands also exit 1 when the agent answers but reports itself degraded. */
+export const EXIT_DEGRADED = 1;
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** Shown in help: `--url URL`. */
+  valueName?: string;
+  description: string;
+}
+
+export interface PositionalSpec {
+  name: string;
+  description: string;
+}
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+export interface Command {
+  /** One or two words: `status`, `config check`. */
+  name: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  positionals: PositionalSpec[];
+  /** Extra help text: examples, exit codes. */
+  details?: string;
+  run(args: Parsed, io: Io): Promise<number>;
+}
+
+export function usageLine(c: Command): string {
+  const opts = Object.entries(c.options).map(([k, o]) => `[--${k}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}]`);
+  return ['gridedge', c.name, ...c.positionals.map((p) => p.name), ...opts].join(' ');
+}
+
+export function helpText(c: Command): string {
+  const lines = [`Usage: ${usageLine(c)}`, '', c.summary];
+  const rows: [string, string][] = Object.entries(c.options).map(([k, o]) => [
+    `${o.short ? `-${o.short}, ` : ''}--${k}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`,
+    o.description,
+  ]);
+  rows.push(['-h, --help', 'Show this help']);
+  const width = Math.max(...rows.map((r) => r[0].length), ...c.positionals.map((p) => p.name.length));
+  if (c.positionals.length) {
+    lines.push('', 'Arguments:');
+    for (const p of c.positionals) lines.push(`  ${p.name.padEnd(width)}  ${p.description}`);
+  }
+  lines.push('', 'Options:');
+  for (const [l, r] of rows) lines.push(`  ${l.padEnd(width)}  ${r}`);
+  if (c.details) lines.push('', c.details.trimEnd());
+  return lines.join('\n') + '\n';
+}
+
+/** A positive integer option, or an error message naming the option. */
+export function positiveInt(name: string, v: string | boolean | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1)
+    return `--${name}: must be a positive integer, got ${JSON.stringify(v)}`;
+  return n;
+}
+
+/** A positive number option (seconds), or an error message naming the option. */
+export function positiveNumber(name: string, v: string | boolean | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0)
+    return `--${name}: must be a positive number, got ${JSON.stringify(v)}`;
+  return n;
+}

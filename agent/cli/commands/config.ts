@@ -1,0 +1,41 @@
+/** `gridedge config check FILE` and `gridedge config schema [--json]`. */
+import { describeSchema, loadConfig, schemaMarkdown } from '../../config/index.js';
+import { EXIT, type Command } from '../command.js';
+
+export const configCheck: Command = {
+  name: 'config check',
+  summary: 'Validate a config file (YAML or JSON); print every problem, one a line, each with its path',
+  options: {
+    env: { type: 'boolean', description: 'Also apply GRIDEDGE_* environment variables, as `gridedge run` does' },
+  },
+  positionals: [{ name: 'FILE', description: 'The config file (.yaml, .yml or .json)' }],
+  details: [
+    'Exit codes: 0 valid ("FILE: ok"), 1 invalid (every problem on stderr, one a line).',
+    'Example:',
+    '  gridedge config check /etc/gridedge/gridedge.yaml',
+    '  drivers[1].port: must be an integer between 1 and 65535, got "50x"',
+  ].join('\n'),
+  async run({ values, positionals }, io) {
+    const file = positionals[0]!;
+    const r = loadConfig({ file, env: values['env'] ? io.env : {} });
+    if (r.ok) {
+      io.out(`${file}: ok\n`);
+      return EXIT.ok;
+    }
+    io.err(r.errors.map((e) => `${e}\n`).join(''));
+    return EXIT.badInput;
+  },
+};
+
+export const configSchema: Command = {
+  name: 'config schema',
+  summary: 'Print every option with its default, accepted values, environment variable and doc',
+  options: { json: { type: 'boolean', description: 'JSON instead of Markdown' } },
+  positionals: [],
+  details: 'Examples:\n  gridedge config schema > CONFIG.md\n  gridedge config schema --json | jq \'.options[] | select(.path == "http.port")\'',
+  async run({ values }, io) {
+    const d = describeSchema();
+    io.out(values['json'] ? `${JSON.stringify(d, null, 2)}\n` : `${schemaMarkdown(d)}\n`);
+    return EXIT.ok;
+  },
+};

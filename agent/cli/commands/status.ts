@@ -1,0 +1,44 @@
+/** `gridedge status`: a running agent's health. Exit 0 healthy, 1 degraded, 2 unreachable. */
+import { EXIT, EXIT_DEGRADED, positiveNumber, type Command } from '../command.js';
+import { resolveHttpUrl } from '../endpoints.js';
+import { fetchStatus } from '../fetch-status.js';
+import { renderStatus } from '../status-text.js';
+
+export const agentOptions = {
+  url: { type: 'string', valueName: 'URL', description: 'The agent\'s HTTP address; default: from the config (http://127.0.0.1:8080)' },
+  config: { type: 'string', short: 'c', valueName: 'FILE', description: 'Derive the address from this config file (default: $GRIDEDGE_CONFIG)' },
+  json: { type: 'boolean', description: 'Print the JSON document instead of the summary' },
+  timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up after this long (default 5)' },
+} as const;
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: "Show a running agent's health: drivers, devices, broker clients, buffer, forwarders, counters",
+  options: agentOptions,
+  positionals: [],
+  details: [
+    'Reads GET <url>/api/v1/status. Exit codes: 0 healthy, 1 degraded (problems listed), 2 unreachable.',
+    'Examples:',
+    '  gridedge status',
+    '  gridedge status --url http://10.0.0.2:8080 --json',
+  ].join('\n'),
+  async run({ values }, io) {
+    const timeout = positiveNumber('timeout', values['timeout']);
+    if (typeof timeout === 'string') {
+      io.err(`gridedge status: ${timeout}\n`);
+      return EXIT.badInput;
+    }
+    const where = resolveHttpUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
+    if (!where.ok) {
+      io.err(where.errors.map((e) => `gridedge status: ${e}\n`).join(''));
+      return EXIT.badInput;
+    }
+    const r = await fetchStatus(where.url, timeout ?? 5);
+    if (!r.ok) {
+      io.err(`gridedge status: cannot reach the agent at ${r.url}: ${r.reason}\n`);
+      return EXIT.unreachable;
+    }
+    io.out(values['json'] ? `${JSON.stringify(r.status, null, 2)}\n` : renderStatus(r.status));
+    return r.status.health === 'healthy' ? EXIT.ok : EXIT_DEGRADED;
+  },
+};

@@ -1,0 +1,163 @@
+/**
+ * `gridedge tail TOPIC`: subscribe to the broker and print each message, one line each
+ * (`<topic> <payload>`, or a JSON object per line with --json). Exit 0 after --count messages or on
+ * Ctrl-C, 1 bad input, 2 when the broker cannot be reached or refuses the connection or subscription.
+ */
+import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
+import { filterError } from '../../core/topics.js';
+import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
+import { resolveMqttUrl } from '../endpoints.js';
+import type { Io } from '../io.js';
+
+/** The URL without its password, for messages. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+/** Payload as one line: compact JSON when it is JSON, text otherwise, base64 when not UTF-8. */
+export function payloadText(payload: Buffer): { text: string; json: unknown } {
+  const s = payload.toString('utf8');
+  if (Buffer.from(s, 'utf8').equals(payload)) {
+    try {
+      const v: unknown = JSON.parse(s);
+      return { text: JSON.stringify(v), json: v };
+    } catch {
+      return { text: s.replace(/\r?\n/g, '\\n'), json: s };
+    }
+  }
+  const b64 = `base64:${payload.toString('base64')}`;
+  return { text: b64, json: b64 };
+}
+
+function reasonOf(e: Error & { code?: string | number }): string {
+  if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+    const words: Record<string, string> = {
+      ECONNREFUSED: 'connection refused (is the broker running, on this port?)',
+      ENOTFOUND: 'host not found',
+      EHOSTUNREACH: 'host unreachable',
+      ECONNRESET: 'connection reset',
+    };
+    return `${words[e.code] ?? e.message} (${e.code})`;
+  }
+  return e.message;
+}
+
+async function tail(url: string, topic: string, opts: { username?: string; password?: string; count?: number; json: boolean; timeoutS: number }, io: Io): Promise<number> {
+  const client = mqtt.connect(url, {
+    clientId: `gridedge-tail-${randomBytes(4).toString('hex')}`,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: opts.timeoutS * 1000,
+    ...(opts.username !== undefined ? { username: opts.username } : {}),
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
+  });
+  const where = safeUrl(url);
+  return new Promise<number>((resolve) => {
+    let done = false;
+    let subscribed = false;
+    let seen = 0;
+    let lastError: string | undefined;
+    const finish = (code: number, message?: string): void => {
+      if (done) return;
+      done = true;
+      if (message) io.err(message);
+      io.signal.removeEventListener('abort', onAbort);
+      client.removeAllListeners('message');
+      client.endAsync(code !== EXIT.ok).then(
+        () => resolve(code),
+        () => resolve(code),
+      );
+    };
+    const onAbort = (): void => finish(EXIT.ok);
+    io.signal.addEventListener('abort', onAbort, { once: true });
+
+    client.on('error', (e: Error & { code?: string | number }) => {
+      lastError = reasonOf(e);
+      if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}: ${lastError}\n`);
+    });
+    client.on('close', () => {
+      if (subscribed) finish(EXIT.unreachable, `gridedge tail: the broker at ${where} closed the connection${lastError ? `: ${lastError}` : ''}\n`);
+      else finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}: ${lastError ?? `no answer within ${opts.timeoutS} s`}\n`);
+    });
+    client.on('message', (t, payload, packet) => {
+      if (done) return;
+      const p = payloadText(payload);
+      io.out(opts.json ? `${JSON.stringify({ topic: t, payload: p.json, qos: packet.qos, retain: packet.retain })}\n` : `${t} ${p.text}\n`);
+      seen++;
+      if (opts.count !== undefined && seen >= opts.count) finish(EXIT.ok);
+    });
+    client.once('connect', () => {
+      client.subscribeAsync(topic, { qos: 0 }).then(
+        (granted) => {
+          const g = granted[0];
+          if (!g || g.qos >= 0x80)
+            finish(EXIT.unreachable, `gridedge tail: the broker at ${where} refused the subscription to ${topic} (not allowed for this user?)\n`);
+          else subscribed = true;
+        },
+        (e: Error) => finish(EXIT.unreachable, `gridedge tail: the broker at ${where} refused the subscription to ${topic}: ${e.message}\n`),
+      );
+    });
+  });
+}
+
+export const tailCommand: Command = {
+  name: 'tail',
+  summary: 'Subscribe to TOPIC on the broker and print each message (topic and payload, one line each)',
+  options: {
+    url: { type: 'string', valueName: 'URL', description: 'Broker URL; default: from the config (mqtt://127.0.0.1:1883)' },
+    config: { type: 'string', short: 'c', valueName: 'FILE', description: 'Derive the broker address from this config file (default: $GRIDEDGE_CONFIG)' },
+    username: { type: 'string', short: 'u', valueName: 'USER', description: 'MQTT username' },
+    password: { type: 'string', short: 'P', valueName: 'PASSWORD', description: 'MQTT password (default: $GRIDEDGE_MQTT_PASSWORD)' },
+    count: { type: 'string', short: 'n', valueName: 'N', description: 'Exit after N messages' },
+    json: { type: 'boolean', description: 'One JSON object per message: { topic, payload, qos, retain }' },
+    timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up connecting after this long (default 10)' },
+  },
+  positionals: [{ name: 'TOPIC', description: 'MQTT topic filter, e.g. "bal/processed/#" (quote it in the shell)' }],
+  details: [
+    'Exit codes: 0 after --count messages or Ctrl-C, 1 bad input, 2 the broker cannot be reached or refuses.',
+    'Examples:',
+    "  gridedge tail 'bal/processed/#'",
+    "  gridedge tail 'bal/processed/pmu1/stats/10s' --count 1 --json",
+    "  gridedge tail 'bal/raw/#' --url mqtt://10.0.0.2:1883 --username tech --password secret",
+  ].join('\n'),
+  async run({ values, positionals }, io) {
+    const topic = positionals[0]!;
+    const bad = filterError(topic);
+    if (bad) {
+      io.err(`gridedge tail: TOPIC must be an MQTT topic filter: ${bad}, got ${JSON.stringify(topic)}\n`);
+      return EXIT.badInput;
+    }
+    const n = positiveInt('count', values['count']);
+    const timeout = positiveNumber('timeout', values['timeout']);
+    for (const e of [n, timeout])
+      if (typeof e === 'string') {
+        io.err(`gridedge tail: ${e}\n`);
+        return EXIT.badInput;
+      }
+    const where = resolveMqttUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
+    if (!where.ok) {
+      io.err(where.errors.map((e) => `gridedge tail: ${e}\n`).join(''));
+      return EXIT.badInput;
+    }
+    const password = (values['password'] as string | undefined) ?? io.env['GRIDEDGE_MQTT_PASSWORD'];
+    return tail(
+      where.url,
+      topic,
+      {
+        ...(values['username'] !== undefined ? { username: values['username'] as string } : {}),
+        ...(password !== undefined ? { password } : {}),
+        ...(typeof n === 'number' ? { count: n } : {}),
+        json: values['json'] === true,
+        timeoutS: (timeout as number | undefined) ?? 10,
+      },
+      io,
+    );
+  },
+};

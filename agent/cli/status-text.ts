@@ -1,0 +1,100 @@
+/** The human summary of an AgentStatus, for a field technician at a terminal. */
+import type { AgentStatus } from '../core/status-types.js';
+import { ago, bytes, columns, count, duration, oneLine } from './format.js';
+
+type CounterValue = number | Record<string, number>;
+
+/** `source=mqtt` → `mqtt`; `a=1,b=2` → `1/2`; '' (the unlabelled series) → `other`. */
+function labelText(key: string): string {
+  if (key === '') return 'other';
+  return key
+    .split(',')
+    .map((kv) => kv.slice(kv.indexOf('=') + 1))
+    .join('/');
+}
+
+function total(v: CounterValue | undefined): number {
+  if (v === undefined) return 0;
+  if (typeof v === 'number') return v;
+  return Object.values(v).reduce((a, b) => a + b, 0);
+}
+
+/** `rejected 4 (bad_json 3, too_large 1)`. */
+export function counterText(name: string, v: CounterValue | undefined): string {
+  const t = `${name} ${count(total(v))}`;
+  if (v === undefined || typeof v === 'number') return t;
+  const parts = Object.entries(v)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${labelText(k)} ${count(n)}`);
+  return parts.length ? `${t} (${parts.join(', ')})` : t;
+}
+
+/** The counters a technician looks at first; the rest is in `--json`. */
+export const MAIN_COUNTERS = ['received', 'processed', 'rejected', 'dropped', 'late'] as const;
+
+export function renderStatus(s: AgentStatus, now = Date.now()): string {
+  const out: string[] = [];
+  out.push(`gridedge ${s.gateway} ${s.version}: ${s.health.toUpperCase()}, up ${duration(s.uptimeSeconds)}`);
+  if (s.problems.length) {
+    out.push('Problems:');
+    for (const p of s.problems) out.push(`  - ${oneLine(p, 160)}`);
+  }
+  const b = s.broker;
+  out.push(`Broker      ${b.host}:${b.port}, ${count(b.clients)} client${b.clients === 1 ? '' : 's'}, ${count(b.subscriptions)} subscription${b.subscriptions === 1 ? '' : 's'}`);
+
+  out.push(s.drivers.length ? 'Drivers' : 'Drivers     none');
+  out.push(
+    ...columns(
+      s.drivers.map((d) => [
+        d.id,
+        d.type,
+        d.state,
+        d.lastError ? `last error ${ago(d.lastErrorAt, now)}: ${oneLine(d.lastError)}` : d.devices?.length ? `devices ${d.devices.join(', ')}` : '',
+      ]),
+    ),
+  );
+
+  out.push(s.devices.length ? 'Devices' : 'Devices     none yet');
+  out.push(
+    ...columns(
+      s.devices.map((d) => [
+        d.device,
+        d.latest.quality,
+        `age ${duration(d.ageSeconds)}`,
+        d.latest.reasons?.length ? `(${d.latest.reasons.join(', ')})` : '',
+      ]),
+    ),
+  );
+
+  const buf = s.buffer;
+  if (!buf) out.push('Buffer      not open');
+  else
+    out.push(
+      `Buffer      ${count(buf.rows)} rows, ${bytes(buf.bytes)}, oldest ${duration(buf.oldestAgeSeconds)}` +
+        (buf.writeError ? `, WRITE ERROR: ${oneLine(buf.writeError)}` : ''),
+    );
+
+  out.push(s.forwarders.length ? 'Forwarders' : 'Forwarders  none');
+  out.push(
+    ...columns(
+      s.forwarders.map((f) => [
+        f.id,
+        f.type,
+        f.connected ? 'connected' : 'DISCONNECTED',
+        `lag ${count(f.lag)} rows (${duration(f.lagSeconds)})`,
+        [
+          f.dropped ? `${count(f.dropped)} dropped` : '',
+          `last success ${ago(f.lastSuccess, now)}`,
+          f.lastError ? `last error: ${oneLine(f.lastError)}` : '',
+        ]
+          .filter(Boolean)
+          .join(', '),
+      ]),
+    ),
+  );
+
+  const c = s.counters as Record<string, CounterValue>;
+  out.push(`Counters    ${MAIN_COUNTERS.map((n) => counterText(n, c[n])).join(', ')}`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,111 @@
+/**
+ * List entries validated one by one, each against its own convict schema (strict, defaults filled):
+ * `drivers[]` / `forwarders[]` by the plugin their `type` names, `mqtt.users[]` by USER_SCHEMA.
+ */
+import type { PluginSpec } from '../core/plugin.js';
+import { identifier } from './formats.js';
+import { convictCheck } from './convict-check.js';
+import { showValue, type Problem } from './problems.js';
+import { entryBaseSchema, USER_SCHEMA, type SchemaBranch } from './schema.js';
+import { checkStructure, isPlainObject } from './structure.js';
+
+type AnySpec = PluginSpec<unknown, unknown>;
+
+/** The convict schema of one plugin's entries: `type`, `id`, then the plugin's own keys. */
+export function pluginEntrySchema(kind: 'driver' | 'forwarder', spec: AnySpec, knownTypes: readonly string[]): SchemaBranch {
+  const own: SchemaBranch = { ...(spec.schema as SchemaBranch) };
+  delete own['type'];
+  delete own['id'];
+  return { ...entryBaseSchema(kind, knownTypes), ...own };
+}
+
+function checkEntry(schema: SchemaBranch, raw: Record<string, unknown>, at: string, problems: Problem[]): Record<string, unknown> {
+  const clean = checkStructure(raw, schema, at, problems);
+  const r = convictCheck(schema, clean, at);
+  problems.push(...r.problems);
+  return r.value;
+}
+
+/** Validate a plugin list. Returns the entries with their defaults filled in. */
+export function checkPluginList(
+  list: readonly unknown[],
+  listPath: string,
+  kind: 'driver' | 'forwarder',
+  specs: ReadonlyMap<string, AnySpec>,
+  problems: Problem[],
+): Record<string, unknown>[] {
+  const known = [...specs.keys()];
+  const out: Record<string, unknown>[] = [];
+  const seen = new Map<string, number>();
+  list.forEach((raw, k) => {
+    const at = `${listPath}[${k}]`;
+    if (!isPlainObject(raw)) {
+      problems.push({ path: at, message: `must be an object with at least type and id, got ${showValue(raw)}` });
+      return;
+    }
+    const type = raw['type'];
+    const spec = typeof type === 'string' ? specs.get(type) : undefined;
+    if (type === undefined || type === null) {
+      problems.push({ path: `${at}.type`, message: `is required (one of the ${kind} types: ${known.join(', ') || 'none registered'})` });
+    } else if (!spec) {
+      problems.push({
+        path: `${at}.type`,
+        message: `must be one of the known ${kind} types (${known.join(', ') || 'none registered'}), got ${showValue(type)}`,
+      });
+    }
+    let entry: Record<string, unknown>;
+    if (spec) {
+      entry = checkEntry(pluginEntrySchema(kind, spec, known), raw, at, problems);
+    } else {
+      // Without a known type the plugin's keys cannot be checked; the id still can.
+      entry = { ...raw };
+      if (raw['id'] === undefined) problems.push({ path: `${at}.id`, message: 'is required' });
+      else {
+        try {
+          identifier(raw['id']);
+        } catch (e) {
+          problems.push({ path: `${at}.id`, message: `${(e as Error).message}, got ${showValue(raw['id'])}` });
+        }
+      }
+    }
+    const id = entry['id'];
+    if (typeof id === 'string') {
+      const first = seen.get(id);
+      if (first !== undefined)
+        problems.push({ path: `${at}.id`, message: `must be unique among ${listPath} (${listPath}[${first}] has it too), got ${showValue(id)}` });
+      else seen.set(id, k);
+    }
+    out.push(entry);
+  });
+  return out;
+}
+
+/** Validate `mqtt.users`: each entry's keys, exactly one of password/passwordHash, unique usernames. */
+export function checkUsers(list: readonly unknown[], listPath: string, problems: Problem[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const seen = new Map<string, number>();
+  list.forEach((raw, k) => {
+    const at = `${listPath}[${k}]`;
+    if (!isPlainObject(raw)) {
+      problems.push({ path: at, message: `must be an object { username, password or passwordHash, publish, subscribe }, got ${showValue(raw)}` });
+      return;
+    }
+    const user = checkEntry(USER_SCHEMA, raw, at, problems);
+    const hasPassword = user['password'] !== undefined && user['password'] !== null;
+    const hasHash = user['passwordHash'] !== undefined && user['passwordHash'] !== null;
+    if (hasPassword === hasHash)
+      problems.push({
+        path: at,
+        message: hasPassword ? 'give either password or passwordHash, not both' : 'needs a password or a passwordHash',
+      });
+    const name = user['username'];
+    if (typeof name === 'string') {
+      const first = seen.get(name);
+      if (first !== undefined)
+        problems.push({ path: `${at}.username`, message: `must be unique (${listPath}[${first}] has it too), got ${showValue(name)}` });
+      else seen.set(name, k);
+    }
+    out.push(user);
+  });
+  return out;
+}

@@ -1,0 +1,98 @@
+/**
+ * loadConfig: one function for the daemon, `gridedge config check` and every CLI command that needs
+ * the config. Layers, later wins: schema defaults < the file (or the embedded default) < GRIDEDGE_*
+ * environment variables. Returns every problem at once, each `path: message, got <value>`.
+ */
+import type { AgentConfig } from '../core/config-types.js';
+import { registry as defaultRegistry, type PluginRegistry } from '../registry.js';
+import { convictCheck } from './convict-check.js';
+import { embeddedDefault } from './embedded-default.js';
+import { checkPluginList, checkUsers } from './entries.js';
+import { envOverrides, setAt } from './env.js';
+import { migrate, type ConfigDocument, type MigrateOptions } from './migrate.js';
+import { render, showValue, type Problem } from './problems.js';
+import { readConfigFile } from './read-file.js';
+import { crossFieldProblems } from './rules.js';
+import { ROOT_SCHEMA } from './schema.js';
+import { checkStructure, isPlainObject } from './structure.js';
+
+export interface ConfigSource {
+  /** A YAML (.yaml/.yml) or JSON (.json) file. */
+  file?: string;
+  /** Environment whose GRIDEDGE_* variables override options (none when omitted; the CLI passes process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Without a file: start from the embedded default (sim-pmu) instead of the bare schema defaults. */
+  embeddedDefault?: boolean;
+  /** Instead of a file: an already parsed document (tests, embedding). */
+  document?: unknown;
+}
+
+export type LoadResult = { ok: true; config: AgentConfig } | { ok: false; errors: string[] };
+
+export interface LoadOptions {
+  registry?: PluginRegistry;
+  migrations?: MigrateOptions;
+}
+
+function fail(problems: readonly Problem[]): LoadResult {
+  return { ok: false, errors: problems.map(render) };
+}
+
+/** Problems about an option set from the environment say so. */
+function tagEnvProblems(problems: Problem[], fromEnv: Map<string, string>): Problem[] {
+  if (fromEnv.size === 0) return problems;
+  return problems.map((p) => {
+    for (const [path, variable] of fromEnv) {
+      if ((p.path === path || p.path.startsWith(`${path}.`) || p.path.startsWith(`${path}[`)) && !p.message.startsWith(variable))
+        return { path: p.path, message: `${p.message} (from ${variable})` };
+    }
+    return p;
+  });
+}
+
+export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadResult {
+  const registry = opts.registry ?? defaultRegistry;
+  let doc: unknown;
+  const where = source.file ?? (source.document !== undefined ? '(document)' : '(embedded default)');
+  if (source.file !== undefined) {
+    const r = readConfigFile(source.file);
+    if (!r.ok) return fail(r.problems);
+    doc = r.doc;
+  } else if (source.document !== undefined) {
+    doc = structuredClone(source.document);
+  } else {
+    doc = source.embeddedDefault ? embeddedDefault() : {};
+  }
+  if (doc === null || doc === undefined) doc = {}; // an empty file: every option at its default
+  if (!isPlainObject(doc))
+    return fail([{ path: where, message: `must hold a mapping of options (gateway, mqtt, http, drivers ...) at the top level, got ${showValue(doc)}` }]);
+
+  const migrated = migrate(doc, opts.migrations);
+  if (!migrated.ok) return fail(migrated.problems);
+  const layered: ConfigDocument = migrated.doc;
+
+  const problems: Problem[] = [];
+  const env = envOverrides(source.env ?? {}, ROOT_SCHEMA);
+  problems.push(...env.problems);
+  const fromEnv = new Map<string, string>();
+  for (const o of env.overrides) {
+    setAt(layered, o.path, o.value);
+    fromEnv.set(o.path, o.variable);
+  }
+
+  const clean = checkStructure(layered, ROOT_SCHEMA, '', problems);
+  const root = convictCheck(ROOT_SCHEMA, clean, '');
+  problems.push(...root.problems);
+  const config = root.value;
+
+  const mqtt = config['mqtt'] as Record<string, unknown>;
+  if (Array.isArray(mqtt['users'])) mqtt['users'] = checkUsers(mqtt['users'], 'mqtt.users', problems);
+  if (Array.isArray(config['drivers']))
+    config['drivers'] = checkPluginList(config['drivers'], 'drivers', 'driver', registry.drivers, problems);
+  if (Array.isArray(config['forwarders']))
+    config['forwarders'] = checkPluginList(config['forwarders'], 'forwarders', 'forwarder', registry.forwarders, problems);
+  problems.push(...crossFieldProblems(config));
+
+  if (problems.length) return fail(tagEnvProblems(problems, fromEnv));
+  return { ok: true, config: config as unknown as AgentConfig };
+}

@@ -1,0 +1,238 @@
+/**
+ * The one convict schema of the agent's own options: every option's default, doc, validation and
+ * GRIDEDGE_* environment variable. `drivers[]` and `forwarders[]` entries are validated against
+ * their plugin's sub-schema (agent/registry.ts), `mqtt.users[]` entries against USER_SCHEMA.
+ * Mirrors agent/core/config-types.ts `AgentConfig`.
+ */
+import * as f from './formats.js';
+import { parseHash } from '../broker/passwords.js';
+import { CONFIG_VERSION } from './migrate.js';
+
+/** One option: convict's leaf shape (a node with `default`). */
+export interface SchemaLeaf {
+  doc: string;
+  format: unknown;
+  default: unknown;
+  env?: string;
+  sensitive?: boolean;
+  nullable?: boolean;
+}
+
+export interface SchemaBranch {
+  [key: string]: SchemaNode;
+}
+
+export type SchemaNode = SchemaLeaf | SchemaBranch;
+
+/** convict's rule: a node with a `default` is an option, any other object a group of options. */
+export function isLeaf(node: unknown): node is SchemaLeaf {
+  return typeof node === 'object' && node !== null && !Array.isArray(node) && 'default' in node;
+}
+
+const GiB = 1024 ** 3;
+
+/** Processed fields aggregated by default (CONTRACT "Stats messages"). */
+const PHASES = ['a', 'b', 'c'] as const;
+const MAGNITUDES = [...PHASES.map((p) => `v.${p}.mag`), ...PHASES.map((p) => `i.${p}.mag`)];
+const POWERS = ['p', 'q', 's'].flatMap((q) => [...PHASES, 'total'].map((p) => `${q}.${p}`));
+
+const passwordHash: f.Check = (v) => {
+  if (v === undefined || v === null) return;
+  if (typeof v !== 'string') throw new Error('must be a string scrypt$N$r$p$salt$hash');
+  try {
+    parseHash(v);
+  } catch (e) {
+    throw new Error(`must be an scrypt hash (scrypt$N$r$p$salt$hash): ${(e as Error).message}`);
+  }
+};
+
+/** One `mqtt.users[]` entry. */
+export const USER_SCHEMA: SchemaBranch = {
+  username: { doc: 'MQTT username', format: f.nonEmptyString, default: null },
+  password: {
+    doc: 'Password in clear (hashed with scrypt when the agent starts); give this or passwordHash',
+    format: f.optionalString,
+    default: undefined,
+    sensitive: true,
+  },
+  passwordHash: {
+    doc: 'scrypt hash of the password (scrypt$N$r$p$salt$hash, base64); give this or password',
+    format: passwordHash,
+    default: undefined,
+    sensitive: true,
+  },
+  publish: { doc: 'Topic filters the user may publish to (none when empty)', format: f.topicFilterList, default: [] },
+  subscribe: { doc: 'Topic filters the user may subscribe to (none when empty)', format: f.topicFilterList, default: [] },
+};
+
+/** The keys every `drivers[]` / `forwarders[]` entry has, before its plugin's own keys. */
+export function entryBaseSchema(kind: 'driver' | 'forwarder', knownTypes: readonly string[]): SchemaBranch {
+  return {
+    type: {
+      doc: `Which ${kind} plugin: ${knownTypes.join(', ') || '(none registered)'}`,
+      format: f.oneOf(...knownTypes),
+      default: null,
+    },
+    id: {
+      doc:
+        kind === 'driver'
+          ? 'Names the device (topic bal/raw/<id>); unique among drivers'
+          : 'Names the forwarder (its buffer cursor and counters); unique among forwarders',
+      format: f.identifier,
+      default: null,
+    },
+  };
+}
+
+const ROOT: SchemaBranch = {
+  version: {
+    doc: `Config file format version; files without it are version 1 and are migrated to ${CONFIG_VERSION} when loaded`,
+    format: f.intRange(1, CONFIG_VERSION),
+    default: CONFIG_VERSION,
+  },
+  gateway: {
+    id: {
+      doc: 'Gateway id: sent as "gw" in every forwarded message and used in gridedge/<id>/status; give each gateway its own',
+      format: f.identifier,
+      default: 'gw-1',
+    },
+  },
+  log: {
+    level: { doc: 'Log level of the JSON log on stdout', format: f.logLevel, default: 'info' },
+  },
+  mqtt: {
+    host: {
+      doc: 'Address the embedded broker binds; any non-loopback address needs mqtt.users or mqtt.allowAnonymous: true',
+      format: f.host,
+      default: '127.0.0.1',
+    },
+    port: { doc: 'TCP port of the embedded broker (0: pick a free one)', format: f.portOrZero, default: 1883 },
+    allowAnonymous: {
+      doc: 'Let clients in without a username (with full access); required to bind a non-loopback address with no users',
+      format: f.boolean,
+      default: false,
+    },
+    users: {
+      doc: 'Broker users with per-user topic ACLs (see mqtt.users[] below); as an environment variable: JSON',
+      format: f.objectList,
+      default: [],
+    },
+    maxPayloadBytes: {
+      doc: 'Largest accepted payload on bal/raw in bytes; larger ones are rejected and counted',
+      format: f.intRange(64, 256 * 1024 * 1024),
+      default: 65536,
+    },
+    websocket: {
+      enabled: { doc: 'Serve MQTT over WebSocket on the HTTP server', format: f.boolean, default: true },
+      path: { doc: 'URL path of MQTT over WebSocket', format: f.urlPath, default: '/mqtt' },
+    },
+  },
+  http: {
+    host: { doc: 'Address the HTTP server (status page, API, metrics) binds', format: f.host, default: '127.0.0.1' },
+    port: { doc: 'Port of the HTTP server (0: pick a free one)', format: f.portOrZero, default: 8080 },
+  },
+  storage: {
+    dir: {
+      doc: 'Directory of the SQLite buffer and plugin files (relative paths: from the working directory)',
+      format: f.nonEmptyString,
+      default: './gridedge-data',
+    },
+    maxBytes: {
+      doc: 'Prune the oldest buffered rows beyond this many payload bytes (0: no limit); drops are counted',
+      format: f.intRange(0, Number.MAX_SAFE_INTEGER),
+      default: GiB,
+    },
+    maxAgeHours: {
+      doc: 'Prune buffered rows older than this many hours (0: no limit); drops are counted',
+      format: f.numberRange(0, 100 * 365 * 24),
+      default: 168,
+    },
+    commitIntervalMs: {
+      doc: 'Group commit interval of the buffer in ms: QoS 1 publishes are acknowledged after their commit',
+      format: f.intRange(0, 10_000),
+      default: 5,
+    },
+  },
+  pipeline: {
+    futureToleranceS: {
+      doc: 'Timestamps further than this many seconds in the future are kept but flagged questionable (ts_future)',
+      format: f.numberRange(0, 10 * 365 * 86400),
+      default: 300,
+    },
+    pastToleranceS: {
+      doc: 'Timestamps older than this many seconds are kept but flagged questionable (ts_past)',
+      format: f.numberRange(0, 100 * 365 * 86400),
+      default: 7 * 86400,
+    },
+  },
+  stats: {
+    enabled: { doc: 'Publish rolling statistics on bal/processed/<device>/stats/<window>', format: f.boolean, default: true },
+    windows: {
+      doc: 'Window lengths, aligned to the clock by measurement timestamp; comma-separated or JSON in the environment',
+      format: f.durationList,
+      default: ['10s', '1m', '10min'],
+    },
+    fields: {
+      doc: 'Dotted field paths aggregated with Telegraf basicstats meanings',
+      format: f.fieldPathList,
+      default: [...MAGNITUDES, ...POWERS, 'pf.total', 'freq'],
+    },
+    rmsFields: {
+      doc: 'Fields that also get an RMS aggregate (square root of the mean of squares, IEC 61000-4-30)',
+      format: f.fieldPathList,
+      default: [...MAGNITUDES],
+    },
+    graceMs: {
+      doc: 'Samples arriving up to this many ms after their window ended are still counted; later ones count as late',
+      format: f.intRange(0, 3_600_000),
+      default: 2000,
+    },
+  },
+  status: {
+    intervalS: {
+      doc: 'Seconds between publishes of the retained gridedge/<id>/status and the gridedge/<id>/metrics topics',
+      format: f.numberRange(0.1, 86400),
+      default: 10,
+    },
+  },
+  drivers: {
+    doc: 'Field device drivers (see drivers[] below); as an environment variable: JSON',
+    format: f.objectList,
+    default: [],
+  },
+  forwarders: {
+    doc: 'Upstream forwarders (see forwarders[] below); as an environment variable: JSON',
+    format: f.objectList,
+    default: [],
+  },
+};
+
+/** Options that have no environment variable. */
+const NO_ENV = new Set(['version']);
+
+/** `mqtt.allowAnonymous` → `GRIDEDGE_MQTT_ALLOW_ANONYMOUS`. */
+export function envName(path: string): string {
+  return (
+    'GRIDEDGE_' +
+    path
+      .split('.')
+      .map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+      .join('_')
+  );
+}
+
+function withEnv(node: SchemaBranch, prefix: string): SchemaBranch {
+  const out: SchemaBranch = {};
+  for (const [k, child] of Object.entries(node)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (isLeaf(child)) out[k] = NO_ENV.has(path) ? { ...child } : { ...child, env: child.env ?? envName(path) };
+    else out[k] = withEnv(child, path);
+  }
+  return out;
+}
+
+/** The agent's own options (without plugin keys), each leaf with its GRIDEDGE_* variable. */
+export const ROOT_SCHEMA: SchemaBranch = withEnv(ROOT, '');
+
+/** Where plugin entries live in the document. */
+export const PLUGIN_LISTS = { drivers: 'driver', forwarders: 'forwarder' } as const;
