@@ -1,0 +1,72 @@
+/**
+ * The one HTTP server (CONTRACT "HTTP"): the status page, `/api/v1/status`, `/metrics`, and the
+ * MQTT-over-WebSocket upgrade path. One file per route group under routes/; add new groups in
+ * `buildHttp` (the OpenAPI plugin must be registered before the route groups it documents).
+ */
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { HttpConfig } from '../core/config-types.js';
+import type { HttpDeps } from './deps.js';
+import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerPageRoutes } from './routes/page.js';
+import { registerStatusRoutes } from './routes/status.js';
+import { routeUpgrades } from './upgrade.js';
+
+export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<FastifyInstance> {
+  const app = fastify({
+    // pino 10's Logger type is not fastify's FastifyBaseLogger type, though it is the same logger at run time.
+    loggerInstance: deps.log as unknown as FastifyBaseLogger,
+    // Per-request log lines would flood the journal (the page refreshes every 5 s, Prometheus scrapes): counted instead.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+
+  deps.counters.describe('http_requests', 'HTTP requests answered, by route and status code');
+  app.addHook('onResponse', async (req, reply) => {
+    deps.counters.inc('http_requests', { route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    reply.code(404);
+    return { statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` };
+  });
+
+  app.setErrorHandler(async (err: FastifyError, req, reply) => {
+    const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (code >= 500) req.log.error({ err, url: req.url }, 'http: request failed');
+    reply.code(code);
+    return {
+      statusCode: code,
+      error: code >= 500 ? 'Internal Server Error' : (err.code ?? 'Bad Request'),
+      message: code >= 500 ? 'internal error (see the agent log)' : err.message,
+    };
+  });
+
+  registerPageRoutes(app, deps);
+  registerStatusRoutes(app, deps);
+  registerMetricsRoutes(app, deps);
+
+  const dropUpgraded = routeUpgrades(app.server, deps);
+  app.addHook('preClose', async () => dropUpgraded());
+  return app;
+}
+
+export async function startHttp(
+  cfg: HttpConfig,
+  deps: HttpDeps,
+): Promise<{ app: FastifyInstance; host: string; port: number; close(): Promise<void> }> {
+  const app = await buildHttp(cfg, deps);
+  try {
+    await app.listen({ host: cfg.host, port: cfg.port });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw new Error(`http: cannot listen on ${cfg.host}:${cfg.port}: ${(e as Error).message}`);
+  }
+  const addr = app.server.address();
+  const bound = addr && typeof addr === 'object' ? { host: addr.address, port: addr.port } : { host: cfg.host, port: cfg.port };
+  deps.log.info(bound, 'http: listening');
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    ...bound,
+    close: () => (closing ??= app.close()),
+  };
+}

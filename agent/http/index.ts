@@ -1,0 +1,6 @@
+/** The HTTP server: status page, status JSON, Prometheus metrics, MQTT over WebSocket. */
+export { buildHttp, startHttp } from './app.js';
+export type { HttpDeps } from './deps.js';
+export { renderMetrics } from './routes/metrics.js';
+export { renderStatusPage } from './page/status-page.js';
+export { agentStatusSchema, errorSchema } from './schemas.js';

@@ -1,0 +1,60 @@
+/** Number and time formatting for the status page (plain text; the page escapes it). */
+
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+export const DASH = '—';
+
+/** About four significant digits, at most three decimals: 230.0, 10.00, 1.500, 132000. */
+export function fmtNum(x: unknown): string {
+  if (!isNum(x)) return x === undefined || x === null ? DASH : String(x);
+  if (x === 0) return '0';
+  const mag = Math.floor(Math.log10(Math.abs(x)));
+  return x.toFixed(Math.max(0, Math.min(3, 3 - mag)));
+}
+
+/** A phasor as `mag∠ang°` (or the magnitude alone when the device reports no angle). */
+export function fmtPhasor(p: unknown): string {
+  if (typeof p !== 'object' || p === null) return DASH;
+  const { mag, ang } = p as { mag?: unknown; ang?: unknown };
+  if (mag === undefined) return DASH;
+  return isNum(ang) ? `${fmtNum(mag)}∠${ang.toFixed(1)}°` : fmtNum(mag);
+}
+
+/** W, var, VA with SI prefixes: 1.992 kW. */
+export function fmtPower(x: unknown, unit: string): string {
+  if (!isNum(x)) return x === undefined || x === null ? DASH : String(x);
+  const a = Math.abs(x);
+  if (a >= 1e9) return `${fmtNum(x / 1e9)} G${unit}`;
+  if (a >= 1e6) return `${fmtNum(x / 1e6)} M${unit}`;
+  if (a >= 1e3) return `${fmtNum(x / 1e3)} k${unit}`;
+  return `${fmtNum(x)} ${unit}`;
+}
+
+export function fmtFixed(x: unknown, decimals: number): string {
+  if (!isNum(x)) return x === undefined || x === null ? DASH : String(x);
+  return x.toFixed(decimals);
+}
+
+export function fmtBytes(n: unknown): string {
+  if (!isNum(n)) return DASH;
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(2)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+/** 0.4 s, 12 s, 3 min 5 s, 2 h 10 min, 3 d 4 h. */
+export function fmtDuration(seconds: unknown): string {
+  if (!isNum(seconds)) return DASH;
+  const s = Math.max(0, seconds);
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+/** Wall-clock ms as ISO time plus "… ago". */
+export function fmtWhen(ms: unknown, nowMs: number): string {
+  if (!isNum(ms)) return DASH;
+  return `${new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${fmtDuration((nowMs - ms) / 1000)} ago)`;
+}

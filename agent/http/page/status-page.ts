@@ -1,0 +1,147 @@
+/**
+ * The server-rendered status page (`GET /`): health and problems, the latest values per device,
+ * drivers, broker, buffer, forwarders and counters. Plain HTML, small inline CSS, refreshes itself
+ * every 5 s; no script. Every value goes through the escaping `html` template.
+ */
+import type { Measurement, PhaseValues } from '../../core/measurement.js';
+import type { AgentStatus, DeviceStatus } from '../../core/status-types.js';
+import { DASH, fmtBytes, fmtDuration, fmtFixed, fmtNum, fmtPhasor, fmtPower, fmtWhen } from './format.js';
+import { Html, html } from './html.js';
+
+const CSS = `
+body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222;background:#fafafa}
+h1{margin:.2em 0}h1 small{color:#666;font-weight:normal}h2{margin:1.2em 0 .4em;font-size:1.1em}
+table{border-collapse:collapse;background:#fff;margin-bottom:.5em}
+th,td{border:1px solid #ddd;padding:2px 8px;text-align:right;white-space:nowrap}
+th{background:#eee}td.l,th.l{text-align:left}
+.healthy,.good,.yes{color:#176f2c}.degraded,.questionable{color:#a15c00}.invalid,.no,.err{color:#b00020}
+.badge{font-weight:bold;text-transform:uppercase}.muted{color:#777}
+tr.dev td{border-top:2px solid #bbb}
+`;
+
+const PHASE_ROWS = ['a', 'b', 'c', 'total'] as const;
+type PhaseRow = (typeof PHASE_ROWS)[number];
+
+const pv = (v: PhaseValues | undefined, ph: PhaseRow): number | undefined => v?.[ph];
+
+function phasePresent(m: Measurement, ph: PhaseRow): boolean {
+  if (ph !== 'total' && (m.v?.[ph] || m.i?.[ph])) return true;
+  return [m.p, m.q, m.s, m.pf].some((x) => x?.[ph] !== undefined);
+}
+
+function qualityCell(m: Measurement): Html {
+  const q = typeof m.quality === 'string' ? m.quality : 'unknown';
+  const reasons = Array.isArray(m.reasons) ? m.reasons.map(String).join(', ') : '';
+  return html`<span class="${q}">${q}</span>${reasons ? html` <span class="muted">(${reasons})</span>` : ''}`;
+}
+
+function deviceRows(d: DeviceStatus): Html[] {
+  const m = d.latest;
+  const phases = PHASE_ROWS.filter((ph) => phasePresent(m, ph));
+  if (phases.length === 0) phases.push('total');
+  const span = String(phases.length);
+  return phases.map((ph, k) => {
+    const first = k === 0;
+    const v = ph === 'total' ? DASH : fmtPhasor(m.v?.[ph]);
+    const i = ph === 'total' ? DASH : fmtPhasor(m.i?.[ph]);
+    return html`<tr class="${first ? 'dev' : ''}">
+${first ? html`<td class="l" rowspan="${span}"><b>${d.device}</b></td>` : ''}
+<td class="l">${ph}</td><td>${v}</td><td>${i}</td>
+<td>${fmtPower(pv(m.p, ph), 'W')}</td><td>${fmtPower(pv(m.q, ph), 'var')}</td><td>${fmtPower(pv(m.s, ph), 'VA')}</td><td>${fmtFixed(pv(m.pf, ph), 3)}</td>
+${first ? html`<td rowspan="${span}">${fmtFixed(m.freq, 3)}</td><td class="l" rowspan="${span}">${qualityCell(m)}</td><td rowspan="${span}">${fmtDuration(d.ageSeconds)}</td>` : ''}
+</tr>`;
+  });
+}
+
+function devicesSection(s: AgentStatus): Html {
+  if (s.devices.length === 0) return html`<p class="muted">No measurements yet.</p>`;
+  return html`<table>
+<tr><th class="l">Device</th><th class="l">Phase</th><th>V</th><th>I</th><th>P</th><th>Q</th><th>S</th><th>PF</th><th>f (Hz)</th><th class="l">Quality</th><th>Age</th></tr>
+${s.devices.map(deviceRows)}
+</table>`;
+}
+
+function driversSection(s: AgentStatus, now: number): Html {
+  if (s.drivers.length === 0) return html`<p class="muted">No drivers configured.</p>`;
+  return html`<table>
+<tr><th class="l">Driver</th><th class="l">Type</th><th class="l">State</th><th class="l">Devices</th><th class="l">Last error</th><th class="l">Info</th></tr>
+${s.drivers.map(
+  (d) => html`<tr><td class="l">${d.id}</td><td class="l">${d.type}</td>
+<td class="l"><span class="${d.state === 'running' ? 'yes' : d.state === 'stopped' ? 'no' : 'degraded'}">${d.state}</span></td>
+<td class="l">${(d.devices ?? []).join(', ')}</td>
+<td class="l">${d.lastError ? html`<span class="err">${d.lastError}</span> <span class="muted">${fmtWhen(d.lastErrorAt, now)}</span>` : ''}</td>
+<td class="l">${Object.entries(d.info ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ')}</td></tr>`,
+)}
+</table>`;
+}
+
+function brokerSection(s: AgentStatus): Html {
+  const b = s.broker;
+  return html`<table><tr><th class="l">Listening</th><th>Clients</th><th>Subscriptions</th></tr>
+<tr><td class="l">${b.host}:${b.port}</td><td>${b.clients}</td><td>${b.subscriptions}</td></tr></table>`;
+}
+
+function bufferSection(s: AgentStatus): Html {
+  const b = s.buffer;
+  if (!b) return html`<p class="muted">No buffer.</p>`;
+  return html`<table>
+<tr><th class="l">File</th><th>Rows</th><th>Size</th><th>Seq</th><th>Oldest</th><th class="l">Write</th></tr>
+<tr><td class="l">${b.path}</td><td>${b.rows}</td><td>${fmtBytes(b.bytes)}</td><td>${b.firstSeq} … ${b.lastSeq}</td>
+<td>${fmtDuration(b.oldestAgeSeconds)}</td>
+<td class="l">${b.writeError ? html`<span class="err">${b.writeError}</span>` : html`<span class="yes">ok</span>`}</td></tr>
+</table>`;
+}
+
+function forwardersSection(s: AgentStatus, now: number): Html {
+  if (s.forwarders.length === 0) return html`<p class="muted">No forwarders configured.</p>`;
+  return html`<table>
+<tr><th class="l">Forwarder</th><th class="l">Type</th><th class="l">Connected</th><th class="l">Last success</th><th>Lag (rows)</th><th>Lag</th><th>Drain (rows/s)</th><th>Dropped</th><th class="l">Last error</th></tr>
+${s.forwarders.map(
+  (f) => html`<tr><td class="l">${f.id}</td><td class="l">${f.type}</td>
+<td class="l"><span class="${f.connected ? 'yes' : 'no'}">${f.connected ? 'yes' : 'no'}</span></td>
+<td class="l">${fmtWhen(f.lastSuccess, now)}</td><td>${f.lag}</td><td>${fmtDuration(f.lagSeconds)}</td>
+<td>${fmtNum(f.drainRate)}</td><td>${f.dropped}</td><td class="l">${f.lastError ? html`<span class="err">${f.lastError}</span>` : ''}</td></tr>`,
+)}
+</table>`;
+}
+
+function countersSection(s: AgentStatus): Html {
+  const rows: Html[] = [];
+  for (const [name, v] of Object.entries(s.counters)) {
+    if (typeof v === 'number') rows.push(html`<tr><td class="l">${name}</td><td class="l"></td><td>${v}</td></tr>`);
+    else for (const [labels, n] of Object.entries(v)) rows.push(html`<tr><td class="l">${name}</td><td class="l">${labels}</td><td>${n}</td></tr>`);
+  }
+  if (rows.length === 0) return html`<p class="muted">No counters yet.</p>`;
+  return html`<table><tr><th class="l">Counter</th><th class="l">Labels</th><th>Value</th></tr>${rows}</table>`;
+}
+
+export function renderStatusPage(s: AgentStatus, nowMs = Date.now()): string {
+  const page = html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>gridedge ${s.gateway}: ${s.health}</title>
+<style>${new Html(CSS)}</style></head>
+<body>
+<h1>gridedge <small>${s.gateway}</small></h1>
+<p><span class="badge ${s.health}">${s.health}</span> · version ${s.version} · up ${fmtDuration(s.uptimeSeconds)} · started ${fmtWhen(s.startedAt, nowMs)}</p>
+${s.problems.length ? html`<h2>Problems</h2><ul>${s.problems.map((p) => html`<li class="err">${p}</li>`)}</ul>` : ''}
+<h2>Devices</h2>
+${devicesSection(s)}
+<h2>Drivers</h2>
+${driversSection(s, nowMs)}
+<h2>Broker</h2>
+${brokerSection(s)}
+<h2>Buffer</h2>
+${bufferSection(s)}
+<h2>Forwarders</h2>
+${forwardersSection(s, nowMs)}
+<h2>Counters</h2>
+${countersSection(s)}
+<p class="muted">JSON: <a href="/api/v1/status">/api/v1/status</a> · Prometheus: <a href="/metrics">/metrics</a></p>
+</body></html>
+`;
+  return page.text;
+}

@@ -1,0 +1,134 @@
+/**
+ * JSON Schemas of the HTTP responses (fastify serialises with them; the OpenAPI document is built from them).
+ * Objects allow additional properties so fields added to AgentStatus later are not silently dropped.
+ */
+
+const str = { type: 'string' } as const;
+const num = { type: 'number' } as const;
+const int = { type: 'integer' } as const;
+const bool = { type: 'boolean' } as const;
+const strList = { type: 'array', items: str } as const;
+
+export const phasorSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: { mag: num, ang: num },
+} as const;
+
+export const measurementSchema = {
+  type: 'object',
+  description: 'A processed measurement message (CONTRACT "Measurement message"); unknown extra fields are kept.',
+  additionalProperties: true,
+  required: ['device', 'ts', 'quality'],
+  properties: {
+    device: str,
+    ts: { type: 'integer', description: 'microseconds since the Unix epoch (UTC)' },
+    quality: { type: 'string', enum: ['good', 'questionable', 'invalid'] },
+    reasons: strList,
+    freq: num,
+    rocof: num,
+  },
+} as const;
+
+export const deviceStatusSchema = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['device', 'latest', 'ageSeconds'],
+  properties: { device: str, latest: measurementSchema, ageSeconds: num },
+} as const;
+
+export const pluginStatusSchema = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['id', 'type', 'state'],
+  properties: {
+    id: str,
+    type: str,
+    state: { type: 'string', enum: ['starting', 'running', 'degraded', 'stopped'] },
+    devices: strList,
+    lastError: str,
+    lastErrorAt: { type: 'number', description: 'wall-clock ms' },
+    info: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+export const cursorStatsSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: { forwarder: str, cursor: int, lag: int, lagSeconds: num, dropped: int },
+} as const;
+
+export const bufferStatsSchema = {
+  type: ['object', 'null'],
+  additionalProperties: true,
+  properties: {
+    path: str,
+    rows: int,
+    bytes: int,
+    firstSeq: int,
+    lastSeq: int,
+    oldestAgeSeconds: num,
+    cursors: { type: 'array', items: cursorStatsSchema },
+    writeError: str,
+  },
+} as const;
+
+export const forwarderStatusSchema = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['id', 'type', 'connected', 'lag'],
+  properties: {
+    id: str,
+    type: str,
+    connected: bool,
+    lastSuccess: { type: 'number', description: 'wall-clock ms of the last acknowledged send' },
+    lag: int,
+    lagSeconds: num,
+    drainRate: { type: 'number', description: 'rows per second delivered over the last interval' },
+    lastError: str,
+    dropped: int,
+  },
+} as const;
+
+export const brokerStatusSchema = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['host', 'port', 'clients', 'subscriptions'],
+  properties: { host: str, port: int, clients: int, subscriptions: int },
+} as const;
+
+export const countersSchema = {
+  type: 'object',
+  description: 'Counter and gauge values: a number per unlabelled series, or { "k=v,k2=v2": value } per labelled name.',
+  additionalProperties: {
+    anyOf: [num, { type: 'object', additionalProperties: num }],
+  },
+} as const;
+
+export const agentStatusSchema = {
+  title: 'AgentStatus',
+  type: 'object',
+  additionalProperties: true,
+  required: ['gateway', 'version', 'health', 'problems', 'startedAt', 'uptimeSeconds', 'broker', 'drivers', 'devices', 'buffer', 'forwarders', 'counters'],
+  properties: {
+    gateway: str,
+    version: str,
+    health: { type: 'string', enum: ['healthy', 'degraded'] },
+    problems: strList,
+    startedAt: { type: 'number', description: 'wall-clock ms' },
+    uptimeSeconds: num,
+    broker: brokerStatusSchema,
+    drivers: { type: 'array', items: pluginStatusSchema },
+    devices: { type: 'array', items: deviceStatusSchema },
+    buffer: bufferStatsSchema,
+    forwarders: { type: 'array', items: forwarderStatusSchema },
+    counters: countersSchema,
+  },
+} as const;
+
+export const errorSchema = {
+  title: 'Error',
+  type: 'object',
+  required: ['statusCode', 'error', 'message'],
+  properties: { statusCode: int, error: str, message: str },
+} as const;
