@@ -4,10 +4,14 @@
  *
  * Adding a plugin: import its spec and append it to the matching list below. Nothing else changes:
  * `gridedge config schema` and the README's config reference pick up its keys from the spec.
+ * A spec may also have `validate(entry): string[]` for rules across its keys ("key: message" each,
+ * run by the loader on the entry with its defaults filled in).
  */
 import type { PluginInstanceConfig } from './core/config-types.js';
 import type { Driver, Forwarder, PluginSpec } from './core/plugin.js';
 import { simPmuDriver } from '../drivers/sim-pmu/index.js';
+import { azureIotForwarder } from './forwarders/azure-iot/index.js';
+import { mqttForwarder } from './forwarders/mqtt/index.js';
 
 /** A spec as the agent calls it: with a config entry the loader validated against the spec's schema. */
 export type RegisteredDriver = PluginSpec<PluginInstanceConfig, Driver>;
@@ -27,7 +31,8 @@ const drivers: readonly RegisteredDriver[] = [
 ];
 
 const forwarders: readonly RegisteredForwarder[] = [
-  // mqtt, azure-iot: added once agent/forwarders/{mqtt,azure-iot} exist
+  entry(mqttForwarder),
+  entry(azureIotForwarder),
 ];
 
 function byType<S extends PluginSpec<unknown, unknown>>(kind: string, specs: readonly S[]): ReadonlyMap<string, S> {

@@ -8,6 +8,7 @@
  * environment strings are parsed strictly by agent/config/env.ts instead.
  */
 import convict from 'convict';
+import { ListCheckError } from './formats.js';
 import { checkProblem, joinPath, valueAt, type Problem } from './problems.js';
 import { isLeaf, type SchemaBranch, type SchemaLeaf } from './schema.js';
 
@@ -85,9 +86,10 @@ function dropUndefined(v: unknown): unknown {
  */
 export function convictCheck(schema: SchemaBranch, input: Record<string, unknown>, at: string): ConvictResult {
   registerIdentityConverters();
+  const failures = new Map<string, Error>();
   let conf: convict.Config<Record<string, unknown>>;
   try {
-    conf = convict(schema as unknown as convict.Schema<Record<string, unknown>>, { env: {}, args: [] });
+    conf = convict(recording(schema, '', failures) as unknown as convict.Schema<Record<string, unknown>>, { env: {}, args: [] });
   } catch (e) {
     return { value: input, problems: [{ path: at || '(root)', message: `the schema itself is invalid: ${(e as Error).message}` }] };
   }
@@ -98,26 +100,77 @@ export function convictCheck(schema: SchemaBranch, input: Record<string, unknown
     conf.validate({ allowed: 'strict' });
   } catch (e) {
     for (const line of (e as Error).message.split('\n')) {
-      if (line.trim()) problems.push(convictLineProblem(line, schema, value, input, at));
+      if (line.trim()) problems.push(...convictLineProblems(line, schema, value, input, at, failures));
     }
   }
   return { value: dropUndefined(value) as Record<string, unknown>, problems };
 }
 
-/** One line of convict's validate() error text → a Problem. */
-function convictLineProblem(
+/**
+ * The schema with every function format wrapped so the Error it throws is kept by option path: a
+ * list check (ListCheckError) reports each bad element, which convict's one-line text cannot carry.
+ */
+function recording(schema: SchemaBranch, prefix: string, failures: Map<string, Error>): SchemaBranch {
+  const out: SchemaBranch = {};
+  for (const [k, node] of Object.entries(schema)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (!isLeaf(node)) {
+      out[k] = recording(node, path, failures);
+      continue;
+    }
+    const format = node.format;
+    if (typeof format !== 'function' || BUILT_IN_TYPES.has(format)) {
+      out[k] = node;
+      continue;
+    }
+    out[k] = {
+      ...node,
+      format: (v: unknown, leaf: unknown) => {
+        try {
+          (format as (v: unknown, leaf: unknown) => void)(v, leaf);
+        } catch (e) {
+          if (e instanceof Error) failures.set(path, e);
+          throw e;
+        }
+      },
+    };
+  }
+  return out;
+}
+
+const BUILT_IN_TYPES = new Set<unknown>([Object, Array, String, Number, Boolean, RegExp]);
+
+/** One line of convict's validate() error text → its Problems (one per bad element of a list). */
+function convictLineProblems(
   line: string,
   schema: SchemaBranch,
   value: Record<string, unknown>,
   input: Record<string, unknown>,
   at: string,
-): Problem {
+  failures: ReadonlyMap<string, Error>,
+): Problem[] {
   const undeclared = /^configuration param '(.+)' not declared in the schema$/.exec(line);
-  if (undeclared) return { path: joinPath(at, undeclared[1]!), message: 'unknown key' };
+  if (undeclared) return [{ path: joinPath(at, undeclared[1]!), message: 'unknown key' }];
   const missing = /^configuration param '(.+)' missing from config/.exec(line);
-  if (missing) return { path: joinPath(at, missing[1]!), message: 'missing' };
+  if (missing) return [{ path: joinPath(at, missing[1]!), message: 'missing' }];
   const m = /^([^\s:]+): ([\s\S]*)$/.exec(line);
-  if (!m) return { path: at || '(root)', message: line };
+  if (!m) return [{ path: at || '(root)', message: line }];
+  const failure = failures.get(m[1]!);
+  if (failure instanceof ListCheckError) {
+    const leaf = leafAt(schema, m[1]!);
+    const v = valueAt(value, m[1]!);
+    return failure.problems.map((msg) => checkProblem(joinPath(at, m[1]!), msg, v, leaf?.sensitive === true));
+  }
+  return [convictLineProblem(m, schema, value, input, at)];
+}
+
+function convictLineProblem(
+  m: RegExpExecArray,
+  schema: SchemaBranch,
+  value: Record<string, unknown>,
+  input: Record<string, unknown>,
+  at: string,
+): Problem {
   const name = m[1]!;
   let message = m[2]!;
   // convict appends ": value was <json>" for truthy values; we show the value ourselves.

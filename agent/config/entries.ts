@@ -5,7 +5,7 @@
 import type { PluginSpec } from '../core/plugin.js';
 import { identifier } from './formats.js';
 import { convictCheck } from './convict-check.js';
-import { showValue, type Problem } from './problems.js';
+import { joinPath, showValue, type Problem } from './problems.js';
 import { entryBaseSchema, USER_SCHEMA, type SchemaBranch } from './schema.js';
 import { checkStructure, isPlainObject } from './structure.js';
 
@@ -24,6 +24,27 @@ function checkEntry(schema: SchemaBranch, raw: Record<string, unknown>, at: stri
   const r = convictCheck(schema, clean, at);
   problems.push(...r.problems);
   return r.value;
+}
+
+/**
+ * A spec's own rules across its keys (optional `validate(entry): string[]`, each "key: message"),
+ * run once the entry's keys are valid one by one.
+ */
+function pluginRuleProblems(spec: AnySpec, entry: Record<string, unknown>, at: string): Problem[] {
+  const validate = (spec as { validate?: unknown }).validate;
+  if (typeof validate !== 'function') return [];
+  let messages: unknown;
+  try {
+    messages = (validate as (cfg: Record<string, unknown>) => unknown).call(spec, entry);
+  } catch (e) {
+    return [{ path: at, message: (e as Error).message }];
+  }
+  if (!Array.isArray(messages)) return [];
+  return messages.map((m) => {
+    const text = String(m);
+    const k = /^([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*): ([\s\S]*)$/.exec(text);
+    return k ? { path: joinPath(at, k[1]!), message: k[2]! } : { path: at, message: text };
+  });
 }
 
 /** Validate a plugin list. Returns the entries with their defaults filled in. */
@@ -55,7 +76,9 @@ export function checkPluginList(
     }
     let entry: Record<string, unknown>;
     if (spec) {
+      const before = problems.length;
       entry = checkEntry(pluginEntrySchema(kind, spec, known), raw, at, problems);
+      if (problems.length === before) problems.push(...pluginRuleProblems(spec, entry, at));
     } else {
       // Without a known type the plugin's keys cannot be checked; the id still can.
       entry = { ...raw };

@@ -53,9 +53,32 @@ export const topicFilter: Check = (v) => {
   if (e) throw new Error(`must be an MQTT topic filter: ${e}`);
 };
 
+/**
+ * A list check that failed for several elements: `problems` holds one message per element, each
+ * starting with the element's sub-path (`[2] ...`); `message` names the first.
+ */
+export class ListCheckError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.length === 1 ? problems[0]! : `${problems[0]} (and ${problems.length - 1} more)`);
+  }
+}
+
+/** Run `one` on every element; collect every failure into one ListCheckError. */
+export function checkEach(list: readonly unknown[], one: (x: unknown, k: number) => void): void {
+  const problems: string[] = [];
+  list.forEach((x, k) => {
+    try {
+      one(x, k);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  });
+  if (problems.length) throw new ListCheckError(problems);
+}
+
 export const topicFilterList: Check = (v) => {
   if (!Array.isArray(v)) throw new Error('must be a list of MQTT topic filters');
-  v.forEach((f, k) => {
+  checkEach(v, (f, k) => {
     try {
       topicFilter(f);
     } catch (e) {
@@ -67,7 +90,7 @@ export const topicFilterList: Check = (v) => {
 /** `[{ from: filter, to: template }]`; `to` has no more wildcards than `from`. */
 export const topicMap: Check = (v) => {
   if (!Array.isArray(v)) throw new Error('must be a list of { from, to } topic mappings');
-  v.forEach((e: unknown, k) => {
+  checkEach(v, (e: unknown, k) => {
     if (typeof e !== 'object' || e === null) throw new Error(`[${k}] must be an object { from, to }`);
     const { from, to, ...rest } = e as Record<string, unknown>;
     const extra = Object.keys(rest);
@@ -102,7 +125,7 @@ export const duration: Check = (v) => {
 
 export const durationList: Check = (v) => {
   if (!Array.isArray(v) || v.length === 0) throw new Error('must be a non-empty list of durations ("10s", "1m", "10min")');
-  v.forEach((d, k) => {
+  checkEach(v, (d, k) => {
     if (typeof d !== 'string' || parseDuration(d) === null) throw new Error(`[${k}] must be a duration such as "10s", "1m" or "10min"`);
   });
 };
@@ -131,7 +154,7 @@ export const logLevel: Check = oneOf('fatal', 'error', 'warn', 'info', 'debug', 
 /** A list of dotted field paths such as "v.a.mag" or "p.total". */
 export const fieldPathList: Check = (v) => {
   if (!Array.isArray(v)) throw new Error('must be a list of dotted field paths ("v.a.mag", "p.total")');
-  v.forEach((f, k) => {
+  checkEach(v, (f, k) => {
     if (typeof f !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/.test(f))
       throw new Error(`[${k}] must be a dotted field path such as "v.a.mag" or "p.total"`);
   });
@@ -140,7 +163,7 @@ export const fieldPathList: Check = (v) => {
 /** A list of objects, checked entry by entry by the loader (plugin entries, MQTT users). */
 export const objectList: Check = (v) => {
   if (!Array.isArray(v)) throw new Error('must be a list');
-  v.forEach((e, k) => {
+  checkEach(v, (e, k) => {
     if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new Error(`[${k}] must be an object`);
   });
 };

@@ -69,6 +69,7 @@ export function splitSubPath(message: string): { sub: string; rest: string } {
  */
 export function checkProblem(path: string, message: string, value: unknown, sensitive = false): Problem {
   const { sub, rest } = splitSubPath(message.trim());
+  if (rest === 'unknown key') return { path: joinPath(path, sub), message: rest };
   const shown = sub ? valueAt(value, sub) : value;
   return { path: joinPath(path, sub), message: `${rest}, got ${showValue(shown, sensitive)}` };
 }
