@@ -46,12 +46,18 @@ function describe(err: unknown): string {
   return code + (typeof e?.message === 'string' ? e.message : String(err));
 }
 
-/** Opens and checks one file; throws CorruptDatabase / SqliteError; closes the handle when it throws. */
-function openChecked(file: string, seqFloor: number | null): Db {
-  const db = new Database(file, { timeout: 200 });
+type Attempt = { ok: true; db: Db } | { ok: false; db: Db | null; err: unknown };
+
+/**
+ * Opens and checks one file. On failure the handle (if one was opened) is returned still open, so
+ * that a bad file can be renamed with its -wal/-shm before SQLite's close removes them.
+ */
+function openChecked(file: string, seqFloor: number | null): Attempt {
+  let db: Db | null = null;
   try {
+    db = new Database(file, { timeout: 200 });
     const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') throw new Error(`buffer: ${file}: cannot switch to WAL (journal_mode is ${String(mode)})`);
+    if (mode !== 'wal') throw new Error(`cannot switch to WAL (journal_mode is ${String(mode)})`);
     db.pragma('synchronous = FULL');
     const check = db.pragma('quick_check(1)', { simple: true });
     if (check !== 'ok') throw new CorruptDatabase(`quick_check: ${String(check)}`);
@@ -59,13 +65,14 @@ function openChecked(file: string, seqFloor: number | null): Db {
     if (version > SCHEMA_VERSION) {
       throw new CorruptDatabase(`schema version ${version} is newer than this agent's (${SCHEMA_VERSION})`);
     }
-    db.transaction(() => {
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    const init = db;
+    init.transaction(() => {
+      init.exec(SCHEMA);
+      init.pragma(`user_version = ${SCHEMA_VERSION}`);
       if (seqFloor !== null) {
         // AUTOINCREMENT continues from sqlite_sequence: the fresh file never reissues an old seq.
-        db.prepare(`DELETE FROM sqlite_sequence WHERE name = 'messages'`).run();
-        db.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)`).run(seqFloor);
+        init.prepare(`DELETE FROM sqlite_sequence WHERE name = 'messages'`).run();
+        init.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)`).run(seqFloor);
       }
     })();
     // A table of a different shape (another program's file) is not ours either.
@@ -73,10 +80,17 @@ function openChecked(file: string, seqFloor: number | null): Db {
     if (cols.join(',') !== 'seq,stored_at,topic,payload') {
       throw new CorruptDatabase(`table messages has columns (${cols.join(', ')})`);
     }
-    return db;
+    return { ok: true, db };
   } catch (err) {
-    db.close();
-    throw err;
+    return { ok: false, db, err };
+  }
+}
+
+function closeQuietly(db: Db | null): void {
+  try {
+    db?.close();
+  } catch {
+    // closing a broken handle: nothing more to do
   }
 }
 
@@ -134,23 +148,28 @@ export function openDatabase(dir: string, log: Logger, counters: Counters, wallN
     throw new Error(`buffer: cannot create directory ${dir}: ${describe(err)}`);
   }
   const file = path.join(dir, 'buffer.db');
-  try {
-    return { db: openChecked(file, null), file };
-  } catch (err) {
-    if (!isCorruption(err)) throw new Error(`buffer: cannot open ${file}: ${describe(err)}`);
-    const stamp = new Date(wallNow()).toISOString().replace(/[:.]/g, '-');
-    const aside = moveAside(file, stamp);
-    const salvaged = salvageLastSeq(aside);
-    const floor = salvaged ?? Math.floor(wallNow() * 1000);
-    counters.inc('buffer_corrupt');
-    log.error(
-      { file, movedTo: aside, reason: describe(err), seqContinuesAfter: floor, seqSalvaged: salvaged !== null },
-      'buffer: database is corrupt; moved it aside and started a fresh one',
-    );
-    try {
-      return { db: openChecked(file, floor), file, movedAside: aside };
-    } catch (err2) {
-      throw new Error(`buffer: cannot create a fresh ${file} after moving the corrupt one aside: ${describe(err2)}`);
-    }
+  const first = openChecked(file, null);
+  if (first.ok) return { db: first.db, file };
+  if (!isCorruption(first.err)) {
+    closeQuietly(first.db);
+    throw new Error(`buffer: cannot open ${file}: ${describe(first.err)}`);
   }
+  const stamp = new Date(wallNow()).toISOString().replace(/[:.]/g, '-');
+  let aside: string;
+  try {
+    aside = moveAside(file, stamp); // while still open: SQLite's close would delete the -wal
+  } finally {
+    closeQuietly(first.db);
+  }
+  const salvaged = salvageLastSeq(aside);
+  const floor = salvaged ?? Math.floor(wallNow() * 1000);
+  counters.inc('buffer_corrupt');
+  log.error(
+    { file, movedTo: aside, reason: describe(first.err), seqContinuesAfter: floor, seqSalvaged: salvaged !== null },
+    'buffer: database is corrupt; moved it aside and started a fresh one',
+  );
+  const fresh = openChecked(file, floor);
+  if (fresh.ok) return { db: fresh.db, file, movedAside: aside };
+  closeQuietly(fresh.db);
+  throw new Error(`buffer: cannot create a fresh ${file} after moving the corrupt one aside: ${describe(fresh.err)}`);
 }
