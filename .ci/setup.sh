@@ -3,7 +3,7 @@
 #   mosquitto (upstream MQTT broker, bench reference), socat (serial ptys for Modbus RTU),
 #   openssl (test CAs and certificates), chromium (status page tests), sqlite3 (integrity checks by hand).
 set -euo pipefail
-pkgs=(mosquitto socat openssl chromium sqlite3 ca-certificates)
+pkgs=(mosquitto mosquitto-clients socat openssl chromium sqlite3 ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

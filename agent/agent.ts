@@ -127,7 +127,6 @@ export class Agent {
       getStatus: () => this.status(),
       broker,
       wsPath: cfg.mqtt.websocket.path,
-      wsEnabled: cfg.mqtt.websocket.enabled,
     });
     this.http = http;
     this.mqttAddress = await broker.listen();

@@ -16,7 +16,7 @@ import { nowMicros, type Measurement } from '../core/measurement.js';
 import type { Aggregator, Logger, Processor } from '../core/plugin.js';
 import { RAW_PREFIX, processedTopic, rawTopic, statsTopic } from '../core/topics.js';
 import { checkMeasurement, parseMeasurement, type Rejection, type ValidationLimits } from './validate.js';
-import type { StatsMessage } from '../../algorithms/stats/index.js';
+import type { AddResult, StatsMessage } from '../../algorithms/stats/index.js';
 
 export interface RawInput {
   topic: string;
@@ -30,7 +30,7 @@ export interface PipelineDeps {
   log: Logger;
   counters: Counters;
   processors: readonly Processor[];
-  stats: Aggregator<StatsMessage> & { add(m: Measurement): unknown } | null;
+  stats: (Omit<Aggregator<StatsMessage>, 'add'> & { add(m: Measurement): AddResult }) | null;
   buffer: MessageBuffer | null;
   /** In-process publish on the embedded broker (local subscribers); fire and forget. */
   publish(topic: string, payload: string): void;
@@ -125,6 +125,7 @@ export class Pipeline {
     if (this.d.stats) {
       const res = this.d.stats.add(out);
       if (res === 'late') c.inc('late');
+      else if (res === 'excluded') c.inc('stats_excluded');
     }
     if (!this.d.buffer) return Promise.resolve();
     return this.d.buffer
