@@ -160,7 +160,12 @@ export const fieldPathList: Check = (v) => {
   });
 };
 
-/** A list of objects, checked entry by entry by the loader (plugin entries, MQTT users). */
+/** A list whose entries the loader checks one by one against their own schema (plugin entries, MQTT users). */
+export const list: Check = (v) => {
+  if (!Array.isArray(v)) throw new Error('must be a list');
+};
+
+/** A list of objects. */
 export const objectList: Check = (v) => {
   if (!Array.isArray(v)) throw new Error('must be a list');
   checkEach(v, (e, k) => {

@@ -34,7 +34,7 @@ export function jsonSyntaxError(text: string): { offset: number; reason: string 
   const fail = (reason: string): never => {
     throw Object.assign(new Error(reason), { offset: i });
   };
-  const what = (): string => (i >= text.length ? 'end of file' : `"${text[i]}"`);
+  const what = (): string => (i >= text.length ? 'end of file' : `'${text[i]}'`);
   const literal = (word: string): void => {
     if (text.startsWith(word, i)) i += word.length;
     else fail(`unexpected ${what()}`);
@@ -78,7 +78,7 @@ export function jsonSyntaxError(text: string): { offset: number; reason: string 
         if (text[i] !== '"') fail(`expected a property name in double quotes, found ${what()}`);
         string();
         ws();
-        if (text[i] !== ':') fail(`expected ":" after the property name, found ${what()}`);
+        if (text[i] !== ':') fail(`expected ':' after the property name, found ${what()}`);
         i++;
         value();
         ws();
@@ -90,7 +90,7 @@ export function jsonSyntaxError(text: string): { offset: number; reason: string 
           i++;
           return;
         }
-        fail(`expected "," or "}", found ${what()}`);
+        fail(`expected ',' or '}', found ${what()}`);
       }
     }
     if (c === '[') {
@@ -111,7 +111,7 @@ export function jsonSyntaxError(text: string): { offset: number; reason: string 
           i++;
           return;
         }
-        fail(`expected "," or "]", found ${what()}`);
+        fail(`expected ',' or ']', found ${what()}`);
       }
     }
     if (c === '"') return string();
@@ -156,6 +156,13 @@ export function parseConfigText(text: string, file: string): ReadResult {
       throw e;
     }
   }
+  return unknownType(file);
+}
+
+const KNOWN = new Set(['.json', '.yaml', '.yml']);
+
+function unknownType(file: string): ReadResult {
+  const ext = extname(file).toLowerCase();
   return {
     ok: false,
     problems: [{ path: file, message: `unknown config file type "${ext || '(no extension)'}": use .yaml, .yml or .json` }],
@@ -163,6 +170,7 @@ export function parseConfigText(text: string, file: string): ReadResult {
 }
 
 export function readConfigFile(file: string): ReadResult {
+  if (!KNOWN.has(extname(file).toLowerCase())) return unknownType(file);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

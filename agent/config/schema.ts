@@ -114,7 +114,7 @@ const ROOT: SchemaBranch = {
     },
     users: {
       doc: 'Broker users with per-user topic ACLs (see mqtt.users[] below); as an environment variable: JSON',
-      format: f.objectList,
+      format: f.list,
       default: [],
     },
     maxPayloadBytes: {
@@ -197,12 +197,12 @@ const ROOT: SchemaBranch = {
   },
   drivers: {
     doc: 'Field device drivers (see drivers[] below); as an environment variable: JSON',
-    format: f.objectList,
+    format: f.list,
     default: [],
   },
   forwarders: {
     doc: 'Upstream forwarders (see forwarders[] below); as an environment variable: JSON',
-    format: f.objectList,
+    format: f.list,
     default: [],
   },
 };

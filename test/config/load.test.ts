@@ -1,0 +1,247 @@
+import t from 'tap';
+import { loadConfig } from '../../agent/config/load.js';
+import { fixture, testRegistry } from './helpers.js';
+
+const sorted = (xs: readonly string[]): string[] => [...xs].sort();
+
+function errorsOf(r: ReturnType<typeof loadConfig>): string[] {
+  return r.ok ? [] : r.errors;
+}
+
+t.test('the embedded default: one sim-pmu with its defaults filled in, no forwarders', async (t) => {
+  const r = loadConfig({ embeddedDefault: true });
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  const c = r.config;
+  t.equal(c.version, 1);
+  t.same(c.drivers, [
+    {
+      type: 'sim-pmu',
+      id: 'pmu1',
+      rate: 50,
+      count: 1,
+      nominalVoltage: 230,
+      current: 100,
+      powerFactor: 0.95,
+      unbalancePct: 1,
+      currentUnbalancePct: 5,
+      noisePct: 0.1,
+      frequency: 50,
+      frequencyDrift: 0.02,
+      seed: 1,
+    },
+  ]);
+  t.same(c.forwarders, []);
+  t.equal(c.storage.dir, './gridedge-data');
+  t.same(c.mqtt, { host: '127.0.0.1', port: 1883, allowAnonymous: false, users: [], maxPayloadBytes: 65536, websocket: { enabled: true, path: '/mqtt' } });
+  t.same(c.http, { host: '127.0.0.1', port: 8080 });
+  t.same(c.storage, { dir: './gridedge-data', maxBytes: 1024 ** 3, maxAgeHours: 168, commitIntervalMs: 5 });
+  t.same(c.pipeline, { futureToleranceS: 300, pastToleranceS: 7 * 86400 });
+  t.same(c.stats.windows, ['10s', '1m', '10min']);
+  t.same(c.stats.rmsFields, ['v.a.mag', 'v.b.mag', 'v.c.mag', 'i.a.mag', 'i.b.mag', 'i.c.mag']);
+  for (const field of ['p.a', 'q.total', 's.c', 'pf.total', 'freq', 'v.b.mag']) t.ok(c.stats.fields.includes(field), `stats.fields has ${field}`);
+  t.equal(c.stats.graceMs, 2000);
+  t.equal(c.status.intervalS, 10);
+  t.equal(c.log.level, 'info');
+});
+
+t.test('a config file without drivers gets none: the simulated PMU is the embedded default only', async (t) => {
+  const r = loadConfig({ document: { gateway: { id: 'gw-9' } } });
+  t.ok(r.ok);
+  if (r.ok) {
+    t.same(r.config.drivers, []);
+    t.equal(r.config.gateway.id, 'gw-9');
+  }
+  const empty = loadConfig({ document: null });
+  t.ok(empty.ok, 'an empty file is every option at its default');
+});
+
+t.test('every problem of a file at once, each with its exact path', async (t) => {
+  const r = loadConfig({ file: fixture('many-errors.yaml') }, { registry: testRegistry });
+  t.notOk(r.ok);
+  const expected = [
+    'gateway.idd: unknown key (did you mean "id"?)',
+    'colour: unknown key',
+    'http.port: must be an integer between 0 and 65535, got "80x"',
+    'storage.maxBytes: must be an integer between 0 and 9007199254740991, got -1',
+    `mqtt.users[0].publish[1]: must be an MQTT topic filter: '#' must be a whole level and the last one, got "bal/raw/#/x"`,
+    `mqtt.users[0].subscribe[1]: must be an MQTT topic filter: '+' must be a whole level, got "a+"`,
+    'mqtt.users[1]: needs a password or a passwordHash',
+    'drivers[0].colour: unknown key',
+    'drivers[1].port: must be an integer between 1 and 65535, got "50x"',
+    'drivers[2].type: must be one of the known driver types (sim-pmu, test-meter), got "pmu-9000"',
+    'drivers[3].id: must be unique among drivers (drivers[0] has it too), got "pmu1"',
+    'drivers[4].id: is required (must be 1-64 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit)',
+    `forwarders[0].map[1].from: must be an MQTT topic filter: '+' must be a whole level, got "bal/+x/#"`,
+  ];
+  t.same(sorted(errorsOf(r)), sorted(expected));
+});
+
+t.test('plugin entries: defaults filled per plugin, nested groups, unknown keys at any depth', async (t) => {
+  const ok = loadConfig({ document: { drivers: [{ type: 'test-meter', id: 'm1', serial: { baud: 19200 } }] } }, { registry: testRegistry });
+  if (!ok.ok) throw new Error(ok.errors.join('\n'));
+  t.same(ok.config.drivers[0], { type: 'test-meter', id: 'm1', host: '127.0.0.1', port: 502, unit: 1, serial: { path: '/dev/ttyUSB0', baud: 19200 } });
+
+  const bad = loadConfig(
+    {
+      document: {
+        mqtt: { websocket: { enabled: true, pth: '/x' } },
+        drivers: [
+          { type: 'test-meter', id: 'm1', serial: { baud: 'fast', parity: 'none' } },
+          { type: 'test-meter', id: 'm2', serial: 'ttyUSB0' },
+          'not-an-object',
+          { id: 'no-type' },
+        ],
+        http: 8080,
+      },
+    },
+    { registry: testRegistry },
+  );
+  t.same(sorted(errorsOf(bad)), sorted([
+    'mqtt.websocket.pth: unknown key (did you mean "path"?)',
+    'http: must be a group of options (host, port), got 8080',
+    'drivers[0].serial.parity: unknown key',
+    'drivers[0].serial.baud: must be an integer between 300 and 921600, got "fast"',
+    'drivers[1].serial: must be a group of options (path, baud), got "ttyUSB0"',
+    'drivers[2]: must be an object with at least type and id, got "not-an-object"',
+    'drivers[3].type: is required (one of the driver types: sim-pmu, test-meter)',
+  ]));
+});
+
+t.test('ids are unique among drivers and among forwarders, not across the two lists', async (t) => {
+  const r = loadConfig(
+    {
+      document: {
+        drivers: [{ type: 'sim-pmu', id: 'x' }],
+        forwarders: [
+          { type: 'test-up', id: 'x' },
+          { type: 'test-up', id: 'up' },
+          { type: 'test-up', id: 'up' },
+        ],
+      },
+    },
+    { registry: testRegistry },
+  );
+  t.same(errorsOf(r), ['forwarders[2].id: must be unique among forwarders (forwarders[1] has it too), got "up"']);
+});
+
+t.test('CONTRACT: a non-loopback broker with no users needs allowAnonymous: true', async (t) => {
+  const rule = (mqtt: Record<string, unknown>) => errorsOf(loadConfig({ document: { mqtt } }));
+  const [e] = rule({ host: '0.0.0.0' });
+  t.match(e, /^mqtt\.allowAnonymous: must be true .*"0\.0\.0\.0" is not a loopback address.*, got false$/);
+  t.equal(rule({ host: '10.1.2.3' }).length, 1, 'any non-loopback address');
+  t.same(rule({ host: '0.0.0.0', allowAnonymous: true }), [], 'explicit allowAnonymous');
+  t.same(rule({ host: '0.0.0.0', users: [{ username: 'u', password: 'p', publish: ['bal/raw/#'] }] }), [], 'users configured');
+  t.same(rule({ host: '127.0.0.2' }), [], '127.0.0.0/8 is loopback');
+  t.same(rule({ host: '::1' }), [], '::1 is loopback');
+  t.same(rule({ host: 'localhost' }), [], 'localhost is loopback');
+});
+
+t.test('users: password xor passwordHash, valid hashes, unique names, topic filters', async (t) => {
+  const hash = 'scrypt$16384$8$1$AQEBAQEBAQEBAQEBAQEBAQ==$AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=';
+  const ok = loadConfig({ document: { mqtt: { users: [{ username: 'a', passwordHash: hash, subscribe: ['bal/#'] }] } } });
+  if (!ok.ok) throw new Error(ok.errors.join('\n'));
+  t.same(ok.config.mqtt.users, [{ username: 'a', passwordHash: hash, publish: [], subscribe: ['bal/#'] }], 'publish defaults to none');
+  const bad = loadConfig({
+    document: {
+      mqtt: {
+        users: [
+          { username: 'a', password: 'p', passwordHash: hash },
+          { username: 'a', password: 'p' },
+          { username: 'b', passwordHash: 'md5$abc' },
+          { username: '', password: 'p', publish: 'bal/#' },
+          { username: 'c', password: 42 },
+        ],
+      },
+    },
+  });
+  t.same(sorted(errorsOf(bad)), sorted([
+    'mqtt.users[0]: give either password or passwordHash, not both',
+    'mqtt.users[1].username: must be unique (mqtt.users[0] has it too), got "a"',
+    'mqtt.users[2].passwordHash: must be an scrypt hash (scrypt$N$r$p$salt$hash): must have the form scrypt$N$r$p$saltBase64$hashBase64, got [hidden]',
+    'mqtt.users[3].username: must be a non-empty string, got ""',
+    'mqtt.users[3].publish: must be a list of MQTT topic filters, got "bal/#"',
+    'mqtt.users[4].password: must be a string, got [hidden]',
+  ]));
+});
+
+t.test('stats and cross-field checks', async (t) => {
+  t.same(errorsOf(loadConfig({ document: { stats: { windows: ['10s', '10000ms', 'soon'], fields: ['p.total', 'bad path'] } } })), [
+    'stats.windows[2]: must be a duration such as "10s", "1m" or "10min", got "soon"',
+    'stats.fields[1]: must be a dotted field path such as "v.a.mag" or "p.total", got "bad path"',
+    'stats.windows[1]: must differ from the other windows (stats.windows[0] is as long), got "10000ms"',
+  ]);
+  t.same(errorsOf(loadConfig({ document: { http: { port: 1883 } } })), ['http.port: must differ from mqtt.port on the same address, got 1883']);
+  t.same(errorsOf(loadConfig({ document: { http: { port: 0 }, mqtt: { port: 0 } } })), [], 'port 0 (a free port each) does not clash');
+  t.same(errorsOf(loadConfig({ document: { log: { level: 'loud' }, mqtt: { allowAnonymous: 'yes' } } })), [
+    'log.level: must be one of fatal, error, warn, info, debug, trace, got "loud"',
+    'mqtt.allowAnonymous: must be true or false, got "yes"',
+  ]);
+});
+
+t.test('files: YAML and JSON, syntax errors with file, line and column', async (t) => {
+  const yaml = loadConfig({ file: fixture('valid.yaml') });
+  if (!yaml.ok) throw new Error(yaml.errors.join('\n'));
+  t.equal(yaml.config.gateway.id, 'sub-north-1');
+  t.equal(yaml.config.drivers.length, 2);
+  t.equal(yaml.config.forwarders[0]!['id'], 'central');
+  const json = loadConfig({ file: fixture('valid.json') });
+  t.ok(json.ok && json.config.drivers[0]!['rate'] === 25);
+
+  // The flow sequence opened on line 4 is found unterminated where line 5 starts.
+  t.same(errorsOf(loadConfig({ file: fixture('syntax-error.yaml') })), [
+    `${fixture('syntax-error.yaml')}:5:1: YAML syntax error: missed comma between flow collection entries`,
+  ]);
+  // The trailing comma on line 3: the '}' at column 27 is where a property name was expected.
+  t.same(errorsOf(loadConfig({ file: fixture('syntax-error.json') })), [
+    `${fixture('syntax-error.json')}:3:27: JSON syntax error: expected a property name in double quotes, found '}'`,
+  ]);
+  t.same(errorsOf(loadConfig({ file: fixture('nope.yaml') })), [`${fixture('nope.yaml')}: cannot read the config file: no such file`]);
+  t.match(errorsOf(loadConfig({ file: fixture('helpers-does-not-matter.toml') }))[0], /unknown config file type "\.toml": use \.yaml, \.yml or \.json$/);
+  t.match(errorsOf(loadConfig({ document: [1, 2] }))[0], /must hold a mapping of options .* at the top level, got \[1,2\]$/);
+});
+
+t.test('GRIDEDGE_* environment variables override the file, parsed strictly', async (t) => {
+  const env = {
+    GRIDEDGE_HTTP_PORT: '8099',
+    GRIDEDGE_GATEWAY_ID: 'gw-env',
+    GRIDEDGE_LOG_LEVEL: 'debug',
+    GRIDEDGE_STORAGE_DIR: '/srv/gridedge',
+    GRIDEDGE_MQTT_ALLOW_ANONYMOUS: 'yes',
+    GRIDEDGE_STATS_WINDOWS: '5s, 1h',
+    GRIDEDGE_DRIVERS: '[{"type":"sim-pmu","id":"envpmu","rate":5}]',
+    GRIDEDGE_SOMETHING_ELSE: 'ignored',
+  };
+  const r = loadConfig({ file: fixture('valid.yaml'), env });
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  t.equal(r.config.http.port, 8099);
+  t.equal(r.config.http.host, '127.0.0.1', 'the rest of the group stays as the file has it');
+  t.equal(r.config.gateway.id, 'gw-env');
+  t.equal(r.config.log.level, 'debug');
+  t.equal(r.config.storage.dir, '/srv/gridedge');
+  t.equal(r.config.storage.maxBytes, 536870912);
+  t.equal(r.config.mqtt.allowAnonymous, true);
+  t.same(r.config.stats.windows, ['5s', '1h']);
+  t.same(r.config.drivers.map((d) => [d.id, d['rate'], d['count']]), [['envpmu', 5, 1]]);
+
+  const embedded = loadConfig({ embeddedDefault: true, env: { GRIDEDGE_MQTT_PORT: '11883' } });
+  t.ok(embedded.ok && embedded.config.mqtt.port === 11883 && embedded.config.drivers.length === 1, 'over the embedded default too');
+
+  t.same(
+    errorsOf(loadConfig({ embeddedDefault: true, env: { GRIDEDGE_MQTT_PORT: '50x', GRIDEDGE_STATS_ENABLED: 'maybe', GRIDEDGE_FORWARDERS: '[{"type":', GRIDEDGE_DRIVERS: '[{"type":"sim-pmu","id":"a b"}]' } })),
+    [
+      'forwarders: GRIDEDGE_FORWARDERS is not valid JSON (Unexpected end of JSON input), got "[{\\"type\\":"',
+      'mqtt.port: must be an integer between 0 and 65535, got "50x" (from GRIDEDGE_MQTT_PORT)',
+      'stats.enabled: must be true or false, got "maybe" (from GRIDEDGE_STATS_ENABLED)',
+      'drivers[0].id: must be 1-64 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit, got "a b" (from GRIDEDGE_DRIVERS)',
+    ],
+  );
+});
+
+t.test('config versions', async (t) => {
+  const none = loadConfig({ file: fixture('no-version.json') });
+  t.ok(none.ok && none.config.version === 1, 'a file without version is version 1');
+  t.same(errorsOf(loadConfig({ file: fixture('future-version.yaml') })), [
+    'version: this gridedge reads config versions up to 1; the file was written for a newer release, got 2',
+  ]);
+  t.same(errorsOf(loadConfig({ document: { version: 'one' } })), ['version: must be an integer between 1 and 1, got "one"']);
+});

@@ -1,0 +1,60 @@
+import t from 'tap';
+import { jsonSyntaxError, lineColumn, parseConfigText } from '../../agent/config/read-file.js';
+
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomValue(r: () => number, depth: number): unknown {
+  const k = Math.floor(r() * (depth > 2 ? 4 : 6));
+  if (k === 0) return Math.round((r() - 0.5) * 1e6) / 100;
+  if (k === 1) return ['a', 'x"y', 'π\n', '', '\\u'][Math.floor(r() * 5)];
+  if (k === 2) return [true, false, null][Math.floor(r() * 3)];
+  if (k === 3) return Math.floor(r() * 1000);
+  if (k === 4) return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
+  return Object.fromEntries(Array.from({ length: Math.floor(r() * 4) }, (_, i) => [`k${i}`, randomValue(r, depth + 1)]));
+}
+
+t.test('the JSON error locator agrees with JSON.parse on what is valid (random documents and mutations)', async (t) => {
+  const r = rng(42);
+  let broken = 0;
+  for (let n = 0; n < 400; n++) {
+    const text = JSON.stringify(randomValue(r, 0), null, r() < 0.5 ? 2 : undefined);
+    t.equal(jsonSyntaxError(text), null);
+    // Delete or insert one character: JSON.parse decides whether it is still JSON.
+    const at = Math.floor(r() * (text.length + 1));
+    const mutated = r() < 0.5 ? text.slice(0, at) + text.slice(at + 1) : text.slice(0, at) + ',}]:"x'[Math.floor(r() * 6)] + text.slice(at);
+    let valid = true;
+    try {
+      JSON.parse(mutated);
+    } catch {
+      valid = false;
+      broken++;
+    }
+    const where = jsonSyntaxError(mutated);
+    if (valid) t.equal(where, null, `valid: ${mutated}`);
+    else t.ok(where && where.offset >= 0 && where.offset <= mutated.length, `located: ${mutated}`);
+  }
+  t.ok(broken > 100, 'most mutations break the document');
+});
+
+t.test('line and column are 1-based', async (t) => {
+  t.same(lineColumn('ab\ncd', 0), { line: 1, column: 1 });
+  t.same(lineColumn('ab\ncd', 4), { line: 2, column: 2 });
+  const r = parseConfigText('{\n  "a": 1\n  "b": 2\n}', 'x.json');
+  t.same(r, { ok: false, problems: [{ path: 'x.json:3:3', message: 'JSON syntax error: expected "," or "}", found """' }] });
+});
+
+t.test('YAML duplicate keys and tabs are errors with their place', async (t) => {
+  const dup = parseConfigText('gateway:\n  id: a\n  id: b\n', 'c.yml');
+  t.notOk(dup.ok);
+  if (!dup.ok) t.match(dup.problems[0]!, { path: /^c\.yml:3:\d+$/, message: /duplicated mapping key/ });
+  t.same(parseConfigText('', 'empty.yaml'), { ok: true, doc: undefined }, 'an empty file is no document (all defaults)');
+});
