@@ -49,7 +49,7 @@ t.test('line and column are 1-based', async (t) => {
   t.same(lineColumn('ab\ncd', 0), { line: 1, column: 1 });
   t.same(lineColumn('ab\ncd', 4), { line: 2, column: 2 });
   const r = parseConfigText('{\n  "a": 1\n  "b": 2\n}', 'x.json');
-  t.same(r, { ok: false, problems: [{ path: 'x.json:3:3', message: 'JSON syntax error: expected "," or "}", found """' }] });
+  t.same(r, { ok: false, problems: [{ path: 'x.json:3:3', message: `JSON syntax error: expected ',' or '}', found '"'` }] });
 });
 
 t.test('YAML duplicate keys and tabs are errors with their place', async (t) => {
