@@ -176,7 +176,12 @@ export class MqttLink {
   /** Disconnect cleanly (DISCONNECT, then close); unacknowledged publishes reject. */
   async close(): Promise<void> {
     this.closeListeners.clear();
+    const wasUp = this.connected;
     this.markDown(new ForwardError('closed', `${this.url}: closed`));
+    if (!wasUp) {
+      this.client.end(true);
+      return;
+    }
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.client.end(true);

@@ -4,10 +4,12 @@
  * rate, and advances the cursor only over rows the peer acknowledged (or refused for good).
  *
  * Model (see README.md "How the runner works"):
- * - `live`: routed rows handed over by `buffer.onCommit`, in seq order, sent as soon as possible.
- * - `backlog`: ranges of sequence numbers still to be read from the buffer and sent, in order.
- *   At start it is (cursor, lastSeq]; when the live queue overflows (upstream down or slower than
- *   the input) its oldest rows move back to the backlog (the buffer still has them).
+ * - `live`: routed rows handed over by `buffer.onCommit` while connected, in seq order, sent as
+ *   soon as possible.
+ * - `backlog`: ranges of sequence numbers still to be read from the buffer and sent, in order, at
+ *   most `backlogMaxRate` rows/s. At start it is (cursor, lastSeq]; rows committed while the link
+ *   is down, rows not acknowledged, and the oldest live rows when the live queue overflows (upstream
+ *   slower than the input) join it — the buffer still has them all.
  * - the persistent cursor is the contiguous low-water mark: every row at or below it was
  *   delivered, refused, or is not routed to this forwarder. Rows delivered live above it are sent
  *   again after a crash (at least once; receivers drop duplicates by `seq`).
@@ -46,6 +48,12 @@ interface Batch {
 }
 
 const ROUTE_CACHE_MAX = 4096;
+/**
+ * Some brokers refuse a publish by closing the connection (MQTT 3.1.1 §3.3.5 allows it). After a
+ * send failed that way the runner sends one row at a time; a row that loses the connection this
+ * many times in a row, each time on a fresh connection, is refused for good.
+ */
+const POISON_STRIKES = 3;
 
 export class ForwarderRunner {
   readonly id: string;
@@ -80,6 +88,8 @@ export class ForwarderRunner {
   private sentTotal = 0;
   private readonly rateSamples: { t: number; total: number }[] = [];
   private readonly routeCache = new Map<string, string | null>();
+  private probing = false;
+  private strikes = { seq: 0, n: 0 };
 
   constructor(init: ForwarderRunnerInit) {
     this.id = init.id;
@@ -186,21 +196,36 @@ export class ForwarderRunner {
 
   private onCommit(rows: readonly StoredMessage[]): void {
     let added = false;
+    let lo = 0;
+    let hi = 0;
     for (const row of rows) {
       if (row.seq <= this.seen) continue;
       this.seen = row.seq;
+      if (!this.linkUp) {
+        // Not connected: these rows are backlog, drained in order once the link is back.
+        if (!lo) lo = row.seq;
+        hi = row.seq;
+        continue;
+      }
       const to = this.route(row.topic);
       if (to === null) continue;
       this.live.push(to === row.topic ? row : { ...row, topic: to });
       added = true;
     }
+    if (lo) this.backlog.add(lo, hi);
     if (this.live.length > this.liveMax) {
-      // Upstream down or slower than the input: the oldest live rows go back to the backlog.
-      const moved = this.live.splice(0, this.live.length - this.liveMax / 2);
-      this.backlog.add(moved[0]!.seq, moved[moved.length - 1]!.seq);
+      // Upstream slower than the input: the oldest live rows go back to the backlog (the buffer has them).
+      this.demoteLive(this.live.length - this.liveMax / 2);
     }
-    if (added) this.wake?.();
+    if (added || lo) this.wake?.();
     else this.advanceCursor();
+  }
+
+  /** Move the oldest `n` live rows (all by default) to the backlog. */
+  private demoteLive(n = this.live.length): void {
+    if (n <= 0 || this.live.length === 0) return;
+    const moved = this.live.splice(0, n);
+    this.backlog.add(moved[0]!.seq, moved[moved.length - 1]!.seq);
   }
 
   private async loop(): Promise<void> {
@@ -209,6 +234,7 @@ export class ForwarderRunner {
       if (!this.linkUp || !this.forwarder.connected()) {
         if (this.linkUp) {
           this.linkUp = false;
+          this.demoteLive();
           this.fail(new ForwardError('closed', 'connection lost'));
           await sleep(this.backoff.next(), signal);
           continue;
@@ -252,8 +278,9 @@ export class ForwarderRunner {
   }
 
   private nextBatch(): Batch | null {
-    const size = this.opts.batchSize;
-    const live = this.live.splice(0, Math.min(this.live.length, size));
+    // Probing (after the link dropped during a send): one row at a time, oldest first.
+    const size = this.probing ? 1 : this.opts.batchSize;
+    const live = this.live.splice(0, this.probing && !this.backlog.empty ? 0 : Math.min(this.live.length, size));
     const backlog: StoredMessage[] = [];
     let backlogReadHi = 0;
     let room = Math.min(size - live.length, this.limiter.available());
@@ -308,10 +335,35 @@ export class ForwarderRunner {
       counters.inc('forward_rejected', { forwarder: this.id }, result.rejected.length);
       this.lastError = `peer refused ${result.rejected.length} row(s): ${result.rejected[0]!.reason}`;
     }
+    // A row the upstream answers by closing the connection, again and again, is refused for good.
+    const dropped = failure !== null && !this.forwarder.connected() && !this.stopping;
+    let poisoned = '';
+    if (dropped && batch.rows.length === 1 && !done.has(batch.rows[0]!.seq)) {
+      const seq = batch.rows[0]!.seq;
+      this.strikes = this.strikes.seq === seq ? { seq, n: this.strikes.n + 1 } : { seq, n: 1 };
+      if (this.strikes.n >= POISON_STRIKES) {
+        done.add(seq);
+        counters.inc('forward_rejected', { forwarder: this.id });
+        const why = `upstream closed the connection on row ${seq} (${batch.rows[0]!.topic}) ${POISON_STRIKES} times: skipped`;
+        this.log?.warn(`forwarder ${this.id}: ${why}`);
+        poisoned = why;
+        this.strikes = { seq: 0, n: 0 };
+      }
+    }
+    if (dropped) this.probing = true;
+    else if (failure === null) {
+      this.probing = false;
+      this.strikes = { seq: 0, n: 0 };
+    }
+    // What was not acknowledged goes (back) to the backlog: re-sent in order after the backoff.
     const liveLeft = batch.live.filter((r) => !done.has(r.seq));
     const backlogLeft = batch.backlog.filter((r) => !done.has(r.seq));
-    if (liveLeft.length) this.live.unshift(...liveLeft);
+    if (liveLeft.length) this.backlog.add(liveLeft[0]!.seq, liveLeft[liveLeft.length - 1]!.seq);
     if (backlogLeft.length) this.backlog.add(backlogLeft[0]!.seq, batch.backlogReadHi);
+    if (failure !== null && !this.forwarder.connected()) {
+      this.linkUp = false;
+      this.demoteLive();
+    }
     this.inflightMin = Infinity;
     this.advanceCursor();
 
@@ -319,7 +371,7 @@ export class ForwarderRunner {
       failure = new ForwardError('error', `peer acknowledged ${done.size} of ${batch.rows.length} rows`);
     if (failure !== null && !this.stopping) {
       this.fail(failure);
-      if (!this.forwarder.connected()) this.linkUp = false;
+      if (poisoned) this.lastError = poisoned;
       await sleep(this.backoff.next(), this.stopCtl.signal);
     } else if (result.delivered.length) this.backoff.reset();
   }

@@ -3,6 +3,8 @@
  * sockets) and the real SQLite buffer.
  */
 import t from 'tap';
+import { createServer, type AddressInfo } from 'node:net';
+import { Aedes } from 'aedes';
 import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
 import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
@@ -112,4 +114,278 @@ t.test('without a map, `topics` selects rows and keeps their topic', async (t) =
   t.same([...new Set(sub.messages.map((r) => r.topic))].sort(), ['bal/processed/pmu1', 'bal/processed/pmu2']);
   const seqs = sub.json().map((j) => j['seq'] as number);
   t.same(seqs, [...seqs].sort((a, b) => a - b), 'delivered in seq order');
+});
+
+/** Times at which the runner counted a failure, polled every 5 ms from now on. */
+async function failureTimes(counters: Counters, id: string, n: number): Promise<number[]> {
+  const times: number[] = [];
+  let last = sumErrors(counters, id);
+  const end = Date.now() + 30_000;
+  while (times.length < n) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${n} failed attempts of ${id}`);
+    await new Promise((r) => setTimeout(r, 5));
+    const now = sumErrors(counters, id);
+    if (now > last) times.push(performance.now());
+    last = now;
+  }
+  return times;
+}
+
+function sumErrors(counters: Counters, id: string): number {
+  let n = 0;
+  for (const s of counters.samples()) if (s.name === 'forward_errors' && s.labels['forwarder'] === id) n += s.value;
+  return n;
+}
+
+t.test('username and password: the right ones deliver; a wrong password is a clear error, retried with backoff', async (t) => {
+  const m = await startMosquitto({ users: { fwd: 's3cret' } });
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(m.url, '#', { username: 'fwd', password: 's3cret' });
+  t.teardown(() => sub.close());
+  const good = startRunner(tb.buffer, tb.counters, config({ id: 'good', url: m.url, username: 'fwd', password: 's3cret' }));
+  t.teardown(() => good.stop());
+  const minMs = 150;
+  const bad = startRunner(
+    tb.buffer,
+    tb.counters,
+    config({ id: 'bad', url: m.url, username: 'fwd', password: 'wrong', reconnectMinMs: minMs, reconnectMaxMs: 400 }),
+  );
+  t.teardown(() => bad.stop());
+
+  await append(tb.buffer, 'bal/processed/pmu1', 0, 3);
+  await sub.waitFor(3);
+  await until(() => tb.counters.get('forward_sent', { forwarder: 'good' }) === 3, 'PUBACKs of the good forwarder');
+  t.equal(good.cursor, tb.buffer.lastSeq(), 'the right credentials deliver');
+
+  const times = await failureTimes(tb.counters, 'bad', 5);
+  const st = bad.status();
+  t.equal(st.connected, false);
+  t.match(st.lastError, /not authori[sz]ed|bad username or password/i, `clear error: ${st.lastError}`);
+  const reasons = tb.counters.samples().filter((s) => s.name === 'forward_errors' && s.labels['forwarder'] === 'bad');
+  t.ok(reasons.every((s) => /not_authorized|bad_credentials/.test(s.labels['reason']!)), 'counted under an auth reason');
+  // No tight loop: consecutive attempts are at least reconnectMinMs apart (a lower bound; a slow machine only widens it).
+  // (observed with a 5 ms poll, so each gap is measured to within a poll period.)
+  for (let k = 1; k < times.length; k++) t.ok(times[k]! - times[k - 1]! >= minMs - 15, `attempt ${k} waited ${Math.round(times[k]! - times[k - 1]!)} ms`);
+  t.equal(tb.buffer.cursor('bad'), 0, 'nothing acknowledged for the failing forwarder');
+  t.equal(tb.counters.get('forward_sent', { forwarder: 'bad' }), 0);
+});
+
+t.test('mqtts with a CA and a client certificate; TLS problems are named', async (t) => {
+  const certs = makeCerts();
+  t.teardown(() => certs.remove());
+  const m = await startMosquitto({
+    tls: { cafile: certs.ca, certfile: certs.serverCert, keyfile: certs.serverKey, requireCertificate: true },
+    plainPort: true,
+  });
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(`mqtt://127.0.0.1:${m.plainPort}`, '#');
+  t.teardown(() => sub.close());
+
+  const tls = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey };
+  const runners = [
+    startRunner(tb.buffer, tb.counters, config({ id: 'ok', url: `mqtts://127.0.0.1:${m.port}`, ...tls })),
+    startRunner(tb.buffer, tb.counters, config({ id: 'byname', url: `mqtts://localhost:${m.port}`, ...tls })),
+    startRunner(tb.buffer, tb.counters, config({ id: 'noca', url: `mqtts://127.0.0.1:${m.port}`, ...tls, ca: '' })),
+    startRunner(tb.buffer, tb.counters, config({ id: 'nocert', url: `mqtts://127.0.0.1:${m.port}`, ca: certs.ca })),
+    startRunner(
+      tb.buffer,
+      tb.counters,
+      config({ id: 'rogue', url: `mqtts://127.0.0.1:${m.port}`, ca: certs.ca, cert: certs.rogueClientCert, key: certs.rogueClientKey }),
+    ),
+    startRunner(tb.buffer, tb.counters, config({ id: 'nofile', url: `mqtts://127.0.0.1:${m.port}`, ...tls, ca: '/nonexistent/ca.pem' })),
+  ];
+  t.teardown(() => Promise.all(runners.map((r) => r.stop())));
+  await append(tb.buffer, 'bal/processed/pmu1', 0, 4);
+  await sub.waitFor(8);
+  await until(() => runners.slice(0, 2).every((r) => r.cursor === tb.buffer.lastSeq()), 'PUBACKs over TLS');
+  t.equal(tb.counters.get('forward_sent', { forwarder: 'ok' }), 4, 'delivered over TLS with a client certificate');
+  t.equal(tb.counters.get('forward_sent', { forwarder: 'byname' }), 4, 'the server certificate names localhost too');
+  const byId = (id: string): ForwarderRunner => runners.find((r) => r.id === id)!;
+  await until(() => ['noca', 'nocert', 'rogue', 'nofile'].every((id) => byId(id).status().lastError !== undefined), 'errors of the TLS failures');
+  t.match(byId('noca').status().lastError, /TLS error .*(CA|self-signed)/, 'unknown CA named');
+  t.match(byId('nocert').status().lastError, /TLS|closed the connection/, `no client certificate: ${byId('nocert').status().lastError}`);
+  t.match(byId('rogue').status().lastError, /TLS|closed the connection/, `rogue client certificate: ${byId('rogue').status().lastError}`);
+  t.match(byId('nofile').status().lastError, /ca: cannot read \/nonexistent\/ca.pem: ENOENT/);
+  for (const id of ['noca', 'nocert', 'rogue', 'nofile']) t.equal(tb.counters.get('forward_sent', { forwarder: id }), 0, `${id} delivered nothing`);
+});
+
+t.test('upstream down, then up: the backlog arrives in seq order while live rows flow at once', async (t) => {
+  const first = await startMosquitto({ persistence: true });
+  const dir = first.dir;
+  let m = first;
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  // A persistent subscriber session: mosquitto keeps its queue across the restart.
+  const sub = await collect(m.url, 'legacy/#', { clean: false, clientId: 'outage-sub' });
+  t.teardown(() => sub.close());
+  const rate = 250;
+  const runner = startRunner(
+    tb.buffer,
+    tb.counters,
+    config({ url: m.url, map: [{ from: 'bal/processed/#', to: 'legacy/#' }], backlogMaxRate: rate, batchSize: 50, reconnectMinMs: 100, reconnectMaxMs: 300 }),
+  );
+  t.teardown(() => runner.stop());
+
+  const before = await append(tb.buffer, 'bal/processed/pmu1', 0, 10);
+  await sub.waitFor(10);
+
+  await m.stop();
+  await until(() => !runner.status().connected, 'the runner to notice the outage');
+  const N = 1000;
+  const during = await append(tb.buffer, 'bal/processed/pmu1', 100, N);
+  t.equal(runner.cursor, before[before.length - 1], 'the cursor stays at the last acknowledged row');
+
+  m = await startMosquitto({ persistence: true, dir, port: first.port });
+  await until(() => runner.status().connected, 'the runner to reconnect');
+  const liveSeqs: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    liveSeqs.push(...(await append(tb.buffer, 'bal/processed/live', k, 1)));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await sub.waitFor(10 + N + 5, 60_000);
+  await until(() => runner.cursor === tb.buffer.lastSeq(), 'the cursor to reach the last row');
+
+  const got = sub.json().map((j) => j['seq'] as number);
+  const backlog = got.filter((s) => s >= during[0]! && s <= during[N - 1]!);
+  t.same([...new Set(backlog)], during, 'every backlog row arrived, in seq order');
+  const firstLive = got.indexOf(liveSeqs[0]!);
+  const lastBacklog = got.lastIndexOf(during[N - 1]!);
+  // The drain is held to `rate` rows/s, so it takes at least N/rate = 4 s; live rows do not wait for it.
+  t.ok(firstLive >= 0 && firstLive < lastBacklog, `a live row (at ${firstLive}) arrived before the backlog finished (at ${lastBacklog})`);
+  t.same(
+    got.filter((s) => liveSeqs.includes(s)),
+    liveSeqs,
+    'live rows in order',
+  );
+});
+
+t.test('two forwarders: one upstream down never stalls the other', async (t) => {
+  const m = await startMosquitto();
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(m.url, '#');
+  t.teardown(() => sub.close());
+  const deadPort = await freePort();
+  const up = startRunner(tb.buffer, tb.counters, config({ id: 'up', url: m.url }));
+  const down = startRunner(tb.buffer, tb.counters, config({ id: 'down', url: `mqtt://127.0.0.1:${deadPort}` }));
+  t.teardown(() => Promise.all([up.stop(), down.stop()]));
+  const seqs: number[] = [];
+  for (let k = 0; k < 5; k++) seqs.push(...(await append(tb.buffer, 'bal/processed/pmu1', k * 40, 40)));
+  await sub.waitFor(200);
+  await until(() => up.cursor === seqs[seqs.length - 1], 'the healthy cursor at the end');
+  t.same(
+    sub.json().map((j) => j['seq']),
+    seqs,
+    'the healthy forwarder delivered everything in order',
+  );
+  t.equal(down.status().connected, false);
+  t.match(down.status().lastError, /connection refused/);
+  t.equal(tb.buffer.cursor('down'), 0, 'the failing forwarder keeps its rows');
+  t.equal(down.status().lag, seqs.length, 'and reports them as lag');
+});
+
+t.test('a publish the upstream refuses (MQTT 5 PUBACK 0x87) is counted, skipped, and does not block the rest', async (t) => {
+  const m = await startMosquitto({ acl: 'topic write legacy/ok/#\ntopic read #\n' });
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(m.url, 'legacy/#');
+  t.teardown(() => sub.close());
+  const runner = startRunner(
+    tb.buffer,
+    tb.counters,
+    config({
+      url: m.url,
+      map: [
+        { from: 'bal/processed/ok/#', to: 'legacy/ok/#' },
+        { from: 'bal/processed/#', to: 'legacy/denied/#' },
+      ],
+    }),
+  );
+  t.teardown(() => runner.stop());
+  const okSeqs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    okSeqs.push(...(await append(tb.buffer, 'bal/processed/ok/pmu1', k, 2)));
+    await append(tb.buffer, 'bal/processed/pmu9', k, 2);
+  }
+  await until(() => runner.cursor === tb.buffer.lastSeq(), 'the cursor past refused rows');
+  await sub.waitFor(6);
+  // mosquitto 2.0.11 closes the connection after a refusal: rows sent behind it are sent again.
+  t.same(
+    [...new Set(sub.json().map((j) => j['seq']))],
+    okSeqs,
+    'every accepted row arrived, first arrivals in order',
+  );
+  t.equal(tb.counters.get('forward_rejected', { forwarder: 'central' }), 6, 'refused rows counted');
+  t.ok(tb.counters.get('forward_sent', { forwarder: 'central' }) >= 6, 'accepted rows counted (re-sends too)');
+  t.match(runner.status().lastError, /refused .*Not authorized|connection lost|closed/);
+});
+
+t.test('stop keeps the cursor: a restarted runner resumes after it, without re-sending', async (t) => {
+  const m = await startMosquitto();
+  t.teardown(() => m.stop());
+  const counters = new Counters();
+  let tb = openTestBuffer(counters);
+  const dir = tb.dir;
+  const sub = await collect(m.url, '#');
+  t.teardown(() => sub.close());
+  const cfg = config({ url: m.url });
+  let runner = startRunner(tb.buffer, counters, cfg);
+  const first = await append(tb.buffer, 'bal/processed/pmu1', 0, 10);
+  await sub.waitFor(10);
+  await until(() => runner.cursor === first[9], 'cursor at the 10th row');
+  await runner.stop();
+  t.equal(runner.status().connected, false, 'disconnected after stop');
+  await tb.buffer.close();
+
+  tb = openTestBuffer(counters, dir);
+  t.teardown(() => tb.close());
+  t.equal(tb.buffer.cursor('central'), first[9], 'the cursor survived the restart');
+  const second = await append(tb.buffer, 'bal/processed/pmu1', 10, 5);
+  runner = startRunner(tb.buffer, counters, cfg);
+  t.teardown(() => runner.stop());
+  await sub.waitFor(15);
+  await until(() => runner.cursor === second[4], 'cursor at the end');
+  t.same(
+    sub.json().map((j) => j['seq']),
+    [...first, ...second],
+    'each row exactly once, in order',
+  );
+});
+
+t.test('a broker that refuses a publish by closing the connection (MQTT 3.1.1): the row is skipped after 3 tries', async (t) => {
+  // Aedes closes the connection when authorizePublish fails, as MQTT 3.1.1 §3.3.5 allows.
+  const broker = await Aedes.createBroker({
+    authorizePublish: (_client, packet, cb) => cb(packet.topic.includes('/poison/') ? new Error('denied') : null),
+  });
+  const server = createServer(broker.handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => broker.close(() => server.close(() => r()))));
+  const port = (server.address() as AddressInfo).port;
+  const url = `mqtt://127.0.0.1:${port}`;
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(url, '#');
+  t.teardown(() => sub.close());
+  const runner = startRunner(tb.buffer, tb.counters, config({ url, protocolVersion: 4, reconnectMinMs: 50, reconnectMaxMs: 200 }));
+  t.teardown(() => runner.stop());
+
+  const good1 = await append(tb.buffer, 'bal/processed/pmu1', 0, 5);
+  const [poison] = await append(tb.buffer, 'bal/processed/poison/pmu1', 0, 1);
+  const good2 = await append(tb.buffer, 'bal/processed/pmu1', 5, 5);
+  await until(() => runner.cursor === tb.buffer.lastSeq(), 'the cursor past the poison row');
+  await sub.waitFor(10);
+  t.same(
+    [...new Set(sub.json().map((j) => j['seq']))],
+    [...good1, ...good2],
+    'every other row arrived, in order',
+  );
+  t.equal(tb.counters.get('forward_rejected', { forwarder: 'central' }), 1, 'the poison row is counted as refused');
+  t.match(runner.status().lastError, new RegExp(`row ${poison} .* 3 times`));
 });
