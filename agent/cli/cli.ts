@@ -38,7 +38,7 @@ function parseErrorMessage(e: unknown): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${quoted ?? ''}`.trim();
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing/.test(err.message) ? `option ${quoted ?? ''} needs a value` : err.message.split('\n')[0]!;
+      return /argument missing/.test(err.message) ? `option ${(quoted ?? '').replace(/ <value>$/, '')} needs a value` : err.message.split('\n')[0]!;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${quoted ?? ''}`.trim();
     default:

@@ -3,7 +3,6 @@
  * (`--config`, else GRIDEDGE_CONFIG, else the embedded default; GRIDEDGE_* variables apply).
  */
 import { isIP } from 'node:net';
-import { loadConfig } from '../config/index.js';
 import type { AgentConfig } from '../core/config-types.js';
 
 export type Resolved = { ok: true; url: string } | { ok: false; errors: string[] };
@@ -15,7 +14,12 @@ export function connectHost(bind: string): string {
   return isIP(bind) === 6 ? `[${bind}]` : bind;
 }
 
-function agentConfig(configFlag: string | undefined, env: NodeJS.ProcessEnv): { ok: true; config: AgentConfig } | { ok: false; errors: string[] } {
+async function agentConfig(
+  configFlag: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<{ ok: true; config: AgentConfig } | { ok: false; errors: string[] }> {
+  // Loaded on demand: the config pulls in every plugin's schema (and their libraries).
+  const { loadConfig } = await import('../config/index.js');
   const file = configFlag ?? (env['GRIDEDGE_CONFIG'] || undefined);
   const r = loadConfig(file !== undefined ? { file, env } : { embeddedDefault: true, env });
   if (r.ok) return r;
@@ -23,7 +27,7 @@ function agentConfig(configFlag: string | undefined, env: NodeJS.ProcessEnv): { 
 }
 
 /** The agent's HTTP base URL (no trailing slash). */
-export function resolveHttpUrl(urlFlag: string | undefined, configFlag: string | undefined, env: NodeJS.ProcessEnv): Resolved {
+export async function resolveHttpUrl(urlFlag: string | undefined, configFlag: string | undefined, env: NodeJS.ProcessEnv): Promise<Resolved> {
   if (urlFlag !== undefined) {
     let u: URL;
     try {
@@ -35,7 +39,7 @@ export function resolveHttpUrl(urlFlag: string | undefined, configFlag: string |
       return { ok: false, errors: [`--url: must be an http:// or https:// URL, got ${JSON.stringify(urlFlag)}`] };
     return { ok: true, url: urlFlag.replace(/\/+$/, '') };
   }
-  const c = agentConfig(configFlag, env);
+  const c = await agentConfig(configFlag, env);
   if (!c.ok) return c;
   const { host, port } = c.config.http;
   if (port === 0) return { ok: false, errors: ['http.port is 0 (the agent picks a free port at start): pass --url'] };
@@ -43,7 +47,7 @@ export function resolveHttpUrl(urlFlag: string | undefined, configFlag: string |
 }
 
 /** The embedded broker's URL: `--url`, else mqtt://<mqtt.host>:<mqtt.port> from the config. */
-export function resolveMqttUrl(urlFlag: string | undefined, configFlag: string | undefined, env: NodeJS.ProcessEnv): Resolved {
+export async function resolveMqttUrl(urlFlag: string | undefined, configFlag: string | undefined, env: NodeJS.ProcessEnv): Promise<Resolved> {
   if (urlFlag !== undefined) {
     let u: URL;
     try {
@@ -55,7 +59,7 @@ export function resolveMqttUrl(urlFlag: string | undefined, configFlag: string |
       return { ok: false, errors: [`--url: must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(urlFlag)}`] };
     return { ok: true, url: urlFlag };
   }
-  const c = agentConfig(configFlag, env);
+  const c = await agentConfig(configFlag, env);
   if (!c.ok) return c;
   const { host, port } = c.config.mqtt;
   if (port === 0) return { ok: false, errors: ['mqtt.port is 0 (the agent picks a free port at start): pass --url'] };

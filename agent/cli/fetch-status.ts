@@ -1,49 +1,69 @@
 /** GET <url>/api/v1/status from a running agent, with a clear reason when it cannot be had. */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AgentStatus } from '../core/status-types.js';
 
 export const STATUS_PATH = '/api/v1/status';
 
 export type FetchResult = { ok: true; status: AgentStatus; url: string } | { ok: false; url: string; reason: string };
 
-/** Why a fetch failed, from undici's error and its cause (ECONNREFUSED, ENOTFOUND, timeout ...). */
+/** Why a request failed, in words, with the system error code (ECONNREFUSED, ENOTFOUND ...). */
 function reasonOf(e: unknown, timeoutS: number): string {
-  const err = e as Error & { cause?: NodeJS.ErrnoException & { errors?: NodeJS.ErrnoException[] } };
+  const err = e as NodeJS.ErrnoException;
   if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no answer within ${timeoutS} s`;
-  const cause = err.cause;
-  const code = cause?.code ?? cause?.errors?.[0]?.code;
   const words: Record<string, string> = {
     ECONNREFUSED: 'connection refused (is the agent running, on this port?)',
     ENOTFOUND: 'host not found',
+    EAI_AGAIN: 'host name lookup failed',
     EHOSTUNREACH: 'host unreachable',
     ENETUNREACH: 'network unreachable',
     ECONNRESET: 'connection reset',
     ETIMEDOUT: 'connection timed out',
   };
-  if (code) return `${words[code] ?? (cause?.message ?? 'failed')} (${code})`;
-  return cause?.message ?? err.message;
+  const code = err.code ?? (err as { errors?: NodeJS.ErrnoException[] }).errors?.[0]?.code;
+  if (code) return `${words[code] ?? err.message} (${code})`;
+  return err.message;
 }
 
 const isStatus = (v: unknown): v is AgentStatus =>
   typeof v === 'object' && v !== null && typeof (v as { health?: unknown }).health === 'string' && typeof (v as { gateway?: unknown }).gateway === 'string';
 
+/** Larger answers are not a status document. */
+const MAX_BODY = 32 * 1024 * 1024;
+
+/** GET with node:http(s): no keep-alive pool holding the process open, no fetch port blocklist. */
+function get(url: string, timeoutS: number): Promise<{ status: number; statusText: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(u, { method: 'GET', agent: false, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutS * 1000) }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY) req.destroy(new Error(`the answer is larger than ${MAX_BODY} bytes`));
+        else chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export async function fetchStatus(base: string, timeoutS: number): Promise<FetchResult> {
   const url = base.endsWith(STATUS_PATH) ? base : base + STATUS_PATH;
-  let res: Response;
+  let res: { status: number; statusText: string; body: string };
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutS * 1000), headers: { accept: 'application/json' } });
+    res = await get(url, timeoutS);
   } catch (e) {
     return { ok: false, url, reason: reasonOf(e, timeoutS) };
   }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (e) {
-    return { ok: false, url, reason: `the answer broke off: ${reasonOf(e, timeoutS)}` };
-  }
-  if (!res.ok) return { ok: false, url, reason: `answered HTTP ${res.status} ${res.statusText}`.trim() };
+  if (res.status !== 200) return { ok: false, url, reason: `answered HTTP ${res.status} ${res.statusText}`.trim() };
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.body);
   } catch {
     return { ok: false, url, reason: 'answered something that is not JSON (is this a gridedge agent?)' };
   }

@@ -89,7 +89,7 @@ export const bufferCommand: Command = {
       io.err(`gridedge buffer: ${timeout}\n`);
       return EXIT.badInput;
     }
-    const where = resolveHttpUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
+    const where = await resolveHttpUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
     if (!where.ok) {
       io.err(where.errors.map((e) => `gridedge buffer: ${e}\n`).join(''));
       return EXIT.badInput;

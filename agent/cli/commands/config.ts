@@ -1,5 +1,4 @@
 /** `gridedge config check FILE` and `gridedge config schema [--json]`. */
-import { describeSchema, loadConfig, schemaMarkdown } from '../../config/index.js';
 import { EXIT, type Command } from '../command.js';
 
 export const configCheck: Command = {
@@ -17,6 +16,7 @@ export const configCheck: Command = {
   ].join('\n'),
   async run({ values, positionals }, io) {
     const file = positionals[0]!;
+    const { loadConfig } = await import('../../config/index.js');
     const r = loadConfig({ file, env: values['env'] ? io.env : {} });
     if (r.ok) {
       io.out(`${file}: ok\n`);
@@ -34,6 +34,7 @@ export const configSchema: Command = {
   positionals: [],
   details: 'Examples:\n  gridedge config schema > CONFIG.md\n  gridedge config schema --json | jq \'.options[] | select(.path == "http.port")\'',
   async run({ values }, io) {
+    const { describeSchema, schemaMarkdown } = await import('../../config/index.js');
     const d = describeSchema();
     io.out(values['json'] ? `${JSON.stringify(d, null, 2)}\n` : `${schemaMarkdown(d)}\n`);
     return EXIT.ok;

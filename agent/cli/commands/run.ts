@@ -1,5 +1,4 @@
 /** `gridedge run [--config FILE]`: the agent in the foreground. */
-import { loadConfig } from '../../config/index.js';
 import { EXIT, type Command } from '../command.js';
 
 export const runCommand: Command = {
@@ -22,6 +21,7 @@ export const runCommand: Command = {
   async run({ values }, io) {
     const flag = values['config'];
     const file = typeof flag === 'string' ? flag : io.env['GRIDEDGE_CONFIG'] || undefined;
+    const { loadConfig } = await import('../../config/index.js');
     const r = loadConfig(file !== undefined ? { file, env: io.env } : { embeddedDefault: true, env: io.env });
     if (!r.ok) {
       io.err(`gridedge run: the config ${file ?? '(embedded default)'} is invalid; the agent does not start:\n`);

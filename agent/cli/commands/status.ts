@@ -28,7 +28,7 @@ export const statusCommand: Command = {
       io.err(`gridedge status: ${timeout}\n`);
       return EXIT.badInput;
     }
-    const where = resolveHttpUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
+    const where = await resolveHttpUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
     if (!where.ok) {
       io.err(where.errors.map((e) => `gridedge status: ${e}\n`).join(''));
       return EXIT.badInput;

@@ -4,7 +4,6 @@
  * Ctrl-C, 1 bad input, 2 when the broker cannot be reached or refuses the connection or subscription.
  */
 import { randomBytes } from 'node:crypto';
-import mqtt from 'mqtt';
 import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
@@ -50,7 +49,8 @@ function reasonOf(e: Error & { code?: string | number }): string {
 }
 
 async function tail(url: string, topic: string, opts: { username?: string; password?: string; count?: number; json: boolean; timeoutS: number }, io: Io): Promise<number> {
-  const client = mqtt.connect(url, {
+  const { connect } = await import('mqtt');
+  const client = connect(url, {
     clientId: `gridedge-tail-${randomBytes(4).toString('hex')}`,
     clean: true,
     reconnectPeriod: 0,
@@ -141,7 +141,7 @@ export const tailCommand: Command = {
         io.err(`gridedge tail: ${e}\n`);
         return EXIT.badInput;
       }
-    const where = resolveMqttUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
+    const where = await resolveMqttUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
     if (!where.ok) {
       io.err(where.errors.map((e) => `gridedge tail: ${e}\n`).join(''));
       return EXIT.badInput;

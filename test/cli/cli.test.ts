@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { COMMANDS } from '../../agent/cli/commands/index.js';
+import { repoRoot } from '../helpers/agent-process.js';
+import { runCli } from './run-cli.js';
+
+t.test('no command: usage on stderr, exit 1; --help: usage on stdout, exit 0', async (t) => {
+  const none = await runCli([]);
+  t.equal(none.code, 1);
+  t.match(none.stderr, /^Usage: gridedge COMMAND/);
+  const help = await runCli(['--help']);
+  t.equal(help.code, 0);
+  for (const c of COMMANDS) t.match(help.stdout, new RegExp(`\\n  ${c.name} +\\S`), `lists ${c.name}`);
+});
+
+t.test('--version prints the package version', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { version: string };
+  const r = await runCli(['--version']);
+  t.same(r, { code: 0, stdout: `${pkg.version}\n`, stderr: '' });
+});
+
+t.test('every command has --help (exit 0, its usage first)', async (t) => {
+  for (const c of COMMANDS) {
+    const r = await runCli([...c.name.split(' '), '--help']);
+    t.equal(r.code, 0, `${c.name} --help`);
+    t.ok(r.stdout.startsWith(`Usage: gridedge ${c.name}`), `${c.name} usage`);
+    t.match(r.stdout, /-h, --help/);
+  }
+  const group = await runCli(['config', '--help']);
+  t.equal(group.code, 0);
+  t.match(group.stdout, /gridedge config check FILE/);
+  t.match(group.stdout, /gridedge config schema/);
+});
+
+t.test('bad input exits 1 and says what is wrong', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['frobnicate'], /^gridedge: unknown command "frobnicate"/],
+    [['status', '--bogus'], /^gridedge status: unknown option --bogus\nUsage: gridedge status /],
+    [['status', '--url'], /^gridedge status: option --url needs a value/],
+    [['config'], /^gridedge config: missing subcommand/],
+    [['config', 'validate', 'x.yaml'], /^gridedge config: unknown subcommand "validate"/],
+    [['config', 'check'], /^gridedge config check: missing FILE\nUsage: gridedge config check FILE/],
+    [['config', 'check', 'a.yaml', 'b.yaml'], /^gridedge config check: unexpected argument "b.yaml"/],
+    [['tail'], /^gridedge tail: missing TOPIC/],
+    [['status', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
+    [['status', '--timeout', 'soon'], /^gridedge status: --timeout: must be a positive number, got "soon"/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(args);
+    t.equal(r.code, 1, args.join(' '));
+    t.match(r.stderr, re, args.join(' '));
+    t.equal(r.stdout, '', `${args.join(' ')}: nothing on stdout`);
+  }
+});

@@ -1,0 +1,55 @@
+import t from 'tap';
+import { describeSchema } from '../../agent/config/describe.js';
+import { fixture } from '../config/helpers.js';
+import { lines, runCli } from './run-cli.js';
+
+t.test('config check: a valid file → "FILE: ok", exit 0', async (t) => {
+  for (const name of ['valid.yaml', 'valid.json']) {
+    const file = fixture(name);
+    const r = await runCli(['config', 'check', file]);
+    t.same(r, { code: 0, stdout: `${file}: ok\n`, stderr: '' }, name);
+  }
+});
+
+t.test('config check: every problem, one a line, exit 1', async (t) => {
+  const r = await runCli(['config', 'check', fixture('cli-errors.yaml')]);
+  t.equal(r.code, 1);
+  t.equal(r.stdout, '');
+  t.same(lines(r.stderr).sort(), [
+    'gateway.id: must be 1-64 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit, got "gw 1"',
+    'http.port: must be an integer between 0 and 65535, got "50x"',
+    'drivers[0].rate: must be a number between 0.01 and 100000, got "fast"',
+    'drivers[1].extra: unknown key',
+    'drivers[1].id: must be unique among drivers (drivers[0] has it too), got "pmu1"',
+    `forwarders[0].map[0].from: must be an MQTT topic filter: '#' must be a whole level and the last one, got "a/#/b"`,
+    'mqtt.allowAnonymous: must be true to let anonymous clients in: mqtt.host "0.0.0.0" is not a loopback address and no mqtt.users are configured (add users, or set allowAnonymous: true explicitly), got false',
+  ].sort());
+});
+
+t.test('config check: syntax errors and missing files name the file', async (t) => {
+  const syntax = await runCli(['config', 'check', fixture('syntax-error.yaml')]);
+  t.equal(syntax.code, 1);
+  t.same(lines(syntax.stderr), [`${fixture('syntax-error.yaml')}:5:1: YAML syntax error: missed comma between flow collection entries`]);
+  const missing = await runCli(['config', 'check', '/nonexistent/gridedge.yaml']);
+  t.same(missing, { code: 1, stdout: '', stderr: '/nonexistent/gridedge.yaml: cannot read the config file: no such file\n' });
+});
+
+t.test('config check --env applies GRIDEDGE_* variables as run does; without it they are ignored', async (t) => {
+  const env = { GRIDEDGE_HTTP_PORT: 'eighty' };
+  const plain = await runCli(['config', 'check', fixture('valid.yaml')], { env });
+  t.equal(plain.code, 0);
+  const withEnv = await runCli(['config', 'check', '--env', fixture('valid.yaml')], { env });
+  t.equal(withEnv.code, 1);
+  t.same(lines(withEnv.stderr), ['http.port: must be an integer between 0 and 65535, got "eighty" (from GRIDEDGE_HTTP_PORT)']);
+});
+
+t.test('config schema: Markdown with every option; --json the full description', async (t) => {
+  const d = describeSchema();
+  const md = await runCli(['config', 'schema']);
+  t.equal(md.code, 0);
+  t.match(md.stdout, /^## Options \(config version 1\)/);
+  for (const o of d.options) t.ok(md.stdout.includes(`| \`${o.path}\` |`), `row for ${o.path}${o.plugin ? ` (${o.plugin})` : ''}`);
+  const json = await runCli(['config', 'schema', '--json']);
+  t.equal(json.code, 0);
+  t.same(JSON.parse(json.stdout), JSON.parse(JSON.stringify(d)));
+});

@@ -1,0 +1,73 @@
+/** Runs the real compiled CLI (`node agent/cli/gridedge.js ...`) as a child process. */
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cliPath, repoRoot } from '../helpers/agent-process.js';
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment without any GRIDEDGE_* variable of the machine running the tests. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GRIDEDGE_')) env[k] = v;
+  return env;
+}
+
+export interface CliProcess {
+  result: Promise<CliResult>;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function startCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliProcess {
+  const child = spawn(process.execPath, [cliPath(), ...args], {
+    cwd: opts.cwd ?? repoRoot(),
+    env: { ...cleanEnv(), ...(opts.env ?? {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  // A safety net only: no test relies on it.
+  const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const result = new Promise<CliResult>((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(guard);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  return { result, stdout: () => stdout, kill: (s = 'SIGTERM') => void child.kill(s) };
+}
+
+export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  return startCli(args, opts).result;
+}
+
+/** A small real HTTP server answering every request with `handler`. */
+export async function httpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; port: number; requests: string[]; close(): Promise<void> }> {
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');

@@ -1,0 +1,136 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { freePort, tempDir } from '../helpers/agent-process.js';
+import { httpServer, lines, runCli } from './run-cli.js';
+import { degradedStatus, healthyStatus } from './status-fixture.js';
+
+const serve = (doc: unknown, status = 200, type = 'application/json') =>
+  httpServer((_req, res) => {
+    res.writeHead(status, { 'content-type': type });
+    res.end(typeof doc === 'string' ? doc : JSON.stringify(doc));
+  });
+
+t.test('status: a healthy agent → a compact summary, exit 0', async (t) => {
+  const srv = await serve(healthyStatus());
+  t.teardown(srv.close);
+  const r = await runCli(['status', '--url', srv.url]);
+  t.equal(r.code, 0, r.stderr);
+  t.same(srv.requests, ['GET /api/v1/status']);
+  const out = r.stdout;
+  t.match(out, /^gridedge gw-test 0\.1\.0: HEALTHY, up 2 h 13 min\n/);
+  t.notMatch(out, /Problems/);
+  t.match(out, /Broker +127\.0\.0\.1:1883, 3 clients, 5 subscriptions/);
+  t.match(out, /\n  pmu1 +sim-pmu +running +devices pmu1\n/);
+  t.match(out, /\n  meter1 +questionable +age 4\.5 s +\(stale\)\n/);
+  t.match(out, /Buffer +12,345 rows, 4\.1 MiB, oldest 3 min 12 s/);
+  // Ages are relative to when the CLI ran: only their form is checked.
+  t.match(out, /\n  hub +azure-iot +connected +lag 5,000 rows \(43 s\) +12 dropped, last success [^,:]+ ago\n/);
+  t.match(out, /Counters +received 1,234 \(driver 1,000, mqtt 234\), processed 1,230, rejected 4 \(bad_json 3, too_large 1\), dropped 0, late 2\n$/);
+});
+
+t.test('status: a degraded agent → problems and last errors, exit 1', async (t) => {
+  const srv = await serve(degradedStatus());
+  t.teardown(srv.close);
+  const r = await runCli(['status', '--url', `${srv.url}/`]);
+  t.equal(r.code, 1);
+  t.match(r.stdout, /: DEGRADED, up/);
+  t.match(r.stdout, /Problems:\n  - driver meter1: ECONNREFUSED 10\.0\.0\.5:502\n  - forwarder hub: disconnected\n/);
+  t.match(r.stdout, /\n  meter1 +modbus +degraded +last error [^,:]+ ago: connect ECONNREFUSED 10\.0\.0\.5:502\n/);
+  t.match(r.stdout, /hub +azure-iot +DISCONNECTED .*last error: Connection refused: Not authorized/);
+});
+
+t.test('status --json prints the document as served; the exit code still follows health', async (t) => {
+  const doc = degradedStatus();
+  const srv = await serve(doc);
+  t.teardown(srv.close);
+  const r = await runCli(['status', '--json', '--url', srv.url]);
+  t.equal(r.code, 1);
+  t.same(JSON.parse(r.stdout), doc);
+});
+
+t.test('status: unreachable or not an agent → exit 2 naming the URL and why', async (t) => {
+  const port = await freePort();
+  const closed = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
+  t.equal(closed.code, 2);
+  t.equal(closed.stdout, '');
+  t.match(closed.stderr, new RegExp(`^gridedge status: cannot reach the agent at http://127\\.0\\.0\\.1:${port}/api/v1/status: connection refused .*\\(ECONNREFUSED\\)\\n$`));
+
+  const broken = await serve({ error: 'boom' }, 500);
+  t.teardown(broken.close);
+  const e500 = await runCli(['status', '--url', broken.url]);
+  t.equal(e500.code, 2);
+  t.match(e500.stderr, /answered HTTP 500/);
+
+  const html = await serve('<html>router login</html>', 200, 'text/html');
+  t.teardown(html.close);
+  const notJson = await runCli(['status', '--url', html.url]);
+  t.equal(notJson.code, 2);
+  t.match(notJson.stderr, /not JSON \(is this a gridedge agent\?\)/);
+});
+
+t.test('status finds the agent from --config or GRIDEDGE_* variables', async (t) => {
+  const srv = await serve(healthyStatus());
+  t.teardown(srv.close);
+  const dir = tempDir();
+  const file = join(dir, 'gridedge.yaml');
+  writeFileSync(file, `http: { host: 0.0.0.0, port: ${srv.port} }\nmqtt: { allowAnonymous: true }\n`);
+  const fromConfig = await runCli(['status', '--config', file]);
+  t.equal(fromConfig.code, 0, fromConfig.stderr);
+  const fromEnvConfig = await runCli(['status'], { env: { GRIDEDGE_CONFIG: file } });
+  t.equal(fromEnvConfig.code, 0, fromEnvConfig.stderr);
+  const fromEnv = await runCli(['status'], { env: { GRIDEDGE_HTTP_PORT: String(srv.port) } });
+  t.equal(fromEnv.code, 0, fromEnv.stderr);
+  t.equal(srv.requests.length, 3);
+
+  writeFileSync(join(dir, 'bad.yaml'), 'http: { port: 80x }\n');
+  const bad = await runCli(['status', '--config', join(dir, 'bad.yaml')]);
+  t.equal(bad.code, 1);
+  t.same(lines(bad.stderr), [
+    `gridedge status: cannot derive the agent's address from the config ${join(dir, 'bad.yaml')} (pass --url):`,
+    'gridedge status: http.port: must be an integer between 0 and 65535, got "80x"',
+  ]);
+});
+
+t.test('buffer: rows, bytes, oldest age and per forwarder cursor, lag and drops', async (t) => {
+  const srv = await serve(healthyStatus());
+  t.teardown(srv.close);
+  const r = await runCli(['buffer', '--url', srv.url]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^Buffer +\/var\/lib\/gridedge\/buffer\.db\nRows +12,345 \(seq 1001 \.\. 13345\)\nSize +4\.1 MiB\nOldest +3 min 12 s\n/);
+  t.match(r.stdout, /\n  central +connected +cursor 13345 +lag 0 rows \(0 s\) +0 dropped +draining 50\/s\n/);
+  t.match(r.stdout, /\n  hub +connected +cursor 8345 +lag 5,000 rows \(43 s\) +12 dropped +draining 900\/s\n/);
+
+  const json = await runCli(['buffer', '--json', '--url', srv.url]);
+  t.equal(json.code, 0);
+  const v = JSON.parse(json.stdout) as { buffer: { rows: number }; forwarders: { id: string; cursor: number; lag: number; lagSeconds: number; dropped: number }[] };
+  t.equal(v.buffer.rows, 12345);
+  t.same(
+    v.forwarders.map((f) => [f.id, f.cursor, f.lag, f.lagSeconds, f.dropped]),
+    [
+      ['central', 13345, 0, 0, 0],
+      ['hub', 8345, 5000, 43, 12],
+    ],
+  );
+});
+
+t.test('buffer: not open or not writable → exit 1; unreachable → exit 2', async (t) => {
+  const none = await serve({ ...healthyStatus(), buffer: null });
+  t.teardown(none.close);
+  const r = await runCli(['buffer', '--url', none.url]);
+  t.equal(r.code, 1);
+  t.match(r.stdout, /not open/);
+
+  const full = healthyStatus();
+  full.buffer!.writeError = 'SQLITE_FULL: database or disk is full';
+  const fullSrv = await serve(full);
+  t.teardown(fullSrv.close);
+  const w = await runCli(['buffer', '--url', fullSrv.url]);
+  t.equal(w.code, 1);
+  t.match(w.stdout, /WRITE ERROR SQLITE_FULL: database or disk is full/);
+
+  const port = await freePort();
+  const closed = await runCli(['buffer', '--url', `http://127.0.0.1:${port}`]);
+  t.equal(closed.code, 2);
+  t.match(closed.stderr, /^gridedge buffer: cannot reach the agent at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/status: connection refused/);
+});
