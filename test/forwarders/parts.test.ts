@@ -1,0 +1,157 @@
+/**
+ * The forwarders' small parts: gw/seq splicing, backoff, rate limiter, backlog ranges, routing,
+ * config schemas (through convict, as the config loader uses them) and error descriptions.
+ */
+import t from 'tap';
+import convict from 'convict';
+import { renamedKey, spliceFields, withGwSeq } from '../../agent/forwarders/payload.js';
+import { Backoff } from '../../agent/forwarders/backoff.js';
+import { RateLimiter } from '../../agent/forwarders/rate-limiter.js';
+import { SeqRanges } from '../../agent/forwarders/seq-ranges.js';
+import { makeRouter, runnerOptions } from '../../agent/forwarders/options.js';
+import { describeConnectError } from '../../agent/forwarders/errors.js';
+import { mqttForwarder } from '../../agent/forwarders/mqtt/index.js';
+import { azureIotForwarder } from '../../agent/forwarders/azure-iot/index.js';
+
+t.test('withGwSeq splices gw and seq in front of the stored fields', async (t) => {
+  const gw = JSON.stringify('gw-1');
+  t.equal(withGwSeq('{"device":"pmu1","ts":1}', gw, 7), '{"gw":"gw-1","seq":7,"device":"pmu1","ts":1}');
+  t.equal(withGwSeq('{}', gw, 1), '{"gw":"gw-1","seq":1}');
+  t.equal(withGwSeq('  { \n }', gw, 1), '{"gw":"gw-1","seq":1}');
+  t.same(JSON.parse(withGwSeq(' {"a": [1, {"b": "}"}]} ', gw, 2)), { gw: 'gw-1', seq: 2, a: [1, { b: '}' }] });
+});
+
+t.test('a stored top-level seq or gw is renamed, nested ones and strings are left alone', async (t) => {
+  const gw = JSON.stringify('g');
+  const stored = JSON.stringify({ device: 'd', seq: { v: { pos: { mag: 1 } } }, gw: 'other', note: 'the "seq" key', x: { seq: 3, gw: 4 } });
+  const out = JSON.parse(withGwSeq(stored, gw, 42)) as Record<string, unknown>;
+  t.equal(out['seq'], 42);
+  t.equal(out['gw'], 'g');
+  t.same(out['seq_components'], { v: { pos: { mag: 1 } } }, 'CONTRACT sequence components travel as seq_components');
+  t.equal(out['gw_orig'], 'other');
+  t.same(out['x'], { seq: 3, gw: 4 }, 'nested keys untouched');
+  t.equal(out['note'], 'the "seq" key', 'text inside strings untouched');
+  t.equal(renamedKey('seq'), 'seq_components');
+  t.equal(renamedKey('topic'), 'topic_orig');
+  // No duplicate names in the output text (RFC 8259 §4 leaves their meaning to each parser).
+  t.equal((withGwSeq(stored, gw, 42).match(/"seq":/g) ?? []).length, 2, 'top-level seq once (plus the nested one)');
+});
+
+t.test('payloads that are not JSON objects still carry gw and seq', async (t) => {
+  t.same(JSON.parse(withGwSeq('[1,2]', '"g"', 1)), { gw: 'g', seq: 1, payload: [1, 2] });
+  t.same(JSON.parse(withGwSeq('plain text', '"g"', 1)), { gw: 'g', seq: 1, payload: 'plain text' });
+  t.same(JSON.parse(withGwSeq('{"seq": "unterminated', '"g"', 1)), { gw: 'g', seq: 1, payload: '{"seq": "unterminated' });
+  t.same(JSON.parse(spliceFields('{"a":1}', [['gw', '"g"'], ['seq', '3'], ['topic', '"t/x"']])), { gw: 'g', seq: 3, topic: 't/x', a: 1 });
+});
+
+t.test('backoff: exponential ceiling with full jitter above the floor, capped', async (t) => {
+  const hi = new Backoff(100, 1000, () => 0.999999);
+  t.same([hi.next(), hi.next(), hi.next(), hi.next(), hi.next(), hi.next()].map(Math.round), [100, 200, 400, 800, 1000, 1000]);
+  const lo = new Backoff(100, 1000, () => 0);
+  t.ok([1, 2, 3, 4, 5].every(() => lo.next() === 100), 'never below the floor: no tight loop');
+  hi.reset();
+  t.equal(Math.round(hi.next()), 100, 'reset starts over');
+  t.throws(() => new Backoff(0, 10), /0 < minMs/);
+});
+
+t.test('rate limiter: burst, then the rate; unlimited at 0', async (t) => {
+  let now = 0;
+  const r = new RateLimiter(100, 10, () => now);
+  t.equal(r.available(), 10);
+  r.take(10);
+  t.equal(r.available(), 0);
+  t.equal(r.waitMs(1), 10, '1 token per 10 ms at 100/s');
+  now += 50;
+  t.equal(r.available(), 5);
+  now += 10_000;
+  t.equal(r.available(), 10, 'no more than the burst saved up');
+  t.equal(new RateLimiter(0, 10).available(), Infinity);
+  t.equal(new RateLimiter(0, 10).waitMs(5), 0);
+});
+
+t.test('backlog ranges merge, consume in order', async (t) => {
+  const r = new SeqRanges();
+  r.add(10, 20);
+  r.add(30, 40);
+  r.add(21, 25);
+  t.same(r.toArray(), [[10, 25], [30, 40]]);
+  r.add(5, 35);
+  t.same(r.toArray(), [[5, 40]]);
+  r.consumeThrough(9);
+  t.same(r.first(), [10, 40]);
+  t.equal(r.span(), 31);
+  r.consumeThrough(40);
+  t.equal(r.empty, true);
+  t.equal(r.min(), Infinity);
+  r.add(3, 2);
+  t.equal(r.empty, true, 'empty range ignored');
+});
+
+t.test('routing: map first match wins; without a map, topic filters', async (t) => {
+  const mapped = makeRouter({ topics: ['ignored/#'], map: [{ from: 'bal/processed/+/stats/#', to: 'legacy/s/+/#' }, { from: 'bal/processed/#', to: 'legacy/#' }] });
+  t.equal(mapped('bal/processed/pmu1'), 'legacy/pmu1');
+  t.equal(mapped('bal/processed/pmu1/stats/10s'), 'legacy/s/pmu1/10s');
+  t.equal(mapped('bal/raw/pmu1'), null);
+  t.equal(mapped('ignored/x'), null, 'topics do not apply when map is set');
+  const filtered = makeRouter({ topics: ['bal/processed/+'], map: [] });
+  t.equal(filtered('bal/processed/pmu1'), 'bal/processed/pmu1');
+  t.equal(filtered('bal/processed/pmu1/stats/1m'), null);
+  t.same(runnerOptions({ batchSize: 10, backlogMaxRate: 5, reconnectMinMs: 2000, reconnectMaxMs: 1000, url: 'x' }), {
+    batchSize: 10,
+    backlogMaxRate: 5,
+    reconnectMinMs: 2000,
+    reconnectMaxMs: 2000,
+  });
+});
+
+function check(schema: Record<string, unknown>, value: Record<string, unknown>): string {
+  const c = convict(schema as convict.Schema<Record<string, unknown>>);
+  c.load(value);
+  try {
+    c.validate({ allowed: 'strict' });
+    return '';
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+t.test('schemas: defaults valid, bad values named', async (t) => {
+  t.equal(check(mqttForwarder.schema, {}), '', 'the MQTT defaults validate');
+  t.equal(check(mqttForwarder.schema, { url: 'mqtt://127.0.0.1:1884', map: [{ from: 'bal/processed/#', to: 'legacy/#' }] }), '', 'the CONTRACT example validates');
+  t.match(check(mqttForwarder.schema, { url: 'http://x' }), /url: must use mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/, not http:/);
+  t.match(check(mqttForwarder.schema, { url: 'not a url' }), /url: must be a broker URL/);
+  t.match(check(mqttForwarder.schema, { qos: 2 }), /qos: must be an integer between 0 and 1/);
+  t.match(check(mqttForwarder.schema, { map: [{ from: 'a/#/b', to: 'x' }] }), /map: \[0\]\.from must be an MQTT topic filter/);
+  t.match(check(mqttForwarder.schema, { protocolVersion: 3 }), /protocolVersion: must be 4/);
+  t.same(mqttForwarder.validate({ cert: 'c.pem', url: 'mqtt://h' }), [
+    'key: must be set when cert is set (the client private key)',
+    'url: must be mqtts:// or wss:// when ca or cert is set, got "mqtt://h"',
+  ]);
+  const conn = 'HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=' + Buffer.from('k').toString('base64');
+  t.equal(check(azureIotForwarder.schema, { connectionString: conn }), '', 'Azure with a connection string validates');
+  t.match(check(azureIotForwarder.schema, { connectionString: 'HostName=h;SharedAccessKey=abcd' }), /connectionString: must be a device connection string: it is missing DeviceId/);
+  t.match(check(azureIotForwarder.schema, { maxMessageBytes: 300_000 }), /maxMessageBytes: must be an integer between 1024 and 262144/);
+  t.match(check(azureIotForwarder.schema, { url: 'https://x' }), /url: must use mqtt/);
+  for (const spec of [mqttForwarder, azureIotForwarder]) {
+    const walk = (o: Record<string, unknown>, at: string): void => {
+      for (const [k, v] of Object.entries(o)) {
+        const item = v as Record<string, unknown>;
+        if ('default' in item) t.ok(typeof item['doc'] === 'string' && (item['doc'] as string).length > 10, `${spec.type} ${at}${k} has a doc`);
+        else walk(item, `${at}${k}.`);
+      }
+    };
+    walk(spec.schema, '');
+  }
+});
+
+t.test('connect errors get a reason and a message a person can act on', async (t) => {
+  const url = 'mqtts://h:8883';
+  t.match(describeConnectError(Object.assign(new Error('Connection refused: Not authorized'), { code: 5 }), url), { reason: 'not_authorized', message: /not authorized/ });
+  t.match(describeConnectError(Object.assign(new Error('x'), { code: 134 }), url), { reason: 'bad_credentials' });
+  t.match(describeConnectError(Object.assign(new Error('x'), { code: 1 }), url), { reason: 'protocol', message: /protocolVersion 4/ });
+  t.match(describeConnectError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), url), { reason: 'refused' });
+  t.match(describeConnectError(Object.assign(new Error('x'), { code: 'ENOTFOUND' }), url), { reason: 'unreachable' });
+  t.match(describeConnectError(Object.assign(new Error('x'), { code: 'CERT_HAS_EXPIRED' }), url), { reason: 'tls', message: /expired/ });
+  t.match(describeConnectError(Object.assign(new Error('x'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), url), { reason: 'tls', message: /does not name the host/ });
+  t.match(describeConnectError(Object.assign(new Error('x'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }), url), { reason: 'tls', message: /does not speak TLS/ });
+});
