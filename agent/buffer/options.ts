@@ -21,7 +21,8 @@ export interface BufferOptions {
   commitIntervalMs: number;
   log: Logger;
   counters: Counters;
-  /** Commit at once (without waiting for the period) when this many rows are queued (default 1000). */
+  /** Commit at once (without waiting for the period) when this many rows are queued; also the most
+   *  rows one transaction takes (whole appends, so one large append may exceed it) (default 2000). */
   maxBatchRows?: number;
   /** How often acks are persisted and old rows pruned (default 1000 ms). */
   pruneIntervalMs?: number;
@@ -68,7 +69,7 @@ export function resolveOptions(o: BufferOptions): ResolvedOptions {
     commitIntervalMs: o.commitIntervalMs,
     log: o.log,
     counters: o.counters,
-    maxBatchRows: o.maxBatchRows ?? 1000,
+    maxBatchRows: o.maxBatchRows ?? 2000,
     pruneIntervalMs: o.pruneIntervalMs ?? 1000,
     pruneBatchRows: o.pruneBatchRows ?? 1000,
     clockStepMs: o.clockStepMs ?? 30_000,

@@ -1,11 +1,17 @@
 /**
- * The store-and-forward buffer on one SQLite file, driven from the main thread.
+ * The store-and-forward buffer on one SQLite file.
  *
- * - Group commit: `append` queues rows; one transaction per `commitIntervalMs` (or at once when
- *   `maxBatchRows` are queued) inserts them, persists cursor moves, and only then resolves the
- *   appends (synchronous=FULL: durable once resolved) and feeds `onCommit` listeners.
- * - Pruning runs every `pruneIntervalMs` in its own short transactions of at most `pruneBatchRows`
- *   rows, deleting from the head only, so seqs in the table stay contiguous (first..last).
+ * Writes go to a worker thread (writer-worker.ts) one transaction at a time, so fsync never blocks
+ * the main event loop; reads, stats and all the deciding (what to commit, what to prune) stay here on
+ * a second connection (WAL lets it read while the worker writes).
+ *
+ * - Group commit: `append` queues rows. When no transaction is in flight, the queue is sent after
+ *   `commitIntervalMs` (at once when `maxBatchRows` are queued); while one is in flight, everything
+ *   queued meanwhile goes in the next one as soon as it returns. A transaction also carries cursor
+ *   moves and, when due, one prune batch. Appends resolve only after it committed (synchronous=FULL:
+ *   durable once resolved); then `onCommit` listeners get the rows.
+ * - Pruning, every `pruneIntervalMs`, at most `pruneBatchRows` rows per transaction, deletes from the
+ *   head only, so seqs in the table stay contiguous (first..last).
  * - Write failures (disk full, I/O error) reject the appends of that transaction, set
  *   `stats().writeError`, are logged once and counted; the next transaction is the retry.
  */
@@ -15,7 +21,9 @@ import type { Logger, StoredMessage } from '../core/plugin.js';
 import { ClockSteps, type ClockStep } from './clock-steps.js';
 import type { Db } from './open-db.js';
 import type { ResolvedOptions } from './options.js';
-import { planPrune, undelivered, type HeadRow } from './prune-plan.js';
+import type { WriteJob, WriterReply } from './writer-protocol.js';
+import { planPrune, undelivered, type HeadRow, type PrunePlan } from './prune-plan.js';
+import { Worker } from 'node:worker_threads';
 
 /** Why an append was refused: the transaction holding it could not be written. */
 export class BufferWriteError extends Error {
@@ -44,6 +52,25 @@ interface CursorState {
 }
 
 type Seen = ReturnType<ClockSteps['observe']>;
+
+interface Drop {
+  name: string;
+  c: CursorState;
+  n: number;
+  /** The cursor before it was moved past the dropped rows. */
+  was: number;
+}
+
+/** The transaction in the worker's hands, and what to book when it returns. */
+interface InFlight {
+  job: WriteJob;
+  appends: PendingAppend[];
+  seen: Seen;
+  plan: PrunePlan | null;
+  drops: Drop[];
+  /** Whether the prune batch was full (more to prune right away). */
+  behind: boolean;
+}
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
@@ -79,7 +106,12 @@ export class SqliteBuffer implements MessageBuffer {
   private commitTimer: NodeJS.Timeout | null = null;
   private commitNow: NodeJS.Immediate | null = null;
   private readonly pruneTimer: NodeJS.Timeout;
-  private pruneAgain: NodeJS.Timeout | null = null;
+  private pruneDue = false;
+
+  private worker: Worker | null = null;
+  private inFlight: InFlight | null = null;
+  private jobId = 0;
+  private idleWaiters: (() => void)[] = [];
 
   private readonly cursors = new Map<string, CursorState>();
   private readonly removedCursors = new Set<string>();
@@ -95,6 +127,7 @@ export class SqliteBuffer implements MessageBuffer {
   private closed: Promise<void> | null = null;
 
   constructor(
+    /** The main thread's connection: reads only (the worker writes). */
     private readonly db: Db,
     private readonly file: string,
     private readonly o: ResolvedOptions,
@@ -132,14 +165,16 @@ export class SqliteBuffer implements MessageBuffer {
     this.steps = new ClockSteps(o.clock, o.clockStepMs, steps);
     this.checkClockAtOpen();
 
-    this.pruneTimer = setInterval(() => this.prune(), o.pruneIntervalMs);
+    this.pruneTimer = setInterval(() => {
+      this.pruneDue = true;
+      this.kick();
+    }, o.pruneIntervalMs);
     this.pruneTimer.unref();
   }
 
   private prepare() {
     const db = this.db;
     return {
-      insert: db.prepare(`INSERT INTO messages (stored_at, topic, payload) VALUES (?, ?, ?)`),
       read: db.prepare(
         `SELECT seq, stored_at AS storedAt, topic, payload FROM messages
           WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
@@ -151,17 +186,10 @@ export class SqliteBuffer implements MessageBuffer {
             WHERE seq >= ? ORDER BY seq LIMIT ?`,
         )
         .raw(),
-      deleteUpTo: db.prepare(`DELETE FROM messages WHERE seq <= ?`),
-      saveCursor: db.prepare(
-        `INSERT INTO cursors (forwarder, seq, dropped) VALUES (?, ?, ?)
-           ON CONFLICT (forwarder) DO UPDATE SET seq = excluded.seq, dropped = excluded.dropped`,
-      ),
-      deleteCursor: db.prepare(`DELETE FROM cursors WHERE forwarder = ?`),
       saveStep: db.prepare(
         `INSERT INTO clock_steps (seq, delta_ms) VALUES (?, ?)
            ON CONFLICT (seq) DO UPDATE SET delta_ms = delta_ms + excluded.delta_ms`,
       ),
-      forgetSteps: db.prepare(`DELETE FROM clock_steps WHERE seq < ?`),
     };
   }
 
@@ -192,7 +220,7 @@ export class SqliteBuffer implements MessageBuffer {
       'buffer: the newest row is stamped in the future (clock went back); ages count from now for rows stored before',
     );
     try {
-      this.st.saveStep.run(step.seq, step.deltaMs);
+      this.st.saveStep.run(step.seq, step.deltaMs); // before the worker exists: no other writer yet
     } catch (err) {
       this.log.warn({ err: describe(err).text }, 'buffer: could not record the clock step (kept in memory)');
     }
@@ -216,77 +244,217 @@ export class SqliteBuffer implements MessageBuffer {
     return new Promise<number[]>((resolve, reject) => {
       this.queue.push({ rows, resolve, reject });
       this.queuedRows += rows.length;
+      if (this.inFlight) return; // goes with the next transaction, as soon as this one returns
       if (this.queuedRows >= this.o.maxBatchRows) {
-        this.commitNow ??= setImmediate(() => this.commit());
+        this.commitNow ??= setImmediate(() => this.kick());
       } else {
-        this.commitTimer ??= setTimeout(() => this.commit(), this.o.commitIntervalMs);
+        this.commitTimer ??= setTimeout(() => this.kick(), this.o.commitIntervalMs);
       }
     });
   }
 
-  /** One group commit: queued rows and cursor moves in one transaction. */
-  private commit(): void {
+  /** Sends the next transaction to the writer, if none is in flight and there is anything to write. */
+  private kick(): void {
     if (this.commitTimer) clearTimeout(this.commitTimer);
     if (this.commitNow) clearImmediate(this.commitNow);
     this.commitTimer = null;
     this.commitNow = null;
-    const batch = this.queue;
-    if (batch.length === 0 && !this.cursorsDirty()) return;
-    this.queue = [];
-    this.queuedRows = 0;
+    if (this.inFlight) return; // its reply kicks again
 
     const seen = this.steps.observe(this.last);
-    const now = seen.now;
-    const seqs: number[][] = new Array<number[]>(batch.length);
-    try {
-      this.transaction(() => {
-        this.saveStep(seen);
-        const insert = this.st.insert;
-        for (let b = 0; b < batch.length; b++) {
-          const rows = batch[b]!.rows;
-          const s = new Array<number>(rows.length);
-          for (let i = 0; i < rows.length; i++) {
-            const r = rows[i]!;
-            s[i] = insert.run(now, r.topic, r.payload).lastInsertRowid as number;
-          }
-          seqs[b] = s;
-        }
-        this.saveCursors();
-      });
-    } catch (err) {
-      const e = this.writeFailed(err);
-      for (const p of batch) p.reject(e);
+    let plan: PrunePlan | null = null;
+    let behind = false;
+    if (this.pruneDue && !this.closed) {
+      this.pruneDue = false;
+      const p = this.planPrune(seen);
+      if (p.plan.rows > 0) plan = p.plan;
+      behind = p.behind;
+    }
+    // Whole appends, up to maxBatchRows rows: a short transaction and a small message to the worker.
+    let take = 0;
+    let taken = 0;
+    while (take < this.queue.length && (take === 0 || taken < this.o.maxBatchRows)) {
+      taken += this.queue[take]!.rows.length;
+      take++;
+    }
+    if (take === 0 && plan === null && !seen.step && !this.cursorsDirty()) {
+      this.steps.accept(seen); // nothing to write: just follow the clock's slow drift
       return;
     }
-    this.committed(seen);
+    const batch = take === this.queue.length ? this.queue : this.queue.slice(0, take);
+    this.queue = take === this.queue.length ? [] : this.queue.slice(take);
+    this.queuedRows -= taken;
 
-    let n = 0;
+    // Cursors behind the pruned rows move past them; what they had not delivered is dropped.
+    const drops: Drop[] = [];
+    if (plan) {
+      for (const [name, c] of this.cursors) {
+        const n = undelivered(c.seq, this.first, plan.upTo);
+        if (n > 0) drops.push({ name, c, n, was: c.seq });
+      }
+      for (const d of drops) {
+        d.c.seq = plan.upTo;
+        d.c.dropped += d.n;
+      }
+    }
+
+    const topics: string[] = [];
+    const payloads: string[] = [];
+    for (const p of batch) {
+      for (const r of p.rows) {
+        topics.push(r.topic);
+        payloads.push(r.payload);
+      }
+    }
+    const cursors: [string, number, number][] = [];
+    for (const [name, c] of this.cursors) {
+      if (c.seq !== c.savedSeq || c.dropped !== c.savedDropped) cursors.push([name, c.seq, c.dropped]);
+    }
+    const job: WriteJob = {
+      type: 'write',
+      id: ++this.jobId,
+      now: seen.now,
+      step: seen.step,
+      topics,
+      payloads,
+      cursors,
+      removedCursors: [...this.removedCursors],
+      deleteUpTo: plan ? plan.upTo : null,
+    };
+    this.inFlight = { job, appends: batch, seen, plan, drops, behind };
+    const w = this.writer();
+    w.ref(); // a transaction in flight keeps the process alive
+    w.postMessage(job);
+  }
+
+  /** What the next prune batch deletes (read on this thread's connection; rows only go from the head). */
+  private planPrune(seen: Seen): { plan: PrunePlan; behind: boolean } {
+    const none = { plan: { upTo: -1, rows: 0, bytes: 0 }, behind: false };
+    if (this.first > this.last) return none;
+    const correction = (seq: number): number =>
+      this.steps.correction(seq) + (seen.step && seq <= seen.step.seq ? seen.step.deltaMs : 0);
+    const ageCutoff = this.o.maxAgeHours > 0 ? seen.now - this.o.maxAgeHours * 3_600_000 : null;
+    let deliveredUpTo = this.last; // no cursor at all: nobody will read the rows, keep none
+    for (const c of this.cursors.values()) deliveredUpTo = Math.min(deliveredUpTo, c.seq);
+    const oldest = (this.st.storedAt.get(this.first) as number) + correction(this.first);
+    const worth =
+      deliveredUpTo >= this.first ||
+      (this.o.maxBytes > 0 && this.bytes > this.o.maxBytes) ||
+      (ageCutoff !== null && oldest < ageCutoff);
+    if (!worth) return none;
+    const head = (this.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
+      ([seq, at, bytes]): HeadRow => ({ seq, at: at + correction(seq), bytes }),
+    );
+    const plan = planPrune(head, { deliveredUpTo, bytes: this.bytes, maxBytes: this.o.maxBytes, ageCutoff });
+    return { plan, behind: plan.rows === head.length && head.length === this.o.pruneBatchRows };
+  }
+
+  private writer(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { file: this.file } });
+    w.on('message', (m: WriterReply) => this.onReply(m));
+    w.on('error', (err) => this.log.error({ err: describe(err).text }, 'buffer: the writer thread failed'));
+    w.on('exit', (code) => {
+      if (this.worker !== w) return;
+      this.worker = null;
+      if (this.inFlight) {
+        this.finish(this.inFlight, { ok: false, code: 'EWORKER', message: `writer thread exited (code ${code})` });
+      }
+    });
+    this.worker = w;
+    return w;
+  }
+
+  private onReply(m: WriterReply): void {
+    if (m.type === 'fatal') {
+      this.log.error({ file: this.file, err: `${m.code}: ${m.message}` }, 'buffer: the writer thread cannot open the database');
+      return; // its exit fails the transaction in flight
+    }
+    if (m.type !== 'done' && m.type !== 'failed') return;
+    const f = this.inFlight;
+    if (!f || f.job.id !== m.id) return;
+    this.finish(f, m.type === 'done' ? { ok: true, seqs: m.seqs } : { ok: false, code: m.code, message: m.message });
+  }
+
+  /** Books a transaction's outcome, resolves or rejects its appends, and sends the next one. */
+  private finish(
+    f: InFlight,
+    r: { ok: true; seqs: number[] } | { ok: false; code: string; message: string },
+  ): void {
+    this.inFlight = null;
+    this.worker?.unref();
+    if (r.ok) {
+      this.succeeded(f);
+      this.committedRows(f.appends, r.seqs, f.job.now);
+    } else {
+      for (const d of f.drops) {
+        if (d.c.seq === f.plan!.upTo) d.c.seq = d.was; // unless an ack moved it since
+        d.c.dropped -= d.n;
+      }
+      const err = this.writeFailed(r.code, r.message);
+      for (const p of f.appends) p.reject(err);
+    }
+    if (this.queue.length > 0 || (r.ok && this.pruneDue)) this.kick();
+    if (!this.inFlight) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private succeeded(f: InFlight): void {
+    this.steps.accept(f.seen);
+    if (f.seen.step) {
+      this.counters.inc('buffer_clock_steps');
+      this.log.warn({ stepMs: f.seen.step.deltaMs }, 'buffer: the wall clock stepped; age limits follow the step');
+    }
+    for (const [name, seq, dropped] of f.job.cursors) {
+      const c = this.cursors.get(name);
+      if (c) {
+        c.savedSeq = seq;
+        c.savedDropped = dropped;
+      }
+    }
+    for (const name of f.job.removedCursors) this.removedCursors.delete(name);
+    if (f.plan) {
+      this.first = f.plan.upTo + 1;
+      this.bytes -= f.plan.bytes;
+      this.steps.forgetBelow(this.first);
+      this.counters.inc('buffer_pruned', undefined, f.plan.rows);
+      for (const d of f.drops) this.counters.inc('buffer_dropped', { forwarder: d.name }, d.n);
+      if (f.behind) this.pruneDue = true;
+    }
+    if (this.writeError !== undefined) {
+      this.log.info({ file: this.file, failedWrites: this.failedWrites }, 'buffer: writes succeed again');
+      this.writeError = undefined;
+      this.failedWrites = 0;
+    }
+  }
+
+  private committedRows(batch: readonly PendingAppend[], seqs: readonly number[], storedAt: number): void {
+    if (seqs.length === 0) return;
+    let k = 0;
+    const per: number[][] = new Array<number[]>(batch.length);
     for (let b = 0; b < batch.length; b++) {
       const rows = batch[b]!.rows;
+      per[b] = seqs.slice(k, k + rows.length);
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
         this.bytes += Buffer.byteLength(r.topic) + Buffer.byteLength(r.payload);
       }
-      n += rows.length;
+      k += rows.length;
     }
-    if (n > 0) {
-      const s0 = seqs[0]!;
-      const sl = seqs[seqs.length - 1]!;
-      if (this.first > this.last) this.first = s0[0]!;
-      this.last = sl[sl.length - 1]!;
-      this.counters.inc('buffer_appended', undefined, n);
-    }
-    for (let b = 0; b < batch.length; b++) batch[b]!.resolve(seqs[b]!);
-    if (n > 0 && this.listeners.size > 0) this.feed(batch, seqs, now);
-  }
-
-  private feed(batch: readonly PendingAppend[], seqs: readonly number[][], storedAt: number): void {
-    const out: StoredMessage[] = [];
-    for (let b = 0; b < batch.length; b++) {
-      const rows = batch[b]!.rows;
-      const s = seqs[b]!;
-      for (let i = 0; i < rows.length; i++) {
-        out.push({ seq: s[i]!, storedAt, topic: rows[i]!.topic, payload: rows[i]!.payload });
+    if (this.first > this.last) this.first = seqs[0]!;
+    this.last = seqs[seqs.length - 1]!;
+    this.counters.inc('buffer_appended', undefined, seqs.length);
+    for (let b = 0; b < batch.length; b++) batch[b]!.resolve(per[b]!);
+    if (this.listeners.size === 0) return;
+    const out: StoredMessage[] = new Array<StoredMessage>(seqs.length);
+    k = 0;
+    for (const p of batch) {
+      for (const r of p.rows) {
+        out[k] = { seq: seqs[k]!, storedAt, topic: r.topic, payload: r.payload };
+        k++;
       }
     }
     for (const l of this.listeners) {
@@ -299,15 +467,8 @@ export class SqliteBuffer implements MessageBuffer {
     }
   }
 
-  // ---------------------------------------------------------------- write transactions
-
-  private transaction(fn: () => void): void {
-    if (this.db.inTransaction) this.db.exec('ROLLBACK'); // left open by a failed rollback
-    this.db.transaction(fn)();
-  }
-
-  private writeFailed(err: unknown): BufferWriteError {
-    const { code, text } = describe(err);
+  private writeFailed(code: string, message: string): BufferWriteError {
+    const text = code === 'EUNKNOWN' ? message : `${code}: ${message}`;
     this.counters.inc('buffer_write_errors');
     this.failedWrites++;
     if (this.writeError === undefined) {
@@ -320,118 +481,10 @@ export class SqliteBuffer implements MessageBuffer {
     return new BufferWriteError(`buffer: cannot write ${this.file}: ${text}`, code);
   }
 
-  /** Book-keeping after any write transaction committed. */
-  private committed(seen: Seen): void {
-    this.steps.accept(seen);
-    if (seen.step) {
-      this.counters.inc('buffer_clock_steps');
-      this.log.warn({ stepMs: seen.step.deltaMs }, 'buffer: the wall clock stepped; age limits follow the step');
-    }
-    for (const c of this.cursors.values()) {
-      c.savedSeq = c.seq;
-      c.savedDropped = c.dropped;
-    }
-    this.removedCursors.clear();
-    if (this.writeError !== undefined) {
-      this.log.info({ file: this.file, failedWrites: this.failedWrites }, 'buffer: writes succeed again');
-      this.writeError = undefined;
-      this.failedWrites = 0;
-    }
-  }
-
-  private saveStep(seen: Seen): void {
-    if (seen.step) this.st.saveStep.run(seen.step.seq, seen.step.deltaMs);
-  }
-
   private cursorsDirty(): boolean {
     if (this.removedCursors.size > 0) return true;
     for (const c of this.cursors.values()) if (c.seq !== c.savedSeq || c.dropped !== c.savedDropped) return true;
     return false;
-  }
-
-  private saveCursors(): void {
-    for (const name of this.removedCursors) this.st.deleteCursor.run(name);
-    for (const [name, c] of this.cursors) {
-      if (c.seq !== c.savedSeq || c.dropped !== c.savedDropped) this.st.saveCursor.run(name, c.seq, c.dropped);
-    }
-  }
-
-  // ---------------------------------------------------------------- pruning
-
-  /** One prune transaction (also persists cursor moves); schedules the next one soon if behind. */
-  private prune(): void {
-    if (this.pruneAgain) clearTimeout(this.pruneAgain);
-    this.pruneAgain = null;
-    if (this.closed) return;
-    const seen = this.steps.observe(this.last);
-    const correction = (seq: number): number =>
-      this.steps.correction(seq) + (seen.step && seq <= seen.step.seq ? seen.step.deltaMs : 0);
-    const ageCutoff = this.o.maxAgeHours > 0 ? seen.now - this.o.maxAgeHours * 3_600_000 : null;
-    let deliveredUpTo = this.last; // no cursor at all: nobody will read the rows, keep none
-    for (const c of this.cursors.values()) deliveredUpTo = Math.min(deliveredUpTo, c.seq);
-
-    let plan = { upTo: -1, rows: 0, bytes: 0 };
-    let headLength = 0;
-    if (this.first <= this.last) {
-      const oldest = (this.st.storedAt.get(this.first) as number) + correction(this.first);
-      const worth =
-        deliveredUpTo >= this.first ||
-        (this.o.maxBytes > 0 && this.bytes > this.o.maxBytes) ||
-        (ageCutoff !== null && oldest < ageCutoff);
-      if (worth) {
-        const head = (this.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
-          ([seq, at, bytes]): HeadRow => ({ seq, at: at + correction(seq), bytes }),
-        );
-        headLength = head.length;
-        plan = planPrune(head, { deliveredUpTo, bytes: this.bytes, maxBytes: this.o.maxBytes, ageCutoff });
-      }
-    }
-    if (plan.rows === 0 && !seen.step && !this.cursorsDirty()) {
-      this.steps.accept(seen);
-      return;
-    }
-
-    // Cursors behind the pruned rows move past them; what they had not delivered is dropped.
-    const drops: { name: string; c: CursorState; n: number; seq: number }[] = [];
-    if (plan.rows > 0) {
-      for (const [name, c] of this.cursors) {
-        const n = undelivered(c.seq, this.first, plan.upTo);
-        if (n > 0) drops.push({ name, c, n, seq: c.seq });
-      }
-    }
-    for (const d of drops) {
-      d.c.seq = plan.upTo;
-      d.c.dropped += d.n;
-    }
-    try {
-      this.transaction(() => {
-        this.saveStep(seen);
-        this.saveCursors();
-        if (plan.rows > 0) {
-          this.st.deleteUpTo.run(plan.upTo);
-          this.st.forgetSteps.run(plan.upTo + 1);
-        }
-      });
-    } catch (err) {
-      for (const d of drops) {
-        d.c.seq = d.seq;
-        d.c.dropped -= d.n;
-      }
-      this.writeFailed(err);
-      return;
-    }
-    this.committed(seen);
-    if (plan.rows > 0) {
-      this.first = plan.upTo + 1;
-      this.bytes -= plan.bytes;
-      this.steps.forgetBelow(this.first);
-      this.counters.inc('buffer_pruned', undefined, plan.rows);
-      for (const d of drops) this.counters.inc('buffer_dropped', { forwarder: d.name }, d.n);
-      if (plan.rows === headLength && headLength === this.o.pruneBatchRows) {
-        this.pruneAgain = setTimeout(() => this.prune(), Math.max(1, this.o.commitIntervalMs));
-        this.pruneAgain.unref();
-      }
-    }
   }
 
   // ---------------------------------------------------------------- reads and cursors
@@ -539,17 +592,32 @@ export class SqliteBuffer implements MessageBuffer {
     return this.closed;
   }
 
+  private idle(): Promise<void> {
+    return this.inFlight ? new Promise((r) => this.idleWaiters.push(r)) : Promise.resolve();
+  }
+
   private async shutdown(): Promise<void> {
     clearInterval(this.pruneTimer);
-    if (this.pruneAgain) clearTimeout(this.pruneAgain);
-    this.commit(); // resolves (or rejects) every pending append, persists cursor moves
+    await this.idle();
+    this.kick(); // the last appends and cursor moves
+    await this.idle();
     const late = this.queue; // appended by an onCommit listener during that last commit
     this.queue = [];
     for (const p of late) p.reject(new Error(`buffer: ${this.file} is closed`));
-    try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-    } catch (err) {
-      this.log.warn({ file: this.file, err: describe(err).text }, 'buffer: final checkpoint failed (the WAL keeps the data)');
+    const w = this.worker;
+    if (w) {
+      this.worker = null;
+      const done = new Promise<void>((resolve) => {
+        w.on('message', (m: WriterReply) => {
+          if (m.type === 'closed' && m.warning) {
+            this.log.warn({ file: this.file, err: m.warning }, 'buffer: final checkpoint failed (the WAL keeps the data)');
+          }
+        });
+        w.once('exit', () => resolve());
+      });
+      w.ref();
+      w.postMessage({ type: 'close' });
+      await done;
     }
     this.db.close();
   }

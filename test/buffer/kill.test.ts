@@ -21,15 +21,21 @@ interface Run {
 function runAndKill(dir: string, minSeqs: number, delayMs: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [child, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
+    const seqs: number[] = [];
+    let acked = 0;
+    let partial = '';
     let stderr = '';
-    let count = 0;
     let armed = false;
     p.stdout.setEncoding('utf8');
     p.stdout.on('data', (d: string) => {
-      text += d;
-      count += (d.match(/ \d+/g) ?? []).length;
-      if (!armed && count >= minSeqs) {
+      // Only complete lines count: a line cut by the kill was not fully reported.
+      const lines = (partial + d).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) {
+        if (l.startsWith('S ')) for (const s of l.slice(2).split(' ')) seqs.push(Number(s));
+        else if (l.startsWith('A ')) acked = Math.max(acked, Number(l.slice(2)));
+      }
+      if (!armed && seqs.length >= minSeqs) {
         armed = true;
         setTimeout(() => p.kill('SIGKILL'), delayMs);
       }
@@ -38,14 +44,6 @@ function runAndKill(dir: string, minSeqs: number, delayMs: number): Promise<Run>
     p.on('error', reject);
     p.on('close', (code, signal) => {
       if (signal !== 'SIGKILL') return reject(new Error(`child ended by itself (code ${code}): ${stderr}`));
-      // Only complete lines count: a line cut by the kill was not fully reported.
-      const lines = text.split('\n').slice(0, -1);
-      const seqs: number[] = [];
-      let acked = 0;
-      for (const l of lines) {
-        if (l.startsWith('S ')) for (const s of l.slice(2).split(' ')) seqs.push(Number(s));
-        else if (l.startsWith('A ')) acked = Math.max(acked, Number(l.slice(2)));
-      }
       resolve({ seqs, acked });
     });
   });
