@@ -19,10 +19,15 @@ try {
   mountError = `cannot mount a tmpfs (needs root and mount permission): ${(err as Error).message.split('\n')[0]}`;
 }
 
-t.teardown(() => {
-  if (!mountError) execFileSync('umount', [mnt]);
+let cleaned = false;
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  if (!mountError) execFileSync('umount', ['-l', mnt]); // lazy: succeeds even if a file is still open
   fs.rmSync(mnt, { recursive: true, force: true });
-});
+}
+t.teardown(cleanup);
+process.on('exit', cleanup); // also when the test process ends abnormally
 
 t.test('disk full: appends reject, writeError is set, nothing is corrupted, recovery after space returns', { skip: mountError ?? false }, async (t) => {
   const filler = path.join(mnt, 'filler');

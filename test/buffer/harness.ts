@@ -7,8 +7,22 @@ import { Counters } from '../../agent/core/counters.js';
 import { openBuffer, type BufferClock, type BufferOptions } from '../../agent/buffer/index.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 
+const made: string[] = [];
+process.on('exit', () => {
+  for (const d of made) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      // still mounted or busy: leave it to the test that owns it
+    }
+  }
+});
+
+/** A fresh directory, removed when the test process exits. */
 export function tempDir(name: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `gridedge-buffer-${name}-`));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `gridedge-buffer-${name}-`));
+  made.push(d);
+  return d;
 }
 
 export interface LogLine {
