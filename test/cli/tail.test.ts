@@ -1,0 +1,86 @@
+import mqtt from 'mqtt';
+import t from 'tap';
+import { freePort } from '../helpers/agent-process.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { lines, runCli, startCli } from './run-cli.js';
+
+/** Publish retained messages (QoS 1, acknowledged) so a subscriber that comes later gets them. */
+async function publishRetained(url: string, messages: [string, string][], auth: { username?: string; password?: string } = {}): Promise<void> {
+  const c = await mqtt.connectAsync(url, { ...auth, reconnectPeriod: 0 });
+  for (const [topic, payload] of messages) await c.publishAsync(topic, payload, { qos: 1, retain: true });
+  await c.endAsync();
+}
+
+t.test('tail prints one line per message and exits after --count', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(broker.stop);
+  const messages: [string, string][] = [
+    ['gt/a', '{"device":"a", "v": 1}'],
+    ['gt/b/c', 'plain text\nwith a newline'],
+    ['gt/d', '42'],
+  ];
+  await publishRetained(broker.url, messages);
+  const r = await runCli(['tail', 'gt/#', '--url', broker.url, '--count', '3']);
+  t.equal(r.code, 0, r.stderr);
+  t.same(lines(r.stdout).sort(), ['gt/a {"device":"a","v":1}', 'gt/b/c plain text\\nwith a newline', 'gt/d 42'], 'JSON compacted, newlines escaped');
+
+  const json = await runCli(['tail', 'gt/a', '--url', broker.url, '--count', '1', '--json']);
+  t.equal(json.code, 0, json.stderr);
+  t.same(JSON.parse(json.stdout), { topic: 'gt/a', payload: { device: 'a', v: 1 }, qos: 0, retain: true });
+});
+
+t.test('tail follows live messages', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(broker.stop);
+  const tail = startCli(['tail', 'live/+', '--url', broker.url, '--count', '2']);
+  // Publish until the tail has seen two messages and exited: no assumption on when it subscribed.
+  const pub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  let n = 0;
+  let exited = false;
+  void tail.result.then(() => (exited = true));
+  while (!exited) {
+    await pub.publishAsync(`live/x`, `m${n++}`, { qos: 1 });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await pub.endAsync();
+  const r = await tail.result;
+  t.equal(r.code, 0, r.stderr);
+  const got = lines(r.stdout);
+  t.equal(got.length, 2);
+  for (const l of got) t.match(l, /^live\/x m\d+$/);
+  const [a, b] = got.map((l) => Number(l.slice('live/x m'.length)));
+  t.equal(b, a! + 1, 'consecutive messages, in order');
+});
+
+t.test('tail: a broker that cannot be reached or refuses → exit 2', async (t) => {
+  const port = await freePort();
+  const closed = await runCli(['tail', '#', '--url', `mqtt://127.0.0.1:${port}`]);
+  t.equal(closed.code, 2);
+  t.match(closed.stderr, new RegExp(`^gridedge tail: cannot connect to mqtt://127\\.0\\.0\\.1:${port}: connection refused .*\\(ECONNREFUSED\\)\\n$`));
+
+  const secured = await startMosquitto({ users: { tech: 'right' }, acl: 'user tech\ntopic readwrite sec/#\n' });
+  t.teardown(secured.stop);
+  await publishRetained(secured.url, [['sec/x', 'hello']], { username: 'tech', password: 'right' });
+  const anonymous = await runCli(['tail', 'sec/#', '--url', secured.url]);
+  t.equal(anonymous.code, 2);
+  t.match(anonymous.stderr, /cannot connect to mqtt:\/\/127\.0\.0\.1:\d+: .*[Nn]ot authorized/);
+  const wrong = await runCli(['tail', 'sec/#', '--url', secured.url, '--username', 'tech', '--password', 'wrong']);
+  t.equal(wrong.code, 2);
+  t.notMatch(wrong.stderr, /wrong/, 'the password is not printed');
+  const right = await runCli(['tail', 'sec/#', '--url', secured.url, '--username', 'tech', '--count', '1'], { env: { GRIDEDGE_MQTT_PASSWORD: 'right' } });
+  t.equal(right.code, 0, right.stderr);
+  t.equal(right.stdout, 'sec/x hello\n');
+});
+
+t.test('tail: bad input → exit 1', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['tail', 'a/#/b'], /^gridedge tail: TOPIC must be an MQTT topic filter: '#' must be a whole level and the last one, got "a\/#\/b"/],
+    [['tail', '#', '--count', '0'], /^gridedge tail: --count: must be a positive integer, got "0"/],
+    [['tail', '#', '--url', 'http://127.0.0.1:1883'], /^gridedge tail: --url: must be an mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/ URL, got "http:\/\/127\.0\.0\.1:1883"/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(args);
+    t.equal(r.code, 1, args.join(' '));
+    t.match(r.stderr, re);
+  }
+});
