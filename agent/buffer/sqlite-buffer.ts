@@ -334,7 +334,8 @@ export class SqliteBuffer implements MessageBuffer {
     const correction = (seq: number): number =>
       this.steps.correction(seq) + (seen.step && seq <= seen.step.seq ? seen.step.deltaMs : 0);
     const ageCutoff = this.o.maxAgeHours > 0 ? seen.now - this.o.maxAgeHours * 3_600_000 : null;
-    let deliveredUpTo = this.last; // no cursor at all: nobody will read the rows, keep none
+    // With no cursor at all, rows wait (within the limits) for a forwarder registered `fromStart`.
+    let deliveredUpTo = this.cursors.size > 0 ? this.last : 0;
     for (const c of this.cursors.values()) deliveredUpTo = Math.min(deliveredUpTo, c.seq);
     const oldest = (this.st.storedAt.get(this.first) as number) + correction(this.first);
     const worth =

@@ -10,7 +10,7 @@ t.test('append resolves with increasing seqs; read returns rows in seq order', a
   const clock = new HandClock();
   const { buffer } = open(tempDir('append'), { clock });
   t.teardown(() => buffer.close());
-  buffer.registerCursor('central'); // with no cursor at all, rows are pruned at once (nobody reads them)
+  buffer.registerCursor('central');
   t.same(await buffer.append([{ topic: 'a', payload: '{"x":1}' }, { topic: 'b', payload: '{"x":2}' }]), [1, 2]);
   t.same(await buffer.append([{ topic: 'c', payload: '{"x":3}' }]), [3]);
   t.equal(buffer.lastSeq(), 3);
@@ -110,15 +110,19 @@ t.test('a seq is never reused, even after pruning every row and reopening', asyn
   t.same(o.buffer.stats().cursors, [{ forwarder: 'central', cursor: 5, lag: 2, lagSeconds: o.buffer.stats().cursors[0]!.lagSeconds, dropped: 0 }]);
 });
 
-t.test('with no cursor registered, committed rows are pruned (nobody would read them)', async (t) => {
-  const { buffer, counters } = open(tempDir('nocursor'));
+t.test('with no cursor registered, rows are kept within the limits for a forwarder added later', async (t) => {
+  const { buffer, counters } = open(tempDir('nocursor'), { maxBytes: 300 });
   t.teardown(() => buffer.close());
-  await buffer.append(rows(3));
-  await until(() => buffer.stats().rows === 0, 'rows to be pruned');
-  t.equal(counters.total('buffer_pruned'), 3);
+  // 5 rows of 100 bytes (1 topic byte + 99 payload bytes) against a 300-byte limit.
+  await buffer.append(Array.from({ length: 5 }, () => ({ topic: 't', payload: 'p'.repeat(99) })));
+  await until(() => buffer.stats().rows === 3, 'the size limit to be enforced');
+  t.equal(buffer.stats().firstSeq, 3, 'the oldest rows went');
+  t.equal(counters.total('buffer_pruned'), 2);
   t.equal(counters.total('buffer_dropped'), 0, 'nothing counts as dropped: no forwarder missed it');
+  await new Promise((r) => setTimeout(r, 50)); // several prune rounds
+  t.equal(buffer.stats().rows, 3, 'the rest stay although no cursor holds them');
   t.equal(buffer.registerCursor('late', true), 0);
-  t.same(buffer.read(0, 10), [], 'a cursor registered later finds nothing old');
+  t.same(buffer.read(0, 10).map((r) => r.seq), [3, 4, 5], 'a forwarder registered fromStart gets them');
 });
 
 t.test('stats: rows, UTF-8 bytes, first/last seq, lag and ages', async (t) => {
