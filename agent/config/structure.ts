@@ -66,7 +66,9 @@ export function checkStructure(input: Record<string, unknown>, schema: SchemaBra
         problems.push(objectValueProblem(here, node, v));
         continue;
       }
-      out[k] = v instanceof Date ? v.toISOString() : v;
+      // A YAML list key with every entry commented out ("forwarders:") is an empty list.
+      if (v === null && Array.isArray(node.default)) out[k] = [];
+      else out[k] = v instanceof Date ? v.toISOString() : v;
       continue;
     }
     if (v === null || v === undefined) continue; // an empty group in YAML ("mqtt:") is no group

@@ -53,6 +53,8 @@ t.test('a config file without drivers gets none: the simulated PMU is the embedd
   }
   const empty = loadConfig({ document: null });
   t.ok(empty.ok, 'an empty file is every option at its default');
+  const emptyLists = loadConfig({ document: { mqtt: null, drivers: null, forwarders: null } });
+  t.ok(emptyLists.ok && emptyLists.config.forwarders.length === 0, 'YAML keys with every entry commented out are empty');
 });
 
 t.test('every problem of a file at once, each with its exact path', async (t) => {
