@@ -97,10 +97,16 @@ export interface SendResult {
 /**
  * A forwarder sends buffered rows upstream. The agent's forwarder runner owns the cursor, retries,
  * backoff, live-first draining and counters; the forwarder only talks to its peer.
- * `send` never overlaps itself. It resolves only after the peer acknowledged (e.g. MQTT PUBACK).
- * It rejects on a connection problem (the runner retries the same rows after backoff).
+ * `send` never overlaps itself (unless `maxInFlight` > 1). It resolves only after the peer
+ * acknowledged (e.g. MQTT PUBACK). It rejects on a connection problem (the runner retries the same
+ * rows after backoff).
  */
 export interface Forwarder {
+  /**
+   * How many `send` calls the runner may have in flight at once (default 1). More than one keeps
+   * data flowing while the previous batch's acknowledgements are on their way (pipelining).
+   */
+  readonly maxInFlight?: number;
   connect(ctx: PluginContext): Promise<void>;
   /** Which rows this forwarder wants, and under which topic (null: not forwarded). */
   route(topic: string): string | null;

@@ -89,6 +89,8 @@ export class MqttLink {
         reject(new ForwardError('config', `${opts.url}: ${(e as Error).message}`));
         return;
       }
+      // Small packets (PUBACK-paced publishes) should not wait for Nagle's algorithm.
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       let settled = false;
       let firstError: ForwardError | undefined;
       const onAbort = (): void => fail(new ForwardError('closed', `${opts.url}: connect abandoned (closing)`));

@@ -28,29 +28,32 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   stopTimeoutMs: 5_000,
 };
 
-/** convict schema of the runner keys, part of every forwarder's schema. */
-export const runnerSchema = {
-  batchSize: {
-    doc: 'Rows per send: live rows first, then backlog rows (each row is one publish; Azure packs them into messages)',
-    format: intRange(1, 10_000),
-    default: DEFAULT_RUNNER_OPTIONS.batchSize,
-  },
-  backlogMaxRate: {
-    doc: 'Backlog rows per second at most while catching up after an outage (0: unlimited); live rows are never held back',
-    format: intRange(0, 10_000_000),
-    default: DEFAULT_RUNNER_OPTIONS.backlogMaxRate,
-  },
-  reconnectMinMs: {
-    doc: 'Shortest reconnect delay in ms; the delay is drawn at random up to a ceiling that doubles per failure',
-    format: intRange(10, 3_600_000),
-    default: DEFAULT_RUNNER_OPTIONS.reconnectMinMs,
-  },
-  reconnectMaxMs: {
-    doc: 'Longest reconnect delay in ms',
-    format: intRange(10, 3_600_000),
-    default: DEFAULT_RUNNER_OPTIONS.reconnectMaxMs,
-  },
-};
+/** convict schema of the runner keys, part of every forwarder's schema (defaults may differ per forwarder). */
+export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<string, { doc: string; format: (v: unknown) => void; default: number }> {
+  const d = { ...DEFAULT_RUNNER_OPTIONS, ...defaults };
+  return {
+    batchSize: {
+      doc: 'Rows per send: live rows first, then backlog rows (MQTT: one publish per row; Azure: packed into messages)',
+      format: intRange(1, 10_000),
+      default: d.batchSize,
+    },
+    backlogMaxRate: {
+      doc: 'Backlog rows per second at most while catching up after an outage (0: unlimited); live rows are never held back',
+      format: intRange(0, 10_000_000),
+      default: d.backlogMaxRate,
+    },
+    reconnectMinMs: {
+      doc: 'Shortest reconnect delay in ms; the delay is drawn at random up to a ceiling that doubles per failure',
+      format: intRange(10, 3_600_000),
+      default: d.reconnectMinMs,
+    },
+    reconnectMaxMs: {
+      doc: 'Longest reconnect delay in ms',
+      format: intRange(10, 3_600_000),
+      default: d.reconnectMaxMs,
+    },
+  };
+}
 
 /** convict schema of the routing keys: which buffered rows go to this forwarder, under which topic. */
 export const routingSchema = {

@@ -77,8 +77,11 @@ export class ForwarderRunner {
   private readonly backlog = new SeqRanges();
   /** Highest seq this runner has accounted for (in live, in the backlog, sent, or skipped). */
   private seen = 0;
-  /** Lowest seq of the batch being sent (Infinity when none). */
-  private inflightMin = Infinity;
+  /** Lowest seq of each batch being sent. */
+  private readonly inflight = new Map<Promise<void>, number>();
+  /** Set by a failed send: the loop waits for the other sends, then backs off. */
+  private failed = false;
+  private readonly window: number;
   private acked = 0;
   private linkUp = false;
   private connectedAt = 0;
@@ -101,6 +104,7 @@ export class ForwarderRunner {
     this.backoff = new Backoff(this.opts.reconnectMinMs, this.opts.reconnectMaxMs);
     this.limiter = new RateLimiter(this.opts.backlogMaxRate, Math.max(1, this.opts.batchSize));
     this.liveMax = Math.max(1000, this.opts.batchSize * 4);
+    this.window = Math.max(1, Math.min(16, Math.floor(this.forwarder.maxInFlight ?? 1)));
   }
 
   /** Register the cursor, subscribe to new rows and start sending. Returns at once (never waits for the peer). */
@@ -231,7 +235,17 @@ export class ForwarderRunner {
   private async loop(): Promise<void> {
     const signal = this.stopCtl.signal;
     while (!this.stopping) {
+      if (this.failed) {
+        // A send failed: let the others settle, then wait before trying again.
+        await this.settle();
+        this.failed = false;
+        if (this.stopping) break;
+        await sleep(this.backoff.next(), signal);
+        continue;
+      }
       if (!this.linkUp || !this.forwarder.connected()) {
+        await this.settle();
+        if (this.stopping) break;
         if (this.linkUp) {
           this.linkUp = false;
           this.demoteLive();
@@ -252,19 +266,49 @@ export class ForwarderRunner {
           continue;
         }
       }
-      const batch = this.nextBatch();
-      if (!batch) {
-        await this.idle();
+      // Live rows never wait for a free slot: they get one more (the window is for the backlog).
+      const room = this.probing ? 1 : this.window;
+      const batch =
+        this.inflight.size < room
+          ? this.nextBatch(false)
+          : !this.probing && this.live.length && this.inflight.size < room + 1
+            ? this.nextBatch(true)
+            : null;
+      if (batch) {
+        this.launch(batch);
         continue;
       }
-      await this.send(batch);
+      await this.idle();
     }
+    await this.settle();
   }
 
-  /** Wait for new live rows, rate tokens, a periodic check, or stop. */
+  /** Start sending a batch; it removes itself from `inflight` when done. */
+  private launch(batch: Batch): void {
+    let min = Infinity;
+    for (const r of batch.rows) if (r.seq < min) min = r.seq;
+    const p: Promise<void> = this.send(batch)
+      .catch((e: unknown) => {
+        this.log?.error({ err: e }, `forwarder ${this.id}: send bookkeeping failed`);
+        this.failed = true;
+      })
+      .finally(() => {
+        this.inflight.delete(p);
+        this.advanceCursor();
+        this.wake?.();
+      });
+    this.inflight.set(p, min);
+  }
+
+  /** Wait until no send is in flight. */
+  private async settle(): Promise<void> {
+    while (this.inflight.size) await Promise.allSettled([...this.inflight.keys()]);
+  }
+
+  /** Wait for new live rows, a finished send, rate tokens, a periodic check, or stop. */
   private idle(): Promise<void> {
     let ms = 1000;
-    if (!this.backlog.empty) ms = Math.min(ms, Math.max(1, this.limiter.waitMs(1)));
+    if (!this.backlog.empty && this.inflight.size < this.window) ms = Math.min(ms, Math.max(1, this.limiter.waitMs(1)));
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -277,13 +321,13 @@ export class ForwarderRunner {
     });
   }
 
-  private nextBatch(): Batch | null {
+  private nextBatch(liveOnly: boolean): Batch | null {
     // Probing (after the link dropped during a send): one row at a time, oldest first.
     const size = this.probing ? 1 : this.opts.batchSize;
     const live = this.live.splice(0, this.probing && !this.backlog.empty ? 0 : Math.min(this.live.length, size));
     const backlog: StoredMessage[] = [];
     let backlogReadHi = 0;
-    let room = Math.min(size - live.length, this.limiter.available());
+    let room = liveOnly ? 0 : Math.min(size - live.length, this.limiter.available());
     // A few reads at most per batch: a long run of rows not routed to us is skipped in steps.
     for (let reads = 0; room > 0 && reads < 8; reads++) {
       const range = this.backlog.first();
@@ -309,9 +353,6 @@ export class ForwarderRunner {
   }
 
   private async send(batch: Batch): Promise<void> {
-    let min = Infinity;
-    for (const r of batch.rows) if (r.seq < min) min = r.seq;
-    this.inflightMin = min;
     let result: SendResult;
     let failure: unknown = null;
     try {
@@ -364,15 +405,13 @@ export class ForwarderRunner {
       this.linkUp = false;
       this.demoteLive();
     }
-    this.inflightMin = Infinity;
-    this.advanceCursor();
 
     if (failure === null && (liveLeft.length || backlogLeft.length))
       failure = new ForwardError('error', `peer acknowledged ${done.size} of ${batch.rows.length} rows`);
     if (failure !== null && !this.stopping) {
       this.fail(failure);
       if (poisoned) this.lastError = poisoned;
-      await sleep(this.backoff.next(), this.stopCtl.signal);
+      this.failed = true;
     } else if (result.delivered.length) this.backoff.reset();
   }
 
@@ -392,7 +431,8 @@ export class ForwarderRunner {
 
   /** Acknowledge the contiguous low-water mark to the buffer when it moved. */
   private advanceCursor(): void {
-    const pending = Math.min(this.backlog.min(), this.live[0]?.seq ?? Infinity, this.inflightMin, this.seen + 1);
+    let pending = Math.min(this.backlog.min(), this.live[0]?.seq ?? Infinity, this.seen + 1);
+    for (const min of this.inflight.values()) pending = Math.min(pending, min);
     const cursor = pending - 1;
     if (cursor > this.acked) {
       this.acked = cursor;

@@ -32,6 +32,8 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Reuse a directory (with persistence: the saved state of an earlier run). */
   dir?: string;
+  /** mosquitto's `set_tcp_nodelay` (default false: small writes such as PUBACKs wait for Nagle). */
+  tcpNoDelay?: boolean;
 }
 
 export interface Mosquitto {
@@ -90,6 +92,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     'max_queued_messages 0',
     'max_inflight_messages 0',
   ];
+  if (opts.tcpNoDelay) lines.push('set_tcp_nodelay true');
   if (opts.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 0');
   if (opts.users) {
     const file = join(dir, 'passwd');

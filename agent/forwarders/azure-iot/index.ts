@@ -97,7 +97,7 @@ const schema = {
   keepalive: { doc: 'MQTT keepalive in seconds (IoT Hub closes idle connections after about 1177 s)', format: intRange(5, 1177), default: 60 },
   connectTimeoutMs: { doc: 'Give up a connection attempt after this many ms', format: intRange(100, 600_000), default: 15_000 },
   ...routingSchema,
-  ...runnerSchema,
+  ...runnerSchema({ batchSize: 500 }),
 };
 
 export interface AzureIdentity {

@@ -39,6 +39,10 @@ export interface MqttForwarderConfig extends RoutingConfig, RunnerConfig {
   connectTimeoutMs: number;
 }
 
+/** Rows per publish batch and batches in flight (see `maxInFlight`). */
+const MQTT_BATCH = 100;
+const MQTT_IN_FLIGHT = 4;
+
 const schema = {
   url: {
     doc: 'Upstream broker URL: mqtt://host:1883, mqtts://host:8883, ws://host/path or wss://host/path',
@@ -67,7 +71,7 @@ const schema = {
   },
   connectTimeoutMs: { doc: 'Give up a connection attempt after this many ms', format: intRange(100, 600_000), default: 10_000 },
   ...routingSchema,
-  ...runnerSchema,
+  ...runnerSchema({ batchSize: MQTT_BATCH }),
 };
 
 /** What convict cannot check key by key; one message per problem, each naming its key. */
@@ -83,6 +87,13 @@ export function validateMqttForwarder(cfg: Partial<MqttForwarderConfig>): string
 }
 
 class MqttForwarder implements Forwarder {
+  /**
+   * Several small batches in flight: the next one is written while the PUBACKs of the earlier ones
+   * come back, so the connection never idles waiting for them (a broker that delays its small
+   * writes — Nagle's algorithm, mosquitto's default — would otherwise stall every batch by up to a
+   * delayed-ACK timeout), and a live row waits behind at most MQTT_IN_FLIGHT × batchSize rows.
+   */
+  readonly maxInFlight = MQTT_IN_FLIGHT;
   private link: MqttLink | null = null;
   private opening: AbortController | null = null;
   private gwJson = '""';
