@@ -34,7 +34,7 @@ function nextMessage(client: mqtt.MqttClient, topic: string, pred: (x: Record<st
 }
 
 t.test('raw → processed → stats through the agent', async (t) => {
-  const agent = await startAgent({ config: { stats: { enabled: true, windows: ['1s'], graceMs: 200 } } });
+  const agent = await startAgent({ config: { stats: { enabled: true, windows: ['1s'], graceMs: 3000 } } });
   t.teardown(() => agent.stop('SIGKILL'));
   const sub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'sub' });
   const pub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'pub' });
@@ -72,11 +72,12 @@ t.test('raw → processed → stats through the agent', async (t) => {
   t.equal(out.i_total, 30);
   t.ok(out.seq.v_unbalance_pct < 1e-9, 'balanced: no unbalance');
 
-  // Stats: three samples in one 1 s window, far enough in the past to close immediately.
-  const w0 = Math.floor(Date.now() / 1000) * 1_000_000 - 5_000_000;
+  // Stats: three samples in the current 1 s window; with a 3 s grace they all count even on a slow
+  // machine, and the window is published once its end + grace has passed.
+  const w0 = Math.floor(Date.now() / 1000) * 1_000_000;
   const statsMsg = nextMessage(sub, 'bal/processed/pmu8/stats/1s');
   for (const [k, pa] of [[1, 100], [2, 200], [3, 600]] as const) {
-    const s = { device: 'pmu8', ts: w0 + k * 100_000, p: { a: pa }, q: { a: 0 } };
+    const s = { device: 'pmu8', ts: w0 + k, p: { a: pa }, q: { a: 0 } };
     await pub.publishAsync('bal/raw/pmu8', JSON.stringify(s), { qos: 1 });
   }
   const st = (await statsMsg) as { device: string; window: string; start: number; end: number; count: number; fields: Record<string, Record<string, number>> };
