@@ -257,7 +257,7 @@ export class ForwarderRunner {
           await this.forwarder.connect(this.ctx!);
           if (this.stopping) break;
           this.linkUp = true;
-          this.connectedAt = Date.now();
+          this.connectedAt = performance.now();
           this.log?.info(`forwarder ${this.id}: connected`);
         } catch (e) {
           if (this.stopping) break;
@@ -445,7 +445,7 @@ export class ForwarderRunner {
     this.rateSamples.push({ t, total: this.sentTotal });
     while (this.rateSamples.length > 11) this.rateSamples.shift();
     // Stayed up a while: forget earlier failures so the next outage starts with short delays.
-    if (this.linkUp && Date.now() - this.connectedAt > this.opts.reconnectMaxMs) this.backoff.reset();
+    if (this.linkUp && performance.now() - this.connectedAt > this.opts.reconnectMaxMs) this.backoff.reset();
     if (this.linkUp && !this.forwarder.connected()) this.wake?.();
   }
 
