@@ -17,7 +17,7 @@
  * `send` never overlaps itself: each batch is the live rows first, then backlog rows up to
  * `batchSize` as the rate limiter allows.
  */
-import type { MessageBuffer } from '../core/buffer-types.js';
+import type { CursorStats, MessageBuffer } from '../core/buffer-types.js';
 import type { Forwarder, Logger, PluginContext, SendResult, StoredMessage } from '../core/plugin.js';
 import type { ForwarderStatus } from '../core/status-types.js';
 import { Backoff, sleep } from './backoff.js';
@@ -72,6 +72,7 @@ export class ForwarderRunner {
   private unsubscribe: (() => void) | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  private stopped: Promise<void> | undefined;
 
   private readonly live: StoredMessage[] = [];
   private readonly backlog = new SeqRanges();
@@ -135,11 +136,16 @@ export class ForwarderRunner {
   }
 
   /**
-   * Stop: wait for the batch in flight to settle (at most `stopTimeoutMs`), record the cursor,
+   * Stop: wait for the sends in flight to settle (at most `stopTimeoutMs`), record the cursor,
    * close the connection. Rows in flight that were not acknowledged stay above the cursor.
+   * Call it before closing the buffer.
    */
-  async stop(): Promise<void> {
-    if (this.stopCtl.signal.aborted) return this.loopDone;
+  stop(): Promise<void> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
+  }
+
+  private async doStop(): Promise<void> {
     this.stopCtl.abort();
     this.wake?.();
     this.unsubscribe?.();
@@ -151,7 +157,7 @@ export class ForwarderRunner {
         new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.opts.stopTimeoutMs))),
       ]);
       clearTimeout(timer);
-      if (timedOut) this.log?.warn(`forwarder ${this.id}: send still in flight after ${this.opts.stopTimeoutMs} ms; closing`);
+      if (timedOut) this.log?.warn(`forwarder ${this.id}: sends still in flight after ${this.opts.stopTimeoutMs} ms; closing`);
     }
     try {
       await this.forwarder.close();
@@ -160,16 +166,25 @@ export class ForwarderRunner {
     }
     if (this.loopDone) await this.loopDone;
     this.linkUp = false;
-    this.advanceCursor();
+    try {
+      this.advanceCursor();
+    } catch (e) {
+      this.log?.warn(`forwarder ${this.id}: cursor not recorded at stop: ${(e as Error).message}`);
+    }
   }
 
   status(): ForwarderStatus {
-    const stats = this.buffer.stats().cursors.find((c) => c.forwarder === this.id);
+    let stats: CursorStats | undefined;
+    try {
+      stats = this.buffer.stats().cursors.find((c) => c.forwarder === this.id);
+    } catch {
+      stats = undefined; // buffer closed: report what the runner knows
+    }
     const s: ForwarderStatus = {
       id: this.id,
       type: this.type,
       connected: this.linkUp && this.forwarder.connected(),
-      lag: stats?.lag ?? Math.max(0, this.buffer.lastSeq() - this.acked),
+      lag: stats?.lag ?? Math.max(0, this.seen - this.acked),
       lagSeconds: stats?.lagSeconds ?? 0,
       drainRate: this.drainRate(),
       dropped: stats?.dropped ?? 0,
@@ -409,7 +424,8 @@ export class ForwarderRunner {
     if (failure === null && (liveLeft.length || backlogLeft.length))
       failure = new ForwardError('error', `peer acknowledged ${done.size} of ${batch.rows.length} rows`);
     if (failure !== null && !this.stopping) {
-      this.fail(failure);
+      // Sends in flight together fail together: count the first failure of a round only.
+      if (!this.failed) this.fail(failure);
       if (poisoned) this.lastError = poisoned;
       this.failed = true;
     } else if (result.delivered.length) this.backoff.reset();
