@@ -389,3 +389,51 @@ t.test('a broker that refuses a publish by closing the connection (MQTT 3.1.1): 
   t.equal(tb.counters.get('forward_rejected', { forwarder: 'central' }), 1, 'the poison row is counted as refused');
   t.match(runner.status().lastError, new RegExp(`row ${poison} .* 3 times`));
 });
+
+t.test('MQTT over WebSocket (ws://)', async (t) => {
+  const m = await startMosquitto({ websocketPort: true });
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(m.url, '#');
+  t.teardown(() => sub.close());
+  const runner = startRunner(tb.buffer, tb.counters, config({ url: `ws://127.0.0.1:${m.websocketPort}/` }));
+  t.teardown(() => runner.stop());
+  const seqs = await append(tb.buffer, 'bal/processed/pmu1', 0, 20);
+  await sub.waitFor(20);
+  await until(() => runner.cursor === seqs[19], 'PUBACKs over WebSocket');
+  t.same(
+    sub.json().map((j) => j['seq']),
+    seqs,
+    'delivered over ws, in order',
+  );
+});
+
+t.test('MQTT over secure WebSocket (wss://) with a CA', async (t) => {
+  const certs = makeCerts();
+  t.teardown(() => certs.remove());
+  const m = await startMosquitto({
+    tls: { cafile: certs.ca, certfile: certs.serverCert, keyfile: certs.serverKey },
+    plainPort: true,
+    websocketPort: true,
+  });
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(`mqtt://127.0.0.1:${m.plainPort}`, '#');
+  t.teardown(() => sub.close());
+  const ok = startRunner(tb.buffer, tb.counters, config({ id: 'wss', url: `wss://localhost:${m.websocketPort}/`, ca: certs.ca }));
+  const noca = startRunner(tb.buffer, tb.counters, config({ id: 'wss-noca', url: `wss://localhost:${m.websocketPort}/` }));
+  t.teardown(() => Promise.all([ok.stop(), noca.stop()]));
+  const seqs = await append(tb.buffer, 'bal/processed/pmu1', 0, 10);
+  await sub.waitFor(10);
+  await until(() => ok.cursor === seqs[9], 'PUBACKs over wss');
+  t.same(
+    sub.json().map((j) => j['seq']),
+    seqs,
+    'delivered over wss',
+  );
+  await until(() => noca.status().lastError !== undefined, 'the wss error without the CA');
+  t.equal(noca.cursor, 0, 'nothing delivered without the CA');
+  t.match(noca.status().lastError, /TLS|certificate/i, `named: ${noca.status().lastError}`);
+});

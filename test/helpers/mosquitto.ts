@@ -24,6 +24,8 @@ export interface MosquittoOptions {
   tls?: MosquittoTls;
   /** A second, plain listener (for test subscribers when the main one is TLS). */
   plainPort?: number | true;
+  /** An MQTT-over-WebSocket listener (path "/"; wss with the `tls` certificates when `tls` is set). */
+  websocketPort?: number | true;
   /** username → password, written with `mosquitto_passwd -b`; anonymous clients are then refused. */
   users?: Record<string, string>;
   /** ACL file text (mosquitto's `acl_file` format). */
@@ -38,6 +40,8 @@ export interface MosquittoOptions {
 
 export interface Mosquitto {
   port: number;
+  /** The WebSocket listener's port (0 when none). */
+  websocketPort: number;
   /** The plain listener's port (when asked for), else `port`. */
   plainPort: number;
   url: string;
@@ -80,6 +84,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'gridedge-mosquitto-'));
   const port = opts.port ?? (await freePort());
   const plainPort = opts.plainPort === true ? await freePort() : opts.plainPort;
+  const wsPort = opts.websocketPort === true ? await freePort() : opts.websocketPort;
   const lines = [
     'user root', // we run as root in CI: do not drop to the mosquitto user (it cannot read our temp dir)
     'log_dest stderr',
@@ -110,6 +115,11 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     if (opts.tls.requireCertificate) lines.push('require_certificate true');
   }
   if (plainPort) lines.push(`listener ${plainPort} 127.0.0.1`);
+  if (wsPort) {
+    lines.push(`listener ${wsPort} 127.0.0.1`, 'protocol websockets');
+    // With `tls`, the WebSocket listener uses the same certificates (wss://).
+    if (opts.tls) lines.push(`cafile ${opts.tls.cafile}`, `certfile ${opts.tls.certfile}`, `keyfile ${opts.tls.keyfile}`);
+  }
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
 
@@ -130,7 +140,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (exited) throw new Error(`mosquitto exited at start (port ${port}):\n${log}`);
-    if ((await canConnect(port)) && (!plainPort || (await canConnect(plainPort)))) break;
+    if ((await canConnect(port)) && (!plainPort || (await canConnect(plainPort))) && (!wsPort || (await canConnect(wsPort)))) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`mosquitto did not accept connections on ${port} within 15 s:\n${log}`);
@@ -140,6 +150,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const scheme = opts.tls ? 'mqtts' : 'mqtt';
   return {
     port,
+    websocketPort: wsPort ?? 0,
     plainPort: plainPort ?? port,
     url: `${scheme}://127.0.0.1:${port}`,
     dir,
