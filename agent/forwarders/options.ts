@@ -3,7 +3,7 @@
  * and the helpers that turn them into a runner's options and a router.
  */
 import { readFileSync } from 'node:fs';
-import { intRange, topicFilterList, topicMap, optionalString } from '../config/formats.js';
+import { intRange, topicFilterList, topicMap } from '../config/formats.js';
 import { mapTopic, matchFilter, type TopicMapEntry } from '../core/topics.js';
 import { ForwardError } from './errors.js';
 
@@ -103,9 +103,6 @@ export function makeRouter(cfg: RoutingConfig): (topic: string) => string | null
   if (map.length) return (topic) => mapTopic(map, topic);
   return (topic) => (topics.some((f) => matchFilter(f, topic) !== null) ? topic : null);
 }
-
-/** A file path option: a string, empty when not set. */
-export const filePath = optionalString;
 
 /** Read a PEM file named in the config; a clear error names the key and the path. */
 export function readPem(path: string | undefined | null, key: string): Buffer | undefined {
