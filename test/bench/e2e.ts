@@ -30,10 +30,20 @@ export interface LoopResult {
   perSecond: number;
 }
 
+/**
+ * mqtt.js leaves Nagle's algorithm on; with many small QoS 1 packets in flight that stalls on the
+ * peer's delayed ACKs, so the bench clients switch it off, as a field client should.
+ */
+function noDelay(c: mqtt.MqttClient): mqtt.MqttClient {
+  const s = c.stream as unknown as { setNoDelay?: (on: boolean) => void };
+  s.setNoDelay?.(true);
+  return c;
+}
+
 /** Publish `n` QoS 1 messages as fast as the window allows; resolve when the subscriber has them all. */
 export async function throughput(url: string, pubTopic: string, subFilter: string, n: number, window = 2000): Promise<LoopResult> {
-  const sub = await mqtt.connectAsync(url, { clientId: `bench-sub-${process.pid}` });
-  const pub = await mqtt.connectAsync(url, { clientId: `bench-pub-${process.pid}` });
+  const sub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-sub-${process.pid}` }));
+  const pub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-pub-${process.pid}` }));
   await sub.subscribeAsync(subFilter, { qos: 0 });
   let received = 0;
   let resolveDone: () => void = () => undefined;
@@ -67,8 +77,8 @@ export async function throughput(url: string, pubTopic: string, subFilter: strin
 
 /** Publish at a fixed rate for `seconds`; latency publish → processed received, in ms. */
 export async function latency(url: string, pubTopic: string, subFilter: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; max: number; samples: number }> {
-  const sub = await mqtt.connectAsync(url, { clientId: `bench-lsub-${process.pid}` });
-  const pub = await mqtt.connectAsync(url, { clientId: `bench-lpub-${process.pid}` });
+  const sub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-lsub-${process.pid}` }));
+  const pub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-lpub-${process.pid}` }));
   await sub.subscribeAsync(subFilter, { qos: 0 });
   const lat: number[] = [];
   sub.on('message', (_t, p) => {
@@ -126,7 +136,7 @@ async function withMosquitto<T>(fn: (url: string) => Promise<T>): Promise<T> {
 
 export async function benchE2E(): Promise<Record<string, unknown>> {
   const n = Number(process.env.GRIDEDGE_BENCH_N ?? 100_000);
-  const agent = await startAgent({ config: { log: { level: 'warn' }, stats: { enabled: true } } });
+  const agent = await startAgent({ config: { stats: { enabled: true } } });
   try {
     const pid = agent.child.pid!;
     // Warm-up.
