@@ -168,7 +168,15 @@ export class Agent {
     if (this.abort.signal.aborted) return;
     const ctx = this.ctx(rd.cfg.type, rd.cfg.id);
     try {
-      await rd.driver.start(ctx, (m) => this.pipeline.emit(m, rd.cfg.id));
+      await rd.driver.start(ctx, (m) => {
+        try {
+          this.pipeline.emit(m, rd.cfg.id);
+        } catch (err) {
+          // A measurement the pipeline cannot even look at (e.g. not serialisable): count it, keep going.
+          this.counters.inc('driver_errors', { driver: rd.cfg.id });
+          ctx.log.error({ err: (err as Error).message }, 'driver emitted a measurement the pipeline could not take');
+        }
+      });
       rd.startError = undefined;
     } catch (err) {
       rd.startError = (err as Error).message;
@@ -295,6 +303,18 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
     return stopping;
   };
 
+  // A plugin's stray exception or rejected promise is logged and counted; it does not take the
+  // gateway down (the data already accepted is in the buffer either way, and systemd would only
+  // restart us into the same state).
+  const onUncaught = (err: unknown, kind: string) => {
+    agent.counters.inc('uncaught_errors', { kind });
+    log.error({ err: err instanceof Error ? err.stack ?? err.message : String(err), kind }, 'uncaught error; continuing');
+  };
+  const onException = (err: Error) => onUncaught(err, 'exception');
+  const onRejection = (err: unknown) => onUncaught(err, 'rejection');
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+
   const done = new Promise<number>((resolve) => {
     if (opts.handleSignals !== false) {
       process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
@@ -321,7 +341,13 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gridedge failed to start');
     await stop('start failed');
+    process.off('uncaughtException', onException);
+    process.off('unhandledRejection', onRejection);
     return 2;
   }
-  return done;
+  const code = await done;
+  process.off('uncaughtException', onException);
+  process.off('unhandledRejection', onRejection);
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  return code;
 }
