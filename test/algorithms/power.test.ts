@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { Measurement, Phasor } from '../../agent/core/measurement.js';
 import { computePower, phasePower, sequenceComponents, unbalancePct, powerProcessor } from '../../algorithms/power/index.js';
+import { prng } from '../../drivers/sim-pmu/signal.js'; // mulberry32, seeded: failures reproduce
 
 interface Tap { ok(cond: boolean, msg: string): unknown }
 const close = (tt: Tap, got: number | undefined, want: number, tol: number, msg: string) =>
@@ -244,16 +245,6 @@ t.test('non-finite values are treated as absent', async (t) => {
 
 // --- property test -----------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type C = [number, number];
 const rect = (p: Phasor): C => [p.mag * Math.cos(((p.ang ?? 0) * Math.PI) / 180), p.mag * Math.sin(((p.ang ?? 0) * Math.PI) / 180)];

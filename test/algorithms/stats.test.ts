@@ -2,20 +2,11 @@ import t from 'tap';
 import type { Measurement, Quality } from '../../agent/core/measurement.js';
 import { WindowedStats, parseWindow, windowStart, compileFieldPath } from '../../algorithms/stats/index.js';
 import type { StatsMessage } from '../../algorithms/stats/index.js';
+import { prng } from '../../drivers/sim-pmu/signal.js'; // mulberry32, seeded: failures reproduce
 
 const S = 1_000_000; // µs per second
 const T0 = 1764000000000000; // a multiple of 10 s, 1 min and 10 min (µs)
 
-/** mulberry32: small seeded PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const meas = (device: string, ts: number, extra: Partial<Measurement> = {}, quality: Quality = 'good'): Measurement =>
   ({ device, ts, quality, ...extra }) as Measurement;

@@ -13,26 +13,10 @@ import { pino } from 'pino';
 import { openBuffer } from '../../agent/buffer/index.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import { Counters } from '../../agent/core/counters.js';
+import { processedPayload as payload } from './payload.js';
 
 const TOTAL = 200_000;
 
-/** A processed measurement as the pipeline stores it: about 400 bytes of JSON. */
-function payload(i: number): string {
-  const ph = (mag: number, ang: number): { mag: number; ang: number } => ({ mag, ang });
-  return JSON.stringify({
-    device: 'pmu1',
-    ts: 1764000000020000 + i * 20_000,
-    quality: 'good',
-    freq: 50.01,
-    rocof: 0.0,
-    v: { a: ph(230.1, 0), b: ph(229.8, -120.1), c: ph(230.4, 119.9) },
-    i: { a: ph(10.1, -30), b: ph(9.9, -150.2), c: ph(10.2, 89.7) },
-    p: { a: 2012.3, b: 1968.1, c: 2034.5, total: 6014.9 },
-    q: { a: 1161.8, b: 1140.3, c: 1172.2, total: 3474.3 },
-    pf: { total: 0.866 },
-    seq_n: i,
-  });
-}
 
 function open(dir: string): MessageBuffer {
   return openBuffer({

@@ -1,16 +1,7 @@
 import t from 'tap';
 import { jsonSyntaxError, lineColumn, parseConfigText } from '../../agent/config/read-file.js';
+import { prng as rng } from '../../drivers/sim-pmu/signal.js'; // mulberry32, seeded: failures reproduce
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomValue(r: () => number, depth: number): unknown {
   const k = Math.floor(r() * (depth > 2 ? 4 : 6));
