@@ -52,7 +52,12 @@ export class Pipeline {
     c.describe('flagged', 'Measurements kept but flagged questionable, by reason');
     c.describe('dropped', 'Accepted data that could not be stored, by reason');
     c.describe('late', 'Samples that arrived after their statistics window was published');
+    c.describe('stats_published', 'Statistics windows published');
+    c.describe('stats_excluded', 'Samples left out of statistics (quality invalid)');
+    c.describe('qos0_received', 'QoS 0 publishes on bal/raw (best effort)');
     c.describe('processor_errors', 'Processor exceptions, by processor');
+    // Shown from the start (at 0) so a dashboard or technician sees them before anything happens.
+    for (const name of ['processed', 'late', 'stats_published']) c.inc(name, undefined, 0);
   }
 
   private limits(): ValidationLimits {
