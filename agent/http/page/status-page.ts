@@ -13,9 +13,14 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222;background:#fa
 h1{margin:.2em 0}h1 small{color:#666;font-weight:normal}h2{margin:1.2em 0 .4em;font-size:1.1em}
 table{border-collapse:collapse;background:#fff;margin-bottom:.5em}
 th,td{border:1px solid #ddd;padding:2px 8px;text-align:right;white-space:nowrap}
-th{background:#eee}td.l,th.l{text-align:left}
+td{font-variant-numeric:tabular-nums}
+th{background:#eee}td.l,th.l{text-align:left}th small{font-weight:normal;color:#555}
 .healthy,.good,.yes{color:#176f2c}.degraded,.questionable{color:#a15c00}.invalid,.no,.err{color:#b00020}
-.badge{font-weight:bold;text-transform:uppercase}.muted{color:#777}
+.badge{display:inline-block;font-weight:bold;text-transform:uppercase;padding:.1em .6em;border-radius:4px;color:#fff;font-size:1.15em}
+.badge.healthy{background:#176f2c}.badge.degraded{background:#b25e00}
+.problems{background:#fdecee;border-left:4px solid #b00020;padding:.4em .6em .4em 2em;margin:.4em 0;max-width:70em}
+.q{padding:0 .3em;border-radius:3px}.q.questionable{background:#ffefcc;font-weight:bold}.q.invalid{background:#fdd9dd;font-weight:bold}
+.muted{color:#777}
 tr.dev td{border-top:2px solid #bbb}
 `;
 
@@ -32,7 +37,7 @@ function phasePresent(m: Measurement, ph: PhaseRow): boolean {
 function qualityCell(m: Measurement): Html {
   const q = typeof m.quality === 'string' ? m.quality : 'unknown';
   const reasons = Array.isArray(m.reasons) ? m.reasons.map(String).join(', ') : '';
-  return html`<span class="${q}">${q}</span>${reasons ? html` <span class="muted">(${reasons})</span>` : ''}`;
+  return html`<span class="q ${q}">${q}</span>${reasons ? html` <span class="muted">(${reasons})</span>` : ''}`;
 }
 
 function deviceRows(d: DeviceStatus): Html[] {
@@ -56,7 +61,7 @@ ${first ? html`<td rowspan="${span}">${fmtFixed(m.freq, 3)}</td><td class="l" ro
 function devicesSection(s: AgentStatus): Html {
   if (s.devices.length === 0) return html`<p class="muted">No measurements yet.</p>`;
   return html`<table>
-<tr><th class="l">Device</th><th class="l">Phase</th><th>V</th><th>I</th><th>P</th><th>Q</th><th>S</th><th>PF</th><th>f (Hz)</th><th class="l">Quality</th><th>Age</th></tr>
+<tr><th class="l">Device</th><th class="l">Phase</th><th>Voltage <small>(V)</small></th><th>Current <small>(A)</small></th><th>P</th><th>Q</th><th>S</th><th>PF</th><th>f <small>(Hz)</small></th><th class="l">Quality</th><th>Age</th></tr>
 ${s.devices.map(deviceRows)}
 </table>`;
 }
@@ -127,7 +132,7 @@ export function renderStatusPage(s: AgentStatus, nowMs = Date.now()): string {
 <body>
 <h1>gridedge <small>${s.gateway}</small></h1>
 <p><span class="badge ${s.health}">${s.health}</span> · version ${s.version} · up ${fmtDuration(s.uptimeSeconds)} · started ${fmtWhen(s.startedAt, nowMs)}</p>
-${s.problems.length ? html`<h2>Problems</h2><ul>${s.problems.map((p) => html`<li class="err">${p}</li>`)}</ul>` : ''}
+${s.problems.length ? html`<h2>Problems</h2><ul class="problems">${s.problems.map((p) => html`<li class="err">${p}</li>`)}</ul>` : ''}
 <h2>Devices</h2>
 ${devicesSection(s)}
 <h2>Drivers</h2>
