@@ -228,6 +228,9 @@ export class Agent {
       buffer,
       forwarders,
       counters: this.counters.snapshot(),
+      memory: Object.fromEntries(
+        Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round((v / 2 ** 20) * 10) / 10]),
+      ),
     };
   }
 

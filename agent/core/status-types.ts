@@ -54,4 +54,6 @@ export interface AgentStatus {
   buffer: BufferStats | null;
   forwarders: ForwarderStatus[];
   counters: Record<string, number | Record<string, number>>;
+  /** process.memoryUsage() in MiB: rss, heapUsed, heapTotal, external, arrayBuffers. */
+  memory?: Record<string, number>;
 }
