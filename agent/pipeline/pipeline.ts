@@ -87,7 +87,7 @@ export class Pipeline {
       this.rejected(r, input.topic, input.clientId);
       return Promise.resolve();
     }
-    const stored = this.accept(r.m, input.payload.toString('utf8'));
+    const stored = this.accept(r.m, r.text ?? input.payload.toString('utf8'));
     if (input.qos === 0) {
       // Best effort: not held until the commit, a store failure is counted as a drop.
       this.d.counters.inc('qos0_received');

@@ -27,6 +27,8 @@ export interface Rejection {
 export interface Accepted {
   ok: true;
   m: Measurement;
+  /** The payload as text, when it came as one (parseMeasurement): stored as received. */
+  text?: string;
 }
 
 export interface ValidationLimits {
@@ -155,11 +157,14 @@ export function checkMeasurement(x: unknown, topicDevice: string | null, limits:
 export function parseMeasurement(payload: Buffer | string, topicDevice: string, limits: ValidationLimits): Accepted | Rejection {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (size > limits.maxPayloadBytes) return reject('oversize', `payload is ${size} bytes, the limit is ${limits.maxPayloadBytes}`);
+  const text = typeof payload === 'string' ? payload : payload.toString('utf8');
   let x: unknown;
   try {
-    x = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    x = JSON.parse(text);
   } catch (err) {
     return reject('bad_json', `payload is not JSON: ${(err as Error).message}`);
   }
-  return checkMeasurement(x, topicDevice, limits);
+  const r = checkMeasurement(x, topicDevice, limits);
+  if (r.ok) r.text = text;
+  return r;
 }
