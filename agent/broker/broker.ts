@@ -88,6 +88,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   counters.describe('broker_clients', 'MQTT clients connected now');
   counters.describe('broker_subscriptions', 'MQTT subscriptions now');
   counters.describe('broker_refused', 'MQTT connections, publishes and subscriptions refused, by reason');
+  counters.describe('broker_dropped', 'Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading)');
   counters.describe('broker_qos0', 'QoS 0 publishes to bal/raw (best effort: not acknowledged)');
   counters.set('broker_clients', 0);
   counters.set('broker_subscriptions', 0);
@@ -205,8 +206,20 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     callback(null, null); // SUBACK 0x80 for this filter
   }
 
-  function authorizeForward(_client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
-    return packet.topic === sinkTopic ? null : packet;
+  function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (packet.topic === sinkTopic) return null;
+    // A subscriber that stops reading: once its socket buffer is full (write() said wait for 'drain'),
+    // Aedes would queue every further delivery in memory, and hold up deliveries to everyone else,
+    // until drainTimeout cuts it off. QoS 0 deliveries to it are dropped and counted instead;
+    // QoS 1/2 deliveries are kept (their sender relies on them).
+    if (packet.qos === 0) {
+      const conn = (client as unknown as { conn?: { writableNeedDrain?: boolean } }).conn;
+      if (conn?.writableNeedDrain === true) {
+        counters.inc('broker_dropped', { reason: 'slow_subscriber' });
+        return null;
+      }
+    }
+    return packet;
   }
 
   const aedes = new Aedes({

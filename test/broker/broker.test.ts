@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createConnection, type AddressInfo } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createBroker } from '../../agent/broker/index.js';
 import { Counters } from '../../agent/core/counters.js';
@@ -264,4 +264,56 @@ t.test('close() ends client connections and the listener', async (t) => {
   const refused = await connect(tb.url).catch((e: Error) => e);
   t.type(refused, Error, 'nothing listens any more');
   await c.endAsync(true);
+});
+
+t.test('a subscriber that stops reading: QoS 0 deliveries past the limit are dropped and counted, then flow again', async (t) => {
+  const tb = await startBroker();
+  t.teardown(() => tb.broker.close());
+  // A raw TCP subscriber (MQTT 3.1.1 CONNECT + SUBSCRIBE written byte by byte, §3.1 and §3.8), so
+  // that pausing it really stops reading from the socket.
+  const sock = createConnection({ host: '127.0.0.1', port: tb.port });
+  t.teardown(() => sock.destroy());
+  await once(sock, 'connect');
+  const connect = Buffer.from([0x10, 16, 0, 4, ...Buffer.from('MQTT'), 4, 0x02, 0, 60, 0, 4, ...Buffer.from('slow')]);
+  const filter = Buffer.from('bal/processed/#');
+  const subscribe = Buffer.from([0x82, 2 + 2 + filter.length + 1, 0, 1, 0, filter.length, ...filter, 0]);
+  sock.write(Buffer.concat([connect, subscribe]));
+  // CONNACK (4 bytes) then SUBACK (5 bytes).
+  let head = Buffer.alloc(0);
+  while (head.length < 9) head = Buffer.concat([head, (await once(sock, 'data'))[0] as Buffer]);
+  t.equal(head[0], 0x20, 'CONNACK');
+  t.equal(head[3], 0, 'connection accepted');
+  t.equal(head[4], 0x90, 'SUBACK');
+  sock.pause(); // stop reading: the kernel's buffers fill, then the broker's queue for this client grows
+
+  const body = Buffer.alloc(16 * 1024, 0x61);
+  let sent = 0;
+  // Not awaited: the delivery that hit the full socket waits for 'drain' (as the agent's own
+  // fire-and-forget publishes do); the ones after it must not queue up behind it.
+  while (tb.counters.get('broker_dropped', { reason: 'slow_subscriber' }) === 0 && sent < 4000) {
+    void tb.broker.publish('bal/processed/pmu1', body).catch(() => undefined);
+    if (++sent % 20 === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  t.ok(tb.counters.get('broker_dropped', { reason: 'slow_subscriber' }) > 0, `deliveries dropped (after ${sent} messages of 16 KiB)`);
+  t.ok(sent * body.length > 256 * 1024, 'nothing dropped before the socket buffer (256 KiB) was full');
+
+  // The subscriber reads again: what was queued arrives, then new messages flow.
+  let received = 0;
+  let tail = '';
+  const fresh = new Promise<void>((resolve) =>
+    sock.on('data', (d: Buffer) => {
+      received += d.length;
+      tail = (tail + d.toString('latin1')).slice(-64);
+      if (tail.includes('bal/processed/fresh')) resolve();
+    }),
+  );
+  sock.resume();
+  let arrived = false;
+  void fresh.then(() => (arrived = true));
+  for (let k = 0; k < 600 && !arrived; k++) {
+    await tb.broker.publish('bal/processed/fresh', 'x');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await fresh;
+  t.ok(received > 256 * 1024, `the queued deliveries arrived after resuming (${received} bytes)`);
 });
