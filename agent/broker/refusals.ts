@@ -3,6 +3,7 @@
  * per minute, so a misconfigured device publishing at 50 Hz cannot flood the journal.
  */
 import type { Counters } from '../core/counters.js';
+import { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/plugin.js';
 
 export type RefusalReason =
@@ -32,31 +33,25 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
 };
 
 export class Refusals {
-  private readonly lastLogged = new Map<string, number>();
+  private readonly limiter: LogLimiter;
 
   constructor(
     private readonly log: Logger,
     private readonly counters: Counters,
-    private readonly intervalMs = 60_000,
-  ) {}
+    intervalMs = 60_000,
+  ) {
+    this.limiter = new LogLimiter(1, intervalMs);
+  }
 
   refuse(reason: RefusalReason, info: RefusalInfo): void {
     this.counters.inc('broker_refused', LABELS[reason]);
     const key = `${info.clientId ?? ''}\u0000${reason}`;
-    const now = Date.now();
-    const last = this.lastLogged.get(key);
-    if (last !== undefined && now - last < this.intervalMs) return;
-    this.lastLogged.set(key, now);
-    if (this.lastLogged.size > 10_000) this.prune(now);
+    if (!this.limiter.take(key).ok) return;
     this.log.warn(
       { reason, clientId: info.clientId ?? undefined, username: info.username, topic: info.topic, detail: info.detail },
       `mqtt: refused (${reason}) client "${info.clientId ?? '?'}"` +
         (info.username ? ` user "${info.username}"` : '') +
         (info.topic ? ` topic "${info.topic}"` : ''),
     );
-  }
-
-  private prune(now: number): void {
-    for (const [k, t] of this.lastLogged) if (now - t >= this.intervalMs) this.lastLogged.delete(k);
   }
 }

@@ -12,6 +12,7 @@
  */
 import type { MessageBuffer, NewMessage } from '../core/buffer-types.js';
 import type { Counters } from '../core/counters.js';
+import { LogLimiter } from '../core/log-limiter.js';
 import { nowMicros, type Measurement } from '../core/measurement.js';
 import type { Aggregator, Logger, Processor } from '../core/plugin.js';
 import { RAW_PREFIX, processedTopic, rawTopic, statsTopic } from '../core/topics.js';
@@ -42,7 +43,7 @@ const LOG_BURST = 5;
 
 export class Pipeline {
   private readonly latest = new Map<string, Measurement>();
-  private readonly logBudget = new Map<string, { windowStart: number; n: number; suppressed: number }>();
+  private readonly logLimiter = new LogLimiter(LOG_BURST);
 
   constructor(private readonly d: PipelineDeps) {
     const c = d.counters;
@@ -169,14 +170,9 @@ export class Pipeline {
   }
 
   private logLimited(key: string, fields: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
-    let b = this.logBudget.get(key);
-    if (!b || now - b.windowStart >= 60_000) {
-      if (b && b.suppressed > 0) this.d.log.warn({ key, suppressed: b.suppressed }, 'similar log lines suppressed in the last minute');
-      b = { windowStart: now, n: 0, suppressed: 0 };
-      this.logBudget.set(key, b);
-    }
-    if (b.n++ < LOG_BURST) this.d.log.warn(fields, msg);
-    else b.suppressed++;
+    const d = this.logLimiter.take(key);
+    if (d.suppressed > 0) this.d.log.warn({ key, suppressed: d.suppressed }, 'similar log lines suppressed in the last minute');
+    if (d.ok) this.d.log.warn(fields, msg);
   }
+
 }
