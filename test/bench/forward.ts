@@ -22,6 +22,7 @@ import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/
 import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { processedPayload as payload } from './payload.js';
+import { withDefaults } from '../helpers/plugin-config.js';
 
 const LIVE_RATE = 1000;
 
@@ -167,21 +168,10 @@ export async function benchForward(): Promise<Record<string, number>> {
 }
 
 function mqttForwarderConfig(url: string, batchSize: number): MqttForwarderConfig {
-  return {
+  return withDefaults<MqttForwarderConfig>(mqttForwarder, {
     id: 'bench',
     type: 'mqtt',
     url,
-    username: '',
-    password: '',
-    clientId: '',
-    ca: '',
-    cert: '',
-    key: '',
-    rejectUnauthorized: true,
-    qos: 1,
-    keepalive: 30,
-    protocolVersion: 5,
-    connectTimeoutMs: 10_000,
     topics: [],
     map: [
       { from: 'bal/processed/live', to: 'legacy/live' },
@@ -191,7 +181,7 @@ function mqttForwarderConfig(url: string, batchSize: number): MqttForwarderConfi
     backlogMaxRate: 0,
     reconnectMinMs: 200,
     reconnectMaxMs: 2000,
-  };
+  });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -20,38 +20,24 @@ import type { Counters } from '../../agent/core/counters.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { FAKE_HUB, makeCerts, type TestCerts } from '../helpers/certs.js';
 import { collect, makeCtx, openTestBuffer, processedPayload, until } from './harness.js';
+import { withDefaults } from '../helpers/plugin-config.js';
 
 const KEY = Buffer.from('gridedge test device key, 32 b!!').toString('base64');
 const CONN = `HostName=${FAKE_HUB};DeviceId=dev1;SharedAccessKey=${KEY}`;
 
 function config(over: Partial<AzureIotConfig>): AzureIotConfig {
-  return {
+  return withDefaults<AzureIotConfig>(azureIotForwarder, {
     id: 'hub',
     type: 'azure-iot',
     connectionString: CONN,
-    hostName: '',
-    deviceId: '',
-    moduleId: '',
-    x509: { cert: '', key: '' },
-    apiVersion: '2021-04-12',
-    sasTtlS: 3600,
-    url: '',
-    ca: '',
-    rejectUnauthorized: true,
     maxRate: 1000,
-    maxMessageBytes: 256 * 1024 - 4096,
-    maxRowsPerMessage: 500,
-    includeTopic: true,
-    keepalive: 60,
     connectTimeoutMs: 5000,
-    topics: ['bal/processed/#'],
-    map: [],
     batchSize: 200,
     backlogMaxRate: 0,
     reconnectMinMs: 100,
     reconnectMaxMs: 1000,
     ...over,
-  };
+  });
 }
 
 function startRunner(buffer: MessageBuffer, counters: Counters, cfg: AzureIotConfig): ForwarderRunner {

@@ -12,31 +12,20 @@ import { Counters } from '../../agent/core/counters.js';
 import { startMosquitto, freePort } from '../helpers/mosquitto.js';
 import { makeCerts } from '../helpers/certs.js';
 import { collect, makeCtx, openTestBuffer, processedPayload, until } from './harness.js';
+import { withDefaults } from '../helpers/plugin-config.js';
 
 function config(over: Partial<MqttForwarderConfig>): MqttForwarderConfig {
-  return {
+  return withDefaults<MqttForwarderConfig>(mqttForwarder, {
     id: 'central',
     type: 'mqtt',
     url: 'mqtt://127.0.0.1:1',
-    username: '',
-    password: '',
-    clientId: '',
-    ca: '',
-    cert: '',
-    key: '',
-    rejectUnauthorized: true,
-    qos: 1,
-    keepalive: 30,
-    protocolVersion: 5,
     connectTimeoutMs: 5000,
-    topics: ['bal/processed/#'],
-    map: [],
     batchSize: 200,
     backlogMaxRate: 0,
     reconnectMinMs: 100,
     reconnectMaxMs: 1000,
     ...over,
-  };
+  });
 }
 
 function startRunner(buffer: MessageBuffer, counters: Counters, cfg: MqttForwarderConfig): ForwarderRunner {
