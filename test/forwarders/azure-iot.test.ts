@@ -19,7 +19,7 @@ import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import type { Counters } from '../../agent/core/counters.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { FAKE_HUB, makeCerts, type TestCerts } from '../helpers/certs.js';
-import { collect, makeCtx, openTestBuffer, processedPayload, until } from './harness.js';
+import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, until } from './harness.js';
 import { withDefaults } from '../helpers/plugin-config.js';
 
 const KEY = Buffer.from('gridedge test device key, 32 b!!').toString('base64');
@@ -31,11 +31,7 @@ function config(over: Partial<AzureIotConfig>): AzureIotConfig {
     type: 'azure-iot',
     connectionString: CONN,
     maxRate: 1000,
-    connectTimeoutMs: 5000,
-    batchSize: 200,
-    backlogMaxRate: 0,
-    reconnectMinMs: 100,
-    reconnectMaxMs: 1000,
+    ...TEST_RUNNER,
     ...over,
   });
 }

@@ -120,3 +120,12 @@ export function processedPayload(device: string, k: number): string {
     k,
   });
 }
+
+/** Runner settings the forwarder tests share: quick timeouts and reconnects, no backlog rate limit. */
+export const TEST_RUNNER = {
+  connectTimeoutMs: 5000,
+  batchSize: 200,
+  backlogMaxRate: 0,
+  reconnectMinMs: 100,
+  reconnectMaxMs: 1000,
+} as const;

@@ -11,7 +11,7 @@ import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import { Counters } from '../../agent/core/counters.js';
 import { startMosquitto, freePort } from '../helpers/mosquitto.js';
 import { makeCerts } from '../helpers/certs.js';
-import { collect, makeCtx, openTestBuffer, processedPayload, until } from './harness.js';
+import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, until } from './harness.js';
 import { withDefaults } from '../helpers/plugin-config.js';
 
 function config(over: Partial<MqttForwarderConfig>): MqttForwarderConfig {
@@ -19,11 +19,7 @@ function config(over: Partial<MqttForwarderConfig>): MqttForwarderConfig {
     id: 'central',
     type: 'mqtt',
     url: 'mqtt://127.0.0.1:1',
-    connectTimeoutMs: 5000,
-    batchSize: 200,
-    backlogMaxRate: 0,
-    reconnectMinMs: 100,
-    reconnectMaxMs: 1000,
+    ...TEST_RUNNER,
     ...over,
   });
 }
