@@ -35,8 +35,9 @@ export interface BrokerDeps {
    * Called for every publish by a network client to a topic under `bal/raw/`. The PUBACK (QoS 1) /
    * PUBREC (QoS 2) is sent only after the returned promise resolves. When it rejects (the store cannot
    * write), the publish is not acknowledged and the client is disconnected so it re-sends later.
+   * It resolves 'rejected' for a payload the pipeline refused (acknowledged, relayed to no one).
    */
-  onRawPublish(p: RawPublish): Promise<void>;
+  onRawPublish(p: RawPublish): Promise<'accepted' | 'rejected'>;
 }
 
 export interface EmbeddedBroker {
@@ -143,7 +144,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       clientId: client.id,
       username: session.user?.username,
     };
-    let pending: Promise<void>;
+    let pending: Promise<'accepted' | 'rejected'>;
     try {
       pending = deps.onRawPublish(raw);
     } catch (e) {

@@ -3,6 +3,7 @@
  * "<path>: must be ..." — the loader turns convict's messages into `path: message, got <value>`.
  * Plugin schemas use these (or convict's built-ins) so every problem reads the same way.
  */
+import { parseDuration } from '../../algorithms/common/duration.js';
 import { filterError } from '../core/topics.js';
 
 export type Check = (value: unknown) => void;
@@ -107,16 +108,7 @@ export const topicMap: Check = (v) => {
   });
 };
 
-/** Durations such as "500ms", "10s", "1m", "10min", "1h". */
-export function parseDuration(s: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)$/.exec(s.trim());
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = m[2]!;
-  const ms = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }[unit]!;
-  const out = n * ms;
-  return out > 0 ? out : null;
-}
+export { parseDuration };
 
 export const duration: Check = (v) => {
   if (typeof v !== 'string' || parseDuration(v) === null)

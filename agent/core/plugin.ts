@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import type { Counters } from './counters.js';
-import type { Measurement } from './measurement.js';
+import type { Measurement } from '../../algorithms/common/measurement.js';
 
 export type { Logger } from 'pino';
 

@@ -3,7 +3,7 @@
  * page and `gridedge status` all render this one shape.
  */
 import type { BufferStats } from './buffer-types.js';
-import type { Measurement } from './measurement.js';
+import type { Measurement } from '../../algorithms/common/measurement.js';
 import type { PluginHealth } from './plugin.js';
 
 export interface DeviceStatus {

@@ -13,7 +13,7 @@
 import type { MessageBuffer, NewMessage } from '../core/buffer-types.js';
 import type { Counters } from '../core/counters.js';
 import { LogLimiter } from '../core/log-limiter.js';
-import { nowMicros, type Measurement } from '../core/measurement.js';
+import { nowMicros, type Measurement } from '../../algorithms/common/measurement.js';
 import type { Aggregator, Logger, Processor } from '../core/plugin.js';
 import { RAW_PREFIX, processedTopic, rawTopic, statsTopic } from '../core/topics.js';
 import { checkMeasurement, parseMeasurement, type Rejection, type ValidationLimits } from './validate.js';
@@ -26,6 +26,9 @@ export interface RawInput {
   clientId: string;
   username?: string;
 }
+
+/** What became of a raw publish: stored (and processed), or rejected (it goes nowhere). */
+export type RawVerdict = 'accepted' | 'rejected';
 
 export interface PipelineDeps {
   log: Logger;
@@ -73,29 +76,30 @@ export class Pipeline {
 
   /**
    * A publish by a network client on `bal/raw/...`. Resolves when it may be acknowledged:
-   * at once for a rejected payload (it is consumed, counted and logged), after the commit otherwise.
+   * at once with 'rejected' for a rejected payload (it is consumed, counted and logged; the broker
+   * neither relays nor retains it), with 'accepted' after the commit otherwise (at once for QoS 0).
    * Rejects only when the store cannot take accepted data (the broker then withholds the PUBACK).
    */
-  ingestRaw(input: RawInput): Promise<void> {
+  ingestRaw(input: RawInput): Promise<RawVerdict> {
     this.d.counters.inc('received', { source: 'mqtt' });
     const device = input.topic.startsWith(RAW_PREFIX) ? input.topic.slice(RAW_PREFIX.length) : '';
     if (device === '' || device.includes('+') || device.includes('#')) {
       this.rejected({ ok: false, reason: 'bad_topic', detail: `topic ${input.topic} names no device (bal/raw/<device>)` }, input.topic, input.clientId);
-      return Promise.resolve();
+      return Promise.resolve('rejected');
     }
     const r = parseMeasurement(input.payload, device, this.limits());
     if (!r.ok) {
       this.rejected(r, input.topic, input.clientId);
-      return Promise.resolve();
+      return Promise.resolve('rejected');
     }
     const stored = this.accept(r.m, r.text ?? input.payload.toString('utf8'));
     if (input.qos === 0) {
       // Best effort: not held until the commit, a store failure is counted as a drop.
       this.d.counters.inc('qos0_received');
       stored.catch(() => this.d.counters.inc('dropped', { reason: 'store_unavailable' }));
-      return Promise.resolve();
+      return Promise.resolve('accepted');
     }
-    return stored;
+    return stored.then(() => 'accepted');
   }
 
   /** A measurement from a driver: checked like any other, published on bal/raw, then processed. */

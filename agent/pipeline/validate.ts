@@ -3,7 +3,7 @@
  * what is wrong with it (a reason for the counters, a detail naming the field for the log line).
  * Questionable-but-usable input (missing or implausible timestamps) is kept and flagged, not rejected.
  */
-import { flag, isQuality, type Measurement } from '../core/measurement.js';
+import { flag, isQuality, type Measurement } from '../../algorithms/common/measurement.js';
 
 export type RejectReason =
   | 'oversize'

@@ -2,8 +2,8 @@
  * computePower: a measurement enriched with per-phase and total power, magnitude sums and
  * symmetrical components (CONTRACT "Measurement message"). Measured values win; nothing is invented.
  */
-import { PHASES } from '../../agent/core/measurement.js';
-import type { Measurement, PhaseValues, Phasor, SequenceComponents } from '../../agent/core/measurement.js';
+import { PHASES } from '../common/measurement.js';
+import type { Measurement, PhaseValues, Phasor, SequenceComponents } from '../common/measurement.js';
 import { DEG, apparentPower, hasAngle, hasMag } from './phase-power.js';
 import { sequenceComponents, unbalancePct } from './sequence.js';
 

@@ -2,7 +2,7 @@
  * Complex power of one phase from RMS phasors: S = V·conj(I) = |V||I|∠(θv − θi).
  * Plain arithmetic on numbers, no allocation beyond the result object.
  */
-import type { Phasor } from '../../agent/core/measurement.js';
+import type { Phasor } from '../common/measurement.js';
 
 export const DEG = Math.PI / 180;
 

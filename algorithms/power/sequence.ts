@@ -3,7 +3,7 @@
  *   X0 = (Xa + Xb + Xc)/3,  X1 = (Xa + a·Xb + a²·Xc)/3,  X2 = (Xa + a²·Xb + a·Xc)/3.
  * Unbalance (IEC 61000-4-30 u2) = 100·|X2|/|X1| %.
  */
-import type { Phasor, SequenceSet } from '../../agent/core/measurement.js';
+import type { Phasor, SequenceSet } from '../common/measurement.js';
 import { DEG, hasAngle } from './phase-power.js';
 
 const RAD = 180 / Math.PI;

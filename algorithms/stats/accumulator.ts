@@ -3,7 +3,7 @@
  * compensated sums of x and x² (Neumaier), first/last by timestamp. One Float64Array per window,
  * nothing allocated per sample.
  */
-import type { Quality } from '../../agent/core/measurement.js';
+import type { Quality } from '../common/measurement.js';
 
 /** Statistics of one field over one window (Telegraf basicstats meanings). */
 export interface FieldStats {

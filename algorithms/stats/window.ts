@@ -1,5 +1,5 @@
 /** Window lengths and their epoch-aligned boundaries, in integer microseconds. */
-import { parseDuration } from '../../agent/config/formats.js';
+import { parseDuration } from '../common/duration.js';
 
 /**
  * "10s", "1m", "10min", "1h", "500ms" → length in microseconds.

@@ -3,8 +3,7 @@
  * A window [start, end) is complete once `end + grace ≤ now`; `push(now)` hands out the complete ones
  * and forgets them. Samples for a window that is already complete at the latest push are late.
  */
-import type { Measurement, Quality } from '../../agent/core/measurement.js';
-import type { Aggregator } from '../../agent/core/plugin.js';
+import type { Measurement, Quality } from '../common/measurement.js';
 import { WindowAccumulator } from './accumulator.js';
 import type { FieldStats } from './accumulator.js';
 import { compileFieldPath, fieldPathError } from './field-path.js';
@@ -70,7 +69,7 @@ interface Slot {
   last: WindowAccumulator | null;
 }
 
-export class WindowedStats implements Aggregator<StatsMessage> {
+export class WindowedStats {
   private readonly names: readonly string[];
   private readonly lens: readonly number[];
   private readonly fieldNames: readonly string[];

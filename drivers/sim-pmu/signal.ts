@@ -2,7 +2,10 @@
  * The simulated three-phase PMU's signal model: a pure function of (parameters, device index, time),
  * so runs are reproducible from the seed.
  */
-import type { Measurement, PhaseSet } from '../../agent/core/measurement.js';
+import type { Measurement, PhaseSet } from '../../algorithms/common/measurement.js';
+import { prng } from '../../algorithms/common/prng.js';
+
+export { prng };
 
 export interface SignalParams {
   /** Phase-to-neutral RMS voltage (V). */
@@ -22,18 +25,6 @@ export interface SignalParams {
   /** Peak frequency deviation of a slow sinusoidal drift (Hz). */
   frequencyDrift: number;
   seed: number;
-}
-
-/** mulberry32: a small, fast, seedable PRNG (public domain). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Approximately normal noise with mean 0 and sigma 1 (sum of 4 uniforms, rescaled). */

@@ -1,8 +1,8 @@
 import t from 'tap';
-import type { Measurement, Quality } from '../../agent/core/measurement.js';
+import type { Measurement, Quality } from '../../algorithms/common/measurement.js';
 import { WindowedStats, parseWindow, windowStart, compileFieldPath } from '../../algorithms/stats/index.js';
 import type { StatsMessage } from '../../algorithms/stats/index.js';
-import { prng } from '../../drivers/sim-pmu/signal.js'; // mulberry32, seeded: failures reproduce
+import { prng } from '../../algorithms/common/prng.js'; // mulberry32, seeded: failures reproduce
 
 const S = 1_000_000; // µs per second
 const T0 = 1764000000000000; // a multiple of 10 s, 1 min and 10 min (µs)

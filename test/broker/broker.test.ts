@@ -83,7 +83,7 @@ t.test('allowAnonymous: anonymous clients get full access next to configured use
 });
 
 t.test('refuses to start on a non-loopback address with no users unless allowAnonymous', async (t) => {
-  const deps = { log: createLogger('silent'), counters: new Counters(), onRawPublish: async () => undefined };
+  const deps = { log: createLogger('silent'), counters: new Counters(), onRawPublish: async () => 'accepted' as const };
   t.throws(() => createBroker(mqttConfig({ host: '0.0.0.0' }), deps), /allowAnonymous/);
 });
 

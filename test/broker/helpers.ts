@@ -27,16 +27,16 @@ export class RawRecorder extends EventEmitter {
   mode: 'resolve' | 'reject' | 'hold' = 'resolve';
   readonly held: Deferred[] = [];
 
-  readonly handler = (p: RawPublish): Promise<void> => {
+  readonly handler = (p: RawPublish): Promise<'accepted' | 'rejected'> => {
     this.calls.push(p);
     queueMicrotask(() => this.emit('call', p));
     if (this.mode === 'reject') return Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
     if (this.mode === 'hold') {
       const d = deferred();
       this.held.push(d);
-      return d.promise;
+      return d.promise.then(() => 'accepted' as const);
     }
-    return Promise.resolve();
+    return Promise.resolve('accepted' as const);
   };
 
   /** Resolves with the first recorded call (from index `from` on) that matches; race-free (looks at past calls first). */

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { jsonSyntaxError, lineColumn, parseConfigText } from '../../agent/config/read-file.js';
-import { prng as rng } from '../../drivers/sim-pmu/signal.js'; // mulberry32, seeded: failures reproduce
+import { prng as rng } from '../../algorithms/common/prng.js'; // mulberry32, seeded: failures reproduce
 
 
 function randomValue(r: () => number, depth: number): unknown {

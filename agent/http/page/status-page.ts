@@ -3,7 +3,7 @@
  * drivers, broker, buffer, forwarders and counters. Plain HTML, small inline CSS, refreshes itself
  * every 5 s; no script. Every value goes through the escaping `html` template.
  */
-import type { Measurement, PhaseValues } from '../../core/measurement.js';
+import type { Measurement, PhaseValues } from '../../../algorithms/common/measurement.js';
 import type { AgentStatus, DeviceStatus } from '../../core/status-types.js';
 import { DASH, fmtBytes, fmtDuration, fmtFixed, fmtNum, fmtPhasor, fmtPower, fmtWhen } from './format.js';
 import { Html, html } from './html.js';
