@@ -1,27 +1,42 @@
 /**
  * The composition root: builds every component from its config slice and wires the one data path
- * (agent/pipeline/pipeline.ts). Start order: buffer → broker → pipeline → HTTP → forwarders →
- * drivers; stop order is the reverse, so nothing accepted is lost: drivers stop emitting, open
- * statistics windows are flushed, the broker stops taking publishes, the buffer commits what it holds.
+ * (agent/pipeline/pipeline.ts). Plugins of every kind (agent/core/kinds.ts) are created from the
+ * registry (agent/registry.ts) the same way.
+ *
+ * Start order: buffer → processors, aggregators → pipeline → broker → services (routes) → HTTP →
+ * forwarders → analyzers → drivers. Stop order is the reverse, within one deadline: drivers stop
+ * emitting, analyzers stop, open aggregator windows are flushed, services stop, the broker stops
+ * taking publishes, forwarders record their cursors, the buffer commits what it holds.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { computePower } from '../algorithms/power/index.js';
-import { WindowedStats } from '../algorithms/stats/index.js';
+import type { Measurement } from '../algorithms/common/measurement.js';
 import { createBroker, type EmbeddedBroker } from './broker/index.js';
 import { openBuffer } from './buffer/index.js';
 import type { MessageBuffer } from './core/buffer-types.js';
 import type { AgentConfig, PluginInstanceConfig } from './core/config-types.js';
 import { Counters } from './core/counters.js';
+import { KINDS, type KindName, type ListKey } from './core/kinds.js';
 import { createLogger } from './core/logger.js';
-import type { Driver, PluginContext, Processor } from './core/plugin.js';
+import type {
+  Aggregator,
+  Analyzer,
+  Driver,
+  Forwarder,
+  PluginContext,
+  PluginHealth,
+  Processor,
+  Service,
+  ServiceContext,
+} from './core/plugin.js';
 import type { AgentStatus, PluginStatus } from './core/status-types.js';
 import { metricsTopic, statusTopic } from './core/topics.js';
 import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import { driverSpecs, forwarderSpecs } from './registry.js';
+import { registry as defaultRegistry, type PluginRegistry } from './registry.js';
+import { AnalyzerRunner } from './analyzers/runner.js';
 
 export interface RunOptions {
   configFile?: string;
@@ -29,10 +44,17 @@ export interface RunOptions {
   signal?: AbortSignal;
   handleSignals?: boolean;
   logger?: Logger;
+  /** The plugins to build from (tests add their own); default: agent/registry.ts. */
+  registry?: PluginRegistry;
 }
 
-/** Hard limit for a clean stop; CONTRACT/issue: SIGTERM stops within 5 s. */
-const STOP_BUDGET_MS = 4500;
+/**
+ * The stop budget: SIGTERM to exit. Plugins get `STOP_BUDGET_MS - BUFFER_RESERVE_MS` to stop (their
+ * `deadline` signal aborts then); what remains is for the buffer to commit and close. If even that
+ * is exceeded the process exits 1 (systemd's TimeoutStopSec is longer).
+ */
+export const STOP_BUDGET_MS = 4500;
+const BUFFER_RESERVE_MS = 1500;
 
 export function packageVersion(): string {
   try {
@@ -43,10 +65,20 @@ export function packageVersion(): string {
   }
 }
 
-interface RunningDriver {
+/** A plugin instance with a lifecycle (driver, analyzer, service) as the agent runs it. */
+interface Started {
+  kind: KindName;
   cfg: PluginInstanceConfig;
-  driver: Driver;
+  health(): PluginHealth;
+  /** Set while `start` fails; cleared once it succeeds. */
   startError?: string;
+  stop(deadline: AbortSignal): Promise<void>;
+}
+
+function specOf(reg: PluginRegistry, list: ListKey, cfg: PluginInstanceConfig) {
+  const spec = reg[list].get(cfg.type);
+  if (!spec) throw new Error(`${list}: unknown type ${cfg.type}`); // the config loader already refused it
+  return spec;
 }
 
 export class Agent {
@@ -57,15 +89,26 @@ export class Agent {
   private broker: EmbeddedBroker | null = null;
   private pipeline!: Pipeline;
   private http: { close(): Promise<void>; host: string; port: number } | null = null;
-  private readonly drivers: RunningDriver[] = [];
+  private readonly started: Started[] = [];
   private readonly forwarders: ForwarderRunner[] = [];
+  private readonly aggregators: { cfg: PluginInstanceConfig; a: Aggregator }[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
   private readonly version = packageVersion();
+  private readonly registry: PluginRegistry;
   private mqttAddress = { host: '', port: 0 };
 
-  constructor(private readonly cfg: AgentConfig, logger?: Logger) {
+  constructor(
+    private readonly cfg: AgentConfig,
+    logger?: Logger,
+    registry: PluginRegistry = defaultRegistry,
+  ) {
     this.log = logger ?? createLogger(cfg.log.level);
+    this.registry = registry;
+    this.counters.describe('plugin_errors', 'Plugin start failures and exceptions, by kind and id (each start failure is retried with backoff)');
+    this.counters.describe('driver_errors', 'Measurements a driver emitted that the pipeline could not take, by driver');
+    this.counters.describe('uncaught_errors', 'Exceptions and rejections no component caught (logged; the agent keeps running), by kind');
+    this.counters.describe('broker_publish_errors', 'In-process publishes the embedded broker failed to deliver');
   }
 
   private ctx(type: string, id: string): PluginContext {
@@ -82,6 +125,7 @@ export class Agent {
 
   async start(): Promise<{ mqtt: { host: string; port: number }; http: { host: string; port: number } }> {
     const cfg = this.cfg;
+    const reg = this.registry;
     mkdirSync(cfg.storage.dir, { recursive: true });
     this.buffer = openBuffer({
       dir: cfg.storage.dir,
@@ -92,17 +136,15 @@ export class Agent {
       counters: this.counters,
     });
 
-    const processors: Processor[] = [{ name: 'power', process: computePower }];
-    const stats = cfg.stats.enabled
-      ? new WindowedStats({ windows: cfg.stats.windows, fields: cfg.stats.fields, rmsFields: cfg.stats.rmsFields, graceMs: cfg.stats.graceMs })
-      : null;
+    const processors = cfg.processors.map((pc) => specOf(reg, 'processors', pc).create(pc) as Processor);
+    for (const ac of cfg.aggregators) this.aggregators.push({ cfg: ac, a: specOf(reg, 'aggregators', ac).create(ac) as Aggregator });
 
     let broker: EmbeddedBroker | null = null;
     this.pipeline = new Pipeline({
       log: this.log.child({ component: 'pipeline' }),
       counters: this.counters,
       processors,
-      stats,
+      aggregators: this.aggregators.map((x) => x.a),
       buffer: this.buffer,
       publish: (topic, payload) => {
         if (broker) broker.publish(topic, payload).catch(() => this.counters.inc('broker_publish_errors'));
@@ -111,6 +153,7 @@ export class Agent {
         maxPayloadBytes: cfg.mqtt.maxPayloadBytes,
         futureToleranceS: cfg.pipeline.futureToleranceS,
         pastToleranceS: cfg.pipeline.pastToleranceS,
+        maxDevices: cfg.pipeline.maxDevices,
       },
     });
 
@@ -121,26 +164,35 @@ export class Agent {
     });
     this.broker = broker;
 
+    const services = cfg.services.map((sc) => ({ sc, service: specOf(reg, 'services', sc).create(sc) as Service }));
     const http = await startHttp(cfg.http, {
       log: this.log.child({ component: 'http' }),
       counters: this.counters,
       getStatus: () => this.status(),
       broker,
       wsPath: cfg.mqtt.websocket.path,
+      routes: services.filter((s) => s.service.routes).map((s) => ({ id: s.sc.id, register: s.service.routes!.bind(s.service) })),
     });
     this.http = http;
     this.mqttAddress = await broker.listen();
+
+    for (const { sc, service } of services) {
+      const ctx: ServiceContext = {
+        ...this.ctx(sc.type, sc.id),
+        publish: (msg) => this.pipeline.publishDerived([msg]),
+        latest: (device) => this.pipeline.latestByDevice().get(device),
+      };
+      this.track('service', sc, service, (deadline) => service.stop(deadline), () => service.start(ctx));
+    }
 
     // Forwarders: forget cursors of forwarders no longer configured, so they do not hold back pruning.
     const removed = this.buffer.retainCursors(cfg.forwarders.map((f) => f.id));
     if (removed.length) this.log.warn({ removed }, 'buffer cursors of forwarders no longer configured removed');
     for (const fc of cfg.forwarders) {
-      const spec = forwarderSpecs.get(fc.type);
-      if (!spec) throw new Error(`forwarders: unknown type ${fc.type}`); // config validation already refused it
       const runner = new ForwarderRunner({
         id: fc.id,
         type: fc.type,
-        forwarder: spec.create(fc),
+        forwarder: specOf(reg, 'forwarders', fc).create(fc) as Forwarder,
         buffer: this.buffer,
         config: fc,
       });
@@ -148,62 +200,104 @@ export class Agent {
       runner.start(this.ctx(fc.type, fc.id));
     }
 
+    const analyzers: AnalyzerRunner[] = [];
+    for (const ac of cfg.analyzers) {
+      const analyzer = specOf(reg, 'analyzers', ac).create(ac) as Analyzer;
+      const ctx = this.ctx(ac.type, ac.id);
+      const runner = new AnalyzerRunner(ac.id, analyzer, {
+        latest: () => this.pipeline.latestByDevice(),
+        publish: (msgs) => this.pipeline.publishDerived(msgs),
+        counters: this.counters,
+        log: ctx.log,
+      });
+      analyzers.push(runner);
+      this.track('analyzer', ac, analyzer, (deadline) => runner.stop(deadline), async () => {
+        await analyzer.start?.(ctx);
+        runner.start();
+      });
+    }
+    if (analyzers.length) this.pipeline.onProcessed((device) => analyzers.forEach((r) => r.changed(device)));
+
     for (const dc of cfg.drivers) {
-      const spec = driverSpecs.get(dc.type);
-      if (!spec) throw new Error(`drivers: unknown type ${dc.type}`);
-      const rd: RunningDriver = { cfg: dc, driver: spec.create(dc) };
-      this.drivers.push(rd);
-      void this.startDriver(rd, 1000);
+      const driver = specOf(reg, 'drivers', dc).create(dc) as Driver;
+      const ctx = this.ctx(dc.type, dc.id);
+      const emit = (m: Measurement): void => {
+        try {
+          this.pipeline.emit(m, dc.id);
+        } catch (err) {
+          // A measurement the pipeline cannot even look at (e.g. not serialisable): count it, keep going.
+          this.counters.inc('driver_errors', { driver: dc.id });
+          ctx.log.error({ err: (err as Error).message }, 'driver emitted a measurement the pipeline could not take');
+        }
+      };
+      this.track('driver', dc, driver, (deadline) => driver.stop(deadline), () => driver.start(ctx, emit));
     }
 
-    const statsEvery = 1000;
-    this.timers.push(setInterval(() => void this.pipeline.pushStats(Date.now() * 1000), statsEvery));
+    this.timers.push(setInterval(() => void this.pipeline.pushAggregates(Date.now() * 1000), 1000));
     this.timers.push(setInterval(() => this.publishStatus(), cfg.status.intervalS * 1000));
     this.publishStatus();
     return { mqtt: this.mqttAddress, http: { host: http.host, port: http.port } };
   }
 
-  /** Start a driver; a failing start is logged, counted and retried with backoff, never fatal. */
-  private async startDriver(rd: RunningDriver, backoffMs: number): Promise<void> {
+  /** Keep a plugin with a lifecycle, and start it: a failing start is logged, counted and retried with backoff. */
+  private track(kind: KindName, cfg: PluginInstanceConfig, p: { health(): PluginHealth }, stop: Started['stop'], start: () => Promise<void>): void {
+    const s: Started = { kind, cfg, health: () => p.health(), stop };
+    this.started.push(s);
+    void this.startWithRetry(s, start, 1000);
+  }
+
+  private async startWithRetry(s: Started, start: () => Promise<void>, backoffMs: number): Promise<void> {
     if (this.abort.signal.aborted) return;
-    const ctx = this.ctx(rd.cfg.type, rd.cfg.id);
     try {
-      await rd.driver.start(ctx, (m) => {
-        try {
-          this.pipeline.emit(m, rd.cfg.id);
-        } catch (err) {
-          // A measurement the pipeline cannot even look at (e.g. not serialisable): count it, keep going.
-          this.counters.inc('driver_errors', { driver: rd.cfg.id });
-          ctx.log.error({ err: (err as Error).message }, 'driver emitted a measurement the pipeline could not take');
-        }
-      });
-      rd.startError = undefined;
+      await start();
+      s.startError = undefined;
     } catch (err) {
-      rd.startError = (err as Error).message;
-      this.counters.inc('driver_errors', { driver: rd.cfg.id });
-      ctx.log.error({ err: rd.startError, retryInMs: backoffMs }, 'driver failed to start; retrying');
-      const t = setTimeout(() => void this.startDriver(rd, Math.min(backoffMs * 2, 60_000)), backoffMs);
+      s.startError = (err as Error).message;
+      this.counters.inc('plugin_errors', { kind: s.kind, id: s.cfg.id });
+      if (s.kind === 'driver') this.counters.inc('driver_errors', { driver: s.cfg.id });
+      this.log.error({ plugin: s.cfg.type, id: s.cfg.id, err: s.startError, retryInMs: backoffMs }, `${s.kind} failed to start; retrying`);
+      const t = setTimeout(() => void this.startWithRetry(s, start, Math.min(backoffMs * 2, 60_000)), backoffMs);
       this.timers.push(t);
     }
   }
 
+  /** Health of every plugin of a kind, as the status shows it. */
+  private pluginStatus(kind: KindName): PluginStatus[] {
+    const out: PluginStatus[] = [];
+    const add = (cfg: PluginInstanceConfig, health: () => PluginHealth, startError?: string): void => {
+      let h: PluginHealth;
+      try {
+        h = health();
+      } catch (err) {
+        h = { state: 'degraded', lastError: (err as Error).message };
+      }
+      const st: PluginStatus = { id: cfg.id, type: cfg.type, ...h };
+      if (startError) {
+        st.state = 'degraded';
+        st.lastError = startError;
+      }
+      out.push(st);
+    };
+    if (kind === 'processor') for (const pc of this.cfg.processors) add(pc, () => ({ state: 'running' }));
+    else if (kind === 'aggregator') for (const { cfg, a } of this.aggregators) add(cfg, () => a.health?.() ?? { state: 'running' });
+    else if (kind === 'forwarder')
+      for (const f of this.forwarders) {
+        const fs = f.status();
+        add({ type: fs.type, id: fs.id }, () => ({ state: fs.connected ? 'running' : 'degraded', ...(fs.lastError ? { lastError: fs.lastError } : {}) }));
+      }
+    else for (const s of this.started) if (s.kind === kind) add(s.cfg, s.health, s.startError);
+    return out;
+  }
+
   status(): AgentStatus {
     const problems: string[] = [];
-    const drivers: PluginStatus[] = this.drivers.map((rd) => {
-      let h;
-      try {
-        h = rd.driver.health();
-      } catch (err) {
-        h = { state: 'degraded' as const, lastError: (err as Error).message };
-      }
-      const st: PluginStatus = { id: rd.cfg.id, type: rd.cfg.type, ...h };
-      if (rd.startError) {
-        st.state = 'degraded';
-        st.lastError = rd.startError;
-      }
-      if (st.state !== 'running') problems.push(`driver ${rd.cfg.id} is ${st.state}${st.lastError ? `: ${st.lastError}` : ''}`);
-      return st;
-    });
+    const plugins = {} as AgentStatus['plugins'];
+    for (const k of KINDS) {
+      plugins[k.list] = this.pluginStatus(k.kind);
+      if (k.kind === 'forwarder') continue; // forwarders have their own problem line below
+      for (const p of plugins[k.list])
+        if (p.state !== 'running') problems.push(`${k.kind} ${p.id} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
+    }
     const nowUs = Date.now() * 1000;
     const devices = [...this.pipeline.latestByDevice().values()].map((m) => ({
       device: m.device,
@@ -223,7 +317,8 @@ export class Agent {
       startedAt: this.startedAt,
       uptimeSeconds: (Date.now() - this.startedAt) / 1000,
       broker: this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 },
-      drivers,
+      drivers: plugins.drivers,
+      plugins,
       devices,
       buffer,
       forwarders,
@@ -239,6 +334,7 @@ export class Agent {
     const gw = this.cfg.gateway.id;
     try {
       const s = this.status();
+      const brief = (p: PluginStatus) => ({ id: p.id, type: p.type, state: p.state, lastError: p.lastError });
       const summary = {
         gateway: s.gateway,
         version: s.version,
@@ -247,7 +343,8 @@ export class Agent {
         uptimeSeconds: s.uptimeSeconds,
         ts: Date.now() * 1000,
         broker: s.broker,
-        drivers: s.drivers.map((d) => ({ id: d.id, type: d.type, state: d.state, lastError: d.lastError })),
+        drivers: s.drivers.map(brief),
+        plugins: Object.fromEntries(KINDS.map((k) => [k.list, s.plugins[k.list].map(brief)])),
         devices: s.devices.map((d) => ({ device: d.device, quality: d.latest.quality, ageSeconds: d.ageSeconds })),
         buffer: s.buffer && { rows: s.buffer.rows, bytes: s.buffer.bytes, lastSeq: s.buffer.lastSeq, writeError: s.buffer.writeError },
         forwarders: s.forwarders.map((f) => ({ id: f.id, connected: f.connected, lag: f.lag, lastError: f.lastError })),
@@ -261,32 +358,41 @@ export class Agent {
     }
   }
 
-  /** Stop everything in reverse order; resolves when the buffer has committed what it holds. */
-  async stop(): Promise<void> {
+  /**
+   * Stop everything in reverse order. Plugins get `deadline` (aborted when their share of the stop
+   * budget is spent: they then drop connections instead of closing politely); the buffer then
+   * commits what it holds and closes. Resolves when the buffer is closed.
+   */
+  async stop(deadline: AbortSignal = AbortSignal.timeout(STOP_BUDGET_MS - BUFFER_RESERVE_MS)): Promise<void> {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
-    const settle = async (what: string, p: Promise<unknown>) => {
+    const settle = async (what: string, p: () => Promise<unknown>) => {
       try {
-        await p;
+        await p();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, `${what} failed while stopping`);
       }
     };
-    await Promise.all(this.drivers.map((rd) => settle(`driver ${rd.cfg.id}`, rd.driver.stop())));
-    if (this.pipeline) await settle('stats flush', this.pipeline.pushStats(Date.now() * 1000, true));
-    if (this.broker) await settle('broker', this.broker.close());
-    await Promise.all(this.forwarders.map((f) => settle(`forwarder ${f.id}`, f.stop())));
-    if (this.buffer) await settle('buffer', this.buffer.close());
-    if (this.http) await settle('http', this.http.close());
+    const stopKind = (kind: KindName) =>
+      Promise.all(this.started.filter((s) => s.kind === kind).map((s) => settle(`${kind} ${s.cfg.id}`, () => s.stop(deadline))));
+    await stopKind('driver');
+    await stopKind('analyzer');
+    if (this.pipeline) await settle('aggregator flush', () => this.pipeline.pushAggregates(Date.now() * 1000, true));
+    await stopKind('service');
+    if (this.broker) await settle('broker', () => this.broker!.close());
+    await Promise.all(this.forwarders.map((f) => settle(`forwarder ${f.id}`, () => f.stop(deadline))));
+    if (this.buffer) await settle('buffer', () => this.buffer!.close());
+    if (this.http) await settle('http', () => this.http!.close());
   }
 }
 
 /**
- * Run the agent until SIGTERM/SIGINT (or `opts.signal`). Resolves with the process exit code.
+ * Run the agent until SIGTERM/SIGINT (or `opts.signal`). Resolves with the process exit code:
+ * 0 after a clean stop, 1 when the stop budget ran out, 2 when the agent could not start.
  */
 export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise<number> {
-  const agent = new Agent(cfg, opts.logger);
+  const agent = new Agent(cfg, opts.logger, opts.registry);
   const log = agent.log;
   let stopping: Promise<number> | null = null;
   const stop = (why: string): Promise<number> => {
@@ -299,7 +405,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
       }, STOP_BUDGET_MS);
       t.unref();
     });
-    stopping = Promise.race([agent.stop().then(() => 0), timeout]).then((code) => {
+    stopping = Promise.race([agent.stop(AbortSignal.timeout(STOP_BUDGET_MS - BUFFER_RESERVE_MS)).then(() => 0), timeout]).then((code) => {
       log.info({ code }, 'gridedge stopped');
       return code;
     });
@@ -328,6 +434,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
 
   try {
     const addr = await agent.start();
+    const listed = (list: PluginInstanceConfig[]) => list.map((p) => `${p.type}:${p.id}`);
     log.info(
       {
         gateway: cfg.gateway.id,
@@ -335,8 +442,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
         mqtt: addr.mqtt,
         http: addr.http,
         storage: cfg.storage.dir,
-        drivers: cfg.drivers.map((d) => `${d.type}:${d.id}`),
-        forwarders: cfg.forwarders.map((f) => `${f.type}:${f.id}`),
+        ...Object.fromEntries(KINDS.map((k) => [k.list, listed(cfg[k.list])])),
         config: opts.configFile ?? 'embedded default',
       },
       'gridedge ready',

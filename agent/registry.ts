@@ -1,56 +1,64 @@
 /**
- * Every plugin the agent knows, by kind. The config loader validates `drivers[]` / `forwarders[]`
- * entries against these specs' sub-schemas; the composition root (agent/agent.ts) creates them.
+ * Every plugin the agent knows, by kind (the kinds are listed in agent/core/kinds.ts). The config
+ * loader validates each list entry against the sub-schema of the plugin its `type` names;
+ * `gridedge config schema` and the README's config reference describe them; the composition root
+ * (agent/agent.ts) creates and runs them.
  *
- * Adding a plugin: import its spec and append it to the matching list below. Nothing else changes:
- * `gridedge config schema` and the README's config reference pick up its keys from the spec.
- * A spec may also have `validate(entry): string[]` for rules across its keys ("key: message" each,
- * run by the loader on the entry with its defaults filled in).
+ * Adding a plugin: one folder (its spec, README, sample config, tests) and one line below.
  */
 import type { PluginInstanceConfig } from './core/config-types.js';
-import type { Driver, Forwarder, PluginSpec } from './core/plugin.js';
+import type { PluginSpec } from './core/plugin.js';
+import { LIST_KEYS, type ListKey } from './core/kinds.js';
 import { simPmuDriver } from '../drivers/sim-pmu/index.js';
+import { powerProcessor } from './processors/power/index.js';
+import { statsAggregator } from './aggregators/stats/index.js';
 import { azureIotForwarder } from './forwarders/azure-iot/index.js';
 import { mqttForwarder } from './forwarders/mqtt/index.js';
 
-/** A spec as the agent calls it: with a config entry the loader validated against the spec's schema. */
-export type RegisteredDriver = PluginSpec<PluginInstanceConfig, Driver>;
-export type RegisteredForwarder = PluginSpec<PluginInstanceConfig, Forwarder>;
-
 /**
- * The one place a plugin's own config type is widened: the loader has validated each entry against
- * `spec.schema` (and filled its defaults) before `create` sees it.
+ * A spec as the loader and the agent handle it. Each spec declares its own config type; `create` and
+ * `validate` are methods, so a spec of a narrower config type fits here: the loader has validated the
+ * entry against that spec's schema (defaults filled in) before either is called.
  */
-function entry<C, I>(spec: PluginSpec<C, I>): PluginSpec<PluginInstanceConfig, I> {
-  return spec as unknown as PluginSpec<PluginInstanceConfig, I>;
+export type AnySpec = PluginSpec<PluginInstanceConfig, unknown>;
+
+/** The one place a plugin's own config type is widened (see AnySpec). */
+export function plugin<C, I>(spec: PluginSpec<C, I>): AnySpec {
+  return spec as unknown as AnySpec;
 }
 
-const drivers: readonly RegisteredDriver[] = [
-  entry(simPmuDriver),
-  // later: modbus, opcua, c37118, mqtt-source
-];
+/** The plugin specs by kind and type, as the config loader and the agent take them (tests pass their own). */
+export type PluginRegistry = { readonly [L in ListKey]: ReadonlyMap<string, AnySpec> };
 
-const forwarders: readonly RegisteredForwarder[] = [
-  entry(mqttForwarder),
-  entry(azureIotForwarder),
-];
+/** The table: each kind's plugins. */
+export const PLUGINS: { readonly [L in ListKey]: readonly AnySpec[] } = {
+  drivers: [plugin(simPmuDriver)],
+  processors: [plugin(powerProcessor)],
+  aggregators: [plugin(statsAggregator)],
+  analyzers: [],
+  forwarders: [plugin(mqttForwarder), plugin(azureIotForwarder)],
+  services: [],
+};
 
-function byType<S extends PluginSpec<unknown, unknown>>(kind: string, specs: readonly S[]): ReadonlyMap<string, S> {
-  const m = new Map<string, S>();
-  for (const s of specs) {
-    if (m.has(s.type)) throw new Error(`registry: two ${kind} plugins have the type "${s.type}"`);
-    m.set(s.type, s);
+/** Build a registry from lists of specs per kind (a spec type may appear once per kind). */
+export function buildRegistry(lists: { readonly [L in ListKey]?: readonly AnySpec[] }): PluginRegistry {
+  const out = {} as { [L in ListKey]: Map<string, AnySpec> };
+  for (const list of LIST_KEYS) {
+    const m = new Map<string, AnySpec>();
+    for (const s of lists[list] ?? []) {
+      if (m.has(s.type)) throw new Error(`registry: two ${list} have the type "${s.type}"`);
+      m.set(s.type, s);
+    }
+    out[list] = m;
   }
-  return m;
+  return out;
 }
 
-export const driverSpecs: ReadonlyMap<string, RegisteredDriver> = byType('driver', drivers);
-export const forwarderSpecs: ReadonlyMap<string, RegisteredForwarder> = byType('forwarder', forwarders);
-
-/** The plugin specs by kind, as the config loader takes them (tests pass their own). */
-export interface PluginRegistry {
-  drivers: ReadonlyMap<string, PluginSpec<unknown, unknown>>;
-  forwarders: ReadonlyMap<string, PluginSpec<unknown, unknown>>;
+/** A copy of `base` with more plugins added (tests add their own, e.g. a fake analyzer). */
+export function extendRegistry(base: PluginRegistry, more: { readonly [L in ListKey]?: readonly AnySpec[] }): PluginRegistry {
+  const lists = {} as { [L in ListKey]: AnySpec[] };
+  for (const list of LIST_KEYS) lists[list] = [...base[list].values(), ...(more[list] ?? [])];
+  return buildRegistry(lists);
 }
 
-export const registry: PluginRegistry = { drivers: driverSpecs, forwarders: forwarderSpecs };
+export const registry: PluginRegistry = buildRegistry(PLUGINS);

@@ -3,6 +3,7 @@
  * environment variable — for `gridedge config schema` (Markdown or JSON) and the README's reference.
  */
 import { registry as defaultRegistry, type PluginRegistry } from '../registry.js';
+import { KINDS, type ListKey } from '../core/kinds.js';
 import { EMBEDDED_DEFAULT } from './embedded-default.js';
 import { pluginEntrySchema } from './entries.js';
 import { CONFIG_VERSION } from './migrate.js';
@@ -33,7 +34,8 @@ export interface PluginDescription {
 export interface SchemaDescription {
   configVersion: number;
   options: OptionDescription[];
-  plugins: { drivers: PluginDescription[]; forwarders: PluginDescription[] };
+  /** The plugins of each kind, by the kind's list key (`drivers`, `processors` ...). */
+  plugins: Record<ListKey, PluginDescription[]>;
   /** The document `gridedge run` uses without a config file, laid over the defaults. */
   embeddedDefault: unknown;
 }
@@ -80,19 +82,17 @@ export function describeSchema(registry: PluginRegistry = defaultRegistry): Sche
     if (embedded !== undefined && JSON.stringify(embedded) !== JSON.stringify(o.default)) o.embeddedDefault = embedded;
   }
   walk(USER_SCHEMA, 'mqtt.users[]', {}, options);
-  for (const [list, kind] of [
-    ['drivers', 'driver'],
-    ['forwarders', 'forwarder'],
-  ] as const) {
-    const specs = registry[list];
+  const plugins = {} as Record<ListKey, PluginDescription[]>;
+  for (const kind of KINDS) {
+    const specs = registry[kind.list];
     const known = [...specs.keys()];
-    for (const spec of specs.values()) walk(pluginEntrySchema(kind, spec, known), `${list}[]`, { plugin: spec.type }, options);
+    for (const spec of specs.values()) walk(pluginEntrySchema(kind, spec, known), `${kind.list}[]`, { plugin: spec.type }, options);
+    plugins[kind.list] = [...specs.values()].map((s) => ({ type: s.type, doc: s.doc }));
   }
-  const plugins = (m: PluginRegistry['drivers']): PluginDescription[] => [...m.values()].map((s) => ({ type: s.type, doc: s.doc }));
   return {
     configVersion: CONFIG_VERSION,
     options,
-    plugins: { drivers: plugins(registry.drivers), forwarders: plugins(registry.forwarders) },
+    plugins,
     embeddedDefault: EMBEDDED_DEFAULT,
   };
 }
@@ -126,11 +126,10 @@ export function schemaMarkdown(d: SchemaDescription = describeSchema(), level = 
   out.push(...table(d.options.filter((o) => !o.path.includes('[]')), true), '');
   out.push(`${h} mqtt.users[]`, '');
   out.push(...table(d.options.filter((o) => o.path.startsWith('mqtt.users[]')), false), '');
-  for (const [list, plugins] of [
-    ['drivers', d.plugins.drivers],
-    ['forwarders', d.plugins.forwarders],
-  ] as const) {
-    out.push(`${h} ${list}[]`, '');
+  for (const kind of KINDS) {
+    const list = kind.list;
+    const plugins = d.plugins[list];
+    out.push(`${h} ${list}[]`, '', kind.doc + '.', '');
     if (plugins.length === 0) out.push('No plugins of this kind are registered yet.', '');
     for (const p of plugins) {
       out.push(`${h}# ${list}[] type \`${p.type}\``, '', p.doc, '');

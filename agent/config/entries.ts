@@ -1,7 +1,8 @@
 /**
  * List entries validated one by one, each against its own convict schema (strict, defaults filled):
- * `drivers[]` / `forwarders[]` by the plugin their `type` names, `mqtt.users[]` by USER_SCHEMA.
+ * the entries of each plugin list by the plugin their `type` names, `mqtt.users[]` by USER_SCHEMA.
  */
+import type { KindInfo } from '../core/kinds.js';
 import type { PluginSpec } from '../core/plugin.js';
 import { identifier } from './formats.js';
 import { convictCheck } from './convict-check.js';
@@ -12,7 +13,7 @@ import { checkStructure, isPlainObject } from './structure.js';
 type AnySpec = PluginSpec<unknown, unknown>;
 
 /** The convict schema of one plugin's entries: `type`, `id`, then the plugin's own keys. */
-export function pluginEntrySchema(kind: 'driver' | 'forwarder', spec: AnySpec, knownTypes: readonly string[]): SchemaBranch {
+export function pluginEntrySchema(kind: KindInfo, spec: AnySpec, knownTypes: readonly string[]): SchemaBranch {
   const own: SchemaBranch = { ...(spec.schema as SchemaBranch) };
   delete own['type'];
   delete own['id'];
@@ -50,8 +51,7 @@ function pluginRuleProblems(spec: AnySpec, entry: Record<string, unknown>, at: s
 /** Validate a plugin list. Returns the entries with their defaults filled in. */
 export function checkPluginList(
   list: readonly unknown[],
-  listPath: string,
-  kind: 'driver' | 'forwarder',
+  kind: KindInfo,
   specs: ReadonlyMap<string, AnySpec>,
   problems: Problem[],
 ): Record<string, unknown>[] {
@@ -59,7 +59,7 @@ export function checkPluginList(
   const out: Record<string, unknown>[] = [];
   const seen = new Map<string, number>();
   list.forEach((raw, k) => {
-    const at = `${listPath}[${k}]`;
+    const at = `${kind.list}[${k}]`;
     if (!isPlainObject(raw)) {
       problems.push({ path: at, message: `must be an object with at least type and id, got ${showValue(raw)}` });
       return;
@@ -67,11 +67,11 @@ export function checkPluginList(
     const type = raw['type'];
     const spec = typeof type === 'string' ? specs.get(type) : undefined;
     if (type === undefined || type === null) {
-      problems.push({ path: `${at}.type`, message: `is required (one of the ${kind} types: ${known.join(', ') || 'none registered'})` });
+      problems.push({ path: `${at}.type`, message: `is required (one of the ${kind.kind} types: ${known.join(', ') || 'none registered'})` });
     } else if (!spec) {
       problems.push({
         path: `${at}.type`,
-        message: `must be one of the known ${kind} types (${known.join(', ') || 'none registered'}), got ${showValue(type)}`,
+        message: `must be one of the known ${kind.kind} types (${known.join(', ') || 'none registered'}), got ${showValue(type)}`,
       });
     }
     let entry: Record<string, unknown>;
@@ -95,7 +95,7 @@ export function checkPluginList(
     if (typeof id === 'string') {
       const first = seen.get(id);
       if (first !== undefined)
-        problems.push({ path: `${at}.id`, message: `must be unique among ${listPath} (${listPath}[${first}] has it too), got ${showValue(id)}` });
+        problems.push({ path: `${at}.id`, message: `must be unique among ${kind.list} (${kind.list}[${first}] has it too), got ${showValue(id)}` });
       else seen.set(id, k);
     }
     out.push(entry);

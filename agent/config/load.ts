@@ -14,6 +14,7 @@ import { render, showValue, type Problem } from './problems.js';
 import { readConfigFile } from './read-file.js';
 import { crossFieldProblems } from './rules.js';
 import { ROOT_SCHEMA } from './schema.js';
+import { KINDS } from '../core/kinds.js';
 import { checkStructure, isPlainObject } from './structure.js';
 
 export interface ConfigSource {
@@ -48,6 +49,28 @@ function tagEnvProblems(problems: Problem[], fromEnv: Map<string, string>): Prob
     }
     return p;
   });
+}
+
+/**
+ * The `stats` section configures the default aggregator: without an `aggregators` list, the list is
+ * `[{ type: stats, id: stats, ...stats }]` (empty when `stats.enabled` is false).
+ */
+function defaultAggregators(stats: unknown): Record<string, unknown>[] {
+  if (!isPlainObject(stats) || stats['enabled'] === false) return [];
+  const { enabled: _enabled, ...keys } = stats;
+  return [{ type: 'stats', id: 'stats', ...keys }];
+}
+
+/** A `stats` section next to an `aggregators` list would be silently unused: say so. */
+function statsSectionProblems(doc: ConfigDocument): Problem[] {
+  if (!Object.hasOwn(doc, 'aggregators') || !Object.hasOwn(doc, 'stats')) return [];
+  return [
+    {
+      path: 'stats',
+      message:
+        'configures the default aggregator only, and this config gives an aggregators list: configure the stats aggregator in its aggregators[] entry instead (type: stats)',
+    },
+  ];
 }
 
 export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadResult {
@@ -87,10 +110,16 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
 
   const mqtt = config['mqtt'] as Record<string, unknown>;
   if (Array.isArray(mqtt['users'])) mqtt['users'] = checkUsers(mqtt['users'], 'mqtt.users', problems);
-  if (Array.isArray(config['drivers']))
-    config['drivers'] = checkPluginList(config['drivers'], 'drivers', 'driver', registry.drivers, problems);
-  if (Array.isArray(config['forwarders']))
-    config['forwarders'] = checkPluginList(config['forwarders'], 'forwarders', 'forwarder', registry.forwarders, problems);
+  problems.push(...statsSectionProblems(layered));
+  // Without an aggregators list, the stats section (checked above with the stats aggregator's own
+  // schema, its problems under stats.*) is the default aggregator's entry.
+  const derivedAggregators = !Object.hasOwn(layered, 'aggregators');
+  if (derivedAggregators) config['aggregators'] = defaultAggregators(config['stats']);
+  for (const kind of KINDS) {
+    const list = config[kind.list];
+    if (kind.list === 'aggregators' && derivedAggregators) continue;
+    if (Array.isArray(list)) config[kind.list] = checkPluginList(list, kind, registry[kind.list], problems);
+  }
   problems.push(...crossFieldProblems(config));
 
   if (problems.length) return fail(tagEnvProblems(problems, fromEnv));

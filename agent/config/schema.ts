@@ -1,12 +1,15 @@
 /**
  * The one convict schema of the agent's own options: every option's default, doc, validation and
- * GRIDEDGE_* environment variable. `drivers[]` and `forwarders[]` entries are validated against
- * their plugin's sub-schema (agent/registry.ts), `mqtt.users[]` entries against USER_SCHEMA.
+ * GRIDEDGE_* environment variable. The entries of each plugin list (one per kind, agent/core/kinds.ts)
+ * are validated against their plugin's sub-schema (agent/registry.ts), `mqtt.users[]` entries
+ * against USER_SCHEMA.
  * Mirrors agent/core/config-types.ts `AgentConfig`.
  */
 import * as f from './formats.js';
 import { parseHash } from '../broker/passwords.js';
 import { CONFIG_VERSION } from './migrate.js';
+import { KINDS, type KindInfo } from '../core/kinds.js';
+import { STATS_SCHEMA } from '../aggregators/stats/schema.js';
 
 /** One option: convict's leaf shape (a node with `default`). */
 export interface SchemaLeaf {
@@ -30,11 +33,6 @@ export function isLeaf(node: unknown): node is SchemaLeaf {
 }
 
 const GiB = 1024 ** 3;
-
-/** Processed fields aggregated by default (CONTRACT "Stats messages"). */
-const PHASES = ['a', 'b', 'c'] as const;
-const MAGNITUDES = [...PHASES.map((p) => `v.${p}.mag`), ...PHASES.map((p) => `i.${p}.mag`)];
-const POWERS = ['p', 'q', 's'].flatMap((q) => [...PHASES, 'total'].map((p) => `${q}.${p}`));
 
 const passwordHash: f.Check = (v) => {
   if (v === undefined || v === null) return;
@@ -65,23 +63,38 @@ export const USER_SCHEMA: SchemaBranch = {
   subscribe: { doc: 'Topic filters the user may subscribe to (none when empty)', format: f.topicFilterList, default: [] },
 };
 
-/** The keys every `drivers[]` / `forwarders[]` entry has, before its plugin's own keys. */
-export function entryBaseSchema(kind: 'driver' | 'forwarder', knownTypes: readonly string[]): SchemaBranch {
+/** The keys every plugin list entry has, before its plugin's own keys. */
+export function entryBaseSchema(kind: KindInfo, knownTypes: readonly string[]): SchemaBranch {
   return {
     type: {
-      doc: `Which ${kind} plugin: ${knownTypes.join(', ') || '(none registered)'}`,
+      doc: `Which ${kind.kind} plugin: ${knownTypes.join(', ') || '(none registered)'}`,
       format: f.oneOf(...knownTypes),
       default: null,
     },
-    id: {
-      doc:
-        kind === 'driver'
-          ? 'Names the device (topic bal/raw/<id>); unique among drivers'
-          : 'Names the forwarder (its buffer cursor and counters); unique among forwarders',
-      format: f.identifier,
-      default: null,
-    },
+    id: { doc: kind.idDoc, format: f.identifier, default: null },
   };
+}
+
+/** The entries a list has when the config does not give it (aggregators: see `stats`). */
+export const DEFAULT_PROCESSORS = [{ type: 'power', id: 'power' }];
+
+/** One option per plugin kind: its list of entries (see agent/core/kinds.ts). */
+function pluginLists(): SchemaBranch {
+  const out: SchemaBranch = {};
+  for (const k of KINDS) {
+    const note =
+      k.list === 'processors'
+        ? ' (default: the power processor)'
+        : k.list === 'aggregators'
+          ? ' (default: the stats aggregator configured by the stats section)'
+          : '';
+    out[k.list] = {
+      doc: `${k.doc}${note}; see ${k.list}[] below; as an environment variable: JSON`,
+      format: f.list,
+      default: k.list === 'processors' ? DEFAULT_PROCESSORS : [],
+    };
+  }
+  return out;
 }
 
 const ROOT: SchemaBranch = {
@@ -164,29 +177,19 @@ const ROOT: SchemaBranch = {
       format: f.numberRange(0, 100 * 365 * 86400),
       default: 7 * 86400,
     },
-  },
-  stats: {
-    enabled: { doc: 'Publish rolling statistics on bal/processed/<device>/stats/<window>', format: f.boolean, default: true },
-    windows: {
-      doc: 'Window lengths, aligned to the clock by measurement timestamp; comma-separated or JSON in the environment',
-      format: f.durationList,
-      default: ['10s', '1m', '10min'],
-    },
-    fields: {
-      doc: 'Dotted field paths aggregated with Telegraf basicstats meanings',
-      format: f.fieldPathList,
-      default: [...MAGNITUDES, ...POWERS, 'pf.total', 'freq'],
-    },
-    rmsFields: {
-      doc: 'Fields that also get an RMS aggregate (square root of the mean of squares, IEC 61000-4-30)',
-      format: f.fieldPathList,
-      default: [...MAGNITUDES],
-    },
-    graceMs: {
-      doc: 'Samples arriving up to this many ms after their window ended are still counted; later ones count as late',
-      format: f.intRange(0, 3_600_000),
+    maxDevices: {
+      doc: 'Distinct devices the gateway keeps; measurements of a new device beyond this are rejected and counted (too_many_devices)',
+      format: f.intRange(1, 1_000_000),
       default: 2000,
     },
+  },
+  stats: {
+    enabled: {
+      doc: 'Run the default stats aggregator (used when the config gives no aggregators list) on bal/processed/<device>/stats/<window>',
+      format: f.boolean,
+      default: true,
+    },
+    ...STATS_SCHEMA,
   },
   status: {
     intervalS: {
@@ -195,16 +198,7 @@ const ROOT: SchemaBranch = {
       default: 10,
     },
   },
-  drivers: {
-    doc: 'Field device drivers (see drivers[] below); as an environment variable: JSON',
-    format: f.list,
-    default: [],
-  },
-  forwarders: {
-    doc: 'Upstream forwarders (see forwarders[] below); as an environment variable: JSON',
-    format: f.list,
-    default: [],
-  },
+  ...pluginLists(),
 };
 
 /** Options that have no environment variable. */
@@ -234,5 +228,3 @@ function withEnv(node: SchemaBranch, prefix: string): SchemaBranch {
 /** The agent's own options (without plugin keys), each leaf with its GRIDEDGE_* variable. */
 export const ROOT_SCHEMA: SchemaBranch = withEnv(ROOT, '');
 
-/** Where plugin entries live in the document. */
-export const PLUGIN_LISTS = { drivers: 'driver', forwarders: 'forwarder' } as const;

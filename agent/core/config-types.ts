@@ -46,6 +46,8 @@ export interface PipelineConfig {
   futureToleranceS: number;
   /** Timestamps older than this are kept but flagged questionable (`ts_past`). */
   pastToleranceS: number;
+  /** Distinct devices kept; a new device beyond this is rejected (`too_many_devices`). */
+  maxDevices: number;
 }
 
 export interface StatsConfig {
@@ -81,6 +83,11 @@ export interface AgentConfig {
   pipeline: PipelineConfig;
   stats: StatsConfig;
   status: StatusConfig;
+  /** One list per plugin kind (agent/core/kinds.ts), each entry validated against its plugin's schema. */
   drivers: PluginInstanceConfig[];
+  processors: PluginInstanceConfig[];
+  aggregators: PluginInstanceConfig[];
+  analyzers: PluginInstanceConfig[];
   forwarders: PluginInstanceConfig[];
+  services: PluginInstanceConfig[];
 }

@@ -1,16 +1,24 @@
 /**
- * The plugin interfaces. Every driver, processor, aggregator and forwarder implements one of these;
- * the agent's composition root (agent/agent.ts) wires them into the one data path:
+ * The plugin interfaces, one per kind (the kinds themselves are listed once, in agent/core/kinds.ts).
+ * The composition root (agent/agent.ts) wires every configured plugin into the one data path:
  *
- *   driver.emit → bal/raw/<device> → processors → bal/processed/<device> → buffer → forwarders
- *                                   aggregators → bal/processed/<device>/stats/<window>
+ *   driver.emit ─▶ bal/raw/<device> ─▶ processors (in order) ─▶ bal/processed/<device> ─▶ buffer ─▶ forwarders
+ *                                      aggregators ─▶ bal/processed/<device>/stats/<window> ─▶ buffer
+ *   analyzers (latest values, periodically or on change) ─▶ bal/processed/<their topic> ─▶ buffer
+ *   services: own config slice, start/stop, health, counters, REST routes
  *
- * Rules (in the spirit of Telegraf's plugin model):
- * - `create(config)` validates nothing twice and does no I/O; the config slice it gets has already
- *   passed the plugin's convict schema.
- * - `start`/`connect` may fail; the agent logs, counts and retries — a plugin never takes the process down.
+ * Rules for every kind:
+ * - `create(config)` does no I/O; the config it gets has passed the plugin's convict schema, with
+ *   defaults filled in.
+ * - `start` may fail (reject): the agent logs it, counts it (`plugin_errors{kind,id}`) and calls
+ *   `start` again after a backoff (1 s, doubling, at most 60 s), until it succeeds or the agent stops.
+ *   A plugin never takes the process down: its exceptions are caught, logged and counted.
+ * - `stop(deadline)` is called once, when the agent stops, whether or not `start` ever succeeded.
+ *   `deadline` aborts when the agent's stop budget is nearly spent: from then on the plugin gives up
+ *   waiting on peers (close sockets at once) and resolves. After `stop` resolves a driver never emits.
  * - Counters, not log lines, for anything that happens per message.
  */
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Counters } from './counters.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
@@ -26,18 +34,18 @@ export interface PluginContext {
   /** Child logger bound to the plugin (`{ plugin: type, id }`). */
   log: Logger;
   counters: Counters;
-  /** Aborted when the agent stops. */
+  /** Aborted when the agent starts stopping (before `stop` is called). */
   signal: AbortSignal;
   /** The gateway id (config `gateway.id`). */
   gateway: string;
-  /** Directory for the plugin's own files (inside `storage.dir`). */
+  /** Directory for the plugin's own files (inside `storage.dir`); created on first use by the plugin. */
   storageDir: string;
 }
 
 /** Emits one measurement onto `bal/raw/<m.device>`. Never throws; bad measurements are counted. */
 export type Emit = (m: Measurement) => void;
 
-/** Health a plugin reports for the status page and `gridedge status`. */
+/** Health a plugin reports for the status page, `gridedge status` and `/metrics`. */
 export interface PluginHealth {
   state: 'starting' | 'running' | 'degraded' | 'stopped';
   /** Devices this plugin publishes as. */
@@ -49,31 +57,108 @@ export interface PluginHealth {
 }
 
 /**
- * A driver reads field devices and emits measurements.
- * `start` is called once, `stop` once; after `stop()` resolves, `emit` is never called again.
- * A driver reconnects by itself after a connection loss (with backoff), counting `retries`.
+ * A driver reads field devices and emits measurements. `start` resolves once it is reading (or
+ * rejects, and is called again later, see above); it reconnects by itself after a connection loss,
+ * with backoff, and reports that in `health()`. `emit` may be called from any callback between
+ * `start` and the end of `stop`.
  */
 export interface Driver {
   start(ctx: PluginContext, emit: Emit): Promise<void>;
-  stop(): Promise<void>;
+  stop(deadline: AbortSignal): Promise<void>;
   health(): PluginHealth;
 }
 
-/** A processor turns one measurement into zero or more. Pure and synchronous. */
+/**
+ * A processor turns one measurement into one measurement (the enriched copy, or the input itself).
+ * Synchronous and called on the event loop for every accepted measurement, in the configured order.
+ * It must not modify its input. An exception is counted (`processor_errors{processor}`) and the
+ * measurement passes on unchanged by that processor.
+ */
 export interface Processor {
   readonly name: string;
   process(m: Measurement): Measurement;
 }
 
+/** One message an aggregator or analyzer publishes: its topic (under bal/processed/) and its JSON body. */
+export interface DerivedMessage {
+  topic: string;
+  message: object;
+}
+
+/** What `Aggregator.add` did with a measurement, for the pipeline's counters. */
+export interface AggregatorAddResult {
+  /** The measurement came too late for at least one window that was already published. */
+  late?: boolean;
+  /** Whole measurements left out (no usable timestamp, limits). */
+  ignored?: boolean;
+  /** Field samples left out because their quality was invalid. */
+  excludedFields?: number;
+}
+
 /**
- * An aggregator collects measurements into windows. `add`, `push` and `reset` are never called
- * concurrently. `push(nowMicros)` returns the windows that are complete at that time.
+ * An aggregator collects processed measurements into windows. `add`, `push` and `flushAll` are
+ * called on the event loop only, never concurrently. `push(nowMicros)` returns what is complete at
+ * that time (the agent calls it every second); `flushAll()` returns everything still open, complete
+ * or not, and is called once when the agent stops. Outputs are published and buffered like any
+ * processed message.
  */
-export interface Aggregator<Out> {
-  add(m: Measurement): void;
-  push(nowMicros: number): readonly Out[];
-  /** Everything still open, complete or not (used on shutdown). */
-  flushAll(): readonly Out[];
+export interface Aggregator {
+  readonly name: string;
+  add(m: Measurement): AggregatorAddResult;
+  push(nowMicros: number): readonly DerivedMessage[];
+  flushAll(): readonly DerivedMessage[];
+  health?(): PluginHealth;
+}
+
+/** When an analyzer runs: every `intervalMs`, and/or when one of `devices` got a new measurement. */
+export interface AnalyzerTrigger {
+  intervalMs?: number;
+  /** Run (at most once per `minIntervalMs`, default 100 ms) after a new measurement of one of these devices. */
+  onChange?: readonly string[];
+  minIntervalMs?: number;
+}
+
+export interface AnalyzerInput {
+  /** The latest processed measurement of every device the analyzer asked for (missing ones absent). */
+  latest: ReadonlyMap<string, Measurement>;
+  /** Wall clock, µs since the epoch. */
+  nowMicros: number;
+}
+
+/**
+ * An analyzer runs over the latest values of chosen devices and publishes its results through the
+ * data path (published locally, buffered, forwarded). Runs never overlap: a trigger that fires
+ * while a run is in flight is folded into one run after it. A run that throws or rejects is counted
+ * (`analyzer_errors{analyzer}`) and logged; the next trigger runs it again.
+ */
+export interface Analyzer {
+  readonly trigger: AnalyzerTrigger;
+  /** Devices whose latest measurement the analyzer reads (and, for `onChange`, watches). */
+  readonly devices: readonly string[];
+  start?(ctx: PluginContext): Promise<void>;
+  analyze(input: AnalyzerInput): readonly DerivedMessage[] | Promise<readonly DerivedMessage[]>;
+  stop?(deadline: AbortSignal): Promise<void>;
+  health(): PluginHealth;
+}
+
+/** What a service can reach of the running agent. */
+export interface ServiceContext extends PluginContext {
+  /** Publish a derived message through the data path (local subscribers, buffer, forwarders). */
+  publish(msg: DerivedMessage): Promise<void>;
+  /** The latest processed measurement of a device. */
+  latest(device: string): Measurement | undefined;
+}
+
+/**
+ * A service: its own config slice, start/stop, health and counters, and optionally REST routes.
+ * `routes` is registered as an encapsulated Fastify plugin under `/api/v1` before the HTTP server
+ * listens (so before `start`); its handlers must answer 503 until `start` resolved.
+ */
+export interface Service {
+  start(ctx: ServiceContext): Promise<void>;
+  stop(deadline: AbortSignal): Promise<void>;
+  health(): PluginHealth;
+  routes?(app: FastifyInstance): Promise<void>;
 }
 
 /** A row of the store-and-forward buffer. */
@@ -95,11 +180,11 @@ export interface SendResult {
 }
 
 /**
- * A forwarder sends buffered rows upstream. The agent's forwarder runner owns the cursor, retries,
- * backoff, live-first draining and counters; the forwarder only talks to its peer.
- * `send` never overlaps itself (unless `maxInFlight` > 1). It resolves only after the peer
- * acknowledged (e.g. MQTT PUBACK). It rejects on a connection problem (the runner retries the same
- * rows after backoff).
+ * A forwarder sends buffered rows upstream. The agent's forwarder runner (agent/forwarders/runner.ts)
+ * owns the cursor, retries, backoff, live-first draining and counters; the forwarder only talks to
+ * its peer. `connect` is called again by the runner after a failure (with backoff). Up to
+ * `maxInFlight` `send` calls overlap. `send` resolves only after the peer acknowledged (e.g. MQTT
+ * PUBACK) and rejects on a connection problem (the runner retries the same rows after backoff).
  */
 export interface Forwarder {
   /**
@@ -112,7 +197,8 @@ export interface Forwarder {
   route(topic: string): string | null;
   send(batch: readonly StoredMessage[]): Promise<SendResult>;
   connected(): boolean;
-  close(): Promise<void>;
+  /** Close the connection; when `deadline` aborts, drop it at once instead of closing politely. */
+  close(deadline?: AbortSignal): Promise<void>;
 }
 
 /** What a plugin folder exports: its type name, its convict sub-schema and a factory. */
@@ -122,9 +208,15 @@ export interface PluginSpec<Config, Instance> {
   readonly doc: string;
   /** convict schema of the plugin's own keys (without `type` and `id`, which the root adds). */
   readonly schema: ConfigSchema;
+  /** Rules across the plugin's keys, run on an entry with its defaults filled in: "key: message" each. */
+  validate?(config: Config): string[];
   /** No I/O here. */
   create(config: Config): Instance;
 }
 
 export type DriverSpec<C = Record<string, unknown>> = PluginSpec<C, Driver>;
+export type ProcessorSpec<C = Record<string, unknown>> = PluginSpec<C, Processor>;
+export type AggregatorSpec<C = Record<string, unknown>> = PluginSpec<C, Aggregator>;
+export type AnalyzerSpec<C = Record<string, unknown>> = PluginSpec<C, Analyzer>;
 export type ForwarderSpec<C = Record<string, unknown>> = PluginSpec<C, Forwarder>;
+export type ServiceSpec<C = Record<string, unknown>> = PluginSpec<C, Service>;

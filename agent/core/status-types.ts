@@ -5,6 +5,7 @@
 import type { BufferStats } from './buffer-types.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import type { PluginHealth } from './plugin.js';
+import type { ListKey } from './kinds.js';
 
 export interface DeviceStatus {
   device: string;
@@ -49,7 +50,10 @@ export interface AgentStatus {
   startedAt: number;
   uptimeSeconds: number;
   broker: BrokerStatus;
+  /** The drivers' health (the same as `plugins.drivers`; kept for existing readers). */
   drivers: PluginStatus[];
+  /** Every configured plugin's health, by kind (`drivers`, `processors`, `aggregators` ...). */
+  plugins: Record<ListKey, PluginStatus[]>;
   devices: DeviceStatus[];
   buffer: BufferStats | null;
   forwarders: ForwarderStatus[];

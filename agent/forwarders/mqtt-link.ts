@@ -175,22 +175,30 @@ export class MqttLink {
     });
   }
 
-  /** Disconnect cleanly (DISCONNECT, then close); unacknowledged publishes reject. */
-  async close(): Promise<void> {
+  /**
+   * Disconnect cleanly (DISCONNECT, then close; at most 2 s), or at once when `deadline` is or
+   * becomes aborted. Unacknowledged publishes reject.
+   */
+  async close(deadline?: AbortSignal): Promise<void> {
     this.closeListeners.clear();
     const wasUp = this.connected;
     this.markDown(new ForwardError('closed', `${this.url}: closed`));
-    if (!wasUp) {
+    if (!wasUp || deadline?.aborted) {
       this.client.end(true);
       return;
     }
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
+      const force = (): void => {
+        clearTimeout(t);
+        deadline?.removeEventListener('abort', force);
         this.client.end(true);
         resolve();
-      }, 2000);
+      };
+      const t = setTimeout(force, 2000);
+      deadline?.addEventListener('abort', force, { once: true });
       this.client.end(false, () => {
         clearTimeout(t);
+        deadline?.removeEventListener('abort', force);
         resolve();
       });
     });

@@ -136,35 +136,43 @@ export class ForwarderRunner {
   }
 
   /**
-   * Stop: wait for the sends in flight to settle (at most `stopTimeoutMs`), record the cursor,
-   * close the connection. Rows in flight that were not acknowledged stay above the cursor.
-   * Call it before closing the buffer.
+   * Stop: wait for the sends in flight to settle (at most `stopTimeoutMs`, and never past
+   * `deadline`), record the cursor, close the connection (dropped at once once `deadline` aborted).
+   * Rows in flight that were not acknowledged stay above the cursor and are sent again after a
+   * restart. Call it before closing the buffer. Called again, it returns the first call's promise.
    */
-  stop(): Promise<void> {
-    this.stopped ??= this.doStop();
+  stop(deadline?: AbortSignal): Promise<void> {
+    this.stopped ??= this.doStop(deadline);
     return this.stopped;
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(deadline?: AbortSignal): Promise<void> {
     this.stopCtl.abort();
     this.wake?.();
     this.unsubscribe?.();
     if (this.ticker) clearInterval(this.ticker);
+    const aborted = new Promise<void>((resolve) => {
+      if (!deadline) return;
+      if (deadline.aborted) resolve();
+      else deadline.addEventListener('abort', () => resolve(), { once: true });
+    });
     if (this.loopDone) {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         this.loopDone.then(() => false),
         new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.opts.stopTimeoutMs))),
+        aborted.then(() => true),
       ]);
       clearTimeout(timer);
-      if (timedOut) this.log?.warn(`forwarder ${this.id}: sends still in flight after ${this.opts.stopTimeoutMs} ms; closing`);
+      if (timedOut) this.log?.warn(`forwarder ${this.id}: sends still in flight at the stop deadline; closing`);
     }
     try {
-      await this.forwarder.close();
+      await this.forwarder.close(deadline);
     } catch (e) {
       this.log?.warn({ err: e }, `forwarder ${this.id}: close failed`);
     }
-    if (this.loopDone) await this.loopDone;
+    // close() rejects the sends in flight, so the loop ends promptly; do not wait past the deadline.
+    if (this.loopDone) await Promise.race([this.loopDone, aborted]);
     this.linkUp = false;
     try {
       this.advanceCursor();

@@ -1,7 +1,7 @@
 /**
- * The one HTTP server (CONTRACT "HTTP"): the status page, `/api/v1/status`, `/metrics`, and the
- * MQTT-over-WebSocket upgrade path. One file per route group under routes/; add new groups in
- * `buildHttp` (the OpenAPI plugin must be registered before the route groups it documents).
+ * The one HTTP server: the status page (`/`), `/api/v1/status`, `/metrics`, the MQTT-over-WebSocket
+ * upgrade path, and the route groups services bring (each an encapsulated Fastify plugin under
+ * `/api/v1`). One file per route group of the agent's own under routes/.
  */
 import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { HttpConfig } from '../core/config-types.js';
@@ -43,6 +43,7 @@ export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<Fasti
   registerPageRoutes(app, deps);
   registerStatusRoutes(app, deps);
   registerMetricsRoutes(app, deps);
+  for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: '/api/v1' });
 
   const dropUpgraded = routeUpgrades(app.server, deps);
   app.addHook('preClose', async () => dropUpgraded());

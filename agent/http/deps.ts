@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
 import type { AgentStatus } from '../core/status-types.js';
@@ -11,4 +12,12 @@ export interface HttpDeps {
   broker?: Pick<EmbeddedBroker, 'handleUpgrade'>;
   /** Path of the MQTT-over-WebSocket endpoint, e.g. `/mqtt`. */
   wsPath: string;
+  /** Route groups of services, each registered as an encapsulated Fastify plugin under `/api/v1`. */
+  routes?: readonly ServiceRoutes[];
+}
+
+export interface ServiceRoutes {
+  /** The service's id (names the plugin in logs). */
+  id: string;
+  register(app: FastifyInstance): Promise<void>;
 }

@@ -2,6 +2,7 @@
  * JSON Schemas of the HTTP responses (fastify serialises with them; the OpenAPI document is built from them).
  * Objects allow additional properties so fields added to AgentStatus later are not silently dropped.
  */
+import { KINDS } from '../core/kinds.js';
 
 const str = { type: 'string' } as const;
 const num = { type: 'number' } as const;
@@ -109,7 +110,7 @@ export const agentStatusSchema = {
   title: 'AgentStatus',
   type: 'object',
   additionalProperties: true,
-  required: ['gateway', 'version', 'health', 'problems', 'startedAt', 'uptimeSeconds', 'broker', 'drivers', 'devices', 'buffer', 'forwarders', 'counters'],
+  required: ['gateway', 'version', 'health', 'problems', 'startedAt', 'uptimeSeconds', 'broker', 'drivers', 'plugins', 'devices', 'buffer', 'forwarders', 'counters'],
   properties: {
     gateway: str,
     version: str,
@@ -119,6 +120,11 @@ export const agentStatusSchema = {
     uptimeSeconds: num,
     broker: brokerStatusSchema,
     drivers: { type: 'array', items: pluginStatusSchema },
+    plugins: {
+      type: 'object',
+      description: 'Health of every configured plugin, by kind',
+      properties: Object.fromEntries(KINDS.map((k) => [k.list, { type: 'array', items: pluginStatusSchema }])),
+    },
     devices: { type: 'array', items: deviceStatusSchema },
     buffer: bufferStatsSchema,
     forwarders: { type: 'array', items: forwarderStatusSchema },

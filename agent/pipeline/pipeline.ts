@@ -4,6 +4,7 @@
  *   driver emit ─┐
  *                ├─▶ validate ─▶ bal/raw/<device> ─▶ processors ─▶ bal/processed/<device> ─▶ buffer
  *   MQTT client ─┘                                  aggregators ─▶ bal/processed/<device>/stats/<w> ─▶ buffer
+ *   analyzers, services ─▶ publishDerived ─▶ bal/processed/<their topic> ─▶ buffer
  *
  * A QoS 1 publish from a network client is acknowledged only once the raw message and what it was
  * processed into are committed to the buffer (the promise `ingestRaw` returns). A bad payload is
@@ -14,10 +15,9 @@ import type { MessageBuffer, NewMessage } from '../core/buffer-types.js';
 import type { Counters } from '../core/counters.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import { nowMicros, type Measurement } from '../../algorithms/common/measurement.js';
-import type { Aggregator, Logger, Processor } from '../core/plugin.js';
-import { RAW_PREFIX, processedTopic, rawTopic, statsTopic } from '../core/topics.js';
+import type { Aggregator, DerivedMessage, Logger, Processor } from '../core/plugin.js';
+import { PROCESSED_PREFIX, RAW_PREFIX, processedTopic, rawTopic } from '../core/topics.js';
 import { checkMeasurement, parseMeasurement, type Rejection, type ValidationLimits } from './validate.js';
-import type { AddResult, StatsMessage } from '../../algorithms/stats/index.js';
 
 export interface RawInput {
   topic: string;
@@ -33,12 +33,19 @@ export type RawVerdict = 'accepted' | 'rejected';
 export interface PipelineDeps {
   log: Logger;
   counters: Counters;
+  /** Applied in this order to every accepted measurement. */
   processors: readonly Processor[];
-  stats: (Omit<Aggregator<StatsMessage>, 'add'> & { add(m: Measurement): AddResult }) | null;
+  aggregators: readonly Aggregator[];
   buffer: MessageBuffer | null;
   /** In-process publish on the embedded broker (local subscribers); fire and forget. */
   publish(topic: string, payload: string): void;
-  limits: { maxPayloadBytes: number; futureToleranceS: number; pastToleranceS: number };
+  limits: {
+    maxPayloadBytes: number;
+    futureToleranceS: number;
+    pastToleranceS: number;
+    /** Distinct devices kept; a measurement of a new device beyond this is rejected (`too_many_devices`). */
+    maxDevices: number;
+  };
 }
 
 /** Log at most this many lines per reason per minute; the counters count everything. */
@@ -47,6 +54,7 @@ const LOG_BURST = 5;
 export class Pipeline {
   private readonly latest = new Map<string, Measurement>();
   private readonly logLimiter = new LogLimiter(LOG_BURST);
+  private listener: ((device: string) => void) | null = null;
 
   constructor(private readonly d: PipelineDeps) {
     const c = d.counters;
@@ -57,7 +65,10 @@ export class Pipeline {
     c.describe('dropped', 'Accepted data that could not be stored, by reason');
     c.describe('late', 'Samples that arrived after their statistics window was published');
     c.describe('stats_published', 'Statistics windows published');
-    c.describe('stats_excluded', 'Samples left out of statistics (quality invalid)');
+    c.describe('stats_excluded', 'Field samples left out of statistics because their quality was invalid');
+    c.describe('aggregator_ignored', 'Measurements an aggregator could not place (no usable timestamp, open-window limit), by aggregator');
+    c.describe('aggregator_errors', 'Aggregator exceptions, by aggregator');
+    c.describe('derived_refused', 'Messages from aggregators, analyzers or services refused (topic not under bal/processed/, not serialisable), by reason');
     c.describe('qos0_received', 'QoS 0 publishes on bal/raw (best effort)');
     c.describe('processor_errors', 'Processor exceptions, by processor');
     // Shown from the start (at 0) so a dashboard or technician sees them before anything happens.
@@ -84,12 +95,16 @@ export class Pipeline {
     this.d.counters.inc('received', { source: 'mqtt' });
     const device = input.topic.startsWith(RAW_PREFIX) ? input.topic.slice(RAW_PREFIX.length) : '';
     if (device === '' || device.includes('+') || device.includes('#')) {
-      this.rejected({ ok: false, reason: 'bad_topic', detail: `topic ${input.topic} names no device (bal/raw/<device>)` }, input.topic, input.clientId);
+      this.rejected({ reason: 'bad_topic', detail: `topic ${input.topic} names no device (bal/raw/<device>)` }, input.topic, input.clientId);
       return Promise.resolve('rejected');
     }
     const r = parseMeasurement(input.payload, device, this.limits());
     if (!r.ok) {
       this.rejected(r, input.topic, input.clientId);
+      return Promise.resolve('rejected');
+    }
+    if (this.overDeviceLimit(r.m.device)) {
+      this.rejected(this.deviceLimitRejection(r.m.device), input.topic, input.clientId);
       return Promise.resolve('rejected');
     }
     const stored = this.accept(r.m, r.text ?? input.payload.toString('utf8'));
@@ -108,6 +123,10 @@ export class Pipeline {
     const r = checkMeasurement(m, null, this.limits());
     if (!r.ok) {
       this.rejected(r, rawTopic(String(m.device)), `driver:${driverId}`);
+      return;
+    }
+    if (this.overDeviceLimit(r.m.device)) {
+      this.rejected(this.deviceLimitRejection(r.m.device), rawTopic(r.m.device), `driver:${driverId}`);
       return;
     }
     const raw = JSON.stringify(r.m);
@@ -132,11 +151,18 @@ export class Pipeline {
     this.d.publish(topic, processed);
     this.latest.set(out.device, out);
     c.inc('processed');
-    if (this.d.stats) {
-      const res = this.d.stats.add(out);
-      if (res === 'late') c.inc('late');
-      else if (res === 'excluded') c.inc('stats_excluded');
+    for (const a of this.d.aggregators) {
+      try {
+        const r = a.add(out);
+        if (r.late) c.inc('late');
+        if (r.ignored) c.inc('aggregator_ignored', { aggregator: a.name });
+        if (r.excludedFields) c.inc('stats_excluded', undefined, r.excludedFields);
+      } catch (err) {
+        c.inc('aggregator_errors', { aggregator: a.name });
+        this.logLimited(`aggregator:${a.name}`, { device: m.device, aggregator: a.name, err: (err as Error).message }, 'aggregator failed on a measurement');
+      }
     }
+    this.listener?.(out.device);
     if (!this.d.buffer) return Promise.resolve();
     return this.d.buffer
       .append([
@@ -146,21 +172,56 @@ export class Pipeline {
       .then(() => undefined);
   }
 
-  /** Publish and store the statistics windows that are complete at `nowUs` (all of them when `all`). */
-  pushStats(nowUs: number, all = false): Promise<unknown> {
-    if (!this.d.stats) return Promise.resolve();
-    const windows = all ? this.d.stats.flushAll() : this.d.stats.push(nowUs);
-    if (windows.length === 0) return Promise.resolve();
-    const rows: NewMessage[] = [];
-    for (const w of windows) {
-      const topic = statsTopic(w.device, w.window);
-      const payload = JSON.stringify(w);
-      this.d.publish(topic, payload);
-      rows.push({ topic, payload });
+  /** Publish and store what the aggregators completed at `nowUs` (everything still open when `all`). */
+  pushAggregates(nowUs: number, all = false): Promise<unknown> {
+    const out: DerivedMessage[] = [];
+    for (const a of this.d.aggregators) {
+      try {
+        out.push(...(all ? a.flushAll() : a.push(nowUs)));
+      } catch (err) {
+        this.d.counters.inc('aggregator_errors', { aggregator: a.name });
+        this.logLimited(`aggregator:${a.name}`, { aggregator: a.name, err: (err as Error).message }, 'aggregator failed to publish its windows');
+      }
     }
-    this.d.counters.inc('stats_published', undefined, windows.length);
-    if (!this.d.buffer) return Promise.resolve();
-    return this.d.buffer.append(rows).catch(() => this.d.counters.inc('dropped', { reason: 'store_unavailable' }, rows.length));
+    if (out.length === 0) return Promise.resolve();
+    this.d.counters.inc('stats_published', undefined, out.length);
+    return this.publishDerived(out);
+  }
+
+  /**
+   * Publish messages derived by an aggregator, analyzer or service: on the embedded broker and into
+   * the buffer (so they are forwarded). Topics must be under bal/processed/; others are refused,
+   * counted (`derived_refused`) and logged. Resolves once stored; a store failure is counted as a drop.
+   */
+  publishDerived(msgs: readonly DerivedMessage[]): Promise<void> {
+    const rows: NewMessage[] = [];
+    for (const d of msgs) {
+      if (!d.topic.startsWith(PROCESSED_PREFIX)) {
+        this.d.counters.inc('derived_refused', { reason: 'topic' });
+        this.logLimited('derived:topic', { topic: d.topic }, 'derived message refused: its topic is not under bal/processed/');
+        continue;
+      }
+      let payload: string;
+      try {
+        payload = JSON.stringify(d.message);
+      } catch (err) {
+        this.d.counters.inc('derived_refused', { reason: 'not_serialisable' });
+        this.logLimited('derived:json', { topic: d.topic, err: (err as Error).message }, 'derived message refused: not serialisable');
+        continue;
+      }
+      this.d.publish(d.topic, payload);
+      rows.push({ topic: d.topic, payload });
+    }
+    if (!this.d.buffer || rows.length === 0) return Promise.resolve();
+    return this.d.buffer.append(rows).then(
+      () => undefined,
+      () => this.d.counters.inc('dropped', { reason: 'store_unavailable' }, rows.length),
+    );
+  }
+
+  /** Called with the device of every processed measurement (the agent's on-change analyzer triggers). */
+  onProcessed(listener: ((device: string) => void) | null): void {
+    this.listener = listener;
   }
 
   /** The latest processed measurement of every device (status page, state estimator). */
@@ -168,7 +229,19 @@ export class Pipeline {
     return this.latest;
   }
 
-  private rejected(r: Rejection, topic: string, client: string): void {
+  /** A device not seen before while `maxDevices` devices are known. */
+  private overDeviceLimit(device: string): boolean {
+    return this.latest.size >= this.d.limits.maxDevices && !this.latest.has(device);
+  }
+
+  private deviceLimitRejection(device: string): { reason: string; detail: string } {
+    return {
+      reason: 'too_many_devices',
+      detail: `device ${JSON.stringify(device.slice(0, 64))} would be device number ${this.latest.size + 1}; pipeline.maxDevices is ${this.d.limits.maxDevices}`,
+    };
+  }
+
+  private rejected(r: { reason: string; detail: string }, topic: string, client: string): void {
     this.d.counters.inc('rejected', { reason: r.reason });
     this.logLimited(`reject:${r.reason}`, { client, topic, reason: r.reason, detail: r.detail }, 'payload rejected');
   }

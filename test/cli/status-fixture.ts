@@ -1,8 +1,9 @@
 /** AgentStatus documents as a running agent serves them at /api/v1/status. */
+import { withPlugins } from '../helpers/status.js';
 import type { AgentStatus } from '../../agent/core/status-types.js';
 
 export function healthyStatus(now = Date.now()): AgentStatus {
-  return {
+  return withPlugins({
     gateway: 'gw-test',
     version: '0.1.0',
     health: 'healthy',
@@ -49,7 +50,7 @@ export function healthyStatus(now = Date.now()): AgentStatus {
       late: 2,
       stats_published: 77,
     },
-  };
+  });
 }
 
 export function degradedStatus(now = Date.now()): AgentStatus {

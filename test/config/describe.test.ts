@@ -68,6 +68,8 @@ const SAMPLES: Record<string, string> = {
   'stats.fields': 'freq',
   'stats.rmsFields': '["freq"]',
   drivers: '[]',
+  processors: '[]',
+  aggregators: '[]',
   forwarders: '[{"type":"mqtt","id":"up"}]',
 };
 
@@ -80,6 +82,7 @@ t.test('every option but version has a GRIDEDGE_* variable, and each variable ov
       continue;
     }
     t.equal(o.env, envName(o.path), `${o.path} → ${o.env}`);
+    if ((o.path === 'analyzers' || o.path === 'services') && d.plugins[o.path].length === 0) continue; // no plugin to list yet
     let raw = SAMPLES[o.path];
     if (raw === undefined && typeof o.default === 'number') raw = String(o.default - 1);
     if (raw === undefined && typeof o.default === 'boolean') raw = String(!o.default);

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import * as f from '../../agent/config/formats.js';
 import type { PluginSpec } from '../../agent/core/plugin.js';
-import type { PluginRegistry } from '../../agent/registry.js';
+import { buildRegistry, plugin, registry, type PluginRegistry } from '../../agent/registry.js';
 import { simPmuDriver } from '../../drivers/sim-pmu/index.js';
 import { repoRoot } from '../helpers/agent-process.js';
 
@@ -39,10 +39,10 @@ export const testUp: PluginSpec<unknown, unknown> = {
   create: notCreated,
 };
 
-export const testRegistry: PluginRegistry = {
-  drivers: new Map<string, PluginSpec<unknown, unknown>>([
-    ['sim-pmu', simPmuDriver as unknown as PluginSpec<unknown, unknown>],
-    ['test-meter', testMeter],
-  ]),
-  forwarders: new Map([['test-up', testUp]]),
-};
+/** The agent's processors and aggregators, sim-pmu and the two test plugins. */
+export const testRegistry: PluginRegistry = buildRegistry({
+  drivers: [plugin(simPmuDriver), plugin(testMeter)],
+  processors: [...registry.processors.values()],
+  aggregators: [...registry.aggregators.values()],
+  forwarders: [plugin(testUp)],
+});

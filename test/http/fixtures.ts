@@ -1,4 +1,5 @@
 /** A status document with known values for the HTTP tests. */
+import { withPlugins } from '../helpers/status.js';
 import type { AgentStatus } from '../../agent/core/status-types.js';
 
 export const HOSTILE = '<script>alert("x")</script>&co';
@@ -9,7 +10,7 @@ export const HOSTILE = '<script>alert("x")</script>&co';
  */
 export function sampleStatus(now = Date.now()): AgentStatus {
   const P = 2300 * Math.cos(Math.PI / 6);
-  return {
+  return withPlugins({
     gateway: 'gw-test',
     version: '0.1.0',
     health: 'degraded',
@@ -63,5 +64,5 @@ export function sampleStatus(now = Date.now()): AgentStatus {
       { id: 'hub', type: 'azure-iothub', connected: true, lastSuccess: now - 2000, lag: 0, lagSeconds: 0, drainRate: 49.5, dropped: 7 },
     ],
     counters: { received: 1000, broker_refused: { 'reason=publish_acl': 2 } },
-  };
+  });
 }

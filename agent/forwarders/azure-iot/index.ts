@@ -298,7 +298,7 @@ class AzureIotForwarder implements Forwarder {
     return { delivered, rejected };
   }
 
-  async close(): Promise<void> {
+  async close(deadline?: AbortSignal): Promise<void> {
     this.closed = true;
     this.closing.abort();
     clearTimeout(this.renewTimer);
@@ -306,7 +306,7 @@ class AzureIotForwarder implements Forwarder {
     if (this.renewing) await this.renewing;
     const old = this.link;
     this.link = null;
-    if (old) await old.close();
+    if (old) await old.close(deadline);
   }
 }
 

@@ -159,15 +159,15 @@ class MqttForwarder implements Forwarder {
     return { delivered, rejected };
   }
 
-  private async drop(): Promise<void> {
+  private async drop(deadline?: AbortSignal): Promise<void> {
     const old = this.link;
     this.link = null;
-    if (old) await old.close();
+    if (old) await old.close(deadline);
   }
 
-  async close(): Promise<void> {
+  async close(deadline?: AbortSignal): Promise<void> {
     this.opening?.abort();
-    await this.drop();
+    await this.drop(deadline);
   }
 }
 
