@@ -1,9 +1,27 @@
 #!/usr/bin/env node
 // Runs the compiled tap suite (dist/test/**/*.test.js) and ends with one plain line: "N passed, N failed".
 // Usage: node test/run-tests.mjs [files or globs under dist/test ...]
+//
+// Each test file runs as its own process, `node --enable-source-maps FILE` (tap's "run a test file
+// with node" mode), GRIDEDGE_TEST_JOBS at a time (default 3). It does not go through tap's runner on
+// purpose: the runner starts every test with its TypeScript (ts-node), mock and processinfo import
+// hooks, puts the processinfo hook into NODE_OPTIONS for every process the test starts (agents, CLI
+// runs), and every worker thread inherits them; under those hooks the buffer's writer thread took
+// about 1.4 s to start instead of about 75 ms. The compiled tests need none of them
+// (test/helpers/harness.test.ts checks that a worker thread starts without any).
+//
+// Each file's TAP output is parsed with tap's own parser (tap-parser) and printed as one subtest
+// ("# Subtest: FILE", its lines indented, "ok N - FILE # time=...ms") when the file ends; its
+// stderr follows on stderr under a "--- FILE (stderr)" line. A file fails when any of its test
+// points fails, its plan is not met, it exits non-zero or by a signal, or it outlives the time
+// limit (package.json "tap".timeout seconds, default 120: tap inside the file fails the test at
+// that time; the runner sends SIGTERM 10 s later and SIGKILL 5 s after that).
+// "N passed, N failed" counts assertions at every depth (not the lines that close subtests), as
+// tap's own summary does; a file that failed without a failing assertion counts as one failure.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { Parser } from 'tap-parser';
 
 const root = new URL('..', import.meta.url).pathname;
 const distTest = join(root, 'dist', 'test');
@@ -18,32 +36,148 @@ function findTests(dir) {
   return out.sort();
 }
 
-const files = process.argv.length > 2 ? process.argv.slice(2) : findTests(distTest);
+let files;
+try {
+  files = process.argv.length > 2 ? process.argv.slice(2) : findTests(distTest);
+} catch (err) {
+  files = [];
+  console.error(`cannot list ${distTest}: ${err.message}`);
+}
 if (files.length === 0) {
   console.error('no test files found under dist/test: run `npm run build` first');
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
-const jobs = String(Math.max(2, Math.min(4, Number(process.env.GRIDEDGE_TEST_JOBS) || 3)));
-const child = spawn(
-  process.execPath,
-  [join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--reporter=tap', '--disable-coverage', '-j', jobs, ...files],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
-);
-// tap ends its raw TAP stream with a summary comment: "# { total: 15, pass: 14, fail: 1, skip: 0 }".
-let tail = '';
-child.stdout.on('data', (d) => {
-  process.stdout.write(d);
-  tail = (tail + d.toString('utf8')).slice(-65536);
-});
-child.on('close', (code) => {
-  const m = [...tail.matchAll(/^# \{ ([^}]*) \}$/gm)].pop();
-  const summary = {};
-  if (m) for (const kv of m[1].split(',')) { const [k, v] = kv.split(':').map((x) => x.trim()); summary[k] = Number(v); }
-  const passed = summary.pass ?? 0;
-  let failed = summary.fail ?? 0;
-  if (code !== 0 && failed === 0) failed = 1; // a runner error still counts as a failure
-  const skipped = (summary.skip ?? 0) + (summary.todo ?? 0);
-  console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ''));
-  process.exit(failed === 0 && code === 0 ? 0 : 1);
-});
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const timeoutS = Number(pkg.tap?.timeout) > 0 ? Number(pkg.tap.timeout) : 120;
+const jobs = Math.max(1, Math.min(8, Number(process.env.GRIDEDGE_TEST_JOBS) || 3));
+
+// Loader flags a parent's NODE_OPTIONS could carry into the tests; everything else is kept.
+const LOADER_FLAG = /^["']?(--import|--loader|--experimental-loader|--require|-r)(=|$)/;
+function cleanNodeOptions(value) {
+  if (!value) return undefined;
+  const parts = value.split(/\s+/).filter(Boolean);
+  const kept = [];
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k];
+    if (LOADER_FLAG.test(p)) {
+      if (!p.includes('=')) k++; // the flag's value is the next word
+      continue;
+    }
+    kept.push(p);
+  }
+  return kept.length ? kept.join(' ') : undefined;
+}
+const childEnv = { ...process.env, TAP_TIMEOUT: String(timeoutS) };
+for (const k of Object.keys(childEnv)) if (k.startsWith('_TAPJS_') || k === 'TAP_CHILD_ID') delete childEnv[k];
+const nodeOptions = cleanNodeOptions(process.env.NODE_OPTIONS);
+if (nodeOptions) childEnv.NODE_OPTIONS = nodeOptions;
+else delete childEnv.NODE_OPTIONS;
+
+const running = new Set();
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    interrupted = true;
+    for (const c of running) c.kill('SIGTERM');
+  });
+}
+
+/** Run one file; resolves with what to print and what to count. */
+function runFile(file) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const counts = { pass: 0, fail: 0, skip: 0, todo: 0 };
+    const parser = new Parser();
+    const watch = (p) => {
+      p.on('assert', (a) => {
+        if (a.closingTestPoint) return; // a subtest's own line: its assertions are counted
+        if (a.todo) counts.todo++;
+        else if (a.skip) counts.skip++;
+        else if (a.ok) counts.pass++;
+        else counts.fail++;
+      });
+      p.on('child', watch);
+    };
+    watch(parser);
+    let final = null;
+    parser.on('complete', (r) => (final = r));
+    let out = '';
+    let err = '';
+    const child = spawn(process.execPath, ['--enable-source-maps', join(root, file)], {
+      cwd: root,
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      parser.write(d);
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => (err += d));
+    let killedForTime = false;
+    const term = setTimeout(() => {
+      killedForTime = true;
+      child.kill('SIGTERM');
+    }, (timeoutS + 10) * 1000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
+    child.on('error', (e) => (err += `\ncannot start ${file}: ${e.message}\n`));
+    child.on('close', (code, signal) => {
+      clearTimeout(term);
+      clearTimeout(kill);
+      running.delete(child);
+      parser.end();
+      const ms = performance.now() - started;
+      const why = [];
+      if (killedForTime) why.push(`still running ${timeoutS + 10} s after it started: killed`);
+      else if (signal) why.push(`ended by ${signal}`);
+      else if (code !== 0) why.push(`exit code ${code}`);
+      if (!final || !final.ok) why.push(final ? 'TAP results not ok' : 'no TAP results');
+      resolve({ file, ok: why.length === 0, why, ms, out, err, counts });
+    });
+  });
+}
+
+const t0 = performance.now();
+const total = { pass: 0, fail: 0, skip: 0, todo: 0 };
+let n = 0;
+let filesFailed = 0;
+const indent = (text) =>
+  text
+    .split('\n')
+    .filter((l, k, all) => l !== '' || k < all.length - 1)
+    .map((l) => (l ? '    ' + l : l))
+    .join('\n');
+
+function report(r) {
+  n++;
+  const lines = [`# Subtest: ${r.file}`];
+  if (r.out) lines.push(indent(r.out));
+  if (r.ok) lines.push(`ok ${n} - ${r.file} # time=${r.ms.toFixed(0)}ms`);
+  else lines.push(`not ok ${n} - ${r.file} # time=${r.ms.toFixed(0)}ms`, '  ---', `  why: ${JSON.stringify(r.why.join('; '))}`, '  ...');
+  process.stdout.write(lines.join('\n') + '\n');
+  if (r.err) process.stderr.write(`--- ${r.file} (stderr)\n${r.err}${r.err.endsWith('\n') ? '' : '\n'}`);
+  for (const k of Object.keys(total)) total[k] += r.counts[k];
+  if (!r.ok) {
+    filesFailed++;
+    if (r.counts.fail === 0) total.fail++; // failed without a failing assertion
+  }
+}
+
+process.stdout.write('TAP version 14\n');
+const queue = [...files];
+async function worker() {
+  while (queue.length && !interrupted) report(await runFile(queue.shift()));
+}
+await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
+const notRun = queue.length;
+process.stdout.write(`1..${n}\n`);
+process.stdout.write(`# ${n} files (${filesFailed} failed${notRun ? `, ${notRun} not run: interrupted` : ''}), ${jobs} at a time\n`);
+process.stdout.write(`# time=${(performance.now() - t0).toFixed(0)}ms\n`);
+if (notRun) total.fail++;
+const skipped = total.skip + total.todo;
+console.log(`${total.pass} passed, ${total.fail} failed` + (skipped ? `, ${skipped} skipped` : ''));
+process.exit(total.fail === 0 && filesFailed === 0 ? 0 : 1);
