@@ -367,11 +367,13 @@ export class Agent {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
+    const t0 = Date.now();
     const settle = async (what: string, p: () => Promise<unknown>) => {
       try {
         await p();
+        this.log.debug({ what, atMs: Date.now() - t0 }, 'stopped');
       } catch (err) {
-        this.log.error({ err: (err as Error).message }, `${what} failed while stopping`);
+        this.log.error({ err: (err as Error).message, atMs: Date.now() - t0 }, `${what} failed while stopping`);
       }
     };
     const stopKind = (kind: KindName) =>

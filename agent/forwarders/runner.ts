@@ -73,6 +73,8 @@ export class ForwarderRunner {
   private ticker: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private stopped: Promise<void> | undefined;
+  /** Aborted when any caller's stop deadline aborts. */
+  private readonly stopDeadline = new AbortController();
 
   private readonly live: StoredMessage[] = [];
   private readonly backlog = new SeqRanges();
@@ -142,17 +144,22 @@ export class ForwarderRunner {
    * restart. Call it before closing the buffer. Called again, it returns the first call's promise.
    */
   stop(deadline?: AbortSignal): Promise<void> {
-    this.stopped ??= this.doStop(deadline);
+    // The first call may come from the agent's stop signal, without a deadline; a later call's
+    // deadline still applies to the stop in progress.
+    if (deadline) {
+      if (deadline.aborted) this.stopDeadline.abort();
+      else deadline.addEventListener('abort', () => this.stopDeadline.abort(), { once: true });
+    }
+    this.stopped ??= this.doStop(this.stopDeadline.signal);
     return this.stopped;
   }
 
-  private async doStop(deadline?: AbortSignal): Promise<void> {
+  private async doStop(deadline: AbortSignal): Promise<void> {
     this.stopCtl.abort();
     this.wake?.();
     this.unsubscribe?.();
     if (this.ticker) clearInterval(this.ticker);
     const aborted = new Promise<void>((resolve) => {
-      if (!deadline) return;
       if (deadline.aborted) resolve();
       else deadline.addEventListener('abort', () => resolve(), { once: true });
     });
