@@ -17,7 +17,7 @@ import { nowMicros, type Measurement } from '../../algorithms/common/measurement
 import type { Aggregator, Logger, Processor } from '../core/plugin.js';
 import { RAW_PREFIX, processedTopic, rawTopic, statsTopic } from '../core/topics.js';
 import { checkMeasurement, parseMeasurement, type Rejection, type ValidationLimits } from './validate.js';
-import type { AddResult, StatsMessage } from '../../algorithms/stats/index.js';
+import type { AddOutcome, StatsMessage } from '../../algorithms/stats/index.js';
 
 export interface RawInput {
   topic: string;
@@ -34,7 +34,7 @@ export interface PipelineDeps {
   log: Logger;
   counters: Counters;
   processors: readonly Processor[];
-  stats: (Omit<Aggregator<StatsMessage>, 'add'> & { add(m: Measurement): AddResult }) | null;
+  stats: (Omit<Aggregator<StatsMessage>, 'add'> & { add(m: Measurement): AddOutcome }) | null;
   buffer: MessageBuffer | null;
   /** In-process publish on the embedded broker (local subscribers); fire and forget. */
   publish(topic: string, payload: string): void;
@@ -57,7 +57,8 @@ export class Pipeline {
     c.describe('dropped', 'Accepted data that could not be stored, by reason');
     c.describe('late', 'Samples that arrived after their statistics window was published');
     c.describe('stats_published', 'Statistics windows published');
-    c.describe('stats_excluded', 'Samples left out of statistics (quality invalid)');
+    c.describe('stats_excluded', 'Measurements left out of statistics whole (no field sample included, something invalid)');
+    c.describe('stats_excluded_fields', 'Field samples left out of statistics (field quality invalid)');
     c.describe('qos0_received', 'QoS 0 publishes on bal/raw (best effort)');
     c.describe('processor_errors', 'Processor exceptions, by processor');
     // Shown from the start (at 0) so a dashboard or technician sees them before anything happens.
@@ -133,9 +134,10 @@ export class Pipeline {
     this.latest.set(out.device, out);
     c.inc('processed');
     if (this.d.stats) {
-      const res = this.d.stats.add(out);
-      if (res === 'late') c.inc('late');
-      else if (res === 'excluded') c.inc('stats_excluded');
+      const { result, excludedFields } = this.d.stats.add(out);
+      if (result === 'late') c.inc('late');
+      else if (result === 'excluded') c.inc('stats_excluded');
+      if (excludedFields > 0) c.inc('stats_excluded_fields', undefined, excludedFields);
     }
     if (!this.d.buffer) return Promise.resolve();
     return this.d.buffer

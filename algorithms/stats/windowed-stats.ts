@@ -3,6 +3,7 @@
  * A window [start, end) is complete once `end + grace ≤ now`; `push(now)` hands out the complete ones
  * and forgets them. Samples for a window that is already complete at the latest push are late.
  */
+import { fieldQualityOf, fieldRank, qualityRank } from '../common/field-quality.js';
 import type { Measurement, Quality } from '../common/measurement.js';
 import { WindowAccumulator } from './accumulator.js';
 import type { FieldStats } from './accumulator.js';
@@ -10,7 +11,7 @@ import { compileFieldPath, fieldPathError } from './field-path.js';
 import type { FieldReader } from './field-path.js';
 import { parseWindow, windowStart } from './window.js';
 
-/** One published window (CONTRACT "Stats messages"). Plain data: JSON.stringify it as it is. */
+/** One published window (the `bal/processed/<device>/stats/<window>` message). Plain data: JSON.stringify it as it is. */
 export interface StatsMessage {
   device: string;
   /** The window's name as configured ("10s", "1m", "10min"). */
@@ -18,20 +19,22 @@ export interface StatsMessage {
   /** Window start and end, µs since the epoch: the window covers [start, end). */
   start: number;
   end: number;
-  /** Samples included (quality good or questionable). */
+  /** Messages included: at least one of their field samples was included, or none was invalid. */
   count: number;
-  /** Samples left out because their quality was `invalid`. */
+  /** Messages left out whole: none of their field samples was included, and something in them was invalid. */
   excluded: number;
-  /** Worst quality of the included samples; `invalid` when all samples were invalid (count 0). */
+  /** Field samples left out because their quality was `invalid`, over every message of the window. */
+  excludedFields: number;
+  /** Worst quality of the included field samples; `invalid` when no message was included (count 0). */
   quality: Quality;
-  /** Per configured field that had at least one finite value in the window. */
+  /** Per configured field that had at least one included sample in the window. */
   fields: Record<string, FieldStats>;
 }
 
 export interface WindowedStatsOptions {
   /** Window lengths, also the names published ("10s", "1m", "10min"). */
   windows: readonly string[];
-  /** Dotted paths of numeric fields ("p.total", "v.a.mag", "freq"). */
+  /** Dotted paths of numeric (or boolean) fields ("p.total", "v.a.mag", "freq", "soc", "breaker.q1"). */
   fields: readonly string[];
   /** Fields that also get `rms` (IEC 61000-4-30 aggregation); added to `fields` when not there. */
   rmsFields?: readonly string[];
@@ -42,17 +45,30 @@ export interface WindowedStatsOptions {
 }
 
 /**
- * What `add` did with a sample: `ok` counted; `excluded` quality invalid (tallied in the window's
- * `excluded`, not in its statistics); `late` its window (for at least one window length) was already
- * pushed, so it was not counted there; `ignored` no usable device/ts, or too many open windows.
+ * What `add` did with a message: `ok` counted; `excluded` left out whole (no field sample included and
+ * the message or one of its field samples invalid; tallied in the window's `excluded`); `late` its window
+ * (for at least one window length) was already pushed, so it was not counted there; `ignored` no usable
+ * device/ts, or too many open windows.
  */
 export type AddResult = 'ok' | 'excluded' | 'late' | 'ignored';
+
+/** What `add` returns. */
+export interface AddOutcome {
+  result: AddResult;
+  /**
+   * Field samples of this message left out as invalid (a field that is present but invalid by the
+   * message's `quality`/`field_quality`). 0 for `ignored` and for a message late in every window.
+   */
+  excludedFields: number;
+}
 
 export interface StatsCounts {
   /** Samples counted in every window (`ok`). */
   accepted: number;
-  /** Invalid-quality samples (`excluded`). */
+  /** Messages left out whole (`excluded`). */
   excluded: number;
+  /** Field samples left out as invalid, over all messages counted in at least one window. */
+  excludedFields: number;
   /** Samples late for at least one window length. */
   late: number;
   /** Samples ignored (no device, no finite ts, open-window limit). */
@@ -84,6 +100,7 @@ export class WindowedStats {
   private readonly lateBy: number[];
   private nAccepted = 0;
   private nExcluded = 0;
+  private nExcludedFields = 0;
   private nLate = 0;
   private nIgnored = 0;
 
@@ -130,18 +147,35 @@ export class WindowedStats {
     this.lateBy = lens.map(() => 0);
   }
 
-  /** Route one measurement into its windows (by `m.device` and `m.ts`). */
-  add(m: Measurement): AddResult {
+  /**
+   * Route one measurement into its windows (by `m.device` and `m.ts`). Each configured field's sample
+   * has the quality `qualityOf(m, path)` gives (common/field-quality.ts): without `field_quality` the
+   * message's `quality`, with it the worst entry covering the path (good when none). Invalid samples are
+   * left out and counted; the others are included.
+   */
+  add(m: Measurement): AddOutcome {
     const ts = m.ts;
     const device = m.device;
     if (typeof device !== 'string' || device === '' || typeof ts !== 'number' || !Number.isFinite(ts)) {
       this.nIgnored++;
-      return 'ignored';
+      return { result: 'ignored', excludedFields: 0 };
     }
-    const invalid = m.quality === 'invalid';
-    const rank = m.quality === 'good' ? 0 : 1; // anything else but invalid counts as questionable
+    // Quality ranks: 0 good, 1 questionable (also any unknown quality value), 2 invalid.
+    const msgRank = qualityRank(m.quality);
+    const fq = fieldQualityOf(m);
     const values = this.values;
-    if (!invalid) for (let f = 0; f < values.length; f++) values[f] = this.readers[f]!(m);
+    const names = this.fieldNames;
+    let rank = 0, included = 0, excludedFields = 0;
+    for (let f = 0; f < values.length; f++) {
+      const x = this.readers[f]!(m);
+      if (x !== x) { values[f] = NaN; continue; } // missing or not a number/boolean
+      const r = fq === undefined ? msgRank : fieldRank(fq, names[f]!);
+      if (r === 2) { values[f] = NaN; excludedFields++; continue; }
+      values[f] = x;
+      included++;
+      if (r > rank) rank = r;
+    }
+    const invalid = included === 0 && (excludedFields > 0 || msgRank === 2);
 
     let slots = this.devices.get(device);
     if (!slots) this.devices.set(device, (slots = this.lens.map(() => ({ open: new Map(), last: null }))));
@@ -168,22 +202,25 @@ export class WindowedStats {
       }
       if (invalid) w.excluded++;
       else w.add(values, this.rms, ts, rank);
+      w.excludedFields += excludedFields;
       counted = true;
     }
+    if (counted) this.nExcludedFields += excludedFields;
+    else excludedFields = 0;
     if (late) {
       this.nLate++;
-      return 'late';
+      return { result: 'late', excludedFields };
     }
     if (!counted) {
       this.nIgnored++;
-      return 'ignored';
+      return { result: 'ignored', excludedFields };
     }
     if (invalid) {
       this.nExcluded++;
-      return 'excluded';
+      return { result: 'excluded', excludedFields };
     }
     this.nAccepted++;
-    return 'ok';
+    return { result: 'ok', excludedFields };
   }
 
   /** Every window with end + grace ≤ nowMicros, oldest first per device and window; they are forgotten. */
@@ -203,7 +240,7 @@ export class WindowedStats {
     this.names.forEach((n, k) => (lateByWindow[n] = this.lateBy[k]!));
     let open = 0;
     for (const slots of this.devices.values()) for (const s of slots) open += s.open.size;
-    return { accepted: this.nAccepted, excluded: this.nExcluded, late: this.nLate, ignored: this.nIgnored, lateByWindow, open };
+    return { accepted: this.nAccepted, excluded: this.nExcluded, excludedFields: this.nExcludedFields, late: this.nLate, ignored: this.nIgnored, lateByWindow, open };
   }
 
   /** Samples late for at least one window length, since construction. */
@@ -241,6 +278,7 @@ export class WindowedStats {
       end: w.end,
       count: w.count,
       excluded: w.excluded,
+      excludedFields: w.excludedFields,
       quality: w.quality(),
       fields: w.fieldStats(this.fieldNames, this.rms),
     };

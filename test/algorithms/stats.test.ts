@@ -75,7 +75,7 @@ t.test('all statistics against an independent two-pass computation (seeded rando
     const j = Math.floor(rnd() * (k + 1));
     [order[k], order[j]] = [order[j]!, order[k]!];
   }
-  const results = new Set(order.map((s) => ws.add(meas('d', s.ts, { p: { total: s.p }, v: { a: { mag: s.v } } }))));
+  const results = new Set(order.map((s) => ws.add(meas('d', s.ts, { p: { total: s.p }, v: { a: { mag: s.v } } })).result));
   t.same([...results], ['ok'], 'every sample accepted');
   const [w, ...rest] = ws.push(T0 + 10 * S);
   t.equal(rest.length, 0, 'one window');
@@ -149,14 +149,14 @@ t.test('window alignment by measurement timestamp', async (t) => {
 
 t.test('grace period: late-but-within-grace counted, later ones late', async (t) => {
   const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 2000 });
-  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })), 'ok');
+  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })).result, 'ok');
   t.same(ws.push(T0 + 11 * S), [], 'not complete before end + grace');
-  t.equal(ws.add(meas('d', T0 + 9 * S, { freq: 52 })), 'ok', 'arrives after the end, within grace');
+  t.equal(ws.add(meas('d', T0 + 9 * S, { freq: 52 })).result, 'ok', 'arrives after the end, within grace');
   const out = ws.push(T0 + 12 * S);
   t.equal(out.length, 1, 'complete exactly at end + grace');
   t.equal(out[0]!.count, 2);
   t.equal(out[0]!.fields.freq!.last, 52);
-  t.equal(ws.add(meas('d', T0 + 9.5 * S, { freq: 99 })), 'late', 'its 10 s window is gone');
+  t.equal(ws.add(meas('d', T0 + 9.5 * S, { freq: 99 })).result, 'late', 'its 10 s window is gone');
   t.equal(ws.lateCount, 1);
   t.same(ws.counts().lateByWindow, { '10s': 1, '1m': 0 });
   t.same(ws.push(T0 + 13 * S), [], 'the pushed window does not come back');
@@ -166,7 +166,7 @@ t.test('grace period: late-but-within-grace counted, later ones late', async (t)
   t.equal(rest[0]!.count, 3, 'the late sample still counts in the minute window that was open');
   t.equal(rest[0]!.fields.freq!.max, 99);
   // A sample for a window that was never opened but is already past end + grace is late too.
-  t.equal(ws.add(meas('d', T0 - 30 * S, { freq: 1 })), 'late');
+  t.equal(ws.add(meas('d', T0 - 30 * S, { freq: 1 })).result, 'late');
   t.equal(ws.counts().late, 2);
 });
 
@@ -221,11 +221,11 @@ t.test('missing and non-finite fields are skipped per field', async (t) => {
 
 t.test('invalid quality excluded; questionable included and marks the window', async (t) => {
   const ws = new WindowedStats({ windows: ['10s'], fields: ['freq'], graceMs: 0 });
-  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })), 'ok');
-  t.equal(ws.add(meas('d', T0 + 2 * S, { freq: 10 }, 'invalid')), 'excluded');
-  t.equal(ws.add(meas('d', T0 + 3 * S, { freq: 52 }, 'questionable')), 'ok');
-  t.equal(ws.add(meas('d', T0 + 12 * S, { freq: 51 })), 'ok');
-  t.equal(ws.add(meas('d', T0 + 21 * S, { freq: 0 }, 'invalid')), 'excluded');
+  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 2 * S, { freq: 10 }, 'invalid')).result, 'excluded');
+  t.equal(ws.add(meas('d', T0 + 3 * S, { freq: 52 }, 'questionable')).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 12 * S, { freq: 51 })).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 21 * S, { freq: 0 }, 'invalid')).result, 'excluded');
   const [a, b, c] = ws.push(T0 + 30 * S);
   t.same([a!.count, a!.excluded, a!.quality], [2, 1, 'questionable']);
   t.same([a!.fields.freq!.min, a!.fields.freq!.max, a!.fields.freq!.mean], [50, 52, 51], 'the invalid 10 left out');
@@ -236,11 +236,11 @@ t.test('invalid quality excluded; questionable included and marks the window', a
 
 t.test('bad samples are ignored, wild timestamps cannot grow memory without bound', async (t) => {
   const ws = new WindowedStats({ windows: ['10s'], fields: ['freq'], graceMs: 0, maxOpenWindows: 3 });
-  t.equal(ws.add(meas('', T0, { freq: 1 })), 'ignored', 'no device');
-  t.equal(ws.add(meas('d', Number.NaN, { freq: 1 })), 'ignored', 'no timestamp');
-  for (let k = 0; k < 3; k++) t.equal(ws.add(meas('d', T0 + k * 10 * S, { freq: 1 })), 'ok');
-  t.equal(ws.add(meas('d', T0 + 1e6 * S, { freq: 1 })), 'ignored', 'a fourth open window is refused');
-  t.equal(ws.add(meas('d', T0 + 5 * S, { freq: 1 })), 'ok', 'open windows still take samples');
+  t.equal(ws.add(meas('', T0, { freq: 1 })).result, 'ignored', 'no device');
+  t.equal(ws.add(meas('d', Number.NaN, { freq: 1 })).result, 'ignored', 'no timestamp');
+  for (let k = 0; k < 3; k++) t.equal(ws.add(meas('d', T0 + k * 10 * S, { freq: 1 })).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 1e6 * S, { freq: 1 })).result, 'ignored', 'a fourth open window is refused');
+  t.equal(ws.add(meas('d', T0 + 5 * S, { freq: 1 })).result, 'ok', 'open windows still take samples');
   t.equal(ws.counts().ignored, 3);
   t.equal(ws.counts().open, 3);
 });
