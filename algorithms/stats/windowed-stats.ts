@@ -3,7 +3,8 @@
  * A window [start, end) is complete once `end + grace ≤ now`; `push(now)` hands out the complete ones
  * and forgets them. Samples for a window that is already complete at the latest push are late.
  */
-import { fieldQualityOf, fieldRank, qualityRank } from '../common/field-quality.js';
+import { fieldQualityOf, qualityRank } from '../common/field-quality.js';
+import type { FieldQuality } from '../common/field-quality.js';
 import type { Measurement, Quality } from '../common/measurement.js';
 import { WindowAccumulator } from './accumulator.js';
 import type { FieldStats } from './accumulator.js';
@@ -94,6 +95,12 @@ export class WindowedStats {
   private readonly graceUs: number;
   private readonly maxOpen: number;
   private readonly values: Float64Array;
+  /** Per field, its quality rank in the message being added (used when it has `field_quality`). */
+  private readonly ranks: Uint8Array;
+  /** Every path at or above a configured field ("v", "v.a", "v.a.mag") → the fields at or below it. */
+  private readonly fieldsBelow = new Map<string, number[]>();
+  /** Configured field path → its index. */
+  private readonly fieldIndex = new Map<string, number>();
   private readonly devices = new Map<string, Slot[]>();
   /** Greatest `now` pushed so far: windows with end + grace ≤ this are closed. */
   private closedBefore = -Infinity;
@@ -144,6 +151,17 @@ export class WindowedStats {
     this.graceUs = grace * 1000;
     this.maxOpen = maxOpen;
     this.values = new Float64Array(unique.length);
+    this.ranks = new Uint8Array(unique.length);
+    unique.forEach((path, f) => {
+      this.fieldIndex.set(path, f);
+      for (let j = path.indexOf('.'); ; j = path.indexOf('.', j + 1)) {
+        const prefix = j < 0 ? path : path.slice(0, j);
+        const list = this.fieldsBelow.get(prefix);
+        if (list) list.push(f);
+        else this.fieldsBelow.set(prefix, [f]);
+        if (j < 0) break;
+      }
+    });
     this.lateBy = lens.map(() => 0);
   }
 
@@ -163,13 +181,14 @@ export class WindowedStats {
     // Quality ranks: 0 good, 1 questionable (also any unknown quality value), 2 invalid.
     const msgRank = qualityRank(m.quality);
     const fq = fieldQualityOf(m);
+    if (fq !== undefined) this.rankFields(fq);
     const values = this.values;
-    const names = this.fieldNames;
+    const ranks = this.ranks;
     let rank = 0, included = 0, excludedFields = 0;
     for (let f = 0; f < values.length; f++) {
       const x = this.readers[f]!(m);
       if (x !== x) { values[f] = NaN; continue; } // missing or not a number/boolean
-      const r = fq === undefined ? msgRank : fieldRank(fq, names[f]!);
+      const r = fq === undefined ? msgRank : ranks[f]!;
       if (r === 2) { values[f] = NaN; excludedFields++; continue; }
       values[f] = x;
       included++;
@@ -221,6 +240,27 @@ export class WindowedStats {
     }
     this.nAccepted++;
     return { result: 'ok', excludedFields };
+  }
+
+  /**
+   * Fill `ranks` with each configured field's quality rank under `fq`: the worst entry covering it
+   * (the entry's path is the field's, above it, or below it), 0 when none does. One pass over the
+   * entries with map look-ups, instead of comparing every entry with every field.
+   */
+  private rankFields(fq: FieldQuality): void {
+    const ranks = this.ranks;
+    ranks.fill(0);
+    for (const k in fq) {
+      if (!Object.prototype.hasOwnProperty.call(fq, k)) continue;
+      const r = qualityRank(fq[k]);
+      if (r === 0) continue;
+      const below = this.fieldsBelow.get(k); // fields at or below the entry ("v.a" → "v.a.mag")
+      if (below !== undefined) for (let n = 0; n < below.length; n++) if (ranks[below[n]!]! < r) ranks[below[n]!] = r;
+      for (let j = k.indexOf('.'); j >= 0; j = k.indexOf('.', j + 1)) {
+        const f = this.fieldIndex.get(k.slice(0, j)); // a field above the entry ("v.a" asked, "v.a.mag" named)
+        if (f !== undefined && ranks[f]! < r) ranks[f] = r;
+      }
+    }
   }
 
   /** Every window with end + grace ≤ nowMicros, oldest first per device and window; they are forgotten. */

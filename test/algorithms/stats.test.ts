@@ -4,6 +4,7 @@ import { WindowedStats, parseWindow, windowStart, compileFieldPath } from '../..
 import type { StatsMessage } from '../../algorithms/stats/index.js';
 import { prng } from '../../algorithms/common/prng.js'; // mulberry32, seeded: failures reproduce
 import { computePower } from '../../algorithms/power/index.js';
+import { qualityOf } from '../../algorithms/common/field-quality.js';
 
 const S = 1_000_000; // µs per second
 const T0 = 1764000000000000; // a multiple of 10 s, 1 min and 10 min (µs)
@@ -357,4 +358,43 @@ t.test('values beyond the electrical ones: numbers and booleans aggregated, stri
   t.ok(Math.abs(q1.mean - 2 / 3) < 1e-15, `closed in 2 of 3 samples: mean ${q1.mean}`);
   t.same([q1.sum, q1.min, q1.max, q1.first, q1.last], [2, 0, 1, 1, 0], 'open at the end');
   t.equal(w!.count, 3);
+});
+
+t.test('property: which samples are left out agrees with qualityOf (seeded random field_quality)', async (t) => {
+  // The windowed statistics look entries up in maps built from the configured paths; qualityOf compares
+  // every entry with the path. Both must give the same answer for every field of every message.
+  const rnd = prng(7);
+  const fields = ['v.a.mag', 'v.a.ang', 'v.b.mag', 'p.total', 'p.a', 'soc', 'breaker.q1', 'x.y.z.w'];
+  const vocabulary = ['v', 'v.a', 'v.a.mag', 'v.a.ang', 'v.ab', 'v.b', 'v.b.mag', 'p', 'p.total', 'p.a', 'pf', 'pf.a',
+    'soc', 'so', 'breaker', 'breaker.q1', 'breaker.q2', 'x', 'x.y', 'x.y.z', 'x.y.z.w', 'x.y.z.w.v'];
+  const qualities = ['good', 'questionable', 'invalid'] as const;
+  const ws = new WindowedStats({ windows: ['1s'], fields, graceMs: 0 });
+  const mismatches: string[] = [];
+  const n = 3000;
+  for (let k = 0; k < n; k++) {
+    const m = meas('d', T0 + k * S, {
+      v: { a: { mag: 230, ang: 0 }, b: { mag: 231 } }, p: { total: 5, a: 1 }, soc: 50, breaker: { q1: true }, x: { y: { z: { w: 1 } } },
+    }, qualities[Math.floor(rnd() * 3)]!);
+    if (rnd() < 0.8) {
+      const fq: Record<string, 'questionable' | 'invalid'> = {};
+      const entries = Math.floor(rnd() * 4);
+      for (let e = 0; e < entries; e++) fq[vocabulary[Math.floor(rnd() * vocabulary.length)]!] = rnd() < 0.5 ? 'questionable' : 'invalid';
+      m.field_quality = fq;
+    }
+    const ref = fields.map((f) => qualityOf(m, f));
+    const wantExcluded = ref.filter((q) => q === 'invalid').length;
+    const wantQuality = ref.includes('invalid') && !ref.some((q) => q !== 'invalid') ? 'invalid'
+      : ref.some((q) => q === 'questionable') ? 'questionable' : 'good';
+    const res = ws.add(m);
+    const [w] = ws.push(T0 + (k + 1) * S);
+    const got = fields.map((f) => (w!.fields[f] ? 'in' : 'out'));
+    const want = ref.map((q) => (q === 'invalid' ? 'out' : 'in'));
+    if (res.excludedFields !== wantExcluded || got.join() !== want.join() || w!.quality !== wantQuality)
+      mismatches.push(`#${k} fq=${JSON.stringify(m.field_quality)} quality=${m.quality}: got ${res.excludedFields} ${got} ${w!.quality}, want ${wantExcluded} ${want} ${wantQuality}`);
+  }
+  t.same(mismatches.slice(0, 5), [], `${mismatches.length} of ${n} messages disagree`);
+  t.equal(ws.counts().accepted + ws.counts().excluded, n, 'every message counted');
+  const c = ws.counts();
+  t.ok(c.excludedFields > n && c.excluded > 100 && c.accepted > n / 2,
+    `the cases are varied: ${c.excludedFields} samples left out, ${c.excluded} messages left out whole, ${c.accepted} included`);
 });
