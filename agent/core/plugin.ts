@@ -91,6 +91,8 @@ export interface AggregatorAddResult {
   late?: boolean;
   /** Whole measurements left out (no usable timestamp, limits). */
   ignored?: boolean;
+  /** The whole measurement was left out (nothing of it could be included, something in it was invalid). */
+  excluded?: boolean;
   /** Field samples left out because their quality was invalid. */
   excludedFields?: number;
 }

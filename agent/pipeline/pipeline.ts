@@ -65,7 +65,8 @@ export class Pipeline {
     c.describe('dropped', 'Accepted data that could not be stored, by reason');
     c.describe('late', 'Samples that arrived after their statistics window was published');
     c.describe('stats_published', 'Statistics windows published');
-    c.describe('stats_excluded', 'Field samples left out of statistics because their quality was invalid');
+    c.describe('stats_excluded', 'Measurements left out of statistics whole (no field sample included, something invalid)');
+    c.describe('stats_excluded_fields', 'Field samples left out of statistics because their quality was invalid');
     c.describe('aggregator_ignored', 'Measurements an aggregator could not place (no usable timestamp, open-window limit), by aggregator');
     c.describe('aggregator_errors', 'Aggregator exceptions, by aggregator');
     c.describe('derived_refused', 'Messages from aggregators, analyzers or services refused (topic not under bal/processed/, not serialisable), by reason');
@@ -156,7 +157,8 @@ export class Pipeline {
         const r = a.add(out);
         if (r.late) c.inc('late');
         if (r.ignored) c.inc('aggregator_ignored', { aggregator: a.name });
-        if (r.excludedFields) c.inc('stats_excluded', undefined, r.excludedFields);
+        if (r.excluded) c.inc('stats_excluded');
+        if (r.excludedFields) c.inc('stats_excluded_fields', undefined, r.excludedFields);
       } catch (err) {
         c.inc('aggregator_errors', { aggregator: a.name });
         this.logLimited(`aggregator:${a.name}`, { device: m.device, aggregator: a.name, err: (err as Error).message }, 'aggregator failed on a measurement');

@@ -1,7 +1,8 @@
 /**
  * The measurement message: the one shape that travels the data path
  * (driver → bal/raw → processors → bal/processed → buffer → forwarders).
- * Field names are part of the outside contract (CONTRACT.md, "Measurement message").
+ * Field names are relied on outside the repository (consumers, external tests): keep them stable.
+ * Any field other than the electrical ones is a value addressed by its dotted path ("soc", "breaker.q1").
  */
 
 export type Quality = 'good' | 'questionable' | 'invalid';
@@ -50,6 +51,12 @@ export interface Measurement {
   v_total?: number;
   i_total?: number;
   seq?: SequenceComponents;
+  /**
+   * The fields whose quality is worse than good, by dotted path. Without it every field has the
+   * message's `quality`; with it, unnamed fields are good (rule and helpers: field-quality.ts).
+   * `quality` is always the worst over the message.
+   */
+  field_quality?: Record<string, 'questionable' | 'invalid'>;
   /** Unknown extra fields are kept as they came. */
   [extra: string]: unknown;
 }

@@ -14,14 +14,16 @@ export interface PhasePower {
   pf?: number;
 }
 
-/** A usable magnitude: a finite number. */
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** A usable magnitude: an own property `mag` holding a finite number (inherited properties never count). */
 export function hasMag(x: Phasor | undefined | null): x is Phasor {
-  return x != null && typeof x.mag === 'number' && Number.isFinite(x.mag);
+  return x != null && typeof x === 'object' && hasOwn.call(x, 'mag') && typeof x.mag === 'number' && Number.isFinite(x.mag);
 }
 
-/** A usable angle as well (finite number of degrees). */
+/** A usable angle as well: an own property `ang` holding a finite number of degrees. */
 export function hasAngle(x: Phasor | undefined | null): x is Phasor & { ang: number } {
-  return hasMag(x) && typeof x.ang === 'number' && Number.isFinite(x.ang);
+  return hasMag(x) && hasOwn.call(x, 'ang') && typeof x.ang === 'number' && Number.isFinite(x.ang);
 }
 
 /** Apparent power |S| from active and reactive power. */

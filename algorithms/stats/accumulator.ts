@@ -5,9 +5,9 @@
  */
 import type { Quality } from '../common/measurement.js';
 
-/** Statistics of one field over one window (Telegraf basicstats meanings). */
+/** Statistics of one field over one window (Telegraf basicstats meanings; a boolean counts as 1 or 0). */
 export interface FieldStats {
-  /** Samples with a finite value for this field. */
+  /** Included samples with a value for this field (finite number or boolean). */
   count: number;
   min: number;
   max: number;
@@ -30,11 +30,13 @@ export const STRIDE = 13;
 const QUALITIES: readonly Quality[] = ['good', 'questionable', 'invalid'];
 
 export class WindowAccumulator {
-  /** Samples included (quality good or questionable). */
+  /** Messages included: at least one field sample of theirs was included, or none was invalid. */
   count = 0;
-  /** Samples left out for quality `invalid`. */
+  /** Messages left out whole: no field sample included, and the message or a field sample was invalid. */
   excluded = 0;
-  /** Worst quality rank of the included samples (0 good, 1 questionable). */
+  /** Field samples left out for quality `invalid` (over included and left-out messages). */
+  excludedFields = 0;
+  /** Worst quality rank of the included field samples (0 good, 1 questionable). */
   rank = 0;
   private readonly d: Float64Array;
 
@@ -52,7 +54,10 @@ export class WindowAccumulator {
     }
   }
 
-  /** Add one sample: `values[f]` is field f's value (NaN = missing), `rms[f]` whether to sum squares. */
+  /**
+   * Add one message: `values[f]` is field f's sample (NaN = missing or left out), `rms[f]` whether to sum
+   * squares, `rank` the worst quality rank of the samples in `values`.
+   */
   add(values: Float64Array, rms: readonly boolean[], ts: number, rank: number): void {
     this.count++;
     if (rank > this.rank) this.rank = rank;
@@ -98,7 +103,7 @@ export class WindowAccumulator {
     return out;
   }
 
-  /** Window quality: worst of the included samples; `invalid` when every sample was invalid. */
+  /** Window quality: worst of the included field samples; `invalid` when no message was included. */
   quality(): Quality {
     return this.count === 0 ? 'invalid' : QUALITIES[this.rank]!;
   }

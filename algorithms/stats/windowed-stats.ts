@@ -3,6 +3,8 @@
  * A window [start, end) is complete once `end + grace ≤ now`; `push(now)` hands out the complete ones
  * and forgets them. Samples for a window that is already complete at the latest push are late.
  */
+import { fieldQualityOf, qualityRank } from '../common/field-quality.js';
+import type { FieldQuality } from '../common/field-quality.js';
 import type { Measurement, Quality } from '../common/measurement.js';
 import { WindowAccumulator } from './accumulator.js';
 import type { FieldStats } from './accumulator.js';
@@ -10,7 +12,7 @@ import { compileFieldPath, fieldPathError } from './field-path.js';
 import type { FieldReader } from './field-path.js';
 import { parseWindow, windowStart } from './window.js';
 
-/** One published window (CONTRACT "Stats messages"). Plain data: JSON.stringify it as it is. */
+/** One published window (the `bal/processed/<device>/stats/<window>` message). Plain data: JSON.stringify it as it is. */
 export interface StatsMessage {
   device: string;
   /** The window's name as configured ("10s", "1m", "10min"). */
@@ -18,20 +20,22 @@ export interface StatsMessage {
   /** Window start and end, µs since the epoch: the window covers [start, end). */
   start: number;
   end: number;
-  /** Samples included (quality good or questionable). */
+  /** Messages included: at least one of their field samples was included, or none was invalid. */
   count: number;
-  /** Samples left out because their quality was `invalid`. */
+  /** Messages left out whole: none of their field samples was included, and something in them was invalid. */
   excluded: number;
-  /** Worst quality of the included samples; `invalid` when all samples were invalid (count 0). */
+  /** Field samples left out because their quality was `invalid`, over every message of the window. */
+  excludedFields: number;
+  /** Worst quality of the included field samples; `invalid` when no message was included (count 0). */
   quality: Quality;
-  /** Per configured field that had at least one finite value in the window. */
+  /** Per configured field that had at least one included sample in the window. */
   fields: Record<string, FieldStats>;
 }
 
 export interface WindowedStatsOptions {
   /** Window lengths, also the names published ("10s", "1m", "10min"). */
   windows: readonly string[];
-  /** Dotted paths of numeric fields ("p.total", "v.a.mag", "freq"). */
+  /** Dotted paths of numeric (or boolean) fields ("p.total", "v.a.mag", "freq", "soc", "breaker.q1"). */
   fields: readonly string[];
   /** Fields that also get `rms` (IEC 61000-4-30 aggregation); added to `fields` when not there. */
   rmsFields?: readonly string[];
@@ -42,17 +46,30 @@ export interface WindowedStatsOptions {
 }
 
 /**
- * What `add` did with a sample: `ok` counted; `excluded` quality invalid (tallied in the window's
- * `excluded`, not in its statistics); `late` its window (for at least one window length) was already
- * pushed, so it was not counted there; `ignored` no usable device/ts, or too many open windows.
+ * What `add` did with a message: `ok` counted; `excluded` left out whole (no field sample included and
+ * the message or one of its field samples invalid; tallied in the window's `excluded`); `late` its window
+ * (for at least one window length) was already pushed, so it was not counted there; `ignored` no usable
+ * device/ts, or too many open windows.
  */
 export type AddResult = 'ok' | 'excluded' | 'late' | 'ignored';
+
+/** What `add` returns. */
+export interface AddOutcome {
+  result: AddResult;
+  /**
+   * Field samples of this message left out as invalid (a field that is present but invalid by the
+   * message's `quality`/`field_quality`). 0 for `ignored` and for a message late in every window.
+   */
+  excludedFields: number;
+}
 
 export interface StatsCounts {
   /** Samples counted in every window (`ok`). */
   accepted: number;
-  /** Invalid-quality samples (`excluded`). */
+  /** Messages left out whole (`excluded`). */
   excluded: number;
+  /** Field samples left out as invalid, over all messages counted in at least one window. */
+  excludedFields: number;
   /** Samples late for at least one window length. */
   late: number;
   /** Samples ignored (no device, no finite ts, open-window limit). */
@@ -78,12 +95,19 @@ export class WindowedStats {
   private readonly graceUs: number;
   private readonly maxOpen: number;
   private readonly values: Float64Array;
+  /** Per field, its quality rank in the message being added (used when it has `field_quality`). */
+  private readonly ranks: Uint8Array;
+  /** Every path at or above a configured field ("v", "v.a", "v.a.mag") → the fields at or below it. */
+  private readonly fieldsBelow = new Map<string, number[]>();
+  /** Configured field path → its index. */
+  private readonly fieldIndex = new Map<string, number>();
   private readonly devices = new Map<string, Slot[]>();
   /** Greatest `now` pushed so far: windows with end + grace ≤ this are closed. */
   private closedBefore = -Infinity;
   private readonly lateBy: number[];
   private nAccepted = 0;
   private nExcluded = 0;
+  private nExcludedFields = 0;
   private nLate = 0;
   private nIgnored = 0;
 
@@ -127,21 +151,50 @@ export class WindowedStats {
     this.graceUs = grace * 1000;
     this.maxOpen = maxOpen;
     this.values = new Float64Array(unique.length);
+    this.ranks = new Uint8Array(unique.length);
+    unique.forEach((path, f) => {
+      this.fieldIndex.set(path, f);
+      for (let j = path.indexOf('.'); ; j = path.indexOf('.', j + 1)) {
+        const prefix = j < 0 ? path : path.slice(0, j);
+        const list = this.fieldsBelow.get(prefix);
+        if (list) list.push(f);
+        else this.fieldsBelow.set(prefix, [f]);
+        if (j < 0) break;
+      }
+    });
     this.lateBy = lens.map(() => 0);
   }
 
-  /** Route one measurement into its windows (by `m.device` and `m.ts`). */
-  add(m: Measurement): AddResult {
+  /**
+   * Route one measurement into its windows (by `m.device` and `m.ts`). Each configured field's sample
+   * has the quality `qualityOf(m, path)` gives (common/field-quality.ts): without `field_quality` the
+   * message's `quality`, with it the worst entry covering the path (good when none). Invalid samples are
+   * left out and counted; the others are included.
+   */
+  add(m: Measurement): AddOutcome {
     const ts = m.ts;
     const device = m.device;
     if (typeof device !== 'string' || device === '' || typeof ts !== 'number' || !Number.isFinite(ts)) {
       this.nIgnored++;
-      return 'ignored';
+      return { result: 'ignored', excludedFields: 0 };
     }
-    const invalid = m.quality === 'invalid';
-    const rank = m.quality === 'good' ? 0 : 1; // anything else but invalid counts as questionable
+    // Quality ranks: 0 good, 1 questionable (also any unknown quality value), 2 invalid.
+    const msgRank = qualityRank(m.quality);
+    const fq = fieldQualityOf(m);
+    if (fq !== undefined) this.rankFields(fq);
     const values = this.values;
-    if (!invalid) for (let f = 0; f < values.length; f++) values[f] = this.readers[f]!(m);
+    const ranks = this.ranks;
+    let rank = 0, included = 0, excludedFields = 0;
+    for (let f = 0; f < values.length; f++) {
+      const x = this.readers[f]!(m);
+      if (x !== x) { values[f] = NaN; continue; } // missing or not a number/boolean
+      const r = fq === undefined ? msgRank : ranks[f]!;
+      if (r === 2) { values[f] = NaN; excludedFields++; continue; }
+      values[f] = x;
+      included++;
+      if (r > rank) rank = r;
+    }
+    const invalid = included === 0 && (excludedFields > 0 || msgRank === 2);
 
     let slots = this.devices.get(device);
     if (!slots) this.devices.set(device, (slots = this.lens.map(() => ({ open: new Map(), last: null }))));
@@ -168,22 +221,46 @@ export class WindowedStats {
       }
       if (invalid) w.excluded++;
       else w.add(values, this.rms, ts, rank);
+      w.excludedFields += excludedFields;
       counted = true;
     }
+    if (counted) this.nExcludedFields += excludedFields;
+    else excludedFields = 0;
     if (late) {
       this.nLate++;
-      return 'late';
+      return { result: 'late', excludedFields };
     }
     if (!counted) {
       this.nIgnored++;
-      return 'ignored';
+      return { result: 'ignored', excludedFields };
     }
     if (invalid) {
       this.nExcluded++;
-      return 'excluded';
+      return { result: 'excluded', excludedFields };
     }
     this.nAccepted++;
-    return 'ok';
+    return { result: 'ok', excludedFields };
+  }
+
+  /**
+   * Fill `ranks` with each configured field's quality rank under `fq`: the worst entry covering it
+   * (the entry's path is the field's, above it, or below it), 0 when none does. One pass over the
+   * entries with map look-ups, instead of comparing every entry with every field.
+   */
+  private rankFields(fq: FieldQuality): void {
+    const ranks = this.ranks;
+    ranks.fill(0);
+    for (const k in fq) {
+      if (!Object.prototype.hasOwnProperty.call(fq, k)) continue;
+      const r = qualityRank(fq[k]);
+      if (r === 0) continue;
+      const below = this.fieldsBelow.get(k); // fields at or below the entry ("v.a" → "v.a.mag")
+      if (below !== undefined) for (let n = 0; n < below.length; n++) if (ranks[below[n]!]! < r) ranks[below[n]!] = r;
+      for (let j = k.indexOf('.'); j >= 0; j = k.indexOf('.', j + 1)) {
+        const f = this.fieldIndex.get(k.slice(0, j)); // a field above the entry ("v.a" asked, "v.a.mag" named)
+        if (f !== undefined && ranks[f]! < r) ranks[f] = r;
+      }
+    }
   }
 
   /** Every window with end + grace ≤ nowMicros, oldest first per device and window; they are forgotten. */
@@ -203,7 +280,7 @@ export class WindowedStats {
     this.names.forEach((n, k) => (lateByWindow[n] = this.lateBy[k]!));
     let open = 0;
     for (const slots of this.devices.values()) for (const s of slots) open += s.open.size;
-    return { accepted: this.nAccepted, excluded: this.nExcluded, late: this.nLate, ignored: this.nIgnored, lateByWindow, open };
+    return { accepted: this.nAccepted, excluded: this.nExcluded, excludedFields: this.nExcludedFields, late: this.nLate, ignored: this.nIgnored, lateByWindow, open };
   }
 
   /** Samples late for at least one window length, since construction. */
@@ -241,6 +318,7 @@ export class WindowedStats {
       end: w.end,
       count: w.count,
       excluded: w.excluded,
+      excludedFields: w.excludedFields,
       quality: w.quality(),
       fields: w.fieldStats(this.fieldNames, this.rms),
     };

@@ -13,7 +13,7 @@ const closeAng = (tt: Tap, got: number | undefined, want: number, tol: number, m
 
 const COS30 = Math.sqrt(3) / 2;
 
-/** The CONTRACT's example: balanced 230 V, 10 A lagging 30°. */
+/** The measurement message's documented example: balanced 230 V, 10 A lagging 30°. */
 const balanced = (): Measurement => ({
   device: 'pmu1', ts: 1764000000020000, quality: 'good', freq: 50.01, rocof: 0,
   v: { a: { mag: 230, ang: 0 }, b: { mag: 230, ang: -120 }, c: { mag: 230, ang: 120 } },
@@ -240,6 +240,130 @@ t.test('non-finite values are treated as absent', async (t) => {
   t.equal(out.s?.b, 460, 'phase b magnitude-only');
   t.notOk(out.p, 'no p from a NaN angle');
   t.equal(out.v_total, 230, 'NaN magnitude skipped');
+});
+
+// --- quality per field ----------------------------------------------------------------------------
+// The rule: without field_quality every field has the message's quality; with it, unnamed fields are
+// good. A derived field takes the worst quality of the fields it is computed from: phase x's p, q, s, pf
+// from v.x and i.x; each total from the phase values it sums; v_total/i_total from the magnitudes summed;
+// seq from v and i of all three phases. Values kept as measured keep their own quality. The output's
+// field_quality names each derived field worse than good; the message quality is lowered to the worst
+// entry, never raised.
+
+const ALL_A = ['p.a', 'q.a', 's.a', 'pf.a'];
+const TOTALS = ['p.total', 'q.total', 's.total', 'pf.total'];
+const byName = (names: string[], q: 'questionable' | 'invalid') => Object.fromEntries(names.map((n) => [n, q]));
+
+t.test('field quality: v.a invalid makes phase a, the totals, v_total and seq invalid', async (t) => {
+  const m = { ...balanced(), quality: 'invalid' as const, field_quality: { 'v.a': 'invalid' as const } };
+  const before = JSON.parse(JSON.stringify(m));
+  const out = computePower(m);
+  // Phase a from v.a (invalid) and i.a (good) → invalid; phases b, c from good phasors → good (unnamed).
+  // Every total sums phase a → invalid; v_total sums |v.a| → invalid; i_total sums i only → good;
+  // seq uses all three phases → invalid.
+  t.same(out.field_quality, {
+    'v.a': 'invalid', ...byName(ALL_A, 'invalid'), ...byName(TOTALS, 'invalid'), v_total: 'invalid', seq: 'invalid',
+  });
+  t.equal(out.quality, 'invalid');
+  close(t, out.p?.a, 2300 * COS30, 1e-9, 'values are still computed: p.a');
+  close(t, out.p?.total, 3 * 2300 * COS30, 1e-9, 'p.total');
+  t.same(m, before, 'input (and its field_quality) unchanged');
+  t.not(out.field_quality, m.field_quality, 'field_quality is a new object');
+});
+
+t.test('field quality: i.b questionable marks phase b and what sums it, phase a stays good', async (t) => {
+  const m = { ...balanced(), quality: 'questionable' as const, field_quality: { 'i.b': 'questionable' as const } };
+  const out = computePower(m);
+  t.same(out.field_quality, {
+    'i.b': 'questionable', ...byName(['p.b', 'q.b', 's.b', 'pf.b'], 'questionable'),
+    ...byName(TOTALS, 'questionable'), i_total: 'questionable', seq: 'questionable',
+  });
+  t.notOk('p.a' in out.field_quality! || 'v_total' in out.field_quality!, 'phase a and v_total are good');
+  t.equal(out.quality, 'questionable');
+});
+
+t.test('field quality: the message quality is lowered to the worst field, never raised', async (t) => {
+  const low = computePower({ ...balanced(), quality: 'good', field_quality: { 'i.c.ang': 'invalid' } });
+  t.equal(low.quality, 'invalid', 'good with an invalid field becomes invalid');
+  t.equal(low.field_quality?.['p.c'], 'invalid', '"i.c.ang" is part of i.c');
+  t.same(low.reasons, undefined, 'no reason invented');
+  const kept = computePower({ ...balanced(), quality: 'invalid', field_quality: { 'i.c': 'questionable' } });
+  t.equal(kept.quality, 'invalid', 'invalid stays invalid although the worst field is questionable');
+});
+
+t.test('field quality: measured values keep their own quality; what is computed from them follows it', async (t) => {
+  // p.a measured (good: not named), q.a computed from v.a (invalid) → s.a = hypot(p.a, q.a) invalid,
+  // pf.a = p.a/s.a invalid. p.total sums the measured p.a and the good computed p.b, p.c → good.
+  const m = { ...balanced(), quality: 'invalid' as const, p: { a: 2000 }, field_quality: { 'v.a': 'invalid' as const } };
+  const out = computePower(m);
+  t.equal(out.p?.a, 2000, 'p.a kept as measured');
+  t.same(out.field_quality, {
+    'v.a': 'invalid', 'q.a': 'invalid', 's.a': 'invalid', 'pf.a': 'invalid',
+    'q.total': 'invalid', 's.total': 'invalid', 'pf.total': 'invalid', v_total: 'invalid', seq: 'invalid',
+  });
+  t.notOk('p.a' in out.field_quality! || 'p.total' in out.field_quality!, 'p.a and p.total are good');
+
+  // A measured value named questionable passes its quality to the values computed from it.
+  const pq = computePower({ device: 'm', ts: 1, quality: 'questionable', p: { total: 300 }, q: { total: -400 },
+    field_quality: { 'q.total': 'questionable' } });
+  t.same(pq.field_quality, { 'q.total': 'questionable', 's.total': 'questionable', 'pf.total': 'questionable' });
+  t.same(pq.s, { total: 500 });
+});
+
+t.test('field quality: a seq partly given marks only the members computed here', async (t) => {
+  const m = { ...balanced(), quality: 'invalid' as const, seq: { v_unbalance_pct: 1.5 }, field_quality: { 'i.a': 'invalid' as const } };
+  const out = computePower(m);
+  t.equal(out.seq?.v_unbalance_pct, 1.5);
+  const seqEntries = Object.keys(out.field_quality!).filter((k) => k.startsWith('seq')).sort();
+  t.same(seqEntries, ['seq.i', 'seq.i_unbalance_pct', 'seq.v'], 'the measured seq.v_unbalance_pct keeps its own quality');
+});
+
+t.test('a value-only message passes unchanged', async (t) => {
+  const m = { device: 'rtu9', ts: 1764000000020000, quality: 'good' as const,
+    soc: 53.2, breaker: { q1: true }, tap: 5, mode: 'auto', curve: [1, 2, 3] };
+  const out = computePower(m);
+  t.same(out, m, 'nothing added, nothing lost');
+  t.equal(out.breaker, m.breaker, 'values shared, not copied');
+  for (const k of ['p', 'q', 's', 'pf', 'seq', 'v_total', 'i_total', 'field_quality']) t.notOk(k in out, `no ${k}`);
+  const fq = computePower({ ...m, quality: 'questionable', field_quality: { soc: 'questionable' } });
+  t.same(fq.field_quality, { soc: 'questionable' }, 'field_quality kept as it came');
+  t.equal(fq.quality, 'questionable');
+});
+
+t.test('without field_quality a questionable message is processed as before', async (t) => {
+  const out = computePower({ ...balanced(), quality: 'questionable' });
+  t.equal(out.quality, 'questionable', 'quality kept');
+  t.notOk('field_quality' in out, 'no field_quality added: every field has the message quality');
+  close(t, out.p?.a, 2300 * COS30, 1e-9, 'p.a');
+  close(t, out.s?.total, 6900, 1e-9, 's.total');
+  t.ok(out.seq?.v && out.seq?.i, 'seq');
+});
+
+t.test('only own properties are read; odd keys from JSON are kept as data', async (t) => {
+  const json = '{"device":"j","ts":1,"quality":"good","__proto__":{"p":{"a":1}},"constructor":5,' +
+    '"soc":7,"breaker":{"q1":false},"v":{"a":{"mag":230,"ang":0}},"i":{"a":{"mag":10,"ang":0}}}';
+  const m = JSON.parse(json) as Measurement;
+  const out = computePower(m);
+  t.equal(Object.getPrototypeOf(out), Object.prototype, 'the "__proto__" key did not become the prototype');
+  t.ok(Object.prototype.hasOwnProperty.call(out, '__proto__'), '"__proto__" kept as an own field');
+  t.equal(out.p?.a, 2300, 'p.a computed from v.a and i.a, not taken from "__proto__"');
+  t.equal(out.constructor as unknown, 5);
+  const back = JSON.parse(JSON.stringify(out)) as Record<string, unknown>;
+  t.same(Object.keys(back).slice(0, 9), ['device', 'ts', 'quality', '__proto__', 'constructor', 'soc', 'breaker', 'v', 'i'],
+    'the serialised output keeps every input field');
+
+  // Inherited v/i, inherited phasor members and inherited power values are not read.
+  const proto = { v: { a: { mag: 230, ang: 0 } }, i: { a: { mag: 10, ang: 0 } } };
+  const inh = Object.assign(Object.create(proto) as Measurement, { device: 'x', ts: 1, quality: 'good' });
+  const o1 = computePower(inh);
+  t.notOk(o1.p || o1.s || o1.v_total, 'nothing computed from inherited v and i');
+  const phasor = Object.create({ mag: 230, ang: 0 }) as Phasor;
+  const o2 = computePower({ device: 'x', ts: 1, quality: 'good', v: { a: phasor }, i: { a: { mag: 10, ang: 0 } } });
+  t.notOk(o2.p || o2.v_total, 'a phasor with inherited mag/ang has no voltage');
+  t.equal(o2.i_total, 10);
+  const pv = Object.create({ total: 99 }) as Record<string, number>;
+  const o3 = computePower({ device: 'x', ts: 1, quality: 'good', p: pv, q: { total: 0 } });
+  t.notOk(o3.s, 'no s.total from an inherited p.total');
 });
 
 // --- property test -----------------------------------------------------------------------------

@@ -3,6 +3,8 @@ import type { Measurement, Quality } from '../../algorithms/common/measurement.j
 import { WindowedStats, parseWindow, windowStart, compileFieldPath } from '../../algorithms/stats/index.js';
 import type { StatsMessage } from '../../algorithms/stats/index.js';
 import { prng } from '../../algorithms/common/prng.js'; // mulberry32, seeded: failures reproduce
+import { computePower } from '../../algorithms/power/index.js';
+import { qualityOf } from '../../algorithms/common/field-quality.js';
 
 const S = 1_000_000; // µs per second
 const T0 = 1764000000000000; // a multiple of 10 s, 1 min and 10 min (µs)
@@ -34,7 +36,7 @@ t.test('windowStart aligns to the epoch, [start, start + len)', async (t) => {
   t.equal(windowStart(-1, 10 * S), -10 * S, 'before the epoch too');
 });
 
-t.test('compileFieldPath reads finite numbers only', async (t) => {
+t.test('compileFieldPath reads finite numbers and booleans (as 1/0) only', async (t) => {
   const m = { p: { total: 5 }, v: { a: { mag: 230 } }, freq: 50, bad: { x: 'NaN' }, inf: Infinity };
   t.equal(compileFieldPath('p.total')(m), 5);
   t.equal(compileFieldPath('v.a.mag')(m), 230);
@@ -45,6 +47,19 @@ t.test('compileFieldPath reads finite numbers only', async (t) => {
   t.ok(Number.isNaN(compileFieldPath('a.b.c.d.e')(m)), 'long missing path');
   t.equal(compileFieldPath('a.b.c.d')({ a: { b: { c: { d: 7 } } } }), 7);
   t.throws(() => compileFieldPath('p..total'), /field "p\.\.total": has a bad segment ""/);
+  // Booleans count as 1 (true) and 0 (false); strings, arrays and objects are not samples.
+  const vals = { breaker: { q1: true, q2: false }, mode: 'auto', curve: [1, 2], nested: { x: 1 } };
+  t.equal(compileFieldPath('breaker.q1')(vals), 1);
+  t.equal(compileFieldPath('breaker.q2')(vals), 0);
+  t.ok(Number.isNaN(compileFieldPath('mode')(vals)), 'string skipped');
+  t.ok(Number.isNaN(compileFieldPath('curve')(vals)), 'array skipped');
+  t.ok(Number.isNaN(compileFieldPath('curve.0')(vals)), 'no stepping into arrays');
+  t.ok(Number.isNaN(compileFieldPath('nested')(vals)), 'object skipped');
+  // Only own properties: "toString.length" would otherwise read Object.prototype.toString.length (0).
+  t.ok(Number.isNaN(compileFieldPath('toString.length')({})), 'inherited function not read');
+  t.ok(Number.isNaN(compileFieldPath('soc')(Object.create({ soc: 5 }) as object)), 'inherited value not read');
+  const odd = JSON.parse('{"__proto__":{"x":3}}') as object;
+  t.equal(compileFieldPath('__proto__.x')(odd), 3, 'a field named __proto__ is read as data');
 });
 
 t.test('constructor names every bad option', async (t) => {
@@ -75,7 +90,7 @@ t.test('all statistics against an independent two-pass computation (seeded rando
     const j = Math.floor(rnd() * (k + 1));
     [order[k], order[j]] = [order[j]!, order[k]!];
   }
-  const results = new Set(order.map((s) => ws.add(meas('d', s.ts, { p: { total: s.p }, v: { a: { mag: s.v } } }))));
+  const results = new Set(order.map((s) => ws.add(meas('d', s.ts, { p: { total: s.p }, v: { a: { mag: s.v } } })).result));
   t.same([...results], ['ok'], 'every sample accepted');
   const [w, ...rest] = ws.push(T0 + 10 * S);
   t.equal(rest.length, 0, 'one window');
@@ -149,14 +164,14 @@ t.test('window alignment by measurement timestamp', async (t) => {
 
 t.test('grace period: late-but-within-grace counted, later ones late', async (t) => {
   const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 2000 });
-  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })), 'ok');
+  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })).result, 'ok');
   t.same(ws.push(T0 + 11 * S), [], 'not complete before end + grace');
-  t.equal(ws.add(meas('d', T0 + 9 * S, { freq: 52 })), 'ok', 'arrives after the end, within grace');
+  t.equal(ws.add(meas('d', T0 + 9 * S, { freq: 52 })).result, 'ok', 'arrives after the end, within grace');
   const out = ws.push(T0 + 12 * S);
   t.equal(out.length, 1, 'complete exactly at end + grace');
   t.equal(out[0]!.count, 2);
   t.equal(out[0]!.fields.freq!.last, 52);
-  t.equal(ws.add(meas('d', T0 + 9.5 * S, { freq: 99 })), 'late', 'its 10 s window is gone');
+  t.equal(ws.add(meas('d', T0 + 9.5 * S, { freq: 99 })).result, 'late', 'its 10 s window is gone');
   t.equal(ws.lateCount, 1);
   t.same(ws.counts().lateByWindow, { '10s': 1, '1m': 0 });
   t.same(ws.push(T0 + 13 * S), [], 'the pushed window does not come back');
@@ -166,7 +181,7 @@ t.test('grace period: late-but-within-grace counted, later ones late', async (t)
   t.equal(rest[0]!.count, 3, 'the late sample still counts in the minute window that was open');
   t.equal(rest[0]!.fields.freq!.max, 99);
   // A sample for a window that was never opened but is already past end + grace is late too.
-  t.equal(ws.add(meas('d', T0 - 30 * S, { freq: 1 })), 'late');
+  t.equal(ws.add(meas('d', T0 - 30 * S, { freq: 1 })).result, 'late');
   t.equal(ws.counts().late, 2);
 });
 
@@ -221,11 +236,11 @@ t.test('missing and non-finite fields are skipped per field', async (t) => {
 
 t.test('invalid quality excluded; questionable included and marks the window', async (t) => {
   const ws = new WindowedStats({ windows: ['10s'], fields: ['freq'], graceMs: 0 });
-  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })), 'ok');
-  t.equal(ws.add(meas('d', T0 + 2 * S, { freq: 10 }, 'invalid')), 'excluded');
-  t.equal(ws.add(meas('d', T0 + 3 * S, { freq: 52 }, 'questionable')), 'ok');
-  t.equal(ws.add(meas('d', T0 + 12 * S, { freq: 51 })), 'ok');
-  t.equal(ws.add(meas('d', T0 + 21 * S, { freq: 0 }, 'invalid')), 'excluded');
+  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 2 * S, { freq: 10 }, 'invalid')).result, 'excluded');
+  t.equal(ws.add(meas('d', T0 + 3 * S, { freq: 52 }, 'questionable')).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 12 * S, { freq: 51 })).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 21 * S, { freq: 0 }, 'invalid')).result, 'excluded');
   const [a, b, c] = ws.push(T0 + 30 * S);
   t.same([a!.count, a!.excluded, a!.quality], [2, 1, 'questionable']);
   t.same([a!.fields.freq!.min, a!.fields.freq!.max, a!.fields.freq!.mean], [50, 52, 51], 'the invalid 10 left out');
@@ -236,11 +251,11 @@ t.test('invalid quality excluded; questionable included and marks the window', a
 
 t.test('bad samples are ignored, wild timestamps cannot grow memory without bound', async (t) => {
   const ws = new WindowedStats({ windows: ['10s'], fields: ['freq'], graceMs: 0, maxOpenWindows: 3 });
-  t.equal(ws.add(meas('', T0, { freq: 1 })), 'ignored', 'no device');
-  t.equal(ws.add(meas('d', Number.NaN, { freq: 1 })), 'ignored', 'no timestamp');
-  for (let k = 0; k < 3; k++) t.equal(ws.add(meas('d', T0 + k * 10 * S, { freq: 1 })), 'ok');
-  t.equal(ws.add(meas('d', T0 + 1e6 * S, { freq: 1 })), 'ignored', 'a fourth open window is refused');
-  t.equal(ws.add(meas('d', T0 + 5 * S, { freq: 1 })), 'ok', 'open windows still take samples');
+  t.equal(ws.add(meas('', T0, { freq: 1 })).result, 'ignored', 'no device');
+  t.equal(ws.add(meas('d', Number.NaN, { freq: 1 })).result, 'ignored', 'no timestamp');
+  for (let k = 0; k < 3; k++) t.equal(ws.add(meas('d', T0 + k * 10 * S, { freq: 1 })).result, 'ok');
+  t.equal(ws.add(meas('d', T0 + 1e6 * S, { freq: 1 })).result, 'ignored', 'a fourth open window is refused');
+  t.equal(ws.add(meas('d', T0 + 5 * S, { freq: 1 })).result, 'ok', 'open windows still take samples');
   t.equal(ws.counts().ignored, 3);
   t.equal(ws.counts().open, 3);
 });
@@ -253,4 +268,133 @@ t.test('flushAll returns every open window and forgets it', async (t) => {
   t.same(all.map((w) => `${w.device}/${w.window}/${(w.start - T0) / S}`).sort(), ['a/10min/0', 'a/10s/0', 'b/10min/0', 'b/10s/10']);
   t.same(ws.flushAll(), []);
   t.equal(ws.counts().open, 0);
+});
+
+// --- quality per field ----------------------------------------------------------------------------
+// The rule: a field sample's quality is the message's quality when the message has no field_quality;
+// with field_quality, the worst entry covering the path ("v.a" covers "v.a.mag"), good when none does.
+// Invalid samples are left out and counted; the message's good and questionable samples are included.
+
+t.test('per-field quality: only the invalid fields of a message are left out, each counted', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['p.total', 'soc', 'v.a.mag', 'breaker.q1'], graceMs: 0 });
+  // Invalid overall (its worst field), but only v.a and p.total are invalid: soc and breaker.q1 count.
+  const r1 = ws.add(meas('d', T0 + 1 * S, {
+    p: { total: 999 }, soc: 50, v: { a: { mag: 1 } }, breaker: { q1: true },
+    field_quality: { 'v.a': 'invalid', 'p.total': 'invalid' },
+  }, 'invalid'));
+  t.same(r1, { result: 'ok', excludedFields: 2 }, 'v.a.mag (covered by "v.a") and p.total left out');
+  // No field_quality and quality invalid: every field is invalid.
+  const r2 = ws.add(meas('d', T0 + 2 * S, { p: { total: 5 }, soc: 10, breaker: { q1: false } }, 'invalid'));
+  t.same(r2, { result: 'excluded', excludedFields: 3 }, 'the three present fields left out; the absent v.a.mag is not counted');
+  // Good message.
+  t.same(ws.add(meas('d', T0 + 3 * S, { p: { total: 100 }, soc: 52, v: { a: { mag: 230 } }, breaker: { q1: false } })),
+    { result: 'ok', excludedFields: 0 });
+  const [w] = ws.push(T0 + 10 * S);
+  t.same([w!.count, w!.excluded, w!.excludedFields, w!.quality], [2, 1, 5, 'good'],
+    'two messages included, one left out whole, five field samples left out; included samples all good');
+  t.same(w!.fields['p.total'], { count: 1, min: 100, max: 100, mean: 100, sum: 100, first: 100, last: 100 }, 'the invalid 999 left out');
+  t.same(w!.fields.soc, { count: 2, min: 50, max: 52, mean: 51, stdev: Math.SQRT2, sum: 102, first: 50, last: 52 },
+    'soc of the message with an invalid v.a is included');
+  t.equal(w!.fields['v.a.mag']!.count, 1);
+  t.same(w!.fields['breaker.q1'], { count: 2, min: 0, max: 1, mean: 0.5, stdev: Math.SQRT1_2, sum: 1, first: 1, last: 0 },
+    'booleans as 1/0: mean is the fraction of samples that were true');
+  t.same([ws.counts().excluded, ws.counts().excludedFields, ws.counts().accepted], [1, 5, 2]);
+});
+
+t.test('per-field quality: the window quality is the worst included field sample', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['p.total', 'soc'], graceMs: 0 });
+  // soc questionable, p.total unnamed → good: the window is questionable because soc was included.
+  ws.add(meas('d', T0 + 1 * S, { p: { total: 1 }, soc: 5, field_quality: { soc: 'questionable' } }, 'questionable'));
+  // Here the questionable field is not tracked: the included p.total is good.
+  ws.add(meas('d', T0 + 11 * S, { p: { total: 2 }, tap: 3, field_quality: { tap: 'questionable' } }, 'questionable'));
+  // No field_quality: every field has the message quality.
+  ws.add(meas('d', T0 + 21 * S, { p: { total: 3 } }, 'questionable'));
+  // Every tracked field invalid through field_quality: left out whole; the window shows the gap.
+  t.same(ws.add(meas('d', T0 + 31 * S, { p: { total: 4 }, soc: 1, field_quality: { p: 'invalid', soc: 'invalid' } }, 'invalid')),
+    { result: 'excluded', excludedFields: 2 });
+  const out = ws.push(T0 + 40 * S);
+  t.same(out.map((w) => [w.count, w.excluded, w.excludedFields, w.quality]), [
+    [1, 0, 0, 'questionable'],
+    [1, 0, 0, 'good'],
+    [1, 0, 0, 'questionable'],
+    [0, 1, 2, 'invalid'],
+  ]);
+  t.same(out[3]!.fields, {});
+});
+
+t.test('per-field quality after computePower: an invalid v.a leaves out p.total, keeps p.b and soc', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['p.total', 'p.b', 'soc', 'i_total'], graceMs: 0 });
+  const raw: Measurement = {
+    device: 'pmu', ts: T0 + 1 * S, quality: 'invalid', soc: 80, field_quality: { 'v.a': 'invalid' },
+    v: { a: { mag: 230, ang: 0 }, b: { mag: 230, ang: -120 }, c: { mag: 230, ang: 120 } },
+    i: { a: { mag: 10, ang: 0 }, b: { mag: 10, ang: -120 }, c: { mag: 10, ang: 120 } },
+  };
+  const res = ws.add(computePower(raw));
+  t.same(res, { result: 'ok', excludedFields: 1 }, 'p.total sums phase a: left out; counted once, not per window');
+  const [w10, w60] = ws.push(T0 + 60 * S);
+  for (const w of [w10!, w60!]) {
+    t.same(Object.keys(w.fields).sort(), ['i_total', 'p.b', 'soc'], `${w.window}: good fields kept`);
+    t.equal(w.fields['p.b']!.mean, 2300, 'p.b = 230·10·cos 0°');
+    t.equal(w.fields.i_total!.mean, 30);
+    t.equal(w.excludedFields, 1);
+    t.equal(w.quality, 'good');
+  }
+  t.equal(ws.counts().excludedFields, 1);
+});
+
+t.test('values beyond the electrical ones: numbers and booleans aggregated, strings and arrays skipped', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s'], fields: ['soc', 'tap', 'breaker.q1', 'mode', 'curve'], graceMs: 0 });
+  const rows = [
+    { soc: 53.2, tap: 5, breaker: { q1: true }, mode: 'auto', curve: [1, 2] },
+    { soc: 53.0, tap: 6, breaker: { q1: true }, mode: 'manual', curve: [3] },
+    { soc: 52.9, tap: 6, breaker: { q1: false }, mode: 'auto', curve: [] },
+  ];
+  rows.forEach((r, k) => t.equal(ws.add(meas('rtu9', T0 + (k + 1) * S, r)).result, 'ok'));
+  const [w] = ws.push(T0 + 10 * S);
+  t.same(Object.keys(w!.fields).sort(), ['breaker.q1', 'soc', 'tap'], 'mode (string) and curve (array) have no statistics');
+  t.same([w!.fields.tap!.min, w!.fields.tap!.max, w!.fields.tap!.first, w!.fields.tap!.last], [5, 6, 5, 6]);
+  t.ok(Math.abs(w!.fields.soc!.mean - (53.2 + 53.0 + 52.9) / 3) < 1e-12, 'soc mean');
+  const q1 = w!.fields['breaker.q1']!;
+  t.ok(Math.abs(q1.mean - 2 / 3) < 1e-15, `closed in 2 of 3 samples: mean ${q1.mean}`);
+  t.same([q1.sum, q1.min, q1.max, q1.first, q1.last], [2, 0, 1, 1, 0], 'open at the end');
+  t.equal(w!.count, 3);
+});
+
+t.test('property: which samples are left out agrees with qualityOf (seeded random field_quality)', async (t) => {
+  // The windowed statistics look entries up in maps built from the configured paths; qualityOf compares
+  // every entry with the path. Both must give the same answer for every field of every message.
+  const rnd = prng(7);
+  const fields = ['v.a.mag', 'v.a.ang', 'v.b.mag', 'p.total', 'p.a', 'soc', 'breaker.q1', 'x.y.z.w'];
+  const vocabulary = ['v', 'v.a', 'v.a.mag', 'v.a.ang', 'v.ab', 'v.b', 'v.b.mag', 'p', 'p.total', 'p.a', 'pf', 'pf.a',
+    'soc', 'so', 'breaker', 'breaker.q1', 'breaker.q2', 'x', 'x.y', 'x.y.z', 'x.y.z.w', 'x.y.z.w.v'];
+  const qualities = ['good', 'questionable', 'invalid'] as const;
+  const ws = new WindowedStats({ windows: ['1s'], fields, graceMs: 0 });
+  const mismatches: string[] = [];
+  const n = 3000;
+  for (let k = 0; k < n; k++) {
+    const m = meas('d', T0 + k * S, {
+      v: { a: { mag: 230, ang: 0 }, b: { mag: 231 } }, p: { total: 5, a: 1 }, soc: 50, breaker: { q1: true }, x: { y: { z: { w: 1 } } },
+    }, qualities[Math.floor(rnd() * 3)]!);
+    if (rnd() < 0.8) {
+      const fq: Record<string, 'questionable' | 'invalid'> = {};
+      const entries = Math.floor(rnd() * 4);
+      for (let e = 0; e < entries; e++) fq[vocabulary[Math.floor(rnd() * vocabulary.length)]!] = rnd() < 0.5 ? 'questionable' : 'invalid';
+      m.field_quality = fq;
+    }
+    const ref = fields.map((f) => qualityOf(m, f));
+    const wantExcluded = ref.filter((q) => q === 'invalid').length;
+    const wantQuality = ref.includes('invalid') && !ref.some((q) => q !== 'invalid') ? 'invalid'
+      : ref.some((q) => q === 'questionable') ? 'questionable' : 'good';
+    const res = ws.add(m);
+    const [w] = ws.push(T0 + (k + 1) * S);
+    const got = fields.map((f) => (w!.fields[f] ? 'in' : 'out'));
+    const want = ref.map((q) => (q === 'invalid' ? 'out' : 'in'));
+    if (res.excludedFields !== wantExcluded || got.join() !== want.join() || w!.quality !== wantQuality)
+      mismatches.push(`#${k} fq=${JSON.stringify(m.field_quality)} quality=${m.quality}: got ${res.excludedFields} ${got} ${w!.quality}, want ${wantExcluded} ${want} ${wantQuality}`);
+  }
+  t.same(mismatches.slice(0, 5), [], `${mismatches.length} of ${n} messages disagree`);
+  t.equal(ws.counts().accepted + ws.counts().excluded, n, 'every message counted');
+  const c = ws.counts();
+  t.ok(c.excludedFields > n && c.excluded > 100 && c.accepted > n / 2,
+    `the cases are varied: ${c.excludedFields} samples left out, ${c.excluded} messages left out whole, ${c.accepted} included`);
 });

@@ -19,11 +19,8 @@ class StatsAggregator implements Aggregator {
   }
 
   add(m: Parameters<Aggregator['add']>[0]): AggregatorAddResult {
-    const r = this.stats.add(m);
-    if (r === 'late') return { late: true };
-    if (r === 'excluded') return { excludedFields: 1 };
-    if (r === 'ignored') return { ignored: true };
-    return {};
+    const { result, excludedFields } = this.stats.add(m);
+    return { late: result === 'late', ignored: result === 'ignored', excluded: result === 'excluded', excludedFields };
   }
 
   push(nowMicros: number): readonly DerivedMessage[] {
@@ -36,7 +33,7 @@ class StatsAggregator implements Aggregator {
 
   health(): PluginHealth {
     const c = this.stats.counts();
-    return { state: 'running', info: { accepted: c.accepted, late: c.late, excluded: c.excluded, ignored: c.ignored, openWindows: c.open } };
+    return { state: 'running', info: { accepted: c.accepted, late: c.late, excluded: c.excluded, excludedFields: c.excludedFields, ignored: c.ignored, openWindows: c.open } };
   }
 }
 
