@@ -1,7 +1,7 @@
 /**
  * GRIDEDGE_* environment variables: each option's variable (schema `env`) overrides the file.
  * Strings are parsed strictly by the option's type, so a bad value is reported as written:
- * numbers (`GRIDEDGE_HTTP_PORT=8081`), booleans (true/false, 1/0, yes/no, on/off), lists as JSON
+ * numbers in decimal notation only (`GRIDEDGE_HTTP_PORT=8081`; `0x50` or `1e3` are errors), booleans (true/false, 1/0, yes/no, on/off), lists as JSON
  * (`GRIDEDGE_DRIVERS='[{"type":"sim-pmu","id":"pmu1"}]'`; lists of strings also comma-separated:
  * `GRIDEDGE_STATS_WINDOWS=10s,1m`). Variables that name no option are ignored.
  */
@@ -14,14 +14,16 @@ export interface EnvOverride {
   value: unknown;
 }
 
+const DECIMAL = /^[+-]?\d+(\.\d+)?$/;
 const TRUE = new Set(['true', '1', 'yes', 'on']);
 const FALSE = new Set(['false', '0', 'no', 'off']);
 
 function parse(leaf: SchemaLeaf, raw: string): { value: unknown } | { error: string } {
   const d = leaf.default;
   if (typeof d === 'number') {
-    const n = Number(raw);
-    return { value: raw.trim() !== '' && Number.isFinite(n) ? n : raw };
+    // Decimal notation only: Number() would also take "0x50", "0b1", "1e3" and "" (0).
+    const s = raw.trim();
+    return { value: DECIMAL.test(s) ? Number(s) : raw };
   }
   if (typeof d === 'boolean') {
     const s = raw.trim().toLowerCase();

@@ -13,17 +13,27 @@ const group = (doc: Doc, key: string): Doc => {
   return typeof g === 'object' && g !== null && !Array.isArray(g) ? (g as Doc) : {};
 };
 
-/** CONTRACT: binding any non-loopback address with no user is an error unless allowAnonymous: true. */
+/**
+ * Anonymous access needs saying so: when no mqtt.users are configured, every client gets full access,
+ * so the broker may only be reachable from this machine — on its TCP listener (mqtt.host) and on
+ * MQTT over WebSocket (http.host, when mqtt.websocket.enabled) — unless mqtt.allowAnonymous is true.
+ */
 function anonymousRule(doc: Doc, problems: Problem[]): void {
   const mqtt = group(doc, 'mqtt');
-  const host = mqtt['host'];
+  const http = group(doc, 'http');
   const users = Array.isArray(mqtt['users']) ? mqtt['users'] : [];
-  if (typeof host !== 'string' || isLoopbackHost(host) || users.length > 0 || mqtt['allowAnonymous'] === true) return;
+  if (users.length > 0 || mqtt['allowAnonymous'] === true) return;
+  const exposed: string[] = [];
+  if (typeof mqtt['host'] === 'string' && !isLoopbackHost(mqtt['host'])) exposed.push(`mqtt.host ${showValue(mqtt['host'])}`);
+  const ws = group(mqtt, 'websocket');
+  if (ws['enabled'] !== false && typeof http['host'] === 'string' && !isLoopbackHost(http['host']))
+    exposed.push(`http.host ${showValue(http['host'])} (MQTT over WebSocket is enabled there)`);
+  if (exposed.length === 0) return;
   problems.push({
     path: 'mqtt.allowAnonymous',
     message:
-      `must be true to let anonymous clients in: mqtt.host ${showValue(host)} is not a loopback address and no mqtt.users ` +
-      `are configured (add users, or set allowAnonymous: true explicitly), got ${showValue(mqtt['allowAnonymous'])}`,
+      `must be true to let anonymous clients in: ${exposed.join(' and ')} ${exposed.length > 1 ? 'are' : 'is'} not a loopback address and no mqtt.users ` +
+      `are configured (add users, or set allowAnonymous: true explicitly${exposed.some((e) => e.startsWith('http')) ? ', or set mqtt.websocket.enabled: false' : ''}), got ${showValue(mqtt['allowAnonymous'])}`,
   });
 }
 

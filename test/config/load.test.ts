@@ -138,6 +138,30 @@ t.test('CONTRACT: a non-loopback broker with no users needs allowAnonymous: true
   t.same(rule({ host: 'localhost' }), [], 'localhost is loopback');
 });
 
+t.test('the anonymous rule covers MQTT over WebSocket on a non-loopback http.host', async (t) => {
+  const errs = (doc: Record<string, unknown>) => errorsOf(loadConfig({ document: doc }));
+  const [e] = errs({ mqtt: { host: '127.0.0.1' }, http: { host: '0.0.0.0' } });
+  t.match(e, /^mqtt\.allowAnonymous: must be true .*http\.host "0\.0\.0\.0" \(MQTT over WebSocket is enabled there\).*mqtt\.websocket\.enabled: false.*, got false$/);
+  t.same(errs({ mqtt: { host: '127.0.0.1', websocket: { enabled: false } }, http: { host: '0.0.0.0' } }), [], 'WebSocket off: the page alone');
+  t.same(errs({ mqtt: { allowAnonymous: true }, http: { host: '0.0.0.0' } }), [], 'explicit allowAnonymous');
+  t.same(errs({ mqtt: { users: [{ username: 'u', password: 'p' }] }, http: { host: '0.0.0.0' } }), [], 'users configured');
+  t.equal(errs({ mqtt: { host: '0.0.0.0' }, http: { host: '10.0.0.1' } }).length, 1, 'both exposed: one problem naming both');
+  t.match(errs({ mqtt: { host: '0.0.0.0' }, http: { host: '10.0.0.1' } })[0], /mqtt\.host "0\.0\.0\.0" and http\.host "10\.0\.0\.1"/);
+});
+
+t.test('numeric environment values: decimal notation only', async (t) => {
+  const port = (v: string) => loadConfig({ embeddedDefault: true, env: { GRIDEDGE_MQTT_PORT: v } });
+  const ok = port('1884');
+  t.ok(ok.ok && ok.config.mqtt.port === 1884);
+  for (const bad of ['0x50', '0b1010', '1e3', '', ' ', '0o17', 'Infinity']) {
+    const r = port(bad);
+    t.notOk(r.ok, `${JSON.stringify(bad)} is refused`);
+    if (!r.ok) t.match(r.errors[0], /^mqtt\.port: .*\(from GRIDEDGE_MQTT_PORT\)$/);
+  }
+  const frac = loadConfig({ embeddedDefault: true, env: { GRIDEDGE_STORAGE_MAX_AGE_HOURS: '1.5' } });
+  t.ok(frac.ok && frac.config.storage.maxAgeHours === 1.5, 'decimal fractions are fine');
+});
+
 t.test('users: password xor passwordHash, valid hashes, unique names, topic filters', async (t) => {
   const hash = 'scrypt$16384$8$1$AQEBAQEBAQEBAQEBAQEBAQ==$AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=';
   const ok = loadConfig({ document: { mqtt: { users: [{ username: 'a', passwordHash: hash, subscribe: ['bal/#'] }] } } });
