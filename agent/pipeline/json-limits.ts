@@ -9,10 +9,10 @@
  *
  * The scanner does not validate JSON grammar: for text that `JSON.parse` accepts it sees exactly the
  * structure the parser builds; for anything else it stops (returning no error) or reports a limit,
- * and `JSON.parse` then reports the syntax error. Work is linear in the text length, memory is bounded
- * by the depth limit (one reusable name list per level, holding the last scan's names until the next
- * scan reuses it). It is not re-entrant (module-level scratch space), which is fine: it runs
- * synchronously to completion.
+ * and `JSON.parse` then reports the syntax error. Work is linear in the text length (plus the
+ * duplicate search below); memory is a few typed arrays sized by the depth and name limits, reused by
+ * every call. It is not re-entrant (module-level scratch space), which is fine: it runs synchronously
+ * to completion.
  */
 
 export type ScanReason = 'too_deep' | 'too_many_keys' | 'duplicate_key';
@@ -37,35 +37,54 @@ const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const COMMA = 0x2c;
 
-/** Objects with more names than this switch from a linear search to a Set for duplicate detection. */
-const LINEAR_NAMES = 16;
-
-// Scratch space reused across calls, one slot per nesting level (grown to the largest maxDepth seen).
+// Scratch space reused across calls. Per nesting level: whether it is an object, the element index
+// (arrays) and where its names start in the name table. The name table holds the names of the objects
+// currently open, as a stack: each name's hash and the position of its quoted token in the text.
 let isObject = new Uint8Array(0);
 let index = new Int32Array(0);
-let names: string[][] = [];
-let nameSets: Set<string>[] = [];
-let useSet = new Uint8Array(0);
+let base = new Int32Array(0);
+let nameHash = new Int32Array(0);
+let nameAt = new Int32Array(0);
+let nameEnd = new Int32Array(0);
 
-function ensureDepth(n: number): void {
-  if (isObject.length > n) return;
-  isObject = new Uint8Array(n + 1);
-  index = new Int32Array(n + 1);
-  useSet = new Uint8Array(n + 1);
-  while (names.length <= n) {
-    names.push([]);
-    nameSets.push(new Set());
+function ensureCapacity(depth: number, names: number): void {
+  if (isObject.length <= depth) {
+    isObject = new Uint8Array(depth + 1);
+    index = new Int32Array(depth + 1);
+    base = new Int32Array(depth + 2);
+  }
+  if (nameHash.length <= names) {
+    nameHash = new Int32Array(names + 1);
+    nameAt = new Int32Array(names + 1);
+    nameEnd = new Int32Array(names + 1);
   }
 }
 
-/** The dotted path of the container open at `depth` (levels 1..depth), plus `last` when given. */
-function pathAt(depth: number, last?: string): string {
+/** The name whose quoted token is s[at, end), escapes decoded (null when an escape is malformed). */
+function decodeName(s: string, at: number, end: number): string | null {
+  const raw = s.slice(at + 1, end - 1);
+  if (!raw.includes('\\')) return raw;
+  try {
+    return JSON.parse(s.slice(at, end)) as string;
+  } catch {
+    return null;
+  }
+}
+
+function hashOf(name: string): number {
+  let h = 0;
+  for (let k = 0; k < name.length; k++) h = (Math.imul(h, 31) + name.charCodeAt(k)) | 0;
+  return h;
+}
+
+/** The dotted path of the container open at `depth` (levels 1..depth-1 name it), plus `last` when given. */
+function pathAt(s: string, depth: number, last?: string): string {
   let p = '';
   for (let d = 1; d < depth; d++) {
-    // The container at level d+1 sits under level d's latest name or element.
+    // The container at level d+1 is the value of level d's latest name, or its current element.
     if (isObject[d]) {
-      const list = names[d]!;
-      p += (p ? '.' : '') + list[list.length - 1];
+      const x = base[d + 1]! - 1;
+      p += (p ? '.' : '') + decodeName(s, nameAt[x]!, nameEnd[x]!);
     } else p += `[${index[d]}]`;
   }
   if (last !== undefined) p += (p ? '.' : '') + last;
@@ -79,80 +98,99 @@ function shorten(s: string): string {
 /**
  * Scan `s` and return the first limit it breaks, or null (also for malformed text, which `JSON.parse`
  * then rejects with its own message).
+ *
+ * Duplicate names are found by comparing each name's hash with those of the earlier names of the
+ * same object (decoding and comparing the text only when the hashes are equal): quadratic in the
+ * names of one object, which `maxKeys` bounds.
  */
 export function scanJson(s: string, limits: ScanLimits): ScanError | null {
   const maxDepth = limits.maxDepth;
-  ensureDepth(maxDepth);
+  const maxKeys = limits.maxKeys;
+  ensureCapacity(maxDepth, maxKeys);
   const n = s.length;
   let depth = 0;
   let keys = 0;
+  let top = 0;
   let expectKey = false;
   for (let k = 0; k < n; k++) {
-    const c = s.charCodeAt(k);
-    if (c === QUOTE) {
-      let j = k + 1;
-      let escaped = false;
-      while (j < n) {
-        const d = s.charCodeAt(j);
-        if (d === BACKSLASH) {
-          escaped = true;
-          j += 2;
-        } else if (d === QUOTE) break;
-        else j++;
-      }
-      if (j >= n) return null;
-      if (expectKey) {
+    switch (s.charCodeAt(k)) {
+      case QUOTE: {
+        if (!expectKey) {
+          // A string value: jump to the closing quote, one not escaped by an odd run of backslashes.
+          let j = s.indexOf('"', k + 1);
+          while (j !== -1) {
+            let b = j - 1;
+            while (s.charCodeAt(b) === BACKSLASH) b--;
+            if ((j - 1 - b) % 2 === 0) break;
+            j = s.indexOf('"', j + 1);
+          }
+          if (j === -1) return null;
+          k = j;
+          break;
+        }
         expectKey = false;
-        if (++keys > limits.maxKeys)
-          return { reason: 'too_many_keys', detail: `more than ${limits.maxKeys} member names in the message (at ${pathAt(depth)})` };
-        let name: string;
+        let j = k + 1;
+        let h = 0;
+        let escaped = false;
+        while (j < n) {
+          const d = s.charCodeAt(j);
+          if (d === BACKSLASH) {
+            escaped = true;
+            j += 2;
+          } else if (d === QUOTE) break;
+          else {
+            h = (Math.imul(h, 31) + d) | 0;
+            j++;
+          }
+        }
+        if (j >= n) return null;
+        if (++keys > maxKeys) return { reason: 'too_many_keys', detail: `more than ${maxKeys} member names in the message (at ${shorten(pathAt(s, depth))})` };
+        let name: string | null = null;
         if (escaped) {
-          try {
-            name = JSON.parse(s.slice(k, j + 1)) as string;
-          } catch {
-            return null;
-          }
-        } else name = s.slice(k + 1, j);
-        const list = names[depth]!;
-        let dup: boolean;
-        if (useSet[depth]) {
-          const set = nameSets[depth]!;
-          dup = set.has(name);
-          set.add(name);
+          name = decodeName(s, k, j + 1);
+          if (name === null) return null;
+          h = hashOf(name);
+        }
+        for (let x = base[depth]!; x < top; x++) {
+          if (nameHash[x] !== h) continue;
+          name ??= s.slice(k + 1, j);
+          if (decodeName(s, nameAt[x]!, nameEnd[x]!) === name)
+            return { reason: 'duplicate_key', detail: `${shorten(pathAt(s, depth, name))} appears twice in the same object` };
+        }
+        nameHash[top] = h;
+        nameAt[top] = k;
+        nameEnd[top] = j + 1;
+        top++;
+        k = j;
+        break;
+      }
+      case OPEN_OBJECT:
+      case OPEN_ARRAY:
+        base[++depth] = top;
+        if (depth > maxDepth) return { reason: 'too_deep', detail: `${shorten(pathAt(s, depth))} nests deeper than ${maxDepth} levels` };
+        if (s.charCodeAt(k) === OPEN_OBJECT) {
+          isObject[depth] = 1;
+          expectKey = true;
         } else {
-          dup = list.includes(name);
-          if (list.length >= LINEAR_NAMES) {
-            const set = nameSets[depth]!;
-            for (let x = 0; x < list.length; x++) set.add(list[x]!);
-            set.add(name);
-            useSet[depth] = 1;
-          }
+          isObject[depth] = 0;
+          index[depth] = 0;
+          expectKey = false;
         }
-        if (dup) return { reason: 'duplicate_key', detail: `${shorten(pathAt(depth, name))} appears twice in the same object` };
-        list.push(name);
-      }
-      k = j;
-    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      if (++depth > maxDepth) return { reason: 'too_deep', detail: `${shorten(pathAt(depth))} nests deeper than ${maxDepth} levels` };
-      if (c === OPEN_OBJECT) {
-        isObject[depth] = 1;
-        expectKey = true;
-        names[depth]!.length = 0;
-        if (useSet[depth]) {
-          nameSets[depth]!.clear();
-          useSet[depth] = 0;
-        }
-      } else {
-        isObject[depth] = 0;
-        index[depth] = 0;
+        break;
+      case CLOSE_OBJECT:
+      case CLOSE_ARRAY:
+        if (depth === 0) return null;
+        // The closed object's names leave the table (an array holds none of its own).
+        top = base[depth]!;
+        depth--;
         expectKey = false;
-      }
-    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
-      if (--depth < 0) return null;
-      expectKey = false;
-    } else if (c === COMMA && depth > 0) {
-      if (isObject[depth]) expectKey = true;
-      else index[depth] = index[depth]! + 1;
+        break;
+      case COMMA:
+        if (depth > 0) {
+          if (isObject[depth]) expectKey = true;
+          else index[depth] = index[depth]! + 1;
+        }
+        break;
     }
   }
   return null;
