@@ -107,6 +107,8 @@ export function scanJson(s: string, limits: ScanLimits): ScanError | null {
   const maxDepth = limits.maxDepth;
   const maxKeys = limits.maxKeys;
   ensureCapacity(maxDepth, maxKeys);
+  // Locals for the hot loop (module-level bindings cost a context load on every access).
+  const isObj = isObject, idx = index, bases = base, hashes = nameHash, ats = nameAt, ends = nameEnd;
   const n = s.length;
   let depth = 0;
   let keys = 0;
@@ -151,29 +153,29 @@ export function scanJson(s: string, limits: ScanLimits): ScanError | null {
           if (name === null) return null;
           h = hashOf(name);
         }
-        for (let x = base[depth]!; x < top; x++) {
-          if (nameHash[x] !== h) continue;
+        for (let x = bases[depth]!; x < top; x++) {
+          if (hashes[x] !== h) continue;
           name ??= s.slice(k + 1, j);
-          if (decodeName(s, nameAt[x]!, nameEnd[x]!) === name)
+          if (decodeName(s, ats[x]!, ends[x]!) === name)
             return { reason: 'duplicate_key', detail: `${shorten(pathAt(s, depth, name))} appears twice in the same object` };
         }
-        nameHash[top] = h;
-        nameAt[top] = k;
-        nameEnd[top] = j + 1;
+        hashes[top] = h;
+        ats[top] = k;
+        ends[top] = j + 1;
         top++;
         k = j;
         break;
       }
       case OPEN_OBJECT:
       case OPEN_ARRAY:
-        base[++depth] = top;
+        bases[++depth] = top;
         if (depth > maxDepth) return { reason: 'too_deep', detail: `${shorten(pathAt(s, depth))} nests deeper than ${maxDepth} levels` };
         if (s.charCodeAt(k) === OPEN_OBJECT) {
-          isObject[depth] = 1;
+          isObj[depth] = 1;
           expectKey = true;
         } else {
-          isObject[depth] = 0;
-          index[depth] = 0;
+          isObj[depth] = 0;
+          idx[depth] = 0;
           expectKey = false;
         }
         break;
@@ -181,14 +183,14 @@ export function scanJson(s: string, limits: ScanLimits): ScanError | null {
       case CLOSE_ARRAY:
         if (depth === 0) return null;
         // The closed object's names leave the table (an array holds none of its own).
-        top = base[depth]!;
+        top = bases[depth]!;
         depth--;
         expectKey = false;
         break;
       case COMMA:
         if (depth > 0) {
-          if (isObject[depth]) expectKey = true;
-          else index[depth] = index[depth]! + 1;
+          if (isObj[depth]) expectKey = true;
+          else idx[depth] = idx[depth]! + 1;
         }
         break;
     }

@@ -149,10 +149,11 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 /** Count a member name and check it; `n` is the number of names above it on its path. */
 function checkKey(key: string, n: number): Rejection | null {
   if (++keys > lim.maxKeys) return reject('too_many_keys', `more than ${lim.maxKeys} member names in the message (at ${pathText(n, key)})`);
-  if (key === '__proto__' || key === 'constructor' || key === 'prototype')
+  const len = key.length;
+  if ((len === 9 || len === 11) && (key === '__proto__' || key === 'constructor' || key === 'prototype'))
     return reject('forbidden_key', `${pathText(n, key)}: the member name "${key}" is not allowed`);
-  if (key.length === 0) return reject('bad_key', `${pathText(n, '""')}: empty member name`);
-  if (key.length > lim.maxKeyLength) return reject('bad_key', `${pathText(n, key)}: member name longer than ${lim.maxKeyLength} characters`);
+  if (len === 0) return reject('bad_key', `${pathText(n, '""')}: empty member name`);
+  if (len > lim.maxKeyLength) return reject('bad_key', `${pathText(n, key)}: member name longer than ${lim.maxKeyLength} characters`);
   if (key.includes('.')) return reject('bad_key', `${pathText(n, JSON.stringify(key))}: member names must not contain "." (values are addressed by dotted path)`);
   return null;
 }
