@@ -273,6 +273,12 @@ t.test('the text scan agrees with JSON.parse on structure and is exact for valid
   t.equal(scanJson('[{"a":1},{"a":2}]', lim), null, 'the same name in sibling objects');
   t.equal(scanJson('{"a":[{"x":1},{"x":1}]}', lim), null, 'sibling objects in an array');
   t.equal(scanJson('{"a":{"x":1},"b":{"x":1}}', lim), null);
+  // String values ending in escaped backslashes or holding escaped quotes end where JSON.parse ends them:
+  // the name after them is still seen as a name (here a duplicate).
+  for (const text of ['{"a":"q\\\\","a":1}', '{"a":"\\"","a":1}', '{"a":"\\\\\\"}","a":1}', '{"b":["x\\\\"],"a":2,"a":1}']) {
+    t.doesNotThrow(() => JSON.parse(text.replace(/,"a":1}$/, '}')), `${text} is JSON apart from the duplicate`);
+    t.match(scanJson(text, lim), { reason: 'duplicate_key', detail: /^a appears twice/ }, text);
+  }
   for (const junk of ['', '{', '"abc', '}}}', '{"a":1', '{"\\u12":1}', ']]]]]', '{"a"'])
     t.doesNotThrow(() => scanJson(junk, lim), `malformed text does not throw: ${junk}`);
   t.equal(parse('{"device":"pmu1","freq":50').ok ? null : (parse('{"device":"pmu1","freq":50') as { reason: string }).reason, 'bad_json', 'malformed text is then a JSON error');
@@ -312,4 +318,17 @@ t.test('device names: UTF-8, no control characters, no / + #, length limit', asy
   const payloadDev2 = parse({ device: 'p#1', freq: 50 }, 'pmu1');
   t.equal(payloadDev2.ok ? null : payloadDev2.reason, 'bad_device', 'payload device with a wildcard');
   t.ok(checkMeasurement({ device: 'Umspannwerk Süd', freq: 50 }, null, limits).ok, 'unicode driver device');
+});
+
+t.test('driver objects: absent optional fields (undefined) are skipped, field_quality and ts flags combine', async (t) => {
+  const r = checkMeasurement({ device: 'x', ts: NOW, v: { a: { mag: 1, ang: undefined } }, extra: undefined, soc: 3 }, null, limits);
+  t.ok(r.ok, r.ok ? 'accepted' : r.detail);
+  const q = parse({ device: 'pmu1', ts: NOW + 3600e6, soc: 1, field_quality: { soc: 'invalid' } });
+  t.ok(q.ok);
+  if (q.ok) {
+    t.equal(q.m.quality, 'invalid', 'field quality worse than the ts flag');
+    t.same(q.m.reasons, ['ts_future'], 'the ts flag still recorded');
+  }
+  const missingMag = checkMeasurement({ device: 'x', v: { a: { mag: undefined, ang: 1 } } }, null, limits);
+  t.equal(missingMag.ok ? null : missingMag.reason, 'missing_field', 'mag: undefined is a missing mag');
 });
