@@ -1,13 +1,18 @@
 /**
- * Adds `"gw"` and `"seq"` (CONTRACT "Forwarded messages") — and optionally more fields — to a stored
+ * Adds `"gw"` (gateway id) and `"seq"` (the buffer's sequence number, which receivers use to drop
+ * duplicates) — and optionally more fields — to a stored
  * payload without parsing it: the stored text is a JSON object, so the fields are spliced in after
  * its opening brace.
  *
  * A stored payload may already have a top-level key of the same name: processed measurements carry
- * `seq` (the symmetrical components, CONTRACT "Measurement message"). JSON with duplicate names is
+ * `seq` (their symmetrical components). JSON with duplicate names is
  * read differently by different parsers (RFC 8259 §4), so such a key is renamed in the forwarded
- * copy: `seq` → `seq_components`, any other `<name>` → `<name>_orig`. Only then is the text scanned
- * (one linear pass over the top level), so payloads without a clash cost one `includes` per name.
+ * copy: `seq` → `seq_components`, any other `<name>` → `<name>_orig` (with `_orig` appended again
+ * while the new name is itself taken). Keys are compared after decoding JSON escapes, so
+ * `"s\u0065q"` is the key `seq` and gets renamed too: the receiver's parser never reads a stored
+ * `gw` or `seq`. The text is scanned (one linear pass over the top level) only when it contains one
+ * of the names in quotes or any backslash (the only way to spell a name differently); other payloads
+ * cost one `includes` per name plus one for the backslash.
  */
 
 /** The renamed key for a clashing top-level key in the forwarded copy. */
@@ -43,7 +48,15 @@ function topLevelKeys(s: string, open: number): { keys: Map<string, KeyToken[]>;
       }
       if (j >= n) return null;
       if (depth === 1 && expectKey) {
-        const name = s.slice(k + 1, j);
+        let name = s.slice(k + 1, j);
+        if (name.includes('\\')) {
+          // The key as a parser reads it: escapes decoded. A malformed escape makes the text unreadable.
+          try {
+            name = JSON.parse(s.slice(k, j + 1)) as string;
+          } catch {
+            return null;
+          }
+        }
         const list = keys.get(name);
         if (list) list.push({ at: k, end: j + 1 });
         else keys.set(name, [{ at: k, end: j + 1 }]);
@@ -80,14 +93,20 @@ export function spliceFields(payload: string, fields: readonly (readonly [string
   while (open < payload.length && isSpace(payload.charCodeAt(open))) open++;
   if (payload.charCodeAt(open) !== 0x7b) return head + ',"payload":' + wrapNonObject(payload) + '}';
 
-  let clash = false;
-  for (const f of fields) if (payload.includes('"' + f[0] + '"')) clash = true;
+  let clash = payload.includes('\\');
+  for (const f of fields) if (!clash && payload.includes('"' + f[0] + '"')) clash = true;
   let body = payload;
   if (clash) {
     const scan = topLevelKeys(payload, open);
     if (!scan) return head + ',"payload":' + JSON.stringify(payload) + '}';
     const edits: { at: number; end: number; text: string }[] = [];
-    for (const f of fields) for (const tok of scan.keys.get(f[0]) ?? []) edits.push({ ...tok, text: `"${renamedKey(f[0])}"` });
+    for (const f of fields) {
+      const toks = scan.keys.get(f[0]);
+      if (!toks) continue;
+      let name = renamedKey(f[0]);
+      while (scan.keys.has(name) || fields.some((g) => g[0] === name)) name += '_orig';
+      for (const tok of toks) edits.push({ ...tok, text: JSON.stringify(name) });
+    }
     if (edits.length) {
       edits.sort((a, b) => a.at - b.at);
       let out = '';

@@ -37,6 +37,47 @@ t.test('a stored top-level seq or gw is renamed, nested ones and strings are lef
   t.equal((withGwSeq(stored, gw, 42).match(/"seq":/g) ?? []).length, 2, 'top-level seq once (plus the nested one)');
 });
 
+t.test('a stored gw or seq spelled with JSON escapes is renamed too: the receiver reads only the gateway\'s', async (t) => {
+  const gw = JSON.stringify('gw-real');
+  const cases: [string, Record<string, unknown>][] = [
+    ['{"freq":50,"s\\u0065q":999,"g\\u0077":"gw-SPOOFED"}', { freq: 50, seq_components: 999, gw_orig: 'gw-SPOOFED' }],
+    ['{"\\u0073\\u0065\\u0071":1,"\\u0067\\u0077":"x"}', { seq_components: 1, gw_orig: 'x' }],
+    ['{"\\u0053EQ":1,"se\\u0071":2}', { SEQ: 1, seq_components: 2 }],
+    ['{"a":"back\\\\slash","gw":"x"}', { a: 'back\\slash', gw_orig: 'x' }],
+    ['{"note":"\\"seq\\":5","x":{"s\\u0065q":3}}', { note: '"seq":5', x: { seq: 3 } }],
+  ];
+  for (const [stored, rest] of cases) {
+    const out = withGwSeq(stored, gw, 7);
+    const parsed = JSON.parse(out) as Record<string, unknown>;
+    t.equal(parsed['gw'], 'gw-real', `${stored}: gw`);
+    t.equal(parsed['seq'], 7, `${stored}: seq`);
+    t.same(parsed, { gw: 'gw-real', seq: 7, ...rest }, `${stored}: every stored field kept under its (renamed) name`);
+  }
+  // A reviver sees every member, duplicates included: exactly one gw and one seq at the top level.
+  const seen: string[] = [];
+  JSON.parse(withGwSeq('{"freq":50,"s\\u0065q":999,"g\\u0077":"gw-SPOOFED"}', gw, 7), function (this: unknown, k: string, v: unknown) {
+    if (k === 'gw' || k === 'seq') seen.push(k);
+    return v;
+  });
+  t.same(seen.sort(), ['gw', 'seq'], 'no duplicate top-level gw or seq for any parser');
+});
+
+t.test('a renamed key never lands on a name the payload already has', async (t) => {
+  const out = withGwSeq('{"seq":1,"seq_components":2,"s\\u0065q_components_orig":3,"gw":4,"gw_orig":5}', '"g"', 9);
+  const seen = new Map<string, number>();
+  JSON.parse(out, function (this: unknown, k: string, v: unknown) {
+    seen.set(k, (seen.get(k) ?? 0) + 1);
+    return v;
+  });
+  t.ok([...seen.values()].every((n) => n === 1), `every top-level name once: ${out}`);
+  t.same(JSON.parse(out), { gw: 'g', seq: 9, seq_components_orig_orig: 1, seq_components: 2, seq_components_orig: 3, gw_orig_orig: 4, gw_orig: 5 });
+});
+
+t.test('a stored key with a malformed escape makes the payload travel as text', async (t) => {
+  const stored = '{"s\\u00zzq":1}';
+  t.same(JSON.parse(withGwSeq(stored, '"g"', 1)), { gw: 'g', seq: 1, payload: stored });
+});
+
 t.test('payloads that are not JSON objects still carry gw and seq', async (t) => {
   t.same(JSON.parse(withGwSeq('[1,2]', '"g"', 1)), { gw: 'g', seq: 1, payload: [1, 2] });
   t.same(JSON.parse(withGwSeq('plain text', '"g"', 1)), { gw: 'g', seq: 1, payload: 'plain text' });
