@@ -54,7 +54,8 @@ t.test('disk full: no PUBACK, reported, no corruption, recovers', async (t) => {
   t.teardown(() => agent.stop('SIGKILL'));
 
   const acked = new Set<number>();
-  const pad = 'x'.repeat(8000);
+  // 8 kB of value strings per message (a value string is at most 1024 characters).
+  const pad = Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`s${k}`, 'x'.repeat(1000)]));
   let refused = false;
   const client = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'filler', reconnectPeriod: 0 });
   client.on('error', () => undefined);
