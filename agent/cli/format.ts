@@ -1,29 +1,12 @@
 /** Small human-readable renderings for terminal output. */
+import { formatDuration } from '../core/duration-text.js';
 
 export function count(n: number): string {
   return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : String(n);
 }
 
-/** 0.4 s, 12 s, 3 min 12 s, 2 h 13 min, 3 d 4 h. */
-export function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.max(0, seconds);
-  if (s < 10) return `${(Math.round(s * 10) / 10).toString()} s`;
-  if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3600) {
-    const m = Math.floor(s / 60);
-    const r = Math.round(s - m * 60);
-    return r ? `${m} min ${r} s` : `${m} min`;
-  }
-  if (s < 86400) {
-    const h = Math.floor(s / 3600);
-    const m = Math.round((s - h * 3600) / 60);
-    return m ? `${h} h ${m} min` : `${h} h`;
-  }
-  const d = Math.floor(s / 86400);
-  const h = Math.round((s - d * 86400) / 3600);
-  return h ? `${d} d ${h} h` : `${d} d`;
-}
+/** 0.4 s, 12 s, 3 min 12 s, 2 h 13 min, 3 d 4 h (the agent's one formatter). */
+export const duration = formatDuration;
 
 /** Time since a wall-clock millisecond timestamp. */
 export function ago(ms: number | undefined, now: number): string {

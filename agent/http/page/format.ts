@@ -1,4 +1,5 @@
 /** Number and time formatting for the status page (plain text; the page escapes it). */
+import { formatDuration } from '../../core/duration-text.js';
 
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 export const DASH = '—';
@@ -42,15 +43,9 @@ export function fmtBytes(n: unknown): string {
   return `${n} B`;
 }
 
-/** 0.4 s, 12 s, 3 min 5 s, 2 h 10 min, 3 d 4 h. */
+/** 0.4 s, 12 s, 3 min 5 s, 2 h 10 min, 3 d 4 h (the agent's one formatter); a dash when not a number. */
 export function fmtDuration(seconds: unknown): string {
-  if (!isNum(seconds)) return DASH;
-  const s = Math.max(0, seconds);
-  if (s < 10) return `${s.toFixed(1)} s`;
-  if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+  return isNum(seconds) ? formatDuration(seconds) : DASH;
 }
 
 /** Wall-clock ms as ISO time plus "… ago". */
