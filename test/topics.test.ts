@@ -11,7 +11,7 @@ t.test('matchFilter follows MQTT 3.1.1 §4.7 wildcard rules', async (t) => {
   t.equal(matchFilter('bal/raw', 'bal'), null);
 });
 
-t.test('topic map replaces wildcards in order (CONTRACT "map")', async (t) => {
+t.test('topic map replaces wildcards in order (the forwarders map)', async (t) => {
   const map = [
     { from: 'bal/processed/+/stats/#', to: 'legacy/stats/+/#' },
     { from: 'bal/processed/#', to: 'legacy/#' },

@@ -1,6 +1,6 @@
 /**
  * The `gridedge` command line: finds the command in the table (commands/index.ts), parses its
- * options with node:util parseArgs, and runs it. Returns the exit code (CONTRACT: 0 success,
+ * options with node:util parseArgs, and runs it. Returns the exit code (0 success,
  * 1 bad input, 2 cannot reach a needed peer).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';

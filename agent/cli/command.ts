@@ -4,7 +4,7 @@
  */
 import type { Io } from './io.js';
 
-/** CONTRACT: 0 success, 1 bad input (the message names what and where), 2 cannot reach a needed peer. */
+/** Exit codes of every command: 0 success, 1 bad input (the message names what and where), 2 cannot reach a needed peer. */
 export const EXIT = { ok: 0, badInput: 1, unreachable: 2 } as const;
 
 /** Status-like commands also exit 1 when the agent answers but reports itself degraded. */

@@ -1,5 +1,5 @@
 /**
- * MQTT topic filters and the CONTRACT's topic map: in `to`, each `+` and `#` is replaced, in order,
+ * MQTT topic filters and the forwarders' topic map: in `to`, each `+` and `#` is replaced, in order,
  * by what the corresponding wildcard in `from` matched.
  */
 

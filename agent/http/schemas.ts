@@ -18,7 +18,7 @@ export const phasorSchema = {
 
 export const measurementSchema = {
   type: 'object',
-  description: 'A processed measurement message (CONTRACT "Measurement message"); unknown extra fields are kept.',
+  description: 'A processed measurement message (see the README, "Topics and messages"); unknown extra fields are kept.',
   additionalProperties: true,
   required: ['device', 'ts', 'quality'],
   properties: {

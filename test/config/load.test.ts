@@ -126,7 +126,7 @@ t.test('ids are unique among drivers and among forwarders, not across the two li
   t.same(errorsOf(r), ['forwarders[2].id: must be unique among forwarders (forwarders[1] has it too), got "up"']);
 });
 
-t.test('CONTRACT: a non-loopback broker with no users needs allowAnonymous: true', async (t) => {
+t.test('a non-loopback broker with no users needs allowAnonymous: true', async (t) => {
   const rule = (mqtt: Record<string, unknown>) => errorsOf(loadConfig({ document: { mqtt } }));
   const [e] = rule({ host: '0.0.0.0' });
   t.match(e, /^mqtt\.allowAnonymous: must be true .*"0\.0\.0\.0" is not a loopback address.*, got false$/);

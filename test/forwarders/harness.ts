@@ -107,7 +107,7 @@ export async function collect(
   };
 }
 
-/** A processed-measurement-like payload (with the CONTRACT's `seq` sequence components). */
+/** A processed-measurement-like payload (with `seq`, the symmetrical components). */
 export function processedPayload(device: string, k: number): string {
   return JSON.stringify({
     device,

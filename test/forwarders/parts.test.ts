@@ -27,7 +27,7 @@ t.test('a stored top-level seq or gw is renamed, nested ones and strings are lef
   const out = JSON.parse(withGwSeq(stored, gw, 42)) as Record<string, unknown>;
   t.equal(out['seq'], 42);
   t.equal(out['gw'], 'g');
-  t.same(out['seq_components'], { v: { pos: { mag: 1 } } }, 'CONTRACT sequence components travel as seq_components');
+  t.same(out['seq_components'], { v: { pos: { mag: 1 } } }, 'the processed message\'s sequence components travel as seq_components');
   t.equal(out['gw_orig'], 'other');
   t.same(out['x'], { seq: 3, gw: 4 }, 'nested keys untouched');
   t.equal(out['note'], 'the "seq" key', 'text inside strings untouched');
@@ -158,7 +158,7 @@ function check(schema: Record<string, unknown>, value: Record<string, unknown>):
 
 t.test('schemas: defaults valid, bad values named', async (t) => {
   t.equal(check(mqttForwarder.schema, {}), '', 'the MQTT defaults validate');
-  t.equal(check(mqttForwarder.schema, { url: 'mqtt://127.0.0.1:1884', map: [{ from: 'bal/processed/#', to: 'legacy/#' }] }), '', 'the CONTRACT example validates');
+  t.equal(check(mqttForwarder.schema, { url: 'mqtt://127.0.0.1:1884', map: [{ from: 'bal/processed/#', to: 'legacy/#' }] }), '', 'the README example validates');
   t.match(check(mqttForwarder.schema, { url: 'http://x' }), /url: must use mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/, not http:/);
   t.match(check(mqttForwarder.schema, { url: 'not a url' }), /url: must be a broker URL/);
   t.match(check(mqttForwarder.schema, { qos: 2 }), /qos: must be an integer between 0 and 1/);

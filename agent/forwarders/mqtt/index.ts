@@ -1,6 +1,6 @@
 /**
  * Upstream MQTT forwarder: sends buffered rows to another MQTT broker (mqtt, mqtts, ws, wss), with
- * username/password, client certificates and a CA, under the topics of the CONTRACT's `map`.
+ * username/password, client certificates and a CA, under the topics its `map` gives.
  * Every message gets `"gw"` and `"seq"`. QoS 1 by default: a row counts as delivered on PUBACK.
  * See README.md.
  */

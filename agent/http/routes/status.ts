@@ -1,4 +1,4 @@
-/** `GET /api/v1/status`: the health document (CONTRACT "HTTP"). */
+/** `GET /api/v1/status`: the health document (agent/core/status-types.ts). */
 import type { FastifyInstance } from 'fastify';
 import type { HttpDeps } from '../deps.js';
 import { agentStatusSchema } from '../schemas.js';
