@@ -1,0 +1,69 @@
+/**
+ * Every registered plugin, and the test-only ones, runs the conformance suite of its kind
+ * (suites.ts). A plugin with no test config below fails here: being registered means being tested.
+ */
+import t from 'tap';
+import { KINDS, type ListKey } from '../../agent/core/kinds.js';
+import type { Aggregator, Analyzer, Driver, Forwarder, Processor, Service } from '../../agent/core/plugin.js';
+import { extendRegistry, plugin, registry, type AnySpec } from '../../agent/registry.js';
+import { withDefaults } from '../helpers/plugin-config.js';
+import { hangingUpstream } from '../helpers/hanging-mqtt.js';
+import { fakeSumAnalyzer } from '../plugins/fake-analyzer/index.js';
+import { fakeEchoService } from '../plugins/fake-echo/index.js';
+import { aggregatorSuite, analyzerSuite, driverSuite, forwarderSuite, processorSuite, serviceSuite } from './suites.js';
+
+const all = extendRegistry(registry, { analyzers: [plugin(fakeSumAnalyzer)], services: [plugin(fakeEchoService)] });
+
+/** A config each plugin runs with here, by kind and type (peers it needs come from `env`). */
+type Env = { hangingUrl: string };
+const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unknown>> } = {
+  drivers: { 'sim-pmu': () => ({ id: 'c1', rate: 100 }) },
+  processors: { power: () => ({ id: 'power' }) },
+  aggregators: { stats: () => ({ id: 'stats', windows: ['1s', '1m'] }) },
+  analyzers: { 'fake-sum': () => ({ id: 'sum', devices: ['m1', 'm2'] }) },
+  forwarders: {
+    mqtt: (env) => ({ id: 'up', url: env.hangingUrl, connectTimeoutMs: 5000 }),
+    'azure-iot': (env) => ({
+      id: 'hub',
+      connectionString: `HostName=hub.example;DeviceId=dev1;SharedAccessKey=${Buffer.from('k'.repeat(32)).toString('base64')}`,
+      url: env.hangingUrl,
+      connectTimeoutMs: 5000,
+    }),
+  },
+  services: { 'fake-echo': () => ({ id: 'e1' }) },
+};
+
+t.test('conformance of every plugin of every kind', async (t) => {
+  const hang = await hangingUpstream();
+  t.teardown(() => new Promise<void>((r) => hang.server.close(() => r())));
+  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}` };
+  for (const kind of KINDS) {
+    for (const spec of all[kind.list].values()) {
+      await t.test(`${kind.kind} ${spec.type}`, async (t) => {
+        const make = CONFIGS[kind.list][spec.type];
+        if (!make) {
+          t.fail(`no conformance config for ${kind.kind} ${spec.type}: add one to test/conformance/conformance.test.ts`);
+          return;
+        }
+        const cfg = withDefaults(spec as AnySpec, { type: spec.type, ...make(env) }) as Parameters<AnySpec['create']>[0];
+        const problems = spec.validate?.(cfg) ?? [];
+        t.same(problems, [], 'the test config is valid for the plugin');
+        const create = <I>() => spec.create(cfg) as I;
+        switch (kind.kind) {
+          case 'driver':
+            return driverSuite(t, () => create<Driver>(), cfg.id);
+          case 'processor':
+            return processorSuite(t, () => create<Processor>());
+          case 'aggregator':
+            return aggregatorSuite(t, () => create<Aggregator>());
+          case 'analyzer':
+            return analyzerSuite(t, () => create<Analyzer>(), ['m1', 'm2']);
+          case 'forwarder':
+            return forwarderSuite(t, () => create<Forwarder>(), cfg.id);
+          case 'service':
+            return serviceSuite(t, () => create<Service>(), cfg.id);
+        }
+      });
+    }
+  }
+});
