@@ -11,6 +11,7 @@ import { loadConfig } from '../../agent/config/index.js';
 import { createLogger } from '../../agent/core/logger.js';
 import { extendRegistry, registry } from '../../agent/registry.js';
 import { fakeSumAnalyzer } from '../plugins/fake-analyzer/index.js';
+import { fakeEchoService } from '../plugins/fake-echo/index.js';
 import { plugin } from '../../agent/registry.js';
 import { tempDir } from '../helpers/agent-process.js';
 import { waitFor } from '../helpers/wait.js';
@@ -83,4 +84,37 @@ t.test('a fake analyzer runs on new measurements and publishes through the data 
     { timeoutMs: 10_000 },
   );
   t.ok(rows.rows >= 7, 'stored with the raw and processed rows');
+});
+
+t.test('a fake service: its routes under /api/v1, its health by kind, publishing through the data path', async (t) => {
+  const withEcho = extendRegistry(registry, { services: [plugin(fakeEchoService)] });
+  const dir = tempDir();
+  const r = loadConfig(
+    { document: { gateway: { id: 'gw-svc' }, mqtt: { port: 0 }, http: { port: 0 }, storage: { dir }, stats: { enabled: false }, services: [{ type: 'fake-echo', id: 'e1', greeting: 'hello' }] } },
+    { registry: withEcho },
+  );
+  if (!r.ok) throw new Error(r.errors.join('\n'));
+  const agent = new Agent(r.config, createLogger('silent'), withEcho);
+  const addr = await agent.start();
+  t.teardown(() => agent.stop());
+  const base = `http://127.0.0.1:${addr.http.port}/api/v1`;
+  const echo = await waitFor(
+    'the service started and answering',
+    async () => {
+      const res = await fetch(`${base}/echo/world`);
+      return res.status === 200 ? ((await res.json()) as { id: string; word: string }) : undefined;
+    },
+    { timeoutMs: 10_000 },
+  );
+  t.same(echo, { id: 'e1', word: 'hello world', started: 1 });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${addr.mqtt.port}`, { clientId: 'svc-test' });
+  t.teardown(() => client.end(true));
+  await client.subscribeAsync('bal/processed/echo/#');
+  const got = new Promise<string>((resolve) => client.once('message', (_tp, p) => resolve(p.toString())));
+  const post = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 7 }) });
+  t.equal(post.status, 202);
+  t.same(JSON.parse(await got), { value: 7 }, 'published through the data path');
+  const st = agent.status();
+  t.same(st.plugins.services.map((p) => [p.type, p.id, p.state]), [['fake-echo', 'e1', 'running']]);
+  t.equal(st.counters['echo_starts'] && (st.counters['echo_starts'] as Record<string, number>)['service=e1'], 1, 'its own counter');
 });
