@@ -357,7 +357,9 @@ export class SqliteBuffer implements MessageBuffer {
       this.checkClockAtOpen();
     }
     this.attachMode = 'recovered';
-    if (this.writeError !== undefined) this.retryDue = true; // confirms the reserve, then clears the error
+    // The first tick makes sure the space reserve exists (it may have been used to open on a full
+    // disk); a failure there sets writeError, a success clears an earlier one.
+    this.retryDue = true;
   }
 
   private describeCounters(): void {
@@ -641,6 +643,7 @@ export class SqliteBuffer implements MessageBuffer {
     if (m.type === 'lost') this.fileLost(f, m.reason);
     else if (m.type === 'done') {
       if (m.seqMark !== null) this.seqMark = Math.max(this.seqMark ?? 0, m.seqMark);
+      if (m.reserveError) this.failed(m.reserveError.code, m.reserveError.message);
       this.finish(f, { ok: true, seqs: m.seqs, reserved: m.reserved });
     } else this.finish(f, { ok: false, code: m.code, message: m.message, reserved: m.reserved });
   }

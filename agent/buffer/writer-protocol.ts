@@ -35,7 +35,15 @@ export type WriterRequest = WriteJob | SalvageJob | CloseJob;
 export type WriterReply =
   | { type: 'ready' }
   /** `reserved`: the space reserve is in place (appends may be acknowledged). */
-  | { type: 'done'; id: number; seqs: number[]; reserved: boolean; seqMark: number | null }
+  | {
+      type: 'done';
+      id: number;
+      seqs: number[];
+      reserved: boolean;
+      seqMark: number | null;
+      /** Why the reserve could not be re-created (the job had no rows, so it ran anyway). */
+      reserveError?: { code: string; message: string };
+    }
   | { type: 'failed'; id: number; code: string; message: string; reserved: boolean }
   /** The database file (or its WAL) at the path is no longer the one this writer has open. Nothing was written. */
   | { type: 'lost'; id: number; reason: string }

@@ -210,11 +210,16 @@ function runWrite(job: WriteJob): void {
     post({ type: 'lost', id: job.id, reason: lost });
     return;
   }
+  let reserveError: { code: string; message: string } | undefined;
   if (job.topics.length > 0 || job.ensureReserve) {
     const r = ensureReserve();
     if (!r.ok) {
-      post({ type: 'failed', id: job.id, code: r.code, message: r.message, reserved: false });
-      return;
+      // Rows are refused without the reserve; cursor saves and prunes still go (they need little room).
+      if (job.topics.length > 0) {
+        post({ type: 'failed', id: job.id, code: r.code, message: r.message, reserved: false });
+        return;
+      }
+      reserveError = { code: r.code, message: r.message };
     }
   }
   try {
@@ -222,7 +227,7 @@ function runWrite(job: WriteJob): void {
     if (job.topics.length > 0) reserveSeqs(job.topics.length);
     const seqs = write(job);
     checkpointIfLarge();
-    post({ type: 'done', id: job.id, seqs, reserved: haveReserve, seqMark: seqFloor.mark });
+    post({ type: 'done', id: job.id, seqs, reserved: haveReserve, seqMark: seqFloor.mark, ...(reserveError ? { reserveError } : {}) });
   } catch (err) {
     const e = codeOf(err);
     if (isSpaceError(e.code)) releaseReserve();
