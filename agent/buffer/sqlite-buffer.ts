@@ -166,6 +166,8 @@ export class SqliteBuffer implements MessageBuffer {
   private store: Store | null = null;
   /** Set when the file was found deleted/replaced, until it is re-created. */
   private lost: string | null = null;
+  /** Ticks since the loss was noticed: re-creation waits one full tick (see tick). */
+  private lostTicks = 0;
   private recovering: Promise<void> | null = null;
   /** How the next database opened is reconciled with memory. */
   private attachMode: AttachMode = 'initial';
@@ -413,6 +415,10 @@ export class SqliteBuffer implements MessageBuffer {
       return;
     }
     if (this.lost !== null) {
+      // Not at the first tick, which may come right after the loss was noticed: someone removing or
+      // replacing the files gets one full interval to finish first, and the degraded state (appends
+      // refused) lasts at least that long, so that monitoring sees it.
+      if (++this.lostTicks < 2) return;
       this.recovering ??= this.recover().finally(() => {
         this.recovering = null;
       });
@@ -692,6 +698,7 @@ export class SqliteBuffer implements MessageBuffer {
     this.worker?.unref();
     this.undoDrops(f);
     this.lost = reason;
+    this.lostTicks = 0;
     this.counters.inc('buffer_file_lost');
     this.log.error(
       { file: this.file, reason },
