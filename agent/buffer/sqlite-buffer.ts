@@ -270,7 +270,7 @@ export class SqliteBuffer implements MessageBuffer {
   /** No database: every append is refused until a later tick opens it. */
   private unavailable(err: StoreUnavailable): void {
     if (this.attachMode === 'initial') this.attachMode = 'late';
-    this.failed(err.code, err.message.replace(/^buffer: /, ''));
+    this.failed(err.code, err.message.replace(/^buffer: /, '').replace(`${err.code}: `, ''));
   }
 
   /** Takes an opened database into use (see AttachMode). */
