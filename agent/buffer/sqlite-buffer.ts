@@ -725,7 +725,25 @@ export class SqliteBuffer implements MessageBuffer {
     if (!store || this.lost === null) return;
     await this.idle();
     const tmp = `${store.file}.recovering`;
-    const copy = await this.salvage(store, tmp);
+    let copy = await this.salvage(store, tmp);
+    if (!copy.ok && copy.code === 'EWORKER') {
+      // No writer could be started on the lost file: copy through this thread's connection instead
+      // (it blocks the event loop for the length of the copy, once).
+      try {
+        fs.rmSync(tmp, { force: true });
+        store.db.prepare('VACUUM INTO ?').run(tmp);
+        const fd = fs.openSync(tmp, 'r');
+        try {
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        copy = { ok: true };
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        copy = { ok: false, code: describe(err).code, message: describe(err).text };
+      }
+    }
     const noRoom = ['SQLITE_FULL', 'ENOSPC', 'EDQUOT'].includes(copy.code ?? '');
     if (!copy.ok && noRoom) {
       this.log.warn({ file: this.file, err: `${copy.code}: ${copy.message}` }, 'buffer: cannot copy the lost database yet; trying again');
