@@ -1,6 +1,7 @@
 /** The buffer's options: what the agent passes to `openBuffer`, checked once with clear errors. */
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
+import { MIN_MAX_BYTES } from './space.js';
 
 /** Time sources. Tests pass their own to move the wall clock without touching the system's. */
 export interface BufferClock {
@@ -13,7 +14,8 @@ export interface BufferClock {
 export interface BufferOptions {
   /** Directory of `buffer.db` (created when missing). */
   dir: string;
-  /** Limit on topic + payload bytes kept, oldest rows dropped first (0 = unlimited). */
+  /** Bound on the disk space of the buffer's files (database, WAL, shared memory, space reserve, seq
+   *  floor); the oldest rows are dropped to stay within it (0 = unlimited). At least MIN_MAX_BYTES. */
   maxBytes: number;
   /** Rows older than this are dropped (0 = unlimited). */
   maxAgeHours: number;
@@ -24,7 +26,8 @@ export interface BufferOptions {
   /** Commit at once (without waiting for the period) when this many rows are queued; also the most
    *  rows one transaction takes (whole appends, so one large append may exceed it) (default 2000). */
   maxBatchRows?: number;
-  /** How often acks are persisted and old rows pruned (default 1000 ms). */
+  /** How often acks are persisted and old rows pruned, and how often a buffer that cannot write
+   *  (disk full, file lost) tries again (default 1000 ms). */
   pruneIntervalMs?: number;
   /** Rows deleted per prune transaction, to keep each one short (default 1000). */
   pruneBatchRows?: number;
@@ -50,6 +53,12 @@ const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSaf
 export function resolveOptions(o: BufferOptions): ResolvedOptions {
   need(typeof o.dir === 'string' && o.dir.length > 0, 'dir', 'a non-empty path', o.dir);
   need(isInt(o.maxBytes) && o.maxBytes >= 0, 'maxBytes', 'an integer >= 0 (0 = unlimited)', o.maxBytes);
+  need(
+    o.maxBytes === 0 || o.maxBytes >= MIN_MAX_BYTES,
+    'maxBytes',
+    `0 (unlimited) or at least ${MIN_MAX_BYTES} (the WAL, shared memory, space reserve and seq floor take ${MIN_MAX_BYTES - 64 * 1024} of it)`,
+    o.maxBytes,
+  );
   need(
     typeof o.maxAgeHours === 'number' && Number.isFinite(o.maxAgeHours) && o.maxAgeHours >= 0,
     'maxAgeHours',

@@ -20,6 +20,8 @@ export interface PruneLimits {
   maxBytes: number;
   /** Rows stamped before this are too old (null = no age limit). */
   ageCutoff: number | null;
+  /** Stop once this many bytes are planned (at least one row goes): keeps one transaction small. */
+  maxPlanBytes?: number;
 }
 
 export interface PrunePlan {
@@ -35,6 +37,7 @@ export function planPrune(head: readonly HeadRow[], limits: PruneLimits): PruneP
   let rows = 0;
   let bytes = 0;
   for (const r of head) {
+    if (limits.maxPlanBytes !== undefined && rows > 0 && bytes >= limits.maxPlanBytes) break;
     const delivered = r.seq <= limits.deliveredUpTo;
     const tooBig = limits.maxBytes > 0 && limits.bytes - bytes > limits.maxBytes;
     const tooOld = limits.ageCutoff !== null && r.at < limits.ageCutoff;

@@ -13,16 +13,31 @@
  * - Pruning, every `pruneIntervalMs`, at most `pruneBatchRows` rows per transaction, deletes from the
  *   head only, so seqs in the table stay contiguous (first..last).
  * - Write failures (disk full, I/O error) reject the appends of that transaction, set
- *   `stats().writeError`, are logged once and counted; the next transaction is the retry.
+ *   `stats().writeError`, are logged once and counted; the next transaction is the retry. Appends
+ *   are refused while the writer cannot keep its space reserve (writer-worker.ts).
+ * - Space: with `maxBytes`, rows are pruned so that the database's used pages stay within the part
+ *   of `maxBytes` left after the WAL, shared memory, reserve and seq floor (space.ts); transactions
+ *   are capped in bytes so the WAL stays within its part.
+ * - The file deleted or replaced while open (the writer checks device + inode on every job): appends
+ *   are refused and `writeError` is set at once; at the next tick the database, as the open
+ *   connections still see it, is copied to a new file put in place of the old one, so nothing
+ *   acknowledged is lost and seqs continue. If that copy cannot be made, a fresh file starts above
+ *   the seq floor (seq-floor.ts): a seq is never issued twice.
+ * - No database at all (openBuffer on a full disk): everything reads as empty, appends are refused,
+ *   and opening is tried again at every tick.
  */
 import type { BufferStats, CursorStats, MessageBuffer, NewMessage } from '../core/buffer-types.js';
 import type { Counters } from '../core/counters.js';
 import type { Logger, StoredMessage } from '../core/plugin.js';
 import { ClockSteps, type ClockStep } from './clock-steps.js';
-import type { Db } from './open-db.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { clearLostPath, fileIdentity, openDatabase, StoreUnavailable, syncDir, type Db, type OpenedDb } from './open-db.js';
 import type { ResolvedOptions } from './options.js';
-import type { WriteJob, WriterReply } from './writer-protocol.js';
+import type { WriteJob, WriterData, WriterReply } from './writer-protocol.js';
 import { planPrune, undelivered, type HeadRow, type PrunePlan } from './prune-plan.js';
+import { readSeqFloor, SEQ_FILE } from './seq-floor.js';
+import { payloadLimit, type SpaceBudget } from './space.js';
 import { Worker } from 'node:worker_threads';
 
 /** Why an append was refused: the transaction holding it could not be written. */
@@ -39,12 +54,16 @@ export class BufferWriteError extends Error {
 
 interface PendingAppend {
   rows: readonly NewMessage[];
+  /** Topic + payload bytes (UTF-8) of the rows. */
+  bytes: number;
   resolve(seqs: number[]): void;
   reject(err: Error): void;
 }
 
 interface CursorState {
   seq: number;
+  /** Registered with fromStart (matters only while no database is open). */
+  fromStart?: boolean;
   dropped: number;
   /** Values last written to the cursors table (null: never written). */
   savedSeq: number | null;
@@ -74,6 +93,46 @@ interface InFlight {
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
+/** The open database: the main thread's (read) connection and what belongs to it. */
+interface Store {
+  db: Db;
+  file: string;
+  identity: string;
+  st: Statements;
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+function prepare(db: Db) {
+  return {
+    read: db.prepare(
+      `SELECT seq, stored_at AS storedAt, topic, payload FROM messages
+        WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+    ),
+    storedAt: db.prepare(`SELECT stored_at FROM messages WHERE seq = ?`).pluck(),
+    head: db
+      .prepare(
+        `SELECT seq, stored_at, octet_length(topic) + octet_length(payload) FROM messages
+          WHERE seq >= ? ORDER BY seq LIMIT ?`,
+      )
+      .raw(),
+    saveStep: db.prepare(
+      `INSERT INTO clock_steps (seq, delta_ms) VALUES (?, ?)
+         ON CONFLICT (seq) DO UPDATE SET delta_ms = delta_ms + excluded.delta_ms`,
+    ),
+    pageCount: db.prepare(`SELECT page_count - freelist_count FROM pragma_page_count, pragma_freelist_count`).pluck(),
+  };
+}
+
+/** How a database just opened is reconciled with what is in memory. */
+type AttachMode =
+  /** openBuffer opened it: everything comes from the file. */
+  | 'initial'
+  /** opened later (openBuffer could not): the file's rows and cursors, reconciled with cursors registered meanwhile. */
+  | 'late'
+  /** re-created after the open one was lost: memory is right about cursors; rows come from the file. */
+  | 'recovered';
+
 function describe(err: unknown): { code: string; text: string } {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : 'EUNKNOWN';
@@ -98,44 +157,141 @@ function checkName(what: string, v: unknown): string {
 export class SqliteBuffer implements MessageBuffer {
   private readonly log: Logger;
   private readonly counters: Counters;
-  private readonly steps: ClockSteps;
-  private readonly st: ReturnType<SqliteBuffer['prepare']>;
+  private steps: ClockSteps;
+  private readonly file: string;
+  private readonly seqFile: string;
+  private readonly reserveFile: string;
+
+  /** The open database; null while it cannot be opened (full disk at start, or while re-creating it). */
+  private store: Store | null = null;
+  /** Set when the file was found deleted/replaced, until it is re-created. */
+  private lost: string | null = null;
+  /** Ticks since the loss was noticed: re-creation waits one full tick (see tick). */
+  private lostTicks = 0;
+  private recovering: Promise<void> | null = null;
+  /** How the next database opened is reconciled with memory. */
+  private attachMode: AttachMode = 'initial';
+  /** The durable seq floor, as last known (null: none). */
+  private seqMark: number | null;
 
   private queue: PendingAppend[] = [];
   private queuedRows = 0;
+  private queuedBytes = 0;
   private commitTimer: NodeJS.Timeout | null = null;
   private commitNow: NodeJS.Immediate | null = null;
-  private readonly pruneTimer: NodeJS.Timeout;
+  private readonly tickTimer: NodeJS.Timeout;
   private pruneDue = false;
+  /** A write error is set: the next tick sends a job even with nothing to write, to retry. */
+  private retryDue = false;
 
   private worker: Worker | null = null;
   private inFlight: InFlight | null = null;
+  private salvageWaiter: { id: number; done(r: { ok: boolean; code?: string; message?: string }): void } | null = null;
   private jobId = 0;
   private idleWaiters: (() => void)[] = [];
 
   private readonly cursors = new Map<string, CursorState>();
   private readonly removedCursors = new Set<string>();
+  /** Forwarders registered before the database could be opened that have rows they never read: acks do not move them this run. */
+  private readonly pinned = new Set<string>();
+  /** The forwarders named by retainCursors while no database was open. */
+  private retained: Set<string> | null = null;
   private readonly listeners = new Set<(rows: readonly StoredMessage[]) => void>();
 
   /** Committed rows are exactly seq first..last (first = last + 1 when empty). */
-  private first: number;
-  private last: number;
-  private bytes: number;
+  private first = 1;
+  private last = 0;
+  private bytes = 0;
 
   private writeError: string | undefined;
+  private writeErrorCode = 'EUNKNOWN';
   private failedWrites = 0;
   private closed: Promise<void> | null = null;
 
   constructor(
-    /** The main thread's connection: reads only (the worker writes). */
-    private readonly db: Db,
-    private readonly file: string,
     private readonly o: ResolvedOptions,
+    private readonly budget: SpaceBudget,
   ) {
     this.log = o.log;
     this.counters = o.counters;
+    this.file = path.join(o.dir, 'buffer.db');
+    this.seqFile = path.join(o.dir, SEQ_FILE);
+    this.reserveFile = path.join(o.dir, 'buffer.reserve');
     this.describeCounters();
-    this.st = this.prepare();
+    this.seqMark = readSeqFloor(this.seqFile);
+    this.steps = new ClockSteps(o.clock, o.clockStepMs, []);
+    this.tickTimer = setInterval(() => this.tick(), o.pruneIntervalMs);
+    this.tickTimer.unref();
+  }
+
+  /**
+   * Opens the database. A full disk or an I/O error leaves the buffer degraded (appends refused,
+   * opening retried every tick) instead of throwing; anything else (a directory in the way,
+   * permissions) throws.
+   */
+  start(): void {
+    try {
+      this.tryOpen(true);
+    } catch (err) {
+      clearInterval(this.tickTimer);
+      throw err;
+    }
+  }
+
+  private tryOpen(first: boolean): void {
+    let opened: OpenedDb;
+    try {
+      opened = this.openFile();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      let retried = false;
+      if (first && fs.existsSync(this.reserveFile)) {
+        // The reserve is there for this: give its space to SQLite's WAL and shared memory.
+        fs.rmSync(this.reserveFile, { force: true });
+        retried = true;
+      }
+      if (!retried) return this.unavailable(err);
+      try {
+        opened = this.openFile();
+      } catch (again) {
+        if (!(again instanceof StoreUnavailable)) throw again;
+        return this.unavailable(again);
+      }
+    }
+    this.attach(opened);
+    if (!first) this.log.info({ file: this.file }, 'buffer: the database is open again');
+  }
+
+  private openFile(): OpenedDb {
+    const floor = this.attachMode === 'recovered' ? Math.max(this.last, this.seqMark ?? 0) : this.seqMark;
+    return openDatabase(this.o.dir, this.log, this.counters, () => this.o.clock.wall(), floor);
+  }
+
+  /** No database: every append is refused until a later tick opens it. */
+  private unavailable(err: StoreUnavailable): void {
+    if (this.attachMode === 'initial') this.attachMode = 'late';
+    this.failed(err.code, err.message.replace(/^buffer: /, '').replace(`${err.code}: `, ''));
+  }
+
+  /** Takes an opened database into use (see AttachMode). */
+  private attach(opened: OpenedDb): void {
+    const mode = this.attachMode;
+    const db = opened.db;
+    let st: Statements;
+    try {
+      st = prepare(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.store = { db, file: opened.file, identity: opened.identity, st };
+    if (opened.fresh && this.seqMark !== null && mode !== 'recovered') {
+      this.counters.inc('buffer_file_lost');
+      this.log.error(
+        { file: this.file, seqContinuesAfter: this.seqMark },
+        'buffer: the database file was missing although rows were stored before; started a fresh one above the seq floor',
+      );
+    }
 
     const head = db
       .prepare(
@@ -143,54 +299,69 @@ export class SqliteBuffer implements MessageBuffer {
                 COALESCE(SUM(octet_length(topic) + octet_length(payload)), 0) AS bytes FROM messages`,
       )
       .get() as { first: number | null; last: number | null; n: number; bytes: number };
-    const issued = (db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck().get() ??
-      0) as number;
+    const issued = (db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck().get() ?? 0) as number;
+    const had = { first: this.first, last: this.last };
     this.last = Math.max(issued, head.last ?? 0);
     this.first = head.first ?? this.last + 1;
     this.bytes = head.bytes;
     if (head.n !== this.last - this.first + 1 && head.n > 0) {
       this.log.warn(
-        { file, rows: head.n, first: this.first, last: this.last },
+        { file: this.file, rows: head.n, first: this.first, last: this.last },
         'buffer: seqs in the table are not contiguous; lag figures are approximate',
       );
     }
+    const saved = new Map<string, { seq: number; dropped: number }>();
     for (const c of db.prepare(`SELECT forwarder, seq, dropped FROM cursors`).all() as {
       forwarder: string;
       seq: number;
       dropped: number;
     }[]) {
-      this.cursors.set(c.forwarder, { seq: c.seq, dropped: c.dropped, savedSeq: c.seq, savedDropped: c.dropped });
+      saved.set(c.forwarder, { seq: c.seq, dropped: c.dropped });
     }
-    const steps = db.prepare(`SELECT seq, delta_ms AS deltaMs FROM clock_steps`).all() as ClockStep[];
-    this.steps = new ClockSteps(o.clock, o.clockStepMs, steps);
-    this.checkClockAtOpen();
 
-    this.pruneTimer = setInterval(() => {
-      this.pruneDue = true;
-      this.kick();
-    }, o.pruneIntervalMs);
-    this.pruneTimer.unref();
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      read: db.prepare(
-        `SELECT seq, stored_at AS storedAt, topic, payload FROM messages
-          WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
-      ),
-      storedAt: db.prepare(`SELECT stored_at FROM messages WHERE seq = ?`).pluck(),
-      head: db
-        .prepare(
-          `SELECT seq, stored_at, octet_length(topic) + octet_length(payload) FROM messages
-            WHERE seq >= ? ORDER BY seq LIMIT ?`,
-        )
-        .raw(),
-      saveStep: db.prepare(
-        `INSERT INTO clock_steps (seq, delta_ms) VALUES (?, ?)
-           ON CONFLICT (seq) DO UPDATE SET delta_ms = delta_ms + excluded.delta_ms`,
-      ),
-    };
+    if (mode === 'recovered') {
+      // Memory is right about cursors (it may hold acks not yet written): all are written again.
+      for (const c of this.cursors.values()) c.savedSeq = null;
+      const lostRows = opened.fresh ? Math.max(0, had.last - had.first + 1) : 0;
+      if (lostRows > 0) {
+        this.counters.inc('buffer_lost_rows', undefined, lostRows);
+        this.log.error({ file: this.file, lostRows, seqContinuesAfter: this.last }, 'buffer: rows of the lost database could not be copied');
+      }
+    } else {
+      const provisional = new Map(this.cursors);
+      this.cursors.clear();
+      for (const [name, c] of saved) {
+        if (this.retained && !this.retained.has(name)) {
+          this.removedCursors.add(name);
+          continue;
+        }
+        this.cursors.set(name, { seq: c.seq, dropped: c.dropped, savedSeq: c.seq, savedDropped: c.dropped });
+      }
+      this.retained = null;
+      for (const [name, p] of provisional) {
+        // Registered while no database was open: the forwarder was told rows up to p.seq were done.
+        const c = this.cursors.get(name);
+        if (c && c.seq < this.last) {
+          // It never reads the rows it had left: keep its place, so a restart sends them.
+          this.pinned.add(name);
+          this.log.warn(
+            { forwarder: name, cursor: c.seq, lastSeq: this.last },
+            'buffer: a forwarder started before the database could be opened; its undelivered rows are sent after the next restart',
+          );
+        } else if (!c) {
+          const seq = p.fromStart && this.last >= this.first ? 0 : this.last;
+          if (seq < this.last) this.pinned.add(name);
+          this.cursors.set(name, { seq, dropped: 0, savedSeq: null, savedDropped: 0 });
+        }
+      }
+      const steps = db.prepare(`SELECT seq, delta_ms AS deltaMs FROM clock_steps`).all() as ClockStep[];
+      this.steps = new ClockSteps(this.o.clock, this.o.clockStepMs, steps);
+      this.checkClockAtOpen();
+    }
+    this.attachMode = 'recovered';
+    // The first tick makes sure the space reserve exists (it may have been used to open on a full
+    // disk); a failure there sets writeError, a success clears an earlier one.
+    this.retryDue = true;
   }
 
   private describeCounters(): void {
@@ -198,16 +369,20 @@ export class SqliteBuffer implements MessageBuffer {
     c.describe('buffer_appended', 'Rows committed to the store-and-forward buffer');
     c.describe('buffer_pruned', 'Rows deleted from the buffer (delivered everywhere, or dropped by a limit)');
     c.describe('buffer_dropped', 'Rows deleted by the size/age limit before this forwarder delivered them');
-    c.describe('buffer_write_errors', 'Buffer transactions that could not be written (disk full, I/O error)');
+    c.describe('buffer_write_errors', 'Buffer transactions that could not be written, or appends refused while it cannot write (disk full, I/O error, file lost)');
     c.describe('buffer_corrupt', 'Corrupt buffer databases moved aside at open');
     c.describe('buffer_clock_steps', 'Wall-clock steps seen by the buffer (age limits follow them)');
     c.describe('buffer_listener_errors', 'onCommit listeners that threw');
+    c.describe('buffer_file_lost', 'Times the buffer database was found deleted or replaced (while running or at start)');
+    c.describe('buffer_lost_rows', 'Rows of a deleted or replaced buffer database that could not be copied to its successor');
+    c.describe('buffer_prune_rounds', 'Prune rounds the buffer ran (each looks at the limits and cursors once)');
   }
 
   /** The newest row stamped in the future: the clock went back while the agent was not running. */
   private checkClockAtOpen(): void {
-    if (this.first > this.last) return;
-    const stamp = this.st.storedAt.get(this.last) as number | undefined;
+    const store = this.store;
+    if (!store || this.first > this.last) return;
+    const stamp = store.st.storedAt.get(this.last) as number | undefined;
     if (stamp === undefined) return;
     const now = this.o.clock.wall();
     const at = stamp + this.steps.correction(this.last);
@@ -220,10 +395,38 @@ export class SqliteBuffer implements MessageBuffer {
       'buffer: the newest row is stamped in the future (clock went back); ages count from now for rows stored before',
     );
     try {
-      this.st.saveStep.run(step.seq, step.deltaMs); // before the worker exists: no other writer yet
+      store.st.saveStep.run(step.seq, step.deltaMs); // before the worker exists: no other writer yet
     } catch (err) {
       this.log.warn({ err: describe(err).text }, 'buffer: could not record the clock step (kept in memory)');
     }
+  }
+
+  /** Every pruneIntervalMs: prune, persist acks, and retry whatever is failing. */
+  private tick(): void {
+    if (this.closed) return;
+    if (!this.store) {
+      if (!this.recovering) {
+        try {
+          this.tryOpen(false);
+        } catch (err) {
+          this.failed('EUNKNOWN', describe(err).text);
+        }
+      }
+      return;
+    }
+    if (this.lost !== null) {
+      // Not at the first tick, which may come right after the loss was noticed: someone removing or
+      // replacing the files gets one full interval to finish first, and the degraded state (appends
+      // refused) lasts at least that long, so that monitoring sees it.
+      if (++this.lostTicks < 2) return;
+      this.recovering ??= this.recover().finally(() => {
+        this.recovering = null;
+      });
+      return;
+    }
+    this.pruneDue = true;
+    if (this.writeError !== undefined) this.retryDue = true;
+    this.kick();
   }
 
   // ---------------------------------------------------------------- appends and group commit
@@ -231,6 +434,7 @@ export class SqliteBuffer implements MessageBuffer {
   append(rows: readonly NewMessage[]): Promise<number[]> {
     if (this.closed) return Promise.reject(new Error(`buffer: ${this.file} is closed`));
     if (!Array.isArray(rows)) return Promise.reject(new TypeError('buffer.append: rows must be an array'));
+    let bytes = 0;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i] as NewMessage | undefined;
       if (typeof r?.topic !== 'string' || r.topic.length === 0) {
@@ -239,18 +443,36 @@ export class SqliteBuffer implements MessageBuffer {
       if (typeof r.payload !== 'string') {
         return Promise.reject(new TypeError(`buffer.append: rows[${i}].payload must be a string`));
       }
+      bytes += Buffer.byteLength(r.topic) + Buffer.byteLength(r.payload);
     }
     if (rows.length === 0) return Promise.resolve([]);
+    if (!this.store || this.lost !== null) {
+      // No database to write (not opened yet, or being re-created): refused at once.
+      this.counters.inc('buffer_write_errors');
+      return Promise.reject(this.refusal());
+    }
     return new Promise<number[]>((resolve, reject) => {
-      this.queue.push({ rows, resolve, reject });
+      this.queue.push({ rows, bytes, resolve, reject });
       this.queuedRows += rows.length;
+      this.queuedBytes += bytes;
       if (this.inFlight) return; // goes with the next transaction, as soon as this one returns
-      if (this.queuedRows >= this.o.maxBatchRows) {
+      if (this.queuedRows >= this.o.maxBatchRows || this.queuedBytes >= this.budget.txnBytes) {
         this.commitNow ??= setImmediate(() => this.kick());
       } else {
         this.commitTimer ??= setTimeout(() => this.kick(), this.o.commitIntervalMs);
       }
     });
+  }
+
+  private refusal(): BufferWriteError {
+    return new BufferWriteError(`buffer: cannot write ${this.file}: ${this.writeError ?? 'not open'}`, this.writeErrorCode);
+  }
+
+  /** The payload-byte limit for the current page use (0: unlimited). */
+  private limitBytes(store: Store): number {
+    if (this.budget.maxBytes === 0) return 0;
+    const used = store.st.pageCount.get() as number;
+    return payloadLimit(this.budget, used, this.bytes);
   }
 
   /** Sends the next transaction to the writer, if none is in flight and there is anything to write. */
@@ -259,31 +481,47 @@ export class SqliteBuffer implements MessageBuffer {
     if (this.commitNow) clearImmediate(this.commitNow);
     this.commitTimer = null;
     this.commitNow = null;
-    if (this.inFlight) return; // its reply kicks again
+    if (this.inFlight || this.salvageWaiter) return; // its reply kicks again
+    const store = this.store;
+    if (!store || this.lost !== null) return;
+
+    // Whole appends, up to maxBatchRows rows and txnBytes bytes: a short transaction, a bounded WAL.
+    let take = 0;
+    let taken = 0;
+    let takenBytes = 0;
+    while (
+      take < this.queue.length &&
+      (take === 0 || (taken < this.o.maxBatchRows && takenBytes + this.queue[take]!.bytes <= this.budget.txnBytes))
+    ) {
+      taken += this.queue[take]!.rows.length;
+      takenBytes += this.queue[take]!.bytes;
+      take++;
+    }
 
     const seen = this.steps.observe(this.last);
     let plan: PrunePlan | null = null;
     let behind = false;
-    if (this.pruneDue && !this.closed) {
+    const limit = this.limitBytes(store);
+    const overLimit = limit > 0 && this.bytes + takenBytes > limit;
+    if ((this.pruneDue || overLimit) && !this.closed) {
+      const round = this.pruneDue;
       this.pruneDue = false;
-      const p = this.planPrune(seen);
+      const p = this.planPrune(store, seen, limit, takenBytes);
       if (p.plan.rows > 0) plan = p.plan;
+      else if (round) this.counters.inc('buffer_prune_rounds');
       behind = p.behind;
     }
-    // Whole appends, up to maxBatchRows rows: a short transaction and a small message to the worker.
-    let take = 0;
-    let taken = 0;
-    while (take < this.queue.length && (take === 0 || taken < this.o.maxBatchRows)) {
-      taken += this.queue[take]!.rows.length;
-      take++;
-    }
-    if (take === 0 && plan === null && !seen.step && !this.cursorsDirty()) {
+    const retry = this.retryDue;
+    this.retryDue = false;
+    if (take === 0 && plan === null && !seen.step && !this.cursorsDirty() && !retry) {
       this.steps.accept(seen); // nothing to write: just follow the clock's slow drift
+      this.settled();
       return;
     }
     const batch = take === this.queue.length ? this.queue : this.queue.slice(0, take);
     this.queue = take === this.queue.length ? [] : this.queue.slice(take);
     this.queuedRows -= taken;
+    this.queuedBytes -= takenBytes;
 
     // Cursors behind the pruned rows move past them; what they had not delivered is dropped.
     const drops: Drop[] = [];
@@ -320,15 +558,16 @@ export class SqliteBuffer implements MessageBuffer {
       cursors,
       removedCursors: [...this.removedCursors],
       deleteUpTo: plan ? plan.upTo : null,
+      ensureReserve: retry,
     };
     this.inFlight = { job, appends: batch, seen, plan, drops, behind };
-    const w = this.writer();
+    const w = this.writer(store);
     w.ref(); // a transaction in flight keeps the process alive
     w.postMessage(job);
   }
 
   /** What the next prune batch deletes (read on this thread's connection; rows only go from the head). */
-  private planPrune(seen: Seen): { plan: PrunePlan; behind: boolean } {
+  private planPrune(store: Store, seen: Seen, limit: number, incoming: number): { plan: PrunePlan; behind: boolean } {
     const none = { plan: { upTo: -1, rows: 0, bytes: 0 }, behind: false };
     if (this.first > this.last) return none;
     const correction = (seq: number): number =>
@@ -337,33 +576,59 @@ export class SqliteBuffer implements MessageBuffer {
     // With no cursor at all, rows wait (within the limits) for a forwarder registered `fromStart`.
     let deliveredUpTo = this.cursors.size > 0 ? this.last : 0;
     for (const c of this.cursors.values()) deliveredUpTo = Math.min(deliveredUpTo, c.seq);
-    const oldest = (this.st.storedAt.get(this.first) as number) + correction(this.first);
+    const oldest = (store.st.storedAt.get(this.first) as number) + correction(this.first);
+    const bytes = this.bytes + incoming;
     const worth =
-      deliveredUpTo >= this.first ||
-      (this.o.maxBytes > 0 && this.bytes > this.o.maxBytes) ||
-      (ageCutoff !== null && oldest < ageCutoff);
+      deliveredUpTo >= this.first || (limit > 0 && bytes > limit) || (ageCutoff !== null && oldest < ageCutoff);
     if (!worth) return none;
-    const head = (this.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
-      ([seq, at, bytes]): HeadRow => ({ seq, at: at + correction(seq), bytes }),
+    const head = (store.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
+      ([seq, at, b]): HeadRow => ({ seq, at: at + correction(seq), bytes: b }),
     );
-    const plan = planPrune(head, { deliveredUpTo, bytes: this.bytes, maxBytes: this.o.maxBytes, ageCutoff });
-    return { plan, behind: plan.rows === head.length && head.length === this.o.pruneBatchRows };
+    const plan = planPrune(head, { deliveredUpTo, bytes, maxBytes: limit, ageCutoff, maxPlanBytes: this.budget.pruneBytes });
+    const full = plan.rows === head.length && head.length === this.o.pruneBatchRows;
+    return { plan, behind: full || (plan.rows > 0 && plan.rows < head.length && plan.bytes >= this.budget.pruneBytes) };
   }
 
-  private writer(): Worker {
+  private writer(store: Store): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { file: this.file } });
+    const data: WriterData = {
+      file: store.file,
+      identity: store.identity,
+      reserveFile: this.reserveFile,
+      reserveBytes: this.budget.reserveBytes,
+      freeMarginBytes: this.budget.freeMarginBytes,
+      checkpointAtBytes: this.budget.checkpointAtBytes,
+      walBytes: this.budget.walBytes,
+      seqFile: this.seqFile,
+      seqMark: this.seqMark,
+    };
+    const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data });
     w.on('message', (m: WriterReply) => this.onReply(m));
     w.on('error', (err) => this.log.error({ err: describe(err).text }, 'buffer: the writer thread failed'));
     w.on('exit', (code) => {
       if (this.worker !== w) return;
       this.worker = null;
+      const gone = this.store !== null && this.identityChanged(this.store);
+      if (this.salvageWaiter) {
+        const s = this.salvageWaiter;
+        this.salvageWaiter = null;
+        s.done({ ok: false, code: 'EWORKER', message: `writer thread exited (code ${code})` });
+      }
       if (this.inFlight) {
-        this.finish(this.inFlight, { ok: false, code: 'EWORKER', message: `writer thread exited (code ${code})` });
+        if (gone) this.fileLost(this.inFlight, `${this.file} was deleted or replaced`);
+        else this.finish(this.inFlight, { ok: false, code: 'EWORKER', message: `writer thread exited (code ${code})`, reserved: false });
       }
     });
     this.worker = w;
     return w;
+  }
+
+  private identityChanged(store: Store): boolean {
+    try {
+      return fileIdentity(store.file) !== store.identity;
+    } catch {
+      return true;
+    }
   }
 
   private onReply(m: WriterReply): void {
@@ -371,39 +636,168 @@ export class SqliteBuffer implements MessageBuffer {
       this.log.error({ file: this.file, err: `${m.code}: ${m.message}` }, 'buffer: the writer thread cannot open the database');
       return; // its exit fails the transaction in flight
     }
-    if (m.type !== 'done' && m.type !== 'failed') return;
+    if (m.type === 'salvaged') {
+      const s = this.salvageWaiter;
+      if (!s || s.id !== m.id) return;
+      this.salvageWaiter = null;
+      s.done(m.ok ? { ok: true } : { ok: false, code: m.code, message: m.message });
+      return;
+    }
+    if (m.type !== 'done' && m.type !== 'failed' && m.type !== 'lost') return;
     const f = this.inFlight;
     if (!f || f.job.id !== m.id) return;
-    this.finish(f, m.type === 'done' ? { ok: true, seqs: m.seqs } : { ok: false, code: m.code, message: m.message });
+    if (m.type === 'lost') this.fileLost(f, m.reason);
+    else if (m.type === 'done') {
+      if (m.seqMark !== null) this.seqMark = Math.max(this.seqMark ?? 0, m.seqMark);
+      if (m.reserveError) this.failed(m.reserveError.code, m.reserveError.message);
+      this.finish(f, { ok: true, seqs: m.seqs, reserved: m.reserved });
+    } else this.finish(f, { ok: false, code: m.code, message: m.message, reserved: m.reserved });
+  }
+
+  /** Undoes what a transaction that did not commit had booked in memory. */
+  private undoDrops(f: InFlight): void {
+    for (const d of f.drops) {
+      if (d.c.seq === f.plan!.upTo) d.c.seq = d.was; // unless an ack moved it since
+      d.c.dropped -= d.n;
+    }
   }
 
   /** Books a transaction's outcome, resolves or rejects its appends, and sends the next one. */
   private finish(
     f: InFlight,
-    r: { ok: true; seqs: number[] } | { ok: false; code: string; message: string },
+    r: { ok: true; seqs: number[]; reserved: boolean } | { ok: false; code: string; message: string; reserved: boolean },
   ): void {
     this.inFlight = null;
     this.worker?.unref();
     if (r.ok) {
-      this.succeeded(f);
+      this.succeeded(f, r.reserved);
       this.committedRows(f.appends, r.seqs, f.job.now);
     } else {
-      for (const d of f.drops) {
-        if (d.c.seq === f.plan!.upTo) d.c.seq = d.was; // unless an ack moved it since
-        d.c.dropped -= d.n;
-      }
-      const err = this.writeFailed(r.code, r.message);
+      this.undoDrops(f);
+      const err = this.failed(r.code, r.message);
       for (const p of f.appends) p.reject(err);
     }
     if (this.queue.length > 0 || (r.ok && this.pruneDue)) this.kick();
-    if (!this.inFlight) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
+    this.settled();
+  }
+
+  /** Wakes whoever waits for no transaction to be in flight. */
+  private settled(): void {
+    if (this.inFlight) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * The writer found the file deleted or replaced; nothing of this job was written. Appends are
+   * refused from now on (writeError), and the next tick re-creates the file (recover).
+   */
+  private fileLost(f: InFlight, reason: string): void {
+    this.inFlight = null;
+    this.worker?.unref();
+    this.undoDrops(f);
+    this.lost = reason;
+    this.lostTicks = 0;
+    this.counters.inc('buffer_file_lost');
+    this.log.error(
+      { file: this.file, reason },
+      'buffer: the database file was deleted or replaced while open; refusing appends and re-creating it',
+    );
+    const err = this.failed('SQLITE_IOERR_LOST', `${reason}; re-creating it`);
+    const queued = this.queue;
+    this.queue = [];
+    this.queuedRows = 0;
+    this.queuedBytes = 0;
+    for (const p of [...f.appends, ...queued]) p.reject(err);
+    this.settled();
+  }
+
+  /**
+   * Re-creates the database after it was lost: the writer copies it as its connection still sees it
+   * (`VACUUM INTO`), both connections close, whatever is at the path now is moved aside (not ours)
+   * or removed (our stale -wal/-shm), and the copy is renamed into place. Without a copy (it failed
+   * for another reason than space), a fresh file starts above the seq floor. A copy that fails for
+   * want of space is tried again at the next tick; meanwhile reads still work on the old connection.
+   */
+  private async recover(): Promise<void> {
+    const store = this.store;
+    if (!store || this.lost === null) return;
+    await this.idle();
+    const tmp = `${store.file}.recovering`;
+    let copy = await this.salvage(store, tmp);
+    if (!copy.ok && copy.code === 'EWORKER') {
+      // No writer could be started on the lost file: copy through this thread's connection instead
+      // (it blocks the event loop for the length of the copy, once).
+      try {
+        fs.rmSync(tmp, { force: true });
+        store.db.prepare('VACUUM INTO ?').run(tmp);
+        const fd = fs.openSync(tmp, 'r');
+        try {
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        copy = { ok: true };
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        copy = { ok: false, code: describe(err).code, message: describe(err).text };
+      }
+    }
+    const noRoom = ['SQLITE_FULL', 'ENOSPC', 'EDQUOT'].includes(copy.code ?? '');
+    if (!copy.ok && noRoom) {
+      this.log.warn({ file: this.file, err: `${copy.code}: ${copy.message}` }, 'buffer: cannot copy the lost database yet; trying again');
+      return;
+    }
+    await this.detach();
+    const stamp = new Date(this.o.clock.wall()).toISOString().replace(/[:.]/g, '-');
+    try {
+      const aside = clearLostPath(store.file, store.identity, stamp);
+      if (aside) this.log.warn({ file: this.file, movedTo: aside }, 'buffer: moved the file that replaced the database aside');
+      if (copy.ok) {
+        fs.renameSync(tmp, store.file);
+        syncDir(this.o.dir);
+      } else {
+        this.log.error({ file: this.file, err: `${copy.code}: ${copy.message}` }, 'buffer: cannot copy the lost database; starting a fresh one above the seq floor');
+      }
+    } catch (err) {
+      this.log.error({ file: this.file, err: describe(err).text }, 'buffer: cannot put the re-created database in place; trying again');
+    }
+    this.lost = null;
+    this.attachMode = 'recovered';
+    try {
+      this.tryOpen(false);
+    } catch (err) {
+      this.failed('EUNKNOWN', describe(err).text);
+    }
+    if (this.store) {
+      this.log.info({ file: this.file, lastSeq: this.last, rows: this.last - this.first + 1 }, 'buffer: re-created the database');
     }
   }
 
-  private succeeded(f: InFlight): void {
+  private salvage(store: Store, to: string): Promise<{ ok: boolean; code?: string; message?: string }> {
+    return new Promise((resolve) => {
+      const id = ++this.jobId;
+      this.salvageWaiter = { id, done: resolve };
+      const w = this.writer(store);
+      w.ref();
+      w.postMessage({ type: 'salvage', id, to });
+    }).finally(() => this.worker?.unref()) as Promise<{ ok: boolean; code?: string; message?: string }>;
+  }
+
+  /** Closes the writer and the read connection (the store is gone until the next open). */
+  private async detach(): Promise<void> {
+    await this.closeWorker();
+    const store = this.store;
+    this.store = null;
+    try {
+      store?.db.close();
+    } catch {
+      // a broken handle: nothing more to do
+    }
+  }
+
+  private succeeded(f: InFlight, reserved: boolean): void {
     this.steps.accept(f.seen);
     if (f.seen.step) {
       this.counters.inc('buffer_clock_steps');
@@ -422,10 +816,11 @@ export class SqliteBuffer implements MessageBuffer {
       this.bytes -= f.plan.bytes;
       this.steps.forgetBelow(this.first);
       this.counters.inc('buffer_pruned', undefined, f.plan.rows);
+      this.counters.inc('buffer_prune_rounds');
       for (const d of f.drops) this.counters.inc('buffer_dropped', { forwarder: d.name }, d.n);
       if (f.behind) this.pruneDue = true;
     }
-    if (this.writeError !== undefined) {
+    if (this.writeError !== undefined && reserved) {
       this.log.info({ file: this.file, failedWrites: this.failedWrites }, 'buffer: writes succeed again');
       this.writeError = undefined;
       this.failedWrites = 0;
@@ -437,13 +832,10 @@ export class SqliteBuffer implements MessageBuffer {
     let k = 0;
     const per: number[][] = new Array<number[]>(batch.length);
     for (let b = 0; b < batch.length; b++) {
-      const rows = batch[b]!.rows;
-      per[b] = seqs.slice(k, k + rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        this.bytes += Buffer.byteLength(r.topic) + Buffer.byteLength(r.payload);
-      }
-      k += rows.length;
+      const p = batch[b]!;
+      per[b] = seqs.slice(k, k + p.rows.length);
+      this.bytes += p.bytes;
+      k += p.rows.length;
     }
     if (this.first > this.last) this.first = seqs[0]!;
     this.last = seqs[seqs.length - 1]!;
@@ -468,7 +860,8 @@ export class SqliteBuffer implements MessageBuffer {
     }
   }
 
-  private writeFailed(code: string, message: string): BufferWriteError {
+  /** Records a failure: counted, logged once per episode, and kept in writeError until a write succeeds. */
+  private failed(code: string, message: string): BufferWriteError {
     const text = code === 'EUNKNOWN' ? message : `${code}: ${message}`;
     this.counters.inc('buffer_write_errors');
     this.failedWrites++;
@@ -479,6 +872,7 @@ export class SqliteBuffer implements MessageBuffer {
       );
     }
     this.writeError = text;
+    this.writeErrorCode = code;
     return new BufferWriteError(`buffer: cannot write ${this.file}: ${text}`, code);
   }
 
@@ -497,7 +891,8 @@ export class SqliteBuffer implements MessageBuffer {
       throw new TypeError(`buffer: read: limit must be an integer >= 1, got ${String(limit)}`);
     }
     const hi = upTo === undefined ? MAX_SEQ : checkSeq('read: upTo', upTo);
-    return this.st.read.all(after, hi, limit) as StoredMessage[];
+    if (!this.store) return []; // no database open: nothing to read yet
+    return this.store.st.read.all(after, hi, limit) as StoredMessage[];
   }
 
   registerCursor(forwarder: string, fromStart = false): number {
@@ -506,7 +901,7 @@ export class SqliteBuffer implements MessageBuffer {
     const c = this.cursors.get(forwarder);
     if (c) return c.seq;
     const seq = fromStart ? 0 : this.last;
-    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0 });
+    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart });
     this.removedCursors.delete(forwarder);
     return seq;
   }
@@ -520,9 +915,11 @@ export class SqliteBuffer implements MessageBuffer {
       if (keep.has(name)) continue;
       const c = this.cursors.get(name)!;
       this.cursors.delete(name);
-      if (c.savedSeq !== null) this.removedCursors.add(name);
+      this.pinned.delete(name);
+      this.removedCursors.add(name); // deleting a row that was never written is harmless
       removed.push(name);
     }
+    if (!this.store) this.retained = keep; // applied to the file's cursors once it opens
     return removed;
   }
 
@@ -534,6 +931,7 @@ export class SqliteBuffer implements MessageBuffer {
     this.open();
     const c = this.known(forwarder);
     checkSeq(`ack(${JSON.stringify(forwarder)}): seq`, seq);
+    if (this.pinned.has(forwarder)) return; // keeps its place for the next run (see attach)
     const s = Math.min(seq, this.last); // nothing above the last committed row can have been delivered
     if (s > c.seq) c.seq = s;
   }
@@ -551,8 +949,9 @@ export class SqliteBuffer implements MessageBuffer {
   stats(): BufferStats {
     this.open();
     const now = this.o.clock.wall();
+    const store = this.store;
     const ageOf = (seq: number): number => {
-      const at = this.st.storedAt.get(seq) as number | undefined;
+      const at = store?.st.storedAt.get(seq) as number | undefined;
       return at === undefined ? 0 : Math.max(0, (now - at - this.steps.correction(seq)) / 1000);
     };
     const empty = this.first > this.last;
@@ -597,29 +996,34 @@ export class SqliteBuffer implements MessageBuffer {
     return this.inFlight ? new Promise((r) => this.idleWaiters.push(r)) : Promise.resolve();
   }
 
+  private async closeWorker(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    this.worker = null;
+    const done = new Promise<void>((resolve) => {
+      w.on('message', (m: WriterReply) => {
+        if (m.type === 'closed' && m.warning) {
+          this.log.warn({ file: this.file, err: m.warning }, 'buffer: final checkpoint failed (the WAL keeps the data)');
+        }
+      });
+      w.once('exit', () => resolve());
+    });
+    w.ref();
+    w.postMessage({ type: 'close' });
+    await done;
+  }
+
   private async shutdown(): Promise<void> {
-    clearInterval(this.pruneTimer);
+    clearInterval(this.tickTimer);
+    if (this.recovering) await this.recovering;
+    // Lost and not re-created yet: the rows are still readable through the open connections.
+    if (this.lost !== null && this.store) await this.recover();
     await this.idle();
     this.kick(); // the last appends and cursor moves
     await this.idle();
-    const late = this.queue; // appended by an onCommit listener during that last commit
+    const late = this.queue; // appended by an onCommit listener during that last commit, or refused
     this.queue = [];
     for (const p of late) p.reject(new Error(`buffer: ${this.file} is closed`));
-    const w = this.worker;
-    if (w) {
-      this.worker = null;
-      const done = new Promise<void>((resolve) => {
-        w.on('message', (m: WriterReply) => {
-          if (m.type === 'closed' && m.warning) {
-            this.log.warn({ file: this.file, err: m.warning }, 'buffer: final checkpoint failed (the WAL keeps the data)');
-          }
-        });
-        w.once('exit', () => resolve());
-      });
-      w.ref();
-      w.postMessage({ type: 'close' });
-      await done;
-    }
-    this.db.close();
+    await this.detach();
   }
 }

@@ -13,23 +13,54 @@ export interface WriteJob {
   /** Cursor rows to upsert: [forwarder, seq, dropped]. */
   cursors: [string, number, number][];
   removedCursors: string[];
-  /** Delete rows with seq <= this (null: no pruning in this job). */
+  /** Delete rows with seq <= this (null: no pruning in this job). Runs before the inserts. */
   deleteUpTo: number | null;
+  /** Try to (re-)create the space reserve if it is missing, even without rows (a retry while degraded). */
+  ensureReserve: boolean;
+}
+
+/** Copy the database, as this connection still sees it, to `to` (after the file was deleted or replaced). */
+export interface SalvageJob {
+  type: 'salvage';
+  id: number;
+  to: string;
 }
 
 export interface CloseJob {
   type: 'close';
 }
 
-export type WriterRequest = WriteJob | CloseJob;
+export type WriterRequest = WriteJob | SalvageJob | CloseJob;
 
 export type WriterReply =
   | { type: 'ready' }
-  | { type: 'done'; id: number; seqs: number[] }
-  | { type: 'failed'; id: number; code: string; message: string }
+  /** `reserved`: the space reserve is in place (appends may be acknowledged). */
+  | {
+      type: 'done';
+      id: number;
+      seqs: number[];
+      reserved: boolean;
+      seqMark: number | null;
+      /** Why the reserve could not be re-created (the job had no rows, so it ran anyway). */
+      reserveError?: { code: string; message: string };
+    }
+  | { type: 'failed'; id: number; code: string; message: string; reserved: boolean }
+  /** The database file (or its WAL) at the path is no longer the one this writer has open. Nothing was written. */
+  | { type: 'lost'; id: number; reason: string }
+  | { type: 'salvaged'; id: number; ok: true }
+  | { type: 'salvaged'; id: number; ok: false; code: string; message: string }
   | { type: 'closed'; warning?: string }
   | { type: 'fatal'; code: string; message: string };
 
 export interface WriterData {
   file: string;
+  /** dev:ino of the file the main thread opened; the writer must be writing the same one. */
+  identity: string;
+  reserveFile: string;
+  reserveBytes: number;
+  freeMarginBytes: number;
+  checkpointAtBytes: number;
+  walBytes: number;
+  seqFile: string;
+  seqMark: number | null;
 }

@@ -1,15 +1,30 @@
 /**
  * The buffer's writer: a worker thread that owns the write connection, so that the fsync of each
  * synchronous=FULL commit (and WAL checkpoints) never block the main event loop, where the broker
- * and the pipeline run. It runs one transaction per job, in order, and replies with the new seqs.
+ * and the pipeline run. It runs one job at a time, in order. For each write job it:
+ * 1. checks that the file at the path (and its -wal) is still the one it has open (device + inode):
+ *    if not, it writes nothing and replies `lost`;
+ * 2. when the job has rows, makes sure the space reserve file exists (re-creating it only when the
+ *    disk has room for it and one WAL besides) and that the seq floor file covers the seqs about to
+ *    be issued (seq-floor.ts); either failing fails the job;
+ * 3. runs the transaction (prune delete first, then inserts, cursors, clock steps);
+ * 4. checkpoints and truncates the WAL once it reached `checkpointAtBytes`.
+ * A transaction that fails for want of space releases the reserve, so that cursor saves, prunes and
+ * checkpoints still have room; appends stay refused until the reserve can be re-created.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { WriteJob, WriterData, WriterReply, WriterRequest } from './writer-protocol.js';
+import { PAGE_BYTES } from './space.js';
+import { SEQ_BLOCK, SeqFloorWriter } from './seq-floor.js';
+import type { SalvageJob, WriteJob, WriterData, WriterReply, WriterRequest } from './writer-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('buffer writer: must run as a worker thread');
-const { file } = workerData as WriterData;
+const data = workerData as WriterData;
+const { file } = data;
+const wal = `${file}-wal`;
 const post = (m: WriterReply): void => port.postMessage(m);
 
 function codeOf(err: unknown): { code: string; message: string } {
@@ -20,17 +35,123 @@ function codeOf(err: unknown): { code: string; message: string } {
   };
 }
 
+const identity = (p: string): string => {
+  const s = fs.statSync(p, { bigint: true });
+  return `${s.dev}:${s.ino}`;
+};
+
 let db: Database.Database;
 try {
   db = new Database(file, { fileMustExist: true, timeout: 5000 });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  db.pragma(`journal_size_limit = ${data.walBytes}`);
+  db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(data.walBytes / PAGE_BYTES))}`);
+  db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); // opens the WAL, so its inode can be noted
 } catch (err) {
   post({ type: 'fatal', ...codeOf(err) });
   process.exit(1);
 }
 
+let walIdentity: string | null = null;
+try {
+  walIdentity = identity(wal);
+} catch {
+  // not there yet: noted at the first check that finds it
+}
+
+/** Why the path no longer holds the database this connection writes; null while it does. */
+function lostReason(): string | null {
+  let id: string;
+  try {
+    id = identity(file);
+  } catch (err) {
+    const c = codeOf(err).code;
+    return c === 'ENOENT' ? `${file} was deleted` : `${file} cannot be checked (${c})`;
+  }
+  if (id !== data.identity) return `${file} was replaced by another file`;
+  let w: string;
+  try {
+    w = identity(wal);
+  } catch (err) {
+    const c = codeOf(err).code;
+    if (c !== 'ENOENT') return `${wal} cannot be checked (${c})`;
+    return walIdentity === null ? null : `${wal} was deleted`;
+  }
+  if (walIdentity === null) walIdentity = w;
+  else if (w !== walIdentity) return `${wal} was replaced by another file`;
+  return null;
+}
+
+// ------------------------------------------------------------------ space reserve
+
+let haveReserve = false;
+
+type Outcome = { ok: true } | { ok: false; code: string; message: string };
+
+function ensureReserve(): Outcome {
+  if (haveReserve) return { ok: true };
+  let size = 0;
+  try {
+    size = fs.statSync(data.reserveFile).size;
+  } catch {
+    // missing: created below
+  }
+  if (size >= data.reserveBytes) {
+    haveReserve = true;
+    return { ok: true };
+  }
+  const need = data.reserveBytes - size;
+  const dir = path.dirname(data.reserveFile);
+  try {
+    const s = fs.statfsSync(dir);
+    const free = s.bavail * s.bsize;
+    if (free < need + data.freeMarginBytes) {
+      return {
+        ok: false,
+        code: 'SQLITE_FULL',
+        message:
+          `disk full: ${free} bytes free in ${dir}, the buffer needs ${need + data.freeMarginBytes} ` +
+          `(its ${data.reserveBytes}-byte space reserve and room for the WAL) before it accepts rows again`,
+      };
+    }
+    const fd = fs.openSync(data.reserveFile, 'a');
+    try {
+      const chunk = Buffer.alloc(Math.min(64 * 1024, need), 0);
+      for (let left = need; left > 0; ) {
+        const n = fs.writeSync(fd, chunk, 0, Math.min(chunk.length, left));
+        left -= n;
+      }
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    const e = codeOf(err);
+    return { ok: false, code: e.code === 'ENOSPC' ? 'SQLITE_FULL' : e.code, message: `space reserve ${data.reserveFile}: ${e.message}` };
+  }
+  haveReserve = true;
+  return { ok: true };
+}
+
+function releaseReserve(): void {
+  haveReserve = false;
+  try {
+    fs.rmSync(data.reserveFile, { force: true });
+  } catch {
+    // cannot remove it: the space stays taken, nothing else to do
+  }
+}
+
+const isSpaceError = (code: string): boolean =>
+  code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === 'EDQUOT';
+
+// ------------------------------------------------------------------ transactions
+
+const seqFloor = new SeqFloorWriter(data.seqFile, data.seqMark);
+
 const st = {
+  issued: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck(),
   insert: db.prepare(`INSERT INTO messages (stored_at, topic, payload) VALUES (?, ?, ?)`),
   deleteUpTo: db.prepare(`DELETE FROM messages WHERE seq <= ?`),
   saveCursor: db.prepare(
@@ -47,18 +168,93 @@ const st = {
 
 const write = db.transaction((job: WriteJob): number[] => {
   if (job.step) st.saveStep.run(job.step.seq, job.step.deltaMs);
+  if (job.deleteUpTo !== null) {
+    // Before the inserts, so that the pages it frees are reused by them.
+    st.deleteUpTo.run(job.deleteUpTo);
+    st.forgetSteps.run(job.deleteUpTo + 1);
+  }
   const seqs = new Array<number>(job.topics.length);
   for (let i = 0; i < job.topics.length; i++) {
     seqs[i] = st.insert.run(job.now, job.topics[i], job.payloads[i]).lastInsertRowid as number;
   }
   for (const name of job.removedCursors) st.deleteCursor.run(name);
   for (const [name, seq, dropped] of job.cursors) st.saveCursor.run(name, seq, dropped);
-  if (job.deleteUpTo !== null) {
-    st.deleteUpTo.run(job.deleteUpTo);
-    st.forgetSteps.run(job.deleteUpTo + 1);
-  }
   return seqs;
 });
+
+/** The seq floor must cover the seqs this job issues before they are committed. */
+function reserveSeqs(rows: number): void {
+  const issued = (st.issued.get() ?? 0) as number;
+  const need = issued + rows;
+  if (seqFloor.mark === null || need > seqFloor.mark) seqFloor.write(need + SEQ_BLOCK);
+}
+
+function checkpointIfLarge(): void {
+  let size = 0;
+  try {
+    size = fs.statSync(wal).size;
+  } catch {
+    return;
+  }
+  if (size < data.checkpointAtBytes) return;
+  try {
+    db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch {
+    // busy or no room: SQLite's own checkpoint and journal_size_limit try again later
+  }
+}
+
+function runWrite(job: WriteJob): void {
+  const lost = lostReason();
+  if (lost !== null) {
+    post({ type: 'lost', id: job.id, reason: lost });
+    return;
+  }
+  let reserveError: { code: string; message: string } | undefined;
+  if (job.topics.length > 0 || job.ensureReserve) {
+    const r = ensureReserve();
+    if (!r.ok) {
+      // Rows are refused without the reserve; cursor saves and prunes still go (they need little room).
+      if (job.topics.length > 0) {
+        post({ type: 'failed', id: job.id, code: r.code, message: r.message, reserved: false });
+        return;
+      }
+      reserveError = { code: r.code, message: r.message };
+    }
+  }
+  try {
+    if (db.inTransaction) db.exec('ROLLBACK'); // left open by a failed rollback
+    if (job.topics.length > 0) reserveSeqs(job.topics.length);
+    const seqs = write(job);
+    checkpointIfLarge();
+    post({ type: 'done', id: job.id, seqs, reserved: haveReserve, seqMark: seqFloor.mark, ...(reserveError ? { reserveError } : {}) });
+  } catch (err) {
+    const e = codeOf(err);
+    if (isSpaceError(e.code)) releaseReserve();
+    post({ type: 'failed', id: job.id, ...e, reserved: haveReserve });
+  }
+}
+
+function runSalvage(job: SalvageJob): void {
+  try {
+    fs.rmSync(job.to, { force: true });
+    db.prepare('VACUUM INTO ?').run(job.to);
+    const fd = fs.openSync(job.to, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    post({ type: 'salvaged', id: job.id, ok: true });
+  } catch (err) {
+    try {
+      fs.rmSync(job.to, { force: true });
+    } catch {
+      // nothing more to do
+    }
+    post({ type: 'salvaged', id: job.id, ok: false, ...codeOf(err) });
+  }
+}
 
 port.on('message', (m: WriterRequest) => {
   if (m.type === 'close') {
@@ -69,15 +265,12 @@ port.on('message', (m: WriterRequest) => {
       warning = `${codeOf(err).code}: ${codeOf(err).message}`;
     }
     db.close();
+    seqFloor.close();
     post(warning === undefined ? { type: 'closed' } : { type: 'closed', warning });
     port.close();
     return;
   }
-  try {
-    if (db.inTransaction) db.exec('ROLLBACK'); // left open by a failed rollback
-    post({ type: 'done', id: m.id, seqs: write(m) });
-  } catch (err) {
-    post({ type: 'failed', id: m.id, ...codeOf(err) });
-  }
+  if (m.type === 'salvage') runSalvage(m);
+  else runWrite(m);
 });
 post({ type: 'ready' });

@@ -2,9 +2,9 @@ import path from 'node:path';
 import t from 'tap';
 import Database from 'better-sqlite3';
 import type { StoredMessage } from '../../agent/core/plugin.js';
-import { openBuffer } from '../../agent/buffer/index.js';
+import { MIN_MAX_BYTES, openBuffer } from '../../agent/buffer/index.js';
 import { Counters } from '../../agent/core/counters.js';
-import { HandClock, keptLog, open, rows, tempDir, until } from './harness.js';
+import { HandClock, keptLog, open, pruneSettled, rows, tempDir, until } from './harness.js';
 
 t.test('append resolves with increasing seqs; read returns rows in seq order', async (t) => {
   const clock = new HandClock();
@@ -94,7 +94,8 @@ t.test('acks are persisted by the periodic transaction, without close', async (t
 
 t.test('a seq is never reused, even after pruning every row and reopening', async (t) => {
   const dir = tempDir('reuse');
-  let o = open(dir);
+  const clock = new HandClock();
+  let o = open(dir, { clock });
   o.buffer.registerCursor('central');
   await o.buffer.append(rows(5));
   o.buffer.ack('central', 5);
@@ -102,27 +103,34 @@ t.test('a seq is never reused, even after pruning every row and reopening', asyn
   t.equal(o.buffer.lastSeq(), 5);
   await o.buffer.close();
 
-  o = open(dir);
+  o = open(dir, { clock });
   t.teardown(() => o.buffer.close());
   t.equal(o.buffer.lastSeq(), 5, 'lastSeq comes from sqlite_sequence when the table is empty');
   t.same(o.buffer.stats().firstSeq, 0, 'firstSeq is 0 when empty');
   t.same(await o.buffer.append(rows(2)), [6, 7]);
-  t.same(o.buffer.stats().cursors, [{ forwarder: 'central', cursor: 5, lag: 2, lagSeconds: o.buffer.stats().cursors[0]!.lagSeconds, dropped: 0 }]);
+  clock.advance(2_500);
+  t.same(o.buffer.stats().cursors, [{ forwarder: 'central', cursor: 5, lag: 2, lagSeconds: 2.5, dropped: 0 }], 'lag and its age on the injected clock');
 });
 
 t.test('with no cursor registered, rows are kept within the limits for a forwarder added later', async (t) => {
-  const { buffer, counters } = open(tempDir('nocursor'), { maxBytes: 300 });
+  const maxBytes = MIN_MAX_BYTES + 64 * 1024;
+  const { buffer, counters } = open(tempDir('nocursor'), { maxBytes });
   t.teardown(() => buffer.close());
-  // 5 rows of 100 bytes (1 topic byte + 99 payload bytes) against a 300-byte limit.
-  await buffer.append(Array.from({ length: 5 }, () => ({ topic: 't', payload: 'p'.repeat(99) })));
-  await until(() => buffer.stats().rows === 3, 'the size limit to be enforced');
-  t.equal(buffer.stats().firstSeq, 3, 'the oldest rows went');
-  t.equal(counters.total('buffer_pruned'), 2);
+  // 1000-byte rows, far more than the data part of maxBytes holds.
+  for (let i = 0; i < 10; i++) await buffer.append(rows(50, 't', 1000));
+  await until(() => counters.total('buffer_pruned') > 0, 'the size limit to be enforced');
+  await pruneSettled(counters, 'the size limit reached');
+  const kept = buffer.stats();
+  t.ok(kept.rows > 0 && kept.rows < 500, `the oldest rows went, ${kept.rows} stay`);
+  t.equal(kept.lastSeq, 500, 'the newest row stays');
   t.equal(counters.total('buffer_dropped'), 0, 'nothing counts as dropped: no forwarder missed it');
-  await new Promise((r) => setTimeout(r, 50)); // several prune rounds
-  t.equal(buffer.stats().rows, 3, 'the rest stay although no cursor holds them');
+  const rounds = counters.total('buffer_prune_rounds');
+  await until(() => counters.total('buffer_prune_rounds') >= rounds + 3, 'three more prune rounds');
+  t.equal(buffer.stats().rows, kept.rows, 'the rest stay although no cursor holds them');
   t.equal(buffer.registerCursor('late', true), 0);
-  t.same(buffer.read(0, 10).map((r) => r.seq), [3, 4, 5], 'a forwarder registered fromStart gets them');
+  const read = buffer.read(0, 1000).map((r) => r.seq);
+  t.equal(read.length, kept.rows, 'a forwarder registered fromStart gets them');
+  t.equal(read[0], kept.firstSeq);
 });
 
 t.test('stats: rows, UTF-8 bytes, first/last seq, lag and ages', async (t) => {
@@ -187,6 +195,7 @@ t.test('bad input is refused with what and where', async (t) => {
   t.throws(() => buffer.registerCursor(''), /forwarder must be a non-empty string/);
   const base = { dir: tempDir('badopts'), maxBytes: 0, maxAgeHours: 0, commitIntervalMs: 5, log: keptLog().log, counters: new Counters() };
   t.throws(() => openBuffer({ ...base, maxBytes: -1 }), /maxBytes must be an integer >= 0 \(0 = unlimited\), got -1/);
+  t.throws(() => openBuffer({ ...base, maxBytes: 450 }), new RegExp(`maxBytes must be 0 \\(unlimited\\) or at least ${MIN_MAX_BYTES} .*got 450`));
   t.throws(() => openBuffer({ ...base, maxAgeHours: Number.NaN }), /maxAgeHours must be a number >= 0/);
   t.throws(() => openBuffer({ ...base, dir: '' }), /dir must be a non-empty path/);
 });

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { readSeqFloor } from '../../agent/buffer/seq-floor.js';
 import { HandClock, open, rows, tempDir } from './harness.js';
 
 function asideFiles(dir: string): string[] {
@@ -42,7 +43,7 @@ t.test('a file of garbage is moved aside with its -wal, logged, counted, and a f
   t.equal(o.buffer.read(0, 10).length, 1, 'the fresh database reads back');
 });
 
-t.test('a damaged page inside a real database is found at open; seqs continue from what is readable', async (t) => {
+t.test('a damaged page inside a real database is found at open; seqs continue above the seq floor', async (t) => {
   const dir = tempDir('damaged');
   let o = open(dir);
   o.buffer.registerCursor('central', true);
@@ -60,9 +61,12 @@ t.test('a damaged page inside a real database is found at open; seqs continue fr
   t.equal(asideDbs(dir).length, 1, 'moved aside');
   t.equal(o.counters.total('buffer_corrupt'), 1);
   t.match(o.lines.find((l) => /corrupt/.test(l.msg)), { level: 50, reason: /quick_check/ });
-  t.equal(o.buffer.lastSeq(), 3000, 'the seq counter was salvaged from the bad file');
+  const floor = readSeqFloor(path.join(dir, 'buffer.seq'));
+  t.ok(floor !== null && floor >= 3000, `the seq floor file covers every seq issued (${floor})`);
+  t.equal(o.buffer.lastSeq(), floor, 'the fresh file continues from the floor, above what the bad file can show');
   o.buffer.registerCursor('central');
-  t.same(await o.buffer.append(rows(1)), [3001], 'no seq is reissued');
+  const [seq] = await o.buffer.append(rows(1));
+  t.equal(seq, floor! + 1, 'no seq is reissued');
 });
 
 t.test('reopening a recovered buffer does not move anything again (no crash loop)', async (t) => {

@@ -96,3 +96,18 @@ export function rows(n: number, topic = 'bal/processed/pmu1', size = 40): { topi
   for (let i = 0; i < n; i++) out.push({ topic, payload: JSON.stringify({ i }).padEnd(size, ' ') });
   return out;
 }
+
+/**
+ * Waits until pruning has settled: two full prune rounds ran in a row without deleting a row.
+ * Counters come from the buffer (`buffer_prune_rounds`, `buffer_pruned`).
+ */
+export async function pruneSettled(counters: Counters, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const pruned = counters.total('buffer_pruned');
+    const rounds = counters.total('buffer_prune_rounds');
+    await until(() => counters.total('buffer_prune_rounds') >= rounds + 2, `two prune rounds (${what})`, Math.max(1, end - Date.now()));
+    if (counters.total('buffer_pruned') === pruned) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for pruning to settle: ${what}`);
+  }
+}

@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { HandClock, open, rows, tempDir, until } from './harness.js';
+import { HandClock, open, pruneSettled, rows, tempDir, until } from './harness.js';
 
 const HOUR = 3_600_000;
 
@@ -34,37 +35,72 @@ t.test('a removed cursor no longer holds rows back', async (t) => {
   t.pass('pruned');
 });
 
+/** Disk space (allocated blocks) of every file in the buffer's directory. */
+function diskUse(dir: string): { total: number; files: Record<string, number> } {
+  const files: Record<string, number> = {};
+  let total = 0;
+  for (const f of fs.readdirSync(dir)) {
+    const used = fs.statSync(path.join(dir, f)).blocks * 512;
+    files[f] = used;
+    total += used;
+  }
+  return { total, files };
+}
+
 t.test('maxBytes drops the oldest rows, counted per forwarder that had not delivered them', async (t) => {
   const dir = tempDir('maxbytes');
-  let o = open(dir, { maxBytes: 450 });
+  const maxBytes = 512 * 1024;
+  let o = open(dir, { maxBytes });
   o.buffer.registerCursor('behind', true);
-  // Each row: 1 topic byte + 99 payload bytes = 100 bytes; 10 rows = 1000 bytes.
-  await o.buffer.append(Array.from({ length: 10 }, () => ({ topic: 't', payload: 'p'.repeat(99) })));
-  t.equal(o.buffer.registerCursor('ahead'), 10, 'a cursor that starts after every row');
-  await until(() => o.buffer.stats().bytes <= 450, 'the size limit to be enforced');
+  // 600 rows of 1000 bytes: more than the whole bound.
+  for (let i = 0; i < 12; i++) await o.buffer.append(rows(50, 't', 999));
+  t.equal(o.buffer.registerCursor('ahead'), 600, 'a cursor that starts after every row');
+  await until(() => o.counters.total('buffer_pruned') > 0, 'the size limit to be enforced');
+  await pruneSettled(o.counters, 'the size limit reached');
   const s = o.buffer.stats();
-  t.equal(s.rows, 4, 'the newest 4 rows (400 bytes) stay; 5 would be 500 > 450');
-  t.equal(s.firstSeq, 7);
+  t.equal(s.lastSeq, 600, 'the newest rows stay');
+  t.ok(s.firstSeq > 1 && s.rows === 600 - s.firstSeq + 1, `rows ${s.firstSeq}..600 stay`);
+  t.ok(s.bytes < maxBytes, `payload kept (${s.bytes}) is below the bound`);
   t.same(
     s.cursors.map((c) => [c.forwarder, c.cursor, c.dropped]),
     [
-      ['behind', 6, 6],
-      ['ahead', 10, 0],
+      ['behind', s.firstSeq - 1, s.firstSeq - 1],
+      ['ahead', 600, 0],
     ],
-    'behind lost rows 1-6 and moved past them; ahead never had to deliver them',
+    'behind lost the oldest rows and moved past them; ahead never had to deliver them',
   );
-  t.equal(o.counters.get('buffer_dropped', { forwarder: 'behind' }), 6);
+  t.equal(o.counters.get('buffer_dropped', { forwarder: 'behind' }), s.firstSeq - 1);
   t.equal(o.counters.get('buffer_dropped', { forwarder: 'ahead' }), 0);
   await o.buffer.close();
   const db = new Database(path.join(dir, 'buffer.db'), { readonly: true });
   t.same(db.prepare('SELECT forwarder, seq, dropped FROM cursors ORDER BY forwarder').all(), [
-    { forwarder: 'ahead', seq: 10, dropped: 0 },
-    { forwarder: 'behind', seq: 6, dropped: 6 },
+    { forwarder: 'ahead', seq: 600, dropped: 0 },
+    { forwarder: 'behind', seq: s.firstSeq - 1, dropped: s.firstSeq - 1 },
   ], 'drops and the moved cursor are persisted');
   db.close();
-  o = open(dir, { maxBytes: 450 });
+  o = open(dir, { maxBytes });
   t.teardown(() => o.buffer.close());
-  t.equal(o.buffer.stats().bytes, 400, 'bytes are recounted at open');
+  t.equal(o.buffer.stats().bytes, s.bytes, 'bytes are recounted at open');
+});
+
+t.test('maxBytes bounds the disk space of all the buffer files while rows keep coming', async (t) => {
+  const dir = tempDir('diskbound');
+  const maxBytes = 1024 * 1024;
+  const o = open(dir, { maxBytes });
+  t.teardown(() => o.buffer.close());
+  o.buffer.registerCursor('down', true); // never delivers: only the limit makes room
+  const payload = JSON.stringify({ ts: 1, v: { a: { mag: 230.1, ang: 0 } }, pad: 'x'.repeat(340) }); // ~400 bytes
+  let worst = { total: 0, files: {} as Record<string, number> };
+  for (let i = 0; i < 100; i++) {
+    await o.buffer.append(Array.from({ length: 100 }, () => ({ topic: 'bal/processed/pmu1', payload })));
+    const use = diskUse(dir);
+    if (use.total > worst.total) worst = use;
+  }
+  t.comment(`largest disk use seen: ${worst.total} bytes ${JSON.stringify(worst.files)}`);
+  t.ok(o.counters.total('buffer_dropped') > 5000, 'most of the 4 MB written was dropped to stay within the bound');
+  t.ok(worst.total <= maxBytes, `disk use ${worst.total} <= maxBytes ${maxBytes}`);
+  t.ok(worst.files['buffer.reserve']! > 0, 'the space reserve is part of it');
+  t.equal(o.buffer.lastSeq(), 10_000);
 });
 
 t.test('pruning a large backlog goes in small batches until done', async (t) => {
@@ -103,9 +139,10 @@ t.test('a forward step of the wall clock does not mass-delete: ages follow real 
   await until(() => counters.total('buffer_clock_steps') === 1, 'the step to be seen');
   clock.advance(0.5 * HOUR);
   await buffer.append(rows(2)); // stamped on the new clock, half an hour after the first rows
-  // Give the pruner several rounds at this time: nothing is an hour old in real time.
+  // Let the pruner run several rounds at this time: nothing is an hour old in real time.
   const pruned = counters.total('buffer_pruned');
-  await new Promise((r) => setTimeout(r, 100));
+  const rounds = counters.total('buffer_prune_rounds');
+  await until(() => counters.total('buffer_prune_rounds') >= rounds + 3, 'three prune rounds after the step');
   t.equal(buffer.stats().rows, 5, 'all rows kept');
   t.equal(counters.total('buffer_pruned'), pruned);
   t.ok(buffer.stats().oldestAgeSeconds < 3600, `oldest row is ${buffer.stats().oldestAgeSeconds} s old, not ten years`);
@@ -135,7 +172,8 @@ t.test('a backward step keeps seq order and never makes ages negative', async (t
   t.equal(o.counters.total('buffer_clock_steps'), 1, 'seen at open');
   t.ok(o.lines.some((l) => /stamped in the future/.test(l.msg)), 'and logged');
   t.equal(o.buffer.stats().oldestAgeSeconds, 0, 'ages count from now for those rows');
-  await new Promise((r) => setTimeout(r, 50));
+  const rounds = o.counters.total('buffer_prune_rounds');
+  await until(() => o.counters.total('buffer_prune_rounds') >= rounds + 3, 'three prune rounds after reopening');
   t.equal(o.buffer.stats().rows, 4, 'nothing pruned by a clock that went back');
   clock.advance(1.01 * HOUR);
   await until(() => o.buffer.stats().rows === 0, 'rows to go after a real hour');

@@ -1,0 +1,85 @@
+/**
+ * How `maxBytes` is split between the buffer's files, so that it bounds the space they really take:
+ * `buffer.db` + `buffer.db-wal` + `buffer.db-shm` + the space reserve (`buffer.reserve`) + the seq
+ * floor (`buffer.seq`). See README.md "Disk space".
+ */
+
+export const PAGE_BYTES = 4096;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** The shared-memory index of a WAL of at most 4 MiB (4096 frames of 8 bytes + header), rounded up. */
+export const SHM_BYTES = 32 * KiB;
+/** Two 4 KiB slots (seq-floor.ts). */
+export const SEQ_FILE_BYTES = 8 * KiB;
+/** Pages of an empty database (header page, tables, the cursors index); never pruned. */
+export const BASE_PAGES = 8;
+/** The smallest data part: a few pages of rows. */
+const MIN_DATA_BYTES = 64 * KiB;
+
+export interface SpaceBudget {
+  /** The configured bound (0: no bound on the data; the WAL, shm and reserve are bounded anyway). */
+  maxBytes: number;
+  /** The WAL stays below about this size. */
+  walBytes: number;
+  /** After a commit, a WAL at or above this size is checkpointed and truncated. */
+  checkpointAtBytes: number;
+  /** Payload bytes one transaction takes at most (whole appends: one larger append still goes alone). */
+  txnBytes: number;
+  /** Payload bytes one prune transaction deletes at most. */
+  pruneBytes: number;
+  /** Size of the space reserve file. */
+  reserveBytes: number;
+  /** Free space (beyond the reserve) needed before the reserve is re-created after the disk filled. */
+  freeMarginBytes: number;
+  /** What is left for buffer.db itself (Infinity when maxBytes is 0). */
+  dataBytes: number;
+}
+
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+const toPages = (v: number): number => Math.floor(v / PAGE_BYTES) * PAGE_BYTES;
+
+/**
+ * Overhead (everything but buffer.db) for a bound, and the data part that is left. With no bound
+ * (maxBytes 0), the WAL and the reserve are sized from the filesystem (`fsBytes`, 1/8 of it).
+ */
+function split(maxBytes: number, fsBytes = 0): Omit<SpaceBudget, 'maxBytes'> {
+  const scale = maxBytes > 0 ? maxBytes : fsBytes > 0 ? fsBytes : 32 * MiB;
+  const walBytes = toPages(clamp(Math.floor(scale / 8), 64 * KiB, 4 * MiB));
+  const reserveBytes = walBytes / 2 + 64 * KiB;
+  const overhead = walBytes + SHM_BYTES + reserveBytes + SEQ_FILE_BYTES;
+  return {
+    walBytes,
+    checkpointAtBytes: walBytes / 4,
+    txnBytes: walBytes / 4,
+    pruneBytes: walBytes / 4,
+    reserveBytes,
+    freeMarginBytes: walBytes + SHM_BYTES,
+    dataBytes: maxBytes > 0 ? maxBytes - overhead : Number.POSITIVE_INFINITY,
+  };
+}
+
+/** The smallest `maxBytes` (other than 0) that leaves room for some rows. */
+export const MIN_MAX_BYTES = (() => {
+  const s = split(1); // the overhead at its floor
+  return 1 - s.dataBytes + MIN_DATA_BYTES;
+})();
+
+/** `fsBytes`: size of the filesystem holding the buffer (0 when unknown), used when maxBytes is 0. */
+export function spaceBudget(maxBytes: number, fsBytes = 0): SpaceBudget {
+  return { maxBytes, ...split(maxBytes, fsBytes) };
+}
+
+/**
+ * The payload-byte limit that keeps buffer.db's used pages within the data part, given what the rows
+ * take now: `usedPages` (page_count - freelist_count) for `payloadBytes` of topic + payload. Rows cost
+ * more than their payload (row header, cell pointers, page slack); the measured ratio says how much.
+ * 10 % is kept free for the pages one transaction adds before the next prune.
+ */
+export function payloadLimit(budget: SpaceBudget, usedPages: number, payloadBytes: number): number {
+  if (!Number.isFinite(budget.dataBytes)) return 0; // 0 = unlimited
+  const rowPageBytes = Math.max(0, usedPages - BASE_PAGES) * PAGE_BYTES;
+  const ratio = payloadBytes >= 16 * KiB ? Math.max(1, rowPageBytes / payloadBytes) : 1.5;
+  const room = Math.max(PAGE_BYTES, budget.dataBytes - BASE_PAGES * PAGE_BYTES);
+  return Math.max(1, Math.floor((room * 0.9) / ratio));
+}
