@@ -8,7 +8,7 @@
  * emitting, analyzers stop, open aggregator windows are flushed, services stop, the broker stops
  * taking publishes, forwarders record their cursors, the buffer commits what it holds.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Measurement } from '../algorithms/common/measurement.js';
@@ -126,7 +126,6 @@ export class Agent {
   async start(): Promise<{ mqtt: { host: string; port: number }; http: { host: string; port: number } }> {
     const cfg = this.cfg;
     const reg = this.registry;
-    mkdirSync(cfg.storage.dir, { recursive: true });
     this.buffer = openBuffer({
       dir: cfg.storage.dir,
       maxBytes: cfg.storage.maxBytes,

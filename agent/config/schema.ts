@@ -8,6 +8,7 @@
 import * as f from './formats.js';
 import { parseHash } from '../broker/passwords.js';
 import { CONFIG_VERSION } from './migrate.js';
+import { MIN_MAX_BYTES } from '../buffer/space.js';
 import { KINDS, type KindInfo } from '../core/kinds.js';
 import { STATS_SCHEMA } from '../aggregators/stats/schema.js';
 
@@ -33,6 +34,12 @@ export function isLeaf(node: unknown): node is SchemaLeaf {
 }
 
 const GiB = 1024 ** 3;
+
+/** 0 (no limit), or enough for the buffer's fixed files plus some rows. */
+const maxBytesFormat: f.Check = (v) => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || (v !== 0 && v < MIN_MAX_BYTES))
+    throw new Error(`must be 0 (no limit) or an integer of at least ${MIN_MAX_BYTES} bytes`);
+};
 
 const passwordHash: f.Check = (v) => {
   if (v === undefined || v === null) return;
@@ -151,8 +158,9 @@ const ROOT: SchemaBranch = {
       default: './gridedge-data',
     },
     maxBytes: {
-      doc: 'Prune the oldest buffered rows beyond this many payload bytes (0: no limit); drops are counted',
-      format: f.intRange(0, Number.MAX_SAFE_INTEGER),
+      doc:
+        'Disk space of the buffer\'s files (database, WAL, shared memory, space reserve, seq file); the oldest rows are pruned to stay within it, drops are counted (0: no limit)',
+      format: maxBytesFormat,
       default: GiB,
     },
     maxAgeHours: {

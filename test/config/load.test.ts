@@ -64,7 +64,7 @@ t.test('every problem of a file at once, each with its exact path', async (t) =>
     'gateway.idd: unknown key (did you mean "id"?)',
     'colour: unknown key',
     'http.port: must be an integer between 0 and 65535, got "80x"',
-    'storage.maxBytes: must be an integer between 0 and 9007199254740991, got -1',
+    'storage.maxBytes: must be 0 (no limit) or an integer of at least 270336 bytes, got -1',
     `mqtt.users[0].publish[1]: must be an MQTT topic filter: '#' must be a whole level and the last one, got "bal/raw/#/x"`,
     `mqtt.users[0].subscribe[1]: must be an MQTT topic filter: '+' must be a whole level, got "a+"`,
     'mqtt.users[1]: needs a password or a passwordHash',
