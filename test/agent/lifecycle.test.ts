@@ -8,19 +8,11 @@ import mqtt from 'mqtt';
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
+import { getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
 
 t.test('embedded default: no config, simulated PMU processed and shown', async (t) => {
   const dir = tempDir();
-  const mqttPort = await freePort();
-  const httpPort = await freePort();
-  const agent = await spawnAgent(['run'], {
-    dir,
-    configFile: '',
-    mqttPort,
-    httpPort,
-    env: { GRIDEDGE_MQTT_PORT: String(mqttPort), GRIDEDGE_HTTP_PORT: String(httpPort) },
-  });
+  const agent = await spawnAgent(['run'], { dir, configFile: '', env: { GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0' } });
   t.teardown(() => agent.stop('SIGKILL'));
   const ready = agent.logs.find((l) => l.msg === 'gridedge ready');
   t.equal(ready?.config, 'embedded default');
@@ -64,7 +56,7 @@ t.test('an invalid config refuses to start and names every problem', async (t) =
   const dir = tempDir();
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, 'gateway: { id: gw-1 }\nhttp: { port: 99999 }\ndrivers:\n  - { type: sim-pmu, id: p1, rate: -5 }\n  - { type: nope, id: p2 }\nbogus: 1\n');
-  const agent = await spawnAgent(['run', '--config', file], { dir, configFile: file, mqttPort: 0, httpPort: 0, noWait: true });
+  const agent = await spawnAgent(['run', '--config', file], { dir, configFile: file, noWait: true });
   const { code } = await agent.exited;
   t.equal(code, 1);
   const err = agent.stderr();

@@ -7,7 +7,8 @@
 import t from 'tap';
 import mqtt from 'mqtt';
 import { startAgent, tempDir } from '../helpers/agent-process.js';
-import { freePort, startMosquitto } from '../helpers/mosquitto.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { claimPort } from '../helpers/ports.js';
 import { collect, until } from './harness.js';
 
 function raw(k: number): string {
@@ -72,7 +73,9 @@ t.test('SIGKILL right after the last PUBACK: every acknowledged message reaches 
 });
 
 t.test('upstream down while the agent takes messages and is killed: after the restart all arrive, once, in order', async (t) => {
-  const port = await freePort();
+  // Nothing listens on the port until mosquitto starts on it after the restart; the claim keeps
+  // every other test process off it meanwhile.
+  const port = await claimPort();
   const url = `mqtt://127.0.0.1:${port}`;
   const dir = tempDir('gridedge-crash-');
   const config = {
