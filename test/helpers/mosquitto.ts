@@ -36,6 +36,8 @@ export interface MosquittoOptions {
   websocketPort?: number | true;
   /** How long to wait for mosquitto to run (default 15 s). */
   startTimeoutMs?: number;
+  /** Where listener ports come from (default `claimPort`); the helper's own test hands out a taken one. */
+  pickPort?: () => Promise<number>;
   /** username → password, written with `mosquitto_passwd -b`; anonymous clients are then refused. */
   users?: Record<string, string>;
   /** ACL file text (mosquitto's `acl_file` format). */
@@ -76,9 +78,10 @@ const IN_USE = /Address already in use/;
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
   for (let attempt = 1; ; attempt++) {
-    const port = opts.port ?? (await claimPort());
-    const plainPort = opts.plainPort === true ? await claimPort() : opts.plainPort;
-    const wsPort = opts.websocketPort === true ? await claimPort() : opts.websocketPort;
+    const pick = opts.pickPort ?? claimPort;
+    const port = opts.port ?? (await pick());
+    const plainPort = opts.plainPort === true ? await pick() : opts.plainPort;
+    const wsPort = opts.websocketPort === true ? await pick() : opts.websocketPort;
     try {
       return await startOnce(opts, port, plainPort, wsPort);
     } catch (err) {
