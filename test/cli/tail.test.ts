@@ -35,9 +35,12 @@ t.test('tail follows live messages', async (t) => {
   t.teardown(broker.stop);
   const tail = startCli(['tail', 'live/+', '--url', broker.url, '--count', '2']);
   // Publish once the broker has the tail's subscription (it logs "CLIENT-ID QOS FILTER").
-  await broker.waitForLog(/^\d+: \S+ \d live\/\+$/m, "the tail's subscription to live/+");
+  await Promise.race([
+    broker.waitForLog(/^\d+: \S+ \d live\/\+$/m, "the tail's subscription to live/+"),
+    tail.result.then((r) => Promise.reject(new Error(`tail exited (code ${r.code}) before subscribing: ${r.stderr}`))),
+  ]);
   const pub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-  for (let n = 0; n < 3; n++) await pub.publishAsync(`live/x`, `m${n}`, { qos: 1 });
+  for (let n = 0; n < 2; n++) await pub.publishAsync(`live/x`, `m${n}`, { qos: 1 });
   await pub.endAsync();
   const r = await withTimeout(tail.result, 'the tail to print two messages and exit');
   t.equal(r.code, 0, r.stderr);
