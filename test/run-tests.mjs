@@ -13,14 +13,14 @@
 // Each file's TAP output is parsed with tap's own parser (tap-parser) and printed as one subtest
 // ("# Subtest: FILE", its lines indented, "ok N - FILE # time=...ms") when the file ends; its
 // stderr follows on stderr under a "--- FILE (stderr)" line. A file fails when any of its test
-// points fails, its plan is not met, it exits non-zero or by a signal, or it outlives the time
-// limit (package.json "tap".timeout seconds, default 120: tap inside the file fails the test at
-// that time; the runner sends SIGTERM 10 s later and SIGKILL 5 s after that).
-// "N passed, N failed" counts assertions at every depth (not the lines that close subtests), as
-// tap's own summary does; a file that failed without a failing assertion counts as one failure.
+// points fails, its plan is not met, it prints no TAP at all, it exits non-zero or by a signal, or
+// it outlives the time limit (package.json "tap".timeout seconds, default 120: tap inside the file
+// fails the test at that time; the runner sends SIGTERM 10 s later and SIGKILL 5 s after that).
+// "N passed, N failed" counts assertions at every depth (not the lines that close subtests); a file
+// that failed without a failing assertion (crashed, no TAP, timed out) counts as one failure.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve as resolvePath } from 'node:path';
 import { Parser } from 'tap-parser';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -105,7 +105,7 @@ function runFile(file) {
     parser.on('complete', (r) => (final = r));
     let out = '';
     let err = '';
-    const child = spawn(process.execPath, ['--enable-source-maps', join(root, file)], {
+    const child = spawn(process.execPath, ['--enable-source-maps', resolvePath(root, file)], {
       cwd: root,
       env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -135,7 +135,9 @@ function runFile(file) {
       if (killedForTime) why.push(`still running ${timeoutS + 10} s after it started: killed`);
       else if (signal) why.push(`ended by ${signal}`);
       else if (code !== 0) why.push(`exit code ${code}`);
-      if (!final || !final.ok) why.push(final ? 'TAP results not ok' : 'no TAP results');
+      // An empty stream parses as "skip all, no tests found": a file that printed nothing failed.
+      if (out.trim() === '') why.push('no TAP output');
+      else if (!final || !final.ok) why.push(final ? 'TAP results not ok' : 'no TAP results');
       resolve({ file, ok: why.length === 0, why, ms, out, err, counts });
     });
   });
@@ -154,6 +156,7 @@ const indent = (text) =>
 
 function report(r) {
   n++;
+  durations[r.file] = Math.round(r.ms);
   const lines = [`# Subtest: ${r.file}`];
   if (r.out) lines.push(indent(r.out));
   if (r.ok) lines.push(`ok ${n} - ${r.file} # time=${r.ms.toFixed(0)}ms`);
@@ -167,13 +170,30 @@ function report(r) {
   }
 }
 
+// Longest first: each file's duration from the last run (dist/test/.durations.json, rewritten after
+// every run) orders the queue, so a slow file does not start last and run alone at the end.
+// Files without a recorded duration go first.
+const durationsFile = join(distTest, '.durations.json');
+let durations = {};
+try {
+  durations = JSON.parse(readFileSync(durationsFile, 'utf8'));
+} catch {
+  // first run, or dist/ rebuilt from scratch: the given order
+}
+const known = (f) => (typeof durations[f] === 'number' ? durations[f] : Infinity);
+const queue = [...files].sort((a, b) => (known(a) === known(b) ? 0 : known(a) > known(b) ? -1 : 1));
+
 process.stdout.write('TAP version 14\n');
-const queue = [...files];
 async function worker() {
   while (queue.length && !interrupted) report(await runFile(queue.shift()));
 }
 await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
 const notRun = queue.length;
+try {
+  writeFileSync(durationsFile, JSON.stringify(durations, null, 1) + '\n');
+} catch {
+  // dist/test missing or read-only: the next run keeps the given order
+}
 process.stdout.write(`1..${n}\n`);
 process.stdout.write(`# ${n} files (${filesFailed} failed${notRun ? `, ${notRun} not run: interrupted` : ''}), ${jobs} at a time\n`);
 process.stdout.write(`# time=${(performance.now() - t0).toFixed(0)}ms\n`);

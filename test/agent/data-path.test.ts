@@ -5,6 +5,7 @@
 import t from 'tap';
 import mqtt from 'mqtt';
 import { getJson, startAgent } from '../helpers/agent-process.js';
+import { withTimeout } from '../helpers/wait.js';
 
 interface Processed {
   device: string;
@@ -20,8 +21,9 @@ interface Processed {
   vendor?: unknown;
 }
 
+/** The next message on `topic` that `pred` accepts; rejects after 30 s naming the topic. */
 function nextMessage(client: mqtt.MqttClient, topic: string, pred: (x: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
+  const next = new Promise<Record<string, unknown>>((resolve) => {
     const onMsg = (tp: string, payload: Buffer) => {
       if (tp !== topic) return;
       const x = JSON.parse(payload.toString()) as Record<string, unknown>;
@@ -31,6 +33,7 @@ function nextMessage(client: mqtt.MqttClient, topic: string, pred: (x: Record<st
     };
     client.on('message', onMsg);
   });
+  return withTimeout(next, `a message on ${topic}`);
 }
 
 t.test('raw → processed → stats through the agent', async (t) => {

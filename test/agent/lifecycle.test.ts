@@ -8,26 +8,22 @@ import mqtt from 'mqtt';
 import Database from 'better-sqlite3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
+import { getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
+import { withTimeout } from '../helpers/wait.js';
 
 t.test('embedded default: no config, simulated PMU processed and shown', async (t) => {
   const dir = tempDir();
-  const mqttPort = await freePort();
-  const httpPort = await freePort();
-  const agent = await spawnAgent(['run'], {
-    dir,
-    configFile: '',
-    mqttPort,
-    httpPort,
-    env: { GRIDEDGE_MQTT_PORT: String(mqttPort), GRIDEDGE_HTTP_PORT: String(httpPort) },
-  });
+  const agent = await spawnAgent(['run'], { dir, configFile: '', env: { GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0' } });
   t.teardown(() => agent.stop('SIGKILL'));
   const ready = agent.logs.find((l) => l.msg === 'gridedge ready');
   t.equal(ready?.config, 'embedded default');
   const sub = await mqtt.connectAsync(agent.mqttUrl);
   t.teardown(() => sub.end(true));
   await sub.subscribeAsync('bal/processed/pmu1');
-  const msg = await new Promise<Record<string, unknown>>((resolve) => sub.once('message', (_t, p) => resolve(JSON.parse(p.toString()))));
+  const msg = await withTimeout(
+    new Promise<Record<string, unknown>>((resolve) => sub.once('message', (_t, p) => resolve(JSON.parse(p.toString())))),
+    'a processed message from the simulated PMU',
+  );
   t.equal(msg.device, 'pmu1');
   t.type((msg.p as Record<string, number>).total, 'number', 'power computed for the simulated PMU');
   const page = await (await fetch(agent.httpUrl + '/')).text();
@@ -64,7 +60,7 @@ t.test('an invalid config refuses to start and names every problem', async (t) =
   const dir = tempDir();
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, 'gateway: { id: gw-1 }\nhttp: { port: 99999 }\ndrivers:\n  - { type: sim-pmu, id: p1, rate: -5 }\n  - { type: nope, id: p2 }\nbogus: 1\n');
-  const agent = await spawnAgent(['run', '--config', file], { dir, configFile: file, mqttPort: 0, httpPort: 0, noWait: true });
+  const agent = await spawnAgent(['run', '--config', file], { dir, configFile: file, noWait: true });
   const { code } = await agent.exited;
   t.equal(code, 1);
   const err = agent.stderr();
@@ -102,7 +98,7 @@ t.test('users, passwords and topic ACLs: refusals are counted', async (t) => {
   const got = new Promise<string>((resolve) => scada.on('message', (tp) => resolve(tp)));
   await field.publishAsync('bal/processed/forged', JSON.stringify({ freq: 50 }), { qos: 1 });
   await field.publishAsync('bal/raw/m1', JSON.stringify({ ts: Date.now() * 1000, freq: 50 }), { qos: 1 });
-  t.equal(await got, 'bal/processed/m1', 'the forged publish never reached the subscriber');
+  t.equal(await withTimeout(got, 'the first message for the scada user'), 'bal/processed/m1', 'the forged publish never reached the subscriber');
   const status = await getJson<{ counters: Record<string, Record<string, number>> }>(agent.httpUrl + '/api/v1/status');
   const refused = status.counters.broker_refused ?? {};
   t.ok((refused['reason=bad_credentials'] ?? 0) >= 1, 'bad credentials counted');

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { freePort, startAgent, tempDir } from '../helpers/agent-process.js';
+import { startAgent, tempDir } from '../helpers/agent-process.js';
+import { claimPort } from '../helpers/ports.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -114,7 +115,7 @@ function rssMb(pid: number): number {
 
 async function withMosquitto<T>(fn: (url: string) => Promise<T>): Promise<T> {
   const dir = tempDir('gridedge-bench-mosq-');
-  const port = await freePort();
+  const port = await claimPort();
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n`);
   const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
+import { spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
 import { fixture } from '../config/helpers.js';
 import { lines, runCli } from './run-cli.js';
 
@@ -34,8 +34,13 @@ t.test('run with a config file; status, buffer and tail against the running agen
   t.equal(status.code, 0, status.stderr);
   t.match(status.stdout, /^gridedge gw-test .*: HEALTHY/);
   t.match(status.stdout, /\n  pmu1 +sim-pmu +running/);
-  const fromConfig = await runCli(['status', '--json', '--config', agent.configFile]);
-  t.equal(fromConfig.code, 0, 'the address derived from the same config file');
+  // The agent's own config says port 0 (it picks one); status reads host and port from a copy that
+  // names the port it bound.
+  const cfg = JSON.parse(readFileSync(agent.configFile, 'utf8')) as { http: Record<string, unknown> };
+  const boundConfig = join(agent.dir, 'bound.json');
+  writeFileSync(boundConfig, JSON.stringify({ ...cfg, http: { ...cfg.http, port: agent.httpPort } }));
+  const fromConfig = await runCli(['status', '--json', '--config', boundConfig]);
+  t.equal(fromConfig.code, 0, 'the address derived from the config file');
   t.equal((JSON.parse(fromConfig.stdout) as { gateway: string }).gateway, 'gw-test');
 
   const buffer = await runCli(['buffer', '--json', '--url', agent.httpUrl]);
@@ -63,11 +68,10 @@ t.test('run with a config file; status, buffer and tail against the running agen
 
 t.test('run without any config: the embedded default (sim-pmu pmu1, ./gridedge-data)', async (t) => {
   const dir = tempDir();
-  const mqttPort = await freePort();
-  const httpPort = await freePort();
-  const env = { GRIDEDGE_MQTT_PORT: String(mqttPort), GRIDEDGE_HTTP_PORT: String(httpPort) };
-  const agent = await spawnAgent(['run'], { dir, configFile: '', mqttPort, httpPort, env });
+  // The agent binds port 0; the CLI is then given the ports it bound through the same variables.
+  const agent = await spawnAgent(['run'], { dir, configFile: '', env: { GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0' } });
   t.teardown(() => agent.stop('SIGKILL'));
+  const env = { GRIDEDGE_MQTT_PORT: String(agent.mqttPort), GRIDEDGE_HTTP_PORT: String(agent.httpPort) };
   t.ok(existsSync(join(dir, 'gridedge-data')), 'storage in ./gridedge-data of the working directory');
   // status finds the agent the way run found its ports: from the same GRIDEDGE_* variables.
   const tail = await runCli(['tail', 'bal/processed/pmu1', '--count', '1'], { env });

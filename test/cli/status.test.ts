@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, tempDir } from '../helpers/agent-process.js';
+import { tempDir } from '../helpers/agent-process.js';
+import { refusedPort } from '../helpers/ports.js';
 import { httpServer, lines, runCli } from './run-cli.js';
 import { degradedStatus, healthyStatus } from './status-fixture.js';
 
@@ -50,7 +51,7 @@ t.test('status --json prints the document as served; the exit code still follows
 });
 
 t.test('status: unreachable or not an agent → exit 2 naming the URL and why', async (t) => {
-  const port = await freePort();
+  const port = await refusedPort();
   const closed = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
   t.equal(closed.code, 2);
   t.equal(closed.stdout, '');
@@ -129,7 +130,7 @@ t.test('buffer: not open or not writable → exit 1; unreachable → exit 2', as
   t.equal(w.code, 1);
   t.match(w.stdout, /WRITE ERROR SQLITE_FULL: database or disk is full/);
 
-  const port = await freePort();
+  const port = await refusedPort();
   const closed = await runCli(['buffer', '--url', `http://127.0.0.1:${port}`]);
   t.equal(closed.code, 2);
   t.match(closed.stderr, /^gridedge buffer: cannot reach the agent at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/status: connection refused/);

@@ -1,7 +1,8 @@
 import mqtt from 'mqtt';
 import t from 'tap';
-import { freePort } from '../helpers/agent-process.js';
+import { refusedPort } from '../helpers/ports.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { withTimeout } from '../helpers/wait.js';
 import { lines, runCli, startCli } from './run-cli.js';
 
 /** Publish retained messages (QoS 1, acknowledged) so a subscriber that comes later gets them. */
@@ -33,27 +34,25 @@ t.test('tail follows live messages', async (t) => {
   const broker = await startMosquitto();
   t.teardown(broker.stop);
   const tail = startCli(['tail', 'live/+', '--url', broker.url, '--count', '2']);
-  // Publish until the tail has seen two messages and exited: no assumption on when it subscribed.
+  // Publish once the broker has the tail's subscription (it logs "CLIENT-ID QOS FILTER").
+  await Promise.race([
+    broker.waitForLog(/^\d+: \S+ \d live\/\+$/m, "the tail's subscription to live/+"),
+    tail.result.then((r) => Promise.reject(new Error(`tail exited (code ${r.code}) before subscribing: ${r.stderr}`))),
+  ]);
   const pub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-  let n = 0;
-  let exited = false;
-  void tail.result.then(() => (exited = true));
-  while (!exited) {
-    await pub.publishAsync(`live/x`, `m${n++}`, { qos: 1 });
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  for (let n = 0; n < 2; n++) await pub.publishAsync(`live/x`, `m${n}`, { qos: 1 });
   await pub.endAsync();
-  const r = await tail.result;
+  const r = await withTimeout(tail.result, 'the tail to print two messages and exit');
   t.equal(r.code, 0, r.stderr);
   const got = lines(r.stdout);
   t.equal(got.length, 2);
   for (const l of got) t.match(l, /^live\/x m\d+$/);
   const [a, b] = got.map((l) => Number(l.slice('live/x m'.length)));
-  t.equal(b, a! + 1, 'consecutive messages, in order');
+  t.same([a, b], [0, 1], 'the first two messages published, in order');
 });
 
 t.test('tail: a broker that cannot be reached or refuses → exit 2', async (t) => {
-  const port = await freePort();
+  const port = await refusedPort();
   const closed = await runCli(['tail', '#', '--url', `mqtt://127.0.0.1:${port}`]);
   t.equal(closed.code, 2);
   t.match(closed.stderr, new RegExp(`^gridedge tail: cannot connect to mqtt://127\\.0\\.0\\.1:${port}: connection refused .*\\(ECONNREFUSED\\)\\n$`));

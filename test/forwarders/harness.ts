@@ -1,7 +1,9 @@
 /**
- * Shared pieces of the forwarder tests: a real buffer in a temp dir, a plugin context, a real
- * MQTT subscriber that collects what reaches the upstream broker, and polling with a safety timeout.
+ * Shared pieces of the forwarder tests: a real buffer in a temp dir, a plugin context, counters
+ * that say when they change, a real MQTT subscriber that collects what reaches the upstream broker,
+ * and waits with a deadline (test/helpers/wait.ts).
  */
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +11,9 @@ import { connect, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { openBuffer } from '../../agent/buffer/index.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
-import { Counters } from '../../agent/core/counters.js';
+import { Counters, type Labels } from '../../agent/core/counters.js';
 import type { Logger, PluginContext } from '../../agent/core/plugin.js';
+import { waitFor } from '../helpers/wait.js';
 
 export function testLogger(): Logger {
   return pino({ level: process.env.GRIDEDGE_TEST_LOG ?? 'silent' });
@@ -53,13 +56,28 @@ export function makeCtx(id: string, counters: Counters, gateway = 'gw-1'): { ctx
   return { ctx, abort };
 }
 
-/** Poll `pred` every 20 ms; reject after `timeoutMs` (a safety net, not an assertion on speed). */
-export async function until(pred: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+/**
+ * The real Counters, which also emit `change` (name, labels, performance.now()) on `events` after
+ * every `inc` or `set`, so tests wait on a counter without polling and know when it moved.
+ */
+export class WatchedCounters extends Counters {
+  readonly events = new EventEmitter();
+  override inc(name: string, labels?: Labels, by = 1): void {
+    super.inc(name, labels, by);
+    this.events.emit('change', name, labels ?? {}, performance.now());
   }
+  override set(name: string, value: number, labels?: Labels): void {
+    super.set(name, value, labels);
+    this.events.emit('change', name, labels ?? {}, performance.now());
+  }
+}
+
+/**
+ * Wait until `pred()` holds: checked at once, on every change of `counters` (when given) and every
+ * 10 ms; rejects after `timeoutMs` naming `what` (a safety net, not an assertion on speed).
+ */
+export async function until(pred: () => boolean, what: string, timeoutMs = 30_000, counters?: WatchedCounters): Promise<void> {
+  await waitFor(what, () => pred() || undefined, { timeoutMs, intervalMs: 10, ...(counters ? { on: [[counters.events, 'change']] } : {}) });
 }
 
 export interface Received {
@@ -93,16 +111,19 @@ export async function collect(
   const messages: Received[] = [];
   client.on('message', (topic, payload) => messages.push({ topic, text: payload.toString(), at: performance.now() }));
   client.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    setTimeout(() => reject(new Error(`collector could not connect to ${url}`)), 15_000).unref();
-  });
+  // Connection errors are retried (reconnectPeriod): wait for the connection, not the first try.
+  await waitFor(`the collector to connect to ${url}`, () => client.connected || undefined, { on: [[client, 'connect']], timeoutMs: 15_000 });
   await client.subscribeAsync(filter, { qos: 1 });
   return {
     client,
     messages,
     json: () => messages.map((m) => JSON.parse(m.text) as Record<string, unknown>),
-    waitFor: (n, timeoutMs) => until(() => messages.length >= n, `${n} messages on ${filter} (have ${messages.length})`, timeoutMs),
+    waitFor: (n, timeoutMs) =>
+      waitFor(`${n} messages on ${filter}`, () => messages.length >= n || undefined, {
+        on: [[client, 'message']],
+        timeoutMs,
+        detail: () => `have ${messages.length}`,
+      }).then(() => undefined),
     close: () => client.endAsync(true),
   };
 }

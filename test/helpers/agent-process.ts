@@ -1,14 +1,15 @@
 /**
  * Runs the real agent as a child process (the compiled CLI, `gridedge run --config FILE`) with a
- * temporary config on free ports and a temporary storage dir, and gives tests its addresses, its
- * log lines and its exit code.
+ * temporary config and a temporary storage dir, and gives tests its addresses, its log lines and its
+ * exit code. The agent binds port 0 for MQTT and HTTP (the kernel picks free ports, no race with
+ * other tests); the bound ports are read from its "gridedge ready" log line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withTimeout } from './wait.js';
 
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -22,20 +23,6 @@ export function repoRoot(): string {
 
 export const cliPath = (): string => join(repoRoot(), 'agent', 'cli', 'gridedge.js');
 
-/** A port that was free a moment ago (bind 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export function tempDir(prefix = 'gridedge-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -46,14 +33,18 @@ export interface AgentProcess {
   child: ChildProcess;
   dir: string;
   configFile: string;
-  mqttPort: number;
-  httpPort: number;
-  mqttUrl: string;
-  httpUrl: string;
+  /** The bound ports and their URLs (read from "gridedge ready"; reading them before it throws). */
+  readonly mqttPort: number;
+  readonly httpPort: number;
+  readonly mqttUrl: string;
+  readonly httpUrl: string;
   logs: LogLine[];
   stderr: () => string;
-  /** Resolves with the first log line matching. */
-  waitForLog(pred: (l: LogLine) => boolean, what: string): Promise<LogLine>;
+  /**
+   * Resolves with the first log line matching (also one logged earlier); rejects when the agent
+   * exits first, or after `timeoutMs` (default 30 s), naming `what`.
+   */
+  waitForLog(pred: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
   /** Resolves with the exit code (null when killed by a signal) and the signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -64,20 +55,23 @@ export interface StartOptions {
   config?: Record<string, unknown>;
   dir?: string;
   env?: NodeJS.ProcessEnv;
-  /** Do not wait for "gridedge ready". */
+  /** Do not wait for "gridedge ready" (the ports are then unknown until it is logged). */
   noWait?: boolean;
+  /** How long to wait for "gridedge ready" (default 30 s). */
+  readyTimeoutMs?: number;
 }
 
-/** Start `gridedge run --config <tmp>/gridedge.json`; resolves once it logged "gridedge ready". */
+/**
+ * Start `gridedge run --config <tmp>/gridedge.json` with MQTT and HTTP on 127.0.0.1 port 0 (unless
+ * `config` sets them); resolves once it logged "gridedge ready".
+ */
 export async function startAgent(opts: StartOptions = {}): Promise<AgentProcess> {
   const dir = opts.dir ?? tempDir();
-  const mqttPort = await freePort();
-  const httpPort = await freePort();
   const base: Record<string, unknown> = {
     gateway: { id: 'gw-test' },
     log: { level: 'info' },
-    mqtt: { host: '127.0.0.1', port: mqttPort },
-    http: { host: '127.0.0.1', port: httpPort },
+    mqtt: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
     storage: { dir: join(dir, 'data') },
     drivers: [],
     forwarders: [],
@@ -88,12 +82,24 @@ export async function startAgent(opts: StartOptions = {}): Promise<AgentProcess>
   }
   const configFile = join(dir, 'gridedge.json');
   writeFileSync(configFile, JSON.stringify(cfg, null, 2));
-  return spawnAgent(['run', '--config', configFile], { dir, configFile, mqttPort, httpPort, env: opts.env, noWait: opts.noWait });
+  return spawnAgent(['run', '--config', configFile], { dir, configFile, env: opts.env, noWait: opts.noWait, readyTimeoutMs: opts.readyTimeoutMs });
 }
 
+/** The bound address of "gridedge ready"'s `mqtt` or `http` field. */
+function boundPort(ready: LogLine, key: 'mqtt' | 'http'): number {
+  const addr = ready[key] as { port?: unknown } | undefined;
+  if (typeof addr?.port !== 'number' || addr.port <= 0) throw new Error(`"gridedge ready" has no bound ${key} port: ${JSON.stringify(ready)}`);
+  return addr.port;
+}
+
+/**
+ * Spawn the CLI with `args` in `dir`. Unless `noWait`, resolves once the agent logged "gridedge
+ * ready" (rejects if it exits first or after `readyTimeoutMs`, default 30 s). For `gridedge run`
+ * without a config file, pass GRIDEDGE_MQTT_PORT=0 and GRIDEDGE_HTTP_PORT=0 in `env`.
+ */
 export async function spawnAgent(
   args: string[],
-  o: { dir: string; configFile: string; mqttPort: number; httpPort: number; env?: NodeJS.ProcessEnv; noWait?: boolean },
+  o: { dir: string; configFile: string; env?: NodeJS.ProcessEnv; noWait?: boolean; readyTimeoutMs?: number },
 ): Promise<AgentProcess> {
   const child = spawn(process.execPath, [cliPath(), ...args], {
     cwd: o.dir,
@@ -131,24 +137,41 @@ export async function spawnAgent(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  const waitForLog = (pred: (l: LogLine) => boolean, what: string): Promise<LogLine> => {
+  const waitForLog = (pred: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine> => {
     const found = logs.find(pred);
     if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
+    const seen = new Promise<LogLine>((resolve, reject) => {
       waiters.push({ pred, resolve });
       void exited.then(({ code, signal }) =>
         reject(new Error(`agent exited (code ${code}, signal ${signal}) before logging ${what}; stderr: ${err.slice(-2000)}`)),
       );
     });
+    return withTimeout(seen, `the agent to log ${what}`, timeoutMs);
+  };
+  let ports: { mqtt: number; http: number } | null = null;
+  const bound = (): { mqtt: number; http: number } => {
+    if (ports) return ports;
+    const ready = logs.find((l) => l.msg === 'gridedge ready');
+    if (!ready) throw new Error('the agent has not logged "gridedge ready" yet: its ports are not known');
+    ports = { mqtt: boundPort(ready, 'mqtt'), http: boundPort(ready, 'http') };
+    return ports;
   };
   const p: AgentProcess = {
     child,
     dir: o.dir,
     configFile: o.configFile,
-    mqttPort: o.mqttPort,
-    httpPort: o.httpPort,
-    mqttUrl: `mqtt://127.0.0.1:${o.mqttPort}`,
-    httpUrl: `http://127.0.0.1:${o.httpPort}`,
+    get mqttPort() {
+      return bound().mqtt;
+    },
+    get httpPort() {
+      return bound().http;
+    },
+    get mqttUrl() {
+      return `mqtt://127.0.0.1:${bound().mqtt}`;
+    },
+    get httpUrl() {
+      return `http://127.0.0.1:${bound().http}`;
+    },
     logs,
     stderr: () => err,
     waitForLog,
@@ -158,7 +181,15 @@ export async function spawnAgent(
       return exited;
     },
   };
-  if (!o.noWait) await waitForLog((l) => l.msg === 'gridedge ready', '"gridedge ready"');
+  if (!o.noWait) {
+    try {
+      await waitForLog((l) => l.msg === 'gridedge ready', '"gridedge ready"', o.readyTimeoutMs);
+      bound();
+    } catch (e) {
+      child.kill('SIGKILL');
+      throw e;
+    }
+  }
   return p;
 }
 

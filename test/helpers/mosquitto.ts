@@ -1,17 +1,22 @@
 /**
- * Debian's `mosquitto` as a real upstream broker for tests: a config file in a temp dir, a free
- * port, optional TLS (CA, server certificate, client certificates required), users made with
- * `mosquitto_passwd -b`, an ACL file, persistence. `startMosquitto` resolves once the broker accepts
- * TCP connections; `stop()` (SIGTERM, then SIGKILL) belongs in the test's teardown.
+ * Debian's `mosquitto` as a real upstream broker for tests: a config file in a temp dir, optional
+ * TLS (CA, server certificate, client certificates required), users made with `mosquitto_passwd -b`,
+ * an ACL file, persistence. `stop()` (SIGTERM, then SIGKILL after 5 s) belongs in the test's teardown.
+ *
+ * Ports: mosquitto cannot bind port 0 and say which port it got, so its listeners get ports claimed
+ * with `claimPort` (test/helpers/ports.ts: outside the kernel's ephemeral range, one test process
+ * per port). If mosquitto still cannot bind one ("Address already in use": a process outside the
+ * suite took it), it is started again on newly claimed ports, up to 5 times. A caller that passes
+ * `port` (a restart of the same upstream) gets that port or an error.
+ * `startMosquitto` resolves once mosquitto logged that it is running (every listener bound) and
+ * its main listener accepts a TCP connection.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './agent-process.js';
-
-export { freePort };
+import { accepts, claimPort } from './ports.js';
+import { waitFor } from './wait.js';
 
 export interface MosquittoTls {
   cafile: string;
@@ -22,13 +27,17 @@ export interface MosquittoTls {
 }
 
 export interface MosquittoOptions {
-  /** Reuse a port (restart the "same" upstream); default: a free one. */
+  /** Reuse a port (restart the "same" upstream, or one from `claimPort`); default: a claimed one. */
   port?: number;
   tls?: MosquittoTls;
   /** A second, plain listener (for test subscribers when the main one is TLS). */
   plainPort?: number | true;
   /** An MQTT-over-WebSocket listener (path "/"; wss with the `tls` certificates when `tls` is set). */
   websocketPort?: number | true;
+  /** How long to wait for mosquitto to run (default 15 s). */
+  startTimeoutMs?: number;
+  /** Where listener ports come from (default `claimPort`); the helper's own test hands out a taken one. */
+  pickPort?: () => Promise<number>;
   /** username → password, written with `mosquitto_passwd -b`; anonymous clients are then refused. */
   users?: Record<string, string>;
   /** ACL file text (mosquitto's `acl_file` format). */
@@ -51,6 +60,11 @@ export interface Mosquitto {
   dir: string;
   /** What the broker logged so far. */
   log(): string;
+  /**
+   * Resolves once the broker's log matches `pattern` (also text logged earlier); rejects after
+   * `timeoutMs` (default 30 s) naming `what`. Subscriptions are logged as "CLIENT-ID QOS FILTER".
+   */
+  waitForLog(pattern: RegExp, what: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,23 +73,28 @@ process.once('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+const ATTEMPTS = 5;
+const IN_USE = /Address already in use/;
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
+  for (let attempt = 1; ; attempt++) {
+    const pick = opts.pickPort ?? claimPort;
+    const port = opts.port ?? (await pick());
+    const plainPort = opts.plainPort === true ? await pick() : opts.plainPort;
+    const wsPort = opts.websocketPort === true ? await pick() : opts.websocketPort;
+    try {
+      return await startOnce(opts, port, plainPort, wsPort);
+    } catch (err) {
+      const chosenHere = opts.port === undefined || opts.plainPort === true || opts.websocketPort === true;
+      if (!(err instanceof PortInUse) || !chosenHere || attempt >= ATTEMPTS) throw err;
+    }
+  }
+}
+
+class PortInUse extends Error {}
+
+async function startOnce(opts: MosquittoOptions, port: number, plainPort: number | undefined, wsPort: number | undefined): Promise<Mosquitto> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'gridedge-mosquitto-'));
-  const port = opts.port ?? (await freePort());
-  const plainPort = opts.plainPort === true ? await freePort() : opts.plainPort;
-  const wsPort = opts.websocketPort === true ? await freePort() : opts.websocketPort;
   const lines = [
     'user root', // we run as root in CI: do not drop to the mosquitto user (it cannot read our temp dir)
     'log_dest stderr',
@@ -83,6 +102,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     'log_type warning',
     'log_type notice',
     'log_type information',
+    'log_type subscribe',
     'connection_messages true',
     'per_listener_settings false',
     'max_queued_messages 0',
@@ -121,22 +141,30 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     log = (log + d.toString()).slice(-200_000);
   });
   let exited = false;
+  // 'close': the process ended and its stderr is read to the end (the bind error is in `log`).
   const exitP = new Promise<void>((resolve) =>
-    child.once('exit', () => {
+    child.once('close', () => {
       exited = true;
       running.delete(child);
       resolve();
     }),
   );
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (exited) throw new Error(`mosquitto exited at start (port ${port}):\n${log}`);
-    if ((await canConnect(port)) && (!plainPort || (await canConnect(plainPort))) && (!wsPort || (await canConnect(wsPort)))) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`mosquitto did not accept connections on ${port} within 15 s:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const ports = [port, plainPort, wsPort].filter((p) => p).join(', ');
+  try {
+    await waitFor(
+      `mosquitto to run on port ${ports}`,
+      () => {
+        if (exited) throw new (IN_USE.test(log) ? PortInUse : Error)(`mosquitto exited at start (ports ${ports}):\n${log}`);
+        return /mosquitto version \S+ running/.test(log);
+      },
+      { on: [[child, 'close'], [child.stderr!, 'data']], timeoutMs: opts.startTimeoutMs ?? 15_000, detail: () => `log so far:\n${log}` },
+    );
+    if (!(await accepts(port))) throw new Error(`mosquitto runs but port ${port} refuses connections:\n${log}`);
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exitP;
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
   const scheme = opts.tls ? 'mqtts' : 'mqtt';
   return {
@@ -146,6 +174,13 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     url: `${scheme}://127.0.0.1:${port}`,
     dir,
     log: () => log,
+    async waitForLog(pattern, what, timeoutMs) {
+      await waitFor(`mosquitto to log ${what}`, () => pattern.test(log), {
+        on: [[child.stderr!, 'data']],
+        timeoutMs,
+        detail: () => `log tail:\n${log.slice(-2000)}`,
+      });
+    },
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');

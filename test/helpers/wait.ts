@@ -9,6 +9,12 @@ import { once, type EventEmitter } from 'node:events';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** Anything with node-style `on`/`off` (EventEmitter, streams, child processes, mqtt.js clients). */
+export interface Emitter {
+  on(event: string, listener: () => void): unknown;
+  off(event: string, listener: () => void): unknown;
+}
+
 export class WaitTimeout extends Error {
   override name = 'WaitTimeout';
 }
@@ -22,9 +28,14 @@ export interface WaitOptions {
    */
   intervalMs?: number;
   /** Re-check whenever one of these emitters emits the named event. */
-  on?: [EventEmitter, string][];
+  on?: [Emitter, string][];
   /** Appended to the timeout message: the state that was still not right. */
   detail?: () => string;
+  /**
+   * Treat a `check` that throws or rejects as "not yet" (for probes of a peer that is still coming
+   * up); the last error goes into the timeout message. Default: the error fails the wait at once.
+   */
+  retryErrors?: boolean;
 }
 
 type Maybe<T> = T | undefined | null | false;
@@ -32,7 +43,7 @@ type Maybe<T> = T | undefined | null | false;
 /**
  * Resolves with the first value of `check()` that is not undefined, null or false. `check` runs at
  * once, then on each `on` event and/or every `intervalMs`, never two at a time. A `check` that throws
- * or rejects fails the wait at once with that error. After `timeoutMs` the wait rejects with
+ * or rejects fails the wait at once with that error (unless `retryErrors`). After `timeoutMs` the wait rejects with
  * `WaitTimeout("timed out after N ms waiting for WHAT (DETAIL)")`.
  */
 export function waitFor<T>(what: string, check: () => Maybe<T> | Promise<Maybe<T>>, opts: WaitOptions = {}): Promise<T> {
@@ -44,6 +55,7 @@ export function waitFor<T>(what: string, check: () => Maybe<T> | Promise<Maybe<T
     let running = false;
     let again = false;
     let poll: NodeJS.Timeout | undefined;
+    let lastError = '';
     const finish = (err: Error | null, value?: T): void => {
       if (done) return;
       done = true;
@@ -64,8 +76,7 @@ export function waitFor<T>(what: string, check: () => Maybe<T> | Promise<Maybe<T
       try {
         result = check();
       } catch (err) {
-        finish(err as Error);
-        return;
+        result = Promise.reject(err);
       }
       void Promise.resolve(result).then(
         (v) => {
@@ -76,7 +87,15 @@ export function waitFor<T>(what: string, check: () => Maybe<T> | Promise<Maybe<T
             run();
           }
         },
-        (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+        (err: unknown) => {
+          running = false;
+          if (!opts.retryErrors) return finish(err instanceof Error ? err : new Error(String(err)));
+          lastError = err instanceof Error ? err.message : String(err);
+          if (again) {
+            again = false;
+            run();
+          }
+        },
       );
     };
     const deadline = setTimeout(() => {
@@ -86,7 +105,8 @@ export function waitFor<T>(what: string, check: () => Maybe<T> | Promise<Maybe<T
       } catch (err) {
         detail = ` (detail failed: ${(err as Error).message})`;
       }
-      finish(new WaitTimeout(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`));
+      const last = lastError ? ` (last error: ${lastError})` : '';
+      finish(new WaitTimeout(`timed out after ${timeoutMs} ms waiting for ${what}${detail}${last}`));
     }, timeoutMs);
     for (const [em, ev] of events) em.on(ev, run);
     if (intervalMs > 0) poll = setInterval(run, intervalMs);

@@ -8,6 +8,7 @@ import { createLogger } from '../../agent/core/logger.js';
 import type { AgentStatus } from '../../agent/core/status-types.js';
 import { mqttConfig, RawRecorder } from '../broker/helpers.js';
 import { parseExposition } from './exposition-parser.js';
+import { withTimeout } from '../helpers/wait.js';
 import { HOSTILE, sampleStatus } from './fixtures.js';
 
 async function serve(t: Test, over: Partial<HttpDeps> = {}) {
@@ -134,18 +135,21 @@ t.test('MQTT over WebSocket through the HTTP server; other upgrade paths get 404
   t.match(raw.calls[0], { topic: 'bal/raw/wsdev', clientId: 'via-http', qos: 1 });
   t.equal(raw.calls[0]!.payload.toString(), 'hello over ws');
 
-  const status = await new Promise<number>((resolve, reject) => {
-    const ws = new WebSocket(`${wsBase}/not-mqtt`);
-    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-    ws.on('open', () => reject(new Error('upgrade on an unknown path was accepted')));
-    ws.on('error', () => undefined);
-  });
+  const status = await withTimeout(
+    new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`${wsBase}/not-mqtt`);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('upgrade on an unknown path was accepted')));
+      ws.on('error', () => undefined);
+    }),
+    'the answer to a WebSocket upgrade on an unknown path',
+  );
   t.equal(status, 404);
 
   // Closing the HTTP server ends the WebSocket it handed over (it would otherwise keep the server open).
   const gone = new Promise<void>((resolve) => client.once('close', () => resolve()));
-  await http.close();
-  await gone;
+  await withTimeout(http.close(), 'the HTTP server to close');
+  await withTimeout(gone, 'the WebSocket client to be closed');
   t.pass('http server closed with a WebSocket client attached');
   await client.endAsync(true);
 });

@@ -8,8 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { AgentStatus, DeviceStatus } from '../../agent/core/status-types.js';
-import { freePort, getJson, startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { getJson, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { launchChromium, type LaunchedBrowser } from '../helpers/browser.js';
+import { refusedPort } from '../helpers/ports.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 
 // Content waits only (never a speed assertion): generous, so a busy 2-core machine stays green.
 const WAIT_MS = 60_000;
@@ -18,19 +20,9 @@ t.setTimeout(600_000);
 const TRANSPARENT = 'rgba(0, 0, 0, 0)';
 const XSS_DEVICE = '<img src=x onerror=window.__xss=1>';
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr = '';
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      lastErr = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** Probe the agent or the page every 250 ms until it answers `what`; a failing probe is tried again. */
+function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = WAIT_MS): Promise<T> {
+  return waitUntil(what, probe, { timeoutMs, intervalMs: 250, retryErrors: true });
 }
 
 const status = (agent: AgentProcess): Promise<AgentStatus> => getJson<AgentStatus>(`${agent.httpUrl}/api/v1/status`);
@@ -324,7 +316,7 @@ t.test('a healthy agent with two simulated PMUs, as a technician sees it', async
 
 t.test('a degraded agent shows its health and problems prominently', async (t) => {
   // An MQTT forwarder pointed at a port nobody listens on: the agent is up but degraded.
-  const deadPort = await freePort();
+  const deadPort = await refusedPort();
   const agent = await startAgent({
     config: {
       drivers: [{ type: 'sim-pmu', id: 'pmu1', rate: 10, count: 1 }],
