@@ -5,7 +5,7 @@
  * test/broker/aedes-internals.test.ts fails when the installed versions differ from the pinned ones
  * or a shape changed. After a dependency update, re-read the Aedes sources named below.
  */
-import type { Aedes, Client, ConnectPacket, PublishPacket } from 'aedes';
+import type { Aedes, Client, PublishPacket } from 'aedes';
 
 /** The versions these internals were read from (package.json pins aedes; mqtt-packet comes with it). */
 export const PINNED = { aedes: '1.2.0', 'mqtt-packet': '9.0.2' } as const;
@@ -28,7 +28,6 @@ interface PacketParser {
 interface ClientInternal {
   _parser?: Partial<PacketParser>;
   conn?: { writableNeedDrain?: boolean };
-  clean?: boolean;
 }
 
 const internal = (aedes: Aedes): AedesInternal => aedes as unknown as AedesInternal;
@@ -66,18 +65,6 @@ export function socketNeedsDrain(client: Client): boolean {
  */
 export function onBrokerError(aedes: Aedes, listener: (err: Error) => void): void {
   (aedes as unknown as NodeJS.EventEmitter).on('error', listener);
-}
-
-/**
- * Turn a CONNECT with clean=false into a clean session, from inside the `authenticate` hook: Aedes'
- * connect handler reads `packet.clean` after authentication (fetchSubs: restore or wipe the stored
- * subscriptions, and sessionPresent; cleanIncoming: wipe the QoS 2 inbound store) and `client.clean`
- * when it empties the offline queue (a clean client's queued packets are discarded, not sent).
- * The ConnectPacket is the one handed to `preConnect`.
- */
-export function forceCleanSession(client: Client, packet: ConnectPacket): void {
-  packet.clean = true;
-  clientInternal(client).clean = true;
 }
 
 /**
@@ -120,7 +107,6 @@ export function internalsProblems(aedes: Aedes, client?: Client): string[] {
     if (typeof c._parser?._emitError !== 'function') problems.push('client._parser._emitError is not a function');
     if (c._parser && !('packet' in c._parser)) problems.push('client._parser.packet is missing');
     if (!c.conn || !('writableNeedDrain' in c.conn)) problems.push('client.conn.writableNeedDrain is missing');
-    if (typeof c.clean !== 'boolean') problems.push('client.clean is not a boolean');
   }
   return problems;
 }

@@ -9,11 +9,14 @@
  *    successes are cached, so only someone who knows the password gets the fast answer: a wrong
  *    password costs the same for a known and an unknown username.
  * 2. **Failure budget per remote address** (token bucket): `failureBurst` tokens, one back every
- *    `failureRefillMs`. Every check that needs scrypt takes a token first and gets it back if the
- *    password was right (or the client left before its turn). With no token left the check is
- *    refused at once, without scrypt. At most `maxAddresses` buckets are kept (least recently used dropped).
+ *    `failureRefillMs`. A scrypt run takes a token from the address when it starts and gives it
+ *    back when the password was right, so only failures use the budget up (and runs in flight never
+ *    overshoot it). A check from an address with no token left is refused without scrypt, both when
+ *    it arrives and when its turn comes in the queue. At most `maxAddresses` buckets are kept
+ *    (least recently used dropped).
  * 3. **Identical checks run once.** A check with the same username and password as one already
- *    waiting or running joins it (2 000 devices sharing a login after an outage cost one scrypt).
+ *    waiting or running joins it and takes its result (2 000 devices sharing a login after an
+ *    outage cost one scrypt); joining costs no token.
  * 4. **Concurrency.** At most `maxConcurrent` scrypt runs at a time; up to `maxQueued` wait, served
  *    round-robin by remote address (so one address cannot push others to the back); beyond that the
  *    check is refused at once (busy). A waiting check whose connection closed is skipped.
@@ -61,7 +64,7 @@ export type AuthOutcome =
 
 export type VerifyFn = (plain: string, hash: ParsedHash) => Promise<boolean>;
 
-type JobResult = 'ok' | 'bad' | 'abandoned';
+type JobResult = 'ok' | 'bad' | 'abandoned' | 'limited';
 
 interface Job {
   key: string;
@@ -137,17 +140,13 @@ export class AuthGate {
       }
       this.cache.delete(key);
     }
-    if (!this.takeToken(address, now)) return { ok: false, reason: 'auth_rate_limited' };
-
     let job = this.jobs.get(key);
     if (job) {
       job.gone.push(gone);
       this.counters.inc('broker_auth', { result: 'joined' });
     } else {
-      if (this.running >= this.limits.maxConcurrent && this.queued >= this.limits.maxQueued) {
-        this.refundToken(address);
-        return { ok: false, reason: 'auth_busy' };
-      }
+      if (this.tokens(address, now) < 1) return { ok: false, reason: 'auth_rate_limited' };
+      if (this.running >= this.limits.maxConcurrent && this.queued >= this.limits.maxQueued) return { ok: false, reason: 'auth_busy' };
       job = this.newJob(key, address, username, plain, gone);
       this.jobs.set(key, job);
       let q = this.queues.get(address);
@@ -157,13 +156,10 @@ export class AuthGate {
       this.pump();
     }
     const result = await job.promise;
-    if (result === 'abandoned') {
-      this.refundToken(address);
-      return { ok: false, reason: 'abandoned' };
-    }
+    if (result === 'abandoned') return { ok: false, reason: 'abandoned' };
+    if (result === 'limited') return { ok: false, reason: 'auth_rate_limited' };
     const user = this.users.get(username);
     if (result === 'bad' || !user) return { ok: false, reason: 'bad_credentials' };
-    this.refundToken(address);
     return { ok: true, user, cached: false };
   }
 
@@ -193,12 +189,20 @@ export class AuthGate {
         job.resolve('abandoned');
         continue;
       }
-      this.run(job);
+      const bucket = this.bucket(job.address, this.now());
+      if (bucket.tokens < 1) {
+        // The address used its failure budget up while this check waited.
+        this.jobs.delete(job.key);
+        job.resolve('limited');
+        continue;
+      }
+      bucket.tokens -= 1; // given back below if the password is right
+      this.run(job, bucket);
     }
     this.counters.set('broker_auth_pending', this.pending);
   }
 
-  private run(job: Job): void {
+  private run(job: Job, bucket: Bucket): void {
     this.running++;
     const user = this.users.get(job.username);
     // An unknown user runs scrypt too, against the dummy hash (which never matches).
@@ -210,6 +214,7 @@ export class AuthGate {
         const good = ok && user !== undefined;
         this.counters.inc('broker_auth', { result: good ? 'scrypt_ok' : 'scrypt_failed' });
         if (good) {
+          bucket.tokens = Math.min(this.limits.failureBurst, bucket.tokens + 1);
           this.cache.set(job.key, { username: job.username, expires: this.now() + this.limits.cacheTtlMs });
           if (this.cache.size > this.limits.cacheMax) this.cache.delete(this.cache.keys().next().value as string);
         }
@@ -218,7 +223,13 @@ export class AuthGate {
       });
   }
 
-  private takeToken(address: string, now: number): boolean {
+  /** Tokens left for an address now (refilled). */
+  private tokens(address: string, now: number): number {
+    return this.bucket(address, now).tokens;
+  }
+
+  /** The address's bucket, refilled up to `now` and moved to the most recently used end. */
+  private bucket(address: string, now: number): Bucket {
     const { failureBurst, failureRefillMs, maxAddresses } = this.limits;
     let b = this.buckets.get(address);
     if (!b) b = { tokens: failureBurst, at: now };
@@ -229,13 +240,6 @@ export class AuthGate {
     }
     this.buckets.set(address, b);
     if (this.buckets.size > maxAddresses) this.buckets.delete(this.buckets.keys().next().value as string);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
-  private refundToken(address: string): void {
-    const b = this.buckets.get(address);
-    if (b) b.tokens = Math.min(this.limits.failureBurst, b.tokens + 1);
+    return b;
   }
 }

@@ -19,7 +19,6 @@ import { topicProblem } from './acl.js';
 import {
   capPacketSize,
   countSubscriptions,
-  forceCleanSession,
   incomingPacketStored,
   internalsProblems,
   onBrokerError,
@@ -78,8 +77,6 @@ interface ConnInfo {
   conn: Duplex;
   /** Remote IP address (for WebSocket: of the HTTP request's socket). */
   address: string;
-  /** The CONNECT packet, kept from `preConnect` until `authenticate` is done. */
-  connect?: ConnectPacket;
 }
 
 /** Who created the session of a client id, and which connection holds it now. */
@@ -126,7 +123,6 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     'broker_dropped',
     'Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver\'s subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed)',
   );
-  counters.describe('broker_sessions_reset', 'Persistent sessions not resumed because another user connected with their client id (clean session instead)');
   counters.describe('broker_qos0', 'QoS 0 publishes to bal/raw (best effort: not acknowledged)');
   counters.set('broker_clients', 0);
   counters.set('broker_subscriptions', 0);
@@ -137,29 +133,29 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   };
 
   /**
-   * A client id's session belongs to the user who created it. When another user (or an anonymous
-   * client) connects with that id and clean=false, the stored session is not resumed: the connection
-   * gets a clean session (sessionPresent=false, stored subscriptions and queued messages discarded)
-   * and from then on belongs to the new user. Runs inside `authenticate`, before Aedes restores.
+   * A client id's session belongs to the user who created it (anonymous clients count as one user).
+   * While that session exists (the connection of a clean session, or a persistent session, connected
+   * or not), a CONNECT by another user with that client id is refused with CONNACK 2 "identifier
+   * rejected" (sessionPresent=false), whatever its clean flag: it can neither resume the session
+   * (and read what was queued for it) nor wipe it or take over a live connection. The ownership ends
+   * when a clean session's connection closes; sessions live in memory, so a restart clears both.
+   * Returns false when the id belongs to someone else.
    */
-  function claimSession(client: Client, user: BrokerUser | null): void {
+  function claimSession(client: Client, user: BrokerUser | null): boolean {
     const owner = ownerOf(user);
-    const connect = conns.get(client)?.connect;
     const prev = owners.get(client.id);
-    if (connect && !connect.clean && prev && prev.owner !== owner) {
-      forceCleanSession(client, connect);
-      counters.inc('broker_sessions_reset', { reason: 'other_user' });
-      log.warn(
-        { clientId: client.id, username: user?.username, previousOwner: prev.owner },
-        `mqtt: client id "${client.id}" belongs to another user's session: starting a clean session`,
-      );
-    }
+    if (prev && prev.owner !== owner) return false;
     owners.set(client.id, { owner, client });
+    return true;
   }
 
+  function refuseClientId(client: Client, username: string | undefined, done: (error: AuthError | null, success: boolean | null) => void): void {
+    refusals.refuse('client_id_taken', { clientId: client.id, username, detail: `the session of client id "${client.id}" belongs to another user` });
+    done(Object.assign(new Error('client id belongs to another user'), { returnCode: 2 }), false); // CONNACK 0x02 "identifier rejected"
+  }
+
+  /** Before authentication: a will topic with NUL, invalid UTF-8 or control characters closes the connection. */
   function preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void): void {
-    const info = conns.get(client);
-    if (info) info.connect = packet;
     const willTopic = packet.will?.topic;
     const problem = typeof willTopic === 'string' ? topicProblem(willTopic) : null;
     if (problem) {
@@ -181,7 +177,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         refusals.refuse('anonymous', { clientId: client.id, detail: info?.address });
         return done(notAuthorized('anonymous clients are not allowed'), false);
       }
-      claimSession(client, null);
+      if (!claimSession(client, null)) return refuseClientId(client, undefined, done);
       sessions.set(client, { user: null });
       return done(null, true);
     }
@@ -190,7 +186,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     void gate.check(address, username, password, gone).then((r) => {
       counters.set('broker_auth_pending', gate.pending);
       if (r.ok) {
-        claimSession(client, r.user);
+        if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
         sessions.set(client, { user: r.user });
         return done(null, true);
       }
@@ -333,12 +329,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     counters.inc('broker_connections');
     updateGauges();
   });
-  aedes.on('clientDisconnect', (client) => {
-    // A clean session ends with its connection, and with it the id's ownership (unless a newer connection took it).
-    const o = owners.get(client.id);
-    if (o?.client === client && client.clean) owners.delete(client.id);
-    updateGauges();
-  });
+  aedes.on('clientDisconnect', updateGauges);
   aedes.on('subscribe', updateGauges);
   aedes.on('unsubscribe', updateGauges);
   aedes.on('clientError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'mqtt: client error'));
@@ -349,8 +340,13 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   /** Hand one connection (TCP socket or WebSocket stream) to Aedes, with the packet size cap. */
   const attach = (conn: Duplex, address: string, req?: IncomingMessage): void => {
     sockets.add(conn);
-    conn.once('close', () => sockets.delete(conn));
     const client = aedes.handle(conn, req);
+    conn.once('close', () => {
+      sockets.delete(conn);
+      // A clean session ends with its connection, and with it the client id's ownership.
+      const o = client.id ? owners.get(client.id) : undefined;
+      if (o?.client === client && client.clean) owners.delete(client.id);
+    });
     conns.set(client, { conn, address });
     if (!shapeChecked) {
       shapeChecked = true;

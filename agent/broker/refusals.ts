@@ -17,7 +17,8 @@ export type RefusalReason =
   | 'websocket_disabled'
   | 'bad_topic'
   | 'auth_rate_limited'
-  | 'auth_busy';
+  | 'auth_busy'
+  | 'client_id_taken';
 
 export type DropReason = 'read_acl';
 
@@ -39,6 +40,7 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   bad_topic: { reason: 'bad_topic' },
   auth_rate_limited: { reason: 'auth_rate_limited' },
   auth_busy: { reason: 'auth_busy' },
+  client_id_taken: { reason: 'client_id_taken' },
 };
 
 export class Refusals {
