@@ -8,15 +8,23 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { MqttConfig } from '../core/config-types.js';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
 import type { BrokerStatus } from '../core/status-types.js';
 import { RAW_PREFIX } from '../core/topics.js';
-import { capPacketSize } from './packet-limit.js';
-import { verifyPasswordAsync } from './passwords.js';
+import { topicProblem } from './acl.js';
+import {
+  capPacketSize,
+  countSubscriptions,
+  incomingPacketStored,
+  internalsProblems,
+  onBrokerError,
+  socketNeedsDrain,
+} from './aedes-internals.js';
+import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 import { buildUserTable, type BrokerUser } from './users.js';
 
@@ -35,9 +43,15 @@ export interface BrokerDeps {
    * Called for every publish by a network client to a topic under `bal/raw/`. The PUBACK (QoS 1) /
    * PUBREC (QoS 2) is sent only after the returned promise resolves. When it rejects (the store cannot
    * write), the publish is not acknowledged and the client is disconnected so it re-sends later.
-   * It resolves 'rejected' for a payload the pipeline refused (acknowledged, relayed to no one).
+   * It resolves 'rejected' for a payload the pipeline refused: the publish is acknowledged, but
+   * relayed to no subscriber and not retained. The broker waits for the verdict for QoS 0 too (the
+   * pipeline gives it at once for QoS 0).
    */
   onRawPublish(p: RawPublish): Promise<'accepted' | 'rejected'>;
+  /** Limits on password checks (defaults: AUTH_DEFAULTS in auth-gate.ts). */
+  auth?: Partial<AuthLimits>;
+  /** Clock for the credential cache and the failure budgets (default Date.now). */
+  now?: () => number;
 }
 
 export interface EmbeddedBroker {
@@ -56,12 +70,20 @@ export interface EmbeddedBroker {
 interface Session {
   /** null: anonymous, full access. */
   user: BrokerUser | null;
-  /** QoS 0 raw publishes handed to onRawPublish and not settled yet. */
-  pendingQos0: number;
 }
 
-/** QoS 0 publishes are not held for the store, up to this many unsettled per client (then they are, as backpressure). */
-const QOS0_MAX_PENDING = 1000;
+/** What the broker knows of a connection before its CONNECT is authenticated. */
+interface ConnInfo {
+  conn: Duplex;
+  /** Remote IP address (for WebSocket: of the HTTP request's socket). */
+  address: string;
+}
+
+/** Who created the session of a client id, and which connection holds it now. */
+interface SessionOwner {
+  owner: string;
+  client: Client;
+}
 
 /** Largest MQTT packet accepted: well above the pipeline's payload limit, so it still sees (and counts) oversize payloads. */
 export function packetLimit(maxPayloadBytes: number): number {
@@ -73,6 +95,10 @@ type AuthError = Error & { returnCode: number };
 function notAuthorized(message: string): AuthError {
   return Object.assign(new Error(message), { returnCode: 5 }); // CONNACK 0x05 "not authorized"
 }
+function serverUnavailable(message: string): AuthError {
+  return Object.assign(new Error(message), { returnCode: 3 }); // CONNACK 0x03 "server unavailable"
+}
+const ownerOf = (user: BrokerUser | null): string => (user ? `user:${user.username}` : 'anonymous');
 
 const toBuffer = (p: string | Buffer): Buffer => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p);
 
@@ -81,6 +107,10 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   const table = buildUserTable(cfg); // throws on a bad user entry or an open non-loopback bind
   const refusals = new Refusals(log, counters);
   const sessions = new WeakMap<Client, Session>();
+  const conns = new WeakMap<Client, ConnInfo>();
+  /** Client id → owner of its session (see claimSession). Entries of clean sessions go when they disconnect. */
+  const owners = new Map<string, SessionOwner>();
+  const gate = new AuthGate(table.users, counters, deps.auth, deps.now);
   const maxPacketBytes = packetLimit(cfg.maxPayloadBytes);
   const sockets = new Set<Duplex>();
   let sinkTopic = '$SYS/gridedge/refused';
@@ -89,7 +119,10 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   counters.describe('broker_clients', 'MQTT clients connected now');
   counters.describe('broker_subscriptions', 'MQTT subscriptions now');
   counters.describe('broker_refused', 'MQTT connections, publishes and subscriptions refused, by reason');
-  counters.describe('broker_dropped', 'Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading)');
+  counters.describe(
+    'broker_dropped',
+    'Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver\'s subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed)',
+  );
   counters.describe('broker_qos0', 'QoS 0 publishes to bal/raw (best effort: not acknowledged)');
   counters.set('broker_clients', 0);
   counters.set('broker_subscriptions', 0);
@@ -99,32 +132,68 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     refusals.refuse(reason, { clientId: client?.id, username: s?.user?.username, topic, detail });
   };
 
+  /**
+   * A client id's session belongs to the user who created it (anonymous clients count as one user).
+   * While that session exists (the connection of a clean session, or a persistent session, connected
+   * or not), a CONNECT by another user with that client id is refused with CONNACK 2 "identifier
+   * rejected" (sessionPresent=false), whatever its clean flag: it can neither resume the session
+   * (and read what was queued for it) nor wipe it or take over a live connection. The ownership ends
+   * when a clean session's connection closes; sessions live in memory, so a restart clears both.
+   * Returns false when the id belongs to someone else.
+   */
+  function claimSession(client: Client, user: BrokerUser | null): boolean {
+    const owner = ownerOf(user);
+    const prev = owners.get(client.id);
+    if (prev && prev.owner !== owner) return false;
+    owners.set(client.id, { owner, client });
+    return true;
+  }
+
+  function refuseClientId(client: Client, username: string | undefined, done: (error: AuthError | null, success: boolean | null) => void): void {
+    refusals.refuse('client_id_taken', { clientId: client.id, username, detail: `the session of client id "${client.id}" belongs to another user` });
+    done(Object.assign(new Error('client id belongs to another user'), { returnCode: 2 }), false); // CONNACK 0x02 "identifier rejected"
+  }
+
+  /** Before authentication: a will topic with NUL, invalid UTF-8 or control characters closes the connection. */
+  function preConnect(client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void): void {
+    const willTopic = packet.will?.topic;
+    const problem = typeof willTopic === 'string' ? topicProblem(willTopic) : null;
+    if (problem) {
+      refusals.refuse('bad_topic', { clientId: packet.clientId, username: packet.username, topic: willTopic, detail: `will topic: ${problem}` });
+      return callback(new Error(`will topic: ${problem}`), false); // Aedes closes the connection
+    }
+    callback(null, true);
+  }
+
   function authenticate(
     client: Client,
     username: Readonly<string | undefined>,
     password: Readonly<Buffer | undefined>,
     done: (error: AuthError | null, success: boolean | null) => void,
   ): void {
+    const info = conns.get(client);
     if (username === undefined || username === '') {
       if (!table.anonymous) {
-        refusals.refuse('anonymous', { clientId: client.id });
+        refusals.refuse('anonymous', { clientId: client.id, detail: info?.address });
         return done(notAuthorized('anonymous clients are not allowed'), false);
       }
-      sessions.set(client, { user: null, pendingQos0: 0 });
+      if (!claimSession(client, null)) return refuseClientId(client, undefined, done);
+      sessions.set(client, { user: null });
       return done(null, true);
     }
-    const user = table.users.get(username);
-    const plain = password ? password.toString('utf8') : '';
-    // Unknown users cost one scrypt too, so response time does not reveal which usernames exist.
-    const hash = user?.hash ?? table.users.values().next().value?.hash;
-    const check = hash ? verifyPasswordAsync(plain, hash) : Promise.resolve(false);
-    void check.then((ok) => {
-      if (ok && user) {
-        sessions.set(client, { user, pendingQos0: 0 });
+    const address = info?.address ?? 'unknown';
+    const gone = (): boolean => !info || !sockets.has(info.conn);
+    void gate.check(address, username, password, gone).then((r) => {
+      counters.set('broker_auth_pending', gate.pending);
+      if (r.ok) {
+        if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
+        sessions.set(client, { user: r.user });
         return done(null, true);
       }
-      refusals.refuse('bad_credentials', { clientId: client.id, username });
-      done(notAuthorized('bad user name or password'), false);
+      if (r.reason === 'abandoned') return done(notAuthorized('connection closed during authentication'), false);
+      refusals.refuse(r.reason, { clientId: client.id, username, detail: `from ${address}` });
+      if (r.reason === 'auth_busy') return done(serverUnavailable('too many logins in progress'), false);
+      done(notAuthorized(r.reason === 'auth_rate_limited' ? 'too many failed logins from this address' : 'bad user name or password'), false);
     });
   }
 
@@ -135,6 +204,12 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     packet.retain = false;
   }
 
+  /**
+   * Hand a bal/raw publish to the pipeline and call Aedes back when its verdict is known: 'accepted'
+   * → acknowledged and relayed; 'rejected' → acknowledged, re-routed to the sink (relayed to no one,
+   * not retained). A store failure on QoS 1/2 → not acknowledged, connection closed (the client
+   * re-sends); on QoS 0 (best effort) it is counted and the message is still relayed.
+   */
   function handRaw(client: Client, session: Session, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     const qos = packet.qos;
     const raw: RawPublish = {
@@ -144,34 +219,24 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       clientId: client.id,
       username: session.user?.username,
     };
+    if (qos === 0) counters.inc('broker_qos0');
     let pending: Promise<'accepted' | 'rejected'>;
     try {
       pending = deps.onRawPublish(raw);
     } catch (e) {
       pending = Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
-    if (qos === 0) {
-      counters.inc('broker_qos0');
-      session.pendingQos0++;
-      const hold = session.pendingQos0 > QOS0_MAX_PENDING;
-      pending.then(
-        () => {
-          session.pendingQos0--;
-          if (hold) callback(null);
-        },
-        (err: unknown) => {
-          session.pendingQos0--;
-          refuse('store_unavailable', client, raw.topic, (err as Error)?.message);
-          if (hold) callback(null);
-        },
-      );
-      if (!hold) callback(null);
-      return;
-    }
     pending.then(
-      () => callback(null),
+      (verdict) => {
+        if (verdict === 'rejected') {
+          counters.inc('broker_dropped', { reason: 'payload_rejected' });
+          dropToSink(packet);
+        }
+        callback(null);
+      },
       (err: unknown) => {
         refuse('store_unavailable', client, raw.topic, (err as Error)?.message);
+        if (qos === 0) return callback(null);
         // An error here makes Aedes close the connection without acknowledging: the client re-sends later.
         callback(new Error(`store unavailable: ${(err as Error)?.message ?? String(err)}`));
       },
@@ -182,6 +247,11 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     if (client === null) return callback(null); // a stale will from the persistence: nothing to check
     const session = sessions.get(client);
     const topic = packet.topic;
+    const problem = topicProblem(topic);
+    if (problem) {
+      refuse('bad_topic', client, topic, problem);
+      return callback(new Error(`PUBLISH topic: ${problem}`)); // Aedes closes the connection, no acknowledgement
+    }
     if (!session || topic.charCodeAt(0) === 36 /* '$' */ || (session.user !== null && !session.user.acl.canPublish(topic))) {
       refuse('publish_acl', client, topic);
       dropToSink(packet);
@@ -190,32 +260,43 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     if (!topic.startsWith(RAW_PREFIX)) return callback(null);
     if (packet.qos === 2 && packet.dup) {
       // A QoS 2 re-send of a packet already stored (awaiting PUBREL) was handed over the first time.
-      const persistence = (aedes as unknown as { persistence: { incomingGetPacket(c: Client, p: PublishPacket): Promise<unknown> } }).persistence;
-      persistence.incomingGetPacket(client, packet).then(
-        () => callback(null),
-        () => handRaw(client, session, packet, callback),
-      );
+      void incomingPacketStored(aedes, client, packet).then((stored) => (stored ? callback(null) : handRaw(client, session, packet, callback)));
       return;
     }
     handRaw(client, session, packet, callback);
   }
 
   function authorizeSubscribe(client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {
+    const problem = topicProblem(sub.topic);
+    if (problem) {
+      refuse('bad_topic', client, sub.topic, problem);
+      return callback(new Error(`SUBSCRIBE filter: ${problem}`)); // Aedes closes the connection
+    }
     const session = sessions.get(client);
     if (session && (session.user === null || session.user.acl.canSubscribe(sub.topic))) return callback(null, sub);
     refuse('subscribe_acl', client, sub.topic);
     callback(null, null); // SUBACK 0x80 for this filter
   }
 
+  /**
+   * Called by Aedes for every delivery to `client`: live ones (QoS 0, 1, 2), retained messages sent
+   * on subscribe, and the offline queue sent after a persistent session is resumed (a refused queued
+   * packet is removed from the queue). The receiver's subscribe ACL is checked against the topic
+   * each time, so a delivery never depends on how the subscription came to exist.
+   */
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     if (packet.topic === sinkTopic) return null;
+    const session = sessions.get(client);
+    if (!session || (session.user !== null && !session.user.acl.canRead(packet.topic))) {
+      refusals.drop('read_acl', { clientId: client.id, username: session?.user?.username, topic: packet.topic });
+      return null;
+    }
     // A subscriber that stops reading: once its socket buffer is full (write() said wait for 'drain'),
     // Aedes would queue every further delivery in memory, and hold up deliveries to everyone else,
     // until drainTimeout cuts it off. QoS 0 deliveries to it are dropped and counted instead;
     // QoS 1/2 deliveries are kept (their sender relies on them).
     if (packet.qos === 0) {
-      const conn = (client as unknown as { conn?: { writableNeedDrain?: boolean } }).conn;
-      if (conn?.writableNeedDrain === true) {
+      if (socketNeedsDrain(client)) {
         counters.inc('broker_dropped', { reason: 'slow_subscriber' });
         return null;
       }
@@ -224,6 +305,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   }
 
   const aedes = new Aedes({
+    preConnect,
     authenticate,
     authorizePublish,
     authorizeSubscribe,
@@ -239,15 +321,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   });
   whenReady.catch((err: unknown) => log.error({ err }, 'mqtt: broker set-up failed'));
 
-  const countSubscriptions = (): number => {
-    let n = 0;
-    const clients = (aedes as unknown as { clients: Record<string, { subscriptions?: object }> }).clients;
-    for (const id in clients) n += Object.keys(clients[id]?.subscriptions ?? {}).length;
-    return n;
-  };
   const updateGauges = (): void => {
     counters.set('broker_clients', aedes.connectedClients ?? 0);
-    counters.set('broker_subscriptions', countSubscriptions());
+    counters.set('broker_subscriptions', countSubscriptions(aedes));
   };
   aedes.on('client', () => {
     counters.inc('broker_connections');
@@ -258,14 +334,25 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   aedes.on('unsubscribe', updateGauges);
   aedes.on('clientError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'mqtt: client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt: connection error'));
-  // Aedes emits a plain 'error' on persistence failures; without a listener it would end the process.
-  (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'mqtt: broker error'));
+  onBrokerError(aedes, (err) => log.error({ err }, 'mqtt: broker error'));
+  let shapeChecked = false;
 
   /** Hand one connection (TCP socket or WebSocket stream) to Aedes, with the packet size cap. */
-  const attach = (conn: Duplex, req?: IncomingMessage): void => {
+  const attach = (conn: Duplex, address: string, req?: IncomingMessage): void => {
     sockets.add(conn);
-    conn.once('close', () => sockets.delete(conn));
     const client = aedes.handle(conn, req);
+    conn.once('close', () => {
+      sockets.delete(conn);
+      // A clean session ends with its connection, and with it the client id's ownership.
+      const o = client.id ? owners.get(client.id) : undefined;
+      if (o?.client === client && client.clean) owners.delete(client.id);
+    });
+    conns.set(client, { conn, address });
+    if (!shapeChecked) {
+      shapeChecked = true;
+      const problems = internalsProblems(aedes, client);
+      if (problems.length > 0) log.error({ problems }, 'mqtt: Aedes/mqtt-packet internals are not the expected shape (dependency updated?)');
+    }
     const capped = capPacketSize(client, maxPacketBytes, (length) =>
       refuse('packet_too_large', client, undefined, `${length} bytes > ${maxPacketBytes}`),
     );
@@ -302,7 +389,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
           ws.on('error', (err: Error & { code?: string }) => {
             if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') refusals.refuse('packet_too_large', { detail: err.message });
           });
-          attach(createWebSocketStream(ws), req);
+          attach(createWebSocketStream(ws), req.socket.remoteAddress ?? 'unknown', req);
         });
       if (ready) upgrade();
       else whenReady.then(upgrade, () => socket.destroy());
@@ -313,7 +400,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       if (server) return bound;
       const srv = createServer({ highWaterMark: 256 * 1024 }, (socket: Socket) => {
         socket.setNoDelay(true);
-        attach(socket);
+        attach(socket, socket.remoteAddress ?? 'unknown');
       });
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error): void => reject(new Error(`mqtt: cannot listen on ${cfg.host}:${cfg.port}: ${err.message}`));
@@ -336,7 +423,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         host: bound.host,
         port: bound.port,
         clients: aedes.connectedClients ?? 0,
-        subscriptions: countSubscriptions(),
+        subscriptions: countSubscriptions(aedes),
       };
     },
 

@@ -1,6 +1,7 @@
 /**
  * Every refusal is counted (`broker_refused{reason}`) and logged, at most once per client and reason
- * per minute, so a misconfigured device publishing at 50 Hz cannot flood the journal.
+ * per minute, so a misconfigured device publishing at 50 Hz cannot flood the journal. Deliveries the
+ * broker drops for a reason worth a log line (`broker_dropped{reason}`) go through `drop` the same way.
  */
 import type { Counters } from '../core/counters.js';
 import { LogLimiter } from '../core/log-limiter.js';
@@ -13,7 +14,13 @@ export type RefusalReason =
   | 'subscribe_acl'
   | 'store_unavailable'
   | 'packet_too_large'
-  | 'websocket_disabled';
+  | 'websocket_disabled'
+  | 'bad_topic'
+  | 'auth_rate_limited'
+  | 'auth_busy'
+  | 'client_id_taken';
+
+export type DropReason = 'read_acl';
 
 export interface RefusalInfo {
   clientId?: string | null;
@@ -30,6 +37,10 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   store_unavailable: { reason: 'store_unavailable' },
   packet_too_large: { reason: 'packet_too_large' },
   websocket_disabled: { reason: 'websocket_disabled' },
+  bad_topic: { reason: 'bad_topic' },
+  auth_rate_limited: { reason: 'auth_rate_limited' },
+  auth_busy: { reason: 'auth_busy' },
+  client_id_taken: { reason: 'client_id_taken' },
 };
 
 export class Refusals {
@@ -45,11 +56,21 @@ export class Refusals {
 
   refuse(reason: RefusalReason, info: RefusalInfo): void {
     this.counters.inc('broker_refused', LABELS[reason]);
+    this.logLimited('refused', reason, info);
+  }
+
+  /** A delivery dropped (`broker_dropped{reason}`), logged like a refusal. */
+  drop(reason: DropReason, info: RefusalInfo): void {
+    this.counters.inc('broker_dropped', { reason });
+    this.logLimited('dropped', reason, info);
+  }
+
+  private logLimited(what: 'refused' | 'dropped', reason: string, info: RefusalInfo): void {
     const key = `${info.clientId ?? ''}\u0000${reason}`;
     if (!this.limiter.take(key).ok) return;
     this.log.warn(
       { reason, clientId: info.clientId ?? undefined, username: info.username, topic: info.topic, detail: info.detail },
-      `mqtt: refused (${reason}) client "${info.clientId ?? '?'}"` +
+      `mqtt: ${what} (${reason}) client "${info.clientId ?? '?'}"` +
         (info.username ? ` user "${info.username}"` : '') +
         (info.topic ? ` topic "${info.topic}"` : ''),
     );

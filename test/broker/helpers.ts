@@ -3,7 +3,8 @@ import { EventEmitter, once } from 'node:events';
 import { createLogger } from '../../agent/core/logger.js';
 import { Counters } from '../../agent/core/counters.js';
 import type { MqttConfig } from '../../agent/core/config-types.js';
-import { createBroker, type EmbeddedBroker, type RawPublish } from '../../agent/broker/index.js';
+import { createBroker, type AuthLimits, type EmbeddedBroker, type RawPublish } from '../../agent/broker/index.js';
+import { randomBytes, scryptSync } from 'node:crypto';
 
 export interface Deferred<T = void> {
   promise: Promise<T>;
@@ -24,13 +25,15 @@ export function deferred<T = void>(): Deferred<T> {
 /** Records every onRawPublish call; `mode` decides what the returned promise does. */
 export class RawRecorder extends EventEmitter {
   readonly calls: RawPublish[] = [];
-  mode: 'resolve' | 'reject' | 'hold' = 'resolve';
+  /** resolve: 'accepted'; reject: the store fails; hold: until released; refuse: 'rejected' (a payload the pipeline refused). */
+  mode: 'resolve' | 'reject' | 'hold' | 'refuse' = 'resolve';
   readonly held: Deferred[] = [];
 
   readonly handler = (p: RawPublish): Promise<'accepted' | 'rejected'> => {
     this.calls.push(p);
     queueMicrotask(() => this.emit('call', p));
     if (this.mode === 'reject') return Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
+    if (this.mode === 'refuse') return Promise.resolve('rejected' as const);
     if (this.mode === 'hold') {
       const d = deferred();
       this.held.push(d);
@@ -69,10 +72,20 @@ export interface TestBroker {
   port: number;
 }
 
-export async function startBroker(over: Partial<MqttConfig> = {}): Promise<TestBroker> {
+/** A `passwordHash` with a chosen scrypt cost (tests use a lower N than the default 16384 to run fast). */
+export function testHash(password: string, N = 1024): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(password, salt, 32, { N, r: 8, p: 1 });
+  return `scrypt$${N}$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export async function startBroker(
+  over: Partial<MqttConfig> = {},
+  extra: { auth?: Partial<AuthLimits>; now?: () => number } = {},
+): Promise<TestBroker> {
   const counters = new Counters();
   const raw = new RawRecorder();
-  const broker = createBroker(mqttConfig(over), { log: createLogger('silent'), counters, onRawPublish: raw.handler });
+  const broker = createBroker(mqttConfig(over), { log: createLogger('silent'), counters, onRawPublish: raw.handler, ...extra });
   const { port } = await broker.listen();
   return { broker, counters, raw, port, url: `mqtt://127.0.0.1:${port}` };
 }

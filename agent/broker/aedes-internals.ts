@@ -1,0 +1,112 @@
+/**
+ * Every place where gridedge reaches past the public, typed interface of Aedes 1.2 or mqtt-packet 9
+ * lives in this module, and nowhere else. Each function names the internal it relies on.
+ * `internalsProblems()` checks the shapes we rely on; the broker logs its findings at start-up and
+ * test/broker/aedes-internals.test.ts fails when the installed versions differ from the pinned ones
+ * or a shape changed. After a dependency update, re-read the Aedes sources named below.
+ */
+import type { Aedes, Client, PublishPacket } from 'aedes';
+
+/** The versions these internals were read from (package.json pins aedes; mqtt-packet comes with it). */
+export const PINNED = { aedes: '1.2.0', 'mqtt-packet': '9.0.2' } as const;
+
+interface Persistence {
+  incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
+}
+
+interface AedesInternal {
+  persistence?: Partial<Persistence>;
+  clients?: Record<string, { subscriptions?: object } | undefined>;
+}
+
+interface PacketParser {
+  packet: { cmd?: string; length: number };
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+}
+
+interface ClientInternal {
+  _parser?: Partial<PacketParser>;
+  conn?: { writableNeedDrain?: boolean };
+}
+
+const internal = (aedes: Aedes): AedesInternal => aedes as unknown as AedesInternal;
+const clientInternal = (client: Client): ClientInternal => client as unknown as ClientInternal;
+
+/**
+ * Whether a QoS 2 PUBLISH with this client's message id is already in Aedes' inbound store (stored
+ * and awaiting PUBREL). Uses `aedes.persistence.incomingGetPacket`, which rejects when it is not.
+ */
+export function incomingPacketStored(aedes: Aedes, client: Client, packet: PublishPacket): Promise<boolean> {
+  const p = internal(aedes).persistence;
+  if (typeof p?.incomingGetPacket !== 'function') return Promise.resolve(false);
+  return p.incomingGetPacket(client, packet).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Subscriptions of the connected clients (Aedes keeps connected clients in `aedes.clients[id].subscriptions`). */
+export function countSubscriptions(aedes: Aedes): number {
+  let n = 0;
+  const clients = internal(aedes).clients ?? {};
+  for (const id in clients) n += Object.keys(clients[id]?.subscriptions ?? {}).length;
+  return n;
+}
+
+/** True when the client's connection said "wait for drain" on its last write (Node's `writableNeedDrain` on `client.conn`). */
+export function socketNeedsDrain(client: Client): boolean {
+  return clientInternal(client).conn?.writableNeedDrain === true;
+}
+
+/**
+ * Aedes emits a plain 'error' event on persistence failures (typed events do not list it); without a
+ * listener Node would end the process.
+ */
+export function onBrokerError(aedes: Aedes, listener: (err: Error) => void): void {
+  (aedes as unknown as NodeJS.EventEmitter).on('error', listener);
+}
+
+/**
+ * A cap on the size of one MQTT packet. mqtt-packet buffers a whole packet before parsing it and
+ * MQTT 3.1.1 allows 256 MiB, so without a cap one client could make the broker hold that much per
+ * connection. The cap wraps the client's parser (`client._parser`) method `_parseLength`, which
+ * reads the fixed header's "remaining length", so it acts before any payload byte is buffered, and
+ * ends the connection through the parser's `_emitError`. Returns false (no cap) when the parser is
+ * not the expected shape.
+ */
+export function capPacketSize(client: Client, maxBytes: number, onTooLarge: (length: number) => void): boolean {
+  const parser = clientInternal(client)._parser;
+  if (!parser || typeof parser._parseLength !== 'function' || typeof parser._emitError !== 'function') return false;
+  const p = parser as PacketParser;
+  const parseLength = p._parseLength;
+  p._parseLength = function cappedParseLength(this: PacketParser): boolean {
+    const done = parseLength.call(this);
+    if (done && this.packet.length > maxBytes) {
+      onTooLarge(this.packet.length);
+      this._emitError(new Error(`MQTT packet of ${this.packet.length} bytes exceeds the broker limit of ${maxBytes}`));
+      return false;
+    }
+    return done;
+  };
+  return true;
+}
+
+/**
+ * What is missing from the shapes above, for an Aedes instance and (when given) one of its clients.
+ * Empty when everything this module relies on is there.
+ */
+export function internalsProblems(aedes: Aedes, client?: Client): string[] {
+  const problems: string[] = [];
+  const a = internal(aedes);
+  if (typeof a.persistence?.incomingGetPacket !== 'function') problems.push('aedes.persistence.incomingGetPacket is not a function');
+  if (a.clients === null || typeof a.clients !== 'object') problems.push('aedes.clients is not an object');
+  if (client) {
+    const c = clientInternal(client);
+    if (typeof c._parser?._parseLength !== 'function') problems.push('client._parser._parseLength is not a function');
+    if (typeof c._parser?._emitError !== 'function') problems.push('client._parser._emitError is not a function');
+    if (c._parser && !('packet' in c._parser)) problems.push('client._parser.packet is missing');
+    if (!c.conn || !('writableNeedDrain' in c.conn)) problems.push('client.conn.writableNeedDrain is missing');
+  }
+  return problems;
+}
