@@ -105,10 +105,7 @@ export class Agent {
   ) {
     this.log = logger ?? createLogger(cfg.log.level);
     this.registry = registry;
-    this.counters.describe('plugin_errors', 'Plugin start failures and exceptions, by kind and id (each start failure is retried with backoff)');
-    this.counters.describe('driver_errors', 'Measurements a driver emitted that the pipeline could not take, by driver');
-    this.counters.describe('uncaught_errors', 'Exceptions and rejections no component caught (logged; the agent keeps running), by kind');
-    this.counters.describe('broker_publish_errors', 'In-process publishes the embedded broker failed to deliver');
+    for (const kind of KINDS) for (const spec of registry[kind.list].values()) if (spec.metrics) this.counters.define(spec.metrics);
   }
 
   private ctx(type: string, id: string): PluginContext {
@@ -322,6 +319,7 @@ export class Agent {
       buffer,
       forwarders,
       counters: this.counters.snapshot(),
+      metrics: this.counters.catalogue(),
       memory: Object.fromEntries(
         Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round((v / 2 ** 20) * 10) / 10]),
       ),

@@ -34,8 +34,6 @@ export class AnalyzerRunner {
   ) {
     this.watched = new Set(analyzer.trigger.onChange ?? []);
     this.now = deps.now ?? Date.now;
-    deps.counters.describe('analyzer_runs', 'Analyzer runs completed, by analyzer');
-    deps.counters.describe('analyzer_errors', 'Analyzer runs that failed, by analyzer');
   }
 
   /** Begin triggering (after the analyzer's own start succeeded). */

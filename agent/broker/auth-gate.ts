@@ -112,8 +112,6 @@ export class AuthGate {
       salt: randomBytes(16),
       hash: randomBytes(first?.hash.length ?? SCRYPT_DEFAULTS.keyBytes),
     };
-    counters.describe('broker_auth', 'MQTT password checks by result: cache_hit (no scrypt), scrypt_ok, scrypt_failed, joined (shared an identical running check), abandoned (client left while waiting)');
-    counters.describe('broker_auth_pending', 'MQTT password checks waiting for or running scrypt now');
     counters.set('broker_auth_pending', 0);
   }
 

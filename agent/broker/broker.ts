@@ -115,15 +115,6 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   const sockets = new Set<Duplex>();
   let sinkTopic = '$SYS/gridedge/refused';
 
-  counters.describe('broker_connections', 'MQTT sessions established (after authentication)');
-  counters.describe('broker_clients', 'MQTT clients connected now');
-  counters.describe('broker_subscriptions', 'MQTT subscriptions now');
-  counters.describe('broker_refused', 'MQTT connections, publishes and subscriptions refused, by reason');
-  counters.describe(
-    'broker_dropped',
-    'Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver\'s subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed)',
-  );
-  counters.describe('broker_qos0', 'QoS 0 publishes to bal/raw (best effort: not acknowledged)');
   counters.set('broker_clients', 0);
   counters.set('broker_subscriptions', 0);
 

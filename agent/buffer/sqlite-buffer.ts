@@ -366,16 +366,6 @@ export class SqliteBuffer implements MessageBuffer {
 
   private describeCounters(): void {
     const c = this.counters;
-    c.describe('buffer_appended', 'Rows committed to the store-and-forward buffer');
-    c.describe('buffer_pruned', 'Rows deleted from the buffer (delivered everywhere, or dropped by a limit)');
-    c.describe('buffer_dropped', 'Rows deleted by the size/age limit before this forwarder delivered them');
-    c.describe('buffer_write_errors', 'Buffer transactions that could not be written, or appends refused while it cannot write (disk full, I/O error, file lost)');
-    c.describe('buffer_corrupt', 'Corrupt buffer databases moved aside at open');
-    c.describe('buffer_clock_steps', 'Wall-clock steps seen by the buffer (age limits follow them)');
-    c.describe('buffer_listener_errors', 'onCommit listeners that threw');
-    c.describe('buffer_file_lost', 'Times the buffer database was found deleted or replaced (while running or at start)');
-    c.describe('buffer_lost_rows', 'Rows of a deleted or replaced buffer database that could not be copied to its successor');
-    c.describe('buffer_prune_rounds', 'Prune rounds the buffer ran (each looks at the limits and cursors once)');
   }
 
   /** The newest row stamped in the future: the clock went back while the agent was not running. */

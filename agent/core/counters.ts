@@ -2,8 +2,10 @@
  * Counters: what the agent receives, processes, drops, retries and rejects.
  * One registry per agent; the status page, `/api/v1/status`, `/metrics`, the CLI and the
  * metrics topic all read the same registry. Counters only ever go up (Prometheus counter
- * semantics); gauges are set.
+ * semantics); gauges are set. What each one means is in the metric catalogue
+ * (agent/core/metrics.ts), which the registry starts from; plugins add theirs with `define`.
  */
+import { METRICS, type MetricCatalogue, type MetricDef } from './metrics.js';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -33,29 +35,65 @@ function keyOf(name: string, labels: Labels | undefined): string {
 export class Counters {
   private readonly counters = new Map<string, Series>();
   private readonly gauges = new Map<string, Series>();
-  private readonly help = new Map<string, string>();
+  private readonly defs = new Map<string, MetricDef>();
+  /** Series created whose name is not in the catalogue, or whose label names differ from it. */
+  private readonly strays = new Set<string>();
 
-  /** Optional one-line description, shown as `# HELP` in /metrics. */
-  describe(name: string, text: string): void {
-    this.help.set(name, text);
+  constructor(catalogue: MetricCatalogue = METRICS) {
+    for (const [name, def] of Object.entries(catalogue)) this.defs.set(name, def);
   }
 
+  /** Add metrics to the catalogue (a plugin's own). An existing name keeps its first definition. */
+  define(catalogue: MetricCatalogue): void {
+    for (const [name, def] of Object.entries(catalogue)) if (!this.defs.has(name)) this.defs.set(name, def);
+  }
+
+  /** The help text of a metric (`# HELP` in /metrics). */
   description(name: string): string | undefined {
-    return this.help.get(name);
+    return this.defs.get(name)?.help;
+  }
+
+  definition(name: string): MetricDef | undefined {
+    return this.defs.get(name);
+  }
+
+  /** The whole catalogue, by name. */
+  catalogue(): Record<string, MetricDef> {
+    return Object.fromEntries(this.defs);
+  }
+
+  /** Series that were counted but do not match the catalogue (name unknown, or other label names). */
+  uncatalogued(): string[] {
+    return [...this.strays].sort();
+  }
+
+  /** Checked once per new series, so the per-message cost stays one map lookup. */
+  private checkNew(name: string, labels: Labels | undefined, type: MetricDef['type']): void {
+    const def = this.defs.get(name);
+    const names = labels ? Object.keys(labels).sort().join(',') : '';
+    if (!def) this.strays.add(`${name}: not in the catalogue`);
+    else if (def.type !== type) this.strays.add(`${name}: a ${def.type} used as a ${type}`);
+    else if ([...def.labels].sort().join(',') !== names) this.strays.add(`${name}: labels {${names}}, catalogue says {${def.labels.join(',')}}`);
   }
 
   inc(name: string, labels?: Labels, by = 1): void {
     const k = keyOf(name, labels);
     const s = this.counters.get(k);
     if (s) s.value += by;
-    else this.counters.set(k, { name, labels: labels ?? {}, value: by });
+    else {
+      this.checkNew(name, labels, 'counter');
+      this.counters.set(k, { name, labels: labels ?? {}, value: by });
+    }
   }
 
   set(name: string, value: number, labels?: Labels): void {
     const k = keyOf(name, labels);
     const s = this.gauges.get(k);
     if (s) s.value = value;
-    else this.gauges.set(k, { name, labels: labels ?? {}, value });
+    else {
+      this.checkNew(name, labels, 'gauge');
+      this.gauges.set(k, { name, labels: labels ?? {}, value });
+    }
   }
 
   /** Current value of one counter or gauge series (0 when never touched). */

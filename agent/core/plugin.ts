@@ -21,6 +21,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Counters } from './counters.js';
+import type { MetricCatalogue } from './metrics.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 
 export type { Logger } from 'pino';
@@ -210,6 +211,8 @@ export interface PluginSpec<Config, Instance> {
   readonly doc: string;
   /** convict schema of the plugin's own keys (without `type` and `id`, which the root adds). */
   readonly schema: ConfigSchema;
+  /** The counters and gauges the plugin keeps under names of its own (added to the metric catalogue). */
+  readonly metrics?: MetricCatalogue;
   /** Rules across the plugin's keys, run on an entry with its defaults filled in: "key: message" each. */
   validate?(config: Config): string[];
   /** No I/O here. */

@@ -6,6 +6,7 @@ import type { BufferStats } from './buffer-types.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import type { PluginHealth } from './plugin.js';
 import type { ListKey } from './kinds.js';
+import type { MetricDef } from './metrics.js';
 
 export interface DeviceStatus {
   device: string;
@@ -58,6 +59,8 @@ export interface AgentStatus {
   buffer: BufferStats | null;
   forwarders: ForwarderStatus[];
   counters: Record<string, number | Record<string, number>>;
+  /** The metric catalogue: what each counter and gauge means (type, help, label names). */
+  metrics?: Record<string, MetricDef>;
   /** process.memoryUsage() in MiB: rss, heapUsed, heapTotal, external, arrayBuffers. */
   memory?: Record<string, number>;
 }

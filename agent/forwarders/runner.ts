@@ -116,10 +116,6 @@ export class ForwarderRunner {
     this.ctx = ctx;
     this.log = ctx.log;
     const c = ctx.counters;
-    c.describe('forward_sent', 'Rows delivered upstream (acknowledged by the peer), per forwarder');
-    c.describe('forward_retries', 'Reconnects and re-sends after a failure, per forwarder');
-    c.describe('forward_errors', 'Connection and send failures, per forwarder and reason');
-    c.describe('forward_rejected', 'Rows the peer refused for good (skipped, not retried), per forwarder');
     c.inc('forward_sent', { forwarder: this.id }, 0);
     c.inc('forward_rejected', { forwarder: this.id }, 0);
 

@@ -19,7 +19,6 @@ export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<Fasti
     logController: new LogController({ disableRequestLogging: true }),
   });
 
-  deps.counters.describe('http_requests', 'HTTP requests answered, by route and status code');
   app.addHook('onResponse', async (req, reply) => {
     deps.counters.inc('http_requests', { route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
   });

@@ -129,6 +129,14 @@ export const agentStatusSchema = {
     buffer: bufferStatsSchema,
     forwarders: { type: 'array', items: forwarderStatusSchema },
     counters: countersSchema,
+    metrics: {
+      type: 'object',
+      description: 'The metric catalogue: per counter or gauge name, its type, help text and label names',
+      additionalProperties: {
+        type: 'object',
+        properties: { type: { type: 'string', enum: ['counter', 'gauge'] }, help: str, labels: strList },
+      },
+    },
   },
 } as const;
 

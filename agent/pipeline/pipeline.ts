@@ -58,20 +58,6 @@ export class Pipeline {
 
   constructor(private readonly d: PipelineDeps) {
     const c = d.counters;
-    c.describe('received', 'Measurements received on bal/raw (from drivers and MQTT clients)');
-    c.describe('processed', 'Measurements processed and published on bal/processed');
-    c.describe('rejected', 'Raw payloads rejected, by reason');
-    c.describe('flagged', 'Measurements kept but flagged questionable, by reason');
-    c.describe('dropped', 'Accepted data that could not be stored, by reason');
-    c.describe('late', 'Samples that arrived after their statistics window was published');
-    c.describe('stats_published', 'Statistics windows published');
-    c.describe('stats_excluded', 'Measurements left out of statistics whole (no field sample included, something invalid)');
-    c.describe('stats_excluded_fields', 'Field samples left out of statistics because their quality was invalid');
-    c.describe('aggregator_ignored', 'Measurements an aggregator could not place (no usable timestamp, open-window limit), by aggregator');
-    c.describe('aggregator_errors', 'Aggregator exceptions, by aggregator');
-    c.describe('derived_refused', 'Messages from aggregators, analyzers or services refused (topic not under bal/processed/, not serialisable), by reason');
-    c.describe('qos0_received', 'QoS 0 publishes on bal/raw (best effort)');
-    c.describe('processor_errors', 'Processor exceptions, by processor');
     // Shown from the start (at 0) so a dashboard or technician sees them before anything happens.
     for (const name of ['processed', 'late', 'stats_published']) c.inc(name, undefined, 0);
   }

@@ -40,8 +40,7 @@ t.test('GET /api/v1/status serialises a null buffer and extra top-level fields',
 });
 
 t.test('GET /metrics is valid Prometheus text format 0.0.4', async (t) => {
-  const counters = new Counters();
-  counters.describe('received', 'Measurements received\nfrom all sources \\ drivers');
+  const counters = new Counters({ received: { type: 'counter', help: 'Measurements received\nfrom all sources \\ drivers', labels: [] } });
   counters.inc('received', undefined, 1000);
   counters.inc('broker_refused', { reason: 'publish_acl' }, 2);
   counters.inc('broker_refused', { reason: 'bad_credentials' });

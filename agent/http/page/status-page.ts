@@ -114,12 +114,16 @@ ${s.forwarders.map(
 
 function countersSection(s: AgentStatus): Html {
   const rows: Html[] = [];
+  // Each name with its meaning from the metric catalogue, on its first row.
   for (const [name, v] of Object.entries(s.counters)) {
-    if (typeof v === 'number') rows.push(html`<tr><td class="l">${name}</td><td class="l"></td><td>${v}</td></tr>`);
-    else for (const [labels, n] of Object.entries(v)) rows.push(html`<tr><td class="l">${name}</td><td class="l">${labels}</td><td>${n}</td></tr>`);
+    const help = s.metrics?.[name]?.help ?? '';
+    const series = typeof v === 'number' ? [['', v] as const] : Object.entries(v);
+    series.forEach(([labels, n], k) =>
+      rows.push(html`<tr><td class="l" title="${help}">${name}</td><td class="l">${labels}</td><td>${n}</td><td class="l muted">${k === 0 ? help : ''}</td></tr>`),
+    );
   }
   if (rows.length === 0) return html`<p class="muted">No counters yet.</p>`;
-  return html`<table><tr><th class="l">Counter</th><th class="l">Labels</th><th>Value</th></tr>${rows}</table>`;
+  return html`<table><tr><th class="l">Counter</th><th class="l">Labels</th><th>Value</th><th class="l">Meaning</th></tr>${rows}</table>`;
 }
 
 export function renderStatusPage(s: AgentStatus, nowMs = Date.now()): string {

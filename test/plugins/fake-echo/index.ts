@@ -15,6 +15,7 @@ export interface FakeEchoConfig {
 export const fakeEchoService: ServiceSpec<FakeEchoConfig> = {
   type: 'fake-echo',
   doc: 'Test service: echoes words over REST and publishes posted values',
+  metrics: { echo_starts: { type: 'counter', help: 'Starts of the fake-echo service', labels: ['service'] } },
   schema: { greeting: { doc: 'Prefix of each echo', format: f.nonEmptyString, default: 'echo' } },
   create(cfg): Service {
     let ctx: ServiceContext | null = null;

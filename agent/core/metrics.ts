@@ -1,0 +1,77 @@
+/**
+ * The metric catalogue: every counter and gauge the agent keeps, with its type, its help text and
+ * its label names. The counters (agent/core/counters.ts), `/metrics` (HELP and TYPE lines), the
+ * status JSON (`metrics`), the status page and `gridedge status` all read it. A plugin that keeps
+ * counters of its own declares them in its spec (`PluginSpec.metrics`); the agent adds them at start.
+ * A name counted without an entry here still counts, and is listed by `Counters.uncatalogued()`
+ * (a test runs the agent and checks that list is empty).
+ */
+
+export interface MetricDef {
+  type: 'counter' | 'gauge';
+  help: string;
+  /** Label names every series of this metric has (empty: one unlabelled series). */
+  labels: readonly string[];
+}
+
+const counter = (help: string, ...labels: string[]): MetricDef => ({ type: 'counter', help, labels });
+const gauge = (help: string, ...labels: string[]): MetricDef => ({ type: 'gauge', help, labels });
+
+export const METRICS = {
+  // The data path (agent/pipeline).
+  received: counter('Measurements received on bal/raw, by source (driver, mqtt)', 'source'),
+  processed: counter('Measurements processed and published on bal/processed'),
+  rejected: counter('Raw payloads rejected, by reason', 'reason'),
+  flagged: counter('Measurements kept but flagged questionable, by reason', 'reason'),
+  dropped: counter('Accepted data that could not be stored, by reason', 'reason'),
+  qos0_received: counter('QoS 0 publishes on bal/raw (best effort)'),
+  processor_errors: counter('Processor exceptions, by processor', 'processor'),
+  late: counter('Samples that arrived after their statistics window was published'),
+  stats_published: counter('Aggregator windows published'),
+  stats_excluded: counter('Measurements left out of statistics whole (no field sample included, something invalid)'),
+  stats_excluded_fields: counter('Field samples left out of statistics because their quality was invalid'),
+  aggregator_ignored: counter('Measurements an aggregator could not place (no usable timestamp, open-window limit), by aggregator', 'aggregator'),
+  aggregator_errors: counter('Aggregator exceptions, by aggregator', 'aggregator'),
+  derived_refused: counter('Messages from aggregators, analyzers or services refused (topic not under bal/processed/, not serialisable), by reason', 'reason'),
+  // Plugins and the agent.
+  plugin_errors: counter('Plugin start failures and exceptions, by kind and id (each start failure is retried with backoff)', 'kind', 'id'),
+  driver_errors: counter('Driver start failures and measurements the pipeline could not take, by driver', 'driver'),
+  analyzer_runs: counter('Analyzer runs completed, by analyzer', 'analyzer'),
+  analyzer_errors: counter('Analyzer runs that failed, by analyzer', 'analyzer'),
+  uncaught_errors: counter('Exceptions and rejections no component caught (logged; the agent keeps running), by kind', 'kind'),
+  // The broker.
+  broker_connections: counter('MQTT sessions established (after authentication)'),
+  broker_clients: gauge('MQTT clients connected now'),
+  broker_subscriptions: gauge('MQTT subscriptions now'),
+  broker_refused: counter('MQTT connections, publishes and subscriptions refused, by reason', 'reason'),
+  broker_dropped: counter(
+    "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed)",
+    'reason',
+  ),
+  broker_qos0: counter('QoS 0 publishes to bal/raw (best effort: not acknowledged)'),
+  broker_publish_errors: counter('In-process publishes the embedded broker failed to deliver'),
+  broker_auth: counter('MQTT password checks by result: cache_hit (no scrypt), scrypt_ok, scrypt_failed, joined (shared an identical running check), abandoned (client left while waiting)', 'result'),
+  broker_auth_pending: gauge('MQTT password checks waiting for or running scrypt now'),
+  // The buffer.
+  buffer_appended: counter('Rows committed to the store-and-forward buffer'),
+  buffer_pruned: counter('Rows deleted from the buffer (delivered everywhere, or dropped by a limit)'),
+  buffer_prune_rounds: counter('Prune rounds the buffer ran (each looks at the limits and cursors once)'),
+  buffer_dropped: counter('Rows deleted by the size/age limit before this forwarder delivered them', 'forwarder'),
+  buffer_write_errors: counter('Buffer transactions that could not be written, or appends refused while it cannot write (disk full, I/O error, file lost)'),
+  buffer_corrupt: counter('Corrupt buffer databases moved aside at open'),
+  buffer_file_lost: counter('Times the buffer database was found deleted or replaced (while running or at start)'),
+  buffer_lost_rows: counter('Rows of a deleted or replaced buffer database that could not be copied to its successor'),
+  buffer_clock_steps: counter('Wall-clock steps seen by the buffer (age limits follow them)'),
+  buffer_listener_errors: counter('onCommit listeners that threw'),
+  // Forwarders.
+  forward_sent: counter('Rows delivered upstream (acknowledged by the peer), per forwarder', 'forwarder'),
+  forward_retries: counter('Reconnects and re-sends after a failure, per forwarder', 'forwarder'),
+  forward_errors: counter('Connection and send failures, per forwarder and reason', 'forwarder', 'reason'),
+  forward_rejected: counter('Rows the peer refused for good (skipped, not retried), per forwarder', 'forwarder'),
+  // HTTP.
+  http_requests: counter('HTTP requests answered, by route and status code', 'route', 'code'),
+  http_upgrades_refused: counter('HTTP upgrade requests refused (not the MQTT-over-WebSocket path, or WebSocket disabled)'),
+} as const satisfies Record<string, MetricDef>;
+
+export type MetricName = keyof typeof METRICS;
+export type MetricCatalogue = Readonly<Record<string, MetricDef>>;
