@@ -177,6 +177,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     void gate.check(address, username, password, gone).then((r) => {
       counters.set('broker_auth_pending', gate.pending);
       if (r.ok) {
+        // Gone meanwhile: Aedes drops the answer; claiming the id now would leave a stale owner.
+        if (gone()) return done(notAuthorized('connection closed during authentication'), false);
         if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
         sessions.set(client, { user: r.user });
         return done(null, true);

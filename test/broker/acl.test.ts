@@ -1,5 +1,6 @@
 import t from 'tap';
-import { filterCovers, topicAllowed, isLoopbackHost } from '../../agent/broker/index.js';
+import { filterCovers, topicAllowed, topicProblem, isLoopbackHost } from '../../agent/broker/index.js';
+import { UserAcl } from '../../agent/broker/acl.js';
 import { buildUserTable } from '../../agent/broker/users.js';
 import { verifyPassword } from '../../agent/broker/passwords.js';
 import { mqttConfig } from './helpers.js';
@@ -77,4 +78,26 @@ t.test('user table: anonymous rule (CONTRACT) and clear-text passwords replaced 
       ),
     /mqtt\.users\[1\]\.username: "a" is configured twice/,
   );
+});
+
+t.test('canRead: a delivery is allowed when its topic matches one of the subscribe filters', async (t) => {
+  const acl = new UserAcl(['bal/raw/#'], ['bal/processed/#', 'status/+']);
+  t.ok(acl.canRead('bal/processed/pmu1'));
+  t.ok(acl.canRead('status/gw'));
+  t.notOk(acl.canRead('secret/keys'), 'outside every subscribe filter');
+  t.notOk(acl.canRead('bal/raw/pmu1'), 'publish rights do not grant reading');
+  t.notOk(acl.canRead('status/gw/deep'));
+  t.notOk(new UserAcl([], ['#']).canRead('$SYS/broker/x'), '# does not reach $ topics');
+  t.notOk(acl.canRead('secret/keys'), 'same answer from the cache');
+});
+
+t.test('topicProblem: NUL, U+FFFD (invalid UTF-8) and C0/C1 control characters are named with their offset', async (t) => {
+  t.equal(topicProblem('bal/raw/pmu1'), null);
+  t.equal(topicProblem('bal/raw/Zürich-√-😀'), null, 'other Unicode is fine');
+  t.equal(topicProblem('a\u0000b'), 'NUL character at offset 1');
+  t.equal(topicProblem(Buffer.from([0x61, 0xc3, 0x28]).toString('utf8')), 'invalid UTF-8 (U+FFFD) at offset 1');
+  t.equal(topicProblem('a\tb'), 'control character U+0009 at offset 1');
+  t.equal(topicProblem('ab\u007f'), 'control character U+007F at offset 2');
+  t.equal(topicProblem('\u009f'), 'control character U+009F at offset 0');
+  t.equal(topicProblem('\u00a0'), null, 'U+00A0 is not a control character');
 });
