@@ -56,6 +56,9 @@ export interface RunOptions {
 export const STOP_BUDGET_MS = 4500;
 const BUFFER_RESERVE_MS = 1500;
 
+/** Devices listed in the status document (the first ones by name); `devicesTotal` counts them all. */
+export const STATUS_MAX_DEVICES = 200;
+
 export function packageVersion(): string {
   try {
     const url = new URL('../../package.json', import.meta.url);
@@ -295,12 +298,13 @@ export class Agent {
         if (p.state !== 'running') problems.push(`${k.kind} ${p.id} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
     }
     const nowUs = Date.now() * 1000;
-    const devices = [...this.pipeline.latestByDevice().values()].map((m) => ({
-      device: m.device,
-      latest: m,
-      ageSeconds: Math.max(0, (nowUs - m.ts) / 1e6),
-    }));
-    devices.sort((a, b) => (a.device < b.device ? -1 : 1));
+    // At most STATUS_MAX_DEVICES devices, by name (the document is read by the page every few seconds).
+    const latest = this.pipeline.latestByDevice();
+    const names = [...latest.keys()].sort().slice(0, STATUS_MAX_DEVICES);
+    const devices = names.map((name) => {
+      const m = latest.get(name)!;
+      return { device: m.device, latest: m, ageSeconds: Math.max(0, (nowUs - m.ts) / 1e6) };
+    });
     const buffer = this.buffer ? this.buffer.stats() : null;
     if (buffer?.writeError) problems.push(`buffer cannot write: ${buffer.writeError}`);
     const forwarders = this.forwarders.map((f) => f.status());
@@ -316,6 +320,7 @@ export class Agent {
       drivers: plugins.drivers,
       plugins,
       devices,
+      devicesTotal: latest.size,
       buffer,
       forwarders,
       counters: this.counters.snapshot(),

@@ -55,7 +55,10 @@ export interface AgentStatus {
   drivers: PluginStatus[];
   /** Every configured plugin's health, by kind (`drivers`, `processors`, `aggregators` ...). */
   plugins: Record<ListKey, PluginStatus[]>;
+  /** The latest measurement of each device, the first 200 by name (see devicesTotal). */
   devices: DeviceStatus[];
+  /** How many devices the agent knows (devices may list fewer). */
+  devicesTotal?: number;
   buffer: BufferStats | null;
   forwarders: ForwarderStatus[];
   counters: Record<string, number | Record<string, number>>;

@@ -14,8 +14,9 @@
  *   delivered, refused, or is not routed to this forwarder. Rows delivered live above it are sent
  *   again after a crash (at least once; receivers drop duplicates by `seq`).
  *
- * `send` never overlaps itself: each batch is the live rows first, then backlog rows up to
- * `batchSize` as the rate limiter allows.
+ * Up to `forwarder.maxInFlight` `send` calls are in flight at once (pipelining; 1 when the forwarder
+ * does not say). Each batch is the live rows first, then backlog rows up to `batchSize` as the rate
+ * limiter allows; a row is in at most one batch in flight.
  */
 import type { CursorStats, MessageBuffer } from '../core/buffer-types.js';
 import type { Forwarder, Logger, PluginContext, SendResult, StoredMessage } from '../core/plugin.js';

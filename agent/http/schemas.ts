@@ -1,5 +1,5 @@
 /**
- * JSON Schemas of the HTTP responses (fastify serialises with them; the OpenAPI document is built from them).
+ * JSON Schemas of the HTTP responses (fastify serialises with them; an OpenAPI document can be built from them later).
  * Objects allow additional properties so fields added to AgentStatus later are not silently dropped.
  */
 import { KINDS } from '../core/kinds.js';
@@ -126,6 +126,7 @@ export const agentStatusSchema = {
       properties: Object.fromEntries(KINDS.map((k) => [k.list, { type: 'array', items: pluginStatusSchema }])),
     },
     devices: { type: 'array', items: deviceStatusSchema },
+    devicesTotal: int,
     buffer: bufferStatsSchema,
     forwarders: { type: 'array', items: forwarderStatusSchema },
     counters: countersSchema,

@@ -58,12 +58,18 @@ ${first ? html`<td rowspan="${span}">${fmtFixed(m.freq, 3)}</td><td class="l" ro
   });
 }
 
+/** Device rows rendered at most (the page stays small and quick with thousands of devices). */
+export const PAGE_MAX_DEVICES = 50;
+
 function devicesSection(s: AgentStatus): Html {
   if (s.devices.length === 0) return html`<p class="muted">No measurements yet.</p>`;
+  const total = Math.max(s.devicesTotal ?? 0, s.devices.length);
+  const shown = s.devices.slice(0, PAGE_MAX_DEVICES);
+  const more = total - shown.length;
   return html`<table>
 <tr><th class="l">Device</th><th class="l">Phase</th><th>Voltage <small>(V)</small></th><th>Current <small>(A)</small></th><th>P</th><th>Q</th><th>S</th><th>PF</th><th>f <small>(Hz)</small></th><th class="l">Quality</th><th>Age</th></tr>
-${s.devices.map(deviceRows)}
-</table>`;
+${shown.map(deviceRows)}
+</table>${more > 0 ? html`<p class="muted">${String(more)} more devices not shown (the first ${String(shown.length)} by name are).</p>` : ''}`;
 }
 
 function driversSection(s: AgentStatus, now: number): Html {
