@@ -271,3 +271,10 @@ t.test('config versions', async (t) => {
   ]);
   t.same(errorsOf(loadConfig({ document: { version: 'one' } })), ['version: must be an integer between 1 and 1, got "one"']);
 });
+
+t.test('a plugin kind that does not exist is an unknown key, with the kind it resembles', async (t) => {
+  t.same(errorsOf(loadConfig({ document: { analysers: [] } })), ['analysers: unknown key (did you mean "analyzers"?)']);
+  t.same(errorsOf(loadConfig({ document: { plugins: [] } })), ['plugins: unknown key']);
+  const both = errorsOf(loadConfig({ document: { stats: { windows: ['1s'] }, aggregators: [] } }));
+  t.match(both[0], /^stats: configures the default aggregator only/, 'a stats section next to an aggregators list is named');
+});

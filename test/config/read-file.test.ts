@@ -49,3 +49,20 @@ t.test('YAML duplicate keys and tabs are errors with their place', async (t) => 
   if (!dup.ok) t.match(dup.problems[0]!, { path: /^c\.yml:3:\d+$/, message: /duplicated mapping key/ });
   t.same(parseConfigText('', 'empty.yaml'), { ok: true, doc: undefined }, 'an empty file is no document (all defaults)');
 });
+
+t.test('duplicate keys and prototype keys are refused in JSON and YAML config files', async (t) => {
+  const dupJson = parseConfigText('{ "gateway": { "id": "a", "\\u0069d": "b" } }', 'c.json');
+  t.notOk(dupJson.ok, 'a JSON key given twice (once escaped) is refused');
+  if (!dupJson.ok) t.match(dupJson.problems[0]!.message, /^JSON: .*id/);
+  for (const [text, file, path] of [
+    ['{ "__proto__": { "polluted": 1 } }', 'p.json', '__proto__'],
+    ['{ "drivers": [ { "type": "sim-pmu", "id": "x", "constructor": { "prototype": 1 } } ] }', 'p.json', 'drivers[0].constructor'],
+    ['mqtt:\n  __proto__:\n    host: 0.0.0.0\n', 'p.yaml', 'mqtt.__proto__'],
+    ['stats:\n  prototype: 1\n', 'p.yml', 'stats.prototype'],
+  ] as const) {
+    const r = parseConfigText(text, file);
+    t.notOk(r.ok, `${file}: ${path} refused`);
+    if (!r.ok) t.same(r.problems.map((p) => p.path), [path]);
+    t.equal(({} as Record<string, unknown>)['polluted'], undefined, 'nothing reached Object.prototype');
+  }
+});
