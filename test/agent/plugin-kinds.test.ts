@@ -5,15 +5,12 @@
  * path: published on the embedded broker and stored in the buffer.
  */
 import t from 'tap';
-import mqtt from 'mqtt';
-import { Agent } from '../../agent/agent.js';
 import { loadConfig } from '../../agent/config/index.js';
-import { createLogger } from '../../agent/core/logger.js';
-import { extendRegistry, registry } from '../../agent/registry.js';
+import { extendRegistry, plugin, registry } from '../../agent/registry.js';
 import { fakeSumAnalyzer } from '../plugins/fake-analyzer/index.js';
 import { fakeEchoService } from '../plugins/fake-echo/index.js';
-import { plugin } from '../../agent/registry.js';
 import { tempDir } from '../helpers/agent-process.js';
+import { startInProcess } from '../helpers/in-process.js';
 import { waitFor } from '../helpers/wait.js';
 
 const withFake = extendRegistry(registry, { analyzers: [plugin(fakeSumAnalyzer)] });
@@ -46,14 +43,12 @@ t.test('the loader checks an analyzer entry with its own schema and rules', asyn
 });
 
 t.test('a fake analyzer runs on new measurements and publishes through the data path', async (t) => {
-  const dir = tempDir();
-  const r = config(dir, [{ type: 'fake-sum', id: 'sum', devices: ['m1', 'm2'] }]);
-  if (!r.ok) throw new Error(r.errors.join('\n'));
-  const agent = new Agent(r.config, createLogger('silent'), withFake);
-  const addr = await agent.start();
-  t.teardown(() => agent.stop());
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${addr.mqtt.port}`, { clientId: 'an-test' });
-  t.teardown(() => client.end(true));
+  const { agent, client: connect } = await startInProcess(
+    t,
+    { gateway: { id: 'gw-an' }, stats: { enabled: false }, analyzers: [{ type: 'fake-sum', id: 'sum', devices: ['m1', 'm2'] }] },
+    withFake,
+  );
+  const client = await connect('an-test');
   await client.subscribeAsync('bal/processed/analyzers/#', { qos: 0 });
   const results: { devices: string[]; p_total: number }[] = [];
   client.on('message', (topic, payload) => {
@@ -88,16 +83,12 @@ t.test('a fake analyzer runs on new measurements and publishes through the data 
 
 t.test('a fake service: its routes under /api/v1, its health by kind, publishing through the data path', async (t) => {
   const withEcho = extendRegistry(registry, { services: [plugin(fakeEchoService)] });
-  const dir = tempDir();
-  const r = loadConfig(
-    { document: { gateway: { id: 'gw-svc' }, mqtt: { port: 0 }, http: { port: 0 }, storage: { dir }, stats: { enabled: false }, services: [{ type: 'fake-echo', id: 'e1', greeting: 'hello' }] } },
-    { registry: withEcho },
+  const { agent, httpUrl, client: connect } = await startInProcess(
+    t,
+    { gateway: { id: 'gw-svc' }, stats: { enabled: false }, services: [{ type: 'fake-echo', id: 'e1', greeting: 'hello' }] },
+    withEcho,
   );
-  if (!r.ok) throw new Error(r.errors.join('\n'));
-  const agent = new Agent(r.config, createLogger('silent'), withEcho);
-  const addr = await agent.start();
-  t.teardown(() => agent.stop());
-  const base = `http://127.0.0.1:${addr.http.port}/api/v1`;
+  const base = `${httpUrl}/api/v1`;
   const echo = await waitFor(
     'the service started and answering',
     async () => {
@@ -107,8 +98,7 @@ t.test('a fake service: its routes under /api/v1, its health by kind, publishing
     { timeoutMs: 10_000 },
   );
   t.same(echo, { id: 'e1', word: 'hello world', started: 1 });
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${addr.mqtt.port}`, { clientId: 'svc-test' });
-  t.teardown(() => client.end(true));
+  const client = await connect('svc-test');
   await client.subscribeAsync('bal/processed/echo/#');
   const got = new Promise<string>((resolve) => client.once('message', (_tp, p) => resolve(p.toString())));
   const post = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 7 }) });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { tsFiles } from '../helpers/source-files.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,16 +35,6 @@ export function violation(file: string, spec: string): string | null {
   }
   if (spec.startsWith('/')) return `imports the absolute path ${JSON.stringify(spec)}`;
   return null;
-}
-
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...tsFiles(p));
-    else if (name.endsWith('.ts')) out.push(p);
-  }
-  return out.sort();
 }
 
 t.test('the checker catches imports from agent/ and drivers/', async (t) => {

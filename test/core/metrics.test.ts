@@ -3,32 +3,19 @@
  * and a running agent (in-process, fed over MQTT) counts nothing outside it or with other labels.
  */
 import t from 'tap';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { tsFiles } from '../helpers/source-files.js';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { METRICS } from '../../agent/core/metrics.js';
 import { Counters } from '../../agent/core/counters.js';
-import { Agent } from '../../agent/agent.js';
-import { loadConfig } from '../../agent/config/index.js';
-import { createLogger } from '../../agent/core/logger.js';
-import { registry } from '../../agent/registry.js';
-import { repoRoot, tempDir } from '../helpers/agent-process.js';
+import { repoRoot } from '../helpers/agent-process.js';
+import { startInProcess } from '../helpers/in-process.js';
 import { waitFor } from '../helpers/wait.js';
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...sources(p));
-    else if (name.endsWith('.ts')) out.push(p);
-  }
-  return out;
-}
 
 t.test('every name counted in the source is in the catalogue, with help', async (t) => {
   const root = repoRoot();
   const used = new Set<string>();
-  for (const f of [...sources(join(root, 'agent')), ...sources(join(root, 'drivers'))])
+  for (const f of [...tsFiles(join(root, 'agent')), ...tsFiles(join(root, 'drivers'))])
     for (const m of readFileSync(f, 'utf8').matchAll(/\.(?:inc|set)\(\s*'([a-z_0-9]+)'/g)) used.add(m[1]!);
   t.ok(used.size > 30, `found the counted names (${used.size})`);
   const catalogue = METRICS as Record<string, { help: string; labels: readonly string[] }>;
@@ -50,21 +37,16 @@ t.test('Counters report series outside the catalogue', async (t) => {
 });
 
 t.test('a running agent counts only what the catalogue names', async (t) => {
-  const dir = tempDir();
-  const r = loadConfig({
-    document: { mqtt: { port: 0 }, http: { port: 0 }, storage: { dir }, stats: { windows: ['1s'], graceMs: 100 }, drivers: [{ type: 'sim-pmu', id: 's1', rate: 20 }] },
+  const { agent, client, httpUrl } = await startInProcess(t, {
+    stats: { windows: ['1s'], graceMs: 100 },
+    drivers: [{ type: 'sim-pmu', id: 's1', rate: 20 }],
   });
-  if (!r.ok) throw new Error(r.errors.join('\n'));
-  const agent = new Agent(r.config, createLogger('silent'), registry);
-  const addr = await agent.start();
-  t.teardown(() => agent.stop());
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${addr.mqtt.port}`, { clientId: 'cat' });
-  t.teardown(() => c.end(true));
+  const c = await client('cat');
   await c.publishAsync('bal/raw/x1', '{"freq":50}', { qos: 1 });
   await c.publishAsync('bal/raw/x1', 'not json', { qos: 1 });
   await c.publishAsync('bal/raw/x1', '{"freq":50}', { qos: 0 });
   await c.publishAsync('$SYS/x', 'nope', { qos: 1 });
-  await fetch(`http://127.0.0.1:${addr.http.port}/api/v1/status`);
+  await fetch(`${httpUrl}/api/v1/status`);
   await waitFor('a stats window published', () => (agent.counters.get('stats_published') > 0 ? true : undefined), { timeoutMs: 10_000 });
   t.same(agent.counters.uncatalogued(), [], 'no series outside the catalogue');
   const st = agent.status();
