@@ -28,6 +28,8 @@ interface PacketParser {
 interface ClientInternal {
   _parser?: Partial<PacketParser>;
   conn?: { writableNeedDrain?: boolean };
+  _parsingBatch?: number;
+  _nextBatch?: () => void;
 }
 
 const internal = (aedes: Aedes): AedesInternal => aedes as unknown as AedesInternal;
@@ -93,6 +95,24 @@ export function capPacketSize(client: Client, maxBytes: number, onTooLarge: (len
 }
 
 /**
+ * Aedes (lib/client.js) reads a client's next chunk of packets only when every packet of the
+ * previous chunk was handled: `enqueue` counts each parsed packet in `client._parsingBatch`, and the
+ * completion of each (`client._nextBatch`) counts it down and reads on at zero. Holding one
+ * PUBLISH's authorizePublish callback until its commit therefore stalls the client's whole stream,
+ * one commit per chunk. `releaseBatchSlot` counts this packet down now (in a microtask, once the
+ * parser has emitted the rest of its chunk), so Aedes reads on while the callback is held. The
+ * returned function must be called right before the held callback: it counts the packet back in,
+ * because Aedes' own completion of the packet will count it down again.
+ */
+export function releaseBatchSlot(client: Client): () => void {
+  const c = clientInternal(client);
+  queueMicrotask(() => c._nextBatch?.());
+  return () => {
+    c._parsingBatch = (c._parsingBatch ?? 0) + 1;
+  };
+}
+
+/**
  * What is missing from the shapes above, for an Aedes instance and (when given) one of its clients.
  * Empty when everything this module relies on is there.
  */
@@ -107,6 +127,8 @@ export function internalsProblems(aedes: Aedes, client?: Client): string[] {
     if (typeof c._parser?._emitError !== 'function') problems.push('client._parser._emitError is not a function');
     if (c._parser && !('packet' in c._parser)) problems.push('client._parser.packet is missing');
     if (!c.conn || !('writableNeedDrain' in c.conn)) problems.push('client.conn.writableNeedDrain is missing');
+    if (typeof c._parsingBatch !== 'number') problems.push('client._parsingBatch is not a number');
+    if (typeof c._nextBatch !== 'function') problems.push('client._nextBatch is not a function');
   }
   return problems;
 }

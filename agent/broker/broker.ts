@@ -22,6 +22,7 @@ import {
   incomingPacketStored,
   internalsProblems,
   onBrokerError,
+  releaseBatchSlot,
   socketNeedsDrain,
 } from './aedes-internals.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
@@ -70,7 +71,17 @@ export interface EmbeddedBroker {
 interface Session {
   /** null: anonymous, full access. */
   user: BrokerUser | null;
+  /** Raw publishes of this client whose callback is held (their packet released from Aedes' batch). */
+  held: number;
+  /**
+   * The callbacks of this client's publishes run in the order the publishes arrived, so PUBACKs go
+   * out in order (MQTT 3.1.1 §4.6) and relays keep their order: each waits for this chain.
+   */
+  tail: Promise<void> | null;
 }
+
+/** Raw publishes per client whose callback may be held while Aedes reads on (more wait their turn). */
+const MAX_HELD_PER_CLIENT = 256;
 
 /** What the broker knows of a connection before its CONNECT is authenticated. */
 interface ConnInfo {
@@ -169,7 +180,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         return done(notAuthorized('anonymous clients are not allowed'), false);
       }
       if (!claimSession(client, null)) return refuseClientId(client, undefined, done);
-      sessions.set(client, { user: null });
+      sessions.set(client, { user: null, held: 0, tail: null });
       return done(null, true);
     }
     const address = info?.address ?? 'unknown';
@@ -180,7 +191,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         // Gone meanwhile: Aedes drops the answer; claiming the id now would leave a stale owner.
         if (gone()) return done(notAuthorized('connection closed during authentication'), false);
         if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
-        sessions.set(client, { user: r.user });
+        sessions.set(client, { user: r.user, held: 0, tail: null });
         return done(null, true);
       }
       if (r.reason === 'abandoned') return done(notAuthorized('connection closed during authentication'), false);
@@ -203,6 +214,22 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
    * not retained). A store failure on QoS 1/2 → not acknowledged, connection closed (the client
    * re-sends); on QoS 0 (best effort) it is counted and the message is still relayed.
    */
+  /** Run `cb` after the callbacks of this client's earlier publishes (at once when none is pending). */
+  function inOrder(session: Session, cb: () => void): void {
+    if (!session.tail) return cb();
+    const mine: Promise<void> = session.tail.then(() => {
+      if (session.tail === mine) session.tail = null;
+      cb();
+    });
+    session.tail = mine;
+  }
+
+  /**
+   * Hand a raw publish to the pipeline. Its callback (after which Aedes acknowledges and relays it)
+   * waits for the commit, in arrival order. QoS 0 and 1 packets are released from Aedes' read batch
+   * meanwhile (up to MAX_HELD_PER_CLIENT per client), so the client's next publishes are parsed and
+   * join the same group commit instead of waiting one commit each.
+   */
   function handRaw(client: Client, session: Session, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     const qos = packet.qos;
     const raw: RawPublish = {
@@ -219,21 +246,37 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     } catch (e) {
       pending = Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
-    pending.then(
-      (verdict) => {
+    const release = qos !== 2 && session.held < MAX_HELD_PER_CLIENT;
+    let restore: (() => void) | null = null;
+    if (release) {
+      session.held++;
+      restore = releaseBatchSlot(client);
+    }
+    const settled: Promise<() => void> = pending.then(
+      (verdict) => () => {
         if (verdict === 'rejected') {
           counters.inc('broker_dropped', { reason: 'payload_rejected' });
           dropToSink(packet);
         }
         callback(null);
       },
-      (err: unknown) => {
+      (err: unknown) => () => {
         refuse('store_unavailable', client, raw.topic, (err as Error)?.message);
         if (qos === 0) return callback(null);
         // An error here makes Aedes close the connection without acknowledging: the client re-sends later.
         callback(new Error(`store unavailable: ${(err as Error)?.message ?? String(err)}`));
       },
     );
+    const prev = session.tail ?? Promise.resolve();
+    const mine: Promise<void> = Promise.all([prev, settled]).then(([, finish]) => {
+      if (session.tail === mine) session.tail = null;
+      if (restore) {
+        session.held--;
+        restore();
+      }
+      finish();
+    });
+    session.tail = mine;
   }
 
   function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
@@ -248,9 +291,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     if (!session || topic.charCodeAt(0) === 36 /* '$' */ || (session.user !== null && !session.user.acl.canPublish(topic))) {
       refuse('publish_acl', client, topic);
       dropToSink(packet);
-      return callback(null);
+      return session ? inOrder(session, () => callback(null)) : callback(null);
     }
-    if (!topic.startsWith(RAW_PREFIX)) return callback(null);
+    if (!topic.startsWith(RAW_PREFIX)) return inOrder(session, () => callback(null));
     if (packet.qos === 2 && packet.dup) {
       // A QoS 2 re-send of a packet already stored (awaiting PUBREL) was handed over the first time.
       void incomingPacketStored(aedes, client, packet).then((stored) => (stored ? callback(null) : handRaw(client, session, packet, callback)));

@@ -5,9 +5,11 @@
  * the main event loop; reads, stats and all the deciding (what to commit, what to prune) stay here on
  * a second connection (WAL lets it read while the worker writes).
  *
- * - Group commit: `append` queues rows. When no transaction is in flight, the queue is sent after
+ * - Group commit: `append` queues rows. When no transaction is in flight, the queue is sent at the
+ *   end of the current event-loop turn (commitIntervalMs 0, the default), or after
  *   `commitIntervalMs` (at once when `maxBatchRows` are queued); while one is in flight, everything
- *   queued meanwhile goes in the next one as soon as it returns. A transaction also carries cursor
+ *   queued meanwhile goes in the next one as soon as it returns. So a PUBACK costs about one fsync
+ *   when the writer is idle, and a busy writer commits ever larger groups. A transaction also carries cursor
  *   moves and, when due, one prune batch. Appends resolve only after it committed (synchronous=FULL:
  *   durable once resolved); then `onCommit` listeners get the rows.
  * - Pruning, every `pruneIntervalMs`, at most `pruneBatchRows` rows per transaction, deletes from the
@@ -446,7 +448,8 @@ export class SqliteBuffer implements MessageBuffer {
       this.queuedRows += rows.length;
       this.queuedBytes += bytes;
       if (this.inFlight) return; // goes with the next transaction, as soon as this one returns
-      if (this.queuedRows >= this.o.maxBatchRows || this.queuedBytes >= this.budget.txnBytes) {
+      if (this.o.commitIntervalMs === 0 || this.queuedRows >= this.o.maxBatchRows || this.queuedBytes >= this.budget.txnBytes) {
+        // Idle writer: commit right after this turn of the event loop (what arrives meanwhile joins it).
         this.commitNow ??= setImmediate(() => this.kick());
       } else {
         this.commitTimer ??= setTimeout(() => this.kick(), this.o.commitIntervalMs);

@@ -169,9 +169,9 @@ const ROOT: SchemaBranch = {
       default: 168,
     },
     commitIntervalMs: {
-      doc: 'Group commit interval of the buffer in ms: QoS 1 publishes are acknowledged after their commit',
+      doc: 'Longest wait in ms before an idle buffer commits (0: at once, after the current event-loop turn; what arrives while a commit is in flight goes in the next); QoS 1 publishes are acknowledged after their commit',
       format: f.intRange(0, 10_000),
-      default: 5,
+      default: 0,
     },
   },
   pipeline: {

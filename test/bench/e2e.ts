@@ -107,6 +107,12 @@ export async function latency(url: string, pubTopic: string, subFilter: string, 
   return { p50: q(0.5), p99: q(0.99), max: steady[steady.length - 1] ?? NaN, samples: steady.length };
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function rssMb(pid: number): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(s);
@@ -142,18 +148,28 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
     const pid = agent.child.pid!;
     // Warm-up.
     await throughput(agent.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', 5000);
+    const cpu0 = cpuSeconds(pid);
     const tp = await throughput(agent.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', n);
+    const cpuPerMeasurementUs = ((cpuSeconds(pid) - cpu0) / n) * 1e6;
     const rssAfterThroughput = rssMb(pid);
+    // A client with 20 publishes in flight (paho's and mosquitto's default window).
+    const small = await throughput(agent.mqttUrl, 'bal/raw/bench3', 'bal/processed/bench3', Math.min(n, 20_000), 20);
     const lat = await latency(agent.mqttUrl, 'bal/raw/bench2', 'bal/processed/bench2', 5000, 10);
     const rss = rssMb(pid);
     let reference: LoopResult | null = null;
+    let smallReference: LoopResult | null = null;
     try {
       reference = await withMosquitto((url) => throughput(url, 'bal/raw/bench1', 'bal/raw/bench1', n));
+      smallReference = await withMosquitto((url) => throughput(url, 'bal/raw/bench3', 'bal/raw/bench3', Math.min(n, 20_000), 20));
     } catch (err) {
       process.stderr.write(`mosquitto reference skipped: ${(err as Error).message}\n`);
     }
     return {
       e2e_measurements_per_s: Math.round(tp.perSecond),
+      cpu_us_per_measurement: round(cpuPerMeasurementUs),
+      window20_per_s: Math.round(small.perSecond),
+      window20_mosquitto_per_s: smallReference ? Math.round(smallReference.perSecond) : null,
+      window20_ratio_to_mosquitto: smallReference ? round(small.perSecond / smallReference.perSecond) : null,
       e2e_messages: tp.messages,
       latency_at_5000_per_s_ms: { p50: round(lat.p50), p99: round(lat.p99), max: round(lat.max), samples: lat.samples },
       rss_mb: round(rss),

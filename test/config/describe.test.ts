@@ -67,6 +67,7 @@ const SAMPLES: Record<string, string> = {
   'stats.windows': '1h',
   'stats.fields': 'freq',
   'stats.rmsFields': '["freq"]',
+  'storage.commitIntervalMs': '5',
   drivers: '[]',
   processors: '[]',
   aggregators: '[]',
