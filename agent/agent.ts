@@ -138,6 +138,9 @@ export class Agent {
     const processors = cfg.processors.map((pc) => specOf(reg, 'processors', pc).create(pc) as Processor);
     for (const ac of cfg.aggregators) this.aggregators.push({ cfg: ac, a: specOf(reg, 'aggregators', ac).create(ac) as Aggregator });
 
+    // Forwarders are created (no I/O) before the pipeline: it asks them which raw topics go upstream.
+    const upstream = cfg.forwarders.map((fc) => ({ fc, forwarder: specOf(reg, 'forwarders', fc).create(fc) as Forwarder }));
+
     let broker: EmbeddedBroker | null = null;
     this.pipeline = new Pipeline({
       log: this.log.child({ component: 'pipeline' }),
@@ -145,6 +148,7 @@ export class Agent {
       processors,
       aggregators: this.aggregators.map((x) => x.a),
       buffer: this.buffer,
+      storeRaw: (topic) => upstream.some((u) => u.forwarder.route(topic) !== null),
       publish: (topic, payload) => {
         if (broker) broker.publish(topic, payload).catch(() => this.counters.inc('broker_publish_errors'));
       },
@@ -187,11 +191,11 @@ export class Agent {
     // Forwarders: forget cursors of forwarders no longer configured, so they do not hold back pruning.
     const removed = this.buffer.retainCursors(cfg.forwarders.map((f) => f.id));
     if (removed.length) this.log.warn({ removed }, 'buffer cursors of forwarders no longer configured removed');
-    for (const fc of cfg.forwarders) {
+    for (const { fc, forwarder } of upstream) {
       const runner = new ForwarderRunner({
         id: fc.id,
         type: fc.type,
-        forwarder: specOf(reg, 'forwarders', fc).create(fc) as Forwarder,
+        forwarder,
         buffer: this.buffer,
         config: fc,
       });

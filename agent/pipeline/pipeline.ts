@@ -37,6 +37,8 @@ export interface PipelineDeps {
   processors: readonly Processor[];
   aggregators: readonly Aggregator[];
   buffer: MessageBuffer | null;
+  /** Whether the verbatim raw message on this topic must be stored (a forwarder sends it upstream). */
+  storeRaw(rawTopic: string): boolean;
   /** In-process publish on the embedded broker (local subscribers); fire and forget. */
   publish(topic: string, payload: string): void;
   limits: {
@@ -55,6 +57,7 @@ export class Pipeline {
   private readonly latest = new Map<string, Measurement>();
   private readonly logLimiter = new LogLimiter(LOG_BURST);
   private listener: ((device: string) => void) | null = null;
+  private readonly rawRoutes = new Map<string, boolean>();
 
   constructor(private readonly d: PipelineDeps) {
     const c = d.counters;
@@ -152,12 +155,21 @@ export class Pipeline {
     }
     this.listener?.(out.device);
     if (!this.d.buffer) return Promise.resolve();
-    return this.d.buffer
-      .append([
-        { topic: rawTopic(m.device), payload: rawJson },
-        { topic, payload: processed },
-      ])
-      .then(() => undefined);
+    // The processed message keeps every field of the raw one, so the verbatim raw row is stored only
+    // when some forwarder sends bal/raw/<device> upstream.
+    const rawT = rawTopic(m.device);
+    const rows: NewMessage[] = this.rawRouted(rawT) ? [{ topic: rawT, payload: rawJson }, { topic, payload: processed }] : [{ topic, payload: processed }];
+    return this.d.buffer.append(rows).then(() => undefined);
+  }
+
+  /** Whether a forwarder routes this raw topic (cached per device; the cache is bounded by maxDevices). */
+  private rawRouted(rawT: string): boolean {
+    let r = this.rawRoutes.get(rawT);
+    if (r === undefined) {
+      r = this.d.storeRaw(rawT);
+      if (this.rawRoutes.size < this.d.limits.maxDevices) this.rawRoutes.set(rawT, r);
+    }
+    return r;
   }
 
   /** Publish and store what the aggregators completed at `nowUs` (everything still open when `all`). */

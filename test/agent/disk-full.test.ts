@@ -106,7 +106,7 @@ t.test('disk full: no PUBACK, reported, no corruption, recovers', async (t) => {
   t.teardown(() => db.close());
   t.equal(db.pragma('integrity_check', { simple: true }), 'ok', 'database intact');
   const stored = new Set(
-    (db.prepare("SELECT payload FROM messages WHERE topic = 'bal/raw/filler'").all() as { payload: string }[]).map(
+    (db.prepare("SELECT payload FROM messages WHERE topic = 'bal/processed/filler'").all() as { payload: string }[]).map(
       (r) => (JSON.parse(r.payload) as { n: number }).n,
     ),
   );

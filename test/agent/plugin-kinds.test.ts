@@ -74,11 +74,11 @@ t.test('a fake analyzer runs on new measurements and publishes through the data 
     'the analyzer result stored in the buffer',
     () => {
       const b = agent.status().buffer;
-      return b && b.rows >= 7 ? b : undefined; // 3 raw + 3 processed + at least 1 analyzer result
+      return b && b.rows >= 4 ? b : undefined; // 3 processed + at least 1 analyzer result (no forwarder: raw rows are not stored)
     },
     { timeoutMs: 10_000 },
   );
-  t.ok(rows.rows >= 7, 'stored with the raw and processed rows');
+  t.ok(rows.rows >= 4, 'stored with the processed rows');
 });
 
 t.test('a fake service: its routes under /api/v1, its health by kind, publishing through the data path', async (t) => {

@@ -135,3 +135,38 @@ t.test('poison payloads: rejected by reason, nothing smuggled, good messages beh
   );
   t.pass('a multi-level and an over-long device topic are refused as bad_topic');
 });
+
+t.test('the processed message keeps every field of the raw one (the raw copy is stored only when forwarded)', async (t) => {
+  const agent = await startAgent({ config: { stats: { enabled: false } } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const sub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'keep-sub' });
+  const pub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'keep-pub' });
+  t.teardown(() => {
+    sub.end(true);
+    pub.end(true);
+  });
+  await sub.subscribeAsync('bal/processed/keep1');
+  const box = inbox(sub);
+  const raw: Json = {
+    ts: Date.now() * 1000,
+    quality: 'questionable',
+    reasons: ['stale'],
+    freq: 49.98,
+    rocof: -0.01,
+    ...phasors(229),
+    p: { a: 1500 },
+    soc: 61.5,
+    breaker: { q1: false, q2: true },
+    tap: [1, 2, 3],
+    mode: 'remote',
+    vendor: { fw: '2.1', nested: { deep: 1 } },
+    field_quality: { 'i.c': 'questionable' },
+  };
+  await pub.publishAsync('bal/raw/keep1', JSON.stringify(raw), { qos: 1 });
+  const out = await box.next('the processed message', (tp) => tp === 'bal/processed/keep1');
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'field_quality') for (const [f, q] of Object.entries(v as Json)) t.equal((out['field_quality'] as Json)[f], q, `field_quality.${f} kept`);
+    else if (k === 'p') t.equal((out['p'] as Json)['a'], 1500, 'measured p.a kept as measured');
+    else t.same(out[k], v, `${k} kept`);
+  }
+});

@@ -114,7 +114,7 @@ t.test('buffer.db* deleted while the agent runs', async (t) => {
   t.equal((await agent.stop('SIGTERM')).code, 0, 'clean stop');
   const db = new Database(dbFile, { readonly: true });
   const stored = new Set(
-    (db.prepare(`SELECT payload FROM messages WHERE topic = 'bal/raw/pmu-lost'`).all() as { payload: string }[]).map(
+    (db.prepare(`SELECT payload FROM messages WHERE topic = 'bal/processed/pmu-lost'`).all() as { payload: string }[]).map(
       (r) => (JSON.parse(r.payload) as { n: number }).n,
     ),
   );
