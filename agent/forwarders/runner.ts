@@ -227,28 +227,21 @@ export class ForwarderRunner {
 
   private onCommit(rows: readonly StoredMessage[]): void {
     let added = false;
-    let lo = 0;
-    let hi = 0;
     for (const row of rows) {
       if (row.seq <= this.seen) continue;
       this.seen = row.seq;
-      if (!this.linkUp) {
-        // Not connected: these rows are backlog, drained in order once the link is back.
-        if (!lo) lo = row.seq;
-        hi = row.seq;
-        continue;
-      }
+      // Rows committed while the link is down are live too: the newest `liveMax` go first once it is
+      // back (older ones move to the backlog below), so fresh data never waits for a whole drain.
       const to = this.route(row.topic);
       if (to === null) continue;
       this.live.push(to === row.topic ? row : { ...row, topic: to });
       added = true;
     }
-    if (lo) this.backlog.add(lo, hi);
     if (this.live.length > this.liveMax) {
       // Upstream slower than the input: the oldest live rows go back to the backlog (the buffer has them).
       this.demoteLive(this.live.length - this.liveMax / 2);
     }
-    if (added || lo) this.wake?.();
+    if (added) this.wake?.();
     else this.advanceCursor();
   }
 
