@@ -53,3 +53,17 @@ t.test('config schema: Markdown with every option; --json the full description',
   t.equal(json.code, 0);
   t.same(JSON.parse(json.stdout), JSON.parse(JSON.stringify(d)));
 });
+
+t.test('config check and run refuse anonymous MQTT over WebSocket on a non-loopback http.host', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'gridedge-ws-')), 'open.yaml');
+  writeFileSync(file, 'mqtt: { host: 127.0.0.1 }\nhttp: { host: 0.0.0.0, port: 0 }\n');
+  const check = await runCli(['config', 'check', file]);
+  t.equal(check.code, 1);
+  t.match(check.stderr, /^mqtt\.allowAnonymous: must be true .*http\.host "0\.0\.0\.0" \(MQTT over WebSocket is enabled there\)/);
+  const run = await runCli(['run', '--config', file]);
+  t.equal(run.code, 1, 'the agent does not start');
+  t.match(run.stderr + run.stdout, /mqtt\.allowAnonymous/);
+});
