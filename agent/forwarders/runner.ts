@@ -4,12 +4,12 @@
  * rate, and advances the cursor only over rows the peer acknowledged (or refused for good).
  *
  * Model (see README.md "How the runner works"):
- * - `live`: routed rows handed over by `buffer.onCommit` while connected, in seq order, sent as
- *   soon as possible.
+ * - `live`: routed rows handed over by `buffer.onCommit` (connected or not), in seq order, sent as
+ *   soon as the link is up; at most `liveMax`, the newest.
  * - `backlog`: ranges of sequence numbers still to be read from the buffer and sent, in order, at
- *   most `backlogMaxRate` rows/s. At start it is (cursor, lastSeq]; rows committed while the link
- *   is down, rows not acknowledged, and the oldest live rows when the live queue overflows (upstream
- *   slower than the input) join it — the buffer still has them all.
+ *   most `backlogMaxRate` rows/s. At start it is (cursor, lastSeq]; rows not acknowledged, the live
+ *   rows of a lost connection, and the oldest live rows when the live queue overflows (upstream
+ *   slower than the input, or down) join it — the buffer still has them all.
  * - the persistent cursor is the contiguous low-water mark: every row at or below it was
  *   delivered, refused, or is not routed to this forwarder. Rows delivered live above it are sent
  *   again after a crash (at least once; receivers drop duplicates by `seq`).
