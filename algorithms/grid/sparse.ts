@@ -34,30 +34,41 @@ export class Pattern {
   readonly slot: Int32Array;
   constructor(nrows: number, ncols: number, rows: ArrayLike<number>, cols: ArrayLike<number>) {
     const nt = rows.length;
-    const count = new Int32Array(ncols + 1);
-    for (let t = 0; t < nt; t++) count[cols[t]! + 1]!++;
-    for (let j = 0; j < ncols; j++) count[j + 1]! += count[j]!;
+    // Two stable counting sorts (by row, then by column) give the pairs in (column, row) order.
+    const rstart = new Int32Array(nrows + 1);
+    for (let t = 0; t < nt; t++) rstart[rows[t]! + 1]!++;
+    for (let i = 0; i < nrows; i++) rstart[i + 1]! += rstart[i]!;
+    const byRow = new Int32Array(nt);
+    for (let t = 0; t < nt; t++) byRow[rstart[rows[t]!]!++] = t;
+    const cstart = new Int32Array(ncols + 1);
+    for (let t = 0; t < nt; t++) cstart[cols[t]! + 1]!++;
+    for (let j = 0; j < ncols; j++) cstart[j + 1]! += cstart[j]!;
+    const colEnd = cstart.slice(1);
+    const next = cstart.slice(0, ncols);
     const order = new Int32Array(nt);
-    const next = count.slice(0, ncols);
-    for (let t = 0; t < nt; t++) order[next[cols[t]!]!++] = t;
-    // Within each column sort by row and merge duplicates.
+    for (let s = 0; s < nt; s++) {
+      const t = byRow[s]!;
+      order[next[cols[t]!]!++] = t;
+    }
     const colPtr = new Int32Array(ncols + 1);
-    const rowIdx: number[] = [];
+    const rowIdx = new Int32Array(nt);
     const slot = new Int32Array(nt);
+    let nz = 0;
+    let s = 0;
     for (let j = 0; j < ncols; j++) {
-      const seg = Array.from(order.subarray(count[j]!, count[j + 1]!)).sort((a, b) => rows[a]! - rows[b]!);
       let last = -1;
-      for (const t of seg) {
+      for (; s < colEnd[j]!; s++) {
+        const t = order[s]!;
         const r = rows[t]!;
         if (r !== last) {
-          rowIdx.push(r);
+          rowIdx[nz++] = r;
           last = r;
         }
-        slot[t] = rowIdx.length - 1;
+        slot[t] = nz - 1;
       }
-      colPtr[j + 1] = rowIdx.length;
+      colPtr[j + 1] = nz;
     }
-    this.csc = { nrows, ncols, colPtr, rowIdx: Int32Array.from(rowIdx), values: new Float64Array(rowIdx.length) };
+    this.csc = { nrows, ncols, colPtr, rowIdx: rowIdx.slice(0, nz), values: new Float64Array(nz) };
     this.slot = slot;
   }
   /** Sets the matrix values from one value per (row, col) pair given to the constructor. */

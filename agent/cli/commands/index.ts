@@ -7,7 +7,8 @@ import { bufferCommand } from './buffer.js';
 import { configCheck, configSchema } from './config.js';
 import { pfCommand } from './pf.js';
 import { runCommand } from './run.js';
+import { seCommand } from './se.js';
 import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand];
