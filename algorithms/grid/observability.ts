@@ -130,10 +130,13 @@ export function checkObservability(m: GridModel, meas: readonly Meas[]): Observa
   };
   if (!res.observable) {
     const parts: string[] = [];
-    if (p.buses.length)
-      parts.push(`the voltage angles of ${p.islands.length === 1 ? `buses ${busList(m, p.islands[0]!)}` : p.islands.map((g, k) => `island ${k + 1} (buses ${busList(m, g)})`).join(', ')} are not determined by the P and angle measurements`);
-    if (q.buses.length)
-      parts.push(`the voltage magnitudes of ${q.islands.length === 1 ? `buses ${busList(m, q.islands[0]!)}` : q.islands.map((g, k) => `island ${k + 1} (buses ${busList(m, g)})`).join(', ')} are not determined by the Q and magnitude measurements`);
+    const say = (what: string, by: string, r: { buses: number[]; islands: number[][] }) => {
+      if (!r.buses.length) return;
+      const groups = r.islands.length > 1 ? ` (${r.islands.length} islands: ${r.islands.slice(0, 5).map((g) => `{${busList(m, g, 5)}}`).join(', ')}${r.islands.length > 5 ? ', ...' : ''})` : '';
+      parts.push(`the voltage ${what} of buses ${busList(m, r.buses)} are not determined by the ${by} measurements${groups}`);
+    };
+    say('angles', 'P and angle', p);
+    say('magnitudes', 'Q and magnitude', q);
     res.reason = `unobservable: ${parts.join('; ')}`;
   }
   return res;
