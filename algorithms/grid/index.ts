@@ -2,6 +2,7 @@
 export * from './errors.js';
 export * from './network.js';
 export { parseMatpower, parseMatpowerText } from './matpower.js';
+export { parseCgmes, type CgmesOptions } from './cgmes.js';
 export { buildModel, islands, branchFlow, type GridModel } from './model.js';
 export { runPowerFlow, type PowerFlowOptions, type PowerFlowResult } from './powerflow.js';
 export { prepareMeasurements, measurementsFromJson, MEASUREMENT_TYPES, type Meas, type MeasurementInput, type MeasurementType } from './measurements.js';

@@ -1,0 +1,124 @@
+/**
+ * CGMES 2.4.15 import of the CIGRE MV benchmark network (CIGRE TF C6.04.02, 2014; the CGMES files of
+ * SOGNO / CIMpy, test/gridstate/fixtures/cigre-mv): the power flow of the imported model, started flat,
+ * reproduces the solved state in its SV profile (SvVoltage). Bad CIM input is reported by file, object
+ * and what is wrong.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { parseCgmes } from '../../algorithms/grid/cgmes.js';
+import { GridInputError } from '../../algorithms/grid/errors.js';
+import { loadNetwork } from '../../algorithms/grid/load.js';
+import { runPowerFlow } from '../../algorithms/grid/powerflow.js';
+import { runCli } from '../cli/run-cli.js';
+import { CIGRE } from './fixtures.js';
+
+const files = readdirSync(CIGRE)
+  .filter((f) => f.endsWith('.xml'))
+  .sort()
+  .map((f) => ({ file: f, text: readFileSync(join(CIGRE, f), 'utf8') }));
+const profile = (name: string) => files.find((f) => f.file.includes(name))!;
+
+/** SvVoltage per TopologicalNode name, read straight from the SV and TP files (kV, degrees). */
+function svVoltages(): Map<string, { v: number; angle: number; kv: number }> {
+  const tp = profile('Topology').text;
+  const eq = profile('Equipment').text;
+  const sv = profile('StateVariables').text;
+  const base = new Map<string, number>();
+  for (const m of eq.matchAll(/<cim:BaseVoltage rdf:ID="([^"]+)">[\s\S]*?<cim:BaseVoltage.nominalVoltage>([^<]+)</g)) base.set(m[1]!, Number(m[2]));
+  const names = new Map<string, { name: string; kv: number }>();
+  for (const m of tp.matchAll(/<cim:TopologicalNode rdf:ID="([^"]+)">\s*<cim:IdentifiedObject.name>([^<]+)<\/cim:IdentifiedObject.name>\s*<cim:TopologicalNode.BaseVoltage rdf:resource="#([^"]+)"/g))
+    names.set(m[1]!, { name: m[2]!, kv: base.get(m[3]!)! });
+  const out = new Map<string, { v: number; angle: number; kv: number }>();
+  for (const m of sv.matchAll(/<cim:SvVoltage rdf:ID="[^"]+">([\s\S]*?)<\/cim:SvVoltage>/g)) {
+    const node = /TopologicalNode rdf:resource="#([^"]+)"/.exec(m[1]!)![1]!;
+    const angle = /<cim:SvVoltage.angle>([^<]+)</.exec(m[1]!);
+    const v = Number(/<cim:SvVoltage.v>([^<]+)</.exec(m[1]!)![1]);
+    const n = names.get(node)!;
+    out.set(n.name, { v, angle: angle ? Number(angle[1]) : 0, kv: n.kv });
+  }
+  return out;
+}
+
+const gridError = (f: () => unknown): GridInputError => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof GridInputError) return e;
+    throw e;
+  }
+  throw new Error('no GridInputError thrown');
+};
+
+t.test('CIGRE MV: the imported model, solved from a flat start, matches the SvVoltage of the SV profile', async (t) => {
+  const net = loadNetwork(CIGRE);
+  t.equal(net.buses.length, 15, '15 topological nodes');
+  t.equal(net.branches.length, 14, '12 lines and 2 transformers');
+  t.same(net.buses.filter((b) => b.type === 'ref').map((b) => b.name), ['N0'], 'the external grid is the reference');
+  t.ok(net.buses.every((b) => typeof b.x === 'number' && typeof b.y === 'number'), 'every bus has a diagram position');
+  t.ok(net.warnings.some((w) => /TR1: the vector group phase shift/.test(w)));
+  t.ok(net.warnings.some((w) => /Load7-I: p and q taken from the SV profile/.test(w)));
+  const sv = svVoltages();
+  t.equal(sv.size, 15);
+  for (const b of net.buses) {
+    b.vm = 1;
+    b.va_deg = 0;
+  }
+  const r = runPowerFlow(net);
+  t.ok(r.converged);
+  let dv = 0;
+  let da = 0;
+  r.buses.forEach((b, i) => {
+    const s = sv.get(net.buses[i]!.name!)!;
+    dv = Math.max(dv, Math.abs(b.vm - s.v / s.kv));
+    da = Math.max(da, Math.abs(b.va_deg - s.angle));
+  });
+  t.ok(dv < 1e-6, `largest |vm - SvVoltage.v / base| = ${dv.toExponential(2)} pu`);
+  t.ok(da < 1e-4, `largest |va - SvVoltage.angle| = ${da.toExponential(2)} deg (SV gives 5 decimals)`);
+});
+
+t.test('switches: a closed breaker joins two nodes into one bus, an open one does not', async (t) => {
+  const extra = (open: boolean) => `
+<cim:Breaker rdf:ID="BRK1"><cim:IdentifiedObject.name>S1</cim:IdentifiedObject.name><cim:Switch.open>${open}</cim:Switch.open></cim:Breaker>
+<cim:Terminal rdf:ID="BT1"><cim:ACDCTerminal.sequenceNumber>1</cim:ACDCTerminal.sequenceNumber><cim:Terminal.ConductingEquipment rdf:resource="#BRK1"/><cim:Terminal.TopologicalNode rdf:resource="#N14"/></cim:Terminal>
+<cim:Terminal rdf:ID="BT2"><cim:ACDCTerminal.sequenceNumber>2</cim:ACDCTerminal.sequenceNumber><cim:Terminal.ConductingEquipment rdf:resource="#BRK1"/><cim:Terminal.TopologicalNode rdf:resource="#N8"/></cim:Terminal>
+</rdf:RDF>`;
+  const withSwitch = (open: boolean) => files.map((f) => (f.file.includes('Equipment') ? { ...f, text: f.text.replace('</rdf:RDF>', extra(open)) } : f));
+  t.equal(parseCgmes(withSwitch(true)).buses.length, 15, 'open: 15 buses');
+  const closed = parseCgmes(withSwitch(false));
+  t.equal(closed.buses.length, 14, 'closed: N8 and N14 are one bus');
+  t.ok(runPowerFlow(closed).converged, 'the meshed network still solves');
+});
+
+t.test('bad CIM input: missing profile, missing reference, unsupported class, malformed XML', async (t) => {
+  let e = gridError(() => parseCgmes([profile('Equipment')]));
+  t.match(e.message, /no TopologicalNode \(is the TP profile among the files\?\)/);
+  const noNode = files.map((f) => (f.file.includes('Topology') ? { ...f, text: f.text.replace('<cim:Terminal.TopologicalNode rdf:resource="#N7"/>', '<cim:Terminal.TopologicalNode rdf:resource="#N77"/>') } : f));
+  e = gridError(() => parseCgmes(noNode));
+  t.match(e.message, /Topology\.xml:\d+: Terminal .*: Terminal\.TopologicalNode refers to #N77, which is not a described TopologicalNode/);
+  const noEq = files.map((f) => (f.file.includes('Equipment') ? { ...f, text: f.text.replace('<cim:Terminal.ConductingEquipment rdf:resource="#Load7-I"/>', '<cim:Terminal.ConductingEquipment rdf:resource="#Load77"/>') } : f));
+  e = gridError(() => parseCgmes(noEq));
+  t.match(e.message, /Equipment\.xml:\d+: Terminal Load7-I_0: Terminal\.ConductingEquipment refers to #Load77, which no profile describes/);
+  const sc = files.map((f) => (f.file.includes('Equipment') ? { ...f, text: f.text.replace('</rdf:RDF>', '<cim:SeriesCompensator rdf:ID="SC1"><cim:IdentifiedObject.name>SC1</cim:IdentifiedObject.name></cim:SeriesCompensator>\n</rdf:RDF>') } : f));
+  e = gridError(() => parseCgmes(sc));
+  t.equal(e.reason, 'unsupported');
+  t.match(e.message, /Equipment\.xml:\d+: SeriesCompensator SC1: unsupported class SeriesCompensator/);
+  const broken = files.map((f) => (f.file.includes('Topology') ? { ...f, text: f.text.replace('</cim:TopologicalNode>', '</cim:TopologicalNod>') } : f));
+  e = gridError(() => parseCgmes(broken));
+  t.equal(e.reason, 'syntax');
+  t.match(e.message, /Topology\.xml:\d+: <\/cim:TopologicalNod> does not close <cim:TopologicalNode> of line \d+/);
+});
+
+t.test('gridedge pf and se read CGMES as a folder or as comma-separated files', async (t) => {
+  const r = await runCli(['pf', CIGRE]);
+  t.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { converged: boolean; buses: { bus: number; vm: number }[]; warnings: string[] };
+  t.ok(out.converged);
+  t.equal(out.buses.length, 15);
+  t.ok(out.warnings.length > 0, 'import warnings are printed');
+  const list = ['Equipment', 'Topology', 'SteadyStateHypothesis', 'StateVariables'].map((p) => join(CIGRE, profile(p).file)).join(',');
+  const r2 = await runCli(['pf', list]);
+  t.equal(r2.code, 0, r2.stderr);
+  t.same((JSON.parse(r2.stdout) as typeof out).buses, out.buses, 'same result without the diagram profile');
+});
