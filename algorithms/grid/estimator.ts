@@ -88,7 +88,8 @@ class Wls {
 
   constructor(
     readonly m: GridModel,
-    readonly meas: readonly Meas[],
+    /** The measurements (values and sigmas may be replaced by a set of the same structure). */
+    public meas: readonly Meas[],
     fixedAngle: Uint8Array,
   ) {
     const n = m.n;
@@ -306,6 +307,27 @@ function gaussNewton(w: Wls, vm: Float64Array, va: Float64Array, tol: number, ma
   }
 }
 
+/**
+ * The Gauss–Newton problems of recent measurement structures per model (types, places, fixed
+ * angles; values and sigmas may change), so that repeated estimates on the same set (the live
+ * analyzer) reuse the sparse pattern, ordering and symbolic factorization. At most 4 per model.
+ */
+const problems = new WeakMap<GridModel, Map<string, Wls>>();
+
+function wlsFor(m: GridModel, meas: readonly Meas[], fixed: Uint8Array): Wls {
+  const key = `${fixed.join('')}|${meas.map((z) => `${z.type}${z.at}${z.end}`).join(',')}`;
+  let byKey = problems.get(m);
+  if (!byKey) problems.set(m, (byKey = new Map()));
+  let w = byKey.get(key);
+  if (!w) {
+    w = new Wls(m, meas, fixed);
+    if (byKey.size >= 4) byKey.delete(byKey.keys().next().value!);
+    byKey.set(key, w);
+  }
+  w.meas = meas;
+  return w;
+}
+
 /** Estimates the state from `meas` (validated by prepareMeasurements). */
 export function estimateState(m: GridModel, meas: readonly Meas[], opts: EstimateOptions = {}): EstimateResult {
   const tol = opts.tol ?? 1e-9;
@@ -337,7 +359,7 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
   const bad: BadDatum[] = [];
   let total = 0;
   for (;;) {
-    const w = new Wls(m, active, fixed);
+    const w = wlsFor(m, active, fixed);
     const gn = gaussNewton(w, vm, va, tol, maxIter);
     total += gn.iterations;
     let J = 0;

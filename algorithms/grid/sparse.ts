@@ -184,17 +184,16 @@ class Grow {
     this.i = new Int32Array(Math.max(cap, 16));
     this.x = new Float64Array(Math.max(cap, 16));
   }
-  push(i: number, x: number): void {
-    if (this.n === this.i.length) {
-      const ni = new Int32Array(this.i.length * 2);
-      ni.set(this.i);
-      const nx = new Float64Array(this.x.length * 2);
-      nx.set(this.x);
-      this.i = ni;
-      this.x = nx;
-    }
-    this.i[this.n] = i;
-    this.x[this.n++] = x;
+  /** Makes room for `more` entries after the `n` used ones. */
+  reserve(more: number): void {
+    if (this.n + more <= this.i.length) return;
+    const cap = Math.max(this.i.length * 2, this.n + more);
+    const ni = new Int32Array(cap);
+    ni.set(this.i.subarray(0, this.n));
+    const nx = new Float64Array(cap);
+    nx.set(this.x.subarray(0, this.n));
+    this.i = ni;
+    this.x = nx;
   }
 }
 
@@ -219,8 +218,8 @@ export interface LuFactors {
 export function luFactor(a: Csc, q: Int32Array, threshold = 0.1): LuFactors {
   const n = a.ncols;
   const { colPtr: Ap, rowIdx: Ai, values: Ax } = a;
-  const L = new Grow(4 * Ai.length);
-  const U = new Grow(4 * Ai.length);
+  const L = new Grow(4 * Ai.length + n);
+  const U = new Grow(4 * Ai.length + n);
   const Lp = new Int32Array(n + 1);
   const Up = new Int32Array(n + 1);
   const pinv = new Int32Array(n).fill(-1);
@@ -230,8 +229,17 @@ export function luFactor(a: Csc, q: Int32Array, threshold = 0.1): LuFactors {
   const pstack = new Int32Array(n);
   const mark = new Uint8Array(n);
   for (let k = 0; k < n; k++) {
-    Lp[k] = L.n;
-    Up[k] = U.n;
+    // Room for a whole column in both factors, so the loops below write without checks.
+    L.reserve(n);
+    U.reserve(n);
+    const Li = L.i;
+    const Lx = L.x;
+    const Ui = U.i;
+    const Ux = U.x;
+    let ln = L.n;
+    let un = U.n;
+    Lp[k] = ln;
+    Up[k] = un;
     const col = q[k]!;
     // Nonzero pattern of L \ A(:,col): depth-first search from each entry over the graph of L.
     let top = n;
@@ -250,7 +258,7 @@ export function luFactor(a: Csc, q: Int32Array, threshold = 0.1): LuFactors {
         let finished = true;
         const end = J < 0 ? 0 : Lp[J + 1]!;
         for (let pp = pstack[head]!; pp < end; pp++) {
-          const i = L.i[pp]!;
+          const i = Li[pp]!;
           if (mark[i]) continue;
           pstack[head] = pp + 1;
           stack[++head] = i;
@@ -271,7 +279,9 @@ export function luFactor(a: Csc, q: Int32Array, threshold = 0.1): LuFactors {
       const J = pinv[j]!;
       if (J < 0) continue;
       const xj = x[j]!;
-      for (let pp = Lp[J]! + 1; pp < Lp[J + 1]!; pp++) x[L.i[pp]!]! -= L.x[pp]! * xj;
+      if (xj === 0) continue;
+      const e = Lp[J + 1]!;
+      for (let pp = Lp[J]! + 1; pp < e; pp++) x[Li[pp]!]! -= Lx[pp]! * xj;
     }
     // Pivot: the largest candidate, unless the order's own diagonal is large enough.
     let ipiv = -1;
@@ -284,7 +294,10 @@ export function luFactor(a: Csc, q: Int32Array, threshold = 0.1): LuFactors {
           amax = t;
           ipiv = i;
         }
-      } else U.push(pinv[i]!, x[i]!);
+      } else {
+        Ui[un] = pinv[i]!;
+        Ux[un++] = x[i]!;
+      }
     }
     if (ipiv < 0 || amax <= 0) {
       for (let p = top; p < n; p++) x[xi[p]!] = 0;
@@ -292,14 +305,21 @@ export function luFactor(a: Csc, q: Int32Array, threshold = 0.1): LuFactors {
     }
     if (pinv[col]! < 0 && Math.abs(x[col]!) >= threshold * amax) ipiv = col;
     const pivot = x[ipiv]!;
-    U.push(k, pivot);
+    Ui[un] = k;
+    Ux[un++] = pivot;
     pinv[ipiv] = k;
-    L.push(ipiv, 1);
+    Li[ln] = ipiv;
+    Lx[ln++] = 1;
     for (let p = top; p < n; p++) {
       const i = xi[p]!;
-      if (pinv[i]! < 0) L.push(i, x[i]! / pivot);
+      if (pinv[i]! < 0) {
+        Li[ln] = i;
+        Lx[ln++] = x[i]! / pivot;
+      }
       x[i] = 0;
     }
+    L.n = ln;
+    U.n = un;
   }
   Lp[n] = L.n;
   Up[n] = U.n;
