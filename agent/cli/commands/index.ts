@@ -1,6 +1,6 @@
 /**
  * The command table. A new command is one module exporting a `Command` and one line here
- * (later issues add pf, se and schedule).
+ * (pf and se are here; a later issue adds schedule).
  */
 import type { Command } from '../command.js';
 import { bufferCommand } from './buffer.js';
