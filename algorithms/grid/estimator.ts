@@ -314,8 +314,26 @@ function gaussNewton(w: Wls, vm: Float64Array, va: Float64Array, tol: number, ma
  */
 const problems = new WeakMap<GridModel, Map<string, Wls>>();
 
+const structureKey = (meas: readonly Meas[]): string => meas.map((z) => `${z.type}${z.at}${z.end}`).join(',');
+
+/** Observability depends on the network and the measurement structure only: the last 8 per model are kept. */
+const observability = new WeakMap<GridModel, Map<string, ObservabilityResult>>();
+
+function observabilityOf(m: GridModel, meas: readonly Meas[]): ObservabilityResult {
+  const key = structureKey(meas);
+  let byKey = observability.get(m);
+  if (!byKey) observability.set(m, (byKey = new Map()));
+  let r = byKey.get(key);
+  if (!r) {
+    r = checkObservability(m, meas);
+    if (byKey.size >= 8) byKey.delete(byKey.keys().next().value!);
+    byKey.set(key, r);
+  }
+  return r;
+}
+
 function wlsFor(m: GridModel, meas: readonly Meas[], fixed: Uint8Array): Wls {
-  const key = `${fixed.join('')}|${meas.map((z) => `${z.type}${z.at}${z.end}`).join(',')}`;
+  const key = `${fixed.join('')}|${structureKey(meas)}`;
   let byKey = problems.get(m);
   if (!byKey) problems.set(m, (byKey = new Map()));
   let w = byKey.get(key);
@@ -352,7 +370,7 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
     va[i] = anyVa ? mean : refAngle[i]!;
     if (!anyVa && m.net.buses[i]!.type === 'ref') fixed[i] = 1;
   }
-  const obs = checkObservability(m, meas);
+  const obs = observabilityOf(m, meas);
   if (!obs.observable) throw new UnobservableError(obs);
 
   let active = [...meas];
@@ -392,7 +410,7 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
     const z = active[kMax]!;
     bad.push({ index: z.index, type: z.type, rn: rn[kMax]! });
     const rest = active.filter((_, k) => k !== kMax);
-    if (!checkObservability(m, rest).observable) return done();
+    if (!observabilityOf(m, rest).observable) return done();
     active = rest;
   }
 }
