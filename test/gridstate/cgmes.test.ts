@@ -4,7 +4,8 @@
  * reproduces the solved state in its SV profile (SvVoltage). Bad CIM input is reported by file, object
  * and what is wrong.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseCgmes } from '../../algorithms/grid/cgmes.js';
@@ -121,4 +122,31 @@ t.test('gridedge pf and se read CGMES as a folder or as comma-separated files', 
   const r2 = await runCli(['pf', list]);
   t.equal(r2.code, 0, r2.stderr);
   t.same((JSON.parse(r2.stdout) as typeof out).buses, out.buses, 'same result without the diagram profile');
+});
+
+t.test('gridedge se on the CGMES folder: SV magnitudes and the loads as injections give back the SV state', async (t) => {
+  const net = loadNetwork(CIGRE);
+  const sv = svVoltages();
+  const measurements = net.buses.flatMap((b) => {
+    const s = sv.get(b.name!)!;
+    const vm = { type: 'vm', bus: b.bus, value: s.v / s.kv, sigma: 0.001 };
+    if (b.type === 'ref') return [vm];
+    return [vm, { type: 'p_inj', bus: b.bus, value: -b.pd / net.baseMVA, sigma: 0.0001 }, { type: 'q_inj', bus: b.bus, value: -b.qd / net.baseMVA, sigma: 0.0001 }];
+  });
+  const file = join(mkdtempSync(join(tmpdir(), 'cgmes-se-')), 'm.json');
+  writeFileSync(file, JSON.stringify({ baseMVA: net.baseMVA, measurements }));
+  const r = await runCli(['se', '--network', CIGRE, '--measurements', file]);
+  t.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { converged: boolean; buses: { bus: number; vm: number; va_deg: number }[]; bad_data: unknown[] };
+  t.ok(out.converged);
+  t.same(out.bad_data, []);
+  let dv = 0;
+  let da = 0;
+  out.buses.forEach((b, i) => {
+    const s = sv.get(net.buses[i]!.name!)!;
+    dv = Math.max(dv, Math.abs(b.vm - s.v / s.kv));
+    da = Math.max(da, Math.abs(b.va_deg - s.angle));
+  });
+  t.ok(dv < 1e-5, `largest vm difference ${dv.toExponential(2)} pu`);
+  t.ok(da < 1e-3, `largest angle difference ${da.toExponential(2)} deg`);
 });

@@ -182,3 +182,15 @@ t.test('bad measurements are all listed with their index and what is wrong', asy
   const conv = prepareMeasurements(m, good, 1);
   t.ok(Math.abs(conv[0]!.value - 0.5) < 1e-12 && Math.abs(conv[0]!.sigma - 0.01) < 1e-12, 'a file on a 1 MVA base is converted to the network base');
 });
+
+t.test('an island without a reference bus and without PMU angles cannot be estimated', async (t) => {
+  const net = loadCase('case14');
+  const ref = reference('case14');
+  const row = net.branches.findIndex((b) => b.from === 7 && b.to === 8);
+  net.branches[row]!.status = false;
+  const m = buildModel(net);
+  const list = referenceMeasurements(net, ref).filter((z) => z.branch !== row + 1);
+  const e = thrown(() => estimateState(m, prepareMeasurements(m, list, 100)));
+  t.equal(e.reason, 'island');
+  t.match(e.message, /the island of buses 8 has no reference bus and no PMU angle measurement/);
+});
