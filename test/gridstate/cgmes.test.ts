@@ -150,3 +150,30 @@ t.test('gridedge se on the CGMES folder: SV magnitudes and the loads as injectio
   t.ok(dv < 1e-5, `largest vm difference ${dv.toExponential(2)} pu`);
   t.ok(da < 1e-3, `largest angle difference ${da.toExponential(2)} deg`);
 });
+
+t.test('machines, tap changers and shunts: a regulating machine makes a PV bus, a tap step changes the ratio, a shunt adds susceptance', async (t) => {
+  const eq = `
+<cim:SynchronousMachine rdf:ID="SM1"><cim:IdentifiedObject.name>G12</cim:IdentifiedObject.name><cim:RegulatingCondEq.RegulatingControl rdf:resource="#RC1"/></cim:SynchronousMachine>
+<cim:RegulatingControl rdf:ID="RC1"><cim:IdentifiedObject.name>RC1</cim:IdentifiedObject.name></cim:RegulatingControl>
+<cim:Terminal rdf:ID="SMT"><cim:ACDCTerminal.sequenceNumber>1</cim:ACDCTerminal.sequenceNumber><cim:Terminal.ConductingEquipment rdf:resource="#SM1"/><cim:Terminal.TopologicalNode rdf:resource="#N12"/></cim:Terminal>
+<cim:RatioTapChanger rdf:ID="TC1"><cim:RatioTapChanger.TransformerEnd rdf:resource="#_c59c2fea-3ad9-4cdf-bbc9-aad9e88d1b8a"/><cim:TapChanger.neutralStep>0</cim:TapChanger.neutralStep><cim:RatioTapChanger.stepVoltageIncrement>1.25</cim:RatioTapChanger.stepVoltageIncrement></cim:RatioTapChanger>
+<cim:LinearShuntCompensator rdf:ID="SH1"><cim:IdentifiedObject.name>C5</cim:IdentifiedObject.name><cim:LinearShuntCompensator.bPerSection>0.0001</cim:LinearShuntCompensator.bPerSection><cim:ShuntCompensator.normalSections>1</cim:ShuntCompensator.normalSections></cim:LinearShuntCompensator>
+<cim:Terminal rdf:ID="SHT"><cim:ACDCTerminal.sequenceNumber>1</cim:ACDCTerminal.sequenceNumber><cim:Terminal.ConductingEquipment rdf:resource="#SH1"/><cim:Terminal.TopologicalNode rdf:resource="#N5"/></cim:Terminal>
+</rdf:RDF>`;
+  // SSH: the machine generates 5 MW (load sign convention: p = -5) and holds 20.2 kV; tap at step 2; two shunt sections.
+  const ssh = `
+<cim:SynchronousMachine rdf:about="#SM1"><cim:RotatingMachine.p>-5</cim:RotatingMachine.p><cim:RotatingMachine.q>0</cim:RotatingMachine.q><cim:RegulatingCondEq.controlEnabled>true</cim:RegulatingCondEq.controlEnabled></cim:SynchronousMachine>
+<cim:RegulatingControl rdf:about="#RC1"><cim:RegulatingControl.enabled>true</cim:RegulatingControl.enabled><cim:RegulatingControl.targetValue>20.2</cim:RegulatingControl.targetValue></cim:RegulatingControl>
+<cim:RatioTapChanger rdf:about="#TC1"><cim:TapChanger.step>2</cim:TapChanger.step></cim:RatioTapChanger>
+<cim:LinearShuntCompensator rdf:about="#SH1"><cim:ShuntCompensator.sections>2</cim:ShuntCompensator.sections></cim:LinearShuntCompensator>
+</rdf:RDF>`;
+  const net = parseCgmes(files.map((f) => (f.file.includes('Equipment') ? { ...f, text: f.text.replace('</rdf:RDF>', eq) } : f.file.includes('SteadyState') ? { ...f, text: f.text.replace('</rdf:RDF>', ssh) } : f)));
+  const n12 = net.buses.find((b) => b.name === 'N12')!;
+  t.equal(n12.type, 'pv', 'the regulating machine makes N12 a PV bus');
+  t.match(net.gens.find((g) => g.name === 'G12'), { bus: n12.bus, pg: 5, vg: 20.2 / 20 });
+  t.ok(Math.abs(net.branches.find((b) => b.name === 'TR1')!.ratio - 1.025) < 1e-12, 'TR1 ratio 1 + 2 × 1.25 %');
+  t.ok(Math.abs(net.buses.find((b) => b.name === 'N5')!.bs - 2 * 1e-4 * 20 * 20) < 1e-12, 'N5 shunt: 2 sections × 1e-4 S at 20 kV = 0.08 MVAr');
+  const r = runPowerFlow(net);
+  t.ok(r.converged);
+  t.ok(Math.abs(r.buses.find((b) => b.bus === n12.bus)!.vm - 1.01) < 1e-9, 'N12 held at 20.2 kV');
+});
