@@ -168,13 +168,17 @@ export class Agent {
     this.broker = broker;
 
     const services = cfg.services.map((sc) => ({ sc, service: specOf(reg, 'services', sc).create(sc) as Service }));
+    const analyzerPlugins = cfg.analyzers.map((ac) => ({ ac, analyzer: specOf(reg, 'analyzers', ac).create(ac) as Analyzer }));
     const http = await startHttp(cfg.http, {
       log: this.log.child({ component: 'http' }),
       counters: this.counters,
       getStatus: () => this.status(),
       broker,
       wsPath: cfg.mqtt.websocket.path,
-      routes: services.filter((s) => s.service.routes).map((s) => ({ id: s.sc.id, register: s.service.routes!.bind(s.service) })),
+      routes: [
+        ...services.filter((s) => s.service.routes).map((s) => ({ id: s.sc.id, register: s.service.routes!.bind(s.service) })),
+        ...analyzerPlugins.filter((a) => a.analyzer.routes).map((a) => ({ id: a.ac.id, register: a.analyzer.routes!.bind(a.analyzer) })),
+      ],
     });
     this.http = http;
     this.mqttAddress = await broker.listen();
@@ -204,8 +208,7 @@ export class Agent {
     }
 
     const analyzers: AnalyzerRunner[] = [];
-    for (const ac of cfg.analyzers) {
-      const analyzer = specOf(reg, 'analyzers', ac).create(ac) as Analyzer;
+    for (const { ac, analyzer } of analyzerPlugins) {
       const ctx = this.ctx(ac.type, ac.id);
       const runner = new AnalyzerRunner(ac.id, analyzer, {
         latest: () => this.pipeline.latestByDevice(),

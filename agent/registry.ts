@@ -12,6 +12,7 @@ import { LIST_KEYS, type ListKey } from './core/kinds.js';
 import { simPmuDriver } from '../drivers/sim-pmu/index.js';
 import { powerProcessor } from './processors/power/index.js';
 import { statsAggregator } from './aggregators/stats/index.js';
+import { estimatorAnalyzer } from './analyzers/estimator/index.js';
 import { azureIotForwarder } from './forwarders/azure-iot/index.js';
 import { mqttForwarder } from './forwarders/mqtt/index.js';
 
@@ -35,7 +36,7 @@ export const PLUGINS: { readonly [L in ListKey]: readonly AnySpec[] } = {
   drivers: [plugin(simPmuDriver)],
   processors: [plugin(powerProcessor)],
   aggregators: [plugin(statsAggregator)],
-  analyzers: [],
+  analyzers: [plugin(estimatorAnalyzer)],
   forwarders: [plugin(mqttForwarder), plugin(azureIotForwarder)],
   services: [],
 };

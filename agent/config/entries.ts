@@ -31,7 +31,7 @@ function checkEntry(schema: SchemaBranch, raw: Record<string, unknown>, at: stri
  * A spec's own rules across its keys (optional `validate(entry): string[]`, each "key: message"),
  * run once the entry's keys are valid one by one.
  */
-function pluginRuleProblems(spec: AnySpec, entry: Record<string, unknown>, at: string): Problem[] {
+export function pluginRuleProblems(spec: AnySpec, entry: Record<string, unknown>, at: string): Problem[] {
   const validate = (spec as { validate?: unknown }).validate;
   if (typeof validate !== 'function') return [];
   let messages: unknown;

@@ -7,7 +7,7 @@ import type { AgentConfig } from '../core/config-types.js';
 import { registry as defaultRegistry, type PluginRegistry } from '../registry.js';
 import { convictCheck } from './convict-check.js';
 import { embeddedDefault } from './embedded-default.js';
-import { checkPluginList, checkUsers } from './entries.js';
+import { checkPluginList, checkUsers, pluginRuleProblems } from './entries.js';
 import { envOverrides, setAt } from './env.js';
 import { migrate, type ConfigDocument, type MigrateOptions } from './migrate.js';
 import { render, showValue, type Problem } from './problems.js';
@@ -73,6 +73,23 @@ function statsSectionProblems(doc: ConfigDocument): Problem[] {
   ];
 }
 
+/**
+ * The `estimator` section (checked with the estimator analyzer's own schema, its problems under
+ * estimator.*, and then this is not called): when it names a network, it is one more analyzers
+ * entry, `{ type: estimator, id: estimator, ...estimator }`, checked with the plugin's own rules.
+ */
+function estimatorSection(config: Record<string, unknown>, registry: PluginRegistry): Problem[] {
+  const est = config['estimator'];
+  const spec = registry.analyzers.get('estimator');
+  if (!isPlainObject(est) || typeof est['network'] !== 'string' || est['network'] === '' || !spec) return [];
+  const entry = { type: 'estimator', id: 'estimator', ...est };
+  const list = Array.isArray(config['analyzers']) ? (config['analyzers'] as Record<string, unknown>[]) : [];
+  if (list.some((a) => a['id'] === 'estimator'))
+    return [{ path: 'estimator', message: 'an analyzers[] entry already has the id "estimator": configure the estimator in one place' }];
+  config['analyzers'] = [...list, entry];
+  return pluginRuleProblems(spec, entry, 'estimator');
+}
+
 export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadResult {
   const registry = opts.registry ?? defaultRegistry;
   let doc: unknown;
@@ -120,6 +137,7 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
     if (kind.list === 'aggregators' && derivedAggregators) continue;
     if (Array.isArray(list)) config[kind.list] = checkPluginList(list, kind, registry[kind.list], problems);
   }
+  if (!problems.some((p) => p.path === 'estimator' || p.path.startsWith('estimator.'))) problems.push(...estimatorSection(config, registry));
   problems.push(...crossFieldProblems(config));
 
   if (problems.length) return fail(tagEnvProblems(problems, fromEnv));

@@ -11,6 +11,7 @@ import { CONFIG_VERSION } from './migrate.js';
 import { MIN_MAX_BYTES } from '../buffer/space.js';
 import { KINDS, type KindInfo } from '../core/kinds.js';
 import { STATS_SCHEMA } from '../aggregators/stats/schema.js';
+import { ESTIMATOR_SCHEMA } from '../analyzers/estimator/schema.js';
 
 /** One option: convict's leaf shape (a node with `default`). */
 export interface SchemaLeaf {
@@ -199,6 +200,8 @@ const ROOT: SchemaBranch = {
     },
     ...STATS_SCHEMA,
   },
+  // With `network` set, the estimator analyzer's entry (agent/config/load.ts adds it to analyzers).
+  estimator: ESTIMATOR_SCHEMA,
   status: {
     intervalS: {
       doc: 'Seconds between publishes of the retained gridedge/<id>/status and the gridedge/<id>/metrics topics',

@@ -62,6 +62,16 @@ export interface StatsConfig {
   graceMs: number;
 }
 
+/** The `estimator` section (see agent/analyzers/estimator/schema.ts); empty `network`: no estimator. */
+export interface EstimatorSectionConfig {
+  network: string;
+  intervalS: number;
+  maxAgeS: number;
+  alpha: number;
+  rnThreshold: number;
+  measurements: { device: string; field: string; type: string; bus?: number; branch?: number; end?: 'from' | 'to'; sigma: number; base?: number }[];
+}
+
 export interface StatusConfig {
   /** Seconds between retained status / metrics publishes. */
   intervalS: number;
@@ -82,6 +92,7 @@ export interface AgentConfig {
   storage: StorageConfig;
   pipeline: PipelineConfig;
   stats: StatsConfig;
+  estimator: EstimatorSectionConfig;
   status: StatusConfig;
   /** One list per plugin kind (agent/core/kinds.ts), each entry validated against its plugin's schema. */
   drivers: PluginInstanceConfig[];

@@ -142,6 +142,8 @@ export interface Analyzer {
   analyze(input: AnalyzerInput): readonly DerivedMessage[] | Promise<readonly DerivedMessage[]>;
   stop?(deadline: AbortSignal): Promise<void>;
   health(): PluginHealth;
+  /** Optional REST routes, registered as for a service (under `/api/v1`, before `start`; 503 until started). */
+  routes?(app: FastifyInstance): Promise<void>;
 }
 
 /** What a service can reach of the running agent. */

@@ -12,7 +12,7 @@ export interface HttpDeps {
   broker?: Pick<EmbeddedBroker, 'handleUpgrade'>;
   /** Path of the MQTT-over-WebSocket endpoint, e.g. `/mqtt`. */
   wsPath: string;
-  /** Route groups of services, each registered as an encapsulated Fastify plugin under `/api/v1`. */
+  /** Route groups of services and analyzers, each registered as an encapsulated Fastify plugin under `/api/v1`. */
   routes?: readonly ServiceRoutes[];
 }
 

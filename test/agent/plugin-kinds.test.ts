@@ -37,7 +37,7 @@ t.test('the loader checks an analyzer entry with its own schema and rules', asyn
   t.notOk(bad.ok);
   if (bad.ok) return;
   t.match(bad.errors.join('\n'), /analyzers\[0\]\.intervalMs: must be an integer between 0 and 3600000, got -1/);
-  t.match(bad.errors.join('\n'), /analyzers\[1\]\.type: must be one of the known analyzer types \(fake-sum\), got "nope"/);
+  t.match(bad.errors.join('\n'), /analyzers\[1\]\.type: must be one of the known analyzer types \(estimator, fake-sum\), got "nope"/);
   const noFake = loadConfig({ document: { analyzers: [{ type: 'fake-sum', id: 'sum', devices: ['m1'] }] } });
   t.notOk(noFake.ok, 'without the registry line the type is unknown');
 });

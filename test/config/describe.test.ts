@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import t from 'tap';
 import { describeFormat, describeSchema, schemaMarkdown } from '../../agent/config/describe.js';
 import * as f from '../../agent/config/formats.js';
 import { loadConfig } from '../../agent/config/load.js';
 import { envName, ROOT_SCHEMA, USER_SCHEMA } from '../../agent/config/schema.js';
 import { registry } from '../../agent/registry.js';
+import { repoRoot } from '../helpers/agent-process.js';
 
 /** Dotted paths of every option value in a loaded config (groups walked, lists not). */
 function leafPaths(v: Record<string, unknown>, prefix = ''): string[] {
@@ -55,6 +57,8 @@ t.test('the embedded default is shown where it differs from the schema default',
   t.equal(d.options.find((o) => o.path === 'storage.dir')?.embeddedDefault, undefined, 'same as the default: not repeated');
 });
 
+const CASE14 = join(repoRoot(), 'test', 'gridstate', 'fixtures', 'case14.m');
+
 /** A valid value different from the default, as an environment string, for each option. */
 const SAMPLES: Record<string, string> = {
   'gateway.id': 'gw-from-env',
@@ -72,6 +76,10 @@ const SAMPLES: Record<string, string> = {
   processors: '[]',
   aggregators: '[]',
   forwarders: '[{"type":"mqtt","id":"up"}]',
+  'estimator.network': CASE14,
+  'estimator.alpha': '0.05',
+  'estimator.measurements': '[{"device":"d","field":"v.a.mag","type":"vm","bus":1,"sigma":0.01}]',
+  analyzers: JSON.stringify([{ type: 'estimator', id: 'se', network: CASE14, measurements: [] }]),
 };
 
 t.test('every option but version has a GRIDEDGE_* variable, and each variable overrides its option', async (t) => {

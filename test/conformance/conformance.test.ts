@@ -2,10 +2,12 @@
  * Every registered plugin, and the test-only ones, runs the conformance suite of its kind
  * (suites.ts). A plugin with no test config below fails here: being registered means being tested.
  */
+import { join } from 'node:path';
 import t from 'tap';
 import { KINDS, type ListKey } from '../../agent/core/kinds.js';
 import type { Aggregator, Analyzer, Driver, Forwarder, Processor, Service } from '../../agent/core/plugin.js';
 import { extendRegistry, plugin, registry, type AnySpec } from '../../agent/registry.js';
+import { repoRoot } from '../helpers/agent-process.js';
 import { withDefaults } from '../helpers/plugin-config.js';
 import { hangingUpstream } from '../helpers/hanging-mqtt.js';
 import { fakeSumAnalyzer } from '../plugins/fake-analyzer/index.js';
@@ -20,7 +22,17 @@ const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unk
   drivers: { 'sim-pmu': () => ({ id: 'c1', rate: 100 }) },
   processors: { power: () => ({ id: 'power' }) },
   aggregators: { stats: () => ({ id: 'stats', windows: ['1s', '1m'] }) },
-  analyzers: { 'fake-sum': () => ({ id: 'sum', devices: ['m1', 'm2'] }) },
+  analyzers: {
+    'fake-sum': () => ({ id: 'sum', devices: ['m1', 'm2'] }),
+    estimator: () => ({
+      id: 'estimator',
+      network: join(repoRoot(), 'test', 'gridstate', 'fixtures', 'case14.m'),
+      measurements: [
+        { device: 'm1', field: 'p.total', type: 'p_flow', branch: 1, sigma: 0.01, base: 1e8 },
+        { device: 'm2', field: 'p.total', type: 'p_inj', bus: 2, sigma: 0.01, base: 1e8 },
+      ],
+    }),
+  },
   forwarders: {
     mqtt: (env) => ({ id: 'up', url: env.hangingUrl, connectTimeoutMs: 5000 }),
     'azure-iot': (env) => ({

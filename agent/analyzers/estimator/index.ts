@@ -1,0 +1,240 @@
+/**
+ * The `estimator` analyzer: a WLS state estimate of the network every `intervalS`, on the latest
+ * good values of the configured fields (algorithms/grid). See README.md.
+ *
+ * Lifecycle: `create` does no I/O; `start` reads the network file and checks every configured
+ * measurement against it (a failure rejects, and the agent retries start with backoff). Each run
+ * reads the latest processed measurement of each configured device; a field that is missing, not a
+ * finite number, invalid by its quality, or older than `maxAgeS` is skipped (counted by reason and
+ * listed in the result). The estimate is published on bal/processed/<id>/state (id `estimator`:
+ * bal/processed/estimator/state) and kept for GET /api/v1/<id>/state. When the set left is
+ * unobservable, or the estimate fails, the last estimate is held: published again with
+ * `status: "held"`, its age and the reason.
+ */
+import type { FastifyInstance } from 'fastify';
+import { qualityOf } from '../../../algorithms/common/field-quality.js';
+import { compileFieldPath, type FieldReader } from '../../../algorithms/stats/field-path.js';
+import { GridInputError } from '../../../algorithms/grid/errors.js';
+import { estimateState, UnobservableError } from '../../../algorithms/grid/estimator.js';
+import { loadNetwork } from '../../../algorithms/grid/load.js';
+import { prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
+import { buildModel, type GridModel } from '../../../algorithms/grid/model.js';
+import type { Analyzer, AnalyzerInput, AnalyzerSpec, DerivedMessage, PluginContext, PluginHealth } from '../../core/plugin.js';
+import type { Counters } from '../../core/counters.js';
+import { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig } from './schema.js';
+
+export { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig };
+
+export type SkipReason = 'no_measurement' | 'no_field' | 'invalid' | 'stale';
+
+export interface Skipped {
+  /** Position in the configured measurements list (0-based). */
+  index: number;
+  device: string;
+  field: string;
+  reason: SkipReason;
+}
+
+/** What the analyzer publishes and serves. */
+export interface EstimatorState {
+  /** estimated: a new estimate; held: the last one, kept because this run could not estimate; none: no estimate yet. */
+  status: 'estimated' | 'held' | 'none';
+  /** When this run happened (µs since the epoch). */
+  ts: number;
+  /** When the estimate shown was made (µs), and its age at `ts` (s). */
+  estimated_ts?: number;
+  age_s?: number;
+  /** Why this run did not estimate (held / none). */
+  reason?: string;
+  unobservable_buses?: number[];
+  converged?: boolean;
+  iterations?: number;
+  buses?: { bus: number; vm: number; va_deg: number }[];
+  J?: number;
+  dof?: number;
+  chi2_threshold?: number;
+  /** index: position in the configured measurements list. */
+  bad_data?: { index: number; type: string; rn: number; device: string; field: string }[];
+  used?: number;
+  skipped: Skipped[];
+}
+
+export const ESTIMATOR_METRICS = {
+  estimator_inputs_skipped: { type: 'counter', help: 'Configured estimator inputs left out of a run, by reason (no_measurement, no_field, invalid, stale)', labels: ['analyzer', 'reason'] },
+  estimator_runs: { type: 'counter', help: 'Estimator runs by result (estimated, held: last estimate kept, none: nothing to hold)', labels: ['analyzer', 'result'] },
+  estimator_bad_data: { type: 'counter', help: 'Measurements the estimator identified as bad data and removed', labels: ['analyzer'] },
+} as const;
+
+interface Input {
+  cfg: LiveMeasurementConfig;
+  read: FieldReader;
+}
+
+export class EstimatorAnalyzer implements Analyzer {
+  readonly trigger: { intervalMs: number };
+  readonly devices: readonly string[];
+  private readonly inputs: Input[];
+  private model: GridModel | undefined;
+  private counters: Counters | undefined;
+  private id: string;
+  private last: EstimatorState | undefined;
+  private lastGood: EstimatorState | undefined;
+  private started = false;
+  private runs = 0;
+
+  constructor(private readonly cfg: EstimatorConfig) {
+    this.id = cfg.id;
+    this.trigger = { intervalMs: Math.round(cfg.intervalS * 1000) };
+    this.devices = [...new Set(cfg.measurements.map((m) => m.device))];
+    this.inputs = cfg.measurements.map((m) => ({ cfg: m, read: compileFieldPath(m.field) }));
+  }
+
+  get topic(): string {
+    return `bal/processed/${this.id}/state`;
+  }
+
+  async start(ctx: PluginContext): Promise<void> {
+    this.id = ctx.id;
+    this.counters = ctx.counters;
+    const model = loadModel(this.cfg);
+    this.model = model;
+    this.started = true;
+    ctx.log.info({ network: this.cfg.network, buses: model.n, branches: model.f.length, measurements: this.inputs.length }, 'estimator: network loaded');
+  }
+
+  /** The state document of the last run (undefined before the first). */
+  state(): EstimatorState | undefined {
+    return this.last;
+  }
+
+  analyze({ latest, nowMicros }: AnalyzerInput): readonly DerivedMessage[] {
+    const model = this.model;
+    if (!model) return [];
+    this.runs++;
+    const skipped: Skipped[] = [];
+    const used: MeasurementInput[] = [];
+    const usedIndex: number[] = [];
+    const maxAgeMicros = this.cfg.maxAgeS * 1e6;
+    this.inputs.forEach(({ cfg, read }, index) => {
+      const skip = (reason: SkipReason) => {
+        skipped.push({ index, device: cfg.device, field: cfg.field, reason });
+        this.counters?.inc('estimator_inputs_skipped', { analyzer: this.id, reason });
+      };
+      const m = latest.get(cfg.device);
+      if (!m) return skip('no_measurement');
+      const v = read(m);
+      if (!Number.isFinite(v)) return skip('no_field');
+      if (qualityOf(m, cfg.field) === 'invalid') return skip('invalid');
+      if (typeof m.ts !== 'number' || nowMicros - m.ts > maxAgeMicros) return skip('stale');
+      const one: MeasurementInput = { type: cfg.type, value: v / (cfg.base ?? 1), sigma: cfg.sigma };
+      if (cfg.bus !== undefined) one.bus = cfg.bus;
+      if (cfg.branch !== undefined) one.branch = cfg.branch;
+      if (cfg.end !== undefined) one.end = cfg.end;
+      used.push(one);
+      usedIndex.push(index);
+    });
+    let state: EstimatorState;
+    try {
+      const meas = prepareMeasurements(model, used, model.net.baseMVA);
+      const r = estimateState(model, meas, { alpha: this.cfg.alpha, rnThreshold: this.cfg.rnThreshold });
+      if (!r.converged) throw new GridInputError('not_converged', `the estimate did not converge after ${r.iterations} iterations`);
+      const bad = r.bad_data.map((b) => {
+        const k = usedIndex[b.index]!;
+        return { index: k, type: b.type, rn: b.rn, device: this.inputs[k]!.cfg.device, field: this.inputs[k]!.cfg.field };
+      });
+      if (bad.length) this.counters?.inc('estimator_bad_data', { analyzer: this.id }, bad.length);
+      state = {
+        status: 'estimated',
+        ts: nowMicros,
+        estimated_ts: nowMicros,
+        age_s: 0,
+        converged: r.converged,
+        iterations: r.iterations,
+        buses: r.buses,
+        J: r.J,
+        dof: r.dof,
+        chi2_threshold: r.chi2Threshold,
+        bad_data: bad,
+        used: r.used,
+        skipped,
+      };
+      this.lastGood = state;
+    } catch (e) {
+      if (!(e instanceof GridInputError)) throw e;
+      const reason = e.message;
+      const extra = e instanceof UnobservableError ? { unobservable_buses: [...new Set([...e.result.unobservableAngles, ...e.result.unobservableMagnitudes])] } : {};
+      const held = this.lastGood;
+      state = held
+        ? { ...held, status: 'held', ts: nowMicros, age_s: (nowMicros - held.estimated_ts!) / 1e6, reason, ...extra, skipped }
+        : { status: 'none', ts: nowMicros, reason, ...extra, skipped };
+    }
+    this.counters?.inc('estimator_runs', { analyzer: this.id, result: state.status });
+    this.last = state;
+    return [{ topic: this.topic, message: state }];
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+  }
+
+  health(): PluginHealth {
+    const s = this.last;
+    const h: PluginHealth = {
+      state: !this.started ? (this.model ? 'stopped' : 'starting') : s && s.status !== 'estimated' ? 'degraded' : 'running',
+      info: { runs: this.runs, status: s?.status ?? 'none', inputs: this.inputs.length },
+    };
+    if (s?.reason) h.lastError = s.reason;
+    if (s?.J !== undefined) h.info!['J'] = s.J;
+    if (s) h.info!['skipped'] = s.skipped.length;
+    return h;
+  }
+
+  /** GET /api/v1/<id>/state: the last state document; 503 (problem details) before the first run. */
+  async routes(app: FastifyInstance): Promise<void> {
+    app.get(`/${this.cfg.id}/state`, async (_req, reply) => {
+      const s = this.last;
+      if (!this.started || !s) {
+        reply.code(503).type('application/problem+json');
+        return {
+          type: 'about:blank',
+          title: 'Service Unavailable',
+          status: 503,
+          detail: this.started ? 'no state estimate yet: the first run comes after intervalS' : 'the estimator has not started (see the agent log and status)',
+        };
+      }
+      return s;
+    });
+  }
+}
+
+/** Reads the network and checks every configured measurement against it (bus and branch numbers). */
+export function loadModel(cfg: Pick<EstimatorConfig, 'network' | 'measurements'>): GridModel {
+  const net = loadNetwork(cfg.network.includes(',') ? cfg.network.split(',').map((s) => s.trim()) : cfg.network);
+  const model = buildModel(net);
+  prepareMeasurements(
+    model,
+    cfg.measurements.map((m) => ({ ...m, value: 0 })),
+    net.baseMVA,
+    'measurements',
+  );
+  return model;
+}
+
+export const estimatorAnalyzer: AnalyzerSpec<EstimatorConfig> = {
+  type: 'estimator',
+  doc: 'WLS state estimation of a network model on live measurements, with bad-data removal; publishes bal/processed/ID/state and serves GET /api/v1/ID/state (ID: the analyzer id, estimator for the estimator section)',
+  schema: ESTIMATOR_SCHEMA,
+  metrics: ESTIMATOR_METRICS,
+  validate(cfg) {
+    if (!cfg.network) return ['network: must name the network file (MATPOWER .m, JSON network or CGMES)'];
+    try {
+      loadModel(cfg);
+      return [];
+    } catch (e) {
+      if (!(e instanceof GridInputError)) throw e;
+      // "measurements[3].bus: ..." keeps its path; anything about the file goes under network.
+      return e.problems.map((p) => (/^measurements\[\d+\]/.test(p) ? p : `network: ${p}`));
+    }
+  },
+  create: (config) => new EstimatorAnalyzer(config),
+};
