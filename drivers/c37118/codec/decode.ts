@@ -324,6 +324,11 @@ function decodeData(buf: Uint8Array, h: FrameHeader, cfg: ConfigFrame, expectedB
         o += 4;
       }
       if (ch.angleOffset) a += ch.angleOffset;
+      // A negative magnitude (float polar data, or a negative CFG-3 scale) is the same phasor turned by π.
+      if (m < 0) {
+        m = -m;
+        a += Math.PI;
+      }
       mag[k] = m;
       ang[k] = Number.isFinite(a) && Number.isFinite(m) ? wrapDeg(a * RAD2DEG) : NaN;
       if (!Number.isFinite(m)) mag[k] = NaN;
