@@ -74,6 +74,8 @@ export class C37Session {
   private pending: { at: number; kind: 'cfg2' | 'cfg3'; tries: number } | null = null;
   private cfg3Unanswered = false;
   private lastRequestAt = -Infinity;
+  /** A request was wanted but held back by the rate limit. */
+  private wanted = false;
   private lastFrameAt = 0;
   private dataOn = false;
   frames = 0;
@@ -92,6 +94,7 @@ export class C37Session {
     this.splitter.reset();
     this.dataOn = false;
     this.pending = null;
+    this.wanted = false;
     this.lastFrameAt = this.now();
     this.requestConfig(true);
   }
@@ -120,11 +123,30 @@ export class C37Session {
   /** Ask for the configuration now (unless `force` is false and one was asked for recently). */
   requestConfig(force = false): void {
     const now = this.now();
-    if (!force && (this.pending || now - this.lastRequestAt < this.o.configTimeoutMs)) return;
+    if (!force && this.pending) return;
+    if (!force && now - this.lastRequestAt < this.o.configTimeoutMs) {
+      // Asked for recently: ask again from tick() once configTimeoutMs has passed.
+      this.wanted = true;
+      return;
+    }
+    this.wanted = false;
     const kind = this.o.config === 'cfg2' || (this.o.config === 'auto' && this.cfg3Unanswered) ? 'cfg2' : 'cfg3';
     this.pending = { at: now, kind, tries: (this.pending?.tries ?? 0) + 1 };
     this.lastRequestAt = now;
     this.sendCmd(kind === 'cfg3' ? 'sendCfg3' : 'sendCfg2');
+  }
+
+  private lastAnnouncedAt = -Infinity;
+
+  /**
+   * STAT bit 10 (the configuration changes within a minute): ask again, at most once per
+   * `configTimeoutMs` (the bit stays set for up to a minute), whatever other requests were made.
+   */
+  private configChangeAnnounced(): void {
+    const now = this.now();
+    if (this.pending || now - this.lastAnnouncedAt < this.o.configTimeoutMs) return;
+    this.lastAnnouncedAt = now;
+    this.requestConfig(true);
   }
 
   private sendCmd(cmd: CommandName): void {
@@ -138,6 +160,7 @@ export class C37Session {
     const now = this.now();
     if (now - this.lastFrameAt > this.o.dataTimeoutMs) return 'reconnect';
     const p = this.pending;
+    if (!p && this.wanted && now - this.lastRequestAt >= this.o.configTimeoutMs) this.requestConfig(true);
     if (p && now - p.at > this.o.configTimeoutMs) {
       if (p.kind === 'cfg3' && this.o.config === 'auto' && !this.cfg3Unanswered) {
         // The device does not answer CFG-3 (many 2005-era PMUs): ask for CFG-2 from now on.
@@ -172,7 +195,7 @@ export class C37Session {
       const ms: Measurement[] = [];
       for (let k = 0; k < f.pmus.length; k++) {
         const b = f.pmus[k]!;
-        if (b.stat & 0x0400) this.requestConfig();
+        if (b.stat & 0x0400) this.configChangeAnnounced();
         ms.push(toMeasurement(this.plans[k]!, b, f.ts, f.timeQuality, this.o.maxTimeErrorUs));
       }
       this.ev.data(ms, this.plans, f, arrival);
