@@ -67,6 +67,8 @@ export class PmuServer extends EventEmitter {
   port = 0;
   /** Commands received (CMD codes) in order. */
   readonly commands: number[] = [];
+  /** Every frame received from the client (its commands), in order. */
+  readonly received: Buffer[] = [];
   /** Every frame sent, in order (for the pcap cross-check). */
   readonly sent: Buffer[] = [];
   dataOn = false;
@@ -107,6 +109,7 @@ export class PmuServer extends EventEmitter {
         if (buf.length < size) break;
         const f = buf.subarray(0, size);
         buf = buf.subarray(size);
+        this.received.push(Buffer.from(f));
         if (((f[1]! >> 4) & 7) === 4) this.command(s, f.readUInt16BE(14));
       }
     });
