@@ -73,6 +73,8 @@ export class PmuServer extends EventEmitter {
   readonly sent: Buffer[] = [];
   dataOn = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Answers waiting for answerDelayMs (cleared at close). */
+  private readonly delayed = new Set<NodeJS.Timeout>();
   private k = 0;
   private readonly periodUs: number;
   private startUs: number;
@@ -134,7 +136,13 @@ export class PmuServer extends EventEmitter {
       else if (cmd === 2) this.startData(s);
       else if (cmd === 1) this.stopData();
     };
-    if (this.o.answerDelayMs) setTimeout(answer, this.o.answerDelayMs);
+    if (this.o.answerDelayMs) {
+      const tm = setTimeout(() => {
+        this.delayed.delete(tm);
+        answer();
+      }, this.o.answerDelayMs);
+      this.delayed.add(tm);
+    }
     else answer();
   }
 
@@ -252,6 +260,8 @@ export class PmuServer extends EventEmitter {
 
   async close(): Promise<void> {
     this.stopData();
+    for (const tm of this.delayed) clearTimeout(tm);
+    this.delayed.clear();
     for (const s of this.clients) s.destroy();
     this.udp?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));

@@ -8,5 +8,6 @@ import { configCheck, configSchema } from './config.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
+import { pmuProbe } from './pmu.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pmuProbe];
