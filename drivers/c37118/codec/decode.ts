@@ -279,45 +279,68 @@ function wrapDeg(d: number): number {
   return d;
 }
 
+/** Scratch for big-endian float reads without a DataView per frame. */
+const F32 = new Float32Array(1);
+const F32B = new Uint8Array(F32.buffer);
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function f32(b: Uint8Array, o: number): number {
+  if (LITTLE) {
+    F32B[0] = b[o + 3]!;
+    F32B[1] = b[o + 2]!;
+    F32B[2] = b[o + 1]!;
+    F32B[3] = b[o]!;
+  } else {
+    F32B[0] = b[o]!;
+    F32B[1] = b[o + 1]!;
+    F32B[2] = b[o + 2]!;
+    F32B[3] = b[o + 3]!;
+  }
+  return F32[0]!;
+}
+
+const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
+/** Signed 16-bit; -32768 is the "no value" code. */
+const i16 = (b: Uint8Array, o: number): number => ((b[o]! << 24) >> 16) | b[o + 1]!;
+
 function decodeData(buf: Uint8Array, h: FrameHeader, cfg: ConfigFrame, expectedBytes: number): DataFrame {
   if (h.idcode !== cfg.idcode) throw new Refuse('idcode_mismatch', `data frame IDCODE ${h.idcode}, the configuration is for IDCODE ${cfg.idcode}`);
   if (h.size !== expectedBytes) throw new Refuse('size_mismatch', `data frame of ${h.size} bytes, the configuration (CFGCNT ${cfg.pmus[0]?.cfgcnt ?? '-'}) describes ${expectedBytes}`);
   if (h.fracsec >= cfg.timeBase) throw new Refuse('bad_time', `FRACSEC ${h.fracsec} is not below TIME_BASE ${cfg.timeBase}`);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let o = HEADER_BYTES;
   const pmus: PmuData[] = [];
   for (const p of cfg.pmus) {
     const f = p.format;
     const np = p.phasors.length;
-    const stat = dv.getUint16(o);
+    const stat = u16(buf, o);
     o += 2;
-    const mag = new Float64Array(np);
-    const ang = new Float64Array(np);
+    const mag: number[] = [];
+    const ang: number[] = [];
     const cfg3 = p.cfg3 !== undefined;
     for (let k = 0; k < np; k++) {
       const ch = p.phasors[k]!;
       let m: number, a: number;
       if (f.phasorFloat) {
-        const x = dv.getFloat32(o), y = dv.getFloat32(o + 4);
+        const x = f32(buf, o), y = f32(buf, o + 4);
         o += 8;
         const s = cfg3 ? ch.scale : 1;
         if (f.polar) {
           m = x * s;
           a = y;
         } else {
-          m = Math.hypot(x, y) * s;
+          m = Math.sqrt(x * x + y * y) * s;
           a = Math.atan2(y, x);
         }
       } else {
         if (f.polar) {
-          const um = dv.getUint16(o), ia = dv.getInt16(o + 2);
+          const um = u16(buf, o), ia = i16(buf, o + 2);
           m = ia === -32768 ? NaN : um * ch.scale;
           a = ia === -32768 ? NaN : ia / 10_000;
         } else {
-          const re = dv.getInt16(o), im = dv.getInt16(o + 2);
+          const re = i16(buf, o), im = i16(buf, o + 2);
           if (re === -32768 || im === -32768) m = a = NaN;
           else {
-            m = Math.hypot(re, im) * ch.scale;
+            m = Math.sqrt(re * re + im * im) * ch.scale;
             a = Math.atan2(im, re);
           }
         }
@@ -329,46 +352,60 @@ function decodeData(buf: Uint8Array, h: FrameHeader, cfg: ConfigFrame, expectedB
         m = -m;
         a += Math.PI;
       }
-      mag[k] = m;
-      ang[k] = Number.isFinite(a) && Number.isFinite(m) ? wrapDeg(a * RAD2DEG) : NaN;
-      if (!Number.isFinite(m)) mag[k] = NaN;
+      if (m === m && a === a && m !== Infinity && a !== Infinity && a !== -Infinity) {
+        mag.push(m);
+        ang.push(wrapDeg(a * RAD2DEG));
+      } else {
+        mag.push(NaN);
+        ang.push(NaN);
+      }
     }
     let freq: number, rocof: number;
     if (f.freqFloat) {
-      freq = dv.getFloat32(o);
-      rocof = dv.getFloat32(o + 4);
+      freq = f32(buf, o);
+      rocof = f32(buf, o + 4);
       o += 8;
     } else {
-      const fi = dv.getInt16(o), di = dv.getInt16(o + 2);
+      const fi = i16(buf, o), di = i16(buf, o + 2);
       freq = fi === -32768 ? NaN : p.fnom + fi / 1000;
       rocof = di === -32768 ? NaN : di / 100;
       o += 4;
     }
     const na = p.analogs.length;
-    const analogs = new Float64Array(na);
+    const analogs: number[] = [];
     for (let k = 0; k < na; k++) {
       const ch = p.analogs[k]!;
       let v: number;
       if (f.analogFloat) {
-        v = dv.getFloat32(o);
+        v = f32(buf, o);
         o += 4;
         if (cfg3) v = v * ch.scale + ch.offset;
       } else {
-        const raw = dv.getInt16(o);
+        const raw = i16(buf, o);
         o += 2;
         v = raw === -32768 ? NaN : raw * (ch.scale === 0 ? 1 : ch.scale) + ch.offset;
       }
-      analogs[k] = v;
+      analogs.push(v);
     }
     const nd = p.digitals.length;
-    const digitals = new Uint16Array(nd);
+    const digitals: number[] = [];
     for (let k = 0; k < nd; k++) {
-      digitals[k] = dv.getUint16(o);
+      digitals.push(u16(buf, o));
       o += 2;
     }
     pmus.push({ stat, mag, ang, freq: Number.isFinite(freq) ? freq : NaN, rocof: Number.isFinite(rocof) ? rocof : NaN, analogs, digitals });
   }
-  return { ...h, kind: 'data', ts: toMicros(h.soc, h.fracsec, cfg.timeBase), pmus };
+  return {
+    kind: 'data',
+    version: h.version,
+    size: h.size,
+    idcode: h.idcode,
+    soc: h.soc,
+    fracsec: h.fracsec,
+    timeQuality: h.timeQuality,
+    ts: toMicros(h.soc, h.fracsec, cfg.timeBase),
+    pmus,
+  };
 }
 
 /**

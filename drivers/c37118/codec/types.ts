@@ -152,15 +152,15 @@ export interface CommandFrame extends FrameHeader {
 export interface PmuData {
   stat: number;
   /** Magnitudes (RMS, V or A) by phasor channel; NaN where the device sent "no value". */
-  mag: Float64Array;
+  mag: number[];
   /** Angles in degrees, in (-180, 180]; NaN where absent. */
-  ang: Float64Array;
+  ang: number[];
   /** Hz (NaN when absent). */
   freq: number;
   /** Hz/s (NaN when absent). */
   rocof: number;
-  analogs: Float64Array;
-  digitals: Uint16Array;
+  analogs: number[];
+  digitals: number[];
 }
 
 export interface DataFrame extends FrameHeader {
