@@ -93,8 +93,7 @@ function cpuSeconds(pid: number): number {
 
 async function e2e(seconds: number): Promise<Record<string, unknown>> {
   const pmus = 20;
-  const startUs = Math.ceil((Date.now() * 1000) / 20_000) * 20_000;
-  const servers = await Promise.all(Array.from({ length: pmus }, (_, k) => new PmuServer({ idcode: 100 + k, dataRate: 50, blocks: [threePhase(100 + k, 15)], startUs }).start()));
+  const servers = await Promise.all(Array.from({ length: pmus }, (_, k) => new PmuServer({ idcode: 100 + k, dataRate: 50, blocks: [threePhase(100 + k, 15)] }).start()));
   const [first, ...rest] = servers;
   const agent = await startAgent({
     config: {
@@ -135,7 +134,7 @@ async function e2e(seconds: number): Promise<Record<string, unknown>> {
     const cpu = cpuSeconds(pid) - cpu0;
     const wall = (performance.now() - t0) / 1000;
     const n = received;
-    lat.sort((a, b) => a - b);
+    const l = lat.slice().sort((a, b) => a - b);
     const status = (await (await fetch(`${agent.httpUrl}/api/v1/status`)).json()) as { drivers?: { id: string; health?: { info?: Record<string, unknown> } }[] };
     const info = JSON.stringify(status).match(/"alignWaitMeanMs":([\d.]+)/)?.[1];
     const maxWait = JSON.stringify(status).match(/"alignWaitMaxMs":([\d.]+)/)?.[1];
@@ -148,7 +147,7 @@ async function e2e(seconds: number): Promise<Record<string, unknown>> {
       expectedPerSecond: pmus * 50,
       agentCpuPercent: Math.round((cpu / wall) * 1000) / 10,
       agentCpuMicrosPerFrame: n ? Math.round((cpu * 1e6) / n) : null,
-      latencyMs: lat.length ? { p50: Math.round(lat[lat.length >> 1]!), p99: Math.round(lat[Math.floor(lat.length * 0.99)]!), max: Math.round(lat[lat.length - 1]!) } : null,
+      latencyMs: l.length ? { p50: Math.round(l[l.length >> 1]!), p99: Math.round(l[Math.floor(l.length * 0.99)]!), max: Math.round(l[l.length - 1]!) } : null,
       alignWaitMeanMs: info !== undefined ? Number(info) : null,
       alignWaitMaxMs: maxWait !== undefined ? Number(maxWait) : null,
     };

@@ -215,10 +215,20 @@ export class PmuServer extends EventEmitter {
 
   private startData(s: Socket): void {
     this.dataOn = true;
+    // Without an explicit start, the first data-on starts the time stamps at now (on the period grid,
+    // so servers started apart still share time stamps).
+    if (this.o.startUs === undefined && this.k === 0) this.startUs = Math.ceil((Date.now() * 1000) / this.periodUs) * this.periodUs;
     this.emit('dataOn');
     if (this.o.auto === false || this.timer) return;
-    const ms = Math.max(1, this.periodUs / 1000);
-    this.timer = setInterval(() => this.sendData(1, s), ms);
+    // Frames follow the wall clock: each tick sends every frame whose time stamp has come (a late
+    // timer catches up), so time stamps stay on real time whatever the timer's jitter.
+    const ms = Math.max(1, Math.min(20, this.periodUs / 1000));
+    this.timer = setInterval(() => {
+      const now = Date.now() * 1000;
+      let n = 0;
+      while (this.tsOf(this.k + n) <= now && n < 1000) n++;
+      if (n) this.sendData(n, s);
+    }, ms);
   }
 
   private stopData(): void {
