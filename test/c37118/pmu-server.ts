@@ -215,9 +215,9 @@ export class PmuServer extends EventEmitter {
 
   private startData(s: Socket): void {
     this.dataOn = true;
-    // Without an explicit start, the first data-on starts the time stamps at now (on the period grid,
+    // Without an explicit start, data-on makes the next frame's time stamp now (on the period grid,
     // so servers started apart still share time stamps).
-    if (this.o.startUs === undefined && this.k === 0) this.startUs = Math.ceil((Date.now() * 1000) / this.periodUs) * this.periodUs;
+    if (this.o.startUs === undefined) this.startUs = Math.ceil((Date.now() * 1000) / this.periodUs) * this.periodUs - this.k * this.periodUs;
     this.emit('dataOn');
     if (this.o.auto === false || this.timer) return;
     // Frames follow the wall clock: each tick sends every frame whose time stamp has come (a late

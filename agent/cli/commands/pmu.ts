@@ -73,6 +73,8 @@ function probe(o: ProbeOptions, io: Io): Promise<ProbeResult> {
       {
         send: (f) => void (sock.writable && sock.write(f)),
         data: (_ms, _plans, frame, arrivalMs) => {
+          // Frames after the last one wanted (same TCP chunk, or after finish) are not kept.
+          if (done || res.frames.length >= o.frames) return;
           res.frames.push({ frame, arrivalMs });
           if (res.frames.length >= o.frames) finish();
         },
