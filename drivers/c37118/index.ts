@@ -174,6 +174,7 @@ class Stream {
       if (this.sock === s) this.sock = null;
       if (was) this.session.disconnected();
       if (this.stopped) return;
+      this.d.connectionLost(this, was);
       this.reconnects++;
       this.d.ctx?.counters.inc('c37118_reconnects', { driver: this.d.cfg.id });
       this.retry = setTimeout(() => this.connect(), this.delay);
@@ -252,7 +253,16 @@ export class C37118Driver implements Driver {
     this.emit = emit;
     this.stopped = false;
     ctx.counters.define(metrics);
-    for (const s of this.streams) await s.openUdp();
+    try {
+      for (const s of this.streams) await s.openUdp();
+    } catch (e) {
+      // A UDP port that cannot be bound fails the start (the agent retries it): release what was bound.
+      for (const s of this.streams) {
+        s.udp?.close();
+        s.udp = null;
+      }
+      throw e;
+    }
     for (const s of this.streams) s.connect();
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref?.();
@@ -291,6 +301,17 @@ export class C37118Driver implements Driver {
     this.ctx?.counters.inc('c37118_rejected', { driver: this.cfg.id, reason });
     const d = this.logLimit.take(reason);
     if (d.ok) this.ctx?.log.warn({ stream: `${s.sc.host}:${s.sc.port}`, idcode: s.sc.idcode, reason, suppressed: d.suppressed }, `c37118 frame refused: ${detail}`);
+  }
+
+  /** A connection closed or could not be made: logged (rate-limited per stream), retried by the stream. */
+  connectionLost(s: Stream, wasConnected: boolean): void {
+    const where = `${s.sc.host}:${s.sc.port}`;
+    const d = this.logLimit.take(`connection ${where}`);
+    if (d.ok)
+      this.ctx?.log.warn(
+        { stream: where, idcode: s.sc.idcode, error: s.lastError, suppressed: d.suppressed },
+        wasConnected ? 'c37118 connection lost, reconnecting with backoff' : 'c37118 cannot connect, retrying with backoff',
+      );
   }
 
   onConfig(s: Stream, cfg: ConfigFrame, changed: boolean): void {

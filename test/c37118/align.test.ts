@@ -120,3 +120,35 @@ t.test('two streams aligned by the driver (a small PDC)', async (t) => {
   t.ok(typeof h.info?.['sub.latencyP50Ms'] === 'number', 'health shows latency per PMU');
   t.ok(typeof h.info?.alignWaitMeanMs === 'number', 'health shows the alignment wait');
 });
+
+t.test('one stream failing does not stop the other', async (t) => {
+  const a = await new PmuServer({ idcode: 1, dataRate: 50, blocks: [threePhase(11, 15)], auto: false }).start();
+  const b = await new PmuServer({ idcode: 2, dataRate: 50, blocks: [threePhase(21, 0)], auto: false }).start();
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  const cfg = withDefaults(c37118Driver, {
+    type: 'c37118',
+    id: 'sub',
+    host: '127.0.0.1',
+    port: a.port,
+    idcode: 1,
+    config: 'cfg2',
+    reconnectMinMs: 5000,
+    streams: [{ host: '127.0.0.1', port: b.port, idcode: 2, name: 'bay2' }],
+  });
+  const driver = c37118Driver.create(cfg) as C37118Driver;
+  const { ctx, counters } = ctxFor('sub');
+  const out: Measurement[] = [];
+  await driver.start(ctx, (x) => out.push(x));
+  t.teardown(() => driver.stop(AbortSignal.abort()));
+  await waitFor('both streams on', () => (a.dataOn && b.dataOn ? true : undefined), { timeoutMs: 10_000 });
+  b.sendRaw(Buffer.alloc(40, 0xaa));
+  b.closeMidFrame();
+  await waitFor('stream b lost', () => (counters.total('c37118_reconnects') >= 1 ? true : undefined), { timeoutMs: 10_000 });
+  a.sendData(3);
+  await waitFor('stream a still published', () => (out.filter((m) => m.device === 'sub').length >= 3 ? true : undefined), { timeoutMs: 10_000 });
+  t.equal(driver.health().state, 'degraded', 'degraded while one stream is down');
+  t.ok(counters.get('c37118_rejected', { driver: 'sub', reason: 'truncated' }) >= 1, 'the half frame is counted');
+});
