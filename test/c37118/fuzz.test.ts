@@ -1,6 +1,6 @@
 /**
  * Fuzzing in the fast suite: 200 000 random and mutated frames through the decoder and the protocol
- * session (the full 10^6 run: test/c37118-slow/, two files of 500 000). Nothing throws, the session holds
+ * session (the full 10^6 run: test/c37118-slow/, four files of 250 000). Nothing throws, the session holds
  * at most one frame, every measurement it emits passes the pipeline's validation, and every refused
  * frame is counted under a known reason.
  */
