@@ -164,6 +164,7 @@ class Stream {
     s.on('connect', () => {
       s.setTimeout(0);
       this.connected = true;
+      this.d.refreshExpected();
       this.session.connected();
     });
     s.on('data', (chunk) => this.session.push(chunk));
@@ -303,8 +304,20 @@ export class C37118Driver implements Driver {
     if (d.ok) this.ctx?.log.warn({ stream: `${s.sc.host}:${s.sc.port}`, idcode: s.sc.idcode, reason, suppressed: d.suppressed }, `c37118 frame refused: ${detail}`);
   }
 
+  /**
+   * The PMUs every aligned group waits for: the blocks of every connected stream with a
+   * configuration (refreshed on connect, on close and when a configuration arrives). A stream that
+   * is down is not waited for: its groups would only be delayed.
+   */
+  refreshExpected(): void {
+    const expected = new Set<string>();
+    for (const st of this.streams) if (st.connected && st.session.cfg) for (const p of st.session.plans) expected.add(p.device);
+    this.aligner.expected = expected;
+  }
+
   /** A connection closed or could not be made: logged (rate-limited per stream), retried by the stream. */
   connectionLost(s: Stream, wasConnected: boolean): void {
+    if (wasConnected) this.refreshExpected();
     const where = `${s.sc.host}:${s.sc.port}`;
     const d = this.logLimit.take(`connection ${where}`);
     if (d.ok)
@@ -318,9 +331,7 @@ export class C37118Driver implements Driver {
     if (changed) this.ctx?.counters.inc('c37118_config_changes', { driver: this.cfg.id });
     const dropped = s.session.plans.reduce((a, p) => a + p.dropped, 0);
     if (dropped) this.ctx?.counters.inc('c37118_dropped_channels', { driver: this.cfg.id }, dropped);
-    const expected = new Set<string>();
-    for (const st of this.streams) for (const p of st.session.plans) expected.add(p.device);
-    this.aligner.expected = expected;
+    this.refreshExpected();
     this.ctx?.log.info(
       { stream: `${s.sc.host}:${s.sc.port}`, idcode: s.sc.idcode, kind: cfg.kind, pmus: cfg.pmus.length, dataRate: cfg.dataRate, cfgcnt: cfg.pmus.map((p) => p.cfgcnt), changed },
       changed ? 'c37118 configuration changed' : 'c37118 configuration received',

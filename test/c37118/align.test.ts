@@ -121,7 +121,7 @@ t.test('two streams aligned by the driver (a small PDC)', async (t) => {
   t.ok(typeof h.info?.alignWaitMeanMs === 'number', 'health shows the alignment wait');
 });
 
-t.test('one stream failing does not stop the other', async (t) => {
+t.test('one stream failing does not stop the other, nor delay its groups', async (t) => {
   const a = await new PmuServer({ idcode: 1, dataRate: 50, blocks: [threePhase(11, 15)], auto: false }).start();
   const b = await new PmuServer({ idcode: 2, dataRate: 50, blocks: [threePhase(21, 0)], auto: false }).start();
   t.teardown(async () => {
@@ -136,6 +136,7 @@ t.test('one stream failing does not stop the other', async (t) => {
     idcode: 1,
     config: 'cfg2',
     reconnectMinMs: 5000,
+    alignMs: 150,
     streams: [{ host: '127.0.0.1', port: b.port, idcode: 2, name: 'bay2' }],
   });
   const driver = c37118Driver.create(cfg) as C37118Driver;
@@ -150,5 +151,6 @@ t.test('one stream failing does not stop the other', async (t) => {
   a.sendData(3);
   await waitFor('stream a still published', () => (out.filter((m) => m.device === 'sub').length >= 3 ? true : undefined), { timeoutMs: 10_000 });
   t.equal(driver.health().state, 'degraded', 'degraded while one stream is down');
+  t.equal(counters.total('c37118_absent'), 0, 'a stream that is down is not waited for (no group marked it absent)');
   t.ok(counters.get('c37118_rejected', { driver: 'sub', reason: 'truncated' }) >= 1, 'the half frame is counted');
 });
