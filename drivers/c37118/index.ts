@@ -17,7 +17,7 @@ import type { MetricCatalogue } from '../../agent/core/metrics.js';
 import { LogLimiter } from '../../agent/core/log-limiter.js';
 import { host, identifier, intRange, numberRange, oneOf } from '../../agent/config/formats.js';
 import { C37Session } from './session.js';
-import { Aligner, PmuStats } from './align.js';
+import { Aligner, LATENCY_BUCKETS_MS, PmuStats } from './align.js';
 import { PHASOR_TARGETS } from './mapping.js';
 import type { ConfigFrame } from './codec/index.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
@@ -382,6 +382,8 @@ export class C37118Driver implements Driver {
       info[`${device}.absent`] = st.absent;
       info[`${device}.latencyP50Ms`] = st.quantileMs(0.5);
       info[`${device}.latencyP99Ms`] = st.quantileMs(0.99);
+      // The distribution: frames per latency bucket, "≤1ms:0 ≤2ms:3 … >5000ms:0".
+      info[`${device}.latencyBuckets`] = st.buckets.map((n, b) => `${LATENCY_BUCKETS_MS[b] === Infinity ? '>5000' : `≤${LATENCY_BUCKETS_MS[b]}`}ms:${n}`).join(' ');
     }
     const err = this.streams.find((s) => s.lastError);
     let state = this.state;

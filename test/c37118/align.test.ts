@@ -118,6 +118,7 @@ t.test('two streams aligned by the driver (a small PDC)', async (t) => {
   const h = driver.health();
   t.equal(h.info?.['bay2-22.late'], 1, 'health shows late frames per PMU');
   t.ok(typeof h.info?.['sub.latencyP50Ms'] === 'number', 'health shows latency per PMU');
+  t.match(String(h.info?.['sub.latencyBuckets']), /^≤1ms:\d+ ≤2ms:\d+ .* >5000ms:\d+$/, 'and its distribution');
   t.ok(typeof h.info?.alignWaitMeanMs === 'number', 'health shows the alignment wait');
 });
 
