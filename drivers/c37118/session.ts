@@ -18,6 +18,7 @@
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import {
   DataDecoder,
+  decodeCfg3Fragments,
   decodeFrame,
   decodeHeader,
   encodeCommand,
@@ -26,6 +27,7 @@ import {
   type ConfigFrame,
   type DataFrame,
   type RejectReason,
+  MAX_CFG3_BYTES,
 } from './codec/index.js';
 import { planFor, toMeasurement, type BlockPlan } from './mapping.js';
 
@@ -201,7 +203,12 @@ export class C37Session {
       this.ev.data(ms, this.plans, f, arrival);
       return;
     }
-    const d = decodeFrame(buf);
+    let d: ReturnType<typeof decodeFrame>;
+    if (h.frame.kind === 'cfg3' && buf.length >= 16 && ((buf[14]! << 8) | buf[15]!) !== 0) {
+      const joined = this.fragment(buf, (buf[14]! << 8) | buf[15]!);
+      if (!joined) return;
+      d = joined;
+    } else d = decodeFrame(buf);
     if (!d.ok) return this.ev.reject(d.reason, d.detail);
     const f = d.frame;
     switch (f.kind) {
@@ -230,6 +237,40 @@ export class C37Session {
       case 'command':
         return this.ev.reject('unexpected_frame', `a command frame (CMD ${f.cmd}) from the device`);
     }
+  }
+
+  /** CFG-3 fragments collected so far (copies; bounded by MAX_CFG3_BYTES). */
+  private fragments: Uint8Array[] = [];
+  private fragmentBytes = 0;
+
+  /**
+   * One fragment of a CFG-3 sent in several frames: collected until the last (CONT_IDX 0xFFFF), then
+   * joined and decoded. A fragment out of sequence drops what was collected (counted).
+   */
+  private fragment(buf: Uint8Array, idx: number): ReturnType<typeof decodeFrame> | null {
+    if (idx === 1) {
+      if (this.fragments.length) this.ev.reject('fragmented_config', `CFG-3 restarted after ${this.fragments.length} fragments`);
+      this.fragments = [];
+      this.fragmentBytes = 0;
+    } else if (this.fragments.length === 0 || (idx !== 0xffff && idx !== this.fragments.length + 1)) {
+      this.ev.reject('fragmented_config', `CFG-3 fragment with CONT_IDX ${idx} out of sequence (after ${this.fragments.length})`);
+      this.fragments = [];
+      this.fragmentBytes = 0;
+      return null;
+    }
+    this.fragmentBytes += buf.length;
+    if (this.fragmentBytes > MAX_CFG3_BYTES) {
+      this.ev.reject('fragmented_config', `CFG-3 fragments exceed ${MAX_CFG3_BYTES} bytes`);
+      this.fragments = [];
+      this.fragmentBytes = 0;
+      return null;
+    }
+    this.fragments.push(buf.slice());
+    if (idx !== 0xffff) return null;
+    const all = this.fragments;
+    this.fragments = [];
+    this.fragmentBytes = 0;
+    return decodeCfg3Fragments(all);
   }
 
   /** Ask for the header frame (the probe). */

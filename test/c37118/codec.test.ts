@@ -333,3 +333,21 @@ t.test('STAT and time quality to quality and reasons', async (t) => {
   t.same(explainStat(0), ['good']);
   t.match(explainStat(0x2800 | 4).join('; '), /not in sync.*trigger detected \(frequency high or low\)/);
 });
+
+t.test('CFG-3 in fragments (CONT_IDX 1, 2, 0xFFFF) joined', async (t) => {
+  const whole = cfg3Bytes();
+  const body = whole.subarray(16, whole.length - 2); // after CONT_IDX, before CHK
+  const cut = [0, 40, 90, body.length];
+  const idx = [1, 2, 0xffff];
+  const frags = idx.map((c, k) => frame('cfg3', 900, SOC, 0, new Bytes().u16(c).raw(body.subarray(cut[k]!, cut[k + 1]!))));
+  const { decodeCfg3Fragments } = await import('../../drivers/c37118/codec/index.js');
+  const joined = decodeCfg3Fragments(frags);
+  const single = ok<ConfigFrame>(decodeFrame(whole));
+  if (!joined.ok) return t.fail(joined.detail);
+  t.same(joined.frame.pmus, single.pmus, 'the same PMU blocks as the configuration in one frame');
+  t.equal(joined.frame.dataRate, single.dataRate);
+  t.equal(decodeFrame(frags[0]!).ok ? 'ok' : (decodeFrame(frags[0]!) as { reason: string }).reason, 'fragmented_config', 'one fragment alone is refused');
+  const wrong = decodeCfg3Fragments([frags[0]!, frags[0]!, frags[2]!]);
+  t.equal(wrong.ok ? 'ok' : wrong.reason, 'fragmented_config', 'out of sequence');
+  t.match(wrong.ok ? '' : wrong.detail, /fragment 2: CONT_IDX 1 where 2 was expected/);
+});

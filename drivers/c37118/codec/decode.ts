@@ -160,7 +160,7 @@ function decodeConfig(buf: Uint8Array, h: FrameHeader): ConfigFrame {
   let contIdx: number | undefined;
   if (cfg3) {
     contIdx = r.u16('CONT_IDX');
-    if (contIdx !== 0) throw new Refuse('fragmented_config', `CFG-3 CONT_IDX ${contIdx}: configurations sent in several frames are not reassembled`);
+    if (contIdx !== 0) throw new Refuse('fragmented_config', `CFG-3 CONT_IDX ${contIdx}: one fragment of a configuration sent in several frames (decodeCfg3Fragments joins them)`);
   }
   const tbWord = r.u32('TIME_BASE');
   const timeBase = tbWord & 0xffffff;
@@ -251,6 +251,41 @@ function decodeConfig(buf: Uint8Array, h: FrameHeader): ConfigFrame {
   const out: ConfigFrame = { ...h, kind, timeBase, timeBaseFlags: tbWord >>> 24, pmus, dataRate };
   if (contIdx !== undefined) out.contIdx = contIdx;
   return out;
+}
+
+/** Most bytes a CFG-3 sent in fragments may add up to (the reassembly buffer's bound). */
+export const MAX_CFG3_BYTES = 1 << 20;
+
+/**
+ * A CFG-3 sent in several frames (CONT_IDX 1, 2, … , then 0xFFFF for the last), each a complete frame
+ * whose CHK was checked: the parts after CONT_IDX are joined in order and decoded as one
+ * configuration (which may exceed the 65535-byte frame limit; that is why it was split). The
+ * returned frame has the first fragment's header, `contIdx` 0 and `size` the joined length.
+ */
+export function decodeCfg3Fragments(frames: readonly Uint8Array[]): Decoded<ConfigFrame> {
+  const first = frames[0] ? decodeHeader(frames[0]) : refuse('fragmented_config', 'no fragments');
+  if (!first.ok) return first;
+  let total = HEADER_BYTES + 2 + 2;
+  for (const [k, f] of frames.entries()) {
+    const want = k === frames.length - 1 ? 0xffff : k + 1;
+    const idx = f.length >= 16 ? (f[14]! << 8) | f[15]! : -1;
+    if (f.length < 18 || ((f[1]! >> 4) & 7) !== 5 || idx !== want)
+      return refuse('fragmented_config', `CFG-3 fragment ${k + 1}: CONT_IDX ${idx} where ${want} was expected`);
+    total += f.length - HEADER_BYTES - 2 - 2;
+  }
+  if (total > MAX_CFG3_BYTES) return refuse('fragmented_config', `CFG-3 fragments add up to ${total} bytes, more than ${MAX_CFG3_BYTES}`);
+  const joined = new Uint8Array(total);
+  joined.set(frames[0]!.subarray(0, HEADER_BYTES));
+  let o = HEADER_BYTES + 2; // CONT_IDX 0
+  for (const f of frames) {
+    joined.set(f.subarray(HEADER_BYTES + 2, f.length - 2), o);
+    o += f.length - HEADER_BYTES - 4;
+  }
+  try {
+    return { ok: true, frame: decodeConfig(joined, { ...first.frame, size: total }) };
+  } catch (e) {
+    return asRejection(e);
+  }
 }
 
 /** Bytes of one PMU block in a data frame, as its configuration describes it. */

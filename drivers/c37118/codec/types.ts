@@ -198,7 +198,7 @@ export type RejectReason =
   | 'idcode_mismatch'
   /** A command frame shorter than its CMD word. */
   | 'bad_command'
-  /** A CFG-3 sent in several frames (not reassembled). */
+  /** A CFG-3 fragment out of sequence, alone, or fragments adding up to more than the reassembly bound. */
   | 'fragmented_config'
   /** A frame kind this side does not take (e.g. a command sent to a client). */
   | 'unexpected_frame';
