@@ -1,5 +1,5 @@
 /**
- * Fuzzing in the fast suite: 200 000 random and mutated frames through the decoder and the protocol
+ * Fuzzing in the fast suite: 100 000 random and mutated frames through the decoder and the protocol
  * session (the full 10^6 run: test/c37118-slow/, four files of 250 000). Nothing throws, the session holds
  * at most one frame, every measurement it emits passes the pipeline's validation, and every refused
  * frame is counted under a known reason.
@@ -8,7 +8,7 @@ import t from 'tap';
 import { REJECT_REASONS } from '../../drivers/c37118/codec/index.js';
 import { runFuzz } from './fuzz-core.js';
 
-const N = Number(process.env.GRIDEDGE_FUZZ_N ?? 200_000);
+const N = Number(process.env.GRIDEDGE_FUZZ_N ?? 100_000);
 
 t.test(`${N} fuzz frames`, async (t) => {
   const s = runFuzz(N, 20261129);
