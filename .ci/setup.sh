@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses as real peers:
 #   mosquitto (upstream MQTT broker, bench reference), socat (serial ptys for Modbus RTU),
-#   openssl (test CAs and certificates), chromium (status page tests), sqlite3 (integrity checks by hand).
+#   openssl (test CAs and certificates), chromium (status page tests), sqlite3 (integrity checks by hand),
+#   tshark (independent C37.118 decoder for the synchrophasor cross-check).
 set -euo pipefail
-pkgs=(mosquitto mosquitto-clients socat openssl chromium sqlite3 ca-certificates)
+pkgs=(mosquitto mosquitto-clients socat openssl chromium sqlite3 ca-certificates tshark)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -12,6 +13,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update
+  # tshark asks whether non-root users may capture; the tests only read files: answer no.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 # Debian's mosquitto package may start a system broker on 1883; the tests start their own on free ports.

@@ -12,14 +12,18 @@ import { withDefaults } from '../helpers/plugin-config.js';
 import { hangingUpstream } from '../helpers/hanging-mqtt.js';
 import { fakeSumAnalyzer } from '../plugins/fake-analyzer/index.js';
 import { fakeEchoService } from '../plugins/fake-echo/index.js';
+import { PmuServer, threePhase } from '../c37118/pmu-server.js';
 import { aggregatorSuite, analyzerSuite, driverSuite, forwarderSuite, processorSuite, serviceSuite } from './suites.js';
 
 const all = extendRegistry(registry, { analyzers: [plugin(fakeSumAnalyzer)], services: [plugin(fakeEchoService)] });
 
 /** A config each plugin runs with here, by kind and type (peers it needs come from `env`). */
-type Env = { hangingUrl: string };
+type Env = { hangingUrl: string; pmuPort: number };
 const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unknown>> } = {
-  drivers: { 'sim-pmu': () => ({ id: 'c1', rate: 100 }) },
+  drivers: {
+    'sim-pmu': () => ({ id: 'c1', rate: 100 }),
+    c37118: (env) => ({ id: 'c2', host: '127.0.0.1', port: env.pmuPort, idcode: 7734 }),
+  },
   processors: { power: () => ({ id: 'power' }) },
   aggregators: { stats: () => ({ id: 'stats', windows: ['1s', '1m'] }) },
   analyzers: {
@@ -48,7 +52,9 @@ const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unk
 t.test('conformance of every plugin of every kind', async (t) => {
   const hang = await hangingUpstream();
   t.teardown(() => new Promise<void>((r) => hang.server.close(() => r())));
-  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}` };
+  const pmu = await new PmuServer({ idcode: 7734, dataRate: 50, blocks: [threePhase(7734, 15)] }).start();
+  t.teardown(() => pmu.close());
+  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}`, pmuPort: pmu.port };
   for (const kind of KINDS) {
     for (const spec of all[kind.list].values()) {
       await t.test(`${kind.kind} ${spec.type}`, async (t) => {

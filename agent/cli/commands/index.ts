@@ -10,5 +10,6 @@ import { runCommand } from './run.js';
 import { seCommand } from './se.js';
 import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
+import { pmuProbe } from './pmu.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, pmuProbe];

@@ -1,0 +1,443 @@
+/**
+ * c37118: an IEEE C37.118.2 client (a small PDC). Reads one stream (host, port, idcode), and
+ * optionally more (`streams`), over TCP (commands and data on one connection) or UDP (data on
+ * `udpPort`, commands over TCP); publishes each PMU block as a measurement; aligns blocks by time
+ * stamp when `alignMs` > 0. See README.md.
+ *
+ * Lifecycle: `start` opens the UDP sockets and starts connecting, then resolves; each stream
+ * reconnects by itself with backoff (reconnectMinMs doubling up to reconnectMaxMs, reset once a
+ * configuration arrives). One timer (250 ms) publishes aligned groups whose window ended and checks
+ * each stream for unanswered requests and silence. `stop` closes every socket at once, publishes the
+ * groups still open, and from then on nothing is emitted.
+ */
+import { createConnection, type Socket } from 'node:net';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
+import type { MetricCatalogue } from '../../agent/core/metrics.js';
+import { LogLimiter } from '../../agent/core/log-limiter.js';
+import { host, identifier, intRange, numberRange, oneOf } from '../../agent/config/formats.js';
+import { C37Session } from './session.js';
+import { Aligner, LATENCY_BUCKETS_MS, PmuStats } from './align.js';
+import { PHASOR_TARGETS } from './mapping.js';
+import type { ConfigFrame } from './codec/index.js';
+import type { Measurement } from '../../algorithms/common/measurement.js';
+
+export interface StreamConfig {
+  host: string;
+  port: number;
+  idcode: number;
+  transport: 'tcp' | 'udp';
+  udpPort: number;
+  /** Device name base of this stream's blocks (the driver id for the first stream). */
+  name?: string;
+}
+
+export interface C37118Config extends StreamConfig {
+  id: string;
+  config: 'auto' | 'cfg2' | 'cfg3';
+  phasors: Record<string, string>;
+  streams: StreamConfig[];
+  maxTimeErrorUs: number;
+  alignMs: number;
+  connectTimeoutMs: number;
+  configTimeoutMs: number;
+  dataTimeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  sendDataOn: boolean;
+}
+
+const phasorMap = (v: unknown): void => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be an object of channel name → v.a … i.c');
+  for (const [k, t] of Object.entries(v)) if (!(PHASOR_TARGETS as readonly unknown[]).includes(t)) throw new Error(`["${k}"] must be one of ${PHASOR_TARGETS.join(', ')}`);
+};
+
+const streamList = (v: unknown): void => {
+  if (!Array.isArray(v)) throw new Error('must be a list of { host, port, idcode, transport, udpPort, name }');
+};
+
+const schema = {
+  host: { doc: 'PMU or PDC host name or address', format: host, default: '127.0.0.1' },
+  port: { doc: 'TCP port: commands (and data with transport tcp)', format: intRange(1, 65535), default: 4712 },
+  idcode: { doc: 'Stream IDCODE the commands address and the frames carry', format: intRange(0, 65535), default: 1 },
+  transport: { doc: 'tcp: data on the command connection; udp: data on udpPort, commands over TCP', format: oneOf('tcp', 'udp'), default: 'tcp' },
+  udpPort: { doc: 'UDP port data arrives on (transport udp); 0 picks a free port (shown in health)', format: intRange(0, 65535), default: 4713 },
+  config: { doc: 'Configuration to ask for: auto (CFG-3, then CFG-2 if unanswered), cfg2 or cfg3', format: oneOf('auto', 'cfg2', 'cfg3'), default: 'auto' },
+  phasors: { doc: 'Channel name → v.a … i.c, for channels neither a CFG-3 phasor type nor the name VA…IC maps', format: phasorMap, default: {} },
+  streams: { doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }', format: streamList, default: [] },
+  maxTimeErrorUs: { doc: 'Time error (from STAT or the time quality code) above which data is questionable (clock_unsync), µs', format: numberRange(0, 1e9), default: 1000 },
+  alignMs: { doc: 'Wait this long for every PMU of a time stamp before publishing the group (0: publish each block at once)', format: intRange(0, 60_000), default: 0 },
+  connectTimeoutMs: { doc: 'Give up a TCP connection attempt after this many ms', format: intRange(100, 600_000), default: 5000 },
+  configTimeoutMs: { doc: 'Ask for the configuration again when unanswered for this many ms', format: intRange(50, 600_000), default: 2000 },
+  dataTimeoutMs: { doc: 'Reconnect when nothing arrived for this many ms', format: intRange(100, 3_600_000), default: 10_000 },
+  reconnectMinMs: { doc: 'First reconnect delay, doubled per failed attempt', format: intRange(10, 600_000), default: 500 },
+  reconnectMaxMs: { doc: 'Longest reconnect delay', format: intRange(10, 3_600_000), default: 30_000 },
+  sendDataOn: { doc: 'Send the data-on command after the configuration (off: the device sends spontaneously)', format: Boolean, default: true },
+};
+
+const metrics: MetricCatalogue = {
+  c37118_frames: { type: 'counter', help: 'C37.118 frames received with a valid CHK, by driver', labels: ['driver'] },
+  c37118_rejected: { type: 'counter', help: 'C37.118 frames and stream bytes refused, by driver and reason (bad_crc, truncated, size_mismatch, no_config ...)', labels: ['driver', 'reason'] },
+  c37118_reconnects: { type: 'counter', help: 'C37.118 connections lost or given up and retried, by driver', labels: ['driver'] },
+  c37118_config_changes: { type: 'counter', help: 'C37.118 configurations that replaced the one in force (CFGCNT or layout changed), by driver', labels: ['driver'] },
+  c37118_late: { type: 'counter', help: 'C37.118 PMU blocks that arrived after their time stamp group was published (still published), by driver and device', labels: ['driver', 'device'] },
+  c37118_absent: { type: 'counter', help: 'C37.118 PMUs missing from a time stamp group when it was published, by driver and device', labels: ['driver', 'device'] },
+  c37118_missing: { type: 'counter', help: 'C37.118 frames missing from the time stamp sequence at the reporting rate, by driver and device', labels: ['driver', 'device'] },
+  c37118_out_of_order: { type: 'counter', help: 'C37.118 frames older than one already received, by driver and device', labels: ['driver', 'device'] },
+  c37118_dropped_channels: { type: 'counter', help: 'C37.118 channels left out of measurements (more than a message may name), by driver', labels: ['driver'] },
+  c37118_latency_p50_ms: { type: 'gauge', help: 'C37.118 arrival latency (arrival minus time stamp), median bucket bound in ms, by driver and device', labels: ['driver', 'device'] },
+  c37118_latency_p99_ms: { type: 'gauge', help: 'C37.118 arrival latency, 99th percentile bucket bound in ms, by driver and device', labels: ['driver', 'device'] },
+};
+
+const TICK_MS = 250;
+
+/** One stream: its sockets, protocol session and reconnect state. */
+class Stream {
+  session: C37Session;
+  sock: Socket | null = null;
+  udp: UdpSocket | null = null;
+  udpBound = 0;
+  connected = false;
+  private delay: number;
+  private retry: NodeJS.Timeout | undefined;
+  reconnects = 0;
+  lastError: string | undefined;
+  lastErrorAt: number | undefined;
+  stopped = false;
+
+  constructor(
+    readonly sc: StreamConfig,
+    readonly name: string,
+    private readonly d: C37118Driver,
+  ) {
+    const c = d.cfg;
+    this.delay = c.reconnectMinMs;
+    this.session = new C37Session(
+      { id: name, idcode: sc.idcode, config: c.config, phasors: c.phasors, maxTimeErrorUs: c.maxTimeErrorUs, configTimeoutMs: c.configTimeoutMs, maxConfigTries: 3, dataTimeoutMs: c.dataTimeoutMs, sendDataOn: c.sendDataOn },
+      {
+        send: (f) => {
+          if (this.sock && this.connected) this.sock.write(f);
+        },
+        data: (ms, _plans, frame, arrival) => d.onData(this, ms, frame.ts, arrival),
+        reject: (reason, detail) => d.onReject(this, reason, detail),
+        config: (cfg, changed) => {
+          this.delay = c.reconnectMinMs;
+          d.onConfig(this, cfg, changed);
+        },
+      },
+    );
+  }
+
+  async openUdp(): Promise<void> {
+    if (this.sc.transport !== 'udp') return;
+    const u = createSocket('udp4');
+    this.udp = u;
+    u.on('message', (msg) => this.session.datagram(msg));
+    u.on('error', (e) => this.fail(`UDP: ${e.message}`));
+    await new Promise<void>((resolve, reject) => {
+      u.once('error', reject);
+      u.bind(this.sc.udpPort, () => {
+        u.off('error', reject);
+        resolve();
+      });
+    });
+    this.udpBound = u.address().port;
+  }
+
+  fail(msg: string): void {
+    this.lastError = msg;
+    this.lastErrorAt = Date.now();
+  }
+
+  connect(): void {
+    if (this.stopped) return;
+    const s = createConnection({ host: this.sc.host, port: this.sc.port });
+    this.sock = s;
+    s.setNoDelay(true);
+    s.setTimeout(this.d.cfg.connectTimeoutMs);
+    s.on('timeout', () => {
+      if (!this.connected) {
+        this.fail(`connect to ${this.sc.host}:${this.sc.port} timed out`);
+        s.destroy();
+      }
+    });
+    s.on('connect', () => {
+      s.setTimeout(0);
+      this.connected = true;
+      this.d.refreshExpected();
+      this.session.connected();
+    });
+    s.on('data', (chunk) => this.session.push(chunk));
+    s.on('error', (e) => this.fail(`${this.sc.host}:${this.sc.port}: ${e.message}`));
+    s.on('close', () => {
+      const was = this.connected;
+      this.connected = false;
+      if (this.sock === s) this.sock = null;
+      if (was) this.session.disconnected();
+      if (this.stopped) return;
+      this.d.connectionLost(this, was);
+      this.reconnects++;
+      this.d.ctx?.counters.inc('c37118_reconnects', { driver: this.d.cfg.id });
+      this.retry = setTimeout(() => this.connect(), this.delay);
+      this.delay = Math.min(this.delay * 2, this.d.cfg.reconnectMaxMs);
+    });
+  }
+
+  tick(): void {
+    if (!this.connected || !this.sock) return;
+    if (this.session.tick() === 'reconnect') {
+      this.fail(this.session.cfg ? 'no frames within dataTimeoutMs' : 'no configuration after repeated requests');
+      this.sock.destroy();
+    }
+  }
+
+  close(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.sock?.destroy();
+    this.udp?.close();
+    this.udp = null;
+  }
+}
+
+export class C37118Driver implements Driver {
+  ctx: PluginContext | undefined;
+  private emit: Emit | undefined;
+  private state: PluginHealth['state'] = 'starting';
+  private readonly streams: Stream[];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly aligner: Aligner;
+  private readonly stats = new Map<string, PmuStats>();
+  private readonly logLimit = new LogLimiter(5, 60_000);
+  private emitted = 0;
+  private rejected = 0;
+  private stopped = false;
+  /** Alignment latency of published groups: sum and count (ms), for the health info. */
+  private alignWait = { sum: 0, n: 0, max: 0 };
+
+  constructor(readonly cfg: C37118Config) {
+    const first: StreamConfig = { host: cfg.host, port: cfg.port, idcode: cfg.idcode, transport: cfg.transport, udpPort: cfg.udpPort };
+    const all = [first, ...cfg.streams];
+    this.streams = all.map((s, k) => new Stream({ ...first, ...s }, k === 0 ? cfg.id : (s.name ?? `${cfg.id}-s${k + 1}`), this));
+    this.aligner = new Aligner(cfg.alignMs, {
+      publish: (m) => this.publish(m),
+      absent: (device) => {
+        this.statsFor(device).absent++;
+        this.ctx?.counters.inc('c37118_absent', { driver: cfg.id, device });
+      },
+      late: (device) => {
+        this.statsFor(device).late++;
+        this.ctx?.counters.inc('c37118_late', { driver: cfg.id, device });
+      },
+      published: (_ts, _n, waited) => {
+        this.alignWait.sum += waited;
+        this.alignWait.n++;
+        if (waited > this.alignWait.max) this.alignWait.max = waited;
+      },
+    });
+  }
+
+  private statsFor(device: string): PmuStats {
+    let s = this.stats.get(device);
+    if (!s) this.stats.set(device, (s = new PmuStats()));
+    return s;
+  }
+
+  private publish(m: Measurement): void {
+    if (this.stopped || !this.emit) return;
+    this.emitted++;
+    this.emit(m);
+  }
+
+  async start(ctx: PluginContext, emit: Emit): Promise<void> {
+    this.ctx = ctx;
+    this.emit = emit;
+    this.stopped = false;
+    ctx.counters.define(metrics);
+    try {
+      for (const s of this.streams) await s.openUdp();
+    } catch (e) {
+      // A UDP port that cannot be bound fails the start (the agent retries it): release what was bound.
+      for (const s of this.streams) {
+        s.udp?.close();
+        s.udp = null;
+      }
+      throw e;
+    }
+    for (const s of this.streams) s.connect();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref?.();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    this.aligner.tick(now);
+    for (const s of this.streams) s.tick();
+    const c = this.ctx?.counters;
+    if (c)
+      for (const [device, st] of this.stats) {
+        c.set('c37118_latency_p50_ms', st.quantileMs(0.5), { driver: this.cfg.id, device });
+        c.set('c37118_latency_p99_ms', st.quantileMs(0.99), { driver: this.cfg.id, device });
+      }
+  }
+
+  onData(s: Stream, ms: Measurement[], ts: number, arrivalMs: number): void {
+    if (this.stopped) return;
+    this.state = 'running';
+    this.ctx?.counters.inc('c37118_frames', { driver: this.cfg.id });
+    const rate = s.session.cfg?.dataRate ?? 0;
+    const periodUs = rate > 0 ? 1e6 / rate : rate < 0 ? -rate * 1e6 : 0;
+    for (const m of ms) {
+      const st = this.statsFor(m.device);
+      const missing = st.missing, ooo = st.outOfOrder;
+      st.record(ts, arrivalMs, periodUs);
+      if (st.missing > missing) this.ctx?.counters.inc('c37118_missing', { driver: this.cfg.id, device: m.device }, st.missing - missing);
+      if (st.outOfOrder > ooo) this.ctx?.counters.inc('c37118_out_of_order', { driver: this.cfg.id, device: m.device });
+      this.aligner.add(m, arrivalMs);
+    }
+  }
+
+  onReject(s: Stream, reason: string, detail: string): void {
+    this.rejected++;
+    this.ctx?.counters.inc('c37118_rejected', { driver: this.cfg.id, reason });
+    const d = this.logLimit.take(reason);
+    if (d.ok) this.ctx?.log.warn({ stream: `${s.sc.host}:${s.sc.port}`, idcode: s.sc.idcode, reason, suppressed: d.suppressed }, `c37118 frame refused: ${detail}`);
+  }
+
+  /**
+   * The PMUs every aligned group waits for: the blocks of every connected stream with a
+   * configuration (refreshed on connect, on close and when a configuration arrives). A stream that
+   * is down is not waited for: its groups would only be delayed.
+   */
+  refreshExpected(): void {
+    const expected = new Set<string>();
+    for (const st of this.streams) if (st.connected && st.session.cfg) for (const p of st.session.plans) expected.add(p.device);
+    this.aligner.expected = expected;
+  }
+
+  /** A connection closed or could not be made: logged (rate-limited per stream), retried by the stream. */
+  connectionLost(s: Stream, wasConnected: boolean): void {
+    if (wasConnected) this.refreshExpected();
+    const where = `${s.sc.host}:${s.sc.port}`;
+    const d = this.logLimit.take(`connection ${where}`);
+    if (d.ok)
+      this.ctx?.log.warn(
+        { stream: where, idcode: s.sc.idcode, error: s.lastError, suppressed: d.suppressed },
+        wasConnected ? 'c37118 connection lost, reconnecting with backoff' : 'c37118 cannot connect, retrying with backoff',
+      );
+  }
+
+  onConfig(s: Stream, cfg: ConfigFrame, changed: boolean): void {
+    if (changed) this.ctx?.counters.inc('c37118_config_changes', { driver: this.cfg.id });
+    const dropped = s.session.plans.reduce((a, p) => a + p.dropped, 0);
+    if (dropped) this.ctx?.counters.inc('c37118_dropped_channels', { driver: this.cfg.id }, dropped);
+    this.refreshExpected();
+    this.ctx?.log.info(
+      { stream: `${s.sc.host}:${s.sc.port}`, idcode: s.sc.idcode, kind: cfg.kind, pmus: cfg.pmus.length, dataRate: cfg.dataRate, cfgcnt: cfg.pmus.map((p) => p.cfgcnt), changed },
+      changed ? 'c37118 configuration changed' : 'c37118 configuration received',
+    );
+  }
+
+  async stop(_deadline?: AbortSignal): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const s of this.streams) s.close();
+    // Publish what is still waiting for alignment, then never again.
+    if (!this.stopped) this.aligner.flush(Date.now());
+    this.stopped = true;
+    this.state = 'stopped';
+  }
+
+  health(): PluginHealth {
+    const devices: string[] = [];
+    for (const s of this.streams) {
+      const plans = s.session.plans;
+      if (plans.length) for (const p of plans) devices.push(p.device);
+      else devices.push(s.name);
+    }
+    const info: Record<string, number | string | boolean> = {
+      emitted: this.emitted,
+      rejected: this.rejected,
+      connected: this.streams.filter((s) => s.connected).length,
+      streams: this.streams.length,
+      reconnects: this.streams.reduce((a, s) => a + s.reconnects, 0),
+      openGroups: this.aligner.open,
+    };
+    if (this.alignWait.n) {
+      info.alignWaitMeanMs = Math.round((this.alignWait.sum / this.alignWait.n) * 10) / 10;
+      info.alignWaitMaxMs = this.alignWait.max;
+    }
+    const s0 = this.streams[0]!;
+    if (s0.udpBound) info.udpPort = s0.udpBound;
+    const c = s0.session.cfg;
+    if (c) {
+      info.config = c.kind;
+      info.dataRate = c.dataRate;
+    }
+    for (const [device, st] of this.stats) {
+      info[`${device}.frames`] = st.frames;
+      info[`${device}.missing`] = st.missing;
+      info[`${device}.outOfOrder`] = st.outOfOrder;
+      info[`${device}.late`] = st.late;
+      info[`${device}.absent`] = st.absent;
+      info[`${device}.latencyP50Ms`] = st.quantileMs(0.5);
+      info[`${device}.latencyP99Ms`] = st.quantileMs(0.99);
+      // The distribution: frames per latency bucket, "≤1ms:0 ≤2ms:3 … >5000ms:0".
+      info[`${device}.latencyBuckets`] = st.buckets.map((n, b) => `${LATENCY_BUCKETS_MS[b] === Infinity ? '>5000' : `≤${LATENCY_BUCKETS_MS[b]}`}ms:${n}`).join(' ');
+    }
+    const err = this.streams.find((s) => s.lastError);
+    let state = this.state;
+    if (state === 'running' && this.streams.some((s) => !s.connected)) state = 'degraded';
+    const h: PluginHealth = { state, devices, info };
+    if (err?.lastError) {
+      h.lastError = err.lastError;
+      if (err.lastErrorAt) h.lastErrorAt = err.lastErrorAt;
+    }
+    return h;
+  }
+
+  /** The UDP port each stream's data arrives on (0 for TCP streams). */
+  udpPorts(): number[] {
+    return this.streams.map((s) => s.udpBound);
+  }
+}
+
+const STREAM_KEYS = new Set(['host', 'port', 'idcode', 'transport', 'udpPort', 'name']);
+
+export function validateC37118(c: C37118Config): string[] {
+  const out: string[] = [];
+  if (c.reconnectMaxMs < c.reconnectMinMs) out.push(`reconnectMaxMs: must be at least reconnectMinMs (${c.reconnectMinMs}), got ${c.reconnectMaxMs}`);
+  (c.streams ?? []).forEach((s, k) => {
+    const p = `streams[${k}]`;
+    if (typeof s !== 'object' || s === null) return out.push(`${p}: must be an object`);
+    for (const key of Object.keys(s)) if (!STREAM_KEYS.has(key)) out.push(`${p}.${key}: unknown key (known: ${[...STREAM_KEYS].join(', ')})`);
+    const check = (key: string, f: (v: unknown) => void, required: boolean): void => {
+      const v = (s as unknown as Record<string, unknown>)[key];
+      if (v === undefined) {
+        if (required) out.push(`${p}.${key}: is required`);
+        return;
+      }
+      try {
+        f(v);
+      } catch (e) {
+        out.push(`${p}.${key}: ${(e as Error).message}, got ${JSON.stringify(v)}`);
+      }
+    };
+    check('host', host, true);
+    check('port', intRange(1, 65535), true);
+    check('idcode', intRange(0, 65535), true);
+    check('transport', oneOf('tcp', 'udp'), false);
+    check('udpPort', intRange(0, 65535), false);
+    check('name', identifier, false);
+  });
+  return out;
+}
+
+export const c37118Driver: DriverSpec<C37118Config> = {
+  type: 'c37118',
+  doc: 'IEEE C37.118.2 synchrophasor client (a small PDC): TCP or UDP, CFG-2/CFG-3, STAT to quality, time alignment',
+  schema,
+  metrics,
+  validate: validateC37118,
+  create: (config) => new C37118Driver(config),
+};
