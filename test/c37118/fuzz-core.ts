@@ -5,10 +5,11 @@
  * contradicts it) fed to the decoder, and as a byte stream cut at random points to the driver's
  * protocol session. Seeded: a failure is reproduced from its seed.
  */
+import type { Test } from 'tap';
 import { prng } from '../../algorithms/common/prng.js';
 import { checkMeasurement } from '../../agent/pipeline/validate.js';
 import { C37Session } from '../../drivers/c37118/session.js';
-import { crcCcitt, DataDecoder, decodeFrame, encodeCommand, encodeConfig, encodeData, encodeHeaderFrame, type ConfigFrame, type PmuConfig } from '../../drivers/c37118/codec/index.js';
+import { crcCcitt, DataDecoder, REJECT_REASONS, decodeFrame, encodeCommand, encodeConfig, encodeData, encodeHeaderFrame, type ConfigFrame, type PmuConfig } from '../../drivers/c37118/codec/index.js';
 
 export const STREAM_ID = 7734;
 
@@ -233,4 +234,17 @@ export function runFuzz(n: number, seed: number): FuzzStats {
   }
   stats.ms = performance.now() - t0;
   return stats;
+}
+
+/** Run `n` frames with `seed` and check what every fuzz run must hold (the slow folder's parts use it). */
+export function checkFuzzRun(t: Test, n: number, seed: number): void {
+  const s = runFuzz(n, seed);
+  t.same(s.thrown, [], 'nothing thrown by the decoder or the session');
+  t.same(s.invalidMeasurements, [], 'every measurement checked passes the pipeline validation');
+  const known = new Set<string>([...REJECT_REASONS, 'ok_data', 'ok_cfg1', 'ok_cfg2', 'ok_cfg3', 'ok_command', 'ok_header']);
+  t.same(Object.keys(s.decoded).filter((k) => !known.has(k)), [], 'every decoder result is a known reason');
+  t.same(Object.keys(s.sessionRejected).filter((k) => !known.has(k)), [], 'every session rejection is a known reason');
+  t.equal(Object.values(s.decoded).reduce((a, b) => a + b, 0), n, 'every frame is counted once');
+  t.ok(s.maxBuffered <= 65535, `the session never held more than one frame (${s.maxBuffered} bytes)`);
+  t.comment(JSON.stringify({ ms: Math.round(s.ms), decoded: s.decoded, session: s.sessionRejected, measurements: s.measurements }));
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { gridError } from './grid-error.js';
 import { parseCgmes } from '../../algorithms/grid/cgmes.js';
 import { GridInputError } from '../../algorithms/grid/errors.js';
 import { loadNetwork } from '../../algorithms/grid/load.js';
@@ -41,16 +42,6 @@ function svVoltages(): Map<string, { v: number; angle: number; kv: number }> {
   }
   return out;
 }
-
-const gridError = (f: () => unknown): GridInputError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GridInputError) return e;
-    throw e;
-  }
-  throw new Error('no GridInputError thrown');
-};
 
 t.test('CIGRE MV: the imported model, solved from a flat start, matches the SvVoltage of the SV profile', async (t) => {
   const net = loadNetwork(CIGRE);

@@ -7,6 +7,7 @@
  * with the table values of NIST/SEMATECH e-Handbook of Statistical Methods, §1.3.6.7.4.
  */
 import t from 'tap';
+import { gridError as thrown } from './grid-error.js';
 import { prng } from '../../algorithms/common/prng.js';
 import { chi2Cdf, chi2Inv } from '../../algorithms/grid/chi2.js';
 import { GridInputError } from '../../algorithms/grid/errors.js';
@@ -14,16 +15,6 @@ import { estimateState, UnobservableError } from '../../algorithms/grid/estimato
 import { prepareMeasurements } from '../../algorithms/grid/measurements.js';
 import { buildModel } from '../../algorithms/grid/model.js';
 import { gaussian, loadCase, reference, referenceMeasurements, type MeasurementSpec } from './fixtures.js';
-
-const thrown = (f: () => unknown): GridInputError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GridInputError) return e;
-    throw e;
-  }
-  throw new Error('no GridInputError thrown');
-};
 
 t.test('chi-square quantiles match the statistical tables', async (t) => {
   const table: [number, number, number][] = [

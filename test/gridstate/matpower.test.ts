@@ -7,21 +7,12 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { gridError } from './grid-error.js';
 import { GridInputError } from '../../algorithms/grid/errors.js';
 import { loadNetwork } from '../../algorithms/grid/load.js';
 import { parseMatpower } from '../../algorithms/grid/matpower.js';
 import { runPowerFlow } from '../../algorithms/grid/powerflow.js';
 import { casePath, reference } from './fixtures.js';
-
-const gridError = (f: () => unknown): GridInputError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GridInputError) return e;
-    throw e;
-  }
-  throw new Error('no GridInputError thrown');
-};
 
 const SMALL = `function mpc = tiny
 %% a three-bus case

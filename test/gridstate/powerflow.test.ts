@@ -4,6 +4,7 @@
  * from the π model (Grainger & Stevenson, "Power System Analysis", §2.6 / MATPOWER manual §3.2).
  */
 import t from 'tap';
+import { gridError } from './grid-error.js';
 import { buildModel } from '../../algorithms/grid/model.js';
 import { networkFromJson, networkToJson, type Network } from '../../algorithms/grid/network.js';
 import { runPowerFlow } from '../../algorithms/grid/powerflow.js';
@@ -102,16 +103,6 @@ t.test('reactive limits: PV buses beyond their limits become PQ at the limit (ca
     t.ok(q <= lim(b, 'qmax') + 1e-6 && q >= lim(b, 'qmin') - 1e-6, `bus ${b}: ${q.toFixed(3)} MVAr within [${lim(b, 'qmin')}, ${lim(b, 'qmax')}]`);
   }
 });
-
-const gridError = (f: () => unknown): GridInputError => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GridInputError) return e;
-    throw e;
-  }
-  throw new Error('no GridInputError thrown');
-};
 
 t.test('bad input: an island without a slack, and a flow that does not converge', async (t) => {
   const net = loadCase('case14');
