@@ -8,7 +8,6 @@
  * emitting, analyzers stop, open aggregator windows are flushed, services stop, the broker stops
  * taking publishes, forwarders record their cursors, the buffer commits what it holds.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Measurement } from '../algorithms/common/measurement.js';
@@ -19,6 +18,7 @@ import type { AgentConfig, PluginInstanceConfig } from './core/config-types.js';
 import { Counters } from './core/counters.js';
 import { KINDS, type KindName, type ListKey } from './core/kinds.js';
 import { createLogger } from './core/logger.js';
+import { packageVersion } from './core/version.js';
 import type {
   Aggregator,
   Analyzer,
@@ -59,14 +59,7 @@ const BUFFER_RESERVE_MS = 1500;
 /** Devices listed in the status document (the first ones by name); `devicesTotal` counts them all. */
 export const STATUS_MAX_DEVICES = 200;
 
-export function packageVersion(): string {
-  try {
-    const url = new URL('../../package.json', import.meta.url);
-    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
+export { packageVersion };
 
 /** A plugin instance with a lifecycle (driver, analyzer, service) as the agent runs it. */
 interface Started {
@@ -173,6 +166,7 @@ export class Agent {
       log: this.log.child({ component: 'http' }),
       counters: this.counters,
       getStatus: () => this.status(),
+      latestByDevice: () => this.pipeline.latestByDevice(),
       broker,
       wsPath: cfg.mqtt.websocket.path,
       routes: [

@@ -9,6 +9,11 @@ import type { HttpDeps } from './deps.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPageRoutes } from './routes/page.js';
 import { registerStatusRoutes } from './routes/status.js';
+import { registerApiRoutes } from './routes/api.js';
+import { registerDocsRoutes } from './routes/docs.js';
+import { problem, sendProblem } from './problem.js';
+import fastifySwagger from '@fastify/swagger';
+import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
 
 export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<FastifyInstance> {
@@ -23,25 +28,29 @@ export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<Fasti
     deps.counters.inc('http_requests', { route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
   });
 
-  app.setNotFoundHandler(async (req, reply) => {
-    reply.code(404);
-    return { statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` };
-  });
+  app.setNotFoundHandler(async (req, reply) => sendProblem(reply, problem(404, `no route ${req.method} ${req.url.split('?')[0]}`, req.url.split('?')[0])));
 
+  // One error shape (RFC 9457) for every route: request validation, body limits, route refusals.
   app.setErrorHandler(async (err: FastifyError, req, reply) => {
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (code >= 500) req.log.error({ err, url: req.url }, 'http: request failed');
-    reply.code(code);
-    return {
-      statusCode: code,
-      error: code >= 500 ? 'Internal Server Error' : (err.code ?? 'Bad Request'),
-      message: code >= 500 ? 'internal error (see the agent log)' : err.message,
-    };
+    const detail = code >= 500 ? 'internal error (see the agent log)' : err.message;
+    return sendProblem(reply, problem(code, detail, req.url.split('?')[0]));
+  });
+
+  // The OpenAPI document of every route registered after this (routes without `schema.hide`).
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'gridedge', version: packageVersion(), description: 'The edge gateway agent: status, devices, counters, services' },
+    },
   });
 
   registerPageRoutes(app, deps);
   registerStatusRoutes(app, deps);
   registerMetricsRoutes(app, deps);
+  registerApiRoutes(app, deps);
+  registerDocsRoutes(app);
   for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: '/api/v1' });
 
   const dropUpgraded = routeUpgrades(app.server, deps);

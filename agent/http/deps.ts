@@ -2,12 +2,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
 import type { AgentStatus } from '../core/status-types.js';
+import type { Measurement } from '../../algorithms/common/measurement.js';
 import type { EmbeddedBroker } from '../broker/index.js';
 
 export interface HttpDeps {
   log: Logger;
   counters: Counters;
   getStatus(): AgentStatus;
+  /** The latest processed measurement of every device (the devices API); none when absent. */
+  latestByDevice?(): ReadonlyMap<string, Measurement>;
   /** The embedded broker, for MQTT over WebSocket on `wsPath`; without it every upgrade gets 404. */
   broker?: Pick<EmbeddedBroker, 'handleUpgrade'>;
   /** Path of the MQTT-over-WebSocket endpoint, e.g. `/mqtt`. */

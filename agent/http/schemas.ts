@@ -141,9 +141,3 @@ export const agentStatusSchema = {
   },
 } as const;
 
-export const errorSchema = {
-  title: 'Error',
-  type: 'object',
-  required: ['statusCode', 'error', 'message'],
-  properties: { statusCode: int, error: str, message: str },
-} as const;

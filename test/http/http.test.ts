@@ -109,12 +109,12 @@ t.test('GET / renders device values and escapes HTML from the data', async (t) =
   t.match(page, /reason=publish_acl/);
 });
 
-t.test('unknown routes answer 404 JSON; requests are counted', async (t) => {
+t.test('unknown routes answer 404 problem details (RFC 9457); requests are counted', async (t) => {
   const { base, counters } = await serve(t);
   const res = await fetch(`${base}/no/such/thing?x=1`);
   t.equal(res.status, 404);
-  t.match(res.headers.get('content-type'), /^application\/json/);
-  t.same(await res.json(), { statusCode: 404, error: 'Not Found', message: 'no route GET /no/such/thing' });
+  t.match(res.headers.get('content-type'), /^application\/problem\+json/);
+  t.same(await res.json(), { type: 'about:blank', title: 'Not Found', status: 404, detail: 'no route GET /no/such/thing', instance: '/no/such/thing' });
   await (await fetch(`${base}/api/v1/status`)).arrayBuffer();
   t.equal(counters.get('http_requests', { route: '/api/v1/status', code: '200' }), 1);
   t.equal(counters.get('http_requests', { route: 'unmatched', code: '404' }), 1);
