@@ -7,7 +7,7 @@ import { KINDS, type ListKey } from '../core/kinds.js';
 import { EMBEDDED_DEFAULT } from './embedded-default.js';
 import { pluginEntrySchema } from './entries.js';
 import { CONFIG_VERSION } from './migrate.js';
-import { isLeaf, ROOT_SCHEMA, USER_SCHEMA, type SchemaBranch, type SchemaLeaf } from './schema.js';
+import { HTTP_USER_SCHEMA, isLeaf, ROOT_SCHEMA, USER_SCHEMA, type SchemaBranch, type SchemaLeaf } from './schema.js';
 
 export interface OptionDescription {
   /** `http.port`, `mqtt.users[].publish`, `drivers[].rate`. */
@@ -82,6 +82,7 @@ export function describeSchema(registry: PluginRegistry = defaultRegistry): Sche
     if (embedded !== undefined && JSON.stringify(embedded) !== JSON.stringify(o.default)) o.embeddedDefault = embedded;
   }
   walk(USER_SCHEMA, 'mqtt.users[]', {}, options);
+  walk(HTTP_USER_SCHEMA, 'http.users[]', {}, options);
   const plugins = {} as Record<ListKey, PluginDescription[]>;
   for (const kind of KINDS) {
     const specs = registry[kind.list];
@@ -126,6 +127,8 @@ export function schemaMarkdown(d: SchemaDescription = describeSchema(), level = 
   out.push(...table(d.options.filter((o) => !o.path.includes('[]')), true), '');
   out.push(`${h} mqtt.users[]`, '');
   out.push(...table(d.options.filter((o) => o.path.startsWith('mqtt.users[]')), false), '');
+  out.push(`${h} http.users[]`, '');
+  out.push(...table(d.options.filter((o) => o.path.startsWith('http.users[]')), false), '');
   for (const kind of KINDS) {
     const list = kind.list;
     const plugins = d.plugins[list];

@@ -103,8 +103,8 @@ export function checkPluginList(
   return out;
 }
 
-/** Validate `mqtt.users`: each entry's keys, exactly one of password/passwordHash, unique usernames. */
-export function checkUsers(list: readonly unknown[], listPath: string, problems: Problem[]): Record<string, unknown>[] {
+/** Validate `mqtt.users` or `http.users`: each entry's keys, exactly one of password/passwordHash, unique usernames. */
+export function checkUsers(list: readonly unknown[], listPath: string, problems: Problem[], schema: SchemaBranch = USER_SCHEMA): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   const seen = new Map<string, number>();
   list.forEach((raw, k) => {
@@ -113,7 +113,7 @@ export function checkUsers(list: readonly unknown[], listPath: string, problems:
       problems.push({ path: at, message: `must be an object { username, password or passwordHash, publish, subscribe }, got ${showValue(raw)}` });
       return;
     }
-    const user = checkEntry(USER_SCHEMA, raw, at, problems);
+    const user = checkEntry(schema, raw, at, problems);
     const hasPassword = user['password'] !== undefined && user['password'] !== null;
     const hasHash = user['passwordHash'] !== undefined && user['passwordHash'] !== null;
     if (hasPassword === hasHash)

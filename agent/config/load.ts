@@ -13,7 +13,7 @@ import { migrate, type ConfigDocument, type MigrateOptions } from './migrate.js'
 import { render, showValue, type Problem } from './problems.js';
 import { readConfigFile } from './read-file.js';
 import { crossFieldProblems } from './rules.js';
-import { ROOT_SCHEMA } from './schema.js';
+import { HTTP_USER_SCHEMA, ROOT_SCHEMA } from './schema.js';
 import { KINDS } from '../core/kinds.js';
 import { checkStructure, isPlainObject } from './structure.js';
 
@@ -127,6 +127,8 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
 
   const mqtt = config['mqtt'] as Record<string, unknown>;
   if (Array.isArray(mqtt['users'])) mqtt['users'] = checkUsers(mqtt['users'], 'mqtt.users', problems);
+  const http = config['http'] as Record<string, unknown>;
+  if (Array.isArray(http['users'])) http['users'] = checkUsers(http['users'], 'http.users', problems, HTTP_USER_SCHEMA);
   problems.push(...statsSectionProblems(layered));
   // Without an aggregators list, the stats section (checked above with the stats aggregator's own
   // schema, its problems under stats.*) is the default aggregator's entry.

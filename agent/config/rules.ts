@@ -37,6 +37,20 @@ function anonymousRule(doc: Doc, problems: Problem[]): void {
   });
 }
 
+/** The page and the API off loopback need accounts; with `http.tls`, both its files. */
+function httpRule(doc: Doc, problems: Problem[]): void {
+  const http = group(doc, 'http');
+  const users = Array.isArray(http['users']) ? http['users'] : [];
+  if (typeof http['host'] === 'string' && !isLoopbackHost(http['host']) && users.length === 0)
+    problems.push({
+      path: 'http.users',
+      message: `must name at least one account: http.host ${showValue(http['host'])} is not a loopback address, and the page and the API would be open to the network`,
+    });
+  const tls = group(http, 'tls');
+  if (Boolean(tls['cert']) !== Boolean(tls['key']))
+    problems.push({ path: tls['cert'] ? 'http.tls.key' : 'http.tls.cert', message: 'must be given with the other http.tls file (both cert and key, or neither)' });
+}
+
 function windowRule(doc: Doc, problems: Problem[]): void {
   const windows = group(doc, 'stats')['windows'];
   if (!Array.isArray(windows)) return;
@@ -67,6 +81,7 @@ function portClashRule(doc: Doc, problems: Problem[]): void {
 export function crossFieldProblems(doc: Doc): Problem[] {
   const problems: Problem[] = [];
   anonymousRule(doc, problems);
+  httpRule(doc, problems);
   windowRule(doc, problems);
   portClashRule(doc, problems);
   return problems;

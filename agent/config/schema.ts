@@ -52,6 +52,28 @@ const passwordHash: f.Check = (v) => {
   }
 };
 
+/** One `http.users[]` entry. */
+export const HTTP_USER_SCHEMA: SchemaBranch = {
+  username: { doc: 'Account name', format: f.nonEmptyString, default: null },
+  password: {
+    doc: 'Password in clear (hashed with scrypt when the agent starts); give this or passwordHash',
+    format: f.optionalString,
+    default: undefined,
+    sensitive: true,
+  },
+  passwordHash: {
+    doc: 'scrypt hash of the password (scrypt$N$r$p$salt$hash, base64; `gridedge passwd` makes one); give this or password',
+    format: passwordHash,
+    default: undefined,
+    sensitive: true,
+  },
+  role: {
+    doc: 'viewer: read; operator: also submit optimisations and acknowledge; admin: also config and users',
+    format: ['viewer', 'operator', 'admin'],
+    default: 'viewer',
+  },
+};
+
 /** One `mqtt.users[]` entry. */
 export const USER_SCHEMA: SchemaBranch = {
   username: { doc: 'MQTT username', format: f.nonEmptyString, default: null },
@@ -149,8 +171,22 @@ const ROOT: SchemaBranch = {
     },
   },
   http: {
-    host: { doc: 'Address the HTTP server (status page, API, metrics) binds', format: f.host, default: '127.0.0.1' },
+    host: {
+      doc: 'Address the HTTP server (status page, API, metrics) binds; any non-loopback address needs http.users',
+      format: f.host,
+      default: '127.0.0.1',
+    },
     port: { doc: 'Port of the HTTP server (0: pick a free one)', format: f.portOrZero, default: 8080 },
+    users: {
+      doc: 'Accounts of the page and the API (see http.users[] below); none: open, allowed on a loopback address only; as an environment variable: JSON',
+      format: f.list,
+      default: [],
+    },
+    sessionHours: { doc: 'Lifetime of a login session or bearer token in hours', format: f.numberRange(0.01, 24 * 365), default: 12 },
+    tls: {
+      cert: { doc: 'PEM file of the HTTPS certificate (with http.tls.key; empty: plain HTTP)', format: f.optionalString, default: '' },
+      key: { doc: 'PEM file of the HTTPS private key (with http.tls.cert)', format: f.optionalString, default: '', sensitive: true },
+    },
   },
   storage: {
     dir: {

@@ -26,9 +26,24 @@ export interface MqttConfig {
   websocket: { enabled: boolean; path: string };
 }
 
+export interface HttpUser {
+  username: string;
+  /** Plain password (hashed with scrypt at start; never kept in memory in clear) ... */
+  password?: string;
+  /** ... or an scrypt hash made by `gridedge passwd`. */
+  passwordHash?: string;
+  role: 'viewer' | 'operator' | 'admin';
+}
+
 export interface HttpConfig {
   host: string;
   port: number;
+  /** Accounts; none: open (loopback only). */
+  users?: HttpUser[];
+  /** Lifetime of a session or bearer token, hours. */
+  sessionHours?: number;
+  /** HTTPS when both are given. */
+  tls?: { cert: string; key: string };
 }
 
 export interface StorageConfig {

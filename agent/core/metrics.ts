@@ -70,6 +70,7 @@ export const METRICS = {
   forward_rejected: counter('Rows the peer refused for good (skipped, not retried), per forwarder', 'forwarder'),
   // HTTP.
   http_requests: counter('HTTP requests answered, by route and status code', 'route', 'code'),
+  http_logins: counter('Logins to the page and the API, by result (ok, bad_credentials, rate_limited)', 'result'),
   http_upgrades_refused: counter('HTTP upgrade requests refused (not the MQTT-over-WebSocket path, or WebSocket disabled)'),
 } as const satisfies Record<string, MetricDef>;
 

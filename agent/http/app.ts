@@ -13,11 +13,16 @@ import { registerApiRoutes } from './routes/api.js';
 import { registerDocsRoutes } from './routes/docs.js';
 import { problem, sendProblem } from './problem.js';
 import fastifySwagger from '@fastify/swagger';
+import { readFileSync } from 'node:fs';
+import { Accounts } from './accounts.js';
+import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
 
-export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<FastifyInstance> {
+export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<FastifyInstance> {
+  const tls = httpsOptions(cfg);
   const app = fastify({
+    ...(tls ? { https: tls } : {}),
     // pino 10's Logger type is not fastify's FastifyBaseLogger type, though it is the same logger at run time.
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     // Per-request log lines would flood the journal (the page refreshes every 5 s, Prometheus scrapes): counted instead.
@@ -46,6 +51,14 @@ export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<Fasti
     },
   });
 
+  // Accounts first: their access check covers every route registered after it.
+  registerAuth(app, {
+    accounts: new Accounts(cfg.users ?? [], (cfg.sessionHours ?? 12) * 3_600_000),
+    counters: deps.counters,
+    log: deps.log,
+    secure: tls !== null,
+  });
+
   registerPageRoutes(app, deps);
   registerStatusRoutes(app, deps);
   registerMetricsRoutes(app, deps);
@@ -56,6 +69,19 @@ export async function buildHttp(_cfg: HttpConfig, deps: HttpDeps): Promise<Fasti
   const dropUpgraded = routeUpgrades(app.server, deps);
   app.addHook('preClose', async () => dropUpgraded());
   return app;
+}
+
+/** The HTTPS key and certificate of `http.tls`, read now; null for plain HTTP. Throws naming the file. */
+function httpsOptions(cfg: HttpConfig): { cert: Buffer; key: Buffer } | null {
+  if (!cfg.tls?.cert || !cfg.tls.key) return null;
+  const read = (what: 'cert' | 'key'): Buffer => {
+    try {
+      return readFileSync(cfg.tls![what]);
+    } catch (e) {
+      throw new Error(`http.tls.${what}: cannot read ${cfg.tls![what]}: ${(e as Error).message}`);
+    }
+  };
+  return { cert: read('cert'), key: read('key') };
 }
 
 export async function startHttp(

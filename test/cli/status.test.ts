@@ -75,7 +75,7 @@ t.test('status finds the agent from --config or GRIDEDGE_* variables', async (t)
   t.teardown(srv.close);
   const dir = tempDir();
   const file = join(dir, 'gridedge.yaml');
-  writeFileSync(file, `http: { host: 0.0.0.0, port: ${srv.port} }\nmqtt: { allowAnonymous: true }\n`);
+  writeFileSync(file, `http: { host: 0.0.0.0, port: ${srv.port}, users: [ { username: ops, password: pw } ] }\nmqtt: { allowAnonymous: true }\n`);
   const fromConfig = await runCli(['status', '--config', file]);
   t.equal(fromConfig.code, 0, fromConfig.stderr);
   const fromEnvConfig = await runCli(['status'], { env: { GRIDEDGE_CONFIG: file } });

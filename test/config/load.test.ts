@@ -33,7 +33,7 @@ t.test('the embedded default: one sim-pmu with its defaults filled in, no forwar
   t.same(c.forwarders, []);
   t.equal(c.storage.dir, './gridedge-data');
   t.same(c.mqtt, { host: '127.0.0.1', port: 1883, allowAnonymous: false, users: [], maxPayloadBytes: 65536, websocket: { enabled: true, path: '/mqtt' } });
-  t.same(c.http, { host: '127.0.0.1', port: 8080 });
+  t.same(c.http, { host: '127.0.0.1', port: 8080, users: [], sessionHours: 12, tls: { cert: '', key: '' } });
   t.same(c.storage, { dir: './gridedge-data', maxBytes: 1024 ** 3, maxAgeHours: 168, commitIntervalMs: 0 });
   t.same(c.pipeline, { futureToleranceS: 300, pastToleranceS: 7 * 86400, maxDevices: 2000 });
   t.same(c.stats.windows, ['10s', '1m', '10min']);
@@ -100,7 +100,7 @@ t.test('plugin entries: defaults filled per plugin, nested groups, unknown keys 
   );
   t.same(sorted(errorsOf(bad)), sorted([
     'mqtt.websocket.pth: unknown key (did you mean "path"?)',
-    'http: must be a group of options (host, port), got 8080',
+    'http: must be a group of options (host, port, users, sessionHours, tls), got 8080',
     'drivers[0].serial.parity: unknown key',
     'drivers[0].serial.baud: must be an integer between 300 and 921600, got "fast"',
     'drivers[1].serial: must be a group of options (path, baud), got "ttyUSB0"',
@@ -138,15 +138,18 @@ t.test('a non-loopback broker with no users needs allowAnonymous: true', async (
   t.same(rule({ host: 'localhost' }), [], 'localhost is loopback');
 });
 
+/** An HTTP account, so these cases are about the broker's rule alone. */
+const ACCOUNT = [{ username: 'ops', password: 'pw', role: 'operator' }];
+
 t.test('the anonymous rule covers MQTT over WebSocket on a non-loopback http.host', async (t) => {
   const errs = (doc: Record<string, unknown>) => errorsOf(loadConfig({ document: doc }));
-  const [e] = errs({ mqtt: { host: '127.0.0.1' }, http: { host: '0.0.0.0' } });
+  const [e] = errs({ mqtt: { host: '127.0.0.1' }, http: { host: '0.0.0.0', users: ACCOUNT } });
   t.match(e, /^mqtt\.allowAnonymous: must be true .*http\.host "0\.0\.0\.0" \(MQTT over WebSocket is enabled there\).*mqtt\.websocket\.enabled: false.*, got false$/);
-  t.same(errs({ mqtt: { host: '127.0.0.1', websocket: { enabled: false } }, http: { host: '0.0.0.0' } }), [], 'WebSocket off: the page alone');
-  t.same(errs({ mqtt: { allowAnonymous: true }, http: { host: '0.0.0.0' } }), [], 'explicit allowAnonymous');
-  t.same(errs({ mqtt: { users: [{ username: 'u', password: 'p' }] }, http: { host: '0.0.0.0' } }), [], 'users configured');
-  t.equal(errs({ mqtt: { host: '0.0.0.0' }, http: { host: '10.0.0.1' } }).length, 1, 'both exposed: one problem naming both');
-  t.match(errs({ mqtt: { host: '0.0.0.0' }, http: { host: '10.0.0.1' } })[0], /mqtt\.host "0\.0\.0\.0" and http\.host "10\.0\.0\.1"/);
+  t.same(errs({ mqtt: { host: '127.0.0.1', websocket: { enabled: false } }, http: { host: '0.0.0.0', users: ACCOUNT } }), [], 'WebSocket off: the page alone');
+  t.same(errs({ mqtt: { allowAnonymous: true }, http: { host: '0.0.0.0', users: ACCOUNT } }), [], 'explicit allowAnonymous');
+  t.same(errs({ mqtt: { users: [{ username: 'u', password: 'p' }] }, http: { host: '0.0.0.0', users: ACCOUNT } }), [], 'users configured');
+  t.equal(errs({ mqtt: { host: '0.0.0.0' }, http: { host: '10.0.0.1', users: ACCOUNT } }).length, 1, 'both exposed: one problem naming both');
+  t.match(errs({ mqtt: { host: '0.0.0.0' }, http: { host: '10.0.0.1', users: ACCOUNT } })[0], /mqtt\.host "0\.0\.0\.0" and http\.host "10\.0\.0\.1"/);
 });
 
 t.test('numeric environment values: decimal notation only', async (t) => {

@@ -1,0 +1,134 @@
+/**
+ * Local accounts of the page and the API (`http.users`): scrypt password hashes, three roles,
+ * sessions that serve both as the page's cookie and as the API's bearer token.
+ *
+ * - A session id is 32 random bytes (base64url), kept in memory only: a restart logs everyone out.
+ *   It expires `sessionHours` after login; expired ones are forgotten on their next use and by a
+ *   sweep at each login.
+ * - Failed logins are rate limited per remote address (a token bucket: `FAILURE_BURST` failures,
+ *   then one more every `FAILURE_REFILL_MS`); over the limit a login is refused (429) without running
+ *   scrypt. Unknown users cost one scrypt like known ones, so timing does not tell which names exist.
+ * - Plain passwords from the config are hashed once when the server starts, and dropped.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { HttpUser } from '../core/config-types.js';
+import { hashPassword, parseHash, verifyPasswordAsync, type ParsedHash } from '../broker/passwords.js';
+
+export type Role = HttpUser['role'];
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+/** Whether `have` may do what needs `need`. */
+export function roleAllows(have: Role, need: Role): boolean {
+  return RANK[have] >= RANK[need];
+}
+
+export interface Session {
+  id: string;
+  username: string;
+  role: Role;
+  /** Wall-clock ms. */
+  expiresAt: number;
+}
+
+export type LoginResult = { ok: true; session: Session } | { ok: false; reason: 'bad_credentials' | 'rate_limited' };
+
+/** Failed logins allowed from one address at once, and the time to earn one more. */
+export const FAILURE_BURST = 5;
+export const FAILURE_REFILL_MS = 10_000;
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export class Accounts {
+  private readonly users = new Map<string, { hash: ParsedHash; role: Role }>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly failures = new Map<string, Bucket>();
+  private readonly dummy: ParsedHash;
+
+  constructor(
+    users: readonly HttpUser[],
+    private readonly sessionMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const u of users) {
+      const text = u.passwordHash ?? hashPassword(u.password ?? '');
+      this.users.set(u.username, { hash: parseHash(text), role: u.role });
+    }
+    const first = this.users.values().next().value;
+    this.dummy = first ? first.hash : parseHash(hashPassword(randomBytes(16).toString('hex')));
+  }
+
+  /** Whether any account is configured (no accounts: the server is open, on loopback only). */
+  get enabled(): boolean {
+    return this.users.size > 0;
+  }
+
+  /** Check a password; on success open a session. */
+  async login(username: string, password: string, address: string): Promise<LoginResult> {
+    if (!this.takeFailureToken(address, false)) return { ok: false, reason: 'rate_limited' };
+    const user = this.users.get(username);
+    const ok = await verifyPasswordAsync(password, user?.hash ?? this.dummy);
+    if (!ok || !user) {
+      this.takeFailureToken(address, true);
+      return { ok: false, reason: 'bad_credentials' };
+    }
+    this.sweep();
+    const session: Session = { id: randomBytes(32).toString('base64url'), username, role: user.role, expiresAt: this.now() + this.sessionMs };
+    this.sessions.set(session.id, session);
+    return { ok: true, session };
+  }
+
+  /** The live session with this id, if any (constant-time compare of the id). */
+  session(id: string | undefined): Session | undefined {
+    if (!id || id.length > 128) return undefined;
+    const s = this.sessions.get(id);
+    if (!s) return undefined;
+    if (!timingSafeEqual(Buffer.from(s.id), Buffer.from(id))) return undefined;
+    if (s.expiresAt <= this.now()) {
+      this.sessions.delete(id);
+      return undefined;
+    }
+    return s;
+  }
+
+  logout(id: string): boolean {
+    return this.sessions.delete(id);
+  }
+
+  /** Open sessions (for the status). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(id);
+    for (const [addr, b] of this.failures) if (this.refill(b, now) >= FAILURE_BURST) this.failures.delete(addr);
+  }
+
+  private refill(b: Bucket, now: number): number {
+    const earned = Math.floor((now - b.at) / FAILURE_REFILL_MS);
+    if (earned > 0) {
+      b.tokens = Math.min(FAILURE_BURST, b.tokens + earned);
+      b.at += earned * FAILURE_REFILL_MS;
+    }
+    return b.tokens;
+  }
+
+  /** `spend`: a failure happened, take a token; otherwise: may this address try at all? */
+  private takeFailureToken(address: string, spend: boolean): boolean {
+    const now = this.now();
+    let b = this.failures.get(address);
+    if (!b) {
+      if (!spend) return true;
+      b = { tokens: FAILURE_BURST, at: now };
+      this.failures.set(address, b);
+    }
+    if (this.refill(b, now) <= 0) return false;
+    if (spend) b.tokens--;
+    return true;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Login, logout and the access check of every route, when `http.users` has accounts.
+ *
+ * - `POST /api/v1/login` `{ username, password }` → 200 `{ token, username, role, expiresAt }` and a
+ *   session cookie (HttpOnly, SameSite=Strict, Path=/, Secure under TLS). The token is the same
+ *   session, for the API as `Authorization: Bearer <token>`. `POST /api/v1/logout` ends it.
+ * - Every other route needs a live session, except `GET /login` (the login page), `/openapi.json`
+ *   and `/docs`. Without one: `GET /` redirects to `/login`; anything else gets a 401 problem.
+ * - Roles: GET and HEAD need `viewer`; other methods `operator`, unless a route says more with
+ *   `config: { role: 'admin' }`. Too low a role: 403 problem.
+ * - CSRF: a state-changing request authenticated by the cookie must be `application/json` (a form
+ *   on another site cannot send that without a CORS preflight, which this server never grants),
+ *   besides the SameSite=Strict cookie.
+ * - Audit: every login (ok or not) and every state-changing request is logged with the user.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Counters } from '../core/counters.js';
+import type { Logger } from '../core/plugin.js';
+import { Accounts, roleAllows, type Role, type Session } from './accounts.js';
+import { problem, problemSchema, sendProblem, type Problem } from './problem.js';
+
+export const SESSION_COOKIE = 'gridedge_session';
+
+const PUBLIC = new Set(['GET /login', 'POST /api/v1/login', 'GET /openapi.json', 'GET /docs']);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The logged-in user of this request (accounts configured), or undefined. */
+    session?: Session;
+  }
+  interface FastifyContextConfig {
+    /** The least role a route needs (default: viewer for GET/HEAD, operator otherwise). */
+    role?: Role;
+  }
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  return h && /^Bearer /i.test(h) ? h.slice(7).trim() : undefined;
+}
+
+const LOGIN_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>gridedge: log in</title>
+<style>body{font:16px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:22rem;padding:0 1rem}
+label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}
+button{margin-top:1rem;padding:.5rem 1rem;font:inherit}#err{color:#a00;min-height:1.4em}</style></head>
+<body><h1>gridedge</h1>
+<form id="f"><label for="u">User</label><input id="u" name="username" autocomplete="username" required>
+<label for="p">Password</label><input id="p" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Log in</button><p id="err" role="alert"></p></form>
+<script>
+document.getElementById('f').addEventListener('submit', function (e) {
+  e.preventDefault();
+  fetch('/api/v1/login', { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: document.getElementById('u').value, password: document.getElementById('p').value }) })
+    .then(function (r) { return r.ok ? (location.href = '/') : r.json().then(function (b) { document.getElementById('err').textContent = b.detail || b.title; }); })
+    .catch(function (x) { document.getElementById('err').textContent = String(x); });
+});
+</script></body></html>
+`;
+
+/** Answer from a hook: the route's handler does not run (returning a value from a hook does not send). */
+function refuse(reply: FastifyReply, p: Problem): FastifyReply {
+  return reply.send(sendProblem(reply, p));
+}
+
+export interface AuthOptions {
+  accounts: Accounts;
+  counters: Counters;
+  log: Logger;
+  /** Served over HTTPS: the cookie gets Secure. */
+  secure: boolean;
+}
+
+export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
+  const { accounts, counters, log } = o;
+  if (!accounts.enabled) return;
+
+  const cookie = (id: string, maxAgeS: number): string =>
+    `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}${o.secure ? '; Secure' : ''}`;
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const route = `${req.method} ${req.routeOptions.url ?? ''}`;
+    if (PUBLIC.has(route)) return;
+    const token = bearer(req);
+    const fromCookie = token === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
+    const session = accounts.session(token ?? fromCookie);
+    if (!session) {
+      if (req.method === 'GET' && req.url === '/') return reply.redirect('/login', 303);
+      reply.header('www-authenticate', 'Bearer realm="gridedge"');
+      return refuse(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token>', req.url.split('?')[0]));
+    }
+    const need: Role = req.routeOptions.config?.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');
+    if (!roleAllows(session.role, need))
+      return refuse(reply, problem(403, `${session.username} is ${session.role}; this needs ${need}`, req.url.split('?')[0]));
+    const changes = req.method !== 'GET' && req.method !== 'HEAD';
+    if (changes && fromCookie !== undefined && !/^application\/json\b/i.test(req.headers['content-type'] ?? ''))
+      return refuse(reply, problem(415, 'send the request as application/json', req.url.split('?')[0]));
+    req.session = session;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.session)
+      log.info({ user: req.session.username, role: req.session.role, method: req.method, url: req.url, code: reply.statusCode }, 'http: change by user');
+  });
+
+  app.get('/login', { schema: { hide: true } }, async (_req, reply) => {
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
+    return LOGIN_PAGE;
+  });
+
+  app.post<{ Body: { username: string; password: string } }>(
+    '/api/v1/login',
+    {
+      schema: {
+        summary: 'Log in: a session cookie for the page and a bearer token for the API',
+        tags: ['accounts'],
+        body: {
+          type: 'object',
+          required: ['username', 'password'],
+          additionalProperties: false,
+          properties: { username: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', maxLength: 1024 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['token', 'username', 'role', 'expiresAt'],
+            properties: { token: { type: 'string' }, username: { type: 'string' }, role: { type: 'string' }, expiresAt: { type: 'number' } },
+          },
+          400: problemSchema,
+          401: problemSchema,
+          429: problemSchema,
+        },
+      },
+    },
+    async (req, reply) => {
+      const r = await accounts.login(req.body.username, req.body.password, req.ip);
+      counters.inc('http_logins', { result: r.ok ? 'ok' : r.reason });
+      if (!r.ok) {
+        log.warn({ user: req.body.username.slice(0, 64), address: req.ip, reason: r.reason }, 'http: login refused');
+        if (r.reason === 'rate_limited') return sendProblem(reply, problem(429, 'too many failed logins from this address; try again later', '/api/v1/login'));
+        return sendProblem(reply, problem(401, 'wrong user name or password', '/api/v1/login'));
+      }
+      const s = r.session;
+      log.info({ user: s.username, role: s.role, address: req.ip }, 'http: login');
+      reply.header('set-cookie', cookie(s.id, (s.expiresAt - Date.now()) / 1000)).header('cache-control', 'no-store');
+      return { token: s.id, username: s.username, role: s.role, expiresAt: s.expiresAt };
+    },
+  );
+
+  app.post(
+    '/api/v1/logout',
+    { schema: { summary: 'End the session (cookie or bearer token)', tags: ['accounts'], response: { 204: { type: 'null' } } }, config: { role: 'viewer' } },
+    async (req, reply) => {
+      if (req.session) {
+        accounts.logout(req.session.id);
+        log.info({ user: req.session.username }, 'http: logout');
+      }
+      reply.header('set-cookie', cookie('', 0)).code(204);
+    },
+  );
+}

@@ -1,0 +1,128 @@
+/**
+ * Accounts of the page and the API (http.users), through a real HTTP server: login with a session
+ * cookie (HttpOnly, SameSite=Strict) and a bearer token, roles, wrong and forged credentials, the
+ * failed-login rate limit, logout, CSRF, and HTTPS with a test certificate. Every refusal is a
+ * problem (RFC 9457) and leaks no secret.
+ */
+import t, { type Test } from 'tap';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { startHttp, type HttpDeps } from '../../agent/http/index.js';
+import { Counters } from '../../agent/core/counters.js';
+import { createLogger } from '../../agent/core/logger.js';
+import { hashPassword } from '../../agent/broker/passwords.js';
+import type { HttpConfig } from '../../agent/core/config-types.js';
+import { FAILURE_BURST } from '../../agent/http/accounts.js';
+import { loadConfig } from '../../agent/config/index.js';
+import { sampleStatus } from './fixtures.js';
+import { makeCerts } from '../helpers/certs.js';
+
+const USERS: HttpConfig['users'] = [
+  { username: 'view', password: 'view-pw', role: 'viewer' },
+  { username: 'ops', passwordHash: hashPassword('ops-pw'), role: 'operator' },
+];
+
+async function serve(t: Test, over: Partial<HttpConfig> = {}) {
+  const counters = new Counters();
+  const deps: HttpDeps = { log: createLogger('silent'), counters, getStatus: () => sampleStatus(), latestByDevice: () => new Map(), wsPath: '/mqtt' };
+  const cfg: HttpConfig = { host: '127.0.0.1', port: 0, users: structuredClone(USERS), sessionHours: 1, ...over };
+  const http = await startHttp(cfg, deps);
+  t.teardown(() => http.close());
+  return { base: `http://127.0.0.1:${http.port}`, counters, port: http.port };
+}
+
+const login = (base: string, username: string, password: string) =>
+  fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+
+t.test('without a session: the page redirects to /login, the API answers 401 problems', async (t) => {
+  const { base } = await serve(t);
+  const page = await fetch(`${base}/`, { redirect: 'manual' });
+  t.equal(page.status, 303);
+  t.equal(page.headers.get('location'), '/login');
+  t.equal((await fetch(`${base}/login`)).status, 200, 'the login page is public');
+  for (const path of ['/api/v1/status', '/api/v1/devices', '/metrics']) {
+    const r = await fetch(`${base}${path}`);
+    t.equal(r.status, 401, `${path} needs a login`);
+    t.match(r.headers.get('content-type'), /^application\/problem\+json/);
+    t.match(r.headers.get('www-authenticate'), /^Bearer/);
+  }
+  t.equal((await fetch(`${base}/openapi.json`)).status, 200, 'the API document is public');
+});
+
+t.test('login: cookie and bearer token, roles, logout', async (t) => {
+  const { base, counters } = await serve(t);
+  const r = await login(base, 'view', 'view-pw');
+  t.equal(r.status, 200);
+  const body = (await r.json()) as { token: string; role: string; expiresAt: number };
+  t.equal(body.role, 'viewer');
+  const setCookie = r.headers.get('set-cookie') ?? '';
+  t.match(setCookie, /^gridedge_session=[\w-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=\d+$/, 'HttpOnly, SameSite=Strict, no Secure over plain HTTP');
+  const cookie = setCookie.split(';')[0]!;
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { cookie } })).status, 200, 'the cookie opens the API');
+  t.equal((await fetch(`${base}/`, { headers: { cookie } })).status, 200, 'and the page');
+  t.equal((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${body.token}` } })).status, 200, 'the token works as a bearer');
+  const denied = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { authorization: 'Bearer nope' } });
+  t.equal(denied.status, 401, 'a forged token is refused');
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { cookie: 'gridedge_session=' + 'A'.repeat(43) } })).status, 401, 'a forged cookie is refused');
+  const out = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { authorization: `Bearer ${body.token}` } });
+  t.equal(out.status, 204);
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { cookie } })).status, 401, 'the session ended');
+  t.equal(counters.get('http_logins', { result: 'ok' }), 1);
+});
+
+t.test('a viewer cannot change anything; cookie-authenticated changes must be JSON (CSRF)', async (t) => {
+  const { base } = await serve(t);
+  const v = (await (await login(base, 'view', 'view-pw')).json()) as { token: string };
+  const forbidden = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${v.token}`, 'content-type': 'application/json' }, body: '{}' });
+  t.equal(forbidden.status, 403, 'viewer: 403 before anything else');
+  t.match(((await forbidden.json()) as { detail: string }).detail, /view is viewer; this needs operator/);
+  const opsRes = await login(base, 'ops', 'ops-pw');
+  const cookie = (opsRes.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const form = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
+  t.equal(form.status, 415, 'a form post with the cookie is refused');
+});
+
+t.test('wrong passwords: 401 without telling which part was wrong; then the rate limit (429)', async (t) => {
+  const { base, counters } = await serve(t);
+  const wrongUser = await login(base, 'nobody', 'x');
+  const wrongPw = await login(base, 'ops', 'x');
+  t.equal(wrongUser.status, 401);
+  t.equal(wrongPw.status, 401);
+  t.same(await wrongUser.json(), await wrongPw.json(), 'the same answer for an unknown user and a wrong password');
+  for (let k = 2; k < FAILURE_BURST; k++) t.equal((await login(base, 'ops', 'x')).status, 401);
+  const limited = await login(base, 'ops', 'ops-pw');
+  t.equal(limited.status, 429, 'over the limit even the right password waits');
+  t.equal(counters.get('http_logins', { result: 'rate_limited' }), 1);
+  const bad = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
+  t.equal(bad.status, 400, 'malformed JSON: 400 problem');
+  t.notMatch(await bad.text(), /ops-pw|scrypt\$/, 'no secret in the answer');
+});
+
+t.test('HTTPS from http.tls: the cookie is Secure', async (t) => {
+  const certs = makeCerts();
+  const { port } = await serve(t, { tls: { cert: certs.serverCert, key: certs.serverKey } });
+  const res = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path: '/api/v1/login', method: 'POST', ca: readFileSync(certs.ca), headers: { 'content-type': 'application/json' } },
+      (r) => {
+        r.resume();
+        resolve({ status: r.statusCode ?? 0, cookie: String(r.headers['set-cookie'] ?? '') });
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ username: 'ops', password: 'ops-pw' }));
+  });
+  t.equal(res.status, 200);
+  t.match(res.cookie, /; Secure$/);
+});
+
+t.test('config: a non-loopback http.host needs accounts; tls needs both files', async (t) => {
+  const errs = (http: Record<string, unknown>) => {
+    const r = loadConfig({ document: { http, mqtt: { websocket: { enabled: false } } } });
+    return r.ok ? [] : r.errors;
+  };
+  t.match(errs({ host: '0.0.0.0' })[0], /^http\.users: must name at least one account: http\.host "0\.0\.0\.0" is not a loopback address/);
+  t.same(errs({ host: '0.0.0.0', users: [{ username: 'a', password: 'b', role: 'admin' }] }), []);
+  t.match(errs({ users: [{ username: 'a', password: 'b', role: 'root' }] })[0], /^http\.users\[0\]\.role: must be one of/);
+  t.match(errs({ tls: { cert: '/x.pem' } })[0], /^http\.tls\.key: must be given with the other http\.tls file/);
+});
