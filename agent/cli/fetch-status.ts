@@ -32,11 +32,13 @@ const isStatus = (v: unknown): v is AgentStatus =>
 const MAX_BODY = 32 * 1024 * 1024;
 
 /** GET with node:http(s): no keep-alive pool holding the process open, no fetch port blocklist. */
-function get(url: string, timeoutS: number): Promise<{ status: number; statusText: string; body: string }> {
+function get(url: string, timeoutS: number, token?: string): Promise<{ status: number; statusText: string; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(u, { method: 'GET', agent: false, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutS * 1000) }, (res) => {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token) headers['authorization'] = `Bearer ${token}`;
+    const req = request(u, { method: 'GET', agent: false, headers, signal: AbortSignal.timeout(timeoutS * 1000) }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
@@ -52,14 +54,17 @@ function get(url: string, timeoutS: number): Promise<{ status: number; statusTex
   });
 }
 
-export async function fetchStatus(base: string, timeoutS: number): Promise<FetchResult> {
+/** GET the status document; `token`: a bearer token from POST /api/v1/login (agents with http.users). */
+export async function fetchStatus(base: string, timeoutS: number, token?: string): Promise<FetchResult> {
   const url = base.endsWith(STATUS_PATH) ? base : base + STATUS_PATH;
   let res: { status: number; statusText: string; body: string };
   try {
-    res = await get(url, timeoutS);
+    res = await get(url, timeoutS, token);
   } catch (e) {
     return { ok: false, url, reason: reasonOf(e, timeoutS) };
   }
+  if (res.status === 401)
+    return { ok: false, url, reason: `needs a login (http.users): pass --token or set GRIDEDGE_TOKEN to a token from POST /api/v1/login${token ? ' (this one was refused)' : ''}` };
   if (res.status !== 200) return { ok: false, url, reason: `answered HTTP ${res.status} ${res.statusText}`.trim() };
   let body: unknown;
   try {

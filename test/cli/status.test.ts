@@ -135,3 +135,19 @@ t.test('buffer: not open or not writable → exit 1; unreachable → exit 2', as
   t.equal(closed.code, 2);
   t.match(closed.stderr, /^gridedge buffer: cannot reach the agent at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/status: connection refused/);
 });
+
+t.test('status against an agent with accounts: a token from the login, or a clear refusal', async (t) => {
+  const { startAgent } = await import('../helpers/agent-process.js');
+  const agent = await startAgent({ config: { http: { host: '127.0.0.1', port: 0, users: [{ username: 'ops', password: 'pw', role: 'viewer' }] } } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const without = await runCli(['status', '--url', agent.httpUrl]);
+  t.equal(without.code, 2);
+  t.match(without.stderr, /needs a login \(http\.users\): pass --token or set GRIDEDGE_TOKEN/);
+  const res = await fetch(`${agent.httpUrl}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":"ops","password":"pw"}' });
+  const { token } = (await res.json()) as { token: string };
+  const withToken = await runCli(['status', '--url', agent.httpUrl, '--token', token, '--json']);
+  t.equal(withToken.code, 0, withToken.stderr);
+  t.equal((JSON.parse(withToken.stdout) as { gateway: string }).gateway, 'gw-test');
+  const fromEnv = await runCli(['status', '--url', agent.httpUrl], { env: { GRIDEDGE_TOKEN: token } });
+  t.equal(fromEnv.code, 0, fromEnv.stderr);
+});

@@ -94,7 +94,8 @@ export const bufferCommand: Command = {
       io.err(where.errors.map((e) => `gridedge buffer: ${e}\n`).join(''));
       return EXIT.badInput;
     }
-    const r = await fetchStatus(where.url, timeout ?? 5);
+    const token = (values['token'] as string | undefined) ?? io.env['GRIDEDGE_TOKEN'];
+    const r = await fetchStatus(where.url, timeout ?? 5, token || undefined);
     if (!r.ok) {
       io.err(`gridedge buffer: cannot reach the agent at ${r.url}: ${r.reason}\n`);
       return EXIT.unreachable;

@@ -9,6 +9,7 @@ export const agentOptions = {
   config: { type: 'string', short: 'c', valueName: 'FILE', description: 'Derive the address from this config file (default: $GRIDEDGE_CONFIG)' },
   json: { type: 'boolean', description: 'Print the JSON document instead of the summary' },
   timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up after this long (default 5)' },
+  token: { type: 'string', valueName: 'TOKEN', description: 'Bearer token for an agent with http.users (POST /api/v1/login gives one; default: $GRIDEDGE_TOKEN)' },
 } as const;
 
 export const statusCommand: Command = {
@@ -33,7 +34,8 @@ export const statusCommand: Command = {
       io.err(where.errors.map((e) => `gridedge status: ${e}\n`).join(''));
       return EXIT.badInput;
     }
-    const r = await fetchStatus(where.url, timeout ?? 5);
+    const token = (values['token'] as string | undefined) ?? io.env['GRIDEDGE_TOKEN'];
+    const r = await fetchStatus(where.url, timeout ?? 5, token || undefined);
     if (!r.ok) {
       io.err(`gridedge status: cannot reach the agent at ${r.url}: ${r.reason}\n`);
       return EXIT.unreachable;
