@@ -7,6 +7,16 @@ import { processIo } from './io.js';
 
 const stop = new AbortController();
 const onSignal = (): void => stop.abort();
+
+// The reader of our output went away (`gridedge tail ... | head`): stop the command quietly, as
+// Unix tools do, instead of dying on an EPIPE stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') {
+    stop.abort();
+    process.exit(process.exitCode ?? 0);
+  }
+  throw err;
+});
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
 

@@ -83,3 +83,32 @@ t.test('tail: bad input → exit 1', async (t) => {
     t.match(r.stderr, re);
   }
 });
+
+t.test('tail piped into a reader that closes early ends quietly (no EPIPE trace)', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { startMosquitto } = await import('../helpers/mosquitto.js');
+  const { cliPath } = await import('../helpers/agent-process.js');
+  const m = await startMosquitto();
+  t.teardown(() => m.stop());
+  // `gridedge tail ... | head -c 50`, with a real pipe: head exits after 50 bytes.
+  const child = spawn('sh', ['-c', `"${process.execPath}" "${cliPath()}" tail 'x/#' --url ${m.url} | head -c 50 >/dev/null`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const pub = await (await import('mqtt')).default.connectAsync(m.url);
+  t.teardown(() => pub.end(true));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { waitFor } = await import('../helpers/wait.js');
+  let done = false;
+  void exited.then(() => (done = true));
+  await waitFor(
+    'the pipeline to end once head has its bytes',
+    async () => {
+      if (done) return true;
+      await pub.publishAsync('x/y', 'z'.repeat(40));
+      return undefined;
+    },
+    { timeoutMs: 20_000, intervalMs: 100 },
+  );
+  t.equal(await exited, 0, 'the pipeline exits 0');
+  t.notMatch(stderr, /EPIPE|Error|at /, `nothing on stderr: ${stderr}`);
+});
