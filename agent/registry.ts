@@ -10,6 +10,7 @@ import type { PluginInstanceConfig } from './core/config-types.js';
 import type { PluginSpec } from './core/plugin.js';
 import { LIST_KEYS, type ListKey } from './core/kinds.js';
 import { simPmuDriver } from '../drivers/sim-pmu/index.js';
+import { modbusDriver } from '../drivers/modbus/index.js';
 import { powerProcessor } from './processors/power/index.js';
 import { statsAggregator } from './aggregators/stats/index.js';
 import { azureIotForwarder } from './forwarders/azure-iot/index.js';
@@ -32,7 +33,7 @@ export type PluginRegistry = { readonly [L in ListKey]: ReadonlyMap<string, AnyS
 
 /** The table: each kind's plugins. */
 export const PLUGINS: { readonly [L in ListKey]: readonly AnySpec[] } = {
-  drivers: [plugin(simPmuDriver)],
+  drivers: [plugin(simPmuDriver), plugin(modbusDriver)],
   processors: [plugin(powerProcessor)],
   aggregators: [plugin(statsAggregator)],
   analyzers: [],

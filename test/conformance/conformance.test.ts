@@ -10,14 +10,18 @@ import { withDefaults } from '../helpers/plugin-config.js';
 import { hangingUpstream } from '../helpers/hanging-mqtt.js';
 import { fakeSumAnalyzer } from '../plugins/fake-analyzer/index.js';
 import { fakeEchoService } from '../plugins/fake-echo/index.js';
+import { startTcpServer, Registers } from '../modbus/server.js';
 import { aggregatorSuite, analyzerSuite, driverSuite, forwarderSuite, processorSuite, serviceSuite } from './suites.js';
 
 const all = extendRegistry(registry, { analyzers: [plugin(fakeSumAnalyzer)], services: [plugin(fakeEchoService)] });
 
 /** A config each plugin runs with here, by kind and type (peers it needs come from `env`). */
-type Env = { hangingUrl: string };
+type Env = { hangingUrl: string; modbusTcp: string };
 const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unknown>> } = {
-  drivers: { 'sim-pmu': () => ({ id: 'c1', rate: 100 }) },
+  drivers: {
+    'sim-pmu': () => ({ id: 'c1', rate: 100 }),
+    modbus: (env) => ({ id: 'mb1', tcp: env.modbusTcp, interval: 100, registers: [{ field: 'v.a.mag', function: 'input', address: 0, type: 'f32' }] }),
+  },
   processors: { power: () => ({ id: 'power' }) },
   aggregators: { stats: () => ({ id: 'stats', windows: ['1s', '1m'] }) },
   analyzers: { 'fake-sum': () => ({ id: 'sum', devices: ['m1', 'm2'] }) },
@@ -36,7 +40,11 @@ const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unk
 t.test('conformance of every plugin of every kind', async (t) => {
   const hang = await hangingUpstream();
   t.teardown(() => new Promise<void>((r) => hang.server.close(() => r())));
-  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}` };
+  const regs = new Registers();
+  regs.set(1, 'input', 0, 230, 'f32');
+  const modbus = await startTcpServer(regs);
+  t.teardown(() => modbus.close());
+  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}`, modbusTcp: `127.0.0.1:${modbus.port}` };
   for (const kind of KINDS) {
     for (const spec of all[kind.list].values()) {
       await t.test(`${kind.kind} ${spec.type}`, async (t) => {

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { tsFiles } from '../helpers/source-files.js';
 import { join } from 'node:path';
 import { METRICS } from '../../agent/core/metrics.js';
+import { KINDS } from '../../agent/core/kinds.js';
+import { registry } from '../../agent/registry.js';
 import { Counters } from '../../agent/core/counters.js';
 import { repoRoot } from '../helpers/agent-process.js';
 import { startInProcess } from '../helpers/in-process.js';
@@ -18,7 +20,9 @@ t.test('every name counted in the source is in the catalogue, with help', async 
   for (const f of [...tsFiles(join(root, 'agent')), ...tsFiles(join(root, 'drivers'))])
     for (const m of readFileSync(f, 'utf8').matchAll(/\.(?:inc|set)\(\s*'([a-z_0-9]+)'/g)) used.add(m[1]!);
   t.ok(used.size > 30, `found the counted names (${used.size})`);
-  const catalogue = METRICS as Record<string, { help: string; labels: readonly string[] }>;
+  // The core catalogue plus what each registered plugin declares in its spec's `metrics`.
+  const catalogue: Record<string, { help: string; labels: readonly string[] }> = { ...METRICS };
+  for (const kind of KINDS) for (const spec of registry[kind.list].values()) Object.assign(catalogue, spec.metrics ?? {});
   for (const name of [...used].sort()) t.ok(catalogue[name]?.help, `${name} is catalogued with help`);
   for (const [name, def] of Object.entries(catalogue)) t.ok(def.help.length > 10, `${name} has a real description`);
 });
