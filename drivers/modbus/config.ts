@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
-import { checkEach, intRange } from '../../agent/config/formats.js';
+import { checkEach, intRange, oneOf } from '../../agent/config/formats.js';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 
 export interface RegisterSpec {
@@ -25,7 +25,8 @@ export interface RegisterSpec {
 }
 
 export interface RtuConfig {
-  path: string;
+  /** Null when the device is on TCP. */
+  path: string | null;
   baud: number;
   parity: 'none' | 'even' | 'odd';
   stopBits: 1 | 2;
@@ -42,7 +43,7 @@ export interface GroupConfig {
 export interface ModbusConfig {
   id: string;
   tcp: string | null;
-  rtu: RtuConfig | null;
+  rtu: RtuConfig;
   unit: number;
   interval: number;
   timeout: number;
@@ -132,17 +133,8 @@ const groupList = (v: unknown): void => {
   });
 };
 
-const rtu = (v: unknown): void => {
-  if (v === null || v === undefined) return;
-  if (typeof v !== 'object' || Array.isArray(v)) throw new Error('must be { path, baud, parity, stopBits, dataBits }');
-  const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['path', 'baud', 'parity', 'stopBits', 'dataBits'].includes(k)) throw new Error(`.${k} unknown key (known: path, baud, parity, stopBits, dataBits)`);
-  if (typeof o['path'] !== 'string' || o['path'] === '') throw new Error('.path must be the serial device, e.g. /dev/ttyUSB0');
-  if (o['baud'] !== undefined && (typeof o['baud'] !== 'number' || !Number.isInteger(o['baud']) || o['baud'] < 300 || o['baud'] > 921600))
-    throw new Error('.baud must be an integer between 300 and 921600');
-  if (o['parity'] !== undefined && !['none', 'even', 'odd'].includes(o['parity'] as string)) throw new Error('.parity must be one of none, even, odd');
-  if (o['stopBits'] !== undefined && o['stopBits'] !== 1 && o['stopBits'] !== 2) throw new Error('.stopBits must be 1 or 2');
-  if (o['dataBits'] !== undefined && o['dataBits'] !== 7 && o['dataBits'] !== 8) throw new Error('.dataBits must be 7 or 8');
+const serialPath = (v: unknown): void => {
+  if (v !== null && v !== undefined && (typeof v !== 'string' || v === '')) throw new Error('must be the serial device, e.g. /dev/ttyUSB0');
 };
 
 const tcp = (v: unknown): void => {
@@ -157,9 +149,15 @@ const optionalPreset = (v: unknown): void => {
 export const schema = {
   tcp: { doc: 'Modbus TCP server as "HOST:PORT" (e.g. "10.0.0.5:502"); set this or rtu', format: tcp, default: null as string | null },
   rtu: {
-    doc: 'Modbus RTU serial line { path, baud (9600), parity (none|even|odd), stopBits (1|2), dataBits (8) }; set this or tcp. Devices on the same path share the line, one request at a time',
-    format: rtu,
-    default: null as RtuConfig | null,
+    path: {
+      doc: 'Modbus RTU serial device (e.g. /dev/ttyUSB0); set this or tcp. Devices on the same path share the line, one request at a time, and need the same settings',
+      format: serialPath,
+      default: null as string | null,
+    },
+    baud: { doc: 'Serial line speed', format: intRange(300, 921_600), default: 9600 },
+    parity: { doc: 'Serial parity: none, even or odd', format: oneOf('none', 'even', 'odd'), default: 'none' },
+    stopBits: { doc: 'Serial stop bits: 1 or 2', format: intRange(1, 2), default: 1 },
+    dataBits: { doc: 'Serial data bits: 7 or 8', format: intRange(7, 8), default: 8 },
   },
   unit: { doc: 'Modbus unit (slave) id: 1-247 on RTU, 0-255 on TCP (gateways route by it)', format: intRange(0, 255), default: 1 },
   interval: { doc: 'Poll period of the default group (registers and preset) in ms', format: intRange(10, 86_400_000), default: 1000 },
@@ -355,8 +353,8 @@ export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; pro
 export function validate(cfg: ModbusConfig): string[] {
   const problems: string[] = [];
   const hasTcp = cfg.tcp !== null && cfg.tcp !== undefined;
-  const hasRtu = cfg.rtu !== null && cfg.rtu !== undefined;
-  if (hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu ({ path, baud }), ${hasTcp ? 'got both' : 'got neither'}`);
+  const hasRtu = typeof cfg.rtu?.path === 'string';
+  if (hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
   if (hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
   if (cfg.reconnectMaxMs < cfg.reconnectMinMs) problems.push(`reconnectMaxMs: must be at least reconnectMinMs (${cfg.reconnectMinMs}), got ${cfg.reconnectMaxMs}`);
   const { groups, problems: more } = resolveGroups(cfg);
