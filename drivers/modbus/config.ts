@@ -25,8 +25,8 @@ export interface RegisterSpec {
 }
 
 export interface RtuConfig {
-  /** Null when the device is on TCP. */
-  path: string | null;
+  /** Empty when the device is on TCP. */
+  path: string;
   baud: number;
   parity: 'none' | 'even' | 'odd';
   stopBits: 1 | 2;
@@ -42,14 +42,16 @@ export interface GroupConfig {
 
 export interface ModbusConfig {
   id: string;
-  tcp: string | null;
+  /** Empty when the device is on a serial line. */
+  tcp: string;
   rtu: RtuConfig;
   unit: number;
   interval: number;
   timeout: number;
   retries: number;
   maxGap: number;
-  preset: string | null;
+  /** Empty: none. */
+  preset: string;
   registers: Partial<RegisterSpec>[];
   groups: GroupConfig[];
   reconnectMinMs: number;
@@ -134,25 +136,25 @@ const groupList = (v: unknown): void => {
 };
 
 const serialPath = (v: unknown): void => {
-  if (v !== null && v !== undefined && (typeof v !== 'string' || v === '')) throw new Error('must be the serial device, e.g. /dev/ttyUSB0');
+  if (v !== null && v !== undefined && typeof v !== 'string') throw new Error('must be the serial device, e.g. /dev/ttyUSB0 (empty: not on a serial line)');
 };
 
 const tcp = (v: unknown): void => {
-  if (v === null || v === undefined) return;
+  if (v === null || v === undefined || v === '') return;
   if (typeof v !== 'string' || parseHostPort(v) === null) throw new Error('must be "HOST:PORT", e.g. "10.0.0.5:502" (port 1-65535)');
 };
 
 const optionalPreset = (v: unknown): void => {
-  if (v !== null && v !== undefined && (typeof v !== 'string' || v === '')) throw new Error('must be a preset name or a .yaml file');
+  if (v !== null && v !== undefined && typeof v !== 'string') throw new Error('must be a preset name or a .yaml file (empty: none)');
 };
 
 export const schema = {
-  tcp: { doc: 'Modbus TCP server as "HOST:PORT" (e.g. "10.0.0.5:502"); set this or rtu', format: tcp, default: null as string | null },
+  tcp: { doc: 'Modbus TCP server as "HOST:PORT" (e.g. "10.0.0.5:502"; empty: none); set this or rtu.path', format: tcp, default: '' },
   rtu: {
     path: {
-      doc: 'Modbus RTU serial device (e.g. /dev/ttyUSB0); set this or tcp. Devices on the same path share the line, one request at a time, and need the same settings',
+      doc: 'Modbus RTU serial device (e.g. /dev/ttyUSB0; empty: none); set this or tcp. Devices on the same path share the line, one request at a time, and need the same settings',
       format: serialPath,
-      default: null as string | null,
+      default: '',
     },
     baud: { doc: 'Serial line speed', format: intRange(300, 921_600), default: 9600 },
     parity: { doc: 'Serial parity: none, even or odd', format: oneOf('none', 'even', 'odd'), default: 'none' },
@@ -164,7 +166,7 @@ export const schema = {
   timeout: { doc: 'Time to wait for each response in ms', format: intRange(10, 60_000), default: 1000 },
   retries: { doc: 'Extra attempts after a timeout or a garbled response (not after a Modbus exception)', format: intRange(0, 10), default: 1 },
   maxGap: { doc: 'Unmapped registers (x16 bits for coils) read through to merge two requests into one; 0 merges only adjacent registers', format: intRange(0, 124), default: 8 },
-  preset: { doc: 'Register map of a known meter (file name in drivers/modbus/presets without .yaml, or a path to a .yaml map), polled at interval', format: optionalPreset, default: null as string | null },
+  preset: { doc: 'Register map of a known meter (file name in drivers/modbus/presets without .yaml, or a path to a .yaml map; empty: none), polled at interval', format: optionalPreset, default: '' },
   registers: {
     doc: 'Register map of the default group: { field, function (holding|input|coil|discrete), address (zero-based), type (u16|i16|u32|i32|f32|f64), order (ABCD|CDAB|BADC|DCBA), scale, offset }; value = raw x scale + offset',
     format: registerList,
@@ -352,8 +354,8 @@ export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; pro
 /** Rules across keys: "path: message" each (the loader prefixes the entry's own path). */
 export function validate(cfg: ModbusConfig): string[] {
   const problems: string[] = [];
-  const hasTcp = cfg.tcp !== null && cfg.tcp !== undefined;
-  const hasRtu = typeof cfg.rtu?.path === 'string';
+  const hasTcp = typeof cfg.tcp === 'string' && cfg.tcp !== '';
+  const hasRtu = typeof cfg.rtu?.path === 'string' && cfg.rtu.path !== '';
   if (hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
   if (hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
   if (cfg.reconnectMaxMs < cfg.reconnectMinMs) problems.push(`reconnectMaxMs: must be at least reconnectMinMs (${cfg.reconnectMinMs}), got ${cfg.reconnectMaxMs}`);

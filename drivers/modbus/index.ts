@@ -59,7 +59,7 @@ interface GroupState {
 
 export function endpointOf(cfg: ModbusConfig): Endpoint {
   const r = cfg.rtu;
-  if (r && typeof r.path === 'string') return { kind: 'rtu', path: r.path, baud: r.baud, parity: r.parity, stopBits: r.stopBits, dataBits: r.dataBits };
+  if (r && typeof r.path === 'string' && r.path !== '') return { kind: 'rtu', path: r.path, baud: r.baud, parity: r.parity, stopBits: r.stopBits, dataBits: r.dataBits };
   const hp = parseHostPort(cfg.tcp ?? '');
   if (!hp) throw new Error(`tcp: must be "HOST:PORT", got ${JSON.stringify(cfg.tcp)}`);
   return { kind: 'tcp', ...hp };
@@ -267,7 +267,7 @@ export class ModbusDriver implements Driver {
         retries: this.retries,
         reconnects: line?.stats.reconnects ?? this.reconnectsSeen,
         emitted: this.emitted,
-        endpoint: line?.where ?? this.cfg.tcp ?? this.cfg.rtu?.path ?? '',
+        endpoint: line?.where ?? (this.cfg.tcp || this.cfg.rtu?.path || ''),
         unit: this.cfg.unit,
       },
     };

@@ -97,7 +97,7 @@ t.test('presets', async (t) => {
   t.throws(() => loadPreset(join(dir, 'bad.yaml')), /registers\[0\]\.type must be one of/);
 });
 
-const baseCfg = { id: 'm', tcp: 'h:1', rtu: { path: null, baud: 9600, parity: 'none', stopBits: 1, dataBits: 8 }, unit: 1, interval: 1000, timeout: 1000, retries: 1, maxGap: 8, preset: null, registers: [], groups: [], reconnectMinMs: 500, reconnectMaxMs: 30000 };
+const baseCfg = { id: 'm', tcp: 'h:1', rtu: { path: '', baud: 9600, parity: 'none', stopBits: 1, dataBits: 8 }, unit: 1, interval: 1000, timeout: 1000, retries: 1, maxGap: 8, preset: '', registers: [], groups: [], reconnectMinMs: 500, reconnectMaxMs: 30000 };
 
 t.test('gridedge config check prints every problem with its path', async (t) => {
   const dir = tempDir('gridedge-modbus-');
