@@ -79,6 +79,8 @@ export class ModbusDriver implements Driver {
   private lastValueAt = 0;
   private lastPollFailed = false;
   private reconnectsSeen = 0;
+  private lastError: string | undefined;
+  private lastErrorAt: number | undefined;
 
   constructor(
     private readonly cfg: ModbusConfig,
@@ -191,6 +193,8 @@ export class ModbusDriver implements Driver {
         }
         anyFailed = true;
         this.errors++;
+        this.lastError = `${f.message} (${r.function} ${r.address}+${r.count})`;
+        this.lastErrorAt = this.now();
         this.ctx?.counters.inc('modbus_errors', { device, reason: f.reason.slice('modbus:'.length) });
         for (const p of r.points) failed.set(p.index, f.reason);
         continue;
@@ -272,7 +276,10 @@ export class ModbusDriver implements Driver {
       },
     };
     if (this.lastValueAt > 0) h.info!['lastValueAgeMs'] = Math.max(0, this.now() - this.lastValueAt);
-    if (line?.lastError) h.lastError = line.lastError;
+    if (this.lastError !== undefined) {
+      h.lastError = this.lastError;
+      h.lastErrorAt = this.lastErrorAt;
+    }
     return h;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Modbus test peers on modbus-serial's own servers: ServerTCP on a claimed port (it cannot bind port 0
  * and report it), and ServerSerial on one end of a socat pty pair. Registers live in banks per unit;
- * a register nobody set answers exception 2 (illegal data address), as a meter does. Faults per
+ * a register nobody set answers exception 2 (illegal data address), as a meter does, and a unit with
+ * no register at all never answers (an absent device). Faults per
  * register: a Modbus exception, a delayed answer, or no answer at all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,17 +22,20 @@ export class Registers {
   readonly faults = new Map<string, Fault>();
   /** Register and bit reads served, by unit. */
   readonly reads = new Map<number, number>();
-  /** Largest number of units being answered at the same moment (one request at a time per line keeps it 1). */
+  /** Largest number of units being answered at the same moment (one request at a time per line keeps it 1; unanswered requests do not count). */
   maxConcurrentUnits = 0;
   private readonly active = new Map<number, number>();
+  private readonly units = new Set<number>();
 
   setWords(unit: number, fn: 'holding' | 'input', address: number, words: readonly number[]): void {
+    this.units.add(unit);
     words.forEach((w, k) => this.words.set(`${unit}:${fn}:${address + k}`, w));
   }
   set(unit: number, fn: 'holding' | 'input', address: number, value: number, type: RegisterType = 'u16', order: ByteOrder = 'ABCD'): void {
     this.setWords(unit, fn, address, encodeRaw(value, type, order));
   }
   setBit(unit: number, fn: 'coil' | 'discrete', address: number, v: boolean): void {
+    this.units.add(unit);
     this.bits.set(`${unit}:${fn}:${address}`, v);
   }
   fault(unit: number, fn: ModbusFunction, address: number, f: Fault | null): void {
@@ -41,7 +45,10 @@ export class Registers {
   }
 
   private serve<T>(fn: ModbusFunction, addr: number, unit: number, cb: Cb<T>, value: () => T | undefined): void {
+    if (!this.units.has(unit)) return; // no such device: no answer
     this.reads.set(unit, (this.reads.get(unit) ?? 0) + 1);
+    const f = this.faults.get(`${unit}:${fn}:${addr}`);
+    if (f?.kind === 'hang') return; // never answered (and not counted as being answered)
     this.active.set(unit, (this.active.get(unit) ?? 0) + 1);
     this.maxConcurrentUnits = Math.max(this.maxConcurrentUnits, this.active.size);
     const done = (err: Error | null, v: T) => {
@@ -50,8 +57,6 @@ export class Registers {
       else this.active.set(unit, n);
       cb(err, v);
     };
-    const f = this.faults.get(`${unit}:${fn}:${addr}`);
-    if (f?.kind === 'hang') return; // never answered (the unit stays "active" until the client gives up: see maxConcurrentUnits)
     const answer = () => {
       if (f?.kind === 'exception') return done(Object.assign(new Error("test fault"), { modbusErrorCode: f.code }), undefined as T);
       const v = value();
@@ -118,4 +123,30 @@ export async function ptyPair(): Promise<{ a: string; b: string; proc: ChildProc
     proc.once('exit', (code) => reject(new Error(`socat exited (${code}): ${err}`)));
   });
   return { a: paths[0]!, b: paths[1]!, proc, close: () => proc.kill('SIGTERM') };
+}
+
+export interface SerialServer {
+  regs: Registers;
+  close(): Promise<void>;
+}
+
+/** A Modbus RTU server (every unit id) on serial device `path`, e.g. one end of a socat pty pair. */
+export async function startSerialServer(path: string, regs = new Registers(), baudRate = 9600): Promise<SerialServer> {
+  const ServerSerial = ModbusSerial.ServerSerial;
+  if (!ServerSerial) throw new Error('modbus-serial has no ServerSerial (serialport is not installed)');
+  let server: InstanceType<typeof ServerSerial> | undefined;
+  await new Promise<void>((resolve, reject) => {
+    server = new ServerSerial(regs.vector(), {
+      path,
+      baudRate,
+      unitID: 255,
+      openCallback: (err: Error | null) => (err ? reject(err) : resolve()),
+    } as never);
+    server.on('error', () => undefined);
+    server.on('socketError', () => undefined);
+  });
+  return {
+    regs,
+    close: () => new Promise<void>((resolve) => server!.close(() => resolve())),
+  };
 }
