@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../agent/config/index.js';
 import { listPresets, loadPreset, resolveGroups } from '../../drivers/modbus/config.js';
-import { cliPath, tempDir } from '../helpers/agent-process.js';
+import { cliPath, repoRoot, tempDir } from '../helpers/agent-process.js';
 
 const load = (drivers: unknown[]) => loadConfig({ document: { drivers } });
 const errors = (drivers: unknown[]): string[] => {
@@ -18,6 +18,11 @@ const errors = (drivers: unknown[]): string[] => {
   return r.ok ? [] : r.errors;
 };
 const base = { type: 'modbus', id: 'm1', tcp: '10.0.0.5:502' };
+
+t.test('the sample config loads', async (t) => {
+  const r = loadConfig({ file: join(repoRoot(), 'drivers', 'modbus', 'sample.yaml') });
+  t.ok(r.ok, r.ok ? 'drivers/modbus/sample.yaml is valid' : r.errors.join('\n'));
+});
 
 t.test('a good entry loads with its defaults', async (t) => {
   const r = load([{ ...base, registers: [{ field: 'v.a.mag', function: 'input', address: 0, type: 'f32', order: 'ABCD', scale: 1, offset: 0 }] }]);

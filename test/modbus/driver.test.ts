@@ -5,6 +5,7 @@
  * other group keeps flowing, retries, reconnect after the server went away, health and counters.
  */
 import t from 'tap';
+import { createServer, type AddressInfo } from 'node:net';
 import { Counters } from '../../agent/core/counters.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { checkMeasurement } from '../../agent/pipeline/validate.js';
@@ -186,4 +187,46 @@ t.test('stop is prompt even with a request in flight, and nothing is emitted aft
   t.ok(Date.now() - t0 < 1000, `stop took ${Date.now() - t0} ms with a 5 s request pending`);
   t.equal(d.driver.health().state, 'stopped');
   t.equal(d.got.length, 0, 'nothing emitted');
+});
+
+t.test('a device that answers with the wrong byte count, or hangs up mid-request', async (t) => {
+  // A raw Modbus TCP peer: to each request it answers with a byte count one register short, or
+  // closes the connection, as `mode` says.
+  let mode: 'short' | 'hangup' = 'short';
+  const server = createServer((sock) => {
+    sock.on('error', () => undefined);
+    sock.on('data', (req) => {
+      if (mode === 'hangup') return void sock.destroy();
+      const tid = req.readUInt16BE(0);
+      const unit = req[6]!;
+      const fn = req[7]!;
+      const count = req.readUInt16BE(10);
+      const bytes = 2 * (count - 1);
+      const res = Buffer.alloc(9 + bytes);
+      res.writeUInt16BE(tid, 0);
+      res.writeUInt16BE(0, 2);
+      res.writeUInt16BE(3 + bytes, 4);
+      res[6] = unit;
+      res[7] = fn;
+      res[8] = bytes;
+      sock.write(res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  const regs = new Registers();
+  regs.set(1, 'holding', 0, 1);
+  const d = run(
+    config({ id: 'm4', tcp: `127.0.0.1:${port}`, interval: 50, timeout: 300, retries: 1, reconnectMinMs: 20, reconnectMaxMs: 50, registers: [{ field: 'x', address: 0, type: 'u32' }] }),
+  );
+  t.teardown(d.stop);
+  await d.started;
+  await waitFor('a garbled answer counted', () => (d.counters.get('modbus_errors', { device: 'm4', reason: 'bad_response' }) >= 1 ? true : undefined));
+  t.ok(d.counters.get('modbus_retries', { device: 'm4' }) >= 1, 'a garbled answer is retried');
+  t.equal(d.got.length, 0, 'nothing published: the field was never read');
+  mode = 'hangup';
+  await waitFor('a hang-up mid-request counted', () => (d.counters.get('modbus_errors', { device: 'm4', reason: 'disconnected' }) >= 1 ? true : undefined));
+  t.match(d.driver.health().lastError ?? '', /closed|lost|refused|connect/i);
+  t.equal(d.driver.health().state, 'degraded');
 });
