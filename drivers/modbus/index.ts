@@ -59,7 +59,9 @@ interface GroupState {
 
 export function endpointOf(cfg: ModbusConfig): Endpoint {
   const r = cfg.rtu;
-  if (r && typeof r.path === 'string' && r.path !== '') return { kind: 'rtu', path: r.path, baud: r.baud, parity: r.parity, stopBits: r.stopBits, dataBits: r.dataBits };
+  // The loader fills the serial defaults; a config built by hand may leave them out.
+  if (r && typeof r.path === 'string' && r.path !== '')
+    return { kind: 'rtu', path: r.path, baud: r.baud ?? 9600, parity: r.parity ?? 'none', stopBits: r.stopBits ?? 1, dataBits: r.dataBits ?? 8 };
   const hp = parseHostPort(cfg.tcp ?? '');
   if (!hp) throw new Error(`tcp: must be "HOST:PORT", got ${JSON.stringify(cfg.tcp)}`);
   return { kind: 'tcp', ...hp };

@@ -176,7 +176,7 @@ export class ModbusLine {
         }),
       ]);
     } catch (e) {
-      destroy(client);
+      destroy(client, this.endpoint.kind);
       this.stats.connectFailures++;
       this.lastError = openErrorText(e, this.where);
       this.nextOpenAt = this.now() + this.backoffMs;
@@ -186,7 +186,7 @@ export class ModbusLine {
       clearTimeout(timer);
     }
     if (this.closed) {
-      destroy(client);
+      destroy(client, this.endpoint.kind);
       throw new ModbusFailure('disconnected', 'line closed');
     }
     client.on('close', () => {
@@ -204,7 +204,7 @@ export class ModbusLine {
   private drop(why: string): void {
     const c = this.client;
     this.client = null;
-    if (c) destroy(c);
+    if (c) destroy(c, this.endpoint.kind);
     this.lastError = why;
     this.onLoss?.(new ModbusFailure('disconnected', why));
     if (this.nextOpenAt === 0) this.nextOpenAt = this.now() + this.backoffMs;
@@ -217,15 +217,16 @@ export class ModbusLine {
   }
 }
 
-function destroy(c: ModbusRTU): void {
+/**
+ * Let go of a client: a TCP socket is destroyed at once; a serial port is closed (destroying the
+ * serial stream leaves its file descriptor polled, which keeps the process alive).
+ */
+function destroy(c: ModbusRTU, kind: Endpoint['kind']): void {
   try {
-    c.destroy(() => undefined);
+    if (kind === 'rtu') c.close(() => undefined);
+    else c.destroy(() => undefined);
   } catch {
-    try {
-      c.close(() => undefined);
-    } catch {
-      // already closed
-    }
+    // already closed
   }
 }
 

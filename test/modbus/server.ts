@@ -105,9 +105,14 @@ export async function startTcpServer(regs = new Registers(), port?: number): Pro
   };
 }
 
-/** A socat pty pair: two linked pseudo-terminals, raw, no echo. */
-export async function ptyPair(): Promise<{ a: string; b: string; proc: ChildProcess; close(): void }> {
-  const proc = spawn('socat', ['-d', '-d', 'pty,raw,echo=0', 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * A socat pty pair: two linked pseudo-terminals, raw, no echo. With `link`, the first end is also
+ * reachable at that path (a symlink socat removes when it exits), so a test can make the "serial
+ * port" vanish and come back at the same path.
+ */
+export async function ptyPair(link?: string): Promise<{ a: string; b: string; proc: ChildProcess; close(): void }> {
+  const first = link ? `pty,raw,echo=0,link=${link}` : 'pty,raw,echo=0';
+  const proc = spawn('socat', ['-d', '-d', first, 'pty,raw,echo=0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const paths: string[] = [];
   let err = '';
   await new Promise<void>((resolve, reject) => {
@@ -122,7 +127,14 @@ export async function ptyPair(): Promise<{ a: string; b: string; proc: ChildProc
     });
     proc.once('exit', (code) => reject(new Error(`socat exited (${code}): ${err}`)));
   });
-  return { a: paths[0]!, b: paths[1]!, proc, close: () => proc.kill('SIGTERM') };
+  return {
+    a: link ?? paths[0]!,
+    b: paths[1]!,
+    proc,
+    close: () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    },
+  };
 }
 
 export interface SerialServer {
