@@ -52,7 +52,7 @@ interface GroupState {
   /** Last good value per register (undefined until the first good read). */
   last: (number | boolean | undefined)[];
   timer: NodeJS.Timeout | undefined;
-  /** When the next poll is due (ms, wall clock). */
+  /** When the next poll is due (ms, monotonic clock: performance.now()). */
   due: number;
   running: Promise<void> | undefined;
 }
@@ -115,7 +115,7 @@ export class ModbusDriver implements Driver {
       connectTimeoutMs: Math.max(this.cfg.timeout, 3000),
     });
     ctx.signal.addEventListener('abort', () => this.halt(), { once: true });
-    const t = this.now();
+    const t = performance.now();
     for (const g of this.groups) {
       g.due = t;
       this.schedule(g);
@@ -123,21 +123,32 @@ export class ModbusDriver implements Driver {
     this.state = 'running';
   }
 
+  /**
+   * Run the group's next poll when it is due, then schedule the one after. Due times follow the
+   * monotonic clock, so a wall-clock step neither stalls nor floods the polls.
+   */
   private schedule(g: GroupState): void {
     if (this.stopped) return;
     g.timer = setTimeout(() => {
       g.timer = undefined;
-      g.running = this.poll(g).finally(() => {
-        g.running = undefined;
-        const t = this.now();
-        g.due += g.interval;
-        if (g.due < t) {
-          this.ctx?.counters.inc('modbus_overruns', { device: this.cfg.id, group: g.name });
-          g.due = t;
-        }
-        this.schedule(g);
-      });
-    }, Math.max(0, g.due - this.now()));
+      g.running = this.poll(g)
+        .catch((e: unknown) => {
+          // A bug, not a device problem: keep polling, and say so.
+          this.lastError = `poll failed: ${(e as Error)?.message ?? String(e)}`;
+          this.lastErrorAt = this.now();
+          this.ctx?.log.error({ err: e, group: g.name }, 'modbus: poll failed');
+        })
+        .finally(() => {
+          g.running = undefined;
+          const t = performance.now();
+          g.due += g.interval;
+          if (g.due < t) {
+            this.ctx?.counters.inc('modbus_overruns', { device: this.cfg.id, group: g.name });
+            g.due = t;
+          }
+          this.schedule(g);
+        });
+    }, Math.max(0, g.due - performance.now()));
   }
 
   /** Read one request, retrying timeouts and garbled responses; a Modbus exception is final. */
