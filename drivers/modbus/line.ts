@@ -87,13 +87,17 @@ export class ModbusLine {
   private closed = false;
   /** Rejects the request in flight when the connection goes away. */
   private onLoss: ((e: ModbusFailure) => void) | null = null;
+  /** The last failure on this line, of any kind (for health). */
   lastError: string | undefined;
+  /** Why the line is not connected (the last open failure or loss). */
+  private connError: string | undefined;
   readonly stats: LineStats = { connects: 0, reconnects: 0, connectFailures: 0 };
 
   constructor(
     readonly endpoint: Endpoint,
     private readonly opts: LineOptions,
-    private readonly now: () => number = Date.now,
+    /** Monotonic milliseconds, for the backoff. */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.backoffMs = opts.reconnectMinMs;
   }
@@ -156,7 +160,8 @@ export class ModbusLine {
     if (this.client && this.client.isOpen) return this.client;
     if (this.client) this.drop('connection lost');
     const t = this.now();
-    if (t < this.nextOpenAt) throw new ModbusFailure('disconnected', `not connected to ${this.where} (${this.lastError ?? 'reconnecting'}); next attempt in ${this.nextOpenAt - t} ms`);
+    if (t < this.nextOpenAt)
+      throw new ModbusFailure('disconnected', `not connected to ${this.where} (${this.connError ?? 'reconnecting'}); next attempt in ${Math.ceil(this.nextOpenAt - t)} ms`);
     const client = new ModbusRTU();
     // Errors also arrive as rejected requests or failed opens; without a listener an 'error' event would throw.
     client.on('error', (e: unknown) => {
@@ -178,10 +183,10 @@ export class ModbusLine {
     } catch (e) {
       destroy(client, this.endpoint.kind);
       this.stats.connectFailures++;
-      this.lastError = openErrorText(e, this.where);
+      this.connError = openErrorText(e, this.where);
       this.nextOpenAt = this.now() + this.backoffMs;
       this.backoffMs = Math.min(this.opts.reconnectMaxMs, this.backoffMs * 2);
-      throw new ModbusFailure('disconnected', this.lastError);
+      throw new ModbusFailure('disconnected', this.connError);
     } finally {
       clearTimeout(timer);
     }
@@ -205,7 +210,7 @@ export class ModbusLine {
     const c = this.client;
     this.client = null;
     if (c) destroy(c, this.endpoint.kind);
-    this.lastError = why;
+    this.connError = why;
     this.onLoss?.(new ModbusFailure('disconnected', why));
     if (this.nextOpenAt === 0) this.nextOpenAt = this.now() + this.backoffMs;
   }
