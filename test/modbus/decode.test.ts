@@ -2,6 +2,7 @@
 import t from 'tap';
 import { decodeRaw, encodeRaw, registerCount, scaled, valueBytes, BYTE_ORDERS, REGISTER_TYPES } from '../../drivers/modbus/decode.js';
 import { planRequests, MAX_BITS, MAX_REGISTERS } from '../../drivers/modbus/plan.js';
+import { buildMeasurement } from '../../drivers/modbus/index.js';
 
 const hex = (b: Buffer) => b.toString('hex');
 
@@ -120,4 +121,22 @@ t.test('planning merges adjacent registers and cheap gaps, splits at the limits'
     { function: 'coil' as const, address: 35, count: 1 }, // gap 17 bits
   ];
   t.same(planRequests(sparse, 1).map((r) => [r.address, r.count]), [[0, 18], [35, 1]]);
+});
+
+t.test('buildMeasurement: values at their paths, held values marked invalid, phasors need a magnitude', async (t) => {
+  const reg = (field: string) => ({ field, function: 'input' as const, address: 0, type: 'u16' as const, order: 'ABCD' as const, scale: 1, offset: 0 });
+  const regs = [reg('v.a.mag'), reg('v.a.ang'), reg('v.b.ang'), reg('soc'), reg('breaker.q1'), reg('tap')];
+  const m = buildMeasurement('d1', 1_000_000, regs, [230, -1, 120, 55, true, undefined], new Map([[3, 'modbus:timeout'], [2, 'modbus:exception:2']]));
+  t.same(m, {
+    device: 'd1',
+    ts: 1_000_000,
+    quality: 'invalid',
+    v: { a: { mag: 230, ang: -1 } },
+    soc: 55,
+    breaker: { q1: true },
+    field_quality: { soc: 'invalid' },
+    reasons: ['modbus:timeout'],
+  }, 'v.b has no magnitude and is left out with its quality entry and reason; tap was never read');
+  t.equal(buildMeasurement('d1', 1, [reg('tap')], [undefined], new Map([[0, 'modbus:timeout']])), null, 'nothing read yet: nothing to publish');
+  t.same(buildMeasurement('d1', 1, [reg('tap')], [3], new Map()), { device: 'd1', ts: 1, quality: 'good', tap: 3 });
 });
