@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { tsFiles } from '../helpers/source-files.js';
 import { join } from 'node:path';
 import { METRICS } from '../../agent/core/metrics.js';
+import { KINDS } from '../../agent/core/kinds.js';
+import { registry } from '../../agent/registry.js';
 import { Counters } from '../../agent/core/counters.js';
 import { KINDS } from '../../agent/core/kinds.js';
 import { registry } from '../../agent/registry.js';

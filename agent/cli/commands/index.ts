@@ -6,10 +6,11 @@ import type { Command } from '../command.js';
 import { bufferCommand } from './buffer.js';
 import { configCheck, configSchema } from './config.js';
 import { pfCommand } from './pf.js';
+import { modbusReadCommand } from './modbus.js';
 import { runCommand } from './run.js';
 import { seCommand } from './se.js';
 import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
 import { pmuProbe } from './pmu.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, pmuProbe];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, pmuProbe, modbusReadCommand];

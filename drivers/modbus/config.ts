@@ -1,0 +1,366 @@
+/**
+ * The modbus driver's config: its convict sub-schema, the element checks of its register lists, the
+ * preset maps (YAML files in presets/), and the rules across keys (`validate`): exactly one of `tcp`
+ * and `rtu`, no overlapping registers, no field twice, no register past the address space, known
+ * presets. `resolveGroups` turns a checked entry into the polling groups the driver runs.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import { checkEach, intRange, oneOf } from '../../agent/config/formats.js';
+import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
+
+export interface RegisterSpec {
+  /** Dotted path of the measurement field it fills (`v.a.mag`, `p.total`, `energy_wh`, `breaker.q1`). */
+  field: string;
+  function: ModbusFunction;
+  /** Zero-based protocol address (register 30001 of a datasheet is input address 0). */
+  address: number;
+  /** Ignored for coils and discrete inputs (one bit, a boolean). */
+  type: RegisterType;
+  order: ByteOrder;
+  scale: number;
+  offset: number;
+}
+
+export interface RtuConfig {
+  /** Empty when the device is on TCP. */
+  path: string;
+  baud: number;
+  parity: 'none' | 'even' | 'odd';
+  stopBits: 1 | 2;
+  dataBits: 7 | 8;
+}
+
+export interface GroupConfig {
+  name: string;
+  interval: number;
+  preset?: string;
+  registers?: Partial<RegisterSpec>[];
+}
+
+export interface ModbusConfig {
+  id: string;
+  /** Empty when the device is on a serial line. */
+  tcp: string;
+  rtu: RtuConfig;
+  unit: number;
+  interval: number;
+  timeout: number;
+  retries: number;
+  maxGap: number;
+  /** Empty: none. */
+  preset: string;
+  registers: Partial<RegisterSpec>[];
+  groups: GroupConfig[];
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+}
+
+/** A polling group with its registers complete (defaults and preset entries filled in). */
+export interface ResolvedGroup {
+  name: string;
+  interval: number;
+  registers: RegisterSpec[];
+  /** Where each register came from, for messages: `registers[2]`, `groups[0].registers[1]`, `preset eastron-sdm630 registers[4]`. */
+  origins: string[];
+  /** The config path each register is reported at: its own entry, or the key naming its preset. */
+  paths: string[];
+}
+
+export const REGISTER_DEFAULTS = { function: 'holding', type: 'u16', order: 'ABCD', scale: 1, offset: 0 } as const;
+
+const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
+const RESERVED = new Set(['device', 'ts', 'quality', 'reasons', 'field_quality']);
+const SCALARS = new Set(['freq', 'rocof', 'v_total', 'i_total']);
+const POWER = new Set(['p', 'q', 's', 'pf']);
+
+/** Why `field` cannot be filled from a register of `fn`, or null. Electrical names keep their shape. */
+export function fieldError(field: unknown, fn: ModbusFunction): string | null {
+  if (typeof field !== 'string' || !FIELD_RE.test(field)) return 'must be a dotted field path such as "v.a.mag", "p.total" or "breaker.q1"';
+  const parts = field.split('.');
+  const top = parts[0]!;
+  if (RESERVED.has(top)) return `"${top}" is reserved in measurements`;
+  if (parts.some((p) => p === '__proto__' || p === 'constructor' || p === 'prototype')) return 'must not use the names __proto__, constructor or prototype';
+  const electrical = top === 'v' || top === 'i' || POWER.has(top) || SCALARS.has(top) || top === 'seq';
+  if (electrical && isBitFunction(fn)) return `"${top}" is an electrical quantity and cannot come from a ${fn} (a bit)`;
+  if (top === 'seq') return '"seq" is computed by the agent, not read';
+  if (SCALARS.has(top) && parts.length !== 1) return `"${top}" is a number, not an object`;
+  if ((top === 'v' || top === 'i') && !(parts.length === 3 && /^[abc]$/.test(parts[1]!) && /^(mag|ang)$/.test(parts[2]!)))
+    return `must be ${top}.<a|b|c>.<mag|ang>`;
+  if (POWER.has(top) && !(parts.length === 2 && /^(a|b|c|total)$/.test(parts[1]!))) return `must be ${top}.<a|b|c|total>`;
+  return null;
+}
+
+/** Shape check of one register entry (defaults not yet applied); throws "<sub-path> must ..." messages. */
+function checkRegister(r: unknown, at: string): void {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new Error(`${at} must be an object { field, function, address, type, order, scale, offset }`);
+  const o = r as Record<string, unknown>;
+  const known = new Set(['field', 'function', 'address', 'type', 'order', 'scale', 'offset']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new Error(`${at}.${k} unknown key (known: ${[...known].join(', ')})`);
+  const fn = o['function'] ?? REGISTER_DEFAULTS.function;
+  if (!(FUNCTIONS as readonly unknown[]).includes(fn)) throw new Error(`${at}.function must be one of ${FUNCTIONS.join(', ')}`);
+  const fe = fieldError(o['field'], fn as ModbusFunction);
+  if (fe) throw new Error(`${at}.field ${fe}`);
+  const a = o['address'];
+  if (typeof a !== 'number' || !Number.isInteger(a) || a < 0 || a > 65535) throw new Error(`${at}.address must be an integer between 0 and 65535 (the zero-based protocol address)`);
+  if (o['type'] !== undefined && !(REGISTER_TYPES as readonly unknown[]).includes(o['type'])) throw new Error(`${at}.type must be one of ${REGISTER_TYPES.join(', ')}`);
+  if (o['order'] !== undefined && !(BYTE_ORDERS as readonly unknown[]).includes(o['order'])) throw new Error(`${at}.order must be one of ${BYTE_ORDERS.join(', ')}`);
+  for (const k of ['scale', 'offset'] as const)
+    if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) throw new Error(`${at}.${k} must be a finite number`);
+}
+
+const registerList = (v: unknown): void => {
+  if (!Array.isArray(v)) throw new Error('must be a list of registers { field, function, address, type, order, scale, offset }');
+  checkEach(v, (r, k) => checkRegister(r, `[${k}]`));
+};
+
+const groupList = (v: unknown): void => {
+  if (!Array.isArray(v)) throw new Error('must be a list of polling groups { name, interval, preset, registers }');
+  checkEach(v, (g, k) => {
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new Error(`[${k}] must be an object { name, interval, preset, registers }`);
+    const o = g as Record<string, unknown>;
+    for (const key of Object.keys(o))
+      if (!['name', 'interval', 'preset', 'registers'].includes(key)) throw new Error(`[${k}].${key} unknown key (known: name, interval, preset, registers)`);
+    if (typeof o['name'] !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(o['name'])) throw new Error(`[${k}].name must be 1-32 letters, digits, "_" or "-"`);
+    const iv = o['interval'];
+    if (typeof iv !== 'number' || !Number.isInteger(iv) || iv < 10 || iv > 86_400_000) throw new Error(`[${k}].interval must be an integer between 10 and 86400000 (ms)`);
+    if (o['preset'] !== undefined && (typeof o['preset'] !== 'string' || o['preset'] === '')) throw new Error(`[${k}].preset must be a preset name or a .yaml file`);
+    if (o['registers'] !== undefined) {
+      if (!Array.isArray(o['registers'])) throw new Error(`[${k}].registers must be a list of registers`);
+      (o['registers'] as unknown[]).forEach((r, j) => checkRegister(r, `[${k}].registers[${j}]`));
+    }
+  });
+};
+
+const serialPath = (v: unknown): void => {
+  if (v !== null && v !== undefined && typeof v !== 'string') throw new Error('must be the serial device, e.g. /dev/ttyUSB0 (empty: not on a serial line)');
+};
+
+const tcp = (v: unknown): void => {
+  if (v === null || v === undefined || v === '') return;
+  if (typeof v !== 'string' || parseHostPort(v) === null) throw new Error('must be "HOST:PORT", e.g. "10.0.0.5:502" (port 1-65535)');
+};
+
+const optionalPreset = (v: unknown): void => {
+  if (v !== null && v !== undefined && typeof v !== 'string') throw new Error('must be a preset name or a .yaml file (empty: none)');
+};
+
+export const schema = {
+  tcp: { doc: 'Modbus TCP server as "HOST:PORT" (e.g. "10.0.0.5:502"; empty: none); set this or rtu.path', format: tcp, default: '' },
+  rtu: {
+    path: {
+      doc: 'Modbus RTU serial device (e.g. /dev/ttyUSB0; empty: none); set this or tcp. Devices on the same path share the line, one request at a time, and need the same settings',
+      format: serialPath,
+      default: '',
+    },
+    baud: { doc: 'Serial line speed', format: intRange(300, 921_600), default: 9600 },
+    parity: { doc: 'Serial parity: none, even or odd', format: oneOf('none', 'even', 'odd'), default: 'none' },
+    stopBits: { doc: 'Serial stop bits: 1 or 2', format: intRange(1, 2), default: 1 },
+    dataBits: { doc: 'Serial data bits: 7 or 8', format: intRange(7, 8), default: 8 },
+  },
+  unit: { doc: 'Modbus unit (slave) id: 1-247 on RTU, 0-255 on TCP (gateways route by it)', format: intRange(0, 255), default: 1 },
+  interval: { doc: 'Poll period of the default group (registers and preset) in ms', format: intRange(10, 86_400_000), default: 1000 },
+  timeout: { doc: 'Time to wait for each response in ms', format: intRange(10, 60_000), default: 1000 },
+  retries: { doc: 'Extra attempts after a timeout or a garbled response (not after a Modbus exception)', format: intRange(0, 10), default: 1 },
+  maxGap: { doc: 'Unmapped registers (x16 bits for coils) read through to merge two requests into one; 0 merges only adjacent registers', format: intRange(0, 124), default: 8 },
+  preset: { doc: 'Register map of a known meter (file name in drivers/modbus/presets without .yaml, or a path to a .yaml map; empty: none), polled at interval', format: optionalPreset, default: '' },
+  registers: {
+    doc: 'Register map of the default group: { field, function (holding|input|coil|discrete), address (zero-based), type (u16|i16|u32|i32|f32|f64), order (ABCD|CDAB|BADC|DCBA), scale, offset }; value = raw x scale + offset',
+    format: registerList,
+    default: [] as Partial<RegisterSpec>[],
+  },
+  groups: { doc: 'More polling groups, each { name, interval (ms), preset, registers } with its own period', format: groupList, default: [] as GroupConfig[] },
+  reconnectMinMs: { doc: 'First wait before reconnecting after a connection failure (doubles up to reconnectMaxMs)', format: intRange(10, 600_000), default: 500 },
+  reconnectMaxMs: { doc: 'Longest wait between reconnect attempts', format: intRange(10, 3_600_000), default: 30_000 },
+};
+
+/** `"HOST:PORT"` → parts, or null. IPv6 hosts go in brackets: `"[::1]:502"`. */
+export function parseHostPort(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:\s/]+)):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+// --- presets ---------------------------------------------------------------------------------------
+
+export interface Preset {
+  name: string;
+  manufacturer: string;
+  model: string;
+  datasheet: string;
+  registers: RegisterSpec[];
+}
+
+/** The presets folder: next to this module in the source tree, or the source folder from dist/. */
+export function presetDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const beside = join(here, 'presets');
+  if (existsSync(beside)) return beside;
+  return resolve(here, '..', '..', '..', 'drivers', 'modbus', 'presets');
+}
+
+const presetCache = new Map<string, Preset>();
+
+/**
+ * Load a preset by name (a file `<name>.yaml` in the presets folder) or by path (ending in .yaml or
+ * .yml). Throws an Error naming the preset and what is wrong with it.
+ */
+export function loadPreset(ref: string): Preset {
+  const byPath = /\.ya?ml$/i.test(ref);
+  if (!byPath && !/^[A-Za-z0-9_-]+$/.test(ref)) throw new Error(`unknown preset ${show(ref)} (names are letters, digits, "_" and "-"; or give a .yaml file)`);
+  const file = byPath ? (isAbsolute(ref) ? ref : resolve(ref)) : join(presetDir(), `${ref}.yaml`);
+  const cached = presetCache.get(file);
+  if (cached) return cached;
+  if (!existsSync(file)) {
+    if (byPath) throw new Error(`preset file ${file} does not exist`);
+    throw new Error(`unknown preset ${show(ref)} (known: ${listPresets().join(', ')})`);
+  }
+  let doc: unknown;
+  try {
+    doc = yaml.load(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`preset ${show(ref)} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (typeof doc !== 'object' || doc === null) throw new Error(`preset ${show(ref)} must be a YAML mapping`);
+  const o = doc as Record<string, unknown>;
+  for (const k of ['manufacturer', 'model', 'datasheet'])
+    if (typeof o[k] !== 'string' || o[k] === '') throw new Error(`preset ${show(ref)}: ${k} must be a non-empty string`);
+  const defaults = (o['defaults'] ?? {}) as Record<string, unknown>;
+  if (!Array.isArray(o['registers']) || o['registers'].length === 0) throw new Error(`preset ${show(ref)}: registers must be a non-empty list`);
+  const regs: RegisterSpec[] = [];
+  (o['registers'] as unknown[]).forEach((r, k) => {
+    const merged = { ...defaults, ...(r as Record<string, unknown>) };
+    try {
+      checkRegister(merged, `registers[${k}]`);
+    } catch (e) {
+      throw new Error(`preset ${show(ref)}: ${(e as Error).message}`);
+    }
+    regs.push(complete(merged));
+  });
+  const p: Preset = { name: ref, manufacturer: o['manufacturer'] as string, model: o['model'] as string, datasheet: o['datasheet'] as string, registers: regs };
+  presetCache.set(file, p);
+  return p;
+}
+
+/** The preset names in the presets folder. */
+export function listPresets(): string[] {
+  try {
+    return readdirSync(presetDir())
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => f.slice(0, -5))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+function complete(r: Partial<RegisterSpec> | Record<string, unknown>): RegisterSpec {
+  const o = r as Partial<RegisterSpec>;
+  return {
+    field: o.field!,
+    function: o.function ?? REGISTER_DEFAULTS.function,
+    address: o.address!,
+    type: o.type ?? REGISTER_DEFAULTS.type,
+    order: o.order ?? REGISTER_DEFAULTS.order,
+    scale: o.scale ?? REGISTER_DEFAULTS.scale,
+    offset: o.offset ?? REGISTER_DEFAULTS.offset,
+  };
+}
+
+/** Registers (or bits) a register entry occupies. */
+export function width(r: RegisterSpec): number {
+  return isBitFunction(r.function) ? 1 : registerCount(r.type);
+}
+
+/**
+ * The polling groups of an entry, and every problem across its keys as "path: message". The default
+ * group ("default", at `interval`) holds `preset` and `registers`; each entry of `groups` adds one.
+ */
+export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; problems: string[] } {
+  const problems: string[] = [];
+  const groups: ResolvedGroup[] = [];
+  const add = (name: string, interval: number, preset: string | null | undefined, regs: readonly Partial<RegisterSpec>[], at: string, presetAt: string) => {
+    const g: ResolvedGroup = { name, interval, registers: [], origins: [], paths: [] };
+    if (preset) {
+      try {
+        const p = loadPreset(preset);
+        p.registers.forEach((r, k) => {
+          g.registers.push(r);
+          g.origins.push(`preset ${p.name} registers[${k}]`);
+          g.paths.push(presetAt);
+        });
+      } catch (e) {
+        problems.push(`${presetAt}: ${(e as Error).message}`);
+      }
+    }
+    regs.forEach((r, k) => {
+      g.registers.push(complete(r));
+      g.origins.push(`${at}[${k}]`);
+      g.paths.push(`${at}[${k}]`);
+    });
+    groups.push(g);
+  };
+  add('default', cfg.interval, cfg.preset, cfg.registers ?? [], 'registers', 'preset');
+  const names = new Set(['default']);
+  (cfg.groups ?? []).forEach((g, k) => {
+    if (names.has(g.name)) problems.push(`groups[${k}].name: ${show(g.name)} is used twice (the registers and preset at the top level are group "default")`);
+    names.add(g.name);
+    add(g.name, g.interval, g.preset, g.registers ?? [], `groups[${k}].registers`, `groups[${k}].preset`);
+  });
+
+  // Across every group of the device: addresses inside the address space, no overlaps, fields once
+  // and not one inside another.
+  type Placed = { r: RegisterSpec; origin: string; path: string };
+  const all: Placed[] = groups.flatMap((g) => g.registers.map((r, k) => ({ r, origin: g.origins[k]!, path: g.paths[k]! })));
+  const pathOf = new Map(all.map((p) => [p.origin, p.path]));
+  const originPath = (origin: string) => pathOf.get(origin) ?? origin;
+  for (const p of all) {
+    const end = p.r.address + width(p.r) - 1;
+    if (end > 65535) problems.push(`${originPath(p.origin)}: ${p.r.type} at address ${p.r.address} runs past the last address 65535 (${p.origin})`);
+  }
+  for (const f of FUNCTIONS) {
+    const sorted = all.filter((p) => p.r.function === f).sort((a, b) => a.r.address - b.r.address);
+    for (let k = 1; k < sorted.length; k++) {
+      const prev = sorted[k - 1]!;
+      const cur = sorted[k]!;
+      const prevEnd = prev.r.address + width(prev.r) - 1;
+      if (cur.r.address <= prevEnd)
+        problems.push(
+          `${originPath(cur.origin)}: ${f} ${cur.r.address}..${cur.r.address + width(cur.r) - 1} (${cur.r.field}) overlaps ${f} ${prev.r.address}..${prevEnd} (${prev.r.field}, ${prev.origin})`,
+        );
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const p of all) {
+    const first = seen.get(p.r.field);
+    if (first !== undefined) problems.push(`${originPath(p.origin)}.field: ${show(p.r.field)} is filled twice (also by ${first})`);
+    else seen.set(p.r.field, p.origin);
+  }
+  const fields = [...seen.keys()].sort();
+  for (let k = 1; k < fields.length; k++) {
+    const outer = fields[k - 1]!;
+    const inner = fields[k]!;
+    if (inner.startsWith(`${outer}.`))
+      problems.push(`${originPath(seen.get(inner)!)}.field: ${show(inner)} lies inside ${show(outer)}, which is a value (${seen.get(outer)})`);
+  }
+  return { groups: groups.filter((g) => g.registers.length > 0), problems };
+}
+
+/** Rules across keys: "path: message" each (the loader prefixes the entry's own path). */
+export function validate(cfg: ModbusConfig): string[] {
+  const problems: string[] = [];
+  const hasTcp = typeof cfg.tcp === 'string' && cfg.tcp !== '';
+  const hasRtu = typeof cfg.rtu?.path === 'string' && cfg.rtu.path !== '';
+  if (hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
+  if (hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
+  if (cfg.reconnectMaxMs < cfg.reconnectMinMs) problems.push(`reconnectMaxMs: must be at least reconnectMinMs (${cfg.reconnectMinMs}), got ${cfg.reconnectMaxMs}`);
+  const { groups, problems: more } = resolveGroups(cfg);
+  problems.push(...more);
+  if (more.length === 0 && groups.length === 0) problems.push('registers: no registers to read: give registers, a preset, or groups with registers');
+  return problems;
+}

@@ -1,0 +1,92 @@
+/**
+ * End to end through the real agent process: a modbus driver configured with the Eastron SDM630
+ * preset and a second polling group reads modbus-serial's TCP server; the processed measurements on
+ * bal/processed/<id> carry the decoded values and the power the processor derives; an exception on
+ * one register of the second group makes that field invalid (field_quality, reasons) while the meter
+ * group keeps flowing good; the status document shows the driver's health.
+ */
+import t from 'tap';
+import mqtt from 'mqtt';
+import { getJson, startAgent } from '../helpers/agent-process.js';
+import { waitFor } from '../helpers/wait.js';
+import { Registers, startTcpServer } from './server.js';
+
+type Json = Record<string, unknown> & { v?: Record<string, { mag: number }>; p?: Record<string, number>; s?: Record<string, number>; field_quality?: Record<string, string> };
+
+t.test('an SDM630 over Modbus TCP, through the agent to bal/processed', async (t) => {
+  const regs = new Registers();
+  regs.setWords(1, 'input', 0, new Array<number>(80).fill(0)); // the meter maps every register of its table
+  const sdm: [number, number][] = [
+    [0, 230.5], [2, 231.25], [4, 229.75], [6, 10.5], [8, 11], [10, 12.25],
+    [12, 2000], [14, 2100], [16, 2200], [24, 300], [26, 310], [28, 320],
+    [52, 6300], [60, 930], [70, 50], [72, 1234.5], [74, 0.5], [342, 1235],
+  ];
+  for (const [a, v] of sdm) regs.set(1, 'input', a, v, 'f32', 'ABCD');
+  regs.setBit(1, 'coil', 0, true);
+  regs.set(1, 'holding', 10, 5);
+  const server = await startTcpServer(regs);
+  t.teardown(() => server.close());
+
+  const agent = await startAgent({
+    config: {
+      drivers: [
+        {
+          type: 'modbus',
+          id: 'sdm',
+          tcp: `127.0.0.1:${server.port}`,
+          unit: 1,
+          interval: 200,
+          preset: 'eastron-sdm630',
+          groups: [
+            {
+              name: 'status',
+              interval: 100,
+              registers: [
+                { field: 'breaker.q1', function: 'coil', address: 0 },
+                { field: 'tap', function: 'holding', address: 10 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const sub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'modbus-e2e' });
+  t.teardown(() => sub.end(true));
+  const got: Json[] = [];
+  sub.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString()) as Json));
+  await sub.subscribeAsync('bal/processed/sdm');
+  const next = (what: string, pred: (m: Json) => boolean, from = 0) => waitFor(what, () => got.slice(from).find(pred), { timeoutMs: 15_000 });
+
+  const meter = await next('a processed SDM630 measurement', (m) => m.v !== undefined);
+  t.equal(meter['device'], 'sdm');
+  t.equal(meter['quality'], 'good');
+  t.same(meter.v, { a: { mag: 230.5 }, b: { mag: 231.25 }, c: { mag: 229.75 } });
+  t.equal(meter.p?.['a'], 2000);
+  t.equal(meter.p?.['total'], 6300, 'measured total kept as measured');
+  t.equal(meter['freq'], 50);
+  t.equal(meter['energy_wh'], 1_235_000, 'kWh x 1000');
+  t.equal(meter['energy_import_wh'], 1_234_500);
+  t.equal(meter.s?.['a'], Math.hypot(2000, 300), 's.a derived by the processor from the measured p.a and q.a');
+
+  const status = await next('a processed status-group measurement', (m) => m['tap'] !== undefined);
+  t.same(status['breaker'], { q1: true });
+  t.equal(status['tap'], 5);
+
+  regs.fault(1, 'holding', 10, { kind: 'exception', code: 2 });
+  const mark = got.length;
+  const bad = await next('tap invalid after exception 2', (m) => m.field_quality?.['tap'] === 'invalid', mark);
+  t.equal(bad['quality'], 'invalid');
+  t.ok((bad['reasons'] as string[]).includes('modbus:exception:2'), 'the reason names the exception');
+  t.equal(bad.field_quality?.['breaker.q1'], undefined, 'the coil in another request of the group is still good');
+  const still = await next('the meter group still good meanwhile', (m) => m.v !== undefined && m['quality'] === 'good', mark);
+  t.equal(still.v?.['a']?.mag, 230.5);
+
+  const st = await getJson<{ plugins: { drivers: { id: string; type: string; state: string; info?: Record<string, unknown> }[] } }>(`${agent.httpUrl}/api/v1/status`);
+  const h = st.plugins.drivers.find((d) => d.id === 'sdm');
+  t.equal(h?.type, 'modbus');
+  t.equal(h?.info?.['connected'], true);
+  t.ok((h?.info?.['polls'] as number) > 0, 'polls in the status');
+  t.ok((h?.info?.['errors'] as number) > 0, 'errors in the status');
+});

@@ -1,0 +1,232 @@
+/**
+ * The modbus driver in process against modbus-serial's own TCP server: decoded values at their field
+ * paths, what it emits passes the pipeline's validation, polling groups at their own intervals, a
+ * Modbus exception or a timeout turning only the affected fields invalid with their reason while the
+ * other group keeps flowing, retries, reconnect after the server went away, health and counters.
+ */
+import t from 'tap';
+import { createServer, type AddressInfo } from 'node:net';
+import { Counters } from '../../agent/core/counters.js';
+import type { Measurement } from '../../algorithms/common/measurement.js';
+import { checkMeasurement } from '../../agent/pipeline/validate.js';
+import { modbusDriver, ModbusDriver, type ModbusConfig } from '../../drivers/modbus/index.js';
+import { ctxFor, abortedDeadline } from '../conformance/suites.js';
+import { withDefaults } from '../helpers/plugin-config.js';
+import { waitFor } from '../helpers/wait.js';
+import { Registers, startTcpServer } from './server.js';
+
+const limits = () => ({ maxPayloadBytes: 1 << 20, nowUs: Date.now() * 1000, futureToleranceUs: 3.6e9, pastToleranceUs: 3.6e9 });
+
+function config(entry: Record<string, unknown>): ModbusConfig {
+  const cfg = withDefaults(modbusDriver, { type: 'modbus', ...entry });
+  const problems = modbusDriver.validate!(cfg);
+  if (problems.length) throw new Error(problems.join('\n'));
+  return cfg;
+}
+
+function run(cfg: ModbusConfig) {
+  const counters = new Counters();
+  counters.define(modbusDriver.metrics!);
+  const { ctx, abort } = ctxFor(cfg.id, counters);
+  const driver = new ModbusDriver(cfg);
+  const got: Measurement[] = [];
+  const started = driver.start(ctx, (m) => got.push(structuredClone(m)));
+  return {
+    driver,
+    got,
+    counters,
+    started,
+    next: (what: string, pred: (m: Measurement) => boolean, from = 0) =>
+      waitFor(what, () => got.slice(from).find(pred), { timeoutMs: 10_000 }),
+    stop: async () => {
+      abort.abort();
+      await driver.stop(abortedDeadline());
+    },
+  };
+}
+
+t.test('values, groups, exceptions, timeouts, retries', async (t) => {
+  const regs = new Registers();
+  regs.set(1, 'input', 0, 230.5, 'f32', 'ABCD'); // v.a.mag
+  regs.set(1, 'input', 2, 231.25, 'f32', 'CDAB'); // v.b.mag
+  regs.set(1, 'input', 6, 12.5, 'f32', 'BADC'); // i.a.mag
+  regs.set(1, 'holding', 100, -12345, 'i32', 'DCBA'); // p.total, scale 0.1
+  regs.set(1, 'holding', 102, 4500, 'u16'); // energy_wh, scale 1000 offset 7
+  regs.setBit(1, 'coil', 5, true); // breaker.q1
+  regs.set(1, 'input', 20, 50.01, 'f64', 'ABCD'); // freq, group fast
+  regs.set(1, 'input', 40, 7); // tap, group slow (exception)
+  regs.set(1, 'input', 60, 8); // soc, group slow (hangs)
+  const server = await startTcpServer(regs);
+  t.teardown(() => server.close());
+
+  const cfg = config({
+    id: 'meter1',
+    tcp: `127.0.0.1:${server.port}`,
+    unit: 1,
+    interval: 100,
+    timeout: 150,
+    retries: 1,
+    registers: [
+      { field: 'v.a.mag', function: 'input', address: 0, type: 'f32', order: 'ABCD' },
+      { field: 'v.b.mag', function: 'input', address: 2, type: 'f32', order: 'CDAB' },
+      { field: 'i.a.mag', function: 'input', address: 6, type: 'f32', order: 'BADC' },
+      { field: 'p.total', function: 'holding', address: 100, type: 'i32', order: 'DCBA', scale: 0.1 },
+      { field: 'energy_wh', function: 'holding', address: 102, type: 'u16', scale: 1000, offset: 7 },
+      { field: 'breaker.q1', function: 'coil', address: 5 },
+    ],
+    groups: [
+      { name: 'fast', interval: 50, registers: [{ field: 'freq', function: 'input', address: 20, type: 'f64' }] },
+      {
+        name: 'slow',
+        interval: 200,
+        registers: [
+          { field: 'tap', function: 'input', address: 40 },
+          { field: 'soc', function: 'input', address: 60 },
+        ],
+      },
+    ],
+  });
+  const d = run(cfg);
+  t.teardown(d.stop);
+  await d.started;
+
+  const main = await d.next('a measurement of the default group', (m) => m.v !== undefined);
+  t.equal(main.device, 'meter1');
+  t.equal(main.quality, 'good');
+  t.same(main.v, { a: { mag: 230.5 }, b: { mag: 231.25 } });
+  t.same(main.i, { a: { mag: 12.5 } });
+  t.equal(main.p?.total, -1234.5, 'i32 DCBA -12345 x 0.1');
+  t.equal(main['energy_wh'], 4_500_007, 'u16 4500 x 1000 + 7');
+  t.same(main['breaker'], { q1: true });
+  t.ok(Number.isInteger(main.ts) && Math.abs(main.ts - Date.now() * 1000) < 5e6, 'ts is integer µs near now');
+  t.equal(d.counters.get('modbus_replans', { device: 'meter1' }), 1, 'the read across unmapped input 4..5 was refused once and split');
+  const ok = checkMeasurement(structuredClone(main), null, limits());
+  t.ok(ok.ok, `passes the pipeline's validation${ok.ok ? '' : `: ${ok.detail}`}`);
+  const fast = await d.next('a measurement of the fast group', (m) => m.freq !== undefined);
+  t.equal(fast.freq, 50.01);
+  t.equal(fast.v, undefined, 'each group publishes its own fields');
+  const slow = await d.next('a measurement of the slow group', (m) => m['tap'] !== undefined && m['soc'] !== undefined);
+  t.equal(slow['tap'], 7);
+  t.equal(slow.quality, 'good');
+
+  // The fast group polls more often than the slow one.
+  await waitFor('10 fast polls', () => (d.counters.get('modbus_polls', { device: 'meter1', group: 'fast' }) >= 10 ? true : undefined));
+  t.ok(
+    d.counters.get('modbus_polls', { device: 'meter1', group: 'fast' }) > 2 * d.counters.get('modbus_polls', { device: 'meter1', group: 'slow' }),
+    'groups poll at their own intervals',
+  );
+
+  // Exception 2 on tap: tap invalid with its reason, soc (a separate request: the gap is 20) stays good.
+  regs.fault(1, 'input', 40, { kind: 'exception', code: 2 });
+  const mark = d.got.length;
+  const exc = await d.next('tap marked invalid by exception 2', (m) => m.field_quality?.['tap'] === 'invalid', mark);
+  t.equal(exc['tap'], 7, 'the invalid field keeps the last value read');
+  t.equal(exc.field_quality?.['soc'], undefined, 'soc (another request) is still good');
+  t.same(exc.reasons, ['modbus:exception:2']);
+  t.equal(exc.quality, 'invalid');
+  const excOk = checkMeasurement(structuredClone(exc), null, limits());
+  t.ok(excOk.ok, `a measurement with invalid fields passes validation${excOk.ok ? '' : `: ${excOk.detail}`}`);
+  // Meanwhile the other groups keep flowing, good.
+  const fastAfter = await d.next('the fast group still good', (m) => m.freq !== undefined && m.quality === 'good', d.got.length);
+  t.equal(fastAfter.freq, 50.01);
+
+  // soc stops answering: invalid with modbus:timeout after one retry; tap recovers.
+  regs.fault(1, 'input', 40, null);
+  regs.fault(1, 'input', 60, { kind: 'hang' });
+  const mark2 = d.got.length;
+  const to = await d.next('soc marked invalid by a timeout', (m) => m.field_quality?.['soc'] === 'invalid', mark2);
+  t.same(to.reasons, ['modbus:timeout']);
+  t.equal(to.field_quality?.['tap'], undefined, 'tap is good again');
+  t.ok(d.counters.get('modbus_retries', { device: 'meter1' }) >= 1, 'the timeout was retried');
+  t.ok(d.counters.get('modbus_errors', { device: 'meter1', reason: 'timeout' }) >= 1, 'timeouts counted by reason');
+  t.ok(d.counters.get('modbus_errors', { device: 'meter1', reason: 'exception:2' }) >= 1, 'exceptions counted by reason');
+  const h = d.driver.health();
+  t.equal(h.info?.['connected'], true);
+  t.ok((h.info?.['polls'] as number) > 0 && (h.info?.['errors'] as number) > 0, 'health counts polls and errors');
+  t.same(h.devices, ['meter1']);
+  regs.fault(1, 'input', 60, null);
+});
+
+t.test('reconnects after the server went away, with the fields invalid meanwhile', async (t) => {
+  const regs = new Registers();
+  regs.set(3, 'holding', 0, 42);
+  let server = await startTcpServer(regs);
+  const port = server.port;
+  t.teardown(() => server.close());
+  const d = run(
+    config({ id: 'm2', tcp: `127.0.0.1:${port}`, unit: 3, interval: 50, timeout: 200, reconnectMinMs: 50, reconnectMaxMs: 200, registers: [{ field: 'tap', address: 0 }] }),
+  );
+  t.teardown(d.stop);
+  await d.started;
+  await d.next('a first good value', (m) => m['tap'] === 42 && m.quality === 'good');
+  await server.close();
+  const down = await d.next('tap invalid while the server is gone', (m) => m.field_quality?.['tap'] === 'invalid', d.got.length);
+  t.same(down.reasons, ['modbus:disconnected']);
+  t.equal(down['tap'], 42, 'last value held');
+  await waitFor('health reports disconnected', () => (d.driver.health().info?.['connected'] === false ? true : undefined));
+  t.equal(d.driver.health().state, 'degraded');
+  t.match(d.driver.health().lastError ?? '', /refused|closed|lost|connect/);
+  regs.set(3, 'holding', 0, 43);
+  server = await startTcpServer(regs, port);
+  await d.next('good values again after the server is back', (m) => m['tap'] === 43 && m.quality === 'good', d.got.length);
+  t.ok(d.counters.get('modbus_reconnects', { device: 'm2' }) >= 1, 'reconnect counted');
+  t.equal(d.driver.health().state, 'running');
+});
+
+t.test('stop is prompt even with a request in flight, and nothing is emitted after', async (t) => {
+  const regs = new Registers();
+  regs.set(1, 'holding', 0, 1);
+  regs.fault(1, 'holding', 0, { kind: 'hang' });
+  const server = await startTcpServer(regs);
+  t.teardown(() => server.close());
+  const d = run(config({ id: 'm3', tcp: `127.0.0.1:${server.port}`, interval: 50, timeout: 5000, registers: [{ field: 'x', address: 0 }] }));
+  await d.started;
+  await waitFor('a request in flight', () => ((regs.reads.get(1) ?? 0) > 0 ? true : undefined));
+  const t0 = Date.now();
+  await d.stop();
+  t.ok(Date.now() - t0 < 1000, `stop took ${Date.now() - t0} ms with a 5 s request pending`);
+  t.equal(d.driver.health().state, 'stopped');
+  t.equal(d.got.length, 0, 'nothing emitted');
+});
+
+t.test('a device that answers with the wrong byte count, or hangs up mid-request', async (t) => {
+  // A raw Modbus TCP peer: to each request it answers with a byte count one register short, or
+  // closes the connection, as `mode` says.
+  let mode: 'short' | 'hangup' = 'short';
+  const server = createServer((sock) => {
+    sock.on('error', () => undefined);
+    sock.on('data', (req) => {
+      if (mode === 'hangup') return void sock.destroy();
+      const tid = req.readUInt16BE(0);
+      const unit = req[6]!;
+      const fn = req[7]!;
+      const count = req.readUInt16BE(10);
+      const bytes = 2 * (count - 1);
+      const res = Buffer.alloc(9 + bytes);
+      res.writeUInt16BE(tid, 0);
+      res.writeUInt16BE(0, 2);
+      res.writeUInt16BE(3 + bytes, 4);
+      res[6] = unit;
+      res[7] = fn;
+      res[8] = bytes;
+      sock.write(res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  const regs = new Registers();
+  regs.set(1, 'holding', 0, 1);
+  const d = run(
+    config({ id: 'm4', tcp: `127.0.0.1:${port}`, interval: 50, timeout: 300, retries: 1, reconnectMinMs: 20, reconnectMaxMs: 50, registers: [{ field: 'x', address: 0, type: 'u32' }] }),
+  );
+  t.teardown(d.stop);
+  await d.started;
+  await waitFor('a garbled answer counted', () => (d.counters.get('modbus_errors', { device: 'm4', reason: 'bad_response' }) >= 1 ? true : undefined));
+  t.ok(d.counters.get('modbus_retries', { device: 'm4' }) >= 1, 'a garbled answer is retried');
+  t.equal(d.got.length, 0, 'nothing published: the field was never read');
+  mode = 'hangup';
+  await waitFor('a hang-up mid-request counted', () => (d.counters.get('modbus_errors', { device: 'm4', reason: 'disconnected' }) >= 1 ? true : undefined));
+  t.match(d.driver.health().lastError ?? '', /closed|lost|refused|connect/i);
+  t.equal(d.driver.health().state, 'degraded');
+});
