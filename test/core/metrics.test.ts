@@ -10,8 +10,6 @@ import { METRICS } from '../../agent/core/metrics.js';
 import { KINDS } from '../../agent/core/kinds.js';
 import { registry } from '../../agent/registry.js';
 import { Counters } from '../../agent/core/counters.js';
-import { KINDS } from '../../agent/core/kinds.js';
-import { registry } from '../../agent/registry.js';
 import { repoRoot } from '../helpers/agent-process.js';
 import { startInProcess } from '../helpers/in-process.js';
 import { waitFor } from '../helpers/wait.js';
