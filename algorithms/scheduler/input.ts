@@ -111,7 +111,7 @@ export function normaliseJob(raw: unknown): Job {
     controlLogic = r.oneOf(raw, 'control_logic', '', ['rule_based', 'optimization_based'] as const);
     operationMode = r.oneOf(raw, 'operation_mode', '', ['scheduling', 'near_real_time'] as const, 'scheduling');
     if (operationMode === 'near_real_time')
-      r.bad('operation_mode', 'near_real_time jobs need live measurements and run in the scheduler service, not as a one-off schedule', 'near_real_time');
+      throw new SchedulerInputError(['operation_mode: near_real_time jobs need live measurements and run in the scheduler service, not as a one-off schedule, got "near_real_time"']);
   }
 
   // Horizon bounds: required in 0.5.x and Platone, optional in the service dialect.
