@@ -168,7 +168,9 @@ export function normaliseJob(raw: unknown): Job {
         });
     }
   }
-  for (let i = 1; i < steps.length; i++)
+  // A step refused above is missing from `steps`: check the step grid only when every step was read.
+  const stepsOk = r.problems.length === 0;
+  for (let i = 1; stepsOk && i < steps.length; i++)
     if (steps[i]!.ms <= steps[i - 1]!.ms) {
       r.bad(dialect === 'platone' ? `P_net[${i}].time` : `generation_and_load.values[${i}].timestamp`, `must be after the previous step (${steps[i - 1]!.ts})`, steps[i]!.ts);
       break;
@@ -184,7 +186,7 @@ export function normaliseJob(raw: unknown): Job {
     deltaH = 1;
   }
   const stepMs = (deltaH ?? 1) * 3_600_000;
-  for (let i = 1; i < horizon.length; i++) {
+  for (let i = 1; stepsOk && i < horizon.length; i++) {
     const gap = horizon[i]!.ms - horizon[i - 1]!.ms;
     if (Math.abs(gap - stepMs) > EPS * stepMs + 0.5) {
       const idx = steps.indexOf(horizon[i]!);
