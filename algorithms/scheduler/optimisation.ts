@@ -57,12 +57,8 @@ export function buildModel(job: Job, variant: ModelVariant = 'physical'): BuiltM
   const pv: Var[] = [];
   const imp: Var[] = [];
   const exp: Var[] = [];
-  const isImp: Var[] = [];
-  const isExp: Var[] = [];
   const pCh: Var[][] = B.map(() => []);
   const pDis: Var[][] = B.map(() => []);
-  const isCh: Var[][] = B.map(() => []);
-  const isDis: Var[][] = B.map(() => []);
   const soc: Var[][] = B.map(() => []);
   const maxDis = B.reduce((s, b) => s + (b.type === 'hbes' ? 0 : b.pDisMaxKw), 0);
   const maxCh = B.reduce((s, b) => s + b.pChMaxKw, 0);
@@ -76,14 +72,10 @@ export function buildModel(job: Job, variant: ModelVariant = 'physical'): BuiltM
     const expMax = g + maxDis + maxCh + Math.abs(job.loadKw[t]!);
     imp.push(m.addVar(`imp_${t}`, { ub: impMax }));
     exp.push(m.addVar(`exp_${t}`, { ub: expMax }));
-    isImp.push(m.addVar(`is_imp_${t}`, { type: 'binary' }));
-    isExp.push(m.addVar(`is_exp_${t}`, { type: 'binary' }));
     B.forEach((b, n) => {
       const deficit = pnb[t]! > 0;
       pCh[n]!.push(m.addVar(`p_ch_${n}_${t}`, { ub: deficit || pnb[t] === 0 ? 0 : b.pChMaxKw }));
       pDis[n]!.push(m.addVar(`p_dis_${n}_${t}`, { ub: b.type === 'hbes' ? 0 : b.pDisMaxKw }));
-      isCh[n]!.push(m.addVar(`is_ch_${n}_${t}`, { type: 'binary' }));
-      isDis[n]!.push(m.addVar(`is_dis_${n}_${t}`, { type: 'binary' }));
     });
   }
   B.forEach((b, n) => {
@@ -97,9 +89,16 @@ export function buildModel(job: Job, variant: ModelVariant = 'physical'): BuiltM
     const terms: [number, Var][] = [[1, exp[t]!], [-1, imp[t]!], [-1, pv[t]!]];
     B.forEach((_, n) => terms.push([1, pCh[n]![t]!], [-1, pDis[n]![t]!]));
     m.eq(FAMILIES.balance, `balance_${t}`, terms, -job.loadKw[t]!);
-    m.le(FAMILIES.impExp, `imp_on_${t}`, [[1, imp[t]!], [-m.cols[imp[t]!.index]!.ub, isImp[t]!]], 0);
-    m.le(FAMILIES.impExp, `exp_on_${t}`, [[1, exp[t]!], [-m.cols[exp[t]!.index]!.ub, isExp[t]!]], 0);
-    m.le(FAMILIES.impExp, `imp_xor_exp_${t}`, [[1, isImp[t]!], [1, isExp[t]!]], 1);
+    // Import or export, never both: a switch only where both can be non-zero (the import bound is
+    // zero on surplus steps, which already excludes importing there).
+    const impUb = m.cols[imp[t]!.index]!.ub;
+    if (impUb > 0) {
+      const isImp = m.addVar(`is_imp_${t}`, { type: 'binary' });
+      const isExp = m.addVar(`is_exp_${t}`, { type: 'binary' });
+      m.le(FAMILIES.impExp, `imp_on_${t}`, [[1, imp[t]!], [-impUb, isImp]], 0);
+      m.le(FAMILIES.impExp, `exp_on_${t}`, [[1, exp[t]!], [-m.cols[exp[t]!.index]!.ub, isExp]], 0);
+      m.le(FAMILIES.impExp, `imp_xor_exp_${t}`, [[1, isImp], [1, isExp]], 1);
+    }
     m.le(FAMILIES.peaks, `peak_imp_${t}`, [[1, imp[t]!], [-1, peakImp]], 0);
     m.le(FAMILIES.peaks, `peak_exp_${t}`, [[1, exp[t]!], [-1, peakExp]], 0);
     const lim = job.limits[t];
@@ -111,9 +110,17 @@ export function buildModel(job: Job, variant: ModelVariant = 'physical'): BuiltM
       if (B.length) m.le(FAMILIES.surplus, `surplus_${t}`, ch, -pnb[t]!);
     }
     B.forEach((b, n) => {
-      m.le(FAMILIES.chDis, `ch_on_${n}_${t}`, [[1, pCh[n]![t]!], [-b.pChMaxKw, isCh[n]![t]!]], 0);
-      m.le(FAMILIES.chDis, `dis_on_${n}_${t}`, [[1, pDis[n]![t]!], [-b.pDisMaxKw, isDis[n]![t]!]], 0);
-      m.le(FAMILIES.chDis, `ch_xor_dis_${n}_${t}`, [[1, isCh[n]![t]!], [1, isDis[n]![t]!]], 1);
+      // Charge or discharge, never both: a switch only where both bounds allow a non-zero power
+      // (deficit steps forbid charging and household batteries never discharge, by their bounds).
+      const chUb = m.cols[pCh[n]![t]!.index]!.ub;
+      const disUb = m.cols[pDis[n]![t]!.index]!.ub;
+      if (chUb > 0 && disUb > 0) {
+        const isCh = m.addVar(`is_ch_${n}_${t}`, { type: 'binary' });
+        const isDis = m.addVar(`is_dis_${n}_${t}`, { type: 'binary' });
+        m.le(FAMILIES.chDis, `ch_on_${n}_${t}`, [[1, pCh[n]![t]!], [-chUb, isCh]], 0);
+        m.le(FAMILIES.chDis, `dis_on_${n}_${t}`, [[1, pDis[n]![t]!], [-disUb, isDis]], 0);
+        m.le(FAMILIES.chDis, `ch_xor_dis_${n}_${t}`, [[1, isCh], [1, isDis]], 1);
+      }
       // SoC[t+1] − SoC[t] − a·P_ch + c·P_dis = 0 (fractions; capacity in kWh, Δ in h)
       const a = variant === 'pymfm' ? dh / (b.chEff * b.capacityKwh) : (dh * b.chEff) / b.capacityKwh;
       const c = variant === 'pymfm' ? (dh * b.disEff) / b.capacityKwh : dh / (b.disEff * b.capacityKwh);
