@@ -2,7 +2,8 @@
  * The wider (slower) half of test/scheduler/optimisation.test.ts, after the pymfm specification's
  * "Optimisation model": glpsol (GLPK, from the builder's MPS file) and HiGHS agree within 1e-6 relative
  * on pymfm 0.5.5's example `scheduling_optimization_based.json` in the physical variant and on more
- * seeded random jobs, and every schedule property holds on 48 random feasible jobs of 24 steps.
+ * seeded random jobs, and every schedule property holds on 48 random feasible jobs of 24 steps; a time
+ * limit returns the incumbent with its MIP gap, and it satisfies every constraint.
  */
 import t from 'tap';
 import { normaliseJob, optimise } from '../../algorithms/scheduler/index.js';
@@ -43,4 +44,17 @@ t.test('48 random feasible jobs of 24 steps: every schedule property holds', asy
     }
   }
   t.equal(n, 48);
+});
+
+t.test('a time limit returns the best schedule found, with its gap, and it satisfies every constraint', async (t) => {
+  const job = randomJob(5, 96, 10); // 8 batteries: HiGHS needs several seconds to prove optimality
+  const r = await optimise(job, 'physical', { timeLimitS: 1 });
+  t.equal(r.schedule.length, 96, 'a schedule is returned');
+  if (r.status === 'optimal') t.comment('this machine proved optimality within 1 s: the time-limit path was not reached');
+  else {
+    t.equal(r.status, 'time_limit', `status ${r.status}`);
+    t.ok(r.mip_gap! > 0 && r.mip_gap! < 1, `gap ${r.mip_gap}`);
+    t.match(r.reason!, /time limit reached after .* the best schedule found so far \(relative MIP gap /);
+  }
+  t.equal(violations(job, 'physical', r, r.status === 'time_limit'), '');
 });
