@@ -73,9 +73,16 @@ export function buildModel(job: Job, variant: ModelVariant = 'physical'): BuiltM
     imp.push(m.addVar(`imp_${t}`, { ub: impMax }));
     exp.push(m.addVar(`exp_${t}`, { ub: expMax }));
     B.forEach((b, n) => {
-      const deficit = pnb[t]! > 0;
-      pCh[n]!.push(m.addVar(`p_ch_${n}_${t}`, { ub: deficit || pnb[t] === 0 ? 0 : b.pChMaxKw }));
-      pDis[n]!.push(m.addVar(`p_dis_${n}_${t}`, { ub: b.type === 'hbes' ? 0 : b.pDisMaxKw }));
+      // Bounds implied by the constraints, made explicit so the switches' big-M values are tight: a
+      // charge never exceeds the surplus (scaled as the surplus row scales it) nor fills more than the
+      // SoC range in one step; a discharge never empties more than the SoC range in one step.
+      const range = (b.maxSoc - b.minSoc) * b.capacityKwh;
+      const surplusCap = variant === 'pymfm' ? -pnb[t]! * b.chEff : -pnb[t]!;
+      const chRange = variant === 'pymfm' ? (range * b.chEff) / dh : range / (b.chEff * dh);
+      const disRange = variant === 'pymfm' ? range / (b.disEff * dh) : (range * b.disEff) / dh;
+      const chUb = pnb[t]! >= 0 ? 0 : Math.min(b.pChMaxKw, surplusCap, chRange);
+      pCh[n]!.push(m.addVar(`p_ch_${n}_${t}`, { ub: chUb }));
+      pDis[n]!.push(m.addVar(`p_dis_${n}_${t}`, { ub: b.type === 'hbes' ? 0 : Math.min(b.pDisMaxKw, disRange) }));
     });
   }
   B.forEach((b, n) => {
