@@ -3,9 +3,10 @@
 #   mosquitto (upstream MQTT broker, bench reference), socat (serial ptys for Modbus RTU), mbpoll
 #   (an independent Modbus client the modbus probe test cross-checks values with),
 #   openssl (test CAs and certificates), chromium (status page tests), sqlite3 (integrity checks by hand),
-#   tshark (independent C37.118 decoder for the synchrophasor cross-check).
+#   tshark (independent C37.118 decoder for the synchrophasor cross-check),
+#   glpk-utils (glpsol, an independent MILP solver for the battery scheduler's cross-check).
 set -euo pipefail
-pkgs=(mosquitto mosquitto-clients socat mbpoll openssl chromium sqlite3 ca-certificates tshark)
+pkgs=(mosquitto mosquitto-clients socat mbpoll openssl chromium sqlite3 ca-certificates tshark glpk-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,6 @@
 /**
  * The command table. A new command is one module exporting a `Command` and one line here
- * (pf and se are here; a later issue adds schedule).
+ * (pf, se and schedule are here).
  */
 import type { Command } from '../command.js';
 import { bufferCommand } from './buffer.js';
@@ -8,9 +8,10 @@ import { configCheck, configSchema } from './config.js';
 import { pfCommand } from './pf.js';
 import { modbusReadCommand } from './modbus.js';
 import { runCommand } from './run.js';
+import { scheduleCommand } from './schedule.js';
 import { seCommand } from './se.js';
 import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
 import { pmuProbe } from './pmu.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, pmuProbe, modbusReadCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, scheduleCommand, pmuProbe, modbusReadCommand];

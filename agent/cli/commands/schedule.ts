@@ -1,0 +1,67 @@
+/** `gridedge schedule --input FILE.json [--model pymfm|physical]`: one offline battery schedule; prints JSON. */
+import { readFile } from 'node:fs/promises';
+import { EXIT, positiveNumber, type Command } from '../command.js';
+
+export const scheduleCommand: Command = {
+  name: 'schedule',
+  summary: 'Run the battery scheduler once on a job file (pymfm service, pymfm 0.5 or Platone dialect); print JSON',
+  options: {
+    input: { type: 'string', valueName: 'FILE.json', description: 'The job (required)' },
+    model: { type: 'string', valueName: 'pymfm|physical', description: 'Optimisation model variant (default physical); rule-based jobs ignore it' },
+    'time-limit': { type: 'string', valueName: 'S', description: 'Solver time limit in seconds (default 60); the best schedule found by then is printed' },
+    json: { type: 'boolean', description: 'JSON output (the default; accepted for symmetry with other commands)' },
+  },
+  positionals: [],
+  details: [
+    'Output: { "status", "objective", "peak_imp_kW", "peak_exp_kW", "mip_gap", "schedule": [ { "timestamp",',
+    '  "P_net_before_kW", "P_net_after_kW", "batteries": { "<id>": { "P_bat_kW", "SoC" } } } ] }',
+    '  (P_bat_kW positive = charging; SoC a fraction, at the end of each step for rule-based jobs and at its start',
+    '  for optimised ones, as "soc_at" says).',
+    'Exit codes: 0 success, optimal, or time limit with a schedule (reason on stderr); 1 bad input, an infeasible',
+    'job (the constraint families on stderr) or no schedule within the time limit.',
+    'Example:',
+    '  gridedge schedule --input scheduling_optimization_based.json --model pymfm',
+  ].join('\n'),
+  async run({ values }, io) {
+    const file = values['input'];
+    if (typeof file !== 'string') {
+      io.err('gridedge schedule: --input FILE.json is required\n');
+      return EXIT.badInput;
+    }
+    const model = values['model'] ?? 'physical';
+    if (model !== 'pymfm' && model !== 'physical') {
+      io.err(`gridedge schedule: --model must be pymfm or physical, got ${JSON.stringify(model)}\n`);
+      return EXIT.badInput;
+    }
+    const limit = positiveNumber('time-limit', values['time-limit']);
+    if (typeof limit === 'string') {
+      io.err(`gridedge schedule: ${limit}\n`);
+      return EXIT.badInput;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      io.err(`gridedge schedule: ${file}: ${err.code ? `cannot read: ${err.message}` : `not valid JSON: ${err.message}`}\n`);
+      return EXIT.badInput;
+    }
+    const { normaliseJob, runJob, SchedulerInputError } = await import('../../../algorithms/scheduler/index.js');
+    let job;
+    try {
+      job = normaliseJob(raw);
+    } catch (e) {
+      if (e instanceof SchedulerInputError) {
+        io.err(e.problems.map((p) => `gridedge schedule: ${file}: ${p}\n`).join(''));
+        return EXIT.badInput;
+      }
+      throw e;
+    }
+    const result = await runJob(job, model, limit !== undefined ? { timeLimitS: limit } : {});
+    const { status, objective, peak_imp_kW, peak_exp_kW, mip_gap, schedule, ...rest } = result;
+    io.out(`${JSON.stringify({ id: job.id, status, objective, peak_imp_kW, peak_exp_kW, mip_gap, ...rest, schedule }, null, 1)}\n`);
+    if (result.status === 'success' || result.status === 'optimal') return EXIT.ok;
+    io.err(`gridedge schedule: ${file}: ${result.status}: ${result.reason ?? ''}\n`);
+    return result.status === 'time_limit' && result.schedule.length ? EXIT.ok : EXIT.badInput;
+  },
+};

@@ -1,0 +1,60 @@
+/**
+ * The wider (slower) half of test/scheduler/optimisation.test.ts, after the pymfm specification's
+ * "Optimisation model": glpsol (GLPK, from the builder's MPS file) and HiGHS agree within 1e-6 relative
+ * on pymfm 0.5.5's example `scheduling_optimization_based.json` in the physical variant and on more
+ * seeded random jobs, and every schedule property holds on 48 random feasible jobs of 24 steps; a time
+ * limit returns the incumbent with its MIP gap, and it satisfies every constraint.
+ */
+import t from 'tap';
+import { normaliseJob, optimise } from '../../algorithms/scheduler/index.js';
+import { glpsolObjective, hasGlpsol, relDiff, violations } from '../scheduler/check.js';
+import { loadFixture } from '../scheduler/fixtures.js';
+import { randomJob } from '../scheduler/random-jobs.js';
+
+t.test('glpsol and HiGHS agree on the pymfm example, physical variant, and on random jobs', { skip: hasGlpsol() ? false : 'glpsol (glpk-utils) not installed: run .ci/setup.sh' }, async (t) => {
+  const job = normaliseJob(loadFixture('scheduling_optimization_based.json'));
+  const r = await optimise(job, 'physical', { mipRelGap: 1e-9 });
+  t.equal(r.status, 'optimal');
+  const g = glpsolObjective(job, 'physical', 'example-physical');
+  t.ok(relDiff(r.objective!, g) < 1e-6, `HiGHS ${r.objective} vs glpsol ${g}`);
+  for (const seed of [11, 12, 13, 14, 15, 16]) {
+    const j = randomJob(seed, 16, 2);
+    for (const variant of ['pymfm', 'physical'] as const) {
+      const o = await optimise(j, variant, { mipRelGap: 1e-9 });
+      t.equal(o.status, 'optimal', `seed ${seed} ${variant}`);
+      const gl = glpsolObjective(j, variant, `w${seed}-${variant}`);
+      t.ok(relDiff(o.objective!, gl) < 1e-6, `seed ${seed} ${variant}: HiGHS ${o.objective} vs glpsol ${gl}`);
+    }
+  }
+});
+
+t.test('48 random feasible jobs of 24 steps: every schedule property holds', async (t) => {
+  let n = 0;
+  for (let seed = 300; seed < 324; seed++) {
+    const job = randomJob(seed, 24);
+    for (const variant of ['pymfm', 'physical'] as const) {
+      const r = await optimise(job, variant);
+      if (r.status !== 'optimal') {
+        t.fail(`seed ${seed} ${variant}: ${r.status} ${r.reason ?? ''}`);
+        continue;
+      }
+      const v = violations(job, variant, r);
+      if (v) t.fail(`seed ${seed} ${variant}: ${v}`);
+      n++;
+    }
+  }
+  t.equal(n, 48);
+});
+
+t.test('a time limit returns the best schedule found, with its gap, and it satisfies every constraint', async (t) => {
+  const job = randomJob(5, 96, 10); // 8 batteries: HiGHS needs several seconds to prove optimality
+  const r = await optimise(job, 'physical', { timeLimitS: 1 });
+  t.equal(r.schedule.length, 96, 'a schedule is returned');
+  if (r.status === 'optimal') t.comment('this machine proved optimality within 1 s: the time-limit path was not reached');
+  else {
+    t.equal(r.status, 'time_limit', `status ${r.status}`);
+    t.ok(r.mip_gap! > 0 && r.mip_gap! < 1, `gap ${r.mip_gap}`);
+    t.match(r.reason!, /time limit reached after .* the best schedule found so far \(relative MIP gap /);
+  }
+  t.equal(violations(job, 'physical', r, r.status === 'time_limit'), '');
+});
