@@ -23,7 +23,7 @@ import type { Forwarder, Logger, PluginContext, SendResult, StoredMessage } from
 import type { ForwarderStatus } from '../core/status-types.js';
 import { Backoff, sleep } from './backoff.js';
 import { ForwardError, PartialSendError } from './errors.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter } from '../core/rate-limiter.js';
 import { SeqRanges } from './seq-ranges.js';
 import { DEFAULT_RUNNER_OPTIONS, runnerOptions, type RunnerOptions } from './options.js';
 

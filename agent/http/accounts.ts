@@ -13,6 +13,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { HttpUser } from '../core/config-types.js';
 import { hashPassword, parseHash, verifyPasswordAsync, type ParsedHash } from '../broker/passwords.js';
+import { RateLimiter } from '../core/rate-limiter.js';
 
 export type Role = HttpUser['role'];
 
@@ -37,15 +38,13 @@ export type LoginResult = { ok: true; session: Session } | { ok: false; reason: 
 export const FAILURE_BURST = 5;
 export const FAILURE_REFILL_MS = 10_000;
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
+/** Addresses whose failed logins are remembered at most (the oldest is forgotten first). */
+const MAX_ADDRESSES = 10_000;
 
 export class Accounts {
   private readonly users = new Map<string, { hash: ParsedHash; role: Role }>();
   private readonly sessions = new Map<string, Session>();
-  private readonly failures = new Map<string, Bucket>();
+  private readonly failures = new Map<string, RateLimiter>();
   private readonly dummy: ParsedHash;
 
   constructor(
@@ -106,29 +105,20 @@ export class Accounts {
   private sweep(): void {
     const now = this.now();
     for (const [id, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(id);
-    for (const [addr, b] of this.failures) if (this.refill(b, now) >= FAILURE_BURST) this.failures.delete(addr);
-  }
-
-  private refill(b: Bucket, now: number): number {
-    const earned = Math.floor((now - b.at) / FAILURE_REFILL_MS);
-    if (earned > 0) {
-      b.tokens = Math.min(FAILURE_BURST, b.tokens + earned);
-      b.at += earned * FAILURE_REFILL_MS;
-    }
-    return b.tokens;
+    for (const [addr, b] of this.failures) if (b.available() >= FAILURE_BURST) this.failures.delete(addr);
   }
 
   /** `spend`: a failure happened, take a token; otherwise: may this address try at all? */
   private takeFailureToken(address: string, spend: boolean): boolean {
-    const now = this.now();
     let b = this.failures.get(address);
     if (!b) {
       if (!spend) return true;
-      b = { tokens: FAILURE_BURST, at: now };
+      if (this.failures.size >= MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
+      b = new RateLimiter(1000 / FAILURE_REFILL_MS, FAILURE_BURST, this.now);
       this.failures.set(address, b);
     }
-    if (this.refill(b, now) <= 0) return false;
-    if (spend) b.tokens--;
+    if (b.available() < 1) return false;
+    if (spend) b.take(1);
     return true;
   }
 }

@@ -6,7 +6,7 @@ import t from 'tap';
 import convict from 'convict';
 import { renamedKey, spliceFields, withGwSeq } from '../../agent/forwarders/payload.js';
 import { Backoff } from '../../agent/forwarders/backoff.js';
-import { RateLimiter } from '../../agent/forwarders/rate-limiter.js';
+import { RateLimiter } from '../../agent/core/rate-limiter.js';
 import { SeqRanges } from '../../agent/forwarders/seq-ranges.js';
 import { makeRouter, runnerOptions } from '../../agent/forwarders/options.js';
 import { describeConnectError } from '../../agent/forwarders/errors.js';

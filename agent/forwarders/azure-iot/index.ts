@@ -11,7 +11,7 @@ import { sleep } from '../backoff.js';
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink } from '../mqtt-link.js';
 import { makeRouter, optionalUpstreamUrl, readPem, routingSchema, runnerSchema, type RoutingConfig, type RunnerConfig } from '../options.js';
-import { RateLimiter } from '../rate-limiter.js';
+import { RateLimiter } from '../../core/rate-limiter.js';
 import { parseConnectionString, type DeviceCredentials } from './connection-string.js';
 import { resourceUri, sasToken } from './sas.js';
 import { eventsTopic, eventsTopicBase, packRows } from './telemetry.js';
