@@ -5,8 +5,9 @@
 import type { Command } from '../command.js';
 import { bufferCommand } from './buffer.js';
 import { configCheck, configSchema } from './config.js';
+import { diagCommand } from './diag.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, diagCommand];
