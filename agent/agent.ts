@@ -37,6 +37,7 @@ import { startHttp } from './http/index.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { registry as defaultRegistry, type PluginRegistry } from './registry.js';
 import { AnalyzerRunner } from './analyzers/runner.js';
+import { attachSystemd, type SystemdHooks } from './core/sd-notify.js'; // systemd notify/watchdog (packaging)
 
 export interface RunOptions {
   configFile?: string;
@@ -258,6 +259,11 @@ export class Agent {
   }
 
   /** Health of every plugin of a kind, as the status shows it. */
+  /** The buffer, for the systemd watchdog's liveness check (null before start). */
+  get messageBuffer(): MessageBuffer | null {
+    return this.buffer;
+  }
+
   private pluginStatus(kind: KindName): PluginStatus[] {
     const out: PluginStatus[] = [];
     const add = (cfg: PluginInstanceConfig, health: () => PluginHealth, startError?: string): void => {
@@ -394,9 +400,11 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
   const agent = new Agent(cfg, opts.logger, opts.registry);
   const log = agent.log;
   let stopping: Promise<number> | null = null;
+  let systemd: SystemdHooks | null = null; // systemd notify/watchdog (packaging)
   const stop = (why: string): Promise<number> => {
     if (stopping) return stopping;
     log.info({ why }, 'gridedge stopping');
+    systemd?.stopping(); // systemd notify/watchdog (packaging)
     const timeout = new Promise<number>((resolve) => {
       const t = setTimeout(() => {
         log.error({ budgetMs: STOP_BUDGET_MS }, 'clean stop took too long; exiting');
@@ -446,6 +454,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
       },
       'gridedge ready',
     );
+    systemd = attachSystemd(agent, log); // systemd notify/watchdog (packaging): READY=1, STATUS=, WATCHDOG=1
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gridedge failed to start');
     await stop('start failed');
@@ -454,6 +463,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
     return 2;
   }
   const code = await done;
+  systemd?.close(); // systemd notify/watchdog (packaging)
   process.off('uncaughtException', onException);
   process.off('unhandledRejection', onRejection);
   await new Promise<void>((resolve) => log.flush(() => resolve()));
