@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite uses as real peers:
 #   mosquitto (upstream MQTT broker, bench reference), socat (serial ptys for Modbus RTU),
-#   openssl (test CAs and certificates), chromium (status page tests), sqlite3 (integrity checks by hand).
+#   openssl (test CAs and certificates), chromium (status page tests), sqlite3 (integrity checks by hand);
+# and what the packaging suite (test/packaging) needs:
+#   lintian (checks the .deb), debootstrap (clean Debian roots to install it into),
+#   gcc/g++-aarch64-linux-gnu (the arm64 package's native addons), qemu-user-static and
+#   binfmt-support (running the arm64 root), file (architecture of the built addons).
 set -euo pipefail
-pkgs=(mosquitto mosquitto-clients socat openssl chromium sqlite3 ca-certificates)
+pkgs=(mosquitto mosquitto-clients socat openssl chromium sqlite3 ca-certificates
+  lintian debootstrap gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static binfmt-support file)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
