@@ -46,12 +46,12 @@ t.test('install, run, upgrade and purge in a clean Debian root', { skip: skip ??
   t.equal((await root.run(['stat', '-c', '%U:%G %a', '/var/lib/gridedge'])).stdout, 'gridedge:gridedge 750\n', 'data folder');
   t.equal((await root.run(['stat', '-c', '%U:%G %a', '/etc/gridedge/gridedge.yaml'])).stdout, 'root:gridedge 640\n', 'config readable by the agent only');
   const wants = await root.run(['readlink', '/etc/systemd/system/multi-user.target.wants/gridedge.service']);
-  t.equal(wants.stdout, '/lib/systemd/system/gridedge.service\n', 'the unit is enabled on install');
+  t.match(wants.stdout, /^(\/usr)?\/lib\/systemd\/system\/gridedge\.service\n$/, 'the unit is enabled on install');
 
   // The agent runs as its user with the packaged config (ports 0: free ones), opens the buffer in
   // /var/lib/gridedge, and stops cleanly.
   const run = await root.run(
-    ['timeout', '-s', 'TERM', '--kill-after=10', '8', 'gridedge', 'run', '--config', '/etc/gridedge/gridedge.yaml'],
+    ['timeout', '--preserve-status', '-s', 'TERM', '--kill-after=10', '8', 'gridedge', 'run', '--config', '/etc/gridedge/gridedge.yaml'],
     { user: 'gridedge:gridedge', env: { GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0' }, timeoutMs: 30_000 },
   );
   const logs = run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; code?: number });
@@ -60,9 +60,12 @@ t.test('install, run, upgrade and purge in a clean Debian root', { skip: skip ??
   t.equal(run.code, 0, 'exit 0 after SIGTERM');
   t.equal((await root.run(['stat', '-c', '%U', '/var/lib/gridedge/buffer.db'])).stdout, 'gridedge\n', 'the buffer was created by the agent');
 
-  // The unit, as installed: verify is clean; the exposure score is reported and low.
-  const verify = await sh('systemd-analyze', ['verify', `--root=${root.dir}`, '/lib/systemd/system/gridedge.service']);
-  t.same({ code: verify.code, out: verify.stdout + verify.stderr }, { code: 0, out: '' }, 'systemd-analyze verify is clean');
+  // The unit, as installed: the root's own systemd-analyze verifies it clean (its warning that
+  // /sys is not mounted in the chroot is about the check's environment, not the unit); the
+  // exposure score is reported and low.
+  const verify = await root.run(['systemd-analyze', 'verify', '/lib/systemd/system/gridedge.service']);
+  const complaints = (verify.stdout + verify.stderr).split('\n').filter((l) => l.trim() && !/proc\/ is not mounted|\/sys\/ properly|mileage may vary/.test(l));
+  t.same({ code: verify.code, complaints }, { code: 0, complaints: [] }, 'systemd-analyze verify is clean');
   const sec = await sh('systemd-analyze', ['security', '--offline=true', `--root=${root.dir}`, '/lib/systemd/system/gridedge.service']);
   const score = Number(/Overall exposure level for gridedge\.service: ([\d.]+)/.exec(sec.stdout)?.[1]);
   t.ok(score > 0 && score <= 2.0, `systemd-analyze security exposure ${score} <= 2.0`);

@@ -70,9 +70,9 @@ export async function cleanRoot(arch: 'amd64' | 'arm64'): Promise<CleanRoot> {
   };
 }
 
-/** Every path in the root, except what dpkg, apt and logs change on their own. */
+/** Every path in the root, except what dpkg, apt and logs change on their own, and /run (a tmpfs on a running system). */
 export async function fileList(root: CleanRoot): Promise<Set<string>> {
-  const r = await root.run(['find', '/', '-xdev', '(', '-path', '/proc', '-o', '-path', '/var/lib/dpkg', '-o', '-path', '/var/log', '-o', '-path', '/var/cache', '-o', '-path', '/tmp', ')', '-prune', '-o', '-print']);
+  const r = await root.run(['find', '/', '-xdev', '(', '-path', '/proc', '-o', '-path', '/var/lib/dpkg', '-o', '-path', '/var/log', '-o', '-path', '/var/cache', '-o', '-path', '/tmp', '-o', '-path', '/run', ')', '-prune', '-o', '-print']);
   if (r.code !== 0) throw new Error(`find in the root failed: ${r.stderr}`);
   return new Set(r.stdout.split('\n').filter(Boolean));
 }
