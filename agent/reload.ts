@@ -69,11 +69,7 @@ export class ConfigReloader {
     private readonly configFile: string | undefined,
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv = process.env,
-  ) {
-    agent.counters.define({
-      config_reloads: { type: 'counter', help: 'Config reloads (SIGHUP), by result: applied, refused', labels: ['result'] },
-    });
-  }
+  ) {}
 
   /** Reload now; a call during a reload runs once more after it (the file may have changed again). */
   reload(): Promise<ReloadResult> {

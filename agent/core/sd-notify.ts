@@ -85,7 +85,6 @@ export class SdNotifier {
     const env = o.env ?? process.env;
     this.log = o.log;
     this.counters = o.counters;
-    this.counters?.define({ sd_notify_errors: { type: 'counter', help: 'sd_notify datagrams that could not be sent to systemd', labels: [] } });
     const path = env['NOTIFY_SOCKET'] || null;
     if (path && path.startsWith('@') && !o.transport) {
       this.log.warn({ NOTIFY_SOCKET: path }, 'abstract NOTIFY_SOCKET is not supported; systemd notifications disabled');
