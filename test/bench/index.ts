@@ -20,12 +20,13 @@ async function load(name: string, file: string, fn: string): Promise<Bench | nul
 }
 
 async function main(): Promise<void> {
-  const only = (process.env.GRIDEDGE_BENCH ?? 'e2e,buffer,forward,auth').split(',');
+  const only = (process.env.GRIDEDGE_BENCH ?? 'e2e,buffer,forward,auth,package').split(',');
   const benches: [string, Bench | null][] = [
     ['e2e', benchE2E],
     ['buffer', await load('buffer', './buffer.js', 'benchBuffer')],
     ['forward', await load('forward', './forward.js', 'benchForward')],
     ['auth', await load('auth', './auth.js', 'benchAuth')],
+    ['package', await load('package', '../packaging/bench.js', 'benchPackage')], // .deb size, install, start to READY
   ];
   const results: Record<string, unknown> = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, arch: process.arch },

@@ -27,9 +27,10 @@ export class NotifySocket extends EventEmitter {
   readonly received: Datagram[] = [];
   private readonly sock: DgramServer;
 
-  constructor() {
+  /** Bound at `path` (default: notify.sock in a new temp dir). */
+  constructor(path?: string) {
     super();
-    this.path = join(tempDir('gridedge-notify-'), 'notify.sock');
+    this.path = path ?? join(tempDir('gridedge-notify-'), 'notify.sock');
     const mod = createRequire(import.meta.url)('unix-dgram') as { createSocket(type: 'unix_dgram'): DgramServer };
     this.sock = mod.createSocket('unix_dgram');
     this.sock.on('error', (err) => this.emit('error', err));
