@@ -261,7 +261,8 @@ export class Agent {
     const drivers = this.started.filter((s) => s.kind === 'driver' && driverIds.includes(s.cfg.id));
     const forwarders = this.forwarders.filter((f) => forwarderIds.includes(f.status().id));
     for (const d of drivers) d.removed = true;
-    await Promise.all([...drivers.map((d) => d.stop(deadline)), ...forwarders.map((f) => f.stop(deadline))]);
+    const results = await Promise.allSettled([...drivers.map((d) => d.stop(deadline)), ...forwarders.map((f) => f.stop(deadline))]);
+    for (const r of results) if (r.status === 'rejected') this.log.error({ err: (r.reason as Error).message }, 'a plugin failed while stopping for a config reload');
     for (const d of drivers) this.started.splice(this.started.indexOf(d), 1);
     for (const f of forwarders) this.forwarders.splice(this.forwarders.indexOf(f), 1);
   }
