@@ -8,7 +8,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
-import { cleanRoot, debFile, fileList, packageVersion, sh, skipReason, type CleanRoot } from './root.js';
+import { cleanRoot, debFile, fileList, packageVersion, runAgentInRoot, sh, skipReason, type CleanRoot } from './root.js';
 
 const skip = skipReason();
 
@@ -50,14 +50,12 @@ t.test('install, run, upgrade and purge in a clean Debian root', { skip: skip ??
 
   // The agent runs as its user with the packaged config (ports 0: free ones), opens the buffer in
   // /var/lib/gridedge, and stops cleanly.
-  const run = await root.run(
-    ['timeout', '--preserve-status', '-s', 'TERM', '--kill-after=10', '8', 'gridedge', 'run', '--config', '/etc/gridedge/gridedge.yaml'],
-    { user: 'gridedge:gridedge', env: { GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0' }, timeoutMs: 30_000 },
-  );
-  const logs = run.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; code?: number });
-  t.ok(logs.some((l) => l.msg === 'gridedge ready'), `the agent started: ${run.stderr}${run.stdout.slice(-2000)}`);
-  t.ok(logs.some((l) => l.msg === 'gridedge stopped' && l.code === 0), 'and stopped cleanly on SIGTERM');
-  t.equal(run.code, 0, 'exit 0 after SIGTERM');
+  const agent = runAgentInRoot(root);
+  t.teardown(() => agent.stop());
+  await agent.ready(30_000);
+  t.pass('the agent started');
+  t.equal(await agent.stop(), 0, `exit 0 after SIGTERM: ${agent.output()}`);
+  t.ok(agent.logs.some((l) => l.msg === 'gridedge stopped' && l.code === 0), 'and logged a clean stop');
   t.equal((await root.run(['stat', '-c', '%U', '/var/lib/gridedge/buffer.db'])).stdout, 'gridedge\n', 'the buffer was created by the agent');
 
   // The unit, as installed: the root's own systemd-analyze verifies it clean (its warning that

@@ -3,10 +3,11 @@
  * per test (clean-root.sh unpacks the cached debootstrap tarball into a temp dir, /proc mounted),
  * and commands run in it with chroot. Everything runs as root; `skipUnlessRoot` says why not.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, tempDir } from '../helpers/agent-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface Ran {
   code: number;
@@ -75,4 +76,60 @@ export async function fileList(root: CleanRoot): Promise<Set<string>> {
   const r = await root.run(['find', '/', '-xdev', '(', '-path', '/proc', '-o', '-path', '/var/lib/dpkg', '-o', '-path', '/var/log', '-o', '-path', '/var/cache', '-o', '-path', '/tmp', '-o', '-path', '/run', ')', '-prune', '-o', '-print']);
   if (r.code !== 0) throw new Error(`find in the root failed: ${r.stderr}`);
   return new Set(r.stdout.split('\n').filter(Boolean));
+}
+
+export interface RootAgent {
+  logs: { msg?: string; code?: number; http?: { port: number } }[];
+  /** Resolves with the HTTP base URL once "gridedge ready" was logged; rejects if it exits first or after `timeoutMs`. */
+  ready(timeoutMs: number): Promise<string>;
+  /** SIGTERM; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  output(): string;
+}
+
+/**
+ * `gridedge run --config /etc/gridedge/gridedge.yaml` inside the root as the gridedge user, MQTT and
+ * HTTP on port 0 (the root shares the host's network), its JSON log lines collected.
+ */
+export function runAgentInRoot(root: CleanRoot, env: Record<string, string> = {}): RootAgent {
+  const child = spawn('/usr/sbin/chroot', ['--userspec=gridedge:gridedge', root.dir, 'gridedge', 'run', '--config', '/etc/gridedge/gridedge.yaml'], {
+    env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: RootAgent['logs'] = [];
+  let out = '';
+  let buf = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line) as RootAgent['logs'][number]);
+      } catch {
+        // not a log line
+      }
+      child.emit('logline');
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let code: number | null | undefined;
+  void exited.then((c) => (code = c));
+  return {
+    logs,
+    output: () => out.slice(-3000),
+    ready: (timeoutMs) =>
+      waitFor('"gridedge ready" from the agent in the root', () => {
+        if (code !== undefined) throw new Error(`the agent exited (${code}) before it was ready: ${out.slice(-3000)}`);
+        const r = logs.find((l) => l.msg === 'gridedge ready');
+        return r && `http://127.0.0.1:${r.http!.port}`;
+      }, { on: [[child, 'logline'], [child, 'exit']], timeoutMs }),
+    async stop() {
+      if (code === undefined) child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }

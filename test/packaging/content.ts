@@ -1,5 +1,5 @@
 /**
- * The built packages (amd64 and arm64): what is inside and what is not, the control fields, the
+ * Checks of one built package (content-amd64.slow.ts, content-arm64.slow.ts run them): what is inside and what is not, the control fields, the
  * conffile, and lintian (no error, no warning; the info tags kept are overridden with reasons in
  * packaging/lintian-overrides).
  */
@@ -11,7 +11,7 @@ import { debFile, packageVersion, sh, skipReason } from './root.js';
 
 const skip = skipReason();
 
-for (const arch of ['amd64', 'arm64'] as const) {
+export function contentTests(arch: 'amd64' | 'arm64'): void {
   t.test(`${arch}: contents, control fields, conffile`, { skip: skip ?? false }, async (t) => {
     const deb = debFile(arch);
     t.match(deb, new RegExp(`/gridedge_${packageVersion().replace(/\./g, '\\.')}_${arch}\\.deb$`), 'named gridedge_<version>_<arch>.deb');
