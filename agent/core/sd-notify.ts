@@ -90,7 +90,17 @@ export class SdNotifier {
       this.log.warn({ NOTIFY_SOCKET: path }, 'abstract NOTIFY_SOCKET is not supported; systemd notifications disabled');
       this.socketPath = null;
     } else this.socketPath = path;
-    this.transport = this.socketPath ? (o.transport ?? unixDgramTransport(this.socketPath)) : null;
+    let transport: NotifyTransport | null = null;
+    if (this.socketPath) {
+      try {
+        transport = o.transport ?? unixDgramTransport(this.socketPath);
+      } catch (err) {
+        // The addon is missing or does not load (built for another Node): run without notifications;
+        // under Type=notify systemd then times the start out, and the log says why.
+        this.log.error({ err: (err as Error).message }, 'cannot open the systemd notify socket; notifications disabled');
+      }
+    }
+    this.transport = transport;
 
     const usec = Number(env['WATCHDOG_USEC'] ?? '');
     const wpid = env['WATCHDOG_PID'];
