@@ -253,9 +253,9 @@ export class Agent {
   }
 
   /**
-   * Config reload (agent/reload.ts): stop the drivers and forwarders named, forget them, and take
-   * `cfg` as the running config. Their buffer cursors stay (a forwarder restarted under the same id
-   * resumes from its cursor); cursors of forwarders no longer configured are removed.
+   * Config reload (agent/reload.ts): stop the drivers and forwarders named (in parallel, within
+   * `deadline`) and forget them. Their buffer cursors stay, so a forwarder started again under the
+   * same id resumes from its cursor; `adoptConfig` removes the cursors of forwarders no longer listed.
    */
   async stopPlugins(driverIds: readonly string[], forwarderIds: readonly string[], deadline: AbortSignal): Promise<void> {
     const drivers = this.started.filter((s) => s.kind === 'driver' && driverIds.includes(s.cfg.id));
