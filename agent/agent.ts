@@ -37,6 +37,8 @@ import { startHttp } from './http/index.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { registry as defaultRegistry, type PluginRegistry } from './registry.js';
 import { AnalyzerRunner } from './analyzers/runner.js';
+import { attachSystemd, type SystemdHooks } from './core/sd-notify.js'; // systemd notify/watchdog (packaging)
+import { reloadOnSighup } from './reload.js'; // config reload on SIGHUP (packaging)
 
 export interface RunOptions {
   configFile?: string;
@@ -68,6 +70,8 @@ interface Started {
   health(): PluginHealth;
   /** Set while `start` fails; cleared once it succeeds. */
   startError?: string;
+  /** Set when a config reload removed it: no further start retries. */
+  removed?: boolean;
   stop(deadline: AbortSignal): Promise<void>;
 }
 
@@ -95,7 +99,7 @@ export class Agent {
   private mqttAddress = { host: '', port: 0 };
 
   constructor(
-    private readonly cfg: AgentConfig,
+    private cfg: AgentConfig,
     logger?: Logger,
     registry: PluginRegistry = defaultRegistry,
   ) {
@@ -131,8 +135,10 @@ export class Agent {
     const processors = cfg.processors.map((pc) => specOf(reg, 'processors', pc).create(pc) as Processor);
     for (const ac of cfg.aggregators) this.aggregators.push({ cfg: ac, a: specOf(reg, 'aggregators', ac).create(ac) as Aggregator });
 
-    // Forwarders are created (no I/O) before the pipeline: it asks them which raw topics go upstream.
-    const upstream = cfg.forwarders.map((fc) => ({ fc, forwarder: specOf(reg, 'forwarders', fc).create(fc) as Forwarder }));
+    // Forwarders are created (no I/O) before the pipeline, which asks them which raw topics go
+    // upstream (`storeRaw`); they start below, once the broker and HTTP are up.
+    const upstream = cfg.forwarders.map((fc) => this.createForwarder(fc));
+    this.forwarders.push(...upstream);
 
     let broker: EmbeddedBroker | null = null;
     this.pipeline = new Pipeline({
@@ -141,7 +147,7 @@ export class Agent {
       processors,
       aggregators: this.aggregators.map((x) => x.a),
       buffer: this.buffer,
-      storeRaw: (topic) => upstream.some((u) => u.forwarder.route(topic) !== null),
+      storeRaw: (topic) => this.forwarders.some((f) => f.routes(topic)),
       publish: (topic, payload) => {
         if (broker) broker.publish(topic, payload).catch(() => this.counters.inc('broker_publish_errors'));
       },
@@ -189,17 +195,7 @@ export class Agent {
     // Forwarders: forget cursors of forwarders no longer configured, so they do not hold back pruning.
     const removed = this.buffer.retainCursors(cfg.forwarders.map((f) => f.id));
     if (removed.length) this.log.warn({ removed }, 'buffer cursors of forwarders no longer configured removed');
-    for (const { fc, forwarder } of upstream) {
-      const runner = new ForwarderRunner({
-        id: fc.id,
-        type: fc.type,
-        forwarder,
-        buffer: this.buffer,
-        config: fc,
-      });
-      this.forwarders.push(runner);
-      runner.start(this.ctx(fc.type, fc.id));
-    }
+    for (const runner of upstream) runner.start(this.ctx(runner.status().type, runner.status().id));
 
     const analyzers: AnalyzerRunner[] = [];
     for (const { ac, analyzer } of analyzerPlugins) {
@@ -218,25 +214,77 @@ export class Agent {
     }
     if (analyzers.length) this.pipeline.onProcessed((device) => analyzers.forEach((r) => r.changed(device)));
 
-    for (const dc of cfg.drivers) {
-      const driver = specOf(reg, 'drivers', dc).create(dc) as Driver;
-      const ctx = this.ctx(dc.type, dc.id);
-      const emit = (m: Measurement): void => {
-        try {
-          this.pipeline.emit(m, dc.id);
-        } catch (err) {
-          // A measurement the pipeline cannot even look at (e.g. not serialisable): count it, keep going.
-          this.counters.inc('driver_errors', { driver: dc.id });
-          ctx.log.error({ err: (err as Error).message }, 'driver emitted a measurement the pipeline could not take');
-        }
-      };
-      this.track('driver', dc, driver, (deadline) => driver.stop(deadline), () => driver.start(ctx, emit));
-    }
+    for (const dc of cfg.drivers) this.startDriver(dc, this.createDriver(dc));
 
     this.timers.push(setInterval(() => void this.pipeline.pushAggregates(Date.now() * 1000), 1000));
     this.timers.push(setInterval(() => this.publishStatus(), cfg.status.intervalS * 1000));
     this.publishStatus();
     return { mqtt: this.mqttAddress, http: { host: http.host, port: http.port } };
+  }
+
+  /** A driver instance from its config (throws when its plugin refuses the config). */
+  createDriver(dc: PluginInstanceConfig): Driver {
+    return specOf(this.registry, 'drivers', dc).create(dc) as Driver;
+  }
+
+  /** Start a created driver; its measurements go to the pipeline. */
+  startDriver(dc: PluginInstanceConfig, driver: Driver): void {
+    const ctx = this.ctx(dc.type, dc.id);
+    const emit = (m: Measurement): void => {
+      try {
+        this.pipeline.emit(m, dc.id);
+      } catch (err) {
+        // A measurement the pipeline cannot even look at (e.g. not serialisable): count it, keep going.
+        this.counters.inc('driver_errors', { driver: dc.id });
+        ctx.log.error({ err: (err as Error).message }, 'driver emitted a measurement the pipeline could not take');
+      }
+    };
+    this.track('driver', dc, driver, (deadline) => driver.stop(deadline), () => driver.start(ctx, emit));
+  }
+
+  /** A forwarder runner from its config (throws when its plugin refuses the config); not started. */
+  createForwarder(fc: PluginInstanceConfig): ForwarderRunner {
+    return new ForwarderRunner({
+      id: fc.id,
+      type: fc.type,
+      forwarder: specOf(this.registry, 'forwarders', fc).create(fc) as Forwarder,
+      buffer: this.buffer!,
+      config: fc,
+    });
+  }
+
+  startForwarder(runner: ForwarderRunner): void {
+    this.forwarders.push(runner);
+    this.pipeline.forgetRawRoutes(); // which raw topics go upstream may have changed
+    runner.start(this.ctx(runner.status().type, runner.status().id));
+  }
+
+  /**
+   * Config reload (agent/reload.ts): stop the drivers and forwarders named (in parallel, within
+   * `deadline`) and forget them. Their buffer cursors stay, so a forwarder started again under the
+   * same id resumes from its cursor; `adoptConfig` removes the cursors of forwarders no longer listed.
+   */
+  async stopPlugins(driverIds: readonly string[], forwarderIds: readonly string[], deadline: AbortSignal): Promise<void> {
+    const drivers = this.started.filter((s) => s.kind === 'driver' && driverIds.includes(s.cfg.id));
+    const forwarders = this.forwarders.filter((f) => forwarderIds.includes(f.status().id));
+    for (const d of drivers) d.removed = true;
+    const results = await Promise.allSettled([...drivers.map((d) => d.stop(deadline)), ...forwarders.map((f) => f.stop(deadline))]);
+    for (const r of results) if (r.status === 'rejected') this.log.error({ err: (r.reason as Error).message }, 'a plugin failed while stopping for a config reload');
+    for (const d of drivers) this.started.splice(this.started.indexOf(d), 1);
+    for (const f of forwarders) this.forwarders.splice(this.forwarders.indexOf(f), 1);
+    this.pipeline.forgetRawRoutes();
+  }
+
+  /** The running config (reload compares a new one with it). */
+  get config(): AgentConfig {
+    return this.cfg;
+  }
+
+  /** Take `cfg` as the running config after a reload applied it; forget cursors of removed forwarders. */
+  adoptConfig(cfg: AgentConfig): void {
+    this.cfg = cfg;
+    this.log.level = cfg.log.level;
+    this.buffer?.retainCursors(cfg.forwarders.map((f) => f.id));
   }
 
   /** Keep a plugin with a lifecycle, and start it: a failing start is logged, counted and retried with backoff. */
@@ -247,7 +295,7 @@ export class Agent {
   }
 
   private async startWithRetry(s: Started, start: () => Promise<void>, backoffMs: number): Promise<void> {
-    if (this.abort.signal.aborted) return;
+    if (this.abort.signal.aborted || s.removed) return;
     try {
       await start();
       s.startError = undefined;
@@ -262,6 +310,11 @@ export class Agent {
   }
 
   /** Health of every plugin of a kind, as the status shows it. */
+  /** The buffer, for the systemd watchdog's liveness check (null before start). */
+  get messageBuffer(): MessageBuffer | null {
+    return this.buffer;
+  }
+
   private pluginStatus(kind: KindName): PluginStatus[] {
     const out: PluginStatus[] = [];
     const add = (cfg: PluginInstanceConfig, health: () => PluginHealth, startError?: string): void => {
@@ -400,9 +453,13 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
   const agent = new Agent(cfg, opts.logger, opts.registry);
   const log = agent.log;
   let stopping: Promise<number> | null = null;
+  let systemd: SystemdHooks | null = null; // systemd notify/watchdog (packaging)
+  let stopReload: (() => void) | null = null; // config reload on SIGHUP (packaging)
   const stop = (why: string): Promise<number> => {
     if (stopping) return stopping;
     log.info({ why }, 'gridedge stopping');
+    systemd?.stopping(); // systemd notify/watchdog (packaging)
+    stopReload?.(); // no config reload once stopping (packaging)
     const timeout = new Promise<number>((resolve) => {
       const t = setTimeout(() => {
         log.error({ budgetMs: STOP_BUDGET_MS }, 'clean stop took too long; exiting');
@@ -452,6 +509,8 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
       },
       'gridedge ready',
     );
+    systemd = attachSystemd(agent, log); // systemd notify/watchdog (packaging): READY=1, STATUS=, WATCHDOG=1
+    if (opts.handleSignals !== false) stopReload = reloadOnSighup(agent, opts.configFile, log, systemd.notifier); // SIGHUP (packaging)
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gridedge failed to start');
     await stop('start failed');
@@ -460,6 +519,8 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
     return 2;
   }
   const code = await done;
+  systemd?.close(); // systemd notify/watchdog (packaging)
+  stopReload?.(); // config reload on SIGHUP (packaging)
   process.off('uncaughtException', onException);
   process.off('unhandledRejection', onRejection);
   await new Promise<void>((resolve) => log.flush(() => resolve()));

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Runs the compiled tap suite (dist/test/**/*.test.js) and ends with one plain line: "N passed, N failed".
-// Usage: node test/run-tests.mjs [files or globs under dist/test ...]
+// Usage: node test/run-tests.mjs [--with-packaging] [files or globs under dist/test ...]
+//
+// --with-packaging (what `npm test` runs): after the other files, a second phase builds the .deb files
+// and the clean roots (test/packaging/prepare.sh; its failure counts as one failed test) and runs the
+// slow packaging suite (dist/test/packaging/*.slow.js), two at a time; the last line counts both
+// phases together.
 //
 // Each test file runs as its own process, `node --enable-source-maps FILE` (tap's "run a test file
 // with node" mode), GRIDEDGE_TEST_JOBS at a time (default 3). It does not go through tap's runner on
@@ -18,7 +23,7 @@
 // fails the test at that time; the runner sends SIGTERM 10 s later and SIGKILL 5 s after that).
 // "N passed, N failed" counts assertions at every depth (not the lines that close subtests); a file
 // that failed without a failing assertion (crashed, no TAP, timed out) counts as one failure.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve as resolvePath } from 'node:path';
 import { Parser } from 'tap-parser';
@@ -36,9 +41,12 @@ function findTests(dir) {
   return out.sort();
 }
 
+const args = process.argv.slice(2);
+const withPackaging = args.includes('--with-packaging');
+const fileArgs = args.filter((a) => a !== '--with-packaging');
 let files;
 try {
-  files = process.argv.length > 2 ? process.argv.slice(2) : findTests(distTest);
+  files = fileArgs.length > 0 ? fileArgs : findTests(distTest);
 } catch (err) {
   files = [];
   console.error(`cannot list ${distTest}: ${err.message}`);
@@ -188,6 +196,34 @@ async function worker() {
   while (queue.length && !interrupted) report(await runFile(queue.shift()));
 }
 await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
+
+if (withPackaging && !interrupted) {
+  // Phase 2: the slow packaging suite, on its prepared inputs.
+  const t1 = performance.now();
+  const prep = spawnSync('bash', [join(root, 'test', 'packaging', 'prepare.sh')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (prep.status !== 0) {
+    report({
+      file: 'test/packaging/prepare.sh',
+      ok: false,
+      out: '',
+      err: `${prep.stdout ?? ''}${prep.stderr ?? ''}${prep.error ? String(prep.error) : ''}`,
+      ms: performance.now() - t1,
+      counts: { pass: 0, fail: 1, skip: 0, todo: 0 },
+      why: [`prepare.sh exited ${prep.status ?? prep.signal}`],
+    });
+  } else {
+    if (prep.stderr) process.stderr.write(prep.stderr);
+    const dir = join(distTest, 'packaging');
+    let slow = [];
+    try {
+      slow = readdirSync(dir).filter((f) => f.endsWith('.slow.js')).sort().map((f) => relative(root, join(dir, f)));
+    } catch {
+      // no packaging suite built
+    }
+    queue.push(...slow);
+    await Promise.all(Array.from({ length: Math.min(2, slow.length) }, worker));
+  }
+}
 const notRun = queue.length;
 try {
   writeFileSync(durationsFile, JSON.stringify(durations, null, 1) + '\n');

@@ -39,6 +39,9 @@ export const METRICS = {
   analyzer_runs: counter('Analyzer runs completed, by analyzer', 'analyzer'),
   analyzer_errors: counter('Analyzer runs that failed, by analyzer', 'analyzer'),
   uncaught_errors: counter('Exceptions and rejections no component caught (logged; the agent keeps running), by kind', 'kind'),
+  // systemd integration and config reload (agent/core/sd-notify.ts, agent/reload.ts).
+  sd_notify_errors: counter('sd_notify datagrams that could not be sent to systemd'),
+  config_reloads: counter('Config reloads (SIGHUP), by result: applied, refused', 'result'),
   // The broker.
   broker_connections: counter('MQTT sessions established (after authentication)'),
   broker_clients: gauge('MQTT clients connected now'),

@@ -215,6 +215,11 @@ export class ForwarderRunner {
     return this.stopCtl.signal.aborted;
   }
 
+  /** Whether this forwarder sends rows of this topic upstream. */
+  routes(topic: string): boolean {
+    return this.route(topic) !== null;
+  }
+
   private route(topic: string): string | null {
     let r = this.routeCache.get(topic);
     if (r === undefined) {

@@ -162,6 +162,11 @@ export class Pipeline {
     return this.d.buffer.append(rows).then(() => undefined);
   }
 
+  /** Forget which raw topics go upstream (the forwarders changed: config reload). */
+  forgetRawRoutes(): void {
+    this.rawRoutes.clear();
+  }
+
   /** Whether a forwarder routes this raw topic (cached per device; the cache is bounded by maxDevices). */
   private rawRouted(rawT: string): boolean {
     let r = this.rawRoutes.get(rawT);

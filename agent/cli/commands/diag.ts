@@ -1,0 +1,167 @@
+/**
+ * `gridedge diag [--out FILE.tar.gz]`: what a technician sends home. Collects, each into its own
+ * file of one folder, then packs the folder with the system's `tar` (gzip):
+ *   version.txt   gridedge, Node.js, OS, architecture
+ *   config.json   the config the agent runs with (--config, $GRIDEDGE_CONFIG or the embedded
+ *                 default, GRIDEDGE_* applied), every secret masked; or the config's problems
+ *   status.json   the running agent's status (health, plugins, counters, buffer stats), or why it
+ *                 could not be read
+ *   logs.txt      the last --lines journal lines of the gridedge unit (journalctl), URL passwords
+ *                 masked, or why they could not be read
+ *   disk.json     free and total space of the storage folder's file system
+ *   summary.json  what was collected and what was not
+ * Nothing in the bundle is fatal to collect: a part that cannot be had is written as the reason.
+ * Exit 0 when the bundle was written (whatever it contains), 1 on bad options or when the output
+ * cannot be written.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { arch, hostname, platform, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
+import { resolveHttpUrl } from '../endpoints.js';
+import { fetchStatus } from '../fetch-status.js';
+import { packageVersion } from '../package-info.js';
+
+export const MASK = '***';
+
+/** Keys whose values are secrets wherever they appear in the config (case-insensitive). */
+const SECRET_KEY = /(password|passphrase|secret|token|apikey|api_key|privatekey|private_key|connectionstring|credential|sastoken)/i;
+
+/**
+ * A copy of `v` with every secret replaced by `***`: values of keys named like a password, hash,
+ * token, secret or key material, and the password part of URLs (`mqtt://user:pass@host`). Strings in
+ * arrays and nested objects are walked too; numbers and booleans are kept.
+ */
+export function maskSecrets(v: unknown, key = ''): unknown {
+  if (v === null || v === undefined) return v;
+  if (key && SECRET_KEY.test(key)) return typeof v === 'object' ? MASK : v === '' ? '' : MASK;
+  if (Array.isArray(v)) return v.map((x) => maskSecrets(x));
+  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, maskSecrets(x, k)]));
+  if (typeof v === 'string') return maskUrlPassword(v);
+  return v;
+}
+
+function maskUrlPassword(s: string): string {
+  // scheme://user:password@host → scheme://user:***@host, wherever a URL appears in the text
+  // (a forwarder's last error may quote its URL).
+  return s.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^/:@\s"']*):([^@/\s"']+)@/gi, `$1:${MASK}@`);
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; out: string; err: string }> {
+  return new Promise((done) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (e, out, err) =>
+      done({ ok: !e, out: String(out), err: e ? `${(e as NodeJS.ErrnoException).code ?? ''} ${String(err) || e.message}`.trim() : String(err) }),
+    );
+  });
+}
+
+function stamp(d = new Date()): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+export const diagCommand: Command = {
+  name: 'diag',
+  summary: 'Collect a diagnostics bundle (version, masked config, status, counters, buffer, logs, disk) as .tar.gz',
+  options: {
+    out: { type: 'string', short: 'o', valueName: 'FILE.tar.gz', description: 'Write the bundle here (default: ./gridedge-diag-HOST-TIME.tar.gz)' },
+    config: { type: 'string', short: 'c', valueName: 'FILE', description: 'The config the agent runs with (default: $GRIDEDGE_CONFIG, else the embedded default)' },
+    url: { type: 'string', valueName: 'URL', description: "The agent's HTTP address (default: from the config)" },
+    lines: { type: 'string', valueName: 'N', description: 'Journal lines to include (default 2000)' },
+    timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait for the agent and journalctl (default 5)' },
+    json: { type: 'boolean', description: 'Also print the summary as JSON on stdout' },
+  },
+  positionals: [],
+  details: [
+    'Secrets (passwords, password hashes, tokens, keys, passwords in URLs) are replaced by "***".',
+    'Parts that cannot be collected (agent not running, no journal) are recorded with the reason;',
+    'the bundle is written anyway. Exit 0 when written, 1 on bad options or an unwritable --out.',
+    'Examples:',
+    '  sudo gridedge diag --config /etc/gridedge/gridedge.yaml --out /tmp/gw-7.tar.gz',
+    '  tar -tzf /tmp/gw-7.tar.gz',
+  ].join('\n'),
+  async run({ values }, io) {
+    const timeout = positiveNumber('timeout', values['timeout']);
+    const lines = positiveInt('lines', values['lines']);
+    for (const e of [timeout, lines]) {
+      if (typeof e === 'string') {
+        io.err(`gridedge diag: ${e}\n`);
+        return EXIT.badInput;
+      }
+    }
+    const timeoutS = (timeout as number | undefined) ?? 5;
+    const out = resolve(typeof values['out'] === 'string' ? values['out'] : `gridedge-diag-${hostname()}-${stamp()}.tar.gz`);
+    if (!existsSync(dirname(out))) {
+      io.err(`gridedge diag: --out: the folder ${dirname(out)} does not exist\n`);
+      return EXIT.badInput;
+    }
+
+    const work = mkdtempSync(join(tmpdir(), 'gridedge-diag-'));
+    const name = `gridedge-diag-${stamp()}`;
+    const folder = join(work, name);
+    const summary: Record<string, string> = {};
+    const put = (file: string, body: string, what: string): void => {
+      writeFileSync(join(folder, file), body.endsWith('\n') ? body : body + '\n', { mode: 0o600 });
+      summary[file] = what;
+    };
+    try {
+      mkdirSync(folder, { mode: 0o700 });
+      put(
+        'version.txt',
+        [`gridedge ${packageVersion()}`, `node ${process.version}`, `os ${platform()} ${release()} ${arch()}`, `host ${hostname()}`, `collected ${new Date().toISOString()}`].join('\n'),
+        'ok',
+      );
+
+      // The config, masked. Loaded on demand: the config module pulls in every plugin's schema.
+      const configFlag = typeof values['config'] === 'string' ? values['config'] : undefined;
+      const file = configFlag ?? (io.env['GRIDEDGE_CONFIG'] || undefined);
+      const { loadConfig } = await import('../../config/index.js');
+      const loaded = loadConfig(file !== undefined ? { file, env: io.env } : { embeddedDefault: true, env: io.env });
+      let storageDir = '.';
+      if (loaded.ok) {
+        storageDir = loaded.config.storage.dir;
+        put('config.json', JSON.stringify({ source: file ?? 'embedded default', config: maskSecrets(loaded.config) }, null, 2), 'ok');
+      } else {
+        put('config.json', JSON.stringify({ source: file ?? 'embedded default', problems: loaded.errors }, null, 2), `invalid: ${loaded.errors.length} problem(s)`);
+      }
+
+      // The running agent's status: health, plugins, counters, buffer stats.
+      const where = await resolveHttpUrl(values['url'] as string | undefined, configFlag, io.env);
+      if (!where.ok) put('status.json', JSON.stringify({ error: where.errors }, null, 2), `not read: ${where.errors[0] ?? ''}`);
+      else {
+        const st = await fetchStatus(where.url, timeoutS);
+        if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.status), null, 2), `ok (${st.status.health})`);
+        else put('status.json', JSON.stringify({ url: st.url, error: st.reason }, null, 2), `not read: ${st.reason}`);
+      }
+
+      // Recent logs from the journal (the unit logs JSON lines to journald).
+      const n = (lines as number | undefined) ?? 2000;
+      const j = await run('journalctl', ['-u', 'gridedge', '-n', String(n), '--no-pager', '-o', 'short-iso'], timeoutS * 1000);
+      put('logs.txt', j.ok ? maskUrlPassword(j.out) : `journalctl -u gridedge could not be read: ${j.err}`, j.ok ? 'ok' : `not read: ${j.err.split('\n')[0]}`);
+
+      // Disk space where the buffer lives.
+      try {
+        const s = statfsSync(existsSync(storageDir) ? storageDir : '.');
+        put(
+          'disk.json',
+          JSON.stringify({ path: resolve(existsSync(storageDir) ? storageDir : '.'), totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize }, null, 2),
+          'ok',
+        );
+      } catch (e) {
+        put('disk.json', JSON.stringify({ error: (e as Error).message }), `not read: ${(e as Error).message}`);
+      }
+      put('summary.json', JSON.stringify(summary, null, 2), 'ok');
+
+      const tar = await run('tar', ['-czf', out, '-C', work, name], 60_000);
+      if (!tar.ok) {
+        io.err(`gridedge diag: cannot write ${out}: ${tar.err}\n`);
+        return EXIT.badInput;
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    if (values['json']) io.out(`${JSON.stringify({ out, parts: summary }, null, 2)}\n`);
+    else io.out(`${out}\n${Object.entries(summary).map(([f, w]) => `  ${f.padEnd(13)} ${w}\n`).join('')}`);
+    return EXIT.ok;
+  },
+};

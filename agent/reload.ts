@@ -1,0 +1,176 @@
+/**
+ * Config reload on SIGHUP (`systemctl reload gridedge`): the config file is read again and either
+ * applied whole or refused whole.
+ *
+ * - The new file is loaded and validated exactly as at start (GRIDEDGE_* variables apply). Any
+ *   problem: every one is logged (one `config reload refused` line with the list), counted
+ *   (`config_reloads{result="refused"}`), and the running config stays as it is.
+ * - Applied live: `drivers`, `forwarders` and `log.level`. A driver or forwarder whose entry is
+ *   unchanged (same id, same options) keeps running untouched; a changed one is stopped and started
+ *   with its new options; a new one is started; one no longer listed is stopped. A forwarder
+ *   restarted under the same id resumes from its buffer cursor, so nothing buffered is skipped.
+ * - Everything else (gateway, mqtt, http, storage, pipeline, processors, aggregators, stats,
+ *   analyzers, services, status) is bound to open sockets, files or the data path: a change there
+ *   refuses the reload, naming each changed section and saying that it needs a restart.
+ * - Atomic: every new plugin instance is created (its plugin checks its options) before anything
+ *   running is stopped; if one cannot be created, nothing is changed. A plugin whose start then
+ *   fails is retried with backoff like at start (the reload still counts as applied).
+ * - The broker, the pipeline and the buffer are never touched: publishes accepted during a reload
+ *   are stored as always. Reloads are serialized: a SIGHUP during a reload runs once it is done.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import type { Agent } from './agent.js';
+import { loadConfig } from './config/index.js';
+import type { AgentConfig, PluginInstanceConfig } from './core/config-types.js';
+import type { Driver } from './core/plugin.js';
+import type { ForwarderRunner } from './forwarders/runner.js';
+
+/** Sections a reload can change without a restart. */
+const LIVE: readonly (keyof AgentConfig)[] = ['drivers', 'forwarders', 'log'];
+
+export type ReloadResult =
+  | { ok: true; kept: string[]; restarted: string[]; added: string[]; removed: string[] }
+  | { ok: false; errors: string[] };
+
+export interface PluginDiff {
+  kept: PluginInstanceConfig[];
+  changed: PluginInstanceConfig[];
+  added: PluginInstanceConfig[];
+  removed: PluginInstanceConfig[];
+}
+
+/** How a plugin list changed, by id. */
+export function diffPlugins(before: readonly PluginInstanceConfig[], after: readonly PluginInstanceConfig[]): PluginDiff {
+  const old = new Map(before.map((p) => [p.id, p]));
+  const now = new Set(after.map((p) => p.id));
+  const d: PluginDiff = { kept: [], changed: [], added: [], removed: before.filter((p) => !now.has(p.id)) };
+  for (const p of after) {
+    const o = old.get(p.id);
+    if (!o) d.added.push(p);
+    else if (isDeepStrictEqual(o, p)) d.kept.push(p);
+    else d.changed.push(p);
+  }
+  return d;
+}
+
+/** The sections that differ and cannot change without a restart. */
+export function restartOnlyChanges(before: AgentConfig, after: AgentConfig): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof AgentConfig)[]);
+  return [...keys].filter((k) => !LIVE.includes(k) && !isDeepStrictEqual(before[k], after[k])).sort();
+}
+
+export class ConfigReloader {
+  private running: Promise<ReloadResult> | null = null;
+  private again = false;
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly configFile: string | undefined,
+    private readonly log: Logger,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** Reload now; a call during a reload runs once more after it (the file may have changed again). */
+  reload(): Promise<ReloadResult> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.once().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        void this.reload();
+      }
+    });
+    return this.running;
+  }
+
+  private refuse(errors: string[]): ReloadResult {
+    this.agent.counters.inc('config_reloads', { result: 'refused' });
+    this.log.error({ config: this.configFile ?? 'embedded default', errors }, 'config reload refused; the running config is kept');
+    return { ok: false, errors };
+  }
+
+  private async once(): Promise<ReloadResult> {
+    if (this.configFile === undefined) return this.refuse(['the agent runs the embedded default (no --config): there is no file to reload']);
+    const loaded = loadConfig({ file: this.configFile, env: this.env });
+    if (!loaded.ok) return this.refuse(loaded.errors);
+    const next = loaded.config;
+    const current = this.agent.config;
+    const fixed = restartOnlyChanges(current, next);
+    if (fixed.length) return this.refuse(fixed.map((k) => `${k}: changed, and this section is only applied at start (systemctl restart gridedge)`));
+
+    const drivers = diffPlugins(current.drivers, next.drivers);
+    const forwarders = diffPlugins(current.forwarders, next.forwarders);
+
+    // Create every new instance first: a plugin that refuses its options leaves everything as it was.
+    const newDrivers: [PluginInstanceConfig, Driver][] = [];
+    const newForwarders: ForwarderRunner[] = [];
+    const errors: string[] = [];
+    for (const dc of [...drivers.changed, ...drivers.added]) {
+      try {
+        newDrivers.push([dc, this.agent.createDriver(dc)]);
+      } catch (err) {
+        errors.push(`drivers[${next.drivers.indexOf(dc)}] (${dc.id}): ${(err as Error).message}`);
+      }
+    }
+    for (const fc of [...forwarders.changed, ...forwarders.added]) {
+      try {
+        newForwarders.push(this.agent.createForwarder(fc));
+      } catch (err) {
+        errors.push(`forwarders[${next.forwarders.indexOf(fc)}] (${fc.id}): ${(err as Error).message}`);
+      }
+    }
+    if (errors.length) return this.refuse(errors);
+
+    const stopIds = (d: PluginDiff) => [...d.changed, ...d.removed].map((p) => p.id);
+    await this.agent.stopPlugins(stopIds(drivers), stopIds(forwarders), AbortSignal.timeout(3000));
+    this.agent.adoptConfig(next);
+    for (const r of newForwarders) this.agent.startForwarder(r);
+    for (const [dc, driver] of newDrivers) this.agent.startDriver(dc, driver);
+
+    const names = (kind: string, list: PluginInstanceConfig[]) => list.map((p) => `${kind} ${p.id}`);
+    const result = {
+      ok: true as const,
+      kept: [...names('driver', drivers.kept), ...names('forwarder', forwarders.kept)],
+      restarted: [...names('driver', drivers.changed), ...names('forwarder', forwarders.changed)],
+      added: [...names('driver', drivers.added), ...names('forwarder', forwarders.added)],
+      removed: [...names('driver', drivers.removed), ...names('forwarder', forwarders.removed)],
+    };
+    this.agent.counters.inc('config_reloads', { result: 'applied' });
+    this.log.info({ config: this.configFile, ...result, logLevel: next.log.level }, 'config reloaded');
+    return result;
+  }
+}
+
+/**
+ * SIGHUP → reload. Under systemd, RELOADING=1 is sent first and READY=1 (with the new status line)
+ * after, whatever the result, so `systemctl reload` returns once the reload is done. Returns the
+ * function that removes the handler.
+ */
+export function reloadOnSighup(
+  agent: Agent,
+  configFile: string | undefined,
+  log: Logger,
+  notifier?: { reloading(): Promise<boolean>; ready(status: string): Promise<boolean> } | null,
+): () => void {
+  const reloader = new ConfigReloader(agent, configFile, log.child({ component: 'reload' }));
+  const onHup = (): void => {
+    log.info({ config: configFile ?? 'embedded default' }, 'SIGHUP: reloading the config');
+    void notifier?.reloading();
+    void reloader.reload().then(async (r) => {
+      const { statusLine } = await import('./core/sd-notify.js');
+      let line = r.ok ? 'reloaded' : `reload refused (${r.errors.length} problem(s))`;
+      try {
+        line = `${statusLine(agent.status())}; ${line}`;
+      } catch {
+        // the status could not be built: the reload result alone
+      }
+      await notifier?.ready(line);
+    });
+  };
+  process.on('SIGHUP', onHup);
+  return () => void process.off('SIGHUP', onHup);
+}

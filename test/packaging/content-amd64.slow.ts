@@ -1,0 +1,4 @@
+/** The amd64 package: contents, control fields, conffile, lintian (see content.ts). */
+import { contentTests } from './content.js';
+
+contentTests('amd64');
