@@ -85,6 +85,16 @@ rm -rf "$app/node_modules/better-sqlite3/deps" "$app/node_modules/better-sqlite3
   "$app/node_modules/better-sqlite3/binding.gyp" "$app/node_modules/unix-dgram/src" \
   "$app/node_modules/unix-dgram/binding.gyp" "$app/node_modules/unix-dgram/test" \
   "$app/node_modules/nan"
+# Prebuilt addons shipped for other systems (serialport's bindings carry Android, musl and other
+# architectures): only this architecture's glibc build stays (node-gyp-build picks it at run time).
+for pre in "$app"/node_modules/*/prebuilds "$app"/node_modules/@*/*/prebuilds; do
+  [ -d "$pre" ] || continue
+  find "$pre" -mindepth 1 -maxdepth 1 -type d ! -name "linux-$gyp_arch" -exec rm -rf {} +
+  find "$pre" -type f -name '*musl*' -delete
+  # linux-arm64 holds armv8 builds only; linux-x64 only x64: what is left is for this architecture.
+done
+# Command-line entry points of libraries (not run by gridedge): removed rather than shipped unexecutable.
+rm -f "$app/node_modules/yaml/bin.mjs"
 # Documentation, type declarations, tests and source maps of the dependencies.
 find "$app/node_modules" \( -name '*.md' -o -name '*.markdown' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \
   -o -name '*.map' -o -name '*.ts' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.github' \
