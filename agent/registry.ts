@@ -17,6 +17,7 @@ import { statsAggregator } from './aggregators/stats/index.js';
 import { estimatorAnalyzer } from './analyzers/estimator/index.js';
 import { azureIotForwarder } from './forwarders/azure-iot/index.js';
 import { mqttForwarder } from './forwarders/mqtt/index.js';
+import { schedulerService } from './services/scheduler/index.js';
 
 /**
  * A spec as the loader and the agent handle it. Each spec declares its own config type; `create` and
@@ -40,7 +41,7 @@ export const PLUGINS: { readonly [L in ListKey]: readonly AnySpec[] } = {
   aggregators: [plugin(statsAggregator)],
   analyzers: [plugin(estimatorAnalyzer)],
   forwarders: [plugin(mqttForwarder), plugin(azureIotForwarder)],
-  services: [],
+  services: [plugin(schedulerService)],
 };
 
 /** Build a registry from lists of specs per kind (a spec type may appear once per kind). */

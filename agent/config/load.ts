@@ -61,10 +61,17 @@ function defaultAggregators(stats: unknown): Record<string, unknown>[] {
   return [{ type: 'stats', id: 'stats', ...keys }];
 }
 
-/** A `stats` section next to an `aggregators` list would be silently unused: say so. */
+/** A `stats` (`scheduler`) section next to an `aggregators` (`services`) list would be silently unused: say so. */
 function statsSectionProblems(doc: ConfigDocument): Problem[] {
-  if (!Object.hasOwn(doc, 'aggregators') || !Object.hasOwn(doc, 'stats')) return [];
+  const out: Problem[] = [];
+  if (Object.hasOwn(doc, 'services') && Object.hasOwn(doc, 'scheduler'))
+    out.push({
+      path: 'scheduler',
+      message: 'configures the default scheduler service only, and this config gives a services list: configure the scheduler in its services[] entry instead (type: scheduler)',
+    });
+  if (!Object.hasOwn(doc, 'aggregators') || !Object.hasOwn(doc, 'stats')) return out;
   return [
+    ...out,
     {
       path: 'stats',
       message:
@@ -134,9 +141,13 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
   // schema, its problems under stats.*) is the default aggregator's entry.
   const derivedAggregators = !Object.hasOwn(layered, 'aggregators');
   if (derivedAggregators) config['aggregators'] = defaultAggregators(config['stats']);
+  // Likewise, without a services list the scheduler section is the default service's entry.
+  const derivedServices = !Object.hasOwn(layered, 'services') && registry.services.has('scheduler');
+  if (derivedServices) config['services'] = [{ type: 'scheduler', id: 'scheduler', ...(config['scheduler'] as Record<string, unknown>) }];
   for (const kind of KINDS) {
     const list = config[kind.list];
     if (kind.list === 'aggregators' && derivedAggregators) continue;
+    if (kind.list === 'services' && derivedServices) continue;
     if (Array.isArray(list)) config[kind.list] = checkPluginList(list, kind, registry[kind.list], problems);
   }
   if (!problems.some((p) => p.path === 'estimator' || p.path.startsWith('estimator.'))) problems.push(...estimatorSection(config, registry));

@@ -11,6 +11,7 @@ import { CONFIG_VERSION } from './migrate.js';
 import { MIN_MAX_BYTES } from '../buffer/space.js';
 import { KINDS, type KindInfo } from '../core/kinds.js';
 import { STATS_SCHEMA } from '../aggregators/stats/schema.js';
+import { SCHEDULER_SCHEMA } from '../services/scheduler/schema.js';
 import { ESTIMATOR_SCHEMA } from '../analyzers/estimator/schema.js';
 
 /** One option: convict's leaf shape (a node with `default`). */
@@ -117,7 +118,9 @@ function pluginLists(): SchemaBranch {
         ? ' (default: the power processor)'
         : k.list === 'aggregators'
           ? ' (default: the stats aggregator configured by the stats section)'
-          : '';
+          : k.list === 'services'
+            ? ' (default: the scheduler service configured by the scheduler section)'
+            : '';
     out[k.list] = {
       doc: `${k.doc}${note}; see ${k.list}[] below; as an environment variable: JSON`,
       format: f.list,
@@ -228,6 +231,7 @@ const ROOT: SchemaBranch = {
       default: 2000,
     },
   },
+  scheduler: { ...SCHEDULER_SCHEMA },
   stats: {
     enabled: {
       doc: 'Run the default stats aggregator (used when the config gives no aggregators list) on bal/processed/<device>/stats/<window>',

@@ -107,6 +107,8 @@ export interface AgentConfig {
   storage: StorageConfig;
   pipeline: PipelineConfig;
   stats: StatsConfig;
+  /** The scheduler service's options (its default services entry). */
+  scheduler: { maxJobs: number; model: 'physical' | 'pymfm'; timeLimitS: number };
   estimator: EstimatorSectionConfig;
   status: StatusConfig;
   /** One list per plugin kind (agent/core/kinds.ts), each entry validated against its plugin's schema. */

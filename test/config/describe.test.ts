@@ -75,6 +75,8 @@ const SAMPLES: Record<string, string> = {
   'storage.commitIntervalMs': '5',
   drivers: '[]',
   processors: '[]',
+  services: '[]',
+  'scheduler.model': 'pymfm',
   aggregators: '[]',
   forwarders: '[{"type":"mqtt","id":"up"}]',
   'estimator.network': CASE14,

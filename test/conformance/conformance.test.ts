@@ -48,7 +48,7 @@ const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unk
       connectTimeoutMs: 5000,
     }),
   },
-  services: { 'fake-echo': () => ({ id: 'e1' }) },
+  services: { 'fake-echo': () => ({ id: 'e1' }), scheduler: () => ({ id: 'scheduler', maxJobs: 5 }) },
 };
 
 t.test('conformance of every plugin of every kind', async (t) => {

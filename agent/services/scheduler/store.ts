@@ -1,0 +1,96 @@
+/**
+ * The scheduler's jobs on disk: one SQLite file (`jobs.db` in the service's storage folder), so
+ * submitted jobs and their results survive a restart. Writes are small and synchronous
+ * (better-sqlite3, WAL); a job that was queued or running when the agent stopped is marked failed
+ * with that reason when the store opens.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type JobStatus = 'created' | 'running' | 'success' | 'failed';
+
+export interface JobRecord {
+  id: string;
+  status: JobStatus;
+  model: string;
+  created_at: number;
+  updated_at: number;
+  input: unknown;
+  result?: unknown;
+  error?: string;
+}
+
+interface Row {
+  id: string;
+  status: JobStatus;
+  model: string;
+  created_at: number;
+  updated_at: number;
+  input: string;
+  result: string | null;
+  error: string | null;
+}
+
+const toRecord = (r: Row): JobRecord => {
+  const rec: JobRecord = { id: r.id, status: r.status, model: r.model, created_at: r.created_at, updated_at: r.updated_at, input: JSON.parse(r.input) };
+  if (r.result !== null) rec.result = JSON.parse(r.result);
+  if (r.error !== null) rec.error = r.error;
+  return rec;
+};
+
+export class JobStore {
+  private readonly db: Database.Database;
+
+  constructor(dir: string, now: number) {
+    mkdirSync(dir, { recursive: true });
+    this.db = new Database(join(dir, 'jobs.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
+      id TEXT PRIMARY KEY, status TEXT NOT NULL, model TEXT NOT NULL,
+      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+      input TEXT NOT NULL, result TEXT, error TEXT)`);
+    this.db
+      .prepare(`UPDATE jobs SET status = 'failed', error = 'the agent stopped before the job finished; submit it again', updated_at = ? WHERE status IN ('created', 'running')`)
+      .run(now);
+  }
+
+  insert(rec: JobRecord): void {
+    this.db
+      .prepare('INSERT INTO jobs (id, status, model, created_at, updated_at, input) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(rec.id, rec.status, rec.model, rec.created_at, rec.updated_at, JSON.stringify(rec.input));
+  }
+
+  update(id: string, status: JobStatus, now: number, result?: unknown, error?: string): void {
+    this.db
+      .prepare('UPDATE jobs SET status = ?, updated_at = ?, result = ?, error = ? WHERE id = ?')
+      .run(status, now, result === undefined ? null : JSON.stringify(result), error ?? null, id);
+  }
+
+  get(id: string): JobRecord | undefined {
+    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined;
+    return r ? toRecord(r) : undefined;
+  }
+
+  list(): { id: string; status: JobStatus; created_at: number; updated_at: number }[] {
+    return this.db.prepare('SELECT id, status, created_at, updated_at FROM jobs ORDER BY created_at, id').all() as {
+      id: string;
+      status: JobStatus;
+      created_at: number;
+      updated_at: number;
+    }[];
+  }
+
+  /** Jobs queued or running. */
+  pending(): number {
+    return (this.db.prepare(`SELECT count(*) AS n FROM jobs WHERE status IN ('created', 'running')`).get() as { n: number }).n;
+  }
+
+  delete(id: string): boolean {
+    return this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
