@@ -53,9 +53,8 @@ const passwordHash: f.Check = (v) => {
   }
 };
 
-/** One `http.users[]` entry. */
-export const HTTP_USER_SCHEMA: SchemaBranch = {
-  username: { doc: 'Account name', format: f.nonEmptyString, default: null },
+/** The credential keys of a user entry: a password in clear or its scrypt hash (exactly one). */
+const CREDENTIALS: SchemaBranch = {
   password: {
     doc: 'Password in clear (hashed with scrypt when the agent starts); give this or passwordHash',
     format: f.optionalString,
@@ -68,6 +67,12 @@ export const HTTP_USER_SCHEMA: SchemaBranch = {
     default: undefined,
     sensitive: true,
   },
+};
+
+/** One `http.users[]` entry. */
+export const HTTP_USER_SCHEMA: SchemaBranch = {
+  username: { doc: 'Account name', format: f.nonEmptyString, default: null },
+  ...CREDENTIALS,
   role: {
     doc: 'viewer: read; operator: also submit optimisations and acknowledge; admin: also config and users',
     format: ['viewer', 'operator', 'admin'],
@@ -78,18 +83,7 @@ export const HTTP_USER_SCHEMA: SchemaBranch = {
 /** One `mqtt.users[]` entry. */
 export const USER_SCHEMA: SchemaBranch = {
   username: { doc: 'MQTT username', format: f.nonEmptyString, default: null },
-  password: {
-    doc: 'Password in clear (hashed with scrypt when the agent starts); give this or passwordHash',
-    format: f.optionalString,
-    default: undefined,
-    sensitive: true,
-  },
-  passwordHash: {
-    doc: 'scrypt hash of the password (scrypt$N$r$p$salt$hash, base64); give this or password',
-    format: passwordHash,
-    default: undefined,
-    sensitive: true,
-  },
+  ...CREDENTIALS,
   publish: { doc: 'Topic filters the user may publish to (none when empty)', format: f.topicFilterList, default: [] },
   subscribe: { doc: 'Topic filters the user may subscribe to (none when empty)', format: f.topicFilterList, default: [] },
 };

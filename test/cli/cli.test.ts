@@ -53,3 +53,18 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     t.equal(r.stdout, '', `${args.join(' ')}: nothing on stdout`);
   }
 });
+
+t.test('passwd: the scrypt hash of the password on standard input, which the broker accepts', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { cliPath } = await import('../helpers/agent-process.js');
+  const { verifyPassword } = await import('../../agent/broker/passwords.js');
+  const ok = spawnSync(process.execPath, [cliPath(), 'passwd'], { input: 'correct horse\n', encoding: 'utf8' });
+  t.equal(ok.status, 0, ok.stderr);
+  const hash = ok.stdout.trim();
+  t.match(hash, /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  t.ok(verifyPassword('correct horse', hash), 'the hash verifies the password');
+  t.notOk(verifyPassword('wrong', hash), 'and only it');
+  const empty = spawnSync(process.execPath, [cliPath(), 'passwd'], { input: '', encoding: 'utf8' });
+  t.equal(empty.status, 1);
+  t.match(empty.stderr, /no password on standard input/);
+});

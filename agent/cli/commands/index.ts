@@ -8,6 +8,7 @@ import { configCheck, configSchema } from './config.js';
 import { pfCommand } from './pf.js';
 import { modbusReadCommand } from './modbus.js';
 import { diagCommand } from './diag.js';
+import { passwdCommand } from './passwd.js';
 import { runCommand } from './run.js';
 import { scheduleCommand } from './schedule.js';
 import { seCommand } from './se.js';
@@ -15,4 +16,4 @@ import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
 import { pmuProbe } from './pmu.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, scheduleCommand, pmuProbe, modbusReadCommand, diagCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, scheduleCommand, pmuProbe, modbusReadCommand, diagCommand, passwdCommand];
