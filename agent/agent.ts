@@ -30,7 +30,7 @@ import type {
   Service,
   ServiceContext,
 } from './core/plugin.js';
-import type { AgentStatus, PluginStatus } from './core/status-types.js';
+import type { AgentStatus, ForwarderStatus, PluginStatus } from './core/status-types.js';
 import { metricsTopic, statusTopic } from './core/topics.js';
 import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
@@ -195,7 +195,7 @@ export class Agent {
     // Forwarders: forget cursors of forwarders no longer configured, so they do not hold back pruning.
     const removed = this.buffer.retainCursors(cfg.forwarders.map((f) => f.id));
     if (removed.length) this.log.warn({ removed }, 'buffer cursors of forwarders no longer configured removed');
-    for (const runner of upstream) runner.start(this.ctx(runner.status().type, runner.status().id));
+    for (const runner of upstream) runner.start(this.ctx(runner.type, runner.id));
 
     const analyzers: AnalyzerRunner[] = [];
     for (const { ac, analyzer } of analyzerPlugins) {
@@ -256,7 +256,7 @@ export class Agent {
   startForwarder(runner: ForwarderRunner): void {
     this.forwarders.push(runner);
     this.pipeline.forgetRawRoutes(); // which raw topics go upstream may have changed
-    runner.start(this.ctx(runner.status().type, runner.status().id));
+    runner.start(this.ctx(runner.type, runner.id));
   }
 
   /**
@@ -266,7 +266,7 @@ export class Agent {
    */
   async stopPlugins(driverIds: readonly string[], forwarderIds: readonly string[], deadline: AbortSignal): Promise<void> {
     const drivers = this.started.filter((s) => s.kind === 'driver' && driverIds.includes(s.cfg.id));
-    const forwarders = this.forwarders.filter((f) => forwarderIds.includes(f.status().id));
+    const forwarders = this.forwarders.filter((f) => forwarderIds.includes(f.id));
     for (const d of drivers) d.removed = true;
     const results = await Promise.allSettled([...drivers.map((d) => d.stop(deadline)), ...forwarders.map((f) => f.stop(deadline))]);
     for (const r of results) if (r.status === 'rejected') this.log.error({ err: (r.reason as Error).message }, 'a plugin failed while stopping for a config reload');
@@ -309,13 +309,13 @@ export class Agent {
     }
   }
 
-  /** Health of every plugin of a kind, as the status shows it. */
   /** The buffer, for the systemd watchdog's liveness check (null before start). */
   get messageBuffer(): MessageBuffer | null {
     return this.buffer;
   }
 
-  private pluginStatus(kind: KindName): PluginStatus[] {
+  /** Health of every plugin of a kind, as the status shows it (`forwarders`: their status, read once). */
+  private pluginStatus(kind: KindName, forwarders: readonly ForwarderStatus[]): PluginStatus[] {
     const out: PluginStatus[] = [];
     const add = (cfg: PluginInstanceConfig, health: () => PluginHealth, startError?: string): void => {
       let h: PluginHealth;
@@ -334,19 +334,18 @@ export class Agent {
     if (kind === 'processor') for (const pc of this.cfg.processors) add(pc, () => ({ state: 'running' }));
     else if (kind === 'aggregator') for (const { cfg, a } of this.aggregators) add(cfg, () => a.health?.() ?? { state: 'running' });
     else if (kind === 'forwarder')
-      for (const f of this.forwarders) {
-        const fs = f.status();
+      for (const fs of forwarders)
         add({ type: fs.type, id: fs.id }, () => ({ state: fs.connected ? 'running' : 'degraded', ...(fs.lastError ? { lastError: fs.lastError } : {}) }));
-      }
     else for (const s of this.started) if (s.kind === kind) add(s.cfg, s.health, s.startError);
     return out;
   }
 
   status(): AgentStatus {
     const problems: string[] = [];
+    const forwarders = this.forwarders.map((f) => f.status());
     const plugins = {} as AgentStatus['plugins'];
     for (const k of KINDS) {
-      plugins[k.list] = this.pluginStatus(k.kind);
+      plugins[k.list] = this.pluginStatus(k.kind, forwarders);
       if (k.kind === 'forwarder') continue; // forwarders have their own problem line below
       for (const p of plugins[k.list])
         if (p.state !== 'running') problems.push(`${k.kind} ${p.id} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
@@ -361,7 +360,6 @@ export class Agent {
     });
     const buffer = this.buffer ? this.buffer.stats() : null;
     if (buffer?.writeError) problems.push(`buffer cannot write: ${buffer.writeError}`);
-    const forwarders = this.forwarders.map((f) => f.status());
     for (const f of forwarders) if (!f.connected) problems.push(`forwarder ${f.id} is not connected${f.lastError ? `: ${f.lastError}` : ''}`);
     return {
       gateway: this.cfg.gateway.id,

@@ -6,8 +6,9 @@
  *   MQTT client ─┘                                  aggregators ─▶ bal/processed/<device>/stats/<w> ─▶ buffer
  *   analyzers, services ─▶ publishDerived ─▶ bal/processed/<their topic> ─▶ buffer
  *
- * A QoS 1 publish from a network client is acknowledged only once the raw message and what it was
- * processed into are committed to the buffer (the promise `ingestRaw` returns). A bad payload is
+ * A QoS 1 publish from a network client is acknowledged only once what it was processed into (which
+ * keeps every raw field), and the verbatim raw message when a forwarder sends bal/raw upstream, are
+ * committed to the buffer (the promise `ingestRaw` returns). A bad payload is
  * rejected, counted by reason and logged (rate-limited) naming client, topic and reason; it never
  * throws into the broker and never blocks other messages.
  */
