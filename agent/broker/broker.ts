@@ -214,12 +214,15 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
    * not retained). A store failure on QoS 1/2 → not acknowledged, connection closed (the client
    * re-sends); on QoS 0 (best effort) it is counted and the message is still relayed.
    */
-  /** Run `cb` after the callbacks of this client's earlier publishes (at once when none is pending). */
-  function inOrder(session: Session, cb: () => void): void {
-    if (!session.tail) return cb();
-    const mine: Promise<void> = session.tail.then(() => {
+  /**
+   * Run `action` (or the function `action` resolves to) after the callbacks of this client's earlier
+   * publishes: at once when none is pending and the action is ready.
+   */
+  function inOrder(session: Session, action: (() => void) | Promise<() => void>): void {
+    if (!session.tail && typeof action === 'function') return action();
+    const mine: Promise<void> = Promise.all([session.tail, action]).then(([, run]) => {
       if (session.tail === mine) session.tail = null;
-      cb();
+      run();
     });
     session.tail = mine;
   }
@@ -246,14 +249,21 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     } catch (e) {
       pending = Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
-    const release = qos !== 2 && session.held < MAX_HELD_PER_CLIENT;
     let restore: (() => void) | null = null;
-    if (release) {
+    if (qos !== 2 && session.held < MAX_HELD_PER_CLIENT) {
       session.held++;
       restore = releaseBatchSlot(client);
     }
+    // Before the callback: give back the batch slot (Aedes' completion of the packet takes it again).
+    const release = (): void => {
+      if (restore) {
+        session.held--;
+        restore();
+      }
+    };
     const settled: Promise<() => void> = pending.then(
       (verdict) => () => {
+        release();
         if (verdict === 'rejected') {
           counters.inc('broker_dropped', { reason: 'payload_rejected' });
           dropToSink(packet);
@@ -261,22 +271,14 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         callback(null);
       },
       (err: unknown) => () => {
+        release();
         refuse('store_unavailable', client, raw.topic, (err as Error)?.message);
         if (qos === 0) return callback(null);
         // An error here makes Aedes close the connection without acknowledging: the client re-sends later.
         callback(new Error(`store unavailable: ${(err as Error)?.message ?? String(err)}`));
       },
     );
-    const prev = session.tail ?? Promise.resolve();
-    const mine: Promise<void> = Promise.all([prev, settled]).then(([, finish]) => {
-      if (session.tail === mine) session.tail = null;
-      if (restore) {
-        session.held--;
-        restore();
-      }
-      finish();
-    });
-    session.tail = mine;
+    inOrder(session, settled);
   }
 
   function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
