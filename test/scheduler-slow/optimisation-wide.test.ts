@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { normaliseJob, optimise } from '../../algorithms/scheduler/index.js';
-import { glpsolObjective, hasGlpsol, relDiff, violations } from '../scheduler/check.js';
+import { agreeWithGlpsol, checkRandomSchedules, glpsolObjective, hasGlpsol, relDiff, violations } from '../scheduler/check.js';
 import { loadFixture } from '../scheduler/fixtures.js';
 import { randomJob } from '../scheduler/random-jobs.js';
 
@@ -17,32 +17,11 @@ t.test('glpsol and HiGHS agree on the pymfm example, physical variant, and on ra
   t.equal(r.status, 'optimal');
   const g = glpsolObjective(job, 'physical', 'example-physical');
   t.ok(relDiff(r.objective!, g) < 1e-6, `HiGHS ${r.objective} vs glpsol ${g}`);
-  for (const seed of [11, 12, 13, 14, 15, 16]) {
-    const j = randomJob(seed, 16, 2);
-    for (const variant of ['pymfm', 'physical'] as const) {
-      const o = await optimise(j, variant, { mipRelGap: 1e-9 });
-      t.equal(o.status, 'optimal', `seed ${seed} ${variant}`);
-      const gl = glpsolObjective(j, variant, `w${seed}-${variant}`);
-      t.ok(relDiff(o.objective!, gl) < 1e-6, `seed ${seed} ${variant}: HiGHS ${o.objective} vs glpsol ${gl}`);
-    }
-  }
+  await agreeWithGlpsol(t, [11, 12, 13, 14, 15, 16], 16, 2, 'w');
 });
 
 t.test('48 random feasible jobs of 24 steps: every schedule property holds', async (t) => {
-  let n = 0;
-  for (let seed = 300; seed < 324; seed++) {
-    const job = randomJob(seed, 24);
-    for (const variant of ['pymfm', 'physical'] as const) {
-      const r = await optimise(job, variant);
-      if (r.status !== 'optimal') {
-        t.fail(`seed ${seed} ${variant}: ${r.status} ${r.reason ?? ''}`);
-        continue;
-      }
-      const v = violations(job, variant, r);
-      if (v) t.fail(`seed ${seed} ${variant}: ${v}`);
-      n++;
-    }
-  }
+  const n = await checkRandomSchedules(t, Array.from({ length: 24 }, (_, k) => 300 + k), 24);
   t.equal(n, 48);
 });
 

@@ -6,7 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildModel, type Job, type ModelVariant, type ScheduleResult } from '../../algorithms/scheduler/index.js';
+import type { Test } from 'tap';
+import { buildModel, optimise, type Job, type ModelVariant, type ScheduleResult } from '../../algorithms/scheduler/index.js';
+import { randomJob } from './random-jobs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sched-'));
 
@@ -89,3 +91,37 @@ export function violations(job: Job, variant: ModelVariant, r: ScheduleResult, i
   return '';
 }
 
+
+const VARIANTS = ['pymfm', 'physical'] as const;
+
+/** HiGHS and glpsol agree within 1e-6 relative on seeded random jobs (`steps` long), in both variants. */
+export async function agreeWithGlpsol(t: Test, seeds: readonly number[], steps: number, batteries: number, tag: string): Promise<void> {
+  for (const seed of seeds) {
+    const job = randomJob(seed, steps, batteries);
+    for (const variant of VARIANTS) {
+      const r = await optimise(job, variant, { mipRelGap: 1e-9 });
+      t.equal(r.status, 'optimal', `seed ${seed} ${variant}: ${r.reason ?? ''}`);
+      const g = glpsolObjective(job, variant, `${tag}${seed}-${variant}`);
+      t.ok(relDiff(r.objective!, g) < 1e-6, `seed ${seed} ${variant}: HiGHS ${r.objective} vs glpsol ${g}`);
+    }
+  }
+}
+
+/** Seeded random jobs (`steps` long), both variants, solve to optimality with every property holding; how many did. */
+export async function checkRandomSchedules(t: Test, seeds: readonly number[], steps: number): Promise<number> {
+  let n = 0;
+  for (const seed of seeds) {
+    const job = randomJob(seed, steps);
+    for (const variant of VARIANTS) {
+      const r = await optimise(job, variant);
+      if (r.status !== 'optimal') {
+        t.fail(`seed ${seed} ${variant}: ${r.status} ${r.reason ?? ''}`);
+        continue;
+      }
+      const v = violations(job, variant, r);
+      if (v) t.fail(`seed ${seed} ${variant}: ${v}`);
+      n++;
+    }
+  }
+  return n;
+}

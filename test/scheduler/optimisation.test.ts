@@ -14,7 +14,7 @@
  */
 import t from 'tap';
 import { buildModel, normaliseJob, optimise, ruleBased } from '../../algorithms/scheduler/index.js';
-import { glpsolObjective, hasGlpsol, relDiff, violations } from './check.js';
+import { agreeWithGlpsol, checkRandomSchedules, glpsolObjective, hasGlpsol, relDiff } from './check.js';
 import { solveModel } from '../../algorithms/scheduler/solve.js';
 import { loadFixture } from './fixtures.js';
 import { randomJob } from './random-jobs.js';
@@ -31,32 +31,11 @@ t.test('glpsol and HiGHS agree on the optimum of the pymfm example (pymfm varian
 });
 
 t.test('glpsol and HiGHS agree on random jobs with bulk windows and final SoC', { skip: hasGlpsol() ? false : 'glpsol (glpk-utils) not installed' }, async (t) => {
-  for (const seed of [3, 7]) {
-    const job = randomJob(seed, 16, 2);
-    for (const variant of ['pymfm', 'physical'] as const) {
-      const r = await optimise(job, variant, { mipRelGap: 1e-9 });
-      t.equal(r.status, 'optimal', `seed ${seed} ${variant}: ${r.reason ?? ''}`);
-      const g = glpsolObjective(job, variant, `r${seed}-${variant}`);
-      t.ok(relDiff(r.objective!, g) < 1e-6, `seed ${seed} ${variant}: HiGHS ${r.objective} vs glpsol ${g}`);
-    }
-  }
+  await agreeWithGlpsol(t, [3, 7], 16, 2, 'r');
 });
 
 t.test('random feasible jobs: balance, SoC, bulk, final SoC, limits, peaks and objective hold', async (t) => {
-  let n = 0;
-  for (let seed = 100; seed < 106; seed++) {
-    const job = randomJob(seed, 16);
-    for (const variant of ['pymfm', 'physical'] as const) {
-      const r = await optimise(job, variant);
-      if (r.status !== 'optimal') {
-        t.fail(`seed ${seed} ${variant}: ${r.status} ${r.reason ?? ''}`);
-        continue;
-      }
-      const v = violations(job, variant, r);
-      if (v) t.fail(`seed ${seed} ${variant}: ${v}`);
-      n++;
-    }
-  }
+  const n = await checkRandomSchedules(t, [100, 101, 102, 103, 104, 105], 16);
   t.equal(n, 12, 'every random job solved to optimality and checked (more in scheduler-slow)');
 });
 
