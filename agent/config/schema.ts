@@ -9,7 +9,7 @@ import * as f from './formats.js';
 import { parseHash } from '../broker/passwords.js';
 import { CONFIG_VERSION } from './migrate.js';
 import { MIN_MAX_BYTES } from '../buffer/space.js';
-import { KINDS, type KindInfo } from '../core/kinds.js';
+import { KINDS, type KindInfo, type ListKey } from '../core/kinds.js';
 import { STATS_SCHEMA } from '../aggregators/stats/schema.js';
 import { SCHEDULER_SCHEMA } from '../services/scheduler/schema.js';
 import { ESTIMATOR_SCHEMA } from '../analyzers/estimator/schema.js';
@@ -104,17 +104,17 @@ export function entryBaseSchema(kind: KindInfo, knownTypes: readonly string[]): 
 export const DEFAULT_PROCESSORS = [{ type: 'power', id: 'power' }];
 
 /** One option per plugin kind: its list of entries (see agent/core/kinds.ts). */
+/** What a list holds when the config does not give it, where that is not "nothing". */
+const DEFAULT_NOTES: Partial<Record<ListKey, string>> = {
+  processors: 'the power processor',
+  aggregators: 'the stats aggregator configured by the stats section',
+  services: 'the scheduler service configured by the scheduler section',
+};
+
 function pluginLists(): SchemaBranch {
   const out: SchemaBranch = {};
   for (const k of KINDS) {
-    const note =
-      k.list === 'processors'
-        ? ' (default: the power processor)'
-        : k.list === 'aggregators'
-          ? ' (default: the stats aggregator configured by the stats section)'
-          : k.list === 'services'
-            ? ' (default: the scheduler service configured by the scheduler section)'
-            : '';
+    const note = DEFAULT_NOTES[k.list] ? ` (default: ${DEFAULT_NOTES[k.list]})` : '';
     out[k.list] = {
       doc: `${k.doc}${note}; see ${k.list}[] below; as an environment variable: JSON`,
       format: f.list,
