@@ -14,7 +14,7 @@ import { render, showValue, type Problem } from './problems.js';
 import { readConfigFile } from './read-file.js';
 import { crossFieldProblems } from './rules.js';
 import { HTTP_USER_SCHEMA, ROOT_SCHEMA } from './schema.js';
-import { KINDS } from '../core/kinds.js';
+import { KINDS, type ListKey } from '../core/kinds.js';
 import { checkStructure, isPlainObject } from './structure.js';
 
 export interface ConfigSource {
@@ -52,32 +52,45 @@ function tagEnvProblems(problems: Problem[], fromEnv: Map<string, string>): Prob
 }
 
 /**
- * The `stats` section configures the default aggregator: without an `aggregators` list, the list is
- * `[{ type: stats, id: stats, ...stats }]` (empty when `stats.enabled` is false).
+ * Sections that configure a list's default entry: without the list in the config, it is
+ * `[{ type, id: type, ...section }]` (empty when the section has `enabled: false`). A config that
+ * gives the list as well would leave the section silently unused, which is a problem.
  */
-function defaultAggregators(stats: unknown): Record<string, unknown>[] {
-  if (!isPlainObject(stats) || stats['enabled'] === false) return [];
-  const { enabled: _enabled, ...keys } = stats;
-  return [{ type: 'stats', id: 'stats', ...keys }];
-}
+const SECTION_DEFAULTS = [
+  {
+    section: 'scheduler',
+    list: 'services',
+    type: 'scheduler',
+    unused:
+      'configures the default scheduler service only, and this config gives a services list: configure the scheduler in its services[] entry instead (type: scheduler)',
+  },
+  {
+    section: 'stats',
+    list: 'aggregators',
+    type: 'stats',
+    unused:
+      'configures the default aggregator only, and this config gives an aggregators list: configure the stats aggregator in its aggregators[] entry instead (type: stats)',
+  },
+] as const satisfies readonly { section: string; list: ListKey; type: string; unused: string }[];
 
-/** A `stats` (`scheduler`) section next to an `aggregators` (`services`) list would be silently unused: say so. */
-function statsSectionProblems(doc: ConfigDocument): Problem[] {
-  const out: Problem[] = [];
-  if (Object.hasOwn(doc, 'services') && Object.hasOwn(doc, 'scheduler'))
-    out.push({
-      path: 'scheduler',
-      message: 'configures the default scheduler service only, and this config gives a services list: configure the scheduler in its services[] entry instead (type: scheduler)',
-    });
-  if (!Object.hasOwn(doc, 'aggregators') || !Object.hasOwn(doc, 'stats')) return out;
-  return [
-    ...out,
-    {
-      path: 'stats',
-      message:
-        'configures the default aggregator only, and this config gives an aggregators list: configure the stats aggregator in its aggregators[] entry instead (type: stats)',
-    },
-  ];
+/** Fill the lists the config leaves out from their sections; returns the lists so filled (checked with their section). */
+function sectionDefaults(doc: ConfigDocument, config: Record<string, unknown>, registry: PluginRegistry, problems: Problem[]): Set<ListKey> {
+  const filled = new Set<ListKey>();
+  for (const d of SECTION_DEFAULTS) {
+    if (Object.hasOwn(doc, d.list)) {
+      if (Object.hasOwn(doc, d.section)) problems.push({ path: d.section, message: d.unused });
+      continue;
+    }
+    if (!registry[d.list].has(d.type)) continue;
+    const section = config[d.section];
+    if (isPlainObject(section) && section['enabled'] === false) config[d.list] = [];
+    else {
+      const { enabled: _enabled, ...keys } = isPlainObject(section) ? section : {};
+      config[d.list] = [{ type: d.type, id: d.type, ...keys }];
+    }
+    filled.add(d.list);
+  }
+  return filled;
 }
 
 /**
@@ -136,18 +149,12 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
   if (Array.isArray(mqtt['users'])) mqtt['users'] = checkUsers(mqtt['users'], 'mqtt.users', problems);
   const http = config['http'] as Record<string, unknown>;
   if (Array.isArray(http['users'])) http['users'] = checkUsers(http['users'], 'http.users', problems, HTTP_USER_SCHEMA);
-  problems.push(...statsSectionProblems(layered));
-  // Without an aggregators list, the stats section (checked above with the stats aggregator's own
-  // schema, its problems under stats.*) is the default aggregator's entry.
-  const derivedAggregators = !Object.hasOwn(layered, 'aggregators');
-  if (derivedAggregators) config['aggregators'] = defaultAggregators(config['stats']);
-  // Likewise, without a services list the scheduler section is the default service's entry.
-  const derivedServices = !Object.hasOwn(layered, 'services') && registry.services.has('scheduler');
-  if (derivedServices) config['services'] = [{ type: 'scheduler', id: 'scheduler', ...(config['scheduler'] as Record<string, unknown>) }];
+  // Lists left out come from their sections (checked above with the plugin's own schema, their
+  // problems under the section's path).
+  const filled = sectionDefaults(layered, config, registry, problems);
   for (const kind of KINDS) {
     const list = config[kind.list];
-    if (kind.list === 'aggregators' && derivedAggregators) continue;
-    if (kind.list === 'services' && derivedServices) continue;
+    if (filled.has(kind.list)) continue;
     if (Array.isArray(list)) config[kind.list] = checkPluginList(list, kind, registry[kind.list], problems);
   }
   if (!problems.some((p) => p.path === 'estimator' || p.path.startsWith('estimator.'))) problems.push(...estimatorSection(config, registry));
