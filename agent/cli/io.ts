@@ -1,3 +1,4 @@
+import { colourWanted } from './colour.js';
 /** Where a command writes and what it reads from its environment (process by default). */
 export interface Io {
   out(text: string): void;
@@ -5,6 +6,8 @@ export interface Io {
   env: NodeJS.ProcessEnv;
   /** Aborted on SIGINT/SIGTERM (long-running commands stop cleanly). */
   signal: AbortSignal;
+  /** Whether `out` may carry colour (a TTY, see colour.ts); absent means no. */
+  colour?: boolean;
 }
 
 export function processIo(signal: AbortSignal): Io {
@@ -13,5 +16,6 @@ export function processIo(signal: AbortSignal): Io {
     err: (t) => void process.stderr.write(t),
     env: process.env,
     signal,
+    colour: colourWanted(process.stdout.isTTY === true, process.env),
   };
 }

@@ -10,10 +10,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The environment without any GRIDEDGE_* variable of the machine running the tests. */
-function cleanEnv(): NodeJS.ProcessEnv {
+/** The environment without any GRIDEDGE_* or colour variable of the machine running the tests. */
+export function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GRIDEDGE_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GRIDEDGE_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR') env[k] = v;
   return env;
 }
 

@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { tempDir } from '../helpers/agent-process.js';
+import { cliPath, tempDir } from '../helpers/agent-process.js';
 import { refusedPort } from '../helpers/ports.js';
-import { httpServer, lines, runCli } from './run-cli.js';
+import { cleanEnv, httpServer, lines, runCli } from './run-cli.js';
 import { degradedStatus, healthyStatus } from './status-fixture.js';
 
 const serve = (doc: unknown, status = 200, type = 'application/json') =>
@@ -150,4 +151,31 @@ t.test('status against an agent with accounts: a token from the login, or a clea
   t.equal((JSON.parse(withToken.stdout) as { gateway: string }).gateway, 'gw-test');
   const fromEnv = await runCli(['status', '--url', agent.httpUrl], { env: { GRIDEDGE_TOKEN: token } });
   t.equal(fromEnv.code, 0, fromEnv.stderr);
+});
+
+t.test('status: colour on a terminal only; NO_COLOR and TERM=dumb turn it off, FORCE_COLOR on', async (t) => {
+  const srv = await serve(degradedStatus());
+  t.teardown(srv.close);
+  const ESC = /\x1b\[/;
+  const piped = await runCli(['status', '--url', srv.url]);
+  t.notMatch(piped.stdout, ESC, 'piped: plain text');
+  const forced = await runCli(['status', '--url', srv.url], { env: { FORCE_COLOR: '1' } });
+  t.match(forced.stdout, /\x1b\[31mDEGRADED\x1b\[0m/, 'FORCE_COLOR: the state word is painted');
+  t.match(forced.stdout, /DEGRADED/, 'and still spelled out');
+  // Ages in the text are relative to when each run happened: digits are masked before comparing.
+  const mask = (s: string) => s.replace(/\d+(\.\d+)?/g, '#');
+  t.equal(mask(forced.stdout.replace(/\x1b\[[0-9;]*m/g, '')), mask(piped.stdout), 'colour adds escape codes and nothing else');
+  // A real pseudo-terminal: util-linux `script` runs the CLI with stdout on a pty.
+  const tty = (env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const cmd = `${process.execPath} ${cliPath()} status --url ${srv.url}`;
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...cleanEnv(), TERM: 'xterm', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', () => resolve(out));
+    });
+  t.match(await tty({}), /\x1b\[31mDEGRADED/, 'on a TTY: colour');
+  t.notMatch(await tty({ NO_COLOR: '1' }), ESC, 'NO_COLOR=1 on a TTY: plain');
+  t.notMatch(await tty({ TERM: 'dumb' }), ESC, 'TERM=dumb on a TTY: plain');
 });

@@ -1,4 +1,5 @@
 /** `gridedge status`: a running agent's health. Exit 0 healthy, 1 degraded, 2 unreachable. */
+import { paintStates } from '../colour.js';
 import { EXIT, EXIT_DEGRADED, positiveNumber, type Command } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
@@ -19,6 +20,7 @@ export const statusCommand: Command = {
   positionals: [],
   details: [
     'Reads GET <url>/api/v1/status. Exit codes: 0 healthy, 1 degraded (problems listed), 2 unreachable.',
+    'Colour on a terminal only (NO_COLOR=1 turns it off, FORCE_COLOR=1 on for a pipe).',
     'Examples:',
     '  gridedge status',
     '  gridedge status --url http://10.0.0.2:8080 --json',
@@ -40,7 +42,8 @@ export const statusCommand: Command = {
       io.err(`gridedge status: cannot reach the agent at ${r.url}: ${r.reason}\n`);
       return EXIT.unreachable;
     }
-    io.out(values['json'] ? `${JSON.stringify(r.status, null, 2)}\n` : renderStatus(r.status));
+    if (values['json']) io.out(`${JSON.stringify(r.status, null, 2)}\n`);
+    else io.out(io.colour ? paintStates(renderStatus(r.status)) : renderStatus(r.status));
     return r.status.health === 'healthy' ? EXIT.ok : EXIT_DEGRADED;
   },
 };
