@@ -24,6 +24,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { flag, isQuality, worstQuality, type Measurement, type Quality } from '../../algorithms/common/measurement.js';
+import type { FieldQuality } from '../../algorithms/common/field-quality.js';
 import { deviceNameError } from './device-name.js';
 import { scanJson } from './json-limits.js';
 
@@ -450,6 +451,7 @@ function checkObject(x: unknown, topicDevice: string | null, limits: ValidationL
   if (leaves === 0) return reject('missing_field', 'no value: the message has no electrical quantity and no other value field');
 
   const m = o as Measurement;
+  let tsFlagged = true;
   if (o.ts === undefined) {
     m.ts = limits.nowUs;
     flag(m, 'questionable', 'ts_missing');
@@ -462,13 +464,28 @@ function checkObject(x: unknown, topicDevice: string | null, limits: ValidationL
       return reject('bad_value', 'ts must be a non-negative integer number of microseconds since the epoch');
     if (ts > limits.nowUs + limits.futureToleranceUs) flag(m, 'questionable', 'ts_future');
     else if (ts < limits.nowUs - limits.pastToleranceUs) flag(m, 'questionable', 'ts_past');
+    else tsFlagged = false;
   }
   if (o.field_quality !== undefined) {
     const q = checkFieldQuality(o, o.field_quality);
     if (typeof q !== 'string') return q;
     m.quality = worstQuality(m.quality, q);
+    // A timestamp flag concerns every field, but with field_quality the fields it does not name count
+    // as good: so each top-level value field gets at least "questionable" there (a new object; worse
+    // entries are kept, and entries below a field still cover their own paths).
+    if (tsFlagged) m.field_quality = lowerEveryField(o, o.field_quality as FieldQuality);
   }
   return { ok: true, m };
+}
+
+/** `fq` with every top-level value field of `o` at least questionable. */
+function lowerEveryField(o: Record<string, unknown>, fq: FieldQuality): FieldQuality {
+  const out: FieldQuality = { ...fq };
+  for (const k in o) {
+    if (RESERVED.has(k) || o[k] === undefined) continue;
+    if (out[k] !== 'invalid') out[k] = 'questionable';
+  }
+  return out;
 }
 
 /** Parse and check a raw payload received on `bal/raw/<topicDevice>`. */

@@ -334,3 +334,22 @@ t.test('driver objects: absent optional fields (undefined) are skipped, field_qu
   const missingMag = checkMeasurement({ device: 'x', v: { a: { mag: undefined, ang: 1 } } }, null, limits);
   t.equal(missingMag.ok ? null : missingMag.reason, 'missing_field', 'mag: undefined is a missing mag');
 });
+
+t.test('a timestamp flag lowers every field, also the fields field_quality does not name', async (t) => {
+  const { qualityOf } = await import('../../algorithms/common/field-quality.js');
+  const fq = { 'v.a.mag': 'invalid' as const };
+  const driverObject = { device: 'rtu9', ts: NOW - 30 * 86400e6, v: { a: { mag: 230, ang: 0 } }, soc: 0.5, breaker: { q1: 1 }, field_quality: fq };
+  const r = checkMeasurement(driverObject, null, limits);
+  t.ok(r.ok, r.ok ? 'accepted' : r.detail);
+  if (!r.ok) return;
+  t.same(r.m.reasons, ['ts_past']);
+  t.equal(qualityOf(r.m, 'soc'), 'questionable', 'an unnamed value field is questionable, not good');
+  t.equal(qualityOf(r.m, 'breaker.q1'), 'questionable', 'below a top-level field too');
+  t.equal(qualityOf(r.m, 'v.a.ang'), 'questionable', 'a sibling of a named field too');
+  t.equal(qualityOf(r.m, 'v.a.mag'), 'invalid', 'a worse entry is kept');
+  t.same(fq, { 'v.a.mag': 'invalid' }, "the driver's own field_quality object is not modified");
+  const onTime = parse({ ts: NOW, soc: 0.5, freq: 50, field_quality: { soc: 'questionable' } });
+  t.ok(onTime.ok && qualityOf(onTime.m, 'freq') === 'good' && onTime.m.field_quality?.['freq'] === undefined, 'without a ts flag field_quality is left as sent');
+  const missingTs = parse({ soc: 0.5, freq: 50, field_quality: { soc: 'invalid' } });
+  t.ok(missingTs.ok && qualityOf(missingTs.m, 'freq') === 'questionable', 'ts_missing lowers the unnamed fields too');
+});
