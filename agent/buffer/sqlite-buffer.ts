@@ -66,6 +66,8 @@ interface CursorState {
   seq: number;
   /** Registered with fromStart (matters only while no database is open). */
   fromStart?: boolean;
+  /** Registered while no database was open: told where the file's cursor is once it opens. */
+  onReset?: (seq: number) => void;
   dropped: number;
   /** Values last written to the cursors table (null: never written). */
   savedSeq: number | null;
@@ -331,6 +333,7 @@ export class SqliteBuffer implements MessageBuffer {
       }
     } else {
       const provisional = new Map(this.cursors);
+      const resets: [(seq: number) => void, number][] = [];
       this.cursors.clear();
       for (const [name, c] of saved) {
         if (this.retained && !this.retained.has(name)) {
@@ -343,7 +346,10 @@ export class SqliteBuffer implements MessageBuffer {
       for (const [name, p] of provisional) {
         // Registered while no database was open: the forwarder was told rows up to p.seq were done.
         const c = this.cursors.get(name);
-        if (c && c.seq < this.last) {
+        if (c && c.seq < this.last && p.onReset) {
+          // It starts over from the file's cursor: told once the database is in use (below).
+          resets.push([p.onReset, c.seq]);
+        } else if (c && c.seq < this.last) {
           // It never reads the rows it had left: keep its place, so a restart sends them.
           this.pinned.add(name);
           this.log.warn(
@@ -359,6 +365,16 @@ export class SqliteBuffer implements MessageBuffer {
       const steps = db.prepare(`SELECT seq, delta_ms AS deltaMs FROM clock_steps`).all() as ClockStep[];
       this.steps = new ClockSteps(this.o.clock, this.o.clockStepMs, steps);
       this.checkClockAtOpen();
+      // After this attach has finished (a listener may read at once): each such forwarder starts over.
+      for (const [reset, seq] of resets) {
+        queueMicrotask(() => {
+          try {
+            reset(seq);
+          } catch (err) {
+            this.log.error({ err: describe(err).text }, 'buffer: a forwarder failed to take its cursor back');
+          }
+        });
+      }
     }
     this.attachMode = 'recovered';
     // The first tick makes sure the space reserve exists (it may have been used to open on a full
@@ -888,13 +904,13 @@ export class SqliteBuffer implements MessageBuffer {
     return this.store.st.read.all(after, hi, limit) as StoredMessage[];
   }
 
-  registerCursor(forwarder: string, fromStart = false): number {
+  registerCursor(forwarder: string, fromStart = false, onReset?: (seq: number) => void): number {
     this.open();
     checkName('registerCursor: forwarder', forwarder);
     const c = this.cursors.get(forwarder);
     if (c) return c.seq;
     const seq = fromStart ? 0 : this.last;
-    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart });
+    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart, ...(this.store ? {} : { onReset }) });
     this.removedCursors.delete(forwarder);
     return seq;
   }

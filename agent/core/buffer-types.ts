@@ -42,8 +42,13 @@ export interface MessageBuffer {
   append(rows: readonly NewMessage[]): Promise<number[]>;
   /** Rows with seq > after, in order, at most `limit`, optionally only up to `upTo` (inclusive). */
   read(after: number, limit: number, upTo?: number): StoredMessage[];
-  /** Make sure a cursor exists for the forwarder (new cursors start at the current last seq, or 0 when `fromStart`). */
-  registerCursor(forwarder: string, fromStart?: boolean): number;
+  /**
+   * Make sure a cursor exists for the forwarder (new cursors start at the current last seq, or 0 when
+   * `fromStart`). `onReset` is called, once, if the database opens only later (a full disk at start)
+   * and holds a cursor for this forwarder behind what was returned: the forwarder then starts over
+   * from that seq. Without `onReset` such a cursor keeps its place until the next run.
+   */
+  registerCursor(forwarder: string, fromStart?: boolean, onReset?: (seq: number) => void): number;
   /** Remove cursors of forwarders no longer configured, so they do not hold back pruning. */
   retainCursors(forwarders: readonly string[]): string[];
   cursor(forwarder: string): number;

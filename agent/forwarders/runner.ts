@@ -121,7 +121,7 @@ export class ForwarderRunner {
     c.inc('forward_rejected', { forwarder: this.id }, 0);
 
     // Cursor, last seq and subscription in one synchronous step, so no commit falls in between.
-    this.acked = this.buffer.registerCursor(this.id);
+    this.acked = this.buffer.registerCursor(this.id, false, (seq) => this.restartFrom(seq));
     this.seen = Math.max(this.acked, this.buffer.lastSeq());
     if (this.seen > this.acked) this.backlog.add(this.acked + 1, this.seen);
     this.unsubscribe = this.buffer.onCommit((rows) => this.onCommit(rows));
@@ -248,6 +248,22 @@ export class ForwarderRunner {
     }
     if (added) this.wake?.();
     else this.advanceCursor();
+  }
+
+  /**
+   * The buffer's database opened only after this runner started (a full disk at start) and holds a
+   * cursor for it at `seq`: every row after it that is not already live goes to the backlog, sent in
+   * order like any backlog. Nothing was read before (there was no database), so nothing is in flight.
+   */
+  private restartFrom(seq: number): void {
+    if (this.stopping) return;
+    const last = Math.max(this.seen, this.buffer.lastSeq());
+    const hi = this.live.length ? this.live[0]!.seq - 1 : last;
+    this.acked = Math.min(this.acked, seq);
+    if (hi > seq) this.backlog.add(seq + 1, hi);
+    this.seen = last;
+    this.log?.warn({ forwarder: this.id, from: seq + 1, to: hi }, `forwarder ${this.id}: the buffer opened late; sending the rows it held for this forwarder`);
+    this.wake?.();
   }
 
   /** Move the oldest `n` live rows (all by default) to the backlog. */

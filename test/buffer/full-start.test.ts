@@ -95,3 +95,34 @@ t.test('a restart on a full disk with rows stored: the reserve lets it open; row
   await until(() => o.buffer.stats().writeError === undefined, 'writes to succeed once space returned');
   t.same(await o.buffer.append(rows(1)), [201], 'appends are acknowledged again');
 });
+
+const late = mount('fullstart-late');
+t.test('a database that opens only after the start: a forwarder registered meanwhile is told its cursor and can move it', { skip: late.skip }, async (t) => {
+  const dir = path.join(late.mnt, 'data');
+  let o = open(dir);
+  o.buffer.registerCursor('central', true);
+  const stored = await o.buffer.append(rows(50, 'bal/processed/pmu1', 200));
+  o.buffer.ack('central', 10);
+  await o.buffer.close();
+  // No reserve and a full disk: the WAL files cannot be created, so the database cannot open.
+  fs.rmSync(path.join(dir, 'buffer.reserve'));
+  for (const f of ['buffer.db-wal', 'buffer.db-shm']) fs.rmSync(path.join(dir, f), { force: true });
+  const filler = path.join(late.mnt, 'filler');
+  fill(filler);
+  o = open(dir);
+  t.teardown(() => o.buffer.close());
+  if (o.buffer.stats().writeError === undefined) {
+    t.fail('the database opened on the full disk: the late-open path was not reached');
+    return;
+  }
+  const resets: number[] = [];
+  const before = o.buffer.registerCursor('central', false, (seq) => resets.push(seq));
+  const legacy = 'other';
+  o.buffer.registerCursor(legacy); // no onReset: keeps its place until the next run
+  fs.rmSync(filler);
+  await until(() => resets.length > 0, 'the forwarder to be told its cursor once the database opened');
+  t.same(resets, [10], `told the file's cursor (it was told ${before} while nothing was open)`);
+  t.same(o.buffer.read(resets[0]!, 1000).map((r) => r.seq), stored.slice(10), 'the rows it had left are readable from there');
+  o.buffer.ack('central', 30);
+  t.equal(o.buffer.cursor('central'), 30, 'its acks move the cursor (it is not pinned)');
+});
