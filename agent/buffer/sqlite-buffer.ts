@@ -611,7 +611,7 @@ export class SqliteBuffer implements MessageBuffer {
       seqFile: this.seqFile,
       seqMark: this.seqMark,
     };
-    const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data });
+    const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     w.on('message', (m: WriterReply) => this.onReply(m));
     w.on('error', (err) => this.log.error({ err: describe(err).text }, 'buffer: the writer thread failed'));
     w.on('exit', (code) => {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { startAgent, tempDir } from '../helpers/agent-process.js';
+import { getJson, startAgent, tempDir } from '../helpers/agent-process.js';
 import { claimPort } from '../helpers/ports.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -152,6 +152,7 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
     const tp = await throughput(agent.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', n);
     const cpuPerMeasurementUs = ((cpuSeconds(pid) - cpu0) / n) * 1e6;
     const rssAfterThroughput = rssMb(pid);
+    const memoryAfterThroughput = (await getJson<{ memory?: Record<string, number> }>(`${agent.httpUrl}/api/v1/status`)).memory ?? null;
     // A client with 20 publishes in flight (paho's and mosquitto's default window).
     const small = await throughput(agent.mqttUrl, 'bal/raw/bench3', 'bal/processed/bench3', Math.min(n, 20_000), 20);
     const lat = await latency(agent.mqttUrl, 'bal/raw/bench2', 'bal/processed/bench2', 5000, 10);
@@ -174,6 +175,7 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
       latency_at_5000_per_s_ms: { p50: round(lat.p50), p99: round(lat.p99), max: round(lat.max), samples: lat.samples },
       rss_mb: round(rss),
       rss_mb_after_throughput: round(rssAfterThroughput),
+      memory_mib_after_throughput: memoryAfterThroughput,
       mosquitto_reference_per_s: reference ? Math.round(reference.perSecond) : null,
       ratio_to_mosquitto: reference ? round(tp.perSecond / reference.perSecond) : null,
     };
