@@ -149,8 +149,19 @@ class MqttSource implements Driver {
     client.handleMessage = (packet, callback) => this.onMessage(client, packet as IPublishPacket, callback);
     return new Promise<boolean>((resolve) => {
       let gotConnack = false;
-      const onAbort = () => client.end(true);
-      this.stopping.signal.addEventListener('abort', onAbort, { once: true });
+      let finished = false;
+      // Ends the session once: on 'close', or when the driver stops (also before any CONNACK).
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        this.connected = false;
+        this.stopping.signal.removeEventListener('abort', finish);
+        client.end(true);
+        if (this.client === client) this.client = undefined;
+        resolve(gotConnack);
+      };
+      if (this.stopping.signal.aborted) return finish();
+      this.stopping.signal.addEventListener('abort', finish, { once: true });
       client.on('connect', (connack) => {
         gotConnack = true;
         if (this.everConnected) {
@@ -172,13 +183,7 @@ class MqttSource implements Driver {
         );
       });
       client.on('error', (err) => this.fail(err.message));
-      client.once('close', () => {
-        this.connected = false;
-        this.stopping.signal.removeEventListener('abort', onAbort);
-        client.end(true);
-        if (this.client === client) this.client = undefined;
-        resolve(gotConnack);
-      });
+      client.once('close', finish);
     });
   }
 
@@ -321,9 +326,9 @@ class MqttSource implements Driver {
     // Acknowledge what is already on its way to the buffer, unless the deadline comes first.
     if (this.pending.size && !deadline.aborted)
       await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => deadline.addEventListener('abort', r, { once: true }))]);
+    // Ends the session (the connection is dropped: what is not acknowledged is sent again next time)
+    // and the reconnect wait; the loop then returns.
     this.stopping.abort();
-    const client = this.client;
-    if (client) await new Promise<void>((r) => client.end(true, {}, () => r()));
     await this.loop;
     this.state = 'stopped';
   }
