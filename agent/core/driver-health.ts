@@ -104,7 +104,10 @@ export class DriverHealthTracker {
     if (s) {
       s.lastAt = this.now();
       s.seen = true;
-      s.stale = false;
+      if (s.stale) {
+        s.stale = false;
+        this.updateGauge();
+      }
     } else d.devices.set(device, { lastAt: this.now(), seen: true, stale: false });
   }
 
