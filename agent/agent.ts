@@ -117,7 +117,7 @@ export class Agent {
   ) {
     this.log = logger ?? createLogger(cfg.log.level);
     this.registry = registry;
-    this.driverHealth = new DriverHealthTracker(this.counters, now);
+    this.driverHealth = new DriverHealthTracker(this.counters, now, cfg.pipeline.maxDevices);
     for (const kind of KINDS) for (const spec of registry[kind.list].values()) if (spec.metrics) this.counters.define(spec.metrics);
   }
 

@@ -17,7 +17,9 @@
  * The threshold of a device: the driver entry's `staleAfterMs` when set (> 0), else
  * {@link STALE_FACTOR} × the interval the driver reports for it (`PluginHealth.expectedIntervalMs`),
  * else none (the device is never marked stale). A device the driver names but that never sent a
- * value is aged from when the driver was registered. Everything runs on the event loop.
+ * value is aged from when the driver was registered. At most `maxDevices` devices are tracked over
+ * all drivers (the pipeline's device limit); values of others still count as reads. Everything runs
+ * on the event loop.
  */
 import type { Counters } from './counters.js';
 import type { PluginHealth } from './plugin.js';
@@ -74,16 +76,20 @@ const TOTALS = [
 
 export class DriverHealthTracker {
   private readonly drivers = new Map<string, DriverState>();
+  /** Devices tracked over all drivers (at most `maxDevices`; more are counted as reads only). */
+  private tracked = 0;
 
   constructor(
     private readonly counters: Counters,
     private readonly now: () => number = Date.now,
+    private readonly maxDevices = 2000,
   ) {
     counters.set('devices_stale', 0);
   }
 
   /** Start tracking a driver (again, from scratch). `staleAfterMs` 0: from the driver's interval. */
   register(driver: string, staleAfterMs = 0): void {
+    this.remove(driver);
     this.drivers.set(driver, { staleAfterMs, registeredAt: this.now(), devices: new Map(), totals: { errors: 0, retries: 0, reconnects: 0 } });
     this.counters.inc('driver_reads', { driver }, 0);
     this.counters.inc('device_stale_total', { driver }, 0);
@@ -91,8 +97,18 @@ export class DriverHealthTracker {
 
   /** Forget a driver (config reload removed it). */
   remove(driver: string): void {
+    const d = this.drivers.get(driver);
+    if (!d) return;
+    this.tracked -= d.devices.size;
     this.drivers.delete(driver);
     this.updateGauge();
+  }
+
+  /** Track a new device of `d`, unless `maxDevices` are tracked already. */
+  private add(d: DriverState, device: string, s: DeviceState): void {
+    if (this.tracked >= this.maxDevices) return;
+    this.tracked++;
+    d.devices.set(device, s);
   }
 
   /** A value of `device` from `driver` arrived now. */
@@ -108,7 +124,7 @@ export class DriverHealthTracker {
         s.stale = false;
         this.updateGauge();
       }
-    } else d.devices.set(device, { lastAt: this.now(), seen: true, stale: false });
+    } else this.add(d, device, { lastAt: this.now(), seen: true, stale: false });
   }
 
   /** Update counters and stale marks of `driver` from its health; returns its summary. */
@@ -125,7 +141,7 @@ export class DriverHealthTracker {
       d.totals[key] = v;
     }
     for (const name of health.devices ?? [])
-      if (!d.devices.has(name)) d.devices.set(name, { lastAt: d.registeredAt, seen: false, stale: false });
+      if (!d.devices.has(name)) this.add(d, name, { lastAt: d.registeredAt, seen: false, stale: false });
     const devices: DeviceHealth[] = [];
     let changed = false;
     for (const [name, s] of d.devices) {

@@ -80,3 +80,16 @@ t.test("the driver's own totals become driver_errors, driver_retries, driver_rec
   t.equal(s.connected, true, 'a number of connected streams: connected when at least one');
   t.equal(counters.get('driver_retries', { driver: 'mb' }), 3);
 });
+
+t.test('devices tracked are bounded; the others still count as reads', async (t) => {
+  const counters = new Counters();
+  const tracker = new DriverHealthTracker(counters, () => 0, 2);
+  tracker.register('src', 0);
+  for (const name of ['a', 'b', 'c', 'd']) tracker.value('src', name);
+  t.same(tracker.sweep('src', { state: 'running' })!.devices.map((d) => d.device), ['a', 'b'], 'the first two are tracked');
+  t.equal(counters.get('driver_reads', { driver: 'src' }), 4);
+  tracker.remove('src');
+  tracker.register('other', 0);
+  tracker.value('other', 'x');
+  t.same(tracker.sweep('other', { state: 'running' })!.devices.map((d) => d.device), ['x'], 'removing a driver frees its slots');
+});
