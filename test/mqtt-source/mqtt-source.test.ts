@@ -189,6 +189,49 @@ t.test('mqtt-source: persistent session and no PUBACK before the commit', async 
   t.equal(after['received'], 1, 'exactly the one unacknowledged message came again');
 });
 
+t.test('mqtt-source: reconnects with backoff after the broker restarts', async (t) => {
+  let broker = await startMosquitto({ persistence: true });
+  const { port, dir } = broker;
+  t.teardown(() => broker.stop());
+  const agent = await startAgent({ config: { drivers: [sourceConfig(broker)] } });
+  t.teardown(() => agent.stop());
+  await subscribed(broker);
+  const driverInfo = async () => {
+    const st = await status(agent);
+    const d = (st['drivers'] as { state: string; info: Record<string, unknown>; driverHealth?: Record<string, unknown> }[])[0]!;
+    return { st, d };
+  };
+  await broker.stop();
+  const down = await waitFor('the driver to see the broker gone', async () => {
+    const x = await driverInfo();
+    return x.d.info['connected'] === false ? x : undefined;
+  }, { intervalMs: 50 });
+  t.equal(down.d.state, 'degraded', 'degraded while the broker is down');
+  t.match(down.d.driverHealth, { connected: false }, 'driver health: not connected');
+
+  broker = await startMosquitto({ persistence: true, dir, port });
+  const up = await waitFor('the driver to reconnect', async () => {
+    const x = await driverInfo();
+    return x.d.info['connected'] === true ? x : undefined;
+  }, { intervalMs: 50 });
+  t.equal(up.d.state, 'running');
+  t.equal(up.d.info['reconnects'], 1, 'one reconnect');
+  t.equal(counter(up.st, 'mqtt_source_reconnects', 'driver=legacy'), 1, 'mqtt_source_reconnects counted');
+  const generic = await waitFor('driver_reconnects from the health sweep', async () => {
+    const x = await driverInfo();
+    return counter(x.st, 'driver_reconnects', 'driver=legacy') === 1 ? x : undefined;
+  }, { intervalMs: 100 });
+  t.ok(generic, 'the generic driver_reconnects counter follows the driver');
+  const pub = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  t.teardown(() => pub.endAsync());
+  await pub.publishAsync('meters/3/data', JSON.stringify({ P: 333, time: nowS() }), { qos: 1 });
+  const got = await waitFor('a message after the reconnect', async () => {
+    const r = await fetch(`${agent.httpUrl}/api/v1/devices/meter-3`);
+    return r.status === 200 ? ((await r.json()) as { latest: { p: { total: number } } }) : undefined;
+  }, { intervalMs: 50 });
+  t.equal(got.latest.p.total, 333, 'the session works after the reconnect');
+});
+
 t.test('mqtt-source: config check prints every problem with its path', async (t) => {
   const { runCli } = await import('../cli/run-cli.js');
   const dir = tempDir();
