@@ -10,7 +10,6 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Measurement } from '../algorithms/common/measurement.js';
 import { createBroker, type EmbeddedBroker } from './broker/index.js';
 import { openBuffer } from './buffer/index.js';
 import type { MessageBuffer } from './core/buffer-types.js';
