@@ -2,7 +2,8 @@
  * mqtt-source against Debian's mosquitto (the external broker) and the real agent process:
  * topic-to-device mapping with `+` captures and a fields map, the gateway's own format passed
  * through, missing and non-numeric fields marked invalid, refused payloads counted, a QoS 1
- * message published while the agent is down delivered after its restart (persistent session), and
+ * message published while the agent is down delivered after its restart (persistent session), a
+ * reconnect after a broker restart, TLS with a client certificate (and a wrong CA refused), and
  * a message whose commit was cut short by SIGKILL delivered again (no PUBACK before the commit).
  */
 import t from 'tap';
@@ -10,6 +11,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startAgent, tempDir, type AgentProcess } from '../helpers/agent-process.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/wait.js';
+import { makeCerts } from '../helpers/certs.js';
 
 interface Got {
   topic: string;
@@ -230,6 +232,40 @@ t.test('mqtt-source: reconnects with backoff after the broker restarts', async (
     return r.status === 200 ? ((await r.json()) as { latest: { p: { total: number } } }) : undefined;
   }, { intervalMs: 50 });
   t.equal(got.latest.p.total, 333, 'the session works after the reconnect');
+});
+
+t.test('mqtt-source: TLS with a CA and a client certificate; a wrong CA is refused', async (t) => {
+  const certs = makeCerts();
+  t.teardown(() => certs.remove());
+  const broker = await startMosquitto({ tls: { cafile: certs.ca, certfile: certs.serverCert, keyfile: certs.serverKey, requireCertificate: true }, plainPort: true });
+  t.teardown(() => broker.stop());
+  const topics = [{ filter: 'tls/+', device: 'tls-+', fields: { 'p.total': '$.P' } }];
+  const agent = await startAgent({
+    config: {
+      drivers: [
+        { type: 'mqtt-source', id: 'legacy', url: broker.url, ca: certs.ca, cert: certs.clientCert, key: certs.clientKey, topics },
+        { type: 'mqtt-source', id: 'rogue', url: broker.url, ca: certs.rogueCa, cert: certs.clientCert, key: certs.clientKey, reconnectMinMs: 100, topics },
+      ],
+    },
+  });
+  t.teardown(() => agent.stop());
+  await broker.waitForLog(/gridedge-gw-test-src-legacy 1 tls\/\+/, 'the TLS subscription');
+  const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.plainPort}`, { reconnectPeriod: 0 });
+  t.teardown(() => pub.endAsync());
+  await pub.publishAsync('tls/1', JSON.stringify({ P: 42 }), { qos: 1 });
+  const got = await waitFor('a message over TLS', async () => {
+    const r = await fetch(`${agent.httpUrl}/api/v1/devices/tls-1`);
+    return r.status === 200 ? ((await r.json()) as { latest: { p: { total: number } } }) : undefined;
+  }, { intervalMs: 50 });
+  t.equal(got.latest.p.total, 42, 'received over mqtts with a client certificate');
+  const rogue = await waitFor('the driver with the wrong CA to report its error', async () => {
+    const st = await status(agent);
+    const d = (st['drivers'] as { id: string; state: string; lastError?: string; info: Record<string, unknown> }[]).find((x) => x.id === 'rogue')!;
+    return d.lastError ? d : undefined;
+  }, { intervalMs: 50 });
+  t.equal(rogue.info['connected'], false, 'a broker certificate from another CA is not accepted');
+  t.not(rogue.state, 'running');
+  t.match(rogue.lastError, /certificate|self.signed|verify/i, `names the certificate problem (${rogue.lastError})`);
 });
 
 t.test('mqtt-source: config check prints every problem with its path', async (t) => {
