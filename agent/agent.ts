@@ -10,12 +10,12 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Measurement } from '../algorithms/common/measurement.js';
 import { createBroker, type EmbeddedBroker } from './broker/index.js';
 import { openBuffer } from './buffer/index.js';
 import type { MessageBuffer } from './core/buffer-types.js';
 import type { AgentConfig, PluginInstanceConfig } from './core/config-types.js';
 import { Counters } from './core/counters.js';
+import { DriverHealthTracker, type DeviceHealth } from './core/driver-health.js';
 import { KINDS, type KindName, type ListKey } from './core/kinds.js';
 import { createLogger } from './core/logger.js';
 import { packageVersion } from './core/version.js';
@@ -23,6 +23,7 @@ import type {
   Aggregator,
   Analyzer,
   Driver,
+  Emit,
   Forwarder,
   PluginContext,
   PluginHealth,
@@ -30,7 +31,7 @@ import type {
   Service,
   ServiceContext,
 } from './core/plugin.js';
-import type { AgentStatus, ForwarderStatus, PluginStatus } from './core/status-types.js';
+import type { AgentStatus, DeviceStatus, ForwarderStatus, PluginStatus } from './core/status-types.js';
 import { metricsTopic, statusTopic } from './core/topics.js';
 import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
@@ -58,8 +59,14 @@ export interface RunOptions {
 export const STOP_BUDGET_MS = 4500;
 const BUFFER_RESERVE_MS = 1500;
 
-/** Devices listed in the status document (the first ones by name); `devicesTotal` counts them all. */
+/** Devices listed in the status document (stale and bad-quality ones first, then by name); `devicesTotal` counts them all. */
 export const STATUS_MAX_DEVICES = 200;
+
+/** Stale devices named one by one in `problems` (the rest are summed up in one line). */
+const STALE_PROBLEM_LINES = 10;
+
+/** Order of the devices in the status document: stale first, then by quality (worst first), then by name. */
+const QUALITY_RANK: Record<string, number> = { invalid: 0, questionable: 1, good: 2 };
 
 export { packageVersion };
 
@@ -97,14 +104,19 @@ export class Agent {
   private readonly version = packageVersion();
   private readonly registry: PluginRegistry;
   private mqttAddress = { host: '', port: 0 };
+  /** Generic per-driver, per-device health: ages, totals, stale detection (agent/core/driver-health.ts). */
+  readonly driverHealth: DriverHealthTracker;
 
   constructor(
     private cfg: AgentConfig,
     logger?: Logger,
     registry: PluginRegistry = defaultRegistry,
+    /** The clock of driver health (ages and stale detection); tests inject their own. */
+    now: () => number = Date.now,
   ) {
     this.log = logger ?? createLogger(cfg.log.level);
     this.registry = registry;
+    this.driverHealth = new DriverHealthTracker(this.counters, now, cfg.pipeline.maxDevices);
     for (const kind of KINDS) for (const spec of registry[kind.list].values()) if (spec.metrics) this.counters.define(spec.metrics);
   }
 
@@ -217,6 +229,8 @@ export class Agent {
     for (const dc of cfg.drivers) this.startDriver(dc, this.createDriver(dc));
 
     this.timers.push(setInterval(() => void this.pipeline.pushAggregates(Date.now() * 1000), 1000));
+    // Driver health: stale transitions and the drivers' own totals are counted even when no one reads the status.
+    this.timers.push(setInterval(() => this.pluginStatus('driver', []), 1000));
     this.timers.push(setInterval(() => this.publishStatus(), cfg.status.intervalS * 1000));
     this.publishStatus();
     return { mqtt: this.mqttAddress, http: { host: http.host, port: http.port } };
@@ -227,17 +241,34 @@ export class Agent {
     return specOf(this.registry, 'drivers', dc).create(dc) as Driver;
   }
 
-  /** Start a created driver; its measurements go to the pipeline. */
+  /**
+   * Start a created driver; its measurements go to the pipeline. Each one counts as a read of its
+   * device (driver health). With `onDurable`, the driver hears once, asynchronously, whether the
+   * measurement was committed, rejected, or could not be stored.
+   */
   startDriver(dc: PluginInstanceConfig, driver: Driver): void {
     const ctx = this.ctx(dc.type, dc.id);
-    const emit = (m: Measurement): void => {
+    this.driverHealth.register(dc.id, typeof dc['staleAfterMs'] === 'number' ? dc['staleAfterMs'] : 0);
+    const emit: Emit = (m, opts) => {
+      const onDurable = opts?.onDurable;
+      let verdict: Promise<'accepted' | 'rejected'>;
       try {
-        this.pipeline.emit(m, dc.id);
+        if (typeof m?.device === 'string') this.driverHealth.value(dc.id, m.device);
+        verdict = this.pipeline.emit(m, dc.id);
       } catch (err) {
         // A measurement the pipeline cannot even look at (e.g. not serialisable): count it, keep going.
         this.counters.inc('driver_errors', { driver: dc.id });
         ctx.log.error({ err: (err as Error).message }, 'driver emitted a measurement the pipeline could not take');
+        if (onDurable) queueMicrotask(() => onDurable('rejected'));
+        return;
       }
+      // A store failure is counted by the pipeline (dropped{store_unavailable}).
+      if (!onDurable) verdict.catch(() => undefined);
+      else
+        verdict.then(
+          (v) => onDurable(v === 'accepted' ? 'committed' : 'rejected'),
+          () => onDurable('failed'),
+        );
     };
     this.track('driver', dc, driver, (deadline) => driver.stop(deadline), () => driver.start(ctx, emit));
   }
@@ -270,7 +301,10 @@ export class Agent {
     for (const d of drivers) d.removed = true;
     const results = await Promise.allSettled([...drivers.map((d) => d.stop(deadline)), ...forwarders.map((f) => f.stop(deadline))]);
     for (const r of results) if (r.status === 'rejected') this.log.error({ err: (r.reason as Error).message }, 'a plugin failed while stopping for a config reload');
-    for (const d of drivers) this.started.splice(this.started.indexOf(d), 1);
+    for (const d of drivers) {
+      this.started.splice(this.started.indexOf(d), 1);
+      this.driverHealth.remove(d.cfg.id);
+    }
     for (const f of forwarders) this.forwarders.splice(this.forwarders.indexOf(f), 1);
     this.pipeline.forgetRawRoutes();
   }
@@ -337,6 +371,11 @@ export class Agent {
       for (const fs of forwarders)
         add({ type: fs.type, id: fs.id }, () => ({ state: fs.connected ? 'running' : 'degraded', ...(fs.lastError ? { lastError: fs.lastError } : {}) }));
     else for (const s of this.started) if (s.kind === kind) add(s.cfg, s.health, s.startError);
+    if (kind === 'driver')
+      for (const st of out) {
+        const summary = this.driverHealth.sweep(st.id, st);
+        if (summary) st.driverHealth = summary;
+      }
     return out;
   }
 
@@ -351,13 +390,33 @@ export class Agent {
         if (p.state !== 'running') problems.push(`${k.kind} ${p.id} is ${p.state}${p.lastError ? `: ${p.lastError}` : ''}`);
     }
     const nowUs = Date.now() * 1000;
-    // At most STATUS_MAX_DEVICES devices, by name (the document is read by the page every few seconds).
+    // Driver devices: stale ones are problems (the first few by name, then a count).
+    const byDevice = new Map<string, DeviceHealth>();
+    for (const d of plugins.drivers) for (const h of d.driverHealth?.devices ?? []) byDevice.set(h.device, h);
+    const stale = [...byDevice.values()].filter((h) => h.stale).sort((a, b) => (a.device < b.device ? -1 : 1));
+    for (const h of stale.slice(0, STALE_PROBLEM_LINES))
+      problems.push(
+        `device ${h.device} (driver ${h.driver}) is stale: ${h.seen ? 'no value' : 'never a value'} for ${(h.ageMs / 1000).toFixed(1)} s (threshold ${((h.staleAfterMs ?? 0) / 1000).toFixed(1)} s)`,
+      );
+    if (stale.length > STALE_PROBLEM_LINES) problems.push(`${stale.length - STALE_PROBLEM_LINES} more devices are stale`);
+    // At most STATUS_MAX_DEVICES devices: stale first, then the worst quality, then by name (the
+    // document is read by the page every few seconds).
     const latest = this.pipeline.latestByDevice();
-    const names = [...latest.keys()].sort().slice(0, STATUS_MAX_DEVICES);
-    const devices = names.map((name) => {
-      const m = latest.get(name)!;
-      return { device: m.device, latest: m, ageSeconds: Math.max(0, (nowUs - m.ts) / 1e6) };
-    });
+    const all: DeviceStatus[] = [];
+    for (const m of latest.values()) {
+      const d: DeviceStatus = { device: m.device, latest: m, ageSeconds: Math.max(0, (nowUs - m.ts) / 1e6) };
+      const h = byDevice.get(m.device);
+      if (h) {
+        d.driver = h.driver;
+        d.ageMs = h.ageMs;
+        d.stale = h.stale;
+        if (h.stale) d.reason = 'stale';
+      }
+      all.push(d);
+    }
+    const rank = (d: DeviceStatus) => (d.stale ? 0 : 1 + (QUALITY_RANK[d.latest.quality] ?? 0));
+    all.sort((a, b) => rank(a) - rank(b) || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+    const devices = all.slice(0, STATUS_MAX_DEVICES);
     const buffer = this.buffer ? this.buffer.stats() : null;
     if (buffer?.writeError) problems.push(`buffer cannot write: ${buffer.writeError}`);
     for (const f of forwarders) if (!f.connected) problems.push(`forwarder ${f.id} is not connected${f.lastError ? `: ${f.lastError}` : ''}`);
@@ -373,6 +432,7 @@ export class Agent {
       plugins,
       devices,
       devicesTotal: latest.size,
+      staleDevices: stale.slice(0, STATUS_MAX_DEVICES),
       buffer,
       forwarders,
       counters: this.counters.snapshot(),
@@ -399,7 +459,7 @@ export class Agent {
         broker: s.broker,
         drivers: s.drivers.map(brief),
         plugins: Object.fromEntries(KINDS.map((k) => [k.list, s.plugins[k.list].map(brief)])),
-        devices: s.devices.map((d) => ({ device: d.device, quality: d.latest.quality, ageSeconds: d.ageSeconds })),
+        devices: s.devices.map((d) => ({ device: d.device, quality: d.latest.quality, ageSeconds: d.ageSeconds, ...(d.stale ? { stale: true, reason: 'stale' } : {}) })),
         buffer: s.buffer && { rows: s.buffer.rows, bytes: s.buffer.bytes, lastSeq: s.buffer.lastSeq, writeError: s.buffer.writeError },
         forwarders: s.forwarders.map((f) => ({ id: f.id, connected: f.connected, lag: f.lag, lastError: f.lastError })),
       };

@@ -55,16 +55,21 @@ export function renderStatus(s: AgentStatus, now = Date.now()): string {
     ),
   );
 
-  out.push(s.devices.length ? 'Devices' : 'Devices     none yet');
+  // Stale and bad-quality devices first (the agent sends them in that order); devices of drivers
+  // that never sent a value are only in staleDevices.
+  const listed = new Set(s.devices.map((d) => d.device));
+  const neverSeen = (s.staleDevices ?? []).filter((h) => !listed.has(h.device));
+  out.push(s.devices.length || neverSeen.length ? 'Devices' : 'Devices     none yet');
   out.push(
-    ...columns(
-      s.devices.map((d) => [
+    ...columns([
+      ...neverSeen.map((h) => [h.device, 'STALE', `no value since start (${duration(h.ageMs / 1000)})`, `driver ${h.driver}`]),
+      ...s.devices.map((d) => [
         d.device,
-        d.latest.quality,
-        `age ${duration(d.ageSeconds)}`,
+        d.stale ? `STALE ${d.latest.quality}` : d.latest.quality,
+        d.ageMs !== undefined ? `last value ${duration(d.ageMs / 1000)} ago` : `age ${duration(d.ageSeconds)}`,
         d.latest.reasons?.length ? `(${d.latest.reasons.join(', ')})` : '',
       ]),
-    ),
+    ]),
   );
 
   const buf = s.buffer;

@@ -97,6 +97,15 @@ export function entryBaseSchema(kind: KindInfo, knownTypes: readonly string[]): 
       default: null,
     },
     id: { doc: kind.idDoc, format: f.identifier, default: null },
+    ...(kind.kind === 'driver'
+      ? {
+          staleAfterMs: {
+            doc: 'A device of this driver with no value for this many ms is marked stale (0: 3 × the interval the driver expects, when it reports one; otherwise never)',
+            format: f.intRange(0, 2_147_483_647),
+            default: 0,
+          },
+        }
+      : {}),
   };
 }
 

@@ -35,7 +35,12 @@ export const METRICS = {
   derived_refused: counter('Messages from aggregators, analyzers or services refused (topic not under bal/processed/, not serialisable), by reason', 'reason'),
   // Plugins and the agent.
   plugin_errors: counter('Plugin start failures and exceptions, by kind and id (each start failure is retried with backoff)', 'kind', 'id'),
-  driver_errors: counter('Driver start failures and measurements the pipeline could not take, by driver', 'driver'),
+  driver_errors: counter('Driver start failures, measurements the pipeline could not take, and the errors the driver itself reports (read failures, timeouts), by driver', 'driver'),
+  driver_reads: counter('Measurements a driver emitted, by driver', 'driver'),
+  driver_retries: counter('Requests a driver sent again (as the driver reports them in its health), by driver', 'driver'),
+  driver_reconnects: counter('Connections a driver re-opened after a loss (as the driver reports them in its health), by driver', 'driver'),
+  device_stale_total: counter('Devices that became stale (no value for 3 × their expected interval, or the driver entry\'s staleAfterMs), by driver', 'driver'),
+  devices_stale: gauge('Devices of drivers that are stale now'),
   analyzer_runs: counter('Analyzer runs completed, by analyzer', 'analyzer'),
   analyzer_errors: counter('Analyzer runs that failed, by analyzer', 'analyzer'),
   uncaught_errors: counter('Exceptions and rejections no component caught (logged; the agent keeps running), by kind', 'kind'),

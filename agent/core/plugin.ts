@@ -43,8 +43,28 @@ export interface PluginContext {
   storageDir: string;
 }
 
-/** Emits one measurement onto `bal/raw/<m.device>`. Never throws; bad measurements are counted. */
-export type Emit = (m: Measurement) => void;
+/**
+ * What became of an emitted measurement: `committed` (stored in the buffer, durable), `rejected`
+ * (refused by validation, counted by reason; it will never be stored, so sending it again is
+ * pointless), `failed` (accepted but the store could not write it, e.g. disk full: it may be sent
+ * again later).
+ */
+export type EmitOutcome = 'committed' | 'rejected' | 'failed';
+
+export interface EmitOptions {
+  /**
+   * Called exactly once, asynchronously, when the measurement's fate is known: after the buffer
+   * committed it (or it was rejected, or the store failed). A driver that acknowledges its source
+   * (an MQTT PUBACK upstream) does so from here, so nothing is acknowledged before it is durable.
+   */
+  onDurable?(outcome: EmitOutcome): void;
+}
+
+/**
+ * Emits one measurement onto `bal/raw/<m.device>`. Never throws; bad measurements are counted.
+ * Fire and forget unless `opts.onDurable` asks to hear when it is committed.
+ */
+export type Emit = (m: Measurement, opts?: EmitOptions) => void;
 
 /** Health a plugin reports for the status page, `gridedge status` and `/metrics`. */
 export interface PluginHealth {
@@ -53,8 +73,18 @@ export interface PluginHealth {
   devices?: string[];
   lastError?: string;
   lastErrorAt?: number;
-  /** Free-form numbers worth showing (frames received, polls, reconnects ...). */
+  /**
+   * Free-form numbers worth showing (frames received, polls, reconnects ...). For drivers, the agent
+   * reads a few by name for its generic per-driver health: `connected` (boolean), and the running
+   * totals `errors`, `retries`, `reconnects` (counted as driver_errors/driver_retries/driver_reconnects).
+   */
   info?: Record<string, number | string | boolean>;
+  /**
+   * Drivers: how often each device is expected to send a value, in ms (one number: every device of
+   * the driver; a record: per device). A device silent for 3 × this long is marked stale (the
+   * driver entry's `staleAfterMs` overrides it). Absent: no stale detection unless configured.
+   */
+  expectedIntervalMs?: number | Record<string, number>;
 }
 
 /**

@@ -5,6 +5,9 @@
 import type { BufferStats } from './buffer-types.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import type { PluginHealth } from './plugin.js';
+import type { DeviceHealth, DriverHealthSummary } from './driver-health.js';
+
+export type { DeviceHealth, DriverHealthSummary } from './driver-health.js';
 import type { ListKey } from './kinds.js';
 import type { MetricDef } from './metrics.js';
 
@@ -14,11 +17,19 @@ export interface DeviceStatus {
   latest: Measurement;
   /** Seconds since `latest.ts`. */
   ageSeconds: number;
+  /** For a driver's device: the driver, and ms since its last value arrived (on the agent's clock). */
+  driver?: string;
+  ageMs?: number;
+  /** For a driver's device: no value for longer than its threshold (then `reason` is `stale`). */
+  stale?: boolean;
+  reason?: 'stale';
 }
 
 export interface PluginStatus extends PluginHealth {
   id: string;
   type: string;
+  /** Drivers: connected, totals (reads, errors, retries, reconnects) and each device's age and stale mark. */
+  driverHealth?: DriverHealthSummary;
 }
 
 export interface ForwarderStatus {
@@ -55,10 +66,12 @@ export interface AgentStatus {
   drivers: PluginStatus[];
   /** Every configured plugin's health, by kind (`drivers`, `processors`, `aggregators` ...). */
   plugins: Record<ListKey, PluginStatus[]>;
-  /** The latest measurement of each device, the first 200 by name (see devicesTotal). */
+  /** The latest measurement of each device, at most 200: stale ones first, then the worst quality, then by name (see devicesTotal). */
   devices: DeviceStatus[];
   /** How many devices the agent knows (devices may list fewer). */
   devicesTotal?: number;
+  /** Drivers' devices that are stale now, by name (also those that never sent a value). */
+  staleDevices?: DeviceHealth[];
   buffer: BufferStats | null;
   forwarders: ForwarderStatus[];
   counters: Record<string, number | Record<string, number>>;

@@ -108,21 +108,27 @@ export class Pipeline {
     return stored.then(() => 'accepted');
   }
 
-  /** A measurement from a driver: checked like any other, published on bal/raw, then processed. */
-  emit(m: Measurement, driverId: string): void {
+  /**
+   * A measurement from a driver: checked like any other, published on bal/raw, then processed.
+   * Resolves 'rejected' at once for a refused one, 'accepted' once it is committed; rejects when the
+   * store cannot write it (counted as dropped here; the caller must handle the rejection).
+   */
+  emit(m: Measurement, driverId: string): Promise<RawVerdict> {
     this.d.counters.inc('received', { source: 'driver' });
     const r = checkMeasurement(m, null, this.limits());
     if (!r.ok) {
       this.rejected(r, rawTopic(String(m.device)), `driver:${driverId}`);
-      return;
+      return Promise.resolve('rejected');
     }
     if (this.overDeviceLimit(r.m.device)) {
       this.rejected(this.deviceLimitRejection(r.m.device), rawTopic(r.m.device), `driver:${driverId}`);
-      return;
+      return Promise.resolve('rejected');
     }
     const raw = JSON.stringify(r.m);
     this.d.publish(rawTopic(r.m.device), raw);
-    this.accept(r.m, raw).catch(() => this.d.counters.inc('dropped', { reason: 'store_unavailable' }));
+    const stored = this.accept(r.m, raw);
+    stored.catch(() => this.d.counters.inc('dropped', { reason: 'store_unavailable' }));
+    return stored.then(() => 'accepted');
   }
 
   private accept(m: Measurement, rawJson: string): Promise<void> {

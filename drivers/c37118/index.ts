@@ -389,6 +389,8 @@ export class C37118Driver implements Driver {
     let state = this.state;
     if (state === 'running' && this.streams.some((s) => !s.connected)) state = 'degraded';
     const h: PluginHealth = { state, devices, info };
+    // DATA_RATE of the CFG: frames per second when positive, seconds per frame when negative.
+    if (c && c.dataRate !== 0) h.expectedIntervalMs = c.dataRate > 0 ? 1000 / c.dataRate : -c.dataRate * 1000;
     if (err?.lastError) {
       h.lastError = err.lastError;
       if (err.lastErrorAt) h.lastErrorAt = err.lastErrorAt;

@@ -277,6 +277,8 @@ export class ModbusDriver implements Driver {
     const h: PluginHealth = {
       state: this.state === 'running' && (!connected || this.lastPollFailed) ? 'degraded' : this.state,
       devices: [this.cfg.id],
+      // The device sends a measurement per poll of each group: at least every shortest group interval.
+      expectedIntervalMs: Math.min(...this.groups.map((g) => g.interval)),
       info: {
         connected,
         polls: this.polls,

@@ -83,7 +83,12 @@ class SimPmu implements Driver {
   }
 
   health(): PluginHealth {
-    return { state: this.state, devices: this.devices.map((d) => d.name), info: { emitted: this.emitted, rate: this.cfg.rate } };
+    return {
+      state: this.state,
+      devices: this.devices.map((d) => d.name),
+      info: { emitted: this.emitted, rate: this.cfg.rate },
+      expectedIntervalMs: 1000 / this.cfg.rate,
+    };
   }
 }
 

@@ -17,6 +17,7 @@ t.test('the embedded default: one sim-pmu with its defaults filled in, no forwar
     {
       type: 'sim-pmu',
       id: 'pmu1',
+      staleAfterMs: 0,
       rate: 50,
       count: 1,
       nominalVoltage: 230,
@@ -81,7 +82,7 @@ t.test('every problem of a file at once, each with its exact path', async (t) =>
 t.test('plugin entries: defaults filled per plugin, nested groups, unknown keys at any depth', async (t) => {
   const ok = loadConfig({ document: { drivers: [{ type: 'test-meter', id: 'm1', serial: { baud: 19200 } }] } }, { registry: testRegistry });
   if (!ok.ok) throw new Error(ok.errors.join('\n'));
-  t.same(ok.config.drivers[0], { type: 'test-meter', id: 'm1', host: '127.0.0.1', port: 502, unit: 1, serial: { path: '/dev/ttyUSB0', baud: 19200 } });
+  t.same(ok.config.drivers[0], { type: 'test-meter', id: 'm1', staleAfterMs: 0, host: '127.0.0.1', port: 502, unit: 1, serial: { path: '/dev/ttyUSB0', baud: 19200 } });
 
   const bad = loadConfig(
     {

@@ -53,7 +53,7 @@ function deviceRows(d: DeviceStatus): Html[] {
 ${first ? html`<td class="l" rowspan="${span}"><b>${d.device}</b></td>` : ''}
 <td class="l">${ph}</td><td>${v}</td><td>${i}</td>
 <td>${fmtPower(pv(m.p, ph), 'W')}</td><td>${fmtPower(pv(m.q, ph), 'var')}</td><td>${fmtPower(pv(m.s, ph), 'VA')}</td><td>${fmtFixed(pv(m.pf, ph), 3)}</td>
-${first ? html`<td rowspan="${span}">${fmtFixed(m.freq, 3)}</td><td class="l" rowspan="${span}">${qualityCell(m)}</td><td rowspan="${span}">${fmtDuration(d.ageSeconds)}</td>` : ''}
+${first ? html`<td rowspan="${span}">${fmtFixed(m.freq, 3)}</td><td class="l" rowspan="${span}">${d.stale ? html`<span class="q invalid stale">stale</span> ` : ''}${qualityCell(m)}</td><td rowspan="${span}">${fmtDuration(d.ageMs !== undefined ? d.ageMs / 1000 : d.ageSeconds)}</td>` : ''}
 </tr>`;
   });
 }
@@ -61,25 +61,37 @@ ${first ? html`<td rowspan="${span}">${fmtFixed(m.freq, 3)}</td><td class="l" ro
 /** Device rows rendered at most (the page stays small and quick with thousands of devices). */
 export const PAGE_MAX_DEVICES = 50;
 
+/** Drivers' devices that are stale and never sent a value (they have no row of values). */
+function neverSeenSection(s: AgentStatus): Html {
+  const listed = new Set(s.devices.map((d) => d.device));
+  const never = (s.staleDevices ?? []).filter((h) => !listed.has(h.device));
+  if (never.length === 0) return html``;
+  return html`<p class="problems">Stale, no value since the driver started: ${never.map((h) => `${h.device} (${h.driver})`).join(', ')}</p>`;
+}
+
 function devicesSection(s: AgentStatus): Html {
-  if (s.devices.length === 0) return html`<p class="muted">No measurements yet.</p>`;
+  if (s.devices.length === 0) return html`${neverSeenSection(s)}<p class="muted">No measurements yet.</p>`;
   const total = Math.max(s.devicesTotal ?? 0, s.devices.length);
   const shown = s.devices.slice(0, PAGE_MAX_DEVICES);
   const more = total - shown.length;
-  return html`<table>
+  return html`${neverSeenSection(s)}<table>
 <tr><th class="l">Device</th><th class="l">Phase</th><th>Voltage <small>(V)</small></th><th>Current <small>(A)</small></th><th>P</th><th>Q</th><th>S</th><th>PF</th><th>f <small>(Hz)</small></th><th class="l">Quality</th><th>Age</th></tr>
 ${shown.map(deviceRows)}
-</table>${more > 0 ? html`<p class="muted">${String(more)} more devices not shown (the first ${String(shown.length)} by name are).</p>` : ''}`;
+</table>${more > 0 ? html`<p class="muted">${String(more)} more devices not shown (the first ${String(shown.length)} are: stale and bad-quality ones first, then by name).</p>` : ''}`;
 }
 
 function driversSection(s: AgentStatus, now: number): Html {
   if (s.drivers.length === 0) return html`<p class="muted">No drivers configured.</p>`;
   return html`<table>
-<tr><th class="l">Driver</th><th class="l">Type</th><th class="l">State</th><th class="l">Devices</th><th class="l">Last error</th><th class="l">Info</th></tr>
+<tr><th class="l">Driver</th><th class="l">Type</th><th class="l">State</th><th class="l">Connected</th><th>Reads</th><th>Errors</th><th>Retries</th><th>Reconnects</th><th class="l">Devices</th><th class="l">Last error</th><th class="l">Info</th></tr>
 ${s.drivers.map(
   (d) => html`<tr><td class="l">${d.id}</td><td class="l">${d.type}</td>
 <td class="l"><span class="${d.state === 'running' ? 'yes' : d.state === 'stopped' ? 'no' : 'degraded'}">${d.state}</span></td>
-<td class="l">${(d.devices ?? []).join(', ')}</td>
+<td class="l">${d.driverHealth ? html`<span class="${d.driverHealth.connected ? 'yes' : 'no'}">${d.driverHealth.connected ? 'yes' : 'no'}</span>` : DASH}</td>
+<td>${fmtNum(d.driverHealth?.reads)}</td><td>${fmtNum(d.driverHealth?.errors)}</td><td>${fmtNum(d.driverHealth?.retries)}</td><td>${fmtNum(d.driverHealth?.reconnects)}</td>
+<td class="l">${(d.driverHealth?.devices ?? (d.devices ?? []).map((name) => ({ device: name, stale: false }))).map((h, k) =>
+    html`${k ? ', ' : ''}${h.stale ? html`<span class="err">${h.device} (stale)</span>` : h.device}`,
+  )}</td>
 <td class="l">${d.lastError ? html`<span class="err">${d.lastError}</span> <span class="muted">${fmtWhen(d.lastErrorAt, now)}</span>` : ''}</td>
 <td class="l">${Object.entries(d.info ?? {})
     .map(([k, v]) => `${k}=${String(v)}`)

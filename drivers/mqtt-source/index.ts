@@ -1,0 +1,415 @@
+/**
+ * mqtt-source: subscribes to topics on an external MQTT broker and republishes what arrives as
+ * measurements on bal/raw/<device>. See README.md.
+ *
+ * Lifecycle: `start` launches the connection loop and resolves at once. The loop connects with a
+ * stable client id and a persistent session (clean start off), subscribes every configured filter,
+ * and runs until the connection closes; it then waits (backoff from reconnectMinMs doubling to
+ * reconnectMaxMs, back to the minimum after a connection that got its CONNACK) and connects again.
+ * `stop` ends the loop, waits (until `deadline`) for the acknowledgements still waiting on a
+ * commit, and closes the connection.
+ *
+ * Acknowledgements: every message goes through the client's `handleMessage` hook, whose callback
+ * sends the PUBACK. For QoS 1 the callback is called only from `onDurable`, i.e. after the
+ * measurement is committed to the buffer, or when it was refused (a bad payload is consumed:
+ * counted, logged, acknowledged, never retried). When the buffer cannot write, the PUBACK is
+ * withheld and the connection is closed, so the broker sends the message again after the
+ * reconnect. mqtt.js hands the next packet of a connection to `handleMessage` only after the
+ * previous callback, so messages are committed and acknowledged one at a time, in order.
+ */
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Driver, DriverSpec, Emit, EmitOutcome, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
+import { LogLimiter } from '../../agent/core/log-limiter.js';
+import { matchFilter } from '../../agent/core/topics.js';
+import { Backoff, sleep } from '../../agent/forwarders/backoff.js';
+import { readPem } from '../../agent/forwarders/options.js';
+import { deviceNameError } from '../../agent/pipeline/device-name.js';
+import { setOwn } from '../../algorithms/common/field-quality.js';
+import type { Measurement } from '../../algorithms/common/measurement.js';
+import { compile, deviceOf, schema, validate, type CompiledTopic, type MqttSourceConfig } from './config.js';
+import { resolveJsonPath } from './json-path.js';
+
+export type { MqttSourceConfig } from './config.js';
+
+const metrics = {
+  mqtt_source_received: { type: 'counter', help: 'Messages received from the external broker, by driver', labels: ['driver'] },
+  mqtt_source_rejected: {
+    type: 'counter',
+    help: 'Messages from the external broker refused before the pipeline (bad_json, bad_device, no_match, no_values), by driver and reason; they are acknowledged',
+    labels: ['driver', 'reason'],
+  },
+  mqtt_source_invalid_fields: {
+    type: 'counter',
+    help: 'Mapped fields missing or not numeric in a payload (marked invalid in field_quality), by driver and reason (missing, not_numeric)',
+    labels: ['driver', 'reason'],
+  },
+  mqtt_source_reconnects: { type: 'counter', help: 'Connections to the external broker re-opened after a loss, by driver', labels: ['driver'] },
+  mqtt_source_unacked: {
+    type: 'counter',
+    help: 'QoS 1 messages left unacknowledged because the buffer could not store them (the connection is closed; the broker sends them again), by driver',
+    labels: ['driver'],
+  },
+} as const;
+
+/** Devices whose last field values are kept (for fields missing later); more are not remembered. */
+const MAX_REMEMBERED_DEVICES = 10_000;
+/** Devices listed in health() (every device still counts in driver health through its values). */
+const MAX_LISTED_DEVICES = 1000;
+
+type Ack = (err?: Error) => void;
+
+class MqttSource implements Driver {
+  private readonly topics: CompiledTopic[];
+  private ctx: PluginContext | undefined;
+  private emit: Emit | undefined;
+  private client: MqttClient | undefined;
+  private state: PluginHealth['state'] = 'starting';
+  private stopped = false;
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+  private connected = false;
+  private everConnected = false;
+  private readonly pending = new Set<Promise<void>>();
+  private readonly logLimiter = new LogLimiter(5);
+  private readonly last = new Map<string, Map<string, number>>();
+  private readonly seen = new Set<string>();
+  private received = 0;
+  private emitted = 0;
+  private rejected = 0;
+  private errors = 0;
+  private reconnects = 0;
+  private lastError: string | undefined;
+  private lastErrorAt: number | undefined;
+
+  constructor(private readonly cfg: MqttSourceConfig) {
+    const { problems, topics } = compile(cfg);
+    if (problems.length) throw new Error(`mqtt-source ${cfg.id}: ${problems.join('; ')}`);
+    this.topics = topics;
+    // Devices with a fixed name are known before their first message (for stale detection).
+    for (const t of topics) if (!t.device.includes('+')) this.seen.add(t.device);
+  }
+
+  async start(ctx: PluginContext, emit: Emit): Promise<void> {
+    if (this.stopped || this.loop) return;
+    this.ctx = ctx;
+    this.emit = emit;
+    ctx.signal.addEventListener('abort', () => this.stopping.abort(), { once: true });
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const backoff = new Backoff(this.cfg.reconnectMinMs, Math.max(this.cfg.reconnectMinMs, this.cfg.reconnectMaxMs));
+    while (!this.stopped) {
+      let gotConnack = false;
+      try {
+        gotConnack = await this.session();
+      } catch (e) {
+        this.fail(`${(e as Error).message}`);
+      }
+      if (gotConnack) backoff.reset();
+      if (this.stopped) break;
+      this.state = 'degraded';
+      await sleep(backoff.next(), this.stopping.signal);
+    }
+  }
+
+  private fail(msg: string): void {
+    this.errors++;
+    this.lastError = msg;
+    this.lastErrorAt = Date.now();
+    const d = this.logLimiter.take('connection');
+    if (d.ok) this.ctx?.log.warn({ url: this.cfg.url, err: msg }, 'mqtt-source: connection problem');
+  }
+
+  /** One connection: connect, subscribe, run until it closes. Resolves whether CONNACK came. */
+  private session(): Promise<boolean> {
+    const cfg = this.cfg;
+    const ctx = this.ctx!;
+    const opts: IClientOptions = {
+      clientId: cfg.clientId || `gridedge-${ctx.gateway}-src-${cfg.id}`,
+      clean: false,
+      reconnectPeriod: 0,
+      connectTimeout: cfg.connectTimeoutMs,
+      keepalive: cfg.keepalive,
+      protocolVersion: cfg.protocolVersion === 4 ? 4 : 5,
+      rejectUnauthorized: cfg.rejectUnauthorized,
+    };
+    if (opts.protocolVersion === 5) opts.properties = { sessionExpiryInterval: cfg.sessionExpiryS };
+    if (cfg.username) opts.username = cfg.username;
+    if (cfg.password) opts.password = cfg.password;
+    // Read at each connection: renewed certificates are picked up without a restart.
+    const ca = readPem(cfg.ca, 'ca');
+    const cert = readPem(cfg.cert, 'cert');
+    const key = readPem(cfg.key, 'key');
+    if (ca) opts.ca = ca;
+    if (cert) opts.cert = cert;
+    if (key) opts.key = key;
+    const client = mqtt.connect(cfg.url, opts);
+    this.client = client;
+    client.handleMessage = (packet, callback) => this.onMessage(client, packet as IPublishPacket, callback);
+    return new Promise<boolean>((resolve) => {
+      let gotConnack = false;
+      let finished = false;
+      // Ends the session once: on 'close', or when the driver stops (also before any CONNACK).
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        this.connected = false;
+        this.stopping.signal.removeEventListener('abort', finish);
+        client.end(true);
+        if (this.client === client) this.client = undefined;
+        resolve(gotConnack);
+      };
+      if (this.stopping.signal.aborted) return finish();
+      this.stopping.signal.addEventListener('abort', finish, { once: true });
+      client.on('connect', (connack) => {
+        gotConnack = true;
+        if (this.everConnected) {
+          this.reconnects++;
+          ctx.counters.inc('mqtt_source_reconnects', { driver: cfg.id });
+        }
+        this.everConnected = true;
+        this.connected = true;
+        this.state = 'running';
+        ctx.log.info({ url: cfg.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt-source: connected');
+        const qos = cfg.qos === 0 ? 0 : 1;
+        client.subscribe(
+          this.topics.map((t) => t.filter),
+          { qos },
+          (err, granted) => {
+            if (err) return this.fail(`subscribe failed: ${err.message}`);
+            for (const g of granted ?? []) if (g.qos === 128) this.fail(`the broker refused the subscription ${g.topic}`);
+          },
+        );
+      });
+      client.on('error', (err) => this.fail(err.message));
+      client.once('close', finish);
+    });
+  }
+
+  /**
+   * Every message of the connection comes here (QoS 0 and 1); `callback` sends the PUBACK (QoS 1)
+   * and lets the client hand over the next message.
+   */
+  private onMessage(client: MqttClient, packet: IPublishPacket, callback: Ack): void {
+    this.received++;
+    this.ctx?.counters.inc('mqtt_source_received', { driver: this.cfg.id });
+    let acked = false;
+    const ack = (outcome: EmitOutcome | 'refused'): void => {
+      if (acked) return;
+      acked = true;
+      if (outcome === 'failed' && packet.qos > 0) {
+        // Not stored: no PUBACK; close the connection so the broker sends it again after the reconnect.
+        this.ctx?.counters.inc('mqtt_source_unacked', { driver: this.cfg.id });
+        this.fail('the buffer could not store a message; reconnecting so the broker sends it again');
+        client.end(true);
+        callback(new Error('not stored'));
+        return;
+      }
+      callback();
+    };
+    if (packet.qos === 0) {
+      this.handle(packet, undefined);
+      ack('committed');
+      return;
+    }
+    let settle!: () => void;
+    const done = new Promise<void>((r) => (settle = r));
+    this.pending.add(done);
+    void done.then(() => this.pending.delete(done));
+    this.handle(packet, (outcome) => {
+      ack(outcome);
+      settle();
+    });
+  }
+
+  /** Turn one message into a measurement and emit it; `onDurable` hears its fate (also for a refused one). */
+  private handle(packet: IPublishPacket, onDurable: ((o: EmitOutcome | 'refused') => void) | undefined): void {
+    const topic = packet.topic;
+    let t: CompiledTopic | undefined;
+    let caught: string[] | null = null;
+    for (const c of this.topics) {
+      caught = matchFilter(c.filter, topic);
+      if (caught) {
+        t = c;
+        break;
+      }
+    }
+    if (!t || !caught) return this.refuse('no_match', `topic ${topic} matches no configured filter`, topic, onDurable);
+    const device = deviceOf(t.device, caught.slice(0, t.plusLevels));
+    const de = deviceNameError(device);
+    if (de) return this.refuse('bad_device', `topic ${topic} gives device ${JSON.stringify(device.slice(0, 64))}: ${de}`, topic, onDurable);
+    let payload: unknown;
+    try {
+      payload = JSON.parse(Buffer.isBuffer(packet.payload) ? packet.payload.toString('utf8') : String(packet.payload));
+    } catch (e) {
+      return this.refuse('bad_json', `payload is not JSON: ${(e as Error).message}`, topic, onDurable);
+    }
+    let m: Measurement | null;
+    if (t.fields) m = this.mapped(t, device, payload);
+    else {
+      if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+        return this.refuse('bad_json', 'payload is not a JSON object (a measurement in the gateway format)', topic, onDurable);
+      // The gateway's own format: the device comes from the topic mapping; a missing ts is the arrival time.
+      const o = { ...(payload as Record<string, unknown>) };
+      o['device'] = device;
+      if (o['ts'] === undefined) o['ts'] = Date.now() * 1000;
+      m = o as unknown as Measurement;
+    }
+    if (!m) return this.refuse('no_values', `no mapped field of ${device} has a value (and none had one before)`, topic, onDurable);
+    if (this.seen.size < MAX_LISTED_DEVICES) this.seen.add(device);
+    this.emitted++;
+    this.emit!(m, onDurable ? { onDurable } : undefined);
+  }
+
+  /**
+   * A measurement from a payload through the `fields` map. A missing or non-numeric value is
+   * `invalid` in field_quality (with `mqtt-source:missing` / `mqtt-source:not_numeric` in reasons)
+   * and carries the device's last good value of that field; a field never good is left out.
+   * Null when no field has a value.
+   */
+  private mapped(t: CompiledTopic, device: string, payload: unknown): Measurement | null {
+    let last = this.last.get(device);
+    if (!last && this.last.size < MAX_REMEMBERED_DEVICES) {
+      last = new Map();
+      this.last.set(device, last);
+    }
+    const m: Measurement = { device, ts: Date.now() * 1000, quality: 'good' };
+    const fq: Record<string, 'invalid'> = {};
+    const reasons = new Set<string>();
+    let values = 0;
+    for (const f of t.fields!) {
+      const raw = resolveJsonPath(payload, f.path);
+      const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      let value: number | undefined;
+      if (Number.isFinite(v)) {
+        value = v;
+        last?.set(f.field, v);
+      } else {
+        const reason = raw === undefined || raw === null ? 'missing' : 'not_numeric';
+        reasons.add(`mqtt-source:${reason}`);
+        this.ctx?.counters.inc('mqtt_source_invalid_fields', { driver: this.cfg.id, reason });
+        value = last?.get(f.field);
+        if (value !== undefined) fq[f.field] = 'invalid';
+      }
+      if (value === undefined) continue;
+      setPath(m, f.field, value);
+      values++;
+    }
+    dropPhasorsWithoutMag(m, fq);
+    if (values === 0 || !hasValue(m)) return null;
+    if (t.ts) {
+      const ts = toMicros(resolveJsonPath(payload, t.ts));
+      if (ts === undefined) {
+        reasons.add('mqtt-source:no_ts');
+        if (m.quality === 'good') m.quality = 'questionable';
+      } else m.ts = ts;
+    }
+    if (Object.keys(fq).length) {
+      m.field_quality = fq;
+      m.quality = 'invalid';
+    }
+    if (reasons.size) m.reasons = [...reasons];
+    return m;
+  }
+
+  private refuse(reason: string, detail: string, topic: string, onDurable: ((o: EmitOutcome | 'refused') => void) | undefined): void {
+    this.rejected++;
+    this.ctx?.counters.inc('mqtt_source_rejected', { driver: this.cfg.id, reason });
+    const d = this.logLimiter.take(`refuse:${reason}`);
+    if (d.ok) this.ctx?.log.warn({ topic, reason, detail }, 'mqtt-source: message refused');
+    if (onDurable) queueMicrotask(() => onDurable('refused'));
+  }
+
+  async stop(deadline: AbortSignal): Promise<void> {
+    this.stopped = true;
+    // Acknowledge what is already on its way to the buffer, unless the deadline comes first.
+    if (this.pending.size && !deadline.aborted)
+      await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => deadline.addEventListener('abort', r, { once: true }))]);
+    // Ends the session (the connection is dropped: what is not acknowledged is sent again next time)
+    // and the reconnect wait; the loop then returns.
+    this.stopping.abort();
+    await this.loop;
+    this.state = 'stopped';
+  }
+
+  health(): PluginHealth {
+    const h: PluginHealth = {
+      state: this.state,
+      devices: [...this.seen],
+      info: {
+        connected: this.connected,
+        url: this.cfg.url,
+        received: this.received,
+        emitted: this.emitted,
+        rejected: this.rejected,
+        errors: this.errors,
+        reconnects: this.reconnects,
+        awaitingCommit: this.pending.size,
+      },
+    };
+    if (this.lastError !== undefined) {
+      h.lastError = this.lastError;
+      h.lastErrorAt = this.lastErrorAt;
+    }
+    return h;
+  }
+}
+
+function setPath(o: object, path: string, v: unknown): void {
+  const parts = path.split('.');
+  let cur = o as Record<string, unknown>;
+  for (let k = 0; k < parts.length - 1; k++) {
+    let next = cur[parts[k]!];
+    if (typeof next !== 'object' || next === null) {
+      next = {};
+      setOwn(cur, parts[k]!, next);
+    }
+    cur = next as Record<string, unknown>;
+  }
+  setOwn(cur, parts[parts.length - 1]!, v);
+}
+
+/** A phasor needs `mag`: a phase with only `ang` is left out (with its field_quality entries). */
+function dropPhasorsWithoutMag(m: Measurement, fq: Record<string, string>): void {
+  for (const top of ['v', 'i'] as const) {
+    const set = m[top] as Record<string, Record<string, unknown>> | undefined;
+    if (!set) continue;
+    for (const ph of Object.keys(set)) {
+      if (typeof set[ph]!['mag'] === 'number') continue;
+      delete set[ph];
+      for (const k of Object.keys(fq)) if (k.startsWith(`${top}.${ph}.`)) delete fq[k];
+    }
+    if (Object.keys(set).length === 0) delete m[top];
+  }
+}
+
+function hasValue(m: Measurement): boolean {
+  return Object.keys(m).some((k) => k !== 'device' && k !== 'ts' && k !== 'quality');
+}
+
+/**
+ * A timestamp from a payload, in µs since the epoch: a number in seconds (below 1e11), milliseconds
+ * (below 1e14) or microseconds; or an ISO 8601 string. Undefined when it is neither.
+ */
+export function toMicros(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) {
+    if (v < 1e11) return Math.round(v * 1e6);
+    if (v < 1e14) return Math.round(v * 1e3);
+    return Math.round(v);
+  }
+  if (typeof v === 'string' && v.trim() !== '') {
+    const ms = Date.parse(v);
+    if (Number.isFinite(ms)) return ms * 1000;
+  }
+  return undefined;
+}
+
+export const mqttSourceDriver: DriverSpec<MqttSourceConfig> = {
+  type: 'mqtt-source',
+  doc: 'Subscribes to an external MQTT broker and republishes on bal/raw/<device>: topic-to-device mapping, JSON field map, QoS 1 acknowledged after the commit, persistent session',
+  schema,
+  metrics,
+  validate,
+  create: (config) => new MqttSource(config),
+};
