@@ -1,8 +1,8 @@
 /**
  * The loop of one near-real-time job. Lifecycle: `start()` sets a timer (on the service's Clock) for
  * `job_start` (or now, when that is past); each tick runs once, publishes the setpoints, records the
- * job's progress and sets the next tick on the job's grid (job_start + k·repeat_seconds, skipping
- * ticks a slow run missed); at `job_end` the job is marked success. Runs of one job never overlap.
+ * job's progress and sets the next tick on the job's grid (job_start + k·repeat_seconds after the
+ * run's start; after a run slower than that, one run follows at once); at `job_end` the job is marked success. Runs of one job never overlap.
  * `stop(reason)` clears the timer and terminates a run in flight; nothing is published after it.
  *
  * One run at time `now`:
@@ -179,9 +179,9 @@ export class NearRealTimeLoop {
     await this.d.publish({ topic: this.topic, message: msg }).catch((e: Error) => this.d.log.warn({ job: this.id, err: e.message }, 'scheduler: setpoints not published'));
     if (this.stopped) return;
     this.d.progress(this.summary(), reason ? `run ${msg['run']}: holding the last setpoints: ${reason}` : `run ${msg['run']}: setpoints published on ${this.topic}`);
-    // The next tick on the job's grid, after now (a run that took longer than repeat_seconds skips ticks).
-    const after = this.d.clock.now();
-    const k = Math.floor((after - this.spec.startMs) / this.spec.repeatMs) + 1;
+    // The next tick: the job's next grid point after this run's start (job_start + k·repeat_seconds).
+    // A run that took longer than that is followed by one run at once, not by one per missed tick.
+    const k = Math.floor((now - this.spec.startMs) / this.spec.repeatMs) + 1;
     this.schedule(this.spec.startMs + k * this.spec.repeatMs);
   }
 
