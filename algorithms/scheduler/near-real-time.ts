@@ -10,7 +10,7 @@
  *  - the first step's net demand is the MEASURED net power (load = its positive part, generation its
  *    negative part), not the forecast;
  *  - every battery starts at its current SoC (carried forward or measured), clamped to min..max;
- *  - a bulk window that has already begun, a `day_end` already past and a final SoC on a one-step
+ *  - a bulk window that began in an earlier step, a `day_end` in an earlier step and a final SoC on a one-step
  *    horizon are left out (they cannot be honoured from the middle of a window);
  *  - the run's first step gives the setpoints.
  */
