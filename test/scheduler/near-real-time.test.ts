@@ -15,6 +15,7 @@
  *   run 3 (no new measurement, 60 s old > max_age_s 30): holds −30 kW, saying the input is stale.
  *   run 4 (a fresh measurement whose field_quality marks p.total invalid): holds −30 kW, saying so.
  *   run 5: the SoC set to 0.7 (PUT .../soc) 60 s before, moved on by the held −30 kW (0.3/h): 0.695.
+ * Then DELETE cancels the loop, and an agent stop with another loop's optimisation in flight ends it.
  */
 import t from 'tap';
 import type mqtt from 'mqtt';
@@ -154,4 +155,15 @@ t.test('near-real-time runs: measured net power replaces the forecast, SoC carri
   t.equal(cancelled.status, 'failed');
   t.match(cancelled.error, /cancelled/);
   t.equal(clock.pending, 0, 'no timer left');
+
+  // A stop with a loop active and an optimisation run in flight: the loop's timer is cleared, the
+  // worker terminated, the stop completes within the agent's budget.
+  const opt = await post({ ...job, id: 'nrt-opt', control_logic: 'optimization_based', job_start: new Date(t0 + 301_000).toISOString() });
+  t.equal(opt.status, 202);
+  await publishMeter(meter, t0 + 301_000, 30_000);
+  clock.advanceTo(t0 + 301_000);
+  const s0 = Date.now();
+  await a.agent.stop();
+  t.ok(Date.now() - s0 < 4500, `stopped in ${Date.now() - s0} ms`);
+  t.equal(clock.pending, 0, 'no timer left after the stop');
 });
