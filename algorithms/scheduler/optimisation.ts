@@ -9,7 +9,8 @@
  *    P_ch·ch_eff and falls by P_dis/dis_eff; the final SoC is imposed at the END of the horizon; the
  *    bulk energy and the reported battery power are P_ch − P_dis.
  * Both: a household battery (hbes) never discharges and, with a final SoC, is full (max_SoC) at
- * day_end; import and export never together; a battery never charges and discharges together; a
+ * day_end; import and export never together (a switch in `pymfm`; in `physical` no optimum has
+ * both, see the import/export rows below); a battery never charges and discharges together; a
  * deficit step imports at most the deficit and charges nothing; a surplus step imports nothing and
  * charges at most the surplus; PV is the forecast, or at most it with curtailment.
  *
