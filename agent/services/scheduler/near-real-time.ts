@@ -132,7 +132,9 @@ export class NearRealTimeLoop {
     for (const b of job.batteries) if (!known.has(b.id)) this.soc[b.id] = b.initialSoc;
     for (const id of known) if (!job.batteries.some((b) => b.id === id)) delete this.soc[id], delete this.current[id];
     this.job = job;
-    this.spec = spec;
+    // The loop keeps its grid: job_start of a running loop does not move (a job without one would
+    // otherwise get "now" again).
+    this.spec = { ...spec, startMs: this.spec.startMs };
   }
 
   /** A battery's SoC was set (fraction): the next run starts from it. */
