@@ -118,6 +118,10 @@ export function normaliseJob(raw: unknown, opts: NormaliseOptions = {}): Job {
   } else {
     controlLogic = r.oneOf(raw, 'control_logic', '', ['rule_based', 'optimization_based'] as const);
     operationMode = r.oneOf(raw, 'operation_mode', '', ['scheduling', 'near_real_time'] as const, 'scheduling');
+    if (operationMode === 'near_real_time' && 'measurements_request' in raw && !('generation_and_load' in raw))
+      throw new SchedulerInputError([
+        'measurements_request: the one-shot near-real-time request of pymfm 0.5 (one measured value, no forecast) is not supported; send a near_real_time job with generation_and_load, repeat_seconds and live_inputs (the measurement is then read from the data path)',
+      ]);
     if (operationMode === 'near_real_time' && !opts.nearRealTime)
       throw new SchedulerInputError(['operation_mode: near_real_time jobs need live measurements and run in the scheduler service, not as a one-off schedule, got "near_real_time"']);
   }

@@ -178,6 +178,11 @@ t.test('cancel a running job, battery sub-resources, pymfm paths, OpenAPI', asyn
   t.same(differing, ['2021-04-01T00:15:00.000000Z'], "pymfm's committed output, except the edited 00:15 step");
   t.equal((await call('GET', '/api/v1/optimizations/scheduling_rule_based')).status, 200, 'the same job on /api/v1');
 
+  // pymfm 0.5's one-shot near-real-time example is refused, naming what to send instead.
+  const nrt05 = await call('POST', '/balancing/', loadFixture('near_real_time_rule_based.json'));
+  t.equal(nrt05.status, 400);
+  t.match((nrt05.body as { detail: string }).detail, /^measurements_request: the one-shot near-real-time request of pymfm 0\.5 .* is not supported/);
+
   // The optimisation example on pymfm's path (the pymfm model variant): JobComplete with peaks.
   const opt = await call('POST', '/balancing/', loadFixture('scheduling_optimization_based.json'));
   t.equal(opt.status, 200);
