@@ -98,6 +98,8 @@ export class NearRealTimeLoop {
   /** The setpoints in force (from the last good run), with the SoC path of their schedule. */
   private current: Record<string, RunSetpoint> = {};
   private lastMessage: Record<string, unknown> | null = null;
+  /** When the previous run started (ms on the clock), null before the first. */
+  private lastRunAt: number | null = null;
 
   constructor(
     readonly id: string,
@@ -199,8 +201,6 @@ export class NearRealTimeLoop {
     }
   }
 
-  private lastRunAt: number | null = null;
-
   private async runOnce(now: number): Promise<Record<string, unknown>> {
     const run = ++this.runs;
     this.carrySoc(now, this.lastRunAt);
@@ -208,11 +208,11 @@ export class NearRealTimeLoop {
     const problems: string[] = [];
     const net = readLive(this.d.latest(this.spec.net.device), this.spec.net, now, this.spec.maxAgeMs);
     if (!net.ok) problems.push(net.report.problem!);
-    const socReports: Record<string, InputReport & { source: string }> = {};
+    const socReports: Record<string, Partial<InputReport> & { source: 'carried' | 'measured' }> = {};
     for (const b of this.job.batteries) {
       const inp = this.spec.soc[b.id];
       if (!inp) {
-        socReports[b.id] = { source: 'carried', device: '', field: '', value: this.soc[b.id]! };
+        socReports[b.id] = { source: 'carried', value: this.soc[b.id]! };
         continue;
       }
       const s = readLive(this.d.latest(inp.device), inp, now, this.spec.maxAgeMs);
