@@ -94,7 +94,7 @@ export async function solveModel(model: LpModel, opts: SolveOptions = {}): Promi
  * the LP put it repairs them; its schedule is proven optimal only if it still reaches z* (1e-7
  * relative), and otherwise is returned as a start for branch and bound. Any other violation or an LP
  * that is not optimal proves nothing; the caller then solves the full MILP with branch and bound. The
- * whole path takes at most 40 % of the time limit. The reported gap is (objective − z*)/objective.
+ * whole path takes at most 40 % of the time limit. The reported gap is (objective − z*)/max(1, objective).
  */
 /** Most broken exclusive-switch pairs the LP path repairs with a small MILP. */
 const REPAIR_MAX_PAIRS = 20;
@@ -172,7 +172,8 @@ export async function lpFirst(bm: BuiltModel, opts: SolveOptions = {}): Promise<
     sol = { x: mip.x, objective: mip.objective };
   }
   const { objective } = sol;
-  const mipGap = objective > 0 ? Math.max(0, (objective - z) / objective) : 0;
+  // Relative to the objective, or absolute (kW) when the objective is below 1 (a job islanded to ~0).
+  const mipGap = Math.max(0, (objective - z) / Math.max(1, Math.abs(objective)));
   return {
     proven: { status: 'optimal', highsStatus: 'optimal (the LP relaxation reached by a schedule that respects every switch)', objective, mipGap, x: sol.x, ms: performance.now() - t0 },
     start: sol.x,

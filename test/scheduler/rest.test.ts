@@ -1,7 +1,7 @@
 /**
  * The scheduler's REST API beyond submit/read, over real HTTP to an in-process agent (real SQLite):
- *  - a large optimisation (96 steps × 10 batteries, physical model, 95 % efficiencies: HiGHS does not
- *    prove it optimal for many seconds) occupies the queue; DELETE cancels it while it runs (its worker
+ *  - a large optimisation (a seeded random job of 96 steps and 8 batteries with losses, physical model:
+ *    HiGHS needs many seconds for it) occupies the queue; DELETE cancels it while it runs (its worker
  *    is terminated, the job is failed with a "cancelled" reason, counted) and the queued job runs next;
  *  - battery sub-resources on the queued job: list, upsert one, replace all, delete one, set the SoC;
  *    bad input answered 400 naming the field, unknown job or battery 404, a running or finished job 409;
@@ -14,6 +14,7 @@ import t from 'tap';
 import { startInProcess } from '../helpers/in-process.js';
 import { waitFor } from '../helpers/wait.js';
 import { loadFixture } from './fixtures.js';
+import { randomJob, toServiceInput } from './random-jobs.js';
 import { hashPassword } from '../../agent/broker/passwords.js';
 
 interface Job {
@@ -45,23 +46,13 @@ interface PymfmRow {
   'SoC_bat_1_%': number;
 }
 
-/** pymfm's optimisation example with ten batteries of 95 % efficiency (percent SoC, 0.5.x dialect). */
+/**
+ * A job branch and bound needs many seconds for (seeded random job, 96 steps, 8 batteries with losses:
+ * its LP relaxation's optimum lies below the MILP's, so the LP-first path does not settle it), in
+ * pymfm's service dialect.
+ */
 function largeJob(): Record<string, unknown> {
-  const j = loadFixture('scheduling_optimization_based.json');
-  const specs = j['battery_specs'] as Record<string, unknown>[];
-  const more = Array.from({ length: 10 - specs.length }, (_, i) => ({
-    id: `bat_${specs.length + i + 1}`,
-    bat_type: i % 4 === 3 ? 'hbes' : 'cbes',
-    initial_SoC: 30 + 4 * i,
-    P_dis_max_kW: 20 + 10 * i,
-    P_ch_max_kW: 25 + 9 * i,
-    min_SoC: 10,
-    max_SoC: 90,
-    bat_capacity_kWh: 60 + 30 * i,
-    ch_efficiency: 0.95,
-    dis_efficiency: 0.95,
-  }));
-  return { ...j, id: 'large', battery_specs: [...specs.map((s) => ({ ...s, ch_efficiency: 0.95, dis_efficiency: 0.95 })), ...more] };
+  return { ...toServiceInput(randomJob(5, 96, 10)), id: 'large' };
 }
 
 t.test('cancel a running job, battery sub-resources, pymfm paths, OpenAPI', async (t) => {
