@@ -15,7 +15,8 @@
  *   run 3 (no new measurement, 60 s old > max_age_s 30): holds −30 kW, saying the input is stale.
  *   run 4 (a fresh measurement whose field_quality marks p.total invalid): holds −30 kW, saying so.
  *   run 5: the SoC set to 0.7 (PUT .../soc) 60 s before, moved on by the held −30 kW (0.3/h): 0.695.
- * Then DELETE cancels the loop, and an agent stop with another loop's optimisation in flight ends it.
+ * Then DELETE cancels the loop; an optimisation-based loop publishes its solver's setpoint, and an agent
+ * stop with its next run in flight ends it.
  */
 import t from 'tap';
 import type mqtt from 'mqtt';
@@ -156,12 +157,23 @@ t.test('near-real-time runs: measured net power replaces the forecast, SoC carri
   t.match(cancelled.error, /cancelled/);
   t.equal(clock.pending, 0, 'no timer left');
 
-  // A stop with a loop active and an optimisation run in flight: the loop's timer is cleared, the
-  // worker terminated, the stop completes within the agent's budget.
+  // An optimisation-based loop: its runs solve in a worker thread. The battery (40 kWh above min_SoC)
+  // can cover the measured 30 kW and the forecast 10 kW to the end of the horizon, so the only schedule
+  // with no grid exchange at all (objective 0) discharges 30 kW now.
   const opt = await post({ ...job, id: 'nrt-opt', control_logic: 'optimization_based', job_start: new Date(t0 + 301_000).toISOString() });
   t.equal(opt.status, 202);
+  const optId = ((await opt.json()) as { id: string }).id;
   await publishMeter(meter, t0 + 301_000, 30_000);
   clock.advanceTo(t0 + 301_000);
+  const o1 = await nextSetpoints(6);
+  t.equal(o1.job, optId);
+  t.equal(o1.status, 'ok', o1.reason ?? '');
+  t.ok(Math.abs(o1.batteries['bat_1']!.P_bat_kW - -30) < 1e-6, `optimised setpoint -30 kW (got ${o1.batteries['bat_1']!.P_bat_kW})`);
+
+  // A stop with that loop's next optimisation run in flight: the loop's timer is cleared, the worker
+  // terminated, the stop completes within the agent's budget.
+  await publishMeter(meter, t0 + 361_000, 30_000);
+  clock.advanceTo(t0 + 361_000);
   const s0 = Date.now();
   await a.agent.stop();
   t.ok(Date.now() - s0 < 4500, `stopped in ${Date.now() - s0} ms`);
