@@ -189,6 +189,7 @@ export class Agent {
       wsPath: cfg.mqtt.websocket.path,
       routes: [
         ...services.filter((s) => s.service.routes).map((s) => ({ id: s.sc.id, register: s.service.routes!.bind(s.service) })),
+        ...services.filter((s) => s.service.rootRoutes).map((s) => ({ id: s.sc.id, prefix: '', register: s.service.rootRoutes!.bind(s.service) })),
         ...analyzerPlugins.filter((a) => a.analyzer.routes).map((a) => ({ id: a.ac.id, register: a.analyzer.routes!.bind(a.analyzer) })),
       ],
     });

@@ -108,7 +108,17 @@ export interface AgentConfig {
   pipeline: PipelineConfig;
   stats: StatsConfig;
   /** The scheduler service's options (its default services entry). */
-  scheduler: { maxJobs: number; model: 'physical' | 'pymfm'; timeLimitS: number };
+  scheduler: {
+    maxJobs: number;
+    model: 'physical' | 'pymfm';
+    timeLimitS: number;
+    netDevice: string;
+    netField: string;
+    netScale: number;
+    socField: string;
+    socScale: number;
+    maxInputAgeS: number;
+  };
   estimator: EstimatorSectionConfig;
   status: StatusConfig;
   /** One list per plugin kind (agent/core/kinds.ts), each entry validated against its plugin's schema. */

@@ -194,6 +194,11 @@ export interface Service {
   stop(deadline: AbortSignal): Promise<void>;
   health(): PluginHealth;
   routes?(app: FastifyInstance): Promise<void>;
+  /**
+   * Optional routes at the server's root instead of under `/api/v1` (compatibility paths of another
+   * product's API, e.g. pymfm's `/balancing/`); registered like `routes`, under the same access check.
+   */
+  rootRoutes?(app: FastifyInstance): Promise<void>;
 }
 
 /** A row of the store-and-forward buffer. */

@@ -64,7 +64,7 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<Fastif
   registerMetricsRoutes(app, deps);
   registerApiRoutes(app, deps);
   registerDocsRoutes(app);
-  for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: '/api/v1' });
+  for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: r.prefix ?? '/api/v1' });
 
   const dropUpgraded = routeUpgrades(app.server, deps);
   app.addHook('preClose', async () => dropUpgraded());

@@ -23,4 +23,6 @@ export interface ServiceRoutes {
   /** The service's id (names the plugin in logs). */
   id: string;
   register(app: FastifyInstance): Promise<void>;
+  /** URL prefix of the group (default `/api/v1`; empty: the server's root). */
+  prefix?: string;
 }

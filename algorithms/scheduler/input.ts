@@ -70,7 +70,7 @@ class Reader {
 }
 
 /** ISO 8601 with a zone (Z or ±hh:mm) and up to microseconds; a missing zone is read as UTC. */
-function parseTime(s: string): number | undefined {
+export function parseTime(s: string): number | undefined {
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$/.exec(s.trim());
   if (!m) return undefined;
   const frac = m[2] ? Number(`0${m[2]}`) * 1000 : 0;
@@ -90,7 +90,15 @@ interface Step {
  * problem (unknown dialect, missing or wrong fields, uneven steps, windows off the grid, SoC out of
  * bounds, bulk energy no battery set can move).
  */
-export function normaliseJob(raw: unknown): Job {
+export interface NormaliseOptions {
+  /**
+   * Accept `operation_mode: near_real_time` (the scheduler service runs such jobs in a loop, see
+   * near-real-time.ts); without it they are refused, since a one-off schedule has no live input.
+   */
+  nearRealTime?: boolean;
+}
+
+export function normaliseJob(raw: unknown, opts: NormaliseOptions = {}): Job {
   const dialect = detectDialect(raw);
   if (!isObj(raw) || !dialect)
     throw new SchedulerInputError([
@@ -110,7 +118,11 @@ export function normaliseJob(raw: unknown): Job {
   } else {
     controlLogic = r.oneOf(raw, 'control_logic', '', ['rule_based', 'optimization_based'] as const);
     operationMode = r.oneOf(raw, 'operation_mode', '', ['scheduling', 'near_real_time'] as const, 'scheduling');
-    if (operationMode === 'near_real_time')
+    if (operationMode === 'near_real_time' && 'measurements_request' in raw && !('generation_and_load' in raw))
+      throw new SchedulerInputError([
+        'measurements_request: the one-shot near-real-time request of pymfm 0.5 (one measured value, no forecast) is not supported; send a near_real_time job with generation_and_load, repeat_seconds and live_inputs (the measurement is then read from the data path)',
+      ]);
+    if (operationMode === 'near_real_time' && !opts.nearRealTime)
       throw new SchedulerInputError(['operation_mode: near_real_time jobs need live measurements and run in the scheduler service, not as a one-off schedule, got "near_real_time"']);
   }
 

@@ -30,6 +30,8 @@ export interface ScheduleResult {
   /** Constraint families whose removal alone makes an infeasible job feasible. */
   infeasible_families?: string[];
   solve_ms?: number;
+  /** How optimality was reached: the LP relaxation's solution already respected every switch, or branch and bound. */
+  solved_by?: 'lp_relaxation' | 'branch_and_bound';
   /** SoC per battery at the end of the horizon. */
   final_SoC?: Record<string, number>;
   schedule: ScheduleStep[];

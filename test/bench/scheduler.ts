@@ -68,7 +68,7 @@ export async function benchScheduler(): Promise<Record<string, unknown>> {
       }
       solves[`${name} ${variant}`] = {
         steps: job.timestamps.length, batteries: job.batteries.length,
-        status: last!.status, objective: last!.objective, mip_gap: last!.mip_gap,
+        status: last!.status, solved_by: last!.solved_by, objective: last!.objective, mip_gap: last!.mip_gap,
         ms: Math.round(median(times) * 10) / 10, runs,
         wasmHeapMiB: Math.round((highs.memoryBytes / 2 ** 20) * 10) / 10,
         rssGrowthMiB: Math.round(((process.memoryUsage().rss - rss0) / 2 ** 20) * 10) / 10,

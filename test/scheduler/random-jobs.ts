@@ -77,3 +77,35 @@ export function randomJob(seed: number, steps = 24, maxBatteries = 3): Job {
   }
   return job;
 }
+
+/** A job as pymfm's service dialect writes it (SoC as fractions), for tests that submit it over REST. */
+export function toServiceInput(job: Job): Record<string, unknown> {
+  return {
+    id: job.id,
+    application: 'pymfm',
+    control_logic: job.controlLogic,
+    operation_mode: 'scheduling',
+    generation_and_load: {
+      pv_curtailment: job.pvCurtailment,
+      values: job.timestamps.map((timestamp, t) => ({ timestamp, P_available_kW: job.genKw[t], P_required_kW: job.loadKw[t] })),
+    },
+    ...(job.dayEndIndex !== undefined ? { day_end: job.timestamps[job.dayEndIndex] } : {}),
+    ...(job.bulk ? { bulk: { bulk_start: job.timestamps[job.bulk.startIndex], bulk_end: job.timestamps[job.bulk.endIndex], bulk_energy_kWh: job.bulk.energyKwh } } : {}),
+    P_net_after_kW_limitation: job.limits.flatMap((l, t) =>
+      l.upper === undefined && l.lower === undefined ? [] : [{ timestamp: job.timestamps[t], ...(l.upper !== undefined ? { upper_bound: l.upper } : {}), ...(l.lower !== undefined ? { lower_bound: l.lower } : {}) }],
+    ),
+    battery_specs: job.batteries.map((b) => ({
+      id: b.id,
+      bat_type: b.type,
+      initial_SoC: b.initialSoc,
+      ...(b.finalSoc !== undefined ? { final_SoC: b.finalSoc } : {}),
+      P_dis_max_kW: b.pDisMaxKw,
+      P_ch_max_kW: b.pChMaxKw,
+      min_SoC: b.minSoc,
+      max_SoC: b.maxSoc,
+      bat_capacity_kWh: b.capacityKwh,
+      ch_efficiency: b.chEff,
+      dis_efficiency: b.disEff,
+    })),
+  };
+}

@@ -2,71 +2,100 @@
  * The `scheduler` service: battery scheduling jobs over REST (the pymfm Balancer Optimizer's job
  * API), on the pure algorithms of algorithms/scheduler. See README.md.
  *
- * - `POST /api/v1/optimizations` validates the job (any pymfm dialect; every problem named with its
- *   field, 400), refuses it with 429 when `maxJobs` jobs are queued or running, stores it and answers
- *   202 `{ id }`. Jobs run one at a time, in submission order, each in a worker thread (the solver
- *   never blocks measurements). A run that fails or exceeds its time budget marks the job failed with
- *   the reason.
- * - `GET /api/v1/optimizations/{id}`: `{ id, status: created|running|success|failed, model,
- *   created_at, updated_at, result?, error? }`. `GET /api/v1/optimizations`: every job's id and
- *   status. `DELETE /api/v1/optimizations/{id}`: 204; a running job cannot be deleted (409).
+ * - Scheduling jobs run one at a time, in submission order, each in a worker thread (the solver never
+ *   blocks measurements). A run that fails marks the job failed with the reason. DELETE of the
+ *   running job terminates its worker and marks it failed ("cancelled"); the queue goes on.
+ * - Near-real-time jobs (`operation_mode: near_real_time`) do not queue: each runs its own loop
+ *   (near-real-time.ts) on the service's Clock from job_start to job_end, publishing setpoints on
+ *   `bal/processed/scheduler/<job id>/setpoints` through the data path.
  * - Jobs and results are kept in SQLite (`jobs.db` in the service's storage folder) and survive a
  *   restart; a job caught by a stop is marked failed with that reason.
+ * - Routes: `/api/v1/optimizations...` (routes.ts) and pymfm's own `/balancing/...` at the server's
+ *   root (pymfm.ts), both over the operations below.
  */
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
+import type { MetricCatalogue } from '../../core/metrics.js';
 import type { PluginHealth, Service, ServiceContext, ServiceSpec } from '../../core/plugin.js';
-import { problem, problemSchema, sendProblem } from '../../http/problem.js';
-import { normaliseJob, SchedulerInputError, type ModelVariant } from '../../../algorithms/scheduler/index.js';
+import { problem, type Problem } from '../../http/problem.js';
+import {
+  normaliseJob,
+  readNearRealTime,
+  SchedulerInputError,
+  type Job,
+  type ModelVariant,
+  type NearRealTimeSpec,
+  type ScheduleResult,
+} from '../../../algorithms/scheduler/index.js';
 import { JobStore, type JobRecord } from './store.js';
 import { SCHEDULER_SCHEMA, type SchedulerConfig } from './schema.js';
+import { systemClock, type Clock } from './clock.js';
+import { NearRealTimeLoop, type SolveHandle } from './near-real-time.js';
+import { registerRoutes } from './routes.js';
+import { registerPymfmRoutes } from './pymfm.js';
 
 export { SCHEDULER_SCHEMA, type SchedulerConfig };
+export type { Clock } from './clock.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
 
-const jobSchema = {
-  type: 'object',
-  required: ['id', 'status', 'model', 'created_at', 'updated_at'],
-  properties: {
-    id: { type: 'string' },
-    status: { type: 'string', enum: ['created', 'running', 'success', 'failed'] },
-    model: { type: 'string' },
-    created_at: { type: 'number', description: 'wall-clock ms' },
-    updated_at: { type: 'number', description: 'wall-clock ms' },
-    result: { type: 'object', additionalProperties: true },
-    error: { type: 'string' },
-  },
-} as const;
+/** Either the value or a problem (status, detail) to answer with. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+const fail = <T>(status: number, detail: string, url: string): Outcome<T> => ({ ok: false, problem: problem(status, detail, url) });
 
-class SchedulerService implements Service {
-  private store: JobStore | null = null;
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Job ids end up in a topic name: no "/", "+", "#", no control characters, at most 128 characters. */
+export function jobIdError(id: unknown): string | null {
+  if (typeof id !== 'string' || id === '') return 'must be a non-empty string';
+  if (id.length > 128 || /[/+#\u0000-\u001f\u007f]/.test(id)) return 'must be at most 128 characters without "/", "+", "#" or control characters';
+  return null;
+}
+
+/** A validated job: its normalised form and, for near-real-time jobs, the loop's settings. */
+interface Checked {
+  job: Job;
+  nrt?: NearRealTimeSpec;
+}
+
+export class SchedulerService implements Service {
+  store: JobStore | null = null;
   private ctx: ServiceContext | null = null;
   private queue: string[] = [];
-  private running: string | null = null;
-  private worker: Worker | null = null;
-  private readonly counts = { submitted: 0, succeeded: 0, failed: 0, refused: 0 };
+  private running: { id: string; cancel: (reason: string) => void } | null = null;
+  private readonly loops = new Map<string, NearRealTimeLoop>();
+  private readonly workers = new Set<Worker>();
+  private readonly counts = { submitted: 0, succeeded: 0, failed: 0, refused: 0, cancelled: 0 };
 
-  constructor(private readonly cfg: SchedulerConfig) {}
+  constructor(
+    readonly cfg: SchedulerConfig,
+    readonly clock: Clock = systemClock,
+  ) {}
 
   async start(ctx: ServiceContext): Promise<void> {
-    this.store = new JobStore(ctx.storageDir, Date.now());
+    this.store = new JobStore(ctx.storageDir, this.clock.now());
     this.ctx = ctx;
   }
 
   async stop(deadline: AbortSignal): Promise<void> {
     this.queue = [];
-    const w = this.worker;
-    if (w) {
-      // A job still running at the deadline is abandoned: marked failed when the store opens next.
-      const ended = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      if (deadline.aborted) await w.terminate();
+    for (const loop of this.loops.values()) loop.stop();
+    this.loops.clear();
+    const ws = [...this.workers];
+    if (ws.length) {
+      // Workers still running at the deadline are terminated; their jobs are marked failed when the store opens next.
+      const ended = Promise.all(ws.map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve()))));
+      if (deadline.aborted) await Promise.all(ws.map((w) => w.terminate()));
       else {
-        deadline.addEventListener('abort', () => void w.terminate(), { once: true });
+        const kill = (): void => void ws.forEach((w) => void w.terminate());
+        deadline.addEventListener('abort', kill, { once: true });
         await ended;
+        deadline.removeEventListener('abort', kill);
       }
     }
+    this.running = null;
     this.store?.close();
     this.store = null;
     this.ctx = null;
@@ -75,18 +104,112 @@ class SchedulerService implements Service {
   health(): PluginHealth {
     return {
       state: this.store ? 'running' : 'stopped',
-      info: { queued: this.queue.length, running: this.running ?? '', ...this.counts },
+      info: { queued: this.queue.length, running: this.running?.id ?? '', near_real_time: this.loops.size, ...this.counts },
     };
   }
 
-  private submit(input: unknown, model: ModelVariant): JobRecord {
-    const now = Date.now();
-    const rec: JobRecord = { id: randomUUID(), status: 'created', model, created_at: now, updated_at: now, input };
+  get started(): boolean {
+    return this.store !== null;
+  }
+
+  /** Validates a job in any dialect (near-real-time included); every problem named with its field. */
+  check(input: unknown, url: string): Outcome<Checked> {
+    try {
+      const job = normaliseJob(input, { nearRealTime: true });
+      if (job.operationMode !== 'near_real_time') return { ok: true, value: { job } };
+      const nrt = readNearRealTime(input, job, this.cfg, this.clock.now());
+      return { ok: true, value: { job, nrt } };
+    } catch (e) {
+      if (e instanceof SchedulerInputError) return fail(400, e.problems.join('; '), url);
+      throw e;
+    }
+  }
+
+  private refuseWhenFull(url: string): Outcome<never> | null {
+    if (this.store!.pending() < this.cfg.maxJobs) return null;
+    this.counts.refused++;
+    this.ctx?.counters.inc('scheduler_jobs', { result: 'refused' });
+    return fail(429, `${this.cfg.maxJobs} jobs are queued or running (scheduler.maxJobs); try again later`, url);
+  }
+
+  /**
+   * Validates and stores a job, then queues it (scheduling) or starts its loop (near-real-time).
+   * `id`: the caller's id (pymfm's paths use the job's own `id`); a job of that id that is still
+   * queued or running is refused (409), a finished one is replaced.
+   */
+  submit(input: unknown, model: ModelVariant, url: string, id?: string): Outcome<JobRecord> {
+    const checked = this.check(input, url);
+    if (!checked.ok) return checked;
+    if (id !== undefined) {
+      const bad = jobIdError(id);
+      if (bad) return fail(400, `id: ${bad}, got ${JSON.stringify(id)}`, url);
+      const old = this.store!.get(id);
+      if (old && (old.status === 'created' || old.status === 'running'))
+        return fail(409, `job "${id}" is ${old.status === 'created' ? 'queued' : 'running'}; delete it first or use another id`, url);
+      if (old) this.store!.delete(id);
+    }
+    const full = this.refuseWhenFull(url);
+    if (full) return full;
+    const now = this.clock.now();
+    const rec: JobRecord = { id: id ?? randomUUID(), status: 'created', model, created_at: now, updated_at: now, input };
     this.store!.insert(rec);
-    this.queue.push(rec.id);
     this.counts.submitted++;
-    queueMicrotask(() => this.next());
-    return rec;
+    if (checked.value.nrt) this.startLoop(rec.id, checked.value.job, checked.value.nrt, model);
+    else {
+      this.queue.push(rec.id);
+      queueMicrotask(() => this.next());
+    }
+    return { ok: true, value: rec };
+  }
+
+  private startLoop(id: string, job: Job, spec: NearRealTimeSpec, model: ModelVariant): void {
+    const ctx = this.ctx!;
+    const store = this.store!;
+    const loop = new NearRealTimeLoop(id, job, spec, model, {
+      clock: this.clock,
+      log: ctx.log,
+      counters: ctx.counters,
+      latest: (device) => ctx.latest(device),
+      publish: (msg) => ctx.publish(msg),
+      progress: (result, details) => {
+        if (this.loops.get(id) === loop) store.progress(id, 'running', this.clock.now(), result, details);
+      },
+      finished: (result, details) => {
+        if (this.loops.get(id) !== loop) return;
+        this.loops.delete(id);
+        store.progress(id, 'success', this.clock.now(), result, details);
+        this.counts.succeeded++;
+        ctx.counters.inc('scheduler_jobs', { result: 'success' });
+      },
+      solve: (j, m, limit) => this.spawn({ job: j, model: m, timeLimitS: limit }),
+      timeLimitS: this.cfg.timeLimitS,
+    });
+    this.loops.set(id, loop);
+    loop.start();
+  }
+
+  /** A worker thread running one solve; `terminate` ends it (the outcome then says so). */
+  private spawn(data: { input?: unknown; job?: Job; model: ModelVariant; timeLimitS: number }): SolveHandle {
+    const w = new Worker(WORKER, { workerData: data });
+    this.workers.add(w);
+    let ended: string | null = null;
+    const done = new Promise<{ ok: true; result: ScheduleResult } | { ok: false; error: string }>((resolve) => {
+      w.once('message', (m: { ok: boolean; result?: ScheduleResult; error?: string }) =>
+        resolve(m.ok ? { ok: true, result: m.result! } : { ok: false, error: m.error ?? 'the job failed' }),
+      );
+      w.once('error', (e) => resolve({ ok: false, error: `the job's worker failed: ${e.message}` }));
+      w.once('exit', (code) => {
+        this.workers.delete(w);
+        resolve({ ok: false, error: ended ?? `the job's worker ended (code ${code}) without a result` });
+      });
+    });
+    return {
+      done,
+      terminate: () => {
+        ended ??= 'terminated';
+        void w.terminate();
+      },
+    };
   }
 
   /** Start the next queued job when none runs. */
@@ -94,138 +217,124 @@ class SchedulerService implements Service {
     if (this.running || !this.store || this.queue.length === 0) return;
     const id = this.queue.shift()!;
     const rec = this.store.get(id);
-    if (!rec) return this.next(); // deleted while queued
-    this.running = id;
-    this.store.update(id, 'running', Date.now());
-    const w = new Worker(WORKER, { workerData: { input: rec.input, model: rec.model, timeLimitS: this.cfg.timeLimitS } });
-    this.worker = w;
-    let settled = false;
-    const finish = (ok: boolean, result?: unknown, error?: string): void => {
-      if (settled) return;
-      settled = true;
-      this.worker = null;
-      this.running = null;
-      if (this.store) this.store.update(id, ok ? 'success' : 'failed', Date.now(), result, error);
-      if (ok) this.counts.succeeded++;
-      else this.counts.failed++;
-      this.ctx?.counters.inc('scheduler_jobs', { result: ok ? 'success' : 'failed' });
+    if (!rec || rec.status !== 'created') return this.next(); // deleted while queued
+    this.store.update(id, 'running', this.clock.now());
+    const h = this.spawn({ input: rec.input, model: rec.model as ModelVariant, timeLimitS: this.cfg.timeLimitS });
+    let cancelled: string | null = null;
+    this.running = { id, cancel: (reason) => ((cancelled = reason), h.terminate()) };
+    void h.done.then((out) => {
+      if (this.running?.id === id) this.running = null;
+      if (!this.store) return;
+      let ok: boolean;
+      let result: unknown;
+      let error: string | undefined;
+      if (cancelled !== null) (ok = false), (error = cancelled);
+      else if (!out.ok) (ok = false), (error = out.error);
+      else {
+        const st = out.result.status;
+        result = out.result;
+        // A solver that found no schedule (infeasible, failed) makes a failed job, with its result.
+        ok = st === 'success' || st === 'optimal' || st === 'time_limit';
+        if (!ok) error = `${st}${out.result.reason ? `: ${out.result.reason}` : ''}`;
+      }
+      this.store.update(id, ok ? 'success' : 'failed', this.clock.now(), result, error);
+      if (cancelled !== null) {
+        this.counts.cancelled++;
+        this.ctx?.counters.inc('scheduler_jobs', { result: 'cancelled' });
+      } else {
+        if (ok) this.counts.succeeded++;
+        else this.counts.failed++;
+        this.ctx?.counters.inc('scheduler_jobs', { result: ok ? 'success' : 'failed' });
+      }
       this.next();
-    };
-    w.once('message', (m: { ok: boolean; result?: { status: string; reason?: string }; error?: string }) => {
-      if (!m.ok) return finish(false, undefined, m.error ?? 'the job failed');
-      const st = m.result!.status;
-      // A solver that found no schedule (infeasible, failed) makes a failed job, with its result.
-      if (st === 'success' || st === 'optimal' || st === 'time_limit') finish(true, m.result);
-      else finish(false, m.result, `${st}${m.result!.reason ? `: ${m.result!.reason}` : ''}`);
     });
-    w.once('error', (e) => finish(false, undefined, `the job's worker failed: ${e.message}`));
-    w.once('exit', (code) => finish(false, undefined, `the job's worker ended (code ${code}) without a result`));
+  }
+
+  get(id: string, url: string): Outcome<JobRecord> {
+    const rec = this.store!.get(id);
+    return rec ? { ok: true, value: rec } : fail(404, `no job "${id}"`, url);
+  }
+
+  /**
+   * DELETE: a queued or finished job is deleted (`deleted: true`); a running one (scheduling or
+   * near-real-time) is cancelled instead: its worker is terminated or its loop stopped, and it is
+   * marked failed with the reason (`deleted: false`); a second DELETE then deletes it.
+   */
+  remove(id: string, url: string, who?: string): Outcome<{ deleted: boolean; record: JobRecord }> {
+    const rec = this.store!.get(id);
+    if (!rec) return fail(404, `no job "${id}"`, url);
+    const reason = `cancelled: deleted while running${who ? ` by ${who}` : ''}`;
+    if (this.running?.id === id) {
+      this.running.cancel(reason);
+      this.store!.update(id, 'failed', this.clock.now(), undefined, reason);
+      this.ctx?.log.info({ job: id, user: who }, 'scheduler: running job cancelled');
+      return { ok: true, value: { deleted: false, record: this.store!.get(id)! } };
+    }
+    const loop = this.loops.get(id);
+    if (loop) {
+      loop.stop();
+      this.loops.delete(id);
+      this.store!.progress(id, 'failed', this.clock.now(), rec.result ?? {}, reason, reason);
+      this.counts.cancelled++;
+      this.ctx?.counters.inc('scheduler_jobs', { result: 'cancelled' });
+      return { ok: true, value: { deleted: false, record: this.store!.get(id)! } };
+    }
+    this.store!.delete(id);
+    this.queue = this.queue.filter((q) => q !== id);
+    return { ok: true, value: { deleted: true, record: rec } };
+  }
+
+  /**
+   * Changes a job's input (its batteries) with `edit`, validates the result as a whole and stores it.
+   * Allowed while the job is queued, and while a near-real-time job runs (its next run uses it); a
+   * running scheduling job or a finished job is refused (409).
+   */
+  editInput(id: string, url: string, edit: (input: Obj) => Outcome<Obj>): Outcome<{ record: JobRecord; loop?: NearRealTimeLoop; checked: Checked }> {
+    const rec = this.store!.get(id);
+    if (!rec) return fail(404, `no job "${id}"`, url);
+    const loop = this.loops.get(id);
+    if (rec.status === 'running' && !loop) return fail(409, 'the job is running; its batteries can change only before it runs (or cancel it with DELETE and submit it again)', url);
+    if (rec.status === 'success' || rec.status === 'failed') return fail(409, `the job has finished (${rec.status}); submit a new job instead`, url);
+    if (!isObj(rec.input)) return fail(409, 'the job has no editable input', url);
+    const edited = edit(structuredClone(rec.input));
+    if (!edited.ok) return edited;
+    const checked = this.check(edited.value, url);
+    if (!checked.ok) return checked;
+    // Re-read: the job may have started or ended while nothing awaited here (all synchronous), so it has not.
+    this.store!.setInput(id, edited.value, this.clock.now());
+    if (loop && checked.value.nrt) loop.setJob(checked.value.job, checked.value.nrt);
+    return { ok: true, value: { record: this.store!.get(id)!, ...(loop ? { loop } : {}), checked: checked.value } };
   }
 
   async routes(app: FastifyInstance): Promise<void> {
-    const unavailable = (reply: Parameters<typeof sendProblem>[0], url: string) =>
-      sendProblem(reply, problem(503, 'the scheduler is not running (starting or stopping)', url));
+    registerRoutes(app, this);
+  }
 
-    app.post<{ Body: unknown; Querystring: { model?: ModelVariant } }>(
-      '/optimizations',
-      {
-        schema: {
-          summary: 'Submit a battery scheduling job (pymfm dialects); runs in the background',
-          tags: ['scheduler'],
-          querystring: { type: 'object', properties: { model: { type: 'string', enum: ['physical', 'pymfm'] } } },
-          body: { type: 'object', additionalProperties: true },
-          response: {
-            202: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } },
-            400: problemSchema,
-            429: problemSchema,
-            503: problemSchema,
-          },
-        },
-      },
-      async (req, reply) => {
-        if (!this.store) return unavailable(reply, '/api/v1/optimizations');
-        try {
-          normaliseJob(req.body);
-        } catch (e) {
-          if (e instanceof SchedulerInputError) return sendProblem(reply, problem(400, e.problems.join('; '), '/api/v1/optimizations'));
-          throw e;
-        }
-        if (this.store.pending() >= this.cfg.maxJobs) {
-          this.counts.refused++;
-          this.ctx?.counters.inc('scheduler_jobs', { result: 'refused' });
-          reply.header('retry-after', '10');
-          return sendProblem(reply, problem(429, `${this.cfg.maxJobs} jobs are queued or running (scheduler.maxJobs); try again later`, '/api/v1/optimizations'));
-        }
-        const rec = this.submit(req.body, req.query.model ?? this.cfg.model);
-        this.ctx?.log.info({ job: rec.id, user: req.session?.username }, 'scheduler: job submitted');
-        return reply.code(202).send({ id: rec.id });
-      },
-    );
+  /** pymfm's own paths (`/balancing/...`), registered at the server's root. */
+  async rootRoutes(app: FastifyInstance): Promise<void> {
+    registerPymfmRoutes(app, this);
+  }
 
-    app.get<{ Params: { id: string } }>(
-      '/optimizations/:id',
-      {
-        schema: {
-          summary: 'One job: its status, and its result once it ran',
-          tags: ['scheduler'],
-          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
-          response: { 200: jobSchema, 404: problemSchema, 503: problemSchema },
-        },
-      },
-      async (req, reply) => {
-        const url = `/api/v1/optimizations/${encodeURIComponent(req.params.id)}`;
-        if (!this.store) return unavailable(reply, url);
-        const rec = this.store.get(req.params.id);
-        if (!rec) return sendProblem(reply, problem(404, 'no such job', url));
-        const { input: _input, ...out } = rec;
-        return out;
-      },
-    );
-
-    app.get(
-      '/optimizations',
-      {
-        schema: {
-          summary: 'Every job with its status',
-          tags: ['scheduler'],
-          response: {
-            200: {
-              type: 'array',
-              items: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' }, created_at: { type: 'number' }, updated_at: { type: 'number' } } },
-            },
-            503: problemSchema,
-          },
-        },
-      },
-      async (_req, reply) => (this.store ? this.store.list() : unavailable(reply, '/api/v1/optimizations')),
-    );
-
-    app.delete<{ Params: { id: string } }>(
-      '/optimizations/:id',
-      {
-        schema: {
-          summary: 'Delete a job and its result (not while it runs)',
-          tags: ['scheduler'],
-          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
-          response: { 204: { type: 'null' }, 404: problemSchema, 409: problemSchema, 503: problemSchema },
-        },
-      },
-      async (req, reply) => {
-        const url = `/api/v1/optimizations/${encodeURIComponent(req.params.id)}`;
-        if (!this.store) return unavailable(reply, url);
-        if (this.running === req.params.id) return sendProblem(reply, problem(409, 'the job is running; delete it once it finished', url));
-        if (!this.store.delete(req.params.id)) return sendProblem(reply, problem(404, 'no such job', url));
-        this.queue = this.queue.filter((q) => q !== req.params.id);
-        return reply.code(204).send();
-      },
-    );
+  log(): ServiceContext['log'] | undefined {
+    return this.ctx?.log;
   }
 }
 
-export const schedulerService: ServiceSpec<SchedulerConfig> = {
-  type: 'scheduler',
-  doc: 'Battery scheduling jobs over REST (pymfm Balancer Optimizer): rule-based or MILP (HiGHS), run in a worker thread, kept in SQLite',
-  schema: SCHEDULER_SCHEMA,
-  metrics: { scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, refused (queue full)', labels: ['result'] } },
-  create: (cfg) => new SchedulerService(cfg),
+export const SCHEDULER_METRICS: MetricCatalogue = {
+  scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full)', labels: ['result'] },
+  scheduler_nrt_runs: { type: 'counter', help: 'Near-real-time scheduler runs by outcome: ok (setpoints from a new schedule), hold (last setpoints kept: stale or invalid input, no schedule)', labels: ['result'] },
 };
+
+/** The service's spec with a clock of the caller's (tests drive the near-real-time loop with it). */
+export function schedulerServiceWith(clock: Clock): ServiceSpec<SchedulerConfig> {
+  return {
+    type: 'scheduler',
+    doc: 'Battery scheduling jobs over REST (pymfm Balancer Optimizer): rule-based or MILP (HiGHS) in a worker thread, near-real-time loops on live measurements, kept in SQLite',
+    schema: SCHEDULER_SCHEMA,
+    metrics: SCHEDULER_METRICS,
+    validate: () => [],
+    create: (cfg) => new SchedulerService(cfg, clock),
+  };
+}
+
+export const schedulerService: ServiceSpec<SchedulerConfig> = schedulerServiceWith(systemClock);

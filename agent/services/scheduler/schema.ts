@@ -1,16 +1,44 @@
 /** The options of the `scheduler` service; the same keys form the config's `scheduler` section. */
 import * as f from '../../config/formats.js';
 import type { ModelVariant } from '../../../algorithms/scheduler/job.js';
+import { fieldPathError } from '../../../algorithms/stats/field-path.js';
+
+const fieldPath: f.Check = (v) => {
+  const e = fieldPathError(v);
+  if (e) throw new Error(e);
+};
+const device: f.Check = (v) => {
+  if (typeof v !== 'string' || /[/+#\u0000-\u001f]/.test(v)) throw new Error('must be a device name (no "/", "+", "#" or control characters), or empty');
+};
+const scale: f.Check = (v) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v === 0) throw new Error('must be a finite number other than 0');
+};
 
 export interface SchedulerConfig {
   id: string;
   maxJobs: number;
   model: ModelVariant;
   timeLimitS: number;
+  netDevice: string;
+  netField: string;
+  netScale: number;
+  socField: string;
+  socScale: number;
+  maxInputAgeS: number;
 }
 
 export const SCHEDULER_SCHEMA = {
   maxJobs: { doc: 'Jobs queued and running at most; more are refused with 429', format: f.intRange(1, 100_000), default: 100 },
   model: { doc: 'Optimisation model variant of jobs that do not choose one: physical or pymfm', format: ['physical', 'pymfm'], default: 'physical' },
   timeLimitS: { doc: 'Solver time limit per job in seconds (the best schedule found by then is kept, with its gap)', format: f.numberRange(0.1, 3600), default: 60 },
+  netDevice: {
+    doc: 'Near-real-time jobs: device whose measured net power replaces the forecast of the current step, when the job names none (live_inputs.net_power.device); empty: jobs must name it',
+    format: device,
+    default: '',
+  },
+  netField: { doc: 'Near-real-time jobs: dotted field of the net power on bal/processed/<netDevice>, when the job names none', format: fieldPath, default: 'p.total' },
+  netScale: { doc: 'Near-real-time jobs: net power in kW = field value × this (0.001: the field is in W; negative: the meter counts export positive)', format: scale, default: 0.001 },
+  socField: { doc: "Near-real-time jobs: default dotted field of a battery's measured state of charge (live_inputs.battery_soc)", format: fieldPath, default: 'soc' },
+  socScale: { doc: 'Near-real-time jobs: SoC fraction = field value × this (0.01: the field is in percent)', format: scale, default: 0.01 },
+  maxInputAgeS: { doc: 'Near-real-time jobs: a live input older than this many seconds (by its timestamp) is stale and the run holds its last setpoint', format: f.numberRange(0.1, 86_400), default: 30 },
 };

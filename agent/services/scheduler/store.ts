@@ -2,7 +2,8 @@
  * The scheduler's jobs on disk: one SQLite file (`jobs.db` in the service's storage folder), so
  * submitted jobs and their results survive a restart. Writes are small and synchronous
  * (better-sqlite3, WAL); a job that was queued or running when the agent stopped is marked failed
- * with that reason when the store opens.
+ * with that reason when the store opens. `details` holds a near-real-time job's progress (the last
+ * run, or why it holds its setpoint); files written before that column existed get it on open.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -19,6 +20,7 @@ export interface JobRecord {
   input: unknown;
   result?: unknown;
   error?: string;
+  details?: string;
 }
 
 interface Row {
@@ -30,12 +32,14 @@ interface Row {
   input: string;
   result: string | null;
   error: string | null;
+  details: string | null;
 }
 
 const toRecord = (r: Row): JobRecord => {
   const rec: JobRecord = { id: r.id, status: r.status, model: r.model, created_at: r.created_at, updated_at: r.updated_at, input: JSON.parse(r.input) };
   if (r.result !== null) rec.result = JSON.parse(r.result);
   if (r.error !== null) rec.error = r.error;
+  if (r.details !== null && r.details !== undefined) rec.details = r.details;
   return rec;
 };
 
@@ -50,6 +54,8 @@ export class JobStore {
       id TEXT PRIMARY KEY, status TEXT NOT NULL, model TEXT NOT NULL,
       created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
       input TEXT NOT NULL, result TEXT, error TEXT)`);
+    const cols = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'details')) this.db.exec('ALTER TABLE jobs ADD COLUMN details TEXT');
     this.db
       .prepare(`UPDATE jobs SET status = 'failed', error = 'the agent stopped before the job finished; submit it again', updated_at = ? WHERE status IN ('created', 'running')`)
       .run(now);
@@ -65,6 +71,18 @@ export class JobStore {
     this.db
       .prepare('UPDATE jobs SET status = ?, updated_at = ?, result = ?, error = ? WHERE id = ?')
       .run(status, now, result === undefined ? null : JSON.stringify(result), error ?? null, id);
+  }
+
+  /** A near-real-time job's progress: its status, its latest run summary and a line saying how it goes. */
+  progress(id: string, status: JobStatus, now: number, result: unknown, details: string, error?: string): void {
+    this.db
+      .prepare('UPDATE jobs SET status = ?, updated_at = ?, result = ?, details = ?, error = ? WHERE id = ?')
+      .run(status, now, JSON.stringify(result), details, error ?? null, id);
+  }
+
+  /** Replace a job's input (its batteries changed). */
+  setInput(id: string, input: unknown, now: number): void {
+    this.db.prepare('UPDATE jobs SET input = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(input), now, id);
   }
 
   get(id: string): JobRecord | undefined {

@@ -1,20 +1,23 @@
 /**
  * Runs one scheduler job in a worker thread, so the solver (HiGHS) never blocks the agent's event
- * loop: gets `{ input, model, timeLimitS }` as workerData, posts `{ ok: true, result }` or
- * `{ ok: false, error }` once and ends.
+ * loop: gets `{ input | job, model, timeLimitS }` as workerData (a raw job in any dialect, or a job
+ * already normalised, as the near-real-time loop builds them), posts `{ ok: true, result }` or
+ * `{ ok: false, error }` once and ends. The service may terminate it at any time (cancel, stop).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { normaliseJob, runJob, type ModelVariant } from '../../../algorithms/scheduler/index.js';
+import { normaliseJob, runJob, type Job, type ModelVariant } from '../../../algorithms/scheduler/index.js';
 
 interface JobData {
-  input: unknown;
+  input?: unknown;
+  job?: Job;
   model: ModelVariant;
   timeLimitS: number;
 }
 
 const data = workerData as JobData;
 try {
-  const result = await runJob(normaliseJob(data.input), data.model, { timeLimitS: data.timeLimitS });
+  const job = data.job ?? normaliseJob(data.input);
+  const result = await runJob(job, data.model, { timeLimitS: data.timeLimitS });
   parentPort!.postMessage({ ok: true, result });
 } catch (e) {
   parentPort!.postMessage({ ok: false, error: (e as Error).message });
