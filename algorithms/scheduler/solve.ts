@@ -8,7 +8,7 @@
  * best schedule found so far, if any, and its gap), `infeasible` (with the constraint families whose
  * removal alone makes the job feasible, found by re-solving without each), or `failed`.
  */
-import highsModule, { type Highs } from 'highs';
+import type { Highs } from 'highs';
 import type { Job, ModelVariant } from './job.js';
 import type { LpModel, Var } from './lp-model.js';
 import { buildModel, extractSchedule, FAMILIES, type BuiltModel } from './optimisation.js';
@@ -17,12 +17,19 @@ import type { ScheduleResult } from './result.js';
 // The package's types describe a CommonJS module while Node loads its ES build: take the loader
 // function from wherever the module system put it.
 type Loader = () => Promise<Highs>;
-const highsLoader: Loader = ((highsModule as unknown as { default?: Loader }).default ?? highsModule) as unknown as Loader;
 let runtime: Promise<Highs> | undefined;
 
-/** The shared HiGHS runtime (loaded on first use). */
+/**
+ * The shared HiGHS runtime, loaded on first use: the module itself (about 7 MB of memory with its
+ * embedded WebAssembly) is imported only then, so a process that never solves (the agent's main
+ * thread; solves run in the scheduler's worker) never loads it.
+ */
 export function loadHighs(): Promise<Highs> {
-  runtime ??= highsLoader();
+  runtime ??= import('highs').then((mod) => {
+    const m = mod as unknown as { default?: Loader | { default?: Loader } };
+    const loader = (typeof m.default === 'function' ? m.default : m.default?.default) as Loader;
+    return loader();
+  });
   return runtime;
 }
 
