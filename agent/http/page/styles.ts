@@ -5,7 +5,7 @@
  */
 export const PAGE_CSS = `
 *,*::before,*::after{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
+html{-webkit-text-size-adjust:100%;scroll-padding-top:5em}
 body{font:15px/1.4 system-ui,sans-serif;margin:0;color:#1d1d1d;background:#f6f7f8;overflow-wrap:anywhere}
 a{color:#0b57a4}
 .skip{position:absolute;left:-999px;top:0;background:#fff;padding:.4em}.skip:focus{left:.5em;z-index:10}
@@ -53,7 +53,7 @@ dl.values dt{color:#444}dl.values dd{margin:0;font-variant-numeric:tabular-nums;
 .net .bus circle{stroke:#222;stroke-width:1}
 .net .bus text{font-size:11px;fill:#111;paint-order:stroke;stroke:#fff;stroke-width:3px}
 .net .bus:focus{outline:none}.net .bus:focus circle,.net .bus.selected circle{stroke:#0b57a4;stroke-width:4}
-.net .bus{cursor:pointer}
+.net .bus{cursor:pointer;pointer-events:bounding-box}
 .legend{display:flex;flex-wrap:wrap;gap:.3em 1em;font-size:.9em;margin:.4em 0}
 .sw{display:inline-block;width:1em;height:1em;border:1px solid #222;vertical-align:-.15em;margin-right:.3em}
 .details{background:#fff;border:1px solid #d8d8d8;border-left:4px solid #0b57a4;padding:.4em .8em;margin:.5em 0}

@@ -30,7 +30,6 @@ function onDevice(u: DeviceUpdate): void {
   let added = false;
   for (const f of numericPaths(u.latest)) if (!fields.has(f)) added = fields.add(f) !== undefined;
   if (added) plots.setFields([...fields]);
-  plots.setDevices(devices.names());
 }
 
 async function status(): Promise<AgentStatus | undefined> {

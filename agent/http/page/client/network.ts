@@ -88,7 +88,8 @@ export class NetworkView {
     const w = Math.max(x1 - x0, 1e-9);
     const h = Math.max(y1 - y0, 1e-9);
     const pad = 40;
-    const s = Math.min((avail - 2 * pad - 60) / w, Math.max(700, avail) / h);
+    // The width available (labels need 60 px right of a bus), and at most 80 % of the window's height.
+    const s = Math.min((avail - 2 * pad - 60) / w, Math.max(400, window.innerHeight * 0.8 - 2 * pad) / h);
     const W = w * s + 2 * pad;
     const H = Math.max(h * s, 0) + 2 * pad;
     const at = (b: { x: number; y: number }) => ({ x: pad + (b.x - x0) * s, y: pad + (b.y - y0) * s });

@@ -197,6 +197,8 @@ export class PlotsView {
   private readonly select = byId<HTMLSelectElement>('plot-field');
   private plots: DevicePlot[] = [];
   private devices: string[] = [];
+  /** The latest measurement of every device seen: which of them have the chosen field. */
+  private readonly known = new Map<string, Measurement>();
   private field = 'p.total';
   private windowS = HOUR_S;
   private pending: ReturnType<typeof setTimeout> | undefined;
@@ -204,6 +206,7 @@ export class PlotsView {
   constructor() {
     this.select.addEventListener('change', () => {
       this.field = this.select.value;
+      this.devices = this.candidates();
       this.rebuild();
     });
     for (const b of document.querySelectorAll<HTMLButtonElement>('#plots [data-range]')) {
@@ -223,9 +226,18 @@ export class PlotsView {
     this.select.replaceChildren(...list.map((f) => el('option', { value: f, selected: f === this.field }, f)));
   }
 
-  /** The devices plotted (the first PLOT_DEVICES by name); applied after 300 ms without a change, so a burst of new devices rebuilds once. */
-  setDevices(names: string[]): void {
-    const first = [...names].sort().slice(0, PLOT_DEVICES);
+  /** The first PLOT_DEVICES devices by name that have the chosen field. */
+  private candidates(): string[] {
+    return [...this.known]
+      .filter(([, m]) => readPath(m, this.field) !== undefined)
+      .map(([d]) => d)
+      .sort()
+      .slice(0, PLOT_DEVICES);
+  }
+
+  /** Follow the devices plotted; a change is applied after 300 ms without another, so a burst of new devices rebuilds once. */
+  private checkDevices(): void {
+    const first = this.candidates();
     if (first.join('\n') === this.devices.join('\n')) return;
     this.devices = first;
     clearTimeout(this.pending);
@@ -237,10 +249,14 @@ export class PlotsView {
     this.body.replaceChildren();
     this.plots = this.devices.map((d) => new DevicePlot(d, this.field, this.body));
     if (this.windowS < HOUR_S) for (const p of this.plots) void p.ready.then(() => p.setWindow(this.windowS));
-    if (!this.plots.length) this.body.append(el('p', { class: 'muted' }, 'No devices to plot yet.'));
+    if (!this.plots.length) this.body.append(el('p', { class: 'muted' }, `No device has ${this.field} yet.`));
   }
 
+  /** A live measurement: plotted when its device is, and remembered for choosing the devices. */
   add(device: string, m: Measurement): void {
+    const had = this.known.has(device);
+    this.known.set(device, m);
+    if (!had) this.checkDevices();
     for (const p of this.plots) if (p.device === device) p.add(m);
   }
 }
