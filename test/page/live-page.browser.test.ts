@@ -251,6 +251,21 @@ t.test('the live page of an agent with PMUs, a meter and the estimator on CIGRE 
     const outline = await phone.evaluate('getComputedStyle(document.activeElement).outlineStyle');
     t.not(outline, 'none', 'the focused element has a visible outline');
   });
+
+  t.test('without JavaScript: the server-rendered status, reloading itself, within 390 px', async (t) => {
+    const ctx = await chromium!.browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 900 } });
+    t.teardown(() => ctx.close().catch(() => undefined));
+    const plain = await ctx.newPage();
+    await plain.goto(`${agent.httpUrl}/`, { waitUntil: 'load', timeout: WAIT_MS });
+    t.ok(await plain.isVisible('#static-status'), 'the status sections are shown');
+    t.notOk(await plain.isVisible('#devices'), 'the live sections are not');
+    const devices = await plain.$$eval('#static-status table tr td:first-child b', (bs) => bs.map((b) => b.textContent));
+    t.ok(['meter9', 'pmu1-1', 'pmu1-2'].every((d) => devices.includes(d)), `the devices table lists the devices (${devices.join(', ')})`);
+    t.equal(await plain.locator('noscript').count(), 1, 'a refresh for script-less browsers');
+    const width = await plain.evaluate('document.documentElement.scrollWidth');
+    t.ok((width as number) <= 390, `document width ${width} px <= 390 px (wide tables scroll in place)`);
+    await screenshot(t, plain, agent, 'live-page-no-js-390px');
+  });
 });
 
 t.test('with http.users: the login form first, and a viewer cannot submit an optimisation', async (t) => {

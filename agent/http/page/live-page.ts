@@ -1,15 +1,16 @@
 /**
  * The live page (`GET /`): an HTML shell whose sections the page's ES modules (client/) fill and
  * keep up to date from the API and the event stream. The shell itself carries only the gateway id,
- * the logged-in user (when accounts are configured) and links; every interpolated value goes
- * through the escaping `html` template. Without JavaScript it points to the server-rendered status
- * page (`/status`).
+ * the logged-in user (when accounts are configured), links, and the server-rendered status sections
+ * (status-page.ts) in `#static-status`: hidden by the style sheet, shown (with a 5 s refresh) only
+ * to a browser that runs no script. Every interpolated value goes through the escaping `html` template.
  */
+import type { AgentStatus } from '../../core/status-types.js';
 import { html } from './html.js';
+import { renderStatusSections } from './status-page.js';
 
 export interface LivePageInfo {
-  gateway: string;
-  version: string;
+  status: AgentStatus;
   /** The logged-in user, when accounts are configured. */
   user?: { username: string; role: string };
 }
@@ -18,29 +19,35 @@ export interface LivePageInfo {
 export const PAGE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-export function renderLivePage(p: LivePageInfo): string {
+export function renderLivePage(p: LivePageInfo, nowMs = Date.now()): string {
+  const s = p.status;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>gridedge ${p.gateway}</title>
+<title>gridedge ${s.gateway}: ${s.health}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/uplot/uPlot.min.css">
 <link rel="stylesheet" href="/assets/page.css">
+<noscript><meta http-equiv="refresh" content="5"><style>html #static-status{display:block}html .live{display:none}</style></noscript>
 <script defer src="/assets/uplot/uPlot.min.js"></script>
 <script type="module" src="/assets/js/agent/http/page/client/main.js"></script>
 </head>
-<body data-gateway="${p.gateway}" data-role="${p.user?.role ?? ''}">
+<body data-gateway="${s.gateway}" data-role="${p.user?.role ?? ''}">
 <a class="skip" href="#main">Skip to the content</a>
 <header class="top">
-<h1>gridedge <small>${p.gateway}</small></h1>
-<p id="health-badge" class="badge unknown" role="status" aria-live="polite">loading…</p>
-<nav aria-label="Sections"><ul>
+<h1>gridedge <small>${s.gateway}</small></h1>
+<p id="health-badge" class="hbadge ${s.health}" role="status" aria-live="polite">${s.health}</p>
+<nav aria-label="Sections" class="live"><ul>
 <li><a href="#devices">Devices</a></li><li><a href="#plots">Plots</a></li><li><a href="#network">Network</a></li><li><a href="#schedules">Schedules</a></li><li><a href="#health">Health</a></li>
 </ul></nav>
 ${p.user ? html`<p class="user">${p.user.username} <span class="muted">(${p.user.role})</span> <button type="button" id="logout">Log out</button></p>` : ''}
 </header>
 <main id="main">
-<noscript><p class="problems">This page needs JavaScript. <a href="/status">The plain status page</a> works without it.</p></noscript>
+<div id="static-status">
+<p class="muted">Without JavaScript this page shows the status below and reloads it every 5 s; plots, the network and live updates need JavaScript.</p>
+${renderStatusSections(s, nowMs)}
+</div>
+<div class="live">
 <p id="conn" class="conn muted" role="status" aria-live="polite"></p>
 <ul id="problems" class="problems" hidden></ul>
 <section id="devices" aria-labelledby="h-devices"><h2 id="h-devices">Devices</h2>
@@ -56,8 +63,9 @@ ${p.user ? html`<p class="user">${p.user.username} <span class="muted">(${p.user
 <div id="schedules-body"><p class="muted">Loading…</p></div></section>
 <section id="health" aria-labelledby="h-health"><h2 id="h-health">Health</h2>
 <div id="health-body"><p class="muted">Loading…</p></div></section>
+</div>
 </main>
-<footer class="muted">version ${p.version} · JSON: <a href="/api/v1/status">/api/v1/status</a> · <a href="/docs">API</a> · <a href="/metrics">/metrics</a> · <a href="/status">plain status page</a></footer>
+<footer class="muted">version ${s.version} · JSON: <a href="/api/v1/status">/api/v1/status</a> · <a href="/docs">API</a> · <a href="/metrics">/metrics</a></footer>
 </body></html>
 `.text;
 }

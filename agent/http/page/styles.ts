@@ -22,8 +22,12 @@ h2{font-size:1.1em;margin:1.3em 0 .5em;border-bottom:2px solid #ccd;padding-bott
 h2 small{font-weight:normal;font-size:.85em}
 h3{font-size:1em;margin:.2em 0 .4em}
 .muted{color:#595959}
-.badge{display:inline-block;margin:0;font-weight:bold;padding:.1em .6em;border-radius:4px;color:#fff;background:#666}
-.badge.healthy{background:#176f2c}.badge.degraded{background:#a34d00}
+.badge,.hbadge{display:inline-block;margin:0;font-weight:bold;padding:.1em .6em;border-radius:4px;color:#fff;background:#666}
+.badge.healthy,.hbadge.healthy{background:#176f2c}.badge.degraded,.hbadge.degraded{background:#a34d00}
+#static-status{display:none}
+#static-status table{display:block;overflow-x:auto;max-width:100%}
+#static-status .healthy,#static-status .good,#static-status .yes{color:#176f2c}#static-status .degraded,#static-status .questionable{color:#a15c00}#static-status .invalid,#static-status .no,#static-status .err{color:#b00020}
+#static-status .badge.healthy,#static-status .badge.degraded{color:#fff}
 .problems{background:#fdecee;border-left:4px solid #b00020;padding:.4em .6em .4em 2em;margin:.6em 0}
 .conn:empty{display:none}
 .q{display:inline-block;padding:0 .3em;border-radius:3px;white-space:nowrap}

@@ -1,27 +1,19 @@
 /**
  * The page routes: `GET /` the live page (an HTML shell and ES modules that fill it from the API and
- * the event stream), `GET /status` the server-rendered status page (no script; refreshes itself),
- * and the page's static files under `/assets/` (a fixed list, see page/assets.ts). With accounts
+ * the event stream, with the server-rendered status for browsers without script), and the page's static files under `/assets/` (a fixed list, see page/assets.ts). With accounts
  * configured every one of them needs a session like the API (the access check runs before them).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpDeps } from '../deps.js';
-import { renderStatusPage } from '../page/status-page.js';
 import { PAGE_CSP, renderLivePage } from '../page/live-page.js';
 import { assetTable, loadAsset, type LoadedAsset } from '../page/assets.js';
 import { problem, sendProblem } from '../problem.js';
 
 export function registerPageRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/', { schema: { hide: true } }, async (req, reply) => {
-    const s = deps.getStatus();
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', PAGE_CSP);
     const user = req.session ? { username: req.session.username, role: req.session.role } : undefined;
-    return renderLivePage({ gateway: s.gateway, version: s.version, ...(user ? { user } : {}) });
-  });
-
-  app.get('/status', { schema: { hide: true } }, async (_req, reply) => {
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
-    return renderStatusPage(deps.getStatus());
+    return renderLivePage({ status: deps.getStatus(), ...(user ? { user } : {}) });
   });
 
   const table = assetTable();

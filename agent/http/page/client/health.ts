@@ -22,7 +22,7 @@ function yesNo(ok: boolean, yes = 'yes', no = 'no'): HTMLElement {
 
 export function renderBadge(s: AgentStatus): void {
   const b = byId('health-badge');
-  b.className = `badge ${s.health}`;
+  b.className = `hbadge ${s.health}`;
   b.textContent = s.health === 'healthy' ? '✓ healthy' : '⚠ degraded';
   document.title = `gridedge ${s.gateway}: ${s.health}`;
   const p = byId('problems');
