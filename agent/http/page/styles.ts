@@ -33,7 +33,7 @@ h3{font-size:1em;margin:.2em 0 .4em}
 .q{display:inline-block;padding:0 .3em;border-radius:3px;white-space:nowrap}
 .q.good{color:#176f2c}.q.questionable{background:#ffefcc;color:#6b3d00;font-weight:bold}.q.invalid{background:#fdd9dd;color:#8a0018;font-weight:bold}
 .fq{font-size:.85em;margin-left:.2em}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,32em),1fr));gap:.8em}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,36em),1fr));gap:.8em;align-items:start}
 .card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0}
 .card header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.2em .6em;align-items:baseline}
 .card h3{margin:0;font-size:1.05em}
@@ -43,8 +43,10 @@ th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 td{font-variant-numeric:tabular-nums}th{background:#eef0f2}
 td.l,th.l{text-align:left}td.r,th.r{text-align:right}
 .card table{width:100%;margin:.4em 0}
-dl.values{display:grid;grid-template-columns:max-content 1fr;gap:.1em .8em;margin:.3em 0}
-dl.values dt{color:#444}dl.values dd{margin:0;font-variant-numeric:tabular-nums;min-width:0}
+dl.values{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,14em),1fr));gap:.1em 1.2em;margin:.3em 0}
+dl.values div{display:flex;gap:.6em;min-width:0}
+dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric:tabular-nums;min-width:0}
+.details dl.values{grid-template-columns:1fr}
 .controls{display:flex;flex-wrap:wrap;gap:.4em;align-items:center}
 .zoom{display:inline-flex;gap:.3em}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,34em),1fr));gap:.8em;margin-top:.5em}
@@ -52,7 +54,7 @@ dl.values dt{color:#444}dl.values dd{margin:0;font-variant-numeric:tabular-nums;
 .plot .u-legend{font-size:.85em}
 .hint{font-size:.85em;margin:.3em 0}
 .net{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.4em}
-.net svg{width:100%;height:auto;display:block}
+.net svg{max-width:100%;height:auto;display:block;margin:0 auto}
 .net line{stroke:#777;stroke-width:1.5}
 .net .bus circle{stroke:#222;stroke-width:1}
 .net .bus text{font-size:11px;fill:#111;paint-order:stroke;stroke:#fff;stroke-width:3px}
@@ -61,6 +63,7 @@ dl.values dt{color:#444}dl.values dd{margin:0;font-variant-numeric:tabular-nums;
 .legend{display:flex;flex-wrap:wrap;gap:.3em 1em;font-size:.9em;margin:.4em 0}
 .sw{display:inline-block;width:1em;height:1em;border:1px solid #222;vertical-align:-.15em;margin-right:.3em}
 .details{background:#fff;border:1px solid #d8d8d8;border-left:4px solid #0b57a4;padding:.4em .8em;margin:.5em 0}
+#health h3{margin-top:1em}
 .scroll td span.muted{white-space:normal;display:inline-block;min-width:16em}
 .ok{color:#176f2c}.bad{color:#b00020;font-weight:bold}.warn{color:#8a4b00;font-weight:bold}
 `;

@@ -139,7 +139,7 @@ export class DevicesView {
     const m = u.latest;
     const values: HTMLElement[] = [];
     const dl = el('dl', { class: 'values' });
-    const add = (k: string, v: string, path: string) => dl.append(el('dt', {}, k), el('dd', {}, v, fieldMark(m, path)));
+    const add = (k: string, v: string, path: string) => dl.append(el('div', {}, el('dt', {}, k), el('dd', {}, v, fieldMark(m, path))));
     if (m.freq !== undefined) add('f (Hz)', fmtFixed(m.freq, 3), 'freq');
     if (m.rocof !== undefined) add('ROCOF (Hz/s)', fmtFixed(m.rocof, 3), 'rocof');
     for (const [path, v] of otherValues(m)) add(path, leafText(v), path);

@@ -90,11 +90,12 @@ export class NetworkView {
     const pad = 40;
     // The width available (labels need 60 px right of a bus), and at most 80 % of the window's height.
     const s = Math.min((avail - 2 * pad - 60) / w, Math.max(400, window.innerHeight * 0.8 - 2 * pad) / h);
-    const W = w * s + 2 * pad;
+    // 60 more on the right for the labels of the rightmost buses.
+    const W = w * s + 2 * pad + 60;
     const H = Math.max(h * s, 0) + 2 * pad;
     const at = (b: { x: number; y: number }) => ({ x: pad + (b.x - x0) * s, y: pad + (b.y - y0) * s });
     const pos = new Map(d.buses.map((b) => [b.bus, at(b)]));
-    const root = svg('svg', { viewBox: `0 0 ${W.toFixed(0)} ${H.toFixed(0)}`, role: 'group', 'aria-label': `Network ${d.name}: ${d.buses.length} buses, ${d.branches.length} branches` });
+    const root = svg('svg', { viewBox: `0 0 ${W.toFixed(0)} ${H.toFixed(0)}`, width: W.toFixed(0), height: H.toFixed(0), role: 'group', 'aria-label': `Network ${d.name}: ${d.buses.length} buses, ${d.branches.length} branches` });
     const lines = svg('g', { class: 'branches' });
     for (const br of d.branches) {
       const a = pos.get(br.from);
@@ -181,6 +182,6 @@ export class NetworkView {
       ['Branches', this.drawing!.branches.filter((x) => x.from === bus || x.to === bus).map((x) => `${x.branch} (${x.from}–${x.to})`).join(', ') || '—'],
     ];
     this.details.hidden = false;
-    this.details.replaceChildren(el('h3', {}, `Bus ${b.bus}${b.name ? `: ${b.name}` : ''}`), el('dl', { class: 'values' }, ...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])));
+    this.details.replaceChildren(el('h3', {}, `Bus ${b.bus}${b.name ? `: ${b.name}` : ''}`), el('dl', { class: 'values' }, ...rows.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v)))));
   }
 }

@@ -61,7 +61,7 @@ export class SchedulesView {
       return;
     }
     const jobs = [...r.body].sort((a, b) => (b.created_at ?? 0) - (a.created_at ?? 0));
-    const parts: HTMLElement[] = [el('div', { class: 'controls' }, el('span', { class: 'muted' }, `${jobs.length} jobs.`), refresh)];
+    const parts: HTMLElement[] = [el('div', { class: 'controls' }, el('span', { class: 'muted' }, jobs.length === 1 ? '1 job.' : `${jobs.length} jobs.`), refresh)];
     if (jobs.length)
       parts.push(scrollTable(['Job', 'Status', 'Created', 'Updated'], jobs.slice(0, JOBS_LISTED).map((j) => [j.id, j.status, when(j.created_at), when(j.updated_at)]), 'Jobs, newest first'));
     else parts.push(el('p', { class: 'muted' }, 'No schedules yet: submit one with POST /api/v1/optimizations.'));
