@@ -95,9 +95,18 @@ function seriesPixels(page: Page, selector: string, rgb = SERIES_RGB): Promise<n
   );
 }
 
-async function screenshot(t: Test, page: Page, agent: AgentProcess, name: string): Promise<void> {
+/**
+ * A screenshot of the whole page: the viewport is first made as tall as the page (a full-page
+ * capture resizes it, and the plots redraw their canvases on a resize), and when `plots` names
+ * canvases the capture waits until their series are drawn again.
+ */
+async function screenshot(t: Test, page: Page, agent: AgentProcess, name: string, plots?: string): Promise<void> {
   const file = join(agent.dir, `${name}.png`);
+  const width = page.viewportSize()!.width;
+  await page.setViewportSize({ width, height: (await page.evaluate('document.documentElement.scrollHeight')) as number });
+  if (plots) await waitFor(`the plots (${plots}) drawn for the screenshot`, async () => (await seriesPixels(page, plots)) >= 20, 30_000);
   await page.screenshot({ path: file, fullPage: true });
+  await page.setViewportSize({ width, height: 900 });
   const png = readFileSync(file);
   t.ok(png.length > 10_000, `screenshot ${name} written (${png.length} bytes)`);
   t.comment(`screenshot: ${file}`);
@@ -230,7 +239,7 @@ t.test('the live page of an agent with PMUs, a meter and the estimator on CIGRE 
   });
 
   t.test('desktop screenshot, and no console errors', async (t) => {
-    await screenshot(t, page, agent, 'live-page-desktop');
+    await screenshot(t, page, agent, 'live-page-desktop', '#plots canvas');
     t.same(errors, [], 'no console errors or exceptions');
   });
 
@@ -243,7 +252,7 @@ t.test('the live page of an agent with PMUs, a meter and the estimator on CIGRE 
     await waitFor('the p.total plot of pmu1-1 drawn on the phone (from live updates)', async () => (await seriesPixels(phone, '#plots figure[data-device="pmu1-1"] canvas')) >= 20, 30_000);
     const width = await phone.evaluate('document.documentElement.scrollWidth');
     t.ok((width as number) <= 390, `document width ${width} px <= 390 px`);
-    await screenshot(t, phone, agent, 'live-page-390px');
+    await screenshot(t, phone, agent, 'live-page-390px', '#plots canvas');
     t.same(phoneErrors, [], 'no console errors');
     // Keyboard: the first Tab reaches the skip link, focus is drawn.
     await phone.keyboard.press('Tab');

@@ -42,7 +42,7 @@ table{border-collapse:collapse;background:#fff}
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 td{font-variant-numeric:tabular-nums}th{background:#eef0f2}
 td.l,th.l{text-align:left}td.r,th.r{text-align:right}
-.card table{width:100%;margin:.4em 0}
+.card table{width:100%;margin:.4em 0;font-size:.93em}
 dl.values{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,14em),1fr));gap:.1em 1.2em;margin:.3em 0}
 dl.values div{display:flex;gap:.6em;min-width:0}
 dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric:tabular-nums;min-width:0}

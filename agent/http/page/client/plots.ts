@@ -184,7 +184,8 @@ class DevicePlot {
       p.setData(this.data(), false);
       return;
     }
-    p.setData(this.data(), this.windowS === null);
+    // Auto-range every scale first (a plot that had no data yet has no y range), then narrow x.
+    p.setData(this.data(), true);
     if (this.windowS !== null && this.t.length) {
       const end = this.t[this.t.length - 1]!;
       p.setScale('x', { min: end - this.windowS, max: end });
