@@ -21,7 +21,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { MetricDef } from '../../core/metrics.js';
 import type { HttpDeps } from '../deps.js';
 import { problem, problemSchema, sendProblem } from '../problem.js';
 
@@ -38,16 +37,6 @@ export interface EventsOptions {
   keepAliveMs?: number;
 }
 
-export const SSE_METRICS: Record<string, MetricDef> = {
-  http_sse_clients: { type: 'gauge', help: 'Server-sent event streams (GET /api/v1/events) open now', labels: [] },
-  http_sse_refused: { type: 'counter', help: 'Server-sent event streams refused because the most allowed were open', labels: [] },
-  http_sse_skipped: {
-    type: 'counter',
-    help: 'Update ticks not sent to a server-sent event client whose connection was not taking data (it gets every device again once it drains)',
-    labels: [],
-  },
-};
-
 interface Client {
   res: ServerResponse;
   /** The socket's buffer is full: send nothing until 'drain'. */
@@ -60,8 +49,8 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
   const intervalMs = o.intervalMs ?? 1000;
   const maxPerTick = o.maxDevicesPerTick ?? 500;
   const keepAliveMs = o.keepAliveMs ?? 15_000;
+  // http_sse_clients, http_sse_refused, http_sse_skipped: described in the metric catalogue (agent/core/metrics.ts).
   const counters = deps.counters;
-  counters.define(SSE_METRICS);
 
   const clients = new Set<Client>();
   /** Timestamp of each device's measurement at the last tick that sent it. */
