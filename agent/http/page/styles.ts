@@ -53,8 +53,8 @@ dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric
 .plot{margin:0;background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.4em;min-width:0;overflow:hidden}
 .plot .u-legend{font-size:.85em}
 .hint{font-size:.85em;margin:.3em 0}
-.net{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.4em}
-.net svg{max-width:100%;height:auto;display:block;margin:0 auto}
+.net{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.4em;overflow:auto}
+.net svg{display:block;margin:0 auto}
 .net line{stroke:#777;stroke-width:1.5}
 .net .bus circle{stroke:#222;stroke-width:1}
 .net .bus text{font-size:11px;fill:#111;paint-order:stroke;stroke:#fff;stroke-width:3px}

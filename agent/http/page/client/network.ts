@@ -34,6 +34,18 @@ export const BANDS: [number, string, string][] = [
 ];
 const NO_ESTIMATE = '#c8c8c8';
 
+/** The smallest distance between two buses at different points (Infinity for fewer than two; not checked beyond 500 buses). */
+function closest(buses: readonly { x: number; y: number }[]): number {
+  let best = Infinity;
+  if (buses.length > 500) return best;
+  for (let i = 0; i < buses.length; i++)
+    for (let j = i + 1; j < buses.length; j++) {
+      const dd = Math.hypot(buses[i]!.x - buses[j]!.x, buses[i]!.y - buses[j]!.y);
+      if (dd > 0 && dd < best) best = dd;
+    }
+  return best;
+}
+
 export function bandOf(vm: number): [number, string, string] {
   return BANDS.find((b) => vm < b[0])!;
 }
@@ -88,8 +100,10 @@ export class NetworkView {
     const w = Math.max(x1 - x0, 1e-9);
     const h = Math.max(y1 - y0, 1e-9);
     const pad = 40;
-    // The width available (labels need 60 px right of a bus), and at most 80 % of the window's height.
-    const s = Math.min((avail - 2 * pad - 60) / w, Math.max(400, window.innerHeight * 0.8 - 2 * pad) / h);
+    // The width available (labels need 60 px right of a bus), and at most 80 % of the window's height;
+    // but no two buses closer than 40 px (on a phone the drawing then scrolls inside its box).
+    const fit = Math.min((avail - 2 * pad - 60) / w, Math.max(400, window.innerHeight * 0.8 - 2 * pad) / h);
+    const s = Math.max(fit, Math.min(40 / closest(d.buses), 4 * fit));
     // 60 more on the right for the labels of the rightmost buses.
     const W = w * s + 2 * pad + 60;
     const H = Math.max(h * s, 0) + 2 * pad;
