@@ -34,6 +34,13 @@ export const BANDS: [number, string, string][] = [
 ];
 const NO_ESTIMATE = '#c8c8c8';
 
+/** A legend's colour square (styled through the CSSOM: the page's policy allows no inline style attributes). */
+function swatch(fill: string): HTMLElement {
+  const s = el('span', { class: 'sw' });
+  s.style.background = fill;
+  return s;
+}
+
 /** The smallest distance between two buses at different points (Infinity for fewer than two; not checked beyond 500 buses). */
 function closest(buses: readonly { x: number; y: number }[]): number {
   let best = Infinity;
@@ -140,8 +147,8 @@ export class NetworkView {
     const legend = el(
       'p',
       { class: 'legend' },
-      ...BANDS.map(([, fill, name]) => el('span', {}, el('span', { class: 'sw', style: `background:${fill}` }), name)),
-      el('span', {}, el('span', { class: 'sw', style: `background:${NO_ESTIMATE}` }), 'no estimate'),
+      ...BANDS.map(([, fill, name]) => el('span', {}, swatch(fill), name)),
+      el('span', {}, swatch(NO_ESTIMATE), 'no estimate'),
     );
     const layout = d.layout === 'diagram' ? 'positions from the diagram layout' : 'positions computed (the model has no diagram layout)';
     this.body.replaceChildren(
