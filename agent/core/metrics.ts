@@ -80,6 +80,9 @@ export const METRICS = {
   http_requests: counter('HTTP requests answered, by route and status code', 'route', 'code'),
   http_logins: counter('Logins to the page and the API, by result (ok, bad_credentials, rate_limited)', 'result'),
   http_upgrades_refused: counter('HTTP upgrade requests refused (not the MQTT-over-WebSocket path, or WebSocket disabled)'),
+  http_sse_clients: gauge('Server-sent event streams (GET /api/v1/events) open now'),
+  http_sse_refused: counter('Server-sent event streams refused because the most allowed were open'),
+  http_sse_skipped: counter('Update ticks not sent to a server-sent event client whose connection was not taking data (it gets every device again once it drains)'),
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;

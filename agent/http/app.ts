@@ -8,6 +8,7 @@ import type { HttpConfig } from '../core/config-types.js';
 import type { HttpDeps } from './deps.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPageRoutes } from './routes/page.js';
+import { registerEventRoutes } from './routes/events.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerApiRoutes } from './routes/api.js';
 import { registerDocsRoutes } from './routes/docs.js';
@@ -64,6 +65,7 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<Fastif
   registerMetricsRoutes(app, deps);
   registerApiRoutes(app, deps);
   registerDocsRoutes(app);
+  registerEventRoutes(app, deps);
   for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: r.prefix ?? '/api/v1' });
 
   const dropUpgraded = routeUpgrades(app.server, deps);

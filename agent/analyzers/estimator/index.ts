@@ -16,11 +16,13 @@ import { qualityOf } from '../../../algorithms/common/field-quality.js';
 import { compileFieldPath, type FieldReader } from '../../../algorithms/stats/field-path.js';
 import { GridInputError } from '../../../algorithms/grid/errors.js';
 import { estimateState, UnobservableError } from '../../../algorithms/grid/estimator.js';
+import { layoutNetwork } from '../../../algorithms/grid/layout.js';
 import { loadNetwork } from '../../../algorithms/grid/load.js';
 import { prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
 import { buildModel, type GridModel } from '../../../algorithms/grid/model.js';
 import type { Analyzer, AnalyzerInput, AnalyzerSpec, DerivedMessage, PluginContext, PluginHealth } from '../../core/plugin.js';
 import type { Counters } from '../../core/counters.js';
+import { problemSchema } from '../../http/problem.js';
 import { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig } from './schema.js';
 
 export { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig };
@@ -33,6 +35,34 @@ export interface Skipped {
   device: string;
   field: string;
   reason: SkipReason;
+}
+
+/** The network as the page draws it: `GET /api/v1/<id>/network`. */
+export interface NetworkDrawing {
+  name: string;
+  baseMVA: number;
+  /** diagram: positions from the source (CGMES DiagramLayout); computed: algorithms/grid/layout.ts. */
+  layout: 'diagram' | 'computed';
+  buses: { bus: number; name?: string; baseKV: number; type: string; x: number; y: number }[];
+  /** `branch`: the 1-based row of the branch table (as estimator measurements name it). */
+  branches: { branch: number; from: number; to: number; name?: string; status: boolean }[];
+}
+
+/** The drawing of a model's network: its own positions when every bus has one, else a computed layout. */
+export function networkDrawing(model: GridModel): NetworkDrawing {
+  const net = model.net;
+  const own = net.buses.length > 0 && net.buses.every((b) => b.x !== undefined && b.y !== undefined);
+  const computed = own ? undefined : layoutNetwork(net.buses.map((b) => ({ bus: b.bus, ref: b.type === 'ref' })), net.branches.filter((b) => b.status));
+  return {
+    name: net.name,
+    baseMVA: net.baseMVA,
+    layout: own ? 'diagram' : 'computed',
+    buses: net.buses.map((b) => {
+      const p = computed ? computed.get(b.bus)! : { x: b.x!, y: b.y! };
+      return { bus: b.bus, ...(b.name ? { name: b.name } : {}), baseKV: b.baseKV, type: b.type, x: p.x, y: p.y };
+    }),
+    branches: net.branches.map((b, k) => ({ branch: k + 1, from: b.from, to: b.to, ...(b.name ? { name: b.name } : {}), status: b.status })),
+  };
 }
 
 /** What the analyzer publishes and serves. */
@@ -81,6 +111,7 @@ export class EstimatorAnalyzer implements Analyzer {
   private lastGood: EstimatorState | undefined;
   private started = false;
   private runs = 0;
+  private drawing: NetworkDrawing | undefined;
 
   constructor(private readonly cfg: EstimatorConfig) {
     this.id = cfg.id;
@@ -189,8 +220,43 @@ export class EstimatorAnalyzer implements Analyzer {
     return h;
   }
 
-  /** GET /api/v1/<id>/state: the last state document; 503 (problem details) before the first run. */
+  /**
+   * GET /api/v1/<id>/state: the last state document; 503 (problem details) before the first run.
+   * GET /api/v1/<id>/network: the network's buses (with positions) and branches, for drawing; 503
+   * until the network is loaded. The drawing is built on the first request and kept.
+   */
   async routes(app: FastifyInstance): Promise<void> {
+    const num = { type: 'number' } as const;
+    const drawingSchema = {
+      type: 'object',
+      required: ['name', 'baseMVA', 'layout', 'buses', 'branches'],
+      properties: {
+        name: { type: 'string' },
+        baseMVA: num,
+        layout: { type: 'string', enum: ['diagram', 'computed'] },
+        buses: {
+          type: 'array',
+          items: { type: 'object', required: ['bus', 'baseKV', 'type', 'x', 'y'], properties: { bus: num, name: { type: 'string' }, baseKV: num, type: { type: 'string' }, x: num, y: num } },
+        },
+        branches: {
+          type: 'array',
+          items: { type: 'object', required: ['branch', 'from', 'to', 'status'], properties: { branch: { type: 'integer' }, from: num, to: num, name: { type: 'string' }, status: { type: 'boolean' } } },
+        },
+      },
+    } as const;
+    const schema = {
+      summary: 'The estimator network for drawing: buses with positions (CGMES DiagramLayout, else a computed layout) and branches',
+      tags: ['estimator'],
+      response: { 200: drawingSchema, 503: problemSchema },
+    };
+    app.get(`/${this.cfg.id}/network`, { schema }, async (_req, reply) => {
+      const model = this.model;
+      if (!model) {
+        reply.code(503).type('application/problem+json');
+        return { type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the estimator has not loaded its network yet (see the agent log and status)' };
+      }
+      return (this.drawing ??= networkDrawing(model));
+    });
     app.get(`/${this.cfg.id}/state`, async (_req, reply) => {
       const s = this.last;
       if (!this.started || !s) {

@@ -1,7 +1,9 @@
 /**
- * The server-rendered status page (`GET /`): health and problems, the latest values per device,
- * drivers, broker, buffer, forwarders and counters. Plain HTML, small inline CSS, refreshes itself
- * every 5 s; no script. Every value goes through the escaping `html` template.
+ * The server-rendered status: health and problems, the latest values per device, drivers, broker,
+ * buffer, forwarders and counters, in plain HTML without script. The live page (`GET /`) carries
+ * these sections for browsers that run no script (shown only there, with a 5 s refresh);
+ * `renderStatusPage` is the same as a page of its own. Every value goes through the escaping
+ * `html` template.
  */
 import type { Measurement, PhaseValues } from '../../../algorithms/common/measurement.js';
 import type { AgentStatus, DeviceStatus } from '../../core/status-types.js';
@@ -144,16 +146,13 @@ function countersSection(s: AgentStatus): Html {
   return html`<table><tr><th class="l">Counter</th><th class="l">Labels</th><th>Value</th><th class="l">Meaning</th></tr>${rows}</table>`;
 }
 
-export function renderStatusPage(s: AgentStatus, nowMs = Date.now()): string {
-  const page = html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="5">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>gridedge ${s.gateway}: ${s.health}</title>
-<style>${new Html(CSS)}</style></head>
-<body>
-<h1>gridedge <small>${s.gateway}</small></h1>
-<p><span class="badge ${s.health}">${s.health}</span> · version ${s.version} · up ${fmtDuration(s.uptimeSeconds)} · started ${fmtWhen(s.startedAt, nowMs)}</p>
+/**
+ * The status as server-rendered sections (health badge and problems, devices, drivers, broker,
+ * buffer, forwarders, counters): the page without script, and what the live page carries for
+ * browsers that run none.
+ */
+export function renderStatusSections(s: AgentStatus, nowMs = Date.now()): Html {
+  return html`<p><span class="badge ${s.health}">${s.health}</span> · version ${s.version} · up ${fmtDuration(s.uptimeSeconds)} · started ${fmtWhen(s.startedAt, nowMs)}</p>
 ${s.problems.length ? html`<h2>Problems</h2><ul class="problems">${s.problems.map((p) => html`<li class="err">${p}</li>`)}</ul>` : ''}
 <h2>Devices</h2>
 ${devicesSection(s)}
@@ -167,8 +166,21 @@ ${bufferSection(s)}
 ${forwardersSection(s, nowMs)}
 <h2>Counters</h2>
 ${countersSection(s)}
+`;
+}
+
+/** The standalone status page: the sections with their own style sheet, refreshing itself every 5 s. */
+export function renderStatusPage(s: AgentStatus, nowMs = Date.now()): string {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>gridedge ${s.gateway}: ${s.health}</title>
+<style>${new Html(CSS)}</style></head>
+<body>
+<h1>gridedge <small>${s.gateway}</small></h1>
+${renderStatusSections(s, nowMs)}
 <p class="muted">JSON: <a href="/api/v1/status">/api/v1/status</a> · Prometheus: <a href="/metrics">/metrics</a></p>
 </body></html>
-`;
-  return page.text;
+`.text;
 }

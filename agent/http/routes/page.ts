@@ -1,11 +1,41 @@
-/** `GET /`: the status page. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * The page routes: `GET /` the live page (an HTML shell and ES modules that fill it from the API and
+ * the event stream, with the server-rendered status for browsers without script), and the page's static files under `/assets/` (a fixed list, see page/assets.ts). With accounts
+ * configured every one of them needs a session like the API (the access check runs before them).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpDeps } from '../deps.js';
-import { renderStatusPage } from '../page/status-page.js';
+import { PAGE_CSP, renderLivePage } from '../page/live-page.js';
+import { assetTable, loadAsset, type LoadedAsset } from '../page/assets.js';
+import { problem, sendProblem } from '../problem.js';
 
 export function registerPageRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/', async (_req, reply) => {
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
-    return renderStatusPage(deps.getStatus());
+  app.get('/', { schema: { hide: true } }, async (req, reply) => {
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', PAGE_CSP);
+    const user = req.session ? { username: req.session.username, role: req.session.role } : undefined;
+    return renderLivePage({ status: deps.getStatus(), ...(user ? { user } : {}) });
   });
+
+  const table = assetTable();
+  const loaded = new Map<string, LoadedAsset>();
+  const serve = async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0]!;
+    const a = table.get(path);
+    if (!a) return sendProblem(reply, problem(404, `no file ${path}`, path));
+    let l = loaded.get(path);
+    if (!l) {
+      try {
+        l = loadAsset(a);
+      } catch (e) {
+        deps.log.error({ file: a.file, err: (e as Error).message }, 'http: cannot read a page asset');
+        return sendProblem(reply, problem(404, `no file ${path}`, path));
+      }
+      loaded.set(path, l);
+    }
+    reply.header('cache-control', 'no-cache').header('etag', l.etag).header('vary', 'accept-encoding').type(l.type);
+    if (req.headers['if-none-match'] === l.etag) return reply.code(304).send();
+    if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(l.gzip);
+    return reply.send(l.body);
+  };
+  app.get('/assets/*', { schema: { hide: true } }, serve);
 }

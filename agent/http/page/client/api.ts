@@ -1,0 +1,28 @@
+/// <reference lib="dom" />
+/**
+ * Calls to the agent's API from the page. A 401 (no session, or it expired) sends the browser to
+ * the login page; other failures resolve with the status and the problem's detail, so each section
+ * can say what is missing instead of failing the whole page.
+ */
+
+export type ApiResult<T> = { ok: true; status: number; body: T } | { ok: false; status: number; detail: string };
+
+export async function api<T>(path: string, init?: RequestInit): Promise<ApiResult<T>> {
+  let r: Response;
+  try {
+    r = await fetch(path, { credentials: 'same-origin', ...init });
+  } catch (e) {
+    return { ok: false, status: 0, detail: `cannot reach the agent (${(e as Error).message})` };
+  }
+  if (r.status === 401) {
+    location.href = '/login';
+    return { ok: false, status: 401, detail: 'log in first' };
+  }
+  const type = r.headers.get('content-type') ?? '';
+  const body: unknown = /json/.test(type) ? await r.json().catch(() => null) : await r.text();
+  if (!r.ok) {
+    const p = body as { detail?: string; title?: string } | null;
+    return { ok: false, status: r.status, detail: (p && (p.detail || p.title)) || `HTTP ${r.status}` };
+  }
+  return { ok: true, status: r.status, body: body as T };
+}

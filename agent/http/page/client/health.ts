@@ -1,0 +1,91 @@
+/// <reference lib="dom" />
+/**
+ * The health section and the header badge, from `GET /api/v1/status`: health and problems, every
+ * plugin by kind (drivers first) with its state, devices, last error and details, the broker, the
+ * buffer, the forwarders, and every counter with its meaning from the metric catalogue the status
+ * carries (`metrics`: the agent's one catalogue, plugins' own metrics included).
+ */
+import type { AgentStatus, PluginStatus } from '../../../core/status-types.js';
+import { fmtBytes, fmtDuration, fmtNum, fmtWhen } from '../format.js';
+import { byId, el, scrollTable } from './dom.js';
+
+const STATE_MARK: Record<string, string> = { running: '✓', degraded: '⚠', starting: '…', stopped: '✖' };
+const stateClass = (s: string): string => (s === 'running' ? 'ok' : s === 'stopped' ? 'bad' : 'warn');
+
+function stateLabel(s: string): HTMLElement {
+  return el('span', { class: stateClass(s) }, `${STATE_MARK[s] ?? '?'} ${s}`);
+}
+
+function yesNo(ok: boolean, yes = 'yes', no = 'no'): HTMLElement {
+  return el('span', { class: ok ? 'ok' : 'bad' }, ok ? `✓ ${yes}` : `✖ ${no}`);
+}
+
+export function renderBadge(s: AgentStatus): void {
+  const b = byId('health-badge');
+  b.className = `hbadge ${s.health}`;
+  b.textContent = s.health === 'healthy' ? '✓ healthy' : '⚠ degraded';
+  document.title = `gridedge ${s.gateway}: ${s.health}`;
+  const p = byId('problems');
+  p.hidden = s.problems.length === 0;
+  p.replaceChildren(...s.problems.map((x) => el('li', {}, x)));
+}
+
+export function renderHealth(s: AgentStatus): void {
+  const now = Date.now();
+  const parts: HTMLElement[] = [];
+  parts.push(el('p', {}, `Version ${s.version} · up ${fmtDuration(s.uptimeSeconds)} · started ${fmtWhen(s.startedAt, now)}`));
+  const kinds = Object.entries(s.plugins ?? { drivers: s.drivers }).sort(([a], [b]) => (a === 'drivers' ? -1 : b === 'drivers' ? 1 : a.localeCompare(b)));
+  for (const [kind, list] of kinds) {
+    if (!list.length) continue;
+    parts.push(
+      el('h3', {}, kind[0]!.toUpperCase() + kind.slice(1)),
+      scrollTable(
+        ['Id', 'Type', 'State', 'Devices', 'Last error', 'Details'],
+        (list as PluginStatus[]).map((p) => [
+          p.id,
+          p.type,
+          stateLabel(p.state),
+          (p.devices ?? []).join(', '),
+          p.lastError ? el('span', {}, el('span', { class: 'bad' }, p.lastError), ' ', el('span', { class: 'muted' }, fmtWhen(p.lastErrorAt, now))) : '',
+          Object.entries(p.info ?? {})
+            .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+            .join(' '),
+        ]),
+        kind,
+      ),
+    );
+  }
+  const b = s.broker;
+  parts.push(el('h3', {}, 'Broker'), scrollTable(['Listening', 'Clients', 'Subscriptions'], [[`${b.host}:${b.port}`, String(b.clients), String(b.subscriptions)]], 'Broker', [1, 2]));
+  const buf = s.buffer;
+  parts.push(
+    el('h3', {}, 'Buffer'),
+    buf
+      ? scrollTable(
+          ['File', 'Rows', 'Size', 'Seq', 'Oldest', 'Write'],
+          [[buf.path, String(buf.rows), fmtBytes(buf.bytes), `${buf.firstSeq} … ${buf.lastSeq}`, fmtDuration(buf.oldestAgeSeconds), buf.writeError ? el('span', { class: 'bad' }, `✖ ${buf.writeError}`) : yesNo(true, 'ok')]],
+          'Buffer',
+          [1, 2, 3, 4],
+        )
+      : el('p', { class: 'muted' }, 'No buffer.'),
+  );
+  parts.push(
+    el('h3', {}, 'Forwarders'),
+    s.forwarders.length
+      ? scrollTable(
+          ['Forwarder', 'Type', 'Connected', 'Last success', 'Lag (rows)', 'Lag', 'Drain (rows/s)', 'Dropped', 'Last error'],
+          s.forwarders.map((f) => [f.id, f.type, yesNo(f.connected), fmtWhen(f.lastSuccess, now), String(f.lag), fmtDuration(f.lagSeconds), fmtNum(f.drainRate), String(f.dropped), f.lastError ? el('span', { class: 'bad' }, f.lastError) : '']),
+          'Forwarders',
+          [4, 5, 6, 7],
+        )
+      : el('p', { class: 'muted' }, 'No forwarders configured.'),
+  );
+  const rows: (string | HTMLElement)[][] = [];
+  for (const [name, v] of Object.entries(s.counters).sort(([a], [b]) => a.localeCompare(b))) {
+    const help = s.metrics?.[name]?.help ?? '';
+    const series = typeof v === 'number' ? [['', v] as const] : Object.entries(v);
+    series.forEach(([labels, n], k) => rows.push([name, labels, Number.isInteger(n) ? String(n) : fmtNum(n), k === 0 ? el('span', { class: 'muted' }, help) : '']));
+  }
+  parts.push(el('h3', {}, 'Counters'), rows.length ? scrollTable(['Counter', 'Labels', 'Value', 'Meaning'], rows, 'Counters', [2]) : el('p', { class: 'muted' }, 'No counters yet.'));
+  byId('health-body').replaceChildren(...parts);
+}

@@ -1,0 +1,263 @@
+/// <reference lib="dom" />
+/**
+ * The plots section: the last hour of one field (chosen in #plot-field, `p.total` by default) for
+ * each of the first PLOT_DEVICES devices, drawn with uPlot (a canvas). Each plot is backfilled from
+ * `GET /api/v1/devices/{id}/history?field=&from=&to=&points=` (min, max and mean per time bucket;
+ * when that route is missing the plot starts empty), then grows with the live updates and keeps the
+ * last hour. Drag to zoom in; double-click or a time-range button zooms out; a range button keeps
+ * the newest data in view.
+ */
+import type uPlot from 'uplot';
+import type { Measurement } from '../../../../algorithms/common/measurement.js';
+import { api } from './api.js';
+import { byId, el } from './dom.js';
+
+declare global {
+  interface Window {
+    uPlot?: typeof uPlot;
+  }
+}
+
+export const PLOT_DEVICES = 6;
+const HOUR_S = 3600;
+const HISTORY_PATH = '/api/v1/devices/{id}/history';
+
+let historyServed: Promise<boolean> | undefined;
+/**
+ * Whether this agent serves the history route (it is listed in /openapi.json). Asked once, so a
+ * missing route costs no failing request per plot.
+ */
+function hasHistory(): Promise<boolean> {
+  return (historyServed ??= api<{ paths?: Record<string, unknown> }>('/openapi.json').then((r) => r.ok && !!r.body.paths && HISTORY_PATH in r.body.paths));
+}
+
+interface History {
+  t: number[];
+  min: number[];
+  max: number[];
+  mean: number[];
+}
+
+/** A dotted path's number in a measurement, or undefined. */
+export function readPath(m: object, path: string): number | undefined {
+  let o: unknown = m;
+  for (const k of path.split('.')) {
+    if (o === null || typeof o !== 'object') return undefined;
+    o = (o as Record<string, unknown>)[k];
+  }
+  return typeof o === 'number' && Number.isFinite(o) ? o : undefined;
+}
+
+class DevicePlot {
+  readonly box: HTMLElement;
+  private plot: uPlot | undefined;
+  private readonly t: number[] = [];
+  private readonly mean: (number | null)[] = [];
+  private readonly min: (number | null)[] = [];
+  private readonly max: (number | null)[] = [];
+  /** Seconds of the newest data kept in view, or null: everything (uPlot's own zoom when dragged). */
+  private windowS: number | null = null;
+  private dragged = false;
+  private resize: ResizeObserver | undefined;
+  private destroyed = false;
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly device: string,
+    readonly field: string,
+    parent: HTMLElement,
+  ) {
+    this.box = el('figure', { class: 'plot', 'data-device': device, 'aria-label': `${field} of ${device}, last hour` });
+    parent.append(this.box);
+    this.ready = this.backfill().then(() => this.draw());
+  }
+
+  private async backfill(): Promise<void> {
+    if (!(await hasHistory())) return;
+    const to = Date.now();
+    const from = to - HOUR_S * 1000;
+    const points = Math.max(50, Math.min(2000, Math.round(this.box.clientWidth || 600)));
+    const q = new URLSearchParams({ field: this.field, from: String(from), to: String(to), points: String(points) });
+    const r = await api<History>(`/api/v1/devices/${encodeURIComponent(this.device)}/history?${q}`);
+    if (!r.ok || !Array.isArray(r.body.t)) return;
+    // Live samples may have arrived meanwhile: the history goes before the first of them.
+    const h = r.body;
+    const first = this.t.length ? this.t[0]! : Infinity;
+    const t: number[] = [];
+    const mean: (number | null)[] = [];
+    const min: (number | null)[] = [];
+    const max: (number | null)[] = [];
+    for (let k = 0; k < h.t.length; k++) {
+      const ts = h.t[k]! / 1000;
+      if (!(ts < first)) break;
+      t.push(ts);
+      mean.push(h.mean[k] ?? null);
+      min.push(h.min[k] ?? null);
+      max.push(h.max[k] ?? null);
+    }
+    this.t.unshift(...t);
+    this.mean.unshift(...mean);
+    this.min.unshift(...min);
+    this.max.unshift(...max);
+  }
+
+  private draw(): void {
+    if (this.destroyed) return;
+    const U = window.uPlot;
+    if (!U) {
+      this.box.append(el('p', { class: 'bad' }, 'The plotting library did not load.'));
+      return;
+    }
+    const width = Math.max(200, this.box.clientWidth - 10);
+    const opts: uPlot.Options = {
+      title: `${this.device}: ${this.field}`,
+      width,
+      height: 220,
+      scales: { x: { time: true } },
+      cursor: { drag: { x: true, y: false } },
+      series: [
+        {},
+        { label: 'mean', stroke: '#0b57a4', width: 1.5, spanGaps: false },
+        { label: 'min', stroke: '#7a8a99', width: 1, dash: [4, 4] },
+        { label: 'max', stroke: '#b35c00', width: 1, dash: [4, 4] },
+      ],
+      axes: [{}, { size: 70 }],
+      hooks: {
+        setSelect: [
+          () => {
+            this.dragged = true;
+            this.windowS = null;
+          },
+        ],
+      },
+    };
+    this.plot = new U(opts, this.data(), this.box);
+    this.plot.root.addEventListener('dblclick', () => {
+      this.dragged = false;
+      this.windowS = null;
+      this.redraw();
+    });
+    this.resize = new ResizeObserver(() => {
+      const w = Math.max(200, this.box.clientWidth - 10);
+      if (this.plot && Math.abs(this.plot.width - w) > 2) this.plot.setSize({ width: w, height: 220 });
+    });
+    this.resize.observe(this.box);
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.resize?.disconnect();
+    this.plot?.destroy();
+    this.box.remove();
+  }
+
+  private data(): uPlot.AlignedData {
+    return [this.t, this.mean, this.min, this.max];
+  }
+
+  /** A live sample (ts in µs). */
+  add(m: Measurement): void {
+    const v = readPath(m, this.field);
+    if (v === undefined) return;
+    const ts = m.ts / 1e6;
+    if (this.t.length && ts <= this.t[this.t.length - 1]!) return;
+    this.t.push(ts);
+    this.mean.push(v);
+    this.min.push(v);
+    this.max.push(v);
+    let drop = 0;
+    while (drop < this.t.length && this.t[drop]! < ts - HOUR_S) drop++;
+    if (drop) for (const a of [this.t, this.mean, this.min, this.max]) a.splice(0, drop);
+    this.redraw();
+  }
+
+  setWindow(seconds: number): void {
+    this.dragged = false;
+    this.windowS = seconds >= HOUR_S ? null : seconds;
+    this.redraw();
+  }
+
+  private redraw(): void {
+    const p = this.plot;
+    if (!p) return;
+    if (this.dragged) {
+      p.setData(this.data(), false);
+      return;
+    }
+    // Auto-range every scale first (a plot that had no data yet has no y range), then narrow x.
+    p.setData(this.data(), true);
+    if (this.windowS !== null && this.t.length) {
+      const end = this.t[this.t.length - 1]!;
+      p.setScale('x', { min: end - this.windowS, max: end });
+    }
+  }
+}
+
+export class PlotsView {
+  private readonly body = byId('plots-body');
+  private readonly select = byId<HTMLSelectElement>('plot-field');
+  private plots: DevicePlot[] = [];
+  private devices: string[] = [];
+  /** The latest measurement of every device seen: which of them have the chosen field. */
+  private readonly known = new Map<string, Measurement>();
+  private field = 'p.total';
+  private windowS = HOUR_S;
+  private pending: ReturnType<typeof setTimeout> | undefined;
+
+  constructor() {
+    this.select.addEventListener('change', () => {
+      this.field = this.select.value;
+      this.devices = this.candidates();
+      this.rebuild();
+    });
+    for (const b of document.querySelectorAll<HTMLButtonElement>('#plots [data-range]')) {
+      b.setAttribute('aria-pressed', String(Number(b.dataset['range']) === this.windowS));
+      b.addEventListener('click', () => {
+        this.windowS = Number(b.dataset['range']);
+        for (const o of document.querySelectorAll<HTMLButtonElement>('#plots [data-range]')) o.setAttribute('aria-pressed', String(o === b));
+        for (const p of this.plots) p.setWindow(this.windowS);
+      });
+    }
+  }
+
+  /** The fields offered (numeric paths of the devices seen), keeping the current choice. */
+  setFields(fields: string[]): void {
+    const list = [...new Set(['p.total', ...fields])].sort();
+    if (list.join() === [...this.select.options].map((o) => o.value).join()) return;
+    this.select.replaceChildren(...list.map((f) => el('option', { value: f, selected: f === this.field }, f)));
+  }
+
+  /** The first PLOT_DEVICES devices by name that have the chosen field. */
+  private candidates(): string[] {
+    return [...this.known]
+      .filter(([, m]) => readPath(m, this.field) !== undefined)
+      .map(([d]) => d)
+      .sort()
+      .slice(0, PLOT_DEVICES);
+  }
+
+  /** Follow the devices plotted; a change is applied after 300 ms without another, so a burst of new devices rebuilds once. */
+  private checkDevices(): void {
+    const first = this.candidates();
+    if (first.join('\n') === this.devices.join('\n')) return;
+    this.devices = first;
+    clearTimeout(this.pending);
+    this.pending = setTimeout(() => this.rebuild(), 300);
+  }
+
+  private rebuild(): void {
+    for (const p of this.plots) p.destroy();
+    this.body.replaceChildren();
+    this.plots = this.devices.map((d) => new DevicePlot(d, this.field, this.body));
+    if (this.windowS < HOUR_S) for (const p of this.plots) void p.ready.then(() => p.setWindow(this.windowS));
+    if (!this.plots.length) this.body.append(el('p', { class: 'muted' }, `No device has ${this.field} yet.`));
+  }
+
+  /** A live measurement: plotted when its device is, and remembered for choosing the devices. */
+  add(device: string, m: Measurement): void {
+    const had = this.known.has(device);
+    this.known.set(device, m);
+    if (!had) this.checkDevices();
+    for (const p of this.plots) if (p.device === device) p.add(m);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The live page's style sheet, served as `/assets/page.css`. Narrow screens first: sections stack,
+ * device cards reflow to one column, wide tables scroll inside their own box, so nothing runs past
+ * the right edge of a 390 px screen. States carry text and a symbol as well as a colour.
+ */
+export const PAGE_CSS = `
+*,*::before,*::after{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;scroll-padding-top:5em}
+body{font:15px/1.4 system-ui,sans-serif;margin:0;color:#1d1d1d;background:#f6f7f8;overflow-wrap:anywhere}
+a{color:#0b57a4}
+.skip{position:absolute;left:-999px;top:0;background:#fff;padding:.4em}.skip:focus{left:.5em;z-index:10}
+:focus-visible{outline:3px solid #0b57a4;outline-offset:2px}
+button,select{font:inherit;padding:.25em .7em;border:1px solid #888;border-radius:4px;background:#fff;color:inherit;cursor:pointer;min-height:2em}
+button:hover{background:#eef3f8}button[aria-pressed=true]{background:#0b57a4;color:#fff;border-color:#0b57a4}
+header.top{display:flex;flex-wrap:wrap;align-items:center;gap:.3em 1em;padding:.5em 1em;background:#fff;border-bottom:1px solid #ddd;position:sticky;top:0;z-index:5}
+header.top h1{font-size:1.2em;margin:0}header.top h1 small{color:#555;font-weight:normal}
+header.top nav ul{display:flex;flex-wrap:wrap;gap:.2em .8em;list-style:none;margin:0;padding:0}
+header.top .user{margin:0 0 0 auto}
+main{padding:0 1em 1em;max-width:90em;margin:0 auto}
+footer{padding:1em;text-align:center;font-size:.9em}
+h2{font-size:1.1em;margin:1.3em 0 .5em;border-bottom:2px solid #ccd;padding-bottom:.2em}
+h2 small{font-weight:normal;font-size:.85em}
+h3{font-size:1em;margin:.2em 0 .4em}
+.muted{color:#595959}
+.badge,.hbadge{display:inline-block;margin:0;font-weight:bold;padding:.1em .6em;border-radius:4px;color:#fff;background:#666}
+.badge.healthy,.hbadge.healthy{background:#176f2c}.badge.degraded,.hbadge.degraded{background:#a34d00}
+#static-status{display:none}
+#static-status table{display:block;overflow-x:auto;max-width:100%}
+#static-status .healthy,#static-status .good,#static-status .yes{color:#176f2c}#static-status .degraded,#static-status .questionable{color:#a15c00}#static-status .invalid,#static-status .no,#static-status .err{color:#b00020}
+#static-status .badge.healthy,#static-status .badge.degraded{color:#fff}
+.problems{background:#fdecee;border-left:4px solid #b00020;padding:.4em .6em .4em 2em;margin:.6em 0}
+.conn:empty{display:none}
+.q{display:inline-block;padding:0 .3em;border-radius:3px;white-space:nowrap}
+.q.good{color:#176f2c}.q.questionable{background:#ffefcc;color:#6b3d00;font-weight:bold}.q.invalid{background:#fdd9dd;color:#8a0018;font-weight:bold}
+.fq{font-size:.85em;margin-left:.2em}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,36em),1fr));gap:.8em;align-items:start}
+.card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0}
+.card header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.2em .6em;align-items:baseline}
+.card h3{margin:0;font-size:1.05em}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;background:#fff}
+th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
+td{font-variant-numeric:tabular-nums}th{background:#eef0f2}
+td.l,th.l{text-align:left}td.r,th.r{text-align:right}
+.card table{width:100%;margin:.4em 0;font-size:.93em}
+dl.values{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,14em),1fr));gap:.1em 1.2em;margin:.3em 0}
+dl.values div{display:flex;gap:.6em;min-width:0}
+dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric:tabular-nums;min-width:0}
+.details dl.values{grid-template-columns:1fr}
+.controls{display:flex;flex-wrap:wrap;gap:.4em;align-items:center}
+.zoom{display:inline-flex;gap:.3em}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,34em),1fr));gap:.8em;margin-top:.5em}
+.plot{margin:0;background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.4em;min-width:0;overflow:hidden}
+.plot .u-legend{font-size:.85em}
+.hint{font-size:.85em;margin:.3em 0}
+.net{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.4em;overflow:auto}
+.net svg{display:block;margin:0 auto}
+.net line{stroke:#777;stroke-width:1.5}
+.net .bus circle{stroke:#222;stroke-width:1}
+.net .bus text{font-size:11px;fill:#111;paint-order:stroke;stroke:#fff;stroke-width:3px}
+.net .bus:focus{outline:none}.net .bus:focus circle,.net .bus.selected circle{stroke:#0b57a4;stroke-width:4}
+.net .bus{cursor:pointer;pointer-events:bounding-box}
+.legend{display:flex;flex-wrap:wrap;gap:.3em 1em;font-size:.9em;margin:.4em 0}
+.sw{display:inline-block;width:1em;height:1em;border:1px solid #222;vertical-align:-.15em;margin-right:.3em}
+.details{background:#fff;border:1px solid #d8d8d8;border-left:4px solid #0b57a4;padding:.4em .8em;margin:.5em 0}
+#health h3{margin-top:1em}
+.scroll td span.muted{white-space:normal;display:inline-block;min-width:16em}
+.ok{color:#176f2c}.bad{color:#b00020;font-weight:bold}.warn{color:#8a4b00;font-weight:bold}
+`;

@@ -1,0 +1,172 @@
+/**
+ * `GET /api/v1/events`: the devices' latest values as server-sent events (text/event-stream), for
+ * the live page.
+ *
+ * - One timer for every client (started by the first, stopped when the last leaves) reads the
+ *   latest processed measurement of every device each `intervalMs` (1 s) and sends the devices whose
+ *   measurement changed since the previous tick: at most one update per device per tick, however
+ *   fast the device sends. A device beyond `maxDevicesPerTick` changed devices waits for the next tick.
+ * - On connect a client first gets `event: hello` (`{ intervalMs }`) and one `event: device` per known
+ *   device (the same cap), then the changes. Each `device` event's data is
+ *   `{ device, ageSeconds, latest }`, as `GET /api/v1/devices/{id}` answers.
+ * - A comment line every 15 s keeps idle connections (and proxies) open.
+ * - A client whose socket does not take more (the write buffer is full) gets nothing until it
+ *   drains (each skipped tick counted in `http_sse_skipped`); then it gets every device again.
+ * - At most `maxClients` streams at once; one more is refused with a 503 problem and `Retry-After`
+ *   (counted in `http_sse_refused`). `http_sse_clients` is the number open now.
+ * - A client that disconnects is removed at once. Closing the server ends every stream first
+ *   (a stream would otherwise keep the server from closing).
+ * - The route is registered after the access check, so with `http.users` it needs a session
+ *   (cookie or bearer token) like every other API route.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { HttpDeps } from '../deps.js';
+import { problem, problemSchema, sendProblem } from '../problem.js';
+
+export const EVENTS_PATH = '/api/v1/events';
+
+export interface EventsOptions {
+  /** Streams open at once at most (default 32). */
+  maxClients?: number;
+  /** Period of the update tick in ms (default 1000): at most one update per device per tick. */
+  intervalMs?: number;
+  /** Devices sent per tick at most (default 500). */
+  maxDevicesPerTick?: number;
+  /** Period of the keep-alive comment in ms (default 15000). */
+  keepAliveMs?: number;
+}
+
+interface Client {
+  res: ServerResponse;
+  /** The socket's buffer is full: send nothing until 'drain'. */
+  blocked: boolean;
+  lastWriteMs: number;
+}
+
+export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: EventsOptions = {}): void {
+  const maxClients = o.maxClients ?? 32;
+  const intervalMs = o.intervalMs ?? 1000;
+  const maxPerTick = o.maxDevicesPerTick ?? 500;
+  const keepAliveMs = o.keepAliveMs ?? 15_000;
+  // http_sse_clients, http_sse_refused, http_sse_skipped: described in the metric catalogue (agent/core/metrics.ts).
+  const counters = deps.counters;
+
+  const clients = new Set<Client>();
+  /** Timestamp of each device's measurement at the last tick that sent it. */
+  const sentTs = new Map<string, number>();
+  let timer: NodeJS.Timeout | undefined;
+  let eventId = 0;
+
+  const latest = () => deps.latestByDevice?.() ?? new Map();
+  const gauge = () => counters.set('http_sse_clients', clients.size);
+
+  const deviceEvent = (device: string, m: { ts: number }, nowUs: number): string =>
+    `event: device\nid: ${++eventId}\ndata: ${JSON.stringify({ device, ageSeconds: Math.max(0, (nowUs - m.ts) / 1e6), latest: m })}\n\n`;
+
+  const write = (c: Client, text: string): void => {
+    if (c.blocked || c.res.destroyed) return;
+    c.lastWriteMs = Date.now();
+    if (!c.res.write(text)) c.blocked = true;
+  };
+
+  /**
+   * Every known device (up to the cap), for a new client or one that drained. With no other client
+   * (`mark`), what it sends counts as sent, so the first tick does not send it again.
+   */
+  const snapshot = (mark: boolean): string => {
+    const nowUs = Date.now() * 1000;
+    let out = '';
+    let n = 0;
+    for (const [device, m] of latest()) {
+      if (n++ >= maxPerTick) break;
+      if (mark) sentTs.set(device, m.ts);
+      out += deviceEvent(device, m, nowUs);
+    }
+    return out;
+  };
+
+  const tick = (): void => {
+    const nowUs = Date.now() * 1000;
+    let out = '';
+    let n = 0;
+    for (const [device, m] of latest()) {
+      if (sentTs.get(device) === m.ts) continue;
+      if (n++ >= maxPerTick) break;
+      sentTs.set(device, m.ts);
+      out += deviceEvent(device, m, nowUs);
+    }
+    const now = Date.now();
+    for (const c of clients) {
+      if (c.blocked) {
+        counters.inc('http_sse_skipped');
+        continue;
+      }
+      if (out) write(c, out);
+      else if (now - c.lastWriteMs >= keepAliveMs) write(c, ': keep-alive\n\n');
+    }
+  };
+
+  const remove = (c: Client): void => {
+    if (!clients.delete(c)) return;
+    gauge();
+    if (clients.size === 0 && timer) {
+      clearInterval(timer);
+      timer = undefined;
+      sentTs.clear();
+    }
+  };
+
+  app.get(
+    EVENTS_PATH,
+    {
+      schema: {
+        summary: 'Live updates of every device as server-sent events (event: device, data as GET /api/v1/devices/{id}), at most one per device per second',
+        tags: ['devices'],
+        response: {
+          200: { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          503: problemSchema,
+        },
+      },
+    },
+    async (req, reply) => {
+      if (clients.size >= maxClients) {
+        counters.inc('http_sse_refused');
+        reply.header('retry-after', '10');
+        return sendProblem(reply, problem(503, `too many event streams open (${maxClients}); try again later`, EVENTS_PATH));
+      }
+      // From here the route writes the response itself (fastify's onResponse hooks do not run).
+      reply.hijack();
+      counters.inc('http_requests', { route: EVENTS_PATH, code: '200' });
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const c: Client = { res, blocked: false, lastWriteMs: Date.now() };
+      const alone = clients.size === 0;
+      clients.add(c);
+      gauge();
+      res.on('close', () => remove(c));
+      res.on('error', () => remove(c));
+      res.on('drain', () => {
+        if (!c.blocked) return;
+        c.blocked = false;
+        write(c, snapshot(false));
+      });
+      req.raw.socket.setNoDelay?.(true);
+      write(c, `retry: 3000\nevent: hello\ndata: ${JSON.stringify({ intervalMs })}\n\n` + snapshot(alone));
+      timer ??= setInterval(tick, intervalMs);
+      timer.unref?.();
+    },
+  );
+
+  app.addHook('preClose', async () => {
+    for (const c of [...clients]) {
+      c.res.end();
+      remove(c);
+    }
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * `GET /api/v1/events` of the real agent, read with plain fetch: the stream opens with `hello` and
+ * every known device, then sends each device at most once a second however fast it measures (a
+ * 50 Hz simulated PMU); with `http.users` it needs a session like the rest of the API; at most 32
+ * streams are open at once (the next is refused with a 503 problem and counted); a client that goes
+ * away is removed (the open-streams gauge comes back down).
+ */
+import t from 'tap';
+import { getJson, startAgent } from '../helpers/agent-process.js';
+import { waitFor } from '../helpers/wait.js';
+import { openSse, type SseStream } from './sse.js';
+
+t.setTimeout(180_000);
+
+interface DeviceEvent {
+  device: string;
+  ageSeconds: number;
+  latest: { device: string; ts: number; quality: string; p?: { total?: number } };
+}
+
+const counters = async (base: string, headers: Record<string, string> = {}) => {
+  const r = await fetch(`${base}/api/v1/counters`, { headers });
+  return ((await r.json()) as { counters: Record<string, number | Record<string, number>>; metrics: Record<string, { help: string }> });
+};
+
+t.test('events arrive, one per device per second at most, and streams are bounded and cleaned up', async (t) => {
+  const agent = await startAgent({ config: { drivers: [{ type: 'sim-pmu', id: 'pmu1', rate: 50, count: 1 }] } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  await waitFor('pmu1 in /api/v1/devices', async () => ((await getJson<{ total: number }>(`${agent.httpUrl}/api/v1/devices`)).total > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+
+  const s = await openSse(`${agent.httpUrl}/api/v1/events`);
+  t.teardown(() => s.close());
+  t.equal(s.status, 200);
+  t.match(s.contentType, /^text\/event-stream/);
+  const hello = await s.waitFor('the hello event', (e) => e.event === 'hello');
+  t.same(JSON.parse(hello[0]!.data), { intervalMs: 1000 }, 'hello names the update period');
+  t.equal(s.events[0]!.event, 'hello', 'hello comes first');
+
+  const got = await s.waitFor('5 updates of pmu1', (e) => e.event === 'device', 5, 20_000);
+  const ds = got.map((e) => JSON.parse(e.data) as DeviceEvent);
+  t.ok(ds.every((d) => d.device === 'pmu1' && d.latest.device === 'pmu1' && d.latest.quality === 'good'), 'each carries the device and its latest measurement');
+  t.ok(ds.every((d) => typeof d.latest.p?.total === 'number'), 'processed values (p.total) included');
+  t.ok(ds.every((d) => d.ageSeconds >= 0 && d.ageSeconds < 5), `ages in seconds: ${ds.map((d) => d.ageSeconds.toFixed(2)).join(', ')}`);
+  // The PMU measures every 20 ms; the stream sends it once per 1 s tick (timer jitter aside).
+  const gaps = ds.slice(1).map((d, k) => (d.latest.ts - ds[k]!.latest.ts) / 1e6);
+  t.ok(gaps.every((g) => g >= 0.8), `measurement timestamps of consecutive updates at least 0.8 s apart (${gaps.map((g) => g.toFixed(2)).join(', ')} s), not 20 ms`);
+  t.ok(gaps.every((g) => g < 3), 'and an update about every second');
+  const span = (got.at(-1)!.at - got[0]!.at) / 1000;
+  t.ok(got.length - 1 <= span + 1.5, `${got.length} updates over ${span.toFixed(1)} s: throttled`);
+
+  const c = await counters(agent.httpUrl);
+  t.equal(c.counters['http_sse_clients'], 1, 'one stream open (gauge)');
+  t.match(c.metrics['http_sse_clients']?.help, /event streams/, 'the gauge is in the metric catalogue');
+  t.match(c.metrics['http_sse_refused']?.help, /refused/, 'and so is the refusal counter');
+
+  // 31 more fill the limit of 32; the 33rd is refused.
+  const more: SseStream[] = [];
+  t.teardown(() => more.forEach((m) => m.close()));
+  for (let k = 0; k < 31; k++) more.push(await openSse(`${agent.httpUrl}/api/v1/events`));
+  t.ok(more.every((m) => m.status === 200), '32 streams open');
+  const refused = await openSse(`${agent.httpUrl}/api/v1/events`);
+  t.equal(refused.status, 503, 'the 33rd is refused');
+  const problem = JSON.parse(refused.body) as { status: number; detail: string };
+  t.equal(problem.status, 503);
+  t.match(problem.detail, /too many event streams open \(32\)/);
+  const after = await counters(agent.httpUrl);
+  t.equal(after.counters['http_sse_refused'], 1, 'the refusal is counted');
+  t.equal(after.counters['http_sse_clients'], 32, '32 open');
+
+  // Clients that leave are removed: the gauge comes down and a new stream is accepted.
+  for (const m of more) m.close();
+  await waitFor('the open-streams gauge back to 1 after 31 clients left', async () => ((await counters(agent.httpUrl)).counters['http_sse_clients'] === 1 ? true : undefined), {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+  });
+  const again = await openSse(`${agent.httpUrl}/api/v1/events`);
+  t.equal(again.status, 200, 'a new stream is accepted once others left');
+  again.close();
+  s.close();
+  await waitFor('the gauge at 0 with every client gone', async () => ((await counters(agent.httpUrl)).counters['http_sse_clients'] === 0 ? true : undefined), {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+  });
+
+  // Stopping the agent ends open streams (it does not wait for them).
+  const last = await openSse(`${agent.httpUrl}/api/v1/events`);
+  await last.waitFor('hello on the last stream', (e) => e.event === 'hello');
+  const stopped = await agent.stop('SIGTERM');
+  t.equal(stopped.code, 0, 'SIGTERM with a stream open exits 0');
+  await last.ended;
+  t.pass('the stream ended when the agent stopped');
+});
+
+t.test('with http.users the event stream needs a session', async (t) => {
+  const agent = await startAgent({
+    config: {
+      drivers: [{ type: 'sim-pmu', id: 'pmu1', rate: 10, count: 1 }],
+      http: { users: [{ username: 'view', password: 'view-pw', role: 'viewer' }] },
+    },
+  });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const anon = await openSse(`${agent.httpUrl}/api/v1/events`);
+  t.equal(anon.status, 401, 'no session: 401');
+  t.match(JSON.parse(anon.body), { status: 401, title: 'Unauthorized' });
+  const forged = await openSse(`${agent.httpUrl}/api/v1/events`, { cookie: 'gridedge_session=forged' });
+  t.equal(forged.status, 401, 'a forged cookie: 401');
+
+  const login = await fetch(`${agent.httpUrl}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'view', password: 'view-pw' }) });
+  t.equal(login.status, 200);
+  const { token } = (await login.json()) as { token: string };
+  const withToken = await openSse(`${agent.httpUrl}/api/v1/events`, { authorization: `Bearer ${token}` });
+  t.teardown(() => withToken.close());
+  t.equal(withToken.status, 200, 'a viewer token opens the stream');
+  await withToken.waitFor('an update of pmu1 for the logged-in viewer', (e) => e.event === 'device' && (JSON.parse(e.data) as DeviceEvent).device === 'pmu1');
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+  const withCookie = await openSse(`${agent.httpUrl}/api/v1/events`, { cookie });
+  t.teardown(() => withCookie.close());
+  t.equal(withCookie.status, 200, 'so does the session cookie (what the page uses)');
+});
