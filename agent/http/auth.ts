@@ -50,7 +50,7 @@ function bearer(req: FastifyRequest): string | undefined {
 
 const LOGIN_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>gridedge: log in</title>
+<title>gridedge: log in</title><link rel="icon" href="data:,">
 <style>body{font:16px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:22rem;padding:0 1rem}
 label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}
 button{margin-top:1rem;padding:.5rem 1rem;font:inherit}#err{color:#a00;min-height:1.4em}</style></head>

@@ -1,6 +1,7 @@
 /**
- * The status page (`GET /`) of the real agent, opened in Debian's Chromium: what a field technician
- * sees, read back out of the rendered DOM and checked against `/api/v1/status`.
+ * The server-rendered status sections of `GET /` (what a browser without script sees, see
+ * agent/http/README.md), of the real agent, opened in Debian's Chromium: read back out of the
+ * rendered DOM and checked against `/api/v1/status`.
  */
 import t, { type Test } from 'tap';
 import mqtt from 'mqtt';
