@@ -104,7 +104,7 @@ export class SchedulerService implements Service {
   health(): PluginHealth {
     return {
       state: this.store ? 'running' : 'stopped',
-      info: { queued: this.queue.length, running: this.running?.id ?? '', near_real_time: this.loops.size, ...this.counts },
+      info: { queued: this.queue.length, running: this.running?.id ?? 'none', near_real_time: this.loops.size, ...this.counts },
     };
   }
 
