@@ -114,6 +114,39 @@ export function readPem(path: string | undefined | null, key: string): Buffer | 
   }
 }
 
+/** The connection settings of every MQTT client the agent opens to another broker (forwarder, mqtt-source). */
+export interface MqttConnectionConfig {
+  url: string;
+  username: string;
+  password: string;
+  /** Empty: a name the plugin derives from the gateway and its id. */
+  clientId: string;
+  /** PEM file paths (empty: not used). */
+  ca: string;
+  cert: string;
+  key: string;
+  rejectUnauthorized: boolean;
+}
+
+/**
+ * Put the username, password and TLS material of `cfg` into client options. The PEM files are read
+ * at each call (each connection), so renewed certificates are picked up without a restart; a file
+ * that cannot be read throws a ForwardError naming the key and the path.
+ */
+export function applyCredentials(
+  opts: { username?: string; password?: string | Buffer; ca?: string | Buffer | (string | Buffer)[]; cert?: string | Buffer | (string | Buffer)[]; key?: string | Buffer | (string | Buffer)[] },
+  cfg: MqttConnectionConfig,
+): void {
+  if (cfg.username) opts.username = cfg.username;
+  if (cfg.password) opts.password = cfg.password;
+  const ca = readPem(cfg.ca, 'ca');
+  const cert = readPem(cfg.cert, 'cert');
+  const key = readPem(cfg.key, 'key');
+  if (ca) opts.ca = ca;
+  if (cert) opts.cert = cert;
+  if (key) opts.key = key;
+}
+
 /** `url` must be mqtt://, mqtts://, ws:// or wss:// with a host. */
 export function upstreamUrl(v: unknown): void {
   if (typeof v !== 'string' || v === '') throw new Error('must be a broker URL such as "mqtt://host:1883" or "mqtts://host:8883"');

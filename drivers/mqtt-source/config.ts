@@ -12,6 +12,7 @@ import { isTlsUrl, upstreamUrl } from '../../agent/forwarders/options.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
 import { fieldError } from '../modbus/config.js';
 import { parseJsonPath, type PathStep } from './json-path.js';
+import type { MqttConnectionConfig } from '../../agent/forwarders/options.js';
 
 export interface TopicConfig {
   /** MQTT topic filter subscribed to on the external broker. */
@@ -24,18 +25,10 @@ export interface TopicConfig {
   ts?: string;
 }
 
-export interface MqttSourceConfig {
+/** `clientId` empty: `gridedge-<gateway>-src-<id>`. */
+export interface MqttSourceConfig extends MqttConnectionConfig {
   id: string;
   type?: string;
-  url: string;
-  username: string;
-  password: string;
-  /** Empty: `gridedge-<gateway>-src-<id>`. */
-  clientId: string;
-  ca: string;
-  cert: string;
-  key: string;
-  rejectUnauthorized: boolean;
   topics: TopicConfig[];
   qos: number;
   protocolVersion: number;

@@ -22,7 +22,7 @@ import type { Driver, DriverSpec, Emit, EmitOutcome, PluginContext, PluginHealth
 import { LogLimiter } from '../../agent/core/log-limiter.js';
 import { matchFilter } from '../../agent/core/topics.js';
 import { Backoff, sleep } from '../../agent/forwarders/backoff.js';
-import { readPem } from '../../agent/forwarders/options.js';
+import { applyCredentials } from '../../agent/forwarders/options.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
 import { setOwn } from '../../algorithms/common/field-quality.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
@@ -135,15 +135,7 @@ class MqttSource implements Driver {
       rejectUnauthorized: cfg.rejectUnauthorized,
     };
     if (opts.protocolVersion === 5) opts.properties = { sessionExpiryInterval: cfg.sessionExpiryS };
-    if (cfg.username) opts.username = cfg.username;
-    if (cfg.password) opts.password = cfg.password;
-    // Read at each connection: renewed certificates are picked up without a restart.
-    const ca = readPem(cfg.ca, 'ca');
-    const cert = readPem(cfg.cert, 'cert');
-    const key = readPem(cfg.key, 'key');
-    if (ca) opts.ca = ca;
-    if (cert) opts.cert = cert;
-    if (key) opts.key = key;
+    applyCredentials(opts, cfg); // reads the PEM files at each connection
     const client = mqtt.connect(cfg.url, opts);
     this.client = client;
     client.handleMessage = (packet, callback) => this.onMessage(client, packet as IPublishPacket, callback);

@@ -11,7 +11,8 @@ import { MqttLink, PublishRefused } from '../mqtt-link.js';
 import {
   isTlsUrl,
   makeRouter,
-  readPem,
+  applyCredentials,
+  type MqttConnectionConfig,
   routingSchema,
   runnerSchema,
   upstreamUrl,
@@ -20,19 +21,10 @@ import {
 } from '../options.js';
 import { withGwSeq } from '../payload.js';
 
-export interface MqttForwarderConfig extends RoutingConfig, RunnerConfig {
+/** `clientId` empty: `gridedge-<gateway>-<id>`. */
+export interface MqttForwarderConfig extends RoutingConfig, RunnerConfig, MqttConnectionConfig {
   id: string;
   type?: string;
-  url: string;
-  username: string;
-  password: string;
-  /** Empty: `gridedge-<gateway>-<id>`. */
-  clientId: string;
-  /** PEM file paths (empty: not used). */
-  ca: string;
-  cert: string;
-  key: string;
-  rejectUnauthorized: boolean;
   qos: number;
   keepalive: number;
   protocolVersion: number;
@@ -118,15 +110,7 @@ class MqttForwarder implements Forwarder {
         protocolVersion: cfg.protocolVersion === 4 ? 4 : 5,
         connectTimeoutMs: cfg.connectTimeoutMs,
       };
-      if (cfg.username) opts.username = cfg.username;
-      if (cfg.password) opts.password = cfg.password;
-      // Read the files at each connect: renewed certificates are picked up without a restart.
-      const ca = readPem(cfg.ca, 'ca');
-      const cert = readPem(cfg.cert, 'cert');
-      const key = readPem(cfg.key, 'key');
-      if (ca) opts.ca = ca;
-      if (cert) opts.cert = cert;
-      if (key) opts.key = key;
+      applyCredentials(opts, cfg); // reads the PEM files at each connect
       this.link = await MqttLink.open(opts, opening.signal);
     } finally {
       if (this.opening === opening) this.opening = null;
