@@ -3,6 +3,7 @@
  * the single source of truth for every option, its default, its doc and its validation; this type
  * mirrors it so each component receives its own typed slice.
  */
+import type { SchedulerOptions } from '../services/scheduler/schema.js';
 
 export interface MqttUser {
   username: string;
@@ -108,17 +109,7 @@ export interface AgentConfig {
   pipeline: PipelineConfig;
   stats: StatsConfig;
   /** The scheduler service's options (its default services entry). */
-  scheduler: {
-    maxJobs: number;
-    model: 'physical' | 'pymfm';
-    timeLimitS: number;
-    netDevice: string;
-    netField: string;
-    netScale: number;
-    socField: string;
-    socScale: number;
-    maxInputAgeS: number;
-  };
+  scheduler: SchedulerOptions;
   estimator: EstimatorSectionConfig;
   status: StatusConfig;
   /** One list per plugin kind (agent/core/kinds.ts), each entry validated against its plugin's schema. */

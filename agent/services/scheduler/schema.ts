@@ -1,6 +1,7 @@
 /** The options of the `scheduler` service; the same keys form the config's `scheduler` section. */
 import * as f from '../../config/formats.js';
 import type { ModelVariant } from '../../../algorithms/scheduler/job.js';
+import type { NearRealTimeDefaults } from '../../../algorithms/scheduler/near-real-time.js';
 import { fieldPathError } from '../../../algorithms/stats/field-path.js';
 
 const fieldPath: f.Check = (v) => {
@@ -14,17 +15,16 @@ const scale: f.Check = (v) => {
   if (typeof v !== 'number' || !Number.isFinite(v) || v === 0) throw new Error('must be a finite number other than 0');
 };
 
-export interface SchedulerConfig {
-  id: string;
+/** The options themselves (the `scheduler` section); the near-real-time defaults are the job's fallbacks. */
+export interface SchedulerOptions extends NearRealTimeDefaults {
   maxJobs: number;
   model: ModelVariant;
   timeLimitS: number;
-  netDevice: string;
-  netField: string;
-  netScale: number;
-  socField: string;
-  socScale: number;
-  maxInputAgeS: number;
+}
+
+/** One `services` entry of type scheduler. */
+export interface SchedulerConfig extends SchedulerOptions {
+  id: string;
 }
 
 export const SCHEDULER_SCHEMA = {
