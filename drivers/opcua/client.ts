@@ -37,9 +37,10 @@ export async function loadOpcua(log: Logger | undefined): Promise<{ ua: OpcuaMod
     // CommonJS packages: their exports are the default export under Node's ESM loader.
     const ua = ((a as { default?: OpcuaModule }).default ?? a) as OpcuaModule;
     const cm = ((b as { default?: CertificateModule }).default ?? b) as CertificateModule;
-    // The first argument node-opcua passes is the name of the module that logs.
-    ua.setWarningLogger((ctx?: unknown, ...args: unknown[]) => sink?.debug({ source: 'node-opcua', module: String(ctx ?? '') }, text(args)));
-    ua.setErrorLogger((ctx?: unknown, ...args: unknown[]) => sink?.warn({ source: 'node-opcua', module: String(ctx ?? '') }, text(args)));
+    // The first argument node-opcua passes says where the line comes from ({ filename, callerline }).
+    const from = (ctx: unknown) => String((ctx as { filename?: unknown } | undefined)?.filename ?? '');
+    ua.setWarningLogger((ctx?: unknown, ...args: unknown[]) => sink?.debug({ source: 'node-opcua', module: from(ctx) }, text(args)));
+    ua.setErrorLogger((ctx?: unknown, ...args: unknown[]) => sink?.warn({ source: 'node-opcua', module: from(ctx) }, text(args)));
     ua.setDebugLogger(() => undefined);
     return { ua, cm };
   });

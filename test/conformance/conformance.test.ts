@@ -14,17 +14,19 @@ import { fakeSumAnalyzer } from '../plugins/fake-analyzer/index.js';
 import { fakeEchoService } from '../plugins/fake-echo/index.js';
 import { PmuServer, threePhase } from '../c37118/pmu-server.js';
 import { startTcpServer, Registers } from '../modbus/server.js';
+import { startOpcuaServer } from '../opcua/server.js';
 import { aggregatorSuite, analyzerSuite, driverSuite, forwarderSuite, processorSuite, serviceSuite } from './suites.js';
 
 const all = extendRegistry(registry, { analyzers: [plugin(fakeSumAnalyzer)], services: [plugin(fakeEchoService)] });
 
 /** A config each plugin runs with here, by kind and type (peers it needs come from `env`). */
-type Env = { hangingUrl: string; pmuPort: number; modbusTcp: string };
+type Env = { hangingUrl: string; pmuPort: number; modbusTcp: string; opcuaUrl: string };
 const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unknown>> } = {
   drivers: {
     'sim-pmu': () => ({ id: 'c1', rate: 100 }),
     c37118: (env) => ({ id: 'c2', host: '127.0.0.1', port: env.pmuPort, idcode: 7734 }),
     modbus: (env) => ({ id: 'mb1', tcp: env.modbusTcp, interval: 100, registers: [{ field: 'v.a.mag', function: 'input', address: 0, type: 'f32' }] }),
+    opcua: (env) => ({ id: 'ua1', endpoint: env.opcuaUrl, nodes: [{ nodeId: 'ns=1;s=Va', field: 'v.a.mag', samplingInterval: 100 }] }),
   },
   processors: { power: () => ({ id: 'power' }) },
   aggregators: { stats: () => ({ id: 'stats', windows: ['1s', '1m'] }) },
@@ -60,7 +62,9 @@ t.test('conformance of every plugin of every kind', async (t) => {
   regs.set(1, 'input', 0, 230, 'f32');
   const modbus = await startTcpServer(regs);
   t.teardown(() => modbus.close());
-  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}`, pmuPort: pmu.port, modbusTcp: `127.0.0.1:${modbus.port}` };
+  const opcua = await startOpcuaServer({ vars: { Va: { type: 'Double', value: 230 } } });
+  t.teardown(() => opcua.stop());
+  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}`, pmuPort: pmu.port, modbusTcp: `127.0.0.1:${modbus.port}`, opcuaUrl: opcua.url };
   for (const kind of KINDS) {
     for (const spec of all[kind.list].values()) {
       await t.test(`${kind.kind} ${spec.type}`, async (t) => {

@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import uaServer from 'node-opcua-server';
 import uaClient from 'node-opcua-client';
 import certs from 'node-opcua-certificate-manager';
-import type { OPCUAServer, UAVariable } from 'node-opcua-server';
+import type { OPCUAServer } from 'node-opcua-server';
+
+/** The part of a server variable the tests use. */
+interface UAVariable {
+  setValueFromSource(value: InstanceType<typeof uaClient.Variant>, status?: never, sourceTimestamp?: Date): void;
+}
 
 const { OPCUAServer: Server } = uaServer;
 const { OPCUACertificateManager } = certs;
