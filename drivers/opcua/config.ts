@@ -6,6 +6,7 @@
  */
 import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
 import { fieldError } from '../modbus/config.js';
+import { DEFAULT_VALUE_LIMITS } from '../../agent/pipeline/validate.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export type SecurityModeName = (typeof SECURITY_MODES)[number];
@@ -48,6 +49,9 @@ export interface OpcuaConfig {
   reconnectMinMs: number;
   reconnectMaxMs: number;
 }
+
+/** Member names one measurement may have (the pipeline's validation limit). */
+export const MAX_MESSAGE_NAMES = DEFAULT_VALUE_LIMITS.maxKeys;
 
 export const NODE_DEFAULTS = { samplingInterval: 1000, queueSize: 1 } as const;
 
@@ -214,6 +218,15 @@ export function validate(cfg: OpcuaConfig): string[] {
       else byNode.set(n.nodeId, k);
     }
   });
+  // A measurement carries every node's field, and in the worst case names each in field_quality: it
+  // must stay within the member names the agent accepts in one message.
+  const prefixes = new Set<string>();
+  for (const f of byField.keys()) f.split('.').forEach((_, k, parts) => prefixes.add(parts.slice(0, k + 1).join('.')));
+  const names = prefixes.size + byField.size + 5;
+  if (names > MAX_MESSAGE_NAMES)
+    problems.push(
+      `nodes: ${nodes.length} nodes make measurements of up to ${names} member names (fields and their field_quality entries), more than the ${MAX_MESSAGE_NAMES} one message may have: split them over several driver entries (devices)`,
+    );
   const fields = [...byField.keys()].sort();
   for (let k = 1; k < fields.length; k++) {
     const outer = fields[k - 1]!;

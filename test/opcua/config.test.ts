@@ -60,6 +60,7 @@ t.test('each bad entry is reported with its path', async (t) => {
     ['field inside a value', [{ ...base, nodes: [{ nodeId: 'ns=2;s=A', field: 'breaker' }, { nodeId: 'ns=2;s=B', field: 'breaker.q1' }] }], /^drivers\[0\]\.nodes\[1\]\.field: "breaker\.q1" lies inside "breaker"/],
     ['no nodes', [{ ...base }], /^drivers\[0\]\.nodes: no nodes to monitor/],
     ['bad endpoint', [{ ...base, endpoint: 'tcp://10.0.0.9:4840', nodes: [node] }], /^drivers\[0\]\.endpoint: must be an OPC UA endpoint URL "opc\.tcp:\/\/HOST:PORT\[\/path\]"/],
+    ['too many nodes for one message', [{ ...base, nodes: Array.from({ length: 300 }, (_, k) => ({ nodeId: `ns=2;i=${k}`, field: `r${k}` })) }], /^drivers\[0\]\.nodes: 300 nodes make measurements of up to 605 member names .*split them over several driver entries/],
     ['unknown key', [{ ...base, nodes: [node], interval: 5 }], /^drivers\[0\]\.interval: unknown key$/],
   ];
   for (const [what, drivers, re] of cases) {
