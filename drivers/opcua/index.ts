@@ -322,6 +322,8 @@ export class OpcuaDriver implements Driver {
     const conn = this.conn;
     this.conn = undefined;
     this.connected = false;
+    // From here on, events of this attempt's client (its close while it is shut) are ignored.
+    this.gen++;
     this.stats.errors++;
     this.ctx?.counters.inc('opcua_errors', { device: this.cfg.id, reason: d.reason });
     const delay = this.backoff();
@@ -331,7 +333,6 @@ export class OpcuaDriver implements Driver {
     this.lastReason = d.reason;
     this.ctx?.log[repeat ? 'debug' : 'warn']({ endpoint: this.cfg.endpoint, reason: d.reason, retryInMs: delay }, `opcua: ${d.message}`);
     if (conn) void this.close(conn);
-    this.gen++;
     this.schedule(delay);
   }
 
