@@ -3,7 +3,7 @@
  * does (security None, anonymous), list the children of one node (the Objects folder by default)
  * with browse name, NodeId, node class and, for variables, the value and its StatusCode; errors say
  * what to check. Used by agent/cli/commands/opcua.ts. The client certificate node-opcua needs is
- * kept in `<tmp>/gridedge-opcua-probe/pki` (created on the first run).
+ * kept in `<tmp>/gridedge-opcua-probe-<uid>/pki` (created on the first run).
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,8 +62,13 @@ export async function browse(req: BrowseRequest): Promise<BrowseOutcome> {
   } catch (e) {
     return { ok: false, exit: 1, message: `cannot load the OPC UA client: ${(e as Error).message}` };
   }
-  const pki = join(tmpdir(), 'gridedge-opcua-probe', 'pki');
-  ensurePki(pki);
+  // One folder per user: another user's folder in /tmp is not writable.
+  const pki = join(tmpdir(), `gridedge-opcua-probe-${process.getuid?.() ?? 'user'}`, 'pki');
+  try {
+    ensurePki(pki);
+  } catch (e) {
+    return { ok: false, exit: 1, message: `cannot create the probe's certificate folder ${pki}: ${(e as Error).message}` };
+  }
   const cm = new cmMod.OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: true });
   let client: OPCUAClient | undefined;
   let session: ClientSession | undefined;

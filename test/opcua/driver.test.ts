@@ -7,7 +7,8 @@
  * moving it lets the driver in; a wrong password is refused with a clear message and retried;
  * SignAndEncrypt with a user name works; the client certificate is created in the storage dir.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import t from 'tap';
 import type { Measurement } from '../../algorithms/common/measurement.js';
@@ -74,8 +75,11 @@ interface Tap {
   same(found: unknown, wanted: unknown, message: string): unknown;
 }
 
+/** One PKI for every server of this file: its certificate is made once (an RSA key takes a while). */
+const SERVER_PKI = mkdtempSync(join(tmpdir(), 'gridedge-opcua-server-'));
+
 async function server(t: Tap, opts: Parameters<typeof startOpcuaServer>[0] = {}): Promise<TestServer> {
-  const s = await startOpcuaServer({ vars: { ...VARS }, ...opts });
+  const s = await startOpcuaServer({ vars: { ...VARS }, pki: SERVER_PKI, ...opts });
   t.teardown(() => s.stop());
   return s;
 }
