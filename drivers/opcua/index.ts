@@ -319,6 +319,13 @@ export class OpcuaDriver implements Driver {
   /** A connection attempt failed: count, log, close it, retry after the backoff. */
   private failed(gen: number, d: Diagnosis): void {
     if (gen !== this.gen || this.stopped) return;
+    if (d.reason === 'untrusted_server_certificate' && this.certManager) {
+      // The next attempt reads the trust folders anew, so a certificate moved into trusted/certs
+      // counts at once (the manager's own folder watching is not relied on).
+      const cm = this.certManager;
+      this.certManager = undefined;
+      void within(cm.dispose(), 1000, 'closing the certificate store').catch(() => undefined);
+    }
     const conn = this.conn;
     this.conn = undefined;
     this.connected = false;

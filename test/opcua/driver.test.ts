@@ -207,3 +207,29 @@ t.test('SignAndEncrypt with a user name', async (t) => {
   t.equal(h.info?.['identity'], 'username');
   t.equal(h.lastError, undefined, 'no error on the way');
 });
+
+t.test('values of one node queued in one publish response become one measurement each, in order', async (t) => {
+  const srv = await server(t);
+  const r = await run(t, {
+    endpoint: srv.url,
+    publishingInterval: 500,
+    nodes: [
+      { nodeId: 'ns=1;s=soc', field: 'soc', samplingInterval: 0, queueSize: 10 },
+      { nodeId: 'ns=1;s=mode', field: 'mode', samplingInterval: 0 },
+    ],
+  });
+  await r.next('first values', (m) => m['soc'] === 53.2 && m['mode'] === 'auto');
+  const mark = r.got.length;
+  // All within one publishing interval, so whatever the server keeps of them comes in one response.
+  // node-opcua's server keeps the first change at once and then samples (its fastest rate is 50 ms),
+  // so it queues 1 and 3 (and 2 if it sampled in between).
+  srv.set('soc', 1);
+  srv.set('soc', 2);
+  srv.set('mode', 'manual');
+  srv.set('soc', 3);
+  const last = await r.next('soc 3', (m) => m['soc'] === 3);
+  const seen = r.got.slice(mark, r.got.indexOf(last) + 1).map((m) => m['soc'] as number);
+  t.ok(seen.length >= 2 && seen[0] === 1, `the first queued value has its own measurement: ${JSON.stringify(seen)}`);
+  t.ok(seen.every((v, k) => k === 0 || v > seen[k - 1]!), 'in the order the server queued them');
+  t.equal(last['mode'], 'manual', 'the other node changed in the same response travels along');
+});
