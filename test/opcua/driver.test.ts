@@ -4,7 +4,8 @@
  * `opcua:<StatusCodeName>` and an Uncertain one questionable, both recover; an unknown node is
  * reported (health, counter) while the other nodes flow; the server restarting is followed by a
  * new session and values again; an untrusted server certificate names the file to move, and
- * moving it lets the driver in; a wrong password is refused with a clear message and retried;
+ * moving it lets the driver in; a server that does not trust this client names the certificate to
+ * add there; a wrong password is refused with a clear message and retried;
  * SignAndEncrypt with a user name works; the client certificate is created in the storage dir.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync } from 'node:fs';
@@ -232,4 +233,19 @@ t.test('values of one node queued in one publish response become one measurement
   t.ok(seen.length >= 2 && seen[0] === 1, `the first queued value has its own measurement: ${JSON.stringify(seen)}`);
   t.ok(seen.every((v, k) => k === 0 || v > seen[k - 1]!), 'in the order the server queued them');
   t.equal(last['mode'], 'manual', 'the other node changed in the same response travels along');
+});
+
+t.test('a server that does not trust this client: the message says which certificate to add there', async (t) => {
+  const srv = await server(t, { trustClients: false, pki: mkdtempSync(join(tmpdir(), 'gridedge-opcua-server-')) });
+  const r = await run(t, { endpoint: srv.url, security: { mode: 'Sign' }, nodes: NODES.slice(0, 1) }, (dir) => {
+    const trusted = join(dir, 'pki', 'trusted', 'certs');
+    mkdirSync(trusted, { recursive: true });
+    copyFileSync(srv.certificateFile, join(trusted, 'server.pem'));
+  });
+  const msg = await waitFor('client certificate refused', () => {
+    const e = r.driver.health().lastError;
+    return e && /client's certificate/.test(e) ? e : undefined;
+  }, { detail: () => String(r.driver.health().lastError) });
+  t.match(msg, new RegExp(`the server refused this client's certificate \\(Bad\\w+\\) — add ${join(r.storageDir, 'pki', 'own', 'certs', 'client_certificate.pem').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} to the server's trusted certificates`));
+  t.equal(r.driver.health().state, 'degraded');
 });

@@ -33,6 +33,8 @@ export interface ServerOptions {
   port?: number;
   /** The server's PKI (a new temp folder when omitted; kept across restart). */
   pki?: string;
+  /** Trust every client certificate (default true); false: clients' certificates land in its rejected folder. */
+  trustClients?: boolean;
 }
 
 export interface TestServer {
@@ -73,7 +75,7 @@ export async function startOpcuaServer(opts: ServerOptions = {}): Promise<TestSe
   };
 
   const boot = async () => {
-    cm = new OPCUACertificateManager({ rootFolder: join(pki, 'pki'), automaticallyAcceptUnknownCertificate: true });
+    cm = new OPCUACertificateManager({ rootFolder: join(pki, 'pki'), automaticallyAcceptUnknownCertificate: opts.trustClients ?? true });
     await cm.initialize();
     const users = opts.users ?? {};
     const s = new Server({
