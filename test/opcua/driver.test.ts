@@ -6,7 +6,8 @@
  * new session and values again; an untrusted server certificate names the file to move, and
  * moving it lets the driver in; a server that does not trust this client names the certificate to
  * add there; a wrong password is refused with a clear message and retried;
- * SignAndEncrypt with a user name works; the client certificate is created in the storage dir.
+ * SignAndEncrypt with a user name works; the client certificate is created in the storage dir;
+ * values of one node queued in one publish response are emitted one by one, in order.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
