@@ -13,6 +13,7 @@ import { simPmuDriver } from '../drivers/sim-pmu/index.js';
 import { c37118Driver } from '../drivers/c37118/index.js';
 import { modbusDriver } from '../drivers/modbus/index.js';
 import { mqttSourceDriver } from '../drivers/mqtt-source/index.js';
+import { opcuaDriver } from '../drivers/opcua/index.js';
 import { powerProcessor } from './processors/power/index.js';
 import { statsAggregator } from './aggregators/stats/index.js';
 import { estimatorAnalyzer } from './analyzers/estimator/index.js';
@@ -37,7 +38,7 @@ export type PluginRegistry = { readonly [L in ListKey]: ReadonlyMap<string, AnyS
 
 /** The table: each kind's plugins. */
 export const PLUGINS: { readonly [L in ListKey]: readonly AnySpec[] } = {
-  drivers: [plugin(simPmuDriver), plugin(c37118Driver), plugin(modbusDriver), plugin(mqttSourceDriver)],
+  drivers: [plugin(simPmuDriver), plugin(c37118Driver), plugin(modbusDriver), plugin(mqttSourceDriver), plugin(opcuaDriver)],
   processors: [plugin(powerProcessor)],
   aggregators: [plugin(statsAggregator)],
   analyzers: [plugin(estimatorAnalyzer)],

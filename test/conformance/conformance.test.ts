@@ -16,12 +16,13 @@ import { PmuServer, threePhase } from '../c37118/pmu-server.js';
 import { startTcpServer, Registers } from '../modbus/server.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import mqtt from 'mqtt';
+import { startOpcuaServer } from '../opcua/server.js';
 import { aggregatorSuite, analyzerSuite, driverSuite, forwarderSuite, processorSuite, serviceSuite } from './suites.js';
 
 const all = extendRegistry(registry, { analyzers: [plugin(fakeSumAnalyzer)], services: [plugin(fakeEchoService)] });
 
 /** A config each plugin runs with here, by kind and type (peers it needs come from `env`). */
-type Env = { hangingUrl: string; pmuPort: number; modbusTcp: string; mosquittoUrl: string };
+type Env = { hangingUrl: string; pmuPort: number; modbusTcp: string; mosquittoUrl: string; opcuaUrl: string };
 const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unknown>> } = {
   drivers: {
     'sim-pmu': () => ({ id: 'c1', rate: 100 }),
@@ -29,6 +30,7 @@ const CONFIGS: { [L in ListKey]: Record<string, (env: Env) => Record<string, unk
     modbus: (env) => ({ id: 'mb1', tcp: env.modbusTcp, interval: 100, registers: [{ field: 'v.a.mag', function: 'input', address: 0, type: 'f32' }] }),
     // A retained message waits on mosquitto for the subscription.
     'mqtt-source': (env) => ({ id: 'src1', url: env.mosquittoUrl, topics: [{ filter: 'conf/+/data', device: 'meter-+', fields: { 'p.total': '$.P' } }] }),
+    opcua: (env) => ({ id: 'ua1', endpoint: env.opcuaUrl, nodes: [{ nodeId: 'ns=1;s=Va', field: 'v.a.mag', samplingInterval: 100 }] }),
   },
   processors: { power: () => ({ id: 'power' }) },
   aggregators: { stats: () => ({ id: 'stats', windows: ['1s', '1m'] }) },
@@ -64,12 +66,14 @@ t.test('conformance of every plugin of every kind', async (t) => {
   regs.set(1, 'input', 0, 230, 'f32');
   const modbus = await startTcpServer(regs);
   t.teardown(() => modbus.close());
+  const opcua = await startOpcuaServer({ vars: { Va: { type: 'Double', value: 230 } } });
+  t.teardown(() => opcua.stop());
   const upstream = await startMosquitto();
   t.teardown(() => upstream.stop());
   const pub = await mqtt.connectAsync(upstream.url, { reconnectPeriod: 0 });
   await pub.publishAsync('conf/1/data', JSON.stringify({ P: 1000 }), { qos: 1, retain: true });
   await pub.endAsync();
-  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}`, pmuPort: pmu.port, modbusTcp: `127.0.0.1:${modbus.port}`, mosquittoUrl: upstream.url };
+  const env: Env = { hangingUrl: `mqtt://127.0.0.1:${hang.port}`, pmuPort: pmu.port, modbusTcp: `127.0.0.1:${modbus.port}`, mosquittoUrl: upstream.url, opcuaUrl: opcua.url };
   for (const kind of KINDS) {
     for (const spec of all[kind.list].values()) {
       await t.test(`${kind.kind} ${spec.type}`, async (t) => {

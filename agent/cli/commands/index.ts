@@ -7,6 +7,7 @@ import { bufferCommand } from './buffer.js';
 import { configCheck, configSchema } from './config.js';
 import { pfCommand } from './pf.js';
 import { modbusReadCommand } from './modbus.js';
+import { opcuaBrowseCommand } from './opcua.js';
 import { diagCommand } from './diag.js';
 import { passwdCommand } from './passwd.js';
 import { runCommand } from './run.js';
@@ -16,4 +17,4 @@ import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
 import { pmuProbe } from './pmu.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, scheduleCommand, pmuProbe, modbusReadCommand, diagCommand, passwdCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, scheduleCommand, pmuProbe, modbusReadCommand, opcuaBrowseCommand, diagCommand, passwdCommand];

@@ -1,0 +1,143 @@
+/**
+ * The parts of node-opcua the driver and the probe share: loading the library on first use (so the
+ * registry and `gridedge config check` never pay for it), routing its console output into the
+ * agent's JSON log, the PKI folder of a client, and turning its errors into messages that say
+ * what to check.
+ */
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parseEndpoint } from './config.js';
+
+export type OpcuaModule = typeof import('node-opcua-client');
+export type CertificateModule = typeof import('node-opcua-certificate-manager');
+
+let loading: Promise<{ ua: OpcuaModule; cm: CertificateModule }> | undefined;
+/** Where node-opcua's own log lines go (the logger of the driver or probe that loaded last; undefined: dropped). */
+let sink: Logger | undefined;
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+function text(args: unknown[]): string {
+  return args
+    .map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a) ?? String(a)))
+    .join(' ')
+    .replace(ANSI, '')
+    .trim();
+}
+
+/**
+ * node-opcua, loaded once. Its warnings go to `log` at debug level and its errors at warn level,
+ * tagged `source: "node-opcua"` (it would otherwise write to stdout, between the agent's JSON lines);
+ * the driver logs every condition that matters itself, in its own words.
+ */
+export async function loadOpcua(log: Logger | undefined): Promise<{ ua: OpcuaModule; cm: CertificateModule }> {
+  sink = log;
+  loading ??= Promise.all([import('node-opcua-client'), import('node-opcua-certificate-manager')]).then(([a, b]) => {
+    // CommonJS packages: their exports are the default export under Node's ESM loader.
+    const ua = ((a as { default?: OpcuaModule }).default ?? a) as OpcuaModule;
+    const cm = ((b as { default?: CertificateModule }).default ?? b) as CertificateModule;
+    // The first argument node-opcua passes says where the line comes from ({ filename, callerline }).
+    const from = (ctx: unknown) => String((ctx as { filename?: unknown } | undefined)?.filename ?? '');
+    ua.setWarningLogger((ctx?: unknown, ...args: unknown[]) => sink?.debug({ source: 'node-opcua', module: from(ctx) }, text(args)));
+    ua.setErrorLogger((ctx?: unknown, ...args: unknown[]) => sink?.warn({ source: 'node-opcua', module: from(ctx) }, text(args)));
+    ua.setDebugLogger(() => undefined);
+    return { ua, cm };
+  });
+  return loading;
+}
+
+/** The folders of a client's PKI (certificate store) under `root`. */
+export function pkiPaths(root: string): { root: string; trusted: string; rejected: string; ownCert: string; ownKey: string } {
+  return {
+    root,
+    trusted: join(root, 'trusted', 'certs'),
+    rejected: join(root, 'rejected'),
+    ownCert: join(root, 'own', 'certs', 'client_certificate.pem'),
+    ownKey: join(root, 'own', 'private', 'private_key.pem'),
+  };
+}
+
+/** Create the PKI folders (the certificate manager fills them; the client makes its certificate on its first connection). */
+export function ensurePki(root: string): void {
+  for (const d of ['own/certs', 'own/private', 'trusted/certs', 'trusted/crl', 'issuers/certs', 'issuers/crl', 'rejected']) mkdirSync(join(root, d), { recursive: true });
+}
+
+/** The newest file in the PKI's rejected folder (where an untrusted server certificate is written), or undefined. */
+export function newestRejected(root: string): string | undefined {
+  const dir = pkiPaths(root).rejected;
+  let best: { f: string; t: number } | undefined;
+  try {
+    for (const f of readdirSync(dir)) {
+      const t = statSync(join(dir, f)).mtimeMs;
+      if (!best || t > best.t) best = { f: join(dir, f), t };
+    }
+  } catch {
+    return undefined;
+  }
+  return best?.f;
+}
+
+/** What went wrong, as a short reason (counter label) and a message that says what to check. */
+export interface Diagnosis {
+  reason: 'refused' | 'unreachable' | 'dns' | 'timeout' | 'untrusted_server_certificate' | 'client_certificate_refused' | 'session_refused' | 'no_endpoint' | 'other';
+  message: string;
+  /** The peer could not be reached at all (the probe exits 2). */
+  unreachable: boolean;
+}
+
+/** The OPC UA status name in an error message (`BadUserAccessDenied`), if any. */
+export function statusNameIn(msg: string): string | undefined {
+  return /\b((?:Bad|Uncertain)[A-Za-z]+)\b/.exec(msg)?.[1];
+}
+
+/**
+ * Turn a failure of connect / createSession into a diagnosis. `pki` is the client's PKI root (for
+ * the certificate messages), `user` the session user (empty: anonymous).
+ */
+export function diagnose(err: unknown, endpoint: string, opts: { pki?: string; user?: string; mode?: string; policy?: string; timeoutMs?: number }): Diagnosis {
+  const raw = err instanceof Error ? err.message : String(err);
+  const msg = raw.replace(ANSI, '');
+  const ep = parseEndpoint(endpoint);
+  const where = ep ? `${ep.host}:${ep.port}` : endpoint;
+  const status = statusNameIn(msg);
+  if (/ECONNREFUSED/.test(msg)) return { reason: 'refused', unreachable: true, message: `connection refused at ${where} — is the OPC UA server running and the port open?` };
+  if (/ENOTFOUND|EAI_AGAIN/.test(msg)) return { reason: 'dns', unreachable: true, message: `cannot resolve the host of ${endpoint} — check the host name in the endpoint` };
+  if (/EHOSTUNREACH|ENETUNREACH/.test(msg)) return { reason: 'unreachable', unreachable: true, message: `no route to ${where} — check the address, the cabling and the routing` };
+  if (/ETIMEDOUT|timed out|timeout/i.test(msg) && !status)
+    return { reason: 'timeout', unreachable: true, message: `no answer from ${where}${opts.timeoutMs ? ` within ${opts.timeoutMs} ms` : ''} — check the address, the routing and the firewall` };
+  if (/verification failed/i.test(msg) && /BadCertificate/.test(msg)) {
+    const pki = opts.pki ? pkiPaths(opts.pki) : undefined;
+    const file = opts.pki ? newestRejected(opts.pki) : undefined;
+    const move = pki
+      ? file
+        ? `move ${file} to ${pki.trusted}/ (the driver retries by itself)`
+        : `move its file from ${pki.rejected}/ to ${pki.trusted}/ (the driver retries by itself)`
+      : 'trust it on this client';
+    return { reason: 'untrusted_server_certificate', unreachable: false, message: `server certificate not trusted (${status ?? 'BadCertificateUntrusted'}): check it is the server's, then ${move}` };
+  }
+  if (status && /^Bad(UserAccessDenied|IdentityToken(Invalid|Rejected)|UserSignatureInvalid)$/.test(status))
+    return {
+      reason: 'session_refused',
+      unreachable: false,
+      message: `the server refused the session for ${opts.user ? `user "${opts.user}"` : 'an anonymous user'} (${status}) — check security.username and security.password${opts.user ? '' : ' (the server may not allow anonymous sessions)'}`,
+    };
+  if (status && /^Bad(SecurityChecksFailed|Certificate[A-Za-z]*|NonceInvalid|ApplicationSignatureInvalid)$/.test(status)) {
+    const own = opts.pki ? pkiPaths(opts.pki).ownCert : 'its certificate';
+    return { reason: 'client_certificate_refused', unreachable: false, message: `the server refused this client's certificate (${status}) — add ${own} to the server's trusted certificates` };
+  }
+  if (/cannot find endpoint|no endpoint|BadSecurityPolicyRejected|BadSecurityModeRejected/i.test(msg))
+    return { reason: 'no_endpoint', unreachable: false, message: `the server offers no endpoint with mode ${opts.mode ?? '?'} and policy ${opts.policy ?? '?'} (${msg.split('\n')[0]}) — check security.mode and security.policy` };
+  return { reason: 'other', unreachable: false, message: msg.split('\n')[0]! };
+}
+
+/** Resolve `p`, or reject after `ms` with a timeout error (the caller closes whatever `p` was opening). */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
