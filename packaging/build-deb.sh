@@ -95,6 +95,10 @@ for pre in "$app"/node_modules/*/prebuilds "$app"/node_modules/@*/*/prebuilds; d
 done
 # Command-line entry points of libraries (not run by gridedge): removed rather than shipped unexecutable.
 rm -f "$app/node_modules/yaml/bin.mjs"
+# Command-line scripts of node-opcua's dependencies (certificate tooling, sshpk) that the agent never runs:
+# shipped without their execute bit they only draw lintian warnings.
+rm -f "$app/node_modules/node-opcua-pki/dist/bin/"*.mjs
+rm -rf "$app/node_modules/sshpk/bin"
 # Documentation, type declarations, tests and source maps of the dependencies.
 find "$app/node_modules" \( -name '*.md' -o -name '*.markdown' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \
   -o -name '*.map' -o -name '*.ts' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.github' \
