@@ -40,6 +40,7 @@ import type { WriteJob, WriterData, WriterReply } from './writer-protocol.js';
 import { planPrune, undelivered, type HeadRow, type PrunePlan } from './prune-plan.js';
 import { readSeqFloor, SEQ_FILE } from './seq-floor.js';
 import { payloadLimit, type SpaceBudget } from './space.js';
+import { decode, Shape } from './codec.js';
 import { Worker } from 'node:worker_threads';
 
 /** Why an append was refused: the transaction holding it could not be written. */
@@ -101,16 +102,21 @@ interface Store {
   file: string;
   identity: string;
   st: Statements;
+  /** Shapes read so far, by id (ids are only ever added to a file, so entries stay true while it is open). */
+  shapes: Map<number, Shape>;
 }
 
 type Statements = ReturnType<typeof prepare>;
 
 function prepare(db: Db) {
   return {
-    read: db.prepare(
-      `SELECT seq, stored_at AS storedAt, topic, payload FROM messages
-        WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
-    ),
+    read: db
+      .prepare(
+        `SELECT seq, stored_at, topic, payload, shape FROM messages
+          WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+      )
+      .raw(),
+    shape: db.prepare(`SELECT id, topic, template, ref FROM shapes WHERE id = ?`),
     storedAt: db.prepare(`SELECT stored_at FROM messages WHERE seq = ?`).pluck(),
     head: db
       .prepare(
@@ -203,7 +209,10 @@ export class SqliteBuffer implements MessageBuffer {
   /** Committed rows are exactly seq first..last (first = last + 1 when empty). */
   private first = 1;
   private last = 0;
+  /** Stored bytes of the rows (topic + payload as stored: encoded rows count their BLOB). */
   private bytes = 0;
+  /** Stored bytes per text byte of the last commit: estimates what queued rows will take. */
+  private storedRatio = 1;
 
   private writeError: string | undefined;
   private writeErrorCode = 'EUNKNOWN';
@@ -286,7 +295,7 @@ export class SqliteBuffer implements MessageBuffer {
       db.close();
       throw err;
     }
-    this.store = { db, file: opened.file, identity: opened.identity, st };
+    this.store = { db, file: opened.file, identity: opened.identity, st, shapes: new Map() };
     if (opened.fresh && this.seqMark !== null && mode !== 'recovered') {
       this.counters.inc('buffer_file_lost');
       this.log.error(
@@ -495,11 +504,12 @@ export class SqliteBuffer implements MessageBuffer {
     let plan: PrunePlan | null = null;
     let behind = false;
     const limit = this.limitBytes(store);
-    const overLimit = limit > 0 && this.bytes + takenBytes > limit;
+    const incoming = Math.ceil(takenBytes * this.storedRatio);
+    const overLimit = limit > 0 && this.bytes + incoming > limit;
     if ((this.pruneDue || overLimit) && !this.closed) {
       const round = this.pruneDue;
       this.pruneDue = false;
-      const p = this.planPrune(store, seen, limit, takenBytes);
+      const p = this.planPrune(store, seen, limit, incoming);
       if (p.plan.rows > 0) plan = p.plan;
       else if (round) this.counters.inc('buffer_prune_rounds');
       behind = p.behind;
@@ -643,7 +653,7 @@ export class SqliteBuffer implements MessageBuffer {
     else if (m.type === 'done') {
       if (m.seqMark !== null) this.seqMark = Math.max(this.seqMark ?? 0, m.seqMark);
       if (m.reserveError) this.failed(m.reserveError.code, m.reserveError.message);
-      this.finish(f, { ok: true, seqs: m.seqs, reserved: m.reserved });
+      this.finish(f, { ok: true, seqs: m.seqs, bytes: m.bytes, reserved: m.reserved });
     } else this.finish(f, { ok: false, code: m.code, message: m.message, reserved: m.reserved });
   }
 
@@ -658,13 +668,13 @@ export class SqliteBuffer implements MessageBuffer {
   /** Books a transaction's outcome, resolves or rejects its appends, and sends the next one. */
   private finish(
     f: InFlight,
-    r: { ok: true; seqs: number[]; reserved: boolean } | { ok: false; code: string; message: string; reserved: boolean },
+    r: { ok: true; seqs: number[]; bytes: number; reserved: boolean } | { ok: false; code: string; message: string; reserved: boolean },
   ): void {
     this.inFlight = null;
     this.worker?.unref();
     if (r.ok) {
       this.succeeded(f, r.reserved);
-      this.committedRows(f.appends, r.seqs, f.job.now);
+      this.committedRows(f.appends, r.seqs, f.job.now, r.bytes);
     } else {
       this.undoDrops(f);
       const err = this.failed(r.code, r.message);
@@ -820,16 +830,19 @@ export class SqliteBuffer implements MessageBuffer {
     }
   }
 
-  private committedRows(batch: readonly PendingAppend[], seqs: readonly number[], storedAt: number): void {
+  private committedRows(batch: readonly PendingAppend[], seqs: readonly number[], storedAt: number, storedBytes: number): void {
     if (seqs.length === 0) return;
     let k = 0;
+    let textBytes = 0;
     const per: number[][] = new Array<number[]>(batch.length);
     for (let b = 0; b < batch.length; b++) {
       const p = batch[b]!;
       per[b] = seqs.slice(k, k + p.rows.length);
-      this.bytes += p.bytes;
+      textBytes += p.bytes;
       k += p.rows.length;
     }
+    this.bytes += storedBytes;
+    if (textBytes > 0) this.storedRatio = Math.min(1, Math.max(0.01, storedBytes / textBytes));
     if (this.first > this.last) this.first = seqs[0]!;
     this.last = seqs[seqs.length - 1]!;
     this.counters.inc('buffer_appended', undefined, seqs.length);
@@ -884,8 +897,30 @@ export class SqliteBuffer implements MessageBuffer {
       throw new TypeError(`buffer: read: limit must be an integer >= 1, got ${String(limit)}`);
     }
     const hi = upTo === undefined ? MAX_SEQ : checkSeq('read: upTo', upTo);
-    if (!this.store) return []; // no database open: nothing to read yet
-    return this.store.st.read.all(after, hi, limit) as StoredMessage[];
+    const store = this.store;
+    if (!store) return []; // no database open: nothing to read yet
+    const rows = store.st.read.all(after, hi, limit) as [number, number, string, string | Buffer, number | null][];
+    const out = new Array<StoredMessage>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [seq, storedAt, topic, payload, shapeId] = rows[i]!;
+      if (shapeId === null) out[i] = { seq, storedAt, topic, payload: String(payload) };
+      else {
+        const shape = this.shapeOf(store, shapeId);
+        out[i] = { seq, storedAt, topic: shape.topic, payload: decode(shape, payload as Buffer) };
+      }
+    }
+    return out;
+  }
+
+  /** A shape by id, from the cache or the shapes table (it was committed with the first row that uses it). */
+  private shapeOf(store: Store, id: number): Shape {
+    let s = store.shapes.get(id);
+    if (s) return s;
+    const r = store.st.shape.get(id) as { id: number; topic: string; template: string; ref: Buffer } | undefined;
+    if (!r) throw new Error(`buffer: ${this.file}: shape ${id} is missing (the file is damaged)`);
+    s = new Shape(r.id, r.topic, r.template, r.ref);
+    store.shapes.set(id, s);
+    return s;
   }
 
   registerCursor(forwarder: string, fromStart = false): number {

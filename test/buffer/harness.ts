@@ -93,7 +93,12 @@ export async function until(cond: () => boolean, what: string, timeoutMs = 20_00
 
 export function rows(n: number, topic = 'bal/processed/pmu1', size = 40): { topic: string; payload: string }[] {
   const out: { topic: string; payload: string }[] = [];
-  for (let i = 0; i < n; i++) out.push({ topic, payload: JSON.stringify({ i }).padEnd(size, ' ') });
+  // The size is in a string value: the buffer's codec keeps string values as they are, so a row
+  // takes about `size` bytes stored too (padding outside strings would be folded into the shape).
+  for (let i = 0; i < n; i++) {
+    const bare = JSON.stringify({ i, pad: '' }).length;
+    out.push({ topic, payload: JSON.stringify({ i, pad: 'x'.repeat(Math.max(0, size - bare)) }) });
+  }
   return out;
 }
 

@@ -1,0 +1,396 @@
+/**
+ * The compact row encoding: a JSON object payload is split into its *shape* (the text with every
+ * number and every string value cut out: keys, nesting, `true`/`false`/`null` and punctuation stay)
+ * and its values. The shape is stored once per topic in the `shapes` table and named by a small
+ * integer; a row keeps only the values, in a BLOB:
+ *
+ * ```
+ * byte 0            format (1)
+ * ceil(N/2) bytes   one 4-bit tag per numeric slot (low nibble first)
+ * ...               the numeric slots: each value's float64 bits XOR the shape's reference value
+ *                   (the numbers of the row that created the shape), leading zero bytes left out;
+ *                   tag 0..8 = that many low-order bytes; tag 9 = one byte (trailing zero bytes << 4
+ *                   | length) then `length` bytes (trailing zero bytes left out too)
+ * ...               the string values: varint UTF-8 length, then the bytes exactly as between the quotes
+ *                   (escapes kept as written)
+ * ```
+ *
+ * Decoding joins the shape's parts and the values again and gives back **the stored text, byte for
+ * byte**: a text is encoded only when that holds, which the encoder checks as it goes (every number
+ * must print back as written: `String(Number(s)) === s`, which is always the case for
+ * `JSON.stringify` output). Anything else (not starting with `{`, a number written another way, a raw
+ * control character, more than MAX_SLOTS values, a payload above MAX_TEXT characters, a topic past
+ * its MAX_SHAPES_PER_TOPIC shapes) is not encoded and the caller stores the text as it is.
+ *
+ * One numeric field of an encoded row can be read without decoding the rest (`readNumber`): the
+ * slot's position comes from the shape's key paths, and the tags of the slots before it give its offset.
+ */
+
+/** Marks a numeric slot in a shape's template. Never part of an encoded text (control characters are refused). */
+const NUM = '\u0000';
+/** Marks a string value slot (the quotes are part of the slot). */
+const STR = '\u0001';
+
+export const CODEC_FORMAT = 1;
+/** Longest payload (UTF-16 code units) the codec takes; longer ones are stored as text. */
+export const MAX_TEXT = 64 * 1024;
+/** Most values in one payload. */
+export const MAX_SLOTS = 4096;
+/** Most shapes per topic: a topic whose payloads keep changing structure is stored as text after that. */
+export const MAX_SHAPES_PER_TOPIC = 64;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** A shape: what the rows of one topic with one structure have in common. */
+export class Shape {
+  /** The template split at its slots: parts.length = slot count + 1. */
+  readonly parts: string[];
+  /** 0: numeric slot, 1: string slot, in text order. */
+  readonly kinds: Uint8Array;
+  readonly numCount: number;
+  readonly refLo: Uint32Array;
+  readonly refHi: Uint32Array;
+  private paths: Map<string, number> | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly topic: string,
+    readonly template: string,
+    /** The reference numbers (float64, little-endian), one per numeric slot. */
+    readonly ref: Uint8Array,
+  ) {
+    const parts: string[] = [];
+    const kinds: number[] = [];
+    let from = 0;
+    for (let i = 0; i < template.length; i++) {
+      const c = template.charCodeAt(i);
+      if (c === 0 || c === 1) {
+        parts.push(template.slice(from, i));
+        kinds.push(c);
+        from = i + 1;
+      }
+    }
+    parts.push(template.slice(from));
+    this.parts = parts;
+    this.kinds = Uint8Array.from(kinds);
+    this.numCount = kinds.reduce((n, k) => n + (k === 0 ? 1 : 0), 0);
+    if (ref.length !== this.numCount * 8) {
+      throw new Error(`buffer: shape ${id} has ${this.numCount} numeric slots but ${ref.length} reference bytes`);
+    }
+    const words = new Uint32Array(this.numCount * 2);
+    new Uint8Array(words.buffer).set(ref);
+    this.refLo = new Uint32Array(this.numCount);
+    this.refHi = new Uint32Array(this.numCount);
+    for (let k = 0; k < this.numCount; k++) {
+      this.refLo[k] = words[2 * k]!;
+      this.refHi[k] = words[2 * k + 1]!;
+    }
+  }
+
+  /**
+   * The numeric slot (0-based among the numeric slots) at a dotted key path, or -1. Path segments are
+   * the keys as JSON decodes them (a key may itself contain dots: `fields.p.total.mean` names
+   * `fields` → `p.total` → `mean`) and array indexes.
+   */
+  numericSlot(path: string): number {
+    this.paths ??= numericPaths(this.template);
+    return this.paths.get(path) ?? -1;
+  }
+}
+
+/** Dotted key path of every numeric slot of a template (the first slot wins when a path repeats). */
+function numericPaths(template: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const stack: { obj: boolean; key: string; idx: number }[] = [];
+  const pathHere = (): string => stack.map((f) => (f.obj ? f.key : String(f.idx))).join('.');
+  let num = 0;
+  for (let i = 0; i < template.length; i++) {
+    const c = template.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (j < template.length && template.charCodeAt(j) !== 0x22) j += template.charCodeAt(j) === 0x5c ? 2 : 1;
+      const top = stack[stack.length - 1];
+      if (top?.obj) {
+        try {
+          top.key = JSON.parse(template.slice(i, j + 1)) as string;
+        } catch {
+          top.key = template.slice(i + 1, j);
+        }
+      }
+      i = j;
+    } else if (c === 0x7b /* { */) stack.push({ obj: true, key: '', idx: 0 });
+    else if (c === 0x5b /* [ */) stack.push({ obj: false, key: '', idx: 0 });
+    else if (c === 0x7d || c === 0x5d) stack.pop();
+    else if (c === 0x2c /* , */) {
+      const top = stack[stack.length - 1];
+      if (top && !top.obj) top.idx++;
+    } else if (c === 0) {
+      const p = pathHere();
+      if (!out.has(p)) out.set(p, num);
+      num++;
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ encoding
+
+/** What `scan` found: the template and the values, in module-level scratch space (valid until the next call). */
+const numScratch = new Float64Array(MAX_SLOTS);
+const numWords = new Uint32Array(numScratch.buffer);
+const strScratch: string[] = [];
+let scanNums = 0;
+let scanStrs = 0;
+
+const isNumChar = (c: number): boolean =>
+  (c >= 0x30 && c <= 0x39) || c === 0x2e /* . */ || c === 0x2d /* - */ || c === 0x2b /* + */ || c === 0x65 || c === 0x45;
+
+/** Splits a text into template and values; null when it cannot be reproduced exactly from them. */
+function scan(text: string): string | null {
+  const n = text.length;
+  if (n === 0 || n > MAX_TEXT || text.charCodeAt(0) !== 0x7b) return null;
+  let tpl = '';
+  let from = 0;
+  let nums = 0;
+  let strs = 0;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      for (;;) {
+        if (j >= n) return null;
+        const d = text.charCodeAt(j);
+        if (d === 0x22) break;
+        if (d < 0x20) return null; // raw control characters (and the slot marks) are never encoded
+        j += d === 0x5c ? 2 : 1;
+      }
+      if (text.charCodeAt(j + 1) === 0x3a /* : */) {
+        i = j + 2; // a key: part of the template
+        continue;
+      }
+      if (nums + strs >= MAX_SLOTS) return null;
+      tpl += text.slice(from, i) + STR;
+      strScratch[strs++] = text.slice(i + 1, j);
+      i = j + 1;
+      from = i;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < n && isNumChar(text.charCodeAt(j))) j++;
+      const s = text.slice(i, j);
+      const v = +s;
+      if (String(v) !== s || nums + strs >= MAX_SLOTS) return null; // "1.50", "1e3", "-0": not reproducible
+      tpl += text.slice(from, i) + NUM;
+      numScratch[nums++] = v;
+      i = j;
+      from = j;
+    } else {
+      if (c < 0x20 && c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return null;
+      i++;
+    }
+  }
+  scanNums = nums;
+  scanStrs = strs;
+  return from === 0 ? text : tpl + text.slice(from);
+}
+
+/** Scratch for one packed row (a slot takes at most 9 bytes plus a nibble; a string at most 3 bytes per code unit plus its length). */
+const out = new Uint8Array(4 * MAX_TEXT + 16);
+
+function writeVarint(pos: number, v: number): number {
+  while (v >= 0x80) {
+    out[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[pos++] = v;
+  return pos;
+}
+
+const ctz32 = (x: number): number => 31 - Math.clz32(x & -x);
+const textEncoder = new TextEncoder();
+
+/** The values of the last scan, packed against `shape`'s reference numbers. */
+function pack(shape: Shape): Uint8Array {
+  const nums = scanNums;
+  const tagBytes = (nums + 1) >> 1;
+  out[0] = CODEC_FORMAT;
+  out.fill(0, 1, 1 + tagBytes);
+  let pos = 1 + tagBytes;
+  for (let k = 0; k < nums; k++) {
+    const lo = numWords[2 * k]! ^ shape.refLo[k]!;
+    const hi = numWords[2 * k + 1]! ^ shape.refHi[k]!;
+    let tag: number;
+    if (lo === 0 && hi === 0) tag = 0;
+    else {
+      const lead = hi !== 0 ? Math.clz32(hi) >> 3 : 4 + (Math.clz32(lo) >> 3);
+      const trail = lo !== 0 ? ctz32(lo) >> 3 : 4 + (ctz32(hi) >> 3);
+      let b0 = 0;
+      let b1 = 8 - lead; // bytes [b0, b1) of the 64-bit value, little-endian
+      if (trail >= 2) {
+        tag = 9;
+        b0 = trail;
+        out[pos++] = (trail << 4) | (b1 - b0);
+      } else tag = b1;
+      for (let b = b0; b < b1; b++) out[pos++] = b < 4 ? (lo >>> (8 * b)) & 0xff : (hi >>> (8 * (b - 4))) & 0xff;
+    }
+    out[1 + (k >> 1)] = out[1 + (k >> 1)]! | ((k & 1) === 0 ? tag : tag << 4);
+  }
+  for (let s = 0; s < scanStrs; s++) {
+    const str = strScratch[s]!;
+    let ascii = true;
+    for (let i = 0; i < str.length; i++) {
+      if (str.charCodeAt(i) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      pos = writeVarint(pos, str.length);
+      for (let i = 0; i < str.length; i++) out[pos++] = str.charCodeAt(i);
+    } else {
+      const bytes = textEncoder.encode(str);
+      pos = writeVarint(pos, bytes.length);
+      out.set(bytes, pos);
+      pos += bytes.length;
+    }
+  }
+  return Buffer.from(out.subarray(0, pos));
+}
+
+/** A shape the encoder made for a row, not stored yet: the caller inserts it and calls `ShapeBook.accept`. */
+export interface NewShape {
+  topic: string;
+  template: string;
+  ref: Uint8Array;
+}
+
+export type Encoded =
+  | { blob: Uint8Array; shape: Shape; created: null }
+  | { blob: Uint8Array; shape: null; created: NewShape };
+
+/**
+ * The encoder's view of the shapes table (topic → template → shape). The writer keeps one per
+ * connection: `encode` looks a row's shape up; a row of a new structure gets a new shape, which the
+ * caller stores and then registers with `add` (or forgets, if its transaction rolled back, with `remove`).
+ */
+export class ShapeBook {
+  private readonly byTopic = new Map<string, Map<string, Shape>>();
+
+  add(shape: Shape): void {
+    let m = this.byTopic.get(shape.topic);
+    if (!m) this.byTopic.set(shape.topic, (m = new Map()));
+    m.set(shape.template, shape);
+  }
+
+  remove(shape: Shape): void {
+    this.byTopic.get(shape.topic)?.delete(shape.template);
+  }
+
+  /**
+   * Encodes one row, or returns null when the text is to be stored as it is. With `created` set, the
+   * blob is packed against the new shape's reference numbers (which are this row's: every numeric
+   * tag is 0), and the caller must store the shape before the row.
+   */
+  encode(topic: string, text: string): Encoded | null {
+    if (!LITTLE_ENDIAN) return null;
+    const tpl = scan(text);
+    if (tpl === null) return null;
+    const m = this.byTopic.get(topic);
+    const known = m?.get(tpl);
+    if (known) return { blob: pack(known), shape: known, created: null };
+    if (m && m.size >= MAX_SHAPES_PER_TOPIC) return null;
+    const ref = new Uint8Array(numScratch.buffer, 0, scanNums * 8).slice();
+    const shape = new Shape(0, topic, tpl, ref);
+    return { blob: pack(shape), shape: null, created: { topic, template: tpl, ref } };
+  }
+}
+
+// ------------------------------------------------------------------ decoding
+
+const f64 = new Float64Array(1);
+const w32 = new Uint32Array(f64.buffer);
+const textDecoder = new TextDecoder();
+
+/** Bytes a numeric slot with this tag takes after the tag area (reading the header byte of tag 9 at `pos`). */
+function slotBytes(blob: Uint8Array, pos: number, tag: number): number {
+  return tag === 9 ? 1 + (blob[pos]! & 0x0f) : tag;
+}
+
+/** Reads numeric slot `k` whose bytes start at `pos`. */
+function readSlot(shape: Shape, blob: Uint8Array, pos: number, tag: number, k: number): number {
+  let lo = 0;
+  let hi = 0;
+  if (tag !== 0) {
+    let b0 = 0;
+    let len = tag;
+    if (tag === 9) {
+      b0 = blob[pos]! >> 4;
+      len = blob[pos]! & 0x0f;
+      pos++;
+    }
+    for (let b = b0; b < b0 + len; b++) {
+      const v = blob[pos++]!;
+      if (b < 4) lo |= v << (8 * b);
+      else hi |= v << (8 * (b - 4));
+    }
+  }
+  w32[0] = (lo ^ shape.refLo[k]!) >>> 0;
+  w32[1] = (hi ^ shape.refHi[k]!) >>> 0;
+  return f64[0]!;
+}
+
+const tagAt = (blob: Uint8Array, k: number): number => (blob[1 + (k >> 1)]! >> ((k & 1) * 4)) & 0x0f;
+
+function checkFormat(shape: Shape, blob: Uint8Array): void {
+  if (blob[0] !== CODEC_FORMAT) {
+    throw new Error(`buffer: row of shape ${shape.id} has encoding format ${String(blob[0])}, this agent reads ${CODEC_FORMAT}`);
+  }
+}
+
+/** The text a row was encoded from. */
+export function decode(shape: Shape, blob: Uint8Array): string {
+  checkFormat(shape, blob);
+  const nums = shape.numCount;
+  let pos = 1 + ((nums + 1) >> 1);
+  const parts = shape.parts;
+  const kinds = shape.kinds;
+  let text = parts[0]!;
+  let k = 0;
+  // String slots come after all the numeric bytes: find where they start first.
+  let spos = pos;
+  for (let j = 0; j < nums; j++) spos += slotBytes(blob, spos, tagAt(blob, j));
+  for (let s = 0; s < kinds.length; s++) {
+    if (kinds[s] === 0) {
+      const tag = tagAt(blob, k);
+      text += String(readSlot(shape, blob, pos, tag, k));
+      pos += slotBytes(blob, pos, tag);
+      k++;
+    } else {
+      let len = 0;
+      let shift = 0;
+      for (;;) {
+        const b = blob[spos++]!;
+        len |= (b & 0x7f) << shift;
+        if (b < 0x80) break;
+        shift += 7;
+      }
+      let str = '';
+      let ascii = true;
+      for (let i = spos; i < spos + len; i++) if (blob[i]! >= 0x80) ascii = false;
+      if (ascii) for (let i = spos; i < spos + len; i++) str += String.fromCharCode(blob[i]!);
+      else str = textDecoder.decode(blob.subarray(spos, spos + len));
+      spos += len;
+      text += '"' + str + '"';
+    }
+    text += parts[s + 1]!;
+  }
+  return text;
+}
+
+/** Numeric slot `k` of an encoded row, without decoding the others. */
+export function readNumber(shape: Shape, blob: Uint8Array, k: number): number {
+  checkFormat(shape, blob);
+  let pos = 1 + ((shape.numCount + 1) >> 1);
+  for (let j = 0; j < k; j++) pos += slotBytes(blob, pos, tagAt(blob, j));
+  return readSlot(shape, blob, pos, tagAt(blob, k), k);
+}
