@@ -15,12 +15,16 @@
  *                   (escapes kept as written)
  * ```
  *
- * Decoding joins the shape's parts and the values again and gives back **the stored text, byte for
- * byte**: a text is encoded only when that holds, which the encoder checks as it goes (every number
- * must print back as written: `String(Number(s)) === s`, which is always the case for
- * `JSON.stringify` output). Anything else (not starting with `{`, a number written another way, a raw
- * control character, more than MAX_SLOTS values, a payload above MAX_TEXT characters, a topic past
- * its MAX_SHAPES_PER_TOPIC shapes) is not encoded and the caller stores the text as it is.
+ * Decoding joins the shape's parts and the values again: keys, their order, string values (escapes
+ * as written) and everything between come back byte for byte, and each number as `JSON.stringify`
+ * writes its value (the float64 is kept exactly). For `JSON.stringify` output, which is what the
+ * pipeline stores, that is the stored text itself; a number written another way (`1.50`, `1e3`)
+ * comes back as `JSON.stringify(JSON.parse(text))` would write it (`1.5`, `1000`). Not encoded (the
+ * caller stores the text as it is): a text not starting with `{`, a number that is not a JSON number
+ * or not finite as a float64, a raw control character, more than MAX_SLOTS values, more than
+ * MAX_TEXT characters, a new structure on a topic that has MAX_SHAPES_PER_TOPIC shapes already.
+ * (Checking that each number prints back exactly as written would cost a float-to-text conversion
+ * per number, about as much again as the whole encoding.)
  *
  * One numeric field of an encoded row can be read without decoding the rest (`readNumber`): the
  * slot's position comes from the shape's key paths, and the tags of the slots before it give its offset.
@@ -142,10 +146,85 @@ const strScratch: string[] = [];
 let scanNums = 0;
 let scanStrs = 0;
 
-const isNumChar = (c: number): boolean =>
-  (c >= 0x30 && c <= 0x39) || c === 0x2e /* . */ || c === 0x2d /* - */ || c === 0x2b /* + */ || c === 0x65 || c === 0x45;
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
-/** Splits a text into template and values; null when it cannot be reproduced exactly from them. */
+/**
+ * End of the JSON number (RFC 8259 grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`)
+ * starting at `i`, or -1 when the characters there are not one, or run on into more number characters
+ * (`01`, `1.`, `-.5`, `1.2.3`: JavaScript's Number() reads some of these, JSON does not).
+ */
+function numberEnd(text: string, i: number, n: number): number {
+  let j = i;
+  if (text.charCodeAt(j) === 0x2d /* - */) j++;
+  const first = text.charCodeAt(j);
+  if (!isDigit(first)) return -1;
+  j++;
+  if (first === 0x30 /* 0 */) {
+    if (isDigit(text.charCodeAt(j))) return -1;
+  } else while (j < n && isDigit(text.charCodeAt(j))) j++;
+  if (text.charCodeAt(j) === 0x2e /* . */) {
+    j++;
+    if (!isDigit(text.charCodeAt(j))) return -1;
+    while (j < n && isDigit(text.charCodeAt(j))) j++;
+  }
+  const e = text.charCodeAt(j);
+  if (e === 0x65 || e === 0x45 /* e E */) {
+    j++;
+    const sign = text.charCodeAt(j);
+    if (sign === 0x2b || sign === 0x2d) j++;
+    if (!isDigit(text.charCodeAt(j))) return -1;
+    while (j < n && isDigit(text.charCodeAt(j))) j++;
+  }
+  const next = text.charCodeAt(j);
+  if (next === 0x2e || next === 0x2d || next === 0x2b || next === 0x65 || next === 0x45 || isDigit(next)) return -1;
+  return j;
+}
+
+/**
+ * Reads the values of a text that has `shape`'s structure (its parts, in order, with one value
+ * between each two) into the scratch space; false when the text does not fit the shape. This is the
+ * fast path: no template string is built, the parts are compared in place.
+ */
+function match(shape: Shape, text: string): boolean {
+  const parts = shape.parts;
+  const kinds = shape.kinds;
+  const n = text.length;
+  let pos = 0;
+  let nums = 0;
+  let strs = 0;
+  for (let s = 0; s < kinds.length; s++) {
+    const part = parts[s]!;
+    if (!text.startsWith(part, pos)) return false;
+    pos += part.length;
+    if (kinds[s] === 0) {
+      const j = numberEnd(text, pos, n);
+      if (j < 0) return false;
+      const v = +text.slice(pos, j);
+      if (v - v !== 0) return false;
+      numScratch[nums++] = v;
+      pos = j;
+    } else {
+      if (text.charCodeAt(pos) !== 0x22) return false;
+      let j = pos + 1;
+      for (;;) {
+        if (j >= n) return false;
+        const d = text.charCodeAt(j);
+        if (d === 0x22) break;
+        if (d < 0x20) return false;
+        j += d === 0x5c ? 2 : 1;
+      }
+      strScratch[strs++] = text.slice(pos + 1, j);
+      pos = j + 1;
+    }
+  }
+  const last = parts[kinds.length]!;
+  if (n !== pos + last.length || !text.startsWith(last, pos)) return false;
+  scanNums = nums;
+  scanStrs = strs;
+  return true;
+}
+
+/** Splits a text into template and values; null when it cannot be reproduced from them. */
 function scan(text: string): string | null {
   const n = text.length;
   if (n === 0 || n > MAX_TEXT || text.charCodeAt(0) !== 0x7b) return null;
@@ -175,11 +254,10 @@ function scan(text: string): string | null {
       i = j + 1;
       from = i;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      let j = i + 1;
-      while (j < n && isNumChar(text.charCodeAt(j))) j++;
-      const s = text.slice(i, j);
-      const v = +s;
-      if (String(v) !== s || nums + strs >= MAX_SLOTS) return null; // "1.50", "1e3", "-0": not reproducible
+      const j = numberEnd(text, i, n);
+      if (j < 0) return null;
+      const v = +text.slice(i, j);
+      if (v - v !== 0 || nums + strs >= MAX_SLOTS) return null; // not a number ("1.2.3"), or beyond float64
       tpl += text.slice(from, i) + NUM;
       numScratch[nums++] = v;
       i = j;
@@ -275,15 +353,19 @@ export type Encoded =
  */
 export class ShapeBook {
   private readonly byTopic = new Map<string, Map<string, Shape>>();
+  /** The shape each topic's last encoded row had: the next row is tried against it first. */
+  private readonly lastShape = new Map<string, Shape>();
 
   add(shape: Shape): void {
     let m = this.byTopic.get(shape.topic);
     if (!m) this.byTopic.set(shape.topic, (m = new Map()));
     m.set(shape.template, shape);
+    this.lastShape.set(shape.topic, shape);
   }
 
   remove(shape: Shape): void {
     this.byTopic.get(shape.topic)?.delete(shape.template);
+    if (this.lastShape.get(shape.topic) === shape) this.lastShape.delete(shape.topic);
   }
 
   /**
@@ -292,12 +374,17 @@ export class ShapeBook {
    * tag is 0), and the caller must store the shape before the row.
    */
   encode(topic: string, text: string): Encoded | null {
-    if (!LITTLE_ENDIAN) return null;
+    if (!LITTLE_ENDIAN || text.length > MAX_TEXT) return null;
+    const last = this.lastShape.get(topic);
+    if (last && match(last, text)) return { blob: pack(last), shape: last, created: null };
     const tpl = scan(text);
     if (tpl === null) return null;
     const m = this.byTopic.get(topic);
     const known = m?.get(tpl);
-    if (known) return { blob: pack(known), shape: known, created: null };
+    if (known) {
+      this.lastShape.set(topic, known);
+      return { blob: pack(known), shape: known, created: null };
+    }
     if (m && m.size >= MAX_SHAPES_PER_TOPIC) return null;
     const ref = new Uint8Array(numScratch.buffer, 0, scanNums * 8).slice();
     const shape = new Shape(0, topic, tpl, ref);

@@ -40,7 +40,8 @@ import type { WriteJob, WriterData, WriterReply } from './writer-protocol.js';
 import { planPrune, undelivered, type HeadRow, type PrunePlan } from './prune-plan.js';
 import { readSeqFloor, SEQ_FILE } from './seq-floor.js';
 import { payloadLimit, type SpaceBudget } from './space.js';
-import { decode, Shape } from './codec.js';
+import { decode, readNumber, Shape } from './codec.js';
+import { Buckets, checkQuery, resolveField, type HistoryQuery, type HistorySeries, type HistorySource } from './history.js';
 import { Worker } from 'node:worker_threads';
 
 /** Why an append was refused: the transaction holding it could not be written. */
@@ -117,6 +118,12 @@ function prepare(db: Db) {
       )
       .raw(),
     shape: db.prepare(`SELECT id, topic, template, ref FROM shapes WHERE id = ?`),
+    shapesOf: db.prepare(`SELECT id FROM shapes WHERE topic = ? ORDER BY id`).pluck(),
+    hasShape: db.prepare(`SELECT 1 FROM shapes WHERE topic = ? LIMIT 1`).pluck(),
+    // Uses the partial index messages_shape_time (shape = ? implies shape IS NOT NULL).
+    historyRows: db
+      .prepare(`SELECT stored_at, payload FROM messages WHERE shape = ? AND stored_at >= ? AND stored_at <= ?`)
+      .raw(),
     storedAt: db.prepare(`SELECT stored_at FROM messages WHERE seq = ?`).pluck(),
     head: db
       .prepare(
@@ -162,7 +169,10 @@ function checkName(what: string, v: unknown): string {
   return v;
 }
 
-export class SqliteBuffer implements MessageBuffer {
+/** Buckets one synchronous step of a history read covers; the event loop gets a turn between steps. */
+const HISTORY_STEP_BUCKETS = 50;
+
+export class SqliteBuffer implements MessageBuffer, HistorySource {
   private readonly log: Logger;
   private readonly counters: Counters;
   private steps: ClockSteps;
@@ -571,23 +581,33 @@ export class SqliteBuffer implements MessageBuffer {
 
   /** What the next prune batch deletes (read on this thread's connection; rows only go from the head). */
   private planPrune(store: Store, seen: Seen, limit: number, incoming: number): { plan: PrunePlan; behind: boolean } {
-    const none = { plan: { upTo: -1, rows: 0, bytes: 0 }, behind: false };
+    const none = { plan: { upTo: -1, rows: 0, bytes: 0, historyDropped: 0 }, behind: false };
     if (this.first > this.last) return none;
     const correction = (seq: number): number =>
       this.steps.correction(seq) + (seen.step && seq <= seen.step.seq ? seen.step.deltaMs : 0);
     const ageCutoff = this.o.maxAgeHours > 0 ? seen.now - this.o.maxAgeHours * 3_600_000 : null;
+    const historyCutoff = this.o.historyHours > 0 ? seen.now - this.o.historyHours * 3_600_000 : null;
     // With no cursor at all, rows wait (within the limits) for a forwarder registered `fromStart`.
     let deliveredUpTo = this.cursors.size > 0 ? this.last : 0;
     for (const c of this.cursors.values()) deliveredUpTo = Math.min(deliveredUpTo, c.seq);
     const oldest = (store.st.storedAt.get(this.first) as number) + correction(this.first);
     const bytes = this.bytes + incoming;
     const worth =
-      deliveredUpTo >= this.first || (limit > 0 && bytes > limit) || (ageCutoff !== null && oldest < ageCutoff);
+      (deliveredUpTo >= this.first && (historyCutoff === null || oldest < historyCutoff)) ||
+      (limit > 0 && bytes > limit) ||
+      (ageCutoff !== null && oldest < ageCutoff);
     if (!worth) return none;
     const head = (store.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
       ([seq, at, b]): HeadRow => ({ seq, at: at + correction(seq), bytes: b }),
     );
-    const plan = planPrune(head, { deliveredUpTo, bytes, maxBytes: limit, ageCutoff, maxPlanBytes: this.budget.pruneBytes });
+    const plan = planPrune(head, {
+      deliveredUpTo,
+      bytes,
+      maxBytes: limit,
+      ageCutoff,
+      historyCutoff,
+      maxPlanBytes: this.budget.pruneBytes,
+    });
     const full = plan.rows === head.length && head.length === this.o.pruneBatchRows;
     return { plan, behind: full || (plan.rows > 0 && plan.rows < head.length && plan.bytes >= this.budget.pruneBytes) };
   }
@@ -821,6 +841,7 @@ export class SqliteBuffer implements MessageBuffer {
       this.counters.inc('buffer_pruned', undefined, f.plan.rows);
       this.counters.inc('buffer_prune_rounds');
       for (const d of f.drops) this.counters.inc('buffer_dropped', { forwarder: d.name }, d.n);
+      if (f.plan.historyDropped > 0) this.counters.inc('history_dropped_rows', undefined, f.plan.historyDropped);
       if (f.behind) this.pruneDue = true;
     }
     if (this.writeError !== undefined && reserved) {
@@ -921,6 +942,42 @@ export class SqliteBuffer implements MessageBuffer {
     s = new Shape(r.id, r.topic, r.template, r.ref);
     store.shapes.set(id, s);
     return s;
+  }
+
+  /**
+   * One numeric field of a device's processed (or stats) rows stored between fromMs and toMs
+   * (stored_at, the commit time, inclusive), as min / max / mean / count per bucket. Only encoded
+   * rows are read (the one field is picked out of each without decoding the rest), through the
+   * (shape, stored_at) index; rows stored as text are not in the history. The work is done in steps
+   * of HISTORY_STEP_BUCKETS buckets with a turn of the event loop between them. Throws
+   * HistoryQueryError (naming the parameter) for a bad query.
+   */
+  async history(q: HistoryQuery): Promise<HistorySeries> {
+    this.open();
+    const { bucketMs, buckets } = checkQuery(q);
+    const { topic, path } = resolveField(q.device, q.field);
+    const acc = new Buckets(q.fromMs, bucketMs, buckets);
+    for (let b0 = 0; b0 < buckets; b0 += HISTORY_STEP_BUCKETS) {
+      const store = this.store; // looked up again each step: the file may have been re-created meanwhile
+      if (!store || this.closed) break;
+      const lo = q.fromMs + b0 * bucketMs;
+      const hi = Math.min(q.toMs, lo + HISTORY_STEP_BUCKETS * bucketMs - 1);
+      for (const id of store.st.shapesOf.all(topic) as number[]) {
+        const shape = this.shapeOf(store, id);
+        const k = shape.numericSlot(path);
+        if (k < 0) continue;
+        for (const row of store.st.historyRows.iterate(id, lo, hi) as Iterable<[number, Buffer]>) {
+          acc.add(row[0], readNumber(shape, row[1], k));
+        }
+      }
+      if (b0 + HISTORY_STEP_BUCKETS < buckets) await new Promise<void>((r) => setImmediate(r));
+    }
+    return acc.series(q.device, q.field, q.toMs);
+  }
+
+  hasHistory(device: string): boolean {
+    const store = this.store;
+    return store !== null && store.st.hasShape.get(`bal/processed/${device}`) !== undefined;
   }
 
   registerCursor(forwarder: string, fromStart = false): number {

@@ -116,3 +116,19 @@ export async function pruneSettled(counters: Counters, what: string, timeoutMs =
     if (Date.now() > end) throw new Error(`timed out waiting for pruning to settle: ${what}`);
   }
 }
+
+/** Every row of the buffer in `dir`, decoded, read through a buffer opened for it (and closed again). */
+export async function readAll(dir: string): Promise<{ seq: number; topic: string; payload: string }[]> {
+  const { buffer } = open(dir, { pruneIntervalMs: 60_000 });
+  try {
+    const out: { seq: number; topic: string; payload: string }[] = [];
+    for (let after = 0; ; ) {
+      const batch = buffer.read(after, 1000);
+      if (batch.length === 0) return out;
+      for (const r of batch) out.push({ seq: r.seq, topic: r.topic, payload: r.payload });
+      after = batch[batch.length - 1]!.seq;
+    }
+  } finally {
+    await buffer.close();
+  }
+}
