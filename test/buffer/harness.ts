@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Counters } from '../../agent/core/counters.js';
-import { openBuffer, type BufferClock, type BufferOptions } from '../../agent/buffer/index.js';
+import { openBuffer, type BufferClock, type BufferOptions, type HistorySource } from '../../agent/buffer/index.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 
 const made: string[] = [];
@@ -60,7 +60,7 @@ export class HandClock implements BufferClock {
 }
 
 export interface Opened {
-  buffer: MessageBuffer;
+  buffer: MessageBuffer & HistorySource;
   counters: Counters;
   lines: LogLine[];
   dir: string;
