@@ -441,6 +441,7 @@ export function decode(shape: Shape, blob: Uint8Array): string {
   let pos = 1 + ((nums + 1) >> 1);
   const parts = shape.parts;
   const kinds = shape.kinds;
+  const buf = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   let text = parts[0]!;
   let k = 0;
   // String slots come after all the numeric bytes: find where they start first.
@@ -461,11 +462,9 @@ export function decode(shape: Shape, blob: Uint8Array): string {
         if (b < 0x80) break;
         shift += 7;
       }
-      let str = '';
       let ascii = true;
       for (let i = spos; i < spos + len; i++) if (blob[i]! >= 0x80) ascii = false;
-      if (ascii) for (let i = spos; i < spos + len; i++) str += String.fromCharCode(blob[i]!);
-      else str = textDecoder.decode(blob.subarray(spos, spos + len));
+      const str = ascii ? buf.toString('latin1', spos, spos + len) : textDecoder.decode(blob.subarray(spos, spos + len));
       spos += len;
       text += '"' + str + '"';
     }
