@@ -148,27 +148,47 @@ let scanStrs = 0;
 
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 
+/** Exact powers of ten as float64 (10^0 .. 10^22). */
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const TWO53 = 2 ** 53;
+
+/** The value of the number `numberEnd` last read (set when it returns >= 0). */
+let numValue = 0;
+
 /**
  * End of the JSON number (RFC 8259 grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`)
  * starting at `i`, or -1 when the characters there are not one, or run on into more number characters
- * (`01`, `1.`, `-.5`, `1.2.3`: JavaScript's Number() reads some of these, JSON does not).
+ * (`01`, `1.`, `-.5`, `1.2.3`: JavaScript's Number() reads some of these, JSON does not). Its value
+ * goes to `numValue`: when all its digits make an integer M <= 2^53 and it has at most 22 decimals and
+ * no exponent, M / 10^decimals (both exact, so the quotient is the correctly rounded value, as
+ * Number() gives it: Clinger's fast path); otherwise Number() of the text.
  */
 function numberEnd(text: string, i: number, n: number): number {
   let j = i;
-  if (text.charCodeAt(j) === 0x2d /* - */) j++;
+  const neg = text.charCodeAt(j) === 0x2d; /* - */
+  if (neg) j++;
   const first = text.charCodeAt(j);
   if (!isDigit(first)) return -1;
+  let m = first - 0x30;
   j++;
   if (first === 0x30 /* 0 */) {
     if (isDigit(text.charCodeAt(j))) return -1;
-  } else while (j < n && isDigit(text.charCodeAt(j))) j++;
+  } else {
+    for (let c = text.charCodeAt(j); j < n && isDigit(c); c = text.charCodeAt(++j)) m = m * 10 + (c - 0x30);
+  }
+  let decimals = 0;
   if (text.charCodeAt(j) === 0x2e /* . */) {
     j++;
     if (!isDigit(text.charCodeAt(j))) return -1;
-    while (j < n && isDigit(text.charCodeAt(j))) j++;
+    for (let c = text.charCodeAt(j); j < n && isDigit(c); c = text.charCodeAt(++j)) {
+      m = m * 10 + (c - 0x30);
+      decimals++;
+    }
   }
+  let fast = m <= TWO53 && decimals <= 22;
   const e = text.charCodeAt(j);
   if (e === 0x65 || e === 0x45 /* e E */) {
+    fast = false;
     j++;
     const sign = text.charCodeAt(j);
     if (sign === 0x2b || sign === 0x2d) j++;
@@ -177,6 +197,10 @@ function numberEnd(text: string, i: number, n: number): number {
   }
   const next = text.charCodeAt(j);
   if (next === 0x2e || next === 0x2d || next === 0x2b || next === 0x65 || next === 0x45 || isDigit(next)) return -1;
+  if (fast) {
+    const v = decimals === 0 ? m : m / POW10[decimals]!;
+    numValue = neg ? -v : v;
+  } else numValue = +text.slice(i, j);
   return j;
 }
 
@@ -199,7 +223,7 @@ function match(shape: Shape, text: string): boolean {
     if (kinds[s] === 0) {
       const j = numberEnd(text, pos, n);
       if (j < 0) return false;
-      const v = +text.slice(pos, j);
+      const v = numValue;
       if (v - v !== 0) return false;
       numScratch[nums++] = v;
       pos = j;
@@ -256,7 +280,7 @@ function scan(text: string): string | null {
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       const j = numberEnd(text, i, n);
       if (j < 0) return null;
-      const v = +text.slice(i, j);
+      const v = numValue;
       if (v - v !== 0 || nums + strs >= MAX_SLOTS) return null; // not a number ("1.2.3"), or beyond float64
       tpl += text.slice(from, i) + NUM;
       numScratch[nums++] = v;
