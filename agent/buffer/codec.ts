@@ -7,12 +7,12 @@
  * ```
  * byte 0            format (1)
  * ceil(N/2) bytes   one 4-bit tag per numeric slot (low nibble first)
+ * ...               the string values: varint UTF-8 length, then the bytes exactly as between the quotes
+ *                   (escapes kept as written)
  * ...               the numeric slots: each value's float64 bits XOR the shape's reference value
  *                   (the numbers of the row that created the shape), leading zero bytes left out;
  *                   tag 0..8 = that many low-order bytes; tag 9 = one byte (trailing zero bytes << 4
  *                   | length) then `length` bytes (trailing zero bytes left out too)
- * ...               the string values: varint UTF-8 length, then the bytes exactly as between the quotes
- *                   (escapes kept as written)
  * ```
  *
  * Decoding joins the shape's parts and the values again: keys, their order, string values (escapes
@@ -52,7 +52,10 @@ export class Shape {
   /** 0: numeric slot, 1: string slot, in text order. */
   readonly kinds: Uint8Array;
   readonly numCount: number;
+  readonly strCount: number;
   readonly refLo: Uint32Array;
+  /** The reference numbers as text (a slot equal to its reference decodes without a float-to-text). */
+  readonly refText: string[];
   readonly refHi: Uint32Array;
   private paths: Map<string, number> | null = null;
 
@@ -78,6 +81,7 @@ export class Shape {
     this.parts = parts;
     this.kinds = Uint8Array.from(kinds);
     this.numCount = kinds.reduce((n, k) => n + (k === 0 ? 1 : 0), 0);
+    this.strCount = kinds.length - this.numCount;
     if (ref.length !== this.numCount * 8) {
       throw new Error(`buffer: shape ${id} has ${this.numCount} numeric slots but ${ref.length} reference bytes`);
     }
@@ -85,9 +89,12 @@ export class Shape {
     new Uint8Array(words.buffer).set(ref);
     this.refLo = new Uint32Array(this.numCount);
     this.refHi = new Uint32Array(this.numCount);
+    const values = new Float64Array(words.buffer);
+    this.refText = new Array<string>(this.numCount);
     for (let k = 0; k < this.numCount; k++) {
       this.refLo[k] = words[2 * k]!;
       this.refHi[k] = words[2 * k + 1]!;
+      this.refText[k] = String(values[k]);
     }
   }
 
@@ -318,25 +325,6 @@ function pack(shape: Shape): Uint8Array {
   out[0] = CODEC_FORMAT;
   out.fill(0, 1, 1 + tagBytes);
   let pos = 1 + tagBytes;
-  for (let k = 0; k < nums; k++) {
-    const lo = numWords[2 * k]! ^ shape.refLo[k]!;
-    const hi = numWords[2 * k + 1]! ^ shape.refHi[k]!;
-    let tag: number;
-    if (lo === 0 && hi === 0) tag = 0;
-    else {
-      const lead = hi !== 0 ? Math.clz32(hi) >> 3 : 4 + (Math.clz32(lo) >> 3);
-      const trail = lo !== 0 ? ctz32(lo) >> 3 : 4 + (ctz32(hi) >> 3);
-      let b0 = 0;
-      let b1 = 8 - lead; // bytes [b0, b1) of the 64-bit value, little-endian
-      if (trail >= 2) {
-        tag = 9;
-        b0 = trail;
-        out[pos++] = (trail << 4) | (b1 - b0);
-      } else tag = b1;
-      for (let b = b0; b < b1; b++) out[pos++] = b < 4 ? (lo >>> (8 * b)) & 0xff : (hi >>> (8 * (b - 4))) & 0xff;
-    }
-    out[1 + (k >> 1)] = out[1 + (k >> 1)]! | ((k & 1) === 0 ? tag : tag << 4);
-  }
   for (let s = 0; s < scanStrs; s++) {
     const str = strScratch[s]!;
     let ascii = true;
@@ -355,6 +343,25 @@ function pack(shape: Shape): Uint8Array {
       out.set(bytes, pos);
       pos += bytes.length;
     }
+  }
+  for (let k = 0; k < nums; k++) {
+    const lo = numWords[2 * k]! ^ shape.refLo[k]!;
+    const hi = numWords[2 * k + 1]! ^ shape.refHi[k]!;
+    let tag: number;
+    if (lo === 0 && hi === 0) tag = 0;
+    else {
+      const lead = hi !== 0 ? Math.clz32(hi) >> 3 : 4 + (Math.clz32(lo) >> 3);
+      const trail = lo !== 0 ? ctz32(lo) >> 3 : 4 + (ctz32(hi) >> 3);
+      let b0 = 0;
+      let b1 = 8 - lead; // bytes [b0, b1) of the 64-bit value, little-endian
+      if (trail >= 2) {
+        tag = 9;
+        b0 = trail;
+        out[pos++] = (trail << 4) | (b1 - b0);
+      } else tag = b1;
+      for (let b = b0; b < b1; b++) out[pos++] = b < 4 ? (lo >>> (8 * b)) & 0xff : (hi >>> (8 * (b - 4))) & 0xff;
+    }
+    out[1 + (k >> 1)] = out[1 + (k >> 1)]! | ((k & 1) === 0 ? tag : tag << 4);
   }
   return Buffer.from(out.subarray(0, pos));
 }
@@ -458,31 +465,48 @@ function checkFormat(shape: Shape, blob: Uint8Array): void {
   }
 }
 
-/** The text a row was encoded from. */
+/** Where the numeric slots start: after the tags and the string values. */
+function numbersStart(shape: Shape, blob: Uint8Array): number {
+  let pos = 1 + ((shape.numCount + 1) >> 1);
+  for (let s = 0; s < shape.strCount; s++) {
+    let len = 0;
+    let shift = 0;
+    for (;;) {
+      const b = blob[pos++]!;
+      len += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) break;
+      shift += 7;
+    }
+    pos += len;
+  }
+  return pos;
+}
+
+/** The text a row was encoded from (each number as JSON.stringify writes it). */
 export function decode(shape: Shape, blob: Uint8Array): string {
   checkFormat(shape, blob);
-  const nums = shape.numCount;
-  let pos = 1 + ((nums + 1) >> 1);
   const parts = shape.parts;
   const kinds = shape.kinds;
   const buf = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  let spos = 1 + ((shape.numCount + 1) >> 1);
+  let pos = numbersStart(shape, blob);
   let text = parts[0]!;
   let k = 0;
-  // String slots come after all the numeric bytes: find where they start first.
-  let spos = pos;
-  for (let j = 0; j < nums; j++) spos += slotBytes(blob, spos, tagAt(blob, j));
   for (let s = 0; s < kinds.length; s++) {
     if (kinds[s] === 0) {
       const tag = tagAt(blob, k);
-      text += String(readSlot(shape, blob, pos, tag, k));
-      pos += slotBytes(blob, pos, tag);
+      if (tag === 0) text += shape.refText[k]!;
+      else {
+        text += String(readSlot(shape, blob, pos, tag, k));
+        pos += slotBytes(blob, pos, tag);
+      }
       k++;
     } else {
       let len = 0;
       let shift = 0;
       for (;;) {
         const b = blob[spos++]!;
-        len |= (b & 0x7f) << shift;
+        len += (b & 0x7f) * 2 ** shift;
         if (b < 0x80) break;
         shift += 7;
       }
@@ -500,7 +524,7 @@ export function decode(shape: Shape, blob: Uint8Array): string {
 /** Numeric slot `k` of an encoded row, without decoding the others. */
 export function readNumber(shape: Shape, blob: Uint8Array, k: number): number {
   checkFormat(shape, blob);
-  let pos = 1 + ((shape.numCount + 1) >> 1);
+  let pos = numbersStart(shape, blob);
   for (let j = 0; j < k; j++) pos += slotBytes(blob, pos, tagAt(blob, j));
   return readSlot(shape, blob, pos, tagAt(blob, k), k);
 }
