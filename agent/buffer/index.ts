@@ -17,6 +17,7 @@ export {
 } from './history.js';
 export { BufferWriteError } from './sqlite-buffer.js';
 export { MIN_MAX_BYTES, spaceBudget, type SpaceBudget } from './space.js';
+export { readBufferFile, type FileRow } from './inspect.js';
 
 /** Size of the filesystem holding `dir` (or its nearest existing parent); 0 when unknown. */
 function filesystemBytes(dir: string): number {
