@@ -107,10 +107,15 @@ export class Buckets {
     this.n = new Float64Array(count);
   }
 
+  /** Adds a value stored at time `t` (epoch ms). */
   add(t: number, v: number): void {
-    if (v - v !== 0) return; // not finite: not plottable
     const b = Math.floor((t - this.from) / this.bucketMs);
-    if (b < 0 || b >= this.count) return;
+    if (b >= 0 && b < this.count) this.addTo(b, v);
+  }
+
+  /** Adds a value to bucket `b`. */
+  addTo(b: number, v: number): void {
+    if (v - v !== 0) return; // not finite: not plottable
     if (v < this.min[b]!) this.min[b] = v;
     if (v > this.max[b]!) this.max[b] = v;
     this.sum[b]! += v;
