@@ -27,6 +27,10 @@
  *   the seq floor (seq-floor.ts): a seq is never issued twice.
  * - No database at all (openBuffer on a full disk): everything reads as empty, appends are refused,
  *   and opening is tried again at every tick.
+ * - Rows are stored encoded (codec.ts) by the writer; `read` decodes them with the file's shapes
+ *   (cached here per open file), `onCommit` hands listeners the original texts.
+ * - History (historyHours > 0): delivered rows stay until older than the window; `history` reads
+ *   one field of one topic's encoded rows per bucket through the (shape, stored_at) index.
  */
 import type { BufferStats, CursorStats, MessageBuffer, NewMessage } from '../core/buffer-types.js';
 import type { Counters } from '../core/counters.js';
