@@ -142,9 +142,11 @@ t.test('real pipeline output: the simulated PMU processed by power, and stats me
     if (r.back !== text) mismatches++;
     textBytes += Buffer.byteLength(text);
     blobBytes += r.blob.length;
-    const k = r.shape.numericSlot('p.total');
-    t.ok(k >= 0 || i > 0, 'p.total has a slot');
-    if (i % 500 === 0) t.equal(readNumber(r.shape, r.blob, k), (m as unknown as { p: { total: number } }).p.total, `p.total of sample ${i}`);
+    if (i % 500 === 0) {
+      const k = r.shape.numericSlot('p.total');
+      t.ok(k >= 0, 'p.total has a slot');
+      t.equal(readNumber(r.shape, r.blob, k), (m as unknown as { p: { total: number } }).p.total, `p.total of sample ${i}`);
+    }
   }
   t.equal(mismatches, 0, 'every processed message decodes to its text');
   const perRow = blobBytes / n;
