@@ -35,6 +35,7 @@ import type { AgentStatus, DeviceStatus, ForwarderStatus, PluginStatus } from '.
 import { metricsTopic, statusTopic } from './core/topics.js';
 import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
+import { historyOf } from './http/routes/history.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { registry as defaultRegistry, type PluginRegistry } from './registry.js';
 import { AnalyzerRunner } from './analyzers/runner.js';
@@ -139,6 +140,7 @@ export class Agent {
       dir: cfg.storage.dir,
       maxBytes: cfg.storage.maxBytes,
       maxAgeHours: cfg.storage.maxAgeHours,
+      historyHours: cfg.storage.historyHours,
       commitIntervalMs: cfg.storage.commitIntervalMs,
       log: this.log.child({ component: 'buffer' }),
       counters: this.counters,
@@ -185,6 +187,7 @@ export class Agent {
       counters: this.counters,
       getStatus: () => this.status(),
       latestByDevice: () => this.pipeline.latestByDevice(),
+      history: historyOf(this.buffer),
       broker,
       wsPath: cfg.mqtt.websocket.path,
       routes: [

@@ -1,13 +1,23 @@
 /** The store-and-forward buffer: `openBuffer` opens (or creates) `<dir>/buffer.db`. See README.md. */
 import fs from 'node:fs';
 import type { MessageBuffer } from '../core/buffer-types.js';
+import type { HistorySource } from './history.js';
 import { resolveOptions, type BufferOptions } from './options.js';
 import { spaceBudget } from './space.js';
 import { SqliteBuffer } from './sqlite-buffer.js';
 
 export type { BufferOptions, BufferClock } from './options.js';
+export {
+  HISTORY_POINTS_DEFAULT,
+  HISTORY_POINTS_MAX,
+  HistoryQueryError,
+  type HistoryQuery,
+  type HistorySeries,
+  type HistorySource,
+} from './history.js';
 export { BufferWriteError } from './sqlite-buffer.js';
 export { MIN_MAX_BYTES, spaceBudget, type SpaceBudget } from './space.js';
+export { readBufferFile, type FileRow } from './inspect.js';
 
 /** Size of the filesystem holding `dir` (or its nearest existing parent); 0 when unknown. */
 function filesystemBytes(dir: string): number {
@@ -31,7 +41,7 @@ function filesystemBytes(dir: string): number {
  * corrupt file is moved aside and replaced. A full disk or an I/O error does not throw: the buffer
  * starts degraded (`stats().writeError`, appends refused) and tries again every `pruneIntervalMs`.
  */
-export function openBuffer(opts: BufferOptions): MessageBuffer {
+export function openBuffer(opts: BufferOptions): MessageBuffer & HistorySource {
   const o = resolveOptions(opts);
   const buffer = new SqliteBuffer(o, spaceBudget(o.maxBytes, filesystemBytes(o.dir)));
   buffer.start();

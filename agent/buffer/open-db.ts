@@ -14,14 +14,27 @@ import type { Logger } from '../core/plugin.js';
 
 export type Db = Database.Database;
 
-export const SCHEMA_VERSION = 1;
+/**
+ * 2: rows may be encoded (codec.ts): `messages.shape` names their shape in `shapes`, `payload` holds
+ * a BLOB and `topic` is empty (the shape has it). Version 1 files (every payload TEXT, no shape) are
+ * upgraded in place at open (one column, one table, one index added; no row is rewritten): their
+ * rows are read and forwarded as before.
+ */
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
   seq       INTEGER PRIMARY KEY AUTOINCREMENT,
   stored_at INTEGER NOT NULL,
   topic     TEXT    NOT NULL,
-  payload   TEXT    NOT NULL
+  payload   TEXT    NOT NULL,
+  shape     INTEGER
+);
+CREATE TABLE IF NOT EXISTS shapes (
+  id        INTEGER PRIMARY KEY,
+  topic     TEXT    NOT NULL,
+  template  TEXT    NOT NULL,
+  ref       BLOB    NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (
   forwarder TEXT PRIMARY KEY,
@@ -97,6 +110,18 @@ function openChecked(file: string, seqFloor: number | null): Attempt {
     init.transaction(() => {
       fresh = init.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'messages'`).get() === undefined;
       init.exec(SCHEMA);
+      const has = init.prepare(`SELECT name FROM pragma_table_info('messages') ORDER BY cid`).pluck().all();
+      if (has.length === 4 && has.join(',') === 'seq,stored_at,topic,payload') {
+        // A version 1 file: its rows stay TEXT with no shape.
+        init.exec(`ALTER TABLE messages ADD COLUMN shape INTEGER`);
+      }
+      // A table of a different shape (another program's file) is not ours.
+      const cols = init.prepare(`SELECT name FROM pragma_table_info('messages') ORDER BY cid`).pluck().all();
+      if (cols.join(',') !== 'seq,stored_at,topic,payload,shape') {
+        throw new CorruptDatabase(`table messages has columns (${cols.join(', ')})`);
+      }
+      // History reads (one topic's shapes over a time range) go through this index; text rows are not in it.
+      init.exec(`CREATE INDEX IF NOT EXISTS messages_shape_time ON messages (shape, stored_at) WHERE shape IS NOT NULL`);
       init.pragma(`user_version = ${SCHEMA_VERSION}`);
       if (fresh && seqFloor !== null && seqFloor > 0) {
         // AUTOINCREMENT continues from sqlite_sequence: the fresh file never reissues an old seq.
@@ -104,11 +129,6 @@ function openChecked(file: string, seqFloor: number | null): Attempt {
         init.prepare(`INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)`).run(seqFloor);
       }
     })();
-    // A table of a different shape (another program's file) is not ours either.
-    const cols = db.prepare(`SELECT name FROM pragma_table_info('messages') ORDER BY cid`).pluck().all();
-    if (cols.join(',') !== 'seq,stored_at,topic,payload') {
-      throw new CorruptDatabase(`table messages has columns (${cols.join(', ')})`);
-    }
     return { ok: true, db, fresh };
   } catch (err) {
     return { ok: false, db, err };

@@ -19,6 +19,9 @@ export interface BufferOptions {
   maxBytes: number;
   /** Rows older than this are dropped (0 = unlimited). */
   maxAgeHours: number;
+  /** Delivered rows stay this many hours for history reads (0 = off, the default: rows go once every
+   *  forwarder has them). Within maxBytes: rows kept only for history are the first to go for space. */
+  historyHours?: number;
   /** Group-commit period: appends wait at most this long for their transaction. */
   commitIntervalMs: number;
   log: Logger;
@@ -71,8 +74,15 @@ export function resolveOptions(o: BufferOptions): ResolvedOptions {
     'a number of milliseconds between 0 and 60000',
     o.commitIntervalMs,
   );
+  need(
+    o.historyHours === undefined || (typeof o.historyHours === 'number' && Number.isFinite(o.historyHours) && o.historyHours >= 0),
+    'historyHours',
+    'a number >= 0 (0 = off)',
+    o.historyHours,
+  );
   const r: ResolvedOptions = {
     dir: o.dir,
+    historyHours: o.historyHours ?? 0,
     maxBytes: o.maxBytes,
     maxAgeHours: o.maxAgeHours,
     commitIntervalMs: o.commitIntervalMs,

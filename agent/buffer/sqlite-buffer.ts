@@ -27,6 +27,10 @@
  *   the seq floor (seq-floor.ts): a seq is never issued twice.
  * - No database at all (openBuffer on a full disk): everything reads as empty, appends are refused,
  *   and opening is tried again at every tick.
+ * - Rows are stored encoded (codec.ts) by the writer; `read` decodes them with the file's shapes
+ *   (cached here per open file), `onCommit` hands listeners the original texts.
+ * - History (historyHours > 0): delivered rows stay until older than the window; `history` reads
+ *   one field of one topic's encoded rows per bucket through the (shape, stored_at) index.
  */
 import type { BufferStats, CursorStats, MessageBuffer, NewMessage } from '../core/buffer-types.js';
 import type { Counters } from '../core/counters.js';
@@ -40,6 +44,8 @@ import type { WriteJob, WriterData, WriterReply } from './writer-protocol.js';
 import { planPrune, undelivered, type HeadRow, type PrunePlan } from './prune-plan.js';
 import { readSeqFloor, SEQ_FILE } from './seq-floor.js';
 import { payloadLimit, type SpaceBudget } from './space.js';
+import { decode, readNumber, Shape } from './codec.js';
+import { Buckets, checkQuery, resolveField, type HistoryQuery, type HistorySeries, type HistorySource } from './history.js';
 import { Worker } from 'node:worker_threads';
 
 /** Why an append was refused: the transaction holding it could not be written. */
@@ -103,16 +109,25 @@ interface Store {
   file: string;
   identity: string;
   st: Statements;
+  /** Shapes read so far, by id (ids are only ever added to a file, so entries stay true while it is open). */
+  shapes: Map<number, Shape>;
 }
 
 type Statements = ReturnType<typeof prepare>;
 
 function prepare(db: Db) {
   return {
-    read: db.prepare(
-      `SELECT seq, stored_at AS storedAt, topic, payload FROM messages
-        WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
-    ),
+    read: db
+      .prepare(
+        `SELECT seq, stored_at, topic, payload, shape FROM messages
+          WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+      )
+      .raw(),
+    shape: db.prepare(`SELECT id, topic, template, ref FROM shapes WHERE id = ?`),
+    shapesOf: db.prepare(`SELECT id FROM shapes WHERE topic = ? ORDER BY id`).pluck(),
+    hasShape: db.prepare(`SELECT 1 FROM shapes WHERE topic = ? LIMIT 1`).pluck(),
+    // Uses the partial index messages_shape_time (shape = ? implies shape IS NOT NULL).
+    historyRows: db.prepare(`SELECT payload FROM messages WHERE shape = ? AND stored_at >= ? AND stored_at <= ?`).pluck(),
     storedAt: db.prepare(`SELECT stored_at FROM messages WHERE seq = ?`).pluck(),
     head: db
       .prepare(
@@ -158,7 +173,10 @@ function checkName(what: string, v: unknown): string {
   return v;
 }
 
-export class SqliteBuffer implements MessageBuffer {
+/** Buckets one synchronous step of a history read covers; the event loop gets a turn between steps. */
+const HISTORY_STEP_BUCKETS = 50;
+
+export class SqliteBuffer implements MessageBuffer, HistorySource {
   private readonly log: Logger;
   private readonly counters: Counters;
   private steps: ClockSteps;
@@ -205,7 +223,10 @@ export class SqliteBuffer implements MessageBuffer {
   /** Committed rows are exactly seq first..last (first = last + 1 when empty). */
   private first = 1;
   private last = 0;
+  /** Stored bytes of the rows (topic + payload as stored: encoded rows count their BLOB). */
   private bytes = 0;
+  /** Stored bytes per text byte of the last commit: estimates what queued rows will take. */
+  private storedRatio = 1;
 
   private writeError: string | undefined;
   private writeErrorCode = 'EUNKNOWN';
@@ -288,7 +309,7 @@ export class SqliteBuffer implements MessageBuffer {
       db.close();
       throw err;
     }
-    this.store = { db, file: opened.file, identity: opened.identity, st };
+    this.store = { db, file: opened.file, identity: opened.identity, st, shapes: new Map() };
     if (opened.fresh && this.seqMark !== null && mode !== 'recovered') {
       this.counters.inc('buffer_file_lost');
       this.log.error(
@@ -511,11 +532,12 @@ export class SqliteBuffer implements MessageBuffer {
     let plan: PrunePlan | null = null;
     let behind = false;
     const limit = this.limitBytes(store);
-    const overLimit = limit > 0 && this.bytes + takenBytes > limit;
+    const incoming = Math.ceil(takenBytes * this.storedRatio);
+    const overLimit = limit > 0 && this.bytes + incoming > limit;
     if ((this.pruneDue || overLimit) && !this.closed) {
       const round = this.pruneDue;
       this.pruneDue = false;
-      const p = this.planPrune(store, seen, limit, takenBytes);
+      const p = this.planPrune(store, seen, limit, incoming);
       if (p.plan.rows > 0) plan = p.plan;
       else if (round) this.counters.inc('buffer_prune_rounds');
       behind = p.behind;
@@ -577,23 +599,33 @@ export class SqliteBuffer implements MessageBuffer {
 
   /** What the next prune batch deletes (read on this thread's connection; rows only go from the head). */
   private planPrune(store: Store, seen: Seen, limit: number, incoming: number): { plan: PrunePlan; behind: boolean } {
-    const none = { plan: { upTo: -1, rows: 0, bytes: 0 }, behind: false };
+    const none = { plan: { upTo: -1, rows: 0, bytes: 0, historyDropped: 0 }, behind: false };
     if (this.first > this.last) return none;
     const correction = (seq: number): number =>
       this.steps.correction(seq) + (seen.step && seq <= seen.step.seq ? seen.step.deltaMs : 0);
     const ageCutoff = this.o.maxAgeHours > 0 ? seen.now - this.o.maxAgeHours * 3_600_000 : null;
+    const historyCutoff = this.o.historyHours > 0 ? seen.now - this.o.historyHours * 3_600_000 : null;
     // With no cursor at all, rows wait (within the limits) for a forwarder registered `fromStart`.
     let deliveredUpTo = this.cursors.size > 0 ? this.last : 0;
     for (const c of this.cursors.values()) deliveredUpTo = Math.min(deliveredUpTo, c.seq);
     const oldest = (store.st.storedAt.get(this.first) as number) + correction(this.first);
     const bytes = this.bytes + incoming;
     const worth =
-      deliveredUpTo >= this.first || (limit > 0 && bytes > limit) || (ageCutoff !== null && oldest < ageCutoff);
+      (deliveredUpTo >= this.first && (historyCutoff === null || oldest < historyCutoff)) ||
+      (limit > 0 && bytes > limit) ||
+      (ageCutoff !== null && oldest < ageCutoff);
     if (!worth) return none;
     const head = (store.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
       ([seq, at, b]): HeadRow => ({ seq, at: at + correction(seq), bytes: b }),
     );
-    const plan = planPrune(head, { deliveredUpTo, bytes, maxBytes: limit, ageCutoff, maxPlanBytes: this.budget.pruneBytes });
+    const plan = planPrune(head, {
+      deliveredUpTo,
+      bytes,
+      maxBytes: limit,
+      ageCutoff,
+      historyCutoff,
+      maxPlanBytes: this.budget.pruneBytes,
+    });
     const full = plan.rows === head.length && head.length === this.o.pruneBatchRows;
     return { plan, behind: full || (plan.rows > 0 && plan.rows < head.length && plan.bytes >= this.budget.pruneBytes) };
   }
@@ -659,7 +691,7 @@ export class SqliteBuffer implements MessageBuffer {
     else if (m.type === 'done') {
       if (m.seqMark !== null) this.seqMark = Math.max(this.seqMark ?? 0, m.seqMark);
       if (m.reserveError) this.failed(m.reserveError.code, m.reserveError.message);
-      this.finish(f, { ok: true, seqs: m.seqs, reserved: m.reserved });
+      this.finish(f, { ok: true, seqs: m.seqs, bytes: m.bytes, reserved: m.reserved });
     } else this.finish(f, { ok: false, code: m.code, message: m.message, reserved: m.reserved });
   }
 
@@ -674,13 +706,13 @@ export class SqliteBuffer implements MessageBuffer {
   /** Books a transaction's outcome, resolves or rejects its appends, and sends the next one. */
   private finish(
     f: InFlight,
-    r: { ok: true; seqs: number[]; reserved: boolean } | { ok: false; code: string; message: string; reserved: boolean },
+    r: { ok: true; seqs: number[]; bytes: number; reserved: boolean } | { ok: false; code: string; message: string; reserved: boolean },
   ): void {
     this.inFlight = null;
     this.worker?.unref();
     if (r.ok) {
       this.succeeded(f, r.reserved);
-      this.committedRows(f.appends, r.seqs, f.job.now);
+      this.committedRows(f.appends, r.seqs, f.job.now, r.bytes);
     } else {
       this.undoDrops(f);
       const err = this.failed(r.code, r.message);
@@ -827,6 +859,7 @@ export class SqliteBuffer implements MessageBuffer {
       this.counters.inc('buffer_pruned', undefined, f.plan.rows);
       this.counters.inc('buffer_prune_rounds');
       for (const d of f.drops) this.counters.inc('buffer_dropped', { forwarder: d.name }, d.n);
+      if (f.plan.historyDropped > 0) this.counters.inc('history_dropped_rows', undefined, f.plan.historyDropped);
       if (f.behind) this.pruneDue = true;
     }
     if (this.writeError !== undefined && reserved) {
@@ -836,16 +869,19 @@ export class SqliteBuffer implements MessageBuffer {
     }
   }
 
-  private committedRows(batch: readonly PendingAppend[], seqs: readonly number[], storedAt: number): void {
+  private committedRows(batch: readonly PendingAppend[], seqs: readonly number[], storedAt: number, storedBytes: number): void {
     if (seqs.length === 0) return;
     let k = 0;
+    let textBytes = 0;
     const per: number[][] = new Array<number[]>(batch.length);
     for (let b = 0; b < batch.length; b++) {
       const p = batch[b]!;
       per[b] = seqs.slice(k, k + p.rows.length);
-      this.bytes += p.bytes;
+      textBytes += p.bytes;
       k += p.rows.length;
     }
+    this.bytes += storedBytes;
+    if (textBytes > 0) this.storedRatio = Math.min(1, Math.max(0.01, storedBytes / textBytes));
     if (this.first > this.last) this.first = seqs[0]!;
     this.last = seqs[seqs.length - 1]!;
     this.counters.inc('buffer_appended', undefined, seqs.length);
@@ -900,8 +936,72 @@ export class SqliteBuffer implements MessageBuffer {
       throw new TypeError(`buffer: read: limit must be an integer >= 1, got ${String(limit)}`);
     }
     const hi = upTo === undefined ? MAX_SEQ : checkSeq('read: upTo', upTo);
-    if (!this.store) return []; // no database open: nothing to read yet
-    return this.store.st.read.all(after, hi, limit) as StoredMessage[];
+    const store = this.store;
+    if (!store) return []; // no database open: nothing to read yet
+    const rows = store.st.read.all(after, hi, limit) as [number, number, string, string | Buffer, number | null][];
+    const out = new Array<StoredMessage>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [seq, storedAt, topic, payload, shapeId] = rows[i]!;
+      if (shapeId === null) out[i] = { seq, storedAt, topic, payload: String(payload) };
+      else {
+        const shape = this.shapeOf(store, shapeId);
+        out[i] = { seq, storedAt, topic: shape.topic, payload: decode(shape, payload as Buffer) };
+      }
+    }
+    return out;
+  }
+
+  /** A shape by id, from the cache or the shapes table (it was committed with the first row that uses it). */
+  private shapeOf(store: Store, id: number): Shape {
+    let s = store.shapes.get(id);
+    if (s) return s;
+    const r = store.st.shape.get(id) as { id: number; topic: string; template: string; ref: Buffer } | undefined;
+    if (!r) throw new Error(`buffer: ${this.file}: shape ${id} is missing (the file is damaged)`);
+    s = new Shape(r.id, r.topic, r.template, r.ref);
+    store.shapes.set(id, s);
+    return s;
+  }
+
+  /**
+   * One numeric field of a device's processed (or stats) rows stored between fromMs and toMs
+   * (stored_at, the commit time, inclusive), as min / max / mean / count per bucket. Only encoded
+   * rows are read (the one field is picked out of each without decoding the rest), through the
+   * (shape, stored_at) index; rows stored as text are not in the history. The work is done in steps
+   * of HISTORY_STEP_BUCKETS buckets with a turn of the event loop between them. Throws
+   * HistoryQueryError (naming the parameter) for a bad query.
+   */
+  async history(q: HistoryQuery): Promise<HistorySeries> {
+    this.open();
+    const { bucketMs, buckets } = checkQuery(q);
+    const { topic, path } = resolveField(q.device, q.field);
+    const acc = new Buckets(q.fromMs, bucketMs, buckets);
+    for (let b0 = 0; b0 < buckets; b0 += HISTORY_STEP_BUCKETS) {
+      const store = this.store; // looked up again each step: the file may have been re-created meanwhile
+      if (!store || this.closed) break;
+      const fields: [Shape, number][] = [];
+      for (const id of store.st.shapesOf.all(topic) as number[]) {
+        const shape = this.shapeOf(store, id);
+        const k = shape.numericSlot(path);
+        if (k >= 0) fields.push([shape, k]);
+      }
+      if (fields.length === 0) break;
+      // One query per bucket and shape: SQLite hands over only the payloads (measured about 40 %
+      // faster than one query over the range returning the stamp with each row).
+      for (let b = b0; b < Math.min(buckets, b0 + HISTORY_STEP_BUCKETS); b++) {
+        const lo = q.fromMs + b * bucketMs;
+        const hi = Math.min(q.toMs, lo + bucketMs - 1);
+        for (const [shape, k] of fields) {
+          for (const blob of store.st.historyRows.iterate(shape.id, lo, hi) as Iterable<Buffer>) acc.addTo(b, readNumber(shape, blob, k));
+        }
+      }
+      if (b0 + HISTORY_STEP_BUCKETS < buckets) await new Promise<void>((r) => setImmediate(r));
+    }
+    return acc.series(q.device, q.field, q.toMs);
+  }
+
+  hasHistory(device: string): boolean {
+    const store = this.store;
+    return store !== null && store.st.hasShape.get(`bal/processed/${device}`) !== undefined;
   }
 
   registerCursor(forwarder: string, fromStart = false, onReset?: (seq: number) => void): number {

@@ -39,6 +39,8 @@ export type WriterReply =
       type: 'done';
       id: number;
       seqs: number[];
+      /** Stored bytes of the inserted rows (topic + payload as stored: an encoded row counts its BLOB). */
+      bytes: number;
       reserved: boolean;
       seqMark: number | null;
       /** Why the reserve could not be re-created (the job had no rows, so it ran anyway). */

@@ -7,7 +7,9 @@
  * 2. when the job has rows, makes sure the space reserve file exists (re-creating it only when the
  *    disk has room for it and one WAL besides) and that the seq floor file covers the seqs about to
  *    be issued (seq-floor.ts); either failing fails the job;
- * 3. runs the transaction (prune delete first, then inserts, cursors, clock steps);
+ * 3. runs the transaction (prune delete first, then inserts, cursors, clock steps); each row is
+ *    encoded (codec.ts) against the shapes of its topic, a new shape stored in the same transaction,
+ *    or stored as its text when the codec does not take it;
  * 4. checkpoints and truncates the WAL once it reached `checkpointAtBytes`.
  * A transaction that fails for want of space releases the reserve, so that cursor saves, prunes and
  * checkpoints still have room; appends stay refused until the reserve can be re-created.
@@ -16,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { Shape, ShapeBook, type Encoded } from './codec.js';
 import { PAGE_BYTES } from './space.js';
 import { SEQ_BLOCK, SeqFloorWriter } from './seq-floor.js';
 import type { SalvageJob, WriteJob, WriterData, WriterReply, WriterRequest } from './writer-protocol.js';
@@ -152,7 +155,8 @@ const seqFloor = new SeqFloorWriter(data.seqFile, data.seqMark);
 
 const st = {
   issued: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck(),
-  insert: db.prepare(`INSERT INTO messages (stored_at, topic, payload) VALUES (?, ?, ?)`),
+  insert: db.prepare(`INSERT INTO messages (stored_at, topic, payload, shape) VALUES (?, ?, ?, ?)`),
+  insertShape: db.prepare(`INSERT INTO shapes (topic, template, ref) VALUES (?, ?, ?)`),
   deleteUpTo: db.prepare(`DELETE FROM messages WHERE seq <= ?`),
   saveCursor: db.prepare(
     `INSERT INTO cursors (forwarder, seq, dropped) VALUES (?, ?, ?)
@@ -166,6 +170,43 @@ const st = {
   forgetSteps: db.prepare(`DELETE FROM clock_steps WHERE seq < ?`),
 };
 
+/** The shapes of this file, as the encoder looks them up (loaded once; grown by each commit). */
+const book = new ShapeBook();
+for (const r of db.prepare(`SELECT id, topic, template, ref FROM shapes`).all() as { id: number; topic: string; template: string; ref: Buffer }[]) {
+  try {
+    book.add(new Shape(r.id, r.topic, r.template, r.ref));
+  } catch {
+    // a damaged shape row: rows of its structure get a new shape
+  }
+}
+/** Shapes created by the transaction in flight: forgotten again if it rolls back. */
+let created: Shape[] = [];
+/** Stored bytes (topic + payload, as octet_length counts them) of the rows the last transaction inserted. */
+let storedBytes = 0;
+
+function insertRow(now: number, topic: string, payload: string): number {
+  let enc: Encoded | null = null;
+  try {
+    enc = book.encode(topic, payload);
+  } catch {
+    enc = null; // never lose a row to the codec: store the text
+  }
+  if (enc === null) {
+    storedBytes += Buffer.byteLength(topic) + Buffer.byteLength(payload);
+    return st.insert.run(now, topic, payload, null).lastInsertRowid as number;
+  }
+  let shape: Shape;
+  if (enc.shape === null) {
+    const c = enc.created;
+    const id = st.insertShape.run(c.topic, c.template, c.ref).lastInsertRowid as number;
+    shape = new Shape(id, c.topic, c.template, c.ref);
+    book.add(shape);
+    created.push(shape);
+  } else shape = enc.shape;
+  storedBytes += enc.blob.length;
+  return st.insert.run(now, '', enc.blob, shape.id).lastInsertRowid as number;
+}
+
 const write = db.transaction((job: WriteJob): number[] => {
   if (job.step) st.saveStep.run(job.step.seq, job.step.deltaMs);
   if (job.deleteUpTo !== null) {
@@ -175,7 +216,7 @@ const write = db.transaction((job: WriteJob): number[] => {
   }
   const seqs = new Array<number>(job.topics.length);
   for (let i = 0; i < job.topics.length; i++) {
-    seqs[i] = st.insert.run(job.now, job.topics[i], job.payloads[i]).lastInsertRowid as number;
+    seqs[i] = insertRow(job.now, job.topics[i]!, job.payloads[i]!);
   }
   for (const name of job.removedCursors) st.deleteCursor.run(name);
   for (const [name, seq, dropped] of job.cursors) st.saveCursor.run(name, seq, dropped);
@@ -225,10 +266,15 @@ function runWrite(job: WriteJob): void {
   try {
     if (db.inTransaction) db.exec('ROLLBACK'); // left open by a failed rollback
     if (job.topics.length > 0) reserveSeqs(job.topics.length);
+    created = [];
+    storedBytes = 0;
     const seqs = write(job);
+    created = [];
     checkpointIfLarge();
-    post({ type: 'done', id: job.id, seqs, reserved: haveReserve, seqMark: seqFloor.mark, ...(reserveError ? { reserveError } : {}) });
+    post({ type: 'done', id: job.id, seqs, bytes: storedBytes, reserved: haveReserve, seqMark: seqFloor.mark, ...(reserveError ? { reserveError } : {}) });
   } catch (err) {
+    for (const s of created) book.remove(s); // rolled back with the transaction
+    created = [];
     const e = codeOf(err);
     if (isSpaceError(e.code)) releaseReserve();
     post({ type: 'failed', id: job.id, ...e, reserved: haveReserve });

@@ -211,6 +211,11 @@ const ROOT: SchemaBranch = {
       format: f.numberRange(0, 100 * 365 * 24),
       default: 168,
     },
+    historyHours: {
+      doc: 'Hours of processed measurements and statistics kept in the buffer for plots and GET /api/v1/devices/{id}/history, forwarded or not (0: off, rows go once every forwarder has them); within maxBytes, where rows kept only for history go first (history_dropped_rows)',
+      format: f.numberRange(0, 100 * 365 * 24),
+      default: 24,
+    },
     commitIntervalMs: {
       doc: 'Longest wait in ms before an idle buffer commits (0: at once, after the current event-loop turn; what arrives while a commit is in flight goes in the next); QoS 1 publishes are acknowledged after their commit',
       format: f.intRange(0, 10_000),

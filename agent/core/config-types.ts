@@ -53,6 +53,8 @@ export interface StorageConfig {
   maxBytes: number;
   /** Prune rows older than this (hours, 0: no limit). */
   maxAgeHours: number;
+  /** Delivered processed rows and statistics kept this many hours for history reads (0: off). */
+  historyHours: number;
   /** Group commit interval in ms. */
   commitIntervalMs: number;
 }

@@ -71,6 +71,7 @@ export const METRICS = {
   buffer_lost_rows: counter('Rows of a deleted or replaced buffer database that could not be copied to its successor'),
   buffer_clock_steps: counter('Wall-clock steps seen by the buffer (age limits follow them)'),
   buffer_listener_errors: counter('onCommit listeners that threw'),
+  history_dropped_rows: counter('Delivered rows kept for history (storage.historyHours) deleted before their time, for space (or the age limit)'),
   // Forwarders.
   forward_sent: counter('Rows delivered upstream (acknowledged by the peer), per forwarder', 'forwarder'),
   forward_retries: counter('Reconnects and re-sends after a failure, per forwarder', 'forwarder'),

@@ -4,6 +4,7 @@ import type { Logger } from '../core/plugin.js';
 import type { AgentStatus } from '../core/status-types.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import type { EmbeddedBroker } from '../broker/index.js';
+import type { HistorySource } from '../buffer/history.js';
 
 export interface HttpDeps {
   log: Logger;
@@ -11,6 +12,8 @@ export interface HttpDeps {
   getStatus(): AgentStatus;
   /** The latest processed measurement of every device (the devices API); none when absent. */
   latestByDevice?(): ReadonlyMap<string, Measurement>;
+  /** The buffer's history reads (GET /api/v1/devices/{id}/history); without it that route answers 503. */
+  history?: HistorySource | undefined;
   /** The embedded broker, for MQTT over WebSocket on `wsPath`; without it every upgrade gets 404. */
   broker?: Pick<EmbeddedBroker, 'handleUpgrade'>;
   /** Path of the MQTT-over-WebSocket endpoint, e.g. `/mqtt`. */

@@ -11,6 +11,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getJson, startAgent, tempDir } from '../helpers/agent-process.js';
 import { withTimeout } from '../helpers/wait.js';
+import { readBufferFile } from '../../agent/buffer/index.js';
 
 function tryMount(dir: string, size: string): string | null {
   try {
@@ -106,7 +107,7 @@ t.test('disk full: no PUBACK, reported, no corruption, recovers', async (t) => {
   t.teardown(() => db.close());
   t.equal(db.pragma('integrity_check', { simple: true }), 'ok', 'database intact');
   const stored = new Set(
-    (db.prepare("SELECT payload FROM messages WHERE topic = 'bal/processed/filler'").all() as { payload: string }[]).map(
+    readBufferFile(join(mnt, 'data', 'buffer.db')).filter((r) => r.topic === 'bal/processed/filler').map( // rows are stored encoded
       (r) => (JSON.parse(r.payload) as { n: number }).n,
     ),
   );

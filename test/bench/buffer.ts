@@ -1,6 +1,9 @@
 /**
  * Buffer benchmark: insert rate with synchronous=FULL group commit, append latency and event-loop
- * delay at 5 000 msg/s, database bytes per message, read rate and prune rate.
+ * delay at 5 000 msg/s, database bytes per message, read rate and prune rate; then, on real pipeline
+ * output (sim-pmu processed by power): bytes per measurement with 40 PMUs and the upstream down,
+ * the codec's encode/decode cost per row beside JSON.parse of the same rows, and a history read of
+ * one hour of a 50 Hz PMU (180 000 rows) into 600 points.
  * `node dist/test/bench/buffer.js` prints the JSON; `benchBuffer()` is used by test/bench/index.ts.
  */
 import fs from 'node:fs';
@@ -11,9 +14,11 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { openBuffer } from '../../agent/buffer/index.js';
+import { decode } from '../../agent/buffer/codec.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import { Counters } from '../../agent/core/counters.js';
-import { processedPayload as payload } from './payload.js';
+import { Shape, ShapeBook } from '../../agent/buffer/codec.js';
+import { pipelinePayloads, processedPayload as payload } from './payload.js';
 
 const TOTAL = 200_000;
 
@@ -75,6 +80,106 @@ async function steadyLoad(buffer: MessageBuffer, seconds: number): Promise<{ p50
   return { p50: at(0.5), p99: at(0.99), loopP99: h.percentile(99) / 1e6, loopMax: h.max / 1e6 };
 }
 
+/**
+ * 40 simulated PMUs with the upstream down: a forwarder's cursor that never moves, `n` processed
+ * rows (real pipeline output) appended in commits of 2 000 (one second at 2 000/s); database bytes
+ * per row after the final checkpoint.
+ */
+async function bytesPerMeasurement(n: number): Promise<{ textBytes: number; dbBytes: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridedge-bench-bytes-'));
+  try {
+    const buffer = open(dir);
+    buffer.registerCursor('central'); // upstream down: it never acknowledges anything
+    let text = 0;
+    for (let i = 0; i < n; i += 2000) {
+      const rows = pipelinePayloads(Math.min(2000, n - i), 40);
+      for (const r of rows) text += Buffer.byteLength(r.payload);
+      await buffer.append(rows);
+    }
+    await buffer.close();
+    return { textBytes: text / n, dbBytes: fs.statSync(path.join(dir, 'buffer.db')).size / n };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Codec cost per row, in this thread, beside JSON.parse of the same texts (same machine, same moment; best of 7 passes each). */
+function codecCost(rows: { topic: string; payload: string }[]): { encodeUs: number; decodeUs: number; parseUs: number; blobBytes: number } {
+  const book = new ShapeBook();
+  const shapes = new Map<string, Shape>();
+  let id = 0;
+  const blobs: [Shape, Uint8Array][] = [];
+  for (const r of rows) {
+    const e = book.encode(r.topic, r.payload)!;
+    let shape = e.shape;
+    if (e.shape === null) {
+      shape = new Shape(++id, e.created.topic, e.created.template, e.created.ref);
+      book.add(shape);
+      shapes.set(r.topic, shape);
+    }
+    blobs.push([shape!, e.blob]);
+  }
+  const best = (f: () => void): number => {
+    let min = Infinity;
+    for (let k = 0; k < 7; k++) {
+      const t0 = performance.now();
+      f();
+      min = Math.min(min, ((performance.now() - t0) * 1000) / rows.length);
+    }
+    return min;
+  };
+  let sink = 0;
+  const encodeUs = best(() => {
+    for (const r of rows) sink += book.encode(r.topic, r.payload)!.blob.length;
+  });
+  const decodeUs = best(() => {
+    for (const [shape, blob] of blobs) sink += decode(shape, blob).length;
+  });
+  const parseUs = best(() => {
+    for (const r of rows) sink += (JSON.parse(r.payload) as { ts: number }).ts;
+  });
+  if (sink === 0) throw new Error('nothing measured');
+  return { encodeUs, decodeUs, parseUs, blobBytes: blobs.reduce((s, [, b]) => s + b.length, 0) / blobs.length };
+}
+
+/** One hour of a 50 Hz PMU (180 000 rows, stored 50 per second on an injected clock), read into 600 points. */
+async function historyRead(): Promise<{ rows: number; ms: number; buckets: number; jsonBytes: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridedge-bench-history-'));
+  let wall = Date.UTC(2026, 0, 1);
+  const start = wall;
+  const buffer = openBuffer({
+    dir,
+    maxBytes: 0,
+    maxAgeHours: 0,
+    historyHours: 24,
+    commitIntervalMs: 5,
+    log: pino({ level: 'warn' }, process.stderr),
+    counters: new Counters(),
+    clock: { wall: () => wall, monotonic: () => wall },
+  });
+  try {
+    // One commit per second of the hour (a commit stamps all its rows with one stored_at).
+    for (let s = 0; s < 3600; s += 60) {
+      const rows = pipelinePayloads(50 * 60, 1);
+      for (let k = 0; k < 60; k++) {
+        await buffer.append(rows.slice(k * 50, (k + 1) * 50));
+        wall += 1000;
+      }
+    }
+    const times: number[] = [];
+    let res = await buffer.history({ device: 'pmu1', field: 'p.total', fromMs: start, toMs: start + 3_600_000 - 1, points: 600 });
+    for (let k = 0; k < 7; k++) {
+      const t0 = performance.now();
+      res = await buffer.history({ device: 'pmu1', field: 'p.total', fromMs: start, toMs: start + 3_600_000 - 1, points: 600 });
+      times.push(performance.now() - t0);
+    }
+    return { rows: res.n.reduce((s, n) => s + n, 0), ms: Math.min(...times), buckets: res.t.length, jsonBytes: JSON.stringify(res).length };
+  } finally {
+    await buffer.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function benchBuffer(): Promise<Record<string, number>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridedge-bench-buffer-'));
   try {
@@ -108,7 +213,21 @@ export async function benchBuffer(): Promise<Record<string, number>> {
     const pruneRate = rows / ((performance.now() - p0) / 1000);
     await buffer.close();
 
+    const bytes = await bytesPerMeasurement(100_000);
+    const codec = codecCost(pipelinePayloads(20_000, 40));
+    const hist = await historyRead();
     return {
+      pipeline_text_bytes_per_measurement: round(bytes.textBytes),
+      db_bytes_per_measurement_40_pmus_upstream_down: round(bytes.dbBytes, 1),
+      codec_blob_bytes_per_row: round(codec.blobBytes, 1),
+      codec_encode_us_per_row: round(codec.encodeUs, 2),
+      codec_encode_per_json_parse: round(codec.encodeUs / codec.parseUs, 2),
+      codec_decode_us_per_row: round(codec.decodeUs, 2),
+      json_parse_us_per_row_same_rows: round(codec.parseUs, 2),
+      history_rows_read: hist.rows,
+      history_buckets: hist.buckets,
+      history_read_ms: round(hist.ms, 1),
+      history_response_json_bytes: hist.jsonBytes,
       messages: TOTAL,
       payload_bytes_avg: round(avgPayload),
       insert_msgs_per_s: round(ins.rate),

@@ -1,4 +1,6 @@
-/** The benchmarks' sample message. */
+/** The benchmarks' sample messages. */
+import { computePower } from '../../algorithms/power/index.js';
+import { PmuSignal } from '../../drivers/sim-pmu/signal.js';
 
 /** A processed measurement as the pipeline stores it (three phases, powers, sequence components). */
 export function processedPayload(i: number, extra?: Record<string, number>): string {
@@ -20,4 +22,27 @@ export function processedPayload(i: number, extra?: Record<string, number>): str
     seq: { v: { zero: ph(0.1, 12), pos: ph(230.1, 0), neg: ph(0.3, 33) }, v_unbalance_pct: 0.13 },
     ...extra,
   });
+}
+
+/**
+ * What the pipeline really stores for simulated PMUs: `sim-pmu` samples (the driver's default
+ * signal, noisy full-precision values) processed by the `power` processor, JSON as the pipeline
+ * writes it (≈ 1.34 kB). Row `i` is device `pmu<i % devices + 1>` at sample `floor(i / devices)` of 50/s.
+ */
+export function pipelinePayloads(n: number, devices = 1): { topic: string; payload: string }[] {
+  const sigs = Array.from(
+    { length: devices },
+    (_, k) =>
+      new PmuSignal(
+        { nominalVoltage: 230, current: 10, powerFactor: 0.95, unbalancePct: 1, currentUnbalancePct: 2, noisePct: 0.1, frequency: 50, frequencyDrift: 0.02, seed: 1 },
+        k,
+      ),
+  );
+  const out: { topic: string; payload: string }[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const d = i % devices;
+    const device = `pmu${d + 1}`;
+    out[i] = { topic: `bal/processed/${device}`, payload: JSON.stringify(computePower(sigs[d]!.sample(device, 1764000000000000 + Math.floor(i / devices) * 20_000))) };
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { Counters } from '../../agent/core/counters.js';
-import { openBuffer, type BufferClock, type BufferOptions } from '../../agent/buffer/index.js';
+import { openBuffer, type BufferClock, type BufferOptions, type HistorySource } from '../../agent/buffer/index.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 
 const made: string[] = [];
@@ -60,7 +60,7 @@ export class HandClock implements BufferClock {
 }
 
 export interface Opened {
-  buffer: MessageBuffer;
+  buffer: MessageBuffer & HistorySource;
   counters: Counters;
   lines: LogLine[];
   dir: string;
@@ -93,7 +93,12 @@ export async function until(cond: () => boolean, what: string, timeoutMs = 20_00
 
 export function rows(n: number, topic = 'bal/processed/pmu1', size = 40): { topic: string; payload: string }[] {
   const out: { topic: string; payload: string }[] = [];
-  for (let i = 0; i < n; i++) out.push({ topic, payload: JSON.stringify({ i }).padEnd(size, ' ') });
+  // The size is in a string value: the buffer's codec keeps string values as they are, so a row
+  // takes about `size` bytes stored too (padding outside strings would be folded into the shape).
+  for (let i = 0; i < n; i++) {
+    const bare = JSON.stringify({ i, pad: '' }).length;
+    out.push({ topic, payload: JSON.stringify({ i, pad: 'x'.repeat(Math.max(0, size - bare)) }) });
+  }
   return out;
 }
 
@@ -109,5 +114,21 @@ export async function pruneSettled(counters: Counters, what: string, timeoutMs =
     await until(() => counters.total('buffer_prune_rounds') >= rounds + 2, `two prune rounds (${what})`, Math.max(1, end - Date.now()));
     if (counters.total('buffer_pruned') === pruned) return;
     if (Date.now() > end) throw new Error(`timed out waiting for pruning to settle: ${what}`);
+  }
+}
+
+/** Every row of the buffer in `dir`, decoded, read through a buffer opened for it (and closed again). */
+export async function readAll(dir: string): Promise<{ seq: number; topic: string; payload: string }[]> {
+  const { buffer } = open(dir, { pruneIntervalMs: 60_000 });
+  try {
+    const out: { seq: number; topic: string; payload: string }[] = [];
+    for (let after = 0; ; ) {
+      const batch = buffer.read(after, 1000);
+      if (batch.length === 0) return out;
+      for (const r of batch) out.push({ seq: r.seq, topic: r.topic, payload: r.payload });
+      after = batch[batch.length - 1]!.seq;
+    }
+  } finally {
+    await buffer.close();
   }
 }

@@ -40,7 +40,7 @@ t.test('arm64 package under qemu: version, the addon loads, a buffer opens', { s
   t.ok(agent.logs.some((l) => l.msg === 'gridedge stopped' && l.code === 0), 'logged a clean stop');
   // The buffer file was written through the arm64 addon; read it back with it, in the root.
   const rows = await root.run(
-    ['node', '-e', "const D=require('/usr/lib/gridedge/node_modules/better-sqlite3');const db=new D('/var/lib/gridedge/buffer.db',{readonly:true});console.log(db.prepare(\"select count(*) n from messages where topic='bal/processed/pmu1'\").get().n)"],
+    ['node', '-e', "const D=require('/usr/lib/gridedge/node_modules/better-sqlite3');const db=new D('/var/lib/gridedge/buffer.db',{readonly:true});console.log(db.prepare(\"select count(*) n from messages m left join shapes s on s.id = m.shape where coalesce(s.topic, m.topic)='bal/processed/pmu1'\").get().n)"],
     { user: 'gridedge:gridedge', timeoutMs: 60_000 },
   );
   t.equal(rows.code, 0, rows.stderr);

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HttpDeps } from '../deps.js';
 import { problem, problemSchema, sendProblem } from '../problem.js';
 import { countersSchema, deviceStatusSchema, forwarderStatusSchema } from '../schemas.js';
+import { registerHistoryRoute } from './history.js';
 
 /** Devices per page at most (and by default). */
 export const DEVICES_PAGE_MAX = 500;
@@ -70,6 +71,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps): void {
       return { device: req.params.id, latest: m, ageSeconds: Math.max(0, (nowUs() - m.ts) / 1e6) };
     },
   );
+
+  registerHistoryRoute(app, deps);
 
   app.get(
     '/api/v1/counters',
