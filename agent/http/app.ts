@@ -3,6 +3,7 @@
  * upgrade path, and the route groups services bring (each an encapsulated Fastify plugin under
  * `/api/v1`). One file per route group of the agent's own under routes/.
  */
+import { registerCompression } from './compress.js';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { HttpConfig } from '../core/config-types.js';
 import type { HttpDeps } from './deps.js';
@@ -60,6 +61,7 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<Fastif
     secure: tls !== null,
   });
 
+  registerCompression(app);
   registerPageRoutes(app, deps);
   registerStatusRoutes(app, deps);
   registerMetricsRoutes(app, deps);
