@@ -4,7 +4,8 @@
  * agent's JSON log, the PKI folder of a client, and turning its errors into messages that say
  * what to check.
  */
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseEndpoint } from './config.js';
@@ -63,6 +64,43 @@ export function ensurePki(root: string): void {
   for (const d of ['own/certs', 'own/private', 'trusted/certs', 'trusted/crl', 'issuers/certs', 'issuers/crl', 'rejected']) mkdirSync(join(root, d), { recursive: true });
 }
 
+/** Warn this long before the client's own certificate expires. */
+export const CERT_WARN_DAYS = 30;
+
+export type OwnCertificate =
+  | { state: 'none' }
+  | { state: 'ok' | 'expiring'; validTo: Date; daysLeft: number }
+  | { state: 'expired'; validTo: Date; movedTo: string };
+
+/**
+ * Check the client's own certificate before a connection attempt, at `nowMs`: none yet (the client
+ * creates one as it connects), valid, within CERT_WARN_DAYS of its end, or expired. An expired one
+ * (or one not yet valid, after a clock step) is renamed `<file>.expired-<ISO time>` so that the
+ * client creates a new one from the same private key on this attempt; the server must then be
+ * told to trust the new certificate (SignAndEncrypt/Sign), which the caller says. A file that is not
+ * a readable certificate is treated like an expired one.
+ */
+export function checkOwnCertificate(root: string, nowMs: number): OwnCertificate {
+  const file = pkiPaths(root).ownCert;
+  if (!existsSync(file)) return { state: 'none' };
+  let validFrom = new Date(0);
+  let validTo = new Date(0);
+  try {
+    const cert = new X509Certificate(readFileSync(file));
+    validFrom = new Date(cert.validFrom);
+    validTo = new Date(cert.validTo);
+  } catch {
+    // unreadable: replaced below like an expired one
+  }
+  if (validTo.getTime() > nowMs && validFrom.getTime() <= nowMs) {
+    const daysLeft = Math.floor((validTo.getTime() - nowMs) / 86_400_000);
+    return { state: daysLeft < CERT_WARN_DAYS ? 'expiring' : 'ok', validTo, daysLeft };
+  }
+  const movedTo = `${file}.expired-${new Date(nowMs).toISOString().replace(/[:.]/g, '-')}`;
+  renameSync(file, movedTo);
+  return { state: 'expired', validTo, movedTo };
+}
+
 /** The newest file in the PKI's rejected folder (where an untrusted server certificate is written), or undefined. */
 export function newestRejected(root: string): string | undefined {
   const dir = pkiPaths(root).rejected;
@@ -80,7 +118,7 @@ export function newestRejected(root: string): string | undefined {
 
 /** What went wrong, as a short reason (counter label) and a message that says what to check. */
 export interface Diagnosis {
-  reason: 'refused' | 'unreachable' | 'dns' | 'timeout' | 'untrusted_server_certificate' | 'client_certificate_refused' | 'session_refused' | 'no_endpoint' | 'other';
+  reason: 'refused' | 'unreachable' | 'dns' | 'timeout' | 'untrusted_server_certificate' | 'server_certificate_expired' | 'client_certificate_refused' | 'session_refused' | 'no_endpoint' | 'other';
   message: string;
   /** The peer could not be reached at all (the probe exits 2). */
   unreachable: boolean;
@@ -106,6 +144,12 @@ export function diagnose(err: unknown, endpoint: string, opts: { pki?: string; u
   if (/EHOSTUNREACH|ENETUNREACH/.test(msg)) return { reason: 'unreachable', unreachable: true, message: `no route to ${where} — check the address, the cabling and the routing` };
   if (/ETIMEDOUT|timed out|timeout/i.test(msg) && !status)
     return { reason: 'timeout', unreachable: true, message: `no answer from ${where}${opts.timeoutMs ? ` within ${opts.timeoutMs} ms` : ''} — check the address, the routing and the firewall` };
+  if (status === 'BadCertificateTimeInvalid' || status === 'BadCertificateIssuerTimeInvalid')
+    return {
+      reason: 'server_certificate_expired',
+      unreachable: false,
+      message: `the server's certificate${status === 'BadCertificateIssuerTimeInvalid' ? ' issuer' : ''} is outside its validity period (${status}) — renew the certificate on the server, or check this gateway's clock`,
+    };
   if (/verification failed/i.test(msg) && /BadCertificate/.test(msg)) {
     const pki = opts.pki ? pkiPaths(opts.pki) : undefined;
     const file = opts.pki ? newestRejected(opts.pki) : undefined;

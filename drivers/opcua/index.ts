@@ -30,7 +30,7 @@ import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../.
 import type { Measurement, Quality } from '../../algorithms/common/measurement.js';
 import { QUALITY_BY_RANK, qualityRank, setOwn } from '../../algorithms/common/field-quality.js';
 import { effectivePolicy, parseEndpoint, resolveNodes, schema, validate, type NodeSpec, type OpcuaConfig } from './config.js';
-import { diagnose, ensurePki, loadOpcua, pkiPaths, within, type CertificateModule, type Diagnosis, type OpcuaModule } from './client.js';
+import { checkOwnCertificate, diagnose, ensurePki, loadOpcua, pkiPaths, within, type CertificateModule, type Diagnosis, type OpcuaModule, type OwnCertificate } from './client.js';
 import { qualityOfStatus, statusName, toLeaf, type Leaf } from './values.js';
 
 export type { OpcuaConfig } from './config.js';
@@ -43,6 +43,7 @@ const metrics = {
     labels: ['device', 'reason'],
   },
   opcua_reconnects: { type: 'counter', help: 'OPC UA sessions re-established (new session, subscription re-created) after a loss, by device', labels: ['device'] },
+  opcua_certificates_renewed: { type: 'counter', help: 'Expired client certificates moved aside and made anew (the server must trust the new one), by device', labels: ['device'] },
   opcua_unknown_nodes: { type: 'counter', help: 'OPC UA monitored items the server refused (BadNodeIdUnknown, BadNodeIdInvalid ...), by device, per connection', labels: ['device'] },
   opcua_bad_values: { type: 'counter', help: 'OPC UA data changes with a Bad status (field marked invalid), by device', labels: ['device'] },
   opcua_unsupported_values: {
@@ -82,6 +83,10 @@ export class OpcuaDriver implements Driver {
   private conn: Connection | undefined;
   private connected = false;
   private everConnected = false;
+  /** Days until the client's own certificate ends (undefined: not created yet). */
+  private certificateDaysLeft: number | undefined;
+  /** The day (epoch days) the "expires soon" warning was last logged. */
+  private certificateWarnedDay = -1;
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private attempt: Promise<void> | undefined;
@@ -151,6 +156,7 @@ export class OpcuaDriver implements Driver {
     }
     const { ua } = mods;
     if (this.stopped || gen !== this.gen) return;
+    this.checkCertificate(log);
     const client = ua.OPCUAClient.create({
       applicationName: 'gridedge',
       clientName: `gridedge-${cfg.id}`,
@@ -199,12 +205,49 @@ export class OpcuaDriver implements Driver {
     if (gen !== this.gen || this.stopped) return;
     this.connected = true;
     this.failures = 0;
+    this.checkCertificate(log); // the first connection has just made it: its days left for health
     if (this.everConnected) {
       this.stats.reconnects++;
       this.ctx?.counters.inc('opcua_reconnects', { device: cfg.id });
       log.info({ endpoint: cfg.endpoint }, 'opcua: reconnected (new session, subscription re-created)');
     } else log.info({ endpoint: cfg.endpoint, mode: cfg.security.mode, policy, nodes: this.nodes.length, certificate: pkiPaths(this.pki).ownCert }, 'opcua: connected');
     this.everConnected = true;
+  }
+
+  /**
+   * The client's own certificate before each attempt: an expired one is moved aside (the client
+   * makes a new one on this attempt) and said once, with what the server's operator must do; one
+   * that ends within CERT_WARN_DAYS is warned about once a day. Shown in health as
+   * `certificateDaysLeft`.
+   */
+  private checkCertificate(log: PluginContext['log']): void {
+    let c: OwnCertificate;
+    try {
+      c = checkOwnCertificate(this.pki, Date.now());
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'opcua: cannot check the client certificate');
+      return;
+    }
+    const file = pkiPaths(this.pki).ownCert;
+    if (c.state === 'expired') {
+      this.certificateDaysLeft = undefined;
+      this.ctx?.counters.inc('opcua_certificates_renewed', { device: this.cfg.id });
+      log.warn(
+        { certificate: file, expiredAt: c.validTo.toISOString(), movedTo: c.movedTo },
+        `opcua: the client certificate expired (${c.validTo.toISOString()}); a new one is created now — ` +
+          `with security Sign or SignAndEncrypt, add the new ${file} to the server's trusted certificates`,
+      );
+    } else if (c.state === 'expiring' || c.state === 'ok') {
+      this.certificateDaysLeft = c.daysLeft;
+      const day = Math.floor(Date.now() / 86_400_000);
+      if (c.state === 'expiring' && this.certificateWarnedDay !== day) {
+        this.certificateWarnedDay = day;
+        log.warn(
+          { certificate: file, validTo: c.validTo.toISOString(), daysLeft: c.daysLeft },
+          `opcua: the client certificate expires in ${c.daysLeft} days; once it has, the driver makes a new one that the server must trust`,
+        );
+      }
+    }
   }
 
   /** Create the monitored items, one group per (samplingInterval, queueSize); note the nodes the server refuses. */
@@ -436,6 +479,7 @@ export class OpcuaDriver implements Driver {
       },
     };
     if (this.pki) h.info!['pki'] = this.pki;
+    if (this.certificateDaysLeft !== undefined) h.info!['certificateDaysLeft'] = this.certificateDaysLeft;
     if (this.lastValueAt > 0) h.info!['lastValueAgeMs'] = Math.max(0, this.now() - this.lastValueAt);
     if (this.lastError !== undefined) {
       h.lastError = this.lastError;
