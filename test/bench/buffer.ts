@@ -6,6 +6,7 @@
  * one hour of a 50 Hz PMU (180 000 rows) into 600 points.
  * `node dist/test/bench/buffer.js` prints the JSON; `benchBuffer()` is used by test/bench/index.ts.
  */
+import { gzipSync } from 'node:zlib';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,7 +144,7 @@ function codecCost(rows: { topic: string; payload: string }[]): { encodeUs: numb
 }
 
 /** One hour of a 50 Hz PMU (180 000 rows, stored 50 per second on an injected clock), read into 600 points. */
-async function historyRead(): Promise<{ rows: number; ms: number; buckets: number; jsonBytes: number }> {
+async function historyRead(): Promise<{ rows: number; ms: number; buckets: number; jsonBytes: number; gzipBytes: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gridedge-bench-history-'));
   let wall = Date.UTC(2026, 0, 1);
   const start = wall;
@@ -173,7 +174,10 @@ async function historyRead(): Promise<{ rows: number; ms: number; buckets: numbe
       res = await buffer.history({ device: 'pmu1', field: 'p.total', fromMs: start, toMs: start + 3_600_000 - 1, points: 600 });
       times.push(performance.now() - t0);
     }
-    return { rows: res.n.reduce((s, n) => s + n, 0), ms: Math.min(...times), buckets: res.t.length, jsonBytes: JSON.stringify(res).length };
+    const json = JSON.stringify(res);
+    // What the route sends a browser (it gzips JSON answers for clients that accept it, level 6).
+    const gzipBytes = gzipSync(json, { level: 6 }).length;
+    return { rows: res.n.reduce((s, n) => s + n, 0), ms: Math.min(...times), buckets: res.t.length, jsonBytes: json.length, gzipBytes };
   } finally {
     await buffer.close();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -228,6 +232,7 @@ export async function benchBuffer(): Promise<Record<string, number>> {
       history_buckets: hist.buckets,
       history_read_ms: round(hist.ms, 1),
       history_response_json_bytes: hist.jsonBytes,
+      history_response_gzip_bytes: hist.gzipBytes,
       messages: TOTAL,
       payload_bytes_avg: round(avgPayload),
       insert_msgs_per_s: round(ins.rate),
