@@ -28,6 +28,7 @@ import type {
   PluginContext,
   PluginHealth,
   Processor,
+  ProcessorSpec,
   Service,
   ServiceContext,
 } from './core/plugin.js';
@@ -37,6 +38,9 @@ import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
 import { historyOf } from './http/routes/history.js';
 import { Pipeline } from './pipeline/pipeline.js';
+import { IngestPool, ingestWorkerCount } from './pipeline/ingest-pool.js';
+import type { IngestWorkerInit } from './pipeline/ingest-protocol.js';
+import { availableParallelism } from 'node:os';
 import { registry as defaultRegistry, type PluginRegistry } from './registry.js';
 import { AnalyzerRunner } from './analyzers/runner.js';
 import { attachSystemd, type SystemdHooks } from './core/sd-notify.js'; // systemd notify/watchdog (packaging)
@@ -96,6 +100,8 @@ export class Agent {
   private buffer: MessageBuffer | null = null;
   private broker: EmbeddedBroker | null = null;
   private pipeline!: Pipeline;
+  /** Ingest worker threads (`pipeline.workers`), or null: raw publishes processed on the main thread. */
+  private pool: IngestPool | null = null;
   private http: { close(): Promise<void>; host: string; port: number } | null = null;
   private readonly started: Started[] = [];
   private readonly forwarders: ForwarderRunner[] = [];
@@ -147,6 +153,7 @@ export class Agent {
     });
 
     const processors = cfg.processors.map((pc) => specOf(reg, 'processors', pc).create(pc) as Processor);
+    this.pool = this.ingestPool(cfg, reg);
     for (const ac of cfg.aggregators) this.aggregators.push({ cfg: ac, a: specOf(reg, 'aggregators', ac).create(ac) as Aggregator });
 
     // Forwarders are created (no I/O) before the pipeline, which asks them which raw topics go
@@ -162,6 +169,7 @@ export class Agent {
       aggregators: this.aggregators.map((x) => x.a),
       buffer: this.buffer,
       storeRaw: (topic) => this.forwarders.some((f) => f.routes(topic)),
+      pool: this.pool,
       publish: (topic, payload) => {
         if (broker) broker.publish(topic, payload).catch(() => this.counters.inc('broker_publish_errors'));
       },
@@ -481,6 +489,27 @@ export class Agent {
    * budget is spent: they then drop connections instead of closing politely); the buffer then
    * commits what it holds and closes. Resolves when the buffer is closed.
    */
+  /**
+   * The ingest workers `pipeline.workers` asks for, or null: none asked for, or a configured
+   * processor that cannot run in a worker (its spec names no `workerModule`; logged).
+   */
+  private ingestPool(cfg: AgentConfig, reg: PluginRegistry): IngestPool | null {
+    const n = ingestWorkerCount(cfg.pipeline.workers, availableParallelism());
+    if (n === 0) return null;
+    const procs: IngestWorkerInit['processors'] = [];
+    for (const pc of cfg.processors) {
+      const spec = specOf(reg, 'processors', pc) as ProcessorSpec;
+      if (!spec.workerModule) {
+        this.log.warn({ processor: pc.id, type: pc.type }, 'pipeline.workers: this processor cannot run in a worker thread; raw publishes are processed on the main thread');
+        return null;
+      }
+      procs.push({ module: spec.workerModule, type: spec.type, config: { ...pc } });
+    }
+    const limits = { maxPayloadBytes: cfg.mqtt.maxPayloadBytes, futureToleranceS: cfg.pipeline.futureToleranceS, pastToleranceS: cfg.pipeline.pastToleranceS };
+    this.log.info({ workers: n }, 'pipeline: ingest worker threads started');
+    return new IngestPool(n, { limits, processors: procs }, this.log.child({ component: 'pipeline' }), this.counters);
+  }
+
   async stop(deadline: AbortSignal = AbortSignal.timeout(STOP_BUDGET_MS - BUFFER_RESERVE_MS)): Promise<void> {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
@@ -501,6 +530,7 @@ export class Agent {
     if (this.pipeline) await settle('aggregator flush', () => this.pipeline.pushAggregates(Date.now() * 1000, true));
     await stopKind('service');
     if (this.broker) await settle('broker', () => this.broker!.close());
+    if (this.pool) await settle('ingest workers', () => this.pool!.close());
     await Promise.all(this.forwarders.map((f) => settle(`forwarder ${f.id}`, () => f.stop(deadline))));
     if (this.buffer) await settle('buffer', () => this.buffer!.close());
     if (this.http) await settle('http', () => this.http!.close());

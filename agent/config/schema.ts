@@ -233,6 +233,17 @@ const ROOT: SchemaBranch = {
       format: f.numberRange(0, 100 * 365 * 86400),
       default: 7 * 86400,
     },
+    workers: {
+      doc:
+        'Threads that parse, validate, process and serialise raw publishes from MQTT clients besides the main thread ' +
+        '(0: all on the main thread; auto: 0 on a box with 2 cores or fewer, else cores - 2, at most 4); driver measurements are always processed on the main thread',
+      format: (v: unknown) => {
+        if (v === 'auto') return;
+        const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 16) throw new Error('must be "auto" or an integer between 0 and 16');
+      },
+      default: 'auto',
+    },
     maxDevices: {
       doc: 'Distinct devices the gateway keeps; measurements of a new device beyond this are rejected and counted (too_many_devices)',
       format: f.intRange(1, 1_000_000),

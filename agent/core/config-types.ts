@@ -66,6 +66,8 @@ export interface PipelineConfig {
   pastToleranceS: number;
   /** Distinct devices kept; a new device beyond this is rejected (`too_many_devices`). */
   maxDevices: number;
+  /** Ingest worker threads: "auto" or 0-16 (a decimal string from the environment). */
+  workers: number | string;
 }
 
 export interface StatsConfig {

@@ -26,6 +26,7 @@ export const METRICS = {
   dropped: counter('Accepted data that could not be stored, by reason', 'reason'),
   qos0_received: counter('QoS 0 publishes on bal/raw (best effort)'),
   processor_errors: counter('Processor exceptions, by processor', 'processor'),
+  pipeline_worker_exits: counter('Ingest worker threads (pipeline.workers) that exited; their publishes were not acknowledged and a new worker started'),
   late: counter('Samples that arrived after their statistics window was published'),
   stats_published: counter('Aggregator windows published'),
   stats_excluded: counter('Measurements left out of statistics whole (no field sample included, something invalid)'),

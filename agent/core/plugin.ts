@@ -257,7 +257,13 @@ export interface PluginSpec<Config, Instance> {
 }
 
 export type DriverSpec<C = Record<string, unknown>> = PluginSpec<C, Driver>;
-export type ProcessorSpec<C = Record<string, unknown>> = PluginSpec<C, Processor>;
+/**
+ * A processor spec may name the module that exports it (`workerModule: import.meta.url`): the
+ * pipeline's ingest workers (`pipeline.workers`) then import it and run the processor in their own
+ * threads. Only a processor whose `process` depends on nothing but its input and config can do
+ * this; with any configured processor lacking it, ingest stays on the main thread.
+ */
+export type ProcessorSpec<C = Record<string, unknown>> = PluginSpec<C, Processor> & { readonly workerModule?: string };
 export type AggregatorSpec<C = Record<string, unknown>> = PluginSpec<C, Aggregator>;
 export type AnalyzerSpec<C = Record<string, unknown>> = PluginSpec<C, Analyzer>;
 export type ForwarderSpec<C = Record<string, unknown>> = PluginSpec<C, Forwarder>;

@@ -18,6 +18,8 @@ import { LogLimiter } from '../core/log-limiter.js';
 import { nowMicros, type Measurement } from '../../algorithms/common/measurement.js';
 import type { Aggregator, DerivedMessage, Logger, Processor } from '../core/plugin.js';
 import { PROCESSED_PREFIX, RAW_PREFIX, processedTopic, rawTopic } from '../core/topics.js';
+import { deviceNameError } from './device-name.js';
+import type { IngestPool } from './ingest-pool.js';
 import { checkMeasurement, parseMeasurement, type Rejection, type ValidationLimits } from './validate.js';
 
 export interface RawInput {
@@ -40,6 +42,11 @@ export interface PipelineDeps {
   buffer: MessageBuffer | null;
   /** Whether the verbatim raw message on this topic must be stored (a forwarder sends it upstream). */
   storeRaw(rawTopic: string): boolean;
+  /**
+   * Ingest workers for raw publishes from network clients (`pipeline.workers`); absent: parsed and
+   * processed on the main thread. Driver measurements are always processed here (they are objects).
+   */
+  pool?: IngestPool | null;
   /** In-process publish on the embedded broker (local subscribers); fire and forget. */
   publish(topic: string, payload: string): void;
   limits: {
@@ -89,6 +96,7 @@ export class Pipeline {
       this.rejected({ reason: 'bad_topic', detail: `topic ${input.topic} names no device (bal/raw/<device>)` }, input.topic, input.clientId);
       return Promise.resolve('rejected');
     }
+    if (this.d.pool) return this.ingestInWorker(input, device, this.d.pool);
     const r = parseMeasurement(input.payload, device, this.limits());
     if (!r.ok) {
       this.rejected(r, input.topic, input.clientId);
@@ -98,7 +106,36 @@ export class Pipeline {
       this.rejected(this.deviceLimitRejection(r.m.device), input.topic, input.clientId);
       return Promise.resolve('rejected');
     }
-    const stored = this.accept(r.m, r.text ?? input.payload.toString('utf8'));
+    return this.settle(input, this.accept(r.m, r.text ?? input.payload.toString('utf8')));
+  }
+
+  /**
+   * `ingestRaw` with the parsing, validation, processing and serialising done in an ingest worker;
+   * the commit (publish, latest, aggregators, buffer) happens here, in the order the worker answers.
+   */
+  private ingestInWorker(input: RawInput, device: string, pool: IngestPool): Promise<RawVerdict> {
+    const bad = deviceNameError(device);
+    if (bad) {
+      this.rejected({ reason: 'bad_topic', detail: `topic's device: ${bad}` }, input.topic, input.clientId);
+      return Promise.resolve('rejected');
+    }
+    return pool.process(device, input.payload).then((r) => {
+      if (!r.ok) {
+        this.rejected(r, input.topic, input.clientId);
+        return 'rejected' as const;
+      }
+      if (this.overDeviceLimit(device)) {
+        this.rejected(this.deviceLimitRejection(device), input.topic, input.clientId);
+        return 'rejected' as const;
+      }
+      if (r.errors) for (const e of r.errors) this.processorFailed(device, e.processor, e.message);
+      const stored = this.commit(r.m, r.text, () => input.payload.toString('utf8'));
+      return this.settle(input, stored);
+    });
+  }
+
+  /** What a network client's publish waits for: the commit (QoS 1), or nothing (QoS 0, a failure counted). */
+  private settle(input: RawInput, stored: Promise<void>): Promise<RawVerdict> {
     if (input.qos === 0) {
       // Best effort: not held until the commit, a store failure is counted as a drop.
       this.d.counters.inc('qos0_received');
@@ -132,18 +169,29 @@ export class Pipeline {
   }
 
   private accept(m: Measurement, rawJson: string): Promise<void> {
-    const c = this.d.counters;
-    if (m.reasons) for (const reason of m.reasons) if (reason.startsWith('ts_')) c.inc('flagged', { reason });
     let out = m;
     for (const p of this.d.processors) {
       try {
         out = p.process(out);
       } catch (err) {
-        c.inc('processor_errors', { processor: p.name });
-        this.logLimited(`processor:${p.name}`, { device: m.device, processor: p.name, err: (err as Error).message }, 'processor failed; measurement passed on unprocessed by it');
+        this.processorFailed(m.device, p.name, (err as Error).message);
       }
     }
-    const processed = JSON.stringify(out);
+    return this.commit(out, JSON.stringify(out), () => rawJson);
+  }
+
+  private processorFailed(device: string, processor: string, message: string): void {
+    this.d.counters.inc('processor_errors', { processor });
+    this.logLimited(`processor:${processor}`, { device, processor, err: message }, 'processor failed; measurement passed on unprocessed by it');
+  }
+
+  /**
+   * Publish and keep a processed measurement, feed the aggregators, and store it (with the verbatim
+   * raw text, read only when a forwarder routes bal/raw). Resolves once committed.
+   */
+  private commit(out: Measurement, processed: string, rawJson: () => string): Promise<void> {
+    const c = this.d.counters;
+    if (out.reasons) for (const reason of out.reasons) if (reason.startsWith('ts_')) c.inc('flagged', { reason });
     const topic = processedTopic(out.device);
     this.d.publish(topic, processed);
     this.latest.set(out.device, out);
@@ -157,15 +205,15 @@ export class Pipeline {
         if (r.excludedFields) c.inc('stats_excluded_fields', undefined, r.excludedFields);
       } catch (err) {
         c.inc('aggregator_errors', { aggregator: a.name });
-        this.logLimited(`aggregator:${a.name}`, { device: m.device, aggregator: a.name, err: (err as Error).message }, 'aggregator failed on a measurement');
+        this.logLimited(`aggregator:${a.name}`, { device: out.device, aggregator: a.name, err: (err as Error).message }, 'aggregator failed on a measurement');
       }
     }
     this.listener?.(out.device);
     if (!this.d.buffer) return Promise.resolve();
     // The processed message keeps every field of the raw one, so the verbatim raw row is stored only
     // when some forwarder sends bal/raw/<device> upstream.
-    const rawT = rawTopic(m.device);
-    const rows: NewMessage[] = this.rawRouted(rawT) ? [{ topic: rawT, payload: rawJson }, { topic, payload: processed }] : [{ topic, payload: processed }];
+    const rawT = rawTopic(out.device);
+    const rows: NewMessage[] = this.rawRouted(rawT) ? [{ topic: rawT, payload: rawJson() }, { topic, payload: processed }] : [{ topic, payload: processed }];
     return this.d.buffer.append(rows).then(() => undefined);
   }
 

@@ -77,6 +77,7 @@ const SAMPLES: Record<string, string> = {
   processors: '[]',
   services: '[]',
   'scheduler.model': 'pymfm',
+  'pipeline.workers': '2',
   'scheduler.netDevice': 'pcc',
   'scheduler.netField': 'p.a',
   'scheduler.socField': 'bms.soc',

@@ -11,5 +11,6 @@ export const powerProcessor: ProcessorSpec<PowerProcessorConfig> = {
   type: 'power',
   doc: 'Per-phase and total active, reactive and apparent power, power factor and symmetrical components from the phasors',
   schema: {},
+  workerModule: import.meta.url,
   create: (config): Processor => ({ name: config.id, process: computePower }),
 };

@@ -1,0 +1,147 @@
+/**
+ * The pipeline's ingest workers (`pipeline.workers`): raw publishes are parsed, validated, processed
+ * and serialised in worker threads instead of the event loop; the main thread only commits the
+ * results (publish, latest values, aggregators, buffer).
+ *
+ * - **Order**: every device goes to one worker (a hash of its name), a worker handles its items in
+ *   arrival order and answers in that order, and the answers are resolved in order; so a device's
+ *   measurements reach `bal/processed` and the buffer in the order they were published.
+ * - **Batching**: items queue per worker and go over in one message per event-loop turn
+ *   (setImmediate), answered in one message, to keep the per-message cost of postMessage small.
+ * - **Bound**: what is in flight is bounded by the broker (each client has at most 256 publishes
+ *   held until their commit), so the pool has no queue limit of its own.
+ * - **A worker that dies** (a crash, an exception at start): every item it held is rejected, which
+ *   makes the broker close those clients' connections without acknowledging (they send again), it
+ *   is counted (`pipeline_worker_exits`) and logged, and a new worker takes its place at once. Nothing
+ *   acknowledged is lost: acknowledgements wait for the commit.
+ * - **close()** terminates the workers; items still in them are rejected the same way.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Counters } from '../core/counters.js';
+import type { Logger } from '../core/plugin.js';
+import type { IngestItem, IngestReply, IngestResult, IngestWorkerInit } from './ingest-protocol.js';
+
+interface Waiter {
+  resolve(r: IngestResult): void;
+  reject(e: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** Items not yet posted, and the waiters of every item posted or queued, oldest first. */
+  queue: IngestItem[];
+  waiting: Waiter[];
+  flushScheduled: boolean;
+  ready: boolean;
+  /** Items posted to the worker and not answered yet. */
+  posted: number;
+}
+
+const WORKER_URL = new URL('./ingest-worker.js', import.meta.url);
+
+/**
+ * Worker threads for a `pipeline.workers` setting on a box with `cores` cores: "auto" is none on 2
+ * cores or fewer (measured here: the main thread, the buffer's writer thread and the clients already
+ * share them, and a worker costs more in messages than it saves), else cores - 2, at most 4.
+ */
+export function ingestWorkerCount(setting: number | string, cores: number): number {
+  if (setting === 'auto') return cores <= 2 ? 0 : Math.min(4, cores - 2);
+  return typeof setting === 'number' ? setting : Number(setting);
+}
+
+/** FNV-1a over the UTF-16 code units: the same device always lands on the same worker. */
+function shard(device: string, n: number): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < device.length; k++) {
+    h ^= device.charCodeAt(k);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % n;
+}
+
+export class IngestPool {
+  private readonly slots: Slot[] = [];
+  private closed = false;
+
+  constructor(
+    readonly size: number,
+    private readonly init: IngestWorkerInit,
+    private readonly log: Logger,
+    private readonly counters: Counters,
+  ) {
+    for (let k = 0; k < size; k++) this.slots.push(this.spawn(k));
+  }
+
+  /** Parse, validate and process one raw publish in its device's worker. Rejects if that worker dies first. */
+  process(device: string, payload: Buffer): Promise<IngestResult> {
+    if (this.closed) return Promise.reject(new Error('ingest workers closed'));
+    const slot = this.slots[shard(device, this.size)]!;
+    return new Promise<IngestResult>((resolve, reject) => {
+      slot.waiting.push({ resolve, reject });
+      // A copy: the broker may reuse the packet's buffer once the publish is handled.
+      slot.queue.push({ device, payload: new Uint8Array(payload) });
+      if (!slot.flushScheduled && slot.ready) {
+        slot.flushScheduled = true;
+        setImmediate(() => this.flush(slot));
+      }
+    });
+  }
+
+  /** Worker threads (for tests: one may be terminated to see that nothing acknowledged is lost). */
+  workers(): readonly Worker[] {
+    return this.slots.map((s) => s.worker);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => 0)));
+    for (const s of this.slots) this.fail(s, new Error('ingest workers closed'));
+  }
+
+  private spawn(index: number): Slot {
+    const worker = new Worker(WORKER_URL, { workerData: this.init, resourceLimits: { maxYoungGenerationSizeMb: 16 } });
+    const slot: Slot = { worker, queue: [], waiting: [], flushScheduled: false, ready: false, posted: 0 };
+    worker.on('message', (msg: IngestReply | 'ready') => {
+      if (msg === 'ready') {
+        slot.ready = true;
+        if (slot.queue.length && !slot.flushScheduled) {
+          slot.flushScheduled = true;
+          setImmediate(() => this.flush(slot));
+        }
+        return;
+      }
+      slot.posted -= msg.length;
+      const done = slot.waiting.splice(0, msg.length);
+      for (let k = 0; k < done.length; k++) done[k]!.resolve(msg[k]!);
+    });
+    worker.on('error', (err) => {
+      this.log.error({ worker: index, err: err.message }, 'pipeline: an ingest worker failed');
+    });
+    worker.on('exit', (code) => {
+      if (this.slots[index] !== slot) return;
+      this.fail(slot, new Error(`ingest worker ${index} exited (code ${code})`));
+      if (this.closed) return;
+      this.counters.inc('pipeline_worker_exits');
+      this.log.error({ worker: index, code, inFlight: slot.posted }, 'pipeline: an ingest worker exited; its publishes were not acknowledged (their clients send them again); starting a new one');
+      this.slots[index] = this.spawn(index);
+    });
+    return slot;
+  }
+
+  private flush(slot: Slot): void {
+    slot.flushScheduled = false;
+    if (slot.queue.length === 0 || this.closed) return;
+    const batch = slot.queue;
+    slot.queue = [];
+    slot.posted += batch.length;
+    slot.worker.postMessage(batch);
+  }
+
+  /** Reject every waiter of a slot (posted or queued). */
+  private fail(slot: Slot, err: Error): void {
+    const waiting = slot.waiting.splice(0);
+    slot.queue = [];
+    for (const w of waiting) w.reject(err);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * `pipeline.workers`: raw publishes parsed, validated and processed in ingest worker threads.
+ * Against an in-process agent with two workers, a real mosquitto upstream (the mqtt forwarder) and
+ * mqtt.js clients:
+ * - each device's measurements reach bal/processed in the order they were published, and the
+ *   upstream broker with their buffer seq in that order (what receivers order by: the forwarder
+ *   sends fresh rows before an older backlog); every acknowledged publish arrives;
+ * - a worker terminated mid-stream loses nothing acknowledged: the clients whose publishes it held
+ *   are disconnected without PUBACK, send again, and everything arrives; the exit is counted and a
+ *   new worker takes its place;
+ * - the same bad payloads are refused with the same reasons as on the main thread.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import t from 'tap';
+import type { IngestPool } from '../../agent/pipeline/ingest-pool.js';
+import { ingestWorkerCount } from '../../agent/pipeline/ingest-pool.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { startInProcess, type InProcessAgent } from '../helpers/in-process.js';
+import { waitFor } from '../helpers/wait.js';
+
+const DEVICES = ['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7'];
+
+function pool(a: InProcessAgent): IngestPool {
+  const p = (a.agent as unknown as { pool: IngestPool | null }).pool;
+  if (!p) throw new Error('the agent runs no ingest workers');
+  return p;
+}
+
+function phasorMessage(n: number): string {
+  return JSON.stringify({ ts: Date.now() * 1000, n, v: { a: { mag: 230 + (n % 7), ang: 0 } }, i: { a: { mag: 10, ang: -30 } } });
+}
+
+/**
+ * Per device, the `n` of every message received on a topic pattern: in arrival order, or (`bySeq`,
+ * for forwarded messages) in the order of their buffer `seq`, as a receiver orders them: the
+ * forwarder sends fresh rows before an older backlog, so arrival order upstream is not seq order.
+ */
+interface Collector {
+  client: MqttClient;
+  /** The `n` of a device's messages, in arrival order or (`bySeq`) in buffer seq order. */
+  sequence(device: string): number[] | undefined;
+  devices(): string[];
+}
+
+async function collector(url: string, filter: string, bySeq = false): Promise<Collector> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  const rows = new Map<string, { n: number; seq: number }[]>();
+  client.on('message', (topic, payload) => {
+    const device = topic.split('/').at(-1)!;
+    const m = JSON.parse(payload.toString()) as { n: number; seq: unknown };
+    (rows.get(device) ?? rows.set(device, []).get(device)!).push({ n: m.n, seq: typeof m.seq === 'number' ? m.seq : 0 });
+  });
+  const sequence = (d: string): number[] | undefined => {
+    const r = rows.get(d);
+    return r && (bySeq ? [...r].sort((x, y) => x.seq - y.seq) : r).map((x) => x.n);
+  };
+  await client.subscribeAsync(filter, { qos: 1 });
+  return { client, sequence, devices: () => [...rows.keys()] };
+}
+
+t.test('auto is no worker on 2 cores, cores - 2 (at most 4) above', async (t) => {
+  t.equal(ingestWorkerCount('auto', 1), 0);
+  t.equal(ingestWorkerCount('auto', 2), 0);
+  t.equal(ingestWorkerCount('auto', 4), 2);
+  t.equal(ingestWorkerCount('auto', 16), 4);
+  t.equal(ingestWorkerCount(3, 2), 3, 'a number is taken as it is');
+  t.equal(ingestWorkerCount('2', 8), 2, 'a decimal string (from the environment) too');
+});
+
+t.test('order per device and at-least-once, through two workers, to bal/processed and upstream', async (t) => {
+  const up = await startMosquitto();
+  t.teardown(() => up.stop());
+  const a = await startInProcess(t, {
+    pipeline: { workers: 2 },
+    stats: { enabled: false },
+    forwarders: [{ type: 'mqtt', id: 'central', url: up.url, map: [{ from: 'bal/processed/+', to: 'legacy/+' }] }],
+  });
+  t.equal(pool(a).size, 2, 'two ingest workers');
+  const local = await collector(a.mqttUrl, 'bal/processed/+');
+  t.teardown(() => local.client.end(true));
+  const upstream = await collector(up.url, 'legacy/+', true);
+  t.teardown(() => upstream.client.end(true));
+
+  const pub = await a.client('pub-order');
+  const PER = 250;
+  const acks: Promise<unknown>[] = [];
+  for (let n = 0; n < PER; n++) for (const d of DEVICES) acks.push(pub.publishAsync(`bal/raw/${d}`, phasorMessage(n), { qos: 1 }));
+  await Promise.all(acks);
+
+  const want = Array.from({ length: PER }, (_, n) => n);
+  for (const [where, c] of [['bal/processed', local], ['upstream', upstream]] as const) {
+    await waitFor(`every measurement on ${where}`, () => DEVICES.every((d) => (c.sequence(d)?.length ?? 0) >= PER), {
+      timeoutMs: 60_000,
+      detail: () => DEVICES.map((d) => `${d}: ${c.sequence(d)?.length ?? 0}`).join(', '),
+    });
+    for (const d of DEVICES) {
+      const got = c.sequence(d)!;
+      const firstOff = got.findIndex((n, k) => n !== k);
+      t.same(got, want, `${where}: ${d} in publishing order${where === 'upstream' ? ' (by seq)' : ''}, each once${firstOff >= 0 ? ` (first difference at ${firstOff}: ${got.slice(firstOff, firstOff + 5).join(',')}; length ${got.length})` : ''}`);
+    }
+  }
+});
+
+t.test('a worker that dies loses nothing acknowledged', async (t) => {
+  const up = await startMosquitto();
+  t.teardown(() => up.stop());
+  const a = await startInProcess(t, {
+    pipeline: { workers: 2 },
+    stats: { enabled: false },
+    forwarders: [{ type: 'mqtt', id: 'central', url: up.url, map: [{ from: 'bal/processed/+', to: 'legacy/+' }] }],
+  });
+  const upstream = await collector(up.url, 'legacy/+');
+  t.teardown(() => upstream.client.end(true));
+  // A persistent session and automatic reconnects: what was not acknowledged is sent again.
+  const pub = await mqtt.connectAsync(a.mqttUrl, { clientId: 'pub-crash', clean: false, reconnectPeriod: 50 });
+  t.teardown(() => pub.end(true));
+
+  const TOTAL = 3000;
+  const acked = new Set<string>();
+  let sent = 0;
+  let killed = false;
+  const firstWorker = pool(a).workers()[0]!;
+  await new Promise<void>((resolve, reject) => {
+    const more = (): void => {
+      while (sent < TOTAL && sent - acked.size < 200) {
+        const n = sent++;
+        const d = DEVICES[n % DEVICES.length]!;
+        pub.publish(`bal/raw/${d}`, phasorMessage(n), { qos: 1 }, (err) => {
+          if (err) return reject(err);
+          acked.add(`${d}:${n}`);
+          if (!killed && acked.size >= TOTAL / 3) {
+            killed = true;
+            void firstWorker.terminate();
+          }
+          if (acked.size === TOTAL) resolve();
+          else more();
+        });
+      }
+    };
+    more();
+  });
+  t.ok(killed, 'a worker was terminated while publishes were in flight');
+  await waitFor('the exit counted', () => a.agent.counters.total('pipeline_worker_exits') >= 1, { timeoutMs: 20_000 });
+  t.not(pool(a).workers()[0], firstWorker, 'a new worker took its place');
+
+  const arrived = (): Set<string> => {
+    const s = new Set<string>();
+    for (const d of upstream.devices()) for (const n of upstream.sequence(d)!) s.add(`${d}:${n}`);
+    return s;
+  };
+  await waitFor('every acknowledged publish upstream', () => [...acked].every((k) => arrived().has(k)), {
+    timeoutMs: 60_000,
+    detail: () => `${[...acked].filter((k) => !arrived().has(k)).length} of ${acked.size} missing`,
+  });
+  t.equal(acked.size, TOTAL, 'every publish was acknowledged in the end');
+  t.pass('every acknowledged publish reached the upstream broker');
+});
+
+t.test('bad payloads are refused in the workers with the main thread\'s reasons', async (t) => {
+  const a = await startInProcess(t, { pipeline: { workers: 1 }, stats: { enabled: false } });
+  const pub = await a.client('pub-bad');
+  for (const [payload, reason] of [
+    ['{bad', 'bad_json'],
+    ['[1,2]', 'not_object'],
+    ['{"freq":"fifty"}', 'bad_type'],
+    ['{"v":{"a":{"mag":1}},"v":{}}', 'duplicate_key'],
+  ] as const) {
+    await pub.publishAsync('bal/raw/w1', payload, { qos: 1 });
+    await waitFor(`${reason} counted`, () => (a.agent.counters.get('rejected', { reason }) ?? 0) >= 1, { timeoutMs: 10_000 });
+  }
+  await pub.publishAsync('bal/raw/w1', phasorMessage(1), { qos: 1 });
+  t.equal(a.agent.counters.get('processed'), 1, 'a good one after them is processed');
+  t.pass('each refused with its reason');
+});
