@@ -165,8 +165,22 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
     } catch (err) {
       process.stderr.write(`mosquitto reference skipped: ${(err as Error).message}\n`);
     }
+    // The same throughput run with ingest worker threads (pipeline.workers), each on a fresh agent.
+    const withWorkers: Record<string, { per_s: number; cpu_us_per_measurement: number }> = {};
+    for (const workers of (process.env.GRIDEDGE_BENCH_WORKERS ?? '1,2').split(',').filter(Boolean).map(Number)) {
+      const w = await startAgent({ config: { stats: { enabled: true }, pipeline: { workers } } });
+      try {
+        await throughput(w.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', 5000);
+        const c0 = cpuSeconds(w.child.pid!);
+        const r = await throughput(w.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', n);
+        withWorkers[`workers_${workers}`] = { per_s: Math.round(r.perSecond), cpu_us_per_measurement: round(((cpuSeconds(w.child.pid!) - c0) / n) * 1e6) };
+      } finally {
+        await w.stop('SIGTERM');
+      }
+    }
     return {
       e2e_measurements_per_s: Math.round(tp.perSecond),
+      e2e_with_ingest_workers: withWorkers,
       cpu_us_per_measurement: round(cpuPerMeasurementUs),
       window20_per_s: Math.round(small.perSecond),
       window20_mosquitto_per_s: smallReference ? Math.round(smallReference.perSecond) : null,
