@@ -40,7 +40,6 @@ import { historyOf } from './http/routes/history.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { IngestPool, ingestWorkerCount } from './pipeline/ingest-pool.js';
 import type { IngestWorkerInit } from './pipeline/ingest-protocol.js';
-import { availableParallelism } from 'node:os';
 import { registry as defaultRegistry, type PluginRegistry } from './registry.js';
 import { AnalyzerRunner } from './analyzers/runner.js';
 import { attachSystemd, type SystemdHooks } from './core/sd-notify.js'; // systemd notify/watchdog (packaging)
@@ -494,7 +493,7 @@ export class Agent {
    * processor that cannot run in a worker (its spec names no `workerModule`; logged).
    */
   private ingestPool(cfg: AgentConfig, reg: PluginRegistry): IngestPool | null {
-    const n = ingestWorkerCount(cfg.pipeline.workers, availableParallelism());
+    const n = ingestWorkerCount(cfg.pipeline.workers);
     if (n === 0) return null;
     const procs: IngestWorkerInit['processors'] = [];
     for (const pc of cfg.processors) {

@@ -236,7 +236,7 @@ const ROOT: SchemaBranch = {
     workers: {
       doc:
         'Threads that parse, validate, process and serialise raw publishes from MQTT clients besides the main thread ' +
-        '(0: all on the main thread; auto: 0 on a box with 2 cores or fewer, else cores - 2, at most 4); driver measurements are always processed on the main thread',
+        '(0 or auto: all on the main thread, which measured as fast: see the README benchmarks); driver measurements are always processed on the main thread',
       format: (v: unknown) => {
         if (v === 'auto') return;
         const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;

@@ -40,12 +40,14 @@ interface Slot {
 const WORKER_URL = new URL('./ingest-worker.js', import.meta.url);
 
 /**
- * Worker threads for a `pipeline.workers` setting on a box with `cores` cores: "auto" is none on 2
- * cores or fewer (measured here: the main thread, the buffer's writer thread and the clients already
- * share them, and a worker costs more in messages than it saves), else cores - 2, at most 4.
+ * Worker threads for a `pipeline.workers` setting: "auto" starts none. Measured (README,
+ * "Benchmarks"): the main thread spends as long per measurement with workers as without, because
+ * posting each payload and receiving the processed measurement back (a structured clone) costs about
+ * what parsing, validating, processing and serialising saved; so more cores would not raise the
+ * rate, and on 2 cores the workers only add CPU. A number starts that many, for trying on a box.
  */
-export function ingestWorkerCount(setting: number | string, cores: number): number {
-  if (setting === 'auto') return cores <= 2 ? 0 : Math.min(4, cores - 2);
+export function ingestWorkerCount(setting: number | string): number {
+  if (setting === 'auto') return 0;
   return typeof setting === 'number' ? setting : Number(setting);
 }
 

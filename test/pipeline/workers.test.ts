@@ -58,13 +58,10 @@ async function collector(url: string, filter: string, bySeq = false): Promise<Co
   return { client, sequence, devices: () => [...rows.keys()] };
 }
 
-t.test('auto is no worker on 2 cores, cores - 2 (at most 4) above', async (t) => {
-  t.equal(ingestWorkerCount('auto', 1), 0);
-  t.equal(ingestWorkerCount('auto', 2), 0);
-  t.equal(ingestWorkerCount('auto', 4), 2);
-  t.equal(ingestWorkerCount('auto', 16), 4);
-  t.equal(ingestWorkerCount(3, 2), 3, 'a number is taken as it is');
-  t.equal(ingestWorkerCount('2', 8), 2, 'a decimal string (from the environment) too');
+t.test('auto starts no worker (measured: they do not shorten the main thread\'s time); a number starts that many', async (t) => {
+  t.equal(ingestWorkerCount('auto'), 0, 'auto');
+  t.equal(ingestWorkerCount(3), 3, 'a number is taken as it is');
+  t.equal(ingestWorkerCount('2'), 2, 'a decimal string (from the environment) too');
 });
 
 t.test('order per device and at-least-once, through two workers, to bal/processed and upstream', async (t) => {
