@@ -111,3 +111,22 @@ export function setOwn(o: object, k: string, v: unknown): void {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
   else (o as Record<string, unknown>)[k] = v;
 }
+
+/**
+ * Set the value at dotted `path` in `o` as own properties (`__proto__` included), creating the
+ * objects on the way and replacing a non-object found there. Drivers build messages with it.
+ */
+export function setPath(o: object, path: string, v: unknown): void {
+  const parts = path.split('.');
+  let cur = o as Record<string, unknown>;
+  for (let k = 0; k < parts.length - 1; k++) {
+    const p = parts[k]!;
+    let next = cur[p];
+    if (typeof next !== 'object' || next === null) {
+      next = {};
+      setOwn(cur, p, next);
+    }
+    cur = next as Record<string, unknown>;
+  }
+  setOwn(cur, parts[parts.length - 1]!, v);
+}

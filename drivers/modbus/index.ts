@@ -17,7 +17,7 @@
 import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
 import type { Counters } from '../../agent/core/counters.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
-import { markField, setOwn } from '../../algorithms/common/field-quality.js';
+import { markField, setPath } from '../../algorithms/common/field-quality.js';
 import { decodeRaw, isBitFunction, scaled } from './decode.js';
 import { planRequests, type PlannedRequest } from './plan.js';
 import { parseHostPort, resolveGroups, schema, validate, width, type ModbusConfig, type RegisterSpec } from './config.js';
@@ -347,20 +347,6 @@ export function buildMeasurement(
   return m;
 }
 
-function setPath(o: Record<string, unknown>, path: string, v: unknown): void {
-  const parts = path.split('.');
-  let cur = o;
-  for (let k = 0; k < parts.length - 1; k++) {
-    const p = parts[k]!;
-    let next = cur[p];
-    if (typeof next !== 'object' || next === null) {
-      next = {};
-      setOwn(cur, p, next);
-    }
-    cur = next as Record<string, unknown>;
-  }
-  setOwn(cur, parts[parts.length - 1]!, v);
-}
 
 export const modbusDriver: DriverSpec<ModbusConfig> = {
   type: 'modbus',

@@ -24,7 +24,7 @@ import { matchFilter } from '../../agent/core/topics.js';
 import { Backoff, sleep } from '../../agent/forwarders/backoff.js';
 import { applyCredentials } from '../../agent/forwarders/options.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
-import { setOwn } from '../../algorithms/common/field-quality.js';
+import { setPath } from '../../algorithms/common/field-quality.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { compile, deviceOf, schema, validate, type CompiledTopic, type MqttSourceConfig } from './config.js';
 import { resolveJsonPath } from './json-path.js';
@@ -348,19 +348,6 @@ class MqttSource implements Driver {
   }
 }
 
-function setPath(o: object, path: string, v: unknown): void {
-  const parts = path.split('.');
-  let cur = o as Record<string, unknown>;
-  for (let k = 0; k < parts.length - 1; k++) {
-    let next = cur[parts[k]!];
-    if (typeof next !== 'object' || next === null) {
-      next = {};
-      setOwn(cur, parts[k]!, next);
-    }
-    cur = next as Record<string, unknown>;
-  }
-  setOwn(cur, parts[parts.length - 1]!, v);
-}
 
 /** A phasor needs `mag`: a phase with only `ang` is left out (with its field_quality entries). */
 function dropPhasorsWithoutMag(m: Measurement, fq: Record<string, string>): void {

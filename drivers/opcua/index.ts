@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import type { ClientMonitoredItemBase, ClientSession, ClientSubscription, DataValue, OPCUAClient, UserIdentityInfo } from 'node-opcua-client';
 import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
 import type { Measurement, Quality } from '../../algorithms/common/measurement.js';
-import { QUALITY_BY_RANK, qualityRank, setOwn } from '../../algorithms/common/field-quality.js';
+import { QUALITY_BY_RANK, qualityRank, setPath } from '../../algorithms/common/field-quality.js';
 import { effectivePolicy, parseEndpoint, resolveNodes, schema, validate, type NodeSpec, type OpcuaConfig } from './config.js';
 import { checkOwnCertificate, diagnose, ensurePki, loadOpcua, pkiPaths, within, type CertificateModule, type Diagnosis, type OpcuaModule, type OwnCertificate } from './client.js';
 import { qualityOfStatus, statusName, toLeaf, type Leaf } from './values.js';
@@ -526,20 +526,6 @@ export function buildMeasurement(device: string, ts: number, nodes: readonly Pic
   return m;
 }
 
-function setPath(o: Record<string, unknown>, path: string, v: unknown): void {
-  const parts = path.split('.');
-  let cur = o;
-  for (let k = 0; k < parts.length - 1; k++) {
-    const p = parts[k]!;
-    let next = cur[p];
-    if (typeof next !== 'object' || next === null) {
-      next = {};
-      setOwn(cur, p, next);
-    }
-    cur = next as Record<string, unknown>;
-  }
-  setOwn(cur, parts[parts.length - 1]!, v);
-}
 
 export const opcuaDriver: DriverSpec<OpcuaConfig> = {
   type: 'opcua',
