@@ -11,10 +11,10 @@
  * - the same bad payloads are refused with the same reasons as on the main thread.
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import type { IngestPool } from '../../agent/pipeline/ingest-pool.js';
 import { ingestWorkerCount } from '../../agent/pipeline/ingest-pool.js';
-import { startMosquitto } from '../helpers/mosquitto.js';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { startInProcess, type InProcessAgent } from '../helpers/in-process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -58,13 +58,8 @@ async function collector(url: string, filter: string, bySeq = false): Promise<Co
   return { client, sequence, devices: () => [...rows.keys()] };
 }
 
-t.test('auto starts no worker (measured: they do not shorten the main thread\'s time); a number starts that many', async (t) => {
-  t.equal(ingestWorkerCount('auto'), 0, 'auto');
-  t.equal(ingestWorkerCount(3), 3, 'a number is taken as it is');
-  t.equal(ingestWorkerCount('2'), 2, 'a decimal string (from the environment) too');
-});
-
-t.test('order per device and at-least-once, through two workers, to bal/processed and upstream', async (t) => {
+/** An agent with two ingest workers forwarding bal/processed/+ to a mosquitto as legacy/+. */
+async function agentWithUpstream(t: Tap): Promise<{ up: Mosquitto; a: InProcessAgent }> {
   const up = await startMosquitto();
   t.teardown(() => up.stop());
   const a = await startInProcess(t, {
@@ -72,6 +67,17 @@ t.test('order per device and at-least-once, through two workers, to bal/processe
     stats: { enabled: false },
     forwarders: [{ type: 'mqtt', id: 'central', url: up.url, map: [{ from: 'bal/processed/+', to: 'legacy/+' }] }],
   });
+  return { up, a };
+}
+
+t.test('auto starts no worker (measured: they do not shorten the main thread\'s time); a number starts that many', async (t) => {
+  t.equal(ingestWorkerCount('auto'), 0, 'auto');
+  t.equal(ingestWorkerCount(3), 3, 'a number is taken as it is');
+  t.equal(ingestWorkerCount('2'), 2, 'a decimal string (from the environment) too');
+});
+
+t.test('order per device and at-least-once, through two workers, to bal/processed and upstream', async (t) => {
+  const { up, a } = await agentWithUpstream(t);
   t.equal(pool(a).size, 2, 'two ingest workers');
   const local = await collector(a.mqttUrl, 'bal/processed/+');
   t.teardown(() => local.client.end(true));
@@ -99,13 +105,7 @@ t.test('order per device and at-least-once, through two workers, to bal/processe
 });
 
 t.test('a worker that dies loses nothing acknowledged', async (t) => {
-  const up = await startMosquitto();
-  t.teardown(() => up.stop());
-  const a = await startInProcess(t, {
-    pipeline: { workers: 2 },
-    stats: { enabled: false },
-    forwarders: [{ type: 'mqtt', id: 'central', url: up.url, map: [{ from: 'bal/processed/+', to: 'legacy/+' }] }],
-  });
+  const { up, a } = await agentWithUpstream(t);
   const upstream = await collector(up.url, 'legacy/+');
   t.teardown(() => upstream.client.end(true));
   // A persistent session and automatic reconnects: what was not acknowledged is sent again.
