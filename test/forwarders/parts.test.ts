@@ -196,3 +196,51 @@ t.test('connect errors get a reason and a message a person can act on', async (t
   t.match(describeConnectError(Object.assign(new Error('x'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), url), { reason: 'tls', message: /does not name the host/ });
   t.match(describeConnectError(Object.assign(new Error('x'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }), url), { reason: 'tls', message: /does not speak TLS/ });
 });
+
+t.test('withGwSeq on random objects: gw and seq first, clashing top-level keys renamed, nothing else changed', async (t) => {
+  const { prng } = await import('../../algorithms/common/prng.js');
+  const rnd = prng(20261130);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  // Key names that clash, names of the renaming chain, and others; strings with JSON's structural
+  // characters, and sometimes a quote (escaped by JSON.stringify: the text then has a backslash).
+  const KEYS = ['seq', 'gw', 'seq_components', 'seq_components_orig', 'seq_components_orig_orig', 'gw_orig', 'a', 'b', 'v'];
+  const STRINGS = ['x', '{', '}', '[1,', '"seq":', 'a:b,c', 'say "hi"', ''];
+  const value = (depth: number): unknown => {
+    const r = rnd();
+    if (depth > 2 || r < 0.4) return pick([1, -2.5, 1e21, 0, true, null, ...STRINGS]);
+    if (r < 0.55) return Array.from({ length: Math.floor(rnd() * 3) }, () => value(depth + 1));
+    const o: Record<string, unknown> = {};
+    for (let k = Math.floor(rnd() * 4); k > 0; k--) o[pick(KEYS)] = value(depth + 1);
+    return o;
+  };
+  /** The rule, written out independently: gw and seq first; a stored key of the same name gets the next free of name_orig... (seq: seq_components...). */
+  const expected = (o: Record<string, unknown>, seq: number): Record<string, unknown> => {
+    const out: Record<string, unknown> = { gw: 'g', seq };
+    const taken = new Set([...Object.keys(o), 'gw', 'seq']);
+    for (const [k, v] of Object.entries(o)) {
+      if (k !== 'gw' && k !== 'seq') {
+        out[k] = v;
+        continue;
+      }
+      let name = k === 'seq' ? 'seq_components' : 'gw_orig';
+      while (taken.has(name)) name += '_orig';
+      out[name] = v;
+    }
+    return out;
+  };
+  let escaped = 0;
+  for (let n = 0; n < 3000; n++) {
+    const o: Record<string, unknown> = {};
+    for (let k = 1 + Math.floor(rnd() * 6); k > 0; k--) o[pick(KEYS)] = value(1);
+    const text = n % 3 === 0 ? JSON.stringify(o, null, 1) : JSON.stringify(o);
+    if (text.includes('\\')) escaped++;
+    const out = withGwSeq(text, '"g"', n);
+    const parsed = JSON.parse(out) as Record<string, unknown>;
+    if (Object.keys(parsed).length !== Object.keys(o).length + 2 || JSON.stringify(parsed) !== JSON.stringify(expected(o, n))) {
+      t.fail(`object ${n}: ${text} -> ${out}`);
+      return;
+    }
+  }
+  t.ok(escaped > 100 && escaped < 2900, `both paths exercised (${escaped} of 3000 texts had a backslash)`);
+  t.pass('3000 random objects forwarded as the rule says');
+});
