@@ -58,6 +58,8 @@ export class Shape {
   readonly refText: string[];
   readonly refHi: Uint32Array;
   private paths: Map<string, number> | null = null;
+  /** splicedParts by field names (a few lists at most: one per forwarder type). */
+  private readonly spliced = new Map<string, readonly string[] | null>();
 
   constructor(
     readonly id: number,
@@ -106,6 +108,39 @@ export class Shape {
   numericSlot(path: string): number {
     this.paths ??= numericPaths(this.template);
     return this.paths.get(path) ?? -1;
+  }
+
+  /**
+   * The template's parts after `splice` put `fields` in front (their values left out: the head is
+   * written per row) and renamed the keys that clash, cached per list of field names; null when the
+   * spliced template does not keep the slots in place (not an object's template).
+   */
+  splicedParts(fields: readonly (readonly [string, string])[], splice: Splicer): readonly string[] | null {
+    const key = fields.map((f) => f[0]).join('\u0000');
+    const hit = this.spliced.get(key);
+    if (hit !== undefined) return hit;
+    // Placeholder values of one character, removed again with the head they form.
+    const placeholders = fields.map((f) => [f[0], '0'] as const);
+    const text = splice(this.template, placeholders);
+    let head = '{';
+    for (let k = 0; k < placeholders.length; k++) head += (k ? ',"' : '"') + placeholders[k]![0] + '":0';
+    let parts: string[] | null = null;
+    if (text.startsWith(head)) {
+      const body = text.slice(head.length);
+      parts = [];
+      let from = 0;
+      for (let i = 0; i < body.length; i++) {
+        const c = body.charCodeAt(i);
+        if (c === 0 || c === 1) {
+          parts.push(body.slice(from, i));
+          from = i + 1;
+        }
+      }
+      parts.push(body.slice(from));
+      if (parts.length !== this.parts.length) parts = null;
+    }
+    if (this.spliced.size < 8) this.spliced.set(key, parts);
+    return parts;
   }
 }
 
@@ -484,8 +519,28 @@ function numbersStart(shape: Shape, blob: Uint8Array): number {
 
 /** The text a row was encoded from (each number as JSON.stringify writes it). */
 export function decode(shape: Shape, blob: Uint8Array): string {
+  return decodeWith(shape, blob, shape.parts);
+}
+
+/**
+ * The text of a row with fields spliced in front of its own (what `spliceFields` of the forwarders
+ * makes of the decoded text, and byte for byte the same), built from the shape without scanning the
+ * text: the shape's template is spliced once per list of field names and kept. Null when the
+ * template is not an object's (the caller splices the decoded text).
+ */
+export function decodeSpliced(shape: Shape, blob: Uint8Array, fields: readonly (readonly [string, string])[], splice: Splicer): string | null {
+  const parts = shape.splicedParts(fields, splice);
+  if (parts === null) return null;
+  let head = '{';
+  for (let k = 0; k < fields.length; k++) head += (k ? ',"' : '"') + fields[k]![0] + '":' + fields[k]![1];
+  return head + decodeWith(shape, blob, parts);
+}
+
+/** The forwarders' splice (agent/forwarders/payload.ts spliceFields), passed in to keep this module free of it. */
+export type Splicer = (payload: string, fields: readonly (readonly [string, string])[]) => string;
+
+function decodeWith(shape: Shape, blob: Uint8Array, parts: readonly string[]): string {
   checkFormat(shape, blob);
-  const parts = shape.parts;
   const kinds = shape.kinds;
   const buf = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   let spos = 1 + ((shape.numCount + 1) >> 1);

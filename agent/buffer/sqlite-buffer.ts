@@ -44,7 +44,8 @@ import type { WriteJob, WriterData, WriterReply } from './writer-protocol.js';
 import { planPrune, undelivered, type HeadRow, type PrunePlan } from './prune-plan.js';
 import { readSeqFloor, SEQ_FILE } from './seq-floor.js';
 import { payloadLimit, type SpaceBudget } from './space.js';
-import { decode, readNumber, Shape } from './codec.js';
+import { decode, decodeSpliced, readNumber, Shape } from './codec.js';
+import { spliceFields } from '../forwarders/payload.js';
 import { Buckets, checkQuery, resolveField, type HistoryQuery, type HistorySeries, type HistorySource } from './history.js';
 import { Worker } from 'node:worker_threads';
 
@@ -945,7 +946,14 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       if (shapeId === null) out[i] = { seq, storedAt, topic, payload: String(payload) };
       else {
         const shape = this.shapeOf(store, shapeId);
-        out[i] = { seq, storedAt, topic: shape.topic, payload: decode(shape, payload as Buffer) };
+        const text = decode(shape, payload as Buffer);
+        out[i] = {
+          seq,
+          storedAt,
+          topic: shape.topic,
+          payload: text,
+          spliced: (fields) => decodeSpliced(shape, payload as Buffer, fields, spliceFields) ?? spliceFields(text, fields),
+        };
       }
     }
     return out;

@@ -210,6 +210,12 @@ export interface StoredMessage {
   topic: string;
   /** UTF-8 JSON text of the message (without `gw`/`seq`: forwarders add them). */
   payload: string;
+  /**
+   * For rows read back from the buffer's encoded form: the payload with `fields` spliced in front,
+   * exactly as `spliceFields(payload, fields)` (agent/forwarders/payload.ts) makes it, without
+   * scanning the text. Absent on live rows (use spliceFields).
+   */
+  spliced?(fields: readonly (readonly [string, string])[]): string;
 }
 
 export interface SendResult {

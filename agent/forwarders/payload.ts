@@ -141,3 +141,8 @@ export function withGwSeq(payload: string, gwJson: string, seq: number): string 
     ['seq', String(seq)],
   ]);
 }
+
+/** The forwarded text of a row: through the buffer's encoded form when it has one (no scan), else spliced. */
+export function splicedRow(row: { payload: string; spliced?(fields: readonly (readonly [string, string])[]): string }, fields: readonly (readonly [string, string])[]): string {
+  return row.spliced ? row.spliced(fields) : spliceFields(row.payload, fields);
+}

@@ -14,11 +14,12 @@ t.test('append resolves with increasing seqs; read returns rows in seq order', a
   t.same(await buffer.append([{ topic: 'a', payload: '{"x":1}' }, { topic: 'b', payload: '{"x":2}' }]), [1, 2]);
   t.same(await buffer.append([{ topic: 'c', payload: '{"x":3}' }]), [3]);
   t.equal(buffer.lastSeq(), 3);
-  t.same(buffer.read(0, 10), [
+  t.same(buffer.read(0, 10).map(({ seq, storedAt, topic, payload }) => ({ seq, storedAt, topic, payload })), [
     { seq: 1, storedAt: clock.wallMs, topic: 'a', payload: '{"x":1}' },
     { seq: 2, storedAt: clock.wallMs, topic: 'b', payload: '{"x":2}' },
     { seq: 3, storedAt: clock.wallMs, topic: 'c', payload: '{"x":3}' },
   ]);
+  t.equal(buffer.read(0, 1)[0]!.spliced?.([['gw', '"g"'], ['seq', '1']]), '{"gw":"g","seq":1,"x":1}', 'an encoded row splices the forwarded fields from its shape');
   t.same(buffer.read(1, 1).map((r) => r.seq), [2], 'limit');
   t.same(buffer.read(0, 10, 2).map((r) => r.seq), [1, 2], 'upTo is inclusive');
   t.same(buffer.read(3, 10), [], 'nothing after the last row');

@@ -199,3 +199,48 @@ t.test('a topic stops getting new shapes at its limit', async (t) => {
   t.ok(c.roundTrip('t', '{"k3":2}'), 'known structures are still encoded');
   t.ok(c.roundTrip('u', '{"other":1}'), 'another topic has its own limit');
 });
+
+t.test('forwarded text from the encoded form equals the forwarders\' splice of the decoded text', async (t) => {
+  const { spliceFields } = await import('../../agent/forwarders/payload.js');
+  const { decodeSpliced } = await import('../../agent/buffer/codec.js');
+  const rand = prng(7);
+  const c = codec();
+  const sig = new PmuSignal(
+    { nominalVoltage: 230, current: 10, powerFactor: 0.95, unbalancePct: 1, currentUnbalancePct: 2, noisePct: 0.1, frequency: 50, frequencyDrift: 0.02, seed: 3 },
+    0,
+  );
+  const texts: [string, string][] = [];
+  // Processed PMU messages (their top-level `seq` is renamed), random measurements (keys named gw,
+  // seq and their renamed forms among them), pretty-printed texts and an empty object.
+  for (let i = 0; i < 500; i++) texts.push(['bal/processed/pmu1', JSON.stringify(computePower(sig.sample('pmu1', 1764000000000000 + i * 20000)))]);
+  for (let i = 0; i < 3000; i++) {
+    const m = randomMeasurement(rand, i);
+    if (i % 5 === 0) m['seq'] = { v: i };
+    if (i % 7 === 0) m['gw'] = 'spoof';
+    if (i % 11 === 0) m['seq_components'] = 1;
+    texts.push([`bal/processed/r${i % 5}`, i % 3 === 0 ? JSON.stringify(m, null, 2) : JSON.stringify(m)]);
+  }
+  texts.push(['bal/processed/empty', '{}'], ['bal/processed/empty', ' { } ']);
+  const fieldLists: [string, string][][] = [
+    [['gw', '"gw-1"'], ['seq', '42']],
+    [['gw', '"gw-1"'], ['seq', '42'], ['topic', '"bal/processed/x"']],
+  ];
+  let compared = 0;
+  let differ = 0;
+  let viaShape = 0;
+  for (const [topic, text] of texts) {
+    const r = c.roundTrip(topic, text);
+    if (!r) continue;
+    for (const fields of fieldLists) {
+      const want = spliceFields(r.back, fields);
+      const fast = decodeSpliced(r.shape, r.blob, fields, spliceFields);
+      if (fast !== null) viaShape++;
+      const got = fast ?? spliceFields(r.back, fields);
+      compared++;
+      if (got !== want && differ++ < 3) t.equal(got, want, `${topic}: ${text.slice(0, 80)}`);
+    }
+  }
+  t.equal(differ, 0, `byte-identical in all ${compared} cases`);
+  t.ok(compared > 2000, `texts encoded and compared: ${compared} (the others were past their topic's shape limit)`);
+  t.equal(viaShape, compared, 'every one built from its shape (objects only here)');
+});

@@ -9,7 +9,7 @@
  * `maxMessageBytes` (the hub refuses device-to-cloud messages over 256 KB). A message's id is
  * `<gw>:<seq>` for one row and `<gw>:<first seq>-<last seq>` for several.
  */
-import { spliceFields } from '../payload.js';
+import { splicedRow } from '../payload.js';
 
 export function eventsTopicBase(deviceId: string, moduleId?: string): string {
   return `devices/${deviceId}/` + (moduleId ? `modules/${moduleId}/` : '') + 'messages/events/';
@@ -71,7 +71,7 @@ export function packRows(rows: readonly PackRow[], o: PackOptions): PackResult {
       ['seq', String(r.seq)],
     ];
     if (o.includeTopic) fields.push(['topic', JSON.stringify(r.topic)]);
-    const text = spliceFields(r.payload, fields);
+    const text = splicedRow(r, fields);
     const size = Buffer.byteLength(text);
     if (size + (array ? 2 : 0) > o.maxMessageBytes) {
       tooLarge.push({ seq: r.seq, bytes: size });

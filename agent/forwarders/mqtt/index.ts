@@ -19,7 +19,7 @@ import {
   type RoutingConfig,
   type RunnerConfig,
 } from '../options.js';
-import { withGwSeq } from '../payload.js';
+import { splicedRow } from '../payload.js';
 
 /** `clientId` empty: `gridedge-<gateway>-<id>`. */
 export interface MqttForwarderConfig extends RoutingConfig, RunnerConfig, MqttConnectionConfig {
@@ -126,7 +126,7 @@ class MqttForwarder implements Forwarder {
     if (!link || !link.connected) throw link?.error ?? new ForwardError('closed', `${this.cfg.url}: not connected`);
     const qos = this.cfg.qos === 0 ? 0 : 1;
     const gw = this.gwJson;
-    const outcomes = await Promise.allSettled(batch.map((r) => link.publish(r.topic, withGwSeq(r.payload, gw, r.seq), qos)));
+    const outcomes = await Promise.allSettled(batch.map((r) => link.publish(r.topic, splicedRow(r, [['gw', gw], ['seq', String(r.seq)]]), qos)));
     const delivered: number[] = [];
     const rejected: { seq: number; reason: string }[] = [];
     let failure: ForwardError | undefined;
