@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { checkEach, intRange, oneOf } from '../../agent/config/formats.js';
+import { driverFieldError } from '../common/field-path.js';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 
 export interface RegisterSpec {
@@ -72,26 +73,10 @@ export interface ResolvedGroup {
 export const REGISTER_DEFAULTS = { function: 'holding', type: 'u16', order: 'ABCD', scale: 1, offset: 0 } as const;
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
-const FIELD_RE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$/;
-const RESERVED = new Set(['device', 'ts', 'quality', 'reasons', 'field_quality']);
-const SCALARS = new Set(['freq', 'rocof', 'v_total', 'i_total']);
-const POWER = new Set(['p', 'q', 's', 'pf']);
 
-/** Why `field` cannot be filled from a register of `fn`, or null. Electrical names keep their shape. */
+/** Why `field` cannot be filled from a register of `fn`, or null (drivers/common/field-path.ts). */
 export function fieldError(field: unknown, fn: ModbusFunction): string | null {
-  if (typeof field !== 'string' || !FIELD_RE.test(field)) return 'must be a dotted field path such as "v.a.mag", "p.total" or "breaker.q1"';
-  const parts = field.split('.');
-  const top = parts[0]!;
-  if (RESERVED.has(top)) return `"${top}" is reserved in measurements`;
-  if (parts.some((p) => p === '__proto__' || p === 'constructor' || p === 'prototype')) return 'must not use the names __proto__, constructor or prototype';
-  const electrical = top === 'v' || top === 'i' || POWER.has(top) || SCALARS.has(top) || top === 'seq';
-  if (electrical && isBitFunction(fn)) return `"${top}" is an electrical quantity and cannot come from a ${fn} (a bit)`;
-  if (top === 'seq') return '"seq" is computed by the agent, not read';
-  if (SCALARS.has(top) && parts.length !== 1) return `"${top}" is a number, not an object`;
-  if ((top === 'v' || top === 'i') && !(parts.length === 3 && /^[abc]$/.test(parts[1]!) && /^(mag|ang)$/.test(parts[2]!)))
-    return `must be ${top}.<a|b|c>.<mag|ang>`;
-  if (POWER.has(top) && !(parts.length === 2 && /^(a|b|c|total)$/.test(parts[1]!))) return `must be ${top}.<a|b|c|total>`;
-  return null;
+  return driverFieldError(field, isBitFunction(fn) ? fn : undefined);
 }
 
 /** Shape check of one register entry (defaults not yet applied); throws "<sub-path> must ..." messages. */

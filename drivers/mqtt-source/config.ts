@@ -10,7 +10,7 @@ import { intRange, optionalString } from '../../agent/config/formats.js';
 import { filterError } from '../../agent/core/topics.js';
 import { isTlsUrl, upstreamUrl } from '../../agent/forwarders/options.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
-import { fieldError } from '../modbus/config.js';
+import { driverFieldError } from '../common/field-path.js';
 import { parseJsonPath, type PathStep } from './json-path.js';
 import type { MqttConnectionConfig } from '../../agent/forwarders/options.js';
 
@@ -149,7 +149,7 @@ export function compile(cfg: Partial<MqttSourceConfig>): { problems: string[]; t
           fields = [];
           const seen: string[] = [];
           for (const [field, source] of Object.entries(f)) {
-            const fe = fieldError(field, 'input');
+            const fe = driverFieldError(field);
             if (fe) problems.push(`${at}.fields: the field "${field}" ${fe}`);
             const clash = seen.find((s) => s.startsWith(`${field}.`) || field.startsWith(`${s}.`));
             if (clash) problems.push(`${at}.fields: the field "${field}" lies inside or around the field "${clash}"`);

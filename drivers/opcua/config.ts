@@ -5,7 +5,7 @@
  * once. Nothing here loads node-opcua, so `gridedge config check` stays fast.
  */
 import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
-import { fieldError } from '../modbus/config.js';
+import { driverFieldError } from '../common/field-path.js';
 import { DEFAULT_VALUE_LIMITS } from '../../agent/pipeline/validate.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
@@ -110,7 +110,7 @@ function nodeProblems(n: unknown, at: string): string[] {
   const ne = nodeIdError(o['nodeId']);
   if (ne) problems.push(`${at}.nodeId ${ne}`);
   // The electrical names keep their shape, exactly as for Modbus registers (any numeric source).
-  const fe = fieldError(o['field'], 'input');
+  const fe = driverFieldError(o['field']);
   if (fe) problems.push(`${at}.field ${fe}`);
   const si = o['samplingInterval'];
   if (si !== undefined && (typeof si !== 'number' || !Number.isInteger(si) || si < 0 || si > 86_400_000))
