@@ -347,7 +347,6 @@ export function buildMeasurement(
   return m;
 }
 
-
 export const modbusDriver: DriverSpec<ModbusConfig> = {
   type: 'modbus',
   doc: 'Modbus TCP servers and RTU devices (serial lines shared by their units): register maps, presets of common meters, polling groups',

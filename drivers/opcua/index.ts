@@ -526,7 +526,6 @@ export function buildMeasurement(device: string, ts: number, nodes: readonly Pic
   return m;
 }
 
-
 export const opcuaDriver: DriverSpec<OpcuaConfig> = {
   type: 'opcua',
   doc: 'OPC UA client (node-opcua): monitored items on one subscription, security None/Sign/SignAndEncrypt, anonymous or user name, quality per node from its StatusCode',
