@@ -38,6 +38,8 @@ interface Slot {
 }
 
 const WORKER_URL = new URL('./ingest-worker.js', import.meta.url);
+/** Workers exiting before they were ready, in a row, after which the pool gives up. */
+const START_FAILURES = 3;
 
 /**
  * Worker threads for a `pipeline.workers` setting: "auto" starts none. Measured (README,
@@ -64,6 +66,10 @@ function shard(device: string, n: number): number {
 export class IngestPool {
   private readonly slots: Slot[] = [];
   private closed = false;
+  /** Workers that exited before they were ready, in a row. */
+  private startFailures = 0;
+  /** Gave up after START_FAILURES: the pipeline processes on the main thread (see usable). */
+  private broken = false;
 
   constructor(
     readonly size: number,
@@ -72,6 +78,11 @@ export class IngestPool {
     private readonly counters: Counters,
   ) {
     for (let k = 0; k < size; k++) this.slots.push(this.spawn(k));
+  }
+
+  /** Whether the pool takes work (false once closed, or given up because its workers cannot start). */
+  usable(): boolean {
+    return !this.closed && !this.broken;
   }
 
   /** Parse, validate and process one raw publish in its device's worker. Rejects if that worker dies first. */
@@ -125,6 +136,15 @@ export class IngestPool {
       this.fail(slot, new Error(`ingest worker ${index} exited (code ${code})`));
       if (this.closed) return;
       this.counters.inc('pipeline_worker_exits');
+      // A worker that cannot even start (a processor module that fails to load) would fail again:
+      // after START_FAILURES in a row the pool gives up and the pipeline processes on the main thread.
+      this.startFailures = slot.ready ? 0 : this.startFailures + 1;
+      if (this.startFailures >= START_FAILURES) {
+        this.broken = true;
+        this.log.error({ worker: index, code }, 'pipeline: ingest workers fail to start; raw publishes are processed on the main thread from now on');
+        void this.close();
+        return;
+      }
       this.log.error({ worker: index, code, inFlight: slot.posted }, 'pipeline: an ingest worker exited; its publishes were not acknowledged (their clients send them again); starting a new one');
       this.slots[index] = this.spawn(index);
     });

@@ -96,7 +96,7 @@ export class Pipeline {
       this.rejected({ reason: 'bad_topic', detail: `topic ${input.topic} names no device (bal/raw/<device>)` }, input.topic, input.clientId);
       return Promise.resolve('rejected');
     }
-    if (this.d.pool) return this.ingestInWorker(input, device, this.d.pool);
+    if (this.d.pool?.usable()) return this.ingestInWorker(input, device, this.d.pool);
     const r = parseMeasurement(input.payload, device, this.limits());
     if (!r.ok) {
       this.rejected(r, input.topic, input.clientId);

@@ -169,3 +169,20 @@ t.test('bad payloads are refused in the workers with the main thread\'s reasons'
   t.equal(a.agent.counters.get('processed'), 1, 'a good one after them is processed');
   t.pass('each refused with its reason');
 });
+
+t.test('workers that cannot start: after three tries the pipeline processes on the main thread', async (t) => {
+  const { extendRegistry, plugin, registry } = await import('../../agent/registry.js');
+  const { mainThreadOnlyProcessor } = await import('./fixtures/main-thread-only-processor.js');
+  const reg = extendRegistry(registry, { processors: [plugin(mainThreadOnlyProcessor)] });
+  const a = await startInProcess(t, { pipeline: { workers: 1 }, stats: { enabled: false }, processors: [{ type: 'power', id: 'power' }, { type: 'main-thread-only', id: 'mark' }] }, reg);
+  await waitFor('the pool to give up', () => !pool(a).usable(), { timeoutMs: 30_000 });
+  t.ok(a.agent.counters.total('pipeline_worker_exits') >= 3, 'each failed start counted');
+  const sub = await a.client('sub-fallback');
+  await sub.subscribeAsync('bal/processed/fb');
+  const got = new Promise<Record<string, unknown>>((resolve) => sub.once('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)));
+  const pub = await a.client('pub-fallback');
+  await pub.publishAsync('bal/raw/fb', phasorMessage(1), { qos: 1 });
+  const m = await got;
+  t.equal(m['marked'], 1, 'processed by both processors, on the main thread');
+  t.ok(m['p'], 'power computed');
+});
