@@ -178,7 +178,7 @@ const ROOT: SchemaBranch = {
   },
   http: {
     host: {
-      doc: 'Address the HTTP server (status page, API, metrics) binds; any non-loopback address needs http.users',
+      doc: 'Address the HTTP server (live page, API, metrics) binds; any non-loopback address needs http.users',
       format: f.host,
       default: '127.0.0.1',
     },
