@@ -3,7 +3,8 @@
  * every known device, then sends each device at most once a second however fast it measures (a
  * 50 Hz simulated PMU); with `http.users` it needs a session like the rest of the API; at most 32
  * streams are open at once (the next is refused with a 503 problem and counted); a client that goes
- * away is removed (the open-streams gauge comes back down).
+ * away is removed (the open-streams gauge comes back down); a client that stops reading is skipped
+ * (counted) until its socket drains, then gets events again.
  */
 import t from 'tap';
 import { getJson, startAgent } from '../helpers/agent-process.js';
@@ -116,4 +117,36 @@ t.test('with http.users the event stream needs a session', async (t) => {
   const withCookie = await openSse(`${agent.httpUrl}/api/v1/events`, { cookie });
   t.teardown(() => withCookie.close());
   t.equal(withCookie.status, 200, 'so does the session cookie (what the page uses)');
+});
+
+t.test('a client that stops reading is skipped (counted) until it drains, then gets events again', async (t) => {
+  const { connect } = await import('node:net');
+  // 500 devices, each sent once a second: about 0.5 MB/s of events, enough to fill the socket buffers.
+  const agent = await startAgent({ config: { drivers: [{ type: 'sim-pmu', id: 'm', rate: 1, count: 500 }], stats: { enabled: false } } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  await waitFor('500 devices', async () => ((await getJson<{ total: number }>(`${agent.httpUrl}/api/v1/devices`)).total >= 500 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
+
+  const url = new URL(agent.httpUrl);
+  const sock = connect(Number(url.port), url.hostname);
+  t.teardown(() => sock.destroy());
+  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+  sock.write('GET /api/v1/events HTTP/1.1\r\nHost: gw\r\nAccept: text/event-stream\r\n\r\n');
+  let received = 0;
+  sock.on('data', (d: Buffer) => (received += d.length));
+  await waitFor('the stream to start', () => received > 0, { timeoutMs: 10_000 });
+  sock.pause(); // stop reading: the kernel buffers fill, then the agent's write() says wait
+  const skipped = async () => {
+    const c = await counters(agent.httpUrl);
+    return Number(c.counters['http_sse_skipped'] ?? 0);
+  };
+  await waitFor('ticks skipped for the blocked client', async () => ((await skipped()) >= 3 ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
+  // Each further tick skips it again (it is not sent, so nothing queues for it in the agent).
+  const s0 = await skipped();
+  await waitFor('three more skipped ticks', async () => ((await skipped()) >= s0 + 3 ? true : undefined), { timeoutMs: 30_000, intervalMs: 500 });
+  t.ok((await skipped()) >= s0 + 3, 'every tick while blocked is skipped and counted');
+
+  const before = received;
+  sock.resume();
+  await waitFor('events flowing again after it drains', () => received > before + 500 * 500, { timeoutMs: 30_000 });
+  t.pass(`the client read ${((received - before) / 1e6).toFixed(1)} MB after resuming`);
 });
