@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/agent-process.js';
 import { parseMatpower } from '../../algorithms/grid/matpower.js';
+import type { MeasurementInput } from '../../algorithms/grid/measurements.js';
 import type { Network } from '../../algorithms/grid/network.js';
 
 export const FIXTURES = join(repoRoot(), 'test', 'gridstate', 'fixtures');
@@ -25,14 +26,8 @@ export function reference(name: string): Reference {
   return JSON.parse(readFileSync(join(FIXTURES, `${name}.pf.json`), 'utf8')) as Reference;
 }
 
-export interface MeasurementSpec {
-  type: string;
-  bus?: number;
-  branch?: number;
-  end?: string;
-  value: number;
-  sigma: number;
-}
+/** A measurement as the measurement file format takes it. */
+export type MeasurementSpec = MeasurementInput;
 
 /**
  * A full measurement set taken from MATPOWER's solved power flow of a case (not from our own power

@@ -17,3 +17,12 @@ export function loadFixture(name: string): Record<string, unknown> {
 export function editable(name: string): Record<string, unknown> & { battery_specs: Record<string, unknown>[]; generation_and_load: { values: Record<string, unknown>[] } } {
   return loadFixture(name) as never;
 }
+
+/** One row of pymfm's committed rule-based output (scheduling_rule_based_output.json). */
+export interface PymfmRow {
+  timestamp: string;
+  P_net_before_kW: number;
+  P_net_after_kW: number;
+  P_bat_1_kW: number;
+  'SoC_bat_1_%': number;
+}

@@ -13,7 +13,7 @@
 import t from 'tap';
 import { startInProcess } from '../helpers/in-process.js';
 import { waitFor } from '../helpers/wait.js';
-import { loadFixture } from './fixtures.js';
+import { loadFixture, type PymfmRow } from './fixtures.js';
 import { randomJob, toServiceInput } from './random-jobs.js';
 import { hashPassword } from '../../agent/broker/passwords.js';
 
@@ -38,14 +38,6 @@ interface JobComplete {
     schedule: { time: string; SoC_bat: Record<string, number>; P_bat_kW: Record<string, number>; P_net_before_kW: number; P_net_after_kW: number }[];
   };
 }
-interface PymfmRow {
-  timestamp: string;
-  P_net_before_kW: number;
-  P_net_after_kW: number;
-  P_bat_1_kW: number;
-  'SoC_bat_1_%': number;
-}
-
 /**
  * A job branch and bound needs many seconds for (seeded random job, 96 steps, 8 batteries with losses:
  * its LP relaxation's optimum lies below the MILP's, so the LP-first path does not settle it), in

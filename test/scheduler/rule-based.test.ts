@@ -11,15 +11,7 @@
 import t from 'tap';
 import { normaliseJob, ruleBased, type Battery, type Job } from '../../algorithms/scheduler/index.js';
 import { prng } from '../../algorithms/common/prng.js';
-import { loadFixture } from './fixtures.js';
-
-interface PymfmRow {
-  timestamp: string;
-  P_net_before_kW: number;
-  P_net_after_kW: number;
-  P_bat_1_kW: number;
-  'SoC_bat_1_%': number;
-}
+import { loadFixture, type PymfmRow } from './fixtures.js';
 
 t.test("pymfm variant equals pymfm's committed output except the edited 00:15 step", async (t) => {
   const job = normaliseJob(loadFixture('scheduling_rule_based.json'));
