@@ -18,6 +18,7 @@ import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../.
 import type { Counters } from '../../agent/core/counters.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { markField, setPath } from '../../algorithms/common/field-quality.js';
+import { dropPhasorsWithoutMag } from '../common/phasors.js';
 import { decodeRaw, isBitFunction, scaled } from './decode.js';
 import { planRequests, type PlannedRequest } from './plan.js';
 import { parseHostPort, resolveGroups, schema, validate, width, type ModbusConfig, type RegisterSpec } from './config.js';
@@ -327,17 +328,7 @@ export function buildMeasurement(
       why.set(r.field, reason);
     }
   });
-  for (const top of ['v', 'i'] as const) {
-    const set = m[top] as Record<string, Record<string, unknown>> | undefined;
-    if (!set) continue;
-    for (const ph of Object.keys(set)) {
-      if (typeof set[ph]!['mag'] === 'number') continue;
-      delete set[ph];
-      count--;
-      for (const k of Object.keys(fq)) if (k === `${top}.${ph}` || k.startsWith(`${top}.${ph}.`)) delete fq[k];
-    }
-    if (Object.keys(set).length === 0) delete m[top];
-  }
+  count -= dropPhasorsWithoutMag(m, fq);
   if (count <= 0) return null;
   if (Object.keys(fq).length) {
     m.field_quality = fq;

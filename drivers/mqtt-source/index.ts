@@ -28,6 +28,7 @@ import { setPath } from '../../algorithms/common/field-quality.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { compile, deviceOf, schema, validate, type CompiledTopic, type MqttSourceConfig } from './config.js';
 import { resolveJsonPath } from './json-path.js';
+import { dropPhasorsWithoutMag } from '../common/phasors.js';
 
 export type { MqttSourceConfig } from './config.js';
 
@@ -348,20 +349,6 @@ class MqttSource implements Driver {
   }
 }
 
-
-/** A phasor needs `mag`: a phase with only `ang` is left out (with its field_quality entries). */
-function dropPhasorsWithoutMag(m: Measurement, fq: Record<string, string>): void {
-  for (const top of ['v', 'i'] as const) {
-    const set = m[top] as Record<string, Record<string, unknown>> | undefined;
-    if (!set) continue;
-    for (const ph of Object.keys(set)) {
-      if (typeof set[ph]!['mag'] === 'number') continue;
-      delete set[ph];
-      for (const k of Object.keys(fq)) if (k.startsWith(`${top}.${ph}.`)) delete fq[k];
-    }
-    if (Object.keys(set).length === 0) delete m[top];
-  }
-}
 
 function hasValue(m: Measurement): boolean {
   return Object.keys(m).some((k) => k !== 'device' && k !== 'ts' && k !== 'quality');
