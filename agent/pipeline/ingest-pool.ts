@@ -91,7 +91,8 @@ export class IngestPool {
     const slot = this.slots[shard(device, this.size)]!;
     return new Promise<IngestResult>((resolve, reject) => {
       slot.waiting.push({ resolve, reject });
-      // A copy: the broker may reuse the packet's buffer once the publish is handled.
+      // A copy with its own memory: the broker may reuse the packet's buffer once the publish is
+      // handled, and the copy's memory is moved (transferred, not copied again) to the worker.
       slot.queue.push({ device, payload: new Uint8Array(payload) });
       if (!slot.flushScheduled && slot.ready) {
         slot.flushScheduled = true;
@@ -157,7 +158,7 @@ export class IngestPool {
     const batch = slot.queue;
     slot.queue = [];
     slot.posted += batch.length;
-    slot.worker.postMessage(batch);
+    slot.worker.postMessage(batch, batch.map((item) => item.payload.buffer as ArrayBuffer));
   }
 
   /** Reject every waiter of a slot (posted or queued). */

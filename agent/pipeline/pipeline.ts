@@ -18,7 +18,6 @@ import { LogLimiter } from '../core/log-limiter.js';
 import { nowMicros, type Measurement } from '../../algorithms/common/measurement.js';
 import type { Aggregator, DerivedMessage, Logger, Processor } from '../core/plugin.js';
 import { PROCESSED_PREFIX, RAW_PREFIX, processedTopic, rawTopic } from '../core/topics.js';
-import { deviceNameError } from './device-name.js';
 import type { IngestPool } from './ingest-pool.js';
 import { checkMeasurement, parseMeasurement, type Rejection, type ValidationLimits } from './validate.js';
 
@@ -114,11 +113,7 @@ export class Pipeline {
    * the commit (publish, latest, aggregators, buffer) happens here, in the order the worker answers.
    */
   private ingestInWorker(input: RawInput, device: string, pool: IngestPool): Promise<RawVerdict> {
-    const bad = deviceNameError(device);
-    if (bad) {
-      this.rejected({ reason: 'bad_topic', detail: `topic's device: ${bad}` }, input.topic, input.clientId);
-      return Promise.resolve('rejected');
-    }
+    // The worker's parseMeasurement checks the device name too (bad_topic), as on the main thread.
     return pool.process(device, input.payload).then((r) => {
       if (!r.ok) {
         this.rejected(r, input.topic, input.clientId);

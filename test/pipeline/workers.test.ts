@@ -165,6 +165,8 @@ t.test('bad payloads are refused in the workers with the main thread\'s reasons'
     await pub.publishAsync('bal/raw/w1', payload, { qos: 1 });
     await waitFor(`${reason} counted`, () => (a.agent.counters.get('rejected', { reason }) ?? 0) >= 1, { timeoutMs: 10_000 });
   }
+  await pub.publishAsync(`bal/raw/${'x'.repeat(200)}`, phasorMessage(0), { qos: 1 });
+  await waitFor('bad_topic counted (a device name over 128 bytes)', () => (a.agent.counters.get('rejected', { reason: 'bad_topic' }) ?? 0) >= 1, { timeoutMs: 10_000 });
   await pub.publishAsync('bal/raw/w1', phasorMessage(1), { qos: 1 });
   t.equal(a.agent.counters.get('processed'), 1, 'a good one after them is processed');
   t.pass('each refused with its reason');
