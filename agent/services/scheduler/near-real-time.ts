@@ -1,7 +1,7 @@
 /**
  * The loop of one near-real-time job. Lifecycle: `start()` sets a timer (on the service's Clock) for
- * `job_start` (or now, when that is past); each tick runs once, publishes the setpoints, records the
- * job's progress and sets the next tick on the job's grid (job_start + k·repeat_seconds after the
+ * `job_start` (or now, when that is past); each tick runs once, records the job's progress, publishes the setpoints
+ * and sets the next tick on the job's grid (job_start + k·repeat_seconds after the
  * run's start; after a run slower than that, one run follows at once); at `job_end` the job is marked success. Runs of one job never overlap.
  * `stop(reason)` clears the timer and terminates a run in flight; nothing is published after it.
  *
@@ -180,9 +180,14 @@ export class NearRealTimeLoop {
     this.lastMessage = msg;
     const reason = typeof msg['reason'] === 'string' ? msg['reason'] : undefined;
     this.d.counters.inc('scheduler_nrt_runs', { result: reason ? 'hold' : 'ok' });
-    await this.d.publish({ topic: this.topic, message: msg }).catch((e: Error) => this.d.log.warn({ job: this.id, err: e.message }, 'scheduler: setpoints not published'));
-    if (this.stopped) return;
+    // The job's progress is recorded before the publish, so whoever sees the setpoints on the topic
+    // finds the same run in the job's details; a failed publish replaces that line with the error.
     this.d.progress(this.summary(), reason ? `run ${msg['run']}: holding the last setpoints: ${reason}` : `run ${msg['run']}: setpoints published on ${this.topic}`);
+    await this.d.publish({ topic: this.topic, message: msg }).catch((e: Error) => {
+      this.d.log.warn({ job: this.id, err: e.message }, 'scheduler: setpoints not published');
+      if (!this.stopped) this.d.progress(this.summary(), `run ${msg['run']}: setpoints not published: ${e.message}`);
+    });
+    if (this.stopped) return;
     // The next tick: the job's next grid point after this run's start (job_start + k·repeat_seconds).
     // A run that took longer than that is followed by one run at once, not by one per missed tick.
     const k = Math.floor((now - this.spec.startMs) / this.spec.repeatMs) + 1;
