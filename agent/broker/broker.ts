@@ -28,6 +28,7 @@ import {
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 import { buildUserTable, type BrokerUser } from './users.js';
+import { batchWrites } from './write-batching.js';
 
 export interface RawPublish {
   topic: string;
@@ -378,6 +379,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   /** Hand one connection (TCP socket or WebSocket stream) to Aedes, with the packet size cap. */
   const attach = (conn: Duplex, address: string, req?: IncomingMessage): void => {
     sockets.add(conn);
+    batchWrites(conn);
     const client = aedes.handle(conn, req);
     conn.once('close', () => {
       sockets.delete(conn);

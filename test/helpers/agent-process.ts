@@ -101,7 +101,10 @@ export async function spawnAgent(
   args: string[],
   o: { dir: string; configFile: string; env?: NodeJS.ProcessEnv; noWait?: boolean; readyTimeoutMs?: number },
 ): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [cliPath(), ...args], {
+  // GRIDEDGE_AGENT_NODE_ARGS: extra Node options for the agent (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`
+  // to profile it under a bench; Node refuses --cpu-prof in NODE_OPTIONS).
+  const nodeArgs = (process.env['GRIDEDGE_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, cliPath(), ...args], {
     cwd: o.dir,
     env: { ...process.env, GRIDEDGE_CONFIG: '', ...(o.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
