@@ -106,7 +106,10 @@ function shorten(s: string): string {
 export function scanJson(s: string, limits: ScanLimits): ScanError | null {
   const maxDepth = limits.maxDepth;
   const maxKeys = limits.maxKeys;
-  ensureCapacity(maxDepth, maxKeys);
+  // Scratch sized by what this text can hold, not by the limits (a 1 000 000-key limit for config
+  // files would otherwise keep 12 MB of tables for the life of the process): a name is read only
+  // after `{` or `,`, so each takes at least 3 characters (`,""`); a level takes at least 1.
+  ensureCapacity(Math.min(maxDepth, s.length), Math.min(maxKeys, Math.floor(s.length / 3) + 2));
   // Locals for the hot loop (module-level bindings cost a context load on every access).
   const isObj = isObject, idx = index, bases = base, hashes = nameHash, ats = nameAt, ends = nameEnd;
   const n = s.length;

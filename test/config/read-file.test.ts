@@ -66,3 +66,15 @@ t.test('duplicate keys and prototype keys are refused in JSON and YAML config fi
     t.equal(({} as Record<string, unknown>)['polluted'], undefined, 'nothing reached Object.prototype');
   }
 });
+
+t.test('a duplicate among the densest possible names is still found (the scan sizes its tables by the text)', async (t) => {
+  // `{"":0,"a":0,...}` packs a name into every 6 characters; the scanner's tables hold text length / 3.
+  const names = Array.from({ length: 5000 }, (_, k) => `"${k.toString(36)}":0`);
+  const ok = parseConfigText(`{"gateway":{${names.join(',')}}}`, 'dense.json');
+  t.ok(ok.ok || !ok.problems.some((p) => /twice|duplicate/i.test(p.message)), '5 000 distinct names: no duplicate reported');
+  const dup = parseConfigText(`{"gateway":{${names.join(',')},"0":1}}`, 'dense.json');
+  t.notOk(dup.ok, 'the last name repeating the first is refused');
+  if (!dup.ok) t.match(dup.problems[0]!.message, /gateway\.0/);
+  const shortest = parseConfigText('{"":{"":{"":0,"":1}}}', 'tiny.json');
+  t.notOk(shortest.ok, 'a duplicate in the shortest nested text is refused');
+});
