@@ -7,7 +7,8 @@
  * connection goes down first — mqtt.js would otherwise keep an unacknowledged QoS 1 callback
  * pending forever when `reconnectPeriod` is 0.
  */
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { loadMqtt } from '../core/load-mqtt.js';
 import { ForwardError, describeConnectError } from './errors.js';
 
 export interface LinkOptions {
@@ -61,7 +62,8 @@ export class MqttLink {
   }
 
   /** Connect; resolves once the broker accepted the connection (CONNACK 0), rejects with a ForwardError. */
-  static open(opts: LinkOptions, signal?: AbortSignal): Promise<MqttLink> {
+  static async open(opts: LinkOptions, signal?: AbortSignal): Promise<MqttLink> {
+    const { connect } = await loadMqtt();
     const options: IClientOptions = {
       clientId: opts.clientId,
       clean: true,

@@ -14,11 +14,26 @@
  * between the devices on them (`acquireLine`/`releaseLine`, by device path); TCP lines belong to one
  * device.
  */
-import ModbusSerial from 'modbus-serial';
+import type ModbusSerial from 'modbus-serial';
 
 /** The client class (a CommonJS export whose `default` is itself). */
-const ModbusRTU = ModbusSerial.default;
-type ModbusRTU = InstanceType<typeof ModbusRTU>;
+type ModbusRTUClass = typeof ModbusSerial.default;
+type ModbusRTU = InstanceType<ModbusRTUClass>;
+let loading: Promise<ModbusRTUClass> | null = null;
+/**
+ * modbus-serial (with serialport, ≈ 6 MB resident), loaded when the first line opens, so an agent
+ * without a Modbus driver does not pay for it; a failed import is retried at the next open.
+ */
+function loadModbus(): Promise<ModbusRTUClass> {
+  loading ??= import('modbus-serial').then(
+    (m) => m.default.default,
+    (e: unknown) => {
+      loading = null;
+      throw e;
+    },
+  );
+  return loading;
+}
 import type { ModbusFunction } from './decode.js';
 
 export type Endpoint =
@@ -162,7 +177,13 @@ export class ModbusLine {
     const t = this.now();
     if (t < this.nextOpenAt)
       throw new ModbusFailure('disconnected', `not connected to ${this.where} (${this.connError ?? 'reconnecting'}); next attempt in ${Math.ceil(this.nextOpenAt - t)} ms`);
-    const client = new ModbusRTU();
+    let Client: ModbusRTUClass;
+    try {
+      Client = await loadModbus();
+    } catch (e) {
+      throw new ModbusFailure('disconnected', `cannot load modbus-serial: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const client = new Client();
     // Errors also arrive as rejected requests or failed opens; without a listener an 'error' event would throw.
     client.on('error', (e: unknown) => {
       this.lastError = e instanceof Error ? e.message : String(e);

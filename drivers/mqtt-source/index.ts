@@ -17,7 +17,8 @@
  * reconnect. mqtt.js hands the next packet of a connection to `handleMessage` only after the
  * previous callback, so messages are committed and acknowledged one at a time, in order.
  */
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
+import { loadMqtt } from '../../agent/core/load-mqtt.js';
 import type { Driver, DriverSpec, Emit, EmitOutcome, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
 import { LogLimiter } from '../../agent/core/log-limiter.js';
 import { matchFilter } from '../../agent/core/topics.js';
@@ -123,7 +124,8 @@ class MqttSource implements Driver {
   }
 
   /** One connection: connect, subscribe, run until it closes. Resolves whether CONNACK came. */
-  private session(): Promise<boolean> {
+  private async session(): Promise<boolean> {
+    const mqtt = await loadMqtt();
     const cfg = this.cfg;
     const ctx = this.ctx!;
     const opts: IClientOptions = {

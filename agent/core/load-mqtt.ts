@@ -1,0 +1,16 @@
+/**
+ * mqtt.js, loaded on first use: only forwarders and the mqtt-source driver open client connections,
+ * and the embedded default has neither, so it does not pay for the module (≈ 6 MB resident with its
+ * dependencies). The promise is shared; a failed import is retried at the next call.
+ */
+export type MqttModule = typeof import('mqtt');
+
+let loading: Promise<MqttModule> | null = null;
+
+export function loadMqtt(): Promise<MqttModule> {
+  loading ??= import('mqtt').catch((e: unknown) => {
+    loading = null;
+    throw e;
+  });
+  return loading;
+}
