@@ -5,7 +5,7 @@
  * through Debian's mosquitto as a reference broker.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
@@ -113,6 +113,29 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/** CPU seconds of the process's main thread (tid = pid) and of all its other threads together. */
+function threadCpuSeconds(pid: number): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let f: string[];
+    try {
+      f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const s = (Number(f[11]) + Number(f[12])) / 100;
+    if (Number(tid) === pid) main += s;
+    else others += s;
+  }
+  return { main, others };
+}
+
+/** µs of CPU per measurement between two thread readings: main thread, other threads (buffer writer, V8 GC helpers, libuv). */
+function cpuSplit(a: { main: number; others: number }, b: { main: number; others: number }, n: number): { main_thread: number; other_threads: number } {
+  return { main_thread: round(((b.main - a.main) / n) * 1e6), other_threads: round(((b.others - a.others) / n) * 1e6) };
+}
+
 function rssMb(pid: number): number {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /VmRSS:\s+(\d+) kB/.exec(s);
@@ -188,12 +211,17 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
     // Warm-up.
     await throughput(agent.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', 5000);
     const cpu0 = cpuSeconds(pid);
+    const th0 = threadCpuSeconds(pid);
     const tp = await throughput(agent.mqttUrl, 'bal/raw/bench1', 'bal/processed/bench1', n);
     const cpuPerMeasurementUs = ((cpuSeconds(pid) - cpu0) / n) * 1e6;
+    const cpuByThread = cpuSplit(th0, threadCpuSeconds(pid), n);
     const rssAfterThroughput = rssMb(pid);
     const memoryAfterThroughput = (await getJson<{ memory?: Record<string, number> }>(`${agent.httpUrl}/api/v1/status`)).memory ?? null;
     // A client with 20 publishes in flight (paho's and mosquitto's default window).
-    const small = await throughput(agent.mqttUrl, 'bal/raw/bench3', 'bal/processed/bench3', Math.min(n, 20_000), 20);
+    const smallN = Math.min(n, 20_000);
+    const th1 = threadCpuSeconds(pid);
+    const small = await throughput(agent.mqttUrl, 'bal/raw/bench3', 'bal/processed/bench3', smallN, 20);
+    const smallCpuByThread = cpuSplit(th1, threadCpuSeconds(pid), smallN);
     let reference: LoopResult | null = null;
     let smallReference: LoopResult | null = null;
     try {
@@ -219,6 +247,8 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
       e2e_measurements_per_s: Math.round(tp.perSecond),
       e2e_with_ingest_workers: withWorkers,
       cpu_us_per_measurement: round(cpuPerMeasurementUs),
+      cpu_us_per_measurement_by_thread: cpuByThread,
+      window20_cpu_us_per_measurement_by_thread: smallCpuByThread,
       window20_per_s: Math.round(small.perSecond),
       window20_mosquitto_per_s: smallReference ? Math.round(smallReference.perSecond) : null,
       window20_ratio_to_mosquitto: smallReference ? round(small.perSecond / smallReference.perSecond) : null,
