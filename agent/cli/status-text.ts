@@ -1,6 +1,6 @@
 /** The human summary of an AgentStatus, for a field technician at a terminal. */
 import type { AgentStatus } from '../core/status-types.js';
-import { ago, bytes, columns, count, duration, oneLine } from './format.js';
+import { ago, bytes, columns, count, duration, oneLine, unsent } from './format.js';
 
 type CounterValue = number | Record<string, number>;
 
@@ -74,11 +74,14 @@ export function renderStatus(s: AgentStatus, now = Date.now()): string {
 
   const buf = s.buffer;
   if (!buf) out.push('Buffer      not open');
-  else
+  else {
+    const u = unsent(buf);
+    const rest = !u ? 'no forwarder, all local history' : u.rows === 0 ? 'all forwarded, kept as local history' : `${count(u.rows)} awaiting forwarding (oldest ${duration(u.ageSeconds)}), the rest local history`;
     out.push(
-      `Buffer      ${count(buf.rows)} rows, ${bytes(buf.bytes)}, oldest ${duration(buf.oldestAgeSeconds)}` +
+      `Buffer      ${count(buf.rows)} rows, ${bytes(buf.bytes)}, oldest ${duration(buf.oldestAgeSeconds)}; ${rest}` +
         (buf.writeError ? `, WRITE ERROR: ${oneLine(buf.writeError)}` : ''),
     );
+  }
 
   out.push(s.forwarders.length ? 'Forwarders' : 'Forwarders  none');
   out.push(

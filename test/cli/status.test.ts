@@ -25,7 +25,7 @@ t.test('status: a healthy agent → a compact summary, exit 0', async (t) => {
   t.match(out, /Broker +127\.0\.0\.1:1883, 3 clients, 5 subscriptions/);
   t.match(out, /\n  pmu1 +sim-pmu +running +devices pmu1\n/);
   t.match(out, /\n  meter1 +questionable +age 4\.5 s +\(stale\)\n/);
-  t.match(out, /Buffer +12,345 rows, 4\.1 MiB, oldest 3 min 12 s/);
+  t.match(out, /Buffer +12,345 rows, 4\.1 MiB, oldest 3 min 12 s; 5,000 awaiting forwarding \(oldest 43 s\), the rest local history\n/);
   // Ages are relative to when the CLI ran: only their form is checked.
   t.match(out, /\n  hub +azure-iot +connected +lag 5,000 rows \(43 s\) +12 dropped, last success [^,:]+ ago\n/);
   t.match(out, /Counters +received 1,234 \(driver 1,000, mqtt 234\), processed 1,230, rejected 4 \(bad_json 3, too_large 1\), dropped 0, late 2\n$/);
@@ -99,7 +99,7 @@ t.test('buffer: rows, bytes, oldest age and per forwarder cursor, lag and drops'
   t.teardown(srv.close);
   const r = await runCli(['buffer', '--url', srv.url]);
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stdout, /^Buffer +\/var\/lib\/gridedge\/buffer\.db\nRows +12,345 \(seq 1001 \.\. 13345\)\nSize +4\.1 MiB\nOldest +3 min 12 s\n/);
+  t.match(r.stdout, /^Buffer +\/var\/lib\/gridedge\/buffer\.db\nRows +12,345 \(seq 1001 \.\. 13345\)\nSize +4\.1 MiB\nOldest +3 min 12 s\nUnsent +5,000 rows not yet sent by every forwarder \(oldest 43 s\); the other rows were forwarded and stay as local history \(storage\.historyHours\)\n/);
   t.match(r.stdout, /\n  central +connected +cursor 13345 +lag 0 rows \(0 s\) +0 dropped +draining 50\/s\n/);
   t.match(r.stdout, /\n  hub +connected +cursor 8345 +lag 5,000 rows \(43 s\) +12 dropped +draining 900\/s\n/);
 
@@ -178,4 +178,18 @@ t.test('status: colour on a terminal only; NO_COLOR and TERM=dumb turn it off, F
   t.match(await tty({}), /\x1b\[31mDEGRADED/, 'on a TTY: colour');
   t.notMatch(await tty({ NO_COLOR: '1' }), ESC, 'NO_COLOR=1 on a TTY: plain');
   t.notMatch(await tty({ TERM: 'dumb' }), ESC, 'TERM=dumb on a TTY: plain');
+});
+
+t.test('buffer lines say what is unsent and what is local history, with and without forwarders', async (t) => {
+  for (const [cursors, status, buffer] of [
+    [[], /oldest 3 min 12 s; no forwarder, all local history\n/, /\nUnsent +no forwarder: every row is local history \(storage\.historyHours\)\n/],
+    [[{ forwarder: 'central', cursor: 13345, lag: 0, lagSeconds: 0, dropped: 0 }], /oldest 3 min 12 s; all forwarded, kept as local history\n/, /\nUnsent +none; the other rows were forwarded/],
+  ] as const) {
+    const s = healthyStatus();
+    s.buffer!.cursors = [...cursors];
+    const srv = await serve(s);
+    t.teardown(srv.close);
+    t.match((await runCli(['status', '--url', srv.url])).stdout, status);
+    t.match((await runCli(['buffer', '--url', srv.url])).stdout, buffer);
+  }
 });

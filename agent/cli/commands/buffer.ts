@@ -7,7 +7,7 @@ import type { AgentStatus } from '../../core/status-types.js';
 import { EXIT, EXIT_DEGRADED, positiveNumber, type Command } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
-import { bytes, columns, count, duration, oneLine } from '../format.js';
+import { bytes, columns, count, duration, oneLine, unsent } from '../format.js';
 import { agentOptions } from './status.js';
 
 export interface BufferView {
@@ -46,6 +46,12 @@ export function bufferView(s: AgentStatus): BufferView {
   };
 }
 
+function unsentText(u: { rows: number; ageSeconds: number } | null): string {
+  if (!u) return 'no forwarder: every row is local history (storage.historyHours)';
+  const rest = 'the other rows were forwarded and stay as local history (storage.historyHours)';
+  return u.rows === 0 ? `none; ${rest}` : `${count(u.rows)} rows not yet sent by every forwarder (oldest ${duration(u.ageSeconds)}); ${rest}`;
+}
+
 export function renderBuffer(v: BufferView): string {
   const b = v.buffer;
   if (!b) return 'Buffer      not open (see gridedge status)\n';
@@ -54,6 +60,7 @@ export function renderBuffer(v: BufferView): string {
     `Rows        ${count(b.rows)} (seq ${b.firstSeq} .. ${b.lastSeq})`,
     `Size        ${bytes(b.bytes)}`,
     `Oldest      ${duration(b.oldestAgeSeconds)}`,
+    `Unsent      ${unsentText(unsent(b))}`,
   ];
   if (b.writeError) out.push(`WRITE ERROR ${oneLine(b.writeError)} (QoS 1 publishes are not acknowledged)`);
   out.push(v.forwarders.length ? 'Forwarders' : 'Forwarders  none');
