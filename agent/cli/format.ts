@@ -38,18 +38,4 @@ export function oneLine(s: string, max = 100): string {
   return t.length > max ? `${t.slice(0, max - 3)}...` : t;
 }
 
-/**
- * What the buffer still has to send: the rows above the slowest forwarder's cursor and the age of the
- * oldest of them (null with no forwarder). The other rows were delivered everywhere and stay as local
- * history (storage.historyHours), so the buffer's own row count and oldest age include them.
- */
-export function unsent(b: { cursors: readonly { lag: number; lagSeconds: number }[] }): { rows: number; ageSeconds: number } | null {
-  if (b.cursors.length === 0) return null;
-  let rows = 0;
-  let ageSeconds = 0;
-  for (const c of b.cursors) {
-    rows = Math.max(rows, c.lag);
-    ageSeconds = Math.max(ageSeconds, c.lagSeconds);
-  }
-  return { rows, ageSeconds };
-}
+export { unsent } from '../core/buffer-unsent.js';

@@ -106,6 +106,8 @@ t.test('GET / renders device values and escapes HTML from the data', async (t) =
   t.match(page, /azure-iothub/);
   t.match(page, /49\.50/);
   t.match(page, /\/var\/lib\/gridedge\/buffer\.db/);
+  t.match(page, /<th>Unsent<\/th>/);
+  t.ok(page.includes('<td>1500 (42 s)</td>'), 'rows not yet sent by every forwarder, with the oldest one\'s age');
   t.match(page, /reason=publish_acl/);
 });
 

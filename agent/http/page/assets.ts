@@ -4,7 +4,7 @@
  *
  * - `/assets/js/<path>`: the page's compiled ES modules (every `.js` file of the compiled
  *   `agent/http/page/client/` folder) and the pure modules they share with the agent
- *   (`agent/http/page/format.js`, `agent/core/duration-text.js`,
+ *   (`agent/http/page/format.js`, `agent/core/duration-text.js`, `agent/core/buffer-unsent.js`,
  *   `algorithms/common/field-quality.js`), by their path under
  *   the compiled output folder, so their relative imports resolve in the browser as on disk;
  * - `/assets/uplot/uPlot.min.js` and `/assets/uplot/uPlot.min.css`: uPlot's own files, read from
@@ -47,7 +47,7 @@ function outputRoot(): string {
 }
 
 /** Modules of the agent the page imports besides its own folder (pure, no Node APIs). */
-const SHARED = ['agent/http/page/format.js', 'agent/core/duration-text.js', 'algorithms/common/field-quality.js'];
+const SHARED = ['agent/http/page/format.js', 'agent/core/duration-text.js', 'agent/core/buffer-unsent.js', 'algorithms/common/field-quality.js'];
 
 /** URL path → what to serve. */
 export function assetTable(): Map<string, Asset> {

@@ -1,5 +1,6 @@
 /** Number and time formatting for the status page (plain text; the page escapes it). */
 import { formatDuration } from '../../core/duration-text.js';
+import { unsent } from '../../core/buffer-unsent.js';
 
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 export const DASH = '—';
@@ -52,4 +53,11 @@ export function fmtDuration(seconds: unknown): string {
 export function fmtWhen(ms: unknown, nowMs: number): string {
   if (!isNum(ms)) return DASH;
   return `${new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${fmtDuration((nowMs - ms) / 1000)} ago)`;
+}
+
+/** The buffer's rows not yet sent by every forwarder, with the oldest one's age ("—" without forwarders). */
+export function fmtUnsent(b: { cursors: readonly { lag: number; lagSeconds: number }[] }): string {
+  const u = unsent(b);
+  if (!u) return DASH;
+  return u.rows === 0 ? '0' : `${u.rows} (${formatDuration(u.ageSeconds)})`;
 }

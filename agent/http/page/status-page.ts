@@ -7,7 +7,7 @@
  */
 import type { Measurement, PhaseValues } from '../../../algorithms/common/measurement.js';
 import type { AgentStatus, DeviceStatus } from '../../core/status-types.js';
-import { DASH, fmtBytes, fmtDuration, fmtFixed, fmtNum, fmtPhasor, fmtPower, fmtWhen } from './format.js';
+import { DASH, fmtBytes, fmtDuration, fmtFixed, fmtNum, fmtPhasor, fmtPower, fmtUnsent, fmtWhen } from './format.js';
 import { Html, html } from './html.js';
 
 const CSS = `
@@ -112,8 +112,8 @@ function bufferSection(s: AgentStatus): Html {
   const b = s.buffer;
   if (!b) return html`<p class="muted">No buffer.</p>`;
   return html`<table>
-<tr><th class="l">File</th><th>Rows</th><th>Size</th><th>Seq</th><th>Oldest</th><th class="l">Write</th></tr>
-<tr><td class="l">${b.path}</td><td>${b.rows}</td><td>${fmtBytes(b.bytes)}</td><td>${b.firstSeq} … ${b.lastSeq}</td>
+<tr><th class="l">File</th><th>Rows</th><th>Unsent</th><th>Size</th><th>Seq</th><th>Oldest</th><th class="l">Write</th></tr>
+<tr><td class="l">${b.path}</td><td>${b.rows}</td><td>${fmtUnsent(b)}</td><td>${fmtBytes(b.bytes)}</td><td>${b.firstSeq} … ${b.lastSeq}</td>
 <td>${fmtDuration(b.oldestAgeSeconds)}</td>
 <td class="l">${b.writeError ? html`<span class="err">${b.writeError}</span>` : html`<span class="yes">ok</span>`}</td></tr>
 </table>`;

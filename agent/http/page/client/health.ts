@@ -6,7 +6,7 @@
  * carries (`metrics`: the agent's one catalogue, plugins' own metrics included).
  */
 import type { AgentStatus, PluginStatus } from '../../../core/status-types.js';
-import { fmtBytes, fmtDuration, fmtNum, fmtWhen } from '../format.js';
+import { fmtBytes, fmtDuration, fmtNum, fmtUnsent, fmtWhen } from '../format.js';
 import { byId, el, scrollTable } from './dom.js';
 
 const STATE_MARK: Record<string, string> = { running: '✓', degraded: '⚠', starting: '…', stopped: '✖' };
@@ -62,10 +62,10 @@ export function renderHealth(s: AgentStatus): void {
     el('h3', {}, 'Buffer'),
     buf
       ? scrollTable(
-          ['File', 'Rows', 'Size', 'Seq', 'Oldest', 'Write'],
-          [[buf.path, String(buf.rows), fmtBytes(buf.bytes), `${buf.firstSeq} … ${buf.lastSeq}`, fmtDuration(buf.oldestAgeSeconds), buf.writeError ? el('span', { class: 'bad' }, `✖ ${buf.writeError}`) : yesNo(true, 'ok')]],
+          ['File', 'Rows', 'Unsent', 'Size', 'Seq', 'Oldest', 'Write'],
+          [[buf.path, String(buf.rows), fmtUnsent(buf), fmtBytes(buf.bytes), `${buf.firstSeq} … ${buf.lastSeq}`, fmtDuration(buf.oldestAgeSeconds), buf.writeError ? el('span', { class: 'bad' }, `✖ ${buf.writeError}`) : yesNo(true, 'ok')]],
           'Buffer',
-          [1, 2, 3, 4],
+          [1, 2, 3, 4, 5],
         )
       : el('p', { class: 'muted' }, 'No buffer.'),
   );
