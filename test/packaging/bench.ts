@@ -17,13 +17,23 @@ interface Run {
   rssMiB: number;
 }
 
-/** Start the installed agent; READY time from spawn, then RSS after `settleMs`; SIGTERM. */
+/** The `Environment=` settings of the installed unit, so the agent runs here as systemd would run it. */
+function unitEnvironment(root: CleanRoot): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(root.path('lib/systemd/system/gridedge.service'), 'utf8').split('\n')) {
+    const m = /^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+/** Start the installed agent (with its unit's environment); READY time from spawn, then RSS after `settleMs`; SIGTERM. */
 async function runOnce(root: CleanRoot, drivers: string, settleMs: number): Promise<Run> {
   const sock = new NotifySocket(root.path('tmp/notify.sock'));
   chmodSync(sock.path, 0o777); // the agent runs as gridedge and must be able to send
   const t0 = process.hrtime.bigint();
   const child = spawn('/usr/sbin/chroot', ['--userspec=gridedge:gridedge', root.dir, 'gridedge', 'run', '--config', '/etc/gridedge/gridedge.yaml'], {
-    env: { PATH: '/usr/bin:/bin', NOTIFY_SOCKET: '/tmp/notify.sock', GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0', GRIDEDGE_DRIVERS: drivers },
+    env: { ...unitEnvironment(root), PATH: '/usr/bin:/bin', NOTIFY_SOCKET: '/tmp/notify.sock', GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0', GRIDEDGE_DRIVERS: drivers },
     stdio: 'ignore',
   });
   try {
@@ -67,7 +77,7 @@ export async function benchPackage(): Promise<Record<string, unknown>> {
       coldStartToReadyMs: { runs: starts, median: sorted[1] },
       rssIdleMiB: idle!.rssMiB,
       rssAt1000PerSecondMiB: loaded.rssMiB,
-      note: 'Debian 13 root, Node 20.19 from Debian, packaged config (no drivers) for idle; a sim-pmu at 1000/s for the loaded figure after 10 s',
+      note: 'Debian 13 root, Node 20.19 from Debian, the unit\'s Environment= settings, packaged config (no drivers) for idle; a sim-pmu at 1000/s for the loaded figure after 10 s',
     };
   } finally {
     await root.destroy();
