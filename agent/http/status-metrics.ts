@@ -34,10 +34,10 @@ export function familiesFromStatus(s: AgentStatus): MetricFamily[] {
   if (s.buffer) {
     const b = s.buffer;
     out.push(
-      gauge('buffer_rows', 'Rows in the store-and-forward buffer', one(b.rows)),
+      gauge('buffer_rows', 'Rows in the store-and-forward buffer, local history included (forwarder_lag_rows: what is not yet sent)', one(b.rows)),
       gauge('buffer_bytes', 'Payload bytes in the buffer', one(b.bytes)),
       gauge('buffer_last_seq', 'Last sequence number written', one(b.lastSeq)),
-      gauge('buffer_oldest_age_seconds', 'Age of the oldest buffered row', one(b.oldestAgeSeconds)),
+      gauge('buffer_oldest_age_seconds', 'Age of the oldest buffered row, local history included (forwarder_lag_seconds: the oldest not yet sent)', one(b.oldestAgeSeconds)),
       gauge('buffer_write_error', '1 while the buffer cannot be written (disk full ...)', one(b.writeError ? 1 : 0)),
     );
   }
