@@ -79,3 +79,34 @@ export function positiveNumber(name: string, v: string | boolean | undefined): n
     return `--${name}: must be a positive number, got ${JSON.stringify(v)}`;
   return n;
 }
+
+/** What a technician's probe of a device or server gives: its result, or why not and the exit code. */
+export type ProbeOutcome<R> = { ok: true; result: R } | { ok: false; exit: 1 | 2; message: string };
+
+/**
+ * The body of a probe command (`modbus read`, `opcua browse`): a request that did not parse (a
+ * string) exits 1 with its message; a failed probe prints its message on stderr (and
+ * `{ ok: false, error }` on stdout with --json) and exits with the probe's code; otherwise the
+ * result is printed, as JSON or as `render` gives it.
+ */
+export async function runProbe<Q, R>(
+  command: string,
+  req: Q | string,
+  probe: (req: Q) => Promise<ProbeOutcome<R>>,
+  render: (result: R) => string,
+  json: boolean,
+  io: Io,
+): Promise<number> {
+  if (typeof req === 'string') {
+    io.err(`gridedge ${command}: ${req}\n`);
+    return EXIT.badInput;
+  }
+  const r = await probe(req);
+  if (!r.ok) {
+    if (json) io.out(`${JSON.stringify({ ok: false, error: r.message })}\n`);
+    io.err(`gridedge ${command}: ${r.message}\n`);
+    return r.exit;
+  }
+  io.out(json ? `${JSON.stringify(r.result, null, 2)}\n` : render(r.result));
+  return EXIT.ok;
+}

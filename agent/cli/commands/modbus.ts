@@ -1,5 +1,5 @@
 /** `gridedge modbus read`: one Modbus read for a technician, raw and decoded (drivers/modbus/probe.ts). */
-import { EXIT, type Command } from '../command.js';
+import { runProbe, type Command } from '../command.js';
 import { parseProbe, probe, renderProbe } from '../../../drivers/modbus/probe.js';
 
 export const modbusReadCommand: Command = {
@@ -28,18 +28,6 @@ export const modbusReadCommand: Command = {
     '  gridedge modbus read --rtu /dev/ttyUSB0 --baud 9600 --unit 3 --function holding --address 0x28 --type i32 --order CDAB',
   ].join('\n'),
   async run({ values }, io) {
-    const req = parseProbe(values);
-    if (typeof req === 'string') {
-      io.err(`gridedge modbus read: ${req}\n`);
-      return EXIT.badInput;
-    }
-    const r = await probe(req);
-    if (!r.ok) {
-      if (values['json']) io.out(`${JSON.stringify({ ok: false, error: r.message })}\n`);
-      io.err(`gridedge modbus read: ${r.message}\n`);
-      return r.exit;
-    }
-    io.out(values['json'] ? `${JSON.stringify(r.result, null, 2)}\n` : renderProbe(r.result));
-    return EXIT.ok;
+    return runProbe('modbus read', parseProbe(values), probe, renderProbe, values['json'] === true, io);
   },
 };

@@ -1,5 +1,5 @@
 /** `gridedge opcua browse URL [--node NODEID]`: list one node's children on an OPC UA server (drivers/opcua/probe.ts). */
-import { EXIT, type Command } from '../command.js';
+import { runProbe, type Command } from '../command.js';
 import { browse, parseBrowse, renderBrowse } from '../../../drivers/opcua/probe.js';
 
 export const opcuaBrowseCommand: Command = {
@@ -19,18 +19,6 @@ export const opcuaBrowseCommand: Command = {
     '  gridedge opcua browse opc.tcp://10.0.0.9:4840 --node "ns=2;s=Feeder" --json',
   ].join('\n'),
   async run({ values, positionals }, io) {
-    const req = parseBrowse(positionals, values);
-    if (typeof req === 'string') {
-      io.err(`gridedge opcua browse: ${req}\n`);
-      return EXIT.badInput;
-    }
-    const r = await browse(req);
-    if (!r.ok) {
-      if (values['json']) io.out(`${JSON.stringify({ ok: false, error: r.message })}\n`);
-      io.err(`gridedge opcua browse: ${r.message}\n`);
-      return r.exit;
-    }
-    io.out(values['json'] ? `${JSON.stringify(r.result, null, 2)}\n` : renderBrowse(r.result));
-    return EXIT.ok;
+    return runProbe('opcua browse', parseBrowse(positionals, values), browse, renderBrowse, values['json'] === true, io);
   },
 };
