@@ -504,17 +504,27 @@ function checkFormat(shape: Shape, blob: Uint8Array): void {
 function numbersStart(shape: Shape, blob: Uint8Array): number {
   let pos = 1 + ((shape.numCount + 1) >> 1);
   for (let s = 0; s < shape.strCount; s++) {
-    let len = 0;
-    let shift = 0;
-    for (;;) {
-      const b = blob[pos++]!;
-      len += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
-      shift += 7;
-    }
-    pos += len;
+    const len = readVarint(blob, pos);
+    pos = varintNext + len;
   }
   return pos;
+}
+
+/** Where the varint `readVarint` last read ends. */
+let varintNext = 0;
+
+/** The unsigned varint (7 bits a byte, low first, as writeVarint writes it) at `pos`; its end goes to `varintNext`. */
+function readVarint(blob: Uint8Array, pos: number): number {
+  let v = 0;
+  let shift = 0;
+  for (;;) {
+    const b = blob[pos++]!;
+    v += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) break;
+    shift += 7;
+  }
+  varintNext = pos;
+  return v;
 }
 
 /** The text a row was encoded from (each number as JSON.stringify writes it). */
@@ -557,14 +567,8 @@ function decodeWith(shape: Shape, blob: Uint8Array, parts: readonly string[]): s
       }
       k++;
     } else {
-      let len = 0;
-      let shift = 0;
-      for (;;) {
-        const b = blob[spos++]!;
-        len += (b & 0x7f) * 2 ** shift;
-        if (b < 0x80) break;
-        shift += 7;
-      }
+      const len = readVarint(blob, spos);
+      spos = varintNext;
       let ascii = true;
       for (let i = spos; i < spos + len; i++) if (blob[i]! >= 0x80) ascii = false;
       const str = ascii ? buf.toString('latin1', spos, spos + len) : textDecoder.decode(blob.subarray(spos, spos + len));
