@@ -20,13 +20,14 @@
  * `detail` as in FastAPI's errors) where pymfm answers 422; access follows gridedge's accounts
  * (bearer token or session), not HTTP Basic.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { problem, problemSchema, sendProblem } from '../../http/problem.js';
+import type { FastifyInstance } from 'fastify';
+import { problemSchema } from '../../http/problem.js';
 import { packageVersion } from '../../core/version.js';
 import type { ModelVariant, ScheduleResult } from '../../../algorithms/scheduler/index.js';
 import type { JobRecord } from './store.js';
-import type { Outcome, SchedulerService } from './index.js';
+import type { SchedulerService } from './index.js';
 import { deleteOne, replaceAll, setSoc, socUnit, upsert } from './batteries.js';
+import { outcomeAnswerer } from './routes.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -125,12 +126,7 @@ const jobParams = { type: 'object', required: ['job_id'], properties: { job_id: 
 const errors = { 400: problemSchema, 404: problemSchema, 409: problemSchema, 429: problemSchema, 503: problemSchema } as const;
 
 export function registerPymfmRoutes(app: FastifyInstance, s: SchedulerService): void {
-  const answer = async <T>(reply: FastifyReply, url: string, fn: () => Outcome<T>, ok: (v: T) => unknown): Promise<unknown> => {
-    if (!s.started) return sendProblem(reply, problem(503, 'the scheduler is not running (starting or stopping)', url));
-    const out = fn();
-    if (!out.ok && out.problem.status === 429) reply.header('retry-after', '10');
-    return out.ok ? ok(out.value) : sendProblem(reply, out.problem);
-  };
+  const answer = outcomeAnswerer(s);
   const tags = ['pymfm'];
   const both = (path: string, register: (p: string, hide: boolean) => void): void => {
     register(path, false);

@@ -46,14 +46,21 @@ const view = (rec: JobRecord): Omit<JobRecord, 'input'> => {
   return out;
 };
 
-export function registerRoutes(app: FastifyInstance, s: SchedulerService): void {
-  /** Answers 503 before start; else runs `fn` and sends its problem, or lets it answer. */
-  const guard = async <T>(reply: FastifyReply, url: string, fn: () => Outcome<T>, ok: (v: T) => unknown): Promise<unknown> => {
+/**
+ * The answer of a scheduler route (gridedge's and pymfm's): 503 before start; else runs `fn` and
+ * sends its problem (429 with Retry-After: 10), or answers with what `ok` makes of its value.
+ */
+export function outcomeAnswerer(s: SchedulerService) {
+  return async <T>(reply: FastifyReply, url: string, fn: () => Outcome<T>, ok: (v: T) => unknown): Promise<unknown> => {
     if (!s.started) return sendProblem(reply, problem(503, 'the scheduler is not running (starting or stopping)', url));
     const out = fn();
     if (!out.ok && out.problem.status === 429) reply.header('retry-after', '10');
     return out.ok ? ok(out.value) : sendProblem(reply, out.problem);
   };
+}
+
+export function registerRoutes(app: FastifyInstance, s: SchedulerService): void {
+  const guard = outcomeAnswerer(s);
 
   app.post<{ Body: unknown; Querystring: { model?: ModelVariant } }>(
     '/optimizations',
