@@ -3,14 +3,8 @@
  * and the embedded default has neither, so it does not pay for the module (≈ 6 MB resident with its
  * dependencies). The promise is shared; a failed import is retried at the next call.
  */
+import { loadOnce } from './load-once.js';
+
 export type MqttModule = typeof import('mqtt');
 
-let loading: Promise<MqttModule> | null = null;
-
-export function loadMqtt(): Promise<MqttModule> {
-  loading ??= import('mqtt').catch((e: unknown) => {
-    loading = null;
-    throw e;
-  });
-  return loading;
-}
+export const loadMqtt: () => Promise<MqttModule> = loadOnce(() => import('mqtt'));

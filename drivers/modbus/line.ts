@@ -15,26 +15,17 @@
  * device.
  */
 import type ModbusSerial from 'modbus-serial';
+import { loadOnce } from '../../agent/core/load-once.js';
+import type { ModbusFunction } from './decode.js';
 
 /** The client class (a CommonJS export whose `default` is itself). */
 type ModbusRTUClass = typeof ModbusSerial.default;
 type ModbusRTU = InstanceType<ModbusRTUClass>;
-let loading: Promise<ModbusRTUClass> | null = null;
 /**
  * modbus-serial (with serialport, ≈ 6 MB resident), loaded when the first line opens, so an agent
  * without a Modbus driver does not pay for it; a failed import is retried at the next open.
  */
-function loadModbus(): Promise<ModbusRTUClass> {
-  loading ??= import('modbus-serial').then(
-    (m) => m.default.default,
-    (e: unknown) => {
-      loading = null;
-      throw e;
-    },
-  );
-  return loading;
-}
-import type { ModbusFunction } from './decode.js';
+const loadModbus: () => Promise<ModbusRTUClass> = loadOnce(() => import('modbus-serial').then((m) => m.default.default));
 
 export type Endpoint =
   | { kind: 'tcp'; host: string; port: number }
