@@ -9,12 +9,12 @@
  *   and the alignment wait from the driver's health.
  * GRIDEDGE_BENCH_SECONDS sets the e2e run length (default 10).
  */
-import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { DataDecoder, decodeHeader, encodeConfig, encodeData, type ConfigFrame, type PmuConfig } from '../../drivers/c37118/codec/index.js';
 import { C37Session } from '../../drivers/c37118/session.js';
 import { startAgent } from '../helpers/agent-process.js';
 import { PmuServer, threePhase } from '../c37118/pmu-server.js';
+import { cpuSeconds } from './proc.js';
 
 function block(idcode: number, format: number, nph: number): PmuConfig {
   return {
@@ -82,13 +82,6 @@ function sessionRate(cfg: ConfigFrame, ms = 1000): { framesPerSecond: number } {
   }
   if (got !== n * cfg.pmus.length) throw new Error(`session decoded ${got} blocks of ${n * cfg.pmus.length}`);
   return { framesPerSecond: Math.round(n / ((t - t0) / 1000)) };
-}
-
-/** utime + stime of a process in seconds (Linux /proc). */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / 100;
 }
 
 async function e2e(seconds: number): Promise<Record<string, unknown>> {

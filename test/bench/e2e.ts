@@ -5,11 +5,12 @@
  * through Debian's mosquitto as a reference broker.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
 import { claimPort } from '../helpers/ports.js';
+import { cpuSeconds, rssMb, threadCpuSeconds } from './proc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -107,39 +108,9 @@ export async function latency(url: string, pubTopic: string, subFilter: string, 
   return { p50: q(0.5), p99: q(0.99), max: steady[steady.length - 1] ?? NaN, samples: steady.length };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-/** CPU seconds of the process's main thread (tid = pid) and of all its other threads together. */
-function threadCpuSeconds(pid: number): { main: number; others: number } {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let f: string[];
-    try {
-      f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const s = (Number(f[11]) + Number(f[12])) / 100;
-    if (Number(tid) === pid) main += s;
-    else others += s;
-  }
-  return { main, others };
-}
-
 /** µs of CPU per measurement between two thread readings: main thread, other threads (buffer writer, V8 GC helpers, libuv). */
 function cpuSplit(a: { main: number; others: number }, b: { main: number; others: number }, n: number): { main_thread: number; other_threads: number } {
   return { main_thread: round(((b.main - a.main) / n) * 1e6), other_threads: round(((b.others - a.others) / n) * 1e6) };
-}
-
-function rssMb(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(s);
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 async function withMosquitto<T>(fn: (url: string) => Promise<T>): Promise<T> {
