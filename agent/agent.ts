@@ -152,8 +152,8 @@ export class Agent {
     });
 
     const processors = cfg.processors.map((pc) => specOf(reg, 'processors', pc).create(pc) as Processor);
-    this.pool = this.ingestPool(cfg, reg);
     for (const ac of cfg.aggregators) this.aggregators.push({ cfg: ac, a: specOf(reg, 'aggregators', ac).create(ac) as Aggregator });
+    this.pool = this.ingestPool(cfg, reg);
 
     // Forwarders are created (no I/O) before the pipeline, which asks them which raw topics go
     // upstream (`storeRaw`); they start below, once the broker and HTTP are up.
@@ -505,8 +505,11 @@ export class Agent {
       procs.push({ module: spec.workerModule, type: spec.type, config: { ...pc } });
     }
     const limits = { maxPayloadBytes: cfg.mqtt.maxPayloadBytes, futureToleranceS: cfg.pipeline.futureToleranceS, pastToleranceS: cfg.pipeline.pastToleranceS };
+    // Aggregators that name the fields they read get a view of those only; one that does not gets all.
+    const reads = this.aggregators.map(({ a }) => a.reads?.());
+    const viewPaths = reads.every((r) => r !== undefined) ? [...new Set(reads.flat())] : null;
     this.log.info({ workers: n }, 'pipeline: ingest worker threads started');
-    return new IngestPool(n, { limits, processors: procs }, this.log.child({ component: 'pipeline' }), this.counters);
+    return new IngestPool(n, { limits, processors: procs, viewPaths }, this.log.child({ component: 'pipeline' }), this.counters);
   }
 
   async stop(deadline: AbortSignal = AbortSignal.timeout(STOP_BUDGET_MS - BUFFER_RESERVE_MS)): Promise<void> {

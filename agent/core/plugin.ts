@@ -138,6 +138,12 @@ export interface AggregatorAddResult {
 export interface Aggregator {
   readonly name: string;
   add(m: Measurement): AggregatorAddResult;
+  /**
+   * The dotted field paths `add` reads besides `device`, `ts`, `quality`, `field_quality` and
+   * `reasons`. With it, measurements processed in an ingest worker reach `add` as a view holding only
+   * those fields (cheaper to pass between threads); without it, `add` gets the whole measurement.
+   */
+  reads?(): readonly string[];
   push(nowMicros: number): readonly DerivedMessage[];
   flushAll(): readonly DerivedMessage[];
   health?(): PluginHealth;

@@ -19,7 +19,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
-import type { IngestItem, IngestReply, IngestResult, IngestWorkerInit } from './ingest-protocol.js';
+import type { IngestAnswer, IngestItem, IngestReply, IngestResult, IngestWorkerInit } from './ingest-protocol.js';
+import { viewPlan, type ViewPlan } from './measurement-view.js';
 
 interface Waiter {
   resolve(r: IngestResult): void;
@@ -70,6 +71,8 @@ export class IngestPool {
   private startFailures = 0;
   /** Gave up after START_FAILURES: the pipeline processes on the main thread (see usable). */
   private broken = false;
+  /** How the workers' answers become aggregator views (the workers hold the same plan); null: whole measurements. */
+  private readonly plan: ViewPlan | null;
 
   constructor(
     readonly size: number,
@@ -77,6 +80,7 @@ export class IngestPool {
     private readonly log: Logger,
     private readonly counters: Counters,
   ) {
+    this.plan = init.viewPaths === null ? null : viewPlan(init.viewPaths);
     for (let k = 0; k < size; k++) this.slots.push(this.spawn(k));
   }
 
@@ -125,9 +129,10 @@ export class IngestPool {
         }
         return;
       }
-      slot.posted -= msg.length;
-      const done = slot.waiting.splice(0, msg.length);
-      for (let k = 0; k < done.length; k++) done[k]!.resolve(msg[k]!);
+      const answers = msg.answers;
+      slot.posted -= answers.length;
+      const done = slot.waiting.splice(0, answers.length);
+      for (let k = 0; k < done.length; k++) done[k]!.resolve(this.result(answers[k]!, msg.values));
     });
     worker.on('error', (err) => {
       this.log.error({ worker: index, err: err.message }, 'pipeline: an ingest worker failed');
@@ -159,6 +164,14 @@ export class IngestPool {
     slot.queue = [];
     slot.posted += batch.length;
     slot.worker.postMessage(batch, batch.map((item) => item.payload.buffer as ArrayBuffer));
+  }
+
+  /** An answer as the pipeline takes it: the whole measurement, or the view built from its samples. */
+  private result(a: IngestAnswer, values: Float64Array | null): IngestResult {
+    if (!a.ok) return a;
+    const base = a.errors ? { ok: true as const, text: a.text, errors: a.errors } : { ok: true as const, text: a.text };
+    if (a.m !== undefined) return { ...base, m: a.m, whole: true };
+    return { ...base, m: this.plan!.build(a.head!, values!, a.at!), whole: false };
   }
 
   /** Reject every waiter of a slot (posted or queued). */

@@ -7,10 +7,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { nowMicros, type Measurement } from '../../algorithms/common/measurement.js';
 import type { Processor, ProcessorSpec } from '../core/plugin.js';
-import type { IngestBatch, IngestReply, IngestResult, IngestWorkerInit } from './ingest-protocol.js';
+import type { IngestAnswer, IngestBatch, IngestReply, IngestWorkerInit } from './ingest-protocol.js';
+import { viewPlan } from './measurement-view.js';
 import { parseMeasurement } from './validate.js';
 
 const init = workerData as IngestWorkerInit;
+const plan = init.viewPaths === null ? null : viewPlan(init.viewPaths);
 
 async function buildProcessors(): Promise<Processor[]> {
   const out: Processor[] = [];
@@ -25,7 +27,8 @@ async function buildProcessors(): Promise<Processor[]> {
   return out;
 }
 
-function handle(item: { device: string; payload: Uint8Array }, processors: readonly Processor[]): IngestResult {
+/** The item's answer; with a view plan, its samples go to `values` at `at`. */
+function handle(item: { device: string; payload: Uint8Array }, processors: readonly Processor[], values: Float64Array | null, at: number): IngestAnswer {
   const l = init.limits;
   const nowUs = nowMicros();
   const r = parseMeasurement(Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength), item.device, {
@@ -44,15 +47,23 @@ function handle(item: { device: string; payload: Uint8Array }, processors: reado
       (errors ??= []).push({ processor: p.name, message: (err as Error).message });
     }
   }
-  const res: IngestResult = { ok: true, m: out, text: JSON.stringify(out) };
+  const res: IngestAnswer = { ok: true, text: JSON.stringify(out) };
+  if (plan === null || values === null) res.m = out;
+  else {
+    res.head = plan.head(out);
+    res.at = at;
+    plan.read(out, values, at);
+  }
   if (errors) res.errors = errors;
   return res;
 }
 
 const processors = await buildProcessors();
 parentPort!.on('message', (batch: IngestBatch) => {
-  const reply: IngestReply = new Array(batch.length);
-  for (let k = 0; k < batch.length; k++) reply[k] = handle(batch[k]!, processors);
-  parentPort!.postMessage(reply);
+  const answers: IngestAnswer[] = new Array(batch.length);
+  const values = plan === null ? null : new Float64Array(batch.length * plan.width);
+  for (let k = 0; k < batch.length; k++) answers[k] = handle(batch[k]!, processors, values, k * (plan?.width ?? 0));
+  const reply: IngestReply = { answers, values };
+  parentPort!.postMessage(reply, values ? [values.buffer as ArrayBuffer] : []);
 });
 parentPort!.postMessage('ready');

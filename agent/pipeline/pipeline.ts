@@ -19,6 +19,7 @@ import { nowMicros, type Measurement } from '../../algorithms/common/measurement
 import type { Aggregator, DerivedMessage, Logger, Processor } from '../core/plugin.js';
 import { PROCESSED_PREFIX, RAW_PREFIX, processedTopic, rawTopic } from '../core/topics.js';
 import type { IngestPool } from './ingest-pool.js';
+import { LatestValues } from './latest-values.js';
 import { checkMeasurement, parseMeasurement, type Rejection, type ValidationLimits } from './validate.js';
 
 export interface RawInput {
@@ -61,7 +62,7 @@ export interface PipelineDeps {
 const LOG_BURST = 5;
 
 export class Pipeline {
-  private readonly latest = new Map<string, Measurement>();
+  private readonly latest = new LatestValues();
   private readonly logLimiter = new LogLimiter(LOG_BURST);
   private listener: ((device: string) => void) | null = null;
   private readonly rawRoutes = new Map<string, boolean>();
@@ -124,7 +125,8 @@ export class Pipeline {
         return 'rejected' as const;
       }
       if (r.errors) for (const e of r.errors) this.processorFailed(device, e.processor, e.message);
-      const stored = this.commit(r.m, r.text, () => input.payload.toString('utf8'));
+      // r.m is the measurement's view for the aggregators (measurement-view.ts) or the whole of it.
+      const stored = this.commit(r.m, r.text, () => input.payload.toString('utf8'), r.whole ? r.m : null);
       return this.settle(input, stored);
     });
   }
@@ -172,7 +174,7 @@ export class Pipeline {
         this.processorFailed(m.device, p.name, (err as Error).message);
       }
     }
-    return this.commit(out, JSON.stringify(out), () => rawJson);
+    return this.commit(out, JSON.stringify(out), () => rawJson, out);
   }
 
   private processorFailed(device: string, processor: string, message: string): void {
@@ -182,14 +184,17 @@ export class Pipeline {
 
   /**
    * Publish and keep a processed measurement, feed the aggregators, and store it (with the verbatim
-   * raw text, read only when a forwarder routes bal/raw). Resolves once committed.
+   * raw text, read only when a forwarder routes bal/raw). `out` is what the aggregators get: the
+   * measurement, or its view from an ingest worker, in which case `whole` is null and the latest value
+   * is kept as the text `processed`. Resolves once committed.
    */
-  private commit(out: Measurement, processed: string, rawJson: () => string): Promise<void> {
+  private commit(out: Measurement, processed: string, rawJson: () => string, whole: Measurement | null): Promise<void> {
     const c = this.d.counters;
     if (out.reasons) for (const reason of out.reasons) if (reason.startsWith('ts_')) c.inc('flagged', { reason });
     const topic = processedTopic(out.device);
     this.d.publish(topic, processed);
-    this.latest.set(out.device, out);
+    if (whole) this.latest.set(out.device, whole);
+    else this.latest.setText(out.device, processed);
     c.inc('processed');
     for (const a of this.d.aggregators) {
       try {

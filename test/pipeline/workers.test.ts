@@ -188,3 +188,42 @@ t.test('workers that cannot start: after three tries the pipeline processes on t
   t.equal(m['marked'], 1, 'processed by both processors, on the main thread');
   t.ok(m['p'], 'power computed');
 });
+
+t.test('with workers the stats windows and the latest values are those of the main thread, to the last digit', async (t) => {
+  // Timestamps 60 s ahead (within pipeline.futureToleranceS, so not flagged): no window closes
+  // while the test runs, and every window is read at once from the aggregator (flushAll).
+  const t0 = (Math.floor(Date.now() / 1000) + 60) * 1e6;
+  const message = (n: number): string =>
+    JSON.stringify({
+      ts: t0 + n * 20_000,
+      n,
+      freq: 50 + (n % 13) / 1000,
+      v: { a: { mag: 230 + (n % 7) / 3, ang: 0.1 }, b: { mag: 229.8, ang: -119.9 + n / 100 }, c: { mag: 230.4, ang: 120.2 } },
+      i: { a: { mag: 101.2 + n / 7, ang: -18.1 }, b: { mag: 98.7, ang: -138.2 }, c: { mag: 102.3, ang: 101.9 - n / 50 } },
+    });
+  const agents = await Promise.all([2, 0].map((workers) => startInProcess(t, { pipeline: { workers }, stats: { enabled: true } })));
+  const [withWorkers, onMain] = agents as [InProcessAgent, InProcessAgent];
+  t.equal(pool(withWorkers).size, 2, 'two ingest workers on one agent, none on the other');
+  await Promise.all(
+    agents.map(async (a, k) => {
+      const pub = await a.client(`pub-same-${k}`);
+      const acks: Promise<unknown>[] = [];
+      for (let n = 0; n < 150; n++) for (const d of DEVICES.slice(0, 4)) acks.push(pub.publishAsync(`bal/raw/${d}`, message(n), { qos: 1 }));
+      await Promise.all(acks);
+    }),
+  );
+  // Sorted: devices reach the aggregator interleaved differently through two workers.
+  const windows = (a: InProcessAgent): string => {
+    const aggs = (a.agent as unknown as { aggregators: { a: { flushAll(): { topic: string; message: { start: number } }[] } }[] }).aggregators;
+    const all = aggs.flatMap((x) => x.a.flushAll()).sort((x, y) => x.topic.localeCompare(y.topic) || x.message.start - y.message.start);
+    return JSON.stringify(all);
+  };
+  const fromMain = windows(onMain);
+  t.ok(fromMain.includes('"p.total"') && fromMain.includes('"rms"'), 'windows with power and RMS fields were made');
+  t.equal(windows(withWorkers), fromMain, 'the same windows');
+  for (const d of DEVICES.slice(0, 4)) {
+    const [w, m] = await Promise.all(agents.map((a) => fetch(`${a.httpUrl}/api/v1/devices/${d}`).then((r) => r.json() as Promise<{ latest: Record<string, unknown> }>)));
+    t.same(w!.latest, m!.latest, `${d}: the same latest measurement on the status API`);
+    t.equal(w!.latest['n'], 149, `${d}: it is the last one published, processed (p.total ${JSON.stringify((w!.latest['p'] as Record<string, unknown> | undefined)?.['total'])})`);
+  }
+});
