@@ -7,7 +7,10 @@
  *   arrival order and answers in that order, and the answers are resolved in order; so a device's
  *   measurements reach `bal/processed` and the buffer in the order they were published.
  * - **Batching**: items queue per worker and go over in one message per event-loop turn
- *   (setImmediate), answered in one message, to keep the per-message cost of postMessage small.
+ *   (setImmediate), their payloads copied into one buffer that is moved to the worker, answered in
+ *   one message, to keep the per-message cost of postMessage small. The answers carry the processed
+ *   text and, for the aggregators, only the samples they read (measurement-view.ts), not the whole
+ *   measurement: cloning that back had cost the main thread what the worker saved it.
  * - **Bound**: what is in flight is bounded by the broker (each client has at most 256 publishes
  *   held until their commit), so the pool has no queue limit of its own.
  * - **A worker that dies** (a crash, an exception at start): every item it held is rejected, which
@@ -19,7 +22,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
-import type { IngestAnswer, IngestItem, IngestReply, IngestResult, IngestWorkerInit } from './ingest-protocol.js';
+import type { IngestAnswer, IngestBatch, IngestItem, IngestReply, IngestResult, IngestWorkerInit } from './ingest-protocol.js';
 import { viewPlan, type ViewPlan } from './measurement-view.js';
 
 interface Waiter {
@@ -29,8 +32,10 @@ interface Waiter {
 
 interface Slot {
   worker: Worker;
-  /** Items not yet posted, and the waiters of every item posted or queued, oldest first. */
+  /** Items not yet posted (their payloads copied one after the other into `bytes`, `used` of it taken), and the waiters of every item posted or queued, oldest first. */
   queue: IngestItem[];
+  bytes: Uint8Array;
+  used: number;
   waiting: Waiter[];
   flushScheduled: boolean;
   ready: boolean;
@@ -39,18 +44,20 @@ interface Slot {
 }
 
 const WORKER_URL = new URL('./ingest-worker.js', import.meta.url);
+/** The least size of a batch's payload buffer; each is sized like the last batch and doubled when short. */
+const BATCH_BYTES = 4096;
 /** Workers exiting before they were ready, in a row, after which the pool gives up. */
 const START_FAILURES = 3;
 
 /**
- * Worker threads for a `pipeline.workers` setting: "auto" starts none. Measured (README,
- * "Benchmarks"): the main thread spends as long per measurement with workers as without, because
- * posting each payload and receiving the processed measurement back (a structured clone) costs about
- * what parsing, validating, processing and serialising saved; so more cores would not raise the
- * rate, and on 2 cores the workers only add CPU. A number starts that many, for trying on a box.
+ * Worker threads for a `pipeline.workers` setting on a box with `cores` cores: "auto" starts one on
+ * 4 cores or more and none below. Measured (README, "Benchmarks"): one worker takes about a quarter
+ * of the main thread's time per measurement off it, at about 10 µs more CPU in all; on 2 cores,
+ * where the clients, the buffer's writer and the worker share the cores, the rate stays the same, so
+ * the extra CPU buys nothing there. A number starts that many.
  */
-export function ingestWorkerCount(setting: number | string): number {
-  if (setting === 'auto') return 0;
+export function ingestWorkerCount(setting: number | string, cores: number): number {
+  if (setting === 'auto') return cores >= 4 ? 1 : 0;
   return typeof setting === 'number' ? setting : Number(setting);
 }
 
@@ -95,9 +102,18 @@ export class IngestPool {
     const slot = this.slots[shard(device, this.size)]!;
     return new Promise<IngestResult>((resolve, reject) => {
       slot.waiting.push({ resolve, reject });
-      // A copy with its own memory: the broker may reuse the packet's buffer once the publish is
-      // handled, and the copy's memory is moved (transferred, not copied again) to the worker.
-      slot.queue.push({ device, payload: new Uint8Array(payload) });
+      // Copied now: the broker may reuse the packet's buffer once the publish is handled. All
+      // payloads of a batch share one buffer, moved (not copied again) to the worker.
+      const start = slot.used;
+      const end = start + payload.length;
+      if (end > slot.bytes.length) {
+        const grown = new Uint8Array(Math.max(end, slot.bytes.length * 2));
+        grown.set(slot.bytes.subarray(0, start));
+        slot.bytes = grown;
+      }
+      slot.bytes.set(payload, start);
+      slot.used = end;
+      slot.queue.push({ device, start, end });
       if (!slot.flushScheduled && slot.ready) {
         slot.flushScheduled = true;
         setImmediate(() => this.flush(slot));
@@ -119,7 +135,7 @@ export class IngestPool {
 
   private spawn(index: number): Slot {
     const worker = new Worker(WORKER_URL, { workerData: this.init, resourceLimits: { maxYoungGenerationSizeMb: 16 } });
-    const slot: Slot = { worker, queue: [], waiting: [], flushScheduled: false, ready: false, posted: 0 };
+    const slot: Slot = { worker, queue: [], bytes: new Uint8Array(BATCH_BYTES), used: 0, waiting: [], flushScheduled: false, ready: false, posted: 0 };
     worker.on('message', (msg: IngestReply | 'ready') => {
       if (msg === 'ready') {
         slot.ready = true;
@@ -160,10 +176,14 @@ export class IngestPool {
   private flush(slot: Slot): void {
     slot.flushScheduled = false;
     if (slot.queue.length === 0 || this.closed) return;
-    const batch = slot.queue;
+    const items = slot.queue;
+    const bytes = slot.bytes.subarray(0, slot.used);
     slot.queue = [];
-    slot.posted += batch.length;
-    slot.worker.postMessage(batch, batch.map((item) => item.payload.buffer as ArrayBuffer));
+    slot.bytes = new Uint8Array(Math.max(BATCH_BYTES, slot.used));
+    slot.used = 0;
+    slot.posted += items.length;
+    const batch: IngestBatch = { items, bytes };
+    slot.worker.postMessage(batch, [bytes.buffer as ArrayBuffer]);
   }
 
   /** An answer as the pipeline takes it: the whole measurement, or the view built from its samples. */
@@ -178,6 +198,7 @@ export class IngestPool {
   private fail(slot: Slot, err: Error): void {
     const waiting = slot.waiting.splice(0);
     slot.queue = [];
+    slot.used = 0;
     for (const w of waiting) w.reject(err);
   }
 }

@@ -13,10 +13,11 @@ export interface IngestWorkerInit {
   viewPaths: string[] | null;
 }
 
-/** One raw publish: its device (from the topic) and payload. */
+/** One raw publish: its device (from the topic) and where its payload is in the batch's `bytes`. */
 export interface IngestItem {
   device: string;
-  payload: Uint8Array;
+  start: number;
+  end: number;
 }
 
 /** A bad payload: refused with the main thread's reasons. */
@@ -48,7 +49,11 @@ export type IngestAnswer =
 export type IngestResult = IngestRefusal | { ok: true; text: string; m: Measurement; whole: boolean; errors?: ProcessorErrors };
 
 /** Main → worker: a batch of items. Worker → main: their answers, in the same order, and the samples. */
-export type IngestBatch = IngestItem[];
+export interface IngestBatch {
+  items: IngestItem[];
+  /** The payloads, one after the other (one buffer, moved to the worker, for the whole batch). */
+  bytes: Uint8Array;
+}
 export interface IngestReply {
   answers: IngestAnswer[];
   values: Float64Array | null;

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { nowMicros, type Measurement } from '../../algorithms/common/measurement.js';
 import type { Processor, ProcessorSpec } from '../core/plugin.js';
-import type { IngestAnswer, IngestBatch, IngestReply, IngestWorkerInit } from './ingest-protocol.js';
+import type { IngestAnswer, IngestBatch, IngestItem, IngestReply, IngestWorkerInit } from './ingest-protocol.js';
 import { viewPlan } from './measurement-view.js';
 import { parseMeasurement } from './validate.js';
 
@@ -28,10 +28,10 @@ async function buildProcessors(): Promise<Processor[]> {
 }
 
 /** The item's answer; with a view plan, its samples go to `values` at `at`. */
-function handle(item: { device: string; payload: Uint8Array }, processors: readonly Processor[], values: Float64Array | null, at: number): IngestAnswer {
+function handle(item: IngestItem, bytes: Uint8Array, processors: readonly Processor[], values: Float64Array | null, at: number): IngestAnswer {
   const l = init.limits;
   const nowUs = nowMicros();
-  const r = parseMeasurement(Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.byteLength), item.device, {
+  const r = parseMeasurement(Buffer.from(bytes.buffer, bytes.byteOffset + item.start, item.end - item.start), item.device, {
     maxPayloadBytes: l.maxPayloadBytes,
     nowUs,
     futureToleranceUs: l.futureToleranceS * 1e6,
@@ -60,9 +60,10 @@ function handle(item: { device: string; payload: Uint8Array }, processors: reado
 
 const processors = await buildProcessors();
 parentPort!.on('message', (batch: IngestBatch) => {
-  const answers: IngestAnswer[] = new Array(batch.length);
-  const values = plan === null ? null : new Float64Array(batch.length * plan.width);
-  for (let k = 0; k < batch.length; k++) answers[k] = handle(batch[k]!, processors, values, k * (plan?.width ?? 0));
+  const { items, bytes } = batch;
+  const answers: IngestAnswer[] = new Array(items.length);
+  const values = plan === null ? null : new Float64Array(items.length * plan.width);
+  for (let k = 0; k < items.length; k++) answers[k] = handle(items[k]!, bytes, processors, values, k * (plan?.width ?? 0));
   const reply: IngestReply = { answers, values };
   parentPort!.postMessage(reply, values ? [values.buffer as ArrayBuffer] : []);
 });
