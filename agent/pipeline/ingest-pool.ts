@@ -51,10 +51,11 @@ const START_FAILURES = 3;
 
 /**
  * Worker threads for a `pipeline.workers` setting on a box with `cores` cores: "auto" starts one on
- * 4 cores or more and none below. Measured (README, "Benchmarks"): one worker takes about a quarter
- * of the main thread's time per measurement off it, at about 10 µs more CPU in all; on 2 cores,
- * where the clients, the buffer's writer and the worker share the cores, the rate stays the same, so
- * the extra CPU buys nothing there. A number starts that many.
+ * 4 cores or more and none below. Measured on 2 cores (README, "Benchmarks"): at a fixed rate one
+ * worker takes 15-25 % of the main thread's time per measurement off it, for 10-15 % more CPU in
+ * all; flat out, the clients, the buffer's writer and the worker share the 2 cores and the rate
+ * does not rise, so there the extra CPU buys nothing. The main thread is what bounds the rate, so a
+ * box with cores to spare gains about what the main thread saves. A number starts that many.
  */
 export function ingestWorkerCount(setting: number | string, cores: number): number {
   if (setting === 'auto') return cores >= 4 ? 1 : 0;
