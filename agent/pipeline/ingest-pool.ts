@@ -32,10 +32,12 @@ interface Waiter {
 
 interface Slot {
   worker: Worker;
-  /** Items not yet posted (their payloads copied one after the other into `bytes`, `used` of it taken), and the waiters of every item posted or queued, oldest first. */
+  /** Items not yet posted, oldest first. */
   queue: IngestItem[];
+  /** Their payloads, one after the other: the first `used` bytes. */
   bytes: Uint8Array;
   used: number;
+  /** The waiters of every item posted or queued, oldest first. */
   waiting: Waiter[];
   flushScheduled: boolean;
   ready: boolean;
