@@ -8,7 +8,6 @@
  * emitting, analyzers stop, open aggregator windows are flushed, services stop, the broker stops
  * taking publishes, forwarders record their cursors, the buffer commits what it holds.
  */
-import os from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createBroker, type EmbeddedBroker } from './broker/index.js';
@@ -494,7 +493,7 @@ export class Agent {
    * processor that cannot run in a worker (its spec names no `workerModule`; logged).
    */
   private ingestPool(cfg: AgentConfig, reg: PluginRegistry): IngestPool | null {
-    const n = ingestWorkerCount(cfg.pipeline.workers, os.availableParallelism());
+    const n = ingestWorkerCount(cfg.pipeline.workers);
     if (n === 0) return null;
     const procs: IngestWorkerInit['processors'] = [];
     for (const pc of cfg.processors) {

@@ -236,7 +236,7 @@ const ROOT: SchemaBranch = {
     workers: {
       doc:
         'Threads that parse, validate, process and serialise raw publishes from MQTT clients besides the main thread ' +
-        '(auto: one on 4 cores or more, none below, where it only adds CPU: see the README benchmarks; 0: none); driver measurements are always processed on the main thread',
+        '(auto or 0: none; a worker pays only when the main thread is saturated and cores are free, and adds latency and CPU: see the README benchmarks); driver measurements are always processed on the main thread',
       format: (v: unknown) => {
         if (v === 'auto') return;
         const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;

@@ -52,15 +52,15 @@ const BATCH_BYTES = 4096;
 const START_FAILURES = 3;
 
 /**
- * Worker threads for a `pipeline.workers` setting on a box with `cores` cores: "auto" starts one on
- * 4 cores or more and none below. Measured on 2 cores (README, "Benchmarks"): at a fixed rate one
- * worker takes 15-25 % of the main thread's time per measurement off it, for 10-15 % more CPU in
- * all; flat out, the clients, the buffer's writer and the worker share the 2 cores and the rate
- * does not rise, so there the extra CPU buys nothing. The main thread is what bounds the rate, so a
- * box with cores to spare gains about what the main thread saves. A number starts that many.
+ * Worker threads for a `pipeline.workers` setting: "auto" starts none. Measured on 2 cores (README,
+ * "Benchmarks"): one worker takes 15-25 % of the main thread's time per measurement off it, for
+ * 10-15 % more CPU in all, and it raises the latency (p99 at 6 000/s 10-23 ms against 7 ms): the
+ * hop to the worker and back, and one more busy thread. It pays only once the main thread is
+ * saturated and there are cores to spare, far above what a substation's devices send, so it is
+ * asked for by number on a box that needs it.
  */
-export function ingestWorkerCount(setting: number | string, cores: number): number {
-  if (setting === 'auto') return cores >= 4 ? 1 : 0;
+export function ingestWorkerCount(setting: number | string): number {
+  if (setting === 'auto') return 0;
   return typeof setting === 'number' ? setting : Number(setting);
 }
 
