@@ -507,7 +507,7 @@ export class Agent {
     const limits = { maxPayloadBytes: cfg.mqtt.maxPayloadBytes, futureToleranceS: cfg.pipeline.futureToleranceS, pastToleranceS: cfg.pipeline.pastToleranceS };
     // Aggregators that name the fields they read get a view of those only; one that does not gets all.
     const reads = this.aggregators.map(({ a }) => a.reads?.());
-    const viewPaths = reads.every((r) => r !== undefined) ? [...new Set(reads.flat())] : null;
+    const viewPaths = reads.every((r) => r !== undefined) ? reads.flat() : null; // viewPlan drops duplicates
     this.log.info({ workers: n }, 'pipeline: ingest worker threads started');
     return new IngestPool(n, { limits, processors: procs, viewPaths }, this.log.child({ component: 'pipeline' }), this.counters);
   }

@@ -25,6 +25,8 @@ export interface ViewHead {
 
 type Obj = Record<string, unknown>;
 const hasOwn = Object.prototype.hasOwnProperty;
+/** The header fields besides `device` and `ts`, copied when the measurement has them. */
+const OPTIONAL_HEAD = ['quality', 'field_quality', 'reasons'] as const;
 
 /** A path tree: a leaf holds the index of its sample. */
 type Node = { leaf: number } | { kids: [string, Node][] };
@@ -54,17 +56,18 @@ export function viewPlan(paths: readonly string[]): ViewPlan | null {
     head(m) {
       const h: ViewHead = { device: m.device, ts: m.ts };
       const o = m as unknown as Obj;
-      if (hasOwn.call(o, 'quality')) h.quality = o.quality;
-      if (hasOwn.call(o, 'field_quality')) h.field_quality = o.field_quality;
-      if (hasOwn.call(o, 'reasons')) h.reasons = o.reasons;
+      for (const k of OPTIONAL_HEAD) if (hasOwn.call(o, k)) h[k] = o[k];
       return h;
     },
     read(m, out, at) {
       for (let k = 0; k < width; k++) out[at + k] = readers[k]!(m);
     },
     build(head, values, at) {
+      // After the samples: a path naming a header field ("ts") reads the header's value either way.
       const view = fill(root, values, at) as Obj;
-      for (const k of ['device', 'ts', 'quality', 'field_quality', 'reasons'] as const) if (hasOwn.call(head, k)) view[k] = head[k];
+      view['device'] = head.device;
+      view['ts'] = head.ts;
+      for (const k of OPTIONAL_HEAD) if (hasOwn.call(head, k)) view[k] = head[k];
       return view as unknown as Measurement;
     },
   };

@@ -269,6 +269,11 @@ export class WindowedStats {
     return this.drain((w) => w.end + this.graceUs <= this.closedBefore);
   }
 
+  /** The field paths it reads (the configured fields, then the RMS fields not among them; once each). */
+  fields(): readonly string[] {
+    return this.fieldNames;
+  }
+
   /** Every open window, complete or not (shutdown). Later samples may open them again. */
   flushAll(): StatsMessage[] {
     return this.drain(() => true);

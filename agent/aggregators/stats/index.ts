@@ -14,14 +14,12 @@ const toDerived = (w: StatsMessage): DerivedMessage => ({ topic: statsTopic(w.de
 
 class StatsAggregator implements Aggregator {
   private readonly stats: WindowedStats;
-  private readonly paths: readonly string[];
   constructor(readonly name: string, cfg: StatsAggregatorConfig) {
     this.stats = new WindowedStats({ windows: cfg.windows, fields: cfg.fields, rmsFields: cfg.rmsFields, graceMs: cfg.graceMs });
-    this.paths = [...new Set([...cfg.fields, ...(cfg.rmsFields ?? [])])];
   }
 
   reads(): readonly string[] {
-    return this.paths;
+    return this.stats.fields();
   }
 
   add(m: Parameters<Aggregator['add']>[0]): AggregatorAddResult {
