@@ -9,13 +9,15 @@
  * `stop` ends the loop, waits (until `deadline`) for the acknowledgements still waiting on a
  * commit, and closes the connection.
  *
- * Acknowledgements: every message goes through the client's `handleMessage` hook, whose callback
- * sends the PUBACK. For QoS 1 the callback is called only from `onDurable`, i.e. after the
- * measurement is committed to the buffer, or when it was refused (a bad payload is consumed:
- * counted, logged, acknowledged, never retried). When the buffer cannot write, the PUBACK is
- * withheld and the connection is closed, so the broker sends the message again after the
- * reconnect. mqtt.js hands the next packet of a connection to `handleMessage` only after the
- * previous callback, so messages are committed and acknowledged one at a time, in order.
+ * Acknowledgements: every message goes through the client's `handleMessage` hook. A QoS 1
+ * message's PUBACK is sent only after `onDurable` reported it committed to the buffer, or refused
+ * (a bad payload is consumed: counted, logged, acknowledged, never retried). The connection's
+ * `PubackGate` holds the PUBACKs back while the client goes on to the next messages, so many
+ * messages wait on one group commit, and sends them in the order the messages came. When the
+ * buffer cannot write, that PUBACK and every later one are withheld and the connection is closed,
+ * so the broker sends them again after the reconnect. With an mqtt.js the gate cannot wrap, the
+ * `handleMessage` callback (which sends the PUBACK, and after which mqtt.js hands over the next
+ * message) is called only from `onDurable`: one message at a time, in order.
  */
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { loadMqtt } from '../../agent/core/load-mqtt.js';
@@ -30,6 +32,7 @@ import type { Measurement } from '../../algorithms/common/measurement.js';
 import { compile, deviceOf, schema, validate, type CompiledTopic, type MqttSourceConfig } from './config.js';
 import { resolveJsonPath } from './json-path.js';
 import { dropPhasorsWithoutMag } from '../common/phasors.js';
+import { PubackGate } from './puback-gate.js';
 
 export type { MqttSourceConfig } from './config.js';
 
@@ -48,11 +51,13 @@ const metrics = {
   mqtt_source_reconnects: { type: 'counter', help: 'Connections to the external broker re-opened after a loss, by driver', labels: ['driver'] },
   mqtt_source_unacked: {
     type: 'counter',
-    help: 'QoS 1 messages left unacknowledged because the buffer could not store them (the connection is closed; the broker sends them again), by driver',
+    help: 'QoS 1 messages left unacknowledged because the buffer could not store them or one taken in before them (the connection is closed; the broker sends them again), by driver',
     labels: ['driver'],
   },
 } as const;
 
+/** QoS 1 messages of one connection taken in before their PUBACK; the client reads no further past it. */
+const MAX_UNACKED = 1000;
 /** Devices whose last field values are kept (for fields missing later); more are not remembered. */
 const MAX_REMEMBERED_DEVICES = 10_000;
 /** Devices listed in health() (every device still counts in driver health through its values). */
@@ -95,7 +100,9 @@ class MqttSource implements Driver {
     if (this.stopped || this.loop) return;
     this.ctx = ctx;
     this.emit = emit;
-    ctx.signal.addEventListener('abort', () => this.stopping.abort(), { once: true });
+    // The agent is stopping: connect no more. The connection itself stays until `stop` (called next)
+    // has let the messages already taken in reach the buffer and their PUBACKs go out.
+    ctx.signal.addEventListener('abort', () => (this.stopped = true), { once: true });
     this.loop = this.run();
   }
 
@@ -141,7 +148,8 @@ class MqttSource implements Driver {
     applyCredentials(opts, cfg); // reads the PEM files at each connection
     const client = mqtt.connect(cfg.url, opts);
     this.client = client;
-    client.handleMessage = (packet, callback) => this.onMessage(client, packet as IPublishPacket, callback);
+    const gate = PubackGate.install(client, MAX_UNACKED, (withheld) => this.unstored(withheld));
+    client.handleMessage = (packet, callback) => this.onMessage(client, gate, packet as IPublishPacket, callback);
     return new Promise<boolean>((resolve) => {
       let gotConnack = false;
       let finished = false;
@@ -150,6 +158,7 @@ class MqttSource implements Driver {
         if (finished) return;
         finished = true;
         this.connected = false;
+        gate?.close();
         this.stopping.signal.removeEventListener('abort', finish);
         client.end(true);
         if (this.client === client) this.client = undefined;
@@ -166,6 +175,8 @@ class MqttSource implements Driver {
         this.everConnected = true;
         this.connected = true;
         this.state = 'running';
+        // PUBACKs and SUBSCRIBEs are small writes: do not let Nagle hold them for the broker's delayed ACK.
+        (client.stream as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
         ctx.log.info({ url: cfg.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt-source: connected');
         const qos = cfg.qos === 0 ? 0 : 1;
         client.subscribe(
@@ -183,39 +194,48 @@ class MqttSource implements Driver {
   }
 
   /**
-   * Every message of the connection comes here (QoS 0 and 1); `callback` sends the PUBACK (QoS 1)
-   * and lets the client hand over the next message.
+   * Every message of the connection comes here (QoS 0 and 1). `callback` lets the client hand over
+   * the next message and, without a gate, sends the PUBACK (QoS 1); with a gate it is called at once
+   * and the gate sends the PUBACK when the message is durable.
    */
-  private onMessage(client: MqttClient, packet: IPublishPacket, callback: Ack): void {
+  private onMessage(client: MqttClient, gate: PubackGate | null, packet: IPublishPacket, callback: Ack): void {
     this.received++;
     this.ctx?.counters.inc('mqtt_source_received', { driver: this.cfg.id });
-    let acked = false;
-    const ack = (outcome: EmitOutcome | 'refused'): void => {
-      if (acked) return;
-      acked = true;
-      if (outcome === 'failed' && packet.qos > 0) {
-        // Not stored: no PUBACK; close the connection so the broker sends it again after the reconnect.
-        this.ctx?.counters.inc('mqtt_source_unacked', { driver: this.cfg.id });
-        this.fail('the buffer could not store a message; reconnecting so the broker sends it again');
-        client.end(true);
-        callback(new Error('not stored'));
-        return;
-      }
-      callback();
-    };
     if (packet.qos === 0) {
       this.handle(packet, undefined);
-      ack('committed');
+      callback();
       return;
     }
     let settle!: () => void;
     const done = new Promise<void>((r) => (settle = r));
     this.pending.add(done);
     void done.then(() => this.pending.delete(done));
+    if (gate) {
+      const durable = gate.admit(packet.messageId!, () => callback());
+      this.handle(packet, (outcome) => {
+        durable(outcome !== 'failed');
+        settle();
+      });
+      return;
+    }
+    let called = false;
     this.handle(packet, (outcome) => {
-      ack(outcome);
+      if (called) return;
+      called = true;
+      if (outcome === 'failed') {
+        // Not stored: no PUBACK (mqtt.js sends none for an error) and the connection is closed.
+        this.unstored(1);
+        client.end(true);
+        callback(new Error('not stored'));
+      } else callback();
       settle();
     });
+  }
+
+  /** A QoS 1 message could not be stored: `withheld` PUBACKs are not sent (its own and later ones); the connection is closed. */
+  private unstored(withheld: number): void {
+    this.ctx?.counters.inc('mqtt_source_unacked', { driver: this.cfg.id }, withheld);
+    this.fail('the buffer could not store a message; reconnecting so the broker sends it again');
   }
 
   /** Turn one message into a measurement and emit it; `onDurable` hears its fate (also for a refused one). */
@@ -318,11 +338,15 @@ class MqttSource implements Driver {
 
   async stop(deadline: AbortSignal): Promise<void> {
     this.stopped = true;
+    const untilDeadline = new Promise<void>((r) => deadline.addEventListener('abort', () => r(), { once: true }));
     // Acknowledge what is already on its way to the buffer, unless the deadline comes first.
-    if (this.pending.size && !deadline.aborted)
-      await Promise.race([Promise.allSettled([...this.pending]), new Promise((r) => deadline.addEventListener('abort', r, { once: true }))]);
-    // Ends the session (the connection is dropped: what is not acknowledged is sent again next time)
-    // and the reconnect wait; the loop then returns.
+    if (this.pending.size && !deadline.aborted) await Promise.race([Promise.allSettled([...this.pending]), untilDeadline]);
+    // A graceful disconnect writes the PUBACKs sent so far before the DISCONNECT (a forced end
+    // could drop those still in the stream's buffer); the broker keeps the session.
+    const client = this.client;
+    if (client?.connected && !deadline.aborted) await Promise.race([new Promise<void>((r) => client.end(false, {}, () => r())), untilDeadline]);
+    // Ends the session (what is not acknowledged is sent again next time) and the reconnect wait;
+    // the loop then returns.
     this.stopping.abort();
     await this.loop;
     this.state = 'stopped';

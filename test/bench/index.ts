@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark in one run, printed as one JSON document (also written to
  * bench-results.json when GRIDEDGE_BENCH_OUT names a file). Select parts with
- * GRIDEDGE_BENCH=e2e,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,package.
+ * GRIDEDGE_BENCH=e2e,source,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,package.
  */
 import { cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -20,9 +20,10 @@ async function load(name: string, file: string, fn: string): Promise<Bench | nul
 }
 
 async function main(): Promise<void> {
-  const only = (process.env.GRIDEDGE_BENCH ?? 'e2e,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,package').split(',');
+  const only = (process.env.GRIDEDGE_BENCH ?? 'e2e,source,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,package').split(',');
   const benches: [string, Bench | null][] = [
     ['e2e', benchE2E],
+    ['source', await load('source', './source.js', 'benchSource')], // mqtt-source from mosquitto
     ['buffer', await load('buffer', './buffer.js', 'benchBuffer')],
     ['forward', await load('forward', './forward.js', 'benchForward')],
     ['auth', await load('auth', './auth.js', 'benchAuth')],

@@ -48,6 +48,10 @@ export interface MosquittoOptions {
   dir?: string;
   /** mosquitto's `set_tcp_nodelay` (default false: small writes such as PUBACKs wait for Nagle). */
   tcpNoDelay?: boolean;
+  /** `max_inflight_messages`: QoS 1 messages sent to a client before its PUBACKs (default 0, no limit; mosquitto's own default is 20). */
+  maxInflight?: number;
+  /** Log every packet (`log_type debug`: "Received PUBACK from CLIENT (Mid: N, RC:0)", ...). */
+  debugLog?: boolean;
 }
 
 export interface Mosquitto {
@@ -106,8 +110,9 @@ async function startOnce(opts: MosquittoOptions, port: number, plainPort: number
     'connection_messages true',
     'per_listener_settings false',
     'max_queued_messages 0',
-    'max_inflight_messages 0',
+    `max_inflight_messages ${opts.maxInflight ?? 0}`,
   ];
+  if (opts.debugLog) lines.push('log_type debug');
   if (opts.tcpNoDelay) lines.push('set_tcp_nodelay true');
   if (opts.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 0');
   if (opts.users) {

@@ -4,7 +4,8 @@
  * through, missing and non-numeric fields marked invalid, refused payloads counted, a QoS 1
  * message published while the agent is down delivered after its restart (persistent session), a
  * reconnect after a broker restart, TLS with a client certificate (and a wrong CA refused), and
- * a message whose commit was cut short by SIGKILL delivered again (no PUBACK before the commit).
+ * messages taken in together whose commit was cut short by SIGKILL delivered again (no PUBACK
+ * before the commit, none held back for the next message).
  */
 import t from 'tap';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -119,9 +120,13 @@ t.test('mqtt-source: mapping, fields, own format, bad payloads', async (t) => {
   await pub.publishAsync('plant/x', JSON.stringify({ device: 'plant', ts: Date.now() * 1000, soc: 12 }), { qos: 1 });
   const m5 = await next('plant', 1);
   t.equal(m5['soc'], 12, 'a fixed device name over a # filter');
-  const s = await waitFor('the refused payloads to be counted', async () => {
+  // PUBACKs go out once the commits are done (several messages may wait on one).
+  const s = await waitFor('the refused payloads to be counted and every message acknowledged', async () => {
     const st = await status(agent);
-    return counter(st, 'mqtt_source_rejected', 'driver=legacy,reason=bad_json') === 1 && counter(st, 'rejected', 'reason=missing_field') >= 1 ? st : undefined;
+    const info = (st['drivers'] as { info: Record<string, unknown> }[])[0]?.info;
+    return counter(st, 'mqtt_source_rejected', 'driver=legacy,reason=bad_json') === 1 && counter(st, 'rejected', 'reason=missing_field') >= 1 && info?.['awaitingCommit'] === 0
+      ? st
+      : undefined;
   }, { intervalMs: 50, detail: () => '' });
   t.equal(counter(s, 'mqtt_source_received', 'driver=legacy'), 7, 'every message was received');
   t.ok(counter(s, 'mqtt_source_invalid_fields', 'driver=legacy,reason=missing') >= 2, 'missing fields counted');
@@ -158,37 +163,44 @@ t.test('mqtt-source: persistent session and no PUBACK before the commit', async 
   await sub.client.endAsync();
   await agent.stop();
 
-  // An agent that commits late (10 s) is killed after it took the message in but before the commit:
-  // no PUBACK went upstream, so mosquitto sends it again to the next agent.
+  // An agent that commits late (10 s) takes in several messages before any commit (their PUBACKs
+  // held back, not the next message) and is killed before the commit: no PUBACK went upstream, so
+  // mosquitto sends them all again, in order, to the next agent.
   agent = await startAgent({ dir, config: { drivers, storage: { commitIntervalMs: 10_000 } } });
   sub = await listen(agent);
   await subscribed(broker, 3);
-  await pub.publishAsync('meters/2/data', JSON.stringify({ P: 222, time: nowS() }), { qos: 1 });
-  await waitFor('the agent to take in the message (published locally before its commit)', () => sub.got.find((g) => g.m['device'] === 'meter-2'), {
+  for (const k of [2, 3, 4]) await pub.publishAsync(`meters/${k}/data`, JSON.stringify({ P: k * 111, time: nowS() }), { qos: 1 });
+  await waitFor('the agent to take in the 3 messages (published locally before their commit)', () => (['meter-2', 'meter-3', 'meter-4'].every((d) => sub.got.some((g) => g.m['device'] === d)) ? true : undefined), {
     on: [[sub.client, 'message']],
+    detail: () => JSON.stringify(sub.got.map((g) => g.m['device'])),
   });
   const st = await status(agent);
   const d = (st['drivers'] as { info: Record<string, unknown> }[])[0]!;
-  t.equal(d.info['awaitingCommit'], 1, 'the message waits for its commit, not yet acknowledged');
+  t.equal(d.info['received'], 3, 'all 3 taken in while none is committed');
+  t.equal(d.info['awaitingCommit'], 3, 'the 3 wait for their commit, none acknowledged');
   sub.client.end(true);
   const killed = await agent.stop('SIGKILL');
   t.equal(killed.signal, 'SIGKILL');
 
   agent = await startAgent({ dir, config: { drivers } });
   t.teardown(() => agent.stop());
-  const again = await waitFor('the message cut short by SIGKILL, delivered again', async () => {
-    const r = await fetch(`${agent.httpUrl}/api/v1/devices/meter-2`);
+  const again = await waitFor('the messages cut short by SIGKILL, delivered again', async () => {
+    const r = await fetch(`${agent.httpUrl}/api/v1/devices/meter-4`);
     if (r.status !== 200) return undefined;
     const x = (await r.json()) as { latest?: { p?: { total?: number } } };
-    return x.latest?.p?.total === 222 ? x : undefined;
+    return x.latest?.p?.total === 444 ? x : undefined;
   }, { intervalMs: 50 });
-  t.ok(again, 'mosquitto redelivered the unacknowledged message after the restart');
-  const after = await waitFor('the redelivered message acknowledged', async () => {
+  t.ok(again, 'mosquitto redelivered the unacknowledged messages after the restart');
+  for (const k of [2, 3]) {
+    const r = (await (await fetch(`${agent.httpUrl}/api/v1/devices/meter-${k}`)).json()) as { latest?: { p?: { total?: number } } };
+    t.equal(r.latest?.p?.total, k * 111, `meter-${k} delivered again too`);
+  }
+  const after = await waitFor('the redelivered messages acknowledged', async () => {
     const s2 = await status(agent);
     const i = (s2['drivers'] as { info: Record<string, unknown> }[])[0]!.info;
-    return i['awaitingCommit'] === 0 && (i['received'] as number) >= 1 ? i : undefined;
+    return i['awaitingCommit'] === 0 && (i['received'] as number) >= 3 ? i : undefined;
   }, { intervalMs: 50 });
-  t.equal(after['received'], 1, 'exactly the one unacknowledged message came again');
+  t.equal(after['received'], 3, 'exactly the 3 unacknowledged messages came again');
 });
 
 t.test('mqtt-source: reconnects with backoff after the broker restarts', async (t) => {
