@@ -7,7 +7,7 @@
  * its default, 20, and with no limit, where the driver's own bound of 1 000 applies).
  */
 import mqtt from 'mqtt';
-import { startAgent } from '../helpers/agent-process.js';
+import { getJson, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { cpuSeconds } from './proc.js';
 
@@ -24,11 +24,13 @@ function payload(k: number): string {
 }
 
 /** Publish `n` messages to mosquitto (1 000 in flight); resolve when the agent's subscriber has them all. */
-async function run(brokerUrl: string, agentUrl: string, device: string, n: number): Promise<{ perSecond: number; received: number; ordered: boolean }> {
+async function run(brokerUrl: string, agentUrl: string, device: string, n: number): Promise<{ perSecond: number; received: number; ordered: boolean; published: number }> {
   const sub = await mqtt.connectAsync(agentUrl, { reconnectPeriod: 0 });
   const pub = await mqtt.connectAsync(brokerUrl, { reconnectPeriod: 0 });
   (pub.stream as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-  await sub.subscribeAsync(`bal/processed/${device}`, { qos: 0 });
+  // QoS 1: the agent's broker drops QoS 0 deliveries to a subscriber that falls behind, and this one
+  // parses every message to check the order.
+  await sub.subscribeAsync(`bal/processed/${device}`, { qos: 1 });
   let received = 0;
   let last = -1;
   let ordered = true;
@@ -57,10 +59,24 @@ async function run(brokerUrl: string, agentUrl: string, device: string, n: numbe
   await Promise.race([done, timeout]);
   const seconds = (performance.now() - t0) / 1000;
   await Promise.all([sub.endAsync(), pub.endAsync()]);
-  return { perSecond: received / seconds, received, ordered };
+  return { perSecond: received / seconds, received, ordered, published: sent - inflight };
 }
 
-async function measure(maxInflight: number, n: number): Promise<{ per_s: number; received: number; in_order: boolean; cpu_us_per_measurement: number }> {
+/** The driver's own counters, to tell where a run that did not complete stopped. */
+async function driverInfo(agent: AgentProcess): Promise<unknown> {
+  const s = await getJson<{ drivers?: { info?: unknown }[] }>(`${agent.httpUrl}/api/v1/status`);
+  return s.drivers?.[0]?.info ?? null;
+}
+
+interface Figures {
+  per_s: number;
+  received: number;
+  in_order: boolean;
+  cpu_us_per_measurement: number;
+  incomplete?: { published: number; driver: unknown };
+}
+
+async function measure(maxInflight: number, n: number): Promise<Figures> {
   const broker = await startMosquitto({ tcpNoDelay: true, maxInflight });
   try {
     const agent = await startAgent({
@@ -75,7 +91,10 @@ async function measure(maxInflight: number, n: number): Promise<{ per_s: number;
       const c0 = cpuSeconds(pid);
       const r = await run(broker.url, agent.mqttUrl, 'src1', n);
       const cpuUs = ((cpuSeconds(pid) - c0) / Math.max(1, r.received)) * 1e6;
-      return { per_s: Math.round(r.perSecond), received: r.received, in_order: r.ordered, cpu_us_per_measurement: round(cpuUs) };
+      const out: Figures = { per_s: Math.round(r.perSecond), received: r.received, in_order: r.ordered, cpu_us_per_measurement: round(cpuUs) };
+      // An incomplete run says how far each side got (published: acknowledged by mosquitto).
+      if (r.received < n) out.incomplete = { published: r.published, driver: await driverInfo(agent) };
+      return out;
     } finally {
       await agent.stop('SIGTERM');
     }
