@@ -112,6 +112,11 @@ interface Store {
   st: Statements;
   /** Shapes read so far, by id (ids are only ever added to a file, so entries stay true while it is open). */
   shapes: Map<number, Shape>;
+  /**
+   * Pages in use as of the last transaction, as the writer read them inside it; null until one
+   * committed, or after one failed, when the next space check asks the file.
+   */
+  usedPages: number | null;
 }
 
 type Statements = ReturnType<typeof prepare>;
@@ -310,7 +315,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       db.close();
       throw err;
     }
-    this.store = { db, file: opened.file, identity: opened.identity, st, shapes: new Map() };
+    this.store = { db, file: opened.file, identity: opened.identity, st, shapes: new Map(), usedPages: null };
     if (opened.fresh && this.seqMark !== null && mode !== 'recovered') {
       this.counters.inc('buffer_file_lost');
       this.log.error(
@@ -499,11 +504,16 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
     return new BufferWriteError(`buffer: cannot write ${this.file}: ${this.writeError ?? 'not open'}`, this.writeErrorCode);
   }
 
-  /** The payload-byte limit for the current page use (0: unlimited). */
+  /**
+   * The payload-byte limit for the current page use (0: unlimited). The page use comes from the
+   * writer's last reply (only the writer changes pages once it runs, and no transaction is in flight
+   * when this is asked), else from a query on this connection (about 35 µs: it opens a read
+   * transaction, which is why the writer's figure is kept).
+   */
   private limitBytes(store: Store): number {
     if (this.budget.maxBytes === 0) return 0;
-    const used = store.st.pageCount.get() as number;
-    return payloadLimit(this.budget, used, this.bytes);
+    store.usedPages ??= store.st.pageCount.get() as number;
+    return payloadLimit(this.budget, store.usedPages, this.bytes);
   }
 
   /** Sends the next transaction to the writer, if none is in flight and there is anything to write. */
@@ -690,10 +700,14 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
     if (!f || f.job.id !== m.id) return;
     if (m.type === 'lost') this.fileLost(f, m.reason);
     else if (m.type === 'done') {
+      if (this.store) this.store.usedPages = m.usedPages;
       if (m.seqMark !== null) this.seqMark = Math.max(this.seqMark ?? 0, m.seqMark);
       if (m.reserveError) this.failed(m.reserveError.code, m.reserveError.message);
       this.finish(f, { ok: true, seqs: m.seqs, bytes: m.bytes, reserved: m.reserved });
-    } else this.finish(f, { ok: false, code: m.code, message: m.message, reserved: m.reserved });
+    } else {
+      if (this.store) this.store.usedPages = null;
+      this.finish(f, { ok: false, code: m.code, message: m.message, reserved: m.reserved });
+    }
   }
 
   /** Undoes what a transaction that did not commit had booked in memory. */

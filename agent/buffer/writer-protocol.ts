@@ -41,6 +41,8 @@ export type WriterReply =
       seqs: number[];
       /** Stored bytes of the inserted rows (topic + payload as stored: an encoded row counts its BLOB). */
       bytes: number;
+      /** The database's pages in use (page_count - freelist_count) once this transaction committed. */
+      usedPages: number;
       reserved: boolean;
       seqMark: number | null;
       /** Why the reserve could not be re-created (the job had no rows, so it ran anyway). */

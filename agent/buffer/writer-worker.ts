@@ -168,6 +168,7 @@ const st = {
        ON CONFLICT (seq) DO UPDATE SET delta_ms = delta_ms + excluded.delta_ms`,
   ),
   forgetSteps: db.prepare(`DELETE FROM clock_steps WHERE seq < ?`),
+  usedPages: db.prepare(`SELECT page_count - freelist_count FROM pragma_page_count, pragma_freelist_count`).pluck(),
 };
 
 /** The shapes of this file, as the encoder looks them up (loaded once; grown by each commit). */
@@ -207,7 +208,13 @@ function insertRow(now: number, topic: string, payload: string): number {
   return st.insert.run(now, '', enc.blob, shape.id).lastInsertRowid as number;
 }
 
-const write = db.transaction((job: WriteJob): number[] => {
+/**
+ * One job's transaction. It also reads, inside it (no read transaction of their own): the last seq
+ * issued, for the seq floor, and the pages in use once its writes are done, for the main thread's
+ * space limit.
+ */
+const write = db.transaction((job: WriteJob): { seqs: number[]; usedPages: number } => {
+  if (job.topics.length > 0) reserveSeqs(job.topics.length);
   if (job.step) st.saveStep.run(job.step.seq, job.step.deltaMs);
   if (job.deleteUpTo !== null) {
     // Before the inserts, so that the pages it frees are reused by them.
@@ -220,10 +227,10 @@ const write = db.transaction((job: WriteJob): number[] => {
   }
   for (const name of job.removedCursors) st.deleteCursor.run(name);
   for (const [name, seq, dropped] of job.cursors) st.saveCursor.run(name, seq, dropped);
-  return seqs;
+  return { seqs, usedPages: st.usedPages.get() as number };
 });
 
-/** The seq floor must cover the seqs this job issues before they are committed. */
+/** The seq floor must cover the seqs this job issues before they are committed (called inside its transaction). */
 function reserveSeqs(rows: number): void {
   const issued = (st.issued.get() ?? 0) as number;
   const need = issued + rows;
@@ -265,13 +272,12 @@ function runWrite(job: WriteJob): void {
   }
   try {
     if (db.inTransaction) db.exec('ROLLBACK'); // left open by a failed rollback
-    if (job.topics.length > 0) reserveSeqs(job.topics.length);
     created = [];
     storedBytes = 0;
-    const seqs = write(job);
+    const { seqs, usedPages } = write.immediate(job);
     created = [];
     checkpointIfLarge();
-    post({ type: 'done', id: job.id, seqs, bytes: storedBytes, reserved: haveReserve, seqMark: seqFloor.mark, ...(reserveError ? { reserveError } : {}) });
+    post({ type: 'done', id: job.id, seqs, bytes: storedBytes, usedPages, reserved: haveReserve, seqMark: seqFloor.mark, ...(reserveError ? { reserveError } : {}) });
   } catch (err) {
     for (const s of created) book.remove(s); // rolled back with the transaction
     created = [];
