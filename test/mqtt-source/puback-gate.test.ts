@@ -138,3 +138,72 @@ t.test('at the limit the client reads no further until a PUBACK leaves', async (
   for (const x of taken.slice(1)) x.settle(true);
   t.equal(gate.size, 0);
 });
+
+/** A small seeded generator (mulberry32), so that a failing order can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+for (const seed of [11, 22, 33]) {
+  t.test(`random durable orders (seed ${seed}): PUBACKs are always the longest durable prefix, in order`, async (t) => {
+    const broker = await startMosquitto({ debugLog: true });
+    t.teardown(() => broker.stop());
+    const rnd = prng(seed);
+    const n = 40;
+    // Seed 33 also has one message that cannot be stored.
+    const failAt = seed === 33 ? 5 + Math.floor(rnd() * 30) : -1;
+    const clientId = `gate-rand-${seed}`;
+    const failures: number[] = [];
+    const g = await gated(broker, clientId, `g/rand${seed}`, 1000, (withheld) => failures.push(withheld));
+    t.teardown(() => g.client.endAsync(true));
+    await publish(broker, `g/rand${seed}`, n);
+    await waitTaken(g.taken, n);
+    const order = g.taken.map((_, i) => i).sort(() => rnd() - 0.5);
+    const durable = new Array<boolean>(n).fill(false);
+    let sizesOk = true;
+    for (const i of order) {
+      g.taken[i]!.settle(i !== failAt);
+      durable[i] = true;
+      // Released: the messages before the first one not yet durable (or the failed one).
+      let prefix = 0;
+      while (prefix < n && durable[prefix] && prefix !== failAt) prefix++;
+      const failed = failAt >= 0 && prefix === failAt && durable[failAt];
+      const expected = failed ? 0 : n - prefix;
+      if (g.gate.size !== expected) {
+        sizesOk = false;
+        t.fail(`after settling ${i}: ${g.gate.size} held, expected ${expected}`);
+        break;
+      }
+    }
+    t.ok(sizesOk, 'after every settle the gate holds exactly what follows the durable prefix');
+    const released = failAt >= 0 ? failAt : n;
+    t.same(failures, failAt >= 0 ? [n - failAt] : [], failAt >= 0 ? `onFailed once, withholding ${n - failAt}` : 'no failure');
+    const mids = g.taken.slice(0, released).map((x) => x.packet.messageId!);
+    if (failAt < 0) {
+      const got = await waitFor(`mosquitto to receive ${n} PUBACKs`, () => (pubacks(broker, clientId).length >= n ? pubacks(broker, clientId) : undefined), {
+        intervalMs: 20,
+        detail: () => `${pubacks(broker, clientId).length} so far`,
+      });
+      t.same(got, mids, 'every PUBACK, in the order the PUBLISHes came');
+      return;
+    }
+    // With a failure the gate ends the connection; the next one gets exactly the withheld messages.
+    await waitFor('the gate to end the connection', () => (g.client.connected ? undefined : true), { on: [[g.client, 'close']] });
+    const again: string[] = [];
+    const second = mqtt.connect(broker.url, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    t.teardown(() => second.endAsync(true));
+    second.on('message', (_topic, payload) => again.push(payload.toString()));
+    const redelivered = await waitFor(`the ${n - failAt} withheld messages sent again`, () => (again.length >= n - failAt ? again : undefined), {
+      on: [[second, 'message']],
+      detail: () => JSON.stringify(again),
+    });
+    t.same(redelivered, Array.from({ length: n - failAt }, (_, k) => String(failAt + k)), 'exactly those after the durable prefix, in order');
+    t.same(pubacks(broker, clientId), mids, 'the first connection acknowledged the durable prefix, in order');
+  });
+}
