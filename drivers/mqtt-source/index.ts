@@ -32,7 +32,7 @@ import type { Measurement } from '../../algorithms/common/measurement.js';
 import { compile, deviceOf, schema, validate, type CompiledTopic, type MqttSourceConfig } from './config.js';
 import { resolveJsonPath } from './json-path.js';
 import { dropPhasorsWithoutMag } from '../common/phasors.js';
-import { PubackGate } from './puback-gate.js';
+import { endCleanly, PubackGate } from './puback-gate.js';
 
 export type { MqttSourceConfig } from './config.js';
 
@@ -58,8 +58,6 @@ const metrics = {
 
 /** QoS 1 messages of one connection taken in before their PUBACK; the client reads no further past it. */
 const MAX_UNACKED = 1000;
-/** How long stopping waits for the clean disconnect (its PUBACKs and DISCONNECT written). */
-const GRACEFUL_END_MS = 2000;
 /** Devices whose last field values are kept (for fields missing later); more are not remembered. */
 const MAX_REMEMBERED_DEVICES = 10_000;
 /** Devices listed in health() (every device still counts in driver health through its values). */
@@ -227,7 +225,7 @@ class MqttSource implements Driver {
       if (outcome === 'failed') {
         // Not stored: no PUBACK (mqtt.js sends none for an error) and the connection is closed.
         this.unstored(1);
-        client.end(true);
+        endCleanly(client);
         callback(new Error('not stored'));
       } else callback();
       settle();
@@ -343,16 +341,11 @@ class MqttSource implements Driver {
     const untilDeadline = new Promise<void>((r) => deadline.addEventListener('abort', () => r(), { once: true }));
     // Acknowledge what is already on its way to the buffer, unless the deadline comes first.
     if (this.pending.size && !deadline.aborted) await Promise.race([Promise.allSettled([...this.pending]), untilDeadline]);
-    // A graceful disconnect writes the PUBACKs sent so far before the DISCONNECT (a forced end
-    // could drop those still in the stream's buffer); the broker keeps the session. A broker that
-    // stopped reading gets at most GRACEFUL_END_MS, then the forced end below.
+    // A clean disconnect writes the PUBACKs sent so far before the DISCONNECT (a forced end could
+    // drop those still in the stream's buffer, or make the broker drop them unread); the broker keeps
+    // the session. A broker that stopped reading gets its socket destroyed after GRACEFUL_END_MS.
     const client = this.client;
-    if (client?.connected && !deadline.aborted) {
-      let timer: NodeJS.Timeout | undefined;
-      const capped = new Promise<void>((r) => (timer = setTimeout(r, GRACEFUL_END_MS)));
-      await Promise.race([new Promise<void>((r) => client.end(false, {}, () => r())), untilDeadline, capped]);
-      clearTimeout(timer);
-    }
+    if (client?.connected && !deadline.aborted) await Promise.race([new Promise<void>((r) => endCleanly(client, r)), untilDeadline]);
     // Ends the session (what is not acknowledged is sent again next time) and the reconnect wait;
     // the loop then returns.
     this.stopping.abort();

@@ -14,10 +14,12 @@
  * Order: PUBACKs leave in the order their PUBLISHes came (MQTT 3.1.1 §4.6, MQTT 5 §4.6): one whose
  * message is durable waits for every earlier one. A message that could not be stored stops the
  * gate: neither its PUBACK nor any later one is sent, `onFailed` hears how many were withheld, and
- * the gate closes the connection (on the next turn, so that the PUBACKs already written, which
- * mqtt-packet flushes on the next tick, still leave), so that the broker sends them all again after
- * the reconnect (at least once). PUBACKs still held when the connection closes are dropped the same
- * way.
+ * the gate ends the connection with a DISCONNECT written after the PUBACKs already sent, so that the
+ * broker reads those before it sees the connection go (a socket torn down at once can make a broker
+ * drop what it had not read yet, and send those messages again); a broker that does not let the
+ * DISCONNECT through within GRACEFUL_END_MS gets the socket destroyed. The broker sends the withheld
+ * messages again after the reconnect (at least once). PUBACKs still held when the connection closes
+ * are dropped the same way.
  *
  * Bound: at most `limit` messages are taken in without their PUBACK (the broker's own window,
  * mosquitto's `max_inflight_messages`, is usually smaller); at the limit `admit`'s `go` waits until
@@ -26,6 +28,27 @@
 import type { MqttClient, Packet } from 'mqtt';
 
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
+
+/** How long a clean disconnect (PUBACKs and DISCONNECT written, then the stream ended) may take before the socket is destroyed. */
+export const GRACEFUL_END_MS = 2000;
+
+/**
+ * Ends `client`'s connection cleanly: its DISCONNECT follows everything already written, the stream
+ * is ended rather than torn down; after GRACEFUL_END_MS (a broker that stopped reading) the socket is
+ * destroyed. mqtt.js ignores any later `end()` once one is under way.
+ */
+export function endCleanly(client: MqttClient, done?: () => void): void {
+  const stream = client.stream as { destroy?: () => void; once?: (e: string, f: () => void) => void } | undefined;
+  const timer = setTimeout(() => {
+    stream?.destroy?.();
+    done?.();
+  }, GRACEFUL_END_MS);
+  timer.unref();
+  client.end(false, {}, () => {
+    clearTimeout(timer);
+    done?.();
+  });
+}
 
 interface Held {
   messageId: number;
@@ -115,7 +138,7 @@ export class PubackGate {
         const withheld = this.held.length;
         this.close();
         this.onFailed(withheld);
-        setImmediate(() => this.client.end(true));
+        endCleanly(this.client);
         return;
       }
       this.held.shift();
