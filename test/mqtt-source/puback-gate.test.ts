@@ -11,6 +11,7 @@ import mqtt, { type IPublishPacket } from 'mqtt';
 import { PubackGate } from '../../drivers/mqtt-source/puback-gate.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { waitFor } from '../helpers/wait.js';
+import { prng } from '../../algorithms/common/prng.js'; // mulberry32, seeded: a failing order can be replayed
 
 interface Taken {
   packet: IPublishPacket;
@@ -139,16 +140,6 @@ t.test('at the limit the client reads no further until a PUBACK leaves', async (
   t.equal(gate.size, 0);
 });
 
-/** A small seeded generator (mulberry32), so that a failing order can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 for (const seed of [11, 22, 33]) {
   t.test(`random durable orders (seed ${seed}): PUBACKs are always the longest durable prefix, in order`, async (t) => {

@@ -10,17 +10,8 @@ import t from 'tap';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { WindowedStats } from '../../algorithms/stats/index.js';
 import { viewPlan } from '../../agent/pipeline/measurement-view.js';
+import { prng as rng } from '../../algorithms/common/prng.js'; // mulberry32, seeded: a failure can be replayed
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PATHS = ['p.total', 'p.a', 'v.a.mag', 'v.b.mag', 'freq', 'soc', 'breaker.q1', 'deep.a.b.c.d', 'arr.x'];
 
