@@ -35,19 +35,23 @@ export const GRACEFUL_END_MS = 2000;
 /**
  * Ends `client`'s connection cleanly: its DISCONNECT follows everything already written, the stream
  * is ended rather than torn down; after GRACEFUL_END_MS (a broker that stopped reading) the socket is
- * destroyed. mqtt.js ignores any later `end()` once one is under way.
+ * destroyed. `done` is called once, either way. mqtt.js ignores any later `end()` once one is under way.
  */
 export function endCleanly(client: MqttClient, done?: () => void): void {
-  const stream = client.stream as { destroy?: () => void; once?: (e: string, f: () => void) => void } | undefined;
-  const timer = setTimeout(() => {
-    stream?.destroy?.();
-    done?.();
-  }, GRACEFUL_END_MS);
-  timer.unref();
-  client.end(false, {}, () => {
+  const stream = client.stream as { destroy?: () => void } | undefined;
+  let ended = false;
+  const finish = (): void => {
+    if (ended) return;
+    ended = true;
     clearTimeout(timer);
     done?.();
-  });
+  };
+  const timer = setTimeout(() => {
+    stream?.destroy?.();
+    finish();
+  }, GRACEFUL_END_MS);
+  timer.unref();
+  client.end(false, {}, finish);
 }
 
 interface Held {
@@ -102,9 +106,13 @@ export class PubackGate {
    * the number held is below the limit again.
    */
   admit(messageId: number, go: () => void): (durable: boolean) => void {
+    if (this.closed) {
+      go(); // its PUBACK will be dropped (keep): the broker sends it again
+      return () => undefined;
+    }
     const h: Held = { messageId, durable: null, puback: null };
     this.held.push(h);
-    if (this.held.length <= this.limit || this.closed) go();
+    if (this.held.length <= this.limit) go();
     else this.waiting = go;
     return (durable) => {
       if (h.durable !== null) return;
@@ -123,7 +131,15 @@ export class PubackGate {
   /** Takes the PUBACK of a held message; false when it is not one of them (sent as usual then). */
   private keep(packet: Packet): boolean {
     const id = (packet as { messageId?: number }).messageId;
-    const h = this.held.find((x) => x.puback === null && x.messageId === id);
+    // mqtt.js sends it right after `go`: normally for the newest message held, so search from the end.
+    let h: Held | undefined;
+    for (let i = this.held.length - 1; i >= 0; i--) {
+      const x = this.held[i]!;
+      if (x.puback === null && x.messageId === id) {
+        h = x;
+        break;
+      }
+    }
     if (!h) return this.closed; // after close, a late PUBACK is dropped too
     h.puback = packet;
     this.flush();
