@@ -3,7 +3,7 @@
  * and the embedded default has neither, so it does not pay for the module (≈ 6 MB resident with its
  * dependencies). The promise is shared; a failed import is retried at the next call.
  */
-import { loadOnce } from './load-once.js';
+import { loadOnce } from '../../algorithms/common/load-once.js';
 
 export type MqttModule = typeof import('mqtt');
 

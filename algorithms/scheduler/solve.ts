@@ -9,6 +9,7 @@
  * removal alone makes the job feasible, found by re-solving without each), or `failed`.
  */
 import type { Highs } from 'highs';
+import { loadOnce } from '../common/load-once.js';
 import type { Job, ModelVariant } from './job.js';
 import type { LpModel, Var } from './lp-model.js';
 import { buildModel, extractSchedule, FAMILIES, type BuiltModel } from './optimisation.js';
@@ -17,21 +18,20 @@ import type { ScheduleResult } from './result.js';
 // The package's types describe a CommonJS module while Node loads its ES build: take the loader
 // function from wherever the module system put it.
 type Loader = () => Promise<Highs>;
-let runtime: Promise<Highs> | undefined;
 
 /**
  * The shared HiGHS runtime, loaded on first use: the module itself (about 7 MB of memory with its
  * embedded WebAssembly) is imported only then, so a process that never solves (the agent's main
- * thread; solves run in the scheduler's worker) never loads it.
+ * thread; solves run in the scheduler's worker) never loads it. A failed load is tried again at the
+ * next call.
  */
-export function loadHighs(): Promise<Highs> {
-  runtime ??= import('highs').then((mod) => {
+export const loadHighs: () => Promise<Highs> = loadOnce(() =>
+  import('highs').then((mod) => {
     const m = mod as unknown as { default?: Loader | { default?: Loader } };
     const loader = (typeof m.default === 'function' ? m.default : m.default?.default) as Loader;
     return loader();
-  });
-  return runtime;
-}
+  }),
+);
 
 export interface SolveOptions {
   /** Seconds; the best schedule found by then is returned with status `time_limit`. Default 60. */

@@ -15,7 +15,7 @@
  * device.
  */
 import type ModbusSerial from 'modbus-serial';
-import { loadOnce } from '../../agent/core/load-once.js';
+import { loadOnce } from '../../algorithms/common/load-once.js';
 import type { ModbusFunction } from './decode.js';
 
 /** The client class (a CommonJS export whose `default` is itself). */

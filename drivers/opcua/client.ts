@@ -8,12 +8,13 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { loadOnce } from '../../algorithms/common/load-once.js';
 import { parseEndpoint } from './config.js';
 
 export type OpcuaModule = typeof import('node-opcua-client');
 export type CertificateModule = typeof import('node-opcua-certificate-manager');
 
-let loading: Promise<{ ua: OpcuaModule; cm: CertificateModule }> | undefined;
+
 /** Where node-opcua's own log lines go (the logger of the driver or probe that loaded last; undefined: dropped). */
 let sink: Logger | undefined;
 
@@ -28,13 +29,13 @@ function text(args: unknown[]): string {
 }
 
 /**
- * node-opcua, loaded once. Its warnings go to `log` at debug level and its errors at warn level,
- * tagged `source: "node-opcua"` (it would otherwise write to stdout, between the agent's JSON lines);
- * the driver logs every condition that matters itself, in its own words.
+ * node-opcua, loaded on first use (a failed load is tried again at the next call). Its warnings go
+ * to the latest caller's `log` at debug level and its errors at warn level, tagged
+ * `source: "node-opcua"` (it would otherwise write to stdout, between the agent's JSON lines); the
+ * driver logs every condition that matters itself, in its own words.
  */
-export async function loadOpcua(log: Logger | undefined): Promise<{ ua: OpcuaModule; cm: CertificateModule }> {
-  sink = log;
-  loading ??= Promise.all([import('node-opcua-client'), import('node-opcua-certificate-manager')]).then(([a, b]) => {
+const load = loadOnce(() =>
+  Promise.all([import('node-opcua-client'), import('node-opcua-certificate-manager')]).then(([a, b]) => {
     // CommonJS packages: their exports are the default export under Node's ESM loader.
     const ua = ((a as { default?: OpcuaModule }).default ?? a) as OpcuaModule;
     const cm = ((b as { default?: CertificateModule }).default ?? b) as CertificateModule;
@@ -44,8 +45,12 @@ export async function loadOpcua(log: Logger | undefined): Promise<{ ua: OpcuaMod
     ua.setErrorLogger((ctx?: unknown, ...args: unknown[]) => sink?.warn({ source: 'node-opcua', module: from(ctx) }, text(args)));
     ua.setDebugLogger(() => undefined);
     return { ua, cm };
-  });
-  return loading;
+  }),
+);
+
+export function loadOpcua(log: Logger | undefined): Promise<{ ua: OpcuaModule; cm: CertificateModule }> {
+  sink = log;
+  return load();
 }
 
 /** The folders of a client's PKI (certificate store) under `root`. */
