@@ -14,6 +14,8 @@ export const SHM_BYTES = 32 * KiB;
 export const SEQ_FILE_BYTES = 8 * KiB;
 /** Pages of an empty database (header page, tables, the cursors index); never pruned. */
 export const BASE_PAGES = 8;
+/** The pages a database uses (`usedPages` of payloadLimit): what the writer reports after each commit, and the main thread asks before any. */
+export const USED_PAGES_SQL = `SELECT page_count - freelist_count FROM pragma_page_count, pragma_freelist_count`;
 /** The smallest data part: a few pages of rows. */
 const MIN_DATA_BYTES = 64 * KiB;
 

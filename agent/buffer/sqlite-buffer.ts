@@ -43,7 +43,7 @@ import type { ResolvedOptions } from './options.js';
 import type { WriteJob, WriterData, WriterReply } from './writer-protocol.js';
 import { planPrune, undelivered, type HeadRow, type PrunePlan } from './prune-plan.js';
 import { readSeqFloor, SEQ_FILE } from './seq-floor.js';
-import { payloadLimit, type SpaceBudget } from './space.js';
+import { payloadLimit, USED_PAGES_SQL, type SpaceBudget } from './space.js';
 import { decode, decodeSpliced, readNumber, Shape } from './codec.js';
 import { spliceFields } from '../forwarders/payload.js';
 import { Buckets, checkQuery, resolveField, type HistoryQuery, type HistorySeries, type HistorySource } from './history.js';
@@ -145,7 +145,7 @@ function prepare(db: Db) {
       `INSERT INTO clock_steps (seq, delta_ms) VALUES (?, ?)
          ON CONFLICT (seq) DO UPDATE SET delta_ms = delta_ms + excluded.delta_ms`,
     ),
-    pageCount: db.prepare(`SELECT page_count - freelist_count FROM pragma_page_count, pragma_freelist_count`).pluck(),
+    pageCount: db.prepare(USED_PAGES_SQL).pluck(),
   };
 }
 

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { Shape, ShapeBook, type Encoded } from './codec.js';
-import { PAGE_BYTES } from './space.js';
+import { PAGE_BYTES, USED_PAGES_SQL } from './space.js';
 import { SEQ_BLOCK, SeqFloorWriter } from './seq-floor.js';
 import type { SalvageJob, WriteJob, WriterData, WriterReply, WriterRequest } from './writer-protocol.js';
 
@@ -168,7 +168,7 @@ const st = {
        ON CONFLICT (seq) DO UPDATE SET delta_ms = delta_ms + excluded.delta_ms`,
   ),
   forgetSteps: db.prepare(`DELETE FROM clock_steps WHERE seq < ?`),
-  usedPages: db.prepare(`SELECT page_count - freelist_count FROM pragma_page_count, pragma_freelist_count`).pluck(),
+  usedPages: db.prepare(USED_PAGES_SQL).pluck(),
 };
 
 /** The shapes of this file, as the encoder looks them up (loaded once; grown by each commit). */

@@ -14,7 +14,6 @@ import { parseEndpoint } from './config.js';
 export type OpcuaModule = typeof import('node-opcua-client');
 export type CertificateModule = typeof import('node-opcua-certificate-manager');
 
-
 /** Where node-opcua's own log lines go (the logger of the driver or probe that loaded last; undefined: dropped). */
 let sink: Logger | undefined;
 
