@@ -10,21 +10,11 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
 import { claimPort } from '../helpers/ports.js';
+import { rawPayload as payload } from './payload.js';
 import { cpuSeconds, rssMb, threadCpuSeconds } from './proc.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function payload(k: number, sentMs: number): string {
-  return JSON.stringify({
-    ts: Date.now() * 1000,
-    quality: 'good',
-    freq: 50.01,
-    sent: sentMs,
-    k,
-    v: { a: { mag: 230.1, ang: 0.1 }, b: { mag: 229.8, ang: -119.9 }, c: { mag: 230.4, ang: 120.2 } },
-    i: { a: { mag: 101.2, ang: -18.1 }, b: { mag: 98.7, ang: -138.2 }, c: { mag: 102.3, ang: 101.9 } },
-  });
-}
 
 export interface LoopResult {
   messages: number;

@@ -2,6 +2,22 @@
 import { computePower } from '../../algorithms/power/index.js';
 import { PmuSignal } from '../../drivers/sim-pmu/signal.js';
 
+/**
+ * A raw three-phase measurement as a client publishes it to `bal/raw/...` (or to a broker the
+ * mqtt-source driver reads): number `k`, sent at `sentMs` (for latency; 0 when not measured).
+ */
+export function rawPayload(k: number, sentMs: number): string {
+  return JSON.stringify({
+    ts: Date.now() * 1000,
+    quality: 'good',
+    freq: 50.01,
+    sent: sentMs,
+    k,
+    v: { a: { mag: 230.1, ang: 0.1 }, b: { mag: 229.8, ang: -119.9 }, c: { mag: 230.4, ang: 120.2 } },
+    i: { a: { mag: 101.2, ang: -18.1 }, b: { mag: 98.7, ang: -138.2 }, c: { mag: 102.3, ang: 101.9 } },
+  });
+}
+
 /** A processed measurement as the pipeline stores it (three phases, powers, sequence components). */
 export function processedPayload(i: number, extra?: Record<string, number>): string {
   const ph = (mag: number, ang: number): { mag: number; ang: number } => ({ mag, ang });

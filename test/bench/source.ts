@@ -8,19 +8,11 @@
 import mqtt from 'mqtt';
 import { getJson, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { rawPayload } from './payload.js';
 import { cpuSeconds } from './proc.js';
 
 const round = (x: number): number => Math.round(x * 10) / 10;
 
-function payload(k: number): string {
-  return JSON.stringify({
-    ts: Date.now() * 1000,
-    quality: 'good',
-    k,
-    v: { a: { mag: 230.1, ang: 0.1 }, b: { mag: 229.8, ang: -119.9 }, c: { mag: 230.4, ang: 120.2 } },
-    i: { a: { mag: 101.2, ang: -18.1 }, b: { mag: 98.7, ang: -138.2 }, c: { mag: 102.3, ang: 101.9 } },
-  });
-}
 
 interface DriverInfo {
   received: number;
@@ -50,7 +42,7 @@ async function run(brokerUrl: string, agent: AgentProcess, device: string, n: nu
   const pump = (): void => {
     while (inflight < 1000 && sent < n) {
       inflight++;
-      pub.publish(`site/${device}/meas`, payload(sent++), { qos: 1 }, () => {
+      pub.publish(`site/${device}/meas`, rawPayload(sent++, 0), { qos: 1 }, () => {
         inflight--;
         pump();
       });
