@@ -6,7 +6,7 @@
  * the PUBACKs already due have left, and mosquitto sends exactly the withheld ones again to the next
  * connection; at the limit the client reads no further until one is released.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import mqtt, { type IPublishPacket } from 'mqtt';
 import { PubackGate } from '../../drivers/mqtt-source/puback-gate.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
@@ -19,9 +19,28 @@ interface Taken {
   goCalled: () => boolean;
 }
 
+/** A connection of the persistent session `clientId` (what the driver opens). */
+const session = (broker: Mosquitto, clientId: string) =>
+  mqtt.connect(broker.url, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+
+/**
+ * The next connection of the session, without a gate: resolves with the payloads mosquitto sends it
+ * again (the messages the first connection did not acknowledge), once there are `n`.
+ */
+async function resumed(t: Test, broker: Mosquitto, clientId: string, n: number): Promise<string[]> {
+  const again: string[] = [];
+  const second = session(broker, clientId);
+  t.teardown(() => second.endAsync(true));
+  second.on('message', (_topic, payload) => again.push(payload.toString()));
+  return waitFor(`mosquitto to send the ${n} unacknowledged messages again`, () => (again.length >= n ? again : undefined), {
+    on: [[second, 'message']],
+    detail: () => JSON.stringify(again),
+  });
+}
+
 /** A subscriber on `topic` whose messages all go through a gate; `taken` lists them as they come. */
 async function gated(broker: Mosquitto, clientId: string, topic: string, limit: number, onFailed: (withheld: number) => void) {
-  const client = mqtt.connect(broker.url, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+  const client = session(broker, clientId);
   const gate = PubackGate.install(client, limit, onFailed);
   if (!gate) throw new Error('this mqtt.js has no _sendPacket: the gate cannot be installed');
   const taken: Taken[] = [];
@@ -108,14 +127,7 @@ t.test('a message that could not be stored withholds its PUBACK and the later on
   await closed; // the gate ends the connection itself
 
   // The next connection of the same session gets exactly the unacknowledged ones, in order.
-  const again: string[] = [];
-  const second = mqtt.connect(broker.url, { clientId: 'gate-fail', clean: false, reconnectPeriod: 0, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
-  t.teardown(() => second.endAsync(true));
-  second.on('message', (_topic, payload) => again.push(payload.toString()));
-  const redelivered = await waitFor('mosquitto to send the 4 unacknowledged messages again', () => (again.length >= 4 ? again : undefined), {
-    on: [[second, 'message']],
-    detail: () => JSON.stringify(again),
-  });
+  const redelivered = await resumed(t, broker, 'gate-fail', 4);
   t.same(redelivered, ['1', '2', '3', '4'], 'exactly the withheld ones, in order');
   // mosquitto has handled the first connection's packets before it resent: its log is complete.
   t.same(pubacks(broker, 'gate-fail'), [first.taken[0]!.packet.messageId], 'the first connection acknowledged message 0 only');
@@ -186,14 +198,7 @@ for (const seed of [11, 22, 33]) {
     }
     // With a failure the gate ends the connection; the next one gets exactly the withheld messages.
     await waitFor('the gate to end the connection', () => (g.client.connected ? undefined : true), { on: [[g.client, 'close']] });
-    const again: string[] = [];
-    const second = mqtt.connect(broker.url, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
-    t.teardown(() => second.endAsync(true));
-    second.on('message', (_topic, payload) => again.push(payload.toString()));
-    const redelivered = await waitFor(`the ${n - failAt} withheld messages sent again`, () => (again.length >= n - failAt ? again : undefined), {
-      on: [[second, 'message']],
-      detail: () => JSON.stringify(again),
-    });
+    const redelivered = await resumed(t, broker, clientId, n - failAt);
     t.same(redelivered, Array.from({ length: n - failAt }, (_, k) => String(failAt + k)), 'exactly those after the durable prefix, in order');
     t.same(pubacks(broker, clientId), mids, 'the first connection acknowledged the durable prefix, in order');
   });
