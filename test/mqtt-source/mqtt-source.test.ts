@@ -4,8 +4,8 @@
  * through, missing and non-numeric fields marked invalid, refused payloads counted, a QoS 1
  * message published while the agent is down delivered after its restart (persistent session), a
  * reconnect after a broker restart, TLS with a client certificate (and a wrong CA refused), and
- * messages taken in together whose commit was cut short by SIGKILL delivered again (no PUBACK
- * before the commit, none held back for the next message).
+ * messages taken in together (none held back for the next message's PUBACK) and then cut short by
+ * SIGKILL: each one mosquitto got a PUBACK for is in the buffer, every other one is delivered again.
  */
 import t from 'tap';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -137,7 +137,7 @@ t.test('mqtt-source: mapping, fields, own format, bad payloads', async (t) => {
 });
 
 t.test('mqtt-source: persistent session and no PUBACK before the commit', async (t) => {
-  const broker = await startMosquitto({ persistence: true });
+  const broker = await startMosquitto({ persistence: true, debugLog: true });
   t.teardown(() => broker.stop());
   const dir = tempDir();
   const drivers = [sourceConfig(broker)];
@@ -163,12 +163,16 @@ t.test('mqtt-source: persistent session and no PUBACK before the commit', async 
   await sub.client.endAsync();
   await agent.stop();
 
-  // An agent that commits late (10 s) takes in several messages before any commit (their PUBACKs
-  // held back, not the next message) and is killed before the commit: no PUBACK went upstream, so
-  // mosquitto sends them all again, in order, to the next agent.
+  // An agent that commits late takes in several messages before any commit (their PUBACKs held
+  // back, not the next message) and is killed. commitIntervalMs 10 s makes the kill come before the
+  // commit as a rule, but the buffer's 1 s tick also commits what is queued, so a slow run may commit
+  // (and acknowledge) some first. What must hold either way, read from mosquitto's debug log: a
+  // message whose PUBACK reached mosquitto is in the buffer the next agent opens; every other one is
+  // sent again, in order, to the next agent.
   agent = await startAgent({ dir, config: { drivers, storage: { commitIntervalMs: 10_000 } } });
   sub = await listen(agent);
   await subscribed(broker, 3);
+  const logFrom = broker.log().length;
   for (const k of [2, 3, 4]) await pub.publishAsync(`meters/${k}/data`, JSON.stringify({ P: k * 111, time: nowS() }), { qos: 1 });
   await waitFor('the agent to take in the 3 messages (published locally before their commit)', () => (['meter-2', 'meter-3', 'meter-4'].every((d) => sub.got.some((g) => g.m['device'] === d)) ? true : undefined), {
     on: [[sub.client, 'message']],
@@ -176,32 +180,61 @@ t.test('mqtt-source: persistent session and no PUBACK before the commit', async 
   });
   const st = await status(agent);
   const d = (st['drivers'] as { info: Record<string, unknown> }[])[0]!;
-  t.equal(d.info['received'], 3, 'all 3 taken in while none is committed');
-  t.equal(d.info['awaitingCommit'], 3, 'the 3 wait for their commit, none acknowledged');
+  t.equal(d.info['received'], 3, 'all 3 taken in before mqtt.js got a PUBACK for the first');
   sub.client.end(true);
   const killed = await agent.stop('SIGKILL');
   t.equal(killed.signal, 'SIGKILL');
+  // Once mosquitto has seen the connection close, it has read every PUBACK the agent wrote.
+  await waitFor('mosquitto to see the killed agent go', () => (/Client gridedge-gw-test-src-legacy (closed its connection|disconnected)/.test(broker.log().slice(logFrom)) ? true : undefined), {
+    intervalMs: 20,
+    detail: () => broker.log().slice(logFrom).slice(-2000),
+  });
+  const acked = pubackedTopics(broker.log().slice(logFrom), 'gridedge-gw-test-src-legacy');
+  const k3 = [2, 3, 4];
+  const wasAcked = (k: number) => acked.has(`meters/${k}/data`);
+  t.comment(`acknowledged before the kill: ${[...acked].join(', ') || 'none'}`);
 
   agent = await startAgent({ dir, config: { drivers } });
   t.teardown(() => agent.stop());
-  const again = await waitFor('the messages cut short by SIGKILL, delivered again', async () => {
-    const r = await fetch(`${agent.httpUrl}/api/v1/devices/meter-4`);
-    if (r.status !== 200) return undefined;
-    const x = (await r.json()) as { latest?: { p?: { total?: number } } };
-    return x.latest?.p?.total === 444 ? x : undefined;
-  }, { intervalMs: 50 });
-  t.ok(again, 'mosquitto redelivered the unacknowledged messages after the restart');
-  for (const k of [2, 3]) {
-    const r = (await (await fetch(`${agent.httpUrl}/api/v1/devices/meter-${k}`)).json()) as { latest?: { p?: { total?: number } } };
-    t.equal(r.latest?.p?.total, k * 111, `meter-${k} delivered again too`);
+  for (const k of k3.filter(wasAcked)) {
+    const h = await history(agent, `meter-${k}`);
+    t.ok(h.max.includes(k * 111), `meter-${k}: acknowledged before the kill, so it is in the buffer`);
   }
-  const after = await waitFor('the redelivered messages acknowledged', async () => {
+  const again = k3.filter((k) => !wasAcked(k));
+  const latest = await waitFor('the messages cut short by SIGKILL, delivered again', async () => {
+    const got = new Map<number, number | undefined>();
+    for (const k of again) {
+      const r = await fetch(`${agent.httpUrl}/api/v1/devices/meter-${k}`);
+      if (r.status !== 200) return undefined;
+      got.set(k, ((await r.json()) as { latest?: { p?: { total?: number } } }).latest?.p?.total);
+    }
     const s2 = await status(agent);
     const i = (s2['drivers'] as { info: Record<string, unknown> }[])[0]!.info;
-    return i['awaitingCommit'] === 0 && (i['received'] as number) >= 3 ? i : undefined;
-  }, { intervalMs: 50 });
-  t.equal(after['received'], 3, 'exactly the 3 unacknowledged messages came again');
+    return i['awaitingCommit'] === 0 && i['received'] === again.length && again.every((k) => got.get(k) !== undefined) ? { got, info: i } : undefined;
+  }, { intervalMs: 50, detail: () => `expected again: ${again.join(',')}; broker log: ${broker.log().slice(logFrom).slice(-3000)}` });
+  for (const k of again) t.equal(latest.got.get(k), k * 111, `meter-${k}: not acknowledged before the kill, delivered again`);
+  t.equal(latest.info['received'], again.length, 'exactly the unacknowledged messages came again, and were acknowledged');
 });
+
+/** The topics of the QoS 1 messages mosquitto sent `client` and got a PUBACK for, from its debug log. */
+function pubackedTopics(log: string, client: string): Set<string> {
+  const topicOfMid = new Map<string, string>();
+  const acked = new Set<string>();
+  for (const line of log.split('\n')) {
+    const sent = new RegExp(`Sending PUBLISH to ${client} \\(d\\d, q1, r\\d, m(\\d+), '([^']*)'`).exec(line);
+    if (sent) topicOfMid.set(sent[1]!, sent[2]!);
+    const ack = new RegExp(`Received PUBACK from ${client} \\(Mid: (\\d+)`).exec(line);
+    if (ack && topicOfMid.has(ack[1]!)) acked.add(topicOfMid.get(ack[1]!)!);
+  }
+  return acked;
+}
+
+/** The device's p.total history from the buffer (GET /api/v1/devices/{id}/history). */
+async function history(agent: AgentProcess, device: string): Promise<{ max: number[]; n: number[] }> {
+  const r = await fetch(`${agent.httpUrl}/api/v1/devices/${device}/history?field=p.total&from=0`);
+  if (r.status !== 200) throw new Error(`history of ${device}: HTTP ${r.status} ${await r.text()}`);
+  return (await r.json()) as { max: number[]; n: number[] };
+}
 
 t.test('mqtt-source: reconnects with backoff after the broker restarts', async (t) => {
   let broker = await startMosquitto({ persistence: true });
