@@ -45,9 +45,10 @@ t.test('appends of one tick share one transaction, and the rows are on disk when
 });
 
 t.test('many rows queued at once commit without waiting for the period', async (t) => {
-  const { buffer } = open(tempDir('batch'), { commitIntervalMs: 60_000, maxBatchRows: 10 });
+  const { buffer } = open(tempDir('batch'), { commitIntervalMs: 60_000, pruneIntervalMs: 60_000, maxBatchRows: 10 });
   t.teardown(() => buffer.close());
-  // With a one-minute period only the size trigger can commit these before the test's safety timeout.
+  // With a one-minute period and a one-minute tick (a tick commits what is queued too), only the size
+  // trigger can commit these before the test's safety timeout.
   const seqs = await buffer.append(rows(10));
   t.same(seqs, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
 });
