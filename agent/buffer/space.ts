@@ -24,7 +24,7 @@ export interface SpaceBudget {
   maxBytes: number;
   /** The WAL stays below about this size. */
   walBytes: number;
-  /** After a commit, a WAL at or above this size is checkpointed and truncated. */
+  /** SQLite checkpoints the WAL once it reaches this size (`wal_autocheckpoint`) and then reuses it from its start. */
   checkpointAtBytes: number;
   /** Payload bytes one transaction takes at most (whole appends: one larger append still goes alone). */
   txnBytes: number;

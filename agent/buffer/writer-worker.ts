@@ -10,7 +10,9 @@
  * 3. runs the transaction (prune delete first, then inserts, cursors, clock steps); each row is
  *    encoded (codec.ts) against the shapes of its topic, a new shape stored in the same transaction,
  *    or stored as its text when the codec does not take it;
- * 4. checkpoints and truncates the WAL once it reached `checkpointAtBytes`.
+ * 4. leaves checkpoints to SQLite (`wal_autocheckpoint` at `checkpointAtBytes`, PASSIVE, inside the
+ *    commit), after which the next transaction writes the WAL again from its start, in place; only a
+ *    WAL that grew to `walBytes` (a checkpoint held back by a reader) is checkpointed and truncated.
  * A transaction that fails for want of space releases the reserve, so that cursor saves, prunes and
  * checkpoints still have room; appends stay refused until the reserve can be re-created.
  */
@@ -43,13 +45,20 @@ const identity = (p: string): string => {
   return `${s.dev}:${s.ino}`;
 };
 
+/** How long a statement waits for a lock another connection holds. */
+const BUSY_TIMEOUT_MS = 5000;
+
 let db: Database.Database;
 try {
-  db = new Database(file, { fileMustExist: true, timeout: 5000 });
+  db = new Database(file, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma(`journal_size_limit = ${data.walBytes}`);
-  db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(data.walBytes / PAGE_BYTES))}`);
+  // SQLite checkpoints at the end of the commit that brings the WAL to checkpointAtBytes; the WAL is
+  // then reused from its start, not truncated, so commits overwrite blocks the file already has
+  // instead of growing it (a growing file makes every fsync a metadata commit too). The file stays at
+  // about checkpointAtBytes + one transaction, within the walBytes the space budget counts.
+  db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.floor(data.checkpointAtBytes / PAGE_BYTES))}`);
   db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); // opens the WAL, so its inode can be noted
 } catch (err) {
   post({ type: 'fatal', ...codeOf(err) });
@@ -237,6 +246,7 @@ function reserveSeqs(rows: number): void {
   if (seqFloor.mark === null || need > seqFloor.mark) seqFloor.write(need + SEQ_BLOCK);
 }
 
+/** The WAL back within its budget when SQLite's own checkpoints could not reset it (a reader held it). */
 function checkpointIfLarge(): void {
   let size = 0;
   try {
@@ -244,11 +254,16 @@ function checkpointIfLarge(): void {
   } catch {
     return;
   }
-  if (size < data.checkpointAtBytes) return;
+  if (size < data.walBytes) return;
+  // Without the connection's 5 s busy wait: a reader still holding the WAL makes the checkpoint
+  // return at once instead of stalling this commit's reply; the next commit tries again.
+  db.pragma('busy_timeout = 0');
   try {
     db.pragma('wal_checkpoint(TRUNCATE)');
   } catch {
     // busy or no room: SQLite's own checkpoint and journal_size_limit try again later
+  } finally {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
 }
 
