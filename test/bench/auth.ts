@@ -15,6 +15,7 @@
 import { startAgent } from '../helpers/agent-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { RawClient, connack, connectPacket } from '../broker/raw-client.js';
+import { round } from './figures.js';
 
 const USERS = { fleet: 'fleet-pw', operator: 'operator-pw' };
 
@@ -70,7 +71,7 @@ async function wave(port: number, n: number, tag: string, timeoutMs: number): Pr
     else if (l.code === null) timedOut++;
     else refused[String(l.code)] = (refused[String(l.code)] ?? 0) + 1;
   }
-  return { clients: n, accepted, refused, timedOut, seconds: round(seconds) };
+  return { clients: n, accepted, refused, timedOut, seconds: round(seconds, 3) };
 }
 
 async function duringFlood(port: number, n: number, timeoutMs: number): Promise<Record<string, unknown>> {
@@ -98,15 +99,14 @@ async function duringFlood(port: number, n: number, timeoutMs: number): Promise<
   for (const r of flood) r.client?.destroy();
   return {
     badLogins: n,
-    legitConnectSeconds: good.login.code === 0 ? round(good.login.ms / 1000) : null,
+    legitConnectSeconds: good.login.code === 0 ? round(good.login.ms / 1000, 3) : null,
     legitReturnCode: good.login.code,
     badStillPendingWhenLegitConnected: stillPending,
-    floodAnsweredSeconds: round(floodSeconds),
+    floodAnsweredSeconds: round(floodSeconds, 3),
     floodTimedOut: flood.filter((r) => r.login.code === null).length,
   };
 }
 
-const round = (x: number): number => Math.round(x * 1000) / 1000;
 
 async function measure(port: number, n: number, timeoutMs: number): Promise<Record<string, unknown>> {
   return {

@@ -21,6 +21,7 @@ import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import { Counters } from '../../agent/core/counters.js';
 import { Shape, ShapeBook } from '../../agent/buffer/codec.js';
 import { pipelinePayloads, processedPayload as payload } from './payload.js';
+import { round } from './figures.js';
 
 const TOTAL = 200_000;
 
@@ -36,7 +37,6 @@ function open(dir: string, commitIntervalMs = 5): MessageBuffer {
   });
 }
 
-const round = (x: number, d = 0): number => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Single-row appends (as the broker makes them), produced as fast as the loop allows. */
 async function insertRate(buffer: MessageBuffer, payloads: string[]): Promise<{ rate: number; commits: number }> {
@@ -253,7 +253,7 @@ export async function benchBuffer(): Promise<Record<string, number>> {
     const codec = codecCost(pipelinePayloads(20_000, 40));
     const hist = await historyRead();
     return {
-      pipeline_text_bytes_per_measurement: round(bytes.textBytes),
+      pipeline_text_bytes_per_measurement: round(bytes.textBytes, 0),
       db_bytes_per_measurement_40_pmus_upstream_down: round(bytes.dbBytes, 1),
       codec_blob_bytes_per_row: round(codec.blobBytes, 1),
       codec_encode_us_per_row: round(codec.encodeUs, 2),
@@ -266,18 +266,18 @@ export async function benchBuffer(): Promise<Record<string, number>> {
       history_response_json_bytes: hist.jsonBytes,
       history_response_gzip_bytes: hist.gzipBytes,
       messages: TOTAL,
-      payload_bytes_avg: round(avgPayload),
-      insert_msgs_per_s: round(ins.rate),
-      insert_rows_per_commit: round(TOTAL / Math.max(1, ins.commits)),
-      window20_rows_per_s: round(windowed.rate),
+      payload_bytes_avg: round(avgPayload, 0),
+      insert_msgs_per_s: round(ins.rate, 0),
+      insert_rows_per_commit: round(TOTAL / Math.max(1, ins.commits), 0),
+      window20_rows_per_s: round(windowed.rate, 0),
       window20_rows_per_commit: round(windowed.rowsPerCommit, 1),
       steady_5k_append_latency_p50_ms: round(steady.p50, 2),
       steady_5k_append_latency_p99_ms: round(steady.p99, 2),
       steady_5k_event_loop_delay_p99_ms: round(steady.loopP99, 2),
       steady_5k_event_loop_delay_max_ms: round(steady.loopMax, 2),
       db_bytes_per_message: round(fileBytes / rows, 1),
-      read_msgs_per_s: round(readRate),
-      prune_msgs_per_s: round(pruneRate),
+      read_msgs_per_s: round(readRate, 0),
+      prune_msgs_per_s: round(pruneRate, 0),
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-proce
 import { claimPort } from '../helpers/ports.js';
 import { rawPayload as payload } from './payload.js';
 import { cpuSeconds, rssMb, threadCpuSeconds } from './proc.js';
+import { round } from './figures.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -106,7 +107,7 @@ export async function latency(
 
 /** µs of CPU per measurement between two thread readings: main thread, other threads (buffer writer, V8 GC helpers, libuv). */
 function cpuSplit(a: { main: number; others: number }, b: { main: number; others: number }, n: number): { main_thread: number; other_threads: number } {
-  return { main_thread: round(((b.main - a.main) / n) * 1e6), other_threads: round(((b.others - a.others) / n) * 1e6) };
+  return { main_thread: round(((b.main - a.main) / n) * 1e6, 2), other_threads: round(((b.others - a.others) / n) * 1e6, 2) };
 }
 
 async function withMosquitto<T>(fn: (url: string) => Promise<T>): Promise<T> {
@@ -158,11 +159,11 @@ async function memoryFigures(): Promise<Record<string, unknown>> {
     const lat = await latency(agent.mqttUrl, 'bal/raw/bench2', 'bal/processed/bench2', 5000, 15);
     clearInterval(sampler);
     return {
-      rss_mb_idle: round(idleRss),
+      rss_mb_idle: round(idleRss, 2),
       memory_mib_idle: idleMemory,
-      rss_mb_at_5000_per_s: { peak: round(peak), end: round(rssMb(pid)) },
+      rss_mb_at_5000_per_s: { peak: round(peak, 2), end: round(rssMb(pid), 2) },
       memory_mib_at_5000_per_s: (await getJson<{ memory?: unknown }>(`${agent.httpUrl}/api/v1/status`)).memory ?? null,
-      latency_at_5000_per_s_ms: { p50: round(lat.p50), p99: round(lat.p99), max: round(lat.max), samples: lat.samples },
+      latency_at_5000_per_s_ms: { p50: round(lat.p50, 2), p99: round(lat.p99, 2), max: round(lat.max, 2), samples: lat.samples },
     };
   } finally {
     await agent.stop('SIGTERM');
@@ -227,10 +228,10 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
         const fixed = cpuSplit(t1, threadCpuSeconds(wpid), lat.received);
         withWorkers[`workers_${workers}`] = {
           per_s: Math.round(r.perSecond),
-          cpu_us_per_measurement: round(cpuUs),
+          cpu_us_per_measurement: round(cpuUs, 2),
           main_thread_us: split.main_thread,
           main_thread_bound_per_s: Math.round(1e6 / split.main_thread),
-          at_6000_per_s: { main_thread_us: fixed.main_thread, other_threads_us: fixed.other_threads, p99_ms: round(lat.p99) },
+          at_6000_per_s: { main_thread_us: fixed.main_thread, other_threads_us: fixed.other_threads, p99_ms: round(lat.p99, 2) },
         };
       } finally {
         await w.stop('SIGTERM');
@@ -239,22 +240,21 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
     return {
       e2e_measurements_per_s: Math.round(tp.perSecond),
       e2e_with_ingest_workers: withWorkers,
-      cpu_us_per_measurement: round(cpuPerMeasurementUs),
+      cpu_us_per_measurement: round(cpuPerMeasurementUs, 2),
       cpu_us_per_measurement_by_thread: cpuByThread,
       window20_cpu_us_per_measurement_by_thread: smallCpuByThread,
       window20_per_s: Math.round(small.perSecond),
       window20_mosquitto_per_s: smallReference ? Math.round(smallReference.perSecond) : null,
-      window20_ratio_to_mosquitto: smallReference ? round(small.perSecond / smallReference.perSecond) : null,
+      window20_ratio_to_mosquitto: smallReference ? round(small.perSecond / smallReference.perSecond, 2) : null,
       e2e_messages: tp.messages,
       ...memory,
-      rss_mb_after_throughput: round(rssAfterThroughput),
+      rss_mb_after_throughput: round(rssAfterThroughput, 2),
       memory_mib_after_throughput: memoryAfterThroughput,
       mosquitto_reference_per_s: reference ? Math.round(reference.perSecond) : null,
-      ratio_to_mosquitto: reference ? round(tp.perSecond / reference.perSecond) : null,
+      ratio_to_mosquitto: reference ? round(tp.perSecond / reference.perSecond, 2) : null,
     };
   } finally {
     await agent.stop('SIGTERM');
   }
 }
 
-const round = (x: number) => Math.round(x * 100) / 100;

@@ -23,6 +23,7 @@ import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { processedPayload as payload } from './payload.js';
 import { withDefaults } from '../helpers/plugin-config.js';
+import { round } from './figures.js';
 
 const LIVE_RATE = 1000;
 
@@ -64,7 +65,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-const round = (x: number, d = 1): number => Math.round(x * 10 ** d) / 10 ** d;
 
 export async function benchForward(): Promise<Record<string, number>> {
   const wantN = Number(process.env.GRIDEDGE_BENCH_FORWARD_N ?? 1_000_000);
@@ -143,18 +143,18 @@ export async function benchForward(): Promise<Record<string, number>> {
     const rate = n / drainS;
     return {
       backlogRows: n,
-      prefillS: round(fillS),
+      prefillS: round(fillS, 1),
       prefillRowsPerS: Math.round(n / fillS),
       dbBytesPerRow: Math.round(bytes / n),
       batchSize,
-      drainS: round(drainS),
+      drainS: round(drainS, 1),
       drainRowsPerS: Math.round(rate),
-      timeToDrain1MS: round(1_000_000 / rate),
+      timeToDrain1MS: round(1_000_000 / rate, 1),
       liveRowsPerS: LIVE_RATE,
       liveSamples: lat.length,
-      liveP50Ms: round(percentile(lat, 50)),
-      liveP99Ms: round(percentile(lat, 99)),
-      liveMaxMs: round(lat[lat.length - 1] ?? NaN),
+      liveP50Ms: round(percentile(lat, 50), 1),
+      liveP99Ms: round(percentile(lat, 99), 1),
+      liveMaxMs: round(lat[lat.length - 1] ?? NaN, 1),
       forwardErrors: counters.total('forward_errors'),
     };
   } finally {

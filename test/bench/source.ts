@@ -10,8 +10,8 @@ import { getJson, startAgent, type AgentProcess } from '../helpers/agent-process
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { rawPayload } from './payload.js';
 import { cpuSeconds } from './proc.js';
+import { round } from './figures.js';
 
-const round = (x: number): number => Math.round(x * 10) / 10;
 
 
 interface DriverInfo {
@@ -83,7 +83,7 @@ async function measure(maxInflight: number, n: number): Promise<Figures> {
       const c0 = cpuSeconds(pid);
       const r = await run(broker.url, agent, 'src1', n);
       const cpuUs = ((cpuSeconds(pid) - c0) / Math.max(1, r.received)) * 1e6;
-      const out: Figures = { per_s: Math.round(r.perSecond), received: r.received, cpu_us_per_measurement: round(cpuUs) };
+      const out: Figures = { per_s: Math.round(r.perSecond), received: r.received, cpu_us_per_measurement: round(cpuUs, 1) };
       // An incomplete run says how far each side got (published: acknowledged by mosquitto).
       if (r.received < n) out.incomplete = { published: r.published, driver: await driverInfo(agent) };
       return out;
