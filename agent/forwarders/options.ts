@@ -42,6 +42,16 @@ export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<stri
       format: intRange(0, 10_000_000),
       default: d.backlogMaxRate,
     },
+    ...reconnectSchema(d),
+  };
+}
+
+/**
+ * convict schema of the reconnect delays (Backoff), for every client the agent opens to another
+ * broker: the forwarders (through runnerSchema) and the mqtt-source driver.
+ */
+export function reconnectSchema(d: Pick<RunnerOptions, 'reconnectMinMs' | 'reconnectMaxMs'> = DEFAULT_RUNNER_OPTIONS): Record<'reconnectMinMs' | 'reconnectMaxMs', { doc: string; format: (v: unknown) => void; default: number }> {
+  return {
     reconnectMinMs: {
       doc: 'Shortest reconnect delay in ms; the delay is drawn at random up to a ceiling that doubles per failure',
       format: intRange(10, 3_600_000),
@@ -53,6 +63,13 @@ export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<stri
       default: d.reconnectMaxMs,
     },
   };
+}
+
+/** "reconnectMaxMs: ..." when the longest reconnect delay is below the shortest. */
+export function reconnectProblems(cfg: { reconnectMinMs?: number; reconnectMaxMs?: number }): string[] {
+  return cfg.reconnectMinMs !== undefined && cfg.reconnectMaxMs !== undefined && cfg.reconnectMaxMs < cfg.reconnectMinMs
+    ? ['reconnectMaxMs: must be at least reconnectMinMs']
+    : [];
 }
 
 /** convict schema of the routing keys: which buffered rows go to this forwarder, under which topic. */
@@ -145,6 +162,20 @@ export function applyCredentials(
   if (ca) opts.ca = ca;
   if (cert) opts.cert = cert;
   if (key) opts.key = key;
+}
+
+/**
+ * What is wrong between the connection keys of an MQTT client config ("key: message" each): a
+ * certificate without its key or the other way round, TLS material on a plain URL, a password
+ * without a username. The keys themselves are checked by their schema formats.
+ */
+export function mqttConnectionProblems(cfg: Partial<MqttConnectionConfig>): string[] {
+  const problems: string[] = [];
+  if (cfg.cert && !cfg.key) problems.push('key: must be set when cert is set (the client private key)');
+  if (cfg.key && !cfg.cert) problems.push('cert: must be set when key is set (the client certificate)');
+  if ((cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url)) problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${JSON.stringify(cfg.url)}`);
+  if (cfg.password && !cfg.username) problems.push('username: must be set when password is set');
+  return problems;
 }
 
 /** `url` must be mqtt://, mqtts://, ws:// or wss:// with a host. */

@@ -8,7 +8,7 @@
  */
 import { intRange, optionalString } from '../../agent/config/formats.js';
 import { filterError } from '../../agent/core/topics.js';
-import { isTlsUrl, upstreamUrl } from '../../agent/forwarders/options.js';
+import { mqttConnectionProblems, reconnectProblems, reconnectSchema, upstreamUrl } from '../../agent/forwarders/options.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
 import { driverFieldError } from '../common/field-path.js';
 import { parseJsonPath, type PathStep } from './json-path.js';
@@ -79,8 +79,7 @@ export const schema = {
   },
   keepalive: { doc: 'MQTT keepalive in seconds', format: intRange(5, 65535), default: 30 },
   connectTimeoutMs: { doc: 'Give up a connection attempt after this many ms', format: intRange(100, 600_000), default: 10_000 },
-  reconnectMinMs: { doc: 'First reconnect delay in ms, doubled per failed attempt', format: intRange(10, 600_000), default: 500 },
-  reconnectMaxMs: { doc: 'Longest reconnect delay in ms', format: intRange(10, 3_600_000), default: 30_000 },
+  ...reconnectSchema(),
 };
 
 /** One compiled subscription. */
@@ -104,12 +103,7 @@ export function compile(cfg: Partial<MqttSourceConfig>): { problems: string[]; t
   } catch (e) {
     problems.push(`url: ${(e as Error).message}, got ${JSON.stringify(cfg.url ?? '')}`);
   }
-  if ((cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url)) problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${JSON.stringify(cfg.url)}`);
-  if (cfg.cert && !cfg.key) problems.push('key: must be set when cert is set (the client private key)');
-  if (cfg.key && !cfg.cert) problems.push('cert: must be set when key is set (the client certificate)');
-  if (cfg.password && !cfg.username) problems.push('username: must be set when password is set');
-  if (cfg.reconnectMinMs !== undefined && cfg.reconnectMaxMs !== undefined && cfg.reconnectMaxMs < cfg.reconnectMinMs)
-    problems.push('reconnectMaxMs: must be at least reconnectMinMs');
+  problems.push(...mqttConnectionProblems(cfg), ...reconnectProblems(cfg));
   const topics: CompiledTopic[] = [];
   const list = cfg.topics;
   if (!Array.isArray(list) || list.length === 0) problems.push('topics: must list at least one { filter, device }');

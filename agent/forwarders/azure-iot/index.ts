@@ -10,7 +10,7 @@ import type { Forwarder, ForwarderSpec, PluginContext, SendResult, StoredMessage
 import { sleep } from '../backoff.js';
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink } from '../mqtt-link.js';
-import { makeRouter, optionalUpstreamUrl, readPem, routingSchema, runnerSchema, type RoutingConfig, type RunnerConfig } from '../options.js';
+import { makeRouter, optionalUpstreamUrl, readPem, reconnectProblems, routingSchema, runnerSchema, type RoutingConfig, type RunnerConfig } from '../options.js';
 import { RateLimiter } from '../../core/rate-limiter.js';
 import { parseConnectionString, type DeviceCredentials } from './connection-string.js';
 import { resourceUri, sasToken } from './sas.js';
@@ -147,8 +147,7 @@ export function validateAzureIot(cfg: Partial<AzureIotConfig>): string[] {
     if (!cfg.deviceId) p.push('deviceId: must be set (or give connectionString)');
     if (!cert) p.push('x509.cert: must be set without a connectionString (X.509 authentication), or give connectionString');
   }
-  if (cfg.reconnectMinMs !== undefined && cfg.reconnectMaxMs !== undefined && cfg.reconnectMaxMs < cfg.reconnectMinMs)
-    p.push('reconnectMaxMs: must be at least reconnectMinMs');
+  p.push(...reconnectProblems(cfg));
   return p;
 }
 

@@ -9,9 +9,10 @@ import type { Forwarder, ForwarderSpec, PluginContext, SendResult, StoredMessage
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink, PublishRefused } from '../mqtt-link.js';
 import {
-  isTlsUrl,
   makeRouter,
   applyCredentials,
+  mqttConnectionProblems,
+  reconnectProblems,
   type MqttConnectionConfig,
   routingSchema,
   runnerSchema,
@@ -68,14 +69,7 @@ const schema = {
 
 /** What convict cannot check key by key; one message per problem, each naming its key. */
 export function validateMqttForwarder(cfg: Partial<MqttForwarderConfig>): string[] {
-  const problems: string[] = [];
-  if (cfg.cert && !cfg.key) problems.push('key: must be set when cert is set (the client private key)');
-  if (cfg.key && !cfg.cert) problems.push('cert: must be set when key is set (the client certificate)');
-  if ((cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url)) problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${JSON.stringify(cfg.url)}`);
-  if (cfg.password && !cfg.username) problems.push('username: must be set when password is set');
-  if (cfg.reconnectMinMs !== undefined && cfg.reconnectMaxMs !== undefined && cfg.reconnectMaxMs < cfg.reconnectMinMs)
-    problems.push('reconnectMaxMs: must be at least reconnectMinMs');
-  return problems;
+  return [...mqttConnectionProblems(cfg), ...reconnectProblems(cfg)];
 }
 
 class MqttForwarder implements Forwarder {
