@@ -78,12 +78,25 @@ async function openPage(t: Test, url: string, width: number, errors: string[]): 
 
 const ready = (page: Page) => page.waitForSelector('body[data-ready=true]', { timeout: WAIT_MS });
 
+/**
+ * The little of the browser's DOM the functions run in the page use. The tests are compiled without
+ * the DOM library (only the page's own modules are, agent/http/page/client/tsconfig.json).
+ */
+interface PageCanvas {
+  width: number;
+  height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } | null;
+}
+interface PageGlobals {
+  document: { querySelectorAll(selector: string): Iterable<PageCanvas> };
+}
+
 /** Count the canvas pixels of the given colour (± 8 per channel) under `selector`, in the page. */
 function seriesPixels(page: Page, selector: string, rgb = SERIES_RGB): Promise<number> {
   return page.evaluate(
     ([sel, c]) => {
       let count = 0;
-      for (const canvas of document.querySelectorAll<HTMLCanvasElement>(sel)) {
+      for (const canvas of (globalThis as unknown as PageGlobals).document.querySelectorAll(sel)) {
         const ctx = canvas.getContext('2d');
         if (!ctx || !canvas.width || !canvas.height) continue;
         const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
@@ -171,7 +184,7 @@ t.test('the live page of an agent with PMUs, a meter and the estimator on CIGRE 
       return k >= 20 ? k : undefined;
     }, 30_000);
     t.ok(px >= 20, `${px} pixels of the series colour on the canvas`);
-    t.ok(await page.$eval('#plot-field', (s) => [...(s as HTMLSelectElement).options].some((o) => o.value === 'freq')), 'other fields can be chosen (freq)');
+    t.ok(await page.$eval('#plot-field', (s) => Array.from((s as unknown as { options: ArrayLike<{ value: string }> }).options).some((o) => o.value === 'freq')), 'other fields can be chosen (freq)');
     await page.selectOption('#plot-field', 'freq');
     const fpx = await waitFor('the freq plot of pmu1-1 drawn', async () => {
       const title = await page.$eval('#plots figure[data-device="pmu1-1"] .u-title', (e) => e.textContent).catch(() => '');

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Calls to the agent's API from the page. A 401 (no session, or it expired) sends the browser to
  * the login page; other failures resolve with the status and the problem's detail, so each section

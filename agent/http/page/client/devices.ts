@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The devices section: one card per device (the first MAX_CARDS by name) with its latest per-phase
  * V, I, P, Q, S, PF, frequency, every other value, the quality of the message and of each field

@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * Building DOM in the browser: every text from the agent or a device goes in as a text node
  * (`textContent`), never as markup, so a name or value holding `<img onerror=...>` is shown, not run.

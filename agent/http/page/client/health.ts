@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The health section and the header badge, from `GET /api/v1/status`: health and problems, every
  * plugin by kind (drivers first) with its state, devices, last error and details, the broker, the

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The live page's entry module. On load it reads the status (health, plugins: which estimator to
  * draw), the first devices and the schedules, then follows `GET /api/v1/events` (server-sent

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The network section: the state estimator's network as an SVG graph (buses at the positions
  * `GET /api/v1/<id>/network` gives: CGMES DiagramLayout or a computed layout), each bus filled by its

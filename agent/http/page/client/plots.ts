@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The plots section: the last hour of one field (chosen in #plot-field, `p.total` by default) for
  * each of the first PLOT_DEVICES devices, drawn with uPlot (a canvas). Each plot is backfilled from

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The schedules section: the battery scheduler's jobs (`GET /api/v1/optimizations`), newest first,
  * and for the newest jobs with a schedule two uPlot plots over the horizon: power per battery (with
