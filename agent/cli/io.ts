@@ -19,3 +19,16 @@ export function processIo(signal: AbortSignal): Io {
     colour: colourWanted(process.stdout.isTTY === true, process.env),
   };
 }
+
+/**
+ * The first line of `stream` (a password on standard input: neither in the shell history nor in the
+ * process list); reading stops at the first newline or after 4 096 characters.
+ */
+export async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += String(chunk);
+    if (text.includes('\n') || text.length > 4096) break;
+  }
+  return text.split(/\r?\n/)[0] ?? '';
+}

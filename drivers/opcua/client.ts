@@ -135,9 +135,16 @@ export function statusNameIn(msg: string): string | undefined {
 
 /**
  * Turn a failure of connect / createSession into a diagnosis. `pki` is the client's PKI root (for
- * the certificate messages), `user` the session user (empty: anonymous).
+ * the certificate messages), `user` the session user (empty: anonymous); `keys` names the settings
+ * a message tells to check (default: the driver's config keys, security.username and
+ * security.password, security.mode and security.policy).
  */
-export function diagnose(err: unknown, endpoint: string, opts: { pki?: string; user?: string; mode?: string; policy?: string; timeoutMs?: number }): Diagnosis {
+export function diagnose(
+  err: unknown,
+  endpoint: string,
+  opts: { pki?: string; user?: string; mode?: string; policy?: string; timeoutMs?: number; keys?: { user: string; security: string } },
+): Diagnosis {
+  const keys = opts.keys ?? { user: 'security.username and security.password', security: 'security.mode and security.policy' };
   const raw = err instanceof Error ? err.message : String(err);
   const msg = raw.replace(ANSI, '');
   const ep = parseEndpoint(endpoint);
@@ -168,14 +175,21 @@ export function diagnose(err: unknown, endpoint: string, opts: { pki?: string; u
     return {
       reason: 'session_refused',
       unreachable: false,
-      message: `the server refused the session for ${opts.user ? `user "${opts.user}"` : 'an anonymous user'} (${status}) — check security.username and security.password${opts.user ? '' : ' (the server may not allow anonymous sessions)'}`,
+      message: `the server refused the session for ${opts.user ? `user "${opts.user}"` : 'an anonymous user'} (${status}) — check ${keys.user}${opts.user ? '' : ' (the server may not allow anonymous sessions)'}`,
     };
   if (status && /^Bad(SecurityChecksFailed|Certificate[A-Za-z]*|NonceInvalid|ApplicationSignatureInvalid)$/.test(status)) {
     const own = opts.pki ? pkiPaths(opts.pki).ownCert : 'its certificate';
     return { reason: 'client_certificate_refused', unreachable: false, message: `the server refused this client's certificate (${status}) — add ${own} to the server's trusted certificates` };
   }
-  if (/cannot find endpoint|no endpoint|BadSecurityPolicyRejected|BadSecurityModeRejected/i.test(msg))
-    return { reason: 'no_endpoint', unreachable: false, message: `the server offers no endpoint with mode ${opts.mode ?? '?'} and policy ${opts.policy ?? '?'} (${msg.split('\n')[0]}) — check security.mode and security.policy` };
+  const token = /cannot find (\w+) user token policy/i.exec(msg);
+  if (token)
+    return {
+      reason: 'session_refused',
+      unreachable: false,
+      message: `the server accepts no ${token[1]!.toUpperCase() === 'ANONYMOUS' ? 'anonymous sessions' : `${token[1]!.toLowerCase()} sessions`} at mode ${opts.mode ?? '?'} and policy ${opts.policy ?? '?'} — check ${keys.user}${opts.user ? '' : ' (give a user: the server may not allow anonymous sessions)'}`,
+    };
+  if (/cannot find (an )?endpoint|no endpoint|BadSecurityPolicyRejected|BadSecurityModeRejected/i.test(msg))
+    return { reason: 'no_endpoint', unreachable: false, message: `the server offers no endpoint with mode ${opts.mode ?? '?'} and policy ${opts.policy ?? '?'} (${msg.split('\n')[0]}) — check ${keys.security}` };
   return { reason: 'other', unreachable: false, message: msg.split('\n')[0]! };
 }
 

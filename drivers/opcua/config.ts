@@ -193,14 +193,24 @@ export function effectivePolicy(sec: SecurityConfig): SecurityPolicyName {
   return sec.mode === 'None' ? 'None' : DEFAULT_POLICY;
 }
 
+/**
+ * A policy that does not fit the mode, a password without a user name: the key (`policy`,
+ * `password`) and what is wrong; `userKey` names the user-name setting in the message.
+ */
+export function securityProblems(sec: Partial<SecurityConfig>, userKey = 'security.username'): { key: 'policy' | 'password'; message: string }[] {
+  const out: { key: 'policy' | 'password'; message: string }[] = [];
+  const pol = sec.policy ?? '';
+  const mode = sec.mode ?? 'None';
+  if (mode === 'None' && pol !== '' && pol !== 'None') out.push({ key: 'policy', message: `${pol} needs mode Sign or SignAndEncrypt (mode is None)` });
+  if (mode !== 'None' && pol === 'None') out.push({ key: 'policy', message: `None cannot ${mode === 'Sign' ? 'sign' : 'sign and encrypt'}; choose ${DEFAULT_POLICY} or leave it empty` });
+  if ((sec.password ?? '') !== '' && (sec.username ?? '') === '') out.push({ key: 'password', message: `given without ${userKey} (leave both empty for an anonymous session)` });
+  return out;
+}
+
 /** Rules across keys: "path: message" each (the loader prefixes the entry's own path). */
 export function validate(cfg: OpcuaConfig): string[] {
   const problems: string[] = [];
-  const sec = cfg.security;
-  const pol = sec.policy ?? '';
-  if (sec.mode === 'None' && pol !== '' && pol !== 'None') problems.push(`security.policy: ${pol} needs mode Sign or SignAndEncrypt (mode is None)`);
-  if (sec.mode !== 'None' && pol === 'None') problems.push(`security.policy: None cannot ${sec.mode === 'Sign' ? 'sign' : 'sign and encrypt'}; choose ${DEFAULT_POLICY} or leave it empty`);
-  if ((sec.password ?? '') !== '' && (sec.username ?? '') === '') problems.push('security.password: given without security.username (leave both empty for an anonymous session)');
+  for (const p of securityProblems(cfg.security)) problems.push(`security.${p.key}: ${p.message}`);
   if (cfg.reconnectMaxMs < cfg.reconnectMinMs) problems.push(`reconnectMaxMs: must be at least reconnectMinMs (${cfg.reconnectMinMs}), got ${cfg.reconnectMaxMs}`);
   const nodes = cfg.nodes ?? [];
   if (nodes.length === 0) problems.push('nodes: no nodes to monitor: give at least one { nodeId, field }');

@@ -1,14 +1,17 @@
 /**
- * The technician's probe (`gridedge opcua browse URL [--node NODEID]`): connect the way the driver
- * does (security None, anonymous), list the children of one node (the Objects folder by default)
- * with browse name, NodeId, node class and, for variables, the value and its StatusCode; errors say
+ * The technician's probe (`gridedge opcua browse URL [--node NODEID] [--security MODE] [--policy
+ * NAME] [--user NAME]`): connect the way the driver does (security None and an anonymous session
+ * unless asked otherwise), list the children of one node (the Objects folder by default) with
+ * browse name, NodeId, node class and, for variables, the value and its StatusCode; errors say
  * what to check. Used by agent/cli/commands/opcua.ts. The client certificate node-opcua needs is
- * kept in `<tmp>/gridedge-opcua-probe-<uid>/pki` (created on the first run).
+ * kept in `<tmp>/gridedge-opcua-probe-<uid>/pki` (created on the first run); with Sign or
+ * SignAndEncrypt the server must trust it, and the probe accepts the server's certificate without
+ * asking (it is a diagnostic; the driver only trusts what is in its own trusted folder).
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientSession, OPCUAClient, ReferenceDescription } from 'node-opcua-client';
-import { nodeIdError, parseEndpoint } from './config.js';
+import type { ClientSession, OPCUAClient, ReferenceDescription, UserIdentityInfo } from 'node-opcua-client';
+import { SECURITY_MODES, SECURITY_POLICIES, effectivePolicy, nodeIdError, parseEndpoint, securityProblems, type SecurityModeName, type SecurityPolicyName } from './config.js';
 import { diagnose, ensurePki, loadOpcua, within } from './client.js';
 import { toLeaf, statusName } from './values.js';
 
@@ -17,6 +20,11 @@ export interface BrowseRequest {
   /** The node whose children are listed (default `i=85`, the Objects folder). */
   node: string;
   timeoutMs: number;
+  mode: SecurityModeName;
+  policy: SecurityPolicyName;
+  /** Empty: an anonymous session. */
+  username: string;
+  password: string;
 }
 
 export interface BrowseChild {
@@ -38,8 +46,11 @@ export interface BrowseResult {
 
 export type BrowseOutcome = { ok: true; result: BrowseResult } | { ok: false; exit: 1 | 2; message: string };
 
-/** Check the probe's arguments; an error names what is wrong. */
-export function parseBrowse(positionals: readonly string[], o: Record<string, string | boolean | undefined>): BrowseRequest | string {
+/**
+ * Check the probe's arguments; an error names what is wrong. `password` is the session user's
+ * password (the command reads it from standard input when `--user` is given).
+ */
+export function parseBrowse(positionals: readonly string[], o: Record<string, string | boolean | undefined>, password = ''): BrowseRequest | string {
   const url = positionals[0];
   if (url === undefined) return 'give the server endpoint URL, e.g. gridedge opcua browse opc.tcp://10.0.0.9:4840';
   if (positionals.length > 1) return `one endpoint URL only, got ${positionals.length} arguments`;
@@ -50,8 +61,20 @@ export function parseBrowse(positionals: readonly string[], o: Record<string, st
   const t = o['timeout'];
   const timeoutMs = t === undefined ? 5000 : Number(t);
   if (typeof t === 'string' && (!/^\d+$/.test(t) || timeoutMs < 100 || timeoutMs > 600_000)) return `--timeout: must be milliseconds between 100 and 600000, got ${JSON.stringify(t)}`;
-  return { endpoint: url, node, timeoutMs };
+  const mode = typeof o['security'] === 'string' ? o['security'] : 'None';
+  if (!(SECURITY_MODES as readonly string[]).includes(mode)) return `--security: must be one of ${SECURITY_MODES.join(', ')}, got ${JSON.stringify(mode)}`;
+  const pol = typeof o['policy'] === 'string' ? o['policy'] : '';
+  if (pol !== '' && !(SECURITY_POLICIES as readonly string[]).includes(pol)) return `--policy: must be one of ${SECURITY_POLICIES.join(', ')}, got ${JSON.stringify(pol)}`;
+  const username = typeof o['user'] === 'string' ? o['user'] : '';
+  if (o['user'] !== undefined && username === '') return '--user: give the user name (the password is read from standard input)';
+  const sec = { mode: mode as SecurityModeName, policy: pol, username, password };
+  const bad = securityProblems(sec, '--user')[0];
+  if (bad) return `--${bad.key === 'policy' ? 'policy' : 'user'}: ${bad.message}`;
+  return { endpoint: url, node, timeoutMs, mode: sec.mode, policy: effectivePolicy(sec), username, password };
 }
+
+/** How the probe's messages name the settings to check (the driver's name its config keys). */
+const PROBE_KEYS = { user: '--user and the password', security: '--security and --policy' };
 
 /** Browse once. Never throws: a failure comes back with its exit code and a message saying what to check. */
 export async function browse(req: BrowseRequest): Promise<BrowseOutcome> {
@@ -77,16 +100,19 @@ export async function browse(req: BrowseRequest): Promise<BrowseOutcome> {
     client = ua.OPCUAClient.create({
       applicationName: 'gridedge-probe',
       endpointMustExist: false,
-      securityMode: ua.MessageSecurityMode.None,
-      securityPolicy: ua.SecurityPolicy.None,
+      securityMode: ua.MessageSecurityMode[req.mode],
+      securityPolicy: ua.SecurityPolicy[req.policy],
       connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 1000 },
       clientCertificateManager: cm,
     });
     try {
       await within(client.connect(req.endpoint), req.timeoutMs, `connecting to ${req.endpoint}`);
-      session = await within(client.createSession(), req.timeoutMs, 'creating the session');
+      const identity: UserIdentityInfo = req.username
+        ? { type: ua.UserTokenType.UserName, userName: req.username, password: req.password }
+        : { type: ua.UserTokenType.Anonymous };
+      session = await within(client.createSession(identity), req.timeoutMs, 'creating the session');
     } catch (e) {
-      const d = diagnose(e, req.endpoint, { timeoutMs: req.timeoutMs, mode: 'None', policy: 'None' });
+      const d = diagnose(e, req.endpoint, { pki, user: req.username, timeoutMs: req.timeoutMs, mode: req.mode, policy: req.policy, keys: PROBE_KEYS });
       return { ok: false, exit: d.unreachable ? 2 : 1, message: d.message };
     }
     const refs: ReferenceDescription[] = [];

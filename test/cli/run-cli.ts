@@ -24,16 +24,18 @@ export interface CliProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function startCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliProcess {
+/** `input`: written to the command's standard input, which is then closed (none: no standard input). */
+export function startCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): CliProcess {
   const child = spawn(process.execPath, [cliPath(), ...args], {
     cwd: opts.cwd ?? repoRoot(),
     env: { ...cleanEnv(), ...(opts.env ?? {}) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (opts.input !== undefined) child.stdin!.end(opts.input);
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   // A safety net only: no test relies on it.
   const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
   const result = new Promise<CliResult>((resolve) =>
@@ -45,7 +47,7 @@ export function startCli(args: readonly string[], opts: { env?: NodeJS.ProcessEn
   return { result, stdout: () => stdout, kill: (s = 'SIGTERM') => void child.kill(s) };
 }
 
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<CliResult> {
   return startCli(args, opts).result;
 }
 

@@ -5,15 +5,7 @@
  */
 import { hashPassword } from '../../broker/passwords.js';
 import { EXIT, type Command } from '../command.js';
-
-async function firstLine(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = '';
-  for await (const chunk of stream) {
-    text += String(chunk);
-    if (text.includes('\n') || text.length > 4096) break;
-  }
-  return text.split(/\r?\n/)[0] ?? '';
-}
+import { firstLine } from '../io.js';
 
 export const passwdCommand: Command = {
   name: 'passwd',
