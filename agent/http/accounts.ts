@@ -9,8 +9,12 @@
  *   then one more every `FAILURE_REFILL_MS`); over the limit a login is refused (429) without running
  *   scrypt. Unknown users cost one scrypt like known ones, so timing does not tell which names exist.
  * - Plain passwords from the config are hashed once when the server starts, and dropped.
+ * - HTTP Basic (what pymfm's clients send): `basic()` checks the user name and password like a login
+ *   (same rate limit, same scrypt) and keeps the outcome of a good pair for `BASIC_CACHE_MS`, keyed
+ *   by the SHA-256 of the pair, so a client sending it with every request costs one scrypt per
+ *   period, not one per request. Nothing of it outlives this object (a config reload builds a new one).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { HttpUser } from '../core/config-types.js';
 import { hashPassword, parseHash, verifyPasswordAsync, type ParsedHash } from '../broker/passwords.js';
 import { RateLimiter } from '../core/rate-limiter.js';
@@ -41,10 +45,18 @@ export const FAILURE_REFILL_MS = 10_000;
 /** Addresses whose failed logins are remembered at most (the oldest is forgotten first). */
 const MAX_ADDRESSES = 10_000;
 
+/** How long a checked HTTP Basic pair is trusted without checking it again, and how many are kept. */
+export const BASIC_CACHE_MS = 5 * 60_000;
+const MAX_BASIC = 1000;
+
+export type BasicResult = { ok: true; session: Session; checked: boolean } | { ok: false; reason: 'bad_credentials' | 'rate_limited' };
+
 export class Accounts {
   private readonly users = new Map<string, { hash: ParsedHash; role: Role }>();
   private readonly sessions = new Map<string, Session>();
   private readonly failures = new Map<string, RateLimiter>();
+  /** SHA-256 of "user:password" (base64url) → the session it stands for, until its expiresAt. */
+  private readonly basicPairs = new Map<string, Session>();
   private readonly dummy: ParsedHash;
 
   constructor(
@@ -65,8 +77,8 @@ export class Accounts {
     return this.users.size > 0;
   }
 
-  /** Check a password; on success open a session. */
-  async login(username: string, password: string, address: string): Promise<LoginResult> {
+  /** Check a password; on success open a session (`keep` false: the session is not stored, for `basic`). */
+  async login(username: string, password: string, address: string, keep = true): Promise<LoginResult> {
     if (!this.takeFailureToken(address, false)) return { ok: false, reason: 'rate_limited' };
     const user = this.users.get(username);
     const ok = await verifyPasswordAsync(password, user?.hash ?? this.dummy);
@@ -76,8 +88,25 @@ export class Accounts {
     }
     this.sweep();
     const session: Session = { id: randomBytes(32).toString('base64url'), username, role: user.role, expiresAt: this.now() + this.sessionMs };
-    this.sessions.set(session.id, session);
+    if (keep) this.sessions.set(session.id, session);
     return { ok: true, session };
+  }
+
+  /**
+   * An HTTP Basic user name and password: a session valid for this request (not stored as a login;
+   * no cookie, no token). `checked`: scrypt ran for it (the first time, or after BASIC_CACHE_MS).
+   */
+  async basic(username: string, password: string, address: string): Promise<BasicResult> {
+    const key = createHash('sha256').update(`${username}\u0000${password}`).digest('base64url');
+    const known = this.basicPairs.get(key);
+    if (known && known.expiresAt > this.now()) return { ok: true, session: known, checked: false };
+    if (known) this.basicPairs.delete(key);
+    const r = await this.login(username, password, address, false);
+    if (!r.ok) return r;
+    if (this.basicPairs.size >= MAX_BASIC) this.basicPairs.delete(this.basicPairs.keys().next().value!);
+    const session: Session = { ...r.session, expiresAt: Math.min(r.session.expiresAt, this.now() + BASIC_CACHE_MS) };
+    this.basicPairs.set(key, session);
+    return { ok: true, session, checked: true };
   }
 
   /** The live session with this id, if any (constant-time compare of the id). */
@@ -105,6 +134,7 @@ export class Accounts {
   private sweep(): void {
     const now = this.now();
     for (const [id, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(id);
+    for (const [key, s] of this.basicPairs) if (s.expiresAt <= now) this.basicPairs.delete(key);
     for (const [addr, b] of this.failures) if (b.available() >= FAILURE_BURST) this.failures.delete(addr);
   }
 

@@ -6,9 +6,13 @@
  *   session, for the API as `Authorization: Bearer <token>`. `POST /api/v1/logout` ends it.
  * - Every other route needs a live session, except `GET /login` (the login page), `/openapi.json`
  *   and `/docs`. Without one: `GET /` redirects to `/login`; anything else gets a 401 problem.
+ * - `Authorization: Basic` (user name and password with every request, as pymfm's clients send them)
+ *   is taken too, for the API and pymfm's paths: checked like a login (same rate limit; one scrypt
+ *   per pair every few minutes, accounts.ts), with no session kept. The 401 does not offer Basic
+ *   (`WWW-Authenticate: Bearer`), so browsers never ask for it and never send it on their own.
  * - Roles: GET and HEAD need `viewer`; other methods `operator`, unless a route says more with
  *   `config: { role: 'admin' }`. Too low a role: 403 problem.
- * - CSRF: a state-changing request authenticated by the cookie must be `application/json` (a form
+ * - CSRF: a state-changing request authenticated by the cookie (or by Basic) must be `application/json` (a form
  *   on another site cannot send that without a CORS preflight, which this server never grants),
  *   besides the SameSite=Strict cookie.
  * - Audit: every login (ok or not) and every state-changing request is logged with the user.
@@ -46,6 +50,18 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   return h && /^Bearer /i.test(h) ? h.slice(7).trim() : undefined;
+}
+
+/** The user name and password of `Authorization: Basic`; 'malformed' when it is not base64 of "user:password"; undefined without one. */
+function basicPair(req: FastifyRequest): { username: string; password: string } | 'malformed' | undefined {
+  const h = req.headers.authorization;
+  if (!h || !/^Basic /i.test(h)) return undefined;
+  const b64 = h.slice(6).trim();
+  if (b64.length === 0 || b64.length > 2048 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return 'malformed';
+  const text = Buffer.from(b64, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon <= 0) return 'malformed';
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
 const LOGIN_PAGE = `<!doctype html>
@@ -92,20 +108,36 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const route = `${req.method} ${req.routeOptions.url ?? ''}`;
     if (PUBLIC.has(route)) return;
+    const path = req.url.split('?')[0];
     const token = bearer(req);
-    const fromCookie = token === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
-    const session = accounts.session(token ?? fromCookie);
+    const basic = token === undefined ? basicPair(req) : undefined;
+    const fromCookie = token === undefined && basic === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
+    let session: Session | undefined;
+    if (basic === 'malformed') {
+      reply.header('www-authenticate', 'Bearer realm="gridedge"');
+      return refuse(reply, problem(401, 'Authorization: Basic must carry the base64 of "user:password"', path));
+    } else if (basic) {
+      const r = await accounts.basic(basic.username, basic.password, req.ip);
+      if (!r.ok || r.checked) counters.inc('http_logins', { result: r.ok ? 'ok' : r.reason });
+      if (!r.ok) {
+        log.warn({ user: basic.username.slice(0, 64), address: req.ip, reason: r.reason, method: 'basic' }, 'http: login refused');
+        if (r.reason === 'rate_limited') return refuse(reply, problem(429, 'too many failed logins from this address; try again later', path));
+        reply.header('www-authenticate', 'Bearer realm="gridedge"');
+        return refuse(reply, problem(401, 'wrong user name or password', path));
+      }
+      if (r.checked) log.info({ user: r.session.username, role: r.session.role, address: req.ip, method: 'basic' }, 'http: login');
+      session = r.session;
+    } else session = accounts.session(token ?? fromCookie);
     if (!session) {
       if (req.method === 'GET' && req.url === '/') return reply.redirect('/login', 303);
       reply.header('www-authenticate', 'Bearer realm="gridedge"');
-      return refuse(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token>', req.url.split('?')[0]));
+      return refuse(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token> (or send Authorization: Basic with every request)', path));
     }
     const need: Role = req.routeOptions.config?.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');
-    if (!roleAllows(session.role, need))
-      return refuse(reply, problem(403, `${session.username} is ${session.role}; this needs ${need}`, req.url.split('?')[0]));
+    if (!roleAllows(session.role, need)) return refuse(reply, problem(403, `${session.username} is ${session.role}; this needs ${need}`, path));
     const changes = req.method !== 'GET' && req.method !== 'HEAD';
-    if (changes && fromCookie !== undefined && !/^application\/json\b/i.test(req.headers['content-type'] ?? ''))
-      return refuse(reply, problem(415, 'send the request as application/json', req.url.split('?')[0]));
+    const ambient = fromCookie !== undefined || basic !== undefined; // what a browser could send by itself
+    if (changes && ambient && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return refuse(reply, problem(415, 'send the request as application/json', path));
     req.session = session;
   });
 

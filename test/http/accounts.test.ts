@@ -12,7 +12,7 @@ import { Counters } from '../../agent/core/counters.js';
 import { createLogger } from '../../agent/core/logger.js';
 import { hashPassword } from '../../agent/broker/passwords.js';
 import type { HttpConfig } from '../../agent/core/config-types.js';
-import { FAILURE_BURST } from '../../agent/http/accounts.js';
+import { Accounts, BASIC_CACHE_MS, FAILURE_BURST } from '../../agent/http/accounts.js';
 import { loadConfig } from '../../agent/config/index.js';
 import { sampleStatus } from './fixtures.js';
 import { makeCerts } from '../helpers/certs.js';
@@ -96,6 +96,53 @@ t.test('wrong passwords: 401 without telling which part was wrong; then the rate
   const bad = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
   t.equal(bad.status, 400, 'malformed JSON: 400 problem');
   t.notMatch(await bad.text(), /ops-pw|scrypt\$/, 'no secret in the answer');
+});
+
+t.test('HTTP Basic (what pymfm clients send): checked like a login, once per pair for a while; roles, CSRF, bad headers, the rate limit', async (t) => {
+  const { base, counters } = await serve(t);
+  const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+  const ok = await fetch(`${base}/api/v1/status`, { headers: { authorization: basic('view', 'view-pw') } });
+  t.equal(ok.status, 200, 'a right pair opens the API');
+  t.notOk(ok.headers.get('set-cookie'), 'no cookie: nothing is kept for the client');
+  t.equal((await fetch(`${base}/metrics`, { headers: { authorization: basic('view', 'view-pw') } })).status, 200, 'and again');
+  t.equal(counters.get('http_logins', { result: 'ok' }), 1, 'the second request did not check the password again (one login counted)');
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { authorization: basic('view', 'pw:with:colons') } })).status, 401, 'the password is everything after the first colon');
+
+  const wrong = await fetch(`${base}/api/v1/status`, { headers: { authorization: basic('ops', 'wrong') } });
+  t.equal(wrong.status, 401);
+  t.match(wrong.headers.get('www-authenticate'), /^Bearer/, 'Basic is not offered: a browser never asks for it');
+  t.match(((await wrong.json()) as { detail: string }).detail, /^wrong user name or password$/);
+  const malformed = await fetch(`${base}/api/v1/status`, { headers: { authorization: 'Basic !!not-base64' } });
+  t.equal(malformed.status, 401);
+  t.match(((await malformed.json()) as { detail: string }).detail, /Authorization: Basic must carry the base64 of "user:password"/);
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { authorization: `Basic ${Buffer.from('nocolon').toString('base64')}` } })).status, 401, 'no colon: malformed');
+
+  const viewerPost = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: basic('view', 'view-pw'), 'content-type': 'application/json' }, body: '{}' });
+  t.equal(viewerPost.status, 403, 'roles hold: a viewer cannot change anything');
+  const form = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: basic('ops', 'ops-pw'), 'content-type': 'text/plain' }, body: 'x' });
+  t.equal(form.status, 415, 'a change authenticated by Basic must be JSON, like one by the cookie (CSRF)');
+  const json = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: basic('ops', 'ops-pw'), 'content-type': 'application/json' }, body: '{}' });
+  t.notOk([401, 403, 415].includes(json.status), `an operator's JSON change passes the access check (${json.status})`);
+
+  // The failed-login limit is the login's: `wrong` and the colon pair above were two failures; FAILURE_BURST in all, then 429.
+  for (let k = 1; k < FAILURE_BURST - 1; k++) t.equal((await fetch(`${base}/api/v1/status`, { headers: { authorization: basic('ops', `wrong${k}`) } })).status, 401);
+  const limited = await fetch(`${base}/api/v1/status`, { headers: { authorization: basic('ops', 'another') } });
+  t.equal(limited.status, 429, 'over the limit: 429');
+  t.equal(counters.get('http_logins', { result: 'rate_limited' }), 1);
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { authorization: basic('view', 'view-pw') } })).status, 200, 'a pair already checked still opens the API');
+});
+
+t.test('HTTP Basic: a checked pair is trusted for BASIC_CACHE_MS, then checked again; a changed password is never trusted', async (t) => {
+  let now = 1_000_000;
+  const accounts = new Accounts([{ username: 'ops', passwordHash: hashPassword('ops-pw'), role: 'operator' }], 3_600_000, () => now);
+  const first = await accounts.basic('ops', 'ops-pw', '10.0.0.1');
+  t.match(first, { ok: true, checked: true, session: { username: 'ops', role: 'operator', expiresAt: now + BASIC_CACHE_MS } });
+  now += BASIC_CACHE_MS - 1;
+  t.match(await accounts.basic('ops', 'ops-pw', '10.0.0.1'), { ok: true, checked: false }, 'within the period: not checked again');
+  t.match(await accounts.basic('ops', 'other', '10.0.0.1'), { ok: false, reason: 'bad_credentials' }, 'another password for the same user is checked, and refused');
+  now += 1;
+  t.match(await accounts.basic('ops', 'ops-pw', '10.0.0.1'), { ok: true, checked: true }, 'after the period: checked again');
+  t.equal(accounts.sessionCount, 0, 'Basic opens no stored session');
 });
 
 t.test('HTTPS from http.tls: the cookie is Secure', async (t) => {

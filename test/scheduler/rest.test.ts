@@ -255,4 +255,12 @@ t.test("pymfm's root paths follow the API's access rule (http.users): 401 withou
   t.equal((await fetch(`${a.httpUrl}/balancing/`, { headers: { authorization: `Bearer ${viewer}` } })).status, 200, 'a viewer reads');
   t.equal((await post(viewer)).status, 403, 'a viewer does not submit');
   t.equal((await post(await token('ops', 'ops-pw'))).status, 200, 'an operator submits');
+  // A pymfm client's own way: HTTP Basic with every request (an account of http.users, no admin/admin).
+  const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+  const listed = await fetch(`${a.httpUrl}/balancing/`, { headers: basic('view', 'view-pw') });
+  t.equal(listed.status, 200, 'GET /balancing/ with HTTP Basic');
+  t.ok(((await listed.json()) as string[]).includes('scheduling_rule_based'), 'and it lists the job');
+  t.equal((await fetch(`${a.httpUrl}/balancing/`, { headers: basic('admin', 'admin') })).status, 401, "pymfm's default admin/admin does not exist here");
+  const submitted = await fetch(`${a.httpUrl}/balancing/`, { method: 'POST', headers: { 'content-type': 'application/json', ...basic('ops', 'ops-pw') }, body: JSON.stringify({ ...loadFixture('scheduling_rule_based.json'), id: 'basic_job' }) });
+  t.equal(submitted.status, 200, 'an operator submits with HTTP Basic');
 });
