@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { intRange, topicFilterList, topicMap } from '../config/formats.js';
+import { reconnectSchema } from '../config/reconnect.js';
 import { mapTopic, matchFilter, type TopicMapEntry } from '../core/topics.js';
 import { ForwardError } from './errors.js';
 
@@ -42,34 +43,8 @@ export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<stri
       format: intRange(0, 10_000_000),
       default: d.backlogMaxRate,
     },
-    ...reconnectSchema(d),
+    ...reconnectSchema('jittered', d),
   };
-}
-
-/**
- * convict schema of the reconnect delays (Backoff), for every client the agent opens to another
- * broker: the forwarders (through runnerSchema) and the mqtt-source driver.
- */
-export function reconnectSchema(d: Pick<RunnerOptions, 'reconnectMinMs' | 'reconnectMaxMs'> = DEFAULT_RUNNER_OPTIONS): Record<'reconnectMinMs' | 'reconnectMaxMs', { doc: string; format: (v: unknown) => void; default: number }> {
-  return {
-    reconnectMinMs: {
-      doc: 'Shortest reconnect delay in ms; the delay is drawn at random up to a ceiling that doubles per failure',
-      format: intRange(10, 3_600_000),
-      default: d.reconnectMinMs,
-    },
-    reconnectMaxMs: {
-      doc: 'Longest reconnect delay in ms',
-      format: intRange(10, 3_600_000),
-      default: d.reconnectMaxMs,
-    },
-  };
-}
-
-/** "reconnectMaxMs: ..." when the longest reconnect delay is below the shortest. */
-export function reconnectProblems(cfg: { reconnectMinMs?: number; reconnectMaxMs?: number }): string[] {
-  return cfg.reconnectMinMs !== undefined && cfg.reconnectMaxMs !== undefined && cfg.reconnectMaxMs < cfg.reconnectMinMs
-    ? ['reconnectMaxMs: must be at least reconnectMinMs']
-    : [];
 }
 
 /** convict schema of the routing keys: which buffered rows go to this forwarder, under which topic. */

@@ -16,6 +16,7 @@ import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../.
 import type { MetricCatalogue } from '../../agent/core/metrics.js';
 import { LogLimiter } from '../../agent/core/log-limiter.js';
 import { host, identifier, intRange, numberRange, oneOf } from '../../agent/config/formats.js';
+import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
 import { C37Session } from './session.js';
 import { Aligner, LATENCY_BUCKETS_MS, PmuStats } from './align.js';
 import { PHASOR_TARGETS } from './mapping.js';
@@ -70,8 +71,7 @@ const schema = {
   connectTimeoutMs: { doc: 'Give up a TCP connection attempt after this many ms', format: intRange(100, 600_000), default: 5000 },
   configTimeoutMs: { doc: 'Ask for the configuration again when unanswered for this many ms', format: intRange(50, 600_000), default: 2000 },
   dataTimeoutMs: { doc: 'Reconnect when nothing arrived for this many ms', format: intRange(100, 3_600_000), default: 10_000 },
-  reconnectMinMs: { doc: 'First reconnect delay, doubled per failed attempt', format: intRange(10, 600_000), default: 500 },
-  reconnectMaxMs: { doc: 'Longest reconnect delay', format: intRange(10, 3_600_000), default: 30_000 },
+  ...reconnectSchema('doubling'),
   sendDataOn: { doc: 'Send the data-on command after the configuration (off: the device sends spontaneously)', format: Boolean, default: true },
 };
 
@@ -408,7 +408,7 @@ const STREAM_KEYS = new Set(['host', 'port', 'idcode', 'transport', 'udpPort', '
 
 export function validateC37118(c: C37118Config): string[] {
   const out: string[] = [];
-  if (c.reconnectMaxMs < c.reconnectMinMs) out.push(`reconnectMaxMs: must be at least reconnectMinMs (${c.reconnectMinMs}), got ${c.reconnectMaxMs}`);
+  out.push(...reconnectProblems(c));
   (c.streams ?? []).forEach((s, k) => {
     const p = `streams[${k}]`;
     if (typeof s !== 'object' || s === null) return out.push(`${p}: must be an object`);

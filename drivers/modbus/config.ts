@@ -9,6 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { checkEach, intRange, oneOf } from '../../agent/config/formats.js';
+import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
 import { driverFieldError } from '../common/field-path.js';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 
@@ -158,8 +159,7 @@ export const schema = {
     default: [] as Partial<RegisterSpec>[],
   },
   groups: { doc: 'More polling groups, each { name, interval (ms), preset, registers } with its own period', format: groupList, default: [] as GroupConfig[] },
-  reconnectMinMs: { doc: 'First wait before reconnecting after a connection failure (doubles up to reconnectMaxMs)', format: intRange(10, 600_000), default: 500 },
-  reconnectMaxMs: { doc: 'Longest wait between reconnect attempts', format: intRange(10, 3_600_000), default: 30_000 },
+  ...reconnectSchema('doubling'),
 };
 
 /** `"HOST:PORT"` → parts, or null. IPv6 hosts go in brackets: `"[::1]:502"`. */
@@ -343,7 +343,7 @@ export function validate(cfg: ModbusConfig): string[] {
   const hasRtu = typeof cfg.rtu?.path === 'string' && cfg.rtu.path !== '';
   if (hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
   if (hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
-  if (cfg.reconnectMaxMs < cfg.reconnectMinMs) problems.push(`reconnectMaxMs: must be at least reconnectMinMs (${cfg.reconnectMinMs}), got ${cfg.reconnectMaxMs}`);
+  problems.push(...reconnectProblems(cfg));
   const { groups, problems: more } = resolveGroups(cfg);
   problems.push(...more);
   if (more.length === 0 && groups.length === 0) problems.push('registers: no registers to read: give registers, a preset, or groups with registers');

@@ -8,7 +8,8 @@
  */
 import { intRange, optionalString } from '../../agent/config/formats.js';
 import { filterError } from '../../agent/core/topics.js';
-import { mqttConnectionProblems, reconnectProblems, reconnectSchema, upstreamUrl } from '../../agent/forwarders/options.js';
+import { mqttConnectionProblems, upstreamUrl } from '../../agent/forwarders/options.js';
+import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
 import { driverFieldError } from '../common/field-path.js';
 import { parseJsonPath, type PathStep } from './json-path.js';
@@ -79,7 +80,7 @@ export const schema = {
   },
   keepalive: { doc: 'MQTT keepalive in seconds', format: intRange(5, 65535), default: 30 },
   connectTimeoutMs: { doc: 'Give up a connection attempt after this many ms', format: intRange(100, 600_000), default: 10_000 },
-  ...reconnectSchema(),
+  ...reconnectSchema('jittered'),
 };
 
 /** One compiled subscription. */

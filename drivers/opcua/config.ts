@@ -5,6 +5,7 @@
  * once. Nothing here loads node-opcua, so `gridedge config check` stays fast.
  */
 import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
+import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
 import { driverFieldError } from '../common/field-path.js';
 import { DEFAULT_VALUE_LIMITS } from '../../agent/pipeline/validate.js';
 
@@ -164,8 +165,7 @@ export const schema = {
   },
   connectTimeoutMs: { doc: 'Give up a connection attempt (channel and session) after this many ms', format: intRange(100, 600_000), default: 10_000 },
   sessionTimeoutMs: { doc: 'Requested session timeout in ms (the server keeps the session this long without requests)', format: intRange(1000, 3_600_000), default: 60_000 },
-  reconnectMinMs: { doc: 'First wait before reconnecting after a failure or a loss (doubles up to reconnectMaxMs)', format: intRange(10, 600_000), default: 500 },
-  reconnectMaxMs: { doc: 'Longest wait between reconnect attempts', format: intRange(10, 3_600_000), default: 30_000 },
+  ...reconnectSchema('doubling'),
 };
 
 /** `opc.tcp://host:port/path` → parts (port 4840 when omitted), or null. IPv6 hosts go in brackets. */
@@ -211,7 +211,7 @@ export function securityProblems(sec: Partial<SecurityConfig>, userKey = 'securi
 export function validate(cfg: OpcuaConfig): string[] {
   const problems: string[] = [];
   for (const p of securityProblems(cfg.security)) problems.push(`security.${p.key}: ${p.message}`);
-  if (cfg.reconnectMaxMs < cfg.reconnectMinMs) problems.push(`reconnectMaxMs: must be at least reconnectMinMs (${cfg.reconnectMinMs}), got ${cfg.reconnectMaxMs}`);
+  problems.push(...reconnectProblems(cfg));
   const nodes = cfg.nodes ?? [];
   if (nodes.length === 0) problems.push('nodes: no nodes to monitor: give at least one { nodeId, field }');
   const byField = new Map<string, number>();

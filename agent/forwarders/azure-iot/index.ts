@@ -10,7 +10,8 @@ import type { Forwarder, ForwarderSpec, PluginContext, SendResult, StoredMessage
 import { sleep } from '../backoff.js';
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink } from '../mqtt-link.js';
-import { makeRouter, optionalUpstreamUrl, readPem, reconnectProblems, routingSchema, runnerSchema, type RoutingConfig, type RunnerConfig } from '../options.js';
+import { makeRouter, optionalUpstreamUrl, readPem, routingSchema, runnerSchema, type RoutingConfig, type RunnerConfig } from '../options.js';
+import { reconnectProblems } from '../../config/reconnect.js';
 import { RateLimiter } from '../../core/rate-limiter.js';
 import { parseConnectionString, type DeviceCredentials } from './connection-string.js';
 import { resourceUri, sasToken } from './sas.js';

@@ -12,7 +12,6 @@ import {
   makeRouter,
   applyCredentials,
   mqttConnectionProblems,
-  reconnectProblems,
   type MqttConnectionConfig,
   routingSchema,
   runnerSchema,
@@ -21,6 +20,7 @@ import {
   type RunnerConfig,
 } from '../options.js';
 import { splicedRow } from '../payload.js';
+import { reconnectProblems } from '../../config/reconnect.js';
 
 /** `clientId` empty: `gridedge-<gateway>-<id>`. */
 export interface MqttForwarderConfig extends RoutingConfig, RunnerConfig, MqttConnectionConfig {
