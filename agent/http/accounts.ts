@@ -55,7 +55,7 @@ export class Accounts {
   private readonly users = new Map<string, { hash: ParsedHash; role: Role }>();
   private readonly sessions = new Map<string, Session>();
   private readonly failures = new Map<string, RateLimiter>();
-  /** SHA-256 of "user:password" (base64url) → the session it stands for, until its expiresAt. */
+  /** SHA-256 (base64url) of the user name and password, NUL between them → the session they stand for, until its expiresAt. */
   private readonly basicPairs = new Map<string, Session>();
   private readonly dummy: ParsedHash;
 

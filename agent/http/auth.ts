@@ -90,6 +90,12 @@ function refuse(reply: FastifyReply, p: Problem): FastifyReply {
   return reply.send(sendProblem(reply, p));
 }
 
+/** A 401 from the access check, with `WWW-Authenticate: Bearer` (never Basic: a browser would then ask for it). */
+function unauthorized(reply: FastifyReply, p: Problem): FastifyReply {
+  reply.header('www-authenticate', 'Bearer realm="gridedge"');
+  return refuse(reply, p);
+}
+
 export interface AuthOptions {
   accounts: Accounts;
   counters: Counters;
@@ -101,6 +107,12 @@ export interface AuthOptions {
 export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
   const { accounts, counters, log } = o;
   if (!accounts.enabled) return;
+
+  /** A refused login (POST /api/v1/login or HTTP Basic), logged: 429 over the failed-login limit, else 401. */
+  const refusedLogin = (req: FastifyRequest, user: string, reason: 'bad_credentials' | 'rate_limited', path: string | undefined, method?: 'basic'): Problem => {
+    log.warn({ user: user.slice(0, 64), address: req.ip, reason, ...(method ? { method } : {}) }, 'http: login refused');
+    return reason === 'rate_limited' ? problem(429, 'too many failed logins from this address; try again later', path) : problem(401, 'wrong user name or password', path);
+  };
 
   const cookie = (id: string, maxAgeS: number): string =>
     `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}${o.secure ? '; Secure' : ''}`;
@@ -114,24 +126,20 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
     const fromCookie = token === undefined && basic === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
     let session: Session | undefined;
     if (basic === 'malformed') {
-      reply.header('www-authenticate', 'Bearer realm="gridedge"');
-      return refuse(reply, problem(401, 'Authorization: Basic must carry the base64 of "user:password"', path));
+      return unauthorized(reply, problem(401, 'Authorization: Basic must carry the base64 of "user:password"', path));
     } else if (basic) {
       const r = await accounts.basic(basic.username, basic.password, req.ip);
       if (!r.ok || r.checked) counters.inc('http_logins', { result: r.ok ? 'ok' : r.reason });
       if (!r.ok) {
-        log.warn({ user: basic.username.slice(0, 64), address: req.ip, reason: r.reason, method: 'basic' }, 'http: login refused');
-        if (r.reason === 'rate_limited') return refuse(reply, problem(429, 'too many failed logins from this address; try again later', path));
-        reply.header('www-authenticate', 'Bearer realm="gridedge"');
-        return refuse(reply, problem(401, 'wrong user name or password', path));
+        const p = refusedLogin(req, basic.username, r.reason, path, 'basic');
+        return p.status === 401 ? unauthorized(reply, p) : refuse(reply, p);
       }
       if (r.checked) log.info({ user: r.session.username, role: r.session.role, address: req.ip, method: 'basic' }, 'http: login');
       session = r.session;
     } else session = accounts.session(token ?? fromCookie);
     if (!session) {
       if (req.method === 'GET' && req.url === '/') return reply.redirect('/login', 303);
-      reply.header('www-authenticate', 'Bearer realm="gridedge"');
-      return refuse(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token> (or send Authorization: Basic with every request)', path));
+      return unauthorized(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token> (or send Authorization: Basic with every request)', path));
     }
     const need: Role = req.routeOptions.config?.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');
     if (!roleAllows(session.role, need)) return refuse(reply, problem(403, `${session.username} is ${session.role}; this needs ${need}`, path));
@@ -178,11 +186,7 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
     async (req, reply) => {
       const r = await accounts.login(req.body.username, req.body.password, req.ip);
       counters.inc('http_logins', { result: r.ok ? 'ok' : r.reason });
-      if (!r.ok) {
-        log.warn({ user: req.body.username.slice(0, 64), address: req.ip, reason: r.reason }, 'http: login refused');
-        if (r.reason === 'rate_limited') return sendProblem(reply, problem(429, 'too many failed logins from this address; try again later', '/api/v1/login'));
-        return sendProblem(reply, problem(401, 'wrong user name or password', '/api/v1/login'));
-      }
+      if (!r.ok) return sendProblem(reply, refusedLogin(req, req.body.username, r.reason, '/api/v1/login'));
       const s = r.session;
       log.info({ user: s.username, role: s.role, address: req.ip }, 'http: login');
       reply.header('set-cookie', cookie(s.id, (s.expiresAt - Date.now()) / 1000)).header('cache-control', 'no-store');
