@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { UserIdentityInfo } from 'node-opcua-client';
 import { loadOnce } from '../../algorithms/common/load-once.js';
 import { parseEndpoint } from './config.js';
 
@@ -50,6 +51,11 @@ const load = loadOnce(() =>
 export function loadOpcua(log: Logger | undefined): Promise<{ ua: OpcuaModule; cm: CertificateModule }> {
   sink = log;
   return load();
+}
+
+/** The session's identity: the user name and password when a user name is given, else anonymous. */
+export function userIdentity(ua: OpcuaModule, username: string, password: string): UserIdentityInfo {
+  return username ? { type: ua.UserTokenType.UserName, userName: username, password } : { type: ua.UserTokenType.Anonymous };
 }
 
 /** The folders of a client's PKI (certificate store) under `root`. */

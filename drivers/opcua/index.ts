@@ -25,12 +25,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClientMonitoredItemBase, ClientSession, ClientSubscription, DataValue, OPCUAClient, UserIdentityInfo } from 'node-opcua-client';
+import type { ClientMonitoredItemBase, ClientSession, ClientSubscription, DataValue, OPCUAClient } from 'node-opcua-client';
 import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
 import type { Measurement, Quality } from '../../algorithms/common/measurement.js';
 import { QUALITY_BY_RANK, qualityRank, setPath } from '../../algorithms/common/field-quality.js';
 import { effectivePolicy, parseEndpoint, resolveNodes, schema, validate, type NodeSpec, type OpcuaConfig } from './config.js';
-import { checkOwnCertificate, diagnose, ensurePki, loadOpcua, pkiPaths, within, type CertificateModule, type Diagnosis, type OpcuaModule, type OwnCertificate } from './client.js';
+import { checkOwnCertificate, diagnose, ensurePki, loadOpcua, pkiPaths, userIdentity, within, type CertificateModule, type Diagnosis, type OpcuaModule, type OwnCertificate } from './client.js';
 import { qualityOfStatus, statusName, toLeaf, type Leaf } from './values.js';
 
 export type { OpcuaConfig } from './config.js';
@@ -176,10 +176,7 @@ export class OpcuaDriver implements Driver {
     try {
       await within(client.connect(cfg.endpoint), cfg.connectTimeoutMs, `connecting to ${cfg.endpoint}`);
       if (gen !== this.gen || this.stopped) return void this.close(conn);
-      const identity: UserIdentityInfo = cfg.security.username
-        ? { type: ua.UserTokenType.UserName, userName: cfg.security.username, password: cfg.security.password ?? '' }
-        : { type: ua.UserTokenType.Anonymous };
-      conn.session = await within(client.createSession(identity), cfg.connectTimeoutMs, 'creating the session');
+      conn.session = await within(client.createSession(userIdentity(ua, cfg.security.username, cfg.security.password ?? '')), cfg.connectTimeoutMs, 'creating the session');
       if (gen !== this.gen || this.stopped) return void this.close(conn);
       conn.session.on('session_closed', () => this.lost(gen, 'the server closed the session'));
       const publishing = cfg.publishingInterval > 0 ? cfg.publishingInterval : Math.max(50, Math.min(...this.nodes.map((n) => n.spec.samplingInterval)));

@@ -10,9 +10,9 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientSession, OPCUAClient, ReferenceDescription, UserIdentityInfo } from 'node-opcua-client';
+import type { ClientSession, OPCUAClient, ReferenceDescription } from 'node-opcua-client';
 import { SECURITY_MODES, SECURITY_POLICIES, effectivePolicy, nodeIdError, parseEndpoint, securityProblems, type SecurityModeName, type SecurityPolicyName } from './config.js';
-import { diagnose, ensurePki, loadOpcua, within } from './client.js';
+import { diagnose, ensurePki, loadOpcua, userIdentity, within } from './client.js';
 import { toLeaf, statusName } from './values.js';
 
 export interface BrowseRequest {
@@ -107,10 +107,7 @@ export async function browse(req: BrowseRequest): Promise<BrowseOutcome> {
     });
     try {
       await within(client.connect(req.endpoint), req.timeoutMs, `connecting to ${req.endpoint}`);
-      const identity: UserIdentityInfo = req.username
-        ? { type: ua.UserTokenType.UserName, userName: req.username, password: req.password }
-        : { type: ua.UserTokenType.Anonymous };
-      session = await within(client.createSession(identity), req.timeoutMs, 'creating the session');
+      session = await within(client.createSession(userIdentity(ua, req.username, req.password)), req.timeoutMs, 'creating the session');
     } catch (e) {
       const d = diagnose(e, req.endpoint, { pki, user: req.username, timeoutMs: req.timeoutMs, mode: req.mode, policy: req.policy, keys: PROBE_KEYS });
       return { ok: false, exit: d.unreachable ? 2 : 1, message: d.message };
