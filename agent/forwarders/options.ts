@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { intRange, topicFilterList, topicMap } from '../config/formats.js';
-import { reconnectSchema } from '../config/reconnect.js';
+import { RECONNECT_DEFAULTS, reconnectSchema, type ReconnectDelays } from '../config/reconnect.js';
 import { mapTopic, matchFilter, type TopicMapEntry } from '../core/topics.js';
 import { ForwardError } from './errors.js';
 
@@ -24,8 +24,7 @@ export interface RunnerOptions {
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   batchSize: 200,
   backlogMaxRate: 10_000,
-  reconnectMinMs: 500,
-  reconnectMaxMs: 30_000,
+  ...RECONNECT_DEFAULTS,
   stopTimeoutMs: 5_000,
 };
 
@@ -66,11 +65,9 @@ export interface RoutingConfig {
   map: TopicMapEntry[];
 }
 
-export interface RunnerConfig {
+export interface RunnerConfig extends ReconnectDelays {
   batchSize: number;
   backlogMaxRate: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
 }
 
 /** The runner options found in a forwarder's validated config slice (keys of `runnerSchema`). */

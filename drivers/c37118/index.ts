@@ -16,7 +16,7 @@ import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../.
 import type { MetricCatalogue } from '../../agent/core/metrics.js';
 import { LogLimiter } from '../../agent/core/log-limiter.js';
 import { host, identifier, intRange, numberRange, oneOf } from '../../agent/config/formats.js';
-import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
+import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { C37Session } from './session.js';
 import { Aligner, LATENCY_BUCKETS_MS, PmuStats } from './align.js';
 import { PHASOR_TARGETS } from './mapping.js';
@@ -33,7 +33,7 @@ export interface StreamConfig {
   name?: string;
 }
 
-export interface C37118Config extends StreamConfig {
+export interface C37118Config extends StreamConfig, ReconnectDelays {
   id: string;
   config: 'auto' | 'cfg2' | 'cfg3';
   phasors: Record<string, string>;
@@ -43,8 +43,6 @@ export interface C37118Config extends StreamConfig {
   connectTimeoutMs: number;
   configTimeoutMs: number;
   dataTimeoutMs: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
   sendDataOn: boolean;
 }
 

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { checkEach, intRange, oneOf } from '../../agent/config/formats.js';
-import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
+import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { driverFieldError } from '../common/field-path.js';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 
@@ -42,7 +42,7 @@ export interface GroupConfig {
   registers?: Partial<RegisterSpec>[];
 }
 
-export interface ModbusConfig {
+export interface ModbusConfig extends ReconnectDelays {
   id: string;
   /** Empty when the device is on a serial line. */
   tcp: string;
@@ -56,8 +56,6 @@ export interface ModbusConfig {
   preset: string;
   registers: Partial<RegisterSpec>[];
   groups: GroupConfig[];
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
 }
 
 /** A polling group with its registers complete (defaults and preset entries filled in). */

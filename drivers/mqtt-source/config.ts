@@ -9,7 +9,7 @@
 import { intRange, optionalString } from '../../agent/config/formats.js';
 import { filterError } from '../../agent/core/topics.js';
 import { mqttConnectionProblems, upstreamUrl } from '../../agent/forwarders/options.js';
-import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
+import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
 import { driverFieldError } from '../common/field-path.js';
 import { parseJsonPath, type PathStep } from './json-path.js';
@@ -27,7 +27,7 @@ export interface TopicConfig {
 }
 
 /** `clientId` empty: `gridedge-<gateway>-src-<id>`. */
-export interface MqttSourceConfig extends MqttConnectionConfig {
+export interface MqttSourceConfig extends MqttConnectionConfig, ReconnectDelays {
   id: string;
   type?: string;
   topics: TopicConfig[];
@@ -36,8 +36,6 @@ export interface MqttSourceConfig extends MqttConnectionConfig {
   sessionExpiryS: number;
   keepalive: number;
   connectTimeoutMs: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
   staleAfterMs?: number;
 }
 

@@ -5,7 +5,7 @@
  * once. Nothing here loads node-opcua, so `gridedge config check` stays fast.
  */
 import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
-import { reconnectProblems, reconnectSchema } from '../../agent/config/reconnect.js';
+import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { driverFieldError } from '../common/field-path.js';
 import { DEFAULT_VALUE_LIMITS } from '../../agent/pipeline/validate.js';
 
@@ -39,7 +39,7 @@ export interface SecurityConfig {
   password: string;
 }
 
-export interface OpcuaConfig {
+export interface OpcuaConfig extends ReconnectDelays {
   id: string;
   endpoint: string;
   security: SecurityConfig;
@@ -47,8 +47,6 @@ export interface OpcuaConfig {
   publishingInterval: number;
   connectTimeoutMs: number;
   sessionTimeoutMs: number;
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
 }
 
 /** Member names one measurement may have (the pipeline's validation limit). */
