@@ -24,8 +24,14 @@ export interface CliProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** `input`: written to the command's standard input, which is then closed (none: no standard input). */
-export function startCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): CliProcess {
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Written to the command's standard input, which is then closed (none: no standard input). */
+  input?: string;
+}
+
+export function startCli(args: readonly string[], opts: CliOptions = {}): CliProcess {
   const child = spawn(process.execPath, [cliPath(), ...args], {
     cwd: opts.cwd ?? repoRoot(),
     env: { ...cleanEnv(), ...(opts.env ?? {}) },
@@ -47,7 +53,7 @@ export function startCli(args: readonly string[], opts: { env?: NodeJS.ProcessEn
   return { result, stdout: () => stdout, kill: (s = 'SIGTERM') => void child.kill(s) };
 }
 
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
   return startCli(args, opts).result;
 }
 
