@@ -41,7 +41,7 @@ t.test('the WAL is checkpointed at a quarter of its part and reused in place, no
   t.ok(first >= 0, 'the WAL reached the checkpoint size');
   const drops = sizes.slice(first).filter((s, i, a) => i > 0 && s < a[i - 1]!).length;
   t.equal(drops, 0, 'once it reached the checkpoint size, its file never shrank: it was written again in place');
-  t.equal(o.buffer.stats().rows > 0, true);
+  t.ok(o.buffer.stats().rows > 0, 'rows are kept');
   t.notOk(o.buffer.stats().writeError, 'no write failed');
 });
 
