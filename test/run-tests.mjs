@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Runs the compiled tap suite (dist/test/**/*.test.js) and ends with one plain line: "N passed, N failed".
-// Usage: node test/run-tests.mjs [--with-packaging] [files or globs under dist/test ...]
+// Usage: node test/run-tests.mjs [--with-packaging | --fast] [--list] [files or globs under dist/test ...]
+//
+// --list: print the files that would run, one a line, and run none.
+// --fast (what `npm run test:fast` runs): every file except those in the `*-slow` folders
+// (dist/test/c37118-slow: the 10^6-frame fuzz run; dist/test/scheduler-slow: the wide optimisation
+// cross-checks), which together take about a fifth of the suite's CPU; `npm test` runs them.
 //
 // --with-packaging (what `npm test` runs): after the other files, a second phase builds the .deb files
 // and the clean roots (test/packaging/prepare.sh; its failure counts as one failed test) and runs the
@@ -43,10 +48,18 @@ function findTests(dir) {
 
 const args = process.argv.slice(2);
 const withPackaging = args.includes('--with-packaging');
-const fileArgs = args.filter((a) => a !== '--with-packaging');
+const fast = args.includes('--fast');
+if (withPackaging && fast) {
+  console.error('--fast and --with-packaging exclude each other: --fast leaves out the slow files');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+const listOnly = args.includes('--list');
+const fileArgs = args.filter((a) => a !== '--with-packaging' && a !== '--fast' && a !== '--list');
+const SLOW_FOLDER = /(^|\/)[^/]+-slow\//;
 let files;
 try {
-  files = fileArgs.length > 0 ? fileArgs : findTests(distTest);
+  files = fileArgs.length > 0 ? fileArgs : findTests(distTest).filter((f) => !(fast && SLOW_FOLDER.test(relative('dist/test', f))));
 } catch (err) {
   files = [];
   console.error(`cannot list ${distTest}: ${err.message}`);
@@ -55,6 +68,10 @@ if (files.length === 0) {
   console.error('no test files found under dist/test: run `npm run build` first');
   console.log('0 passed, 1 failed');
   process.exit(1);
+}
+if (listOnly) {
+  process.stdout.write(files.map((f) => `${f}\n`).join(''));
+  process.exit(0);
 }
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));

@@ -50,3 +50,20 @@ t.test('a file that exits 0 without any TAP is a failure, not an empty success',
   t.ok(r.lines.some((l) => /why: "no TAP output"/.test(l)), 'and why');
   t.equal(r.code, 1);
 });
+
+t.test('--fast leaves out the *-slow folders and nothing else; --list runs nothing', async (t) => {
+  const list = (args: string[]): Promise<string[]> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [join(repoRoot(), 'test', 'run-tests.mjs'), ...args, '--list'], { cwd: repoRoot() });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(out.trim().split('\n')) : reject(new Error(`run-tests.mjs --list exited ${code}`))));
+    });
+  const all = await withTimeout(list([]), 'run-tests.mjs --list');
+  const fast = await withTimeout(list(['--fast']), 'run-tests.mjs --fast --list');
+  const slow = all.filter((f) => /\/[^/]+-slow\//.test(f));
+  t.ok(slow.includes('dist/test/c37118-slow/fuzz-part1.test.js'), 'the full list has the slow fuzz files');
+  t.ok(all.includes('dist/test/helpers/runner.test.js'), 'and this file');
+  t.same(fast, all.filter((f) => !slow.includes(f)), '--fast is the full list without the slow folders');
+});
