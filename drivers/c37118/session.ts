@@ -4,8 +4,11 @@
  * feeds this class; tests and the fuzzer feed it bytes directly.
  *
  * Lifecycle per connection: `connected()` sends a configuration request (CFG-3 first in `auto` mode,
- * falling back to CFG-2 when no CFG-3 arrives within `configTimeoutMs`); the first configuration
- * turns data on. A configuration with another CFGCNT or layout replaces the one in force; a data frame
+ * falling back to CFG-2 for the rest of the connection when no CFG-3 arrives within `configTimeoutMs`,
+ * unless the device has answered a CFG-3 before: then a late answer is only slow, and CFG-3 is asked
+ * for again like any unanswered request); the first configuration turns data on. Each new connection
+ * asks for CFG-3 first again. A CFG-1/2 describing the same stream as the CFG-3 in force (a late
+ * answer to the fallback request) does not replace it: it would lose the CFG-3's phasor types. A configuration with another CFGCNT or layout replaces the one in force; a data frame
  * whose STAT says the configuration changes, or whose length contradicts the configuration, asks for
  * the configuration again (at most once per `configTimeoutMs`), and the old configuration stays in
  * force until the new one arrives. Data before any configuration is counted (`no_config`) and
@@ -68,13 +71,36 @@ function sameLayout(a: ConfigFrame, b: ConfigFrame): boolean {
   return JSON.stringify(a.pmus) === JSON.stringify(b.pmus);
 }
 
+/**
+ * Whether a CFG-1/2 `b` describes the same stream as the CFG-3 `a`: the same rate, time base, blocks
+ * (IDCODE, CFGCNT, data format) and channel counts, so the same data frames. The names, scales and
+ * types may read differently (CFG-3 carries more of them).
+ */
+function sameStream(a: ConfigFrame, b: ConfigFrame): boolean {
+  if (a.timeBase !== b.timeBase || a.pmus.length !== b.pmus.length || a.dataRate !== b.dataRate) return false;
+  return a.pmus.every((p, k) => {
+    const q = b.pmus[k]!;
+    return (
+      p.idcode === q.idcode &&
+      p.cfgcnt === q.cfgcnt &&
+      JSON.stringify(p.format) === JSON.stringify(q.format) &&
+      p.phasors.length === q.phasors.length &&
+      p.analogs.length === q.analogs.length &&
+      p.digitals.length === q.digitals.length
+    );
+  });
+}
+
 export class C37Session {
   cfg: ConfigFrame | null = null;
   plans: BlockPlan[] = [];
   private decoder: DataDecoder | null = null;
   private readonly splitter: FrameSplitter;
   private pending: { at: number; kind: 'cfg2' | 'cfg3'; tries: number } | null = null;
+  /** `auto`: this connection asks for CFG-2, the device having left a CFG-3 request unanswered. */
   private cfg3Unanswered = false;
+  /** `auto`: the device has answered a CFG-3 request (on any connection). */
+  private cfg3Seen = false;
   private lastRequestAt = -Infinity;
   /** A request was wanted but held back by the rate limit. */
   private wanted = false;
@@ -97,6 +123,7 @@ export class C37Session {
     this.dataOn = false;
     this.pending = null;
     this.wanted = false;
+    this.cfg3Unanswered = false;
     this.lastFrameAt = this.now();
     this.requestConfig(true);
   }
@@ -164,8 +191,8 @@ export class C37Session {
     const p = this.pending;
     if (!p && this.wanted && now - this.lastRequestAt >= this.o.configTimeoutMs) this.requestConfig(true);
     if (p && now - p.at > this.o.configTimeoutMs) {
-      if (p.kind === 'cfg3' && this.o.config === 'auto' && !this.cfg3Unanswered) {
-        // The device does not answer CFG-3 (many 2005-era PMUs): ask for CFG-2 from now on.
+      if (p.kind === 'cfg3' && this.o.config === 'auto' && !this.cfg3Unanswered && !this.cfg3Seen) {
+        // The device does not answer CFG-3 (many 2005-era PMUs): ask for CFG-2 on this connection.
         this.cfg3Unanswered = true;
         this.pending = null;
       } else if (p.tries >= this.o.maxConfigTries) return 'reconnect';
@@ -215,8 +242,12 @@ export class C37Session {
       case 'cfg1':
       case 'cfg2':
       case 'cfg3': {
-        if (f.kind === 'cfg3') this.cfg3Unanswered = false;
-        const changed = this.cfg !== null && !sameLayout(this.cfg, f);
+        if (f.kind === 'cfg3') {
+          this.cfg3Unanswered = false;
+          this.cfg3Seen = true;
+        }
+        const late = f.kind !== 'cfg3' && this.cfg?.kind === 'cfg3' && sameStream(this.cfg, f);
+        const changed = this.cfg !== null && !late && !sameLayout(this.cfg, f);
         const first = this.cfg === null;
         this.pending = null;
         if (first || changed) {

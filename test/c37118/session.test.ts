@@ -41,6 +41,51 @@ t.test('requests: CFG-3, fallback to CFG-2, re-send, reconnect', async (t) => {
   t.equal(y.s.tick(), 'reconnect', 'nothing at all for dataTimeoutMs');
 });
 
+t.test('auto: a device that has answered CFG-3 is only slow when it does not answer one; each connection asks CFG-3 first', async (t) => {
+  const srv = new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(1, 15, { components: true })] });
+  const x = make({ maxConfigTries: 3 });
+  x.s.connected();
+  x.s.push(srv.config('cfg3'));
+  t.same(x.sent, ['sendCfg3', 'dataOn']);
+  // The link goes quiet; the driver reconnects and asks again.
+  x.s.disconnected();
+  x.s.connected();
+  x.advance(101);
+  t.equal(x.s.tick(), 'ok');
+  x.advance(101);
+  t.equal(x.s.tick(), 'ok');
+  t.same(x.sent.slice(2), ['sendCfg3', 'sendCfg3', 'sendCfg3'], 'CFG-3 asked for again, no fallback to CFG-2');
+  x.advance(101);
+  t.equal(x.s.tick(), 'reconnect', 'after maxConfigTries unanswered requests');
+
+  // A device that never answered CFG-3 falls back on one connection, and is asked CFG-3 first on the next.
+  const y = make();
+  y.s.connected();
+  y.advance(101);
+  y.s.tick();
+  t.same(y.sent, ['sendCfg3', 'sendCfg2']);
+  y.s.disconnected();
+  y.s.connected();
+  t.same(y.sent.slice(2), ['sendCfg3'], 'the next connection asks for CFG-3 first');
+});
+
+t.test('auto: a late CFG-2 for the same stream does not replace the CFG-3 in force; a changed one does', async (t) => {
+  const srv = new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(1, 15, { components: true })] });
+  const x = make();
+  x.s.connected();
+  x.advance(101);
+  x.s.tick();
+  t.same(x.sent, ['sendCfg3', 'sendCfg2'], 'CFG-3 slow: CFG-2 asked for');
+  x.s.push(srv.config('cfg3'));
+  x.s.push(srv.config('cfg2'));
+  t.same(x.configs, ['cfg3'], 'the late CFG-3 is in force and the CFG-2 after it changes nothing');
+  x.s.push(srv.dataFrame(0));
+  t.ok(x.ms[0]?.v?.a, 'phasors still mapped by the CFG-3 phasor types (v.a)');
+  srv.o.blocks[0]!.cfgcnt = 2;
+  x.s.push(srv.config('cfg2'));
+  t.same(x.configs, ['cfg3', 'cfg2 changed'], 'a CFG-2 with another CFGCNT is a new configuration and replaces it');
+});
+
 t.test('CFG-3 in fragments through the stream, then data', async (t) => {
   const srv = new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(1, 15, { components: true })] });
   const whole = srv.config('cfg3');
