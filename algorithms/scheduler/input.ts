@@ -22,6 +22,13 @@ export function detectDialect(raw: unknown): Dialect | null {
   return null;
 }
 
+/**
+ * Largest magnitude of any number in a job (kW, kWh, prices, hours). HiGHS takes 1e20 for infinity
+ * and refuses models whose finite bounds or coefficients come near it; 1e9 (a terawatt in kW) is far
+ * above any battery or feeder, and keeps the model well inside what the solver computes exactly.
+ */
+export const MAX_MAGNITUDE = 1e9;
+
 class Reader {
   readonly problems: string[] = [];
   bad(path: string, what: string, got?: unknown): void {
@@ -35,6 +42,10 @@ class Reader {
     }
     if (typeof v !== 'number' || !Number.isFinite(v)) {
       this.bad(`${path}.${key}`, 'must be a finite number', v);
+      return undefined;
+    }
+    if (Math.abs(v) > MAX_MAGNITUDE) {
+      this.bad(`${path}.${key}`, 'must be between -1e9 and 1e9 (MAX_MAGNITUDE)', v);
       return undefined;
     }
     if (opt.positive && !(v > 0)) this.bad(`${path}.${key}`, 'must be greater than 0', v);
@@ -135,6 +146,7 @@ export function normaliseJob(raw: unknown, opts: NormaliseOptions = {}): Job {
 
   // Forecast steps.
   const steps: Step[] = [];
+  let timesOk = true;
   let deltaGiven: number | undefined;
   let pvCurtailment = false;
   if (dialect === 'platone') {
@@ -143,13 +155,15 @@ export function normaliseJob(raw: unknown, opts: NormaliseOptions = {}): Job {
     else
       list.forEach((v, i) => {
         const p = `P_net[${i}]`;
-        if (!isObj(v)) return r.bad(p, 'must be an object', v);
+        if (!isObj(v)) return (timesOk = false), r.bad(p, 'must be an object', v);
         const ts = r.str(v, 'time', p);
         const ms = ts === undefined ? undefined : parseTime(ts);
         if (ts !== undefined && ms === undefined) r.bad(`${p}.time`, 'must be an ISO 8601 date-time', ts);
         const net = r.num(v, 'P_net_kW', p);
         const req = r.num(v, 'P_req_kW', p, { required: false });
-        if (ts === undefined || ms === undefined || net === undefined) return;
+        if (ts === undefined || ms === undefined) return (timesOk = false);
+        // A step whose values were refused keeps its place (NaN values, never used: the job is refused).
+        if (net === undefined) return steps.push({ ts, ms, load: NaN, gen: NaN });
         // Net demand = load − PV. With P_req_kW (the load) the PV is its difference; without it the
         // net value is split into a load (its positive part) and a generation (its negative part).
         const load = req ?? Math.max(net, 0);
@@ -170,18 +184,20 @@ export function normaliseJob(raw: unknown, opts: NormaliseOptions = {}): Job {
       else
         list.forEach((v, i) => {
           const p = `generation_and_load.values[${i}]`;
-          if (!isObj(v)) return r.bad(p, 'must be an object', v);
+          if (!isObj(v)) return (timesOk = false), r.bad(p, 'must be an object', v);
           const ts = r.str(v, 'timestamp', p);
           const ms = ts === undefined ? undefined : parseTime(ts);
           if (ts !== undefined && ms === undefined) r.bad(`${p}.timestamp`, 'must be an ISO 8601 date-time', ts);
           const gen = r.num(v, genKey, p, { min: 0 });
           const load = r.num(v, loadKey, p);
-          if (ts !== undefined && ms !== undefined && gen !== undefined && load !== undefined) steps.push({ ts, ms, load, gen });
+          if (ts === undefined || ms === undefined) timesOk = false;
+          // A step whose values were refused keeps its place (NaN values, never used: the job is refused).
+          else steps.push({ ts, ms, load: load ?? NaN, gen: gen ?? NaN });
         });
     }
   }
-  // A step refused above is missing from `steps`: check the step grid only when every step was read.
-  const stepsOk = r.problems.length === 0;
+  // A step whose time could not be read is missing from `steps`: check the grid only when none is.
+  const stepsOk = timesOk;
   for (let i = 1; stepsOk && i < steps.length; i++)
     if (steps[i]!.ms <= steps[i - 1]!.ms) {
       r.bad(dialect === 'platone' ? `P_net[${i}].time` : `generation_and_load.values[${i}].timestamp`, `must be after the previous step (${steps[i - 1]!.ts})`, steps[i]!.ts);

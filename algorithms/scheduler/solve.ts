@@ -69,7 +69,12 @@ export async function solveModel(model: LpModel, opts: SolveOptions = {}): Promi
   try {
     h.options.set({ output_flag: false, time_limit: opts.timeLimitS ?? 60, mip_rel_gap: opts.mipRelGap ?? 1e-6 });
     const data = model.toHighsData();
-    h.passModel({ ...data, sense: highs.constants.objectiveSense.minimize, integrality: data.integrality as never });
+    try {
+      h.passModel({ ...data, sense: highs.constants.objectiveSense.minimize, integrality: data.integrality as never });
+    } catch (err) {
+      // HiGHS refuses the model itself (bounds or coefficients it cannot represent): no solve at all.
+      return { status: 'failed', highsStatus: `model refused: ${(err as Error).message}`, objective: null, mipGap: null, x: null, ms: performance.now() - t0 };
+    }
     if (opts.start) h.setSolution({ colValue: opts.start });
     h.run();
     const code = h.getModelStatus() as number;

@@ -153,3 +153,19 @@ t.test('bad inputs are refused with the field named', async (t) => {
   j.battery_specs[0]!['bat_type'] = 'xbes';
   t.match(problems(j), [/^generation_and_load\.values\[4\]\.P_load_kW: must be a finite number, got "many"$/, /^battery_specs\[0\]\.bat_type: must be one of cbes, hbes, got "xbes"$/]);
 });
+
+t.test('magnitudes beyond 1e9 are refused with their path (HiGHS cannot take them), finite or not', async (t) => {
+  const j = editable('scheduling_optimization_based.json');
+  j.generation_and_load.values[1]!['P_load_kW'] = 1e20;
+  j.generation_and_load.values[2]!['P_gen_kW'] = 2e9;
+  (j.battery_specs[0] as Record<string, unknown>)['bat_capacity_kWh'] = -5e12;
+  const p = problems(j);
+  t.ok(p.includes('generation_and_load.values[1].P_load_kW: must be between -1e9 and 1e9 (MAX_MAGNITUDE), got 100000000000000000000'), p.join('\n'));
+  t.equal(p.length, 3, 'those three problems and no other (a refused value does not unsettle the step grid)');
+  t.ok(p.includes('generation_and_load.values[2].P_gen_kW: must be between -1e9 and 1e9 (MAX_MAGNITUDE), got 2000000000'), p.join('\n'));
+  t.ok(p.some((x) => x.startsWith('battery_specs[0].bat_capacity_kWh: must be between -1e9 and 1e9')), p.join('\n'));
+  j.generation_and_load.values[1]!['P_load_kW'] = 1e9;
+  j.generation_and_load.values[2]!['P_gen_kW'] = 5;
+  (j.battery_specs[0] as Record<string, unknown>)['bat_capacity_kWh'] = 800;
+  t.same(problems(j), [], '1e9 itself is accepted');
+});

@@ -16,6 +16,7 @@ import t from 'tap';
 import { buildModel, normaliseJob, optimise, ruleBased } from '../../algorithms/scheduler/index.js';
 import { agreeWithGlpsol, checkRandomSchedules, glpsolObjective, hasGlpsol, relDiff } from './check.js';
 import { solveModel } from '../../algorithms/scheduler/solve.js';
+import { LpModel } from '../../algorithms/scheduler/lp-model.js';
 import { loadFixture } from './fixtures.js';
 import { randomJob } from './random-jobs.js';
 
@@ -88,4 +89,15 @@ t.test('a time limit returns the incumbent with its gap, or says none was found'
     t.equal(r.status, 'time_limit');
     t.match(r.reason!, /time limit reached/);
   }
+});
+
+t.test('a model HiGHS refuses to load (a bound at its infinity, 1e20) is reported failed with the reason, not thrown', async (t) => {
+  const m = new LpModel();
+  const x = m.addVar('x', { lb: 0, ub: 10 });
+  m.ge('demand', 'demand', [[1, x]], 1e25);
+  m.minimise([[1, x]]);
+  const r = await solveModel(m);
+  t.equal(r.status, 'failed');
+  t.match(r.highsStatus, /^model refused: /);
+  t.equal(r.x, null);
 });
