@@ -4,6 +4,7 @@ import { refusedPort } from '../helpers/ports.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { withTimeout } from '../helpers/wait.js';
 import { lines, runCli, startCli } from './run-cli.js';
+import { messageLine } from '../../agent/cli/commands/tail.js';
 
 /** Publish retained messages (QoS 1, acknowledged) so a subscriber that comes later gets them. */
 async function publishRetained(url: string, messages: [string, string][], auth: { username?: string; password?: string } = {}): Promise<void> {
@@ -11,6 +12,28 @@ async function publishRetained(url: string, messages: [string, string][], auth: 
   for (const [topic, payload] of messages) await c.publishAsync(topic, payload, { qos: 1, retain: true });
   await c.endAsync();
 }
+
+t.test('lines show payloads as sent: numbers untouched, terminal controls escaped, --json lines stay valid JSON', async (t) => {
+  const line = (payload: string | Buffer, json = false, topic = 'gt/x'): string =>
+    messageLine(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload, 'utf8'), 0, false, json).replace(/\n$/, '');
+  const numbers = '{ "x": 12345678901234567890, "y": 1.10,\n "z": -0, "big": 1e400, "s": "a b" }';
+  t.equal(line(numbers), 'gt/x {"x":12345678901234567890,"y":1.10,"z":-0,"big":1e400,"s":"a b"}', 'JSON compacted between tokens only');
+  t.equal(line('1e400'), 'gt/x 1e400', 'a bare number as sent (it used to print null)');
+  const j = line(numbers, true);
+  t.equal(j, '{"topic":"gt/x","payload":{"x":12345678901234567890,"y":1.10,"z":-0,"big":1e400,"s":"a b"},"qos":0,"retain":false}');
+  t.same(Object.keys(JSON.parse(j)), ['topic', 'payload', 'qos', 'retain'], 'a --json line parses');
+
+  const evil = 'line1\rX\u001b[31mRED\u0007\u009b2J\u007f';
+  const text = line(evil);
+  t.equal(text, 'gt/x line1\\rX\\u001b[31mRED\\u0007\\u009b2J\\u007f', 'ESC, BEL, CSI, DEL and CR escaped');
+  t.notMatch(text, /[\u0000-\u001f\u007f-\u009f]/, 'no control character reaches the terminal');
+  const evilJson = line(evil, true);
+  t.notMatch(evilJson, /[\u0000-\u001f\u007f-\u009f]/, 'nor in --json');
+  t.equal(JSON.parse(evilJson).payload, evil, 'and the --json payload is still the exact text');
+  t.equal(JSON.parse(line('{"s":"a\u009bb"}', true)).payload.s, 'a\u009bb', 'C1 inside a JSON string: escaped, same value');
+  t.equal(line('x', false, 'gt/\u001b[2J'), 'gt/\\u001b[2J x', 'the topic too');
+  t.equal(line(Buffer.from([0xff, 0x00])), 'gt/x base64:/wA=', 'not UTF-8: base64');
+});
 
 t.test('tail prints one line per message and exits after --count', async (t) => {
   const broker = await startMosquitto();

@@ -20,19 +20,70 @@ function safeUrl(url: string): string {
   }
 }
 
-/** Payload as one line: compact JSON when it is JSON, text otherwise, base64 when not UTF-8. */
-export function payloadText(payload: Buffer): { text: string; json: unknown } {
+/**
+ * Characters a terminal may act on (C0 controls, DEL, C1 controls such as CSI) as JSON-style escapes,
+ * so that a payload cannot move the cursor, recolour or clear the technician's screen.
+ */
+function escapeControls(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * Valid JSON text without the whitespace between its tokens; every token (numbers, strings) is kept
+ * exactly as sent (parsing and serialising again would turn 1e400 into null or round large integers).
+ */
+function compactJson(s: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += s[++i] ?? '';
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (c !== ' ' && c !== '\t' && c !== '\n' && c !== '\r') out += c;
+  }
+  return out;
+}
+
+/**
+ * A payload as one line, as sent: JSON with the whitespace between its tokens removed, other UTF-8
+ * text as is, base64 when not UTF-8; terminal controls escaped (`escapeControls`). `json` is the
+ * value for --json lines as JSON text: the payload's own JSON (raw, compacted), or a string.
+ */
+export function payloadText(payload: Buffer): { text: string; json: string } {
   const s = payload.toString('utf8');
   if (Buffer.from(s, 'utf8').equals(payload)) {
+    let isJson = true;
     try {
-      const v: unknown = JSON.parse(s);
-      return { text: JSON.stringify(v), json: v };
+      JSON.parse(s);
     } catch {
-      return { text: s.replace(/\r?\n/g, '\\n'), json: s };
+      isJson = false;
     }
+    if (isJson) {
+      // Inside a valid JSON text, controls can only be escapes already or DEL/C1 inside strings.
+      const compact = escapeControls(compactJson(s));
+      return { text: compact, json: compact };
+    }
+    return { text: escapeControls(s), json: escapeControls(JSON.stringify(s)) };
   }
   const b64 = `base64:${payload.toString('base64')}`;
-  return { text: b64, json: b64 };
+  return { text: b64, json: JSON.stringify(b64) };
+}
+
+/** One output line for a message: `<topic> <payload>`, or with `json` an object with its fields. */
+export function messageLine(topic: string, payload: Buffer, qos: number, retain: boolean, json: boolean): string {
+  const p = payloadText(payload);
+  if (!json) return `${escapeControls(topic)} ${p.text}\n`;
+  return `{"topic":${escapeControls(JSON.stringify(topic))},"payload":${p.json},"qos":${qos},"retain":${retain}}\n`;
 }
 
 function reasonOf(e: Error & { code?: string | number }): string {
@@ -88,8 +139,7 @@ async function tail(url: string, topic: string, opts: { username?: string; passw
     });
     client.on('message', (t, payload, packet) => {
       if (done) return;
-      const p = payloadText(payload);
-      io.out(opts.json ? `${JSON.stringify({ topic: t, payload: p.json, qos: packet.qos, retain: packet.retain })}\n` : `${t} ${p.text}\n`);
+      io.out(messageLine(t, payload, packet.qos, packet.retain, opts.json));
       seen++;
       if (opts.count !== undefined && seen >= opts.count) finish(EXIT.ok);
     });
