@@ -8,6 +8,13 @@ const RESERVED = new Set(['device', 'ts', 'quality', 'reasons', 'field_quality']
 const SCALARS = new Set(['freq', 'rocof', 'v_total', 'i_total']);
 const POWER = new Set(['p', 'q', 's', 'pf']);
 
+/** Whether `field` (a dotted path) is one of the electrical quantities, which take finite numbers only. */
+export function isElectricalField(field: string): boolean {
+  const dot = field.indexOf('.');
+  const top = dot < 0 ? field : field.slice(0, dot);
+  return top === 'v' || top === 'i' || POWER.has(top) || SCALARS.has(top) || top === 'seq';
+}
+
 /**
  * Why `field` cannot be filled by a driver, or null. `bitSource` names the kind of source when it
  * carries one bit (a Modbus coil or discrete input): electrical quantities cannot come from one.
@@ -18,8 +25,7 @@ export function driverFieldError(field: unknown, bitSource?: string): string | n
   const top = parts[0]!;
   if (RESERVED.has(top)) return `"${top}" is reserved in measurements`;
   if (parts.some((p) => p === '__proto__' || p === 'constructor' || p === 'prototype')) return 'must not use the names __proto__, constructor or prototype';
-  const electrical = top === 'v' || top === 'i' || POWER.has(top) || SCALARS.has(top) || top === 'seq';
-  if (electrical && bitSource) return `"${top}" is an electrical quantity and cannot come from a ${bitSource} (a bit)`;
+  if (isElectricalField(field) && bitSource) return `"${top}" is an electrical quantity and cannot come from a ${bitSource} (a bit)`;
   if (top === 'seq') return '"seq" is computed by the agent, not read';
   if (SCALARS.has(top) && parts.length !== 1) return `"${top}" is a number, not an object`;
   if ((top === 'v' || top === 'i') && !(parts.length === 3 && /^[abc]$/.test(parts[1]!) && /^(mag|ang)$/.test(parts[2]!)))

@@ -28,6 +28,7 @@ import { Backoff, sleep } from '../../agent/forwarders/backoff.js';
 import { applyCredentials } from '../../agent/forwarders/options.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
 import { setPath } from '../../algorithms/common/field-quality.js';
+import { isElectricalField } from '../common/field-path.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { compile, deviceOf, schema, validate, type CompiledTopic, type MqttSourceConfig } from './config.js';
 import { resolveJsonPath } from './json-path.js';
@@ -45,7 +46,7 @@ const metrics = {
   },
   mqtt_source_invalid_fields: {
     type: 'counter',
-    help: 'Mapped fields missing or not numeric in a payload (marked invalid in field_quality), by driver and reason (missing, not_numeric)',
+    help: 'Mapped fields missing or of a kind the field cannot take in a payload (marked invalid in field_quality), by driver and reason (missing; not_numeric: an electrical field that is not a number; unsupported_type: an object or a mixed array)',
     labels: ['driver', 'reason'],
   },
   mqtt_source_reconnects: { type: 'counter', help: 'Connections to the external broker re-opened after a loss, by driver', labels: ['driver'] },
@@ -65,6 +66,27 @@ const MAX_LISTED_DEVICES = 1000;
 
 type Ack = (err?: Error) => void;
 
+/** A leaf value of a measurement (CONTRACT "Values"): a number, boolean, string or array of numbers. */
+type FieldValue = number | boolean | string | number[];
+
+/**
+ * The value a JSON member gives `field`: a number, or a string holding a finite number, as a number;
+ * for fields other than the electrical ones (which take numbers only) also a boolean, any other
+ * string, or an array of finite numbers, as they are.
+ */
+export function fieldValue(raw: unknown, field: string): { ok: true; value: FieldValue } | { ok: false; reason: 'missing' | 'not_numeric' | 'unsupported_type' } {
+  if (raw === undefined || raw === null) return { ok: false, reason: 'missing' };
+  if (typeof raw === 'number') return Number.isFinite(raw) ? { ok: true, value: raw } : { ok: false, reason: 'not_numeric' };
+  if (typeof raw === 'string' && raw.trim() !== '') {
+    const n = Number(raw);
+    if (Number.isFinite(n)) return { ok: true, value: n };
+  }
+  if (isElectricalField(field)) return { ok: false, reason: 'not_numeric' };
+  if (typeof raw === 'boolean' || typeof raw === 'string') return { ok: true, value: raw };
+  if (Array.isArray(raw) && raw.every((x) => typeof x === 'number' && Number.isFinite(x))) return { ok: true, value: raw as number[] };
+  return { ok: false, reason: 'unsupported_type' };
+}
+
 class MqttSource implements Driver {
   private readonly topics: CompiledTopic[];
   private ctx: PluginContext | undefined;
@@ -78,7 +100,7 @@ class MqttSource implements Driver {
   private everConnected = false;
   private readonly pending = new Set<Promise<void>>();
   private readonly logLimiter = new LogLimiter(5);
-  private readonly last = new Map<string, Map<string, number>>();
+  private readonly last = new Map<string, Map<string, FieldValue>>();
   private readonly seen = new Set<string>();
   private received = 0;
   private emitted = 0;
@@ -278,10 +300,10 @@ class MqttSource implements Driver {
   }
 
   /**
-   * A measurement from a payload through the `fields` map. A missing or non-numeric value is
-   * `invalid` in field_quality (with `mqtt-source:missing` / `mqtt-source:not_numeric` in reasons)
-   * and carries the device's last good value of that field; a field never good is left out.
-   * Null when no field has a value.
+   * A measurement from a payload through the `fields` map (values as `fieldValue` reads them). A
+   * missing value, or one the field cannot take, is `invalid` in field_quality (with
+   * `mqtt-source:<reason>` in reasons) and carries the device's last good value of that field; a
+   * field never good is left out. Null when no field has a value.
    */
   private mapped(t: CompiledTopic, device: string, payload: unknown): Measurement | null {
     let last = this.last.get(device);
@@ -294,14 +316,13 @@ class MqttSource implements Driver {
     const reasons = new Set<string>();
     let values = 0;
     for (const f of t.fields!) {
-      const raw = resolveJsonPath(payload, f.path);
-      const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-      let value: number | undefined;
-      if (Number.isFinite(v)) {
-        value = v;
-        last?.set(f.field, v);
+      const r = fieldValue(resolveJsonPath(payload, f.path), f.field);
+      let value: FieldValue | undefined;
+      if (r.ok) {
+        value = r.value;
+        last?.set(f.field, r.value);
       } else {
-        const reason = raw === undefined || raw === null ? 'missing' : 'not_numeric';
+        const reason = r.reason;
         reasons.add(`mqtt-source:${reason}`);
         this.ctx?.counters.inc('mqtt_source_invalid_fields', { driver: this.cfg.id, reason });
         value = last?.get(f.field);

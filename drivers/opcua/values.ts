@@ -3,19 +3,13 @@
  * string or array of numbers), a StatusCode becomes a field quality and a reason. Pure functions.
  */
 import type { Quality } from '../../algorithms/common/measurement.js';
+import { isElectricalField } from '../common/field-path.js';
 
 export type Leaf = number | boolean | string | number[];
 
 /** OPC UA built-in data type ids (Part 6) used here. */
 const DT = { Boolean: 1, Int64: 8, UInt64: 9, String: 12, DateTime: 13, LocalizedText: 21, QualifiedName: 20 } as const;
 
-/** The electrical names: these fields take finite numbers only. */
-const ELECTRICAL = new Set(['v', 'i', 'p', 'q', 's', 'pf', 'freq', 'rocof', 'v_total', 'i_total']);
-
-export function isElectrical(field: string): boolean {
-  const dot = field.indexOf('.');
-  return ELECTRICAL.has(dot < 0 ? field : field.slice(0, dot));
-}
 
 /** A Variant as node-opcua hands it (only the members read here). */
 export interface VariantLike {
@@ -62,7 +56,7 @@ export function toLeaf(variant: VariantLike | null | undefined, field: string): 
   else if (dt === DT.QualifiedName && typeof (v as { name?: unknown }).name === 'string') out = (v as { name: string }).name;
   if (out === null) return { ok: false, why: 'unsupported_type' };
   if (typeof out === 'number' && !Number.isFinite(out)) return { ok: false, why: 'not_finite' };
-  if (isElectrical(field) && typeof out !== 'number') return { ok: false, why: 'unsupported_type' };
+  if (isElectricalField(field) && typeof out !== 'number') return { ok: false, why: 'unsupported_type' };
   return { ok: true, value: out };
 }
 

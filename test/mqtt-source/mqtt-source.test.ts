@@ -51,7 +51,7 @@ function sourceConfig(broker: Mosquitto, extra: Record<string, unknown> = {}): R
     reconnectMinMs: 100,
     reconnectMaxMs: 1000,
     topics: [
-      { filter: 'meters/+/data', device: 'meter-+', fields: { 'v.a.mag': '$.Ua', 'p.total': '$.P', soc: '$.bat.soc[0]' }, ts: '$.time' },
+      { filter: 'meters/+/data', device: 'meter-+', fields: { 'v.a.mag': '$.Ua', 'p.total': '$.P', soc: '$.bat.soc[0]', 'breaker.q1': '$.closed', mode: '$.mode' }, ts: '$.time' },
       { filter: 'gw/+/+/meas', device: '+_+' },
       { filter: 'plant/#', device: 'plant' },
     ],
@@ -82,12 +82,14 @@ t.test('mqtt-source: mapping, fields, own format, bad payloads', async (t) => {
     waitFor(`measurement ${n} of ${device} on bal/processed`, () => got.filter((g) => g.m['device'] === device)[n - 1]?.m, { on: [[sub, 'message']], detail: () => JSON.stringify(got.slice(-3)) });
 
   const ts = nowS() - 1;
-  await pub.publishAsync('meters/7/data', JSON.stringify({ Ua: 231.5, P: '1200.5', bat: { soc: [55, 1] }, time: ts }), { qos: 1 });
+  await pub.publishAsync('meters/7/data', JSON.stringify({ Ua: 231.5, P: '1200.5', bat: { soc: [55, 1] }, closed: true, mode: 'auto', time: ts }), { qos: 1 });
   const m1 = await next('meter-7', 1);
   t.equal(got.find((g) => g.m['device'] === 'meter-7')!.topic, 'bal/processed/meter-7', 'the + capture named the device');
   t.same((m1['v'] as { a: { mag: number } }).a.mag, 231.5, 'v.a.mag from $.Ua');
   t.equal((m1['p'] as { total: number }).total, 1200.5, 'p.total from $.P (a numeric string)');
   t.equal(m1['soc'], 55, 'soc from $.bat.soc[0]');
+  t.same(m1['breaker'], { q1: true }, 'a boolean value (breaker position) kept as a boolean');
+  t.equal(m1['mode'], 'auto', 'a string value (a mode) kept as a string');
   t.equal(m1['ts'], ts * 1e6, 'ts from $.time (seconds) in µs');
   t.equal(m1['quality'], 'good');
 
