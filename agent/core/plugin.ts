@@ -120,7 +120,7 @@ export interface DerivedMessage {
 export interface AggregatorAddResult {
   /** The measurement came too late for at least one window that was already published. */
   late?: boolean;
-  /** Whole measurements left out (no usable timestamp, limits). */
+  /** The measurement was left out of at least one window it belongs in (no usable timestamp, limits). */
   ignored?: boolean;
   /** The whole measurement was left out (nothing of it could be included, something in it was invalid). */
   excluded?: boolean;

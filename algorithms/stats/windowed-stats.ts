@@ -61,6 +61,11 @@ export interface AddOutcome {
    * message's `quality`/`field_quality`). 0 for `ignored` and for a message late in every window.
    */
   excludedFields: number;
+  /**
+   * Left out of at least one window length because that length already had `maxOpenWindows` open
+   * windows for the device (a wild timestamp); the other lengths may have counted it (`ok`).
+   */
+  overLimit: boolean;
 }
 
 export interface StatsCounts {
@@ -72,8 +77,12 @@ export interface StatsCounts {
   excludedFields: number;
   /** Samples late for at least one window length. */
   late: number;
-  /** Samples ignored (no device, no finite ts, open-window limit). */
+  /** Samples ignored (no device, no finite ts, open-window limit in every window length). */
   ignored: number;
+  /** Samples left out of at least one window length for the open-window limit (`overLimit`). */
+  overLimit: number;
+  /** Samples left out for the open-window limit, per window name. */
+  overLimitByWindow: Record<string, number>;
   /** Late samples per window name. */
   lateByWindow: Record<string, number>;
   /** Windows currently open, over all devices. */
@@ -105,10 +114,12 @@ export class WindowedStats {
   /** Greatest `now` pushed so far: windows with end + grace ≤ this are closed. */
   private closedBefore = -Infinity;
   private readonly lateBy: number[];
+  private readonly overLimitBy: number[];
   private nAccepted = 0;
   private nExcluded = 0;
   private nExcludedFields = 0;
   private nLate = 0;
+  private nOverLimit = 0;
   private nIgnored = 0;
 
   constructor(opts: WindowedStatsOptions) {
@@ -163,6 +174,7 @@ export class WindowedStats {
       }
     });
     this.lateBy = lens.map(() => 0);
+    this.overLimitBy = lens.map(() => 0);
   }
 
   /**
@@ -176,7 +188,7 @@ export class WindowedStats {
     const device = m.device;
     if (typeof device !== 'string' || device === '' || typeof ts !== 'number' || !Number.isFinite(ts)) {
       this.nIgnored++;
-      return { result: 'ignored', excludedFields: 0 };
+      return { result: 'ignored', excludedFields: 0, overLimit: false };
     }
     // Quality ranks: 0 good, 1 questionable (also any unknown quality value), 2 invalid.
     const msgRank = qualityRank(m.quality);
@@ -200,6 +212,7 @@ export class WindowedStats {
     if (!slots) this.devices.set(device, (slots = this.lens.map(() => ({ open: new Map(), last: null }))));
     let late = false;
     let counted = false;
+    let overLimit = false;
     for (let k = 0; k < this.lens.length; k++) {
       const len = this.lens[k]!;
       const start = windowStart(ts, len);
@@ -213,7 +226,11 @@ export class WindowedStats {
       if (w === null || w.start !== start) {
         w = slot.open.get(start) ?? null;
         if (w === null) {
-          if (slot.open.size >= this.maxOpen) continue;
+          if (slot.open.size >= this.maxOpen) {
+            overLimit = true;
+            this.overLimitBy[k]!++;
+            continue;
+          }
           w = new WindowAccumulator(start, start + len, values.length);
           slot.open.set(start, w);
         }
@@ -226,20 +243,21 @@ export class WindowedStats {
     }
     if (counted) this.nExcludedFields += excludedFields;
     else excludedFields = 0;
+    if (overLimit) this.nOverLimit++;
     if (late) {
       this.nLate++;
-      return { result: 'late', excludedFields };
+      return { result: 'late', excludedFields, overLimit };
     }
     if (!counted) {
       this.nIgnored++;
-      return { result: 'ignored', excludedFields };
+      return { result: 'ignored', excludedFields, overLimit };
     }
     if (invalid) {
       this.nExcluded++;
-      return { result: 'excluded', excludedFields };
+      return { result: 'excluded', excludedFields, overLimit };
     }
     this.nAccepted++;
-    return { result: 'ok', excludedFields };
+    return { result: 'ok', excludedFields, overLimit };
   }
 
   /**
@@ -282,10 +300,14 @@ export class WindowedStats {
   /** Totals since construction. */
   counts(): StatsCounts {
     const lateByWindow: Record<string, number> = {};
-    this.names.forEach((n, k) => (lateByWindow[n] = this.lateBy[k]!));
+    const overLimitByWindow: Record<string, number> = {};
+    this.names.forEach((n, k) => {
+      lateByWindow[n] = this.lateBy[k]!;
+      overLimitByWindow[n] = this.overLimitBy[k]!;
+    });
     let open = 0;
     for (const slots of this.devices.values()) for (const s of slots) open += s.open.size;
-    return { accepted: this.nAccepted, excluded: this.nExcluded, excludedFields: this.nExcludedFields, late: this.nLate, ignored: this.nIgnored, lateByWindow, open };
+    return { accepted: this.nAccepted, excluded: this.nExcluded, excludedFields: this.nExcludedFields, late: this.nLate, ignored: this.nIgnored, overLimit: this.nOverLimit, lateByWindow, overLimitByWindow, open };
   }
 
   /** Samples late for at least one window length, since construction. */

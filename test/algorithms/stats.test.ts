@@ -260,6 +260,19 @@ t.test('bad samples are ignored, wild timestamps cannot grow memory without boun
   t.equal(ws.counts().open, 3);
 });
 
+t.test('a sample left out of one window length for the open-window limit is counted, not lost silently', async (t) => {
+  const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 0, maxOpenWindows: 1 });
+  t.same(ws.add(meas('d', T0, { freq: 1 })), { result: 'ok', excludedFields: 0, overLimit: false });
+  // T0 + 15 s: the 1m window is the open one, the 10 s length would need a second window.
+  t.same(ws.add(meas('d', T0 + 15 * S, { freq: 2 })), { result: 'ok', excludedFields: 0, overLimit: true }, 'counted in 1m, left out of 10s');
+  const c = ws.counts();
+  t.equal(c.overLimit, 1);
+  t.same(c.overLimitByWindow, { '10s': 1, '1m': 0 });
+  t.equal(c.ignored, 0, 'not ignored as a whole: the 1m window has it');
+  const out = ws.flushAll();
+  t.same(out.map((w) => `${w.window}:${w.count}`).sort(), ['10s:1', '1m:2']);
+});
+
 t.test('flushAll returns every open window and forgets it', async (t) => {
   const ws = new WindowedStats({ windows: ['10s', '10min'], fields: ['freq'], graceMs: 1000 });
   ws.add(meas('a', T0 + 1 * S, { freq: 50 }));
@@ -282,13 +295,13 @@ t.test('per-field quality: only the invalid fields of a message are left out, ea
     p: { total: 999 }, soc: 50, v: { a: { mag: 1 } }, breaker: { q1: true },
     field_quality: { 'v.a': 'invalid', 'p.total': 'invalid' },
   }, 'invalid'));
-  t.same(r1, { result: 'ok', excludedFields: 2 }, 'v.a.mag (covered by "v.a") and p.total left out');
+  t.same(r1, { result: 'ok', excludedFields: 2, overLimit: false }, 'v.a.mag (covered by "v.a") and p.total left out');
   // No field_quality and quality invalid: every field is invalid.
   const r2 = ws.add(meas('d', T0 + 2 * S, { p: { total: 5 }, soc: 10, breaker: { q1: false } }, 'invalid'));
-  t.same(r2, { result: 'excluded', excludedFields: 3 }, 'the three present fields left out; the absent v.a.mag is not counted');
+  t.same(r2, { result: 'excluded', excludedFields: 3, overLimit: false }, 'the three present fields left out; the absent v.a.mag is not counted');
   // Good message.
   t.same(ws.add(meas('d', T0 + 3 * S, { p: { total: 100 }, soc: 52, v: { a: { mag: 230 } }, breaker: { q1: false } })),
-    { result: 'ok', excludedFields: 0 });
+    { result: 'ok', excludedFields: 0, overLimit: false });
   const [w] = ws.push(T0 + 10 * S);
   t.same([w!.count, w!.excluded, w!.excludedFields, w!.quality], [2, 1, 5, 'good'],
     'two messages included, one left out whole, five field samples left out; included samples all good');
@@ -311,7 +324,7 @@ t.test('per-field quality: the window quality is the worst included field sample
   ws.add(meas('d', T0 + 21 * S, { p: { total: 3 } }, 'questionable'));
   // Every tracked field invalid through field_quality: left out whole; the window shows the gap.
   t.same(ws.add(meas('d', T0 + 31 * S, { p: { total: 4 }, soc: 1, field_quality: { p: 'invalid', soc: 'invalid' } }, 'invalid')),
-    { result: 'excluded', excludedFields: 2 });
+    { result: 'excluded', excludedFields: 2, overLimit: false });
   const out = ws.push(T0 + 40 * S);
   t.same(out.map((w) => [w.count, w.excluded, w.excludedFields, w.quality]), [
     [1, 0, 0, 'questionable'],
@@ -330,7 +343,7 @@ t.test('per-field quality after computePower: an invalid v.a leaves out p.total,
     i: { a: { mag: 10, ang: 0 }, b: { mag: 10, ang: -120 }, c: { mag: 10, ang: 120 } },
   };
   const res = ws.add(computePower(raw));
-  t.same(res, { result: 'ok', excludedFields: 1 }, 'p.total sums phase a: left out; counted once, not per window');
+  t.same(res, { result: 'ok', excludedFields: 1, overLimit: false }, 'p.total sums phase a: left out; counted once, not per window');
   const [w10, w60] = ws.push(T0 + 60 * S);
   for (const w of [w10!, w60!]) {
     t.same(Object.keys(w.fields).sort(), ['i_total', 'p.b', 'soc'], `${w.window}: good fields kept`);

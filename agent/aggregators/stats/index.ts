@@ -23,8 +23,9 @@ class StatsAggregator implements Aggregator {
   }
 
   add(m: Parameters<Aggregator['add']>[0]): AggregatorAddResult {
-    const { result, excludedFields } = this.stats.add(m);
-    return { late: result === 'late', ignored: result === 'ignored', excluded: result === 'excluded', excludedFields };
+    const { result, excludedFields, overLimit } = this.stats.add(m);
+    // Left out of one window length for the open-window limit counts as not placed, like all of them.
+    return { late: result === 'late', ignored: result === 'ignored' || overLimit, excluded: result === 'excluded', excludedFields };
   }
 
   push(nowMicros: number): readonly DerivedMessage[] {
@@ -37,7 +38,7 @@ class StatsAggregator implements Aggregator {
 
   health(): PluginHealth {
     const c = this.stats.counts();
-    return { state: 'running', info: { accepted: c.accepted, late: c.late, excluded: c.excluded, excludedFields: c.excludedFields, ignored: c.ignored, openWindows: c.open } };
+    return { state: 'running', info: { accepted: c.accepted, late: c.late, excluded: c.excluded, excludedFields: c.excludedFields, ignored: c.ignored, overLimit: c.overLimit, openWindows: c.open } };
   }
 }
 
