@@ -22,31 +22,7 @@ import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
-
-export const MASK = '***';
-
-/** Keys whose values are secrets wherever they appear in the config (case-insensitive). */
-const SECRET_KEY = /(password|passphrase|secret|token|apikey|api_key|privatekey|private_key|connectionstring|credential|sastoken)/i;
-
-/**
- * A copy of `v` with every secret replaced by `***`: values of keys named like a password, hash,
- * token, secret or key material, and the password part of URLs (`mqtt://user:pass@host`). Strings in
- * arrays and nested objects are walked too; numbers and booleans are kept.
- */
-export function maskSecrets(v: unknown, key = ''): unknown {
-  if (v === null || v === undefined) return v;
-  if (key && SECRET_KEY.test(key)) return typeof v === 'object' ? MASK : v === '' ? '' : MASK;
-  if (Array.isArray(v)) return v.map((x) => maskSecrets(x));
-  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, maskSecrets(x, k)]));
-  if (typeof v === 'string') return maskUrlPassword(v);
-  return v;
-}
-
-function maskUrlPassword(s: string): string {
-  // scheme://user:password@host → scheme://user:***@host, wherever a URL appears in the text
-  // (a forwarder's last error may quote its URL).
-  return s.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^/:@\s"']*):([^@/\s"']+)@/gi, `$1:${MASK}@`);
-}
+import { maskSecrets, maskUrlPassword } from '../../core/secrets.js';
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; out: string; err: string }> {
   return new Promise((done) => {
