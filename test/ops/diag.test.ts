@@ -4,7 +4,7 @@
  * config appear nowhere in the bundle.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { maskSecrets } from '../../agent/core/secrets.js';
@@ -89,6 +89,25 @@ t.test('diag with the agent unreachable: the bundle is still written, the status
   const { files } = unpack(out);
   t.match(JSON.parse(files['status.json']!), { error: /ECONNREFUSED/ });
   t.match(JSON.parse(files['config.json']!), { source: 'embedded default' });
+});
+
+t.test('diag with an invalid config: the problems are in the bundle, URL passwords masked', async (t) => {
+  const dir = tempDir('gridedge-diag-invalid-');
+  const file = join(dir, 'inv.yaml');
+  writeFileSync(file, 'forwarders: [ { type: mqtt, id: c, url: "mqtt://fw:BadCfgPw@host:99999" }, { type: mqtt, id: d, url: "mqtt://fw2:Bad@Pw2@host:99999" } ]\n');
+  const out = join(dir, 'd.tar.gz');
+  const r = await runCli(['diag', '--config', file, '--out', out], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /config\.json +invalid: 2 problem\(s\)/);
+  const { files } = unpack(out);
+  const cfg = JSON.parse(files['config.json']!) as { problems: string[] };
+  t.same(cfg.problems, [
+    'forwarders[0].url: must be a broker URL such as "mqtt://host:1883" or "mqtts://host:8883", got "mqtt://fw:***@host:99999"',
+    'forwarders[1].url: must be a broker URL such as "mqtt://host:1883" or "mqtts://host:8883", got "mqtt://fw2:***@host:99999"',
+  ]);
+  t.match(JSON.parse(files['status.json']!), { error: [/cannot derive the agent's address/, /got "mqtt:\/\/fw:\*\*\*@host:99999"/] }, 'status.json says why, with the problems masked');
+  const all = Object.values(files).join('\n') + r.stdout + r.stderr;
+  for (const secret of ['BadCfgPw', 'Bad@Pw2', 'Pw2@']) t.notOk(all.includes(secret), `${secret} is not in the bundle nor printed`);
 });
 
 t.test('diag: bad options exit 1 naming the option', async (t) => {

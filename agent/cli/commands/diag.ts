@@ -98,16 +98,17 @@ export const diagCommand: Command = {
         storageDir = loaded.config.storage.dir;
         put('config.json', JSON.stringify({ source: file ?? 'embedded default', config: maskSecrets(loaded.config) }, null, 2), 'ok');
       } else {
-        put('config.json', JSON.stringify({ source: file ?? 'embedded default', problems: loaded.errors }, null, 2), `invalid: ${loaded.errors.length} problem(s)`);
+        put('config.json', JSON.stringify({ source: file ?? 'embedded default', problems: maskSecrets(loaded.errors) }, null, 2), `invalid: ${loaded.errors.length} problem(s)`);
       }
 
       // The running agent's status: health, plugins, counters, buffer stats.
       const where = await resolveHttpUrl(values['url'] as string | undefined, configFlag, io.env);
-      if (!where.ok) put('status.json', JSON.stringify({ error: where.errors }, null, 2), `not read: ${where.errors[0] ?? ''}`);
+      // The reasons may quote the config's problems: their URL passwords are masked too.
+      if (!where.ok) put('status.json', JSON.stringify({ error: maskSecrets(where.errors) }, null, 2), `not read: ${maskUrlPassword(where.errors[0] ?? '')}`);
       else {
         const st = await fetchStatus(where.url, timeoutS);
         if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.status), null, 2), `ok (${st.status.health})`);
-        else put('status.json', JSON.stringify({ url: st.url, error: st.reason }, null, 2), `not read: ${st.reason}`);
+        else put('status.json', JSON.stringify(maskSecrets({ url: st.url, error: st.reason }), null, 2), `not read: ${maskUrlPassword(st.reason)}`);
       }
 
       // Recent logs from the journal (the unit logs JSON lines to journald).
