@@ -110,6 +110,37 @@ t.test('diag with an invalid config: the problems are in the bundle, URL passwor
   for (const secret of ['BadCfgPw', 'Bad@Pw2', 'Pw2@']) t.notOk(all.includes(secret), `${secret} is not in the bundle nor printed`);
 });
 
+t.test('diag reads the status of an agent with http.users with --token or GRIDEDGE_TOKEN, as status does', async (t) => {
+  const agent = await startAgent({ config: { http: { users: [{ username: 'ops', password: 'OpsPassw0rd', role: 'viewer' }] } } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const bundle = async (name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ stdout: string; status: Record<string, unknown> }> => {
+    const out = join(agent.dir, `${name}.tar.gz`);
+    const r = await runCli(['diag', '--config', agent.configFile, '--url', agent.httpUrl, '--out', out, ...args], { cwd: agent.dir, env });
+    t.equal(r.code, 0, `${name}: ${r.stderr}`);
+    return { stdout: r.stdout, status: JSON.parse(unpack(out).files['status.json']!) as Record<string, unknown> };
+  };
+
+  const without = await bundle('without', []);
+  t.match(without.stdout, /status\.json +not read: needs a login \(http\.users\): pass --token or set GRIDEDGE_TOKEN/);
+  t.match(without.status, { error: /needs a login/ });
+
+  const res = await fetch(`${agent.httpUrl}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":"ops","password":"OpsPassw0rd"}' });
+  t.equal(res.status, 200, 'the login succeeds');
+  const { token } = (await res.json()) as { token: string };
+  const withFlag = await bundle('flag', ['--token', token]);
+  t.match(withFlag.stdout, /status\.json +ok \((healthy|degraded)\)/);
+  t.match(withFlag.status, { gateway: 'gw-test', counters: {} });
+  const fromEnv = await bundle('env', [], { GRIDEDGE_TOKEN: token });
+  t.match(fromEnv.stdout, /status\.json +ok \((healthy|degraded)\)/);
+  t.match(fromEnv.status, { gateway: 'gw-test' });
+
+  const refused = await bundle('refused', ['--token', 'not-a-token']);
+  t.match(refused.stdout, /status\.json +not read: needs a login .*\(this one was refused\)/);
+
+  const help = await runCli(['diag', '--help']);
+  t.match(help.stdout, /--token TOKEN +Bearer token for an agent with http\.users .*\$GRIDEDGE_TOKEN/);
+});
+
 t.test('diag: bad options exit 1 naming the option', async (t) => {
   const bad = await runCli(['diag', '--lines', 'many']);
   t.equal(bad.code, 1);

@@ -5,7 +5,7 @@
  *   config.json   the config the agent runs with (--config, $GRIDEDGE_CONFIG or the embedded
  *                 default, GRIDEDGE_* applied), every secret masked; or the config's problems
  *   status.json   the running agent's status (health, plugins, counters, buffer stats), or why it
- *                 could not be read
+ *                 could not be read; an agent with http.users is read with --token / $GRIDEDGE_TOKEN
  *   logs.txt      the last --lines journal lines of the gridedge unit (journalctl), URL passwords
  *                 masked, or why they could not be read
  *   disk.json     free and total space of the storage folder's file system
@@ -23,6 +23,7 @@ import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
 import { maskSecrets, maskUrlPassword } from '../../core/secrets.js';
+import { agentOptions, agentToken } from './status.js';
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; out: string; err: string }> {
   return new Promise((done) => {
@@ -45,15 +46,18 @@ export const diagCommand: Command = {
     url: { type: 'string', valueName: 'URL', description: "The agent's HTTP address (default: from the config)" },
     lines: { type: 'string', valueName: 'N', description: 'Journal lines to include (default 2000)' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait for the agent and journalctl (default 5)' },
+    token: agentOptions.token,
     json: { type: 'boolean', description: 'Also print the summary as JSON on stdout' },
   },
   positionals: [],
   details: [
     'Secrets (passwords, password hashes, tokens, keys, passwords in URLs) are replaced by "***".',
+    'An agent with http.users needs a bearer token for its status: --token or $GRIDEDGE_TOKEN, as for gridedge status.',
     'Parts that cannot be collected (agent not running, no journal) are recorded with the reason;',
     'the bundle is written anyway. Exit 0 when written, 1 on bad options or an unwritable --out.',
     'Examples:',
     '  sudo gridedge diag --config /etc/gridedge/gridedge.yaml --out /tmp/gw-7.tar.gz',
+    '  sudo gridedge diag --token "$TOKEN" --out /tmp/gw-7.tar.gz   (an agent with http.users)',
     '  tar -tzf /tmp/gw-7.tar.gz',
   ].join('\n'),
   async run({ values }, io) {
@@ -106,7 +110,7 @@ export const diagCommand: Command = {
       // The reasons may quote the config's problems: their URL passwords are masked too.
       if (!where.ok) put('status.json', JSON.stringify({ error: maskSecrets(where.errors) }, null, 2), `not read: ${maskUrlPassword(where.errors[0] ?? '')}`);
       else {
-        const st = await fetchStatus(where.url, timeoutS);
+        const st = await fetchStatus(where.url, timeoutS, agentToken(values, io.env));
         if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.status), null, 2), `ok (${st.status.health})`);
         else put('status.json', JSON.stringify(maskSecrets({ url: st.url, error: st.reason }), null, 2), `not read: ${maskUrlPassword(st.reason)}`);
       }
