@@ -3,6 +3,8 @@
  * `drivers[1].port: must be an integer between 1 and 65535, got "50x"`.
  */
 
+import { maskSecrets, maskUrlPassword } from '../core/secrets.js';
+
 export interface Problem {
   /** `gateway.id`, `drivers[1].port`, `mqtt.users[0].publish[1]`, or `<file>:<line>:<col>`. */
   path: string;
@@ -11,15 +13,18 @@ export interface Problem {
 
 const MAX_SHOWN = 120;
 
-/** The value as JSON, shortened; `[hidden]` for secrets. */
+/**
+ * The value as JSON, shortened; `[hidden]` for secrets. URL passwords in it, and values of keys
+ * named like a secret inside it, are shown as `***` (masked before shortening).
+ */
 export function showValue(v: unknown, sensitive = false): string {
   if (sensitive) return '[hidden]';
   if (v === undefined) return 'nothing';
   let s: string;
   try {
-    s = JSON.stringify(v) ?? String(v);
+    s = JSON.stringify(maskSecrets(v)) ?? String(v);
   } catch {
-    s = String(v);
+    s = typeof v === 'string' ? maskUrlPassword(v) : String(v);
   }
   return s.length > MAX_SHOWN ? `${s.slice(0, MAX_SHOWN - 3)}...` : s;
 }

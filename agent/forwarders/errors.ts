@@ -3,6 +3,8 @@
  * `forward_errors` counter) and a message a person can act on.
  */
 
+import { maskUrlPassword } from '../core/secrets.js';
+
 export type ForwardReason =
   | 'not_authorized'
   | 'bad_credentials'
@@ -58,9 +60,13 @@ function tlsHint(code: string): string | undefined {
   return undefined;
 }
 
-/** Turn whatever mqtt.js / net / tls raised while connecting into a ForwardError with a clear message. */
-export function describeConnectError(err: unknown, url: string): ForwardError {
+/**
+ * Turn whatever mqtt.js / net / tls raised while connecting into a ForwardError with a clear message.
+ * The message names `url` with its password masked.
+ */
+export function describeConnectError(err: unknown, configuredUrl: string): ForwardError {
   if (err instanceof ForwardError) return err;
+  const url = maskUrlPassword(configuredUrl);
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e?.code === 'string' ? e.code : typeof e?.code === 'number' ? e.code : undefined;
   const msg = typeof e?.message === 'string' ? e.message : String(err);

@@ -9,6 +9,7 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { loadMqtt } from '../core/load-mqtt.js';
+import { maskUrlPassword } from '../core/secrets.js';
 import { ForwardError, describeConnectError } from './errors.js';
 
 export interface LinkOptions {
@@ -47,6 +48,7 @@ export class MqttLink {
   private down: ForwardError | null = null;
   private lastError: ForwardError | null = null;
 
+  /** `url`: the broker's URL as shown in messages, its password masked. */
   private constructor(
     private readonly client: MqttClient,
     readonly url: string,
@@ -83,19 +85,21 @@ export class MqttLink {
     if (opts.servername) options.servername = opts.servername;
     if (opts.servername && /^wss?:/.test(opts.url)) options.wsOptions = { servername: opts.servername } as IClientOptions['wsOptions'];
 
+    // Messages name the URL with its password masked.
+    const shownUrl = maskUrlPassword(opts.url);
     return new Promise((resolve, reject) => {
       let client: MqttClient;
       try {
         client = connect(opts.url, options);
       } catch (e) {
-        reject(new ForwardError('config', `${opts.url}: ${(e as Error).message}`));
+        reject(new ForwardError('config', `${shownUrl}: ${maskUrlPassword((e as Error).message)}`));
         return;
       }
       // Small packets (PUBACK-paced publishes) should not wait for Nagle's algorithm.
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       let settled = false;
       let firstError: ForwardError | undefined;
-      const onAbort = (): void => fail(new ForwardError('closed', `${opts.url}: connect abandoned (closing)`));
+      const onAbort = (): void => fail(new ForwardError('closed', `${shownUrl}: connect abandoned (closing)`));
       const finish = (): void => {
         settled = true;
         clearTimeout(timer);
@@ -114,16 +118,16 @@ export class MqttLink {
       const onConnect = (): void => {
         if (settled) return;
         finish();
-        resolve(new MqttLink(client, opts.url));
+        resolve(new MqttLink(client, shownUrl));
       };
       const onError = (err: Error): void => {
         firstError ??= describeConnectError(err, opts.url);
         fail(firstError);
       };
       const onClose = (): void =>
-        fail(firstError ?? new ForwardError('closed', `${opts.url}: the server closed the connection before accepting it`));
+        fail(firstError ?? new ForwardError('closed', `${shownUrl}: the server closed the connection before accepting it`));
       const timer = setTimeout(
-        () => fail(new ForwardError('timeout', `${opts.url}: no answer to CONNECT within ${opts.connectTimeoutMs} ms`)),
+        () => fail(new ForwardError('timeout', `${shownUrl}: no answer to CONNECT within ${opts.connectTimeoutMs} ms`)),
         opts.connectTimeoutMs + 500,
       );
       client.on('connect', onConnect);

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { intRange, topicFilterList, topicMap } from '../config/formats.js';
+import { showValue } from '../config/problems.js';
 import { RECONNECT_DEFAULTS, reconnectSchema, type ReconnectDelays } from '../config/reconnect.js';
 import { mapTopic, matchFilter, type TopicMapEntry } from '../core/topics.js';
 import { ForwardError } from './errors.js';
@@ -145,7 +146,7 @@ export function mqttConnectionProblems(cfg: Partial<MqttConnectionConfig>): stri
   const problems: string[] = [];
   if (cfg.cert && !cfg.key) problems.push('key: must be set when cert is set (the client private key)');
   if (cfg.key && !cfg.cert) problems.push('cert: must be set when key is set (the client certificate)');
-  if ((cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url)) problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${JSON.stringify(cfg.url)}`);
+  if ((cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url)) problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${showValue(cfg.url)}`);
   if (cfg.password && !cfg.username) problems.push('username: must be set when password is set');
   return problems;
 }

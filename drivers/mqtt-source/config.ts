@@ -7,6 +7,7 @@
  * url and a bad topic are reported together by `gridedge config check`.
  */
 import { intRange, optionalString } from '../../agent/config/formats.js';
+import { showValue } from '../../agent/config/problems.js';
 import { filterError } from '../../agent/core/topics.js';
 import { mqttConnectionProblems, upstreamUrl } from '../../agent/forwarders/options.js';
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
@@ -100,7 +101,7 @@ export function compile(cfg: Partial<MqttSourceConfig>): { problems: string[]; t
   try {
     upstreamUrl(cfg.url);
   } catch (e) {
-    problems.push(`url: ${(e as Error).message}, got ${JSON.stringify(cfg.url ?? '')}`);
+    problems.push(`url: ${(e as Error).message}, got ${showValue(cfg.url ?? '')}`);
   }
   problems.push(...mqttConnectionProblems(cfg), ...reconnectProblems(cfg));
   const topics: CompiledTopic[] = [];

@@ -23,6 +23,7 @@ import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { loadMqtt } from '../../agent/core/load-mqtt.js';
 import type { Driver, DriverSpec, Emit, EmitOutcome, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
 import { LogLimiter } from '../../agent/core/log-limiter.js';
+import { maskUrlPassword } from '../../agent/core/secrets.js';
 import { matchFilter } from '../../agent/core/topics.js';
 import { Backoff, sleep } from '../../agent/forwarders/backoff.js';
 import { applyCredentials } from '../../agent/forwarders/options.js';
@@ -144,12 +145,14 @@ class MqttSource implements Driver {
     }
   }
 
-  private fail(msg: string): void {
+  /** Count and remember a connection problem and log it (rate-limited); URL passwords in `why` are masked. */
+  private fail(why: string): void {
+    const msg = maskUrlPassword(why);
     this.errors++;
     this.lastError = msg;
     this.lastErrorAt = Date.now();
     const d = this.logLimiter.take('connection');
-    if (d.ok) this.ctx?.log.warn({ url: this.cfg.url, err: msg }, 'mqtt-source: connection problem');
+    if (d.ok) this.ctx?.log.warn({ url: maskUrlPassword(this.cfg.url), err: msg }, 'mqtt-source: connection problem');
   }
 
   /** One connection: connect, subscribe, run until it closes. Resolves whether CONNACK came. */
@@ -199,7 +202,7 @@ class MqttSource implements Driver {
         this.state = 'running';
         // PUBACKs and SUBSCRIBEs are small writes: do not let Nagle hold them for the broker's delayed ACK.
         (client.stream as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-        ctx.log.info({ url: cfg.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt-source: connected');
+        ctx.log.info({ url: maskUrlPassword(cfg.url), clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt-source: connected');
         const qos = cfg.qos === 0 ? 0 : 1;
         client.subscribe(
           this.topics.map((t) => t.filter),
@@ -380,7 +383,7 @@ class MqttSource implements Driver {
       devices: [...this.seen],
       info: {
         connected: this.connected,
-        url: this.cfg.url,
+        url: maskUrlPassword(this.cfg.url),
         received: this.received,
         emitted: this.emitted,
         rejected: this.rejected,

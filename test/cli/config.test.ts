@@ -1,5 +1,8 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { describeSchema } from '../../agent/config/describe.js';
+import { tempDir } from '../helpers/agent-process.js';
 import { fixture } from '../config/helpers.js';
 import { lines, runCli } from './run-cli.js';
 
@@ -66,4 +69,37 @@ t.test('config check and run refuse anonymous MQTT over WebSocket on a non-loopb
   const run = await runCli(['run', '--config', file]);
   t.equal(run.code, 1, 'the agent does not start');
   t.match(run.stderr + run.stdout, /mqtt\.allowAnonymous/);
+});
+
+t.test('config check: URL passwords in problems are masked (the user name kept), also from GRIDEDGE_* variables', async (t) => {
+  const file = join(tempDir('gridedge-url-problems-'), 'inv.yaml');
+  writeFileSync(
+    file,
+    [
+      'forwarders:',
+      '  - { type: mqtt, id: c, url: "mqtt://fw:BadCfgPw@host:99999" }',
+      '  - { type: mqtt, id: d, url: "mqtt://fw2:Tls@Pw@127.0.0.1:1883", ca: /etc/ca.pem }',
+      'drivers:',
+      '  - { type: mqtt-source, id: s, url: "mqtt://su:Src@Pw@host:99999", topics: [ { filter: "a/#", device: x } ] }',
+      '',
+    ].join('\n'),
+  );
+  const r = await runCli(['config', 'check', file]);
+  t.equal(r.code, 1);
+  t.same(lines(r.stderr).sort(), [
+    'drivers[0].url: must be a broker URL such as "mqtt://host:1883" or "mqtts://host:8883", got "mqtt://su:***@host:99999"',
+    'forwarders[0].url: must be a broker URL such as "mqtt://host:1883" or "mqtts://host:8883", got "mqtt://fw:***@host:99999"',
+    'forwarders[1].url: must be mqtts:// or wss:// when ca or cert is set, got "mqtt://fw2:***@127.0.0.1:1883"',
+  ]);
+
+  const valid = join(tempDir('gridedge-url-problems-'), 'ok.yaml');
+  writeFileSync(valid, 'gateway: { id: gw-1 }\n');
+  const url = 'mqtt://envuser:Env@Pw@host:99999';
+  const badUrl = await runCli(['config', 'check', '--env', valid], { env: { GRIDEDGE_FORWARDERS: JSON.stringify([{ type: 'mqtt', id: 'e', url }]) } });
+  t.equal(badUrl.code, 1);
+  t.match(badUrl.stderr, /^forwarders\[0\]\.url: must be a broker URL .*, got "mqtt:\/\/envuser:\*\*\*@host:99999" \(from GRIDEDGE_FORWARDERS\)$/m);
+  const notJson = await runCli(['config', 'check', '--env', valid], { env: { GRIDEDGE_FORWARDERS: `[{"type":"mqtt","id":"e","url":"${url}"` } });
+  t.equal(notJson.code, 1);
+  t.match(notJson.stderr, /GRIDEDGE_FORWARDERS .*mqtt:\/\/envuser:\*\*\*@host:99999/);
+  for (const r of [badUrl, notJson]) t.notOk(r.stderr.includes('Env@Pw'), `the password is not shown: ${r.stderr}`);
 });

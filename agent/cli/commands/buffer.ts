@@ -8,7 +8,7 @@ import { EXIT, EXIT_DEGRADED, positiveNumber, type Command } from '../command.js
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { bytes, columns, count, duration, oneLine, unsent } from '../format.js';
-import { agentOptions } from './status.js';
+import { agentOptions, agentToken } from './status.js';
 
 export interface BufferView {
   buffer: AgentStatus['buffer'];
@@ -101,8 +101,7 @@ export const bufferCommand: Command = {
       io.err(where.errors.map((e) => `gridedge buffer: ${e}\n`).join(''));
       return EXIT.badInput;
     }
-    const token = (values['token'] as string | undefined) ?? io.env['GRIDEDGE_TOKEN'];
-    const r = await fetchStatus(where.url, timeout ?? 5, token || undefined);
+    const r = await fetchStatus(where.url, timeout ?? 5, agentToken(values, io.env));
     if (!r.ok) {
       io.err(`gridedge buffer: cannot reach the agent at ${r.url}: ${r.reason}\n`);
       return EXIT.unreachable;

@@ -5,7 +5,7 @@
  *   config.json   the config the agent runs with (--config, $GRIDEDGE_CONFIG or the embedded
  *                 default, GRIDEDGE_* applied), every secret masked; or the config's problems
  *   status.json   the running agent's status (health, plugins, counters, buffer stats), or why it
- *                 could not be read
+ *                 could not be read; an agent with http.users is read with --token / $GRIDEDGE_TOKEN
  *   logs.txt      the last --lines journal lines of the gridedge unit (journalctl), URL passwords
  *                 masked, or why they could not be read
  *   disk.json     free and total space of the storage folder's file system
@@ -22,31 +22,8 @@ import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
-
-export const MASK = '***';
-
-/** Keys whose values are secrets wherever they appear in the config (case-insensitive). */
-const SECRET_KEY = /(password|passphrase|secret|token|apikey|api_key|privatekey|private_key|connectionstring|credential|sastoken)/i;
-
-/**
- * A copy of `v` with every secret replaced by `***`: values of keys named like a password, hash,
- * token, secret or key material, and the password part of URLs (`mqtt://user:pass@host`). Strings in
- * arrays and nested objects are walked too; numbers and booleans are kept.
- */
-export function maskSecrets(v: unknown, key = ''): unknown {
-  if (v === null || v === undefined) return v;
-  if (key && SECRET_KEY.test(key)) return typeof v === 'object' ? MASK : v === '' ? '' : MASK;
-  if (Array.isArray(v)) return v.map((x) => maskSecrets(x));
-  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, maskSecrets(x, k)]));
-  if (typeof v === 'string') return maskUrlPassword(v);
-  return v;
-}
-
-function maskUrlPassword(s: string): string {
-  // scheme://user:password@host → scheme://user:***@host, wherever a URL appears in the text
-  // (a forwarder's last error may quote its URL).
-  return s.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^/:@\s"']*):([^@/\s"']+)@/gi, `$1:${MASK}@`);
-}
+import { maskSecrets, maskUrlPassword } from '../../core/secrets.js';
+import { agentOptions, agentToken } from './status.js';
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; out: string; err: string }> {
   return new Promise((done) => {
@@ -69,15 +46,18 @@ export const diagCommand: Command = {
     url: { type: 'string', valueName: 'URL', description: "The agent's HTTP address (default: from the config)" },
     lines: { type: 'string', valueName: 'N', description: 'Journal lines to include (default 2000)' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait for the agent and journalctl (default 5)' },
+    token: agentOptions.token,
     json: { type: 'boolean', description: 'Also print the summary as JSON on stdout' },
   },
   positionals: [],
   details: [
     'Secrets (passwords, password hashes, tokens, keys, passwords in URLs) are replaced by "***".',
+    'An agent with http.users needs a bearer token for its status: --token or $GRIDEDGE_TOKEN, as for gridedge status.',
     'Parts that cannot be collected (agent not running, no journal) are recorded with the reason;',
     'the bundle is written anyway. Exit 0 when written, 1 on bad options or an unwritable --out.',
     'Examples:',
     '  sudo gridedge diag --config /etc/gridedge/gridedge.yaml --out /tmp/gw-7.tar.gz',
+    '  sudo gridedge diag --token "$TOKEN" --out /tmp/gw-7.tar.gz   (an agent with http.users)',
     '  tar -tzf /tmp/gw-7.tar.gz',
   ].join('\n'),
   async run({ values }, io) {
@@ -122,16 +102,17 @@ export const diagCommand: Command = {
         storageDir = loaded.config.storage.dir;
         put('config.json', JSON.stringify({ source: file ?? 'embedded default', config: maskSecrets(loaded.config) }, null, 2), 'ok');
       } else {
-        put('config.json', JSON.stringify({ source: file ?? 'embedded default', problems: loaded.errors }, null, 2), `invalid: ${loaded.errors.length} problem(s)`);
+        put('config.json', JSON.stringify({ source: file ?? 'embedded default', problems: maskSecrets(loaded.errors) }, null, 2), `invalid: ${loaded.errors.length} problem(s)`);
       }
 
       // The running agent's status: health, plugins, counters, buffer stats.
       const where = await resolveHttpUrl(values['url'] as string | undefined, configFlag, io.env);
-      if (!where.ok) put('status.json', JSON.stringify({ error: where.errors }, null, 2), `not read: ${where.errors[0] ?? ''}`);
+      // The reasons may quote the config's problems: their URL passwords are masked too.
+      if (!where.ok) put('status.json', JSON.stringify({ error: maskSecrets(where.errors) }, null, 2), `not read: ${maskUrlPassword(where.errors[0] ?? '')}`);
       else {
-        const st = await fetchStatus(where.url, timeoutS);
+        const st = await fetchStatus(where.url, timeoutS, agentToken(values, io.env));
         if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.status), null, 2), `ok (${st.status.health})`);
-        else put('status.json', JSON.stringify({ url: st.url, error: st.reason }, null, 2), `not read: ${st.reason}`);
+        else put('status.json', JSON.stringify(maskSecrets({ url: st.url, error: st.reason }), null, 2), `not read: ${maskUrlPassword(st.reason)}`);
       }
 
       // Recent logs from the journal (the unit logs JSON lines to journald).

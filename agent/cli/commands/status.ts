@@ -1,8 +1,9 @@
 /** `gridedge status`: a running agent's health. Exit 0 healthy, 1 degraded, 2 unreachable. */
 import { paintStates } from '../colour.js';
-import { EXIT, EXIT_DEGRADED, positiveNumber, type Command } from '../command.js';
+import { EXIT, EXIT_DEGRADED, positiveNumber, type Command, type Parsed } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
+import type { Io } from '../io.js';
 import { renderStatus } from '../status-text.js';
 
 export const agentOptions = {
@@ -12,6 +13,11 @@ export const agentOptions = {
   timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up after this long (default 5)' },
   token: { type: 'string', valueName: 'TOKEN', description: 'Bearer token for an agent with http.users (POST /api/v1/login gives one; default: $GRIDEDGE_TOKEN)' },
 } as const;
+
+/** The bearer token for an agent with http.users: `--token`, else $GRIDEDGE_TOKEN; none when empty. */
+export function agentToken(values: Parsed['values'], env: Io['env']): string | undefined {
+  return ((values['token'] as string | undefined) ?? env['GRIDEDGE_TOKEN']) || undefined;
+}
 
 export const statusCommand: Command = {
   name: 'status',
@@ -36,8 +42,7 @@ export const statusCommand: Command = {
       io.err(where.errors.map((e) => `gridedge status: ${e}\n`).join(''));
       return EXIT.badInput;
     }
-    const token = (values['token'] as string | undefined) ?? io.env['GRIDEDGE_TOKEN'];
-    const r = await fetchStatus(where.url, timeout ?? 5, token || undefined);
+    const r = await fetchStatus(where.url, timeout ?? 5, agentToken(values, io.env));
     if (!r.ok) {
       io.err(`gridedge status: cannot reach the agent at ${r.url}: ${r.reason}\n`);
       return EXIT.unreachable;

@@ -13,6 +13,7 @@ import { MqttLink } from '../mqtt-link.js';
 import { makeRouter, optionalUpstreamUrl, readPem, routingSchema, runnerSchema, type RoutingConfig, type RunnerConfig } from '../options.js';
 import { reconnectProblems } from '../../config/reconnect.js';
 import { RateLimiter } from '../../core/rate-limiter.js';
+import { maskUrlPassword } from '../../core/secrets.js';
 import { parseConnectionString, type DeviceCredentials } from './connection-string.js';
 import { resourceUri, sasToken } from './sas.js';
 import { eventsTopic, eventsTopicBase, packRows } from './telemetry.js';
@@ -256,7 +257,7 @@ class AzureIotForwarder implements Forwarder {
   async send(batch: readonly StoredMessage[]): Promise<SendResult> {
     if (this.renewing) await this.renewing;
     const link = this.link;
-    if (!link || !link.connected) throw link?.error ?? new ForwardError('closed', `${this.url}: not connected`);
+    if (!link || !link.connected) throw link?.error ?? new ForwardError('closed', `${maskUrlPassword(this.url)}: not connected`);
     this.sending = true;
     try {
       return await this.publish(link, batch);
@@ -290,7 +291,7 @@ class AzureIotForwarder implements Forwarder {
       if (o.status === 'fulfilled') delivered.push(...messages[k]!.seqs);
       else failure ??= o.reason instanceof ForwardError ? o.reason : new ForwardError('error', String(o.reason));
     });
-    if (pubs.length < messages.length) failure ??= link.error ?? new ForwardError('closed', `${this.url}: connection lost`);
+    if (pubs.length < messages.length) failure ??= link.error ?? new ForwardError('closed', `${maskUrlPassword(this.url)}: connection lost`);
     if (failure) {
       if (delivered.length || rejected.length) throw new PartialSendError(failure, delivered, rejected);
       throw failure;

@@ -6,6 +6,7 @@
  */
 import { intRange, optionalString } from '../../config/formats.js';
 import type { Forwarder, ForwarderSpec, PluginContext, SendResult, StoredMessage } from '../../core/plugin.js';
+import { maskUrlPassword } from '../../core/secrets.js';
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink, PublishRefused } from '../mqtt-link.js';
 import {
@@ -117,7 +118,7 @@ class MqttForwarder implements Forwarder {
 
   async send(batch: readonly StoredMessage[]): Promise<SendResult> {
     const link = this.link;
-    if (!link || !link.connected) throw link?.error ?? new ForwardError('closed', `${this.cfg.url}: not connected`);
+    if (!link || !link.connected) throw link?.error ?? new ForwardError('closed', `${maskUrlPassword(this.cfg.url)}: not connected`);
     const qos = this.cfg.qos === 0 ? 0 : 1;
     const gw = this.gwJson;
     const outcomes = await Promise.allSettled(batch.map((r) => link.publish(r.topic, splicedRow(r, [['gw', gw], ['seq', String(r.seq)]]), qos)));

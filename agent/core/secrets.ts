@@ -1,0 +1,78 @@
+/**
+ * Secrets kept out of what the agent shows and logs: the password of a URL (`mqtt://user:pass@host`)
+ * and the values of config keys named like a secret. Used by the status, the logs, the config
+ * problems and `gridedge diag`.
+ */
+
+export const MASK = '***';
+
+/** Keys whose values are secrets wherever they appear in the config (case-insensitive). */
+const SECRET_KEY = /(password|passphrase|secret|token|apikey|api_key|privatekey|private_key|connectionstring|credential|sastoken)/i;
+
+/** `scheme://` where a URL starts (scheme as in RFC 3986 §3.1). */
+const URL_START = /[a-z][a-z0-9+.-]*:\/\//gi;
+
+/** A string that begins with a URL (leading white space allowed, as the WHATWG URL parser allows). */
+const WHOLE_URL = /^\s*[a-z][a-z0-9+.-]*:\/\//i;
+
+/** Where the authority of one URL ends: the path, query or fragment starts (as WHATWG URL parses it). */
+const END_OF_URL_AUTHORITY = /[/?#]/;
+
+/** In free text the authority also ends at white space, quotes and angle brackets. */
+const END_OF_TEXT_AUTHORITY = /[/?#\s"'<>`]/;
+
+/**
+ * `s` with the password of the URL whose authority starts at `from` replaced by `***`. The
+ * authority runs up to the first character matching `end`; its last `@` separates the user info
+ * from the host (so `u:Fw@Pass@host` has the password `Fw@Pass`), and the first `:` of the user info
+ * separates the user name (kept) from the password. Returns the text and where the authority ends.
+ */
+function maskAuthority(s: string, from: number, end: RegExp): { text: string; next: number } {
+  const rest = s.slice(from);
+  const m = end.exec(rest);
+  const authority = m ? rest.slice(0, m.index) : rest;
+  const next = from + authority.length;
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return { text: s, next };
+  const colon = authority.indexOf(':');
+  if (colon < 0 || colon >= at - 1) return { text: s, next }; // no password, or an empty one
+  const masked = `${authority.slice(0, colon + 1)}${MASK}${authority.slice(at)}`;
+  return { text: s.slice(0, from) + masked + s.slice(next), next: from + masked.length };
+}
+
+/**
+ * `s` with the password of every URL in it replaced by `***`, the user name kept:
+ * `mqtt://fw:pw@host:1883` → `mqtt://fw:***@host:1883`. A string that is one URL (it starts with
+ * `scheme://` and holds no other) is read as the WHATWG URL parser reads it: the authority ends at
+ * the first `/`, `?` or `#`, and a password may contain `@`, spaces or quotes. In any other text (a
+ * log line, an error message, a problem line) each URL's authority also ends at white space, a
+ * quote or an angle bracket. The string need not be a valid URL (a bad port, a bad host): the user
+ * info is masked anyway. Never throws.
+ */
+export function maskUrlPassword(s: string): string {
+  const whole = WHOLE_URL.exec(s);
+  if (whole && !s.includes('://', whole[0].length)) return maskAuthority(s, whole[0].length, END_OF_URL_AUTHORITY).text;
+  let out = s;
+  const re = new RegExp(URL_START.source, URL_START.flags);
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(out))) {
+    const r = maskAuthority(out, m.index + m[0].length, END_OF_TEXT_AUTHORITY);
+    out = r.text;
+    re.lastIndex = r.next;
+  }
+  return out;
+}
+
+/**
+ * A copy of `v` with every secret replaced by `***`: values of keys named like a password, hash,
+ * token, secret or key material, and the password part of URLs (`mqtt://user:pass@host`). Strings in
+ * arrays and nested objects are walked too; numbers and booleans are kept.
+ */
+export function maskSecrets(v: unknown, key = ''): unknown {
+  if (v === null || v === undefined) return v;
+  if (key && SECRET_KEY.test(key)) return typeof v === 'object' ? MASK : v === '' ? '' : MASK;
+  if (Array.isArray(v)) return v.map((x) => maskSecrets(x));
+  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, maskSecrets(x, k)]));
+  if (typeof v === 'string') return maskUrlPassword(v);
+  return v;
+}
