@@ -4,21 +4,11 @@
  * Ctrl-C, 1 bad input, 2 when the broker cannot be reached or refuses the connection or subscription.
  */
 import { randomBytes } from 'node:crypto';
+import { maskUrlPassword } from '../../core/secrets.js';
 import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import type { Io } from '../io.js';
-
-/** The URL without its password, for messages. */
-function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
 
 /**
  * Characters a terminal may act on (C0 controls, DEL, C1 controls such as CSI) as JSON-style escapes,
@@ -109,7 +99,7 @@ async function tail(url: string, topic: string, opts: { username?: string; passw
     ...(opts.username !== undefined ? { username: opts.username } : {}),
     ...(opts.password !== undefined ? { password: opts.password } : {}),
   });
-  const where = safeUrl(url);
+  const where = maskUrlPassword(url).replace(/\/$/, '');
   return new Promise<number>((resolve) => {
     let done = false;
     let subscribed = false;
