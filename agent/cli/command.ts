@@ -72,13 +72,16 @@ export function positiveInt(name: string, v: string | boolean | undefined): numb
 }
 
 /** A positive number option (seconds), or an error message naming the option. */
-export function positiveNumber(name: string, v: string | boolean | undefined): number | string | undefined {
+export function positiveNumber(name: string, v: string | boolean | undefined, max = Infinity): number | string | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0)
-    return `--${name}: must be a positive number, got ${JSON.stringify(v)}`;
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max)
+    return `--${name}: must be a positive number${max < Infinity ? ` up to ${max}` : ''}, got ${JSON.stringify(v)}`;
   return n;
 }
+
+/** Longest wait a command's `--timeout SECONDS` takes (an hour; Node's timers stop at about 24.8 days). */
+export const MAX_TIMEOUT_S = 3600;
 
 /** What a technician's probe of a device or server gives: its result, or why not and the exit code. */
 export type ProbeOutcome<R> = { ok: true; result: R } | { ok: false; exit: 1 | 2; message: string };

@@ -44,7 +44,14 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['config', 'check', 'a.yaml', 'b.yaml'], /^gridedge config check: unexpected argument "b.yaml"/],
     [['tail'], /^gridedge tail: missing TOPIC/],
     [['status', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
-    [['status', '--timeout', 'soon'], /^gridedge status: --timeout: must be a positive number, got "soon"/],
+    [['status', '--timeout', 'soon'], /^gridedge status: --timeout: must be a positive number up to 3600, got "soon"/],
+    // Beyond Node's timer range a timeout used to fire at once (or throw ERR_OUT_OF_RANGE): refused.
+    [['status', '--timeout', '1e9'], /^gridedge status: --timeout: must be a positive number up to 3600, got "1e9"/],
+    [['buffer', '--timeout', '3601'], /^gridedge buffer: --timeout: must be a positive number up to 3600, got "3601"/],
+    [['tail', 'x/#', '--timeout', '1e10'], /^gridedge tail: --timeout: must be a positive number up to 3600, got "1e10"/],
+    [['pmu', 'probe', '127.0.0.1:4712', '--idcode', '1', '--timeout', '1e10'], /^gridedge pmu probe: --timeout: must be a positive number up to 3600, got "1e10"/],
+    [['diag', '--timeout', '1e9'], /^gridedge diag: --timeout: must be a positive number up to 3600, got "1e9"/],
+    [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a positive number up to 3600, got "1e9"/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);

@@ -4,7 +4,7 @@
  * or cannot be written, 2 unreachable.
  */
 import type { AgentStatus } from '../../core/status-types.js';
-import { EXIT, EXIT_DEGRADED, positiveNumber, type Command } from '../command.js';
+import { EXIT, EXIT_DEGRADED, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { bytes, columns, count, duration, oneLine, unsent } from '../format.js';
@@ -91,7 +91,7 @@ export const bufferCommand: Command = {
     '  gridedge buffer --json',
   ].join('\n'),
   async run({ values }, io) {
-    const timeout = positiveNumber('timeout', values['timeout']);
+    const timeout = positiveNumber('timeout', values['timeout'], MAX_TIMEOUT_S);
     if (typeof timeout === 'string') {
       io.err(`gridedge buffer: ${timeout}\n`);
       return EXIT.badInput;

@@ -18,7 +18,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { arch, hostname, platform, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
+import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
@@ -61,7 +61,7 @@ export const diagCommand: Command = {
     '  tar -tzf /tmp/gw-7.tar.gz',
   ].join('\n'),
   async run({ values }, io) {
-    const timeout = positiveNumber('timeout', values['timeout']);
+    const timeout = positiveNumber('timeout', values['timeout'], MAX_TIMEOUT_S);
     const lines = positiveInt('lines', values['lines']);
     for (const e of [timeout, lines]) {
       if (typeof e === 'string') {

@@ -8,7 +8,7 @@
  * within --timeout.
  */
 import { createConnection } from 'node:net';
-import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
+import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import type { Io } from '../io.js';
 import { C37Session } from '../../../drivers/c37118/session.js';
 import { planFor } from '../../../drivers/c37118/mapping.js';
@@ -242,7 +242,7 @@ export const pmuProbe: Command = {
     const frames = positiveInt('frames', values['frames']);
     if (typeof frames === 'string') return bad(frames);
     if (frames !== undefined && frames > 10_000) return bad(`--frames: at most 10000, got ${frames}`);
-    const timeout = positiveNumber('timeout', values['timeout']);
+    const timeout = positiveNumber('timeout', values['timeout'], MAX_TIMEOUT_S);
     if (typeof timeout === 'string') return bad(timeout);
     const config = values['config'] ?? 'auto';
     if (config !== 'auto' && config !== 'cfg2' && config !== 'cfg3') return bad(`--config: must be auto, cfg2 or cfg3, got ${JSON.stringify(config)}`);

@@ -1,6 +1,6 @@
 /** `gridedge schedule --input FILE.json [--model pymfm|physical]`: one offline battery schedule; prints JSON. */
 import { readFile } from 'node:fs/promises';
-import { EXIT, positiveNumber, type Command } from '../command.js';
+import { EXIT, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 
 export const scheduleCommand: Command = {
   name: 'schedule',
@@ -33,7 +33,7 @@ export const scheduleCommand: Command = {
       io.err(`gridedge schedule: --model must be pymfm or physical, got ${JSON.stringify(model)}\n`);
       return EXIT.badInput;
     }
-    const limit = positiveNumber('time-limit', values['time-limit']);
+    const limit = positiveNumber('time-limit', values['time-limit'], MAX_TIMEOUT_S);
     if (typeof limit === 'string') {
       io.err(`gridedge schedule: ${limit}\n`);
       return EXIT.badInput;

@@ -1,6 +1,6 @@
 /** `gridedge status`: a running agent's health. Exit 0 healthy, 1 degraded, 2 unreachable. */
 import { paintStates } from '../colour.js';
-import { EXIT, EXIT_DEGRADED, positiveNumber, type Command, type Parsed } from '../command.js';
+import { EXIT, EXIT_DEGRADED, MAX_TIMEOUT_S, positiveNumber, type Command, type Parsed } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import type { Io } from '../io.js';
@@ -32,7 +32,7 @@ export const statusCommand: Command = {
     '  gridedge status --url http://10.0.0.2:8080 --json',
   ].join('\n'),
   async run({ values }, io) {
-    const timeout = positiveNumber('timeout', values['timeout']);
+    const timeout = positiveNumber('timeout', values['timeout'], MAX_TIMEOUT_S);
     if (typeof timeout === 'string') {
       io.err(`gridedge status: ${timeout}\n`);
       return EXIT.badInput;

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { maskUrlPassword } from '../../core/secrets.js';
 import { filterError } from '../../core/topics.js';
-import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
+import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import type { Io } from '../io.js';
 
@@ -175,7 +175,7 @@ export const tailCommand: Command = {
       return EXIT.badInput;
     }
     const n = positiveInt('count', values['count']);
-    const timeout = positiveNumber('timeout', values['timeout']);
+    const timeout = positiveNumber('timeout', values['timeout'], MAX_TIMEOUT_S);
     for (const e of [n, timeout])
       if (typeof e === 'string') {
         io.err(`gridedge tail: ${e}\n`);
