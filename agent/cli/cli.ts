@@ -46,6 +46,34 @@ function parseErrorMessage(e: unknown): string {
   }
 }
 
+/**
+ * `--name -1` (or `-n -1`) for an option that takes a value: joined into `--name=-1`, so that a
+ * negative number reaches the option's own check (and its message) instead of parseArgs taking it
+ * for another option ("argument is ambiguous").
+ */
+function joinNegativeValues(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, o] of Object.entries(options)) {
+    if (o.type !== 'string') continue;
+    takesValue.add(`--${name}`);
+    if (o.short) takesValue.add(`-${o.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (takesValue.has(a) && next !== undefined && /^-(\d|\.\d|Infinity$)/.test(next)) {
+      out.push(a.startsWith('--') ? `${a}=${next}` : `${a}${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 function findCommand(argv: readonly string[], commands: readonly Command[]): { cmd: Command; args: string[] } | null {
   const [first, second] = argv;
   const two = second !== undefined ? commands.find((c) => c.name === `${first} ${second}`) : undefined;
@@ -87,9 +115,10 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
   const { cmd, args } = found;
   const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
   for (const [k, o] of Object.entries(cmd.options)) options[k] = o.short ? { type: o.type, short: o.short } : { type: o.type };
+  const argList = joinNegativeValues(args, options);
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({ args: argList, options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (e) {
     io.err(`gridedge ${cmd.name}: ${parseErrorMessage(e)}\nUsage: ${usageLine(cmd)}\n`);
     return EXIT.badInput;

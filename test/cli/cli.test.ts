@@ -51,6 +51,10 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['tail', 'x/#', '--timeout', '1e10'], /^gridedge tail: --timeout: must be a positive number up to 3600, got "1e10"/],
     [['pmu', 'probe', '127.0.0.1:4712', '--idcode', '1', '--timeout', '1e10'], /^gridedge pmu probe: --timeout: must be a positive number up to 3600, got "1e10"/],
     [['diag', '--timeout', '1e9'], /^gridedge diag: --timeout: must be a positive number up to 3600, got "1e9"/],
+    // A negative number as the option's next argument reaches the option's own check.
+    [['pf', 'case.m', '--tol', '-1'], /^gridedge pf: --tol: must be a positive number, got "-1"/],
+    [['tail', 'x/#', '-n', '-3'], /^gridedge tail: --count: must be a positive integer, got "-3"/],
+    [['status', '--timeout', '-.5'], /^gridedge status: --timeout: must be a positive number up to 3600, got "-.5"/],
     [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a positive number up to 3600, got "1e9"/],
   ];
   for (const [args, re] of cases) {
