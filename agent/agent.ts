@@ -549,7 +549,8 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
   let stopping: Promise<number> | null = null;
   let systemd: SystemdHooks | null = null; // systemd notify/watchdog (packaging)
   let stopReload: (() => void) | null = null; // config reload on SIGHUP (packaging)
-  const stop = (why: string): Promise<number> => {
+  /** Stops once; resolves (and logs) the exit code: `cleanCode` after a clean stop, 1 past the budget. */
+  const stop = (why: string, cleanCode = 0): Promise<number> => {
     if (stopping) return stopping;
     log.info({ why }, 'gridedge stopping');
     systemd?.stopping(); // systemd notify/watchdog (packaging)
@@ -561,7 +562,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
       }, STOP_BUDGET_MS);
       t.unref();
     });
-    stopping = Promise.race([agent.stop(AbortSignal.timeout(STOP_BUDGET_MS - BUFFER_RESERVE_MS)).then(() => 0), timeout]).then((code) => {
+    stopping = Promise.race([agent.stop(AbortSignal.timeout(STOP_BUDGET_MS - BUFFER_RESERVE_MS)).then(() => cleanCode), timeout]).then((code) => {
       log.info({ code }, 'gridedge stopped');
       return code;
     });
@@ -607,7 +608,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions = {}): Promise
     if (opts.handleSignals !== false) stopReload = reloadOnSighup(agent, opts.configFile, log, systemd.notifier); // SIGHUP (packaging)
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'gridedge failed to start');
-    await stop('start failed');
+    await stop('start failed', 2); // logged with code 2 (1 if even that stop ran out of time)
     process.off('uncaughtException', onException);
     process.off('unhandledRejection', onRejection);
     return 2;

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
@@ -85,4 +85,22 @@ t.test('run without any config: the embedded default (sim-pmu pmu1, ./gridedge-d
   t.same(doc.forwarders, []);
   const { code } = await agent.stop('SIGINT');
   t.equal(code, 0);
+});
+
+t.test('run with a port already in use: exit 2, the fatal line names the address, the stop is logged with code 2', async (t) => {
+  const { createServer } = await import('node:net');
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => holder.close());
+  const port = (holder.address() as { port: number }).port;
+  const dir = tempDir();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'busy.json');
+  writeFileSync(file, JSON.stringify({ mqtt: { host: '127.0.0.1', port }, http: { port: 0 }, storage: { dir: join(dir, 'data') }, drivers: [] }));
+  const r = await runCli(['run', '--config', file]);
+  t.equal(r.code, 2, r.stderr);
+  const logs = lines(r.stdout).map((l) => JSON.parse(l) as { level: string; msg: string; err?: string; code?: number });
+  const fatal = logs.find((l) => l.level === 'fatal');
+  t.match(fatal?.err, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`), 'names the address and why');
+  t.equal(logs.find((l) => l.msg === 'gridedge stopped')?.code, 2, 'the stop line says the exit code');
 });

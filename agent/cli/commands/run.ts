@@ -13,6 +13,8 @@ export const runCommand: Command = {
     'PMU (pmu1, 50/s), processing, the buffer in ./gridedge-data and the status page on http://127.0.0.1:8080/.',
     'GRIDEDGE_* environment variables override options (see `gridedge config schema`).',
     'SIGTERM or SIGINT stops it cleanly (exit 0). An invalid config prints every problem and exits 1.',
+    'A valid config the agent cannot start with (a port in use, a file or folder it cannot read or write) exits 2,',
+    'naming what failed; under systemd both are restarted after RestartSec.',
     'Examples:',
     '  gridedge run',
     '  gridedge run --config /etc/gridedge/gridedge.yaml',
