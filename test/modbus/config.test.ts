@@ -127,3 +127,44 @@ t.test('gridedge config check prints every problem with its path', async (t) => 
   t.match(out, /drivers\[0\]\.preset: unknown preset "acme-9000"/);
   t.match(out, /drivers\[0\]\.registers\[1\]: input 1\.\.1 \(b\) overlaps input 0\.\.1/);
 });
+
+t.test('every problem of one register is reported, each with its path', async (t) => {
+  const bad = { field: 'v.a.mag', function: 'input', address: -1, type: 'f33', order: 'XYZW', scale: 'x' };
+  const errs = errors([{ ...base, registers: [bad] }]);
+  for (const key of ['address', 'type', 'order', 'scale'])
+    t.ok(
+      errs.some((e) => e.startsWith(`drivers[0].registers[0].${key}:`)),
+      `registers[0].${key} reported: ${errs.join(' | ')}`,
+    );
+  // The same in a group, and every bad register of the group, not only the first.
+  const inGroup = errors([{ ...base, groups: [{ name: 'g', interval: 100, registers: [bad, { field: 'b', address: 70000 }] }] }]);
+  for (const path of ['groups[0].registers[0].address', 'groups[0].registers[0].type', 'groups[0].registers[0].order', 'groups[0].registers[0].scale', 'groups[0].registers[1].address'])
+    t.ok(
+      inGroup.some((e) => e.startsWith(`drivers[0].${path}:`)),
+      `${path} reported: ${inGroup.join(' | ')}`,
+    );
+});
+
+t.test('type, order, scale and offset on a coil or discrete input are errors naming the key', async (t) => {
+  const errs = errors([{ ...base, registers: [{ field: 'q1', function: 'coil', address: 0, type: 'f64', order: 'DCBA', scale: 1000, offset: 5 }] }]);
+  for (const key of ['type', 'order', 'scale', 'offset'])
+    t.ok(
+      errs.some((e) => new RegExp(`^drivers\\[0\\]\\.registers\\[0\\]\\.${key}: must be left out for a coil \\(one bit`).test(e)),
+      `${key}: ${errs.join(' | ')}`,
+    );
+  const discrete = errors([{ ...base, groups: [{ name: 'g', interval: 100, registers: [{ field: 'q2', function: 'discrete', address: 3, scale: 2 }] }] }]);
+  t.ok(
+    discrete.some((e) => /^drivers\[0\]\.groups\[0\]\.registers\[0\]\.scale: must be left out for a discrete input \(one bit/.test(e)),
+    discrete.join(' | '),
+  );
+  // Without them a bit register loads; the same keys on a word register are fine.
+  const ok = load([{ ...base, registers: [{ field: 'q1', function: 'coil', address: 0 }, { field: 'x', function: 'holding', address: 0, type: 'f32', order: 'DCBA', scale: 2, offset: 1 }] }]);
+  t.ok(ok.ok, ok.ok ? 'loads' : ok.errors.join('\n'));
+  // A preset's defaults apply only to the registers they fit: a coil in a preset whose defaults set a type loads.
+  const dir = tempDir('gridedge-modbus-');
+  const file = join(dir, 'bits.yaml');
+  writeFileSync(file, 'manufacturer: Me\nmodel: M1\ndatasheet: x\ndefaults: { function: input, type: f32, order: CDAB }\nregisters:\n  - { field: p.total, address: 0 }\n  - { field: q1, function: coil, address: 0 }\n');
+  t.same(loadPreset(file).registers[1], { field: 'q1', function: 'coil', address: 0, type: 'u16', order: 'ABCD', scale: 1, offset: 0 });
+  writeFileSync(join(dir, 'badbits.yaml'), 'manufacturer: Me\nmodel: M1\ndatasheet: x\nregisters:\n  - { field: q1, function: coil, address: 0, scale: 10 }\n');
+  t.throws(() => loadPreset(join(dir, 'badbits.yaml')), /registers\[0\]\.scale must be left out for a coil/);
+});
