@@ -12,7 +12,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
+import { NO_INVALID_PATHS, type Driver, type DriverSpec, type Emit, type InvalidPaths, type PluginContext, type PluginHealth } from '../../agent/core/plugin.js';
 import type { MetricCatalogue } from '../../agent/core/metrics.js';
 import { LogLimiter } from '../../agent/core/log-limiter.js';
 import { host, identifier, intRange, numberRange, oneOf } from '../../agent/config/formats.js';
@@ -404,10 +404,12 @@ export class C37118Driver implements Driver {
 
 const STREAM_KEYS = new Set(['host', 'port', 'idcode', 'transport', 'udpPort', 'name']);
 
-export function validateC37118(c: C37118Config): string[] {
+/** Rules across keys: "path: message" each; a rule that reads a key `invalid` by itself is left out. */
+export function validateC37118(c: C37118Config, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
   const out: string[] = [];
-  out.push(...reconnectProblems(c));
-  (c.streams ?? []).forEach((s, k) => {
+  out.push(...reconnectProblems(c, invalid));
+  if (!Array.isArray(c.streams)) return out; // the streams check reports it
+  c.streams.forEach((s, k) => {
     const p = `streams[${k}]`;
     if (typeof s !== 'object' || s === null) return out.push(`${p}: must be an object`);
     for (const key of Object.keys(s)) if (!STREAM_KEYS.has(key)) out.push(`${p}.${key}: unknown key (known: ${[...STREAM_KEYS].join(', ')})`);

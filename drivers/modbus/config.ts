@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
+import { NO_INVALID_PATHS, type InvalidPaths } from '../../agent/core/plugin.js';
 import { driverFieldError } from '../common/field-path.js';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 
@@ -291,13 +292,14 @@ export function width(r: RegisterSpec): number {
 /**
  * The polling groups of an entry, and every problem across its keys as "path: message". The default
  * group ("default", at `interval`) holds `preset` and `registers`; each entry of `groups` adds one.
+ * Registers, presets, groups and group names that are `invalid` by themselves are left out.
  */
-export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; problems: string[] } {
+export function resolveGroups(cfg: ModbusConfig, invalid: InvalidPaths = NO_INVALID_PATHS): { groups: ResolvedGroup[]; problems: string[] } {
   const problems: string[] = [];
   const groups: ResolvedGroup[] = [];
   const add = (name: string, interval: number, preset: string | null | undefined, regs: readonly Partial<RegisterSpec>[], at: string, presetAt: string) => {
     const g: ResolvedGroup = { name, interval, registers: [], origins: [], paths: [] };
-    if (preset) {
+    if (preset && !invalid(presetAt)) {
       try {
         const p = loadPreset(preset);
         p.registers.forEach((r, k) => {
@@ -310,18 +312,23 @@ export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; pro
       }
     }
     regs.forEach((r, k) => {
+      if (invalid(`${at}[${k}]`)) return;
       g.registers.push(complete(r));
       g.origins.push(`${at}[${k}]`);
       g.paths.push(`${at}[${k}]`);
     });
     groups.push(g);
   };
-  add('default', cfg.interval, cfg.preset, cfg.registers ?? [], 'registers', 'preset');
+  const listOf = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+  add('default', cfg.interval, cfg.preset, listOf(cfg.registers), 'registers', 'preset');
   const names = new Set(['default']);
-  (cfg.groups ?? []).forEach((g, k) => {
-    if (names.has(g.name)) problems.push(`groups[${k}].name: ${show(g.name)} is used twice (the registers and preset at the top level are group "default")`);
-    names.add(g.name);
-    add(g.name, g.interval, g.preset, g.registers ?? [], `groups[${k}].registers`, `groups[${k}].preset`);
+  listOf(cfg.groups).forEach((g, k) => {
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) return; // reported by the groups check
+    if (!invalid(`groups[${k}].name`)) {
+      if (names.has(g.name)) problems.push(`groups[${k}].name: ${show(g.name)} is used twice (the registers and preset at the top level are group "default")`);
+      names.add(g.name);
+    }
+    add(g.name, g.interval, g.preset, listOf(g.registers), `groups[${k}].registers`, `groups[${k}].preset`);
   });
 
   // Across every group of the device: addresses inside the address space, no overlaps, fields once
@@ -362,16 +369,21 @@ export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; pro
   return { groups: groups.filter((g) => g.registers.length > 0), problems };
 }
 
-/** Rules across keys: "path: message" each (the loader prefixes the entry's own path). */
-export function validate(cfg: ModbusConfig): string[] {
+/**
+ * Rules across keys: "path: message" each (the loader prefixes the entry's own path). A rule that
+ * reads a key `invalid` by itself is left out; bad registers are left out of the register rules.
+ */
+export function validate(cfg: ModbusConfig, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
   const problems: string[] = [];
   const hasTcp = typeof cfg.tcp === 'string' && cfg.tcp !== '';
   const hasRtu = typeof cfg.rtu?.path === 'string' && cfg.rtu.path !== '';
-  if (hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
-  if (hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
-  problems.push(...reconnectProblems(cfg));
-  const { groups, problems: more } = resolveGroups(cfg);
+  const endpointValid = !invalid('tcp') && !invalid('rtu.path');
+  if (endpointValid && hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
+  if (endpointValid && !invalid('unit') && hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
+  problems.push(...reconnectProblems(cfg, invalid));
+  const { groups, problems: more } = resolveGroups(cfg, invalid);
   problems.push(...more);
-  if (more.length === 0 && groups.length === 0) problems.push('registers: no registers to read: give registers, a preset, or groups with registers');
+  const mapValid = !invalid('registers') && !invalid('preset') && !invalid('groups');
+  if (mapValid && more.length === 0 && groups.length === 0) problems.push('registers: no registers to read: give registers, a preset, or groups with registers');
   return problems;
 }

@@ -126,6 +126,18 @@ t.test('gridedge config check prints every problem with its path', async (t) => 
   const out = r.stdout + r.stderr;
   t.match(out, /drivers\[0\]\.preset: unknown preset "acme-9000"/);
   t.match(out, /drivers\[0\]\.registers\[1\]: input 1\.\.1 \(b\) overlaps input 0\.\.1/);
+
+  // The reviewer's case: a bad tcp and overlapping registers in one entry, the same overlap in the next.
+  const both = join(dir, 'both.yaml');
+  const regs = ['    registers:', '      - { field: a, function: input, address: 0, type: f32 }', '      - { field: b, function: input, address: 1, type: f32 }'];
+  writeFileSync(both, ['drivers:', '  - type: modbus', '    id: m0', '    tcp: "10.0.0.5:50x"', ...regs, '  - type: modbus', '    id: m1', '    tcp: "10.0.0.5:502"', ...regs, ''].join('\n'));
+  const r2 = spawnSync(process.execPath, [cliPath(), 'config', 'check', both], { encoding: 'utf8' });
+  t.equal(r2.status, 1, 'exit 1');
+  const lines = (r2.stdout + r2.stderr).split('\n').filter((l) => /drivers\[\d\]/.test(l));
+  t.equal(lines.length, 3, lines.join(' | '));
+  t.match(lines.join('\n'), /drivers\[0\]\.tcp: must be "HOST:PORT"/);
+  t.match(lines.join('\n'), /drivers\[0\]\.registers\[1\]: input 1\.\.2 \(b\) overlaps input 0\.\.1/);
+  t.match(lines.join('\n'), /drivers\[1\]\.registers\[1\]: input 1\.\.2 \(b\) overlaps input 0\.\.1/);
 });
 
 t.test('every problem of one register is reported, each with its path', async (t) => {
@@ -167,4 +179,47 @@ t.test('type, order, scale and offset on a coil or discrete input are errors nam
   t.same(loadPreset(file).registers[1], { field: 'q1', function: 'coil', address: 0, type: 'u16', order: 'ABCD', scale: 1, offset: 0 });
   writeFileSync(join(dir, 'badbits.yaml'), 'manufacturer: Me\nmodel: M1\ndatasheet: x\nregisters:\n  - { field: q1, function: coil, address: 0, scale: 10 }\n');
   t.throws(() => loadPreset(join(dir, 'badbits.yaml')), /registers\[0\]\.scale must be left out for a coil/);
+});
+
+t.test('an entry with a bad key still gets the rules across its well-formed keys', async (t) => {
+  const overlap = [
+    { field: 'a', function: 'input', address: 0, type: 'f32' },
+    { field: 'b', function: 'input', address: 1, type: 'f32' },
+  ];
+  const errs = errors([
+    { type: 'modbus', id: 'm0', tcp: '10.0.0.5:50x', registers: overlap },
+    { type: 'modbus', id: 'm1', tcp: '10.0.0.5:502', registers: overlap },
+  ]);
+  const overlaps = /^drivers\[(\d)\]\.registers\[1\]: input 1\.\.2 \(b\) overlaps input 0\.\.1 \(a, registers\[0\]\)$/;
+  t.same(
+    errs.filter((e) => overlaps.test(e)).map((e) => overlaps.exec(e)![1]),
+    ['0', '1'],
+    `both entries' overlaps, once each: ${errs.join(' | ')}`,
+  );
+  t.equal(errs.filter((e) => e.startsWith('drivers[0].tcp:')).length, 1, 'the bad tcp once, and no "set exactly one of tcp and rtu.path" on top');
+  t.equal(errs.length, 3, errs.join(' | '));
+
+  // A bad register is left out of the rules; the others are still checked against each other.
+  const partly = errors([
+    {
+      ...base,
+      registers: [
+        { field: 'a', function: 'input', address: 0, type: 'f33' },
+        { field: 'b', function: 'input', address: 4, type: 'f32' },
+        { field: 'c', function: 'input', address: 5 },
+      ],
+    },
+  ]);
+  t.same(
+    partly,
+    ['drivers[0].registers[0].type: must be one of u16, i16, u32, i32, f32, f64, got "f33"', 'drivers[0].registers[2]: input 5..5 (c) overlaps input 4..5 (b, registers[1])'],
+    'the bad register once, the overlap of the good ones, nothing about the bad register overlapping',
+  );
+  // Nothing left to read because every register is bad: only the registers' own problems.
+  const allBad = errors([{ ...base, registers: [{ field: 'a', address: -1 }] }]);
+  t.same(allBad, ['drivers[0].registers[0].address: must be an integer between 0 and 65535 (the zero-based protocol address), got -1'], 'no "no registers to read"');
+  // A bad group name or preset leaves out only the checks that read it.
+  const group = errors([{ ...base, registers: [{ field: 'a', address: 0 }], groups: [{ name: 'bad name', interval: 100, registers: [{ field: 'a', address: 1 }] }] }]);
+  t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].name: must be 1-32')), group.join(' | '));
+  t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].registers[0].field: "a" is filled twice')), group.join(' | '));
 });
