@@ -56,9 +56,9 @@ const streamList = (v: unknown): void => {
 };
 
 const schema = {
-  host: { doc: 'PMU or PDC host name or address', format: host, default: '127.0.0.1' },
-  port: { doc: 'TCP port: commands (and data with transport tcp)', format: intRange(1, 65535), default: 4712 },
-  idcode: { doc: 'Stream IDCODE the commands address and the frames carry', format: intRange(0, 65535), default: 1 },
+  host: { doc: 'PMU or PDC host name or address', format: host, default: null },
+  port: { doc: 'TCP port: commands (and data with transport tcp); usually 4712', format: intRange(1, 65535), default: null },
+  idcode: { doc: 'Stream IDCODE the commands address and the frames carry', format: intRange(0, 65535), default: null },
   transport: { doc: 'tcp: data on the command connection; udp: data on udpPort, commands over TCP', format: oneOf('tcp', 'udp'), default: 'tcp' },
   udpPort: { doc: 'UDP port data arrives on (transport udp); 0 picks a free port (shown in health)', format: intRange(0, 65535), default: 4713 },
   config: { doc: 'Configuration to ask for: auto (CFG-3, then CFG-2 if unanswered), cfg2 or cfg3', format: oneOf('auto', 'cfg2', 'cfg3'), default: 'auto' },
