@@ -3,7 +3,7 @@
  * the entries of each plugin list by the plugin their `type` names, `mqtt.users[]` by USER_SCHEMA.
  */
 import type { KindInfo } from '../core/kinds.js';
-import type { PluginSpec } from '../core/plugin.js';
+import { NO_INVALID_PATHS, type InvalidPaths, type PluginSpec } from '../core/plugin.js';
 import { identifier } from './formats.js';
 import { convictCheck } from './convict-check.js';
 import { joinPath, showValue, type Problem } from './problems.js';
@@ -27,25 +27,54 @@ function checkEntry(schema: SchemaBranch, raw: Record<string, unknown>, at: stri
   return r.value;
 }
 
+/** `a` is `b` or lies beneath it (`registers[2].type` beneath `registers[2]` and `registers`); '' holds every path. */
+function within(a: string, b: string): boolean {
+  return b === '' || a === b || a.startsWith(`${b}.`) || a.startsWith(`${b}[`);
+}
+
+/** The paths, relative to the entry at `at`, of the problems found in it (`tcp`, `registers[2].type`; '' for the entry itself). */
+export function entryProblemPaths(problems: readonly Problem[], at: string): string[] {
+  const out: string[] = [];
+  for (const p of problems) {
+    if (p.path === at) out.push('');
+    else if (p.path.startsWith(`${at}.`)) out.push(p.path.slice(at.length + 1));
+    else if (p.path.startsWith(`${at}[`)) out.push(p.path.slice(at.length));
+  }
+  return out;
+}
+
+/** InvalidPaths over the relative paths of an entry's problems: a path at, beneath or above one of them. */
+export function invalidPaths(paths: readonly string[]): InvalidPaths {
+  if (paths.length === 0) return NO_INVALID_PATHS;
+  return (path) => paths.some((bad) => within(bad, path) || within(path, bad));
+}
+
 /**
- * A spec's own rules across its keys (optional `validate(entry): string[]`, each "key: message"),
- * run once the entry's keys are valid one by one.
+ * A spec's own rules across its keys (optional `validate(entry, invalid): string[]`, each "key:
+ * message"). `badPaths` are the entry's keys that failed their own checks (relative paths): the
+ * rules are told so, and a rule message at or beneath one of them is left out (that key's own
+ * problem is already reported).
  */
-export function pluginRuleProblems(spec: AnySpec, entry: Record<string, unknown>, at: string): Problem[] {
+export function pluginRuleProblems(spec: AnySpec, entry: Record<string, unknown>, at: string, badPaths: readonly string[] = []): Problem[] {
   const validate = (spec as { validate?: unknown }).validate;
   if (typeof validate !== 'function') return [];
   let messages: unknown;
   try {
-    messages = (validate as (cfg: Record<string, unknown>) => unknown).call(spec, entry);
+    messages = (validate as (cfg: Record<string, unknown>, invalid: InvalidPaths) => unknown).call(spec, entry, invalidPaths(badPaths));
   } catch (e) {
-    return [{ path: at, message: (e as Error).message }];
+    // A rule that could not run on an entry with bad keys has nothing to add to their problems.
+    return badPaths.length ? [] : [{ path: at, message: (e as Error).message }];
   }
   if (!Array.isArray(messages)) return [];
-  return messages.map((m) => {
+  const out: Problem[] = [];
+  for (const m of messages) {
     const text = String(m);
     const k = /^([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*): ([\s\S]*)$/.exec(text);
-    return k ? { path: joinPath(at, k[1]!), message: k[2]! } : { path: at, message: text };
-  });
+    const rel = k ? k[1]! : '';
+    if (badPaths.some((bad) => bad !== '' && within(rel, bad))) continue;
+    out.push(k ? { path: joinPath(at, k[1]!), message: k[2]! } : { path: at, message: text });
+  }
+  return out;
 }
 
 /** Validate a plugin list. Returns the entries with their defaults filled in. */
@@ -78,7 +107,8 @@ export function checkPluginList(
     if (spec) {
       const before = problems.length;
       entry = checkEntry(pluginEntrySchema(kind, spec, known), raw, at, problems);
-      if (problems.length === before) problems.push(...pluginRuleProblems(spec, entry, at));
+      // The rules run on the well-formed keys even when others are bad, so that every problem shows at once.
+      problems.push(...pluginRuleProblems(spec, entry, at, entryProblemPaths(problems.slice(before), at)));
     } else {
       // Without a known type the plugin's keys cannot be checked; the id still can.
       entry = { ...raw };

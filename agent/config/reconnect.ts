@@ -7,6 +7,7 @@
  * doubles per failure; the Modbus, C37.118 and OPC UA drivers, each talking to its own device).
  */
 import { intRange } from './formats.js';
+import { NO_INVALID_PATHS, type InvalidPaths } from '../core/plugin.js';
 
 export interface ReconnectDelays {
   reconnectMinMs: number;
@@ -32,8 +33,9 @@ export function reconnectSchema(style: 'jittered' | 'doubling', d: ReconnectDela
   };
 }
 
-/** "reconnectMaxMs: ..." when the longest delay is below the first. */
-export function reconnectProblems(cfg: Partial<ReconnectDelays>): string[] {
+/** "reconnectMaxMs: ..." when the longest delay is below the first (not checked when either is invalid by itself). */
+export function reconnectProblems(cfg: Partial<ReconnectDelays>, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
+  if (invalid('reconnectMinMs') || invalid('reconnectMaxMs')) return [];
   const { reconnectMinMs: min, reconnectMaxMs: max } = cfg;
   return min !== undefined && max !== undefined && max < min ? [`reconnectMaxMs: must be at least reconnectMinMs (${min}), got ${max}`] : [];
 }

@@ -253,6 +253,16 @@ export interface Forwarder {
   close(deadline?: AbortSignal): Promise<void>;
 }
 
+/**
+ * Whether the entry's own key checks found a problem at `path` (relative to the entry: `tcp`,
+ * `rtu.path`, `registers[2]`), beneath it (`registers` when `registers[2].type` is bad) or above it
+ * (`rtu.path` when `rtu` is not a group). `''` is the whole entry: true when any key has a problem.
+ */
+export type InvalidPaths = (path: string) => boolean;
+
+/** Every path valid: an entry whose keys passed their own checks. */
+export const NO_INVALID_PATHS: InvalidPaths = () => false;
+
 /** What a plugin folder exports: its type name, its convict sub-schema and a factory. */
 export interface PluginSpec<Config, Instance> {
   readonly type: string;
@@ -262,8 +272,13 @@ export interface PluginSpec<Config, Instance> {
   readonly schema: ConfigSchema;
   /** The counters and gauges the plugin keeps under names of its own (added to the metric catalogue). */
   readonly metrics?: MetricCatalogue;
-  /** Rules across the plugin's keys, run on an entry with its defaults filled in: "key: message" each. */
-  validate?(config: Config): string[];
+  /**
+   * Rules across the plugin's keys, run on an entry with its defaults filled in: "key: message" each.
+   * The loader runs them on every entry whose type is known, also on one whose keys have problems of
+   * their own (those keys hold their values as written): `invalid` then says which paths those are,
+   * and a rule leaves out what reads them. Without `invalid` every key counts as valid.
+   */
+  validate?(config: Config, invalid?: InvalidPaths): string[];
   /** No I/O here. */
   create(config: Config): Instance;
 }

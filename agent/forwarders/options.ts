@@ -7,6 +7,7 @@ import { intRange, topicFilterList, topicMap } from '../config/formats.js';
 import { showValue } from '../config/problems.js';
 import { RECONNECT_DEFAULTS, reconnectSchema, type ReconnectDelays } from '../config/reconnect.js';
 import { mapTopic, matchFilter, type TopicMapEntry } from '../core/topics.js';
+import { NO_INVALID_PATHS, type InvalidPaths } from '../core/plugin.js';
 import { ForwardError } from './errors.js';
 
 export interface RunnerOptions {
@@ -140,14 +141,17 @@ export function applyCredentials(
 /**
  * What is wrong between the connection keys of an MQTT client config ("key: message" each): a
  * certificate without its key or the other way round, TLS material on a plain URL, a password
- * without a username. The keys themselves are checked by their schema formats.
+ * without a username. The keys themselves are checked by their schema formats; a rule that reads a
+ * key `invalid` by itself is left out.
  */
-export function mqttConnectionProblems(cfg: Partial<MqttConnectionConfig>): string[] {
+export function mqttConnectionProblems(cfg: Partial<MqttConnectionConfig>, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
   const problems: string[] = [];
-  if (cfg.cert && !cfg.key) problems.push('key: must be set when cert is set (the client private key)');
-  if (cfg.key && !cfg.cert) problems.push('cert: must be set when key is set (the client certificate)');
-  if ((cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url)) problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${showValue(cfg.url)}`);
-  if (cfg.password && !cfg.username) problems.push('username: must be set when password is set');
+  const valid = (...keys: string[]): boolean => keys.every((k) => !invalid(k));
+  if (valid('cert', 'key') && cfg.cert && !cfg.key) problems.push('key: must be set when cert is set (the client private key)');
+  if (valid('cert', 'key') && cfg.key && !cfg.cert) problems.push('cert: must be set when key is set (the client certificate)');
+  if (valid('ca', 'cert', 'url') && (cfg.ca || cfg.cert) && cfg.url && !isTlsUrl(cfg.url))
+    problems.push(`url: must be mqtts:// or wss:// when ca or cert is set, got ${showValue(cfg.url)}`);
+  if (valid('password', 'username') && cfg.password && !cfg.username) problems.push('username: must be set when password is set');
   return problems;
 }
 

@@ -12,7 +12,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
+import { NO_INVALID_PATHS, type Driver, type DriverSpec, type Emit, type InvalidPaths, type PluginContext, type PluginHealth } from '../../agent/core/plugin.js';
 import type { MetricCatalogue } from '../../agent/core/metrics.js';
 import { LogLimiter } from '../../agent/core/log-limiter.js';
 import { host, identifier, intRange, numberRange, oneOf } from '../../agent/config/formats.js';
@@ -56,14 +56,14 @@ const streamList = (v: unknown): void => {
 };
 
 const schema = {
-  host: { doc: 'PMU or PDC host name or address', format: host, default: '127.0.0.1' },
-  port: { doc: 'TCP port: commands (and data with transport tcp)', format: intRange(1, 65535), default: 4712 },
-  idcode: { doc: 'Stream IDCODE the commands address and the frames carry', format: intRange(0, 65535), default: 1 },
+  host: { doc: 'PMU or PDC host name or address', format: host, default: null },
+  port: { doc: 'TCP port: commands (and data with transport tcp); usually 4712', format: intRange(1, 65535), default: null },
+  idcode: { doc: 'Stream IDCODE the commands address and the frames carry', format: intRange(0, 65535), default: null },
   transport: { doc: 'tcp: data on the command connection; udp: data on udpPort, commands over TCP', format: oneOf('tcp', 'udp'), default: 'tcp' },
   udpPort: { doc: 'UDP port data arrives on (transport udp); 0 picks a free port (shown in health)', format: intRange(0, 65535), default: 4713 },
   config: { doc: 'Configuration to ask for: auto (CFG-3, then CFG-2 if unanswered), cfg2 or cfg3', format: oneOf('auto', 'cfg2', 'cfg3'), default: 'auto' },
   phasors: { doc: 'Channel name → v.a … i.c, for channels neither a CFG-3 phasor type nor the name VA…IC maps', format: phasorMap, default: {} },
-  streams: { doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }', format: streamList, default: [] },
+  streams: { doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }, each (host, port, idcode) different from the others and from the first', format: streamList, default: [] },
   maxTimeErrorUs: { doc: 'Time error (from STAT or the time quality code) above which data is questionable (clock_unsync), µs', format: numberRange(0, 1e9), default: 1000 },
   alignMs: { doc: 'Wait this long for every PMU of a time stamp before publishing the group (0: publish each block at once)', format: intRange(0, 60_000), default: 0 },
   connectTimeoutMs: { doc: 'Give up a TCP connection attempt after this many ms', format: intRange(100, 600_000), default: 5000 },
@@ -404,12 +404,19 @@ export class C37118Driver implements Driver {
 
 const STREAM_KEYS = new Set(['host', 'port', 'idcode', 'transport', 'udpPort', 'name']);
 
-export function validateC37118(c: C37118Config): string[] {
+/** Rules across keys: "path: message" each; a rule that reads a key `invalid` by itself is left out. */
+export function validateC37118(c: C37118Config, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
   const out: string[] = [];
-  out.push(...reconnectProblems(c));
-  (c.streams ?? []).forEach((s, k) => {
+  out.push(...reconnectProblems(c, invalid));
+  // Each stream once: (host, port, idcode) → where it is first given. Entries with a bad one of the three are not compared.
+  const streamKey = (h: string, port: number, idcode: number): string => `${h.trim().toLowerCase()}:${port}/${idcode}`;
+  const given = new Map<string, string>();
+  if (!invalid('host') && !invalid('port') && !invalid('idcode')) given.set(streamKey(c.host, c.port, c.idcode), 'the main stream');
+  if (!Array.isArray(c.streams)) return out; // the streams check reports it
+  c.streams.forEach((s, k) => {
     const p = `streams[${k}]`;
     if (typeof s !== 'object' || s === null) return out.push(`${p}: must be an object`);
+    const before = out.length;
     for (const key of Object.keys(s)) if (!STREAM_KEYS.has(key)) out.push(`${p}.${key}: unknown key (known: ${[...STREAM_KEYS].join(', ')})`);
     const check = (key: string, f: (v: unknown) => void, required: boolean): void => {
       const v = (s as unknown as Record<string, unknown>)[key];
@@ -429,6 +436,14 @@ export function validateC37118(c: C37118Config): string[] {
     check('transport', oneOf('tcp', 'udp'), false);
     check('udpPort', intRange(0, 65535), false);
     check('name', identifier, false);
+    if (out.slice(before).some((m) => /^streams\[\d+\]\.(host|port|idcode):/.test(m))) return;
+    const key = streamKey(s.host, s.port, s.idcode);
+    const first = given.get(key);
+    if (first === undefined) given.set(key, p);
+    else
+      out.push(
+        `${p}: reads the same stream as ${first} (host, port, idcode: ${s.host}:${s.port}, IDCODE ${s.idcode}): it would be read twice and published under two names; give each stream once`,
+      );
   });
   return out;
 }

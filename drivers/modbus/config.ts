@@ -8,8 +8,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
-import { checkEach, intRange, oneOf } from '../../agent/config/formats.js';
+import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
+import { NO_INVALID_PATHS, type InvalidPaths } from '../../agent/core/plugin.js';
 import { driverFieldError } from '../common/field-path.js';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 
@@ -19,7 +20,7 @@ export interface RegisterSpec {
   function: ModbusFunction;
   /** Zero-based protocol address (register 30001 of a datasheet is input address 0). */
   address: number;
-  /** Ignored for coils and discrete inputs (one bit, a boolean). */
+  /** Coils and discrete inputs (one bit, a boolean) leave type, order, scale and offset out; the defaults fill them. */
   type: RegisterType;
   order: ByteOrder;
   scale: number;
@@ -78,45 +79,69 @@ export function fieldError(field: unknown, fn: ModbusFunction): string | null {
   return driverFieldError(field, isBitFunction(fn) ? fn : undefined);
 }
 
-/** Shape check of one register entry (defaults not yet applied); throws "<sub-path> must ..." messages. */
-function checkRegister(r: unknown, at: string): void {
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new Error(`${at} must be an object { field, function, address, type, order, scale, offset }`);
+/** The keys of a register entry that only 16-bit registers have: a coil or discrete input is one bit, read as a boolean. */
+const WORD_KEYS = ['type', 'order', 'scale', 'offset'] as const;
+
+const BIT_NAMES: Record<string, string> = { coil: 'coil', discrete: 'discrete input' };
+
+/**
+ * Shape check of one register entry (defaults not yet applied): every problem, each a
+ * "<sub-path> must ..." message (`at` is the entry's sub-path, e.g. `[2]` or `registers[2]`).
+ */
+function registerProblems(r: unknown, at: string): string[] {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return [`${at} must be an object { field, function, address, type, order, scale, offset }`];
+  const out: string[] = [];
   const o = r as Record<string, unknown>;
   const known = new Set(['field', 'function', 'address', 'type', 'order', 'scale', 'offset']);
-  for (const k of Object.keys(o)) if (!known.has(k)) throw new Error(`${at}.${k} unknown key (known: ${[...known].join(', ')})`);
+  for (const k of Object.keys(o)) if (!known.has(k)) out.push(`${at}.${k} unknown key (known: ${[...known].join(', ')})`);
   const fn = o['function'] ?? REGISTER_DEFAULTS.function;
-  if (!(FUNCTIONS as readonly unknown[]).includes(fn)) throw new Error(`${at}.function must be one of ${FUNCTIONS.join(', ')}`);
-  const fe = fieldError(o['field'], fn as ModbusFunction);
-  if (fe) throw new Error(`${at}.field ${fe}`);
+  const fnKnown = (FUNCTIONS as readonly unknown[]).includes(fn);
+  if (!fnKnown) out.push(`${at}.function must be one of ${FUNCTIONS.join(', ')}`);
+  // With an unknown function the field is checked as for a register (the rules for bits only add to them).
+  const fe = fnKnown ? fieldError(o['field'], fn as ModbusFunction) : driverFieldError(o['field']);
+  if (fe) out.push(`${at}.field ${fe}`);
   const a = o['address'];
-  if (typeof a !== 'number' || !Number.isInteger(a) || a < 0 || a > 65535) throw new Error(`${at}.address must be an integer between 0 and 65535 (the zero-based protocol address)`);
-  if (o['type'] !== undefined && !(REGISTER_TYPES as readonly unknown[]).includes(o['type'])) throw new Error(`${at}.type must be one of ${REGISTER_TYPES.join(', ')}`);
-  if (o['order'] !== undefined && !(BYTE_ORDERS as readonly unknown[]).includes(o['order'])) throw new Error(`${at}.order must be one of ${BYTE_ORDERS.join(', ')}`);
+  if (typeof a !== 'number' || !Number.isInteger(a) || a < 0 || a > 65535) out.push(`${at}.address must be an integer between 0 and 65535 (the zero-based protocol address)`);
+  if (fnKnown && isBitFunction(fn as ModbusFunction)) {
+    for (const k of WORD_KEYS)
+      if (o[k] !== undefined) out.push(`${at}.${k} must be left out for a ${BIT_NAMES[fn as string]} (one bit, read as a boolean: no type, byte order or scaling)`);
+    return out;
+  }
+  if (o['type'] !== undefined && !(REGISTER_TYPES as readonly unknown[]).includes(o['type'])) out.push(`${at}.type must be one of ${REGISTER_TYPES.join(', ')}`);
+  if (o['order'] !== undefined && !(BYTE_ORDERS as readonly unknown[]).includes(o['order'])) out.push(`${at}.order must be one of ${BYTE_ORDERS.join(', ')}`);
   for (const k of ['scale', 'offset'] as const)
-    if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) throw new Error(`${at}.${k} must be a finite number`);
+    if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) out.push(`${at}.${k} must be a finite number`);
+  return out;
 }
 
 const registerList = (v: unknown): void => {
   if (!Array.isArray(v)) throw new Error('must be a list of registers { field, function, address, type, order, scale, offset }');
-  checkEach(v, (r, k) => checkRegister(r, `[${k}]`));
+  const problems = v.flatMap((r, k) => registerProblems(r, `[${k}]`));
+  if (problems.length) throw new ListCheckError(problems);
 };
+
+/** Shape check of one polling group: every problem, its registers' included, each "[k]... must ...". */
+function groupProblems(g: unknown, k: number): string[] {
+  if (typeof g !== 'object' || g === null || Array.isArray(g)) return [`[${k}] must be an object { name, interval, preset, registers }`];
+  const out: string[] = [];
+  const o = g as Record<string, unknown>;
+  for (const key of Object.keys(o))
+    if (!['name', 'interval', 'preset', 'registers'].includes(key)) out.push(`[${k}].${key} unknown key (known: name, interval, preset, registers)`);
+  if (typeof o['name'] !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(o['name'])) out.push(`[${k}].name must be 1-32 letters, digits, "_" or "-"`);
+  const iv = o['interval'];
+  if (typeof iv !== 'number' || !Number.isInteger(iv) || iv < 10 || iv > 86_400_000) out.push(`[${k}].interval must be an integer between 10 and 86400000 (ms)`);
+  if (o['preset'] !== undefined && (typeof o['preset'] !== 'string' || o['preset'] === '')) out.push(`[${k}].preset must be a preset name or a .yaml file`);
+  if (o['registers'] !== undefined) {
+    if (!Array.isArray(o['registers'])) out.push(`[${k}].registers must be a list of registers`);
+    else (o['registers'] as unknown[]).forEach((r, j) => out.push(...registerProblems(r, `[${k}].registers[${j}]`)));
+  }
+  return out;
+}
 
 const groupList = (v: unknown): void => {
   if (!Array.isArray(v)) throw new Error('must be a list of polling groups { name, interval, preset, registers }');
-  checkEach(v, (g, k) => {
-    if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new Error(`[${k}] must be an object { name, interval, preset, registers }`);
-    const o = g as Record<string, unknown>;
-    for (const key of Object.keys(o))
-      if (!['name', 'interval', 'preset', 'registers'].includes(key)) throw new Error(`[${k}].${key} unknown key (known: name, interval, preset, registers)`);
-    if (typeof o['name'] !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(o['name'])) throw new Error(`[${k}].name must be 1-32 letters, digits, "_" or "-"`);
-    const iv = o['interval'];
-    if (typeof iv !== 'number' || !Number.isInteger(iv) || iv < 10 || iv > 86_400_000) throw new Error(`[${k}].interval must be an integer between 10 and 86400000 (ms)`);
-    if (o['preset'] !== undefined && (typeof o['preset'] !== 'string' || o['preset'] === '')) throw new Error(`[${k}].preset must be a preset name or a .yaml file`);
-    if (o['registers'] !== undefined) {
-      if (!Array.isArray(o['registers'])) throw new Error(`[${k}].registers must be a list of registers`);
-      (o['registers'] as unknown[]).forEach((r, j) => checkRegister(r, `[${k}].registers[${j}]`));
-    }
-  });
+  const problems = v.flatMap((g, k) => groupProblems(g, k));
+  if (problems.length) throw new ListCheckError(problems);
 };
 
 const serialPath = (v: unknown): void => {
@@ -152,7 +177,7 @@ export const schema = {
   maxGap: { doc: 'Unmapped registers (x16 bits for coils) read through to merge two requests into one; 0 merges only adjacent registers', format: intRange(0, 124), default: 8 },
   preset: { doc: 'Register map of a known meter (file name in drivers/modbus/presets without .yaml, or a path to a .yaml map; empty: none), polled at interval', format: optionalPreset, default: '' },
   registers: {
-    doc: 'Register map of the default group: { field, function (holding|input|coil|discrete), address (zero-based), type (u16|i16|u32|i32|f32|f64), order (ABCD|CDAB|BADC|DCBA), scale, offset }; value = raw x scale + offset',
+    doc: 'Register map of the default group: { field, function (holding|input|coil|discrete), address (zero-based), type (u16|i16|u32|i32|f32|f64), order (ABCD|CDAB|BADC|DCBA), scale, offset }; value = raw x scale + offset; coil and discrete give a boolean and take no type, order, scale or offset',
     format: registerList,
     default: [] as Partial<RegisterSpec>[],
   },
@@ -216,15 +241,19 @@ export function loadPreset(ref: string): Preset {
   const defaults = (o['defaults'] ?? {}) as Record<string, unknown>;
   if (!Array.isArray(o['registers']) || o['registers'].length === 0) throw new Error(`preset ${show(ref)}: registers must be a non-empty list`);
   const regs: RegisterSpec[] = [];
+  const problems: string[] = [];
   (o['registers'] as unknown[]).forEach((r, k) => {
-    const merged = { ...defaults, ...(r as Record<string, unknown>) };
-    try {
-      checkRegister(merged, `registers[${k}]`);
-    } catch (e) {
-      throw new Error(`preset ${show(ref)}: ${(e as Error).message}`);
-    }
-    regs.push(complete(merged));
+    const own = typeof r === 'object' && r !== null && !Array.isArray(r) ? (r as Record<string, unknown>) : {};
+    // The defaults' type, order, scale and offset are not applied to a coil or discrete input.
+    const fn = own['function'] ?? defaults['function'];
+    const inherited = { ...defaults };
+    if (fn === 'coil' || fn === 'discrete') for (const key of WORD_KEYS) delete inherited[key];
+    const merged = typeof r === 'object' && r !== null && !Array.isArray(r) ? { ...inherited, ...own } : r;
+    const found = registerProblems(merged, `registers[${k}]`);
+    problems.push(...found);
+    if (found.length === 0) regs.push(complete(merged as Record<string, unknown>));
   });
+  if (problems.length) throw new Error(`preset ${show(ref)}: ${problems.join('; ')}`);
   const p: Preset = { name: ref, manufacturer: o['manufacturer'] as string, model: o['model'] as string, datasheet: o['datasheet'] as string, registers: regs };
   presetCache.set(file, p);
   return p;
@@ -263,13 +292,14 @@ export function width(r: RegisterSpec): number {
 /**
  * The polling groups of an entry, and every problem across its keys as "path: message". The default
  * group ("default", at `interval`) holds `preset` and `registers`; each entry of `groups` adds one.
+ * Registers, presets, groups and group names that are `invalid` by themselves are left out.
  */
-export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; problems: string[] } {
+export function resolveGroups(cfg: ModbusConfig, invalid: InvalidPaths = NO_INVALID_PATHS): { groups: ResolvedGroup[]; problems: string[] } {
   const problems: string[] = [];
   const groups: ResolvedGroup[] = [];
   const add = (name: string, interval: number, preset: string | null | undefined, regs: readonly Partial<RegisterSpec>[], at: string, presetAt: string) => {
     const g: ResolvedGroup = { name, interval, registers: [], origins: [], paths: [] };
-    if (preset) {
+    if (preset && !invalid(presetAt)) {
       try {
         const p = loadPreset(preset);
         p.registers.forEach((r, k) => {
@@ -282,18 +312,23 @@ export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; pro
       }
     }
     regs.forEach((r, k) => {
+      if (invalid(`${at}[${k}]`)) return;
       g.registers.push(complete(r));
       g.origins.push(`${at}[${k}]`);
       g.paths.push(`${at}[${k}]`);
     });
     groups.push(g);
   };
-  add('default', cfg.interval, cfg.preset, cfg.registers ?? [], 'registers', 'preset');
+  const listOf = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+  add('default', cfg.interval, cfg.preset, listOf(cfg.registers), 'registers', 'preset');
   const names = new Set(['default']);
-  (cfg.groups ?? []).forEach((g, k) => {
-    if (names.has(g.name)) problems.push(`groups[${k}].name: ${show(g.name)} is used twice (the registers and preset at the top level are group "default")`);
-    names.add(g.name);
-    add(g.name, g.interval, g.preset, g.registers ?? [], `groups[${k}].registers`, `groups[${k}].preset`);
+  listOf(cfg.groups).forEach((g, k) => {
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) return; // reported by the groups check
+    if (!invalid(`groups[${k}].name`)) {
+      if (names.has(g.name)) problems.push(`groups[${k}].name: ${show(g.name)} is used twice (the registers and preset at the top level are group "default")`);
+      names.add(g.name);
+    }
+    add(g.name, g.interval, g.preset, listOf(g.registers), `groups[${k}].registers`, `groups[${k}].preset`);
   });
 
   // Across every group of the device: addresses inside the address space, no overlaps, fields once
@@ -334,16 +369,21 @@ export function resolveGroups(cfg: ModbusConfig): { groups: ResolvedGroup[]; pro
   return { groups: groups.filter((g) => g.registers.length > 0), problems };
 }
 
-/** Rules across keys: "path: message" each (the loader prefixes the entry's own path). */
-export function validate(cfg: ModbusConfig): string[] {
+/**
+ * Rules across keys: "path: message" each (the loader prefixes the entry's own path). A rule that
+ * reads a key `invalid` by itself is left out; bad registers are left out of the register rules.
+ */
+export function validate(cfg: ModbusConfig, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
   const problems: string[] = [];
   const hasTcp = typeof cfg.tcp === 'string' && cfg.tcp !== '';
   const hasRtu = typeof cfg.rtu?.path === 'string' && cfg.rtu.path !== '';
-  if (hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
-  if (hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
-  problems.push(...reconnectProblems(cfg));
-  const { groups, problems: more } = resolveGroups(cfg);
+  const endpointValid = !invalid('tcp') && !invalid('rtu.path');
+  if (endpointValid && hasTcp === hasRtu) problems.push(`tcp: set exactly one of tcp ("HOST:PORT") and rtu.path (a serial device), ${hasTcp ? 'got both' : 'got neither'}`);
+  if (endpointValid && !invalid('unit') && hasRtu && (cfg.unit < 1 || cfg.unit > 247)) problems.push(`unit: must be between 1 and 247 on a serial line, got ${cfg.unit}`);
+  problems.push(...reconnectProblems(cfg, invalid));
+  const { groups, problems: more } = resolveGroups(cfg, invalid);
   problems.push(...more);
-  if (more.length === 0 && groups.length === 0) problems.push('registers: no registers to read: give registers, a preset, or groups with registers');
+  const mapValid = !invalid('registers') && !invalid('preset') && !invalid('groups');
+  if (mapValid && more.length === 0 && groups.length === 0) problems.push('registers: no registers to read: give registers, a preset, or groups with registers');
   return problems;
 }

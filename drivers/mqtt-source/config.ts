@@ -15,6 +15,7 @@ import { deviceNameError } from '../../agent/pipeline/device-name.js';
 import { driverFieldError } from '../common/field-path.js';
 import { parseJsonPath, type PathStep } from './json-path.js';
 import type { MqttConnectionConfig } from '../../agent/forwarders/options.js';
+import { NO_INVALID_PATHS, type InvalidPaths } from '../../agent/core/plugin.js';
 
 export interface TopicConfig {
   /** MQTT topic filter subscribed to on the external broker. */
@@ -96,14 +97,14 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const plusCount = (s: string): number => s.split('').filter((c) => c === '+').length;
 
 /** Every problem of the entry, "key: message" each; and the compiled topics when there is none. */
-export function compile(cfg: Partial<MqttSourceConfig>): { problems: string[]; topics: CompiledTopic[] } {
+export function compile(cfg: Partial<MqttSourceConfig>, invalid: InvalidPaths = NO_INVALID_PATHS): { problems: string[]; topics: CompiledTopic[] } {
   const problems: string[] = [];
   try {
     upstreamUrl(cfg.url);
   } catch (e) {
     problems.push(`url: ${(e as Error).message}, got ${showValue(cfg.url ?? '')}`);
   }
-  problems.push(...mqttConnectionProblems(cfg), ...reconnectProblems(cfg));
+  problems.push(...mqttConnectionProblems(cfg, invalid), ...reconnectProblems(cfg, invalid));
   const topics: CompiledTopic[] = [];
   const list = cfg.topics;
   if (!Array.isArray(list) || list.length === 0) problems.push('topics: must list at least one { filter, device }');
@@ -179,8 +180,8 @@ export function compile(cfg: Partial<MqttSourceConfig>): { problems: string[]; t
   return { problems, topics };
 }
 
-export function validate(cfg: Partial<MqttSourceConfig>): string[] {
-  return compile(cfg).problems;
+export function validate(cfg: Partial<MqttSourceConfig>, invalid?: InvalidPaths): string[] {
+  return compile(cfg, invalid).problems;
 }
 
 /** The device a message on a topic publishes as: each `+` of the template filled, in order, from the `+` captures. */

@@ -8,6 +8,7 @@ import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { driverFieldError } from '../common/field-path.js';
 import { DEFAULT_VALUE_LIMITS } from '../../agent/pipeline/validate.js';
+import { NO_INVALID_PATHS, type InvalidPaths } from '../../agent/core/plugin.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export type SecurityModeName = (typeof SECURITY_MODES)[number];
@@ -205,16 +206,22 @@ export function securityProblems(sec: Partial<SecurityConfig>, userKey = 'securi
   return out;
 }
 
-/** Rules across keys: "path: message" each (the loader prefixes the entry's own path). */
-export function validate(cfg: OpcuaConfig): string[] {
+/**
+ * Rules across keys: "path: message" each (the loader prefixes the entry's own path). A rule that
+ * reads a key `invalid` by itself is left out; bad nodes are left out of the node rules.
+ */
+export function validate(cfg: OpcuaConfig, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
   const problems: string[] = [];
-  for (const p of securityProblems(cfg.security)) problems.push(`security.${p.key}: ${p.message}`);
-  problems.push(...reconnectProblems(cfg));
-  const nodes = cfg.nodes ?? [];
-  if (nodes.length === 0) problems.push('nodes: no nodes to monitor: give at least one { nodeId, field }');
+  const reads = { policy: ['security.policy', 'security.mode'], password: ['security.password', 'security.username'] } as const;
+  for (const p of securityProblems(cfg.security))
+    if (reads[p.key].every((k) => !invalid(k))) problems.push(`security.${p.key}: ${p.message}`);
+  problems.push(...reconnectProblems(cfg, invalid));
+  const nodes = Array.isArray(cfg.nodes) ? cfg.nodes : [];
+  if (nodes.length === 0 && !invalid('nodes')) problems.push('nodes: no nodes to monitor: give at least one { nodeId, field }');
   const byField = new Map<string, number>();
   const byNode = new Map<string, number>();
   nodes.forEach((n, k) => {
+    if (invalid(`nodes[${k}]`)) return;
     if (typeof n.field === 'string') {
       const first = byField.get(n.field);
       if (first !== undefined) problems.push(`nodes[${k}].field: ${show(n.field)} is filled twice (also by nodes[${first}])`);

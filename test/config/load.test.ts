@@ -1,6 +1,9 @@
 import t from 'tap';
 import { loadConfig } from '../../agent/config/load.js';
 import { fixture, testRegistry } from './helpers.js';
+import * as f from '../../agent/config/formats.js';
+import type { PluginSpec } from '../../agent/core/plugin.js';
+import { extendRegistry, plugin, registry } from '../../agent/registry.js';
 
 const sorted = (xs: readonly string[]): string[] => [...xs].sort();
 
@@ -281,4 +284,42 @@ t.test('a plugin kind that does not exist is an unknown key, with the kind it re
   t.same(errorsOf(loadConfig({ document: { plugins: [] } })), ['plugins: unknown key']);
   const both = errorsOf(loadConfig({ document: { stats: { windows: ['1s'] }, aggregators: [] } }));
   t.match(both[0], /^stats: configures the default aggregator only/, 'a stats section next to an aggregators list is named');
+});
+
+t.test("a plugin's rules across keys run on an entry with bad keys too, told which, and never repeat their problems", async (t) => {
+  const seen: { paths: Record<string, boolean> }[] = [];
+  const ruled: PluginSpec<Record<string, unknown>, unknown> = {
+    type: 'ruled',
+    doc: 'A driver with rules across its keys',
+    schema: {
+      low: { doc: 'Low', format: f.intRange(0, 100), default: 0 },
+      high: { doc: 'High', format: f.intRange(0, 100), default: 100 },
+      name: { doc: 'Name', format: f.nonEmptyString, default: 'x' },
+      list: { doc: 'List', format: f.fieldPathList, default: [] },
+    },
+    validate(cfg, invalid) {
+      const is = invalid ?? (() => false);
+      seen.push({ paths: Object.fromEntries(['low', 'high', 'name', 'list', 'list[0]', 'list[1]', ''].map((p) => [p, is(p)])) });
+      const out: string[] = [];
+      // Reads low and high: left out when either is bad.
+      if (!is('low') && !is('high') && (cfg['low'] as number) > (cfg['high'] as number)) out.push('high: must be at least low');
+      // Says something about a bad key: the loader drops it (the key's own problem is shown).
+      out.push('name: rule message about name');
+      return out;
+    },
+    create: () => {
+      throw new Error('not used');
+    },
+  };
+  const reg = extendRegistry(registry, { drivers: [plugin(ruled)] });
+  const r = loadConfig({ document: { drivers: [{ type: 'ruled', id: 'a', low: 50, high: 10, name: '', list: ['ok', '1bad'] }, { type: 'ruled', id: 'b', low: 'x', high: 10, name: 'n' }] } }, { registry: reg });
+  t.same(sorted(errorsOf(r)), sorted([
+    'drivers[0].high: must be at least low',
+    'drivers[0].name: must be a non-empty string, got ""',
+    'drivers[0].list[1]: must be a dotted field path such as "v.a.mag" or "p.total", got "1bad"',
+    'drivers[1].low: must be an integer between 0 and 100, got "x"',
+    'drivers[1].name: rule message about name',
+  ]));
+  t.same(seen[0]!.paths, { low: false, high: false, name: true, list: true, 'list[0]': false, 'list[1]': true, '': true }, 'entry a: the bad paths, beneath and above');
+  t.same(seen[1]!.paths, { low: true, high: false, name: false, list: false, 'list[0]': false, 'list[1]': false, '': true }, 'entry b: only low');
 });

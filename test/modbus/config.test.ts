@@ -126,4 +126,100 @@ t.test('gridedge config check prints every problem with its path', async (t) => 
   const out = r.stdout + r.stderr;
   t.match(out, /drivers\[0\]\.preset: unknown preset "acme-9000"/);
   t.match(out, /drivers\[0\]\.registers\[1\]: input 1\.\.1 \(b\) overlaps input 0\.\.1/);
+
+  // The reviewer's case: a bad tcp and overlapping registers in one entry, the same overlap in the next.
+  const both = join(dir, 'both.yaml');
+  const regs = ['    registers:', '      - { field: a, function: input, address: 0, type: f32 }', '      - { field: b, function: input, address: 1, type: f32 }'];
+  writeFileSync(both, ['drivers:', '  - type: modbus', '    id: m0', '    tcp: "10.0.0.5:50x"', ...regs, '  - type: modbus', '    id: m1', '    tcp: "10.0.0.5:502"', ...regs, ''].join('\n'));
+  const r2 = spawnSync(process.execPath, [cliPath(), 'config', 'check', both], { encoding: 'utf8' });
+  t.equal(r2.status, 1, 'exit 1');
+  const lines = (r2.stdout + r2.stderr).split('\n').filter((l) => /drivers\[\d\]/.test(l));
+  t.equal(lines.length, 3, lines.join(' | '));
+  t.match(lines.join('\n'), /drivers\[0\]\.tcp: must be "HOST:PORT"/);
+  t.match(lines.join('\n'), /drivers\[0\]\.registers\[1\]: input 1\.\.2 \(b\) overlaps input 0\.\.1/);
+  t.match(lines.join('\n'), /drivers\[1\]\.registers\[1\]: input 1\.\.2 \(b\) overlaps input 0\.\.1/);
+});
+
+t.test('every problem of one register is reported, each with its path', async (t) => {
+  const bad = { field: 'v.a.mag', function: 'input', address: -1, type: 'f33', order: 'XYZW', scale: 'x' };
+  const errs = errors([{ ...base, registers: [bad] }]);
+  for (const key of ['address', 'type', 'order', 'scale'])
+    t.ok(
+      errs.some((e) => e.startsWith(`drivers[0].registers[0].${key}:`)),
+      `registers[0].${key} reported: ${errs.join(' | ')}`,
+    );
+  // The same in a group, and every bad register of the group, not only the first.
+  const inGroup = errors([{ ...base, groups: [{ name: 'g', interval: 100, registers: [bad, { field: 'b', address: 70000 }] }] }]);
+  for (const path of ['groups[0].registers[0].address', 'groups[0].registers[0].type', 'groups[0].registers[0].order', 'groups[0].registers[0].scale', 'groups[0].registers[1].address'])
+    t.ok(
+      inGroup.some((e) => e.startsWith(`drivers[0].${path}:`)),
+      `${path} reported: ${inGroup.join(' | ')}`,
+    );
+});
+
+t.test('type, order, scale and offset on a coil or discrete input are errors naming the key', async (t) => {
+  const errs = errors([{ ...base, registers: [{ field: 'q1', function: 'coil', address: 0, type: 'f64', order: 'DCBA', scale: 1000, offset: 5 }] }]);
+  for (const key of ['type', 'order', 'scale', 'offset'])
+    t.ok(
+      errs.some((e) => new RegExp(`^drivers\\[0\\]\\.registers\\[0\\]\\.${key}: must be left out for a coil \\(one bit`).test(e)),
+      `${key}: ${errs.join(' | ')}`,
+    );
+  const discrete = errors([{ ...base, groups: [{ name: 'g', interval: 100, registers: [{ field: 'q2', function: 'discrete', address: 3, scale: 2 }] }] }]);
+  t.ok(
+    discrete.some((e) => /^drivers\[0\]\.groups\[0\]\.registers\[0\]\.scale: must be left out for a discrete input \(one bit/.test(e)),
+    discrete.join(' | '),
+  );
+  // Without them a bit register loads; the same keys on a word register are fine.
+  const ok = load([{ ...base, registers: [{ field: 'q1', function: 'coil', address: 0 }, { field: 'x', function: 'holding', address: 0, type: 'f32', order: 'DCBA', scale: 2, offset: 1 }] }]);
+  t.ok(ok.ok, ok.ok ? 'loads' : ok.errors.join('\n'));
+  // A preset's defaults apply only to the registers they fit: a coil in a preset whose defaults set a type loads.
+  const dir = tempDir('gridedge-modbus-');
+  const file = join(dir, 'bits.yaml');
+  writeFileSync(file, 'manufacturer: Me\nmodel: M1\ndatasheet: x\ndefaults: { function: input, type: f32, order: CDAB }\nregisters:\n  - { field: p.total, address: 0 }\n  - { field: q1, function: coil, address: 0 }\n');
+  t.same(loadPreset(file).registers[1], { field: 'q1', function: 'coil', address: 0, type: 'u16', order: 'ABCD', scale: 1, offset: 0 });
+  writeFileSync(join(dir, 'badbits.yaml'), 'manufacturer: Me\nmodel: M1\ndatasheet: x\nregisters:\n  - { field: q1, function: coil, address: 0, scale: 10 }\n');
+  t.throws(() => loadPreset(join(dir, 'badbits.yaml')), /registers\[0\]\.scale must be left out for a coil/);
+});
+
+t.test('an entry with a bad key still gets the rules across its well-formed keys', async (t) => {
+  const overlap = [
+    { field: 'a', function: 'input', address: 0, type: 'f32' },
+    { field: 'b', function: 'input', address: 1, type: 'f32' },
+  ];
+  const errs = errors([
+    { type: 'modbus', id: 'm0', tcp: '10.0.0.5:50x', registers: overlap },
+    { type: 'modbus', id: 'm1', tcp: '10.0.0.5:502', registers: overlap },
+  ]);
+  const overlaps = /^drivers\[(\d)\]\.registers\[1\]: input 1\.\.2 \(b\) overlaps input 0\.\.1 \(a, registers\[0\]\)$/;
+  t.same(
+    errs.filter((e) => overlaps.test(e)).map((e) => overlaps.exec(e)![1]),
+    ['0', '1'],
+    `both entries' overlaps, once each: ${errs.join(' | ')}`,
+  );
+  t.equal(errs.filter((e) => e.startsWith('drivers[0].tcp:')).length, 1, 'the bad tcp once, and no "set exactly one of tcp and rtu.path" on top');
+  t.equal(errs.length, 3, errs.join(' | '));
+
+  // A bad register is left out of the rules; the others are still checked against each other.
+  const partly = errors([
+    {
+      ...base,
+      registers: [
+        { field: 'a', function: 'input', address: 0, type: 'f33' },
+        { field: 'b', function: 'input', address: 4, type: 'f32' },
+        { field: 'c', function: 'input', address: 5 },
+      ],
+    },
+  ]);
+  t.same(
+    partly,
+    ['drivers[0].registers[0].type: must be one of u16, i16, u32, i32, f32, f64, got "f33"', 'drivers[0].registers[2]: input 5..5 (c) overlaps input 4..5 (b, registers[1])'],
+    'the bad register once, the overlap of the good ones, nothing about the bad register overlapping',
+  );
+  // Nothing left to read because every register is bad: only the registers' own problems.
+  const allBad = errors([{ ...base, registers: [{ field: 'a', address: -1 }] }]);
+  t.same(allBad, ['drivers[0].registers[0].address: must be an integer between 0 and 65535 (the zero-based protocol address), got -1'], 'no "no registers to read"');
+  // A bad group name or preset leaves out only the checks that read it.
+  const group = errors([{ ...base, registers: [{ field: 'a', address: 0 }], groups: [{ name: 'bad name', interval: 100, registers: [{ field: 'a', address: 1 }] }] }]);
+  t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].name: must be 1-32')), group.join(' | '));
+  t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].registers[0].field: "a" is filled twice')), group.join(' | '));
 });

@@ -4,7 +4,7 @@
  */
 import { parseDuration } from '../../../algorithms/common/duration.js';
 import { WindowedStats, type StatsMessage } from '../../../algorithms/stats/index.js';
-import type { Aggregator, AggregatorAddResult, AggregatorSpec, DerivedMessage, PluginHealth } from '../../core/plugin.js';
+import { NO_INVALID_PATHS, type Aggregator, type AggregatorAddResult, type AggregatorSpec, type DerivedMessage, type PluginHealth } from '../../core/plugin.js';
 import { statsTopic } from '../../core/topics.js';
 import { STATS_SCHEMA, type StatsAggregatorConfig } from './schema.js';
 
@@ -46,10 +46,12 @@ export const statsAggregator: AggregatorSpec<StatsAggregatorConfig> = {
   type: 'stats',
   doc: 'Rolling statistics per device and window (Telegraf basicstats meanings, IEC 61000-4-30 RMS), aligned to the clock',
   schema: STATS_SCHEMA,
-  validate(cfg) {
+  validate(cfg, invalid = NO_INVALID_PATHS) {
     const problems: string[] = [];
     const seen = new Map<number, number>();
+    if (!Array.isArray(cfg.windows)) return problems;
     cfg.windows.forEach((w, k) => {
+      if (invalid(`windows[${k}]`)) return;
       const ms = parseDuration(w);
       if (ms === null) return;
       const first = seen.get(ms);

@@ -20,7 +20,7 @@ import { layoutNetwork } from '../../../algorithms/grid/layout.js';
 import { loadNetwork } from '../../../algorithms/grid/load.js';
 import { prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
 import { buildModel, type GridModel } from '../../../algorithms/grid/model.js';
-import type { Analyzer, AnalyzerInput, AnalyzerSpec, DerivedMessage, PluginContext, PluginHealth } from '../../core/plugin.js';
+import { NO_INVALID_PATHS, type Analyzer, type AnalyzerInput, type AnalyzerSpec, type DerivedMessage, type PluginContext, type PluginHealth } from '../../core/plugin.js';
 import type { Counters } from '../../core/counters.js';
 import { problemSchema } from '../../http/problem.js';
 import { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig } from './schema.js';
@@ -291,7 +291,9 @@ export const estimatorAnalyzer: AnalyzerSpec<EstimatorConfig> = {
   doc: 'WLS state estimation of a network model on live measurements, with bad-data removal; publishes bal/processed/ID/state and serves GET /api/v1/ID/state (ID: the analyzer id, estimator for the estimator section)',
   schema: ESTIMATOR_SCHEMA,
   metrics: ESTIMATOR_METRICS,
-  validate(cfg) {
+  validate(cfg, invalid = NO_INVALID_PATHS) {
+    // The network and the measurements are checked together: not when either is bad by itself.
+    if (invalid('network') || invalid('measurements')) return [];
     if (!cfg.network) return ['network: must name the network file (MATPOWER .m, JSON network or CGMES)'];
     try {
       loadModel(cfg);

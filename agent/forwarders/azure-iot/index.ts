@@ -6,7 +6,7 @@
  * message rate. See README.md.
  */
 import { intRange, optionalString } from '../../config/formats.js';
-import type { Forwarder, ForwarderSpec, PluginContext, SendResult, StoredMessage } from '../../core/plugin.js';
+import { NO_INVALID_PATHS, type Forwarder, type ForwarderSpec, type InvalidPaths, type PluginContext, type SendResult, type StoredMessage } from '../../core/plugin.js';
 import { sleep } from '../backoff.js';
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink } from '../mqtt-link.js';
@@ -124,14 +124,22 @@ export function azureIdentity(cfg: Partial<AzureIotConfig>): AzureIdentity {
   return id;
 }
 
-/** What convict cannot check key by key; one message per problem, each naming its key. */
-export function validateAzureIot(cfg: Partial<AzureIotConfig>): string[] {
+/**
+ * What convict cannot check key by key; one message per problem, each naming its key. A rule that
+ * reads a key `invalid` by itself is left out.
+ */
+export function validateAzureIot(cfg: Partial<AzureIotConfig>, invalid: InvalidPaths = NO_INVALID_PATHS): string[] {
   const p: string[] = [];
+  const valid = (...keys: string[]): boolean => keys.every((k) => !invalid(k));
   const cert = cfg.x509?.cert ?? '';
   const key = cfg.x509?.key ?? '';
-  if (cert && !key) p.push('x509.key: must be set when x509.cert is set');
-  if (key && !cert) p.push('x509.cert: must be set when x509.key is set');
-  if (cfg.connectionString) {
+  if (valid('x509.cert', 'x509.key')) {
+    if (cert && !key) p.push('x509.key: must be set when x509.cert is set');
+    if (key && !cert) p.push('x509.cert: must be set when x509.key is set');
+  }
+  if (!valid('connectionString')) {
+    // Which of the two ways to authenticate applies is not known: nothing to check across them.
+  } else if (cfg.connectionString) {
     let c: DeviceCredentials | undefined;
     try {
       c = parseConnectionString(cfg.connectionString);
@@ -139,17 +147,17 @@ export function validateAzureIot(cfg: Partial<AzureIotConfig>): string[] {
       p.push(`connectionString: must be a device connection string: it ${(e as Error).message}`);
     }
     if (c) {
-      if (cfg.hostName && cfg.hostName !== c.hostName) p.push('hostName: leave empty when connectionString is set (it has HostName)');
-      if (cfg.deviceId && cfg.deviceId !== c.deviceId) p.push('deviceId: leave empty when connectionString is set (it has DeviceId)');
-      if (c.x509 && !cert) p.push('x509.cert: must be set: the connectionString says x509=true');
-      if (!c.x509 && cert) p.push('x509: the connectionString has a SharedAccessKey: use either it or x509, not both');
+      if (valid('hostName') && cfg.hostName && cfg.hostName !== c.hostName) p.push('hostName: leave empty when connectionString is set (it has HostName)');
+      if (valid('deviceId') && cfg.deviceId && cfg.deviceId !== c.deviceId) p.push('deviceId: leave empty when connectionString is set (it has DeviceId)');
+      if (valid('x509.cert') && c.x509 && !cert) p.push('x509.cert: must be set: the connectionString says x509=true');
+      if (valid('x509.cert') && !c.x509 && cert) p.push('x509: the connectionString has a SharedAccessKey: use either it or x509, not both');
     }
   } else {
-    if (!cfg.hostName) p.push('hostName: must be set (or give connectionString)');
-    if (!cfg.deviceId) p.push('deviceId: must be set (or give connectionString)');
-    if (!cert) p.push('x509.cert: must be set without a connectionString (X.509 authentication), or give connectionString');
+    if (valid('hostName') && !cfg.hostName) p.push('hostName: must be set (or give connectionString)');
+    if (valid('deviceId') && !cfg.deviceId) p.push('deviceId: must be set (or give connectionString)');
+    if (valid('x509.cert') && !cert) p.push('x509.cert: must be set without a connectionString (X.509 authentication), or give connectionString');
   }
-  p.push(...reconnectProblems(cfg));
+  p.push(...reconnectProblems(cfg, invalid));
   return p;
 }
 
@@ -312,7 +320,7 @@ class AzureIotForwarder implements Forwarder {
 }
 
 export const azureIotForwarder: ForwarderSpec<AzureIotConfig> & {
-  validate(cfg: Partial<AzureIotConfig>): string[];
+  validate(cfg: Partial<AzureIotConfig>, invalid?: InvalidPaths): string[];
 } = {
   type: 'azure-iot',
   doc: 'Azure IoT Hub device-to-cloud telemetry over MQTT (SAS token renewed, or X.509), batched, rate-limited',

@@ -5,7 +5,7 @@
  * See README.md.
  */
 import { intRange, optionalString } from '../../config/formats.js';
-import type { Forwarder, ForwarderSpec, PluginContext, SendResult, StoredMessage } from '../../core/plugin.js';
+import type { Forwarder, ForwarderSpec, InvalidPaths, PluginContext, SendResult, StoredMessage } from '../../core/plugin.js';
 import { maskUrlPassword } from '../../core/secrets.js';
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink, PublishRefused } from '../mqtt-link.js';
@@ -69,8 +69,8 @@ const schema = {
 };
 
 /** What convict cannot check key by key; one message per problem, each naming its key. */
-export function validateMqttForwarder(cfg: Partial<MqttForwarderConfig>): string[] {
-  return [...mqttConnectionProblems(cfg), ...reconnectProblems(cfg)];
+export function validateMqttForwarder(cfg: Partial<MqttForwarderConfig>, invalid?: InvalidPaths): string[] {
+  return [...mqttConnectionProblems(cfg, invalid), ...reconnectProblems(cfg, invalid)];
 }
 
 class MqttForwarder implements Forwarder {
@@ -151,7 +151,7 @@ class MqttForwarder implements Forwarder {
 }
 
 export const mqttForwarder: ForwarderSpec<MqttForwarderConfig> & {
-  validate(cfg: Partial<MqttForwarderConfig>): string[];
+  validate(cfg: Partial<MqttForwarderConfig>, invalid?: InvalidPaths): string[];
 } = {
   type: 'mqtt',
   doc: 'Upstream MQTT broker (mqtt/mqtts/ws/wss), topic map, QoS 1, gw and seq in every message',
