@@ -185,3 +185,35 @@ t.test('an island without a reference bus and without PMU angles cannot be estim
   t.equal(e.reason, 'island');
   t.match(e.message, /the island of buses 8 has no reference bus and no PMU angle measurement/);
 });
+
+// Reviewer's repro (/tmp/review-alg/c14_island_ref.m with isl_meas_pmu.json): case14 with branch 7-8
+// out of service and bus 8 (now alone) a reference bus; one PMU angle at bus 1 in the main island.
+t.test('the angle reference is decided per island: a PMU angle in one island leaves another island its reference bus', async (t) => {
+  const net = loadCase('case14');
+  const ref = reference('case14');
+  const row = net.branches.findIndex((b) => b.from === 7 && b.to === 8);
+  net.branches[row]!.status = false;
+  net.buses.find((b) => b.bus === 8)!.type = 'ref';
+  const m = buildModel(net);
+  // MATPOWER's state still satisfies every measurement but the flows on 7-8 and the injections at 7
+  // and 8 (which included them): those are left out.
+  const list = referenceMeasurements(net, ref).filter((z) => z.branch !== row + 1 && !((z.type === 'p_inj' || z.type === 'q_inj') && (z.bus === 7 || z.bus === 8)));
+  const without = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(without.converged, 'without a PMU angle: each island has its reference bus');
+  list.push({ type: 'va', bus: 1, value: 0, sigma: 0.01 });
+  const r = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(r.converged, 'with a PMU angle at bus 1');
+  t.ok(r.J < 1e-6, `J = ${r.J.toExponential(2)}`);
+  const main = r.buses.filter((b) => b.bus !== 8);
+  const dv = Math.max(...main.map((b) => Math.abs(b.vm - ref.buses[b.bus - 1]!.vm)));
+  const da = Math.max(...main.map((b) => Math.abs(b.va_deg - ref.buses[b.bus - 1]!.va_deg)));
+  t.ok(dv < 1e-6 && da < 1e-4, `main island as MATPOWER (vm ${dv.toExponential(2)} pu, angle ${da.toExponential(2)} deg)`);
+  const b8 = r.buses.find((b) => b.bus === 8)!;
+  t.ok(Math.abs(b8.vm - 1.09) < 1e-6, `bus 8 vm ${b8.vm} (measured 1.09)`);
+  t.equal(b8.va_deg, -13.36, 'bus 8 keeps its reference angle from the bus table');
+  // The PMU island's reference bus is a state there: a PMU angle of 10° moves the whole main island.
+  list[list.length - 1]!.value = 10;
+  const shifted = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(Math.abs(shifted.buses[0]!.va_deg - 10) < 1e-6, `bus 1 at ${shifted.buses[0]!.va_deg.toFixed(6)}° (the PMU), not fixed at 0`);
+  t.equal(shifted.buses.find((b) => b.bus === 8)!.va_deg, -13.36, 'bus 8 unchanged');
+});
