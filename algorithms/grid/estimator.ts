@@ -16,7 +16,9 @@
  * freedom, the normalised residuals r_k / √Ω_kk (Ω = W⁻¹ − H G⁻¹ Hᵀ) are computed; the measurement
  * with the largest one, when above `rnThreshold`, is removed and the state estimated again (from the
  * last state), until the test passes or no normalised residual is above the threshold. Critical
- * measurements (Ω_kk ≈ 0) are never removed: their errors cannot be detected.
+ * measurements (Ω_kk ≈ 0) are never removed: their errors cannot be detected. When removing the
+ * largest would leave the set unobservable, it is kept (reported in `suspect_data`, not `bad_data`),
+ * removal stops and the result says the chi-square test failed.
  */
 import { chi2Inv } from './chi2.js';
 import { GridInputError } from './errors.js';
@@ -51,6 +53,11 @@ export interface BadDatum {
   rn: number;
 }
 
+/** A measurement identified as bad data but kept in the estimate; `reason` says why it was kept. */
+export interface SuspectDatum extends BadDatum {
+  reason: string;
+}
+
 export interface EstimateResult {
   converged: boolean;
   iterations: number;
@@ -61,7 +68,14 @@ export interface EstimateResult {
   chi2Threshold: number;
   /** J within the threshold after bad-data removal (true when dof is 0: nothing to test). */
   chi2Passed: boolean;
+  /** Measurements identified as bad data and removed: none of them is used in the estimate. */
   bad_data: BadDatum[];
+  /**
+   * The measurement with the largest normalised residual (above the threshold) when removing it
+   * would leave the set unobservable: it is kept and used in the estimate, which then fails the
+   * chi-square test. At most one (removal stops there).
+   */
+  suspect_data: SuspectDatum[];
   /** Measurements used in the final estimate. */
   used: number;
   vm: Float64Array;
@@ -374,6 +388,7 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
 
   let active = [...meas];
   const bad: BadDatum[] = [];
+  const suspect: SuspectDatum[] = [];
   let total = 0;
   for (;;) {
     const w = wlsFor(m, active, fixed);
@@ -396,6 +411,7 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
       chi2Threshold: thr,
       chi2Passed: passed,
       bad_data: bad,
+      suspect_data: suspect,
       used: active.length,
       vm,
       va,
@@ -407,9 +423,14 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
     for (let k = 0; k < rn.length; k++) if (Number.isFinite(rn[k]!) && (kMax < 0 || rn[k]! > rn[kMax]!)) kMax = k;
     if (kMax < 0 || rn[kMax]! <= rnMax) return done();
     const z = active[kMax]!;
-    bad.push({ index: z.index, type: z.type, rn: rn[kMax]! });
     const rest = active.filter((_, k) => k !== kMax);
-    if (!observabilityOf(m, rest, fixed).observable) return done();
+    const without = observabilityOf(m, rest, fixed);
+    if (!without.observable) {
+      // Kept: the estimate above still uses it, and the chi-square test stays failed.
+      suspect.push({ index: z.index, type: z.type, rn: rn[kMax]!, reason: `kept: removing it would leave the set unobservable (${without.reason!.replace(/^unobservable: /, '')})` });
+      return done();
+    }
+    bad.push({ index: z.index, type: z.type, rn: rn[kMax]! });
     active = rest;
   }
 }

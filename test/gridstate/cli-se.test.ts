@@ -70,3 +70,30 @@ t.test('gridedge se: bad input, unobservable sets and unreadable files exit 1 wi
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
 });
+
+// Reviewer's repro (/tmp/review-alg/o_onevm2.json), generated here: MATPOWER's solved case14, seeded
+// noise (prng seed 7), every vm dropped but bus 1's, which gets +0.15 pu.
+t.test('gridedge se: a failed chi-square test is in the output and exits 1; the kept bad measurement is in suspect_data', async (t) => {
+  const net = loadCase('case14');
+  const ref = reference('case14');
+  const g = gaussian(prng(7));
+  const list = referenceMeasurements(net, ref, (s) => s * g()).filter((z) => z.type !== 'vm' || z.bus === 1);
+  list[0]!.value += 0.15;
+  const file = write('onevm.json', { baseMVA: 100, measurements: list });
+  let r = await runCli(['se', '--network', casePath('case14'), '--measurements', file]);
+  t.equal(r.code, 1, 'exit 1');
+  const out = JSON.parse(r.stdout) as SeOut & { chi2_threshold: number; chi2_passed: boolean; suspect_data: { index: number; type: string; rn: number; reason: string }[]; used: number };
+  t.equal(out.chi2_passed, false);
+  t.ok(out.J > out.chi2_threshold, `J ${out.J.toFixed(1)} > ${out.chi2_threshold.toFixed(1)}`);
+  t.same(out.bad_data, []);
+  t.equal(out.used, list.length);
+  t.equal(out.suspect_data[0]?.index, 0);
+  t.match(out.suspect_data[0]?.reason, /^kept: removing it would leave the set unobservable/);
+  t.match(r.stderr, /^gridedge se: .*onevm\.json: the chi-square test failed: J = [\d.]+ above [\d.]+ \(\d+ degrees of freedom, alpha 0\.01\); measurement 0 \(vm, normalised residual [\d.]+\) kept: removing it would leave the set unobservable/);
+  r = await runCli(['se', '--network', casePath('case14'), '--measurements', file, '--no-bad-data']);
+  t.equal(r.code, 0, '--no-bad-data: the test is reported, exit 0');
+  t.equal((JSON.parse(r.stdout) as { chi2_passed: boolean }).chi2_passed, false);
+  r = await runCli(['se', '--network', casePath('case14'), '--measurements', write('ok.json', { baseMVA: 100, measurements: referenceMeasurements(net, ref) })]);
+  t.equal(r.code, 0);
+  t.equal((JSON.parse(r.stdout) as { chi2_passed: boolean }).chi2_passed, true);
+});

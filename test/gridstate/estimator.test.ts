@@ -186,6 +186,32 @@ t.test('an island without a reference bus and without PMU angles cannot be estim
   t.match(e.message, /the island of buses 8 has no reference bus and no PMU angle measurement/);
 });
 
+// Reviewer's repro (/tmp/review-alg/o_onevm2.json): case14's full set with every vm dropped except
+// bus 1's, which carries a gross error of +0.15 pu. Here generated from MATPOWER's solved case14 with
+// seeded noise (prng seed 7), the error added to the noisy value.
+t.test('a bad measurement whose removal would leave the set unobservable is kept, reported apart from bad_data, and the chi-square test fails', async (t) => {
+  const net = loadCase('case14');
+  const ref = reference('case14');
+  const g = gaussian(prng(7));
+  const list = referenceMeasurements(net, ref, (s) => s * g()).filter((z) => z.type !== 'vm' || z.bus === 1);
+  const k = list.findIndex((z) => z.type === 'vm');
+  list[k]!.value += 0.15;
+  const m = buildModel(net);
+  const r = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(r.converged);
+  t.same(r.bad_data, [], 'nothing is listed as removed');
+  t.equal(r.used, list.length, 'every measurement is used, the vm at bus 1 included');
+  t.equal(r.suspect_data.length, 1);
+  t.equal(r.suspect_data[0]!.index, k, 'the vm at bus 1 is the suspect');
+  t.equal(r.suspect_data[0]!.type, 'vm');
+  t.ok(r.suspect_data[0]!.rn > 3, `rn = ${r.suspect_data[0]!.rn.toFixed(1)}`);
+  t.match(r.suspect_data[0]!.reason, /^kept: removing it would leave the set unobservable \(the voltage magnitudes of buses 1, 2, 3/);
+  t.equal(r.chi2Passed, false, `J = ${r.J.toFixed(1)} above ${r.chi2Threshold.toFixed(1)}`);
+  t.ok(r.J > r.chi2Threshold);
+  const vm1 = r.buses.find((b) => b.bus === 1)!.vm;
+  t.ok(vm1 - ref.buses[0]!.vm > 0.05, `the estimate carries the error: bus 1 vm ${vm1.toFixed(3)} vs MATPOWER ${ref.buses[0]!.vm}`);
+});
+
 // Reviewer's repro (/tmp/review-alg/c14_island_ref.m with isl_meas_pmu.json): case14 with branch 7-8
 // out of service and bus 8 (now alone) a reference bus; one PMU angle at bus 1 in the main island.
 t.test('the angle reference is decided per island: a PMU angle in one island leaves another island its reference bus', async (t) => {

@@ -16,8 +16,13 @@ export const seCommand: Command = {
   positionals: [],
   details: [
     'Output: { "converged", "iterations", "buses": [ { "bus", "vm", "va_deg" } ], "J", "dof", "chi2_threshold",',
-    '  "bad_data": [ { "index", "type", "rn" } ], "used" } (index: 0-based position in the measurement file).',
-    'Exit codes: 0 estimated, 1 bad input, an unobservable set or no convergence (the reason on stderr).',
+    '  "chi2_passed", "bad_data": [ { "index", "type", "rn" } ], "suspect_data": [ { "index", "type", "rn", "reason" } ],',
+    '  "used", "warnings" } (index: 0-based position in the measurement file). bad_data: identified and removed, not',
+    '  used. suspect_data: the largest normalised residual when removing it would leave the set unobservable: kept',
+    '  and used, so the estimate carries its error. chi2_passed: J within chi2_threshold after removal.',
+    'Exit codes: 0 estimated and the chi-square test passed (or --no-bad-data: the test is reported, not acted on);',
+    '  1 bad input, an unobservable set, no convergence, or the chi-square test failed (bad data left in the',
+    '  estimate; the JSON is still printed, the reason on stderr).',
     'Example:',
     '  gridedge se --network case14.m --measurements meas.json',
   ].join('\n'),
@@ -60,10 +65,27 @@ export const seCommand: Command = {
         ...(typeof rn === 'number' ? { rnThreshold: rn } : {}),
         badData: values['no-bad-data'] !== true,
       });
-      const out = { converged: r.converged, iterations: r.iterations, buses: r.buses, J: r.J, dof: r.dof, chi2_threshold: r.chi2Threshold, bad_data: r.bad_data, used: r.used, warnings: net.warnings };
+      const out = {
+        converged: r.converged,
+        iterations: r.iterations,
+        buses: r.buses,
+        J: r.J,
+        dof: r.dof,
+        chi2_threshold: r.chi2Threshold,
+        chi2_passed: r.chi2Passed,
+        bad_data: r.bad_data,
+        suspect_data: r.suspect_data,
+        used: r.used,
+        warnings: net.warnings,
+      };
       io.out(`${JSON.stringify(out, null, 1)}\n`);
       if (!r.converged) {
         io.err(`gridedge se: the estimator did not converge after ${r.iterations} iterations\n`);
+        return EXIT.badInput;
+      }
+      if (!r.chi2Passed && values['no-bad-data'] !== true) {
+        const left = r.suspect_data.map((d) => `; measurement ${d.index} (${d.type}, normalised residual ${d.rn.toFixed(1)}) ${d.reason}`).join('');
+        io.err(`gridedge se: ${file}: the chi-square test failed: J = ${r.J.toFixed(1)} above ${r.chi2Threshold.toFixed(1)} (${r.dof} degrees of freedom, alpha ${typeof alpha === 'number' ? alpha : 0.01})${left}\n`);
         return EXIT.badInput;
       }
       return EXIT.ok;
