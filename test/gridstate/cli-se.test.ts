@@ -51,7 +51,13 @@ t.test('gridedge se: noise-free set gives the power-flow state; a gross error is
 t.test('gridedge se: bad input, unobservable sets and unreadable files exit 1 with the reason', async (t) => {
   const cases: [string[], RegExp][] = [
     [['se', '--measurements', 'x.json'], /^gridedge se: --network is required\n$/],
-    [['se', '--network', casePath('case14'), '--measurements', write('bad.json', '{ "measurements": [ ')], /^gridedge se: .*bad\.json: not valid JSON/],
+    [['se', '--network', casePath('case14'), '--measurements', write('bad.json', '{ "measurements": [ ')], /^gridedge se: .*bad\.json:1:21: not valid JSON: unexpected end of file\n$/],
+    // The reviewer's o_syntax.json (/tmp/review-alg): a doubled comma on line 2.
+    [
+      ['se', '--network', casePath('case14'), '--measurements', write('syntax.json', '{"baseMVA":100,"measurements":[\n{"type":"vm","bus":1,"value":1,"sigma":0.01},,]}\n')],
+      /^gridedge se: .*syntax\.json:2:46: not valid JSON: unexpected ','\n$/,
+    ],
+    [['se', '--network', write('net.json', '{ "format": "gridedge-network",\n  "baseMVA": 100 "buses": [] }'), '--measurements', 'm.json'], /^gridedge se: .*net\.json:2:18: not valid JSON: expected ',' or '}', found '"'\n$/],
     [['se', '--network', casePath('case14'), '--measurements', join(dir, 'none.json')], /^gridedge se: .*none\.json: cannot read: ENOENT\n$/],
     [
       ['se', '--network', casePath('case14'), '--measurements', write('wrong.json', { measurements: [{ type: 'vm', bus: 15, value: 1, sigma: 0.01 }, { type: 'vm', bus: 1, value: 1, sigma: 0 }] })],

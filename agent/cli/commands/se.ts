@@ -1,5 +1,4 @@
 /** `gridedge se --network CASE --measurements FILE.json`: one WLS state estimate; prints JSON. */
-import { readFileSync } from 'node:fs';
 import { EXIT, positiveNumber, type Command } from '../command.js';
 
 export const seCommand: Command = {
@@ -45,19 +44,12 @@ export const seCommand: Command = {
       return EXIT.badInput;
     }
     const { GridInputError, buildModel } = await import('../../../algorithms/grid/index.js');
-    const { loadNetwork } = await import('../../../algorithms/grid/load.js');
+    const { loadJson, loadNetwork } = await import('../../../algorithms/grid/load.js');
     const { measurementsFromJson } = await import('../../../algorithms/grid/measurements.js');
     const { estimateState } = await import('../../../algorithms/grid/estimator.js');
     try {
       const net = loadNetwork(network.includes(',') ? network.split(',') : network);
-      let doc: unknown;
-      try {
-        doc = JSON.parse(readFileSync(file, 'utf8'));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        io.err(`gridedge se: ${file}: ${code ? `cannot read: ${code}` : `not valid JSON: ${(e as Error).message}`}\n`);
-        return EXIT.badInput;
-      }
+      const doc = loadJson(file);
       const model = buildModel(net);
       const meas = measurementsFromJson(model, doc, file);
       const r = estimateState(model, meas, {
