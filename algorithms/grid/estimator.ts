@@ -5,9 +5,9 @@
  * symbolic part is built once per measurement set and reused across iterations.
  *
  * State: the voltage magnitude of every energized bus and the angle of every energized bus except
- * the reference buses, whose angle stays at the network's value, unless the set holds PMU angles
- * (va): then every angle is a state and the PMUs give the reference. Start: flat (1 pu, reference
- * angle; with PMUs, the mean measured angle).
+ * the reference buses, whose angle stays at the network's value, decided per island: in an island
+ * whose measurements include PMU angles (va), every angle is a state and the PMUs give the reference.
+ * Start: flat (1 pu; the reference angle, or in an island with PMUs the mean of its measured angles).
  *
  * Before solving, the observability check (observability.ts) names the buses the set does not
  * determine; an unobservable set is an UnobservableError, nothing is estimated.
@@ -16,13 +16,15 @@
  * freedom, the normalised residuals r_k / √Ω_kk (Ω = W⁻¹ − H G⁻¹ Hᵀ) are computed; the measurement
  * with the largest one, when above `rnThreshold`, is removed and the state estimated again (from the
  * last state), until the test passes or no normalised residual is above the threshold. Critical
- * measurements (Ω_kk ≈ 0) are never removed: their errors cannot be detected.
+ * measurements (Ω_kk ≈ 0) are never removed: their errors cannot be detected. When removing the
+ * largest would leave the set unobservable, it is kept (reported in `suspect_data`, not `bad_data`),
+ * removal stops and the result says the chi-square test failed.
  */
 import { chi2Inv } from './chi2.js';
 import { GridInputError } from './errors.js';
 import { busList, injections, islands, type GridModel } from './model.js';
 import type { Meas, MeasurementType } from './measurements.js';
-import { checkObservability, type ObservabilityResult } from './observability.js';
+import { checkObservability, fixedAngles, type ObservabilityResult } from './observability.js';
 import { ldlFactor, ldlSolve, ldlSymbolic, minimumDegree, Pattern, type LdlFactors, type LdlSymbolic } from './sparse.js';
 
 export class UnobservableError extends GridInputError {
@@ -51,6 +53,11 @@ export interface BadDatum {
   rn: number;
 }
 
+/** A measurement identified as bad data but kept in the estimate; `reason` says why it was kept. */
+export interface SuspectDatum extends BadDatum {
+  reason: string;
+}
+
 export interface EstimateResult {
   converged: boolean;
   iterations: number;
@@ -61,7 +68,14 @@ export interface EstimateResult {
   chi2Threshold: number;
   /** J within the threshold after bad-data removal (true when dof is 0: nothing to test). */
   chi2Passed: boolean;
+  /** Measurements identified as bad data and removed: none of them is used in the estimate. */
   bad_data: BadDatum[];
+  /**
+   * The measurement with the largest normalised residual (above the threshold) when removing it
+   * would leave the set unobservable: it is kept and used in the estimate, which then fails the
+   * chi-square test. At most one (removal stops there).
+   */
+  suspect_data: SuspectDatum[];
   /** Measurements used in the final estimate. */
   used: number;
   vm: Float64Array;
@@ -319,13 +333,13 @@ const structureKey = (meas: readonly Meas[]): string => meas.map((z) => `${z.typ
 /** Observability depends on the network and the measurement structure only: the last 8 per model are kept. */
 const observability = new WeakMap<GridModel, Map<string, ObservabilityResult>>();
 
-function observabilityOf(m: GridModel, meas: readonly Meas[]): ObservabilityResult {
-  const key = structureKey(meas);
+function observabilityOf(m: GridModel, meas: readonly Meas[], fixed: Uint8Array): ObservabilityResult {
+  const key = `${fixed.join('')}|${structureKey(meas)}`;
   let byKey = observability.get(m);
   if (!byKey) observability.set(m, (byKey = new Map()));
   let r = byKey.get(key);
   if (!r) {
-    r = checkObservability(m, meas);
+    r = checkObservability(m, meas, fixed);
     if (byKey.size >= 8) byKey.delete(byKey.keys().next().value!);
     byKey.set(key, r);
   }
@@ -352,29 +366,29 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
   const maxIter = opts.maxIter ?? 50;
   const alpha = opts.alpha ?? 0.01;
   const rnMax = opts.rnThreshold ?? 3;
-  const anyVa = meas.some((z) => z.type === 'va');
   const isl = islands(m);
-  const fixed = new Uint8Array(m.n);
-  const vm = new Float64Array(m.n);
+  const fixed = fixedAngles(m, meas);
+  const vm = new Float64Array(m.n).fill(1);
   const va = new Float64Array(m.n);
-  const refAngle = new Float64Array(m.n);
-  for (const g of isl) {
+  const islandOf = new Int32Array(m.n).fill(-1);
+  isl.forEach((g, k) => g.forEach((i) => (islandOf[i] = k)));
+  const pmuIn: Meas[][] = isl.map(() => []);
+  for (const z of meas) if (z.type === 'va') pmuIn[islandOf[z.at]!]!.push(z);
+  isl.forEach((g, k) => {
+    const pmu = pmuIn[k]!;
     const ref = g.find((i) => m.net.buses[i]!.type === 'ref');
-    if (ref === undefined && !anyVa) throw new GridInputError('island', `the island of buses ${busList(m, g)} has no reference bus and no PMU angle measurement`);
-    for (const i of g) refAngle[i] = ref === undefined ? 0 : (m.net.buses[ref]!.va_deg * Math.PI) / 180;
-  }
-  const vaMeas = meas.filter((z) => z.type === 'va');
-  const mean = vaMeas.length ? vaMeas.reduce((s, z) => s + z.value, 0) / vaMeas.length : 0;
-  for (let i = 0; i < m.n; i++) {
-    vm[i] = 1;
-    va[i] = anyVa ? mean : refAngle[i]!;
-    if (!anyVa && m.net.buses[i]!.type === 'ref') fixed[i] = 1;
-  }
-  const obs = observabilityOf(m, meas);
+    if (ref === undefined && !pmu.length) throw new GridInputError('island', `the island of buses ${busList(m, g)} has no reference bus and no PMU angle measurement`);
+    // Flat start: an island with PMU angles starts at their mean; one without at its (first)
+    // reference bus's angle, and each of its reference buses stays at its own.
+    const start = pmu.length ? pmu.reduce((s, z) => s + z.value, 0) / pmu.length : (m.net.buses[ref!]!.va_deg * Math.PI) / 180;
+    for (const i of g) va[i] = fixed[i] ? (m.net.buses[i]!.va_deg * Math.PI) / 180 : start;
+  });
+  const obs = observabilityOf(m, meas, fixed);
   if (!obs.observable) throw new UnobservableError(obs);
 
   let active = [...meas];
   const bad: BadDatum[] = [];
+  const suspect: SuspectDatum[] = [];
   let total = 0;
   for (;;) {
     const w = wlsFor(m, active, fixed);
@@ -397,6 +411,7 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
       chi2Threshold: thr,
       chi2Passed: passed,
       bad_data: bad,
+      suspect_data: suspect,
       used: active.length,
       vm,
       va,
@@ -408,9 +423,14 @@ export function estimateState(m: GridModel, meas: readonly Meas[], opts: Estimat
     for (let k = 0; k < rn.length; k++) if (Number.isFinite(rn[k]!) && (kMax < 0 || rn[k]! > rn[kMax]!)) kMax = k;
     if (kMax < 0 || rn[kMax]! <= rnMax) return done();
     const z = active[kMax]!;
-    bad.push({ index: z.index, type: z.type, rn: rn[kMax]! });
     const rest = active.filter((_, k) => k !== kMax);
-    if (!observabilityOf(m, rest).observable) return done();
+    const without = observabilityOf(m, rest, fixed);
+    if (!without.observable) {
+      // Kept: the estimate above still uses it, and the chi-square test stays failed.
+      suspect.push({ index: z.index, type: z.type, rn: rn[kMax]!, reason: `kept: removing it would leave the set unobservable (${without.reason!.replace(/^unobservable: /, '')})` });
+      return done();
+    }
+    bad.push({ index: z.index, type: z.type, rn: rn[kMax]! });
     active = rest;
   }
 }

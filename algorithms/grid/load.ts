@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { jsonSyntaxError, lineColumn } from '../common/json-syntax.js';
 import { parseCgmes } from './cgmes.js';
 import { GridInputError } from './errors.js';
 import { parseMatpower } from './matpower.js';
@@ -16,6 +17,27 @@ function read(file: string): string {
   } catch (e) {
     throw new GridInputError('format', `${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+}
+
+/**
+ * Parses JSON text (a leading byte-order mark is skipped); a syntax error is a GridInputError
+ * `file:line:column: not valid JSON: reason`.
+ */
+export function parseJson(text: string, file: string): unknown {
+  const body = text.replace(/^\uFEFF/, '');
+  try {
+    return JSON.parse(body);
+  } catch (e) {
+    const where = jsonSyntaxError(body);
+    if (!where) throw new GridInputError('syntax', `${file}: not valid JSON: ${(e as Error).message.split('\n')[0]}`);
+    const { line, column } = lineColumn(body, where.offset);
+    throw new GridInputError('syntax', `${file}:${line}:${column}: not valid JSON: ${where.reason}`);
+  }
+}
+
+/** Reads and parses a JSON file (a network or a measurement file): errors as read() and parseJson(). */
+export function loadJson(file: string): unknown {
+  return parseJson(read(file), file);
 }
 
 /** `paths`: one path, or several (CGMES profiles). */
@@ -40,17 +62,7 @@ export function loadNetwork(paths: string | readonly string[]): Network {
     } else files.push(p);
   }
   if (files.length === 1 && /\.m$/i.test(files[0]!)) return parseMatpower(read(files[0]!), files[0]!);
-  if (files.length === 1 && /\.json$/i.test(files[0]!)) {
-    const f = files[0]!;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(read(f));
-    } catch (e) {
-      if (e instanceof GridInputError) throw e;
-      throw new GridInputError('syntax', `${f}: not valid JSON: ${(e as Error).message}`);
-    }
-    return networkFromJson(doc, f);
-  }
+  if (files.length === 1 && /\.json$/i.test(files[0]!)) return networkFromJson(loadJson(files[0]!), files[0]!);
   const other = files.filter((f) => !/\.xml$/i.test(f));
   if (other.length)
     throw new GridInputError('format', `${other[0]}: unknown network format (a MATPOWER .m file, a .json network, or CGMES .xml profiles are read)`);

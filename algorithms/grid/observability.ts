@@ -3,8 +3,8 @@
  * Abur & Expósito, "Power System State Estimation", ch. 4):
  *
  * - P-θ: every branch taken with unit admittance; a P flow measurement is the row e_f − e_t, a P
- *   injection the Laplacian row of its bus, a PMU angle (va) the row e_i. With no angle measurement,
- *   each island's reference bus is fixed (row e_ref).
+ *   injection the Laplacian row of its bus, a PMU angle (va) the row e_i. In each island without an
+ *   angle measurement, the reference buses are fixed (row e_ref); an island with one has none fixed.
  * - Q-V: the same with Q measurements, and a voltage magnitude measurement (vm) as the row e_i.
  *
  * The gain H'H of each model is factored (LDLᵀ); zero pivots mean unobservable states. The null
@@ -12,7 +12,7 @@
  * where they are not zero. The branches across which they differ are unobservable; the rest group
  * the unobservable buses into islands, which the result names.
  */
-import { busList, type GridModel } from './model.js';
+import { busList, islands, type GridModel } from './model.js';
 import type { Meas } from './measurements.js';
 import { ldlFactor, ldlNullSpace, ldlSymbolic, minimumDegree, Pattern } from './sparse.js';
 
@@ -107,19 +107,36 @@ function laplacianRow(m: GridModel, i: number): { cols: number[]; vals: number[]
   return { cols, vals };
 }
 
-/** Checks that `meas` determines every bus angle and magnitude (see the file comment). */
-export function checkObservability(m: GridModel, meas: readonly Meas[]): ObservabilityResult {
+/**
+ * The buses whose angle is not a state (fixed at the network's value): in each island without a PMU
+ * angle (va) measurement, its reference buses; in an island with one, none (the PMUs give the
+ * reference there).
+ */
+export function fixedAngles(m: GridModel, meas: readonly Meas[]): Uint8Array {
+  const isl = islands(m);
+  const islandOf = new Int32Array(m.n).fill(-1);
+  isl.forEach((g, k) => g.forEach((i) => (islandOf[i] = k)));
+  const hasVa = new Uint8Array(isl.length);
+  for (const z of meas) if (z.type === 'va') hasVa[islandOf[z.at]!] = 1;
+  const fixed = new Uint8Array(m.n);
+  for (let i = 0; i < m.n; i++) if (islandOf[i]! >= 0 && !hasVa[islandOf[i]!] && m.net.buses[i]!.type === 'ref') fixed[i] = 1;
+  return fixed;
+}
+
+/**
+ * Checks that `meas` determines every bus angle and magnitude (see the file comment). `fixed`: the
+ * buses whose angle is not a state (default: fixedAngles(m, meas)).
+ */
+export function checkObservability(m: GridModel, meas: readonly Meas[], fixed: Uint8Array = fixedAngles(m, meas)): ObservabilityResult {
   const pRows: { cols: number[]; vals: number[] }[] = [];
   const qRows: { cols: number[]; vals: number[] }[] = [];
-  let anyVa = false;
   for (const z of meas) {
     const rows = z.type === 'p_flow' || z.type === 'p_inj' || z.type === 'va' ? pRows : qRows;
     if (z.type === 'p_flow' || z.type === 'q_flow') rows.push({ cols: [m.f[z.at]!, m.t[z.at]!], vals: [1, -1] });
     else if (z.type === 'p_inj' || z.type === 'q_inj') rows.push(laplacianRow(m, z.at));
     else rows.push({ cols: [z.at], vals: [1] });
-    if (z.type === 'va') anyVa = true;
   }
-  if (!anyVa) m.net.buses.forEach((b, i) => b.type === 'ref' && pRows.push({ cols: [i], vals: [1] }));
+  for (let i = 0; i < m.n; i++) if (fixed[i]) pRows.push({ cols: [i], vals: [1] });
   const p = check(m, pRows);
   const q = check(m, qRows);
   const res: ObservabilityResult = {

@@ -276,23 +276,22 @@ function report(m: GridModel, net: Network, vm: Float64Array, va: Float64Array, 
   const q = new Float64Array(n);
   injections(m, re, im, p, q, new Float64Array(n), new Float64Array(n));
   const base = net.baseMVA;
-  // Generator outputs: the bus injection plus load, shared among the bus's in-service generators
-  // (active power as scheduled except at the reference bus, reactive power equally).
-  const genCount = new Int32Array(n);
-  for (const g of net.gens) if (g.status) genCount[m.index.get(g.bus)!]!++;
+  // Generator outputs: active power as scheduled except at the reference bus (the first in-service
+  // generator there takes the injection plus load minus the others' schedule); reactive power by
+  // generatorQ (below).
+  const qg = generatorQ(m, net, q);
   const firstRef = new Map<number, boolean>();
   const gens = net.gens.map((g, row) => {
     const i = m.index.get(g.bus)!;
     if (!g.status) return { row: row + 1, bus: g.bus, pg_mw: 0, qg_mvar: 0 };
     const b = net.buses[i]!;
-    const qg = (q[i]! * base + b.qd) / genCount[i]!;
     let pg = g.pg;
     if (b.type === 'ref') {
       const others = net.gens.filter((o) => o.status && o.bus === g.bus && o !== g).reduce((s, o) => s + o.pg, 0);
       pg = firstRef.has(i) ? g.pg : p[i]! * base + b.pd - others;
       firstRef.set(i, true);
     }
-    return { row: row + 1, bus: g.bus, pg_mw: pg, qg_mvar: qg };
+    return { row: row + 1, bus: g.bus, pg_mw: pg, qg_mvar: qg[row]! };
   });
   const branches = net.branches.map((br, l) => {
     const s = branchFlow(m, l, re, im);
@@ -310,4 +309,56 @@ function report(m: GridModel, net: Network, vm: Float64Array, va: Float64Array, 
     model: m,
     qLimited,
   };
+}
+
+/**
+ * Reactive output (MVAr) of each generator (by row; 0 when out of service), as MATPOWER's pfsoln:
+ * - at a bus the input types PQ, each in-service generator keeps its scheduled qg;
+ * - otherwise the bus total Qtot = Q injection + qd is shared among the bus's in-service generators
+ *   in proportion to their reactive ranges: Qg_i = Qmin_i + (Qtot − ΣQmin)·(Qmax_i − Qmin_i)/(ΣQmax − ΣQmin).
+ *   An infinite limit is replaced by ±M, M = |Qtot| plus the magnitudes of the bus's finite limits.
+ *   When ΣQmax = ΣQmin (within 10 machine epsilons), every generator gets its Qmin plus an equal
+ *   share of Qtot − ΣQmin. A single generator gets Qtot.
+ */
+function generatorQ(m: GridModel, net: Network, q: Float64Array): Float64Array {
+  const base = net.baseMVA;
+  const out = new Float64Array(net.gens.length);
+  const atBus = new Map<number, number[]>();
+  net.gens.forEach((g, row) => {
+    if (!g.status) return;
+    const i = m.index.get(g.bus)!;
+    if (net.buses[i]!.type === 'pq') {
+      out[row] = g.qg;
+      return;
+    }
+    const list = atBus.get(i);
+    if (list) list.push(row);
+    else atBus.set(i, [row]);
+  });
+  for (const [i, rows] of atBus) {
+    const total = q[i]! * base + net.buses[i]!.qd;
+    if (rows.length === 1) {
+      out[rows[0]!] = total;
+      continue;
+    }
+    let big = Math.abs(total);
+    for (const r of rows) {
+      const g = net.gens[r]!;
+      if (Number.isFinite(g.qmax)) big += Math.abs(g.qmax);
+      if (Number.isFinite(g.qmin)) big += Math.abs(g.qmin);
+    }
+    const proxy = (v: number): number => (v === Infinity ? big : v === -Infinity ? -big : v);
+    const lo = rows.map((r) => proxy(net.gens[r]!.qmin));
+    const hi = rows.map((r) => proxy(net.gens[r]!.qmax));
+    const sumLo = lo.reduce((s, v) => s + v, 0);
+    const sumHi = hi.reduce((s, v) => s + v, 0);
+    if (Math.abs(sumHi - sumLo) < 10 * Number.EPSILON) {
+      const share = (total - sumLo) / rows.length;
+      rows.forEach((r, k) => (out[r] = lo[k]! + share));
+    } else {
+      const frac = (total - sumLo) / (sumHi - sumLo);
+      rows.forEach((r, k) => (out[r] = lo[k]! + frac * (hi[k]! - lo[k]!)));
+    }
+  }
+  return out;
 }

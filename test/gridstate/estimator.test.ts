@@ -185,3 +185,61 @@ t.test('an island without a reference bus and without PMU angles cannot be estim
   t.equal(e.reason, 'island');
   t.match(e.message, /the island of buses 8 has no reference bus and no PMU angle measurement/);
 });
+
+// Reviewer's repro (/tmp/review-alg/o_onevm2.json): case14's full set with every vm dropped except
+// bus 1's, which carries a gross error of +0.15 pu. Here generated from MATPOWER's solved case14 with
+// seeded noise (prng seed 7), the error added to the noisy value.
+t.test('a bad measurement whose removal would leave the set unobservable is kept, reported apart from bad_data, and the chi-square test fails', async (t) => {
+  const net = loadCase('case14');
+  const ref = reference('case14');
+  const g = gaussian(prng(7));
+  const list = referenceMeasurements(net, ref, (s) => s * g()).filter((z) => z.type !== 'vm' || z.bus === 1);
+  const k = list.findIndex((z) => z.type === 'vm');
+  list[k]!.value += 0.15;
+  const m = buildModel(net);
+  const r = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(r.converged);
+  t.same(r.bad_data, [], 'nothing is listed as removed');
+  t.equal(r.used, list.length, 'every measurement is used, the vm at bus 1 included');
+  t.equal(r.suspect_data.length, 1);
+  t.equal(r.suspect_data[0]!.index, k, 'the vm at bus 1 is the suspect');
+  t.equal(r.suspect_data[0]!.type, 'vm');
+  t.ok(r.suspect_data[0]!.rn > 3, `rn = ${r.suspect_data[0]!.rn.toFixed(1)}`);
+  t.match(r.suspect_data[0]!.reason, /^kept: removing it would leave the set unobservable \(the voltage magnitudes of buses 1, 2, 3/);
+  t.equal(r.chi2Passed, false, `J = ${r.J.toFixed(1)} above ${r.chi2Threshold.toFixed(1)}`);
+  t.ok(r.J > r.chi2Threshold);
+  const vm1 = r.buses.find((b) => b.bus === 1)!.vm;
+  t.ok(vm1 - ref.buses[0]!.vm > 0.05, `the estimate carries the error: bus 1 vm ${vm1.toFixed(3)} vs MATPOWER ${ref.buses[0]!.vm}`);
+});
+
+// Reviewer's repro (/tmp/review-alg/c14_island_ref.m with isl_meas_pmu.json): case14 with branch 7-8
+// out of service and bus 8 (now alone) a reference bus; one PMU angle at bus 1 in the main island.
+t.test('the angle reference is decided per island: a PMU angle in one island leaves another island its reference bus', async (t) => {
+  const net = loadCase('case14');
+  const ref = reference('case14');
+  const row = net.branches.findIndex((b) => b.from === 7 && b.to === 8);
+  net.branches[row]!.status = false;
+  net.buses.find((b) => b.bus === 8)!.type = 'ref';
+  const m = buildModel(net);
+  // MATPOWER's state still satisfies every measurement but the flows on 7-8 and the injections at 7
+  // and 8 (which included them): those are left out.
+  const list = referenceMeasurements(net, ref).filter((z) => z.branch !== row + 1 && !((z.type === 'p_inj' || z.type === 'q_inj') && (z.bus === 7 || z.bus === 8)));
+  const without = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(without.converged, 'without a PMU angle: each island has its reference bus');
+  list.push({ type: 'va', bus: 1, value: 0, sigma: 0.01 });
+  const r = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(r.converged, 'with a PMU angle at bus 1');
+  t.ok(r.J < 1e-6, `J = ${r.J.toExponential(2)}`);
+  const main = r.buses.filter((b) => b.bus !== 8);
+  const dv = Math.max(...main.map((b) => Math.abs(b.vm - ref.buses[b.bus - 1]!.vm)));
+  const da = Math.max(...main.map((b) => Math.abs(b.va_deg - ref.buses[b.bus - 1]!.va_deg)));
+  t.ok(dv < 1e-6 && da < 1e-4, `main island as MATPOWER (vm ${dv.toExponential(2)} pu, angle ${da.toExponential(2)} deg)`);
+  const b8 = r.buses.find((b) => b.bus === 8)!;
+  t.ok(Math.abs(b8.vm - 1.09) < 1e-6, `bus 8 vm ${b8.vm} (measured 1.09)`);
+  t.equal(b8.va_deg, -13.36, 'bus 8 keeps its reference angle from the bus table');
+  // The PMU island's reference bus is a state there: a PMU angle of 10° moves the whole main island.
+  list[list.length - 1]!.value = 10;
+  const shifted = estimateState(m, prepareMeasurements(m, list, 100));
+  t.ok(Math.abs(shifted.buses[0]!.va_deg - 10) < 1e-6, `bus 1 at ${shifted.buses[0]!.va_deg.toFixed(6)}° (the PMU), not fixed at 0`);
+  t.equal(shifted.buses.find((b) => b.bus === 8)!.va_deg, -13.36, 'bus 8 unchanged');
+});

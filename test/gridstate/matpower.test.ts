@@ -92,7 +92,12 @@ t.test('loadNetwork: by extension, with a clear error for unreadable or unknown 
   writeFileSync(join(dir, 'x.csv'), 'a,b');
   t.match(gridError(() => loadNetwork(join(dir, 'x.csv'))).message, /x\.csv: unknown network format/);
   writeFileSync(join(dir, 'n.json'), '{ "format": "gridedge-network", ');
-  t.match(gridError(() => loadNetwork(join(dir, 'n.json'))).message, /n\.json: not valid JSON/);
+  t.match(gridError(() => loadNetwork(join(dir, 'n.json'))).message, /n\.json:1:33: not valid JSON: expected a property name in double quotes, found end of file$/);
+  // A JSON network's syntax error names its line and column, as the .m parser does.
+  writeFileSync(join(dir, 'n.json'), '{ "format": "gridedge-network",\n  "buses": [ { "bus": 1 } ]\n  "gens": [] }');
+  const syn = gridError(() => loadNetwork(join(dir, 'n.json')));
+  t.equal(syn.reason, 'syntax');
+  t.match(syn.message, /n\.json:3:3: not valid JSON: expected ',' or '}', found '"'$/);
   writeFileSync(join(dir, 'n.json'), JSON.stringify({ format: 'gridedge-network', baseMVA: 100, buses: [{ bus: 1, type: 'slack' }], gens: [], branches: [{ from: 1, to: 2, x: 'a' }] }));
   const e = gridError(() => loadNetwork(join(dir, 'n.json')));
   t.match(e.problems, [/buses\[0\]\.type: must be pq, pv, ref or isolated, got "slack"/, /branches\[0\]\.x: must be a finite number, got "a"/]);

@@ -43,6 +43,15 @@ for (const name of CASES) {
       if (net.gens[i]!.status) dg = Math.max(dg, Math.abs(g.pg_mw - q.pg_mw));
     });
     t.ok(dg < 1e-4, `generator outputs match (${dg.toExponential(2)} MW)`);
+    // Reactive output of every generator (out of service: 0), shared at multi-generator buses as
+    // MATPOWER's pfsoln does.
+    let dq = 0;
+    let worst = -1;
+    r.gens.forEach((g, i) => {
+      const d = Math.abs(g.qg_mvar - ref.gens[i]!.qg_mvar);
+      if (d > dq) [dq, worst] = [d, i];
+    });
+    t.ok(dq < 1e-5, `generator reactive outputs match (largest difference ${dq.toExponential(2)} MVAr${worst >= 0 ? `, generator row ${worst + 1}: ${r.gens[worst]!.qg_mvar.toFixed(4)} vs ${ref.gens[worst]!.qg_mvar.toFixed(4)}` : ''})`);
   });
 }
 
@@ -121,4 +130,37 @@ t.test('bad input: an island without a slack, and a flow that does not converge'
   t.notOk(r.converged, 'eight times the load has no solution');
   t.equal(r.iterations, 10, 'stopped at the iteration limit');
   t.ok(r.mismatch > 1e-8, `mismatch reported: ${r.mismatch}`);
+});
+
+// MATPOWER's pfsoln rules for sharing a bus's reactive output (MATPOWER 8.1 lib/pfsoln.m), worked by
+// hand on case14's bus 2, whose total is MATPOWER's solved qg of its one generator (case14.pf.json),
+// with a second generator added (pg 0, so the flow itself is unchanged).
+t.test('reactive output shared at a bus: infinite limits by the proxy M, equal limits equally, PQ buses as scheduled', async (t) => {
+  const ref = reference('case14');
+  const total = ref.gens.find((g) => g.bus === 2)!.qg_mvar;
+  const withSecond = (qmax: number, qmin: number, first?: { qmax: number; qmin: number }): number[] => {
+    const net = loadCase('case14');
+    const g2 = net.gens.find((g) => g.bus === 2)!;
+    if (first) Object.assign(g2, first);
+    net.gens.push({ ...g2, pg: 0, qg: 0, qmax, qmin });
+    const r = runPowerFlow(net);
+    t.ok(Math.abs(r.buses[1]!.vm - ref.buses[1]!.vm) < 1e-9, 'the flow is unchanged');
+    return r.gens.filter((g) => g.bus === 2).map((g) => g.qg_mvar);
+  };
+  // Generator 2: [-40, 50]; the added one unlimited: M = |Qtot| + 50 + 40 stands for its infinity.
+  const M = Math.abs(total) + 90;
+  const frac = (total - (-40 - M)) / (50 + M - (-40 - M));
+  let q = withSecond(Infinity, -Infinity);
+  t.ok(Math.abs(q[0]! - (-40 + frac * 90)) < 1e-9 && Math.abs(q[1]! - (-M + frac * 2 * M)) < 1e-9, `${q.map((v) => v.toFixed(4)).join(', ')} MVAr`);
+  t.ok(Math.abs(q[0]! + q[1]! - total) < 1e-9, 'the shares add up to the bus total');
+  // Both at qmin = qmax = 10: no range, each gets 10 + (Qtot - 20) / 2.
+  q = withSecond(10, 10, { qmax: 10, qmin: 10 });
+  t.ok(Math.abs(q[0]! - (10 + (total - 20) / 2)) < 1e-9 && Math.abs(q[1]! - q[0]!) < 1e-12, `${q.map((v) => v.toFixed(4)).join(', ')} MVAr`);
+  // A bus typed PQ: each generator keeps its scheduled qg.
+  const net = loadCase('case14');
+  net.buses[1]!.type = 'pq';
+  const g2 = net.gens.find((g) => g.bus === 2)!;
+  net.gens.push({ ...g2, pg: 0, qg: 5 });
+  g2.qg = 30;
+  t.same(runPowerFlow(net).gens.filter((g) => g.bus === 2).map((g) => g.qg_mvar), [30, 5]);
 });

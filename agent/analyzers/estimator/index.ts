@@ -83,8 +83,11 @@ export interface EstimatorState {
   J?: number;
   dof?: number;
   chi2_threshold?: number;
+  chi2_passed?: boolean;
   /** index: position in the configured measurements list. */
   bad_data?: { index: number; type: string; rn: number; device: string; field: string }[];
+  /** Identified as bad data but kept (removing it would leave the set unobservable); used in the estimate. */
+  suspect_data?: { index: number; type: string; rn: number; reason: string; device: string; field: string }[];
   used?: number;
   skipped: Skipped[];
 }
@@ -174,6 +177,10 @@ export class EstimatorAnalyzer implements Analyzer {
         return { index: k, type: b.type, rn: b.rn, device: this.inputs[k]!.cfg.device, field: this.inputs[k]!.cfg.field };
       });
       if (bad.length) this.counters?.inc('estimator_bad_data', { analyzer: this.id }, bad.length);
+      const suspect = r.suspect_data.map((b) => {
+        const k = usedIndex[b.index]!;
+        return { index: k, type: b.type, rn: b.rn, reason: b.reason, device: this.inputs[k]!.cfg.device, field: this.inputs[k]!.cfg.field };
+      });
       state = {
         status: 'estimated',
         ts: nowMicros,
@@ -185,7 +192,9 @@ export class EstimatorAnalyzer implements Analyzer {
         J: r.J,
         dof: r.dof,
         chi2_threshold: r.chi2Threshold,
+        chi2_passed: r.chi2Passed,
         bad_data: bad,
+        suspect_data: suspect,
         used: r.used,
         skipped,
       };

@@ -1,5 +1,4 @@
 /** `gridedge se --network CASE --measurements FILE.json`: one WLS state estimate; prints JSON. */
-import { readFileSync } from 'node:fs';
 import { EXIT, positiveNumber, type Command } from '../command.js';
 
 export const seCommand: Command = {
@@ -16,8 +15,13 @@ export const seCommand: Command = {
   positionals: [],
   details: [
     'Output: { "converged", "iterations", "buses": [ { "bus", "vm", "va_deg" } ], "J", "dof", "chi2_threshold",',
-    '  "bad_data": [ { "index", "type", "rn" } ], "used" } (index: 0-based position in the measurement file).',
-    'Exit codes: 0 estimated, 1 bad input, an unobservable set or no convergence (the reason on stderr).',
+    '  "chi2_passed", "bad_data": [ { "index", "type", "rn" } ], "suspect_data": [ { "index", "type", "rn", "reason" } ],',
+    '  "used", "warnings" } (index: 0-based position in the measurement file). bad_data: identified and removed, not',
+    '  used. suspect_data: the largest normalised residual when removing it would leave the set unobservable: kept',
+    '  and used, so the estimate carries its error. chi2_passed: J within chi2_threshold after removal.',
+    'Exit codes: 0 estimated and the chi-square test passed (or --no-bad-data: the test is reported, not acted on);',
+    '  1 bad input, an unobservable set, no convergence, or the chi-square test failed (bad data left in the',
+    '  estimate; the JSON is still printed, the reason on stderr).',
     'Example:',
     '  gridedge se --network case14.m --measurements meas.json',
   ].join('\n'),
@@ -40,19 +44,12 @@ export const seCommand: Command = {
       return EXIT.badInput;
     }
     const { GridInputError, buildModel } = await import('../../../algorithms/grid/index.js');
-    const { loadNetwork } = await import('../../../algorithms/grid/load.js');
+    const { loadJson, loadNetwork } = await import('../../../algorithms/grid/load.js');
     const { measurementsFromJson } = await import('../../../algorithms/grid/measurements.js');
     const { estimateState } = await import('../../../algorithms/grid/estimator.js');
     try {
       const net = loadNetwork(network.includes(',') ? network.split(',') : network);
-      let doc: unknown;
-      try {
-        doc = JSON.parse(readFileSync(file, 'utf8'));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        io.err(`gridedge se: ${file}: ${code ? `cannot read: ${code}` : `not valid JSON: ${(e as Error).message}`}\n`);
-        return EXIT.badInput;
-      }
+      const doc = loadJson(file);
       const model = buildModel(net);
       const meas = measurementsFromJson(model, doc, file);
       const r = estimateState(model, meas, {
@@ -60,10 +57,27 @@ export const seCommand: Command = {
         ...(typeof rn === 'number' ? { rnThreshold: rn } : {}),
         badData: values['no-bad-data'] !== true,
       });
-      const out = { converged: r.converged, iterations: r.iterations, buses: r.buses, J: r.J, dof: r.dof, chi2_threshold: r.chi2Threshold, bad_data: r.bad_data, used: r.used, warnings: net.warnings };
+      const out = {
+        converged: r.converged,
+        iterations: r.iterations,
+        buses: r.buses,
+        J: r.J,
+        dof: r.dof,
+        chi2_threshold: r.chi2Threshold,
+        chi2_passed: r.chi2Passed,
+        bad_data: r.bad_data,
+        suspect_data: r.suspect_data,
+        used: r.used,
+        warnings: net.warnings,
+      };
       io.out(`${JSON.stringify(out, null, 1)}\n`);
       if (!r.converged) {
         io.err(`gridedge se: the estimator did not converge after ${r.iterations} iterations\n`);
+        return EXIT.badInput;
+      }
+      if (!r.chi2Passed && values['no-bad-data'] !== true) {
+        const left = r.suspect_data.map((d) => `; measurement ${d.index} (${d.type}, normalised residual ${d.rn.toFixed(1)}) ${d.reason}`).join('');
+        io.err(`gridedge se: ${file}: the chi-square test failed: J = ${r.J.toFixed(1)} above ${r.chi2Threshold.toFixed(1)} (${r.dof} degrees of freedom, alpha ${typeof alpha === 'number' ? alpha : 0.01})${left}\n`);
         return EXIT.badInput;
       }
       return EXIT.ok;
