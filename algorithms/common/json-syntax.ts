@@ -124,3 +124,19 @@ export function jsonSyntaxError(text: string): { offset: number; reason: string 
     return { offset: (e as { offset: number }).offset, reason: (e as Error).message };
   }
 }
+
+/**
+ * Parses JSON text (a leading byte-order mark skipped): the value, or the message
+ * `file:line:column: not valid JSON: reason` (without a position when the scan finds none).
+ */
+export function parseJsonText(text: string, file: string): { ok: true; value: unknown } | { ok: false; message: string } {
+  const body = text.replace(/^\uFEFF/, '');
+  try {
+    return { ok: true, value: JSON.parse(body) };
+  } catch (e) {
+    const where = jsonSyntaxError(body);
+    if (!where) return { ok: false, message: `${file}: not valid JSON: ${(e as Error).message.split('\n')[0]}` };
+    const { line, column } = lineColumn(body, where.offset);
+    return { ok: false, message: `${file}:${line}:${column}: not valid JSON: ${where.reason}` };
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { jsonSyntaxError, lineColumn } from '../common/json-syntax.js';
+import { parseJsonText } from '../common/json-syntax.js';
 import { parseCgmes } from './cgmes.js';
 import { GridInputError } from './errors.js';
 import { parseMatpower } from './matpower.js';
@@ -24,15 +24,9 @@ function read(file: string): string {
  * `file:line:column: not valid JSON: reason`.
  */
 export function parseJson(text: string, file: string): unknown {
-  const body = text.replace(/^\uFEFF/, '');
-  try {
-    return JSON.parse(body);
-  } catch (e) {
-    const where = jsonSyntaxError(body);
-    if (!where) throw new GridInputError('syntax', `${file}: not valid JSON: ${(e as Error).message.split('\n')[0]}`);
-    const { line, column } = lineColumn(body, where.offset);
-    throw new GridInputError('syntax', `${file}:${line}:${column}: not valid JSON: ${where.reason}`);
-  }
+  const r = parseJsonText(text, file);
+  if (!r.ok) throw new GridInputError('syntax', r.message);
+  return r.value;
 }
 
 /** Reads and parses a JSON file (a network or a measurement file): errors as read() and parseJson(). */

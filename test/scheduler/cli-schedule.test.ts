@@ -47,10 +47,10 @@ t.test('optimisation example with --model pymfm: optimal, every model property h
 
 t.test('bad input: exit 1 naming the file and what is wrong', async (t) => {
   const bad = join(dir, 'bad.json');
-  writeFileSync(bad, '{ "uc_start": ');
+  writeFileSync(bad, '{\n  "uc_start": ,\n}');
   let r = await runCli(['schedule', '--input', bad]);
   t.equal(r.code, 1);
-  t.match(r.stderr, /^gridedge schedule: .*bad\.json: not valid JSON: /);
+  t.match(r.stderr, /^gridedge schedule: .*bad\.json:2:15: not valid JSON: /, 'with the line and column');
   t.equal(r.stdout, '');
 
   const unknown = join(dir, 'unknown.json');

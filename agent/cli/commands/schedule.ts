@@ -1,5 +1,6 @@
 /** `gridedge schedule --input FILE.json [--model pymfm|physical]`: one offline battery schedule; prints JSON. */
 import { readFile } from 'node:fs/promises';
+import { parseJsonText } from '../../../algorithms/common/json-syntax.js';
 import { EXIT, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 
 export const scheduleCommand: Command = {
@@ -38,14 +39,19 @@ export const scheduleCommand: Command = {
       io.err(`gridedge schedule: ${limit}\n`);
       return EXIT.badInput;
     }
-    let raw: unknown;
+    let text: string;
     try {
-      raw = JSON.parse(await readFile(file, 'utf8'));
+      text = await readFile(file, 'utf8');
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      io.err(`gridedge schedule: ${file}: ${err.code ? `cannot read: ${err.message}` : `not valid JSON: ${err.message}`}\n`);
+      io.err(`gridedge schedule: ${file}: cannot read: ${(e as Error).message}\n`);
       return EXIT.badInput;
     }
+    const parsed = parseJsonText(text, file);
+    if (!parsed.ok) {
+      io.err(`gridedge schedule: ${parsed.message}\n`);
+      return EXIT.badInput;
+    }
+    const raw = parsed.value;
     const { normaliseJob, runJob, SchedulerInputError } = await import('../../../algorithms/scheduler/index.js');
     let job;
     try {
