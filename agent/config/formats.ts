@@ -3,6 +3,7 @@
  * "<path>: must be ..." — the loader turns convict's messages into `path: message, got <value>`.
  * Plugin schemas use these (or convict's built-ins) so every problem reads the same way.
  */
+import { statSync } from 'node:fs';
 import { parseDuration } from '../../algorithms/common/duration.js';
 import { filterError } from '../core/topics.js';
 
@@ -40,6 +41,26 @@ export const nonEmptyString: Check = (v) => {
 
 export const optionalString: Check = (v) => {
   if (v !== null && v !== undefined && typeof v !== 'string') throw new Error('must be a string');
+};
+
+/**
+ * A file the agent reads (a PEM certificate or key), or empty for none. A path that does not exist,
+ * or names a folder, is refused now rather than when the agent starts. Whether it is readable is not
+ * checked: `config check` may run as another user than the service (key files are often 0600).
+ * A relative path is read from the agent's working folder (`/var/lib/gridedge` under systemd).
+ */
+export const optionalFile: Check = (v) => {
+  if (v === null || v === undefined || v === '') return;
+  if (typeof v !== 'string') throw new Error('must be a file path (empty: none)');
+  let isFile: boolean;
+  try {
+    isFile = statSync(v).isFile();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`must be a file path (empty: none); no such file from ${process.cwd()}`);
+    return; // EACCES and the like: the service's user may see it; not decided here
+  }
+  if (!isFile) throw new Error('must be a file path (empty: none); this is not a regular file (a folder?)');
 };
 
 /** Device and plugin ids end up in topic names: no wildcards, no '/', no spaces. */

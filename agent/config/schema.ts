@@ -190,8 +190,8 @@ const ROOT: SchemaBranch = {
     },
     sessionHours: { doc: 'Lifetime of a login session or bearer token in hours', format: f.numberRange(0.01, 24 * 365), default: 12 },
     tls: {
-      cert: { doc: 'PEM file of the HTTPS certificate (with http.tls.key; empty: plain HTTP)', format: f.optionalString, default: '' },
-      key: { doc: 'PEM file of the HTTPS private key (with http.tls.cert)', format: f.optionalString, default: '', sensitive: true },
+      cert: { doc: 'PEM file of the HTTPS certificate (with http.tls.key; empty: plain HTTP)', format: f.optionalFile, default: '' },
+      key: { doc: 'PEM file of the HTTPS private key (with http.tls.cert)', format: f.optionalFile, default: '', sensitive: true },
     },
   },
   storage: {

@@ -6,7 +6,7 @@
  * The url and topics are checked in `validate` rather than by their convict formats, so that a bad
  * url and a bad topic are reported together by `gridedge config check`.
  */
-import { intRange, optionalString } from '../../agent/config/formats.js';
+import { intRange, optionalFile, optionalString } from '../../agent/config/formats.js';
 import { showValue } from '../../agent/config/problems.js';
 import { filterError } from '../../agent/core/topics.js';
 import { mqttConnectionProblems, upstreamUrl } from '../../agent/forwarders/options.js';
@@ -54,9 +54,9 @@ export const schema = {
     format: optionalString,
     default: '',
   },
-  ca: { doc: 'PEM file of the CA(s) that signed the broker certificate (empty: the system CAs)', format: optionalString, default: '' },
-  cert: { doc: 'PEM file of our client certificate (with `key`)', format: optionalString, default: '' },
-  key: { doc: 'PEM file of our client private key (with `cert`)', format: optionalString, default: '' },
+  ca: { doc: 'PEM file of the CA(s) that signed the broker certificate (empty: the system CAs)', format: optionalFile, default: '' },
+  cert: { doc: 'PEM file of our client certificate (with `key`)', format: optionalFile, default: '' },
+  key: { doc: 'PEM file of our client private key (with `cert`)', format: optionalFile, default: '' },
   rejectUnauthorized: { doc: 'Check the broker certificate against the CA and the host name (turn off only for tests)', format: Boolean, default: true },
   topics: {
     doc: 'Subscriptions: { filter (MQTT topic filter), device ("+", "meter-+" or a fixed name: each + is what the next + level of the filter matched), fields ({ "v.a.mag": "$.Ua", ... }; absent: the payload is a gateway measurement), ts (JSON path of the timestamp) }',

@@ -5,7 +5,7 @@
  * with `$.mid`, `$.ct`, `$.ce`, packed several per message up to the hub's size limit, at a bounded
  * message rate. See README.md.
  */
-import { intRange, optionalString } from '../../config/formats.js';
+import { intRange, optionalFile, optionalString } from '../../config/formats.js';
 import { NO_INVALID_PATHS, type Forwarder, type ForwarderSpec, type InvalidPaths, type PluginContext, type SendResult, type StoredMessage } from '../../core/plugin.js';
 import { sleep } from '../backoff.js';
 import { ForwardError, PartialSendError } from '../errors.js';
@@ -64,8 +64,8 @@ const schema = {
   deviceId: { doc: 'Device id when no connectionString is given (X.509)', format: optionalString, default: '' },
   moduleId: { doc: 'Module id, to send as a module identity (empty: the device itself)', format: optionalString, default: '' },
   x509: {
-    cert: { doc: 'PEM file of the device certificate (X.509 authentication, instead of a SAS key)', format: optionalString, default: '' },
-    key: { doc: 'PEM file of the device private key (with x509.cert)', format: optionalString, default: '' },
+    cert: { doc: 'PEM file of the device certificate (X.509 authentication, instead of a SAS key)', format: optionalFile, default: '' },
+    key: { doc: 'PEM file of the device private key (with x509.cert)', format: optionalFile, default: '' },
   },
   apiVersion: { doc: 'api-version sent in the MQTT username', format: optionalString, default: '2021-04-12' },
   sasTtlS: {
@@ -78,7 +78,7 @@ const schema = {
     format: optionalUpstreamUrl,
     default: '',
   },
-  ca: { doc: 'PEM file of the CA(s) to trust for the hub certificate (empty: the system CAs)', format: optionalString, default: '' },
+  ca: { doc: 'PEM file of the CA(s) to trust for the hub certificate (empty: the system CAs)', format: optionalFile, default: '' },
   rejectUnauthorized: { doc: 'Check the hub certificate (turn off only for tests)', format: Boolean, default: true },
   maxRate: {
     doc: 'Device-to-cloud messages per second at most, live and backlog together (IoT Hub throttles sends per tier and units)',

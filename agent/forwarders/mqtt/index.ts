@@ -4,7 +4,7 @@
  * Every message gets `"gw"` and `"seq"`. QoS 1 by default: a row counts as delivered on PUBACK.
  * See README.md.
  */
-import { intRange, optionalString } from '../../config/formats.js';
+import { intRange, optionalFile, optionalString } from '../../config/formats.js';
 import type { Forwarder, ForwarderSpec, InvalidPaths, PluginContext, SendResult, StoredMessage } from '../../core/plugin.js';
 import { maskUrlPassword } from '../../core/secrets.js';
 import { ForwardError, PartialSendError } from '../errors.js';
@@ -46,9 +46,9 @@ const schema = {
   username: { doc: 'MQTT username (empty: none)', format: optionalString, default: '' },
   password: { doc: 'MQTT password (empty: none)', format: optionalString, default: '', sensitive: true },
   clientId: { doc: 'MQTT client id (empty: gridedge-<gateway id>-<forwarder id>)', format: optionalString, default: '' },
-  ca: { doc: 'PEM file of the CA(s) that signed the broker certificate (empty: the system CAs)', format: optionalString, default: '' },
-  cert: { doc: 'PEM file of our client certificate (with `key`)', format: optionalString, default: '' },
-  key: { doc: 'PEM file of our client private key (with `cert`)', format: optionalString, default: '' },
+  ca: { doc: 'PEM file of the CA(s) that signed the broker certificate (empty: the system CAs)', format: optionalFile, default: '' },
+  cert: { doc: 'PEM file of our client certificate (with `key`)', format: optionalFile, default: '' },
+  key: { doc: 'PEM file of our client private key (with `cert`)', format: optionalFile, default: '' },
   rejectUnauthorized: {
     doc: 'Check the broker certificate against the CA and the host name (turn off only for tests)',
     format: Boolean,
