@@ -12,9 +12,12 @@
  *   (`WWW-Authenticate: Bearer`), so browsers never ask for it and never send it on their own.
  * - Roles: GET and HEAD need `viewer`; other methods `operator`, unless a route says more with
  *   `config: { role: 'admin' }`. Too low a role: 403 problem.
- * - CSRF: a state-changing request authenticated by the cookie (or by Basic) must be `application/json` (a form
- *   on another site cannot send that without a CORS preflight, which this server never grants),
- *   besides the SameSite=Strict cookie.
+ * - CSRF: a state-changing request authenticated by the cookie (or by Basic) that has a body
+ *   (`content-length` above 0 or `transfer-encoding`) or declares a content type must be
+ *   `application/json` (a form on another site cannot send that without a CORS preflight, which this
+ *   server never grants), besides the SameSite=Strict cookie. One with neither (DELETE, pymfm's PUT
+ *   .../soc?..., logout) passes: a form always declares its content type, even without fields, and
+ *   only forms reach here from another site (a cross-site DELETE or PUT needs the preflight too).
  * - Audit: every login (ok or not) and every state-changing request is logged with the user.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -62,6 +65,13 @@ function basicPair(req: FastifyRequest): { username: string; password: string } 
   const colon = text.indexOf(':');
   if (colon <= 0) return 'malformed';
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/** Whether a request has a body or declares a content type (what a form sends, even an empty one). */
+function mayBeForm(req: FastifyRequest): boolean {
+  const h = req.headers;
+  const length = Number(h['content-length'] ?? '0');
+  return h['content-type'] !== undefined || h['transfer-encoding'] !== undefined || length !== 0; // a malformed length (NaN) counts as a body
 }
 
 const LOGIN_PAGE = `<!doctype html>
@@ -145,7 +155,7 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
     if (!roleAllows(session.role, need)) return refuse(reply, problem(403, `${session.username} is ${session.role}; this needs ${need}`, path));
     const changes = req.method !== 'GET' && req.method !== 'HEAD';
     const ambient = fromCookie !== undefined || basic !== undefined; // what a browser could send by itself
-    if (changes && ambient && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return refuse(reply, problem(415, 'send the request as application/json', path));
+    if (changes && ambient && mayBeForm(req) && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return refuse(reply, problem(415, 'send the request as application/json', path));
     req.session = session;
   });
 

@@ -80,6 +80,18 @@ t.test('a viewer cannot change anything; cookie-authenticated changes must be JS
   const cookie = (opsRes.headers.get('set-cookie') ?? '').split(';')[0]!;
   const form = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
   t.equal(form.status, 415, 'a form post with the cookie is refused');
+  const emptyForm = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' } });
+  t.equal(emptyForm.status, 415, 'so is a form post without fields (it still declares its content type)');
+  const chunked = await fetch(`${base}/api/v1/logout`, {
+    method: 'POST',
+    headers: { cookie },
+    body: new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('a=1')), c.close()) }),
+    duplex: 'half',
+  } as RequestInit);
+  t.equal(chunked.status, 415, 'a chunked body without a content type with the cookie is refused');
+  const bodyless = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { cookie } });
+  t.equal(bodyless.status, 204, 'a change without a body and without a content type passes with the cookie (logout)');
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { cookie } })).status, 401, 'and the session ended');
 });
 
 t.test('wrong passwords: 401 without telling which part was wrong; then the rate limit (429)', async (t) => {

@@ -18,7 +18,9 @@
  * unless `?model=physical` says otherwise. They share the store with `/api/v1/optimizations` (the
  * same job is readable on both). Differences: refusals are problem documents (400/404/409/429, with
  * `detail` as in FastAPI's errors) where pymfm answers 422; access follows gridedge's accounts
- * (bearer token or session), not HTTP Basic.
+ * (`http.users`): a bearer token, the session cookie, or HTTP Basic with an account's user name and
+ * password (what pymfm's clients send; there is no built-in admin/admin). Bodyless DELETE and PUT
+ * (.../battery_specs?battery_id=, .../soc?...) need no content type; a body must be JSON (http/auth.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { problemSchema } from '../../http/problem.js';
