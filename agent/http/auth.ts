@@ -148,7 +148,7 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
       session = r.session;
     } else session = accounts.session(token ?? fromCookie);
     if (!session) {
-      if (req.method === 'GET' && req.url === '/') return reply.redirect('/login', 303);
+      if (req.method === 'GET' && path === '/') return reply.redirect('/login', 303);
       return unauthorized(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token> (or send Authorization: Basic with every request)', path));
     }
     const need: Role = req.routeOptions.config?.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');

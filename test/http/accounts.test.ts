@@ -39,6 +39,9 @@ t.test('without a session: the page redirects to /login, the API answers 401 pro
   const page = await fetch(`${base}/`, { redirect: 'manual' });
   t.equal(page.status, 303);
   t.equal(page.headers.get('location'), '/login');
+  const withQuery = await fetch(`${base}/?x=1`, { redirect: 'manual' });
+  t.equal(withQuery.status, 303, 'the page with a query string redirects too');
+  t.equal(withQuery.headers.get('location'), '/login');
   t.equal((await fetch(`${base}/login`)).status, 200, 'the login page is public');
   for (const path of ['/api/v1/status', '/api/v1/devices', '/metrics']) {
     const r = await fetch(`${base}${path}`);
