@@ -292,4 +292,18 @@ t.test("pymfm's root paths follow the API's access rule (http.users): 401 withou
   t.equal(long.status, 200, 'a job with a 128-character id is accepted');
   const back = await fetch(`${a.httpUrl}/balancing/${'k'.repeat(128)}`, { headers: ops });
   t.equal(back.status, 200, 'and read back');
+
+  // A problem's instance on pymfm's paths is the path with the id percent-encoded, as on /api/v1.
+  const odd = encodeURIComponent('a/b?c#d');
+  for (const [method, path, instance] of [
+    ['GET', `/balancing/${odd}`, `/balancing/${odd}`],
+    ['DELETE', `/balancing/${odd}`, `/balancing/${odd}`],
+    ['DELETE', `/balancing/${odd}/battery_specs?battery_id=x`, `/balancing/${odd}/battery_specs`],
+    ['PUT', `/balancing/${odd}/battery_specs/soc?battery_id=x&soc=0.5`, `/balancing/${odd}/battery_specs/soc`],
+    ['GET', `/api/v1/optimizations/${odd}`, `/api/v1/optimizations/${odd}`],
+  ] as const) {
+    const r = await fetch(`${a.httpUrl}${path}`, { method, headers: ops });
+    t.equal(r.status, 404, `${method} ${path}: 404`);
+    t.equal(((await r.json()) as { instance: string }).instance, instance, 'its instance encodes the id');
+  }
 });
