@@ -124,6 +124,27 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
     return reason === 'rate_limited' ? problem(429, 'too many failed logins from this address; try again later', path) : problem(401, 'wrong user name or password', path);
   };
 
+  // The access check's answers in /openapi.json, on every route it covers that documents its responses
+  // (registered after this, services' scopes included): 401, 429 (HTTP Basic over the failed-login
+  // limit), 403 where the route needs more than viewer (every account reads), 415 on changes (CSRF).
+  app.addHook('onRoute', (route) => {
+    const methods = ([] as string[]).concat(route.method);
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (!response || methods.every((m) => PUBLIC.has(`${m} ${route.url}`))) return;
+    const changes = methods.some((m) => m !== 'GET' && m !== 'HEAD');
+    const need: Role = route.config?.role ?? (changes ? 'operator' : 'viewer');
+    route.schema = {
+      ...route.schema,
+      response: {
+        401: problemSchema,
+        429: problemSchema,
+        ...(need !== 'viewer' ? { 403: problemSchema } : {}),
+        ...(changes ? { 415: problemSchema } : {}),
+        ...response,
+      },
+    };
+  });
+
   const cookie = (id: string, maxAgeS: number): string =>
     `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}${o.secure ? '; Secure' : ''}`;
 
