@@ -3,6 +3,7 @@
  * at most `points` buckets of min / max / mean / count. What a request may ask for, checked here
  * once, with errors that name the parameter (the HTTP route turns them into 400 problems).
  */
+import type { FieldStats } from '../../algorithms/stats/accumulator.js';
 
 /** Buckets per request by default, and at most. */
 export const HISTORY_POINTS_DEFAULT = 600;
@@ -54,6 +55,15 @@ export interface HistorySource {
   hasHistory(device: string): boolean;
 }
 
+/**
+ * The statistics a stats message carries per field (algorithms/stats FieldStats: Telegraf basicstats'
+ * mean, min, max, stdev, count, first, last, plus sum, and rms for the configured RMS fields).
+ */
+export const HISTORY_STATISTICS = ['mean', 'min', 'max', 'stdev', 'count', 'first', 'last', 'sum', 'rms'] as const satisfies readonly (keyof FieldStats)[];
+
+/** The last time a JavaScript Date holds (+275760-09-13), in epoch ms: the latest `from`/`to`. */
+export const HISTORY_MAX_MS = 8_640_000_000_000_000;
+
 const SEGMENT = '[A-Za-z0-9_\\-]+';
 const PATH = new RegExp(`^${SEGMENT}(\\.${SEGMENT})*$`);
 const STATS = new RegExp(`^stats/(${SEGMENT})/(${SEGMENT}(?:\\.${SEGMENT})*)$`);
@@ -65,7 +75,16 @@ export function resolveField(device: string, field: string): { topic: string; pa
     throw new HistoryQueryError('field', `field must be a dotted path of 1 to ${MAX_FIELD} characters, e.g. p.total or stats/1m/p.total.mean`);
   }
   const st = STATS.exec(field);
-  if (st) return { topic: `bal/processed/${device}/stats/${st[1]!}`, path: `fields.${st[2]!}` };
+  if (st) {
+    const statistic = st[2]!.slice(st[2]!.lastIndexOf('.') + 1);
+    if (!st[2]!.includes('.') || !(HISTORY_STATISTICS as readonly string[]).includes(statistic)) {
+      throw new HistoryQueryError(
+        'field',
+        `field ${JSON.stringify(field)}: statistic ${JSON.stringify(statistic)} is not one of ${HISTORY_STATISTICS.join(', ')} (stats/<window>/<field>.<statistic>, e.g. stats/1m/p.total.mean)`,
+      );
+    }
+    return { topic: `bal/processed/${device}/stats/${st[1]!}`, path: `fields.${st[2]!}` };
+  }
   if (field.startsWith('stats/') || !PATH.test(field)) {
     throw new HistoryQueryError(
       'field',
@@ -78,8 +97,10 @@ export function resolveField(device: string, field: string): { topic: string; pa
 /** Checks a query's numbers; returns the bucket width in ms and the bucket count. */
 export function checkQuery(q: HistoryQuery): { bucketMs: number; buckets: number } {
   if (typeof q.device !== 'string' || q.device.length === 0) throw new HistoryQueryError('device', 'device must be a non-empty string');
-  if (!Number.isSafeInteger(q.fromMs) || q.fromMs < 0) throw new HistoryQueryError('from', `from must be a time at or after 1970 in epoch ms, got ${String(q.fromMs)}`);
-  if (!Number.isSafeInteger(q.toMs) || q.toMs < 0) throw new HistoryQueryError('to', `to must be a time at or after 1970 in epoch ms, got ${String(q.toMs)}`);
+  for (const [param, v] of [['from', q.fromMs], ['to', q.toMs]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0 || v > HISTORY_MAX_MS)
+      throw new HistoryQueryError(param, `${param} must be an integer of epoch milliseconds from 0 (1970) to ${HISTORY_MAX_MS}, got ${String(v)}`);
+  }
   if (q.fromMs > q.toMs) throw new HistoryQueryError('from', `from (${q.fromMs}) is after to (${q.toMs})`);
   if (!Number.isSafeInteger(q.points) || q.points < 1 || q.points > HISTORY_POINTS_MAX) {
     throw new HistoryQueryError('points', `points must be an integer from 1 to ${HISTORY_POINTS_MAX}, got ${String(q.points)}`);

@@ -8,6 +8,8 @@ import { SqliteBuffer } from './sqlite-buffer.js';
 
 export type { BufferOptions, BufferClock } from './options.js';
 export {
+  HISTORY_MAX_MS,
+  HISTORY_STATISTICS,
   HISTORY_POINTS_DEFAULT,
   HISTORY_POINTS_MAX,
   HistoryQueryError,

@@ -39,6 +39,13 @@ export class RateLimiter {
     this.tokens -= n;
   }
 
+  /** Give back `n` tokens taken earlier (never more than `burst` saved up). */
+  refund(n: number): void {
+    if (this.unlimited) return;
+    this.refill();
+    this.tokens = Math.min(this.burst, this.tokens + n);
+  }
+
   /** Milliseconds until `n` tokens are available (0 when they are now). */
   waitMs(n = 1): number {
     if (this.unlimited) return 0;

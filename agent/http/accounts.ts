@@ -7,12 +7,17 @@
  *   sweep at each login.
  * - Failed logins are rate limited per remote address (a token bucket: `FAILURE_BURST` failures,
  *   then one more every `FAILURE_REFILL_MS`); over the limit a login is refused (429) without running
- *   scrypt. Unknown users cost one scrypt like known ones, so timing does not tell which names exist.
+ *   scrypt, whatever the password. Each check takes its token before scrypt runs and gives it back
+ *   when the password was right, so checks in flight at once hold a token each: at most
+ *   `FAILURE_BURST` scrypt checks run from one address however many requests arrive together (a
+ *   right password sent while the bucket is held by checks in flight is refused too). Unknown users
+ *   cost one scrypt like known ones, so timing does not tell which names exist.
  * - Plain passwords from the config are hashed once when the server starts, and dropped.
  * - HTTP Basic (what pymfm's clients send): `basic()` checks the user name and password like a login
  *   (same rate limit, same scrypt) and keeps the outcome of a good pair for `BASIC_CACHE_MS`, keyed
  *   by the SHA-256 of the pair, so a client sending it with every request costs one scrypt per
- *   period, not one per request. Nothing of it outlives this object (a config reload builds a new one).
+ *   period, not one per request. Requests with the same pair that arrive while it is being checked
+ *   wait for that check and share its outcome (one scrypt, one token). Nothing of it outlives this object (a config reload builds a new one).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { HttpUser } from '../core/config-types.js';
@@ -57,6 +62,8 @@ export class Accounts {
   private readonly failures = new Map<string, RateLimiter>();
   /** SHA-256 (base64url) of the user name and password, NUL between them → the session they stand for, until its expiresAt. */
   private readonly basicPairs = new Map<string, Session>();
+  /** The same key → the check of that pair in flight. */
+  private readonly basicChecks = new Map<string, Promise<LoginResult>>();
   private readonly dummy: ParsedHash;
 
   constructor(
@@ -79,13 +86,13 @@ export class Accounts {
 
   /** Check a password; on success open a session (`keep` false: the session is not stored, for `basic`). */
   async login(username: string, password: string, address: string, keep = true): Promise<LoginResult> {
-    if (!this.takeFailureToken(address, false)) return { ok: false, reason: 'rate_limited' };
+    const bucket = this.failureBucket(address);
+    if (bucket.available() < 1) return { ok: false, reason: 'rate_limited' };
+    bucket.take(1); // held while scrypt runs: requests in flight at once cannot pass the limit together
     const user = this.users.get(username);
     const ok = await verifyPasswordAsync(password, user?.hash ?? this.dummy);
-    if (!ok || !user) {
-      this.takeFailureToken(address, true);
-      return { ok: false, reason: 'bad_credentials' };
-    }
+    if (!ok || !user) return { ok: false, reason: 'bad_credentials' };
+    bucket.refund(1);
     this.sweep();
     const session: Session = { id: randomBytes(32).toString('base64url'), username, role: user.role, expiresAt: this.now() + this.sessionMs };
     if (keep) this.sessions.set(session.id, session);
@@ -101,7 +108,19 @@ export class Accounts {
     const known = this.basicPairs.get(key);
     if (known && known.expiresAt > this.now()) return { ok: true, session: known, checked: false };
     if (known) this.basicPairs.delete(key);
-    const r = await this.login(username, password, address, false);
+    const inFlight = this.basicChecks.get(key);
+    if (inFlight) {
+      const shared = await inFlight;
+      return shared.ok ? { ok: true, session: this.basicPairs.get(key) ?? shared.session, checked: false } : shared;
+    }
+    const check = this.login(username, password, address, false);
+    this.basicChecks.set(key, check);
+    let r: LoginResult;
+    try {
+      r = await check;
+    } finally {
+      this.basicChecks.delete(key);
+    }
     if (!r.ok) return r;
     if (this.basicPairs.size >= MAX_BASIC) this.basicPairs.delete(this.basicPairs.keys().next().value!);
     const session: Session = { ...r.session, expiresAt: Math.min(r.session.expiresAt, this.now() + BASIC_CACHE_MS) };
@@ -138,17 +157,14 @@ export class Accounts {
     for (const [addr, b] of this.failures) if (b.available() >= FAILURE_BURST) this.failures.delete(addr);
   }
 
-  /** `spend`: a failure happened, take a token; otherwise: may this address try at all? */
-  private takeFailureToken(address: string, spend: boolean): boolean {
+  /** The failed-login bucket of an address, made full on first use (the oldest address is forgotten beyond MAX_ADDRESSES). */
+  private failureBucket(address: string): RateLimiter {
     let b = this.failures.get(address);
     if (!b) {
-      if (!spend) return true;
       if (this.failures.size >= MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value!);
       b = new RateLimiter(1000 / FAILURE_REFILL_MS, FAILURE_BURST, this.now);
       this.failures.set(address, b);
     }
-    if (b.available() < 1) return false;
-    if (spend) b.take(1);
-    return true;
+    return b;
   }
 }

@@ -4,7 +4,7 @@
  * `/api/v1`). One file per route group of the agent's own under routes/.
  */
 import { registerCompression } from './compress.js';
-import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { HttpConfig } from '../core/config-types.js';
 import type { HttpDeps } from './deps.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
@@ -13,7 +13,8 @@ import { registerEventRoutes } from './routes/events.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerApiRoutes } from './routes/api.js';
 import { registerDocsRoutes } from './routes/docs.js';
-import { problem, sendProblem } from './problem.js';
+import { problem, PROBLEM_CONTENT_TYPE, sendProblem } from './problem.js';
+import { STATUS_CODES } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import { readFileSync } from 'node:fs';
 import { Accounts } from './accounts.js';
@@ -21,10 +22,55 @@ import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
 
+/**
+ * The longest path parameter the router matches, in UTF-16 units after percent-decoding (what
+ * find-my-way measures): the longest any route's schema allows, a device id of 256 code points
+ * (2 units each at most). Device names (≤ 128 bytes of UTF-8) and job and battery ids (≤ 128
+ * characters) fit. A longer one is a 414 problem.
+ */
+export const MAX_PARAM_LENGTH = 512;
+
+/** Why Fastify refused a request before any route saw it: the problem status and its detail. */
+function frameworkProblem(err: FastifyError): { status: number; detail: string } {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return { status: 414, detail: `a path segment is longer than ${MAX_PARAM_LENGTH} characters` };
+  if (err.code === 'FST_ERR_BAD_URL') return { status: 400, detail: 'the path is not valid percent-encoding' };
+  return { status: 500, detail: 'internal error (see the agent log)' };
+}
+
+/** Status and detail of a connection error Node's parser raised (before Fastify has a request). */
+function clientErrorProblem(err: Error & { code?: string }): { status: number; detail: string } {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, detail: 'the request did not arrive in time' };
+  if (err.code === 'HPE_HEADER_OVERFLOW') return { status: 431, detail: 'the request headers are too large' };
+  return { status: 400, detail: 'the request is not valid HTTP' };
+}
+
 export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<FastifyInstance> {
   const tls = httpsOptions(cfg);
   const app = fastify({
     ...(tls ? { https: tls } : {}),
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Refusals by the router (bad percent-encoding, too long a path parameter): problem documents, counted
+    // here (no route's hooks run for them).
+    frameworkErrors: (err, req, reply) => {
+      const { status, detail } = frameworkProblem(err);
+      if (status >= 500) req.log.error({ err, url: req.url }, 'http: request failed');
+      deps.counters.inc('http_requests', { route: 'unmatched', code: String(status) });
+      const r = reply as FastifyReply; // the generic reply of this hook does not take a body of ours
+      void r.send(sendProblem(r, problem(status, detail, req.url.split('?')[0])));
+    },
+    // Requests Node's HTTP parser refuses (malformed, headers too large, too slow): a problem document
+    // written on the socket, counted, then the connection closed.
+    clientErrorHandler: (err, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const { status, detail } = clientErrorProblem(err);
+      deps.counters.inc('http_requests', { route: 'unmatched', code: String(status) });
+      const body = JSON.stringify(problem(status, detail));
+      if (socket.writable)
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      socket.destroy(err);
+    },
     // pino 10's Logger type is not fastify's FastifyBaseLogger type, though it is the same logger at run time.
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     // Per-request log lines would flood the journal (the page refreshes every 5 s, Prometheus scrapes): counted instead.

@@ -12,9 +12,12 @@
  *   (`WWW-Authenticate: Bearer`), so browsers never ask for it and never send it on their own.
  * - Roles: GET and HEAD need `viewer`; other methods `operator`, unless a route says more with
  *   `config: { role: 'admin' }`. Too low a role: 403 problem.
- * - CSRF: a state-changing request authenticated by the cookie (or by Basic) must be `application/json` (a form
- *   on another site cannot send that without a CORS preflight, which this server never grants),
- *   besides the SameSite=Strict cookie.
+ * - CSRF: a state-changing request authenticated by the cookie (or by Basic) that has a body
+ *   (`content-length` above 0 or `transfer-encoding`) or declares a content type must be
+ *   `application/json` (a form on another site cannot send that without a CORS preflight, which this
+ *   server never grants), besides the SameSite=Strict cookie. One with neither (DELETE, pymfm's PUT
+ *   .../soc?..., logout) passes: a form always declares its content type, even without fields, and
+ *   only forms reach here from another site (a cross-site DELETE or PUT needs the preflight too).
  * - Audit: every login (ok or not) and every state-changing request is logged with the user.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -62,6 +65,13 @@ function basicPair(req: FastifyRequest): { username: string; password: string } 
   const colon = text.indexOf(':');
   if (colon <= 0) return 'malformed';
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/** Whether a request has a body or declares a content type (what a form sends, even an empty one). */
+function mayBeForm(req: FastifyRequest): boolean {
+  const h = req.headers;
+  const length = Number(h['content-length'] ?? '0');
+  return h['content-type'] !== undefined || h['transfer-encoding'] !== undefined || length !== 0; // a malformed length (NaN) counts as a body
 }
 
 const LOGIN_PAGE = `<!doctype html>
@@ -114,6 +124,27 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
     return reason === 'rate_limited' ? problem(429, 'too many failed logins from this address; try again later', path) : problem(401, 'wrong user name or password', path);
   };
 
+  // The access check's answers in /openapi.json, on every route it covers that documents its responses
+  // (registered after this, services' scopes included): 401, 429 (HTTP Basic over the failed-login
+  // limit), 403 where the route needs more than viewer (every account reads), 415 on changes (CSRF).
+  app.addHook('onRoute', (route) => {
+    const methods = ([] as string[]).concat(route.method);
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (!response || methods.every((m) => PUBLIC.has(`${m} ${route.url}`))) return;
+    const changes = methods.some((m) => m !== 'GET' && m !== 'HEAD');
+    const need: Role = route.config?.role ?? (changes ? 'operator' : 'viewer');
+    route.schema = {
+      ...route.schema,
+      response: {
+        401: problemSchema,
+        429: problemSchema,
+        ...(need !== 'viewer' ? { 403: problemSchema } : {}),
+        ...(changes ? { 415: problemSchema } : {}),
+        ...response,
+      },
+    };
+  });
+
   const cookie = (id: string, maxAgeS: number): string =>
     `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}${o.secure ? '; Secure' : ''}`;
 
@@ -138,14 +169,14 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
       session = r.session;
     } else session = accounts.session(token ?? fromCookie);
     if (!session) {
-      if (req.method === 'GET' && req.url === '/') return reply.redirect('/login', 303);
+      if (req.method === 'GET' && path === '/') return reply.redirect('/login', 303);
       return unauthorized(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token> (or send Authorization: Basic with every request)', path));
     }
     const need: Role = req.routeOptions.config?.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');
     if (!roleAllows(session.role, need)) return refuse(reply, problem(403, `${session.username} is ${session.role}; this needs ${need}`, path));
     const changes = req.method !== 'GET' && req.method !== 'HEAD';
     const ambient = fromCookie !== undefined || basic !== undefined; // what a browser could send by itself
-    if (changes && ambient && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return refuse(reply, problem(415, 'send the request as application/json', path));
+    if (changes && ambient && mayBeForm(req) && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return refuse(reply, problem(415, 'send the request as application/json', path));
     req.session = session;
   });
 

@@ -12,7 +12,7 @@ import { Counters } from '../../agent/core/counters.js';
 import { createLogger } from '../../agent/core/logger.js';
 import { hashPassword } from '../../agent/broker/passwords.js';
 import type { HttpConfig } from '../../agent/core/config-types.js';
-import { Accounts, BASIC_CACHE_MS, FAILURE_BURST } from '../../agent/http/accounts.js';
+import { Accounts, BASIC_CACHE_MS, FAILURE_BURST, FAILURE_REFILL_MS } from '../../agent/http/accounts.js';
 import { loadConfig } from '../../agent/config/index.js';
 import { sampleStatus } from './fixtures.js';
 import { makeCerts } from '../helpers/certs.js';
@@ -39,6 +39,9 @@ t.test('without a session: the page redirects to /login, the API answers 401 pro
   const page = await fetch(`${base}/`, { redirect: 'manual' });
   t.equal(page.status, 303);
   t.equal(page.headers.get('location'), '/login');
+  const withQuery = await fetch(`${base}/?x=1`, { redirect: 'manual' });
+  t.equal(withQuery.status, 303, 'the page with a query string redirects too');
+  t.equal(withQuery.headers.get('location'), '/login');
   t.equal((await fetch(`${base}/login`)).status, 200, 'the login page is public');
   for (const path of ['/api/v1/status', '/api/v1/devices', '/metrics']) {
     const r = await fetch(`${base}${path}`);
@@ -80,6 +83,18 @@ t.test('a viewer cannot change anything; cookie-authenticated changes must be JS
   const cookie = (opsRes.headers.get('set-cookie') ?? '').split(';')[0]!;
   const form = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
   t.equal(form.status, 415, 'a form post with the cookie is refused');
+  const emptyForm = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' } });
+  t.equal(emptyForm.status, 415, 'so is a form post without fields (it still declares its content type)');
+  const chunked = await fetch(`${base}/api/v1/logout`, {
+    method: 'POST',
+    headers: { cookie },
+    body: new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('a=1')), c.close()) }),
+    duplex: 'half',
+  } as RequestInit);
+  t.equal(chunked.status, 415, 'a chunked body without a content type with the cookie is refused');
+  const bodyless = await fetch(`${base}/api/v1/logout`, { method: 'POST', headers: { cookie } });
+  t.equal(bodyless.status, 204, 'a change without a body and without a content type passes with the cookie (logout)');
+  t.equal((await fetch(`${base}/api/v1/status`, { headers: { cookie } })).status, 401, 'and the session ended');
 });
 
 t.test('wrong passwords: 401 without telling which part was wrong; then the rate limit (429)', async (t) => {
@@ -96,6 +111,41 @@ t.test('wrong passwords: 401 without telling which part was wrong; then the rate
   const bad = await fetch(`${base}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
   t.equal(bad.status, 400, 'malformed JSON: 400 problem');
   t.notMatch(await bad.text(), /ops-pw|scrypt\$/, 'no secret in the answer');
+});
+
+t.test('many wrong logins at once: at most FAILURE_BURST reach scrypt, the rest are 429; the right password waits too', async (t) => {
+  const { base, counters } = await serve(t);
+  const basic = (k: number) => `Basic ${Buffer.from(`ops:guess${k}`).toString('base64')}`;
+  const answers = await Promise.all(
+    Array.from({ length: 40 }, (_, k) =>
+      k % 2 === 0 ? login(base, 'ops', `guess${k}`) : fetch(`${base}/api/v1/status`, { headers: { authorization: basic(k) } }),
+    ),
+  );
+  const codes = answers.map((r) => r.status);
+  t.equal(codes.filter((c) => c === 401).length, FAILURE_BURST, `${FAILURE_BURST} checked and refused (401), logins and Basic together`);
+  t.equal(codes.filter((c) => c === 429).length, 40 - FAILURE_BURST, 'the others refused without a check (429)');
+  t.equal(counters.get('http_logins', { result: 'bad_credentials' }), FAILURE_BURST, 'scrypt ran FAILURE_BURST times');
+  t.equal((await login(base, 'ops', 'ops-pw')).status, 429, 'the right password is refused until the window passes');
+});
+
+t.test('the failed-login limit under concurrency: tokens are taken before scrypt, given back on success', async (t) => {
+  let now = 1_000_000;
+  const accounts = new Accounts([{ username: 'ops', passwordHash: hashPassword('ops-pw'), role: 'operator' }], 3_600_000, () => now);
+  const good = await Promise.all(Array.from({ length: FAILURE_BURST + 3 }, () => accounts.login('ops', 'ops-pw', '10.0.0.1')));
+  t.equal(good.filter((r) => r.ok).length, FAILURE_BURST, 'right passwords at once: a check in flight holds a token, so the limit bounds them too');
+  const basics = await Promise.all(Array.from({ length: 3 * FAILURE_BURST }, () => accounts.basic('ops', 'ops-pw', '10.0.0.1')));
+  t.ok(basics.every((r) => r.ok), 'the same HTTP Basic pair many times at once: all taken');
+  t.equal(basics.filter((r) => r.ok && r.checked).length, 1, 'with one check, shared by the requests in flight');
+  t.ok((await accounts.login('ops', 'ops-pw', '10.0.0.1')).ok, 'right passwords do not use up the limit');
+  const wrong = await Promise.all(Array.from({ length: 20 }, (_, k) => accounts.login('ops', `x${k}`, '10.0.0.1')));
+  t.equal(wrong.filter((r) => !r.ok && r.reason === 'bad_credentials').length, FAILURE_BURST);
+  t.equal(wrong.filter((r) => !r.ok && r.reason === 'rate_limited').length, 20 - FAILURE_BURST);
+  t.match(await accounts.login('ops', 'ops-pw', '10.0.0.1'), { ok: false, reason: 'rate_limited' }, 'over the limit: the right password is refused');
+  t.ok((await accounts.login('ops', 'ops-pw', '10.0.0.2')).ok, 'another address is not limited');
+  now += FAILURE_REFILL_MS;
+  t.ok((await accounts.login('ops', 'ops-pw', '10.0.0.1')).ok, 'one refill later the right password is taken');
+  t.match(await accounts.login('ops', 'x', '10.0.0.1'), { ok: false, reason: 'bad_credentials' }, 'and one more wrong one is checked');
+  t.match(await accounts.login('ops', 'x', '10.0.0.1'), { ok: false, reason: 'rate_limited' }, 'then the limit again');
 });
 
 t.test('HTTP Basic (what pymfm clients send): checked like a login, once per pair for a while; roles, CSRF, bad headers, the rate limit', async (t) => {

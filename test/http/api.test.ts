@@ -9,12 +9,17 @@ import { Counters } from '../../agent/core/counters.js';
 import { createLogger } from '../../agent/core/logger.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { sampleStatus } from './fixtures.js';
+import type { HistorySource } from '../../agent/buffer/index.js';
+import { MAX_DEVICE_NAME_BYTES } from '../../agent/pipeline/device-name.js';
 
-async function serve(t: Test, devices: Map<string, Measurement>) {
-  const counters = new Counters();
+async function serve(t: Test, devices: Map<string, Measurement>, counters = new Counters()) {
   counters.inc('received', { source: 'mqtt' }, 7);
   const status = sampleStatus();
-  const deps: HttpDeps = { log: createLogger('silent'), counters, getStatus: () => status, latestByDevice: () => devices, wsPath: '/mqtt' };
+  const history: HistorySource = {
+    history: async (q) => ({ device: q.device, field: q.field, from: q.fromMs, to: q.toMs, bucketMs: 1, t: [], min: [], max: [], mean: [], n: [] }),
+    hasHistory: (d) => devices.has(d),
+  };
+  const deps: HttpDeps = { log: createLogger('silent'), counters, getStatus: () => status, latestByDevice: () => devices, history, wsPath: '/mqtt' };
   const http = await startHttp({ host: '127.0.0.1', port: 0 }, deps);
   t.teardown(() => http.close());
   return `http://127.0.0.1:${http.port}`;
@@ -67,6 +72,46 @@ t.test('errors are problem details naming what is wrong', async (t) => {
   const post = await json(`${base}/api/v1/status`, { method: 'POST', body: '{' });
   t.equal(post.status, 404, 'no such route for POST');
   t.notMatch(JSON.stringify(post.body), /at .*\.js:\d+/, 'no stack trace');
+});
+
+t.test('device names up to MAX_DEVICE_NAME_BYTES are readable back; longer paths and bad URLs are counted problems', async (t) => {
+  const now = Date.now() * 1000;
+  const names = [
+    'd'.repeat(MAX_DEVICE_NAME_BYTES),
+    'd%?&é'.repeat(MAX_DEVICE_NAME_BYTES / 6) + 'd'.repeat(MAX_DEVICE_NAME_BYTES % 6), // "%", "?", "&" and 2-byte "é" percent-encoded
+    'é'.repeat(MAX_DEVICE_NAME_BYTES / 2),
+    '\u{1F50B}'.repeat(MAX_DEVICE_NAME_BYTES / 4), // 4 bytes each: 384 characters percent-encoded
+  ];
+  const devices = new Map<string, Measurement>();
+  for (const d of names) {
+    t.equal(Buffer.byteLength(d), MAX_DEVICE_NAME_BYTES, 'a name of the longest length allowed');
+    devices.set(d, { device: d, ts: now, quality: 'good', freq: 50 } as Measurement);
+  }
+  const counters = new Counters();
+  const base = await serve(t, devices, counters);
+  for (const d of names) {
+    const one = await json(`${base}/api/v1/devices/${encodeURIComponent(d)}`);
+    t.equal(one.status, 200, `GET /api/v1/devices/{${encodeURIComponent(d).length} characters}`);
+    t.equal(one.body['device'], d);
+    const h = await json(`${base}/api/v1/devices/${encodeURIComponent(d)}/history?field=freq`);
+    t.equal(h.status, 200, 'and its history');
+    t.equal(h.body['device'], d);
+  }
+  const long = 'x'.repeat(5000);
+  const tooLong = await json(`${base}/api/v1/devices/${long}/history?field=freq`);
+  t.equal(tooLong.status, 414, `a path parameter of ${long.length} characters: 414`);
+  t.match(tooLong.type, /^application\/problem\+json/, 'as a problem document');
+  t.match(tooLong.body, { type: 'about:blank', title: 'URI Too Long', status: 414, detail: /path segment is longer than \d+ characters/, instance: `/api/v1/devices/${long}/history` });
+  const badUrl = await json(`${base}/api/v1/devices/%zz`);
+  t.equal(badUrl.status, 400, 'a bad percent-encoding: 400');
+  t.match(badUrl.type, /^application\/problem\+json/, 'as a problem document');
+  t.match(badUrl.body, { type: 'about:blank', title: 'Bad Request', status: 400, instance: '/api/v1/devices/%zz' });
+  t.equal(counters.get('http_requests', { route: '/api/v1/devices/:id', code: '200' }), names.length, 'the reads counted');
+  t.equal(counters.get('http_requests', { route: 'unmatched', code: '414' }), 1, 'the 414 counted once');
+  t.equal(counters.get('http_requests', { route: 'unmatched', code: '400' }), 1, 'the bad URL counted once');
+  const overSchema = await json(`${base}/api/v1/devices/${'x'.repeat(300)}`);
+  t.equal(overSchema.status, 400, 'longer than the schema allows but within the router limit: 400 from the schema');
+  t.match(overSchema.type, /^application\/problem\+json/);
 });
 
 t.test('/openapi.json documents every /api/v1 route; /docs renders it', async (t) => {

@@ -114,7 +114,26 @@ t.test('problems: 404 unknown device, 400 naming the parameter', async (t) => {
     ['field=p.total&points=0', /querystring\/points must be >= 1/],
     ['field=p.total&points=5001', /querystring\/points must be <= 5000/],
     ['field=p.total&points=many', /querystring\/points must be integer/],
+    // Dates whose fields roll over into the next day or month are refused, not moved.
+    ['field=p.total&from=2024-02-30', /^from: "2024-02-30" .*day 30 does not exist in 2024-02/],
+    ['field=p.total&from=2023-02-29', /^from: .*day 29 does not exist in 2023-02/],
+    ['field=p.total&to=2024-04-31T00:00:00Z', /^to: .*day 31 does not exist in 2024-04/],
+    ['field=p.total&to=2024-02-29T24:00:00Z', /^to: .*hour 24/],
+    ['field=p.total&from=2024-02-29T23:60Z', /^from: .*minute 60/],
+    ['field=p.total&from=2024-02-29T23:59:60Z', /^from: .*second 60/],
+    ['field=p.total&from=2024-02-29T23:00%2B24:00', /^from: .*offset/],
+    ['field=p.total&from=1969-12-31', /^from: .*before 1970/],
+    // Statistics are a fixed list; epoch ms out of range name the range and the value as given.
+    ['field=stats/1m/p.total.bogus', /^field: .*statistic "bogus" .*mean, min, max, stdev, count, first, last, sum, rms/],
+    ['field=stats/1m/p', /^field: .*statistic "p" /],
+    ['field=p.total&from=9999999999999999', /^from: "9999999999999999" is out of range: epoch milliseconds from 0 \(1970\) to 8640000000000000/],
+    ['field=p.total&to=8640000000000001', /^to: "8640000000000001" is out of range/],
   ];
+  const leap = await get(`${base}/api/v1/devices/pmu1/history?field=p.total&from=2024-02-29&to=2024-02-29T23:59:59.999Z`);
+  t.equal(leap.status, 200, 'a day that exists (29 February of a leap year) is taken');
+  t.equal(leap.body['from'], Date.UTC(2024, 1, 29));
+  const stat = await get(`${base}/api/v1/devices/pmu1/history?field=stats/1m/p.total.stdev`);
+  t.equal(stat.status, 200, 'a statistic of the list is taken');
   for (const [q, detail] of cases) {
     const r = await get(`${base}/api/v1/devices/pmu1/history?${q}`);
     t.equal(r.status, 400, `${q || '(no query)'}: 400`);

@@ -122,6 +122,15 @@ t.test('unknown routes answer 404 problem details (RFC 9457); requests are count
   t.equal(counters.get('http_requests', { route: 'unmatched', code: '404' }), 1);
 });
 
+t.test("requests Node's HTTP parser refuses answer problem details too, and are counted", async (t) => {
+  const { base, counters } = await serve(t);
+  const res = await fetch(`${base}/api/v1/status`, { headers: { 'x-big': 'a'.repeat(20_000) } });
+  t.equal(res.status, 431, 'headers over the limit: 431');
+  t.match(res.headers.get('content-type'), /^application\/problem\+json/);
+  t.same(await res.json(), { type: 'about:blank', title: 'Request Header Fields Too Large', status: 431, detail: 'the request headers are too large' });
+  t.equal(counters.get('http_requests', { route: 'unmatched', code: '431' }), 1);
+});
+
 t.test('MQTT over WebSocket through the HTTP server; other upgrade paths get 404', async (t) => {
   const counters = new Counters();
   const raw = new RawRecorder();

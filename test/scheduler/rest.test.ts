@@ -263,4 +263,47 @@ t.test("pymfm's root paths follow the API's access rule (http.users): 401 withou
   t.equal((await fetch(`${a.httpUrl}/balancing/`, { headers: basic('admin', 'admin') })).status, 401, "pymfm's default admin/admin does not exist here");
   const submitted = await fetch(`${a.httpUrl}/balancing/`, { method: 'POST', headers: { 'content-type': 'application/json', ...basic('ops', 'ops-pw') }, body: JSON.stringify({ ...loadFixture('scheduling_rule_based.json'), id: 'basic_job' }) });
   t.equal(submitted.status, 200, 'an operator submits with HTTP Basic');
+
+  // pymfm's bodyless changes (DELETE, PUT with the query only) with HTTP Basic or the cookie: no body, so no
+  // content type to demand (a cross-site form cannot send a DELETE or PUT); with a body the CSRF rule holds.
+  const ops = basic('ops', 'ops-pw');
+  const specs = await fetch(`${a.httpUrl}/balancing/basic_job/battery_specs?battery_id=bat_1`, { method: 'DELETE', headers: ops });
+  t.not(specs.status, 415, `DELETE battery_specs with Basic and no body passes the access check (${specs.status})`);
+  t.ok([200, 409].includes(specs.status), "and gets the job's answer (200, or 409 once it ran)");
+  const soc = await fetch(`${a.httpUrl}/balancing/basic_job/battery_specs/soc?battery_id=bat_1&soc=50`, { method: 'PUT', headers: ops });
+  t.ok([200, 404, 409].includes(soc.status), `PUT battery_specs/soc with Basic and no body gets the job's answer (${soc.status})`);
+  const withText = await fetch(`${a.httpUrl}/balancing/basic_job`, { method: 'DELETE', headers: { ...ops, 'content-type': 'text/plain' }, body: 'x' });
+  t.equal(withText.status, 415, 'a body that is not JSON is still refused with Basic (CSRF)');
+  const gone = await fetch(`${a.httpUrl}/balancing/basic_job`, { method: 'DELETE', headers: ops });
+  t.equal(gone.status, 200, 'DELETE /balancing/{id} with Basic and no body');
+  t.equal(((await gone.json()) as JobComplete).id, 'basic_job');
+  const cookie = ((await fetch(`${a.httpUrl}/api/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'ops', password: 'ops-pw' }) })).headers.get('set-cookie') ?? '').split(';')[0]!;
+  const byCookie = await fetch(`${a.httpUrl}/balancing/scheduling_rule_based`, { method: 'DELETE', headers: { cookie } });
+  t.equal(byCookie.status, 200, 'DELETE /balancing/{id} with the cookie and no body');
+
+  // Job ids of up to 128 characters (what submit accepts) reach the routes: a 404 problem, not Fastify's 414.
+  const longId = 'j'.repeat(120);
+  for (const path of [`/balancing/${longId}`, `/api/v1/optimizations/${longId}`]) {
+    const r = await fetch(`${a.httpUrl}${path}`, { headers: ops });
+    t.equal(r.status, 404, `GET ${path.slice(0, 20)}... (a 120-character id): 404`);
+    t.match(r.headers.get('content-type'), /^application\/problem\+json/);
+  }
+  const long = await fetch(`${a.httpUrl}/balancing/`, { method: 'POST', headers: { 'content-type': 'application/json', ...ops }, body: JSON.stringify({ ...loadFixture('scheduling_rule_based.json'), id: 'k'.repeat(128) }) });
+  t.equal(long.status, 200, 'a job with a 128-character id is accepted');
+  const back = await fetch(`${a.httpUrl}/balancing/${'k'.repeat(128)}`, { headers: ops });
+  t.equal(back.status, 200, 'and read back');
+
+  // A problem's instance on pymfm's paths is the path with the id percent-encoded, as on /api/v1.
+  const odd = encodeURIComponent('a/b?c#d');
+  for (const [method, path, instance] of [
+    ['GET', `/balancing/${odd}`, `/balancing/${odd}`],
+    ['DELETE', `/balancing/${odd}`, `/balancing/${odd}`],
+    ['DELETE', `/balancing/${odd}/battery_specs?battery_id=x`, `/balancing/${odd}/battery_specs`],
+    ['PUT', `/balancing/${odd}/battery_specs/soc?battery_id=x&soc=0.5`, `/balancing/${odd}/battery_specs/soc`],
+    ['GET', `/api/v1/optimizations/${odd}`, `/api/v1/optimizations/${odd}`],
+  ] as const) {
+    const r = await fetch(`${a.httpUrl}${path}`, { method, headers: ops });
+    t.equal(r.status, 404, `${method} ${path}: 404`);
+    t.equal(((await r.json()) as { instance: string }).instance, instance, 'its instance encodes the id');
+  }
 });

@@ -266,7 +266,22 @@ export class EstimatorAnalyzer implements Analyzer {
       }
       return (this.drawing ??= networkDrawing(model));
     });
-    app.get(`/${this.cfg.id}/state`, async (_req, reply) => {
+    // The state document as published (EstimatorState); properties not named here are kept as they are.
+    const stateSchema = {
+      summary: 'The latest state estimate (as published on bal/processed/<id>/state); 503 before the first run',
+      tags: ['estimator'],
+      response: {
+        200: {
+          type: 'object',
+          description: 'status (estimated, held: the last estimate kept, none), ts (µs), buses { bus, vm, va_deg } when estimated or held, skipped inputs, and the estimator results (converged, iterations, J, bad_data, ...)',
+          required: ['status', 'ts', 'skipped'],
+          additionalProperties: true,
+          properties: { status: { type: 'string', enum: ['estimated', 'held', 'none'] }, ts: num, skipped: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+        },
+        503: problemSchema,
+      },
+    };
+    app.get(`/${this.cfg.id}/state`, { schema: stateSchema }, async (_req, reply) => {
       const s = this.last;
       if (!this.started || !s) {
         reply.code(503).type('application/problem+json');

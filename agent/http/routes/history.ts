@@ -6,8 +6,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import {
+  HISTORY_MAX_MS,
   HISTORY_POINTS_DEFAULT,
   HISTORY_POINTS_MAX,
+  HISTORY_STATISTICS,
   HistoryQueryError,
   type HistorySource,
 } from '../../buffer/index.js';
@@ -37,14 +39,14 @@ export const historyQuerySchema = {
       description:
         'A numeric field of the processed measurement as a dotted path (p.total, v.a.mag, freq, soc), or a statistic of a ' +
         'stats window as stats/<window>/<field>.<statistic> (stats/1m/p.total.mean, stats/10s/v.a.mag.max; ' +
-        'statistics: mean, min, max, stdev, count, first, last)',
+        `statistics: ${HISTORY_STATISTICS.join(', ')})`,
     },
     from: {
       type: 'string',
       maxLength: 40,
-      description: 'Start of the range (inclusive): epoch milliseconds or an ISO 8601 time; default: one hour before `to`',
+      description: `Start of the range (inclusive): epoch milliseconds (0 to ${HISTORY_MAX_MS}) or an ISO 8601 date or time from 1970; default: one hour before \`to\``,
     },
-    to: { type: 'string', maxLength: 40, description: 'End of the range (inclusive): epoch milliseconds or an ISO 8601 time; default: now' },
+    to: { type: 'string', maxLength: 40, description: `End of the range (inclusive): epoch milliseconds (0 to ${HISTORY_MAX_MS}) or an ISO 8601 date or time from 1970; default: now` },
     points: {
       type: 'integer',
       minimum: 1,
@@ -76,12 +78,40 @@ export const historySeriesSchema = {
   },
 } as const;
 
-/** Epoch ms from a query value: digits (epoch ms) or an ISO 8601 date-time; null when neither. */
-export function parseTime(v: string): number | null {
-  if (/^\d{1,16}$/.test(v)) return Number(v);
-  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) return null;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-](\d{2}):?(\d{2}))?)?$/;
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Epoch ms from a query value, or why it is not one: digits are epoch ms (0 to HISTORY_MAX_MS); else
+ * an ISO 8601 date or date-time (UTC for a date alone, local time for a date-time without offset)
+ * whose fields all exist (no 30 February, hour 24, second 60 or offset beyond ±23:59: Date.parse
+ * would move those to the next day or month), from 1970 to HISTORY_MAX_MS.
+ */
+export function parseTime(v: string): { ms: number } | { error: string } {
+  const given = JSON.stringify(v);
+  const range = `epoch milliseconds from 0 (1970) to ${HISTORY_MAX_MS}`;
+  if (/^\d{1,16}$/.test(v)) {
+    const ms = Number(v);
+    return ms <= HISTORY_MAX_MS ? { ms } : { error: `${given} is out of range: ${range}` };
+  }
+  const m = ISO.exec(v);
+  if (!m) return { error: `${given} is neither epoch milliseconds nor an ISO 8601 time` };
+  const [year, month, day, hour, minute, second, , offHour, offMinute] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x)));
+  const leap = year! % 4 === 0 && (year! % 100 !== 0 || year! % 400 === 0);
+  const fault =
+    month! < 1 || month! > 12 ? `month ${month} does not exist`
+    : day! < 1 || day! > (month === 2 && leap ? 29 : DAYS[month! - 1]!) ? `day ${day} does not exist in ${m[1]}-${m[2]}`
+    : hour! > 23 ? `hour ${hour} is not 0 to 23`
+    : minute! > 59 ? `minute ${minute} is not 0 to 59`
+    : second! > 59 ? `second ${second} is not 0 to 59`
+    : offHour! > 23 || offMinute! > 59 ? `offset ${m[7]} is not -23:59 to +23:59`
+    : null;
+  if (fault) return { error: `${given} is not a time: ${fault}` };
   const ms = Date.parse(v);
-  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+  if (!Number.isFinite(ms)) return { error: `${given} is neither epoch milliseconds nor an ISO 8601 time` };
+  if (ms < 0) return { error: `${given} is before 1970` };
+  if (ms > HISTORY_MAX_MS) return { error: `${given} is out of range: ${range}` };
+  return { ms };
 }
 
 interface HistoryRequest {
@@ -111,14 +141,14 @@ export function registerHistoryRoute(app: FastifyInstance, deps: HttpDeps, now: 
       let toMs = now();
       if (q.to !== undefined) {
         const t = parseTime(q.to);
-        if (t === null) return bad('to', `${JSON.stringify(q.to)} is neither epoch milliseconds nor an ISO 8601 time`);
-        toMs = t;
+        if ('error' in t) return bad('to', t.error);
+        toMs = t.ms;
       }
       let fromMs = Math.max(0, toMs - HISTORY_DEFAULT_SPAN_MS);
       if (q.from !== undefined) {
         const f = parseTime(q.from);
-        if (f === null) return bad('from', `${JSON.stringify(q.from)} is neither epoch milliseconds nor an ISO 8601 time`);
-        fromMs = f;
+        if ('error' in f) return bad('from', f.error);
+        fromMs = f.ms;
       }
       if (!history.hasHistory(id) && !deps.latestByDevice?.().has(id)) {
         return sendProblem(reply, problem(404, `no device ${JSON.stringify(id)} in the history or among the live devices`, path));

@@ -13,7 +13,12 @@ export function renderMetrics(deps: Pick<HttpDeps, 'counters' | 'getStatus'>): s
 }
 
 export function registerMetricsRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/metrics', async (_req, reply) => {
+  const schema = {
+    summary: 'Every counter and gauge in Prometheus text format 0.0.4',
+    tags: ['status'],
+    response: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  };
+  app.get('/metrics', { schema }, async (_req, reply) => {
     reply.type(PROMETHEUS_CONTENT_TYPE);
     return renderMetrics(deps);
   });

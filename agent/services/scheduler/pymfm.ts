@@ -18,7 +18,9 @@
  * unless `?model=physical` says otherwise. They share the store with `/api/v1/optimizations` (the
  * same job is readable on both). Differences: refusals are problem documents (400/404/409/429, with
  * `detail` as in FastAPI's errors) where pymfm answers 422; access follows gridedge's accounts
- * (bearer token or session), not HTTP Basic.
+ * (`http.users`): a bearer token, the session cookie, or HTTP Basic with an account's user name and
+ * password (what pymfm's clients send; there is no built-in admin/admin). Bodyless DELETE and PUT
+ * (.../battery_specs?battery_id=, .../soc?...) need no content type; a body must be JSON (http/auth.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { problemSchema } from '../../http/problem.js';
@@ -27,7 +29,7 @@ import type { ModelVariant, ScheduleResult } from '../../../algorithms/scheduler
 import type { JobRecord } from './store.js';
 import type { SchedulerService } from './index.js';
 import { deleteOne, replaceAll, setSoc, socUnit, upsert } from './batteries.js';
-import { outcomeAnswerer } from './routes.js';
+import { idPath, outcomeAnswerer } from './routes.js';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -164,20 +166,21 @@ export function registerPymfmRoutes(app: FastifyInstance, s: SchedulerService): 
     ),
   );
 
+  const jobUrl = (id: string): string => idPath('/balancing', id);
   const byId = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 128 } } } as const;
   app.get<{ Params: { id: string } }>(
     '/balancing/:id',
     { schema: { summary: 'pymfm: one job (JobComplete)', tags, params: byId, response: { 200: jobCompleteSchema, 404: problemSchema, 503: problemSchema } } },
-    async (req, reply) => answer(reply, `/balancing/${req.params.id}`, () => s.get(req.params.id, `/balancing/${req.params.id}`), jobComplete),
+    async (req, reply) => answer(reply, jobUrl(req.params.id), () => s.get(req.params.id, jobUrl(req.params.id)), jobComplete),
   );
 
   app.delete<{ Params: { id: string } }>(
     '/balancing/:id',
     { schema: { summary: 'pymfm: delete a job and answer it; a running job is cancelled (marked failed) and answered', tags, params: byId, response: { 200: jobCompleteSchema, 404: problemSchema, 503: problemSchema } } },
-    async (req, reply) => answer(reply, `/balancing/${req.params.id}`, () => s.remove(req.params.id, `/balancing/${req.params.id}`, req.session?.username), (v) => jobComplete(v.record)),
+    async (req, reply) => answer(reply, jobUrl(req.params.id), () => s.remove(req.params.id, jobUrl(req.params.id), req.session?.username), (v) => jobComplete(v.record)),
   );
 
-  const specsUrl = (id: string): string => `/balancing/${id}/battery_specs`;
+  const specsUrl = (id: string): string => `${jobUrl(id)}/battery_specs`;
   app.post<{ Params: { job_id: string }; Body: unknown[] }>(
     '/balancing/:job_id/battery_specs',
     { schema: { summary: "pymfm: replace every battery of a job", tags, params: jobParams, body: { type: 'array', items: batterySpec }, response: { 200: jobCompleteSchema, ...errors } } },

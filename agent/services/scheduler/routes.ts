@@ -40,7 +40,9 @@ const batteryParams = {
 } as const;
 const problems = { 400: problemSchema, 404: problemSchema, 409: problemSchema, 503: problemSchema } as const;
 
-const jobUrl = (id: string): string => `/api/v1/optimizations/${encodeURIComponent(id)}`;
+/** A path with each id percent-encoded after `base` (a problem's `instance`): `idPath('/balancing', 'a/b')` is `/balancing/a%2Fb`. */
+export const idPath = (base: string, ...ids: string[]): string => [base, ...ids.map(encodeURIComponent)].join('/');
+const jobUrl = (id: string): string => idPath('/api/v1/optimizations', id);
 const view = (rec: JobRecord): Omit<JobRecord, 'input'> => {
   const { input: _input, ...out } = rec;
   return out;
