@@ -78,7 +78,7 @@ t.test('config check: URL passwords in problems are masked (the user name kept),
     [
       'forwarders:',
       '  - { type: mqtt, id: c, url: "mqtt://fw:BadCfgPw@host:99999" }',
-      '  - { type: mqtt, id: d, url: "mqtt://fw2:Tls@Pw@127.0.0.1:1883", ca: /etc/ca.pem }',
+      '  - { type: mqtt, id: d, url: "mqtt://fw2:Tls@Pw@127.0.0.1:1883", ca: test/fixtures/forwarders/ca.pem }',
       'drivers:',
       '  - { type: mqtt-source, id: s, url: "mqtt://su:Src@Pw@host:99999", topics: [ { filter: "a/#", device: x } ] }',
       '',

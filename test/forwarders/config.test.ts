@@ -27,7 +27,7 @@ t.test('a config with both forwarder types loads, defaults filled in', async (t)
   t.equal(hub!['maxRate'], 5);
   t.equal(hub!['sasTtlS'], 3600);
   t.equal(hub!['apiVersion'], '2021-04-12');
-  t.same(x509!['x509'], { cert: '/etc/gridedge/dev.pem', key: '/etc/gridedge/dev.key' });
+  t.same(x509!['x509'], { cert: 'test/fixtures/forwarders/dev.pem', key: 'test/fixtures/forwarders/dev.key' }, 'paths as given (read from the working folder, the repository here)');
 });
 
 t.test('every forwarder problem is reported with its path', async (t) => {

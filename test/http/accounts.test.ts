@@ -221,5 +221,11 @@ t.test('config: a non-loopback http.host needs accounts; tls needs both files', 
   t.match(errs({ host: '0.0.0.0' })[0], /^http\.users: must name at least one account: http\.host "0\.0\.0\.0" is not a loopback address/);
   t.same(errs({ host: '0.0.0.0', users: [{ username: 'a', password: 'b', role: 'admin' }] }), []);
   t.match(errs({ users: [{ username: 'a', password: 'b', role: 'root' }] })[0], /^http\.users\[0\]\.role: must be one of/);
-  t.match(errs({ tls: { cert: '/x.pem' } })[0], /^http\.tls\.key: must be given with the other http\.tls file/);
+  t.match(errs({ tls: { cert: 'test/fixtures/forwarders/gw1.pem' } })[0], /^http\.tls\.key: must be given with the other http\.tls file/);
+  // A file that does not exist is refused by the check, not first when the agent starts.
+  t.match(errs({ tls: { cert: '/nonexistent/cert.pem', key: '/nonexistent/key.pem' } }), [
+    /^http\.tls\.cert: must be a file path \(empty: none\); no such file from .*, got "\/nonexistent\/cert\.pem"$/,
+    /^http\.tls\.key: must be a file path \(empty: none\); no such file from .*, got \[hidden\]$/,
+  ]);
+  t.match(errs({ tls: { cert: 'test', key: 'test/fixtures/forwarders/gw1.key' } })[0], /^http\.tls\.cert: must be a file path \(empty: none\); this is not a regular file \(a folder\?\), got "test"$/);
 });
