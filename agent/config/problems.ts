@@ -20,6 +20,8 @@ const MAX_SHOWN = 120;
 export function showValue(v: unknown, sensitive = false): string {
   if (sensitive) return '[hidden]';
   if (v === undefined) return 'nothing';
+  // JSON has no NaN or Infinity (JSON.stringify would say null): YAML's .nan and .inf shown as such.
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   let s: string;
   try {
     s = JSON.stringify(maskSecrets(v)) ?? String(v);

@@ -1,4 +1,7 @@
 import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../agent/config/load.js';
 import { fixture, testRegistry } from './helpers.js';
 import * as f from '../../agent/config/formats.js';
@@ -322,4 +325,16 @@ t.test("a plugin's rules across keys run on an entry with bad keys too, told whi
   ]));
   t.same(seen[0]!.paths, { low: false, high: false, name: true, list: true, 'list[0]': false, 'list[1]': true, '': true }, 'entry a: the bad paths, beneath and above');
   t.same(seen[1]!.paths, { low: true, high: false, name: false, list: false, 'list[0]': false, 'list[1]': false, '': true }, 'entry b: only low');
+});
+
+t.test("YAML's .nan and .inf are shown as NaN and Infinity in problems, not as null", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gridedge-nan-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'nan.yaml');
+  writeFileSync(file, 'drivers:\n  - { type: sim-pmu, id: p1, rate: .nan }\n  - { type: sim-pmu, id: p2, rate: -.inf }\n');
+  const r = loadConfig({ file });
+  t.same(r.ok ? [] : r.errors, [
+    'drivers[0].rate: must be a number between 0.01 and 100000, got NaN',
+    'drivers[1].rate: must be a number between 0.01 and 100000, got -Infinity',
+  ]);
 });
