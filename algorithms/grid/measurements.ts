@@ -61,11 +61,11 @@ export function prepareMeasurements(m: GridModel, list: readonly unknown[], file
     const value = e['value'];
     const sigma = e['sigma'];
     if (!isNum(value)) {
-      errs.push(`${at}.value: must be a finite number, got ${JSON.stringify(value === undefined ? null : value)}${typeof value === 'number' ? ` (${value})` : ''}`);
+      errs.push(value === undefined ? `${at}.value: is required (a finite number)` : `${at}.value: must be a finite number, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
       ok = false;
     }
     if (!isNum(sigma) || sigma <= 0) {
-      errs.push(`${at}.sigma: must be a positive number, got ${typeof sigma === 'number' ? String(sigma) : JSON.stringify(sigma)}`);
+      errs.push(sigma === undefined ? `${at}.sigma: is required (a positive number)` : `${at}.sigma: must be a positive number, got ${typeof sigma === 'number' ? String(sigma) : JSON.stringify(sigma)}`);
       ok = false;
     }
     let idx = -1;

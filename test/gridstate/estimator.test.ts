@@ -168,7 +168,11 @@ t.test('bad measurements are all listed with their index and what is wrong', asy
     'meas.json: measurements[7].type: must be one of vm, va, p_inj, q_inj, p_flow, q_flow, got "i_mag"',
   ]);
   t.equal(prepareMeasurements(m, [{ type: 'vm', bus: 2, value: NaN, sigma: 1 }].slice(1), 100).length, 0);
-  t.match(thrown(() => prepareMeasurements(m, [{ type: 'vm', bus: 2, value: NaN, sigma: 1 }], 100)).message, /measurements\[0\]\.value: must be a finite number/);
+  t.match(thrown(() => prepareMeasurements(m, [{ type: 'vm', bus: 2, value: NaN, sigma: 1 }], 100)).message, /measurements\[0\]\.value: must be a finite number, got NaN/);
+  t.same(thrown(() => prepareMeasurements(m, [{ type: 'vm', bus: 2 } as unknown as MeasurementSpec], 100)).problems, [
+    'measurements[0].value: is required (a finite number)',
+    'measurements[0].sigma: is required (a positive number)',
+  ], 'a missing value or sigma is said to be missing (not "got null")');
   const good: MeasurementSpec[] = [{ type: 'p_flow', branch: 1, value: 50, sigma: 1 }];
   const conv = prepareMeasurements(m, good, 1);
   t.ok(Math.abs(conv[0]!.value - 0.5) < 1e-12 && Math.abs(conv[0]!.sigma - 0.01) < 1e-12, 'a file on a 1 MVA base is converted to the network base');
