@@ -56,7 +56,7 @@ t.test('status: unreachable or not an agent → exit 2 naming the URL and why', 
   const closed = await runCli(['status', '--url', `http://127.0.0.1:${port}`]);
   t.equal(closed.code, 2);
   t.equal(closed.stdout, '');
-  t.match(closed.stderr, new RegExp(`^gridedge status: cannot reach the agent at http://127\\.0\\.0\\.1:${port}/api/v1/status: connection refused .*\\(ECONNREFUSED\\)\\n$`));
+  t.match(closed.stderr, new RegExp(`^gridedge status: cannot read the status at http://127\\.0\\.0\\.1:${port}/api/v1/status: connection refused .*\\(ECONNREFUSED\\)\\n$`));
 
   const broken = await serve({ error: 'boom' }, 500);
   t.teardown(broken.close);
@@ -134,7 +134,7 @@ t.test('buffer: not open or not writable → exit 1; unreachable → exit 2', as
   const port = await refusedPort();
   const closed = await runCli(['buffer', '--url', `http://127.0.0.1:${port}`]);
   t.equal(closed.code, 2);
-  t.match(closed.stderr, /^gridedge buffer: cannot reach the agent at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/status: connection refused/);
+  t.match(closed.stderr, /^gridedge buffer: cannot read the status at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/status: connection refused/);
 });
 
 t.test('status against an agent with accounts: a token from the login, or a clear refusal', async (t) => {

@@ -85,7 +85,7 @@ export const bufferCommand: Command = {
   options: agentOptions,
   positionals: [],
   details: [
-    'Reads GET <url>/api/v1/status. Exit codes: 0 ok, 1 the buffer is not open or cannot be written, 2 unreachable.',
+    'Reads GET <url>/api/v1/status. Exit codes: 0 ok, 1 the buffer is not open or cannot be written, 2 unreachable or refused (a login needed, see --token).',
     'Examples:',
     '  gridedge buffer',
     '  gridedge buffer --json',
@@ -103,7 +103,7 @@ export const bufferCommand: Command = {
     }
     const r = await fetchStatus(where.url, timeout ?? 5, agentToken(values, io.env));
     if (!r.ok) {
-      io.err(`gridedge buffer: cannot reach the agent at ${r.url}: ${r.reason}\n`);
+      io.err(`gridedge buffer: cannot read the status at ${r.url}: ${r.reason}\n`);
       return EXIT.unreachable;
     }
     const view = bufferView(r.status);

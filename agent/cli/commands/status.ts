@@ -25,7 +25,7 @@ export const statusCommand: Command = {
   options: agentOptions,
   positionals: [],
   details: [
-    'Reads GET <url>/api/v1/status. Exit codes: 0 healthy, 1 degraded (problems listed), 2 unreachable.',
+    'Reads GET <url>/api/v1/status. Exit codes: 0 healthy, 1 degraded (problems listed), 2 unreachable or refused (a login needed, see --token).',
     'Colour on a terminal only (NO_COLOR=1 turns it off, FORCE_COLOR=1 on for a pipe).',
     'Examples:',
     '  gridedge status',
@@ -44,7 +44,7 @@ export const statusCommand: Command = {
     }
     const r = await fetchStatus(where.url, timeout ?? 5, agentToken(values, io.env));
     if (!r.ok) {
-      io.err(`gridedge status: cannot reach the agent at ${r.url}: ${r.reason}\n`);
+      io.err(`gridedge status: cannot read the status at ${r.url}: ${r.reason}\n`);
       return EXIT.unreachable;
     }
     if (values['json']) io.out(`${JSON.stringify(r.status, null, 2)}\n`);
