@@ -2,6 +2,7 @@
  * The technician's probe (`gridedge modbus read`): one read request, its raw registers or bits and
  * the values decoded from them, and errors that say what to check. Used by agent/cli/commands/modbus.ts.
  */
+import { statSync } from 'node:fs';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, decodeRaw, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 import { MAX_BITS, MAX_REGISTERS } from './plan.js';
 import { parseHostPort } from './config.js';
@@ -50,6 +51,8 @@ export function parseProbe(o: Record<string, string | boolean | undefined>): Pro
   if (tcp !== undefined) {
     const hp = parseHostPort(tcp.includes(':') || tcp.startsWith('[') ? tcp : `${tcp}:502`);
     if (!hp) return `--tcp: must be HOST:PORT (e.g. 10.0.0.5:502), got ${JSON.stringify(tcp)}`;
+    const serialOnly = ['baud', 'parity', 'stop-bits'].filter((k) => str(k) !== undefined);
+    if (serialOnly.length) return `--${serialOnly[0]}: applies to --rtu (a serial line), not to --tcp`;
     endpoint = { kind: 'tcp', ...hp };
   } else {
     const baud = str('baud') === undefined ? 9600 : int(str('baud')!);
@@ -58,6 +61,9 @@ export function parseProbe(o: Record<string, string | boolean | undefined>): Pro
     if (!['none', 'even', 'odd'].includes(parity)) return `--parity: must be none, even or odd, got ${JSON.stringify(parity)}`;
     const stopBits = str('stop-bits') === undefined ? 1 : int(str('stop-bits')!);
     if (stopBits !== 1 && stopBits !== 2) return `--stop-bits: must be 1 or 2, got ${JSON.stringify(str('stop-bits'))}`;
+    const kind = fileKind(rtu!);
+    if (kind !== 'missing' && kind !== 'char')
+      return `--rtu: must be a serial device (a character device such as /dev/ttyUSB0), and ${rtu} is ${kind === 'dir' ? 'a folder' : 'not one'}`;
     endpoint = { kind: 'rtu', path: rtu!, baud, parity: parity as 'none' | 'even' | 'odd', stopBits, dataBits: 8 };
   }
   const unit = int(str('unit') ?? '1');
@@ -66,7 +72,8 @@ export function parseProbe(o: Record<string, string | boolean | undefined>): Pro
     return `--unit: must be an integer between ${endpoint.kind === 'rtu' ? 1 : 0} and ${maxUnit}, got ${JSON.stringify(str('unit'))}`;
   const fn = str('function') ?? 'holding';
   if (!(FUNCTIONS as readonly string[]).includes(fn)) return `--function: must be one of ${FUNCTIONS.join(', ')}, got ${JSON.stringify(fn)}`;
-  const address = str('address') === undefined ? null : int(str('address')!);
+  if (str('address') === undefined) return '--address: is required (a zero-based address between 0 and 65535, decimal or 0x hex)';
+  const address = int(str('address')!);
   if (address === null || address < 0 || address > 65535) return `--address: must be a zero-based address between 0 and 65535 (decimal or 0x hex), got ${JSON.stringify(str('address'))}`;
   const type = str('type');
   if (type !== undefined && !(REGISTER_TYPES as readonly string[]).includes(type)) return `--type: must be one of ${REGISTER_TYPES.join(', ')}, got ${JSON.stringify(type)}`;
@@ -180,4 +187,14 @@ export function renderProbe(r: ProbeResult): string {
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** What a path names, for the --rtu check: a missing device is for the read to report (unplugged: exit 2). */
+function fileKind(path: string): 'missing' | 'char' | 'dir' | 'other' {
+  try {
+    const st = statSync(path);
+    return st.isCharacterDevice() ? 'char' : st.isDirectory() ? 'dir' : 'other';
+  } catch {
+    return 'missing';
+  }
 }

@@ -61,6 +61,15 @@ t.test('gridedge modbus read', async (t) => {
   const both = await runCli(['modbus', 'read', '--tcp', at, '--rtu', '/dev/ttyUSB0', '--address', '0']);
   t.equal(both.code, 1);
   t.match(both.stderr, /give exactly one of --tcp HOST:PORT and --rtu DEVICE/);
+  for (const [args, re] of [
+    [['--rtu', '/tmp', '--address', '0'], /--rtu: must be a serial device \(a character device such as \/dev\/ttyUSB0\), and \/tmp is a folder/],
+    [['--tcp', at, '--baud', '19200', '--address', '0'], /--baud: applies to --rtu \(a serial line\), not to --tcp/],
+    [['--tcp', at], /--address: is required/],
+  ] as [string[], RegExp][]) {
+    const r = await runCli(['modbus', 'read', ...args]);
+    t.equal(r.code, 1, `${args.join(' ')}: bad input`);
+    t.match(r.stderr, re);
+  }
 
   const port = await refusedPort();
   const refused = await runCli(['modbus', 'read', '--tcp', `127.0.0.1:${port}`, '--address', '0']);
