@@ -42,7 +42,8 @@ const problems = { 400: problemSchema, 404: problemSchema, 409: problemSchema, 5
 
 /** A path with each id percent-encoded after `base` (a problem's `instance`): `idPath('/balancing', 'a/b')` is `/balancing/a%2Fb`. */
 export const idPath = (base: string, ...ids: string[]): string => [base, ...ids.map(encodeURIComponent)].join('/');
-const jobUrl = (id: string): string => idPath('/api/v1/optimizations', id);
+const JOBS = '/api/v1/optimizations';
+const jobUrl = (id: string): string => idPath(JOBS, id);
 const view = (rec: JobRecord): Omit<JobRecord, 'input'> => {
   const { input: _input, ...out } = rec;
   return out;
@@ -147,7 +148,7 @@ export function registerRoutes(app: FastifyInstance, s: SchedulerService): void 
     '/optimizations/:id/batteries/:bid',
     { ...editSchema('Add or replace one battery of a job (by id)', batterySchema, { 200: batterySchema }), },
     async (req, reply) => {
-      const url = `${jobUrl(req.params.id)}/batteries/${encodeURIComponent(req.params.bid)}`;
+      const url = idPath(JOBS, req.params.id, 'batteries', req.params.bid);
       return guard(reply, url, () => s.editInput(req.params.id, url, (input) => upsert(input, [req.body], url, req.params.bid)), (v) => {
         const b = v.checked.job.batteries.find((x) => x.id === req.params.bid);
         if (v.loop && b) v.loop.setSoc(b.id, b.initialSoc);
@@ -160,7 +161,7 @@ export function registerRoutes(app: FastifyInstance, s: SchedulerService): void 
     '/optimizations/:id/batteries/:bid',
     { ...editSchema('Remove one battery of a job', null, { 204: { type: 'null' } }), },
     async (req, reply) => {
-      const url = `${jobUrl(req.params.id)}/batteries/${encodeURIComponent(req.params.bid)}`;
+      const url = idPath(JOBS, req.params.id, 'batteries', req.params.bid);
       return guard(reply, url, () => s.editInput(req.params.id, url, (input) => deleteOne(input, req.params.bid, url)), () => reply.code(204).send());
     },
   );
@@ -175,7 +176,7 @@ export function registerRoutes(app: FastifyInstance, s: SchedulerService): void 
       ),
     },
     async (req, reply) => {
-      const url = `${jobUrl(req.params.id)}/batteries/${encodeURIComponent(req.params.bid)}/soc`;
+      const url = `${idPath(JOBS, req.params.id, 'batteries', req.params.bid)}/soc`;
       return guard(reply, url, () => s.editInput(req.params.id, url, (input) => setSoc(input, req.params.bid, req.body.soc, url)), (v) => {
         if (v.loop) v.loop.setSoc(req.params.bid, req.body.soc / socUnit(v.record.input).scale);
         return batteriesOf(v.record.input).find((x) => x['id'] === req.params.bid);
