@@ -19,7 +19,7 @@ import { host, identifier, intRange, numberRange, oneOf } from '../../agent/conf
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { C37Session } from './session.js';
 import { Aligner, LATENCY_BUCKETS_MS, PmuStats } from './align.js';
-import { PHASOR_TARGETS } from './mapping.js';
+import { PHASOR_TARGETS, type BlockNames } from './mapping.js';
 import type { ConfigFrame } from './codec/index.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 
@@ -37,6 +37,7 @@ export interface C37118Config extends StreamConfig, ReconnectDelays {
   id: string;
   config: 'auto' | 'cfg2' | 'cfg3';
   phasors: Record<string, string>;
+  blockNames: BlockNames;
   streams: StreamConfig[];
   maxTimeErrorUs: number;
   alignMs: number;
@@ -63,6 +64,11 @@ const schema = {
   udpPort: { doc: 'UDP port data arrives on (transport udp); 0 picks a free port (shown in health)', format: intRange(0, 65535), default: 4713 },
   config: { doc: 'Configuration to ask for: auto (CFG-3, then CFG-2 if unanswered), cfg2 or cfg3', format: oneOf('auto', 'cfg2', 'cfg3'), default: 'auto' },
   phasors: { doc: 'Channel name → v.a … i.c, for channels neither a CFG-3 phasor type nor the name VA…IC maps', format: phasorMap, default: {} },
+  blockNames: {
+    doc: 'Device names of a stream\'s PMU blocks: auto (<id> for one block, <id>-<block IDCODE> for several) or idcode (always <id>-<block IDCODE>, so a PDC stream whose block count changes keeps its names)',
+    format: ['auto', 'idcode'],
+    default: 'auto',
+  },
   streams: { doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }, each (host, port, idcode) different from the others and from the first', format: streamList, default: [] },
   maxTimeErrorUs: { doc: 'Time error (from STAT or the time quality code) above which data is questionable (clock_unsync), µs', format: numberRange(0, 1e9), default: 1000 },
   alignMs: { doc: 'Wait this long for every PMU of a time stamp before publishing the group (0: publish each block at once)', format: intRange(0, 60_000), default: 0 },
@@ -111,7 +117,7 @@ class Stream {
     const c = d.cfg;
     this.delay = c.reconnectMinMs;
     this.session = new C37Session(
-      { id: name, idcode: sc.idcode, config: c.config, phasors: c.phasors, maxTimeErrorUs: c.maxTimeErrorUs, configTimeoutMs: c.configTimeoutMs, maxConfigTries: 3, dataTimeoutMs: c.dataTimeoutMs, sendDataOn: c.sendDataOn },
+      { id: name, idcode: sc.idcode, config: c.config, phasors: c.phasors, blockNames: c.blockNames, maxTimeErrorUs: c.maxTimeErrorUs, configTimeoutMs: c.configTimeoutMs, maxConfigTries: 3, dataTimeoutMs: c.dataTimeoutMs, sendDataOn: c.sendDataOn },
       {
         send: (f) => {
           if (this.sock && this.connected) this.sock.write(f);

@@ -61,9 +61,16 @@ export function valueKey(name: string, fallback: string, used: Set<string>): str
 
 const BY_NAME: Record<string, PhasorTarget> = { VA: 'v.a', VB: 'v.b', VC: 'v.c', IA: 'i.a', IB: 'i.b', IC: 'i.c' };
 
+/**
+ * How a stream's blocks are named: `auto` (CONTRACT) `<id>` for a stream of one block and
+ * `<id>-<block IDCODE>` for several; `idcode` always `<id>-<block IDCODE>`, so that a PDC stream whose
+ * block count changes (a PMU taken out, leaving one) keeps its devices' names.
+ */
+export type BlockNames = 'auto' | 'idcode';
+
 /** Device names of the blocks: `<id>` for one block, `<id>-<block IDCODE>` for several. */
-export function deviceNames(id: string, cfg: ConfigFrame): string[] {
-  if (cfg.pmus.length === 1) return [id];
+export function deviceNames(id: string, cfg: ConfigFrame, blockNames: BlockNames = 'auto'): string[] {
+  if (cfg.pmus.length === 1 && blockNames === 'auto') return [id];
   const seen = new Map<number, number>();
   for (const p of cfg.pmus) seen.set(p.idcode, (seen.get(p.idcode) ?? 0) + 1);
   const nth = new Map<number, number>();
@@ -137,8 +144,8 @@ function blockPlan(device: string, p: PmuConfig, explicit: Readonly<Record<strin
 }
 
 /** The plan of every block of a configuration. */
-export function planFor(id: string, cfg: ConfigFrame, explicit: Readonly<Record<string, string>> = {}): BlockPlan[] {
-  const names = deviceNames(id, cfg);
+export function planFor(id: string, cfg: ConfigFrame, explicit: Readonly<Record<string, string>> = {}, blockNames: BlockNames = 'auto'): BlockPlan[] {
+  const names = deviceNames(id, cfg, blockNames);
   return cfg.pmus.map((p, k) => blockPlan(names[k]!, p, explicit));
 }
 

@@ -32,7 +32,7 @@ import {
   type RejectReason,
   MAX_CFG3_BYTES,
 } from './codec/index.js';
-import { planFor, toMeasurement, type BlockPlan } from './mapping.js';
+import { planFor, toMeasurement, type BlockNames, type BlockPlan } from './mapping.js';
 
 export interface SessionOptions {
   /** Driver id: device names derive from it. */
@@ -43,6 +43,8 @@ export interface SessionOptions {
   config: 'auto' | 'cfg2' | 'cfg3';
   /** Explicit phasor map (channel name → v.a …), used after CFG-3 types and channel names. */
   phasors: Readonly<Record<string, string>>;
+  /** Device names of the blocks (mapping.ts `BlockNames`); default `auto`. */
+  blockNames?: BlockNames;
   maxTimeErrorUs: number;
   configTimeoutMs: number;
   maxConfigTries: number;
@@ -253,7 +255,7 @@ export class C37Session {
         if (first || changed) {
           this.cfg = f;
           this.decoder = new DataDecoder(f);
-          this.plans = planFor(this.o.id, f, this.o.phasors);
+          this.plans = planFor(this.o.id, f, this.o.phasors, this.o.blockNames);
           this.ev.config(f, changed);
         }
         if (!this.dataOn) {

@@ -26,6 +26,10 @@ t.test('device names', async (t) => {
   t.same(deviceNames('pdc', cfg([pmu(7, [])])), ['pdc']);
   t.same(deviceNames('pdc', cfg([pmu(7, []), pmu(8, [])])), ['pdc-7', 'pdc-8']);
   t.same(deviceNames('pdc', cfg([pmu(7, []), pmu(7, []), pmu(9, [])])), ['pdc-7-1', 'pdc-7-2', 'pdc-9'], 'duplicate block IDCODEs kept apart');
+  // blockNames: idcode keeps a PDC's names when its block count drops to one (a PMU taken out).
+  t.same(deviceNames('pdc', cfg([pmu(7, [])]), 'idcode'), ['pdc-7'], 'idcode: one block is still <id>-<IDCODE>');
+  t.same(deviceNames('pdc', cfg([pmu(7, []), pmu(8, [])]), 'idcode'), ['pdc-7', 'pdc-8'], 'idcode: several as in auto');
+  t.same(planFor('pdc', cfg([pmu(7, [])]), {}, 'idcode').map((p) => p.device), ['pdc-7'], 'the block plan uses it');
 });
 
 t.test('phasor mapping precedence', async (t) => {

@@ -106,6 +106,15 @@ t.test('CFG-3 in fragments through the stream, then data', async (t) => {
   t.ok(x.ms[0]!.v?.a, 'mapped by the CFG-3 phasor type');
 });
 
+t.test('blockNames idcode: a one-block stream publishes as <id>-<block IDCODE>', async (t) => {
+  const srv = new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(31, 0)] });
+  const x = make({ config: 'cfg2', blockNames: 'idcode' });
+  x.s.connected();
+  x.s.push(srv.config('cfg2'));
+  x.s.push(srv.dataFrame(0));
+  t.equal(x.ms[0]?.device, 'd-31');
+});
+
 t.test('other frames: a command from the device, another IDCODE, datagrams', async (t) => {
   const srv = new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(1, 0)] });
   const x = make({ config: 'cfg2' });
