@@ -82,6 +82,36 @@ export interface EstimateResult {
   va: Float64Array;
 }
 
+/** What `se` and the live estimator publish of a result (CONTRACT "Output of pf and se" names). */
+export interface EstimateSummary {
+  converged: boolean;
+  iterations: number;
+  buses: EstimateResult['buses'];
+  J: number;
+  dof: number;
+  chi2_threshold: number;
+  chi2_passed: boolean;
+  bad_data: BadDatum[];
+  suspect_data: SuspectDatum[];
+  used: number;
+}
+
+/** A result as published: the output names, without the state vectors. */
+export function estimateSummary(r: EstimateResult): EstimateSummary {
+  return {
+    converged: r.converged,
+    iterations: r.iterations,
+    buses: r.buses,
+    J: r.J,
+    dof: r.dof,
+    chi2_threshold: r.chi2Threshold,
+    chi2_passed: r.chi2Passed,
+    bad_data: r.bad_data,
+    suspect_data: r.suspect_data,
+    used: r.used,
+  };
+}
+
 /** One Gauss–Newton problem: a fixed measurement list and state layout. */
 class Wls {
   readonly th: Int32Array;

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { qualityOf } from '../../../algorithms/common/field-quality.js';
 import { compileFieldPath, type FieldReader } from '../../../algorithms/stats/field-path.js';
 import { GridInputError } from '../../../algorithms/grid/errors.js';
-import { estimateState, UnobservableError } from '../../../algorithms/grid/estimator.js';
+import { estimateState, estimateSummary, UnobservableError } from '../../../algorithms/grid/estimator.js';
 import { layoutNetwork } from '../../../algorithms/grid/layout.js';
 import { loadNetwork } from '../../../algorithms/grid/load.js';
 import { prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
@@ -186,16 +186,9 @@ export class EstimatorAnalyzer implements Analyzer {
         ts: nowMicros,
         estimated_ts: nowMicros,
         age_s: 0,
-        converged: r.converged,
-        iterations: r.iterations,
-        buses: r.buses,
-        J: r.J,
-        dof: r.dof,
-        chi2_threshold: r.chi2Threshold,
-        chi2_passed: r.chi2Passed,
+        ...estimateSummary(r),
         bad_data: bad,
         suspect_data: suspect,
-        used: r.used,
         skipped,
       };
       this.lastGood = state;

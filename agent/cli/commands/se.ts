@@ -46,7 +46,7 @@ export const seCommand: Command = {
     const { GridInputError, buildModel } = await import('../../../algorithms/grid/index.js');
     const { loadJson, loadNetwork } = await import('../../../algorithms/grid/load.js');
     const { measurementsFromJson } = await import('../../../algorithms/grid/measurements.js');
-    const { estimateState } = await import('../../../algorithms/grid/estimator.js');
+    const { estimateState, estimateSummary } = await import('../../../algorithms/grid/estimator.js');
     try {
       const net = loadNetwork(network.includes(',') ? network.split(',') : network);
       const doc = loadJson(file);
@@ -57,19 +57,7 @@ export const seCommand: Command = {
         ...(typeof rn === 'number' ? { rnThreshold: rn } : {}),
         badData: values['no-bad-data'] !== true,
       });
-      const out = {
-        converged: r.converged,
-        iterations: r.iterations,
-        buses: r.buses,
-        J: r.J,
-        dof: r.dof,
-        chi2_threshold: r.chi2Threshold,
-        chi2_passed: r.chi2Passed,
-        bad_data: r.bad_data,
-        suspect_data: r.suspect_data,
-        used: r.used,
-        warnings: net.warnings,
-      };
+      const out = { ...estimateSummary(r), warnings: net.warnings };
       io.out(`${JSON.stringify(out, null, 1)}\n`);
       if (!r.converged) {
         io.err(`gridedge se: the estimator did not converge after ${r.iterations} iterations\n`);
