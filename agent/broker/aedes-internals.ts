@@ -6,6 +6,7 @@
  * or a shape changed. After a dependency update, re-read the Aedes sources named below.
  */
 import type { Aedes, Client, PublishPacket } from 'aedes';
+import { topicAllowed } from './acl.js';
 
 /** The versions these internals were read from (package.json pins aedes; mqtt-packet comes with it). */
 export const PINNED = { aedes: '1.2.0', 'mqtt-packet': '9.0.2' } as const;
@@ -27,7 +28,9 @@ interface PacketParser {
 
 interface ClientInternal {
   _parser?: Partial<PacketParser>;
-  conn?: { writableNeedDrain?: boolean };
+  conn?: { writableNeedDrain?: boolean; writableLength?: number; destroyed?: boolean; once?(event: string, listener: () => void): unknown; off?(event: string, listener: () => void): unknown };
+  subscriptions?: Record<string, { qos?: number } | undefined>;
+  waitForDrain?: (callback: (err: Error | null, client: Client) => void) => void;
   _parsingBatch?: number;
   _nextBatch?: () => void;
 }
@@ -59,6 +62,63 @@ export function countSubscriptions(aedes: Aedes): number {
 /** True when the client's connection said "wait for drain" on its last write (Node's `writableNeedDrain` on `client.conn`). */
 export function socketNeedsDrain(client: Client): boolean {
   return clientInternal(client).conn?.writableNeedDrain === true;
+}
+
+/**
+ * The highest QoS among the client's subscriptions (`client.subscriptions`, keyed by filter) that
+ * match `topic`: the QoS Aedes delivers a QoS 1/2 publish on that topic with (a QoS 0 subscription
+ * gets it through Aedes' `deliver0`). 0 when none matches.
+ */
+export function subscribedQos(client: Client, topic: string): number {
+  const subs = clientInternal(client).subscriptions ?? {};
+  let qos = 0;
+  for (const filter in subs) {
+    const q = subs[filter]?.qos ?? 0;
+    if (q > qos && topicAllowed(filter, topic)) qos = q;
+  }
+  return qos;
+}
+
+/** Bytes waiting in the client's connection stream (Node's `writableLength` on `client.conn`), 0 when unknown. */
+export function bufferedBytes(client: Client): number {
+  return clientInternal(client).conn?.writableLength ?? 0;
+}
+
+/**
+ * Resolves once the client's connection has written out its buffer ('drain'), at once when it is not
+ * waiting for one, and also when the connection closes (so a waiter never hangs).
+ */
+export function whenDrained(client: Client): Promise<void> {
+  const conn = clientInternal(client).conn;
+  if (!conn || conn.destroyed || conn.writableNeedDrain !== true || !conn.once || !conn.off) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      conn.off!('drain', done);
+      conn.off!('close', done);
+      resolve();
+    };
+    conn.once!('drain', done);
+    conn.once!('close', done);
+  });
+}
+
+/**
+ * Aedes (lib/write.js) writes a packet to `client.conn` and, when `write()` returns false (the
+ * stream's buffer is past its high-water mark), completes the packet only on 'drain', through
+ * `client.waitForDrain(done)` (or after `drainTimeout`). A delivery's completion is what the
+ * publisher's packet waits for (mqemitter calls back once every subscriber's write completed), and
+ * the publisher's next packets wait for that (Aedes reads a client's next chunk only when every
+ * packet of the previous one completed): one subscriber that stops reading halted every publisher
+ * it subscribed to. This replaces the client's `waitForDrain` with one that completes at once: the
+ * packet is already in the stream's buffer, in order, and goes out when the peer reads. What bounds
+ * that buffer is the broker's job (authorizeForward drops QoS 0 to such a client and disconnects it
+ * when QoS 1/2 deliveries pile up past a bound). Returns false when the client is not the expected shape.
+ */
+export function neverWaitForDrain(client: Client): boolean {
+  const c = clientInternal(client);
+  if (typeof c.waitForDrain !== 'function') return false;
+  c.waitForDrain = (callback) => setImmediate(callback, null, client);
+  return true;
 }
 
 /**
@@ -127,6 +187,8 @@ export function internalsProblems(aedes: Aedes, client?: Client): string[] {
     if (typeof c._parser?._emitError !== 'function') problems.push('client._parser._emitError is not a function');
     if (c._parser && !('packet' in c._parser)) problems.push('client._parser.packet is missing');
     if (!c.conn || !('writableNeedDrain' in c.conn)) problems.push('client.conn.writableNeedDrain is missing');
+    if (!c.conn || !('writableLength' in c.conn)) problems.push('client.conn.writableLength is missing');
+    if (typeof c.waitForDrain !== 'function') problems.push('client.waitForDrain is not a function');
     if (typeof c._parsingBatch !== 'number') problems.push('client._parsingBatch is not a number');
     if (typeof c._nextBatch !== 'function') problems.push('client._nextBatch is not a function');
   }

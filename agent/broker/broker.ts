@@ -18,13 +18,16 @@ import type { BrokerStatus } from '../core/status-types.js';
 import { RAW_PREFIX } from '../core/topics.js';
 import { topicProblem } from './acl.js';
 import {
+  bufferedBytes,
   capPacketSize,
   countSubscriptions,
   incomingPacketStored,
   internalsProblems,
+  neverWaitForDrain,
   onBrokerError,
   releaseBatchSlot,
   socketNeedsDrain,
+  subscribedQos,
 } from './aedes-internals.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
@@ -80,7 +83,16 @@ interface Session {
    * out in order (MQTT 3.1.1 §4.6) and relays keep their order: each waits for this chain.
    */
   tail: Promise<void> | null;
+  /** Set when the client was cut off as a slow subscriber: nothing more is delivered to it. */
+  cutOff: boolean;
 }
+
+/**
+ * QoS 1/2 deliveries may wait in a subscriber's connection buffer up to this many bytes beyond its
+ * own socket buffers (plus room for two of the largest packets, see createBroker); past it the
+ * subscriber is disconnected. Memory per stuck subscriber: at most this, plus the packet cap twice.
+ */
+export const SLOW_SUBSCRIBER_BYTES = 4 * 1024 * 1024;
 
 /** Raw publishes per client whose callback may be held while Aedes reads on (more wait their turn). */
 const MAX_HELD_PER_CLIENT = 256;
@@ -130,6 +142,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   const owners = new Map<string, SessionOwner>();
   const gate = new AuthGate(table.users, counters, deps.auth, deps.now);
   const maxPacketBytes = packetLimit(cfg.maxPayloadBytes);
+  /** A subscriber with more than this waiting in its connection's buffer at a QoS 1/2 delivery is disconnected. */
+  const slowLimitBytes = SLOW_SUBSCRIBER_BYTES + 2 * maxPacketBytes;
   const sockets = new Set<Duplex>();
   let sinkTopic = '$SYS/gridedge/refused';
 
@@ -187,7 +201,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         return done(notAuthorized('anonymous clients are not allowed'), false);
       }
       if (!claimSession(client, null)) return refuseClientId(client, undefined, done);
-      sessions.set(client, { user: null, held: 0, tail: null });
+      sessions.set(client, { user: null, held: 0, tail: null, cutOff: false });
       return done(null, true);
     }
     const address = info?.address ?? 'unknown';
@@ -198,7 +212,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         // Gone meanwhile: Aedes drops the answer; claiming the id now would leave a stale owner.
         if (gone()) return done(notAuthorized('connection closed during authentication'), false);
         if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
-        sessions.set(client, { user: r.user, held: 0, tail: null });
+        sessions.set(client, { user: r.user, held: 0, tail: null, cutOff: false });
         return done(null, true);
       }
       if (r.reason === 'abandoned') return done(notAuthorized('connection closed during authentication'), false);
@@ -336,13 +350,28 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       refusals.drop('read_acl', { clientId: client.id, username: session?.user?.username, topic: packet.topic });
       return null;
     }
-    // A subscriber that stops reading: once its socket buffer is full (write() said wait for 'drain'),
-    // Aedes would queue every further delivery in memory, and hold up deliveries to everyone else,
-    // until drainTimeout cuts it off. QoS 0 deliveries to it are dropped and counted instead;
-    // QoS 1/2 deliveries are kept (their sender relies on them).
-    if (packet.qos === 0) {
-      if (socketNeedsDrain(client)) {
+    if (session.cutOff) return null;
+    // A subscriber that stops reading. Aedes' writes never wait for 'drain' (neverWaitForDrain), so
+    // deliveries to it complete at once and never hold up the publisher; what piles up is bounded
+    // here. Once its socket buffer is full (write() said wait for 'drain'): QoS 0 deliveries (a QoS 0
+    // publish, or a subscription at QoS 0) are dropped and counted; QoS 1/2 deliveries are kept in
+    // the connection's buffer up to slowLimitBytes, and past that the client is disconnected (counted
+    // and logged). A persistent session keeps them queued for its next connection (see session-queue).
+    if (socketNeedsDrain(client)) {
+      if (packet.qos === 0 || subscribedQos(client, packet.topic) === 0) {
         counters.inc('broker_dropped', { reason: 'slow_subscriber' });
+        return null;
+      }
+      const buffered = bufferedBytes(client);
+      if (buffered > slowLimitBytes) {
+        session.cutOff = true;
+        counters.inc('broker_slow_disconnects');
+        log.warn(
+          { clientId: client.id, username: session.user?.username, bufferedBytes: buffered, limitBytes: slowLimitBytes },
+          'mqtt: disconnecting a subscriber that stopped reading (QoS 1/2 deliveries past the bound)',
+        );
+        // Closed outside the delivery that noticed it (Aedes unsubscribes the client on close).
+        setImmediate(() => client.close());
         return null;
       }
     }
@@ -355,7 +384,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     authorizePublish,
     authorizeSubscribe,
     authorizeForward,
-    // Room for many in-flight deliveries; a frozen subscriber is cut off after drainTimeout.
+    // Room for many in-flight deliveries. Writes never wait for 'drain' (neverWaitForDrain, set on
+    // every connection), so drainTimeout only applies if that hook could not be installed.
     concurrency: 1000,
     drainTimeout: 30_000,
   });
@@ -387,6 +417,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     sockets.add(conn);
     batchWrites(conn);
     const client = aedes.handle(conn, req);
+    if (!neverWaitForDrain(client)) log.warn('mqtt: cannot stop Aedes waiting for slow subscribers (unexpected Aedes version)');
     conn.once('close', () => {
       sockets.delete(conn);
       // A clean session ends with its connection, and with it the client id's ownership.

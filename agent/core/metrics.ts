@@ -57,6 +57,7 @@ export const METRICS = {
     "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed)",
     'reason',
   ),
+  broker_slow_disconnects: counter('MQTT subscribers disconnected because they stopped reading while QoS 1/2 deliveries to them piled up past the bound (4 MiB plus two packets)'),
   broker_qos0: counter('QoS 0 publishes to bal/raw (best effort: not acknowledged)'),
   broker_publish_errors: counter('In-process publishes the embedded broker failed to deliver'),
   broker_auth: counter('MQTT password checks by result: cache_hit (no scrypt), scrypt_ok, scrypt_failed, joined (shared an identical running check), abandoned (client left while waiting)', 'result'),
