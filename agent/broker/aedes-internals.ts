@@ -6,13 +6,21 @@
  * or a shape changed. After a dependency update, re-read the Aedes sources named below.
  */
 import type { Aedes, Client, PublishPacket } from 'aedes';
+import { Readable } from 'node:stream';
 import { topicAllowed } from './acl.js';
+import type { QueuedPacket, SessionQueues } from './session-queue.js';
 
 /** The versions these internals were read from (package.json pins aedes; mqtt-packet comes with it). */
 export const PINNED = { aedes: '1.2.0', 'mqtt-packet': '9.0.2' } as const;
 
 interface Persistence {
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
+  cleanSubscriptions(client: Client): Promise<unknown>;
+  outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void>;
+  outgoingUpdate(client: Client, packet: QueuedPacket): Promise<void>;
+  outgoingClearMessageId(client: Client, packet: QueuedPacket): Promise<QueuedPacket | undefined>;
+  outgoingStream(client: Client): Readable;
 }
 
 interface AedesInternal {
@@ -119,6 +127,48 @@ export function neverWaitForDrain(client: Client): boolean {
   if (typeof c.waitForDrain !== 'function') return false;
   c.waitForDrain = (callback) => setImmediate(callback, null, client);
   return true;
+}
+
+/**
+ * Replace the outgoing-queue methods of Aedes' persistence (`aedes.persistence`, the
+ * aedes-persistence in-memory store Aedes creates in `listen()`; call after it resolved) with
+ * `queues` (see session-queue.ts): outgoingEnqueue, outgoingEnqueueCombi, outgoingUpdate,
+ * outgoingClearMessageId and outgoingStream, the whole of its outgoing-queue interface. Also wraps
+ * `cleanSubscriptions`, which Aedes calls for a clean CONNECT (and only then), to drop the client's
+ * queue at once: otherwise Aedes' emptyQueue streams the whole old queue to discard it packet by
+ * packet. The stream sent to a resumed session waits for 'drain' before each packet
+ * (`whenDrained`), so a long queue is not written into the connection's memory all at once (writes
+ * do not wait for 'drain' themselves, see neverWaitForDrain). Returns the problems (empty when installed).
+ */
+export function boundOutgoingQueues(aedes: Aedes, queues: SessionQueues): string[] {
+  const p = internal(aedes).persistence;
+  const names = ['cleanSubscriptions', 'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'outgoingClearMessageId', 'outgoingStream'] as const;
+  const missing = names.filter((n) => typeof p?.[n] !== 'function').map((n) => `aedes.persistence.${n} is not a function`);
+  if (!p || missing.length > 0) return missing.length > 0 ? missing : ['aedes.persistence is missing'];
+  const store = p as Persistence;
+  const cleanSubscriptions = store.cleanSubscriptions.bind(store);
+  store.cleanSubscriptions = (client) => {
+    queues.drop(client.id);
+    return cleanSubscriptions(client);
+  };
+  store.outgoingEnqueue = async (sub, packet) => queues.enqueue(sub.clientId, packet);
+  store.outgoingEnqueueCombi = async (subs, packet) => {
+    for (const sub of subs) queues.enqueue(sub.clientId, packet);
+  };
+  store.outgoingUpdate = async (client, packet) => queues.update(client.id, packet);
+  store.outgoingClearMessageId = async (client, packet) => queues.clear(client.id, packet.messageId);
+  store.outgoingStream = (client) => {
+    const snapshot = queues.list(client.id);
+    async function* paced(): AsyncGenerator<QueuedPacket> {
+      for (const packet of snapshot) {
+        await whenDrained(client);
+        yield packet;
+      }
+    }
+    // highWaterMark 1: read one packet ahead at most, so the pacing holds.
+    return Readable.from(paced(), { objectMode: true, highWaterMark: 1 });
+  };
+  return [];
 }
 
 /**

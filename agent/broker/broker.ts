@@ -18,6 +18,7 @@ import type { BrokerStatus } from '../core/status-types.js';
 import { RAW_PREFIX } from '../core/topics.js';
 import { topicProblem } from './acl.js';
 import {
+  boundOutgoingQueues,
   bufferedBytes,
   capPacketSize,
   countSubscriptions,
@@ -32,6 +33,7 @@ import {
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 import { buildUserTable, type BrokerUser } from './users.js';
+import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
 
 export interface RawPublish {
@@ -149,6 +151,13 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
 
   counters.set('broker_clients', 0);
   counters.set('broker_subscriptions', 0);
+  counters.set('broker_queued_messages', 0);
+  /** The QoS 1/2 queues of persistent sessions, at most cfg.maxQueuedMessages each (installed after listen). */
+  const queues = new SessionQueues(
+    cfg.maxQueuedMessages,
+    () => counters.inc('broker_dropped', { reason: 'queue_full' }),
+    (total) => counters.set('broker_queued_messages', total),
+  );
 
   const refuse = (reason: RefusalReason, client: Client | null, topic?: string, detail?: string): void => {
     const s = client ? sessions.get(client) : undefined;
@@ -392,6 +401,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   sinkTopic = `$SYS/${aedes.id}/gridedge/refused`;
   let ready = false;
   const whenReady = aedes.listen().then(() => {
+    const problems = boundOutgoingQueues(aedes, queues);
+    // Without the bound the queues of persistent sessions grow without limit: refuse to start.
+    if (problems.length > 0) throw new Error(`mqtt: cannot bound the session queues (unexpected Aedes version): ${problems.join('; ')}`);
     ready = true;
   });
   whenReady.catch((err: unknown) => log.error({ err }, 'mqtt: broker set-up failed'));
