@@ -15,6 +15,7 @@ export const PINNED = { aedes: '1.2.0', 'mqtt-packet': '9.0.2' } as const;
 
 interface Persistence {
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
+  incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<unknown>;
   cleanSubscriptions(client: Client): Promise<unknown>;
   outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void>;
@@ -57,6 +58,24 @@ export function incomingPacketStored(aedes: Aedes, client: Client, packet: Publi
     () => true,
     () => false,
   );
+}
+
+/**
+ * Call `listener` when Aedes ends an inbound QoS 2 handshake: on PUBREL it removes the stored
+ * PUBLISH with `aedes.persistence.incomingDelPacket` (only when it was stored), and from then on
+ * the client may use the message id for a new message. Wraps that method; call after listen().
+ * Returns false when it is missing.
+ */
+export function onIncomingReleased(aedes: Aedes, listener: (client: Client, messageId: number) => void): boolean {
+  const p = internal(aedes).persistence;
+  if (typeof p?.incomingDelPacket !== 'function') return false;
+  const del = p.incomingDelPacket.bind(p);
+  p.incomingDelPacket = (client, packet) =>
+    del(client, packet).then((r) => {
+      if (typeof packet.messageId === 'number') listener(client, packet.messageId);
+      return r;
+    });
+  return true;
 }
 
 /** Subscriptions of the connected clients (Aedes keeps connected clients in `aedes.clients[id].subscriptions`). */

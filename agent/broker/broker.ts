@@ -26,6 +26,7 @@ import {
   internalsProblems,
   neverWaitForDrain,
   onBrokerError,
+  onIncomingReleased,
   releaseBatchSlot,
   socketNeedsDrain,
   subscribedQos,
@@ -87,6 +88,12 @@ interface Session {
   tail: Promise<void> | null;
   /** Set when the client was cut off as a slow subscriber: nothing more is delivered to it. */
   cutOff: boolean;
+  /**
+   * Message ids of this connection's QoS 2 publishes taken in and not yet released by PUBREL
+   * (whether their commit is still pending or done): a PUBLISH with one of them is a repeat
+   * (MQTT 3.1.1 §4.3.3), with or without DUP. At most Aedes' maxInflightInbound (1000) are stored.
+   */
+  qos2: Set<number>;
 }
 
 /**
@@ -210,7 +217,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         return done(notAuthorized('anonymous clients are not allowed'), false);
       }
       if (!claimSession(client, null)) return refuseClientId(client, undefined, done);
-      sessions.set(client, { user: null, held: 0, tail: null, cutOff: false });
+      sessions.set(client, { user: null, held: 0, tail: null, cutOff: false, qos2: new Set() });
       return done(null, true);
     }
     const address = info?.address ?? 'unknown';
@@ -221,7 +228,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         // Gone meanwhile: Aedes drops the answer; claiming the id now would leave a stale owner.
         if (gone()) return done(notAuthorized('connection closed during authentication'), false);
         if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
-        sessions.set(client, { user: r.user, held: 0, tail: null, cutOff: false });
+        sessions.set(client, { user: r.user, held: 0, tail: null, cutOff: false, qos2: new Set() });
         return done(null, true);
       }
       if (r.reason === 'abandoned') return done(notAuthorized('connection closed during authentication'), false);
@@ -263,7 +270,13 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
    * meanwhile (up to MAX_HELD_PER_CLIENT per client), so the client's next publishes are parsed and
    * join the same group commit instead of waiting one commit each.
    */
-  function handRaw(client: Client, session: Session, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  function handRaw(
+    client: Client,
+    session: Session,
+    packet: PublishPacket,
+    callback: (error?: Error | null) => void,
+    storedBefore?: Promise<boolean>,
+  ): void {
     const qos = packet.qos;
     const raw: RawPublish = {
       topic: packet.topic,
@@ -273,12 +286,17 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       username: session.user?.username,
     };
     if (qos === 0) counters.inc('broker_qos0');
-    let pending: Promise<'accepted' | 'rejected'>;
-    try {
-      pending = deps.onRawPublish(raw);
-    } catch (e) {
-      pending = Promise.reject(e instanceof Error ? e : new Error(String(e)));
-    }
+    const offer = (): Promise<'accepted' | 'rejected'> => {
+      try {
+        return deps.onRawPublish(raw);
+      } catch (e) {
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+    // A QoS 2 publish that an earlier connection of this session already stored is not offered again.
+    const pending: Promise<'accepted' | 'rejected' | 'duplicate'> = storedBefore
+      ? storedBefore.then((stored) => (stored ? 'duplicate' : offer()))
+      : offer();
     let restore: (() => void) | null = null;
     if (qos !== 2 && session.held < MAX_HELD_PER_CLIENT) {
       session.held++;
@@ -296,6 +314,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         release();
         if (verdict === 'rejected') {
           counters.inc('broker_dropped', { reason: 'payload_rejected' });
+          dropToSink(packet);
+        } else if (verdict === 'duplicate') {
+          counters.inc('broker_dropped', { reason: 'qos2_duplicate' });
           dropToSink(packet);
         }
         callback(null);
@@ -325,12 +346,25 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       dropToSink(packet);
       return session ? inOrder(session, () => callback(null)) : callback(null);
     }
-    if (!topic.startsWith(RAW_PREFIX)) return inOrder(session, () => callback(null));
-    if (packet.qos === 2 && packet.dup) {
-      // A QoS 2 re-send of a packet already stored (awaiting PUBREL) was handed over the first time.
-      void incomingPacketStored(aedes, client, packet).then((stored) => (stored ? callback(null) : handRaw(client, session, packet, callback)));
-      return;
+    const raw = topic.startsWith(RAW_PREFIX);
+    if (packet.qos === 2 && typeof packet.messageId === 'number') {
+      // MQTT 3.1.1 §4.3.3: a QoS 2 PUBLISH repeating the id of one not yet released by PUBREL is the
+      // same message, DUP flag or not, even while the first one's commit is pending: it is
+      // acknowledged (Aedes sends PUBREC) and re-routed to the sink, so it is neither offered to the
+      // pipeline nor delivered onward again. The id is taken synchronously, so repeats within one
+      // socket read are caught too.
+      const id = packet.messageId;
+      if (session.qos2.has(id)) {
+        counters.inc('broker_dropped', { reason: 'qos2_duplicate' });
+        dropToSink(packet);
+        return inOrder(session, () => callback(null));
+      }
+      session.qos2.add(id);
+      // A resumed persistent session may re-send one an earlier connection stored (awaiting PUBREL);
+      // a clean session's store was emptied at CONNECT. Aedes itself then only sends PUBREC.
+      if (raw) return handRaw(client, session, packet, callback, client.clean ? undefined : incomingPacketStored(aedes, client, packet));
     }
+    if (!raw) return inOrder(session, () => callback(null));
     handRaw(client, session, packet, callback);
   }
 
@@ -402,6 +436,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   let ready = false;
   const whenReady = aedes.listen().then(() => {
     const problems = boundOutgoingQueues(aedes, queues);
+    // The end of an inbound QoS 2 handshake frees its message id for a new message.
+    if (!onIncomingReleased(aedes, (client, id) => sessions.get(client)?.qos2.delete(id))) problems.push('aedes.persistence.incomingDelPacket is not a function');
     // Without the bound the queues of persistent sessions grow without limit: refuse to start.
     if (problems.length > 0) throw new Error(`mqtt: cannot bound the session queues (unexpected Aedes version): ${problems.join('; ')}`);
     ready = true;
