@@ -6,12 +6,22 @@
  * or a shape changed. After a dependency update, re-read the Aedes sources named below.
  */
 import type { Aedes, Client, PublishPacket } from 'aedes';
+import { Readable } from 'node:stream';
+import { topicAllowed } from './acl.js';
+import type { QueuedPacket, SessionQueues } from './session-queue.js';
 
 /** The versions these internals were read from (package.json pins aedes; mqtt-packet comes with it). */
 export const PINNED = { aedes: '1.2.0', 'mqtt-packet': '9.0.2' } as const;
 
 interface Persistence {
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
+  incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<unknown>;
+  cleanSubscriptions(client: Client): Promise<unknown>;
+  outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void>;
+  outgoingUpdate(client: Client, packet: QueuedPacket): Promise<void>;
+  outgoingClearMessageId(client: Client, packet: QueuedPacket): Promise<QueuedPacket | undefined>;
+  outgoingStream(client: Client): Readable;
 }
 
 interface AedesInternal {
@@ -27,7 +37,9 @@ interface PacketParser {
 
 interface ClientInternal {
   _parser?: Partial<PacketParser>;
-  conn?: { writableNeedDrain?: boolean };
+  conn?: { writableNeedDrain?: boolean; writableLength?: number; destroyed?: boolean; once?(event: string, listener: () => void): unknown; off?(event: string, listener: () => void): unknown };
+  subscriptions?: Record<string, { qos?: number } | undefined>;
+  waitForDrain?: (callback: (err: Error | null, client: Client) => void) => void;
   _parsingBatch?: number;
   _nextBatch?: () => void;
 }
@@ -48,6 +60,24 @@ export function incomingPacketStored(aedes: Aedes, client: Client, packet: Publi
   );
 }
 
+/**
+ * Call `listener` when Aedes ends an inbound QoS 2 handshake: on PUBREL it removes the stored
+ * PUBLISH with `aedes.persistence.incomingDelPacket` (only when it was stored), and from then on
+ * the client may use the message id for a new message. Wraps that method; call after listen().
+ * Returns false when it is missing.
+ */
+export function onIncomingReleased(aedes: Aedes, listener: (client: Client, messageId: number) => void): boolean {
+  const p = internal(aedes).persistence;
+  if (typeof p?.incomingDelPacket !== 'function') return false;
+  const del = p.incomingDelPacket.bind(p);
+  p.incomingDelPacket = (client, packet) =>
+    del(client, packet).then((r) => {
+      if (typeof packet.messageId === 'number') listener(client, packet.messageId);
+      return r;
+    });
+  return true;
+}
+
 /** Subscriptions of the connected clients (Aedes keeps connected clients in `aedes.clients[id].subscriptions`). */
 export function countSubscriptions(aedes: Aedes): number {
   let n = 0;
@@ -59,6 +89,105 @@ export function countSubscriptions(aedes: Aedes): number {
 /** True when the client's connection said "wait for drain" on its last write (Node's `writableNeedDrain` on `client.conn`). */
 export function socketNeedsDrain(client: Client): boolean {
   return clientInternal(client).conn?.writableNeedDrain === true;
+}
+
+/**
+ * The highest QoS among the client's subscriptions (`client.subscriptions`, keyed by filter) that
+ * match `topic`: the QoS Aedes delivers a QoS 1/2 publish on that topic with (a QoS 0 subscription
+ * gets it through Aedes' `deliver0`). 0 when none matches.
+ */
+export function subscribedQos(client: Client, topic: string): number {
+  const subs = clientInternal(client).subscriptions ?? {};
+  let qos = 0;
+  for (const filter in subs) {
+    const q = subs[filter]?.qos ?? 0;
+    if (q > qos && topicAllowed(filter, topic)) qos = q;
+  }
+  return qos;
+}
+
+/** Bytes waiting in the client's connection stream (Node's `writableLength` on `client.conn`), 0 when unknown. */
+export function bufferedBytes(client: Client): number {
+  return clientInternal(client).conn?.writableLength ?? 0;
+}
+
+/**
+ * Resolves once the client's connection has written out its buffer ('drain'), at once when it is not
+ * waiting for one, and also when the connection closes (so a waiter never hangs).
+ */
+export function whenDrained(client: Client): Promise<void> {
+  const conn = clientInternal(client).conn;
+  if (!conn || conn.destroyed || conn.writableNeedDrain !== true || !conn.once || !conn.off) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      conn.off!('drain', done);
+      conn.off!('close', done);
+      resolve();
+    };
+    conn.once!('drain', done);
+    conn.once!('close', done);
+  });
+}
+
+/**
+ * Aedes (lib/write.js) writes a packet to `client.conn` and, when `write()` returns false (the
+ * stream's buffer is past its high-water mark), completes the packet only on 'drain', through
+ * `client.waitForDrain(done)` (or after `drainTimeout`). A delivery's completion is what the
+ * publisher's packet waits for (mqemitter calls back once every subscriber's write completed), and
+ * the publisher's next packets wait for that (Aedes reads a client's next chunk only when every
+ * packet of the previous one completed): one subscriber that stops reading halted every publisher
+ * it subscribed to. This replaces the client's `waitForDrain` with one that completes at once: the
+ * packet is already in the stream's buffer, in order, and goes out when the peer reads. What bounds
+ * that buffer is the broker's job (authorizeForward drops QoS 0 to such a client and disconnects it
+ * when QoS 1/2 deliveries pile up past a bound). Returns false when the client is not the expected shape.
+ */
+export function neverWaitForDrain(client: Client): boolean {
+  const c = clientInternal(client);
+  if (typeof c.waitForDrain !== 'function') return false;
+  c.waitForDrain = (callback) => setImmediate(callback, null, client);
+  return true;
+}
+
+/**
+ * Replace the outgoing-queue methods of Aedes' persistence (`aedes.persistence`, the
+ * aedes-persistence in-memory store Aedes creates in `listen()`; call after it resolved) with
+ * `queues` (see session-queue.ts): outgoingEnqueue, outgoingEnqueueCombi, outgoingUpdate,
+ * outgoingClearMessageId and outgoingStream, the whole of its outgoing-queue interface. Also wraps
+ * `cleanSubscriptions`, which Aedes calls for a clean CONNECT (and only then), to drop the client's
+ * queue at once: otherwise Aedes' emptyQueue streams the whole old queue to discard it packet by
+ * packet. The stream sent to a resumed session waits for 'drain' before each packet
+ * (`whenDrained`), so a long queue is not written into the connection's memory all at once (writes
+ * do not wait for 'drain' themselves, see neverWaitForDrain). Returns the problems (empty when installed).
+ */
+export function boundOutgoingQueues(aedes: Aedes, queues: SessionQueues): string[] {
+  const p = internal(aedes).persistence;
+  const names = ['cleanSubscriptions', 'outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'outgoingClearMessageId', 'outgoingStream'] as const;
+  const missing = names.filter((n) => typeof p?.[n] !== 'function').map((n) => `aedes.persistence.${n} is not a function`);
+  if (!p || missing.length > 0) return missing.length > 0 ? missing : ['aedes.persistence is missing'];
+  const store = p as Persistence;
+  const cleanSubscriptions = store.cleanSubscriptions.bind(store);
+  store.cleanSubscriptions = (client) => {
+    queues.drop(client.id);
+    return cleanSubscriptions(client);
+  };
+  store.outgoingEnqueue = async (sub, packet) => queues.enqueue(sub.clientId, packet);
+  store.outgoingEnqueueCombi = async (subs, packet) => {
+    for (const sub of subs) queues.enqueue(sub.clientId, packet);
+  };
+  store.outgoingUpdate = async (client, packet) => queues.update(client.id, packet);
+  store.outgoingClearMessageId = async (client, packet) => queues.clear(client.id, packet.messageId);
+  store.outgoingStream = (client) => {
+    const snapshot = queues.list(client.id);
+    async function* paced(): AsyncGenerator<QueuedPacket> {
+      for (const packet of snapshot) {
+        await whenDrained(client);
+        yield packet;
+      }
+    }
+    // highWaterMark 1: read one packet ahead at most, so the pacing holds.
+    return Readable.from(paced(), { objectMode: true, highWaterMark: 1 });
+  };
+  return [];
 }
 
 /**
@@ -127,6 +256,8 @@ export function internalsProblems(aedes: Aedes, client?: Client): string[] {
     if (typeof c._parser?._emitError !== 'function') problems.push('client._parser._emitError is not a function');
     if (c._parser && !('packet' in c._parser)) problems.push('client._parser.packet is missing');
     if (!c.conn || !('writableNeedDrain' in c.conn)) problems.push('client.conn.writableNeedDrain is missing');
+    if (!c.conn || !('writableLength' in c.conn)) problems.push('client.conn.writableLength is missing');
+    if (typeof c.waitForDrain !== 'function') problems.push('client.waitForDrain is not a function');
     if (typeof c._parsingBatch !== 'number') problems.push('client._parsingBatch is not a number');
     if (typeof c._nextBatch !== 'function') problems.push('client._nextBatch is not a function');
   }

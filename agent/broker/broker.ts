@@ -18,17 +18,23 @@ import type { BrokerStatus } from '../core/status-types.js';
 import { RAW_PREFIX } from '../core/topics.js';
 import { topicProblem } from './acl.js';
 import {
+  boundOutgoingQueues,
+  bufferedBytes,
   capPacketSize,
   countSubscriptions,
   incomingPacketStored,
   internalsProblems,
+  neverWaitForDrain,
   onBrokerError,
+  onIncomingReleased,
   releaseBatchSlot,
   socketNeedsDrain,
+  subscribedQos,
 } from './aedes-internals.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 import { buildUserTable, type BrokerUser } from './users.js';
+import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
 
 export interface RawPublish {
@@ -80,7 +86,22 @@ interface Session {
    * out in order (MQTT 3.1.1 §4.6) and relays keep their order: each waits for this chain.
    */
   tail: Promise<void> | null;
+  /** Set when the client was cut off as a slow subscriber: nothing more is delivered to it. */
+  cutOff: boolean;
+  /**
+   * Message ids of this connection's QoS 2 publishes taken in and not yet released by PUBREL
+   * (whether their commit is still pending or done): a PUBLISH with one of them is a repeat
+   * (MQTT 3.1.1 §4.3.3), with or without DUP. At most Aedes' maxInflightInbound (1000) are stored.
+   */
+  qos2: Set<number>;
 }
+
+/**
+ * QoS 1/2 deliveries may wait in a subscriber's connection buffer up to this many bytes beyond its
+ * own socket buffers (plus room for two of the largest packets, see createBroker); past it the
+ * subscriber is disconnected. Memory per stuck subscriber: at most this, plus the packet cap twice.
+ */
+export const SLOW_SUBSCRIBER_BYTES = 4 * 1024 * 1024;
 
 /** Raw publishes per client whose callback may be held while Aedes reads on (more wait their turn). */
 const MAX_HELD_PER_CLIENT = 256;
@@ -130,11 +151,20 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   const owners = new Map<string, SessionOwner>();
   const gate = new AuthGate(table.users, counters, deps.auth, deps.now);
   const maxPacketBytes = packetLimit(cfg.maxPayloadBytes);
+  /** A subscriber with more than this waiting in its connection's buffer at a QoS 1/2 delivery is disconnected. */
+  const slowLimitBytes = SLOW_SUBSCRIBER_BYTES + 2 * maxPacketBytes;
   const sockets = new Set<Duplex>();
   let sinkTopic = '$SYS/gridedge/refused';
 
   counters.set('broker_clients', 0);
   counters.set('broker_subscriptions', 0);
+  counters.set('broker_queued_messages', 0);
+  /** The QoS 1/2 queues of persistent sessions, at most cfg.maxQueuedMessages each (installed after listen). */
+  const queues = new SessionQueues(
+    cfg.maxQueuedMessages,
+    () => counters.inc('broker_dropped', { reason: 'queue_full' }),
+    (total) => counters.set('broker_queued_messages', total),
+  );
 
   const refuse = (reason: RefusalReason, client: Client | null, topic?: string, detail?: string): void => {
     const s = client ? sessions.get(client) : undefined;
@@ -187,7 +217,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         return done(notAuthorized('anonymous clients are not allowed'), false);
       }
       if (!claimSession(client, null)) return refuseClientId(client, undefined, done);
-      sessions.set(client, { user: null, held: 0, tail: null });
+      sessions.set(client, { user: null, held: 0, tail: null, cutOff: false, qos2: new Set() });
       return done(null, true);
     }
     const address = info?.address ?? 'unknown';
@@ -198,7 +228,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         // Gone meanwhile: Aedes drops the answer; claiming the id now would leave a stale owner.
         if (gone()) return done(notAuthorized('connection closed during authentication'), false);
         if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
-        sessions.set(client, { user: r.user, held: 0, tail: null });
+        sessions.set(client, { user: r.user, held: 0, tail: null, cutOff: false, qos2: new Set() });
         return done(null, true);
       }
       if (r.reason === 'abandoned') return done(notAuthorized('connection closed during authentication'), false);
@@ -240,7 +270,13 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
    * meanwhile (up to MAX_HELD_PER_CLIENT per client), so the client's next publishes are parsed and
    * join the same group commit instead of waiting one commit each.
    */
-  function handRaw(client: Client, session: Session, packet: PublishPacket, callback: (error?: Error | null) => void): void {
+  function handRaw(
+    client: Client,
+    session: Session,
+    packet: PublishPacket,
+    callback: (error?: Error | null) => void,
+    storedBefore?: Promise<boolean>,
+  ): void {
     const qos = packet.qos;
     const raw: RawPublish = {
       topic: packet.topic,
@@ -250,12 +286,17 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       username: session.user?.username,
     };
     if (qos === 0) counters.inc('broker_qos0');
-    let pending: Promise<'accepted' | 'rejected'>;
-    try {
-      pending = deps.onRawPublish(raw);
-    } catch (e) {
-      pending = Promise.reject(e instanceof Error ? e : new Error(String(e)));
-    }
+    const offer = (): Promise<'accepted' | 'rejected'> => {
+      try {
+        return deps.onRawPublish(raw);
+      } catch (e) {
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+    // A QoS 2 publish that an earlier connection of this session already stored is not offered again.
+    const pending: Promise<'accepted' | 'rejected' | 'duplicate'> = storedBefore
+      ? storedBefore.then((stored) => (stored ? 'duplicate' : offer()))
+      : offer();
     let restore: (() => void) | null = null;
     if (qos !== 2 && session.held < MAX_HELD_PER_CLIENT) {
       session.held++;
@@ -273,6 +314,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         release();
         if (verdict === 'rejected') {
           counters.inc('broker_dropped', { reason: 'payload_rejected' });
+          dropToSink(packet);
+        } else if (verdict === 'duplicate') {
+          counters.inc('broker_dropped', { reason: 'qos2_duplicate' });
           dropToSink(packet);
         }
         callback(null);
@@ -302,12 +346,25 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       dropToSink(packet);
       return session ? inOrder(session, () => callback(null)) : callback(null);
     }
-    if (!topic.startsWith(RAW_PREFIX)) return inOrder(session, () => callback(null));
-    if (packet.qos === 2 && packet.dup) {
-      // A QoS 2 re-send of a packet already stored (awaiting PUBREL) was handed over the first time.
-      void incomingPacketStored(aedes, client, packet).then((stored) => (stored ? callback(null) : handRaw(client, session, packet, callback)));
-      return;
+    const raw = topic.startsWith(RAW_PREFIX);
+    if (packet.qos === 2 && typeof packet.messageId === 'number') {
+      // MQTT 3.1.1 §4.3.3: a QoS 2 PUBLISH repeating the id of one not yet released by PUBREL is the
+      // same message, DUP flag or not, even while the first one's commit is pending: it is
+      // acknowledged (Aedes sends PUBREC) and re-routed to the sink, so it is neither offered to the
+      // pipeline nor delivered onward again. The id is taken synchronously, so repeats within one
+      // socket read are caught too.
+      const id = packet.messageId;
+      if (session.qos2.has(id)) {
+        counters.inc('broker_dropped', { reason: 'qos2_duplicate' });
+        dropToSink(packet);
+        return inOrder(session, () => callback(null));
+      }
+      session.qos2.add(id);
+      // A resumed persistent session may re-send one an earlier connection stored (awaiting PUBREL);
+      // a clean session's store was emptied at CONNECT. Aedes itself then only sends PUBREC.
+      if (raw) return handRaw(client, session, packet, callback, client.clean ? undefined : incomingPacketStored(aedes, client, packet));
     }
+    if (!raw) return inOrder(session, () => callback(null));
     handRaw(client, session, packet, callback);
   }
 
@@ -336,13 +393,28 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       refusals.drop('read_acl', { clientId: client.id, username: session?.user?.username, topic: packet.topic });
       return null;
     }
-    // A subscriber that stops reading: once its socket buffer is full (write() said wait for 'drain'),
-    // Aedes would queue every further delivery in memory, and hold up deliveries to everyone else,
-    // until drainTimeout cuts it off. QoS 0 deliveries to it are dropped and counted instead;
-    // QoS 1/2 deliveries are kept (their sender relies on them).
-    if (packet.qos === 0) {
-      if (socketNeedsDrain(client)) {
+    if (session.cutOff) return null;
+    // A subscriber that stops reading. Aedes' writes never wait for 'drain' (neverWaitForDrain), so
+    // deliveries to it complete at once and never hold up the publisher; what piles up is bounded
+    // here. Once its socket buffer is full (write() said wait for 'drain'): QoS 0 deliveries (a QoS 0
+    // publish, or a subscription at QoS 0) are dropped and counted; QoS 1/2 deliveries are kept in
+    // the connection's buffer up to slowLimitBytes, and past that the client is disconnected (counted
+    // and logged). A persistent session keeps them queued for its next connection (see session-queue).
+    if (socketNeedsDrain(client)) {
+      if (packet.qos === 0 || subscribedQos(client, packet.topic) === 0) {
         counters.inc('broker_dropped', { reason: 'slow_subscriber' });
+        return null;
+      }
+      const buffered = bufferedBytes(client);
+      if (buffered > slowLimitBytes) {
+        session.cutOff = true;
+        counters.inc('broker_slow_disconnects');
+        log.warn(
+          { clientId: client.id, username: session.user?.username, bufferedBytes: buffered, limitBytes: slowLimitBytes },
+          'mqtt: disconnecting a subscriber that stopped reading (QoS 1/2 deliveries past the bound)',
+        );
+        // Closed outside the delivery that noticed it (Aedes unsubscribes the client on close).
+        setImmediate(() => client.close());
         return null;
       }
     }
@@ -355,13 +427,19 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     authorizePublish,
     authorizeSubscribe,
     authorizeForward,
-    // Room for many in-flight deliveries; a frozen subscriber is cut off after drainTimeout.
+    // Room for many in-flight deliveries. Writes never wait for 'drain' (neverWaitForDrain, set on
+    // every connection), so drainTimeout only applies if that hook could not be installed.
     concurrency: 1000,
     drainTimeout: 30_000,
   });
   sinkTopic = `$SYS/${aedes.id}/gridedge/refused`;
   let ready = false;
   const whenReady = aedes.listen().then(() => {
+    const problems = boundOutgoingQueues(aedes, queues);
+    // The end of an inbound QoS 2 handshake frees its message id for a new message.
+    if (!onIncomingReleased(aedes, (client, id) => sessions.get(client)?.qos2.delete(id))) problems.push('aedes.persistence.incomingDelPacket is not a function');
+    // Without the bound the queues of persistent sessions grow without limit: refuse to start.
+    if (problems.length > 0) throw new Error(`mqtt: cannot bound the session queues (unexpected Aedes version): ${problems.join('; ')}`);
     ready = true;
   });
   whenReady.catch((err: unknown) => log.error({ err }, 'mqtt: broker set-up failed'));
@@ -387,6 +465,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     sockets.add(conn);
     batchWrites(conn);
     const client = aedes.handle(conn, req);
+    if (!neverWaitForDrain(client)) log.warn('mqtt: cannot stop Aedes waiting for slow subscribers (unexpected Aedes version)');
     conn.once('close', () => {
       sockets.delete(conn);
       // A clean session ends with its connection, and with it the client id's ownership.

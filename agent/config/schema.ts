@@ -171,6 +171,11 @@ const ROOT: SchemaBranch = {
       format: f.intRange(64, 256 * 1024 * 1024),
       default: 65536,
     },
+    maxQueuedMessages: {
+      doc: 'QoS 1/2 messages kept per persistent session (clean: false) for delivery and re-sending after a reconnect; the oldest is dropped beyond (counted in broker_dropped{reason="queue_full"}); 0: none kept (nothing re-sent after a reconnect)',
+      format: f.intRange(0, 1_000_000),
+      default: 1000,
+    },
     websocket: {
       enabled: { doc: 'Serve MQTT over WebSocket on the HTTP server', format: f.boolean, default: true },
       path: { doc: 'URL path of MQTT over WebSocket', format: f.urlPath, default: '/mqtt' },

@@ -24,6 +24,8 @@ export interface MqttConfig {
   users: MqttUser[];
   /** Largest accepted payload on bal/raw in bytes; larger ones are rejected and counted. */
   maxPayloadBytes: number;
+  /** QoS 1/2 messages kept per persistent session (oldest dropped beyond); 0: none kept. */
+  maxQueuedMessages: number;
   websocket: { enabled: boolean; path: string };
 }
 

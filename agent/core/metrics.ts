@@ -54,9 +54,11 @@ export const METRICS = {
   broker_subscriptions: gauge('MQTT subscriptions now'),
   broker_refused: counter('MQTT connections, publishes and subscriptions refused, by reason', 'reason'),
   broker_dropped: counter(
-    "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed)",
+    "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed; queue_full: the oldest QoS 1/2 message of a persistent session's queue, dropped for a new one at mqtt.maxQueuedMessages; qos2_duplicate: a QoS 2 publish repeating a packet id not yet released by PUBREL, acknowledged but not handled again)",
     'reason',
   ),
+  broker_queued_messages: gauge('QoS 1/2 messages queued for persistent MQTT sessions now (sent or not yet acknowledged), all sessions together'),
+  broker_slow_disconnects: counter('MQTT subscribers disconnected because they stopped reading while QoS 1/2 deliveries to them piled up past the bound (4 MiB plus two packets)'),
   broker_qos0: counter('QoS 0 publishes to bal/raw (best effort: not acknowledged)'),
   broker_publish_errors: counter('In-process publishes the embedded broker failed to deliver'),
   broker_auth: counter('MQTT password checks by result: cache_hit (no scrypt), scrypt_ok, scrypt_failed, joined (shared an identical running check), abandoned (client left while waiting)', 'result'),

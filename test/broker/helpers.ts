@@ -59,6 +59,7 @@ export function mqttConfig(over: Partial<MqttConfig> = {}): MqttConfig {
     allowAnonymous: false,
     users: [],
     maxPayloadBytes: 65536,
+    maxQueuedMessages: 1000,
     websocket: { enabled: true, path: '/mqtt' },
     ...over,
   };
