@@ -228,7 +228,17 @@ export interface SendResult {
   /** Rows the peer acknowledged (a prefix or any subset of the batch, by seq). */
   delivered: number[];
   /** Rows the peer refused for good (never retried), with why. */
-  rejected: { seq: number; reason: string }[];
+  rejected: RejectedRow[];
+}
+
+export interface RejectedRow {
+  seq: number;
+  reason: string;
+  /**
+   * The peer refuses every row of this row's topic, not just this row (MQTT 5 PUBACK 0x87 not
+   * authorized, 0x90 topic name invalid): the runner skips the topic's rows for a while.
+   */
+  topicRefused?: boolean;
 }
 
 /**

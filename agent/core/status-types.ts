@@ -44,6 +44,8 @@ export interface ForwarderStatus {
   drainRate: number;
   lastError?: string;
   dropped: number;
+  /** Upstream topics refused for good (not authorized) whose rows are skipped for now (absent when none). */
+  refusedTopics?: string[];
 }
 
 export interface BrokerStatus {

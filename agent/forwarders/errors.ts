@@ -4,6 +4,7 @@
  */
 
 import { maskUrlPassword } from '../core/secrets.js';
+import type { RejectedRow } from '../core/plugin.js';
 
 export type ForwardReason =
   | 'not_authorized'
@@ -35,7 +36,7 @@ export class PartialSendError extends ForwardError {
   constructor(
     cause: ForwardError,
     readonly delivered: readonly number[],
-    readonly rejected: readonly { seq: number; reason: string }[] = [],
+    readonly rejected: readonly RejectedRow[] = [],
   ) {
     super(cause.reason, cause.message);
     this.name = 'PartialSendError';

@@ -21,6 +21,8 @@ export interface RunnerOptions {
   reconnectMaxMs: number;
   /** How long `stop()` waits for the batch in flight (ms). */
   stopTimeoutMs: number;
+  /** Seconds the rows of a topic the peer refused (not authorized) are skipped before it is tried again (0: not remembered). */
+  refusedTopicHoldS: number;
 }
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
@@ -28,6 +30,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   backlogMaxRate: 10_000,
   ...RECONNECT_DEFAULTS,
   stopTimeoutMs: 5_000,
+  refusedTopicHoldS: 60,
 };
 
 /** convict schema of the runner keys, part of every forwarder's schema (defaults may differ per forwarder). */
@@ -43,6 +46,11 @@ export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<stri
       doc: 'Backlog rows per second at most while catching up after an outage (0: unlimited); live rows are never held back',
       format: intRange(0, 10_000_000),
       default: d.backlogMaxRate,
+    },
+    refusedTopicHoldS: {
+      doc: 'Seconds the rows of an upstream topic the peer refused for good (MQTT 5 not authorized / topic name invalid) are skipped, counted in forward_rejected, before the topic is tried again (0: try every row)',
+      format: intRange(0, 86_400),
+      default: d.refusedTopicHoldS,
     },
     ...reconnectSchema('jittered', d),
   };
@@ -70,6 +78,7 @@ export interface RoutingConfig {
 export interface RunnerConfig extends ReconnectDelays {
   batchSize: number;
   backlogMaxRate: number;
+  refusedTopicHoldS: number;
 }
 
 /** The runner options found in a forwarder's validated config slice (keys of `runnerSchema`). */
@@ -80,6 +89,8 @@ export function runnerOptions(config: Readonly<Record<string, unknown>>): Partia
   const backlogMaxRate = num('backlogMaxRate');
   const min = num('reconnectMinMs');
   const max = num('reconnectMaxMs');
+  const hold = num('refusedTopicHoldS');
+  if (hold !== undefined) out.refusedTopicHoldS = hold;
   if (batchSize !== undefined) out.batchSize = batchSize;
   if (backlogMaxRate !== undefined) out.backlogMaxRate = backlogMaxRate;
   if (min !== undefined) out.reconnectMinMs = min;

@@ -25,6 +25,8 @@ import { Backoff, sleep } from './backoff.js';
 import { ForwardError, PartialSendError } from './errors.js';
 import { RateLimiter } from '../core/rate-limiter.js';
 import { SeqRanges } from './seq-ranges.js';
+import { RefusedTopics } from './refused-topics.js';
+import { LogLimiter } from '../core/log-limiter.js';
 import { DEFAULT_RUNNER_OPTIONS, runnerOptions, type RunnerOptions } from './options.js';
 
 export interface ForwarderRunnerInit {
@@ -97,6 +99,10 @@ export class ForwarderRunner {
   private readonly routeCache = new Map<string, string | null>();
   private probing = false;
   private strikes = { seq: 0, n: 0 };
+  /** Upstream topics refused for good (not authorized): their rows are skipped for a while. */
+  private readonly refusedTopics: RefusedTopics;
+  /** At most 10 lines a minute about refused topics and rows. */
+  private readonly refusalLog = new LogLimiter(10);
 
   constructor(init: ForwarderRunnerInit) {
     this.id = init.id;
@@ -109,6 +115,7 @@ export class ForwarderRunner {
     this.limiter = new RateLimiter(this.opts.backlogMaxRate, Math.max(1, this.opts.batchSize));
     this.liveMax = Math.max(1000, this.opts.batchSize * 4);
     this.window = Math.max(1, Math.min(16, Math.floor(this.forwarder.maxInFlight ?? 1)));
+    this.refusedTopics = new RefusedTopics(this.opts.refusedTopicHoldS * 1000);
   }
 
   /** Register the cursor, subscribe to new rows and start sending. Returns at once (never waits for the peer). */
@@ -203,6 +210,8 @@ export class ForwarderRunner {
     };
     if (this.lastSuccess !== undefined) s.lastSuccess = this.lastSuccess;
     if (this.lastError !== undefined) s.lastError = this.lastError;
+    const refused = this.refusedTopics.list();
+    if (refused.length) s.refusedTopics = refused;
     return s;
   }
 
@@ -232,6 +241,7 @@ export class ForwarderRunner {
 
   private onCommit(rows: readonly StoredMessage[]): void {
     let added = false;
+    let skipped = 0;
     for (const row of rows) {
       if (row.seq <= this.seen) continue;
       this.seen = row.seq;
@@ -239,9 +249,14 @@ export class ForwarderRunner {
       // back (older ones move to the backlog below), so fresh data never waits for a whole drain.
       const to = this.route(row.topic);
       if (to === null) continue;
+      if (this.refusedTopics.has(to)) {
+        skipped++;
+        continue;
+      }
       this.live.push(to === row.topic ? row : { ...row, topic: to });
       added = true;
     }
+    this.countSkipped(skipped);
     if (this.live.length > this.liveMax) {
       // Upstream slower than the input: the oldest live rows go back to the backlog (the buffer has them).
       this.demoteLive(this.live.length - this.liveMax / 2);
@@ -365,7 +380,13 @@ export class ForwarderRunner {
   private nextBatch(liveOnly: boolean): Batch | null {
     // Probing (after the link dropped during a send): one row at a time, oldest first.
     const size = this.probing ? 1 : this.opts.batchSize;
-    const live = this.live.splice(0, this.probing && !this.backlog.empty ? 0 : Math.min(this.live.length, size));
+    let live = this.live.splice(0, this.probing && !this.backlog.empty ? 0 : Math.min(this.live.length, size));
+    let skipped = 0;
+    if (this.refusedTopics.size) {
+      const n = live.length;
+      live = live.filter((r) => !this.refusedTopics.has(r.topic));
+      skipped += n - live.length;
+    }
     const backlog: StoredMessage[] = [];
     let backlogReadHi = 0;
     let room = liveOnly ? 0 : Math.min(size - live.length, this.limiter.available());
@@ -381,10 +402,15 @@ export class ForwarderRunner {
       for (const row of rows) {
         const to = this.route(row.topic);
         if (to === null) continue;
+        if (this.refusedTopics.size && this.refusedTopics.has(to)) {
+          skipped++;
+          continue;
+        }
         backlog.push(to === row.topic ? row : { ...row, topic: to });
         room--;
       }
     }
+    this.countSkipped(skipped);
     this.limiter.take(backlog.length);
     if (live.length === 0 && backlog.length === 0) {
       if (backlogReadHi) this.advanceCursor();
@@ -407,6 +433,7 @@ export class ForwarderRunner {
     for (const r of result.rejected) {
       done.add(r.seq);
       this.log?.warn(`forwarder ${this.id}: row ${r.seq} refused by the peer: ${r.reason}`);
+      if (r.topicRefused) this.refuseTopic(batch.rows.find((row) => row.seq === r.seq)?.topic, r.reason);
     }
     if (result.delivered.length) {
       counters.inc('forward_sent', { forwarder: this.id }, result.delivered.length);
@@ -455,6 +482,27 @@ export class ForwarderRunner {
       if (poisoned) this.lastError = poisoned;
       this.failed = true;
     } else if (result.delivered.length) this.backoff.reset();
+  }
+
+  /**
+   * The peer refused every row of `topic` (not authorized): skip its rows for `refusedTopicHoldS`,
+   * then try the topic again.
+   */
+  private refuseTopic(topic: string | undefined, reason: string): void {
+    if (topic === undefined || !this.refusedTopics.refuse(topic)) return;
+    const hold = this.opts.refusedTopicHoldS;
+    this.lastError = `upstream refuses topic ${topic} (${reason}); its rows are skipped for ${hold} s`;
+    const d = this.refusalLog.take('topic');
+    if (d.ok)
+      this.log?.warn(
+        { topic, suppressed: d.suppressed },
+        `forwarder ${this.id}: upstream refuses topic ${topic} (${reason}): its rows are skipped, counted in forward_rejected, for ${hold} s, then the topic is tried again`,
+      );
+  }
+
+  /** Count rows skipped because their topic is refused (not logged one by one). */
+  private countSkipped(n: number): void {
+    if (n > 0) this.ctx!.counters.inc('forward_rejected', { forwarder: this.id }, n);
   }
 
   /** Count, remember and (without flooding the log) report a failure. */

@@ -88,6 +88,7 @@ export const forwarderStatusSchema = {
     drainRate: { type: 'number', description: 'rows per second delivered over the last interval' },
     lastError: str,
     dropped: int,
+    refusedTopics: { type: 'array', items: str, description: 'upstream topics refused for good (not authorized) whose rows are skipped for now' },
   },
 } as const;
 

@@ -5,7 +5,7 @@
  * See README.md.
  */
 import { intRange, optionalFile, optionalString } from '../../config/formats.js';
-import type { Forwarder, ForwarderSpec, InvalidPaths, PluginContext, SendResult, StoredMessage } from '../../core/plugin.js';
+import type { Forwarder, ForwarderSpec, InvalidPaths, PluginContext, RejectedRow, SendResult, StoredMessage } from '../../core/plugin.js';
 import { maskUrlPassword } from '../../core/secrets.js';
 import { ForwardError, PartialSendError } from '../errors.js';
 import { MqttLink, PublishRefused } from '../mqtt-link.js';
@@ -32,6 +32,9 @@ export interface MqttForwarderConfig extends RoutingConfig, RunnerConfig, MqttCo
   protocolVersion: number;
   connectTimeoutMs: number;
 }
+
+/** PUBACK reason codes that refuse the topic rather than the one message: 0x87 not authorized, 0x90 topic name invalid. */
+const TOPIC_REFUSALS = new Set([0x87, 0x90]);
 
 /** Rows per publish batch and batches in flight (see `maxInFlight`). */
 const MQTT_BATCH = 100;
@@ -123,12 +126,16 @@ class MqttForwarder implements Forwarder {
     const gw = this.gwJson;
     const outcomes = await Promise.allSettled(batch.map((r) => link.publish(r.topic, splicedRow(r, [['gw', gw], ['seq', String(r.seq)]]), qos)));
     const delivered: number[] = [];
-    const rejected: { seq: number; reason: string }[] = [];
+    const rejected: RejectedRow[] = [];
     let failure: ForwardError | undefined;
     outcomes.forEach((o, k) => {
       const seq = batch[k]!.seq;
       if (o.status === 'fulfilled') delivered.push(seq);
-      else if (o.reason instanceof PublishRefused) rejected.push({ seq, reason: `${batch[k]!.topic}: ${o.reason.message}` });
+      else if (o.reason instanceof PublishRefused) {
+        const r: RejectedRow = { seq, reason: `${batch[k]!.topic}: ${o.reason.message}` };
+        if (TOPIC_REFUSALS.has(o.reason.code)) r.topicRefused = true;
+        rejected.push(r);
+      }
       else failure ??= o.reason instanceof ForwardError ? o.reason : new ForwardError('error', String(o.reason));
     });
     if (failure) {
