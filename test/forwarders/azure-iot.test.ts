@@ -185,6 +185,27 @@ t.test('CONNECT as IoT Hub expects it: client id, username, SAS token, TLS name;
   t.equal(tb.counters.total('forward_errors'), 0, 'renewing is not an error');
 });
 
+t.test('a token lifetime beyond what one timer can wait (sasTtlS 3 000 000 s, 34.7 days): one connection, no overflow', async (t) => {
+  const certs = makeCerts();
+  t.teardown(() => certs.remove());
+  const hub = await fakeHub(t, certs);
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.teardown(() => void process.off('warning', onWarning));
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const runner = startRunner(tb.buffer, tb.counters, config({ url: `mqtts://127.0.0.1:${hub.port}`, ca: certs.ca, sasTtlS: 3_000_000, maxRowsPerMessage: 1 }));
+  t.teardown(() => runner.stop());
+  // Rows one after the other, each waited for: the link stays up meanwhile.
+  for (let k = 0; k < 5; k++) {
+    await tb.buffer.append([{ topic: 'bal/processed/pmu1', payload: processedPayload('pmu1', k) }]);
+    await until(() => hub.topics.length >= k + 1, `telemetry message ${k + 1}`);
+  }
+  t.equal(hub.connects.length, 1, 'one CONNECT: the renewal is 27.8 days away, not 1 ms');
+  t.notOk(warnings.includes('TimeoutOverflowWarning'), 'no TimeoutOverflowWarning');
+});
+
 t.test('X.509: no password, the device certificate is presented', async (t) => {
   const certs = makeCerts('dev-x509');
   t.teardown(() => certs.remove());

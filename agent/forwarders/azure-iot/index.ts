@@ -5,6 +5,7 @@
  * with `$.mid`, `$.ct`, `$.ce`, packed several per message up to the hub's size limit, at a bounded
  * message rate. See README.md.
  */
+import { setLongTimeout, type LongTimer } from '../../core/long-timer.js';
 import { intRange, optionalFile, optionalString } from '../../config/formats.js';
 import { NO_INVALID_PATHS, type Forwarder, type ForwarderSpec, type InvalidPaths, type PluginContext, type SendResult, type StoredMessage } from '../../core/plugin.js';
 import { sleep } from '../backoff.js';
@@ -170,7 +171,7 @@ class AzureIotForwarder implements Forwarder {
   private link: MqttLink | null = null;
   private ctx: PluginContext | undefined;
   private opening: AbortController | null = null;
-  private renewTimer: NodeJS.Timeout | undefined;
+  private renewTimer: LongTimer | undefined;
   private renewing: Promise<void> | null = null;
   private renewDue = false;
   private sending = false;
@@ -201,7 +202,7 @@ class AzureIotForwarder implements Forwarder {
   }
 
   private async open(): Promise<void> {
-    clearTimeout(this.renewTimer);
+    this.renewTimer?.clear();
     const old = this.link;
     this.link = null;
     // IoT Hub allows one connection per identity: close the old one before opening the next.
@@ -234,8 +235,8 @@ class AzureIotForwarder implements Forwarder {
       if (this.opening === opening) this.opening = null;
     }
     if (key) {
-      this.renewTimer = setTimeout(() => this.renewSoon(), ttl * 800);
-      this.renewTimer.unref();
+      // At 80 % of the token's life; sasTtlS may exceed what one setTimeout can wait (24.8 days).
+      this.renewTimer = setLongTimeout(() => this.renewSoon(), ttl * 800);
     }
   }
 
@@ -310,7 +311,7 @@ class AzureIotForwarder implements Forwarder {
   async close(deadline?: AbortSignal): Promise<void> {
     this.closed = true;
     this.closing.abort();
-    clearTimeout(this.renewTimer);
+    this.renewTimer?.clear();
     this.opening?.abort();
     if (this.renewing) await this.renewing;
     const old = this.link;
