@@ -3,7 +3,7 @@
  * and the helpers that turn them into a runner's options and a router.
  */
 import { readFileSync } from 'node:fs';
-import { intRange, topicFilterList, topicMap } from '../config/formats.js';
+import { intRange, oneOf, topicFilterList, topicMap } from '../config/formats.js';
 import { showValue } from '../config/problems.js';
 import { RECONNECT_DEFAULTS, reconnectSchema, type ReconnectDelays } from '../config/reconnect.js';
 import { mapTopic, matchFilter, type TopicMapEntry } from '../core/topics.js';
@@ -23,7 +23,14 @@ export interface RunnerOptions {
   stopTimeoutMs: number;
   /** Seconds the rows of a topic the peer refused (not authorized) are skipped before it is tried again (0: not remembered). */
   refusedTopicHoldS: number;
+  /**
+   * Where a forwarder whose buffer cursor does not exist yet starts: `latest` (rows committed from
+   * now on) or `oldest` (every row the buffer still holds). An existing cursor keeps its place.
+   */
+  startFrom: StartFrom;
 }
+
+export type StartFrom = 'latest' | 'oldest';
 
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   batchSize: 200,
@@ -31,10 +38,11 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   ...RECONNECT_DEFAULTS,
   stopTimeoutMs: 5_000,
   refusedTopicHoldS: 60,
+  startFrom: 'latest',
 };
 
 /** convict schema of the runner keys, part of every forwarder's schema (defaults may differ per forwarder). */
-export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<string, { doc: string; format: (v: unknown) => void; default: number }> {
+export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<string, { doc: string; format: (v: unknown) => void; default: number | string }> {
   const d = { ...DEFAULT_RUNNER_OPTIONS, ...defaults };
   return {
     batchSize: {
@@ -51,6 +59,11 @@ export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<stri
       doc: 'Seconds the rows of an upstream topic the peer refused for good (MQTT 5 not authorized / topic name invalid) are skipped, counted in forward_rejected, before the topic is tried again (0: try every row)',
       format: intRange(0, 86_400),
       default: d.refusedTopicHoldS,
+    },
+    startFrom: {
+      doc: 'Where a forwarder new to the buffer (first start, a new or renamed id) starts: latest (rows committed from now on) or oldest (every row the buffer still holds, history rows included); a forwarder that already has a cursor resumes from it',
+      format: oneOf('latest', 'oldest'),
+      default: d.startFrom,
     },
     ...reconnectSchema('jittered', d),
   };
@@ -79,6 +92,7 @@ export interface RunnerConfig extends ReconnectDelays {
   batchSize: number;
   backlogMaxRate: number;
   refusedTopicHoldS: number;
+  startFrom: StartFrom;
 }
 
 /** The runner options found in a forwarder's validated config slice (keys of `runnerSchema`). */
@@ -91,6 +105,7 @@ export function runnerOptions(config: Readonly<Record<string, unknown>>): Partia
   const max = num('reconnectMaxMs');
   const hold = num('refusedTopicHoldS');
   if (hold !== undefined) out.refusedTopicHoldS = hold;
+  if (config['startFrom'] === 'latest' || config['startFrom'] === 'oldest') out.startFrom = config['startFrom'];
   if (batchSize !== undefined) out.batchSize = batchSize;
   if (backlogMaxRate !== undefined) out.backlogMaxRate = backlogMaxRate;
   if (min !== undefined) out.reconnectMinMs = min;

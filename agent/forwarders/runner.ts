@@ -128,7 +128,8 @@ export class ForwarderRunner {
     c.inc('forward_rejected', { forwarder: this.id }, 0);
 
     // Cursor, last seq and subscription in one synchronous step, so no commit falls in between.
-    this.acked = this.buffer.registerCursor(this.id, false, (seq) => this.restartFrom(seq));
+    // A new cursor starts at the last committed row, or before the oldest one held (`startFrom: oldest`).
+    this.acked = this.buffer.registerCursor(this.id, this.opts.startFrom === 'oldest', (seq) => this.restartFrom(seq));
     this.seen = Math.max(this.acked, this.buffer.lastSeq());
     if (this.seen > this.acked) this.backlog.add(this.acked + 1, this.seen);
     this.unsubscribe = this.buffer.onCommit((rows) => this.onCommit(rows));
