@@ -216,8 +216,7 @@ export class Agent {
     }
 
     // Forwarders: forget cursors of forwarders no longer configured, so they do not hold back pruning.
-    const removed = this.buffer.retainCursors(cfg.forwarders.map((f) => f.id));
-    if (removed.length) this.log.warn({ removed }, 'buffer cursors of forwarders no longer configured removed');
+    this.retainForwarderCursors(cfg.forwarders.map((f) => f.id));
     for (const runner of upstream) runner.start(this.ctx(runner.type, runner.id));
 
     const analyzers: AnalyzerRunner[] = [];
@@ -329,7 +328,33 @@ export class Agent {
   adoptConfig(cfg: AgentConfig): void {
     this.cfg = cfg;
     this.log.level = cfg.log.level;
-    this.buffer?.retainCursors(cfg.forwarders.map((f) => f.id));
+    this.retainForwarderCursors(cfg.forwarders.map((f) => f.id));
+  }
+
+  /**
+   * Remove the buffer cursors of forwarders not in `ids` (removed, or renamed: a new id is a new
+   * forwarder). The rows above a removed cursor will never be sent by that forwarder: they are
+   * counted in `buffer_dropped{forwarder}` and named in a warning.
+   */
+  private retainForwarderCursors(ids: readonly string[]): void {
+    const buffer = this.buffer;
+    if (!buffer) return;
+    const lagOf = new Map<string, number>();
+    try {
+      for (const c of buffer.stats().cursors) lagOf.set(c.forwarder, c.lag);
+    } catch (e) {
+      this.log.warn({ err: e }, 'buffer statistics unavailable: undelivered rows of removed forwarders not counted');
+    }
+    for (const forwarder of buffer.retainCursors(ids)) {
+      const rows = lagOf.get(forwarder) ?? 0;
+      if (rows > 0) this.counters.inc('buffer_dropped', { forwarder }, rows);
+      this.log.warn(
+        { forwarder, undelivered: rows },
+        rows > 0
+          ? `forwarder ${forwarder} is no longer configured: its buffer cursor is removed and the ${rows} row(s) above it (routed to it or not) will not be sent by it (counted in buffer_dropped); a forwarder with startFrom: oldest sends every row the buffer still holds`
+          : `forwarder ${forwarder} is no longer configured: its buffer cursor is removed (nothing left undelivered)`,
+      );
+    }
   }
 
   /** Keep a plugin with a lifecycle, and start it: a failing start is logged, counted and retried with backoff. */

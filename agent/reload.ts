@@ -9,6 +9,8 @@
  *   unchanged (same id, same options) keeps running untouched; a changed one is stopped and started
  *   with its new options; a new one is started; one no longer listed is stopped. A forwarder
  *   restarted under the same id resumes from its buffer cursor, so nothing buffered is skipped.
+ *   One removed or renamed (a new id) loses its cursor: the rows above it are counted as dropped for
+ *   it and warned about (Agent.adoptConfig); a new id starts where its `startFrom` says.
  * - Everything else (gateway, mqtt, http, storage, pipeline, processors, aggregators, stats,
  *   analyzers, services, status) is bound to open sockets, files or the data path: a change there
  *   refuses the reload, naming each changed section and saying that it needs a restart.
