@@ -378,7 +378,29 @@ export class ForwarderRunner {
     });
   }
 
+  /**
+   * The buffer moves this forwarder's cursor past the rows it prunes before they were delivered
+   * (size or age limit) and counts them in `buffer_dropped`: rows at or below that cursor still held
+   * here (live queue, backlog ranges) are discarded, so a row counted as dropped is never sent after.
+   * (Rows already in flight when the prune was planned may still arrive.)
+   */
+  private skipPruned(): void {
+    let floor: number;
+    try {
+      floor = this.buffer.cursor(this.id);
+    } catch {
+      return; // no cursor (buffer closed or not open): nothing to compare with
+    }
+    if (floor <= this.acked) return;
+    this.acked = floor;
+    let n = 0;
+    while (n < this.live.length && this.live[n]!.seq <= floor) n++;
+    if (n) this.live.splice(0, n);
+    for (let r = this.backlog.first(); r && r[0] <= floor; r = this.backlog.first()) this.backlog.consumeThrough(floor);
+  }
+
   private nextBatch(liveOnly: boolean): Batch | null {
+    this.skipPruned();
     // Probing (after the link dropped during a send): one row at a time, oldest first.
     const size = this.probing ? 1 : this.opts.batchSize;
     let live = this.live.splice(0, this.probing && !this.backlog.empty ? 0 : Math.min(this.live.length, size));

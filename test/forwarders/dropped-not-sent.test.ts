@@ -1,0 +1,43 @@
+/**
+ * A row the buffer counts as dropped (pruned by maxAgeHours or maxBytes before this forwarder
+ * delivered it) is not sent afterwards, even when the runner still held it in its live queue:
+ * buffer_dropped means "never sent by this forwarder", and rows past maxAgeHours do not go upstream.
+ */
+import t from 'tap';
+import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
+import { ForwarderRunner } from '../../agent/forwarders/runner.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { claimPort } from '../helpers/ports.js';
+import { HandClock, open, tempDir } from '../buffer/harness.js';
+import { collect, makeCtx, processedPayload, TEST_RUNNER, until } from './harness.js';
+import { withDefaults } from '../helpers/plugin-config.js';
+
+const HOUR = 3_600_000;
+
+t.test('rows aged out while upstream was down are counted dropped and not sent when it comes back', async (t) => {
+  const clock = new HandClock();
+  const { buffer, counters } = open(tempDir('fwd-dropped'), { maxAgeHours: 1, clock });
+  t.teardown(() => buffer.close());
+  const port = await claimPort();
+  const url = `mqtt://127.0.0.1:${port}`;
+  const cfg = withDefaults<MqttForwarderConfig>(mqttForwarder, { id: 'central', type: 'mqtt', url, ...TEST_RUNNER });
+  const runner = new ForwarderRunner({ id: 'central', type: 'mqtt', forwarder: mqttForwarder.create(cfg), buffer, config: { ...cfg } });
+  runner.start(makeCtx('central', counters).ctx);
+  t.teardown(() => runner.stop());
+
+  const rows = (from: number, n: number) => Array.from({ length: n }, (_, k) => ({ topic: 'bal/processed/pmu1', payload: processedPayload('pmu1', from + k) }));
+  const old = await buffer.append(rows(0, 50)); // upstream down: held by the runner's live queue
+  clock.advance(2 * HOUR); // now older than maxAgeHours
+  await until(() => counters.get('buffer_dropped', { forwarder: 'central' }) === 50, 'the 50 old rows counted as dropped');
+  t.equal(buffer.cursor('central'), old[49], 'the buffer moved the cursor past them');
+
+  const m = await startMosquitto({ port });
+  t.teardown(() => m.stop());
+  const sub = await collect(m.url, '#');
+  t.teardown(() => sub.close());
+  const fresh = await buffer.append(rows(50, 5));
+  await until(() => runner.cursor === fresh[4], 'the cursor at the last fresh row');
+  await sub.waitFor(5);
+  t.equal(counters.get('forward_sent', { forwarder: 'central' }), 5, 'the upstream acknowledged 5 rows: none of the 50 counted as dropped was sent');
+  t.same(sub.json().map((j) => j['seq']), fresh, 'the subscriber saw only the fresh rows');
+});
