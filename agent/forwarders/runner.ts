@@ -455,7 +455,9 @@ export class ForwarderRunner {
     const done = new Set<number>(result.delivered);
     for (const r of result.rejected) {
       done.add(r.seq);
-      this.log?.warn(`forwarder ${this.id}: row ${r.seq} refused by the peer: ${r.reason}`);
+      // One line per refused row at most 10 times a minute (the counter has them all).
+      const d = this.refusalLog.take('row');
+      if (d.ok) this.log?.warn({ seq: r.seq, suppressed: d.suppressed }, `forwarder ${this.id}: row ${r.seq} refused by the peer: ${r.reason}${d.suppressed ? ` (${d.suppressed} more refusal line(s) suppressed in the last minute)` : ''}`);
       if (r.topicRefused) this.refuseTopic(batch.rows.find((row) => row.seq === r.seq)?.topic, r.reason);
     }
     if (result.delivered.length) {
