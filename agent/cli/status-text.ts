@@ -94,7 +94,7 @@ export function renderStatus(s: AgentStatus, now = Date.now()): string {
         [
           f.dropped ? `${count(f.dropped)} dropped` : '',
           `last success ${ago(f.lastSuccess, now)}`,
-          f.lastError ? `last error: ${oneLine(f.lastError)}` : '',
+          f.lastError ? `last error ${ago(f.lastErrorAt, now)}: ${oneLine(f.lastError)}` : '',
         ]
           .filter(Boolean)
           .join(', '),

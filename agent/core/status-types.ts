@@ -42,7 +42,9 @@ export interface ForwarderStatus {
   lagSeconds: number;
   /** Rows per second delivered over the last interval. */
   drainRate: number;
+  /** The last problem, kept after recovery; `lastErrorAt` (wall-clock ms) says when it happened. */
   lastError?: string;
+  lastErrorAt?: number;
   dropped: number;
   /** Upstream topics refused for good (not authorized) whose rows are skipped for now (absent when none). */
   refusedTopics?: string[];

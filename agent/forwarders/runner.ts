@@ -93,6 +93,8 @@ export class ForwarderRunner {
   private connectedAt = 0;
   private lastSuccess: number | undefined;
   private lastError: string | undefined;
+  /** Wall-clock ms when `lastError` was set. */
+  private lastErrorAt: number | undefined;
   private lastLogged = { message: '', at: 0 };
   private sentTotal = 0;
   private readonly rateSamples: { t: number; total: number }[] = [];
@@ -211,6 +213,7 @@ export class ForwarderRunner {
     };
     if (this.lastSuccess !== undefined) s.lastSuccess = this.lastSuccess;
     if (this.lastError !== undefined) s.lastError = this.lastError;
+    if (this.lastErrorAt !== undefined) s.lastErrorAt = this.lastErrorAt;
     const refused = this.refusedTopics.list();
     if (refused.length) s.refusedTopics = refused;
     return s;
@@ -467,7 +470,7 @@ export class ForwarderRunner {
     }
     if (result.rejected.length) {
       counters.inc('forward_rejected', { forwarder: this.id }, result.rejected.length);
-      this.lastError = `peer refused ${result.rejected.length} row(s): ${result.rejected[0]!.reason}`;
+      this.setError(`peer refused ${result.rejected.length} row(s): ${result.rejected[0]!.reason}`);
     }
     // A row the upstream answers by closing the connection, again and again, is refused for good.
     const dropped = failure !== null && !this.forwarder.connected() && !this.stopping;
@@ -504,7 +507,7 @@ export class ForwarderRunner {
     if (failure !== null && !this.stopping) {
       // Sends in flight together fail together: count the first failure of a round only.
       if (!this.failed) this.fail(failure);
-      if (poisoned) this.lastError = poisoned;
+      if (poisoned) this.setError(poisoned);
       this.failed = true;
     } else if (result.delivered.length) this.backoff.reset();
   }
@@ -516,7 +519,7 @@ export class ForwarderRunner {
   private refuseTopic(topic: string | undefined, reason: string): void {
     if (topic === undefined || !this.refusedTopics.refuse(topic)) return;
     const hold = this.opts.refusedTopicHoldS;
-    this.lastError = `upstream refuses topic ${topic} (${reason}); its rows are skipped for ${hold} s`;
+    this.setError(`upstream refuses topic ${topic} (${reason}); its rows are skipped for ${hold} s`);
     const d = this.refusalLog.take('topic');
     if (d.ok)
       this.log?.warn(
@@ -530,13 +533,23 @@ export class ForwarderRunner {
     if (n > 0) this.ctx!.counters.inc('forward_rejected', { forwarder: this.id }, n);
   }
 
+  /**
+   * Remember the last problem and when it happened. It stays after the forwarder recovers (as the
+   * drivers' lastError does): `lastErrorAt` against `lastSuccess` and `connected` says whether it is
+   * still current.
+   */
+  private setError(message: string): void {
+    this.lastError = message;
+    this.lastErrorAt = Date.now();
+  }
+
   /** Count, remember and (without flooding the log) report a failure. */
   private fail(e: unknown): void {
     const err = e instanceof ForwardError ? e : new ForwardError('error', e instanceof Error ? e.message : String(e));
     const counters = this.ctx!.counters;
     counters.inc('forward_errors', { forwarder: this.id, reason: err.reason });
     counters.inc('forward_retries', { forwarder: this.id });
-    this.lastError = err.message;
+    this.setError(err.message);
     const now = Date.now();
     if (err.message !== this.lastLogged.message || now - this.lastLogged.at > 60_000) {
       this.lastLogged = { message: err.message, at: now };

@@ -87,6 +87,7 @@ export const forwarderStatusSchema = {
     lagSeconds: num,
     drainRate: { type: 'number', description: 'rows per second delivered over the last interval' },
     lastError: str,
+    lastErrorAt: { type: 'number', description: 'wall-clock ms of lastError (kept after recovery)' },
     dropped: int,
     refusedTopics: { type: 'array', items: str, description: 'upstream topics refused for good (not authorized) whose rows are skipped for now' },
   },

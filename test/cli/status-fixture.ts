@@ -58,6 +58,6 @@ export function degradedStatus(now = Date.now()): AgentStatus {
   s.health = 'degraded';
   s.problems = ['driver meter1: ECONNREFUSED 10.0.0.5:502', 'forwarder hub: disconnected'];
   s.drivers[1] = { ...s.drivers[1]!, state: 'degraded', lastError: 'connect ECONNREFUSED 10.0.0.5:502', lastErrorAt: now - 12_000 };
-  s.forwarders[1] = { ...s.forwarders[1]!, connected: false, lastError: 'Connection refused: Not authorized' };
+  s.forwarders[1] = { ...s.forwarders[1]!, connected: false, lastError: 'Connection refused: Not authorized', lastErrorAt: now - 5_000 };
   return s;
 }

@@ -127,7 +127,7 @@ ${s.forwarders.map(
   (f) => html`<tr><td class="l">${f.id}</td><td class="l">${f.type}</td>
 <td class="l"><span class="${f.connected ? 'yes' : 'no'}">${f.connected ? 'yes' : 'no'}</span></td>
 <td class="l">${fmtWhen(f.lastSuccess, now)}</td><td>${f.lag}</td><td>${fmtDuration(f.lagSeconds)}</td>
-<td>${fmtNum(f.drainRate)}</td><td>${f.dropped}</td><td class="l">${f.lastError ? html`<span class="err">${f.lastError}</span>` : ''}</td></tr>`,
+<td>${fmtNum(f.drainRate)}</td><td>${f.dropped}</td><td class="l">${f.lastError ? html`<span class="err">${f.lastError}</span> <span class="muted">${fmtWhen(f.lastErrorAt, now)}</span>` : ''}</td></tr>`,
 )}
 </table>`;
 }

@@ -73,7 +73,7 @@ export function renderHealth(s: AgentStatus): void {
     s.forwarders.length
       ? scrollTable(
           ['Forwarder', 'Type', 'Connected', 'Last success', 'Lag (rows)', 'Lag', 'Drain (rows/s)', 'Dropped', 'Last error'],
-          s.forwarders.map((f) => [f.id, f.type, yesNo(f.connected), fmtWhen(f.lastSuccess, now), String(f.lag), fmtDuration(f.lagSeconds), fmtNum(f.drainRate), String(f.dropped), f.lastError ? el('span', { class: 'bad' }, f.lastError) : '']),
+          s.forwarders.map((f) => [f.id, f.type, yesNo(f.connected), fmtWhen(f.lastSuccess, now), String(f.lag), fmtDuration(f.lagSeconds), fmtNum(f.drainRate), String(f.dropped), f.lastError ? el('span', {}, el('span', { class: 'bad' }, f.lastError), ' ', el('span', { class: 'muted' }, fmtWhen(f.lastErrorAt, now))) : '']),
           'Forwarders',
           [4, 5, 6, 7],
         )
