@@ -125,7 +125,9 @@ install -m 0644 "$root/packaging/gridedge.yaml" "$pkg/etc/gridedge/gridedge.yaml
 install -m 0644 "$root/README.md" "$pkg/usr/share/doc/gridedge/README.md"
 install -m 0644 "$root/packaging/copyright" "$pkg/usr/share/doc/gridedge/copyright"
 mkdir -p "$pkg/usr/share/man/man1"
-gzip -9n <"$root/packaging/gridedge.1" >"$pkg/usr/share/man/man1/gridedge.1.gz"
+# The man page with its COMMANDS section made from the compiled command table (test/cli/man.test.ts
+# checks that the committed packaging/gridedge.1 is the same page).
+node "$root/packaging/man-page.mjs" | gzip -9n >"$pkg/usr/share/man/man1/gridedge.1.gz"
 date_r=$(date -R -u -d "@${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}")
 printf 'gridedge (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- gridedge maintainers <maintainers@gridedge.example>  %s\n' \
   "$version" "$version" "$date_r" | gzip -9n >"$pkg/usr/share/doc/gridedge/changelog.gz"

@@ -44,12 +44,14 @@ export function usageLine(c: Command): string {
   return ['gridedge', c.name, ...c.positionals.map((p) => p.name), ...opts].join(' ');
 }
 
+/** An option as help lists it: `-c, --config FILE`. */
+export function optionLabel(name: string, o: OptionSpec): string {
+  return `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
+}
+
 export function helpText(c: Command): string {
   const lines = [`Usage: ${usageLine(c)}`, '', c.summary];
-  const rows: [string, string][] = Object.entries(c.options).map(([k, o]) => [
-    `${o.short ? `-${o.short}, ` : ''}--${k}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`,
-    o.description,
-  ]);
+  const rows: [string, string][] = Object.entries(c.options).map(([k, o]) => [optionLabel(k, o), o.description]);
   rows.push(['-h, --help', 'Show this help']);
   const width = Math.max(...rows.map((r) => r[0].length), ...c.positionals.map((p) => p.name.length));
   if (c.positionals.length) {

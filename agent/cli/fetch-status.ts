@@ -1,5 +1,5 @@
 /** GET <url>/api/v1/status from a running agent, with a clear reason when it cannot be had. */
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AgentStatus } from '../core/status-types.js';
 
@@ -21,9 +21,20 @@ function reasonOf(e: unknown, timeoutS: number): string {
     ETIMEDOUT: 'connection timed out',
   };
   const code = err.code ?? (err as { errors?: NodeJS.ErrnoException[] }).errors?.[0]?.code;
+  if (code && TLS_TRUST.has(code)) return `${err.message} (${code}): the agent's certificate is not trusted; pass --ca FILE with its certificate or the CA that signed it`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `${err.message} (${code}): pass --url https://NAME:PORT with a name or address the certificate holds`;
   if (code) return `${words[code] ?? err.message} (${code})`;
   return err.message;
 }
+
+/** OpenSSL's verification errors of a certificate chain that does not lead to a trusted CA. */
+const TLS_TRUST = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+]);
 
 const isStatus = (v: unknown): v is AgentStatus =>
   typeof v === 'object' && v !== null && typeof (v as { health?: unknown }).health === 'string' && typeof (v as { gateway?: unknown }).gateway === 'string';
@@ -31,14 +42,20 @@ const isStatus = (v: unknown): v is AgentStatus =>
 /** Larger answers are not a status document. */
 const MAX_BODY = 32 * 1024 * 1024;
 
+/** How to reach an agent: a bearer token (http.users), certificates to trust for its HTTPS (`--ca`; default: the system's CAs). */
+export interface AgentAccess {
+  token?: string;
+  ca?: Buffer;
+}
+
 /** GET with node:http(s): no keep-alive pool holding the process open, no fetch port blocklist. */
-function get(url: string, timeoutS: number, token?: string): Promise<{ status: number; statusText: string; body: string }> {
+function get(url: string, timeoutS: number, access: AgentAccess): Promise<{ status: number; statusText: string; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (token) headers['authorization'] = `Bearer ${token}`;
-    const req = request(u, { method: 'GET', agent: false, headers, signal: AbortSignal.timeout(timeoutS * 1000) }, (res) => {
+    if (access.token) headers['authorization'] = `Bearer ${access.token}`;
+    const options = { method: 'GET', agent: false, headers, signal: AbortSignal.timeout(timeoutS * 1000) } as const;
+    const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
@@ -48,18 +65,23 @@ function get(url: string, timeoutS: number, token?: string): Promise<{ status: n
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
-    });
+    };
+    const req =
+      u.protocol === 'https:'
+        ? httpsRequest(u, access.ca ? { ...options, ca: access.ca } : options, onResponse)
+        : httpRequest(u, options, onResponse);
     req.on('error', reject);
     req.end();
   });
 }
 
-/** GET the status document; `token`: a bearer token from POST /api/v1/login (agents with http.users). */
-export async function fetchStatus(base: string, timeoutS: number, token?: string): Promise<FetchResult> {
+/** GET the status document; `access.token`: a bearer token from POST /api/v1/login (agents with http.users). */
+export async function fetchStatus(base: string, timeoutS: number, access: AgentAccess = {}): Promise<FetchResult> {
   const url = base.endsWith(STATUS_PATH) ? base : base + STATUS_PATH;
+  const token = access.token;
   let res: { status: number; statusText: string; body: string };
   try {
-    res = await get(url, timeoutS, token);
+    res = await get(url, timeoutS, access);
   } catch (e) {
     return { ok: false, url, reason: reasonOf(e, timeoutS) };
   }

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { INSTALLED_CONFIG_TEST_VAR } from '../../agent/cli/endpoints.js';
 import { cliPath, repoRoot } from '../helpers/agent-process.js';
 
 export interface CliResult {
@@ -10,10 +11,18 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The environment without any GRIDEDGE_* or colour variable of the machine running the tests. */
+/** A path that never exists: the CLI's installed config in tests (INSTALLED_CONFIG_TEST_VAR). */
+export const NO_INSTALLED_CONFIG = '/nonexistent/gridedge-test/gridedge.yaml';
+
+/**
+ * The environment without any GRIDEDGE_* or colour variable of the machine running the tests, and
+ * with the CLI's installed config (/etc/gridedge/gridedge.yaml) pointed at a path that does not
+ * exist, so that a gridedge installed on that machine changes no test.
+ */
 export function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GRIDEDGE_') && k !== 'FORCE_COLOR' && k !== 'NO_COLOR') env[k] = v;
+  env[INSTALLED_CONFIG_TEST_VAR] = NO_INSTALLED_CONFIG;
   return env;
 }
 

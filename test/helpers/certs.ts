@@ -82,3 +82,18 @@ export function makeCerts(clientCn = 'gridedge-test-client'): TestCerts {
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/**
+ * A self-signed server certificate (no CA) for 127.0.0.1 and localhost, as a technician makes one for
+ * http.tls: `cert` is both the server's certificate and what a client must trust.
+ */
+export function makeSelfSigned(): { dir: string; cert: string; key: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'gridedge-self-signed-'));
+  openssl(dir, [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', 'self.key', '-out', 'self.crt', '-days', '2', '-subj', '/CN=gridedge-self-signed',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-addext', 'basicConstraints=critical,CA:FALSE',
+    '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth',
+  ]);
+  return { dir, cert: join(dir, 'self.crt'), key: join(dir, 'self.key'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}

@@ -4,11 +4,9 @@
  * or cannot be written, 2 unreachable.
  */
 import type { AgentStatus } from '../../core/status-types.js';
-import { EXIT, EXIT_DEGRADED, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
-import { resolveHttpUrl } from '../endpoints.js';
-import { fetchStatus } from '../fetch-status.js';
+import { EXIT, EXIT_DEGRADED, type Command } from '../command.js';
 import { bytes, columns, count, duration, oneLine, unsent } from '../format.js';
-import { agentOptions, agentToken } from './status.js';
+import { agentOptions, readAgentStatus } from './status.js';
 
 export interface BufferView {
   buffer: AgentStatus['buffer'];
@@ -91,21 +89,8 @@ export const bufferCommand: Command = {
     '  gridedge buffer --json',
   ].join('\n'),
   async run({ values }, io) {
-    const timeout = positiveNumber('timeout', values['timeout'], MAX_TIMEOUT_S);
-    if (typeof timeout === 'string') {
-      io.err(`gridedge buffer: ${timeout}\n`);
-      return EXIT.badInput;
-    }
-    const where = await resolveHttpUrl(values['url'] as string | undefined, values['config'] as string | undefined, io.env);
-    if (!where.ok) {
-      io.err(where.errors.map((e) => `gridedge buffer: ${e}\n`).join(''));
-      return EXIT.badInput;
-    }
-    const r = await fetchStatus(where.url, timeout ?? 5, agentToken(values, io.env));
-    if (!r.ok) {
-      io.err(`gridedge buffer: cannot read the status at ${r.url}: ${r.reason}\n`);
-      return EXIT.unreachable;
-    }
+    const r = await readAgentStatus('buffer', values, io);
+    if (!r.ok) return r.exit;
     const view = bufferView(r.status);
     io.out(values['json'] ? `${JSON.stringify(view, null, 2)}\n` : renderBuffer(view));
     return view.buffer && !view.buffer.writeError ? EXIT.ok : EXIT_DEGRADED;

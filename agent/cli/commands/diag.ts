@@ -2,10 +2,12 @@
  * `gridedge diag [--out FILE.tar.gz]`: what a technician sends home. Collects, each into its own
  * file of one folder, then packs the folder with the system's `tar` (gzip):
  *   version.txt   gridedge, Node.js, OS, architecture
- *   config.json   the config the agent runs with (--config, $GRIDEDGE_CONFIG or the embedded
- *                 default, GRIDEDGE_* applied), every secret masked; or the config's problems
+ *   config.json   the config the agent runs with (--config, $GRIDEDGE_CONFIG, the installed
+ *                 /etc/gridedge/gridedge.yaml if readable, or the embedded default; GRIDEDGE_*
+ *                 applied), every secret masked; or the config's problems
  *   status.json   the running agent's status (health, plugins, counters, buffer stats), or why it
- *                 could not be read; an agent with http.users is read with --token / $GRIDEDGE_TOKEN
+ *                 could not be read; an agent with http.users is read with --token / $GRIDEDGE_TOKEN,
+ *                 one with http.tls trusting --ca
  *   logs.txt      the last --lines journal lines of the gridedge unit (journalctl), URL passwords
  *                 masked, or why they could not be read
  *   disk.json     free and total space of the storage folder's file system
@@ -19,11 +21,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync }
 import { arch, hostname, platform, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
-import { resolveHttpUrl } from '../endpoints.js';
+import { configSource, resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
 import { maskSecrets, maskUrlPassword } from '../../core/secrets.js';
-import { agentOptions, agentToken } from './status.js';
+import { agentAccess, agentOptions } from './status.js';
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; out: string; err: string }> {
   return new Promise((done) => {
@@ -42,8 +44,9 @@ export const diagCommand: Command = {
   summary: 'Collect a diagnostics bundle (version, masked config, status, counters, buffer, logs, disk) as .tar.gz',
   options: {
     out: { type: 'string', short: 'o', valueName: 'FILE.tar.gz', description: 'Write the bundle here (default: ./gridedge-diag-HOST-TIME.tar.gz)' },
-    config: { type: 'string', short: 'c', valueName: 'FILE', description: 'The config the agent runs with (default: $GRIDEDGE_CONFIG, else the embedded default)' },
-    url: { type: 'string', valueName: 'URL', description: "The agent's HTTP address (default: from the config)" },
+    config: agentOptions.config,
+    url: agentOptions.url,
+    ca: agentOptions.ca,
     lines: { type: 'string', valueName: 'N', description: 'Journal lines to include (default 2000)' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait for the agent and journalctl (default 5)' },
     token: agentOptions.token,
@@ -56,7 +59,7 @@ export const diagCommand: Command = {
     'Parts that cannot be collected (agent not running, no journal) are recorded with the reason;',
     'the bundle is written anyway. Exit 0 when written, 1 on bad options or an unwritable --out.',
     'Examples:',
-    '  sudo gridedge diag --config /etc/gridedge/gridedge.yaml --out /tmp/gw-7.tar.gz',
+    '  sudo gridedge diag --out /tmp/gw-7.tar.gz   (the installed /etc/gridedge/gridedge.yaml)',
     '  sudo gridedge diag --token "$TOKEN" --out /tmp/gw-7.tar.gz   (an agent with http.users)',
     '  tar -tzf /tmp/gw-7.tar.gz',
   ].join('\n'),
@@ -68,6 +71,11 @@ export const diagCommand: Command = {
         io.err(`gridedge diag: ${e}\n`);
         return EXIT.badInput;
       }
+    }
+    const access = agentAccess(values, io.env);
+    if (!access.ok) {
+      io.err(`gridedge diag: ${access.error}\n`);
+      return EXIT.badInput;
     }
     const timeoutS = (timeout as number | undefined) ?? 5;
     const out = resolve(typeof values['out'] === 'string' ? values['out'] : `gridedge-diag-${hostname()}-${stamp()}.tar.gz`);
@@ -94,15 +102,19 @@ export const diagCommand: Command = {
 
       // The config, masked. Loaded on demand: the config module pulls in every plugin's schema.
       const configFlag = typeof values['config'] === 'string' ? values['config'] : undefined;
-      const file = configFlag ?? (io.env['GRIDEDGE_CONFIG'] || undefined);
+      const source = configSource(configFlag, io.env);
       const { loadConfig } = await import('../../config/index.js');
-      const loaded = loadConfig(file !== undefined ? { file, env: io.env } : { embeddedDefault: true, env: io.env });
+      const loaded = loadConfig(source.file !== undefined ? { file: source.file, env: io.env } : { embeddedDefault: true, env: io.env });
       let storageDir = '.';
       if (loaded.ok) {
         storageDir = loaded.config.storage.dir;
-        put('config.json', JSON.stringify({ source: file ?? 'embedded default', config: maskSecrets(loaded.config) }, null, 2), 'ok');
+        put('config.json', JSON.stringify({ source: source.file ?? 'embedded default', chosen: source.what, config: maskSecrets(loaded.config) }, null, 2), 'ok');
       } else {
-        put('config.json', JSON.stringify({ source: file ?? 'embedded default', problems: maskSecrets(loaded.errors) }, null, 2), `invalid: ${loaded.errors.length} problem(s)`);
+        put(
+          'config.json',
+          JSON.stringify({ source: source.file ?? 'embedded default', chosen: source.what, problems: maskSecrets(loaded.errors) }, null, 2),
+          `invalid: ${loaded.errors.length} problem(s)`,
+        );
       }
 
       // The running agent's status: health, plugins, counters, buffer stats.
@@ -110,9 +122,12 @@ export const diagCommand: Command = {
       // The reasons may quote the config's problems: their URL passwords are masked too.
       if (!where.ok) put('status.json', JSON.stringify({ error: maskSecrets(where.errors) }, null, 2), `not read: ${maskUrlPassword(where.errors[0] ?? '')}`);
       else {
-        const st = await fetchStatus(where.url, timeoutS, agentToken(values, io.env));
+        const st = await fetchStatus(where.url, timeoutS, access.access);
         if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.status), null, 2), `ok (${st.status.health})`);
-        else put('status.json', JSON.stringify(maskSecrets({ url: st.url, error: st.reason }), null, 2), `not read: ${maskUrlPassword(st.reason)}`);
+        else {
+          const from = where.from ? ` (the address from ${where.from})` : '';
+          put('status.json', JSON.stringify(maskSecrets({ url: st.url, addressFrom: where.from, error: st.reason }), null, 2), `not read${from}: ${maskUrlPassword(st.reason)}`);
+        }
       }
 
       // Recent logs from the journal (the unit logs JSON lines to journald).

@@ -1,4 +1,5 @@
 /** `gridedge run [--config FILE]`: the agent in the foreground. */
+import { isJournalStream, withPriority } from '../../core/logger.js';
 import { EXIT, type Command } from '../command.js';
 
 export const runCommand: Command = {
@@ -25,16 +26,19 @@ export const runCommand: Command = {
     const file = typeof flag === 'string' ? flag : io.env['GRIDEDGE_CONFIG'] || undefined;
     const { loadConfig } = await import('../../config/index.js');
     const r = loadConfig(file !== undefined ? { file, env: io.env } : { embeddedDefault: true, env: io.env });
+    // Under systemd, stderr is the journal's stream too: these lines are stored at priority err (3).
+    const onJournal = isJournalStream(2, io.env);
+    const err = (text: string): void => io.err(onJournal ? withPriority(text, 3) : text);
     if (!r.ok) {
-      io.err(`gridedge run: the config ${file ?? '(embedded default)'} is invalid; the agent does not start:\n`);
-      io.err(r.errors.map((e) => `${e}\n`).join(''));
+      err(`gridedge run: the config ${file ?? '(embedded default)'} is invalid; the agent does not start:\n`);
+      err(r.errors.map((e) => `${e}\n`).join(''));
       return EXIT.badInput;
     }
     const { runAgent } = await import('../../agent.js');
     try {
       return await runAgent(r.config, file !== undefined ? { configFile: file } : {});
     } catch (e) {
-      io.err(`gridedge run: the agent could not start: ${(e as Error).message}\n`);
+      err(`gridedge run: the agent could not start: ${(e as Error).message}\n`);
       return EXIT.badInput;
     }
   },

@@ -9,6 +9,7 @@ import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import type { Io } from '../io.js';
+import { agentOptions } from './status.js';
 
 /**
  * Characters a terminal may act on (C0 controls, DEL, C1 controls such as CSI) as JSON-style escapes,
@@ -89,7 +90,7 @@ function reasonOf(e: Error & { code?: string | number }): string {
   return e.message;
 }
 
-async function tail(url: string, topic: string, opts: { username?: string; password?: string; count?: number; json: boolean; timeoutS: number }, io: Io): Promise<number> {
+async function tail(url: string, topic: string, opts: { username?: string; password?: string; count?: number; json: boolean; timeoutS: number; from?: string }, io: Io): Promise<number> {
   const { connect } = await import('mqtt');
   const client = connect(url, {
     clientId: `gridedge-tail-${randomBytes(4).toString('hex')}`,
@@ -100,6 +101,7 @@ async function tail(url: string, topic: string, opts: { username?: string; passw
     ...(opts.password !== undefined ? { password: opts.password } : {}),
   });
   const where = maskUrlPassword(url).replace(/\/$/, '');
+  const from = opts.from ? ` (the address from ${opts.from})` : '';
   return new Promise<number>((resolve) => {
     let done = false;
     let subscribed = false;
@@ -121,11 +123,11 @@ async function tail(url: string, topic: string, opts: { username?: string; passw
 
     client.on('error', (e: Error & { code?: string | number }) => {
       lastError = reasonOf(e);
-      if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}: ${lastError}\n`);
+      if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError}\n`);
     });
     client.on('close', () => {
       if (subscribed) finish(EXIT.unreachable, `gridedge tail: the broker at ${where} closed the connection${lastError ? `: ${lastError}` : ''}\n`);
-      else finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}: ${lastError ?? `no answer within ${opts.timeoutS} s`}\n`);
+      else finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError ?? `no answer within ${opts.timeoutS} s`}\n`);
     });
     client.on('message', (t, payload, packet) => {
       if (done) return;
@@ -152,7 +154,7 @@ export const tailCommand: Command = {
   summary: 'Subscribe to TOPIC on the broker and print each message (topic and payload, one line each)',
   options: {
     url: { type: 'string', valueName: 'URL', description: 'Broker URL; default: from the config (mqtt://127.0.0.1:1883)' },
-    config: { type: 'string', short: 'c', valueName: 'FILE', description: 'Derive the broker address from this config file (default: $GRIDEDGE_CONFIG)' },
+    config: { ...agentOptions.config, description: 'Derive the broker address from this config file (default: $GRIDEDGE_CONFIG, else /etc/gridedge/gridedge.yaml if readable, else the embedded default)' },
     username: { type: 'string', short: 'u', valueName: 'USER', description: 'MQTT username' },
     password: { type: 'string', short: 'P', valueName: 'PASSWORD', description: 'MQTT password (default: $GRIDEDGE_MQTT_PASSWORD)' },
     count: { type: 'string', short: 'n', valueName: 'N', description: 'Exit after N messages' },
@@ -196,6 +198,7 @@ export const tailCommand: Command = {
         ...(typeof n === 'number' ? { count: n } : {}),
         json: values['json'] === true,
         timeoutS: (timeout as number | undefined) ?? 10,
+        ...(where.from !== undefined ? { from: where.from } : {}),
       },
       io,
     );
