@@ -23,7 +23,11 @@ h2 small{font-weight:normal;font-size:.85em}
 h3{font-size:1em;margin:.2em 0 .4em}
 .muted{color:#595959}
 .badge,.hbadge{display:inline-block;margin:0;font-weight:bold;padding:.1em .6em;border-radius:4px;color:#fff;background:#666}
-.badge.healthy,.hbadge.healthy{background:#176f2c}.badge.degraded,.hbadge.degraded{background:#a34d00}
+.badge.healthy,.hbadge.healthy{background:#176f2c}.badge.degraded,.hbadge.degraded{background:#a34d00}.hbadge.down{background:#8a0018}
+body[data-agent=unreachable] .card,body[data-agent=unreachable] #health-body,body[data-agent=unreachable] #problems{opacity:.6;filter:grayscale(1)}
+body[data-agent=unreachable] #problems::before{content:"Last known problems:";display:block;font-weight:bold;margin-left:-1.4em}
+body[data-agent=unreachable] .conn{color:#8a0018;font-weight:bold}
+.lastknown:empty{display:none}.lastknown{font-weight:bold;color:#444}
 #static-status{display:none}
 #static-status table{display:block;overflow-x:auto;max-width:100%}
 #static-status .healthy,#static-status .good,#static-status .yes{color:#176f2c}#static-status .degraded,#static-status .questionable{color:#a15c00}#static-status .invalid,#static-status .no,#static-status .err{color:#b00020}

@@ -96,6 +96,8 @@ function phaseTable(m: Measurement): HTMLElement | null {
 interface Card {
   el: HTMLElement;
   age: HTMLElement;
+  /** "last known" while the agent cannot be reached, else empty. */
+  lastKnown: HTMLElement;
   ageAt: number;
   receivedMs: number;
 }
@@ -104,6 +106,8 @@ export class DevicesView {
   private readonly cards = new Map<string, Card>();
   private readonly body = byId('devices-body');
   private total = 0;
+  /** False while the agent cannot be reached: every card says its values are the last known. */
+  private current = true;
   private readonly more = el('p', { class: 'muted' });
 
   constructor() {
@@ -123,7 +127,8 @@ export class DevicesView {
     if (!c) {
       const names = [...this.cards.keys(), u.device].sort();
       if (names.indexOf(u.device) >= MAX_CARDS) return;
-      c = { el: el('article', { class: 'card', 'data-device': u.device, 'aria-label': `Device ${u.device}` }), age: el('span', { class: 'muted age' }), ageAt: 0, receivedMs: 0 };
+      c = { el: el('article', { class: 'card', 'data-device': u.device, 'aria-label': `Device ${u.device}` }), age: el('span', { class: 'muted age' }), lastKnown: el('span', { class: 'lastknown' }), ageAt: 0, receivedMs: 0 };
+      this.markCurrent(c);
       this.cards.set(u.device, c);
       const after = names.slice(names.indexOf(u.device) + 1).find((n) => this.cards.get(n)?.el.isConnected);
       this.body.insertBefore(c.el, after ? this.cards.get(after)!.el : null);
@@ -145,11 +150,22 @@ export class DevicesView {
     if (dl.childElementCount) values.push(dl);
     this.renderAge(c);
     c.el.replaceChildren(
-      el('header', {}, el('h3', {}, u.device), qualityLabel(m.quality, m.reasons), c.age),
+      el('header', {}, el('h3', {}, u.device), qualityLabel(m.quality, m.reasons), c.lastKnown, c.age),
       phaseTable(m) ?? '',
       ...values,
     );
     this.updateMore();
+  }
+
+  /** Whether the values are current (false: the agent cannot be reached; each card says "last known"). */
+  setCurrent(current: boolean): void {
+    if (current === this.current) return;
+    this.current = current;
+    for (const c of this.cards.values()) this.markCurrent(c);
+  }
+
+  private markCurrent(c: Card): void {
+    c.lastKnown.textContent = this.current ? '' : '⏸ last known';
   }
 
   private renderAge(c: Card): void {
