@@ -1,16 +1,14 @@
 /**
  * The live page (`GET /`) of the real agent in Debian's Chromium, in the states a technician meets
  * beyond a healthy agent: the agent stopped and started again (the badge, the title and the values
- * say they are not current, and the page recovers by itself; with accounts the login page says why),
- * a stale device (marked, and first), many devices (natural order, a filter that reaches any of
- * them, cards updated in place) and the per-phase table on a 390 px phone.
+ * say they are not current, and the page recovers by itself); with accounts the login page says why.
+ * (Devices in their states: live-page-devices.browser.test.ts.)
  */
 import t, { type Test } from 'tap';
 import type { Page } from 'playwright-core';
-import { getJson, startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { launchChromium, type LaunchedBrowser } from '../helpers/browser.js';
 import { waitFor as waitUntil } from '../helpers/wait.js';
-import type { AgentStatus } from '../../agent/core/status-types.js';
 
 const WAIT_MS = 60_000;
 t.setTimeout(600_000);

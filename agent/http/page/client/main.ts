@@ -14,13 +14,15 @@
 import type { AgentStatus } from '../../../core/status-types.js';
 import { api, setLostConnection } from './api.js';
 import { byId } from './dom.js';
-import { DevicesView, MAX_CARDS, numericPaths, type DeviceUpdate } from './devices.js';
+import { DevicesView, numericPaths, type DeviceUpdate } from './devices.js';
 import { clockTime, renderBadge, renderHealth, renderUnreachable } from './health.js';
 import { NetworkView } from './network.js';
 import { PlotsView } from './plots.js';
 import { SchedulesView } from './schedules.js';
 
 const STATUS_EVERY_MS = 5000;
+/** Devices read at once on load (the most a page of /api/v1/devices holds); the event stream brings the rest. */
+const FIRST_READ = 500;
 /** How often the status is probed while the agent cannot be reached. */
 const PROBE_EVERY_MS = 2000;
 
@@ -101,6 +103,7 @@ async function readStatus(): Promise<AgentStatus | undefined> {
   setReachable(true);
   renderConn();
   devices.setTotal(Math.max(r.body.devicesTotal ?? 0, r.body.devices.length));
+  devices.setStale(new Set([...(r.body.staleDevices ?? []).map((h) => h.device), ...r.body.devices.filter((d) => d.stale).map((d) => d.device)]));
   return r.body;
 }
 
@@ -133,7 +136,7 @@ async function main(): Promise<void> {
     location.href = '/login';
   });
   const s = await status();
-  const first = await api<{ items: DeviceUpdate[] }>(`/api/v1/devices?limit=${MAX_CARDS}`);
+  const first = await api<{ items: DeviceUpdate[] }>(`/api/v1/devices?limit=${FIRST_READ}`);
   if (first.ok) for (const d of first.body.items) onDevice(d);
   follow();
   const estimators = (s?.plugins?.analyzers ?? []).filter((a) => a.type === 'estimator').map((a) => a.id);
