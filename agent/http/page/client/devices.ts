@@ -370,7 +370,7 @@ export class DevicesView {
   }
 
   private markCurrent(c: Card): void {
-    c.lastKnown.textContent = this.current ? '' : '⏸ last known';
+    c.lastKnown.textContent = this.current ? '' : '⚠ last known';
   }
 
   private renderAge(e: Entry): void {

@@ -48,7 +48,7 @@ const link = {
 function renderConn(): void {
   if (link.unreachableSince !== undefined) {
     const last = link.lastStatusMs === undefined ? '' : ` The values below are the last known (status read at ${clockTime(link.lastStatusMs)}).`;
-    conn.textContent = `✖ Cannot reach the agent since ${clockTime(link.unreachableSince)} (${link.unreachableDetail}); trying again every ${PROBE_EVERY_MS / 1000} s.${last}`;
+    conn.textContent = `✖ No answer from the agent since ${clockTime(link.unreachableSince)}: ${link.unreachableDetail}; trying again every ${PROBE_EVERY_MS / 1000} s.${last}`;
   } else if (link.statusError) conn.textContent = `⚠ Cannot read the status: ${link.statusError}`;
   else if (link.stream === 'reconnecting') conn.textContent = '⚠ Live updates interrupted; reconnecting…';
   else if (link.stream === 'stopped') conn.textContent = '⚠ Live updates stopped; trying again in 5 s.';
