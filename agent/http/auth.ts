@@ -74,13 +74,24 @@ function mayBeForm(req: FastifyRequest): boolean {
   return h['content-type'] !== undefined || h['transfer-encoding'] !== undefined || length !== 0; // a malformed length (NaN) counts as a body
 }
 
-const LOGIN_PAGE = `<!doctype html>
+/**
+ * Why the browser is on the login page, from `?why=` (set by the live page on a 401, agent/http/page/client/api.ts):
+ * `restart` when the session was refused after the page had lost its connection to the agent (sessions
+ * live in memory, so a restart ends them), `ended` otherwise. Only these fixed texts are shown, never the query.
+ */
+const LOGIN_WHY: Record<string, string> = {
+  restart: 'The agent could not be reached for a while and then no longer knew your session: it has most likely restarted (sessions are kept in memory). Please sign in again.',
+  ended: 'Your session has ended (it expired, or you logged out in another tab). Please sign in again.',
+};
+
+const loginPage = (why: string): string => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gridedge: log in</title><link rel="icon" href="data:,">
 <style>body{font:16px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:22rem;padding:0 1rem}
 label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}
-button{margin-top:1rem;padding:.5rem 1rem;font:inherit}#err{color:#a00;min-height:1.4em}</style></head>
+button{margin-top:1rem;padding:.5rem 1rem;font:inherit}#err{color:#a00;min-height:1.4em}#why{background:#fff4d6;border-left:4px solid #a15c00;padding:.4rem .6rem}#why:empty{display:none}</style></head>
 <body><h1>gridedge</h1>
+<p id="why" role="status">${why}</p>
 <form id="f"><label for="u">User</label><input id="u" name="username" autocomplete="username" required>
 <label for="p">Password</label><input id="p" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Log in</button><p id="err" role="alert"></p></form>
@@ -185,9 +196,10 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
       log.info({ user: req.session.username, role: req.session.role, method: req.method, url: req.url, code: reply.statusCode }, 'http: change by user');
   });
 
-  app.get('/login', { schema: { hide: true } }, async (_req, reply) => {
+  app.get<{ Querystring: { why?: string } }>('/login', { schema: { hide: true } }, async (req, reply) => {
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
-    return LOGIN_PAGE;
+    const why = req.query.why;
+    return loginPage(typeof why === 'string' && Object.hasOwn(LOGIN_WHY, why) ? LOGIN_WHY[why]! : '');
   });
 
   app.post<{ Body: { username: string; password: string } }>(

@@ -4,7 +4,8 @@
  * 50 Hz simulated PMU); with `http.users` it needs a session like the rest of the API; at most 32
  * streams are open at once (the next is refused with a 503 problem and counted); a client that goes
  * away is removed (the open-streams gauge comes back down); a client that stops reading is skipped
- * (counted) until its socket drains, then gets events again.
+ * (counted) until its socket drains, then gets events again; a tick larger than the socket's buffer
+ * (120 devices) is not sent again when the socket drains.
  */
 import t from 'tap';
 import { getJson, startAgent } from '../helpers/agent-process.js';
@@ -90,6 +91,21 @@ t.test('events arrive, one per device per second at most, and streams are bounde
   t.equal(stopped.code, 0, 'SIGTERM with a stream open exits 0');
   await last.ended;
   t.pass('the stream ended when the agent stopped');
+});
+
+t.test('120 devices: a tick larger than the socket buffer is not sent again when it drains', async (t) => {
+  // 120 devices a second is more than the response's 16 KiB buffer: write() says "full" every tick.
+  const agent = await startAgent({ config: { drivers: [{ type: 'sim-pmu', id: 'feeder', rate: 1, count: 120 }] } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  await waitFor('120 devices in /api/v1/devices', async () => ((await getJson<{ total: number }>(`${agent.httpUrl}/api/v1/devices`)).total === 120 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+  const s = await openSse(`${agent.httpUrl}/api/v1/events`);
+  t.teardown(() => s.close());
+  const got = await s.waitFor('5 updates of feeder-1', (e) => e.event === 'device' && (JSON.parse(e.data) as DeviceEvent).device === 'feeder-1', 5, 20_000);
+  const ts = got.map((e) => (JSON.parse(e.data) as DeviceEvent).latest.ts);
+  t.same([...new Set(ts)], ts, `each update of feeder-1 a new measurement (${ts.join(', ')})`);
+  const span = (got.at(-1)!.at - got[0]!.at) / 1000;
+  const all = s.events.filter((e) => e.event === 'device' && e.at <= got.at(-1)!.at).length;
+  t.ok(all <= 120 * (span + 2), `${all} device events in the first ${span.toFixed(1)} s: about 120 a second, not more`);
 });
 
 t.test('with http.users the event stream needs a session', async (t) => {

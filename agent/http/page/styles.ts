@@ -1,7 +1,9 @@
 /**
  * The live page's style sheet, served as `/assets/page.css`. Narrow screens first: sections stack,
  * device cards reflow to one column, wide tables scroll inside their own box, so nothing runs past
- * the right edge of a 390 px screen. States carry text and a symbol as well as a colour.
+ * the right edge of a 390 px screen; in a device card narrower than 30em the per-phase table shows each
+ * phase as a block of labelled values (the cells' `data-label`) instead of a row that would scroll.
+ * States carry text and a symbol as well as a colour.
  */
 export const PAGE_CSS = `
 *,*::before,*::after{box-sizing:border-box}
@@ -23,7 +25,11 @@ h2 small{font-weight:normal;font-size:.85em}
 h3{font-size:1em;margin:.2em 0 .4em}
 .muted{color:#595959}
 .badge,.hbadge{display:inline-block;margin:0;font-weight:bold;padding:.1em .6em;border-radius:4px;color:#fff;background:#666}
-.badge.healthy,.hbadge.healthy{background:#176f2c}.badge.degraded,.hbadge.degraded{background:#a34d00}
+.badge.healthy,.hbadge.healthy{background:#176f2c}.badge.degraded,.hbadge.degraded{background:#a34d00}.hbadge.down{background:#8a0018}
+body[data-agent=unreachable] .card,body[data-agent=unreachable] #health-body,body[data-agent=unreachable] #problems{opacity:.6;filter:grayscale(1)}
+body[data-agent=unreachable] #problems::before{content:"Last known problems:";display:block;font-weight:bold;margin-left:-1.4em}
+body[data-agent=unreachable] .conn{color:#8a0018;font-weight:bold}
+.lastknown:empty{display:none}.lastknown{font-weight:bold;color:#444}
 #static-status{display:none}
 #static-status table{display:block;overflow-x:auto;max-width:100%}
 #static-status .healthy,#static-status .good,#static-status .yes{color:#176f2c}#static-status .degraded,#static-status .questionable{color:#a15c00}#static-status .invalid,#static-status .no,#static-status .err{color:#b00020}
@@ -32,9 +38,11 @@ h3{font-size:1em;margin:.2em 0 .4em}
 .conn:empty{display:none}
 .q{display:inline-block;padding:0 .3em;border-radius:3px;white-space:nowrap}
 .q.good{color:#176f2c}.q.questionable{background:#ffefcc;color:#6b3d00;font-weight:bold}.q.invalid{background:#fdd9dd;color:#8a0018;font-weight:bold}
-.fq{font-size:.85em;margin-left:.2em}
+.fq{font-size:.85em;margin-left:.2em}.fq:empty{display:none}
+.q.stale:empty{display:none}.card.stale{border-left:4px solid #b00020}
+#device-filter{font:inherit;padding:.25em .5em;border:1px solid #888;border-radius:4px;min-height:2em;width:min(100%,18em)}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,36em),1fr));gap:.8em;align-items:start}
-.card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0}
+.card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0;container-type:inline-size}
 .card header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.2em .6em;align-items:baseline}
 .card h3{margin:0;font-size:1.05em}
 .scroll{overflow-x:auto;max-width:100%}
@@ -43,6 +51,14 @@ th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 td{font-variant-numeric:tabular-nums}th{background:#eef0f2}
 td.l,th.l{text-align:left}td.r,th.r{text-align:right}
 .card table{width:100%;margin:.4em 0;font-size:.93em}
+@container (max-width:30em){
+.card table.ph thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+.card table.ph,.card table.ph tbody{display:block}
+.card table.ph tr{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:0 1em;border-top:1px solid #ddd;padding:.2em 0}
+.card table.ph td{display:flex;justify-content:space-between;gap:.4em;border:0;padding:1px 0;white-space:normal}
+.card table.ph td::before{content:attr(data-label);color:#444;text-align:left}
+.card table.ph td:first-child{grid-column:1/-1;justify-content:flex-start;font-weight:bold}
+}
 dl.values{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,14em),1fr));gap:.1em 1.2em;margin:.3em 0}
 dl.values div{display:flex;gap:.6em;min-width:0}
 dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric:tabular-nums;min-width:0}

@@ -11,7 +11,8 @@
  *   `{ device, ageSeconds, latest }`, as `GET /api/v1/devices/{id}` answers.
  * - A comment line every 15 s keeps idle connections (and proxies) open.
  * - A client whose socket does not take more (the write buffer is full) gets nothing until it
- *   drains (each skipped tick counted in `http_sse_skipped`); then it gets every device again.
+ *   drains (each skipped tick counted in `http_sse_skipped`); then, if it missed a tick, it gets
+ *   every device again (a full buffer alone loses nothing: what was written is still sent).
  * - At most `maxClients` streams at once; one more is refused with a 503 problem and `Retry-After`
  *   (counted in `http_sse_refused`). `http_sse_clients` is the number open now.
  * - A client that disconnects is removed at once. Closing the server ends every stream first
@@ -41,6 +42,8 @@ interface Client {
   res: ServerResponse;
   /** The socket's buffer is full: send nothing until 'drain'. */
   blocked: boolean;
+  /** A tick was skipped while blocked: on 'drain' the client gets every device again. */
+  missed: boolean;
   lastWriteMs: number;
 }
 
@@ -100,6 +103,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     for (const c of clients) {
       if (c.blocked) {
         counters.inc('http_sse_skipped');
+        c.missed = true;
         continue;
       }
       if (out) write(c, out);
@@ -145,7 +149,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      const c: Client = { res, blocked: false, lastWriteMs: Date.now() };
+      const c: Client = { res, blocked: false, missed: false, lastWriteMs: Date.now() };
       const alone = clients.size === 0;
       clients.add(c);
       gauge();
@@ -154,6 +158,10 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
       res.on('drain', () => {
         if (!c.blocked) return;
         c.blocked = false;
+        // What was written before the buffer filled is still sent (write() keeps it): only a
+        // skipped tick calls for every device again. (Sending them on every drain fed itself.)
+        if (!c.missed) return;
+        c.missed = false;
         write(c, snapshot(false));
       });
       req.raw.socket.setNoDelay?.(true);

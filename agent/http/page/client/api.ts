@@ -6,6 +6,17 @@
 
 export type ApiResult<T> = { ok: true; status: number; body: T } | { ok: false; status: number; detail: string };
 
+let lostConnection = false;
+
+/**
+ * Whether the page lost its connection to the agent (a call could not reach it, or the event stream
+ * dropped) since it last read the status. A 401 then sends the browser to `/login?why=restart`
+ * (the login page says the agent has most likely restarted), otherwise to `/login?why=ended`.
+ */
+export function setLostConnection(lost: boolean): void {
+  lostConnection = lost;
+}
+
 export async function api<T>(path: string, init?: RequestInit): Promise<ApiResult<T>> {
   let r: Response;
   try {
@@ -14,7 +25,7 @@ export async function api<T>(path: string, init?: RequestInit): Promise<ApiResul
     return { ok: false, status: 0, detail: `cannot reach the agent (${(e as Error).message})` };
   }
   if (r.status === 401) {
-    location.href = '/login';
+    location.href = lostConnection ? '/login?why=restart' : '/login?why=ended';
     return { ok: false, status: 401, detail: 'log in first' };
   }
   const type = r.headers.get('content-type') ?? '';

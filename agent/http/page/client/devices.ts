@@ -1,13 +1,20 @@
 /**
- * The devices section: one card per device (the first MAX_CARDS by name) with its latest per-phase
- * V, I, P, Q, S, PF, frequency, every other value, the quality of the message and of each field
- * (a symbol and a word, not colour alone) and its age. Cards are rebuilt from each update; ages
- * tick every second in between.
+ * The devices section: a card per device with its latest per-phase V, I, P, Q, S, PF, frequency,
+ * every other value, the quality of the message and of each field (a symbol and a word, not colour
+ * alone), a stale mark (from the status) and its age.
+ *
+ * The page keeps the latest values of every device it hears of and shows at most MAX_CARDS of those
+ * whose name holds the filter box's text (ignoring case): stale devices first, then invalid, then
+ * questionable, then the rest, each group in natural order by name (feeder-2 before feeder-10).
+ * A card is built once and updated in place: each value's text and mark are set when they change;
+ * the card's body is built again only when the set of values changes (a phase or a field appears).
+ * Ages tick every second in between. Under 30em of card width the per-phase table shows each
+ * phase as a block of labelled values instead of a row (`data-label`, see styles.ts).
  */
 import type { Measurement } from '../../../../algorithms/common/measurement.js';
 import { qualityOf } from '../../../../algorithms/common/field-quality.js';
 import { DASH, fmtDuration, fmtFixed, fmtNum, fmtPhasor, fmtPower } from '../format.js';
-import { byId, el, scrollTable } from './dom.js';
+import { byId, el } from './dom.js';
 
 export interface DeviceUpdate {
   device: string;
@@ -15,6 +22,7 @@ export interface DeviceUpdate {
   latest: Measurement;
 }
 
+/** Cards shown at most (of the devices matching the filter). */
 export const MAX_CARDS = 50;
 
 /** The message keys that are not values of their own. */
@@ -23,19 +31,6 @@ const ELECTRICAL = new Set(['v', 'i', 'p', 'q', 's', 'pf', 'freq', 'rocof', 'seq
 const PHASES = ['a', 'b', 'c', 'total'] as const;
 
 export const QUALITY_MARK: Record<string, string> = { good: '✓', questionable: '⚠', invalid: '✖' };
-
-/** A quality as symbol + word, styled by class (`q good` …). */
-export function qualityLabel(q: string, reasons?: unknown): HTMLElement {
-  const r = Array.isArray(reasons) && reasons.length ? ` (${reasons.map(String).join(', ')})` : '';
-  return el('span', { class: `q ${q}` }, `${QUALITY_MARK[q] ?? '?'} ${q}${r}`);
-}
-
-/** The marker after a field whose quality is worse than good (nothing when good). */
-function fieldMark(m: Measurement, path: string): HTMLElement | null {
-  const q = qualityOf(m, path);
-  if (q === 'good') return null;
-  return el('span', { class: `q ${q} fq`, title: `${path}: ${q}` }, `${QUALITY_MARK[q]} ${q}`);
-}
 
 /** Every value beyond the electrical ones, as dotted path → leaf. */
 export function otherValues(m: Measurement): [string, unknown][] {
@@ -77,38 +72,138 @@ function leafText(v: unknown): string {
   return String(v);
 }
 
-function phaseTable(m: Measurement): HTMLElement | null {
-  const present = PHASES.filter((ph) => (ph !== 'total' && (m.v?.[ph] || m.i?.[ph])) || [m.p, m.q, m.s, m.pf].some((x) => x?.[ph] !== undefined));
-  if (!present.length) return null;
-  const cell = (text: string, path: string) => el('span', {}, text, fieldMark(m, path));
-  const rows = present.map((ph) => [
-    ph,
-    ph === 'total' ? DASH : cell(fmtPhasor(m.v?.[ph]), `v.${ph}`),
-    ph === 'total' ? DASH : cell(fmtPhasor(m.i?.[ph]), `i.${ph}`),
-    cell(fmtPower(m.p?.[ph], 'W'), `p.${ph}`),
-    cell(fmtPower(m.q?.[ph], 'var'), `q.${ph}`),
-    cell(fmtPower(m.s?.[ph], 'VA'), `s.${ph}`),
-    cell(fmtFixed(m.pf?.[ph], 3), `pf.${ph}`),
-  ]);
-  return scrollTable(['Phase', 'V (V)', 'I (A)', 'P', 'Q', 'S', 'PF'], rows, `${m.device}: values per phase`, [1, 2, 3, 4, 5, 6]);
+const COLUMNS = [
+  ['V (V)', 'v'],
+  ['I (A)', 'i'],
+  ['P', 'p'],
+  ['Q', 'q'],
+  ['S', 's'],
+  ['PF', 'pf'],
+] as const;
+
+/** What one value shows: its text and its own quality. */
+interface SlotValue {
+  text: string;
+  /** The field's dotted path (its quality mark), or undefined for a value without one (the total's V and I). */
+  path: string | undefined;
+}
+
+/** The values of a measurement by slot key (`a:v`, `total:p`, `dl:soc`), in the order they are shown. */
+interface Layout {
+  phases: string[];
+  /** Label and path of each value below the table. */
+  list: [string, string][];
+}
+
+function layoutOf(m: Measurement): Layout {
+  const phases = PHASES.filter((ph) => (ph !== 'total' && (m.v?.[ph] || m.i?.[ph])) || [m.p, m.q, m.s, m.pf].some((x) => x?.[ph] !== undefined));
+  const list: [string, string][] = [];
+  if (m.freq !== undefined) list.push(['f (Hz)', 'freq']);
+  if (m.rocof !== undefined) list.push(['ROCOF (Hz/s)', 'rocof']);
+  for (const [path] of otherValues(m)) list.push([path, path]);
+  return { phases, list };
+}
+
+function phaseValue(m: Measurement, ph: string, col: string): SlotValue {
+  const key = ph as (typeof PHASES)[number];
+  switch (col) {
+    case 'v':
+      return ph === 'total' ? { text: DASH, path: undefined } : { text: fmtPhasor(m.v?.[key as 'a']), path: `v.${ph}` };
+    case 'i':
+      return ph === 'total' ? { text: DASH, path: undefined } : { text: fmtPhasor(m.i?.[key as 'a']), path: `i.${ph}` };
+    case 'p':
+      return { text: fmtPower(m.p?.[key], 'W'), path: `p.${ph}` };
+    case 'q':
+      return { text: fmtPower(m.q?.[key], 'var'), path: `q.${ph}` };
+    case 's':
+      return { text: fmtPower(m.s?.[key], 'VA'), path: `s.${ph}` };
+    default:
+      return { text: fmtFixed(m.pf?.[key], 3), path: `pf.${ph}` };
+  }
+}
+
+function listValue(m: Measurement, path: string): SlotValue {
+  if (path === 'freq' || path === 'rocof') return { text: fmtFixed(m[path], 3), path };
+  const found = otherValues(m).find(([p]) => p === path);
+  return { text: leafText(found?.[1]), path };
+}
+
+/** A value shown on a card: its text node and its quality mark, changed only when they differ. */
+class Slot {
+  readonly text = document.createTextNode('');
+  readonly mark = el('span', { class: 'fq' });
+  private quality = '';
+
+  set(m: Measurement, v: SlotValue): void {
+    if (this.text.data !== v.text) this.text.data = v.text;
+    const q = v.path === undefined ? 'good' : qualityOf(m, v.path);
+    if (q === this.quality) return;
+    this.quality = q;
+    // A field worse than good carries its quality as symbol and word; a good one shows nothing.
+    this.mark.className = q === 'good' ? 'fq' : `q ${q} fq`;
+    this.mark.title = q === 'good' ? '' : `${v.path}: ${q}`;
+    this.mark.textContent = q === 'good' ? '' : `${QUALITY_MARK[q] ?? '?'} ${q}`;
+  }
+}
+
+interface Entry {
+  device: string;
+  latest: Measurement;
+  ageAt: number;
+  receivedMs: number;
+  /** The status says the device is stale (cleared by a newer value). */
+  stale: boolean;
+  card?: Card;
 }
 
 interface Card {
   el: HTMLElement;
+  quality: HTMLElement;
+  staleMark: HTMLElement;
+  lastKnown: HTMLElement;
   age: HTMLElement;
-  ageAt: number;
-  receivedMs: number;
+  body: HTMLElement;
+  /** The layout the body was built for (phases and value paths), as one string. */
+  shape: string;
+  slots: Map<string, Slot>;
+}
+
+/** Problem devices first: stale, then invalid, then questionable, then the rest. */
+function rank(e: Entry): number {
+  if (e.stale) return 0;
+  return e.latest.quality === 'invalid' ? 1 : e.latest.quality === 'questionable' ? 2 : 3;
+}
+
+const natural = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+
+/** Natural order by name (feeder-2 before feeder-10), then plain order so the order is total. */
+export function compareNames(a: string, b: string): number {
+  return natural.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 export class DevicesView {
-  private readonly cards = new Map<string, Card>();
+  private readonly entries = new Map<string, Entry>();
   private readonly body = byId('devices-body');
+  private readonly filterBox = el('input', { id: 'device-filter', type: 'search', autocomplete: 'off', spellcheck: 'false', placeholder: 'part of a name' });
+  private readonly more = el('p', { class: 'muted', 'aria-live': 'polite' });
   private total = 0;
-  private readonly more = el('p', { class: 'muted' });
+  private filter = '';
+  /** False while the agent cannot be reached: every card says its values are the last known. */
+  private current = true;
+  private layoutTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The entries with a card, in the order shown. */
+  private shown: Entry[] = [];
+  /** How many devices matched the filter at the last layout. */
+  private matching = 0;
 
   constructor() {
     this.body.replaceChildren();
+    this.body.before(el('p', { class: 'controls' }, el('label', { for: 'device-filter' }, 'Find a device'), ' ', this.filterBox));
     this.body.after(this.more);
+    this.filterBox.addEventListener('input', () => {
+      this.filter = this.filterBox.value.trim().toLowerCase();
+      this.layout();
+    });
     setInterval(() => this.tickAges(), 1000);
   }
 
@@ -118,55 +213,187 @@ export class DevicesView {
     this.updateMore();
   }
 
-  update(u: DeviceUpdate): void {
-    let c = this.cards.get(u.device);
-    if (!c) {
-      const names = [...this.cards.keys(), u.device].sort();
-      if (names.indexOf(u.device) >= MAX_CARDS) return;
-      c = { el: el('article', { class: 'card', 'data-device': u.device, 'aria-label': `Device ${u.device}` }), age: el('span', { class: 'muted age' }), ageAt: 0, receivedMs: 0 };
-      this.cards.set(u.device, c);
-      const after = names.slice(names.indexOf(u.device) + 1).find((n) => this.cards.get(n)?.el.isConnected);
-      this.body.insertBefore(c.el, after ? this.cards.get(after)!.el : null);
-      if (this.cards.size > MAX_CARDS) {
-        const last = names.filter((n) => this.cards.has(n)).at(-1)!;
-        this.cards.get(last)!.el.remove();
-        this.cards.delete(last);
-      }
+  /** The stale devices of the status (`staleDevices` and each device's `stale`): marked on their cards and shown first. */
+  setStale(names: ReadonlySet<string>): void {
+    let moved = false;
+    for (const e of this.entries.values()) {
+      const stale = names.has(e.device);
+      if (stale === e.stale) continue;
+      e.stale = stale;
+      moved = true;
+      if (e.card) this.renderHeader(e);
     }
-    c.ageAt = u.ageSeconds;
-    c.receivedMs = Date.now();
-    const m = u.latest;
-    const values: HTMLElement[] = [];
-    const dl = el('dl', { class: 'values' });
-    const add = (k: string, v: string, path: string) => dl.append(el('div', {}, el('dt', {}, k), el('dd', {}, v, fieldMark(m, path))));
-    if (m.freq !== undefined) add('f (Hz)', fmtFixed(m.freq, 3), 'freq');
-    if (m.rocof !== undefined) add('ROCOF (Hz/s)', fmtFixed(m.rocof, 3), 'rocof');
-    for (const [path, v] of otherValues(m)) add(path, leafText(v), path);
-    if (dl.childElementCount) values.push(dl);
-    this.renderAge(c);
-    c.el.replaceChildren(
-      el('header', {}, el('h3', {}, u.device), qualityLabel(m.quality, m.reasons), c.age),
-      phaseTable(m) ?? '',
-      ...values,
-    );
-    this.updateMore();
+    if (moved) this.scheduleLayout();
   }
 
-  private renderAge(c: Card): void {
-    const age = c.ageAt + (Date.now() - c.receivedMs) / 1000;
-    c.age.textContent = `age ${fmtDuration(age)}`;
+  update(u: DeviceUpdate): void {
+    let e = this.entries.get(u.device);
+    const rankBefore = e ? rank(e) : -1;
+    if (!e) {
+      e = { device: u.device, latest: u.latest, ageAt: u.ageSeconds, receivedMs: Date.now(), stale: false };
+      this.entries.set(u.device, e);
+    }
+    // A newer value than the one marked stale: the device sends again (the stream may repeat the same one).
+    if (u.latest.ts !== e.latest.ts) e.stale = false;
+    e.latest = u.latest;
+    e.ageAt = u.ageSeconds;
+    e.receivedMs = Date.now();
+    if (e.card) this.render(e);
+    if (rank(e) !== rankBefore) this.scheduleLayout();
   }
 
-  private tickAges(): void {
-    for (const c of this.cards.values()) this.renderAge(c);
-  }
-
-  private updateMore(): void {
-    const hidden = Math.max(0, this.total - this.cards.size);
-    this.more.textContent = this.cards.size === 0 ? 'No measurements yet.' : hidden > 0 ? `${hidden} more devices not shown (the first ${this.cards.size} by name are).` : '';
+  /** Whether the values are current (false: the agent cannot be reached; each card says "last known"). */
+  setCurrent(current: boolean): void {
+    if (current === this.current) return;
+    this.current = current;
+    for (const e of this.shown) if (e.card) this.markCurrent(e.card);
   }
 
   names(): string[] {
-    return [...this.cards.keys()].sort();
+    return this.shown.map((e) => e.device);
+  }
+
+  /** Lay the cards out again soon (once for a burst of new devices or changes of rank). */
+  private scheduleLayout(): void {
+    this.layoutTimer ??= setTimeout(() => {
+      this.layoutTimer = undefined;
+      this.layout();
+    }, 50);
+  }
+
+  /** Show the first MAX_CARDS matching devices in order: cards made or dropped as needed, moved only when out of place. */
+  private layout(): void {
+    clearTimeout(this.layoutTimer);
+    this.layoutTimer = undefined;
+    const f = this.filter;
+    const matching = [...this.entries.values()].filter((e) => !f || e.device.toLowerCase().includes(f));
+    matching.sort((a, b) => rank(a) - rank(b) || compareNames(a.device, b.device));
+    const next = matching.slice(0, MAX_CARDS);
+    const keep = new Set(next);
+    for (const e of this.shown) {
+      if (keep.has(e) || !e.card) continue;
+      e.card.el.remove();
+      delete e.card;
+    }
+    next.forEach((e, k) => {
+      if (!e.card) {
+        e.card = this.makeCard(e);
+        this.render(e);
+      }
+      const at = this.body.children[k];
+      if (at !== e.card.el) this.body.insertBefore(e.card.el, at ?? null);
+    });
+    this.shown = next;
+    this.matching = matching.length;
+    this.updateMore();
+  }
+
+  private makeCard(e: Entry): Card {
+    const c: Card = {
+      el: el('article', { class: 'card', 'data-device': e.device, 'aria-label': `Device ${e.device}` }),
+      quality: el('span'),
+      staleMark: el('span', { class: 'q invalid stale' }),
+      lastKnown: el('span', { class: 'lastknown' }),
+      age: el('span', { class: 'muted age' }),
+      body: el('div'),
+      shape: '',
+      slots: new Map(),
+    };
+    c.el.append(el('header', {}, el('h3', {}, e.device), c.quality, c.staleMark, c.lastKnown, c.age), c.body);
+    this.markCurrent(c);
+    return c;
+  }
+
+  /** Bring a card up to its entry's values, in place. */
+  private render(e: Entry): void {
+    const c = e.card!;
+    const m = e.latest;
+    this.renderHeader(e);
+    this.renderAge(e);
+    const l = layoutOf(m);
+    const shape = `${l.phases.join(',')}|${l.list.map(([, p]) => p).join('\n')}`;
+    if (shape !== c.shape) this.build(e, l, shape);
+    for (const ph of l.phases) for (const [, col] of COLUMNS) c.slots.get(`${ph}:${col}`)!.set(m, phaseValue(m, ph, col));
+    for (const [, path] of l.list) c.slots.get(`dl:${path}`)!.set(m, listValue(m, path));
+  }
+
+  /** The card's table and list of values, built anew for a new layout (each value a Slot). */
+  private build(e: Entry, l: Layout, shape: string): void {
+    const c = e.card!;
+    c.shape = shape;
+    c.slots.clear();
+    const slot = (key: string): Slot => {
+      const s = new Slot();
+      c.slots.set(key, s);
+      return s;
+    };
+    const parts: HTMLElement[] = [];
+    if (l.phases.length) {
+      const rows = l.phases.map((ph) =>
+        el(
+          'tr',
+          {},
+          el('td', { class: 'l', 'data-label': 'Phase' }, ph),
+          ...COLUMNS.map(([label, col]) => {
+            const s = slot(`${ph}:${col}`);
+            return el('td', { class: 'r', 'data-label': label }, s.text, s.mark);
+          }),
+        ),
+      );
+      const head = el('tr', {}, el('th', { class: 'l', scope: 'col' }, 'Phase'), ...COLUMNS.map(([label]) => el('th', { class: 'r', scope: 'col' }, label)));
+      parts.push(el('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': `${e.device}: values per phase` }, el('table', { class: 'ph' }, el('thead', {}, head), el('tbody', {}, ...rows))));
+    }
+    if (l.list.length) {
+      const dl = el('dl', { class: 'values' });
+      for (const [label, path] of l.list) {
+        const s = slot(`dl:${path}`);
+        dl.append(el('div', {}, el('dt', {}, label), el('dd', {}, s.text, s.mark)));
+      }
+      parts.push(dl);
+    }
+    c.body.replaceChildren(...parts);
+  }
+
+  private renderHeader(e: Entry): void {
+    const c = e.card!;
+    const m = e.latest;
+    const r = Array.isArray(m.reasons) && m.reasons.length ? ` (${m.reasons.map(String).join(', ')})` : '';
+    const cls = `q ${m.quality}`;
+    const text = `${QUALITY_MARK[m.quality] ?? '?'} ${m.quality}${r}`;
+    if (c.quality.className !== cls) c.quality.className = cls;
+    if (c.quality.textContent !== text) c.quality.textContent = text;
+    const stale = e.stale ? '⚠ stale' : '';
+    if (c.staleMark.textContent !== stale) {
+      c.staleMark.textContent = stale;
+      c.el.classList.toggle('stale', e.stale);
+    }
+  }
+
+  private markCurrent(c: Card): void {
+    c.lastKnown.textContent = this.current ? '' : '⚠ last known';
+  }
+
+  private renderAge(e: Entry): void {
+    const age = e.ageAt + (Date.now() - e.receivedMs) / 1000;
+    const text = `age ${fmtDuration(age)}`;
+    if (e.card && e.card.age.textContent !== text) e.card.age.textContent = text;
+  }
+
+  private tickAges(): void {
+    for (const e of this.shown) this.renderAge(e);
+  }
+
+  private updateMore(): void {
+    const shown = this.shown.length;
+    let text: string;
+    if (this.entries.size === 0) text = 'No measurements yet.';
+    else if (this.filter) {
+      const m = this.matching;
+      text = m === 0 ? `No device matches “${this.filterBox.value.trim()}”.` : m > shown ? `${m - shown} more devices match; the first ${shown} are shown (problems first, then by name).` : '';
+    } else {
+      const hidden = Math.max(this.total, this.entries.size) - shown;
+      text = hidden > 0 ? `${hidden} more devices not shown (the first ${shown}: problems first, then by name); type part of a name to find one.` : '';
+    }
+    this.more.textContent = text;
   }
 }

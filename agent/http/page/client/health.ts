@@ -19,6 +19,28 @@ function yesNo(ok: boolean, yes = 'yes', no = 'no'): HTMLElement {
   return el('span', { class: ok ? 'ok' : 'bad' }, ok ? `✓ ${yes}` : `✖ ${no}`);
 }
 
+/** A wall-clock time as the browser's local HH:MM:SS. */
+export function clockTime(ms: number): string {
+  const d = new Date(ms);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+/**
+ * The badge and title while the agent cannot be reached (since `sinceMs`); the problems and the
+ * health section stay as last read, with a line saying they are the last known (read at `lastMs`).
+ */
+export function renderUnreachable(sinceMs: number, lastMs: number | undefined): void {
+  const b = byId('health-badge');
+  b.className = 'hbadge down';
+  b.textContent = `✖ cannot reach the agent since ${clockTime(sinceMs)}`;
+  document.title = `gridedge ${document.body.dataset['gateway'] ?? ''}: cannot reach the agent`;
+  const body = byId('health-body');
+  const note = lastMs === undefined ? 'Not read yet: the agent cannot be reached.' : `Last known, read at ${clockTime(lastMs)}: the agent cannot be reached.`;
+  const old = body.querySelector('.lastknown');
+  if (old) old.textContent = note;
+  else body.prepend(el('p', { class: 'lastknown' }, note));
+}
+
 export function renderBadge(s: AgentStatus): void {
   const b = byId('health-badge');
   b.className = `hbadge ${s.health}`;
