@@ -106,20 +106,20 @@ t.test('a serial port that vanishes and comes back', async (t) => {
   regs.set(4, 'holding', 0, 11);
   let pty = await ptyPair(link);
   let server = await startSerialServer(pty.b, regs);
-  t.teardown(() => {
-    pty.close();
-    return server.close();
-  });
   const counters = new Counters();
   counters.define(modbusDriver.metrics!);
   const { ctx, abort } = ctxFor('rtu-4', counters);
   const d = new ModbusDriver(config({ id: 'rtu-4', rtu: { path: link }, unit: 4, interval: 50, timeout: 200, reconnectMinMs: 50, reconnectMaxMs: 200, registers: [{ field: 'tap', address: 0 }] }));
-  const got: Measurement[] = [];
-  await d.start(ctx, (m) => got.push(structuredClone(m)));
+  // One teardown, in this order: the driver stops polling, the server closes its end, then socat goes.
+  // (Killing socat under an open server made the server's next write fail with an uncaught EIO.)
   t.teardown(async () => {
     abort.abort();
     await d.stop(abortedDeadline());
+    await server.close();
+    pty.close();
   });
+  const got: Measurement[] = [];
+  await d.start(ctx, (m) => got.push(structuredClone(m)));
   await waitFor('a first value over the line', () => got.find((m) => m['tap'] === 11));
   // Unplug: socat exits, both ptys and the link go away.
   await server.close();
