@@ -4,13 +4,11 @@
  * buffer_dropped means "never sent by this forwarder", and rows past maxAgeHours do not go upstream.
  */
 import t from 'tap';
-import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
-import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { claimPort } from '../helpers/ports.js';
 import { HandClock, open, tempDir } from '../buffer/harness.js';
-import { collect, makeCtx, processedPayload, TEST_RUNNER, until } from './harness.js';
-import { withDefaults } from '../helpers/plugin-config.js';
+import { collect, processedPayload, until } from './harness.js';
+import { mqttConfig, startMqttRunner } from './mqtt-runner.js';
 
 const HOUR = 3_600_000;
 
@@ -20,9 +18,7 @@ t.test('rows aged out while upstream was down are counted dropped and not sent w
   t.teardown(() => buffer.close());
   const port = await claimPort();
   const url = `mqtt://127.0.0.1:${port}`;
-  const cfg = withDefaults<MqttForwarderConfig>(mqttForwarder, { id: 'central', type: 'mqtt', url, ...TEST_RUNNER });
-  const runner = new ForwarderRunner({ id: 'central', type: 'mqtt', forwarder: mqttForwarder.create(cfg), buffer, config: { ...cfg } });
-  runner.start(makeCtx('central', counters).ctx);
+  const runner = startMqttRunner(buffer, counters, mqttConfig({ url }));
   t.teardown(() => runner.stop());
 
   const rows = (from: number, n: number) => Array.from({ length: n }, (_, k) => ({ topic: 'bal/processed/pmu1', payload: processedPayload('pmu1', from + k) }));

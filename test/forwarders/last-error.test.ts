@@ -3,22 +3,18 @@
  * an old "connection refused" as old (before lastSuccess, while connected), not as the current state.
  */
 import t from 'tap';
-import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
-import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import { renderStatus } from '../../agent/cli/status-text.js';
 import { healthyStatus } from '../cli/status-fixture.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { claimPort } from '../helpers/ports.js';
-import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, until } from './harness.js';
-import { withDefaults } from '../helpers/plugin-config.js';
+import { collect, openTestBuffer, processedPayload, until } from './harness.js';
+import { mqttConfig, startMqttRunner } from './mqtt-runner.js';
 
 t.test('after the upstream comes back: lastError kept with lastErrorAt, before lastSuccess', async (t) => {
   const tb = openTestBuffer();
   t.teardown(() => tb.close());
   const port = await claimPort();
-  const cfg = withDefaults<MqttForwarderConfig>(mqttForwarder, { id: 'central', type: 'mqtt', url: `mqtt://127.0.0.1:${port}`, ...TEST_RUNNER });
-  const runner = new ForwarderRunner({ id: 'central', type: 'mqtt', forwarder: mqttForwarder.create(cfg), buffer: tb.buffer, config: { ...cfg } });
-  runner.start(makeCtx('central', tb.counters).ctx);
+  const runner = startMqttRunner(tb.buffer, tb.counters, mqttConfig({ url: `mqtt://127.0.0.1:${port}` }));
   t.teardown(() => runner.stop());
   await until(() => /connection refused/.test(runner.status().lastError ?? ''), 'a connection refused');
   const down = runner.status();

@@ -5,38 +5,18 @@
 import t from 'tap';
 import { createServer, type AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
-import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
 import { ForwarderRunner } from '../../agent/forwarders/runner.js';
-import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import { Counters } from '../../agent/core/counters.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { refusedPort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeCerts } from '../helpers/certs.js';
-import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, until, WatchedCounters } from './harness.js';
-import { withDefaults } from '../helpers/plugin-config.js';
+import { collect, openTestBuffer, processedPayload, until, WatchedCounters } from './harness.js';
+import { appendProcessed, mqttConfig, startMqttRunner } from './mqtt-runner.js';
 
-function config(over: Partial<MqttForwarderConfig>): MqttForwarderConfig {
-  return withDefaults<MqttForwarderConfig>(mqttForwarder, {
-    id: 'central',
-    type: 'mqtt',
-    url: 'mqtt://127.0.0.1:1',
-    ...TEST_RUNNER,
-    ...over,
-  });
-}
-
-function startRunner(buffer: MessageBuffer, counters: Counters, cfg: MqttForwarderConfig): ForwarderRunner {
-  const runner = new ForwarderRunner({ id: cfg.id, type: 'mqtt', forwarder: mqttForwarder.create(cfg), buffer, config: { ...cfg } });
-  runner.start(makeCtx(cfg.id, counters).ctx);
-  return runner;
-}
-
-async function append(buffer: MessageBuffer, topic: string, from: number, n: number): Promise<number[]> {
-  const rows = [];
-  for (let k = from; k < from + n; k++) rows.push({ topic, payload: processedPayload('pmu1', k) });
-  return buffer.append(rows);
-}
+const config = mqttConfig;
+const startRunner = startMqttRunner;
+const append = appendProcessed;
 
 t.test('forwards with the topic map, adds gw and seq, skips rows not routed', async (t) => {
   const m = await startMosquitto();

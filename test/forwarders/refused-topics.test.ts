@@ -5,16 +5,12 @@
  * not one per row, and the allowed devices keep flowing.
  */
 import t from 'tap';
-import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
-import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import { RefusedTopics } from '../../agent/forwarders/refused-topics.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, until, WatchedCounters } from './harness.js';
-import { withDefaults } from '../helpers/plugin-config.js';
+import { collect, openTestBuffer, processedPayload, until, WatchedCounters } from './harness.js';
+import { mqttConfig, startMqttRunner } from './mqtt-runner.js';
 
-function config(over: Partial<MqttForwarderConfig>): MqttForwarderConfig {
-  return withDefaults<MqttForwarderConfig>(mqttForwarder, { id: 'central', type: 'mqtt', url: 'mqtt://127.0.0.1:1', ...TEST_RUNNER, ...over });
-}
+const config = mqttConfig;
 
 function errorsTotal(counters: WatchedCounters): number {
   let n = 0;
@@ -38,8 +34,7 @@ t.test('a denied topic costs one reconnect, then its rows are skipped while the 
       { from: 'bal/processed/#', to: 'legacy/denied/#' },
     ],
   });
-  const runner = new ForwarderRunner({ id: 'central', type: 'mqtt', forwarder: mqttForwarder.create(cfg), buffer: tb.buffer, config: { ...cfg } });
-  runner.start(makeCtx('central', counters).ctx);
+  const runner = startMqttRunner(tb.buffer, counters, cfg);
   t.teardown(() => runner.stop());
 
   const rounds = 20;

@@ -5,29 +5,14 @@
  * has a cursor resumes from it either way.
  */
 import t from 'tap';
-import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
-import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
-import type { Counters } from '../../agent/core/counters.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, until } from './harness.js';
-import { withDefaults } from '../helpers/plugin-config.js';
+import { collect, openTestBuffer, until } from './harness.js';
+import { appendProcessed, mqttConfig, startMqttRunner } from './mqtt-runner.js';
 
-function config(over: Partial<MqttForwarderConfig>): MqttForwarderConfig {
-  return withDefaults<MqttForwarderConfig>(mqttForwarder, { id: 'central', type: 'mqtt', url: 'mqtt://127.0.0.1:1', ...TEST_RUNNER, ...over });
-}
-
-function startRunner(buffer: MessageBuffer, counters: Counters, cfg: MqttForwarderConfig): ForwarderRunner {
-  const runner = new ForwarderRunner({ id: cfg.id, type: 'mqtt', forwarder: mqttForwarder.create(cfg), buffer, config: { ...cfg } });
-  runner.start(makeCtx(cfg.id, counters).ctx);
-  return runner;
-}
-
-async function append(buffer: MessageBuffer, from: number, n: number): Promise<number[]> {
-  const rows = [];
-  for (let k = from; k < from + n; k++) rows.push({ topic: 'bal/processed/pmu1', payload: processedPayload('pmu1', k) });
-  return buffer.append(rows);
-}
+const config = mqttConfig;
+const startRunner = startMqttRunner;
+const append = (buffer: MessageBuffer, from: number, n: number): Promise<number[]> => appendProcessed(buffer, 'bal/processed/pmu1', from, n);
 
 t.test('rows buffered before any forwarder: sent by a forwarder with startFrom oldest, not by one with latest', async (t) => {
   const m = await startMosquitto();
