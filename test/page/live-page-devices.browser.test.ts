@@ -4,37 +4,14 @@
  * filter box that reaches any of them, cards updated in place, not rebuilt), and the per-phase
  * values on a 390 px phone (every one on screen and labelled).
  */
-import t, { type Test } from 'tap';
-import type { Page } from 'playwright-core';
+import t from 'tap';
 import type { AgentStatus } from '../../agent/core/status-types.js';
 import { getJson, startAgent } from '../helpers/agent-process.js';
-import { launchChromium, type LaunchedBrowser } from '../helpers/browser.js';
-import { waitFor as waitUntil } from '../helpers/wait.js';
+import { card, livePage, text } from './live-page-harness.js';
 
 const WAIT_MS = 30_000;
 
-function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = WAIT_MS): Promise<T> {
-  return waitUntil(what, probe, { timeoutMs, intervalMs: 250, retryErrors: true });
-}
-
-let chromium: LaunchedBrowser | undefined;
-t.before(async () => {
-  chromium = await launchChromium();
-});
-t.teardown(() => chromium?.close());
-
-/** A page that records uncaught exceptions in `errors`. */
-async function openPage(t: Test, url: string, width: number, errors: string[]): Promise<Page> {
-  const page = await chromium!.browser.newPage({ viewport: { width, height: 900 } });
-  t.teardown(() => page.close().catch(() => undefined));
-  page.on('pageerror', (e) => errors.push(`exception: ${e.message}`));
-  await page.goto(url, { waitUntil: 'load', timeout: WAIT_MS });
-  return page;
-}
-
-const ready = (page: Page) => page.waitForSelector('body[data-ready=true]', { timeout: WAIT_MS });
-const card = (d: string) => `#devices article[data-device="${d}"]`;
-const text = async (page: Page, sel: string): Promise<string> => ((await page.textContent(sel)) ?? '').replace(/\s+/g, ' ').trim();
+const { openPage, ready, waitFor } = livePage(t, WAIT_MS);
 
 t.test('a stale device and 120 more: stale first and marked, natural order, a filter, cards updated in place, a phone', async (t) => {
   // slow: a value every 20 s, stale 1 s after each; feeder-1 … feeder-120: a value every second.

@@ -4,37 +4,14 @@
  * say they are not current, and the page recovers by itself); with accounts the login page says why.
  * (Devices in their states: live-page-devices.browser.test.ts.)
  */
-import t, { type Test } from 'tap';
-import type { Page } from 'playwright-core';
+import t from 'tap';
 import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { launchChromium, type LaunchedBrowser } from '../helpers/browser.js';
-import { waitFor as waitUntil } from '../helpers/wait.js';
+import { card, livePage, text } from './live-page-harness.js';
 
 const WAIT_MS = 60_000;
 t.setTimeout(600_000);
 
-function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = WAIT_MS): Promise<T> {
-  return waitUntil(what, probe, { timeoutMs, intervalMs: 250, retryErrors: true });
-}
-
-let chromium: LaunchedBrowser | undefined;
-t.before(async () => {
-  chromium = await launchChromium();
-});
-t.teardown(() => chromium?.close());
-
-/** A page that records console errors and uncaught exceptions in `errors`. */
-async function openPage(t: Test, url: string, width: number, errors: string[] = []): Promise<Page> {
-  const page = await chromium!.browser.newPage({ viewport: { width, height: 900 } });
-  t.teardown(() => page.close().catch(() => undefined));
-  page.on('pageerror', (e) => errors.push(`exception: ${e.message}`));
-  await page.goto(url, { waitUntil: 'load', timeout: WAIT_MS });
-  return page;
-}
-
-const ready = (page: Page) => page.waitForSelector('body[data-ready=true]', { timeout: WAIT_MS });
-const card = (d: string) => `#devices article[data-device="${d}"]`;
-const text = async (page: Page, sel: string): Promise<string> => ((await page.textContent(sel)) ?? '').replace(/\s+/g, ' ').trim();
+const { openPage, ready, waitFor } = livePage(t, WAIT_MS);
 
 /** The agent started again in the same folder on the same ports (the page reconnects to the same address). */
 function restart(agent: AgentProcess, config: Record<string, unknown>): Promise<AgentProcess> {

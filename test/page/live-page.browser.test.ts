@@ -17,8 +17,7 @@ import { loadNetwork } from '../../algorithms/grid/load.js';
 import { injections, voltages } from '../../algorithms/grid/model.js';
 import { runPowerFlow } from '../../algorithms/grid/powerflow.js';
 import { repoRoot, startAgent, type AgentProcess } from '../helpers/agent-process.js';
-import { launchChromium, type LaunchedBrowser } from '../helpers/browser.js';
-import { waitFor as waitUntil } from '../helpers/wait.js';
+import { livePage } from './live-page-harness.js';
 
 const WAIT_MS = 60_000;
 t.setTimeout(600_000);
@@ -30,9 +29,9 @@ const SCRIPT = '<script>window.__xss=2</script>';
 /** The plots' "mean" series colour (plots.ts). */
 const SERIES_RGB = [11, 87, 164];
 
-function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = WAIT_MS): Promise<T> {
-  return waitUntil(what, probe, { timeoutMs, intervalMs: 250, retryErrors: true });
-}
+const { openPage: openLivePage, ready, waitFor, browser } = livePage(t, WAIT_MS);
+/** Pages here also record console errors. */
+const openPage = (t: Test, url: string, width: number, errors: string[]): Promise<Page> => openLivePage(t, url, width, errors, { consoleErrors: true });
 
 // The CIGRE MV network solved by our power flow; vm and P, Q injections at every energised bus
 // make every bus observable, so the estimate equals the power flow.
@@ -58,25 +57,6 @@ const estimatorConfig = {
 };
 const scadaValues = Object.fromEntries(seMeasurements.map((m, k) => [`m${k}`, m.value]));
 
-let chromium: LaunchedBrowser | undefined;
-t.before(async () => {
-  chromium = await launchChromium();
-});
-t.teardown(() => chromium?.close());
-
-/** A page that records console errors and uncaught exceptions in `errors`. */
-async function openPage(t: Test, url: string, width: number, errors: string[]): Promise<Page> {
-  const page = await chromium!.browser.newPage({ viewport: { width, height: 900 } });
-  t.teardown(() => page.close().catch(() => undefined));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location().url})`);
-  });
-  page.on('pageerror', (e) => errors.push(`exception: ${e.message}`));
-  await page.goto(url, { waitUntil: 'load', timeout: WAIT_MS });
-  return page;
-}
-
-const ready = (page: Page) => page.waitForSelector('body[data-ready=true]', { timeout: WAIT_MS });
 
 /**
  * The little of the browser's DOM the functions run in the page use. The tests are compiled without
@@ -275,7 +255,7 @@ t.test('the live page of an agent with PMUs, a meter and the estimator on CIGRE 
   });
 
   t.test('without JavaScript: the server-rendered status, reloading itself, within 390 px', async (t) => {
-    const ctx = await chromium!.browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 900 } });
+    const ctx = await browser().newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 900 } });
     t.teardown(() => ctx.close().catch(() => undefined));
     const plain = await ctx.newPage();
     await plain.goto(`${agent.httpUrl}/`, { waitUntil: 'load', timeout: WAIT_MS });
