@@ -3,17 +3,20 @@
  * stream or datagram means, and the measurements it gives. The driver (index.ts) owns the sockets and
  * feeds this class; tests and the fuzzer feed it bytes directly.
  *
- * Lifecycle per connection: `connected()` sends a configuration request (CFG-3 first in `auto` mode,
- * falling back to CFG-2 for the rest of the connection when no CFG-3 arrives within `configTimeoutMs`,
- * unless the device has answered a CFG-3 before: then a late answer is only slow, and CFG-3 is asked
- * for again like any unanswered request); the first configuration turns data on. Each new connection
- * asks for CFG-3 first again. A CFG-1/2 describing the same stream as the CFG-3 in force (a late
- * answer to the fallback request) does not replace it: it would lose the CFG-3's phasor types. A configuration with another CFGCNT or layout replaces the one in force; a data frame
- * whose STAT says the configuration changes, or whose length contradicts the configuration, asks for
- * the configuration again (at most once per `configTimeoutMs`), and the old configuration stays in
- * force until the new one arrives. Data before any configuration is counted (`no_config`) and
- * triggers a request. `tick(now)` re-sends an unanswered request and reports `reconnect` after
- * `maxConfigTries` unanswered requests or `dataTimeoutMs` without any frame.
+ * Lifecycle per connection: `connected()` sends a configuration request (CFG-3 first in `auto`
+ * mode, falling back to CFG-2 for the rest of the connection when no CFG-3 arrives within
+ * `configTimeoutMs`, unless the device has answered a CFG-3 before: then a late answer is only
+ * slow, and CFG-3 is asked for again like any unanswered request); the first configuration turns
+ * data on. Each new connection asks for CFG-3 first again; after `maxConfigTries` unanswered CFG-3
+ * requests the device is no longer taken to answer CFG-3 (it may have been replaced). A CFG-1/2
+ * describing the same stream as the CFG-3 in force (a late answer to the fallback request) does not
+ * replace it: it would lose the CFG-3's phasor types. A configuration with another CFGCNT or layout
+ * replaces the one in force; a data frame whose STAT says the configuration changes, or whose
+ * length contradicts the configuration, asks for the configuration again (at most once per
+ * `configTimeoutMs`), and the old configuration stays in force until the new one arrives. Data
+ * before any configuration is counted (`no_config`) and triggers a request. `tick(now)` re-sends an
+ * unanswered request and reports `reconnect` after `maxConfigTries` unanswered requests or
+ * `dataTimeoutMs` without any frame.
  *
  * Nothing here throws out of `push`, `datagram` or `tick`: each bad frame is reported through
  * `onReject` with its reason.
@@ -197,7 +200,12 @@ export class C37Session {
         // The device does not answer CFG-3 (many 2005-era PMUs): ask for CFG-2 on this connection.
         this.cfg3Unanswered = true;
         this.pending = null;
-      } else if (p.tries >= this.o.maxConfigTries) return 'reconnect';
+      } else if (p.tries >= this.o.maxConfigTries) {
+        // A device that answered CFG-3 before and now leaves every request unanswered may have been
+        // replaced (or downgraded): the next connection may fall back to CFG-2 again.
+        if (p.kind === 'cfg3') this.cfg3Seen = false;
+        return 'reconnect';
+      }
       this.requestConfig(true);
     }
     return 'ok';

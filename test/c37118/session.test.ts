@@ -57,6 +57,12 @@ t.test('auto: a device that has answered CFG-3 is only slow when it does not ans
   t.same(x.sent.slice(2), ['sendCfg3', 'sendCfg3', 'sendCfg3'], 'CFG-3 asked for again, no fallback to CFG-2');
   x.advance(101);
   t.equal(x.s.tick(), 'reconnect', 'after maxConfigTries unanswered requests');
+  // Still no answer on the next connection (the PMU was replaced by one without CFG-3): CFG-2 again.
+  x.s.disconnected();
+  x.s.connected();
+  x.advance(101);
+  x.s.tick();
+  t.same(x.sent.slice(-2), ['sendCfg3', 'sendCfg2'], 'after a connection of unanswered CFG-3 requests, the next one falls back to CFG-2');
 
   // A device that never answered CFG-3 falls back on one connection, and is asked CFG-3 first on the next.
   const y = make();
