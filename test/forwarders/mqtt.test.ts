@@ -330,7 +330,8 @@ t.test('a publish the upstream refuses (MQTT 5 PUBACK 0x87) is counted, skipped,
   );
   t.equal(tb.counters.get('forward_rejected', { forwarder: 'central' }), 6, 'refused rows counted');
   t.ok(tb.counters.get('forward_sent', { forwarder: 'central' }) >= 6, 'accepted rows counted (re-sends too)');
-  t.match(runner.status().lastError, /refused .*Not authorized|connection lost|closed/);
+  // After the refusal mosquitto drops the link; how that reads depends on the moment (a FIN or a RST).
+  t.match(runner.status().lastError, /refused .*Not authorized|connection lost|closed|connection reset/);
 });
 
 t.test('stop keeps the cursor: a restarted runner resumes after it, without re-sending', async (t) => {
