@@ -1,13 +1,16 @@
 /**
- * The MQTT forwarder under its runner, as the forwarder tests drive it: a config with the test
- * runner's fast timings, a started runner, and processed rows appended to the buffer.
+ * The MQTT forwarder under its runner, as the forwarder tests drive it: an upstream mosquitto with
+ * a subscriber and a buffer, a config with the test runner's fast timings, a started runner, and
+ * processed rows appended to the buffer.
  */
 import { mqttForwarder, type MqttForwarderConfig } from '../../agent/forwarders/mqtt/index.js';
 import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import type { Counters } from '../../agent/core/counters.js';
+import type { Test } from 'tap';
+import { startMosquitto, type Mosquitto, type MosquittoOptions } from '../helpers/mosquitto.js';
 import { withDefaults } from '../helpers/plugin-config.js';
-import { makeCtx, processedPayload, TEST_RUNNER } from './harness.js';
+import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, type Collector, type TestBuffer } from './harness.js';
 
 /** An MQTT forwarder entry `central` with its schema defaults, the test timings and `over`. */
 export function mqttConfig(over: Partial<MqttForwarderConfig>): MqttForwarderConfig {
@@ -26,4 +29,15 @@ export async function appendProcessed(buffer: MessageBuffer, topic: string, from
   const rows = [];
   for (let k = from; k < from + n; k++) rows.push({ topic, payload: processedPayload('pmu1', k) });
   return buffer.append(rows);
+}
+
+/** An upstream mosquitto (`opts`), a buffer and a subscriber to `filter` upstream, all closed at the end of `t`. */
+export async function upstreamRig(t: Test, filter: string, opts: MosquittoOptions = {}): Promise<{ m: Mosquitto; tb: TestBuffer; sub: Collector }> {
+  const m = await startMosquitto(opts);
+  t.teardown(() => m.stop());
+  const tb = openTestBuffer();
+  t.teardown(() => tb.close());
+  const sub = await collect(m.url, filter);
+  t.teardown(() => sub.close());
+  return { m, tb, sub };
 }

@@ -12,19 +12,14 @@ import { refusedPort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeCerts } from '../helpers/certs.js';
 import { collect, openTestBuffer, processedPayload, until, WatchedCounters } from './harness.js';
-import { appendProcessed, mqttConfig, startMqttRunner } from './mqtt-runner.js';
+import { appendProcessed, mqttConfig, startMqttRunner, upstreamRig } from './mqtt-runner.js';
 
 const config = mqttConfig;
 const startRunner = startMqttRunner;
 const append = appendProcessed;
 
 t.test('forwards with the topic map, adds gw and seq, skips rows not routed', async (t) => {
-  const m = await startMosquitto();
-  t.teardown(() => m.stop());
-  const tb = openTestBuffer();
-  t.teardown(() => tb.close());
-  const sub = await collect(m.url, 'legacy/#');
-  t.teardown(() => sub.close());
+  const { m, tb, sub } = await upstreamRig(t, 'legacy/#');
   const cfg = config({
     url: m.url,
     map: [
@@ -65,12 +60,7 @@ t.test('forwards with the topic map, adds gw and seq, skips rows not routed', as
 });
 
 t.test('without a map, `topics` selects rows and keeps their topic', async (t) => {
-  const m = await startMosquitto();
-  t.teardown(() => m.stop());
-  const tb = openTestBuffer();
-  t.teardown(() => tb.close());
-  const sub = await collect(m.url, '#');
-  t.teardown(() => sub.close());
+  const { m, tb, sub } = await upstreamRig(t, '#');
   const runner = startRunner(tb.buffer, tb.counters, config({ url: m.url, topics: ['bal/processed/+'] }));
   t.teardown(() => runner.stop());
   await append(tb.buffer, 'bal/processed/pmu1', 0, 5);
@@ -271,12 +261,7 @@ t.test('a row committed while the link is down does not wait for the backlog dra
 });
 
 t.test('two forwarders: one upstream down never stalls the other', async (t) => {
-  const m = await startMosquitto();
-  t.teardown(() => m.stop());
-  const tb = openTestBuffer();
-  t.teardown(() => tb.close());
-  const sub = await collect(m.url, '#');
-  t.teardown(() => sub.close());
+  const { m, tb, sub } = await upstreamRig(t, '#');
   const deadPort = await refusedPort();
   const up = startRunner(tb.buffer, tb.counters, config({ id: 'up', url: m.url }));
   const down = startRunner(tb.buffer, tb.counters, config({ id: 'down', url: `mqtt://127.0.0.1:${deadPort}` }));
@@ -297,12 +282,7 @@ t.test('two forwarders: one upstream down never stalls the other', async (t) => 
 });
 
 t.test('a publish the upstream refuses (MQTT 5 PUBACK 0x87) is counted, skipped, and does not block the rest', async (t) => {
-  const m = await startMosquitto({ acl: 'topic write legacy/ok/#\ntopic read #\n' });
-  t.teardown(() => m.stop());
-  const tb = openTestBuffer();
-  t.teardown(() => tb.close());
-  const sub = await collect(m.url, 'legacy/#');
-  t.teardown(() => sub.close());
+  const { m, tb, sub } = await upstreamRig(t, 'legacy/#', { acl: 'topic write legacy/ok/#\ntopic read #\n' });
   const runner = startRunner(
     tb.buffer,
     tb.counters,
@@ -398,12 +378,7 @@ t.test('a broker that refuses a publish by closing the connection (MQTT 3.1.1): 
 });
 
 t.test('MQTT over WebSocket (ws://)', async (t) => {
-  const m = await startMosquitto({ websocketPort: true });
-  t.teardown(() => m.stop());
-  const tb = openTestBuffer();
-  t.teardown(() => tb.close());
-  const sub = await collect(m.url, '#');
-  t.teardown(() => sub.close());
+  const { m, tb, sub } = await upstreamRig(t, '#', { websocketPort: true });
   const runner = startRunner(tb.buffer, tb.counters, config({ url: `ws://127.0.0.1:${m.websocketPort}/` }));
   t.teardown(() => runner.stop());
   const seqs = await append(tb.buffer, 'bal/processed/pmu1', 0, 20);

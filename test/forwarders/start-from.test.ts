@@ -8,7 +8,7 @@ import t from 'tap';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { collect, openTestBuffer, until } from './harness.js';
-import { appendProcessed, mqttConfig, startMqttRunner } from './mqtt-runner.js';
+import { appendProcessed, mqttConfig, startMqttRunner, upstreamRig } from './mqtt-runner.js';
 
 const config = mqttConfig;
 const startRunner = startMqttRunner;
@@ -37,12 +37,7 @@ t.test('rows buffered before any forwarder: sent by a forwarder with startFrom o
 });
 
 t.test('startFrom oldest applies only to a new cursor: a forwarder restarted resumes from its cursor', async (t) => {
-  const m = await startMosquitto();
-  t.teardown(() => m.stop());
-  const tb = openTestBuffer();
-  t.teardown(() => tb.close());
-  const sub = await collect(m.url, '#');
-  t.teardown(() => sub.close());
+  const { m, tb, sub } = await upstreamRig(t, '#');
   const cfg = config({ url: m.url, startFrom: 'oldest' });
   let runner = startRunner(tb.buffer, tb.counters, cfg);
   const first = await append(tb.buffer, 0, 10);
