@@ -339,14 +339,7 @@ export class Agent {
   private retainForwarderCursors(ids: readonly string[]): void {
     const buffer = this.buffer;
     if (!buffer) return;
-    const lagOf = new Map<string, number>();
-    try {
-      for (const c of buffer.stats().cursors) lagOf.set(c.forwarder, c.lag);
-    } catch (e) {
-      this.log.warn({ err: e }, 'buffer statistics unavailable: undelivered rows of removed forwarders not counted');
-    }
-    for (const forwarder of buffer.retainCursors(ids)) {
-      const rows = lagOf.get(forwarder) ?? 0;
+    for (const { forwarder, undelivered: rows } of buffer.retainCursors(ids)) {
       if (rows > 0) this.counters.inc('buffer_dropped', { forwarder }, rows);
       this.log.warn(
         { forwarder, undelivered: rows },

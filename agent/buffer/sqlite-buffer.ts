@@ -32,7 +32,7 @@
  * - History (historyHours > 0): delivered rows stay until older than the window; `history` reads
  *   one field of one topic's encoded rows per bucket through the (shape, stored_at) index.
  */
-import type { BufferStats, CursorStats, MessageBuffer, NewMessage } from '../core/buffer-types.js';
+import type { BufferStats, CursorStats, MessageBuffer, NewMessage, RemovedCursor } from '../core/buffer-types.js';
 import type { Counters } from '../core/counters.js';
 import type { Logger, StoredMessage } from '../core/plugin.js';
 import { ClockSteps, type ClockStep } from './clock-steps.js';
@@ -1037,18 +1037,18 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
     return seq;
   }
 
-  retainCursors(forwarders: readonly string[]): string[] {
+  retainCursors(forwarders: readonly string[]): RemovedCursor[] {
     this.open();
     if (!Array.isArray(forwarders)) throw new TypeError('buffer: retainCursors: forwarders must be an array');
     const keep = new Set(forwarders);
-    const removed: string[] = [];
+    const removed: RemovedCursor[] = [];
     for (const name of [...this.cursors.keys()]) {
       if (keep.has(name)) continue;
       const c = this.cursors.get(name)!;
       this.cursors.delete(name);
       this.pinned.delete(name);
       this.removedCursors.add(name); // deleting a row that was never written is harmless
-      removed.push(name);
+      removed.push({ forwarder: name, undelivered: undelivered(c.seq, this.first, this.last) });
     }
     if (!this.store) this.retained = keep; // applied to the file's cursors once it opens
     return removed;

@@ -34,6 +34,12 @@ export interface BufferStats {
   writeError?: string;
 }
 
+/** A cursor `retainCursors` removed, with the rows above it that were not delivered. */
+export interface RemovedCursor {
+  forwarder: string;
+  undelivered: number;
+}
+
 export interface MessageBuffer {
   /**
    * Append rows in one group commit. Resolves with their sequence numbers once the transaction that
@@ -49,8 +55,11 @@ export interface MessageBuffer {
    * from that seq. Without `onReset` such a cursor keeps its place until the next run.
    */
   registerCursor(forwarder: string, fromStart?: boolean, onReset?: (seq: number) => void): number;
-  /** Remove cursors of forwarders no longer configured, so they do not hold back pruning. */
-  retainCursors(forwarders: readonly string[]): string[];
+  /**
+   * Remove cursors of forwarders no longer configured, so they do not hold back pruning. Returns
+   * each removed one with the rows above it it had not delivered (its lag).
+   */
+  retainCursors(forwarders: readonly string[]): RemovedCursor[];
   cursor(forwarder: string): number;
   /** Advance a forwarder's cursor (never moves back). Persisted with the next commit. */
   ack(forwarder: string, seq: number): void;
