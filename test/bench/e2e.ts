@@ -68,6 +68,52 @@ export async function throughput(url: string, pubTopic: string, subFilter: strin
   return { messages: received, seconds, perSecond: received / seconds };
 }
 
+/**
+ * `clients` publishers, each on its own device topic `<pubPrefix><k>` with `window` QoS 1 publishes
+ * in flight, and one subscriber on `subFilter`: a substation's many devices, each with a client's
+ * default window. Resolves when the subscriber has all `clients × perClient` messages.
+ */
+export async function throughputMany(url: string, pubPrefix: string, subFilter: string, clients: number, perClient: number, window = 20): Promise<LoopResult> {
+  const sub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-msub-${process.pid}` }));
+  await sub.subscribeAsync(subFilter, { qos: 0 });
+  const pubs = await Promise.all(
+    Array.from({ length: clients }, async (_, c) => noDelay(await mqtt.connectAsync(url, { clientId: `bench-mpub-${process.pid}-${c}` }))),
+  );
+  const n = clients * perClient;
+  let received = 0;
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  sub.on('message', () => {
+    if (++received >= n) resolveDone();
+  });
+  const t0 = performance.now();
+  await Promise.all(
+    pubs.map(
+      (pub, c) =>
+        new Promise<void>((resolve) => {
+          let inflight = 0;
+          let sent = 0;
+          const pump = (): void => {
+            while (inflight < window && sent < perClient) {
+              inflight++;
+              pub.publish(`${pubPrefix}${c}`, payload(sent++, 0), { qos: 1 }, () => {
+                inflight--;
+                if (sent < perClient) pump();
+                else if (inflight === 0) resolve();
+              });
+            }
+          };
+          pump();
+        }),
+    ),
+  );
+  await Promise.race([done, sleep(60_000)]);
+  const seconds = (performance.now() - t0) / 1000;
+  sub.end(true);
+  for (const p of pubs) p.end(true);
+  return { messages: received, seconds, perSecond: received / seconds };
+}
+
 /** Publish at a fixed rate for `seconds`; latency publish → processed received, in ms. */
 export async function latency(
   url: string,
@@ -170,6 +216,9 @@ async function memoryFigures(): Promise<Record<string, unknown>> {
   }
 }
 
+/** Publishers in the many-devices figure. */
+const MANY_CLIENTS = 10;
+
 export async function benchE2E(): Promise<Record<string, unknown>> {
   const memory = await memoryFigures();
   const n = Number(process.env.GRIDEDGE_BENCH_N ?? 100_000);
@@ -190,11 +239,15 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
     const th1 = threadCpuSeconds(pid);
     const small = await throughput(agent.mqttUrl, 'bal/raw/bench3', 'bal/processed/bench3', smallN, 20);
     const smallCpuByThread = cpuSplit(th1, threadCpuSeconds(pid), smallN);
+    // Ten devices, each a client with 20 in flight: a substation's many devices share each commit.
+    const many = await throughputMany(agent.mqttUrl, 'bal/raw/bench5-', 'bal/processed/+', MANY_CLIENTS, smallN / MANY_CLIENTS, 20);
     let reference: LoopResult | null = null;
     let smallReference: LoopResult | null = null;
+    let manyReference: LoopResult | null = null;
     try {
       reference = await withMosquitto((url) => throughput(url, 'bal/raw/bench1', 'bal/raw/bench1', n));
       smallReference = await withMosquitto((url) => throughput(url, 'bal/raw/bench3', 'bal/raw/bench3', Math.min(n, 20_000), 20));
+      manyReference = await withMosquitto((url) => throughputMany(url, 'bal/raw/bench5-', 'bal/raw/+', MANY_CLIENTS, smallN / MANY_CLIENTS, 20));
     } catch (err) {
       process.stderr.write(`mosquitto reference skipped: ${(err as Error).message}\n`);
     }
@@ -246,6 +299,9 @@ export async function benchE2E(): Promise<Record<string, unknown>> {
       window20_per_s: Math.round(small.perSecond),
       window20_mosquitto_per_s: smallReference ? Math.round(smallReference.perSecond) : null,
       window20_ratio_to_mosquitto: smallReference ? round(small.perSecond / smallReference.perSecond, 2) : null,
+      clients10_window20_per_s: Math.round(many.perSecond),
+      clients10_window20_mosquitto_per_s: manyReference ? Math.round(manyReference.perSecond) : null,
+      clients10_window20_ratio_to_mosquitto: manyReference ? round(many.perSecond / manyReference.perSecond, 2) : null,
       e2e_messages: tp.messages,
       ...memory,
       rss_mb_after_throughput: round(rssAfterThroughput, 2),
