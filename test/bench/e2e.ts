@@ -33,26 +33,15 @@ function noDelay(c: mqtt.MqttClient): mqtt.MqttClient {
   return c;
 }
 
-/** Publish `n` QoS 1 messages as fast as the window allows; resolve when the subscriber has them all. */
-export async function throughput(url: string, pubTopic: string, subFilter: string, n: number, window = 2000): Promise<LoopResult> {
-  const sub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-sub-${process.pid}` }));
-  const pub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-pub-${process.pid}` }));
-  await sub.subscribeAsync(subFilter, { qos: 0 });
-  let received = 0;
-  let resolveDone: () => void = () => undefined;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  sub.on('message', () => {
-    if (++received >= n) resolveDone();
-  });
-  const t0 = performance.now();
+/** Publish `n` QoS 1 messages to `topic`, at most `window` unacknowledged; resolves when all are acknowledged. */
+function publishWindowed(pub: mqtt.MqttClient, topic: string, n: number, window: number): Promise<void> {
   let inflight = 0;
   let sent = 0;
-  await new Promise<void>((resolve) => {
-    const pump = () => {
+  return new Promise<void>((resolve) => {
+    const pump = (): void => {
       while (inflight < window && sent < n) {
         inflight++;
-        const k = sent++;
-        pub.publish(pubTopic, payload(k, 0), { qos: 1 }, () => {
+        pub.publish(topic, payload(sent++, 0), { qos: 1 }, () => {
           inflight--;
           if (sent < n) pump();
           else if (inflight === 0) resolve();
@@ -61,11 +50,11 @@ export async function throughput(url: string, pubTopic: string, subFilter: strin
     };
     pump();
   });
-  await Promise.race([done, sleep(60_000)]);
-  const seconds = (performance.now() - t0) / 1000;
-  sub.end(true);
-  pub.end(true);
-  return { messages: received, seconds, perSecond: received / seconds };
+}
+
+/** Publish `n` QoS 1 messages as fast as the window allows; resolve when the subscriber has them all. */
+export function throughput(url: string, pubTopic: string, subFilter: string, n: number, window = 2000): Promise<LoopResult> {
+  return throughputOn(url, [pubTopic], subFilter, n, window);
 }
 
 /**
@@ -73,13 +62,16 @@ export async function throughput(url: string, pubTopic: string, subFilter: strin
  * in flight, and one subscriber on `subFilter`: a substation's many devices, each with a client's
  * default window. Resolves when the subscriber has all `clients × perClient` messages.
  */
-export async function throughputMany(url: string, pubPrefix: string, subFilter: string, clients: number, perClient: number, window = 20): Promise<LoopResult> {
-  const sub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-msub-${process.pid}` }));
+export function throughputMany(url: string, pubPrefix: string, subFilter: string, clients: number, perClient: number, window = 20): Promise<LoopResult> {
+  return throughputOn(url, Array.from({ length: clients }, (_, c) => `${pubPrefix}${c}`), subFilter, perClient, window);
+}
+
+/** One publisher client per topic, `perClient` messages each with `window` in flight; one subscriber counts what arrives. */
+async function throughputOn(url: string, topics: readonly string[], subFilter: string, perClient: number, window: number): Promise<LoopResult> {
+  const sub = noDelay(await mqtt.connectAsync(url, { clientId: `bench-sub-${process.pid}` }));
+  const pubs = await Promise.all(topics.map(async (_, c) => noDelay(await mqtt.connectAsync(url, { clientId: `bench-pub-${process.pid}-${c}` }))));
   await sub.subscribeAsync(subFilter, { qos: 0 });
-  const pubs = await Promise.all(
-    Array.from({ length: clients }, async (_, c) => noDelay(await mqtt.connectAsync(url, { clientId: `bench-mpub-${process.pid}-${c}` }))),
-  );
-  const n = clients * perClient;
+  const n = topics.length * perClient;
   let received = 0;
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -87,26 +79,7 @@ export async function throughputMany(url: string, pubPrefix: string, subFilter: 
     if (++received >= n) resolveDone();
   });
   const t0 = performance.now();
-  await Promise.all(
-    pubs.map(
-      (pub, c) =>
-        new Promise<void>((resolve) => {
-          let inflight = 0;
-          let sent = 0;
-          const pump = (): void => {
-            while (inflight < window && sent < perClient) {
-              inflight++;
-              pub.publish(`${pubPrefix}${c}`, payload(sent++, 0), { qos: 1 }, () => {
-                inflight--;
-                if (sent < perClient) pump();
-                else if (inflight === 0) resolve();
-              });
-            }
-          };
-          pump();
-        }),
-    ),
-  );
+  await Promise.all(pubs.map((pub, c) => publishWindowed(pub, topics[c]!, perClient, window)));
   await Promise.race([done, sleep(60_000)]);
   const seconds = (performance.now() - t0) / 1000;
   sub.end(true);
