@@ -424,6 +424,7 @@ t.test('a wall clock stepped back (NTP correcting a clock that ran ahead) does n
   t.equal(ws.add(meas('d', now, { freq: 51 })).result, 'ok', 'a sample of now is counted, not late for the hour the clock was ahead');
   const out = ws.push(now + 60 * S);
   t.same(out.map((w) => [w.window, w.start, w.count]), [['10s', T0 + 70 * S, 1], ['1m', T0 + 60 * S, 1]], 'and its windows close on the corrected clock');
+  t.equal(ws.counts().clockStepsBack, 1, 'the step back is counted');
   // A step back shorter than the longest window plus grace is not followed: windows already
   // published are not opened again (their samples are late), and statistics stall at most that long.
   const ws2 = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 2000 });
@@ -431,4 +432,5 @@ t.test('a wall clock stepped back (NTP correcting a clock that ran ahead) does n
   t.equal(ws2.push(T0 + 13 * S).length, 1, 'the first 10 s window closes');
   ws2.push(T0 + 5 * S);
   t.equal(ws2.add(meas('d', T0 + 5 * S, { freq: 50 })).result, 'late', 'a small step back: the published 10 s window is not opened again');
+  t.equal(ws2.counts().clockStepsBack, 0);
 });
