@@ -332,6 +332,7 @@ export class Agent {
   }
 
   private runForwarder(runner: ForwarderRunner): void {
+    if (this.stopping) return; // its stop has run already: it would send from a closed buffer
     const stopSignal = this.newStopSignal();
     this.forwarderStops.set(runner, stopSignal);
     runner.start(this.ctx(runner.type, runner.id, stopSignal.signal));
@@ -362,6 +363,11 @@ export class Agent {
     }
     for (const f of forwarders) this.forwarders.splice(this.forwarders.indexOf(f), 1);
     this.pipeline.forgetRawRoutes();
+  }
+
+  /** Whether the agent has begun to stop (a reload then starts nothing). */
+  get stopping(): boolean {
+    return this.abort.signal.aborted;
   }
 
   /** The running config (reload compares a new one with it). */
