@@ -55,7 +55,8 @@ export interface PipelineDeps {
     pastToleranceS: number;
     /** Distinct devices kept; a measurement of a new device beyond this is rejected (`too_many_devices`). */
     maxDevices: number;
-  };
+  };  /** A monotonic clock in ms, for how long devices have been silent (default `performance.now`; tests inject their own). */
+  clock?: () => number;
 }
 
 /** Log at most this many lines per reason per minute; the counters count everything. */
