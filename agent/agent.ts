@@ -128,8 +128,12 @@ export class Agent {
     private cfg: AgentConfig,
     logger?: Logger,
     registry: PluginRegistry = defaultRegistry,
-    /** The clock of driver health (ages and stale detection); tests inject their own. */
-    now: () => number = Date.now,
+    /**
+     * The clock of driver health (ages and stale detection), in ms; tests inject their own. Monotonic:
+     * a wall-clock step (NTP) would otherwise mark every device stale at once (forward), or keep a
+     * silent device from being marked stale for as long as the step (back).
+     */
+    now: () => number = () => performance.now(),
   ) {
     this.log = logger ?? createLogger(cfg.log.level);
     this.registry = registry;
