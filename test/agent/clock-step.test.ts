@@ -28,3 +28,17 @@ t.test('a wall-clock step forward does not make live devices stale', async (t) =
   t.notOk(s.problems.some((p) => p.includes('stale')), `no stale problem: ${s.problems.join('; ')}`);
   t.same(s.counters['device_stale_total'], staleBefore, 'device_stale_total not counted for the step');
 });
+
+t.test('uptime is not moved by a wall-clock step', async (t) => {
+  const realNow = Date.now;
+  let offsetMs = 0;
+  Date.now = () => realNow() + offsetMs;
+  t.teardown(() => void (Date.now = realNow));
+  const { agent } = await startInProcess(t, { stats: { enabled: false } });
+  const before = agent.status().uptimeSeconds;
+  offsetMs = 24 * 3600_000; // a box that booted a day behind, corrected by NTP
+  const after = agent.status().uptimeSeconds;
+  t.ok(after >= before && after - before < 3600, `uptime ${before} s, then ${after} s after the step (not a day more)`);
+  offsetMs = -24 * 3600_000; // and back
+  t.ok(agent.status().uptimeSeconds >= after, 'never goes back');
+});
