@@ -118,6 +118,8 @@ export class Agent {
   private readonly forwarderStops = new Map<ForwarderRunner, AbortController>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
+  /** `performance.now()` at construction: uptime is measured on the monotonic clock (NTP steps do not move it). */
+  private readonly startedAtMono = performance.now();
   private readonly version = packageVersion();
   private readonly registry: PluginRegistry;
   private mqttAddress = { host: '', port: 0 };
@@ -517,7 +519,7 @@ export class Agent {
       health: problems.length ? 'degraded' : 'healthy',
       problems,
       startedAt: this.startedAt,
-      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      uptimeSeconds: (performance.now() - this.startedAtMono) / 1000,
       broker: this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 },
       drivers: plugins.drivers,
       plugins,
