@@ -117,6 +117,8 @@ export class Agent {
   /** The stop signal of each forwarder runner (also in `stopSignals`). */
   private readonly forwarderStops = new Map<ForwarderRunner, AbortController>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Pending start retries (startWithRetry); each removes itself when it fires. */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly startedAt = Date.now();
   /** `performance.now()` at construction: uptime is measured on the monotonic clock (NTP steps do not move it). */
   private readonly startedAtMono = performance.now();
@@ -431,8 +433,13 @@ export class Agent {
       this.counters.inc('plugin_errors', { kind: s.kind, id: s.cfg.id });
       if (s.kind === 'driver') this.counters.inc('driver_errors', { driver: s.cfg.id });
       this.log.error({ plugin: s.cfg.type, id: s.cfg.id, err: s.startError, retryInMs: backoffMs }, `${s.kind} failed to start; retrying`);
-      const t = setTimeout(() => void this.startWithRetry(s, start, Math.min(backoffMs * 2, 60_000)), backoffMs);
-      this.timers.push(t);
+      // Kept until it fires (not in `timers`, which would grow by one per retry for as long as a
+      // start keeps failing: a minute apart, for months).
+      const t = setTimeout(() => {
+        this.retryTimers.delete(t);
+        void this.startWithRetry(s, start, Math.min(backoffMs * 2, 60_000));
+      }, backoffMs);
+      this.retryTimers.add(t);
     }
   }
 
@@ -598,6 +605,8 @@ export class Agent {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     const t0 = Date.now();
     const settle = async (what: string, p: () => Promise<unknown>) => {
       try {
