@@ -83,6 +83,8 @@ interface Started {
   startError?: string;
   /** Set when a config reload removed it: no further start retries. */
   removed?: boolean;
+  /** Its context's `signal`: aborted when the agent stops, or when a reload stops this instance. */
+  stopSignal: AbortController;
   stop(deadline: AbortSignal): Promise<void>;
 }
 
@@ -105,8 +107,21 @@ export class Agent {
   private readonly started: Started[] = [];
   private readonly forwarders: ForwarderRunner[] = [];
   private readonly aggregators: { cfg: PluginInstanceConfig; a: Aggregator }[] = [];
+  /**
+   * The stop signal of each running plugin instance (its context's `signal`). The agent's stop
+   * aborts them all; a reload aborts and forgets the ones it stops, so nothing of a stopped instance
+   * stays attached to the agent (a listener on one agent-wide signal would keep every instance a
+   * reload ever replaced, for the life of the process).
+   */
+  private readonly stopSignals = new Set<AbortController>();
+  /** The stop signal of each forwarder runner (also in `stopSignals`). */
+  private readonly forwarderStops = new Map<ForwarderRunner, AbortController>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Pending start retries (startWithRetry); each removes itself when it fires. */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly startedAt = Date.now();
+  /** `performance.now()` at construction: uptime is measured on the monotonic clock (NTP steps do not move it). */
+  private readonly startedAtMono = performance.now();
   private readonly version = packageVersion();
   private readonly registry: PluginRegistry;
   private mqttAddress = { host: '', port: 0 };
@@ -117,22 +132,43 @@ export class Agent {
     private cfg: AgentConfig,
     logger?: Logger,
     registry: PluginRegistry = defaultRegistry,
-    /** The clock of driver health (ages and stale detection); tests inject their own. */
-    now: () => number = Date.now,
+    /**
+     * The clock of driver health (ages and stale detection), in ms; tests inject their own. Monotonic:
+     * a wall-clock step (NTP) would otherwise mark every device stale at once (forward), or keep a
+     * silent device from being marked stale for as long as the step (back).
+     */
+    now: () => number = () => performance.now(),
   ) {
     this.log = logger ?? createLogger(cfg.log.level);
     this.registry = registry;
     this.driverHealth = new DriverHealthTracker(this.counters, now, cfg.pipeline.maxDevices);
     for (const kind of KINDS) for (const spec of registry[kind.list].values()) if (spec.metrics) this.counters.define(spec.metrics);
+    this.abort.signal.addEventListener('abort', () => {
+      for (const c of this.stopSignals.values()) c.abort();
+    }, { once: true });
   }
 
-  private ctx(type: string, id: string): PluginContext {
+  /** A new instance's stop signal (already aborted when the agent is stopping), kept until `releaseStopSignal`. */
+  private newStopSignal(): AbortController {
+    const c = new AbortController();
+    if (this.abort.signal.aborted) c.abort();
+    this.stopSignals.add(c);
+    return c;
+  }
+
+  /** A reload stops an instance: abort its signal (before its `stop`, as at shutdown) and forget it. */
+  private releaseStopSignal(c: AbortController): void {
+    c.abort();
+    this.stopSignals.delete(c);
+  }
+
+  private ctx(type: string, id: string, signal: AbortSignal): PluginContext {
     const storageDir = join(this.cfg.storage.dir, 'plugins', `${type}-${id}`);
     return {
       id,
       log: this.log.child({ plugin: type, id }),
       counters: this.counters,
-      signal: this.abort.signal,
+      signal,
       gateway: this.cfg.gateway.id,
       storageDir,
     };
@@ -207,21 +243,23 @@ export class Agent {
     this.mqttAddress = await broker.listen();
 
     for (const { sc, service } of services) {
+      const stopSignal = this.newStopSignal();
       const ctx: ServiceContext = {
-        ...this.ctx(sc.type, sc.id),
+        ...this.ctx(sc.type, sc.id, stopSignal.signal),
         publish: (msg) => this.pipeline.publishDerived([msg]),
         latest: (device) => this.pipeline.latestByDevice().get(device),
       };
-      this.track('service', sc, service, (deadline) => service.stop(deadline), () => service.start(ctx));
+      this.track('service', sc, service, stopSignal, (deadline) => service.stop(deadline), () => service.start(ctx));
     }
 
     // Forwarders: forget cursors of forwarders no longer configured, so they do not hold back pruning.
     this.retainForwarderCursors(cfg.forwarders.map((f) => f.id));
-    for (const runner of upstream) runner.start(this.ctx(runner.type, runner.id));
+    for (const runner of upstream) this.runForwarder(runner);
 
     const analyzers: AnalyzerRunner[] = [];
     for (const { ac, analyzer } of analyzerPlugins) {
-      const ctx = this.ctx(ac.type, ac.id);
+      const stopSignal = this.newStopSignal();
+      const ctx = this.ctx(ac.type, ac.id, stopSignal.signal);
       const runner = new AnalyzerRunner(ac.id, analyzer, {
         latest: () => this.pipeline.latestByDevice(),
         publish: (msgs) => this.pipeline.publishDerived(msgs),
@@ -229,7 +267,7 @@ export class Agent {
         log: ctx.log,
       });
       analyzers.push(runner);
-      this.track('analyzer', ac, analyzer, (deadline) => runner.stop(deadline), async () => {
+      this.track('analyzer', ac, analyzer, stopSignal, (deadline) => runner.stop(deadline), async () => {
         await analyzer.start?.(ctx);
         runner.start();
       });
@@ -257,7 +295,8 @@ export class Agent {
    * measurement was committed, rejected, or could not be stored.
    */
   startDriver(dc: PluginInstanceConfig, driver: Driver): void {
-    const ctx = this.ctx(dc.type, dc.id);
+    const stopSignal = this.newStopSignal();
+    const ctx = this.ctx(dc.type, dc.id, stopSignal.signal);
     this.driverHealth.register(dc.id, typeof dc['staleAfterMs'] === 'number' ? dc['staleAfterMs'] : 0);
     const emit: Emit = (m, opts) => {
       const onDurable = opts?.onDurable;
@@ -280,7 +319,7 @@ export class Agent {
           () => onDurable('failed'),
         );
     };
-    this.track('driver', dc, driver, (deadline) => driver.stop(deadline), () => driver.start(ctx, emit));
+    this.track('driver', dc, driver, stopSignal, (deadline) => driver.stop(deadline), () => driver.start(ctx, emit));
   }
 
   /** A forwarder runner from its config (throws when its plugin refuses the config); not started. */
@@ -297,7 +336,14 @@ export class Agent {
   startForwarder(runner: ForwarderRunner): void {
     this.forwarders.push(runner);
     this.pipeline.forgetRawRoutes(); // which raw topics go upstream may have changed
-    runner.start(this.ctx(runner.type, runner.id));
+    this.runForwarder(runner);
+  }
+
+  private runForwarder(runner: ForwarderRunner): void {
+    if (this.stopping) return; // its stop has run already: it would send from a closed buffer
+    const stopSignal = this.newStopSignal();
+    this.forwarderStops.set(runner, stopSignal);
+    runner.start(this.ctx(runner.type, runner.id, stopSignal.signal));
   }
 
   /**
@@ -308,7 +354,15 @@ export class Agent {
   async stopPlugins(driverIds: readonly string[], forwarderIds: readonly string[], deadline: AbortSignal): Promise<void> {
     const drivers = this.started.filter((s) => s.kind === 'driver' && driverIds.includes(s.cfg.id));
     const forwarders = this.forwarders.filter((f) => forwarderIds.includes(f.id));
-    for (const d of drivers) d.removed = true;
+    for (const d of drivers) {
+      d.removed = true;
+      this.releaseStopSignal(d.stopSignal);
+    }
+    for (const f of forwarders) {
+      const c = this.forwarderStops.get(f);
+      if (c) this.releaseStopSignal(c);
+      this.forwarderStops.delete(f);
+    }
     const results = await Promise.allSettled([...drivers.map((d) => d.stop(deadline)), ...forwarders.map((f) => f.stop(deadline))]);
     for (const r of results) if (r.status === 'rejected') this.log.error({ err: (r.reason as Error).message }, 'a plugin failed while stopping for a config reload');
     for (const d of drivers) {
@@ -317,6 +371,11 @@ export class Agent {
     }
     for (const f of forwarders) this.forwarders.splice(this.forwarders.indexOf(f), 1);
     this.pipeline.forgetRawRoutes();
+  }
+
+  /** Whether the agent has begun to stop (a reload then starts nothing). */
+  get stopping(): boolean {
+    return this.abort.signal.aborted;
   }
 
   /** The running config (reload compares a new one with it). */
@@ -351,8 +410,15 @@ export class Agent {
   }
 
   /** Keep a plugin with a lifecycle, and start it: a failing start is logged, counted and retried with backoff. */
-  private track(kind: KindName, cfg: PluginInstanceConfig, p: { health(): PluginHealth }, stop: Started['stop'], start: () => Promise<void>): void {
-    const s: Started = { kind, cfg, health: () => p.health(), stop };
+  private track(
+    kind: KindName,
+    cfg: PluginInstanceConfig,
+    p: { health(): PluginHealth },
+    stopSignal: AbortController,
+    stop: Started['stop'],
+    start: () => Promise<void>,
+  ): void {
+    const s: Started = { kind, cfg, health: () => p.health(), stopSignal, stop };
     this.started.push(s);
     void this.startWithRetry(s, start, 1000);
   }
@@ -367,8 +433,13 @@ export class Agent {
       this.counters.inc('plugin_errors', { kind: s.kind, id: s.cfg.id });
       if (s.kind === 'driver') this.counters.inc('driver_errors', { driver: s.cfg.id });
       this.log.error({ plugin: s.cfg.type, id: s.cfg.id, err: s.startError, retryInMs: backoffMs }, `${s.kind} failed to start; retrying`);
-      const t = setTimeout(() => void this.startWithRetry(s, start, Math.min(backoffMs * 2, 60_000)), backoffMs);
-      this.timers.push(t);
+      // Kept until it fires (not in `timers`, which would grow by one per retry for as long as a
+      // start keeps failing: a minute apart, for months).
+      const t = setTimeout(() => {
+        this.retryTimers.delete(t);
+        void this.startWithRetry(s, start, Math.min(backoffMs * 2, 60_000));
+      }, backoffMs);
+      this.retryTimers.add(t);
     }
   }
 
@@ -455,7 +526,7 @@ export class Agent {
       health: problems.length ? 'degraded' : 'healthy',
       problems,
       startedAt: this.startedAt,
-      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      uptimeSeconds: (performance.now() - this.startedAtMono) / 1000,
       broker: this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 },
       drivers: plugins.drivers,
       plugins,
@@ -534,6 +605,8 @@ export class Agent {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     const t0 = Date.now();
     const settle = async (what: string, p: () => Promise<unknown>) => {
       try {

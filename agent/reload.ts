@@ -19,6 +19,8 @@
  *   fails is retried with backoff like at start (the reload still counts as applied).
  * - The broker, the pipeline and the buffer are never touched: publishes accepted during a reload
  *   are stored as always. Reloads are serialized: a SIGHUP during a reload runs once it is done.
+ * - A stop (SIGTERM) during a reload wins: the reload starts nothing once the agent is stopping (it
+ *   logs `config reload abandoned`), and systemd is not told READY=1 again.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
@@ -95,6 +97,11 @@ export class ConfigReloader {
     return { ok: false, errors };
   }
 
+  private abandon(): ReloadResult {
+    this.log.warn({ config: this.configFile }, 'config reload abandoned: the agent is stopping');
+    return { ok: false, errors: ['the agent is stopping: the reload was not applied'] };
+  }
+
   private async once(): Promise<ReloadResult> {
     if (this.configFile === undefined) return this.refuse(['the agent runs the embedded default (no --config): there is no file to reload']);
     const loaded = loadConfig({ file: this.configFile, env: this.env });
@@ -128,7 +135,10 @@ export class ConfigReloader {
     if (errors.length) return this.refuse(errors);
 
     const stopIds = (d: PluginDiff) => [...d.changed, ...d.removed].map((p) => p.id);
+    if (this.agent.stopping) return this.abandon();
     await this.agent.stopPlugins(stopIds(drivers), stopIds(forwarders), AbortSignal.timeout(3000));
+    // The agent began to stop while the old plugins were stopping: start nothing (the buffer may be closed).
+    if (this.agent.stopping) return this.abandon();
     this.agent.adoptConfig(next);
     for (const r of newForwarders) this.agent.startForwarder(r);
     for (const [dc, driver] of newDrivers) this.agent.startDriver(dc, driver);
@@ -163,6 +173,7 @@ export function reloadOnSighup(
     log.info({ config: configFile ?? 'embedded default' }, 'SIGHUP: reloading the config');
     void notifier?.reloading();
     void reloader.reload().then(async (r) => {
+      if (agent.stopping) return; // systemd was told STOPPING=1: no READY=1 after it
       const { statusLine } = await import('./core/sd-notify.js');
       let line = r.ok ? 'reloaded' : `reload refused (${r.errors.length} problem(s))`;
       try {

@@ -13,8 +13,10 @@ export interface AnalyzerRunnerDeps {
   publish(msgs: readonly DerivedMessage[]): Promise<void>;
   counters: Counters;
   log: Logger;
-  /** Wall clock in ms (tests inject their own). */
+  /** Wall clock in ms, for the runs' `nowMicros` (tests inject their own). */
   now?: () => number;
+  /** Monotonic clock in ms, for `minIntervalMs` between runs (default `performance.now`; a wall-clock step must not delay a run). */
+  monotonic?: () => number;
 }
 
 export class AnalyzerRunner {
@@ -26,6 +28,7 @@ export class AnalyzerRunner {
   private lastRunAt = -Infinity;
   private readonly watched: ReadonlySet<string>;
   private readonly now: () => number;
+  private readonly monotonic: () => number;
 
   constructor(
     readonly id: string,
@@ -34,6 +37,7 @@ export class AnalyzerRunner {
   ) {
     this.watched = new Set(analyzer.trigger.onChange ?? []);
     this.now = deps.now ?? Date.now;
+    this.monotonic = deps.monotonic ?? (() => performance.now());
   }
 
   /** Begin triggering (after the analyzer's own start succeeded). */
@@ -46,7 +50,7 @@ export class AnalyzerRunner {
   changed(device: string): void {
     if (this.stopped || !this.watched.has(device) || this.changeTimer) return;
     const min = this.analyzer.trigger.minIntervalMs ?? 100;
-    const wait = Math.max(0, this.lastRunAt + min - this.now());
+    const wait = Math.max(0, this.lastRunAt + min - this.monotonic());
     this.changeTimer = setTimeout(() => {
       this.changeTimer = undefined;
       this.trigger();
@@ -71,7 +75,7 @@ export class AnalyzerRunner {
   }
 
   private async runOnce(): Promise<void> {
-    this.lastRunAt = this.now();
+    this.lastRunAt = this.monotonic();
     const all = this.deps.latest();
     const latest = new Map<string, Measurement>();
     for (const d of this.analyzer.devices) {

@@ -4,8 +4,8 @@
  * detection.
  *
  * - `value(driver, device)` is called by the agent for every measurement a driver emits (counted
- *   as `driver_reads{driver}`); it records the arrival time on the injected clock and clears the
- *   device's stale mark at once.
+ *   as `driver_reads{driver}`); it records the arrival time on the injected clock (the agent gives
+ *   a monotonic one, so a wall-clock step changes no age) and clears the device's stale mark at once.
  * - `sweep(driver, health)` is called once a second and for every status document: it reads the
  *   driver's `health()`, turns the driver's own running totals (`info.errors`, `info.retries`,
  *   `info.reconnects`) into the agent's counters `driver_errors`/`driver_retries`/`driver_reconnects`

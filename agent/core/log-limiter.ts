@@ -1,6 +1,8 @@
 /**
  * Rate limit for log lines that can repeat per message (rejected payloads, refused clients): at most
  * `burst` lines per key per interval. Counters count everything; the log only has to show it happens.
+ * Intervals run on the monotonic clock by default: a wall-clock step back would otherwise silence a
+ * key for as long as the step.
  */
 export interface LogDecision {
   /** Log this line. */
@@ -26,7 +28,7 @@ export class LogLimiter {
     private readonly intervalMs = 60_000,
   ) {}
 
-  take(key: string, now = Date.now()): LogDecision {
+  take(key: string, now = performance.now()): LogDecision {
     let b = this.budgets.get(key);
     let suppressed = 0;
     if (!b || now - b.windowStart >= this.intervalMs) {

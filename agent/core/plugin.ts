@@ -35,7 +35,10 @@ export interface PluginContext {
   /** Child logger bound to the plugin (`{ plugin: type, id }`). */
   log: Logger;
   counters: Counters;
-  /** Aborted when the agent starts stopping (before `stop` is called). */
+  /**
+   * Aborted when the agent starts stopping, or when a config reload stops this instance (before
+   * `stop` is called, either way). One signal per instance: a listener on it goes with the instance.
+   */
   signal: AbortSignal;
   /** The gateway id (config `gateway.id`). */
   gateway: string;

@@ -55,19 +55,30 @@ export interface PipelineDeps {
     pastToleranceS: number;
     /** Distinct devices kept; a measurement of a new device beyond this is rejected (`too_many_devices`). */
     maxDevices: number;
-  };
+  };  /** A monotonic clock in ms, for how long devices have been silent (default `performance.now`; tests inject their own). */
+  clock?: () => number;
 }
 
 /** Log at most this many lines per reason per minute; the counters count everything. */
 const LOG_BURST = 5;
 
+/** At `maxDevices`, a device silent for longer than this is forgotten to make room for a new one. */
+export const FORGET_SILENT_DEVICE_MS = 3600_000;
+/** How often, at most, the devices are scanned for silent ones while at the limit. */
+const FORGET_SCAN_MS = 10_000;
+
 export class Pipeline {
-  private readonly latest = new LatestValues();
+  private readonly latest: LatestValues;
+  private readonly clock: () => number;
+  /** When the devices were last scanned for silent ones (at the limit only). */
+  private lastForgetScan = -Infinity;
   private readonly logLimiter = new LogLimiter(LOG_BURST);
   private listener: ((device: string) => void) | null = null;
   private readonly rawRoutes = new Map<string, boolean>();
 
   constructor(private readonly d: PipelineDeps) {
+    this.clock = d.clock ?? (() => performance.now());
+    this.latest = new LatestValues(this.clock);
     const c = d.counters;
     // Shown from the start (at 0) so a dashboard or technician sees them before anything happens.
     for (const name of ['processed', 'late', 'stats_published']) c.inc(name, undefined, 0);
@@ -289,9 +300,24 @@ export class Pipeline {
     return this.latest;
   }
 
-  /** A device not seen before while `maxDevices` devices are known. */
+  /**
+   * A device not seen before while `maxDevices` devices are known. At the limit, devices silent for
+   * over an hour are forgotten first (scanned at most every 10 s), so devices that came and went over
+   * months do not keep every new one out; while all of them report, a new one is rejected.
+   */
   private overDeviceLimit(device: string): boolean {
-    return this.latest.size >= this.d.limits.maxDevices && !this.latest.has(device);
+    const max = this.d.limits.maxDevices;
+    if (this.latest.size < max || this.latest.has(device)) return false;
+    const now = this.clock();
+    if (now - this.lastForgetScan >= FORGET_SCAN_MS) {
+      this.lastForgetScan = now;
+      const n = this.latest.forgetSilent(FORGET_SILENT_DEVICE_MS);
+      if (n > 0) {
+        this.d.counters.inc('devices_forgotten', undefined, n);
+        this.d.log.info({ forgotten: n, maxDevices: max }, `pipeline.maxDevices reached: ${n} device(s) silent for over an hour forgotten to make room for new ones`);
+      }
+    }
+    return this.latest.size >= max;
   }
 
   private deviceLimitRejection(device: string): { reason: string; detail: string } {

@@ -2,6 +2,12 @@
  * WindowedStats: per device, per window length, epoch-aligned windows of field statistics.
  * A window [start, end) is complete once `end + grace ≤ now`; `push(now)` hands out the complete ones
  * and forgets them. Samples for a window that is already complete at the latest push are late.
+ *
+ * `now` is the wall clock, which NTP or an operator may step. A step forward closes the open windows
+ * early. A step back is not followed when it is shorter than the longest window plus the grace (the
+ * windows already handed out stay closed; statistics pause for at most that long); a longer one is
+ * followed (counted in `clockStepsBack`), so a clock that ran ahead and was corrected does not leave
+ * every sample late until the wall clock is back where it was.
  */
 import { fieldQualityOf, qualityRank } from '../common/field-quality.js';
 import type { FieldQuality } from '../common/field-quality.js';
@@ -87,6 +93,8 @@ export interface StatsCounts {
   lateByWindow: Record<string, number>;
   /** Windows currently open, over all devices. */
   open: number;
+  /** Wall-clock steps back that were followed (longer than the longest window plus grace). */
+  clockStepsBack: number;
 }
 
 interface Slot {
@@ -111,8 +119,11 @@ export class WindowedStats {
   /** Configured field path → its index. */
   private readonly fieldIndex = new Map<string, number>();
   private readonly devices = new Map<string, Slot[]>();
-  /** Greatest `now` pushed so far: windows with end + grace ≤ this are closed. */
+  /** Greatest `now` pushed since the last step back followed: windows with end + grace ≤ this are closed. */
   private closedBefore = -Infinity;
+  /** A `now` this far below `closedBefore` is a wall-clock step back, and followed: the longest window plus grace. */
+  private readonly stepBackUs: number;
+  private nClockStepsBack = 0;
   private readonly lateBy: number[];
   private readonly overLimitBy: number[];
   private nAccepted = 0;
@@ -160,6 +171,7 @@ export class WindowedStats {
     this.readers = unique.map(compileFieldPath);
     this.rms = unique.map((f) => rmsFields.includes(f));
     this.graceUs = grace * 1000;
+    this.stepBackUs = Math.max(...lens) + this.graceUs;
     this.maxOpen = maxOpen;
     this.values = new Float64Array(unique.length);
     this.ranks = new Uint8Array(unique.length);
@@ -284,6 +296,10 @@ export class WindowedStats {
   /** Every window with end + grace ≤ nowMicros, oldest first per device and window; they are forgotten. */
   push(nowMicros: number): StatsMessage[] {
     if (nowMicros > this.closedBefore) this.closedBefore = nowMicros;
+    else if (this.closedBefore - nowMicros > this.stepBackUs) {
+      this.closedBefore = nowMicros;
+      this.nClockStepsBack++;
+    }
     return this.drain((w) => w.end + this.graceUs <= this.closedBefore);
   }
 
@@ -307,7 +323,7 @@ export class WindowedStats {
     });
     let open = 0;
     for (const slots of this.devices.values()) for (const s of slots) open += s.open.size;
-    return { accepted: this.nAccepted, excluded: this.nExcluded, excludedFields: this.nExcludedFields, late: this.nLate, ignored: this.nIgnored, overLimit: this.nOverLimit, lateByWindow, overLimitByWindow, open };
+    return { accepted: this.nAccepted, excluded: this.nExcluded, excludedFields: this.nExcludedFields, late: this.nLate, ignored: this.nIgnored, overLimit: this.nOverLimit, lateByWindow, overLimitByWindow, open, clockStepsBack: this.nClockStepsBack };
   }
 
   /** Samples late for at least one window length, since construction. */

@@ -392,6 +392,8 @@ export class C37118Driver implements Driver {
     const err = this.streams.find((s) => s.lastError);
     let state = this.state;
     if (state === 'running' && this.streams.some((s) => !s.connected)) state = 'degraded';
+    // No data yet, and a connection already failed or was lost: not "starting" for as long as the PMU is down.
+    if (state === 'starting' && this.streams.some((s) => s.reconnects > 0)) state = 'degraded';
     const h: PluginHealth = { state, devices, info };
     // DATA_RATE of the CFG: frames per second when positive, seconds per frame when negative.
     if (c && c.dataRate !== 0) h.expectedIntervalMs = c.dataRate > 0 ? 1000 / c.dataRate : -c.dataRate * 1000;

@@ -411,3 +411,26 @@ t.test('property: which samples are left out agrees with qualityOf (seeded rando
   t.ok(c.excludedFields > n && c.excluded > 100 && c.accepted > n / 2,
     `the cases are varied: ${c.excludedFields} samples left out, ${c.excluded} messages left out whole, ${c.accepted} included`);
 });
+
+t.test('a wall clock stepped back (NTP correcting a clock that ran ahead) does not stop the statistics', async (t) => {
+  // The agent pushes its wall clock every second. It ran an hour ahead, then NTP stepped it back.
+  const ws = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 2000 });
+  const H = 3600 * S;
+  t.equal(ws.add(meas('d', T0 + 1 * S, { freq: 50 })).result, 'ok');
+  t.same(ws.push(T0 + H).map((w) => w.window), ['10s', '1m'], 'the clock an hour ahead closes the open windows');
+  // Back on time: the device's samples carry the right time, and so does the agent's clock now.
+  const now = T0 + 70 * S;
+  ws.push(now);
+  t.equal(ws.add(meas('d', now, { freq: 51 })).result, 'ok', 'a sample of now is counted, not late for the hour the clock was ahead');
+  const out = ws.push(now + 60 * S);
+  t.same(out.map((w) => [w.window, w.start, w.count]), [['10s', T0 + 70 * S, 1], ['1m', T0 + 60 * S, 1]], 'and its windows close on the corrected clock');
+  t.equal(ws.counts().clockStepsBack, 1, 'the step back is counted');
+  // A step back shorter than the longest window plus grace is not followed: windows already
+  // published are not opened again (their samples are late), and statistics stall at most that long.
+  const ws2 = new WindowedStats({ windows: ['10s', '1m'], fields: ['freq'], graceMs: 2000 });
+  ws2.add(meas('d', T0 + 1 * S, { freq: 50 }));
+  t.equal(ws2.push(T0 + 13 * S).length, 1, 'the first 10 s window closes');
+  ws2.push(T0 + 5 * S);
+  t.equal(ws2.add(meas('d', T0 + 5 * S, { freq: 50 })).result, 'late', 'a small step back: the published 10 s window is not opened again');
+  t.equal(ws2.counts().clockStepsBack, 0);
+});

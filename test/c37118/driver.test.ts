@@ -13,6 +13,7 @@ import { checkMeasurement } from '../../agent/pipeline/validate.js';
 import { c37118Driver, type C37118Config, C37118Driver } from '../../drivers/c37118/index.js';
 import { withDefaults } from '../helpers/plugin-config.js';
 import { waitFor } from '../helpers/wait.js';
+import { refusedPort } from '../helpers/ports.js';
 import { ctxFor } from '../conformance/suites.js';
 import { PmuServer, threePhase, type PmuServerOptions } from './pmu-server.js';
 
@@ -193,4 +194,19 @@ t.test('UDP: data on udpPort, commands over TCP', async (t) => {
   }, { timeoutMs: 10_000, intervalMs: 20 });
   t.ok(near(r.ms[0]!.v?.a?.mag, 230, 1e-3), 'decoded from datagrams');
   t.same(r.bad.slice(0, 5), [], 'every measurement passed the pipeline validation');
+});
+
+t.test('a PMU that cannot be reached: the driver says degraded, not starting, for as long as it lasts', async (t) => {
+  const port = await refusedPort();
+  const config = withDefaults(c37118Driver, { type: 'c37118', id: 'pmu-down', host: '127.0.0.1', port, idcode: 1, reconnectMinMs: 20, reconnectMaxMs: 40 });
+  const driver = c37118Driver.create(config) as C37118Driver;
+  const { ctx } = ctxFor(config.id);
+  await driver.start(ctx, () => undefined);
+  t.teardown(() => driver.stop(AbortSignal.abort()));
+  const h = await waitFor('two failed connection attempts', () => {
+    const x = driver.health();
+    return Number(x.info?.reconnects) >= 2 && x;
+  }, TIMEOUT);
+  t.equal(h.state, 'degraded', `state after ${h.info?.reconnects} failed attempts: ${h.lastError}`);
+  t.match(h.lastError, /ECONNREFUSED/, 'with the reason');
 });

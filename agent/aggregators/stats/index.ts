@@ -38,7 +38,7 @@ class StatsAggregator implements Aggregator {
 
   health(): PluginHealth {
     const c = this.stats.counts();
-    return { state: 'running', info: { accepted: c.accepted, late: c.late, excluded: c.excluded, excludedFields: c.excludedFields, ignored: c.ignored, overLimit: c.overLimit, openWindows: c.open } };
+    return { state: 'running', info: { accepted: c.accepted, late: c.late, excluded: c.excluded, excludedFields: c.excludedFields, ignored: c.ignored, overLimit: c.overLimit, openWindows: c.open, clockStepsBack: c.clockStepsBack } };
   }
 }
 
