@@ -250,7 +250,7 @@ const ROOT: SchemaBranch = {
       default: 'auto',
     },
     maxDevices: {
-      doc: 'Distinct devices the gateway keeps; measurements of a new device beyond this are rejected and counted (too_many_devices)',
+      doc: 'Distinct devices the gateway keeps; at the limit, devices silent for over an hour are forgotten (devices_forgotten), and a new device beyond it is rejected and counted (too_many_devices)',
       format: f.intRange(1, 1_000_000),
       default: 2000,
     },
