@@ -18,7 +18,9 @@ export type RefusalReason =
   | 'bad_topic'
   | 'auth_rate_limited'
   | 'auth_busy'
-  | 'client_id_taken';
+  | 'client_id_taken'
+  | 'client_id_not_allowed'
+  | 'too_many_sessions';
 
 export type DropReason = 'read_acl';
 
@@ -41,6 +43,8 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   auth_rate_limited: { reason: 'auth_rate_limited' },
   auth_busy: { reason: 'auth_busy' },
   client_id_taken: { reason: 'client_id_taken' },
+  client_id_not_allowed: { reason: 'client_id_not_allowed' },
+  too_many_sessions: { reason: 'too_many_sessions' },
 };
 
 export class Refusals {
