@@ -87,15 +87,15 @@ function clientIdRule(doc: Doc, problems: Problem[]): void {
   const users = group(doc, 'mqtt')['users'];
   if (!Array.isArray(users)) return;
   const entries = users.map((u) => (typeof u === 'object' && u !== null ? (u as Doc) : {}));
-  const name = (i: number): string => (typeof entries[i]!['username'] === 'string' ? ` (${showValue(entries[i]!['username'])})` : '');
+  const name = (i: number): string => (typeof entries[i]!['username'] === 'string' ? ` (user ${showValue(entries[i]!['username'])})` : '');
   for (const o of reservationOverlaps(entries)) {
     const mine = (entries[o.j]!['clientIds'] as unknown[])[o.l];
     const theirs = (entries[o.i]!['clientIds'] as unknown[])[o.k];
     problems.push({
       path: `mqtt.users[${o.j}].clientIds[${o.l}]`,
       message:
-        `must not overlap the client ids reserved for another user: mqtt.users[${o.i}]${name(o.i)} has ${showValue(theirs)}, ` +
-        `and both match e.g. ${showValue(o.example)}; a client id belongs to one user, got ${showValue(mine)}`,
+        `must not overlap mqtt.users[${o.i}].clientIds[${o.k}] ${showValue(theirs)}${name(o.i)}: both match ${showValue(o.example)}, ` +
+        `and a client id can be reserved for one user only, got ${showValue(mine)}`,
     });
   }
 }
