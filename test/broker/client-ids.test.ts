@@ -9,7 +9,7 @@ import type { Packet } from 'mqtt-packet';
 import { createLogger } from '../../agent/core/logger.js';
 import type { MqttUser } from '../../agent/core/config-types.js';
 import { startBroker, testHash, type TestBroker } from './helpers.js';
-import { until, within } from './raw-client.js';
+import { RawClient, connack, connectPacket, until, within } from './raw-client.js';
 
 const pmu = (over: Partial<MqttUser> = {}): MqttUser => ({
   username: 'pmu',
@@ -112,6 +112,11 @@ t.test('a user with clientIds may use only ids matching them; others keep first-
   t.equal((await attempt(t, tb.url, { clientId: 'pmu-', ...login('pmu') })).code, 0);
   t.equal((await attempt(t, tb.url, { clientId: 'pmu-a/b c', ...login('pmu') })).code, 0);
   t.equal((await attempt(t, tb.url, { clientId: 'PMU-1', ...login('pmu') })).code, 2);
+  // An empty client id gets a server-assigned one (aedes_<uuid>), which is not among pmu's.
+  const raw = await RawClient.open(tb.port);
+  t.teardown(() => raw.destroy());
+  raw.send(connectPacket({ clientId: '', clean: true, username: 'pmu', password: 'pmu-pw' }));
+  t.equal((await connack(raw)).returnCode, 2, 'pmu may not use an empty client id');
 
   // Ids nobody reserved: first come, first served, as before.
   const first = await attempt(t, tb.url, { clientId: 'meter-9', clean: false, ...login('intruder') });
