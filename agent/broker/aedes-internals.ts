@@ -198,7 +198,10 @@ export function boundOutgoingQueues(aedes: Aedes, queues: SessionQueues): string
  * the outgoing queue too), its inbound QoS 2 packets awaiting PUBREL (`cleanIncoming`) and its will
  * (`delWill`). What a clean CONNECT does to its own id, done for an id being taken over by another
  * user, so the new owner starts from an empty session. Call after the old connection closed.
- * Rejects when a method is missing (the caller then refuses the take-over).
+ * A publish that matched the old subscriptions just before the wipe may still queue its message
+ * just after it; it then reaches the new owner only if the owner's read ACL allows the topic
+ * (authorizeForward checks every queued delivery). Rejects when a method is missing (the caller
+ * then refuses the take-over).
  */
 export async function wipeSession(aedes: Aedes, clientId: string): Promise<void> {
   const p = internal(aedes).persistence;
