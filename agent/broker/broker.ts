@@ -32,7 +32,7 @@ import {
   subscribedQos,
   wipeSession,
 } from './aedes-internals.js';
-import { ClientIdTable } from './client-ids.js';
+import { ClientIdTable, showOwner } from './client-ids.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 import { buildUserTable, clientIdRulesOf, ownerOf, type BrokerUser } from './users.js';
@@ -136,8 +136,6 @@ function notAuthorized(message: string): AuthError {
 function serverUnavailable(message: string): AuthError {
   return Object.assign(new Error(message), { returnCode: 3 }); // CONNACK 0x03 "server unavailable"
 }
-/** "user:pmu" → `user "pmu"`, for log lines. */
-const showOwner = (owner: string): string => (owner.startsWith('user:') ? `user "${owner.slice(5)}"` : owner);
 
 const toBuffer = (p: string | Buffer): Buffer => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p);
 

@@ -111,6 +111,9 @@ export function commonClientId(a: string, b: string): string | null {
   return out;
 }
 
+/** "user:pmu" → `user "pmu"`, for log lines; "anonymous" stays. */
+export const showOwner = (owner: string): string => (owner.startsWith('user:') ? `user "${owner.slice(5)}"` : owner);
+
 /** One user's rules on client ids. */
 export interface ClientIdRules {
   /** `user:<name>`, or `anonymous` for clients without a username. */
@@ -200,7 +203,7 @@ export class ClientIdTable<C> {
       return { ok: false, reason: 'client_id_not_allowed', detail: `client id "${id}" is not one of the user's clientIds` };
     const reserved = this.reservedFor(id);
     if (reserved.length > 0 && !reserved.includes(owner))
-      return { ok: false, reason: 'client_id_not_allowed', detail: `client id "${id}" is reserved for ${reserved.join(', ')}` };
+      return { ok: false, reason: 'client_id_not_allowed', detail: `client id "${id}" is reserved for ${reserved.map(showOwner).join(', ')}` };
     const prev = this.entries.get(id);
     let evicted: Entry<C> | null = null;
     if (prev && prev.owner !== owner) {

@@ -73,7 +73,8 @@ function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: Recor
 }
 
 t.test('squatting: another user cannot take a device\'s reserved client id before the device reconnects', async (t) => {
-  const tb = await startBroker({ users: [pmu(), intruder()] });
+  const { log, lines } = capturingLogger();
+  const tb = await startBroker({ users: [pmu(), intruder()] }, { log });
   stop(t, tb);
   // Right after a restart nobody holds pmu-7. The intruder tries to squat it with a persistent session.
   for (const clean of [false, true]) {
@@ -83,6 +84,11 @@ t.test('squatting: another user cannot take a device\'s reserved client id befor
   }
   t.equal(tb.counters.get('broker_refused', { reason: 'client_id_not_allowed' }), 2);
   t.equal(tb.counters.get('broker_sessions'), 0, 'the intruder created no session');
+  t.match(
+    lines.filter((l) => l['reason'] === 'client_id_not_allowed'),
+    [{ clientId: 'pmu-7', username: 'intruder', detail: 'client id "pmu-7" is reserved for user "pmu"' }],
+    'one warning naming the id, the user refused and the owner',
+  );
   // The device gets its id.
   const device = await attempt(t, tb.url, { clientId: 'pmu-7', clean: false, ...login('pmu') });
   t.equal(device.code, 0, 'the owner connects with its reserved id');
