@@ -72,6 +72,15 @@ export class ClientIdPattern {
  * only a true one). Dynamic programming over the positions of both patterns: O(|a| × |b|).
  */
 export function commonClientId(a: string, b: string): string | null {
+  // Quick necessary condition, which settles most pairs: a common id starts with both literal
+  // prefixes (before the first *) and ends with both literal suffixes (after the last *).
+  const agree = (x: string, y: string, fromEnd: boolean): boolean => {
+    const k = Math.min(x.length, y.length);
+    return fromEnd ? x.slice(x.length - k) === y.slice(y.length - k) : x.slice(0, k) === y.slice(0, k);
+  };
+  const head = (p: string): string => (p.includes('*') ? p.slice(0, p.indexOf('*')) : p);
+  const tail = (p: string): string => p.slice(p.lastIndexOf('*') + 1);
+  if (!agree(head(a), head(b), false) || !agree(tail(a), tail(b), true)) return null;
   const n = a.length;
   const m = b.length;
   // ok[i][j]: the rests a[i..] and b[j..] match a common string.
@@ -262,22 +271,25 @@ export interface Overlap {
  * Patterns of different users that reserve a common client id. Such an id would be reserved for
  * both, so each could be locked out by the other or take the other's session over: the config
  * refuses it. Patterns that are not valid (clientIdPatternProblem) are skipped; so are users
- * without a list. O(P²) in the number of patterns.
+ * without a list. O(P²) pairs of patterns; most are settled by their literal ends, the others cost
+ * O(length²) each. Stops after `limit` overlaps.
  */
-export function reservationOverlaps(users: readonly { clientIds?: unknown }[]): Overlap[] {
+export function reservationOverlaps(users: readonly { clientIds?: unknown }[], limit = Infinity): Overlap[] {
   const lists = users.map((u) =>
     Array.isArray(u.clientIds) ? u.clientIds.map((p) => (clientIdPatternProblem(p) === null ? (p as string) : null)) : [],
   );
   const out: Overlap[] = [];
   for (let j = 0; j < lists.length; j++)
-    lists[j]!.forEach((b, l) => {
-      if (b === null) return;
+    for (let l = 0; l < lists[j]!.length; l++) {
+      const b = lists[j]![l];
+      if (b === null || b === undefined) continue;
       for (let i = 0; i < j; i++)
-        lists[i]!.forEach((a, k) => {
-          if (a === null) return;
+        for (let k = 0; k < lists[i]!.length; k++) {
+          const a = lists[i]![k];
+          if (a === null || a === undefined) continue;
           const example = commonClientId(a, b);
-          if (example !== null) out.push({ i, k, j, l, example });
-        });
-    });
+          if (example !== null && out.push({ i, k, j, l, example }) >= limit) return out;
+        }
+    }
   return out;
 }

@@ -88,7 +88,7 @@ export function clientIdRulesOf(list: readonly Partial<MqttUser>[]): ClientIdRul
       throw new Error(`${where}.maxSessions: must be an integer of at least 0`);
     return { owner: ownerOf({ username: String(u.username) }), clientIds: [...clientIds], maxSessions };
   });
-  const o = reservationOverlaps(list)[0];
+  const o = reservationOverlaps(list, 1)[0];
   if (o)
     throw new Error(
       `mqtt.users[${o.j}].clientIds[${o.l}]: overlaps mqtt.users[${o.i}].clientIds[${o.k}] (both match "${o.example}"); a client id can be reserved for one user only`,
