@@ -170,11 +170,18 @@ t.test('mqtt.maxSessions: a new persistent session past the bound gets CONNACK 3
 });
 
 t.test('mqtt.users[].maxSessions bounds one user\'s persistent sessions, leaving room for the others', async (t) => {
-  const tb = await startBroker({ users: [intruder({ maxSessions: 2 }), ops()], maxSessions: 10 });
+  const { log, lines } = capturingLogger();
+  const tb = await startBroker({ users: [intruder({ maxSessions: 2 }), ops()], maxSessions: 10 }, { log });
   stop(t, tb);
   for (const id of ['x1', 'x2']) t.equal((await attempt(t, tb.url, { clientId: id, clean: false, ...login('intruder') })).code, 0);
-  t.equal((await attempt(t, tb.url, { clientId: 'x3', clean: false, ...login('intruder') })).code, 3, 'the user is at its own bound');
-  t.equal(tb.counters.get('broker_refused', { reason: 'too_many_sessions' }), 1);
+  for (const id of ['x3', 'x4', 'x5'])
+    t.equal((await attempt(t, tb.url, { clientId: id, clean: false, ...login('intruder') })).code, 3, `${id}: the user is at its own bound`);
+  t.equal(tb.counters.get('broker_refused', { reason: 'too_many_sessions' }), 3);
+  t.match(
+    lines.filter((l) => l['reason'] === 'too_many_sessions'),
+    [{ clientId: 'x3', username: 'intruder', detail: 'the user holds 2 persistent sessions, its maxSessions' }],
+    'one warning for the user trying new ids past its bound, not one per id',
+  );
   t.equal((await attempt(t, tb.url, { clientId: 'x1', clean: false, ...login('intruder') })).code, 0, 'its own sessions resume');
   t.equal((await attempt(t, tb.url, { clientId: 'o1', clean: false, ...login('ops') })).code, 0, 'another user still gets one');
 });
