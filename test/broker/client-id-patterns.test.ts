@@ -72,3 +72,20 @@ t.test('the session table: refusals change nothing, and closing keeps no referen
   t.same(table.claim('free-2', 'user:z', true, {}), { ok: true, evicted: null }, 'a clean session\'s id is free once it closed');
   t.same(counts, [1, 0, 1, 2]);
 });
+
+t.test('new rules apply to the next claims; sessions that exist stay, also past a lowered bound or outside new patterns', async (t) => {
+  const table = new ClientIdTable<object>([], 10);
+  const a = {};
+  t.same(table.claim('a', 'user:x', false, a), { ok: true, evicted: null });
+  t.same(table.claim('b', 'user:x', false, {}), { ok: true, evicted: null });
+  table.closed('a', a);
+  table.setRules([{ owner: 'user:x', clientIds: ['x-*'] }], 1);
+  t.equal(table.persistent, 2, 'both sessions kept');
+  t.match(table.claim('c', 'user:y', false, {}), { ok: false, reason: 'too_many_sessions' }, 'no new one past the lowered bound');
+  t.match(table.claim('a', 'user:x', false, {}), { ok: false, reason: 'client_id_not_allowed' }, 'its owner, now outside its patterns, cannot resume it');
+  t.match(table.claim('a', 'user:y', false, {}), { ok: false, reason: 'client_id_taken' }, 'nor can anyone else take it');
+  const live = {};
+  t.same(table.claim('x-1', 'user:x', true, live), { ok: true, evicted: null });
+  table.setRules([{ owner: 'user:z', clientIds: ['x-*'] }], 10);
+  t.same(table.claim('x-1', 'user:z', false, {}), { ok: true, evicted: { owner: 'user:x', live } }, 'the new owner takes the live session over');
+});
