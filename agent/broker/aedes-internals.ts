@@ -17,6 +17,8 @@ interface Persistence {
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
   incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<unknown>;
   cleanSubscriptions(client: Client): Promise<unknown>;
+  cleanIncoming(client: Client): Promise<unknown>;
+  delWill(client: Client): Promise<unknown>;
   outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void>;
   outgoingUpdate(client: Client, packet: QueuedPacket): Promise<void>;
@@ -191,6 +193,29 @@ export function boundOutgoingQueues(aedes: Aedes, queues: SessionQueues): string
 }
 
 /**
+ * Wipe what Aedes' persistence keeps for a client id's session while no connection holds it: its
+ * subscriptions (`aedes.persistence.cleanSubscriptions`, which boundOutgoingQueues wrapped to drop
+ * the outgoing queue too), its inbound QoS 2 packets awaiting PUBREL (`cleanIncoming`) and its will
+ * (`delWill`). What a clean CONNECT does to its own id, done for an id being taken over by another
+ * user, so the new owner starts from an empty session. Call after the old connection closed.
+ * A publish that matched the old subscriptions just before the wipe may still queue its message
+ * just after it; it then reaches the new owner only if the owner's read ACL allows the topic
+ * (authorizeForward checks every queued delivery). Rejects when a method is missing (the caller
+ * then refuses the take-over).
+ */
+export async function wipeSession(aedes: Aedes, clientId: string): Promise<void> {
+  const p = internal(aedes).persistence;
+  const names = ['cleanSubscriptions', 'cleanIncoming', 'delWill'] as const;
+  const missing = names.filter((n) => typeof p?.[n] !== 'function');
+  if (!p || missing.length > 0) throw new Error(`cannot wipe a session: aedes.persistence lacks ${missing.join(', ') || 'everything'}`);
+  const store = p as Persistence;
+  const client = { id: clientId } as unknown as Client;
+  await store.cleanSubscriptions(client);
+  await store.cleanIncoming(client);
+  await store.delWill(client);
+}
+
+/**
  * Aedes emits a plain 'error' event on persistence failures (typed events do not list it); without a
  * listener Node would end the process.
  */
@@ -249,6 +274,8 @@ export function internalsProblems(aedes: Aedes, client?: Client): string[] {
   const problems: string[] = [];
   const a = internal(aedes);
   if (typeof a.persistence?.incomingGetPacket !== 'function') problems.push('aedes.persistence.incomingGetPacket is not a function');
+  for (const n of ['cleanIncoming', 'delWill'] as const)
+    if (a.persistence && typeof a.persistence[n] !== 'function') problems.push(`aedes.persistence.${n} is not a function`);
   if (a.clients === null || typeof a.clients !== 'object') problems.push('aedes.clients is not an object');
   if (client) {
     const c = clientInternal(client);

@@ -30,10 +30,12 @@ import {
   releaseBatchSlot,
   socketNeedsDrain,
   subscribedQos,
+  wipeSession,
 } from './aedes-internals.js';
+import { ClientIdTable, showOwner } from './client-ids.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
-import { buildUserTable, type BrokerUser } from './users.js';
+import { buildUserTable, clientIdRulesOf, ownerOf, type BrokerUser } from './users.js';
 import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
 
@@ -71,6 +73,14 @@ export interface EmbeddedBroker {
   /** TCP listener on cfg.host:cfg.port (port 0 = a free port). */
   listen(): Promise<{ host: string; port: number }>;
   status(): BrokerStatus;
+  /**
+   * Apply new client-id rules (`mqtt.maxSessions`, `mqtt.users[].clientIds` and `.maxSessions`, by
+   * username; passwords and ACLs are not changed here) to the next CONNECTs. Sessions that exist are
+   * left as they are, except that a user connecting with an id now reserved for it takes over the
+   * session another user holds under it. Throws on invalid rules, changing nothing.
+   * (The agent refuses a reload that changes `mqtt`, so today only a restart applies new rules.)
+   */
+  setClientIdRules(mqtt: Pick<MqttConfig, 'users' | 'maxSessions'>): void;
   /** Closes clients and listeners. */
   close(): Promise<void>;
 }
@@ -113,12 +123,6 @@ interface ConnInfo {
   address: string;
 }
 
-/** Who created the session of a client id, and which connection holds it now. */
-interface SessionOwner {
-  owner: string;
-  client: Client;
-}
-
 /** Largest MQTT packet accepted: well above the pipeline's payload limit, so it still sees (and counts) oversize payloads. */
 export function packetLimit(maxPayloadBytes: number): number {
   const payload = Number.isFinite(maxPayloadBytes) && maxPayloadBytes > 0 ? maxPayloadBytes : 1024 * 1024;
@@ -132,7 +136,6 @@ function notAuthorized(message: string): AuthError {
 function serverUnavailable(message: string): AuthError {
   return Object.assign(new Error(message), { returnCode: 3 }); // CONNACK 0x03 "server unavailable"
 }
-const ownerOf = (user: BrokerUser | null): string => (user ? `user:${user.username}` : 'anonymous');
 
 const toBuffer = (p: string | Buffer): Buffer => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p);
 
@@ -147,8 +150,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   const refusals = new Refusals(log, counters);
   const sessions = new WeakMap<Client, Session>();
   const conns = new WeakMap<Client, ConnInfo>();
-  /** Client id → owner of its session (see claimSession). Entries of clean sessions go when they disconnect. */
-  const owners = new Map<string, SessionOwner>();
+  counters.set('broker_sessions', 0);
+  /** Client id → owner of its session and the connection holding it (see admit). */
+  const ids = new ClientIdTable<Client>(clientIdRulesOf(cfg.users ?? []), cfg.maxSessions, (n) => counters.set('broker_sessions', n));
   const gate = new AuthGate(table.users, counters, deps.auth, deps.now);
   const maxPacketBytes = packetLimit(cfg.maxPayloadBytes);
   /** A subscriber with more than this waiting in its connection's buffer at a QoS 1/2 delivery is disconnected. */
@@ -172,25 +176,46 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   };
 
   /**
-   * A client id's session belongs to the user who created it (anonymous clients count as one user).
-   * While that session exists (the connection of a clean session, or a persistent session, connected
-   * or not), a CONNECT by another user with that client id is refused with CONNACK 2 "identifier
-   * rejected" (sessionPresent=false), whatever its clean flag: it can neither resume the session
-   * (and read what was queued for it) nor wipe it or take over a live connection. The ownership ends
-   * when a clean session's connection closes; sessions live in memory, so a restart clears both.
-   * Returns false when the id belongs to someone else.
+   * After the credentials are checked: may this user open a session under this client id now?
+   * A client id's session belongs to the user who created it (anonymous clients count as one user);
+   * an id matching a user's `clientIds` is reserved for that user; a user with `clientIds` may use
+   * only those; and a new persistent session needs room under `maxSessions` (see client-ids.ts and
+   * the README). Refusals: CONNACK 2 "identifier rejected" (sessionPresent 0) for an id the user may
+   * not have, whatever its clean flag, so no one else can resume a session (and read what was queued
+   * for it), wipe it, or cut off its owner's live connection; CONNACK 3 "server unavailable" when
+   * the session bound is reached (a capacity limit the client retries, not a wrong id).
+   * An owner connecting with an id reserved for it while another user holds a session under it
+   * (possible only when the rules changed while running) takes it over: the other user's connection
+   * is closed and its stored session wiped before the owner's session is set up, so the owner starts
+   * from an empty session and reads nothing queued for the other user.
    */
-  function claimSession(client: Client, user: BrokerUser | null): boolean {
-    const owner = ownerOf(user);
-    const prev = owners.get(client.id);
-    if (prev && prev.owner !== owner) return false;
-    owners.set(client.id, { owner, client });
-    return true;
-  }
-
-  function refuseClientId(client: Client, username: string | undefined, done: (error: AuthError | null, success: boolean | null) => void): void {
-    refusals.refuse('client_id_taken', { clientId: client.id, username, detail: `the session of client id "${client.id}" belongs to another user` });
-    done(Object.assign(new Error('client id belongs to another user'), { returnCode: 2 }), false); // CONNACK 0x02 "identifier rejected"
+  function admit(client: Client, user: BrokerUser | null, done: (error: AuthError | null, success: boolean | null) => void): void {
+    const claim = ids.claim(client.id, ownerOf(user), client.clean, client);
+    const username = user?.username;
+    if (!claim.ok) {
+      refusals.refuse(claim.reason, { clientId: client.id, username, detail: claim.detail });
+      const code = claim.reason === 'too_many_sessions' ? 3 : 2; // CONNACK 0x03 "server unavailable" / 0x02 "identifier rejected"
+      return done(Object.assign(new Error(claim.reason === 'too_many_sessions' ? 'too many persistent sessions' : 'client id not allowed for this user'), { returnCode: code }), false);
+    }
+    sessions.set(client, { user, held: 0, tail: null, cutOff: false, qos2: new Set() });
+    const evicted = claim.evicted;
+    if (!evicted) return done(null, true);
+    counters.inc('broker_session_takeovers');
+    log.warn(
+      { clientId: client.id, username, previousOwner: evicted.owner },
+      `mqtt: client id "${client.id}" is reserved for ${showOwner(ownerOf(user))}: ending the session ${showOwner(evicted.owner)} held under it`,
+    );
+    const live = evicted.live;
+    const closed = live ? new Promise<void>((resolve) => live.close(() => resolve())) : Promise.resolve();
+    closed
+      .then(() => wipeSession(aedes, client.id))
+      .then(
+        () => done(null, true),
+        (err: unknown) => {
+          log.error({ err, clientId: client.id }, 'mqtt: could not wipe the session being taken over');
+          done(serverUnavailable('could not end the previous session'), false);
+        },
+      );
   }
 
   /** Before authentication: a will topic with NUL, invalid UTF-8 or control characters closes the connection. */
@@ -216,9 +241,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         refusals.refuse('anonymous', { clientId: client.id, detail: info?.address });
         return done(notAuthorized('anonymous clients are not allowed'), false);
       }
-      if (!claimSession(client, null)) return refuseClientId(client, undefined, done);
-      sessions.set(client, { user: null, held: 0, tail: null, cutOff: false, qos2: new Set() });
-      return done(null, true);
+      return admit(client, null, done);
     }
     const address = info?.address ?? 'unknown';
     const gone = (): boolean => !info || !sockets.has(info.conn);
@@ -227,9 +250,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       if (r.ok) {
         // Gone meanwhile: Aedes drops the answer; claiming the id now would leave a stale owner.
         if (gone()) return done(notAuthorized('connection closed during authentication'), false);
-        if (!claimSession(client, r.user)) return refuseClientId(client, username, done);
-        sessions.set(client, { user: r.user, held: 0, tail: null, cutOff: false, qos2: new Set() });
-        return done(null, true);
+        return admit(client, r.user, done);
       }
       if (r.reason === 'abandoned') return done(notAuthorized('connection closed during authentication'), false);
       refusals.refuse(r.reason, { clientId: client.id, username, detail: `from ${address}` });
@@ -469,8 +490,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     conn.once('close', () => {
       sockets.delete(conn);
       // A clean session ends with its connection, and with it the client id's ownership.
-      const o = client.id ? owners.get(client.id) : undefined;
-      if (o?.client === client && client.clean) owners.delete(client.id);
+      if (client.id) ids.closed(client.id, client);
     });
     conns.set(client, { conn, address });
     if (!shapeChecked) {
@@ -550,6 +570,10 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         clients: aedes.connectedClients ?? 0,
         subscriptions: countSubscriptions(aedes),
       };
+    },
+
+    setClientIdRules(mqtt) {
+      ids.setRules(clientIdRulesOf(mqtt.users), mqtt.maxSessions); // throws before changing anything
     },
 
     async close() {

@@ -1,7 +1,8 @@
 /**
- * Every refusal is counted (`broker_refused{reason}`) and logged, at most once per client and reason
- * per minute, so a misconfigured device publishing at 50 Hz cannot flood the journal. Deliveries the
- * broker drops for a reason worth a log line (`broker_dropped{reason}`) go through `drop` the same way.
+ * Every refusal is counted (`broker_refused{reason}`) and logged, at most once per client (per user
+ * for too_many_sessions) and reason per minute, so a misconfigured device publishing at 50 Hz cannot
+ * flood the journal. Deliveries the broker drops for a reason worth a log line
+ * (`broker_dropped{reason}`) go through `drop` the same way.
  */
 import type { Counters } from '../core/counters.js';
 import { LogLimiter } from '../core/log-limiter.js';
@@ -18,7 +19,9 @@ export type RefusalReason =
   | 'bad_topic'
   | 'auth_rate_limited'
   | 'auth_busy'
-  | 'client_id_taken';
+  | 'client_id_taken'
+  | 'client_id_not_allowed'
+  | 'too_many_sessions';
 
 export type DropReason = 'read_acl';
 
@@ -41,7 +44,12 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   auth_rate_limited: { reason: 'auth_rate_limited' },
   auth_busy: { reason: 'auth_busy' },
   client_id_taken: { reason: 'client_id_taken' },
+  client_id_not_allowed: { reason: 'client_id_not_allowed' },
+  too_many_sessions: { reason: 'too_many_sessions' },
 };
+
+/** Reasons whose warnings are limited per user rather than per client id. */
+const PER_USER: ReadonlySet<string> = new Set<RefusalReason>(['too_many_sessions']);
 
 export class Refusals {
   private readonly limiter: LogLimiter;
@@ -66,7 +74,10 @@ export class Refusals {
   }
 
   private logLimited(what: 'refused' | 'dropped', reason: string, info: RefusalInfo): void {
-    const key = `${info.clientId ?? ''}\u0000${reason}`;
+    // The session bound is reached by a user, not by one client id: a client trying ever new ids
+    // past it gets one line per minute, not one per id.
+    const who = PER_USER.has(reason) ? `user\u0000${info.username ?? ''}` : (info.clientId ?? '');
+    const key = `${who}\u0000${reason}`;
     if (!this.limiter.take(key).ok) return;
     this.log.warn(
       { reason, clientId: info.clientId ?? undefined, username: info.username, topic: info.topic, detail: info.detail },

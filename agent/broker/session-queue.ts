@@ -129,7 +129,7 @@ export class SessionQueues {
     return q ? [...q.entries.values()] : [];
   }
 
-  /** Forget the client's queue (a clean connect, an expired session). O(1) apart from the garbage collector. */
+  /** Forget the client's queue (a clean connect, a session taken over by its reserved owner). O(1) apart from the garbage collector. */
   drop(clientId: string): void {
     const q = this.queues.get(clientId);
     if (!q) return;

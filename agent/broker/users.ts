@@ -3,8 +3,9 @@
  * (scrypt) and the clear text is replaced in the config object by the hash, so it is not kept in memory.
  */
 import { isIP } from 'node:net';
-import type { MqttConfig } from '../core/config-types.js';
+import type { MqttConfig, MqttUser } from '../core/config-types.js';
 import { UserAcl } from './acl.js';
+import { clientIdPatternProblem, reservationOverlaps, type ClientIdRules } from './client-ids.js';
 import { hashPassword, parseHash, type ParsedHash } from './passwords.js';
 
 export interface BrokerUser {
@@ -64,4 +65,33 @@ export function buildUserTable(cfg: MqttConfig): UserTable {
         'configure mqtt.users or set mqtt.allowAnonymous: true explicitly',
     );
   return { users, anonymous: cfg.allowAnonymous === true || (users.size === 0 && loopback) };
+}
+
+/** "user:<name>" for a user, "anonymous" for clients without a username: the owner of a client id's session. */
+export const ownerOf = (user: { username: string } | null): string => (user ? `user:${user.username}` : 'anonymous');
+
+/**
+ * The client-id rules of `mqtt.users` (`clientIds`, `maxSessions`), checked as the config check does:
+ * throws an Error naming the first bad entry (`mqtt.users[1].clientIds[0]: ...`) or overlap.
+ */
+export function clientIdRulesOf(list: readonly Partial<MqttUser>[]): ClientIdRules[] {
+  const rules = list.map((u, k): ClientIdRules => {
+    const where = `mqtt.users[${k}]`;
+    const clientIds = u.clientIds ?? [];
+    if (!Array.isArray(clientIds)) throw new Error(`${where}.clientIds: must be a list`);
+    clientIds.forEach((p, l) => {
+      const problem = clientIdPatternProblem(p);
+      if (problem) throw new Error(`${where}.clientIds[${l}]: must be a client id or a pattern with * wildcards: ${problem}`);
+    });
+    const maxSessions = u.maxSessions ?? undefined;
+    if (maxSessions !== undefined && (!Number.isInteger(maxSessions) || maxSessions < 0))
+      throw new Error(`${where}.maxSessions: must be an integer of at least 0`);
+    return { owner: ownerOf({ username: String(u.username) }), clientIds: [...clientIds], maxSessions };
+  });
+  const o = reservationOverlaps(list, 1)[0];
+  if (o)
+    throw new Error(
+      `mqtt.users[${o.j}].clientIds[${o.l}]: overlaps mqtt.users[${o.i}].clientIds[${o.k}] (both match "${o.example}"); a client id can be reserved for one user only`,
+    );
+  return rules;
 }

@@ -3,6 +3,7 @@
  * Values may still be invalid here (their own problems are already reported): check types first.
  */
 import { isLoopbackHost } from '../broker/users.js';
+import { reservationOverlaps } from '../broker/client-ids.js';
 import { parseDuration } from './formats.js';
 import { showValue, type Problem } from './problems.js';
 
@@ -78,11 +79,33 @@ function portClashRule(doc: Doc, problems: Problem[]): void {
     problems.push({ path: 'http.port', message: `must differ from mqtt.port on the same address, got ${showValue(http['port'])}` });
 }
 
+/**
+ * `mqtt.users[].clientIds` of different users must not reserve a common client id: one reserved for
+ * two users would belong to neither (each could lock the other out, or take its session over).
+ */
+function clientIdRule(doc: Doc, problems: Problem[]): void {
+  const users = group(doc, 'mqtt')['users'];
+  if (!Array.isArray(users)) return;
+  const entries = users.map((u) => (typeof u === 'object' && u !== null ? (u as Doc) : {}));
+  const name = (i: number): string => (typeof entries[i]!['username'] === 'string' ? ` (user ${showValue(entries[i]!['username'])})` : '');
+  for (const o of reservationOverlaps(entries)) {
+    const mine = (entries[o.j]!['clientIds'] as unknown[])[o.l];
+    const theirs = (entries[o.i]!['clientIds'] as unknown[])[o.k];
+    problems.push({
+      path: `mqtt.users[${o.j}].clientIds[${o.l}]`,
+      message:
+        `must not overlap mqtt.users[${o.i}].clientIds[${o.k}] ${showValue(theirs)}${name(o.i)}: both match ${showValue(o.example)}, ` +
+        `and a client id can be reserved for one user only, got ${showValue(mine)}`,
+    });
+  }
+}
+
 export function crossFieldProblems(doc: Doc): Problem[] {
   const problems: Problem[] = [];
   anonymousRule(doc, problems);
   httpRule(doc, problems);
   windowRule(doc, problems);
   portClashRule(doc, problems);
+  clientIdRule(doc, problems);
   return problems;
 }

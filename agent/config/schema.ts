@@ -7,6 +7,7 @@
  */
 import * as f from './formats.js';
 import { parseHash } from '../broker/passwords.js';
+import { clientIdPatternProblem } from '../broker/client-ids.js';
 import { CONFIG_VERSION } from './migrate.js';
 import { MIN_MAX_BYTES } from '../buffer/space.js';
 import { KINDS, type KindInfo, type ListKey } from '../core/kinds.js';
@@ -80,12 +81,38 @@ export const HTTP_USER_SCHEMA: SchemaBranch = {
   },
 };
 
+/** `mqtt.users[].clientIds`: absent, or a non-empty list of client ids / patterns (agent/broker/client-ids.ts). */
+const clientIdPatternList: f.Check = (v) => {
+  if (v === undefined || v === null) return;
+  if (!Array.isArray(v) || v.length === 0)
+    throw new Error('must be a non-empty list of client ids or patterns with * wildcards (leave clientIds out for no restriction)');
+  f.checkEach(v, (p, k) => {
+    const problem = clientIdPatternProblem(p);
+    if (problem) throw new Error(`[${k}] must be a client id or a pattern with * wildcards: ${problem}`);
+  });
+};
+
 /** One `mqtt.users[]` entry. */
 export const USER_SCHEMA: SchemaBranch = {
   username: { doc: 'MQTT username', format: f.nonEmptyString, default: null },
   ...CREDENTIALS,
   publish: { doc: 'Topic filters the user may publish to (none when empty)', format: f.topicFilterList, default: [] },
   subscribe: { doc: 'Topic filters the user may subscribe to (none when empty)', format: f.topicFilterList, default: [] },
+  clientIds: {
+    doc:
+      'Client ids this user may use, each exact or with * wildcards (any run of characters, e.g. "pmu-*"); they are reserved for it: other users are refused them (CONNACK 2). ' +
+      'Leave out to let the user use any id no user reserved (first come, first served); patterns of different users must not overlap',
+    format: clientIdPatternList,
+    default: undefined,
+  },
+  maxSessions: {
+    doc: 'Persistent sessions (clean: false) this user may hold at once; a CONNECT that would create one more is refused with CONNACK 3 (leave out: only mqtt.maxSessions applies)',
+    format: (v: unknown) => {
+      if (v === undefined || v === null) return;
+      f.intRange(0, 1_000_000)(v);
+    },
+    default: undefined,
+  },
 };
 
 /** The keys every plugin list entry has, before its plugin's own keys. */
@@ -173,6 +200,11 @@ const ROOT: SchemaBranch = {
     },
     maxQueuedMessages: {
       doc: 'QoS 1/2 messages kept per persistent session (clean: false) for delivery and re-sending after a reconnect; the oldest is dropped beyond (counted in broker_dropped{reason="queue_full"}); 0: none kept (nothing re-sent after a reconnect)',
+      format: f.intRange(0, 1_000_000),
+      default: 1000,
+    },
+    maxSessions: {
+      doc: 'Persistent sessions (clean: false) the broker keeps at once, connected or not, over all users; a CONNECT that would create one more is refused with CONNACK 3 (counted in broker_refused{reason="too_many_sessions"}); reconnects to an existing session are not affected; 0: no persistent sessions',
       format: f.intRange(0, 1_000_000),
       default: 1000,
     },

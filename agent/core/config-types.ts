@@ -15,6 +15,13 @@ export interface MqttUser {
   publish: string[];
   /** Topic filters this user may subscribe to. */
   subscribe: string[];
+  /**
+   * Client ids this user may use, and that no other user may: exact ids or patterns with `*`
+   * wildcards (agent/broker/client-ids.ts). Absent: any id no user reserved, first come first served.
+   */
+  clientIds?: string[];
+  /** Persistent sessions this user may hold at once (absent: only `mqtt.maxSessions` applies). */
+  maxSessions?: number;
 }
 
 export interface MqttConfig {
@@ -26,6 +33,8 @@ export interface MqttConfig {
   maxPayloadBytes: number;
   /** QoS 1/2 messages kept per persistent session (oldest dropped beyond); 0: none kept. */
   maxQueuedMessages: number;
+  /** Persistent sessions (clean: false) kept at once, connected or not; a CONNECT that would create one more is refused. */
+  maxSessions: number;
   websocket: { enabled: boolean; path: string };
 }
 

@@ -53,7 +53,12 @@ export const METRICS = {
   broker_connections: counter('MQTT sessions established (after authentication)'),
   broker_clients: gauge('MQTT clients connected now'),
   broker_subscriptions: gauge('MQTT subscriptions now'),
-  broker_refused: counter('MQTT connections, publishes and subscriptions refused, by reason', 'reason'),
+  broker_refused: counter(
+    'MQTT connections, publishes and subscriptions refused, by reason (among them client_id_taken: the session of the client id belongs to another user; client_id_not_allowed: the id is outside the user\'s mqtt.users[].clientIds or reserved for another user; too_many_sessions: a new persistent session past mqtt.maxSessions or the user\'s maxSessions)',
+    'reason',
+  ),
+  broker_sessions: gauge('Persistent MQTT sessions (clean: false) kept now, connected or not (bounded by mqtt.maxSessions)'),
+  broker_session_takeovers: counter("Persistent or live sessions of another user ended because the client id's owner (mqtt.users[].clientIds) connected with it"),
   broker_dropped: counter(
     "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed; queue_full: the oldest QoS 1/2 message of a persistent session's queue, dropped for a new one at mqtt.maxQueuedMessages; qos2_duplicate: a QoS 2 publish repeating a packet id not yet released by PUBREL, acknowledged but not handled again)",
     'reason',

@@ -1,7 +1,7 @@
 /**
  * The broker attacks of the adversarial run, replayed against the real agent process (its real
- * pipeline decides which payloads are rejected): session takeover by another user, a NUL in a topic,
- * and a rejected retained payload.
+ * pipeline decides which payloads are rejected): session takeover by another user, squatting a
+ * device's reserved client id, a NUL in a topic, and a rejected retained payload.
  */
 import t from 'tap';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -34,7 +34,9 @@ t.before(async () => {
         users: [
           { username: 'admin', passwordHash: testHash('admin-pw'), publish: ['#'], subscribe: ['#'] },
           { username: 'dev', passwordHash: testHash('dev-pw'), publish: ['bal/raw/#'], subscribe: ['bal/processed/#'] },
+          { username: 'pmu', passwordHash: testHash('pmu-pw'), publish: ['bal/raw/#'], clientIds: ['pmu-*'] },
         ],
+        maxSessions: 50,
       },
     },
   });
@@ -65,6 +67,20 @@ t.test('#1 dev cannot take over admin\'s persistent session and read its queued 
   t.equal(sessionPresent, false);
   t.same(received, []);
   t.equal(await counter('broker_refused', 'reason=client_id_taken'), 1);
+});
+
+t.test('squatting: dev cannot take the client id reserved for the pmu user, with or without a session', async (t) => {
+  for (const clean of [false, true]) {
+    const squat = mqtt.connect(agent.mqttUrl, { clientId: 'pmu-3', clean, username: 'dev', password: 'dev-pw', reconnectPeriod: 0 });
+    const err = await within(new Promise<Error & { code?: number }>((resolve) => squat.once('error', resolve)), 30_000, 'dev to be refused');
+    await squat.endAsync(true);
+    t.equal(err.code, 2, `clean=${clean}: CONNACK 2 identifier rejected`);
+  }
+  t.equal(await counter('broker_refused', 'reason=client_id_not_allowed'), 2);
+  const device = await connect({ clientId: 'pmu-3', clean: false, username: 'pmu', password: 'pmu-pw' });
+  t.ok(device.connected, 'the device gets its id');
+  const status = await getJson<Status>(`${agent.httpUrl}/api/v1/status`);
+  t.ok(typeof status.counters?.['broker_sessions'] === 'number' && status.counters['broker_sessions'] >= 1, 'broker_sessions in the status counters');
 });
 
 t.test('#6 a NUL in a PUBLISH topic closes the connection, like mosquitto', async (t) => {

@@ -1,6 +1,7 @@
 /** Shared set-up for the broker tests: a real broker on a free port, a recorder for onRawPublish. */
 import { EventEmitter, once } from 'node:events';
 import { createLogger } from '../../agent/core/logger.js';
+import type { Logger } from '../../agent/core/plugin.js';
 import { Counters } from '../../agent/core/counters.js';
 import type { MqttConfig } from '../../agent/core/config-types.js';
 import { createBroker, type AuthLimits, type EmbeddedBroker, type RawPublish } from '../../agent/broker/index.js';
@@ -60,6 +61,7 @@ export function mqttConfig(over: Partial<MqttConfig> = {}): MqttConfig {
     users: [],
     maxPayloadBytes: 65536,
     maxQueuedMessages: 1000,
+    maxSessions: 1000,
     websocket: { enabled: true, path: '/mqtt' },
     ...over,
   };
@@ -82,7 +84,7 @@ export function testHash(password: string, N = 1024): string {
 
 export async function startBroker(
   over: Partial<MqttConfig> = {},
-  extra: { auth?: Partial<AuthLimits>; now?: () => number } = {},
+  extra: { auth?: Partial<AuthLimits>; now?: () => number; log?: Logger } = {},
 ): Promise<TestBroker> {
   const counters = new Counters();
   const raw = new RawRecorder();
