@@ -83,3 +83,24 @@ dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric
 .scroll td span.muted{white-space:normal;display:inline-block;min-width:16em}
 .ok{color:#176f2c}.bad{color:#b00020;font-weight:bold}.warn{color:#8a4b00;font-weight:bold}
 `;
+
+/** `/assets/noscript.css`: loaded only inside `<noscript>` (no inline style): shows the server-rendered status. */
+export const NOSCRIPT_CSS = 'html #static-status{display:block}html .live{display:none}\n';
+
+/** `/assets/login.css`: the login page (auth.ts). */
+export const LOGIN_CSS = `
+body{font:16px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:22rem;padding:0 1rem}
+label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}
+button{margin-top:1rem;padding:.5rem 1rem;font:inherit}button:disabled{opacity:.7}
+#err{color:#a00;min-height:1.4em}
+#why,.noscript{background:#fff4d6;border-left:4px solid #a15c00;padding:.4rem .6rem}#why:empty{display:none}
+`;
+
+/** `/assets/docs.css`: the API docs page (routes/docs.ts). */
+export const DOCS_CSS = `
+body{font:14px/1.4 system-ui,sans-serif;margin:1rem;max-width:60rem}
+h2{font-size:1rem;margin:1.2rem 0 .2rem;word-break:break-all}
+code{background:#f2f2f2;padding:0 .2rem}
+.m{display:inline-block;min-width:4rem;font-weight:bold}
+.muted{color:#555}
+`;
