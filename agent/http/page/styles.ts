@@ -40,6 +40,7 @@ body[data-agent=unreachable] .conn{color:#8a0018;font-weight:bold}
 .q.good{color:#176f2c}.q.questionable{background:#ffefcc;color:#6b3d00;font-weight:bold}.q.invalid{background:#fdd9dd;color:#8a0018;font-weight:bold}
 .fq{font-size:.85em;margin-left:.2em}.fq:empty{display:none}
 .q.stale:empty{display:none}.card.stale{border-left:4px solid #b00020}
+.card.nodata{border-left:4px solid #b00020}.card p.nodata{margin:.2em 0}
 #device-filter{font:inherit;padding:.25em .5em;border:1px solid #888;border-radius:4px;min-height:2em;width:min(100%,18em)}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,36em),1fr));gap:.8em;align-items:start}
 .card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0;container-type:inline-size}
