@@ -96,6 +96,7 @@ t.test('devices without data get a card; plots follow the order and the filter',
       return n.length === 6 ? n : undefined;
     });
     t.same(first, ['feeder-1', 'feeder-2', 'feeder-3', 'feeder-4', 'feeder-5', 'feeder-6'], 'in natural order by name, not feeder-10 after feeder-1');
+    t.equal(await text(page, '#plots figure[data-device="feeder-1"] .u-title'), 'feeder-1: p.total (W)', 'the title says the unit (the axis has plain numbers)');
     t.match(await text(page, '#plots-note'), /12 devices have p\.total; the first 6 by name are plotted/, 'the page says more have the field');
     await page.waitForSelector('#plots figure[data-device="feeder-1"] canvas', { timeout: WAIT_MS });
     await page.evaluate(`document.querySelector('#plots figure[data-device="feeder-1"]').__mark = 1`);
@@ -116,6 +117,31 @@ t.test('devices without data get a card; plots follow the order and the filter',
     t.pass('a filter matching no device with the field: no plot, and the page says why');
     await page.fill('#device-filter', '');
     await waitFor('six plots again', async () => (await plotNames(page)).length === 6);
+  });
+
+  t.test('a plot tells the time as the rest of the page: 24 hours, year-month-day, seconds', async (t) => {
+    const over = '#plots figure[data-device="feeder-1"] .u-over';
+    await page.waitForSelector(over, { timeout: WAIT_MS });
+    await page.hover(over);
+    const when = await waitFor('the legend to show the time under the cursor', async () => {
+      const v = await text(page, '#plots figure[data-device="feeder-1"] .u-legend .u-series:first-child .u-value').catch(() => '');
+      return v && v !== '--' ? v : undefined;
+    });
+    t.match(when, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/, `the legend's time (${when}), not 3:53pm`);
+  });
+
+  t.test("health: a driver's last error is in view beside its state, not past a long list of devices", async (t) => {
+    await page.waitForSelector('#health-body table', { timeout: WAIT_MS });
+    const r = (await page.evaluate(`(() => {
+      const table = [...document.querySelectorAll('#health-body .scroll')].find((b) => b.getAttribute('aria-label') === 'drivers');
+      const heads = [...table.querySelectorAll('th')].map((th) => th.textContent);
+      const row = [...table.querySelectorAll('tbody tr')].find((tr) => tr.cells[0].textContent === 'meter-a');
+      const cell = row.cells[heads.indexOf('Last error')];
+      return { heads, error: cell.textContent, right: cell.getBoundingClientRect().right, boxRight: table.getBoundingClientRect().right };
+    })()`)) as { heads: string[]; error: string; right: number; boxRight: number };
+    t.same(r.heads.slice(0, 4), ['Id', 'Type', 'State', 'Last error'], 'the last error right after the state');
+    t.match(r.error, /127\.0\.0\.1/, `meter-a's error (${r.error})`);
+    t.ok(r.right <= r.boxRight + 1, `the error cell is inside the visible box (right edge ${Math.round(r.right)} <= ${Math.round(r.boxRight)})`);
   });
 
   t.test('no exceptions or console errors', async (t) => {

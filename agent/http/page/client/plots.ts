@@ -51,6 +51,26 @@ export function readPath(m: object, path: string): number | undefined {
   return typeof o === 'number' && Number.isFinite(o) ? o : undefined;
 }
 
+/**
+ * uPlot's date templates in 24-hour time and year-month-day order, as the rest of the page shows
+ * times (its defaults are 3:53pm and 11/30/26).
+ */
+export function time24(tpl: string): string {
+  return tpl
+    .replace(/\{h\}/g, '{HH}')
+    .replace(/\{aa\}/g, '')
+    .replace(/\{M\}\/\{D\}\/\{YY\}/g, '{YYYY}-{MM}-{DD}')
+    .replace(/\{M\}\/\{D\}/g, '{MM}-{DD}');
+}
+
+/** The unit of an electrical field's values as the plots show them (SI, unscaled), or '' (pf, soc, any other value). */
+export function unitOf(field: string): string {
+  const top = field.split('.')[0]!;
+  if (top === 'v' || top === 'v_total') return 'V';
+  if (top === 'i' || top === 'i_total') return 'A';
+  return ({ p: 'W', q: 'var', s: 'VA', freq: 'Hz', rocof: 'Hz/s' } as Record<string, string>)[top] ?? '';
+}
+
 class DevicePlot {
   readonly box: HTMLElement;
   private plot: uPlot | undefined;
@@ -113,13 +133,14 @@ class DevicePlot {
     }
     const width = Math.max(200, this.box.clientWidth - 10);
     const opts: uPlot.Options = {
-      title: `${this.device}: ${this.field}`,
+      title: `${this.device}: ${this.field}${unitOf(this.field) ? ` (${unitOf(this.field)})` : ''}`,
       width,
       height: 220,
       scales: { x: { time: true } },
+      fmtDate: (tpl) => U.fmtDate(time24(tpl)),
       cursor: { drag: { x: true, y: false } },
       series: [
-        {},
+        { label: 'Time', value: '{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}' },
         { label: 'mean', stroke: '#0b57a4', width: 1.5, spanGaps: false },
         { label: 'min', stroke: '#7a8a99', width: 1, dash: [4, 4] },
         { label: 'max', stroke: '#b35c00', width: 1, dash: [4, 4] },
