@@ -19,8 +19,9 @@
  *   every device again (a full buffer alone loses nothing: what was written is still sent).
  * - At most `maxClients` streams at once; one more is refused with a 503 problem and `Retry-After`
  *   (counted in `http_sse_refused`). `http_sse_clients` is the number open now.
- * - A client that disconnects is removed at once. Closing the server ends every stream first
- *   (a stream would otherwise keep the server from closing).
+ * - A client that disconnects is removed at once. Closing the server ends every stream first and
+ *   waits until each has finished (1 s at most, then cuts it): a stream would otherwise keep the
+ *   server from closing.
  * - The route is registered after the access check, so with `http.users` it needs a session
  *   (cookie or bearer token) like every other API route.
  */
@@ -196,10 +197,28 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     },
   );
 
+  // End every stream and wait (1 s at most, then the socket is cut) until each response has finished:
+  // through gzip the response ends only once zlib has written its last block (pipe), and a response
+  // that finished only after the server began closing would hold it as a keep-alive connection.
   app.addHook('preClose', async () => {
-    for (const c of [...clients]) {
-      c.out.end(); // through gzip: its end ends the response (pipe)
-      remove(c);
-    }
+    await Promise.all(
+      [...clients].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            remove(c);
+            if (c.res.writableFinished || c.res.destroyed) return resolve();
+            const cut = setTimeout(() => {
+              c.res.destroy();
+              resolve();
+            }, 1000);
+            const done = (): void => {
+              clearTimeout(cut);
+              resolve();
+            };
+            c.res.once('finish', done).once('close', done);
+            c.out.end(); // through gzip: its end ends the response (pipe)
+          }),
+      ),
+    );
   });
 }
