@@ -7,7 +7,8 @@
  *   once the meter answers;
  * - the plots follow the devices' order and filter: the first 6 of 12 feeders in natural order
  *   (feeder-2 before feeder-10), a line saying how many more have the field, the "Find a device" box
- *   narrows them (a plot that stays is kept, not drawn again).
+ *   narrows them (a plot that stays is kept, not drawn again); or the devices picked with "Plot" on
+ *   their cards, remembered over a reload, until "Unpick all".
  */
 import t from 'tap';
 import type { Page } from 'playwright-core';
@@ -117,6 +118,36 @@ t.test('devices without data get a card; plots follow the order and the filter',
     t.pass('a filter matching no device with the field: no plot, and the page says why');
     await page.fill('#device-filter', '');
     await waitFor('six plots again', async () => (await plotNames(page)).length === 6);
+  });
+
+  t.test('plots: devices picked with "Plot" on their cards, remembered over a reload, until "Unpick all"', async (t) => {
+    await page.click(`${card('feeder-12')} button.pin`);
+    await page.click(`${card('feeder-9')} button.pin`);
+    const picked = await waitFor('the plots of the two devices picked', async () => {
+      const n = await plotNames(page);
+      return n.length === 2 ? n : undefined;
+    });
+    t.same(picked, ['feeder-9', 'feeder-12'], 'only the picked devices, in natural order');
+    t.equal(await page.getAttribute(`${card('feeder-9')} button.pin`, 'aria-pressed'), 'true', 'the button says it is pressed');
+    t.equal(await page.getAttribute(`${card('feeder-1')} button.pin`, 'aria-pressed'), 'false', 'the others are not');
+    t.match(await text(page, '#plots-note'), /Plotting the devices picked with “Plot” on their cards \(2\)/, 'the note says why these');
+
+    await page.reload({ waitUntil: 'load' });
+    await ready(page);
+    const again = await waitFor('the picked devices plotted after a reload', async () => {
+      const n = await plotNames(page);
+      return n.length === 2 ? n : undefined;
+    });
+    t.same(again, ['feeder-9', 'feeder-12'], 'the browser remembers the picks');
+
+    await page.click('#plots-unpick');
+    const back = await waitFor('six plots by the filter again', async () => {
+      const n = await plotNames(page);
+      return n.length === 6 ? n : undefined;
+    });
+    t.same(back, ['feeder-1', 'feeder-2', 'feeder-3', 'feeder-4', 'feeder-5', 'feeder-6'], '"Unpick all" goes back to the first by name');
+    t.equal(await page.getAttribute(`${card('feeder-9')} button.pin`, 'aria-pressed'), 'false', 'and the buttons say so');
+    t.notOk(await page.isVisible('#plots-unpick'), 'the button hides when nothing is picked');
   });
 
   t.test('a plot tells the time as the rest of the page: 24 hours, year-month-day, seconds', async (t) => {

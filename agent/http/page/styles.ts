@@ -46,6 +46,8 @@ body[data-agent=unreachable] .conn{color:#8a0018;font-weight:bold}
 .card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0;container-type:inline-size}
 .card header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.2em .6em;align-items:baseline}
 .card h3{margin:0;font-size:1.05em}
+.card button.pin{padding:0 .5em;min-height:1.7em;font-size:.85em}
+#plots-note button{font-size:.9em;padding:0 .6em;min-height:1.7em}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;background:#fff}
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}

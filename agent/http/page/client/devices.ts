@@ -9,6 +9,7 @@
  * without any data first, then invalid, then questionable, then the rest, each group in natural order
  * by name (feeder-2 before feeder-10). A card without data says "✖ no data since start", which driver
  * (and type) expects the device, whether it is connected and its last error, and how long it has waited.
+ * Each card's "Plot" button picks the device for the plots (plots.ts), remembered by the browser.
  * A card is built once and updated in place: each value's text and mark are set when they change;
  * the card's body is built again only when the set of values changes (a phase or a field appears).
  * Ages tick every second in between. Under 30em of card width the per-phase table shows each
@@ -182,6 +183,8 @@ interface Entry {
 
 interface Card {
   el: HTMLElement;
+  /** "Plot": picks the device for the plots (aria-pressed). */
+  pin: HTMLButtonElement;
   quality: HTMLElement;
   staleMark: HTMLElement;
   lastKnown: HTMLElement;
@@ -214,6 +217,27 @@ export function compareNames(a: string, b: string): number {
   return natural.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+const PINS_KEY = 'gridedge.plot-picks';
+
+/** The devices picked for the plots in an earlier visit (none when the browser keeps no storage). */
+function readPins(): string[] {
+  try {
+    const v: unknown = JSON.parse(localStorage.getItem(PINS_KEY) ?? '[]');
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function writePins(names: string[]): void {
+  try {
+    if (names.length) localStorage.setItem(PINS_KEY, JSON.stringify(names));
+    else localStorage.removeItem(PINS_KEY);
+  } catch {
+    // no storage (private mode, disabled): the picks last until the page is left
+  }
+}
+
 export class DevicesView {
   private readonly entries = new Map<string, Entry>();
   private readonly body = byId('devices-body');
@@ -222,6 +246,8 @@ export class DevicesView {
   private total = 0;
   private filter = '';
   private readonly filterListeners: (() => void)[] = [];
+  /** The devices picked for the plots ("Plot" on their cards), kept in the browser (localStorage) across reloads. */
+  private readonly pinned = new Set<string>(readPins());
   /** False while the agent cannot be reached: every card says its values are the last known. */
   private current = true;
   private layoutTimer: ReturnType<typeof setTimeout> | undefined;
@@ -242,7 +268,22 @@ export class DevicesView {
     setInterval(() => this.tickAges(), 1000);
   }
 
-  /** Call `f` whenever the filter box changes (the plots follow it). */
+  /** The devices picked for the plots, in natural order by name. */
+  pinnedNames(): string[] {
+    return [...this.pinned].sort(compareNames);
+  }
+
+  /** Pick or unpick a device for the plots (`undefined`: unpick all); the cards' buttons and the plots follow. */
+  setPinned(device: string | undefined, on: boolean): void {
+    if (device === undefined) this.pinned.clear();
+    else if (on) this.pinned.add(device);
+    else this.pinned.delete(device);
+    writePins([...this.pinned]);
+    for (const e of this.shown) if (e.card) this.renderPin(e);
+    for (const f of this.filterListeners) f();
+  }
+
+  /** Call `f` whenever the filter box or the devices picked for the plots change (the plots follow them). */
   onFilterChange(f: () => void): void {
     this.filterListeners.push(f);
   }
@@ -380,10 +421,12 @@ export class DevicesView {
       age: el('span', { class: 'muted age' }),
       body: el('div'),
       note: el('p', { class: 'nodata' }),
+      pin: el('button', { type: 'button', class: 'pin', 'aria-pressed': 'false', 'aria-label': `Plot ${e.device}` }, 'Plot'),
       shape: '',
       slots: new Map(),
     };
-    c.el.append(el('header', {}, el('h3', {}, e.device), c.quality, c.staleMark, c.lastKnown, c.age), c.body);
+    c.el.append(el('header', {}, el('h3', {}, e.device), c.quality, c.staleMark, c.lastKnown, c.age, c.pin), c.body);
+    c.pin.addEventListener('click', () => this.setPinned(e.device, !this.pinned.has(e.device)));
     this.markCurrent(c);
     return c;
   }
@@ -394,6 +437,7 @@ export class DevicesView {
     const m = e.latest;
     this.renderHeader(e);
     this.renderAge(e);
+    this.renderPin(e);
     if (!m) {
       if (c.shape !== 'nodata') {
         c.shape = 'nodata';
@@ -462,6 +506,14 @@ export class DevicesView {
       c.staleMark.textContent = stale;
       c.el.classList.toggle('stale', e.stale);
     }
+  }
+
+  private renderPin(e: Entry): void {
+    const pin = e.card!.pin;
+    const on = String(this.pinned.has(e.device));
+    if (pin.getAttribute('aria-pressed') === on && pin.title) return;
+    pin.setAttribute('aria-pressed', on);
+    pin.title = on === 'true' ? `${e.device} is plotted (picked); press to unpick` : `Plot ${e.device} (pick it for the plots)`;
   }
 
   private markCurrent(c: Card): void {

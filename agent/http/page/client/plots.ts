@@ -3,8 +3,10 @@
  * at most PLOT_DEVICES devices, drawn with uPlot (a canvas): the first of those the devices section
  * lists for its "Find a device" box (the name holds its text, ignoring case) that have the field, in
  * natural order by name (feeder-2 before feeder-10). Typing in that box changes the plots too; a line
- * says how many devices with the field match and how to plot others. A plot that stays (its device
- * still among the first) is kept as it is, with its data; only new ones read their history. Each plot is backfilled from
+ * says how many devices with the field match and how to plot others. Or the devices picked with the
+ * "Plot" button of their cards (remembered by the browser), instead of the filter's, until "Unpick
+ * all". A plot that stays (its device still among the first) is kept as it is, with its data; only
+ * new ones read their history. Each plot is backfilled from
  * `GET /api/v1/devices/{id}/history?field=&from=&to=&points=` (min, max and mean per time bucket;
  * when that route is missing the plot starts empty), then grows with the live updates and keeps the
  * last hour. Drag to zoom in; double-click or a time-range button zooms out; a range button keeps
@@ -217,18 +219,24 @@ class DevicePlot {
   }
 }
 
-/** Which devices the page lists, and how: the devices section's filter (devices.ts). */
+/** Which devices the page lists, and how: the devices section's filter and picks (devices.ts). */
 export interface DeviceSource {
   /** Every device whose name matches the filter, in natural order by name. */
   matchingNames(): string[];
   /** The filter as typed ('' for none). */
   filterText(): string;
+  /** The devices picked with "Plot" on their cards, in natural order by name. */
+  pinnedNames(): string[];
+  /** Unpick every device (`undefined`). */
+  setPinned(device: undefined, on: false): void;
 }
 
 export class PlotsView {
   private readonly body = byId('plots-body');
   private readonly select = byId<HTMLSelectElement>('plot-field');
-  private readonly note = el('p', { class: 'muted', id: 'plots-note', 'aria-live': 'polite' });
+  private readonly noteText = el('span');
+  private readonly unpick = el('button', { type: 'button', id: 'plots-unpick', hidden: true }, 'Unpick all');
+  private readonly note = el('p', { class: 'muted', id: 'plots-note', 'aria-live': 'polite' }, this.noteText, ' ', this.unpick);
   private plots: DevicePlot[] = [];
   private devices: string[] = [];
   /** The latest measurement of every device seen: which of them have the chosen field. */
@@ -239,6 +247,7 @@ export class PlotsView {
 
   constructor(private readonly source: DeviceSource) {
     this.body.before(this.note);
+    this.unpick.addEventListener('click', () => this.source.setPinned(undefined, false));
     this.select.addEventListener('change', () => {
       this.field = this.select.value;
       this.devices = this.candidates().first;
@@ -261,13 +270,17 @@ export class PlotsView {
     this.select.replaceChildren(...list.map((f) => el('option', { value: f, selected: f === this.field }, f)));
   }
 
-  /** The devices matching the page's filter that have the chosen field (in natural order), and the first PLOT_DEVICES of them. */
-  private candidates(): { all: string[]; first: string[] } {
-    const all = this.source.matchingNames().filter((d) => {
+  /**
+   * The devices picked (when any) or else those matching the page's filter, that have the chosen
+   * field (in natural order), and the first PLOT_DEVICES of them.
+   */
+  private candidates(): { all: string[]; first: string[]; picks: string[] } {
+    const picks = this.source.pinnedNames();
+    const all = (picks.length ? picks : this.source.matchingNames()).filter((d) => {
       const m = this.known.get(d);
       return m !== undefined && readPath(m, this.field) !== undefined;
     });
-    return { all, first: all.slice(0, PLOT_DEVICES) };
+    return { all, first: all.slice(0, PLOT_DEVICES), picks };
   }
 
   /**
@@ -302,17 +315,22 @@ export class PlotsView {
     this.renderNote();
   }
 
-  /** Which devices are plotted and why: the filter, the limit, or none having the field. */
+  /** Which devices are plotted and why: the picks, the filter, the limit, or none having the field. */
   private renderNote(): void {
-    const { all } = this.candidates();
+    const { all, picks } = this.candidates();
     const f = this.source.filterText();
     const matching = f ? ` whose name holds “${f}”` : '';
     let text: string;
-    if (all.length === 0) text = f ? `No device${matching} has ${this.field}.` : `No device has ${this.field} yet.`;
+    if (picks.length) {
+      if (all.length === 0) text = `None of the devices picked (${picks.join(', ')}) has ${this.field} yet.`;
+      else if (all.length > this.plots.length) text = `${all.length} devices picked have ${this.field}; the first ${this.plots.length} by name are plotted.`;
+      else text = `Plotting the devices picked with “Plot” on their cards (${picks.length}).`;
+    } else if (all.length === 0) text = f ? `No device${matching} has ${this.field}.` : `No device has ${this.field} yet.`;
     else if (all.length > this.plots.length)
-      text = `${all.length} devices${matching} have ${this.field}; the first ${this.plots.length} by name are plotted. Type part of a name in “Find a device” (Devices) to plot others.`;
+      text = `${all.length} devices${matching} have ${this.field}; the first ${this.plots.length} by name are plotted. Type part of a name in “Find a device” (Devices), or press “Plot” on a card, to plot others.`;
     else text = f ? `Plotting the devices whose name holds “${f}” (the “Find a device” box).` : '';
-    if (this.note.textContent !== text) this.note.textContent = text;
+    if (this.noteText.textContent !== text) this.noteText.textContent = text;
+    this.unpick.hidden = picks.length === 0;
   }
 
   /** A live measurement: plotted when its device is, and remembered for choosing the devices. */
