@@ -8,7 +8,8 @@
  *   {@link HTML_CSP} and `X-Frame-Options: DENY` (the same as `frame-ancestors 'none'`, for older
  *   browsers). A route that sets its own `Content-Security-Policy` keeps it.
  *
- * The server-sent event stream writes its headers itself (routes/events.ts); it carries no markup.
+ * The server-sent event stream writes its headers itself (routes/events.ts: nosniff among them; it
+ * carries no markup, so no CSP).
  */
 import type { FastifyInstance } from 'fastify';
 
