@@ -21,6 +21,7 @@ import { Accounts } from './accounts.js';
 import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
+import { registerSecurityHeaders } from './security-headers.js';
 
 /**
  * The longest path parameter the router matches, in UTF-16 units after percent-decoding (what
@@ -76,6 +77,9 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<Fastif
     // Per-request log lines would flood the journal (the page refreshes every 5 s, Prometheus scrapes): counted instead.
     logController: new LogController({ disableRequestLogging: true }),
   });
+
+  // Security headers on every answer (a CSP on every HTML page), refusals and problems included.
+  registerSecurityHeaders(app);
 
   app.addHook('onResponse', async (req, reply) => {
     deps.counters.inc('http_requests', { route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });

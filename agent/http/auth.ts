@@ -4,8 +4,8 @@
  * - `POST /api/v1/login` `{ username, password }` → 200 `{ token, username, role, expiresAt }` and a
  *   session cookie (HttpOnly, SameSite=Strict, Path=/, Secure under TLS). The token is the same
  *   session, for the API as `Authorization: Bearer <token>`. `POST /api/v1/logout` ends it.
- * - Every other route needs a live session, except `GET /login` (the login page), `/openapi.json`
- *   and `/docs`. Without one: `GET /` redirects to `/login`; anything else gets a 401 problem.
+ * - Every other route needs a live session, except `GET /login` (the login page), `/openapi.json`,
+ *   `/docs` and the two pages' script and style files (page/assets.ts `PUBLIC_ASSETS`). Without one: `GET /` redirects to `/login`; anything else gets a 401 problem.
  * - `Authorization: Basic` (user name and password with every request, as pymfm's clients send them)
  *   is taken too, for the API and pymfm's paths: checked like a login (same rate limit; one scrypt
  *   per pair every few minutes, accounts.ts), with no session kept. The 401 does not offer Basic
@@ -25,6 +25,7 @@ import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
 import { Accounts, roleAllows, type Role, type Session } from './accounts.js';
 import { problem, problemSchema, sendProblem, type Problem } from './problem.js';
+import { PUBLIC_ASSETS } from './page/assets.js';
 
 export const SESSION_COOKIE = 'gridedge_session';
 
@@ -84,26 +85,24 @@ const LOGIN_WHY: Record<string, string> = {
   ended: 'Your session has ended (it expired, or you logged out in another tab). Please sign in again.',
 };
 
+/**
+ * The login page: its script and style are files (page/client/login.ts, `/assets/login.css`, served
+ * without a session), as the pages' Content-Security-Policy allows no inline ones (security-headers.ts).
+ * The form posts (never a GET: a password must not end up in an address) for the case its script did
+ * not run, which the `<noscript>` line explains.
+ */
 const loginPage = (why: string): string => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gridedge: log in</title><link rel="icon" href="data:,">
-<style>body{font:16px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:22rem;padding:0 1rem}
-label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}
-button{margin-top:1rem;padding:.5rem 1rem;font:inherit}#err{color:#a00;min-height:1.4em}#why{background:#fff4d6;border-left:4px solid #a15c00;padding:.4rem .6rem}#why:empty{display:none}</style></head>
+<link rel="stylesheet" href="/assets/login.css">
+<script type="module" src="/assets/js/agent/http/page/client/login.js"></script></head>
 <body><h1>gridedge</h1>
 <p id="why" role="status">${why}</p>
-<form id="f"><label for="u">User</label><input id="u" name="username" autocomplete="username" required>
+<noscript><p class="noscript">Logging in needs JavaScript: please allow it for this address.</p></noscript>
+<form id="f" method="post" action="/api/v1/login"><label for="u">User</label><input id="u" name="username" autocomplete="username" required>
 <label for="p">Password</label><input id="p" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Log in</button><p id="err" role="alert"></p></form>
-<script>
-document.getElementById('f').addEventListener('submit', function (e) {
-  e.preventDefault();
-  fetch('/api/v1/login', { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: document.getElementById('u').value, password: document.getElementById('p').value }) })
-    .then(function (r) { return r.ok ? (location.href = '/') : r.json().then(function (b) { document.getElementById('err').textContent = b.detail || b.title; }); })
-    .catch(function (x) { document.getElementById('err').textContent = String(x); });
-});
-</script></body></html>
+</body></html>
 `;
 
 /** Answer from a hook: the route's handler does not run (returning a value from a hook does not send). */
@@ -163,6 +162,7 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
     const route = `${req.method} ${req.routeOptions.url ?? ''}`;
     if (PUBLIC.has(route)) return;
     const path = req.url.split('?')[0];
+    if ((req.method === 'GET' || req.method === 'HEAD') && PUBLIC_ASSETS.has(path ?? '')) return;
     const token = bearer(req);
     const basic = token === undefined ? basicPair(req) : undefined;
     const fromCookie = token === undefined && basic === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;

@@ -2,8 +2,8 @@
  * gzip for JSON answers: a response whose body Fastify serialised to a string of at least
  * `MIN_BYTES`, with a JSON content type, to a client that sent `Accept-Encoding: gzip`, goes out
  * gzipped (`Content-Encoding: gzip`, `Vary: Accept-Encoding`). History series, status documents and
- * device pages shrink several times; small answers, streams (server-sent events) and files that the
- * page's asset route already compresses are left alone. Compression runs synchronously on the event
+ * device pages shrink several times; small answers, streams (the server-sent events gzip themselves,
+ * routes/events.ts) and files that the page's asset route already compresses are left alone. Compression runs synchronously on the event
  * loop (about 1 ms for 40 kB at level 6); bodies above `MAX_BYTES` are sent as they are, so one
  * request never holds the loop for long.
  */

@@ -123,5 +123,7 @@ t.test('/openapi.json documents every /api/v1 route; /docs renders it', async (t
   t.notOk(doc.paths['/openapi.json'], 'the document itself is not listed');
   const page = await fetch(`${base}/docs`);
   t.equal(page.status, 200);
-  t.match(await page.text(), /fetch\('\/openapi\.json'\)/);
+  t.match(await page.text(), /<script type="module" src="\/assets\/js\/agent\/http\/page\/client\/docs\.js"><\/script>/, 'its script, a file (the CSP allows no inline script)');
+  const script = await fetch(`${base}/assets/js/agent/http/page/client/docs.js`);
+  t.match(await script.text(), /fetch\('\/openapi\.json'/, 'which reads /openapi.json');
 });

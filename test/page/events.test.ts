@@ -5,7 +5,8 @@
  * streams are open at once (the next is refused with a 503 problem and counted); a client that goes
  * away is removed (the open-streams gauge comes back down); a client that stops reading is skipped
  * (counted) until its socket drains, then gets events again; a tick larger than the socket's buffer
- * (120 devices) is not sent again when the socket drains.
+ * (120 devices) is not sent again when the socket drains; a client that accepts gzip gets the stream
+ * gzipped, each tick flushed at once, in well under half the bytes.
  */
 import t from 'tap';
 import { getJson, startAgent } from '../helpers/agent-process.js';
@@ -165,4 +166,38 @@ t.test('a client that stops reading is skipped (counted) until it drains, then g
   sock.resume();
   await waitFor('events flowing again after it drains', () => received > before + 500 * 500, { timeoutMs: 30_000 });
   t.pass(`the client read ${((received - before) / 1e6).toFixed(1)} MB after resuming`);
+});
+
+t.test('gzip for a client that accepts it: each tick arrives at once, in about a third of the bytes', async (t) => {
+  const { request } = await import('node:http');
+  const { createGunzip } = await import('node:zlib');
+  const agent = await startAgent({ config: { drivers: [{ type: 'sim-pmu', id: 'feeder', rate: 10, count: 12 }] } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  await waitFor('12 devices', async () => ((await getJson<{ total: number }>(`${agent.httpUrl}/api/v1/devices`)).total === 12 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+
+  /** The bytes on the wire and the device events read, for one stream with or without gzip. */
+  const open = (gzip: boolean) =>
+    new Promise<{ encoding: string | undefined; wire: () => number; events: () => number; close: () => void }>((resolve, reject) => {
+      const req = request(`${agent.httpUrl}/api/v1/events`, { headers: { accept: 'text/event-stream', ...(gzip ? { 'accept-encoding': 'gzip' } : {}) } }, (res) => {
+        let wire = 0;
+        let events = 0;
+        res.on('data', (d: Buffer) => (wire += d.length));
+        const text = gzip ? res.pipe(createGunzip()) : res;
+        text.on('data', (d: Buffer) => (events += (d.toString('utf8').match(/^event: device$/gm) ?? []).length));
+        text.on('error', () => undefined);
+        resolve({ encoding: res.headers['content-encoding'], wire: () => wire, events: () => events, close: () => req.destroy() });
+      });
+      req.on('error', reject); // after the answer (close() destroys it) the promise is settled already
+      req.end();
+    });
+  const zipped = await open(true);
+  t.teardown(zipped.close);
+  const plain = await open(false);
+  t.teardown(plain.close);
+  t.equal(zipped.encoding, 'gzip', 'Content-Encoding: gzip when accepted');
+  t.equal(plain.encoding, undefined, 'plain when not');
+  // Each tick is flushed: the events of the first seconds arrive, not held until zlib's block fills.
+  await waitFor('5 ticks of 12 devices through both streams', () => zipped.events() >= 60 && plain.events() >= 60, { timeoutMs: 30_000 });
+  const perEvent = (s: typeof zipped) => s.wire() / s.events();
+  t.ok(perEvent(zipped) < perEvent(plain) / 2, `${perEvent(zipped).toFixed(0)} bytes a device event gzipped, ${perEvent(plain).toFixed(0)} plain`);
 });

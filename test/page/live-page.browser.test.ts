@@ -168,7 +168,7 @@ t.test('the live page of an agent with PMUs, a meter and the estimator on CIGRE 
     await page.selectOption('#plot-field', 'freq');
     const fpx = await waitFor('the freq plot of pmu1-1 drawn', async () => {
       const title = await page.$eval('#plots figure[data-device="pmu1-1"] .u-title', (e) => e.textContent).catch(() => '');
-      const k = title === 'pmu1-1: freq' ? await seriesPixels(page, '#plots figure[data-device="pmu1-1"] canvas') : 0;
+      const k = title === 'pmu1-1: freq (Hz)' ? await seriesPixels(page, '#plots figure[data-device="pmu1-1"] canvas') : 0;
       return k >= 20 ? k : undefined;
     }, 30_000);
     t.ok(fpx >= 20, 'the chosen field is plotted');

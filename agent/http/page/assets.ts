@@ -9,7 +9,14 @@
  *   the compiled output folder, so their relative imports resolve in the browser as on disk;
  * - `/assets/uplot/uPlot.min.js` and `/assets/uplot/uPlot.min.css`: uPlot's own files, read from
  *   its npm package (a production dependency, so the .deb ships it);
- * - `/assets/page.css`: the page's style sheet (styles.ts).
+ * - `/assets/page.css`: the page's style sheet (styles.ts); `/assets/noscript.css` what it loads inside
+ *   `<noscript>`; `/assets/login.css` and `/assets/docs.css` those of the login page and the API docs
+ *   (every page's script and style is a file here: the pages' Content-Security-Policy allows no inline
+ *   script or style, security-headers.ts).
+ *
+ * The files of the two pages open without a session (`PUBLIC_ASSETS`: the login page's and the API
+ * docs' script and style, which import nothing); every other one needs a session when accounts are
+ * configured, like the page.
  *
  * Each file is read on its first request and kept in memory with its gzip form and an ETag; a
  * request with `Accept-Encoding: gzip` gets the gzip form, one with the current ETag a 304. A file
@@ -21,7 +28,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { PAGE_CSS } from './styles.js';
+import { DOCS_CSS, LOGIN_CSS, NOSCRIPT_CSS, PAGE_CSS } from './styles.js';
 
 export interface Asset {
   type: string;
@@ -49,6 +56,11 @@ function outputRoot(): string {
 /** Modules of the agent the page imports besides its own folder (pure, no Node APIs). */
 const SHARED = ['agent/http/page/format.js', 'agent/core/duration-text.js', 'agent/core/buffer-unsent.js', 'algorithms/common/field-quality.js'];
 
+const CLIENT = '/assets/js/agent/http/page/client';
+
+/** The login page's and the API docs' files: served without a session (auth.ts), the login page needs them before one exists. */
+export const PUBLIC_ASSETS: ReadonlySet<string> = new Set([`${CLIENT}/login.js`, '/assets/login.css', `${CLIENT}/docs.js`, '/assets/docs.css']);
+
 /** URL path → what to serve. */
 export function assetTable(): Map<string, Asset> {
   const root = outputRoot();
@@ -68,6 +80,9 @@ export function assetTable(): Map<string, Asset> {
   table.set('/assets/uplot/uPlot.min.js', { type: JS, file: join(uplot, 'uPlot.iife.min.js') });
   table.set('/assets/uplot/uPlot.min.css', { type: CSS, file: join(uplot, 'uPlot.min.css') });
   table.set('/assets/page.css', { type: CSS, text: PAGE_CSS });
+  table.set('/assets/noscript.css', { type: CSS, text: NOSCRIPT_CSS });
+  table.set('/assets/login.css', { type: CSS, text: LOGIN_CSS });
+  table.set('/assets/docs.css', { type: CSS, text: DOCS_CSS });
   return table;
 }
 

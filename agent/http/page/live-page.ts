@@ -3,9 +3,10 @@
  * keep up to date from the API and the event stream. The shell itself carries only the gateway id,
  * the logged-in user (when accounts are configured), links, and the server-rendered status sections
  * (status-page.ts) in `#static-status`: hidden by the style sheet, shown (with a 5 s refresh) only
- * to a browser that runs no script. Every interpolated value goes through the escaping `html` template.
+ * to a browser that runs no script (`/assets/noscript.css`, loaded inside `<noscript>`). Every
+ * interpolated value goes through the escaping `html` template. No inline script or style: the page
+ * is served with the Content-Security-Policy of every HTML page (security-headers.ts).
  */
-import { createHash } from 'node:crypto';
 import type { AgentStatus } from '../../core/status-types.js';
 import { html } from './html.js';
 import { renderStatusSections } from './status-page.js';
@@ -16,24 +17,6 @@ export interface LivePageInfo {
   user?: { username: string; role: string };
 }
 
-/** The one inline style: shown only to browsers without script (inside <noscript>). */
-const NOSCRIPT_CSS = 'html #static-status{display:block}html .live{display:none}';
-
-/**
- * The page's Content-Security-Policy: scripts, styles and connections from this server only (the
- * one inline style by its hash), no inline script or style attributes, no plugins, no framing.
- */
-export const PAGE_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  `style-src 'self' 'sha256-${createHash('sha256').update(NOSCRIPT_CSS).digest('base64')}'`,
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'self'",
-].join('; ');
 
 export function renderLivePage(p: LivePageInfo, nowMs = Date.now()): string {
   const s = p.status;
@@ -44,7 +27,7 @@ export function renderLivePage(p: LivePageInfo, nowMs = Date.now()): string {
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/uplot/uPlot.min.css">
 <link rel="stylesheet" href="/assets/page.css">
-<noscript><meta http-equiv="refresh" content="5"><style>${NOSCRIPT_CSS}</style></noscript>
+<noscript><meta http-equiv="refresh" content="5"><link rel="stylesheet" href="/assets/noscript.css"></noscript>
 <script defer src="/assets/uplot/uPlot.min.js"></script>
 <script type="module" src="/assets/js/agent/http/page/client/main.js"></script>
 </head>

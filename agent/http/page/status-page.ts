@@ -63,12 +63,17 @@ ${first ? html`<td rowspan="${span}">${fmtFixed(m.freq, 3)}</td><td class="l" ro
 /** Device rows rendered at most (the page stays small and quick with thousands of devices). */
 export const PAGE_MAX_DEVICES = 50;
 
-/** Drivers' devices that are stale and never sent a value (they have no row of values). */
+/**
+ * Drivers' devices that never sent a value since their driver started, stale or not yet (they have no
+ * row of values): `staleDevices` and every driver's `driverHealth.devices` with `seen: false`.
+ */
 function neverSeenSection(s: AgentStatus): Html {
   const listed = new Set(s.devices.map((d) => d.device));
-  const never = (s.staleDevices ?? []).filter((h) => !listed.has(h.device));
-  if (never.length === 0) return html``;
-  return html`<p class="problems">Stale, no value since the driver started: ${never.map((h) => `${h.device} (${h.driver})`).join(', ')}</p>`;
+  const never = new Map<string, { device: string; driver: string; stale: boolean }>();
+  for (const h of [...(s.staleDevices ?? []), ...s.drivers.flatMap((d) => d.driverHealth?.devices ?? [])])
+    if (!h.seen && !listed.has(h.device) && !never.has(h.device)) never.set(h.device, h);
+  if (never.size === 0) return html``;
+  return html`<p class="problems">No value since the driver started: ${[...never.values()].map((h) => `${h.device} (driver ${h.driver}${h.stale ? ', stale' : ''})`).join(', ')}</p>`;
 }
 
 function devicesSection(s: AgentStatus): Html {

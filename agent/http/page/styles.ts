@@ -40,11 +40,14 @@ body[data-agent=unreachable] .conn{color:#8a0018;font-weight:bold}
 .q.good{color:#176f2c}.q.questionable{background:#ffefcc;color:#6b3d00;font-weight:bold}.q.invalid{background:#fdd9dd;color:#8a0018;font-weight:bold}
 .fq{font-size:.85em;margin-left:.2em}.fq:empty{display:none}
 .q.stale:empty{display:none}.card.stale{border-left:4px solid #b00020}
+.card.nodata{border-left:4px solid #b00020}.card p.nodata{margin:.2em 0}
 #device-filter{font:inherit;padding:.25em .5em;border:1px solid #888;border-radius:4px;min-height:2em;width:min(100%,18em)}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,36em),1fr));gap:.8em;align-items:start}
 .card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0;container-type:inline-size}
 .card header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.2em .6em;align-items:baseline}
 .card h3{margin:0;font-size:1.05em}
+.card button.pin{padding:0 .5em;min-height:1.7em;font-size:.85em}
+#plots-note button{font-size:.9em;padding:0 .6em;min-height:1.7em}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;background:#fff}
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
@@ -81,5 +84,27 @@ dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric
 .details{background:#fff;border:1px solid #d8d8d8;border-left:4px solid #0b57a4;padding:.4em .8em;margin:.5em 0}
 #health h3{margin-top:1em}
 .scroll td span.muted{white-space:normal;display:inline-block;min-width:16em}
+.scroll td .wrap{white-space:normal;display:inline-block;min-width:14em;max-width:32em}.scroll td .wrap span.muted{display:inline;min-width:0}
 .ok{color:#176f2c}.bad{color:#b00020;font-weight:bold}.warn{color:#8a4b00;font-weight:bold}
+`;
+
+/** `/assets/noscript.css`: loaded only inside `<noscript>` (no inline style): shows the server-rendered status. */
+export const NOSCRIPT_CSS = 'html #static-status{display:block}html .live{display:none}\n';
+
+/** `/assets/login.css`: the login page (auth.ts). */
+export const LOGIN_CSS = `
+body{font:16px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:22rem;padding:0 1rem}
+label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}
+button{margin-top:1rem;padding:.5rem 1rem;font:inherit}button:disabled{opacity:.7}
+#err{color:#a00;min-height:1.4em}
+#why,.noscript{background:#fff4d6;border-left:4px solid #a15c00;padding:.4rem .6rem}#why:empty{display:none}
+`;
+
+/** `/assets/docs.css`: the API docs page (routes/docs.ts). */
+export const DOCS_CSS = `
+body{font:14px/1.4 system-ui,sans-serif;margin:1rem;max-width:60rem}
+h2{font-size:1rem;margin:1.2rem 0 .2rem;word-break:break-all}
+code{background:#f2f2f2;padding:0 .2rem}
+.m{display:inline-block;min-width:4rem;font-weight:bold}
+.muted{color:#555}
 `;

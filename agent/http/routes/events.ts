@@ -10,18 +10,26 @@
  *   device (the same cap), then the changes. Each `device` event's data is
  *   `{ device, ageSeconds, latest }`, as `GET /api/v1/devices/{id}` answers.
  * - A comment line every 15 s keeps idle connections (and proxies) open.
+ * - To a client that accepts gzip (browsers do) the stream goes gzipped (`Content-Encoding: gzip`),
+ *   flushed after every write so each event arrives at once: the devices' JSON repeats its keys, so
+ *   a stream of PMU updates takes about a third of the bytes, which counts on a narrow link. One
+ *   zlib stream per client (a few hundred KiB while it is open).
  * - A client whose socket does not take more (the write buffer is full) gets nothing until it
  *   drains (each skipped tick counted in `http_sse_skipped`); then, if it missed a tick, it gets
  *   every device again (a full buffer alone loses nothing: what was written is still sent).
  * - At most `maxClients` streams at once; one more is refused with a 503 problem and `Retry-After`
  *   (counted in `http_sse_refused`). `http_sse_clients` is the number open now.
- * - A client that disconnects is removed at once. Closing the server ends every stream first
- *   (a stream would otherwise keep the server from closing).
+ * - A client that disconnects is removed at once. Closing the server ends every stream first and
+ *   waits until each has finished (1 s at most, then cuts it): a stream would otherwise keep the
+ *   server from closing.
  * - The route is registered after the access check, so with `http.users` it needs a session
  *   (cookie or bearer token) like every other API route.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
+import { constants as zlibConstants, createGzip, type Gzip } from 'node:zlib';
+import { acceptsGzip } from '../compress.js';
 import type { HttpDeps } from '../deps.js';
 import { problem, problemSchema, sendProblem } from '../problem.js';
 
@@ -40,6 +48,9 @@ export interface EventsOptions {
 
 interface Client {
   res: ServerResponse;
+  /** Where events are written: the response, or the gzip stream piped into it. */
+  out: Writable;
+  gzip?: Gzip;
   /** The socket's buffer is full: send nothing until 'drain'. */
   blocked: boolean;
   /** A tick was skipped while blocked: on 'drain' the client gets every device again. */
@@ -68,9 +79,12 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     `event: device\nid: ${++eventId}\ndata: ${JSON.stringify({ device, ageSeconds: Math.max(0, (nowUs - m.ts) / 1e6), latest: m })}\n\n`;
 
   const write = (c: Client, text: string): void => {
-    if (c.blocked || c.res.destroyed) return;
+    if (c.blocked || c.res.destroyed || c.out.destroyed) return;
     c.lastWriteMs = Date.now();
-    if (!c.res.write(text)) c.blocked = true;
+    const ok = c.out.write(text);
+    // Out at once, not when zlib's block is full (a sync flush keeps the dictionary, so the ratio stays).
+    c.gzip?.flush(zlibConstants.Z_SYNC_FLUSH);
+    if (!ok) c.blocked = true;
   };
 
   /**
@@ -143,19 +157,31 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
       reply.hijack();
       counters.inc('http_requests', { route: EVENTS_PATH, code: '200' });
       const res = reply.raw;
+      const gzip = acceptsGzip(req.headers['accept-encoding']) ? createGzip({ level: 6 }) : undefined;
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
+        'x-content-type-options': 'nosniff',
+        vary: 'accept-encoding',
+        ...(gzip ? { 'content-encoding': 'gzip' } : {}),
       });
-      const c: Client = { res, blocked: false, missed: false, lastWriteMs: Date.now() };
+      if (gzip) gzip.pipe(res);
+      const c: Client = { res, out: gzip ?? res, ...(gzip ? { gzip } : {}), blocked: false, missed: false, lastWriteMs: Date.now() };
       const alone = clients.size === 0;
       clients.add(c);
       gauge();
-      res.on('close', () => remove(c));
+      res.on('close', () => {
+        remove(c);
+        gzip?.destroy();
+      });
       res.on('error', () => remove(c));
-      res.on('drain', () => {
+      gzip?.on('error', () => {
+        remove(c);
+        res.destroy();
+      });
+      c.out.on('drain', () => {
         if (!c.blocked) return;
         c.blocked = false;
         // What was written before the buffer filled is still sent (write() keeps it): only a
@@ -171,10 +197,28 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     },
   );
 
+  // End every stream and wait (1 s at most, then the socket is cut) until each response has finished:
+  // through gzip the response ends only once zlib has written its last block (pipe), and a response
+  // that finished only after the server began closing would hold it as a keep-alive connection.
   app.addHook('preClose', async () => {
-    for (const c of [...clients]) {
-      c.res.end();
-      remove(c);
-    }
+    await Promise.all(
+      [...clients].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            remove(c);
+            if (c.res.writableFinished || c.res.destroyed) return resolve();
+            const cut = setTimeout(() => {
+              c.res.destroy();
+              resolve();
+            }, 1000);
+            const done = (): void => {
+              clearTimeout(cut);
+              resolve();
+            };
+            c.res.once('finish', done).once('close', done);
+            c.out.end(); // through gzip: its end ends the response (pipe)
+          }),
+      ),
+    );
   });
 }

@@ -5,13 +5,13 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpDeps } from '../deps.js';
-import { PAGE_CSP, renderLivePage } from '../page/live-page.js';
+import { renderLivePage } from '../page/live-page.js';
 import { assetTable, loadAsset, type LoadedAsset } from '../page/assets.js';
 import { problem, sendProblem } from '../problem.js';
 
 export function registerPageRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/', { schema: { hide: true } }, async (req, reply) => {
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', PAGE_CSP);
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store'); // and the HTML pages' CSP (security-headers.ts)
     const user = req.session ? { username: req.session.username, role: req.session.role } : undefined;
     return renderLivePage({ status: deps.getStatus(), ...(user ? { user } : {}) });
   });

@@ -3,9 +3,13 @@
  * every other value, the quality of the message and of each field (a symbol and a word, not colour
  * alone), a stale mark (from the status) and its age.
  *
- * The page keeps the latest values of every device it hears of and shows at most MAX_CARDS of those
- * whose name holds the filter box's text (ignoring case): stale devices first, then invalid, then
- * questionable, then the rest, each group in natural order by name (feeder-2 before feeder-10).
+ * The page keeps the latest values of every device it hears of, and every device a driver expects
+ * that has sent nothing since the driver started (from the status: `seen: false`), and shows at most
+ * MAX_CARDS of those whose name holds the filter box's text (ignoring case): stale devices and those
+ * without any data first, then invalid, then questionable, then the rest, each group in natural order
+ * by name (feeder-2 before feeder-10). A card without data says "✖ no data since start", which driver
+ * (and type) expects the device, whether it is connected and its last error, and how long it has waited.
+ * Each card's "Plot" button picks the device for the plots (plots.ts), remembered by the browser.
  * A card is built once and updated in place: each value's text and mark are set when they change;
  * the card's body is built again only when the set of values changes (a phase or a field appears).
  * Ages tick every second in between. Under 30em of card width the per-phase table shows each
@@ -20,6 +24,23 @@ export interface DeviceUpdate {
   device: string;
   ageSeconds: number;
   latest: Measurement;
+}
+
+/**
+ * A device the status says a driver expects but that has sent nothing since the driver started
+ * (`seen: false` in a driver's `driverHealth.devices`, or in `staleDevices`): it gets a card too.
+ */
+export interface ExpectedDevice {
+  device: string;
+  driver: string;
+  /** The driver's type (`modbus`, `opcua` ...), when the status names it. */
+  type?: string;
+  /** Milliseconds since the driver started (nothing arrived since). */
+  ageMs: number;
+  /** The driver's last error, the likeliest reason. */
+  lastError?: string;
+  /** The driver's connection, when it reports one. */
+  connected?: boolean;
 }
 
 /** Cards shown at most (of the devices matching the filter). */
@@ -148,7 +169,11 @@ class Slot {
 
 interface Entry {
   device: string;
-  latest: Measurement;
+  /** The latest value; undefined for a device expected by a driver that has sent nothing yet. */
+  latest: Measurement | undefined;
+  /** Who expects it (from the status), while it has sent nothing. */
+  expected?: ExpectedDevice;
+  /** Seconds of age at `receivedMs` (for a device without data: since its driver started). */
   ageAt: number;
   receivedMs: number;
   /** The status says the device is stale (cleared by a newer value). */
@@ -158,20 +183,31 @@ interface Entry {
 
 interface Card {
   el: HTMLElement;
+  /** "Plot": picks the device for the plots (aria-pressed). */
+  pin: HTMLButtonElement;
   quality: HTMLElement;
   staleMark: HTMLElement;
   lastKnown: HTMLElement;
   age: HTMLElement;
   body: HTMLElement;
+  /** The line of a card without data (who expects the device, the driver's state and last error). */
+  note: HTMLElement;
   /** The layout the body was built for (phases and value paths), as one string. */
   shape: string;
   slots: Map<string, Slot>;
 }
 
-/** Problem devices first: stale, then invalid, then questionable, then the rest. */
+/** Problem devices first: stale or without any data, then invalid, then questionable, then the rest. */
 function rank(e: Entry): number {
-  if (e.stale) return 0;
+  if (e.stale || !e.latest) return 0;
   return e.latest.quality === 'invalid' ? 1 : e.latest.quality === 'questionable' ? 2 : 3;
+}
+
+/** The text of a card without data: who expects the device, and what the driver says. */
+export function noDataText(x: ExpectedDevice): string {
+  const conn = x.connected === false ? '; not connected' : x.connected === true ? '; connected' : '';
+  const err = x.lastError ? `; last error: ${x.lastError}` : '';
+  return `Expected from driver ${x.driver}${x.type ? ` (${x.type})` : ''}, which has sent no value of it since it started${conn}${err}.`;
 }
 
 const natural = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
@@ -181,6 +217,27 @@ export function compareNames(a: string, b: string): number {
   return natural.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+const PINS_KEY = 'gridedge.plot-picks';
+
+/** The devices picked for the plots in an earlier visit (none when the browser keeps no storage). */
+function readPins(): string[] {
+  try {
+    const v: unknown = JSON.parse(localStorage.getItem(PINS_KEY) ?? '[]');
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function writePins(names: string[]): void {
+  try {
+    if (names.length) localStorage.setItem(PINS_KEY, JSON.stringify(names));
+    else localStorage.removeItem(PINS_KEY);
+  } catch {
+    // no storage (private mode, disabled): the picks last until the page is left
+  }
+}
+
 export class DevicesView {
   private readonly entries = new Map<string, Entry>();
   private readonly body = byId('devices-body');
@@ -188,6 +245,9 @@ export class DevicesView {
   private readonly more = el('p', { class: 'muted', 'aria-live': 'polite' });
   private total = 0;
   private filter = '';
+  private readonly filterListeners: (() => void)[] = [];
+  /** The devices picked for the plots ("Plot" on their cards), kept in the browser (localStorage) across reloads. */
+  private readonly pinned = new Set<string>(readPins());
   /** False while the agent cannot be reached: every card says its values are the last known. */
   private current = true;
   private layoutTimer: ReturnType<typeof setTimeout> | undefined;
@@ -203,8 +263,29 @@ export class DevicesView {
     this.filterBox.addEventListener('input', () => {
       this.filter = this.filterBox.value.trim().toLowerCase();
       this.layout();
+      for (const f of this.filterListeners) f();
     });
     setInterval(() => this.tickAges(), 1000);
+  }
+
+  /** The devices picked for the plots, in natural order by name. */
+  pinnedNames(): string[] {
+    return [...this.pinned].sort(compareNames);
+  }
+
+  /** Pick or unpick a device for the plots (`undefined`: unpick all); the cards' buttons and the plots follow. */
+  setPinned(device: string | undefined, on: boolean): void {
+    if (device === undefined) this.pinned.clear();
+    else if (on) this.pinned.add(device);
+    else this.pinned.delete(device);
+    writePins([...this.pinned]);
+    for (const e of this.shown) if (e.card) this.renderPin(e);
+    for (const f of this.filterListeners) f();
+  }
+
+  /** Call `f` whenever the filter box or the devices picked for the plots change (the plots follow them). */
+  onFilterChange(f: () => void): void {
+    this.filterListeners.push(f);
   }
 
   /** How many devices the agent knows (for the "more not shown" line). */
@@ -226,6 +307,37 @@ export class DevicesView {
     if (moved) this.scheduleLayout();
   }
 
+  /**
+   * The devices drivers expect that have sent nothing (from each status read): a card each, saying so
+   * with the driver, until a value arrives. One no longer expected (its driver removed) and still
+   * without data loses its card.
+   */
+  setExpected(list: readonly ExpectedDevice[]): void {
+    const now = Date.now();
+    const names = new Set<string>();
+    let moved = false;
+    for (const x of list) {
+      names.add(x.device);
+      let e = this.entries.get(x.device);
+      if (e?.latest) continue;
+      if (!e) {
+        e = { device: x.device, latest: undefined, ageAt: 0, receivedMs: now, stale: false };
+        this.entries.set(x.device, e);
+        moved = true;
+      }
+      e.expected = x;
+      e.ageAt = x.ageMs / 1000;
+      e.receivedMs = now;
+      if (e.card) this.render(e);
+    }
+    for (const [name, e] of this.entries)
+      if (!e.latest && !names.has(name)) {
+        this.entries.delete(name);
+        moved = true;
+      }
+    if (moved) this.scheduleLayout();
+  }
+
   update(u: DeviceUpdate): void {
     let e = this.entries.get(u.device);
     const rankBefore = e ? rank(e) : -1;
@@ -234,7 +346,8 @@ export class DevicesView {
       this.entries.set(u.device, e);
     }
     // A newer value than the one marked stale: the device sends again (the stream may repeat the same one).
-    if (u.latest.ts !== e.latest.ts) e.stale = false;
+    if (u.latest.ts !== e.latest?.ts) e.stale = false;
+    delete e.expected;
     e.latest = u.latest;
     e.ageAt = u.ageSeconds;
     e.receivedMs = Date.now();
@@ -251,6 +364,17 @@ export class DevicesView {
 
   names(): string[] {
     return this.shown.map((e) => e.device);
+  }
+
+  /** Every device whose name holds the filter box's text (ignoring case), in natural order by name. */
+  matchingNames(): string[] {
+    const f = this.filter;
+    return [...this.entries.keys()].filter((d) => !f || d.toLowerCase().includes(f)).sort(compareNames);
+  }
+
+  /** The filter box's text as typed (trimmed). */
+  filterText(): string {
+    return this.filterBox.value.trim();
   }
 
   /** Lay the cards out again soon (once for a burst of new devices or changes of rank). */
@@ -296,10 +420,13 @@ export class DevicesView {
       lastKnown: el('span', { class: 'lastknown' }),
       age: el('span', { class: 'muted age' }),
       body: el('div'),
+      note: el('p', { class: 'nodata' }),
+      pin: el('button', { type: 'button', class: 'pin', 'aria-pressed': 'false', 'aria-label': `Plot ${e.device}` }, 'Plot'),
       shape: '',
       slots: new Map(),
     };
-    c.el.append(el('header', {}, el('h3', {}, e.device), c.quality, c.staleMark, c.lastKnown, c.age), c.body);
+    c.el.append(el('header', {}, el('h3', {}, e.device), c.quality, c.staleMark, c.lastKnown, c.age, c.pin), c.body);
+    c.pin.addEventListener('click', () => this.setPinned(e.device, !this.pinned.has(e.device)));
     this.markCurrent(c);
     return c;
   }
@@ -310,6 +437,17 @@ export class DevicesView {
     const m = e.latest;
     this.renderHeader(e);
     this.renderAge(e);
+    this.renderPin(e);
+    if (!m) {
+      if (c.shape !== 'nodata') {
+        c.shape = 'nodata';
+        c.slots.clear();
+        c.body.replaceChildren(c.note);
+      }
+      const text = e.expected ? noDataText(e.expected) : '';
+      if (c.note.textContent !== text) c.note.textContent = text;
+      return;
+    }
     const l = layoutOf(m);
     const shape = `${l.phases.join(',')}|${l.list.map(([, p]) => p).join('\n')}`;
     if (shape !== c.shape) this.build(e, l, shape);
@@ -357,10 +495,11 @@ export class DevicesView {
   private renderHeader(e: Entry): void {
     const c = e.card!;
     const m = e.latest;
-    const r = Array.isArray(m.reasons) && m.reasons.length ? ` (${m.reasons.map(String).join(', ')})` : '';
-    const cls = `q ${m.quality}`;
-    const text = `${QUALITY_MARK[m.quality] ?? '?'} ${m.quality}${r}`;
+    const r = m && Array.isArray(m.reasons) && m.reasons.length ? ` (${m.reasons.map(String).join(', ')})` : '';
+    const cls = m ? `q ${m.quality}` : 'q invalid nodata';
+    const text = m ? `${QUALITY_MARK[m.quality] ?? '?'} ${m.quality}${r}` : '✖ no data since start';
     if (c.quality.className !== cls) c.quality.className = cls;
+    if (c.el.classList.contains('nodata') === !!m) c.el.classList.toggle('nodata', !m);
     if (c.quality.textContent !== text) c.quality.textContent = text;
     const stale = e.stale ? '⚠ stale' : '';
     if (c.staleMark.textContent !== stale) {
@@ -369,13 +508,21 @@ export class DevicesView {
     }
   }
 
+  private renderPin(e: Entry): void {
+    const pin = e.card!.pin;
+    const on = String(this.pinned.has(e.device));
+    if (pin.getAttribute('aria-pressed') === on && pin.title) return;
+    pin.setAttribute('aria-pressed', on);
+    pin.title = on === 'true' ? `${e.device} is plotted (picked); press to unpick` : `Plot ${e.device} (pick it for the plots)`;
+  }
+
   private markCurrent(c: Card): void {
     c.lastKnown.textContent = this.current ? '' : '⚠ last known';
   }
 
   private renderAge(e: Entry): void {
     const age = e.ageAt + (Date.now() - e.receivedMs) / 1000;
-    const text = `age ${fmtDuration(age)}`;
+    const text = e.latest ? `age ${fmtDuration(age)}` : `waiting ${fmtDuration(age)}`;
     if (e.card && e.card.age.textContent !== text) e.card.age.textContent = text;
   }
 
@@ -391,7 +538,10 @@ export class DevicesView {
       const m = this.matching;
       text = m === 0 ? `No device matches “${this.filterBox.value.trim()}”.` : m > shown ? `${m - shown} more devices match; the first ${shown} are shown (problems first, then by name).` : '';
     } else {
-      const hidden = Math.max(this.total, this.entries.size) - shown;
+      // The agent's count is of devices with data; those still without are the page's own entries.
+      let noData = 0;
+      for (const e of this.entries.values()) if (!e.latest) noData++;
+      const hidden = Math.max(this.total + noData, this.entries.size) - shown;
       text = hidden > 0 ? `${hidden} more devices not shown (the first ${shown}: problems first, then by name); type part of a name to find one.` : '';
     }
     this.more.textContent = text;

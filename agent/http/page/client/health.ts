@@ -61,13 +61,14 @@ export function renderHealth(s: AgentStatus): void {
     parts.push(
       el('h3', {}, kind[0]!.toUpperCase() + kind.slice(1)),
       scrollTable(
-        ['Id', 'Type', 'State', 'Devices', 'Last error', 'Details'],
+        // The last error next to the state, and long lists wrapped: neither is off to the right of a wide table.
+        ['Id', 'Type', 'State', 'Last error', 'Devices', 'Details'],
         (list as PluginStatus[]).map((p) => [
           p.id,
           p.type,
           stateLabel(p.state),
-          (p.devices ?? []).join(', '),
-          p.lastError ? el('span', {}, el('span', { class: 'bad' }, p.lastError), ' ', el('span', { class: 'muted' }, fmtWhen(p.lastErrorAt, now))) : '',
+          p.lastError ? el('span', { class: 'wrap' }, el('span', { class: 'bad' }, p.lastError), ' ', el('span', { class: 'muted' }, fmtWhen(p.lastErrorAt, now))) : '',
+          p.devices?.length ? el('span', { class: 'wrap' }, p.devices.join(', ')) : '',
           Object.entries(p.info ?? {})
             .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
             .join(' '),

@@ -14,7 +14,7 @@
 import type { AgentStatus } from '../../../core/status-types.js';
 import { api, setLostConnection } from './api.js';
 import { byId } from './dom.js';
-import { DevicesView, numericPaths, type DeviceUpdate } from './devices.js';
+import { DevicesView, numericPaths, type DeviceUpdate, type ExpectedDevice } from './devices.js';
 import { clockTime, renderBadge, renderHealth, renderUnreachable } from './health.js';
 import { NetworkView } from './network.js';
 import { PlotsView } from './plots.js';
@@ -27,7 +27,9 @@ const FIRST_READ = 500;
 const PROBE_EVERY_MS = 2000;
 
 const devices = new DevicesView();
-const plots = new PlotsView();
+/** The plots follow the devices' filter and order (the first few matching devices by name). */
+const plots = new PlotsView(devices);
+devices.onFilterChange(() => plots.checkDevices());
 const network = new NetworkView();
 const schedules = new SchedulesView();
 const conn = byId('conn');
@@ -104,7 +106,26 @@ async function readStatus(): Promise<AgentStatus | undefined> {
   renderConn();
   devices.setTotal(Math.max(r.body.devicesTotal ?? 0, r.body.devices.length));
   devices.setStale(new Set([...(r.body.staleDevices ?? []).map((h) => h.device), ...r.body.devices.filter((d) => d.stale).map((d) => d.device)]));
+  devices.setExpected(expectedWithoutData(r.body));
   return r.body;
+}
+
+/** The devices the drivers expect that have sent nothing since their driver started (`seen: false`), with the driver's state. */
+function expectedWithoutData(s: AgentStatus): ExpectedDevice[] {
+  const out = new Map<string, ExpectedDevice>();
+  const drivers = new Map((s.plugins?.drivers ?? s.drivers).map((d) => [d.id, d]));
+  const add = (h: { device: string; driver: string; ageMs: number; seen: boolean }): void => {
+    if (h.seen || out.has(h.device)) return;
+    const d = drivers.get(h.driver);
+    const x: ExpectedDevice = { device: h.device, driver: h.driver, ageMs: h.ageMs };
+    if (d?.type) x.type = d.type;
+    if (d?.lastError) x.lastError = d.lastError;
+    if (d?.driverHealth) x.connected = d.driverHealth.connected;
+    out.set(h.device, x);
+  };
+  for (const d of drivers.values()) for (const h of d.driverHealth?.devices ?? []) add(h);
+  for (const h of s.staleDevices ?? []) add(h);
+  return [...out.values()];
 }
 
 function follow(): void {

@@ -1,6 +1,12 @@
 /**
  * The plots section: the last hour of one field (chosen in #plot-field, `p.total` by default) for
- * each of the first PLOT_DEVICES devices, drawn with uPlot (a canvas). Each plot is backfilled from
+ * at most PLOT_DEVICES devices, drawn with uPlot (a canvas): the first of those the devices section
+ * lists for its "Find a device" box (the name holds its text, ignoring case) that have the field, in
+ * natural order by name (feeder-2 before feeder-10). Typing in that box changes the plots too; a line
+ * says how many devices with the field match and how to plot others. Or the devices picked with the
+ * "Plot" button of their cards (remembered by the browser), instead of the filter's, until "Unpick
+ * all". A plot that stays (its device still among the first) is kept as it is, with its data; only
+ * new ones read their history. Each plot is backfilled from
  * `GET /api/v1/devices/{id}/history?field=&from=&to=&points=` (min, max and mean per time bucket;
  * when that route is missing the plot starts empty), then grows with the live updates and keeps the
  * last hour. Drag to zoom in; double-click or a time-range button zooms out; a range button keeps
@@ -47,6 +53,26 @@ export function readPath(m: object, path: string): number | undefined {
   return typeof o === 'number' && Number.isFinite(o) ? o : undefined;
 }
 
+/**
+ * uPlot's date templates in 24-hour time and year-month-day order, as the rest of the page shows
+ * times (its defaults are 3:53pm and 11/30/26).
+ */
+export function time24(tpl: string): string {
+  return tpl
+    .replace(/\{h\}/g, '{HH}')
+    .replace(/\{aa\}/g, '')
+    .replace(/\{M\}\/\{D\}\/\{YY\}/g, '{YYYY}-{MM}-{DD}')
+    .replace(/\{M\}\/\{D\}/g, '{MM}-{DD}');
+}
+
+/** The unit of an electrical field's values as the plots show them (SI, unscaled), or '' (pf, soc, any other value). */
+export function unitOf(field: string): string {
+  const top = field.split('.')[0]!;
+  if (top === 'v' || top === 'v_total') return 'V';
+  if (top === 'i' || top === 'i_total') return 'A';
+  return ({ p: 'W', q: 'var', s: 'VA', freq: 'Hz', rocof: 'Hz/s' } as Record<string, string>)[top] ?? '';
+}
+
 class DevicePlot {
   readonly box: HTMLElement;
   private plot: uPlot | undefined;
@@ -67,7 +93,7 @@ class DevicePlot {
     parent: HTMLElement,
   ) {
     this.box = el('figure', { class: 'plot', 'data-device': device, 'aria-label': `${field} of ${device}, last hour` });
-    parent.append(this.box);
+    parent.append(this.box); // in the page before the history is asked for: its width sets the points
     this.ready = this.backfill().then(() => this.draw());
   }
 
@@ -109,13 +135,14 @@ class DevicePlot {
     }
     const width = Math.max(200, this.box.clientWidth - 10);
     const opts: uPlot.Options = {
-      title: `${this.device}: ${this.field}`,
+      title: `${this.device}: ${this.field}${unitOf(this.field) ? ` (${unitOf(this.field)})` : ''}`,
       width,
       height: 220,
       scales: { x: { time: true } },
+      fmtDate: (tpl) => U.fmtDate(time24(tpl)),
       cursor: { drag: { x: true, y: false } },
       series: [
-        {},
+        { label: 'Time', value: '{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}' },
         { label: 'mean', stroke: '#0b57a4', width: 1.5, spanGaps: false },
         { label: 'min', stroke: '#7a8a99', width: 1, dash: [4, 4] },
         { label: 'max', stroke: '#b35c00', width: 1, dash: [4, 4] },
@@ -192,9 +219,24 @@ class DevicePlot {
   }
 }
 
+/** Which devices the page lists, and how: the devices section's filter and picks (devices.ts). */
+export interface DeviceSource {
+  /** Every device whose name matches the filter, in natural order by name. */
+  matchingNames(): string[];
+  /** The filter as typed ('' for none). */
+  filterText(): string;
+  /** The devices picked with "Plot" on their cards, in natural order by name. */
+  pinnedNames(): string[];
+  /** Unpick every device (`undefined`). */
+  setPinned(device: undefined, on: false): void;
+}
+
 export class PlotsView {
   private readonly body = byId('plots-body');
   private readonly select = byId<HTMLSelectElement>('plot-field');
+  private readonly noteText = el('span');
+  private readonly unpick = el('button', { type: 'button', id: 'plots-unpick', hidden: true }, 'Unpick all');
+  private readonly note = el('p', { class: 'muted', id: 'plots-note', 'aria-live': 'polite' }, this.noteText, ' ', this.unpick);
   private plots: DevicePlot[] = [];
   private devices: string[] = [];
   /** The latest measurement of every device seen: which of them have the chosen field. */
@@ -203,11 +245,13 @@ export class PlotsView {
   private windowS = HOUR_S;
   private pending: ReturnType<typeof setTimeout> | undefined;
 
-  constructor() {
+  constructor(private readonly source: DeviceSource) {
+    this.body.before(this.note);
+    this.unpick.addEventListener('click', () => this.source.setPinned(undefined, false));
     this.select.addEventListener('change', () => {
       this.field = this.select.value;
-      this.devices = this.candidates();
-      this.rebuild();
+      this.devices = this.candidates().first;
+      this.rebuild(true);
     });
     for (const b of document.querySelectorAll<HTMLButtonElement>('#plots [data-range]')) {
       b.setAttribute('aria-pressed', String(Number(b.dataset['range']) === this.windowS));
@@ -226,30 +270,67 @@ export class PlotsView {
     this.select.replaceChildren(...list.map((f) => el('option', { value: f, selected: f === this.field }, f)));
   }
 
-  /** The first PLOT_DEVICES devices by name that have the chosen field. */
-  private candidates(): string[] {
-    return [...this.known]
-      .filter(([, m]) => readPath(m, this.field) !== undefined)
-      .map(([d]) => d)
-      .sort()
-      .slice(0, PLOT_DEVICES);
+  /**
+   * The devices picked (when any) or else those matching the page's filter, that have the chosen
+   * field (in natural order), and the first PLOT_DEVICES of them.
+   */
+  private candidates(): { all: string[]; first: string[]; picks: string[] } {
+    const picks = this.source.pinnedNames();
+    const all = (picks.length ? picks : this.source.matchingNames()).filter((d) => {
+      const m = this.known.get(d);
+      return m !== undefined && readPath(m, this.field) !== undefined;
+    });
+    return { all, first: all.slice(0, PLOT_DEVICES), picks };
   }
 
-  /** Follow the devices plotted; a change is applied after 300 ms without another, so a burst of new devices rebuilds once. */
-  private checkDevices(): void {
-    const first = this.candidates();
-    if (first.join('\n') === this.devices.join('\n')) return;
-    this.devices = first;
+  /**
+   * Follow the devices plotted (a new device, or the filter changed); a change is applied after
+   * 300 ms without another, so a burst of new devices or of typing rebuilds once.
+   */
+  checkDevices(): void {
     clearTimeout(this.pending);
-    this.pending = setTimeout(() => this.rebuild(), 300);
+    this.pending = setTimeout(() => {
+      const { first } = this.candidates();
+      if (first.join('\n') !== this.devices.join('\n')) {
+        this.devices = first;
+        this.rebuild(false);
+      } else this.renderNote();
+    }, 300);
   }
 
-  private rebuild(): void {
-    for (const p of this.plots) p.destroy();
-    this.body.replaceChildren();
-    this.plots = this.devices.map((d) => new DevicePlot(d, this.field, this.body));
-    if (this.windowS < HOUR_S) for (const p of this.plots) void p.ready.then(() => p.setWindow(this.windowS));
-    if (!this.plots.length) this.body.append(el('p', { class: 'muted' }, `No device has ${this.field} yet.`));
+  /** Plots for `this.devices` in order; `all`: every plot anew (the field changed), else the ones that stay are kept. */
+  private rebuild(all: boolean): void {
+    const keep = new Map(all ? [] : this.plots.map((p) => [p.device, p]));
+    const wanted = new Set(this.devices);
+    for (const p of this.plots) if (all || !wanted.has(p.device)) p.destroy();
+    this.body.replaceChildren(...this.devices.flatMap((d) => keep.get(d)?.box ?? []));
+    this.plots = this.devices.map((d) => {
+      const kept = keep.get(d);
+      if (kept) return kept;
+      const p = new DevicePlot(d, this.field, this.body);
+      if (this.windowS < HOUR_S) void p.ready.then(() => p.setWindow(this.windowS));
+      return p;
+    });
+    this.body.append(...this.plots.map((p) => p.box)); // in order (appending moves a kept plot)
+    this.renderNote();
+  }
+
+  /** Which devices are plotted and why: the picks, the filter, the limit, or none having the field. */
+  private renderNote(): void {
+    const { all, picks } = this.candidates();
+    const f = this.source.filterText();
+    const matching = f ? ` whose name holds “${f}”` : '';
+    let text: string;
+    if (picks.length) {
+      if (all.length === 0) text = `None of the devices picked (${picks.join(', ')}) has ${this.field} yet.`;
+      else if (all.length > this.plots.length) text = `${all.length} devices picked have ${this.field}; the first ${this.plots.length} by name are plotted.`;
+      else text = `Plotting the devices picked with “Plot” on their cards (${picks.length}).`;
+    } else if (all.length === 0) text = f ? `No device${matching} has ${this.field}.` : `No device has ${this.field} yet.`;
+    else if (all.length > this.plots.length)
+      text = `${all.length} devices${matching} have ${this.field}; the first ${this.plots.length} by name are plotted. Type part of a name in “Find a device” (Devices), or press “Plot” on a card, to plot others.`;
+    else text = f ? `Plotting the devices whose name holds “${f}” (the “Find a device” box).` : '';
+    if (this.noteText.textContent !== text) this.noteText.textContent = text;
+    this.unpick.hidden = picks.length === 0;
   }
 
   /** A live measurement: plotted when its device is, and remembered for choosing the devices. */

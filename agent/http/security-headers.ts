@@ -1,0 +1,45 @@
+/**
+ * Security headers of every answer (an `onSend` hook, so route groups added later are covered too):
+ *
+ * - every answer: `X-Content-Type-Options: nosniff` (a browser takes each file as the type it is
+ *   served with, never guesses script out of a device name echoed in a problem) and
+ *   `Referrer-Policy: same-origin` (the page's own links keep it; no address leaves the gateway);
+ * - every HTML answer (the live page, the login page, the API docs; any `text/html`):
+ *   {@link HTML_CSP} and `X-Frame-Options: DENY` (the same as `frame-ancestors 'none'`, for older
+ *   browsers). A route that sets its own `Content-Security-Policy` keeps it.
+ *
+ * The server-sent event stream writes its headers itself (routes/events.ts: nosniff among them; it
+ * carries no markup, so no CSP).
+ */
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * The Content-Security-Policy of every HTML page: scripts, styles, images and connections from this
+ * server only. No inline script, no `eval`, no inline style (neither `<style>` nor `style="..."`
+ * attributes; setting an element's style from a script file is still allowed, which uPlot does),
+ * no plugins, no `<base>`, no framing, forms post only here. `data:` images only for the empty favicon.
+ */
+export const HTML_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+  "form-action 'self'",
+].join('; ');
+
+export function registerSecurityHeaders(app: FastifyInstance): void {
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'same-origin');
+    const type = reply.getHeader('content-type');
+    if (typeof type === 'string' && /^text\/html\b/i.test(type)) {
+      if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', HTML_CSP);
+      reply.header('x-frame-options', 'DENY');
+    }
+    return payload;
+  });
+}
