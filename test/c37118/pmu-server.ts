@@ -259,12 +259,16 @@ export class PmuServer extends EventEmitter {
 
   /** Write half of the next data frame, then close the connection. */
   closeMidFrame(): void {
+    // The stream ends with its connection: data is on again only once a new connection commands it
+    // (so a test waiting for dataOn after a reconnect waits for the new connection, not the old state).
+    this.stopData();
     const f = this.dataFrame(this.k++);
     for (const s of this.clients) s.end(f.subarray(0, f.length >> 1));
   }
 
   /** Drop every client connection. */
   dropClients(): void {
+    this.stopData();
     for (const s of this.clients) s.destroy();
   }
 
