@@ -73,7 +73,11 @@ interface CursorState {
   seq: number;
   /** Registered with fromStart (matters only while no database is open). */
   fromStart?: boolean;
-  /** Registered while no database was open: told where the file's cursor is once it opens. */
+  /**
+   * Told when the buffer moves this cursor back (the last registration's): the database opened only
+   * after the cursor was registered (attach, 'late'), or a prune that had moved it past undelivered
+   * rows failed to commit (undoDrops).
+   */
   onReset?: (seq: number) => void;
   dropped: number;
   /** Values last written to the cursors table (null: never written). */
@@ -373,6 +377,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       for (const [name, p] of provisional) {
         // Registered while no database was open: the forwarder was told rows up to p.seq were done.
         const c = this.cursors.get(name);
+        if (c && p.onReset) c.onReset = p.onReset;
         if (c && c.seq < this.last && p.onReset) {
           // It starts over from the file's cursor: told once the database is in use (below).
           resets.push([p.onReset, c.seq]);
@@ -386,7 +391,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
         } else if (!c) {
           const seq = p.fromStart && this.last >= this.first ? 0 : this.last;
           if (seq < this.last) this.pinned.add(name);
-          this.cursors.set(name, { seq, dropped: 0, savedSeq: null, savedDropped: 0 });
+          this.cursors.set(name, { seq, dropped: 0, savedSeq: null, savedDropped: 0, ...(p.onReset ? { onReset: p.onReset } : {}) });
         }
       }
       const steps = db.prepare(`SELECT seq, delta_ms AS deltaMs FROM clock_steps`).all() as ClockStep[];
@@ -710,11 +715,24 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
     }
   }
 
-  /** Undoes what a transaction that did not commit had booked in memory. */
+  /**
+   * Undoes what a transaction that did not commit had booked in memory. The prune that moved a cursor
+   * past rows it had not delivered did not happen: the cursor goes back to where it was, also when
+   * an ack moved it further meanwhile (a forwarder that discarded those rows as dropped acks past
+   * them without having sent them), and its forwarder is told, so that it sends them after all.
+   */
   private undoDrops(f: InFlight): void {
     for (const d of f.drops) {
-      if (d.c.seq === f.plan!.upTo) d.c.seq = d.was; // unless an ack moved it since
+      d.c.seq = d.was;
       d.c.dropped -= d.n;
+    }
+    for (const d of f.drops) {
+      if (this.cursors.get(d.name) !== d.c || !d.c.onReset) continue; // removed meanwhile, or nobody to tell
+      try {
+        d.c.onReset(d.was);
+      } catch (err) {
+        this.log.error({ err: describe(err).text }, 'buffer: a forwarder failed to take its cursor back');
+      }
     }
   }
 
@@ -1030,9 +1048,12 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
     this.open();
     checkName('registerCursor: forwarder', forwarder);
     const c = this.cursors.get(forwarder);
-    if (c) return c.seq;
+    if (c) {
+      if (onReset) c.onReset = onReset; // a restarted forwarder: tell the new one
+      return c.seq;
+    }
     const seq = fromStart ? 0 : this.last;
-    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart, ...(this.store ? {} : { onReset }) });
+    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart, ...(onReset ? { onReset } : {}) });
     this.removedCursors.delete(forwarder);
     return seq;
   }

@@ -50,6 +50,20 @@ interface Batch {
   backlogReadHi: number;
 }
 
+/** Add the seqs of `rows` (ascending) to `to`, one range per run of consecutive seqs. */
+function addRuns(to: SeqRanges, rows: readonly StoredMessage[]): void {
+  let lo = -1;
+  let hi = -1;
+  for (const r of rows) {
+    if (r.seq === hi + 1) hi = r.seq;
+    else {
+      if (lo >= 0) to.add(lo, hi);
+      lo = hi = r.seq;
+    }
+  }
+  if (lo >= 0) to.add(lo, hi);
+}
+
 const ROUTE_CACHE_MAX = 4096;
 /**
  * Some brokers refuse a publish by closing the connection (MQTT 3.1.1 §3.3.5 allows it). After a
@@ -81,6 +95,13 @@ export class ForwarderRunner {
 
   private readonly live: StoredMessage[] = [];
   private readonly backlog = new SeqRanges();
+  /**
+   * The rows the last `skipPruned` discarded (the buffer had moved the cursor past them for a prune).
+   * Only the last skip's: one prune transaction is in flight at a time, so when the cursor moves
+   * past held rows again, the prune before has committed. If the prune fails instead, the buffer
+   * moves the cursor back (`restartFrom`) and these rows go to the backlog: they are still there.
+   */
+  private readonly discarded = new SeqRanges();
   /** Highest seq this runner has accounted for (in live, in the backlog, sent, or skipped). */
   private seen = 0;
   /** Lowest seq of each batch being sent. */
@@ -270,18 +291,28 @@ export class ForwarderRunner {
   }
 
   /**
-   * The buffer's database opened only after this runner started (a full disk at start) and holds a
-   * cursor for it at `seq`: every row after it that is not already live goes to the backlog, sent in
-   * order like any backlog. Nothing was read before (there was no database), so nothing is in flight.
+   * The buffer moved this forwarder's cursor back to `seq`. Two cases:
+   * - A prune that had moved the cursor past rows not delivered yet failed to commit: those rows are
+   *   still in the buffer. The ones `skipPruned` discarded meanwhile go to the backlog (the others
+   *   are still held, in flight or delivered), and the cursor is acknowledged again from `seq` on.
+   * - The database opened only after this runner started (a full disk at start) and holds a cursor
+   *   for it at `seq`: every row after it that is not already live goes to the backlog, sent in
+   *   order like any backlog. Nothing was read before (there was no database), so nothing is in
+   *   flight.
    */
   private restartFrom(seq: number): void {
     if (this.stopping) return;
-    const last = Math.max(this.seen, this.buffer.lastSeq());
-    const hi = this.live.length ? this.live[0]!.seq - 1 : last;
     this.acked = Math.min(this.acked, seq);
-    if (hi > seq) this.backlog.add(seq + 1, hi);
-    this.seen = last;
-    this.log?.warn({ forwarder: this.id, from: seq + 1, to: hi }, `forwarder ${this.id}: the buffer opened late; sending the rows it held for this forwarder`);
+    for (const [lo, hi] of this.discarded.toArray()) if (hi > seq) this.backlog.add(Math.max(lo, seq + 1), hi);
+    this.discarded.clear();
+    const last = this.buffer.lastSeq();
+    if (last > this.seen) {
+      // Rows this runner never saw: the database opened late.
+      const hi = this.live.length ? this.live[0]!.seq - 1 : last;
+      if (hi > seq) this.backlog.add(Math.max(seq, this.seen) + 1, hi);
+      this.seen = last;
+      this.log?.warn({ forwarder: this.id, from: seq + 1, to: hi }, `forwarder ${this.id}: the buffer opened late; sending the rows it held for this forwarder`);
+    }
     this.wake?.();
   }
 
@@ -396,10 +427,15 @@ export class ForwarderRunner {
     }
     if (floor <= this.acked) return;
     this.acked = floor;
+    // A new prune: the one before committed (or was undone, which cleared the list).
+    this.discarded.clear();
     let n = 0;
     while (n < this.live.length && this.live[n]!.seq <= floor) n++;
-    if (n) this.live.splice(0, n);
-    for (let r = this.backlog.first(); r && r[0] <= floor; r = this.backlog.first()) this.backlog.consumeThrough(floor);
+    if (n) addRuns(this.discarded, this.live.splice(0, n));
+    for (let r = this.backlog.first(); r && r[0] <= floor; r = this.backlog.first()) {
+      this.discarded.add(r[0], Math.min(r[1], floor));
+      this.backlog.consumeThrough(floor);
+    }
   }
 
   private nextBatch(liveOnly: boolean): Batch | null {

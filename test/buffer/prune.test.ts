@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { HandClock, open, pruneSettled, rows, tempDir, until } from './harness.js';
+import { failPrunes, HandClock, open, pruneSettled, rows, tempDir, until } from './harness.js';
 
 const HOUR = 3_600_000;
 
@@ -126,6 +126,33 @@ t.test('maxAgeHours drops rows older than the limit, counted per forwarder', asy
   t.equal(buffer.stats().firstSeq, 4);
   t.equal(counters.get('buffer_dropped', { forwarder: 'c' }), 3);
   t.equal(buffer.cursor('c'), 3);
+});
+
+t.test('a prune that fails to commit moves the cursor back, past acks made meanwhile, and tells the forwarder', async (t) => {
+  const clock = new HandClock();
+  const dir = tempDir('prunefail');
+  const { buffer, counters } = open(dir, { maxAgeHours: 1, clock });
+  t.teardown(() => buffer.close());
+  const resets: number[] = [];
+  buffer.registerCursor('c', true, (seq) => resets.push(seq));
+  await buffer.append(rows(5));
+  clock.advance(0.6 * HOUR);
+  await buffer.append(rows(3));
+  const fault = failPrunes(dir);
+  t.teardown(() => fault.close());
+  clock.advance(0.5 * HOUR); // rows 1-5 are 66 min old, 6-8 36 min
+  await until(() => buffer.cursor('c') === 5, 'the prune planned: the cursor moved past rows 1-5');
+  buffer.ack('c', 8); // as a forwarder that set rows 1-5 aside as dropped and delivered 6-8 would
+  fault.release(); // the prune's DELETE now runs into the trigger
+  await until(() => resets.length > 0, 'the failed prune undone');
+  t.equal(resets[0], 0, 'the forwarder is told its cursor is back at 0');
+  t.ok(counters.total('buffer_write_errors') > 0, 'the failure is counted');
+  t.equal(counters.total('buffer_dropped'), 0, 'nothing counted as dropped: nothing was deleted');
+  t.equal(buffer.stats().firstSeq, 1, 'rows 1-5 are still there');
+  fault.heal();
+  await until(() => buffer.stats().firstSeq === 6, 'the next prune to go through');
+  t.equal(counters.get('buffer_dropped', { forwarder: 'c' }), 5, 'rows 1-5 counted as dropped once');
+  t.equal(buffer.cursor('c'), 5, 'the cursor just past them (the ack of 6-8 was undone with the prune)');
 });
 
 t.test('a forward step of the wall clock does not mass-delete: ages follow real time', async (t) => {
