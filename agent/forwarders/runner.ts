@@ -46,8 +46,6 @@ interface Batch {
   rows: StoredMessage[];
   live: StoredMessage[];
   backlog: StoredMessage[];
-  /** Highest seq read from the backlog for this batch (0 when none). */
-  backlogReadHi: number;
 }
 
 /** Add the seqs of `rows` (ascending) to `to`, one range per run of consecutive seqs. */
@@ -316,11 +314,13 @@ export class ForwarderRunner {
     this.wake?.();
   }
 
-  /** Move the oldest `n` live rows (all by default) to the backlog. */
+  /**
+   * Move the oldest `n` live rows (all by default) to the backlog: their seqs, by runs (the rows
+   * between them are not routed here, or were skipped and counted as of a refused topic).
+   */
   private demoteLive(n = this.live.length): void {
     if (n <= 0 || this.live.length === 0) return;
-    const moved = this.live.splice(0, n);
-    this.backlog.add(moved[0]!.seq, moved[moved.length - 1]!.seq);
+    addRuns(this.backlog, this.live.splice(0, n));
   }
 
   private async loop(): Promise<void> {
@@ -478,7 +478,7 @@ export class ForwarderRunner {
       if (backlogReadHi) this.advanceCursor();
       return null;
     }
-    return { rows: live.concat(backlog), live, backlog, backlogReadHi };
+    return { rows: live.concat(backlog), live, backlog };
   }
 
   private async send(batch: Batch): Promise<void> {
@@ -528,11 +528,14 @@ export class ForwarderRunner {
       this.probing = false;
       this.strikes = { seq: 0, n: 0 };
     }
-    // What was not acknowledged goes (back) to the backlog: re-sent in order after the backoff.
+    // What was not acknowledged goes (back) to the backlog: re-sent in order after the backoff. Only
+    // those rows, by runs of consecutive seqs: a range from the first to the last of them would also
+    // take in the rows between, refused (counted, and sent or skipped and counted again), delivered,
+    // in another batch in flight, or skipped as of a refused topic (counted again when re-read).
     const liveLeft = batch.live.filter((r) => !done.has(r.seq));
     const backlogLeft = batch.backlog.filter((r) => !done.has(r.seq));
-    if (liveLeft.length) this.backlog.add(liveLeft[0]!.seq, liveLeft[liveLeft.length - 1]!.seq);
-    if (backlogLeft.length) this.backlog.add(backlogLeft[0]!.seq, batch.backlogReadHi);
+    addRuns(this.backlog, liveLeft);
+    addRuns(this.backlog, backlogLeft);
     if (failure !== null && !this.forwarder.connected()) {
       this.linkUp = false;
       this.demoteLive();
