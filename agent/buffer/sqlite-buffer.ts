@@ -224,6 +224,12 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
 
   private readonly cursors = new Map<string, CursorState>();
   private readonly removedCursors = new Set<string>();
+  /**
+   * The lowest place of a cursor removed in this run (retainCursors): the rows above it were not
+   * delivered by that forwarder, so a forwarder registered `fromStart` after it (a renamed one)
+   * sends them (see oldestUndelivered).
+   */
+  private removedFloor = Number.POSITIVE_INFINITY;
   /** Forwarders registered before the database could be opened that have rows they never read: acks do not move them this run. */
   private readonly pinned = new Set<string>();
   /** The forwarders named by retainCursors while no database was open. */
@@ -369,11 +375,13 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       for (const [name, c] of saved) {
         if (this.retained && !this.retained.has(name)) {
           this.removedCursors.add(name);
+          this.removedFloor = Math.min(this.removedFloor, c.seq);
           continue;
         }
         this.cursors.set(name, { seq: c.seq, dropped: c.dropped, savedSeq: c.seq, savedDropped: c.dropped });
       }
       this.retained = null;
+      const oldest = this.oldestUndelivered(); // before the provisional cursors join
       for (const [name, p] of provisional) {
         // Registered while no database was open: the forwarder was told rows up to p.seq were done.
         const c = this.cursors.get(name);
@@ -389,7 +397,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
             'buffer: a forwarder started before the database could be opened; its undelivered rows are sent after the next restart',
           );
         } else if (!c) {
-          const seq = p.fromStart && this.last >= this.first ? 0 : this.last;
+          const seq = p.fromStart && this.last >= this.first ? oldest : this.last;
           if (seq < this.last) this.pinned.add(name);
           this.cursors.set(name, { seq, dropped: 0, savedSeq: null, savedDropped: 0, ...(p.onReset ? { onReset: p.onReset } : {}) });
         }
@@ -1052,10 +1060,23 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       if (onReset) c.onReset = onReset; // a restarted forwarder: tell the new one
       return c.seq;
     }
-    const seq = fromStart ? 0 : this.last;
+    const seq = fromStart ? this.oldestUndelivered() : this.last;
     this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart, ...(onReset ? { onReset } : {}) });
     this.removedCursors.delete(forwarder);
     return seq;
+  }
+
+  /**
+   * Where a cursor registered `fromStart` starts: below the oldest row some forwarder has not
+   * delivered, counting the forwarders removed in this run (a renamed forwarder's backlog). With no
+   * cursor at all, at 0: every row held. Rows every forwarder delivered, kept only for history
+   * (historyHours), are not sent again: history is for reading here, and a new cursor starts at the
+   * same place whether or not they are still kept.
+   */
+  private oldestUndelivered(): number {
+    let floor = this.removedFloor;
+    for (const c of this.cursors.values()) floor = Math.min(floor, c.seq);
+    return Number.isFinite(floor) ? floor : 0;
   }
 
   retainCursors(forwarders: readonly string[]): RemovedCursor[] {
@@ -1069,6 +1090,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       this.cursors.delete(name);
       this.pinned.delete(name);
       this.removedCursors.add(name); // deleting a row that was never written is harmless
+      this.removedFloor = Math.min(this.removedFloor, c.seq);
       removed.push({ forwarder: name, undelivered: undelivered(c.seq, this.first, this.last) });
     }
     if (!this.store) this.retained = keep; // applied to the file's cursors once it opens

@@ -128,6 +128,21 @@ t.test('maxAgeHours drops rows older than the limit, counted per forwarder', asy
   t.equal(buffer.cursor('c'), 3);
 });
 
+t.test('fromStart starts below the oldest row a forwarder has not delivered: rows kept only for history are not sent again', async (t) => {
+  const { buffer, counters } = open(tempDir('oldest-history'), { historyHours: 24 });
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('a');
+  await buffer.append(rows(10));
+  buffer.ack('a', 6);
+  await pruneSettled(counters, 'rows 1-6 delivered, kept for history');
+  t.equal(buffer.stats().firstSeq, 1, 'rows 1-6 are kept for history');
+  t.equal(buffer.registerCursor('b', true), 6, 'a new forwarder starts after what every forwarder delivered: it sends 7-10');
+  buffer.ack('b', 10);
+  t.same(buffer.retainCursors(['b']), [{ forwarder: 'a', undelivered: 4 }], 'a is removed (renamed to a2) with 4 rows undelivered');
+  t.equal(buffer.registerCursor('a2', true), 6, "its successor starts where a was: a's backlog is sent, not the history");
+  t.equal(buffer.stats().firstSeq, 1, 'the history is still there');
+});
+
 t.test('a prune that fails to commit moves the cursor back, past acks made meanwhile, and tells the forwarder', async (t) => {
   const clock = new HandClock();
   const dir = tempDir('prunefail');
