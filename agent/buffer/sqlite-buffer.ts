@@ -18,8 +18,9 @@
  *   `stats().writeError`, are logged once and counted; the next transaction is the retry. Appends
  *   are refused while the writer cannot keep its space reserve (writer-worker.ts).
  * - Space: with `maxBytes`, rows are pruned so that the database's used pages stay within the part
- *   of `maxBytes` left after the WAL, shared memory, reserve and seq floor (space.ts); transactions
- *   are capped in bytes so the WAL stays within its part.
+ *   of `maxBytes` left after the WAL, shared memory, reserve, seq floor and the file system's own
+ *   blocks (space.ts), a prune deleting at least what a transaction adds beyond the limit;
+ *   transactions are capped in bytes so the WAL stays within its part.
  * - The file deleted or replaced while open (the writer checks device + inode on every job): appends
  *   are refused and `writeError` is set at once; at the next tick the database, as the open
  *   connections still see it, is copied to a new file put in place of the old one, so nothing
@@ -613,6 +614,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       cursors,
       removedCursors: [...this.removedCursors],
       deleteUpTo: plan ? plan.upTo : null,
+      deleteBytes: plan ? plan.bytes : 0,
       ensureReserve: retry,
     };
     this.inFlight = { job, appends: batch, seen, plan, drops, behind };
@@ -639,19 +641,28 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       (limit > 0 && bytes > limit) ||
       (ageCutoff !== null && oldest < ageCutoff);
     if (!worth) return none;
-    const head = (store.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
-      ([seq, at, b]): HeadRow => ({ seq, at: at + correction(seq), bytes: b }),
-    );
-    const plan = planPrune(head, {
-      deliveredUpTo,
-      bytes,
-      maxBytes: limit,
-      ageCutoff,
-      historyCutoff,
-      maxPlanBytes: this.budget.pruneBytes,
-    });
-    const full = plan.rows === head.length && head.length === this.o.pruneBatchRows;
-    return { plan, behind: full || (plan.rows > 0 && plan.rows < head.length && plan.bytes >= this.budget.pruneBytes) };
+    const chunk = this.o.pruneBatchRows;
+    const readHead = (from: number): HeadRow[] =>
+      (store.st.head.all(from, chunk) as [number, number, number][]).map(([seq, at, b]): HeadRow => ({ seq, at: at + correction(seq), bytes: b }));
+    // Over the size limit, the transaction deletes at least what brings the kept bytes (its own
+    // inserts included) back within it, beyond pruneBytes and pruneBatchRows if need be: otherwise
+    // each transaction inserting more than one prune batch takes (a large append, 2000 small rows)
+    // would grow the file past maxBytes for as long as rows come that fast. Deleting from the head
+    // mostly frees whole pages, which costs the WAL little.
+    const over = limit > 0 ? bytes - limit : 0;
+    const limits = { deliveredUpTo, bytes, maxBytes: limit, ageCutoff, historyCutoff, maxPlanBytes: Math.max(this.budget.pruneBytes, over) };
+    let head = readHead(this.first);
+    let lastFull = head.length === chunk;
+    let plan = planPrune(head, limits);
+    while (over > 0 && lastFull && plan.rows === head.length && plan.bytes < over) {
+      const more = readHead(head[head.length - 1]!.seq + 1);
+      lastFull = more.length === chunk;
+      if (more.length === 0) break;
+      head = head.concat(more);
+      plan = planPrune(head, limits);
+    }
+    const full = plan.rows === head.length && lastFull;
+    return { plan, behind: full || (plan.rows > 0 && plan.rows < head.length && plan.bytes >= limits.maxPlanBytes) };
   }
 
   private writer(store: Store): Worker {

@@ -103,6 +103,40 @@ t.test('maxBytes bounds the disk space of all the buffer files while rows keep c
   t.equal(o.buffer.lastSeq(), 10_000);
 });
 
+t.test('a small maxBytes holds for the allocated blocks of every file, with appends larger than a prune batch and rows read back meanwhile', async (t) => {
+  // 300 000 bytes: a 64 KiB WAL whose prune batch (16 KiB) is smaller than one append (~45 KB); the
+  // rows are read back while each append commits, as a forwarder draining a backlog does, which
+  // keeps SQLite from restarting the WAL; and the database grows page by page in many extents.
+  const dir = tempDir('smallbound');
+  const maxBytes = 300_000;
+  const o = open(dir, { maxBytes });
+  t.teardown(() => o.buffer.close());
+  o.buffer.registerCursor('down', true); // never delivers: only the limit makes room
+  const payload = (k: number) => JSON.stringify({ ts: k, v: { a: { mag: 230 + k / 1000, ang: 0 } }, pad: 'x'.repeat(400) });
+  let worst = { total: 0, files: {} as Record<string, number> };
+  let k = 0;
+  // 60 appends of 100 rows (larger than a prune batch), then 600 of 5 rows (small transactions
+  // that leave the WAL to SQLite's own checkpoints, which the reads hold back).
+  for (let i = 0; i < 660; i++) {
+    let done = false;
+    const n = i < 60 ? 100 : 5;
+    const appended = o.buffer.append(Array.from({ length: n }, () => ({ topic: 'bal/processed/pmu1', payload: payload(k++) }))).finally(() => {
+      done = true;
+    });
+    while (!done) {
+      o.buffer.read(Math.max(0, o.buffer.stats().firstSeq - 1), 200);
+      await new Promise((r) => setImmediate(r));
+    }
+    await appended;
+    const use = diskUse(dir);
+    if (use.total > worst.total) worst = use;
+  }
+  t.comment(`largest disk use seen: ${worst.total} bytes ${JSON.stringify(worst.files)}`);
+  t.ok(o.counters.total('buffer_dropped') > 8_000, 'most of the 4 MB written was dropped to stay within the bound');
+  t.ok(worst.total <= maxBytes, `disk use ${worst.total} <= maxBytes ${maxBytes}`);
+  t.equal(o.buffer.lastSeq(), 9_000);
+});
+
 t.test('pruning a large backlog goes in small batches until done', async (t) => {
   const { buffer, counters } = open(tempDir('batches'), { pruneBatchRows: 100 });
   t.teardown(() => buffer.close());
