@@ -226,11 +226,11 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
   private readonly cursors = new Map<string, CursorState>();
   private readonly removedCursors = new Set<string>();
   /**
-   * The lowest place of a cursor removed in this run (retainCursors): the rows above it were not
-   * delivered by that forwarder, so a forwarder registered `fromStart` after it (a renamed one)
-   * sends them (see oldestUndelivered).
+   * Cursors removed in this run (retainCursors): where each was and the last seq then. The rows in
+   * between were not delivered by that forwarder, so a forwarder registered `fromStart` after it (a
+   * renamed one) sends them, while the buffer still holds them (see oldestUndelivered).
    */
-  private removedFloor = Number.POSITIVE_INFINITY;
+  private removedPlaces: { seq: number; last: number }[] = [];
   /** Forwarders registered before the database could be opened that have rows they never read: acks do not move them this run. */
   private readonly pinned = new Set<string>();
   /** The forwarders named by retainCursors while no database was open. */
@@ -376,7 +376,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       for (const [name, c] of saved) {
         if (this.retained && !this.retained.has(name)) {
           this.removedCursors.add(name);
-          this.removedFloor = Math.min(this.removedFloor, c.seq);
+          if (c.seq < this.last) this.removedPlaces.push({ seq: c.seq, last: this.last });
           continue;
         }
         this.cursors.set(name, { seq: c.seq, dropped: c.dropped, savedSeq: c.seq, savedDropped: c.dropped });
@@ -1079,13 +1079,17 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
 
   /**
    * Where a cursor registered `fromStart` starts: below the oldest row some forwarder has not
-   * delivered, counting the forwarders removed in this run (a renamed forwarder's backlog). With no
+   * delivered, counting the forwarders removed in this run while the rows they left are still held
+   * (a renamed forwarder's backlog; the rows committed after its removal come with it). With no
    * cursor at all, at 0: every row held. Rows every forwarder delivered, kept only for history
    * (historyHours), are not sent again: history is for reading here, and a new cursor starts at the
    * same place whether or not they are still kept.
    */
   private oldestUndelivered(): number {
-    let floor = this.removedFloor;
+    // A removed cursor's rows that are all pruned by now no longer count.
+    this.removedPlaces = this.removedPlaces.filter((r) => r.last >= this.first);
+    let floor = Number.POSITIVE_INFINITY;
+    for (const r of this.removedPlaces) floor = Math.min(floor, r.seq);
     for (const c of this.cursors.values()) floor = Math.min(floor, c.seq);
     return Number.isFinite(floor) ? floor : 0;
   }
@@ -1101,7 +1105,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       this.cursors.delete(name);
       this.pinned.delete(name);
       this.removedCursors.add(name); // deleting a row that was never written is harmless
-      this.removedFloor = Math.min(this.removedFloor, c.seq);
+      if (c.seq < this.last) this.removedPlaces.push({ seq: c.seq, last: this.last });
       removed.push({ forwarder: name, undelivered: undelivered(c.seq, this.first, this.last) });
     }
     if (!this.store) this.retained = keep; // applied to the file's cursors once it opens

@@ -163,7 +163,8 @@ t.test('maxAgeHours drops rows older than the limit, counted per forwarder', asy
 });
 
 t.test('fromStart starts below the oldest row a forwarder has not delivered: rows kept only for history are not sent again', async (t) => {
-  const { buffer, counters } = open(tempDir('oldest-history'), { historyHours: 24 });
+  const clock = new HandClock();
+  const { buffer, counters } = open(tempDir('oldest-history'), { historyHours: 24, clock });
   t.teardown(() => buffer.close());
   buffer.registerCursor('a');
   await buffer.append(rows(10));
@@ -175,6 +176,13 @@ t.test('fromStart starts below the oldest row a forwarder has not delivered: row
   t.same(buffer.retainCursors(['b']), [{ forwarder: 'a', undelivered: 4 }], 'a is removed (renamed to a2) with 4 rows undelivered');
   t.equal(buffer.registerCursor('a2', true), 6, "its successor starts where a was: a's backlog is sent, not the history");
   t.equal(buffer.stats().firstSeq, 1, 'the history is still there');
+  buffer.ack('a2', 10);
+  await buffer.append(rows(2));
+  buffer.ack('a2', 12);
+  buffer.ack('b', 12);
+  clock.advance(25 * HOUR);
+  await until(() => buffer.stats().rows === 0, 'every row delivered and out of the history window');
+  t.equal(buffer.registerCursor('c', true), 12, 'once the rows a left are gone, its old place no longer counts');
 });
 
 t.test('a prune that fails to commit moves the cursor back, past acks made meanwhile, and tells the forwarder', async (t) => {
