@@ -264,22 +264,18 @@ export class ForwarderRunner {
 
   private onCommit(rows: readonly StoredMessage[]): void {
     let added = false;
-    let skipped = 0;
     for (const row of rows) {
       if (row.seq <= this.seen) continue;
       this.seen = row.seq;
       // Rows committed while the link is down are live too: the newest `liveMax` go first once it is
       // back (older ones move to the backlog below), so fresh data never waits for a whole drain.
+      // Rows of a refused topic too: nextBatch skips and counts them, once (so the live queue holds
+      // every routed row after its first, and the seqs between its rows are rows not routed here).
       const to = this.route(row.topic);
       if (to === null) continue;
-      if (this.refusedTopics.has(to)) {
-        skipped++;
-        continue;
-      }
       this.live.push(to === row.topic ? row : { ...row, topic: to });
       added = true;
     }
-    this.countSkipped(skipped);
     if (this.live.length > this.liveMax) {
       // Upstream slower than the input: the oldest live rows go back to the backlog (the buffer has them).
       this.demoteLive(this.live.length - this.liveMax / 2);
@@ -315,12 +311,14 @@ export class ForwarderRunner {
   }
 
   /**
-   * Move the oldest `n` live rows (all by default) to the backlog: their seqs, by runs (the rows
-   * between them are not routed here, or were skipped and counted as of a refused topic).
+   * Move the oldest `n` live rows (all by default) to the backlog, as one range: the rows between
+   * them are not routed here (onCommit keeps every routed row, refused topics included), so reading
+   * them back skips them without counting anything twice.
    */
   private demoteLive(n = this.live.length): void {
     if (n <= 0 || this.live.length === 0) return;
-    addRuns(this.backlog, this.live.splice(0, n));
+    const moved = this.live.splice(0, n);
+    this.backlog.add(moved[0]!.seq, moved[moved.length - 1]!.seq);
   }
 
   private async loop(): Promise<void> {
@@ -442,21 +440,28 @@ export class ForwarderRunner {
     this.skipPruned();
     // Probing (after the link dropped during a send): one row at a time, oldest first.
     const size = this.probing ? 1 : this.opts.batchSize;
-    let live = this.live.splice(0, this.probing && !this.backlog.empty ? 0 : Math.min(this.live.length, size));
+    const want = this.probing && !this.backlog.empty ? 0 : size;
+    // Up to `want` live rows from the head; rows of a refused topic on the way are skipped and counted.
+    const live: StoredMessage[] = [];
     let skipped = 0;
-    if (this.refusedTopics.size) {
-      const n = live.length;
-      live = live.filter((r) => !this.refusedTopics.has(r.topic));
-      skipped += n - live.length;
+    let taken = 0;
+    while (taken < this.live.length && live.length < want) {
+      const r = this.live[taken++]!;
+      if (this.refusedTopics.size && this.refusedTopics.has(r.topic)) skipped++;
+      else live.push(r);
     }
+    if (taken) this.live.splice(0, taken);
     const backlog: StoredMessage[] = [];
     let backlogReadHi = 0;
     let room = liveOnly ? 0 : Math.min(size - live.length, this.limiter.available());
-    // A few reads at most per batch: a long run of rows not routed to us is skipped in steps.
-    for (let reads = 0; room > 0 && reads < 8; reads++) {
+    // A bounded scan per batch: a long run of rows not routed to us is skipped in steps (8 reads of
+    // `room` rows), and many small ranges (the rows a failed send put back) take a read each.
+    let scanned = 0;
+    for (let reads = 0; room > 0 && reads < size + 8 && scanned < 8 * size; reads++) {
       const range = this.backlog.first();
       if (!range) break;
       const rows = this.buffer.read(range[0] - 1, room, range[1]);
+      scanned += Math.max(1, rows.length);
       if (rows.length < room) this.backlog.consumeThrough(range[1]);
       else this.backlog.consumeThrough(rows[rows.length - 1]!.seq);
       if (rows.length) backlogReadHi = Math.max(backlogReadHi, rows[rows.length - 1]!.seq);
@@ -475,7 +480,7 @@ export class ForwarderRunner {
     this.countSkipped(skipped);
     this.limiter.take(backlog.length);
     if (live.length === 0 && backlog.length === 0) {
-      if (backlogReadHi) this.advanceCursor();
+      if (backlogReadHi || skipped) this.advanceCursor();
       return null;
     }
     return { rows: live.concat(backlog), live, backlog };
@@ -529,9 +534,10 @@ export class ForwarderRunner {
       this.strikes = { seq: 0, n: 0 };
     }
     // What was not acknowledged goes (back) to the backlog: re-sent in order after the backoff. Only
-    // those rows, by runs of consecutive seqs: a range from the first to the last of them would also
-    // take in the rows between, refused (counted, and sent or skipped and counted again), delivered,
-    // in another batch in flight, or skipped as of a refused topic (counted again when re-read).
+    // those rows, by runs of consecutive seqs (at most one range per row of the batch): a range from
+    // the first to the last of them would also take in the rows between, refused (counted, and sent
+    // or skipped and counted again), delivered, in another batch in flight, or skipped as of a
+    // refused topic (counted again when read back).
     const liveLeft = batch.live.filter((r) => !done.has(r.seq));
     const backlogLeft = batch.backlog.filter((r) => !done.has(r.seq));
     addRuns(this.backlog, liveLeft);
