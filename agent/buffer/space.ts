@@ -16,8 +16,26 @@ export const SEQ_FILE_BYTES = 8 * KiB;
 export const BASE_PAGES = 8;
 /** The pages a database uses (`usedPages` of payloadLimit): what the writer reports after each commit, and the main thread asks before any. */
 export const USED_PAGES_SQL = `SELECT page_count - freelist_count FROM pragma_page_count, pragma_freelist_count`;
-/** The smallest data part: a few pages of rows. */
+/** The smallest database part, file-system allowance included (see fsBlocks): a few pages of rows. */
 const MIN_DATA_BYTES = 64 * KiB;
+/** Extents one ext4 index block holds; the inode itself holds 4. */
+const EXTENTS_PER_BLOCK = 340;
+
+/**
+ * Blocks the file system may take for its own bookkeeping of a file of `blocks` data blocks, on
+ * top of them (`du` counts them, `ls -l` does not): on ext4, a file in more than 4 pieces (extents)
+ * needs an index block per 340 extents, and an index of more than 4 blocks one more level. A file
+ * written piece by piece over months, as the database and the WAL are, can have as many extents as
+ * blocks: measured, a 23-page database in 5 extents took 24 blocks.
+ */
+export function fsBlocks(blocks: number): number {
+  let extra = 0;
+  for (let n = blocks; n > 4; ) {
+    n = Math.ceil(n / EXTENTS_PER_BLOCK);
+    extra += n;
+  }
+  return extra;
+}
 
 export interface SpaceBudget {
   /** The configured bound (0: no bound on the data; the WAL, shm and reserve are bounded anyway). */
@@ -34,7 +52,12 @@ export interface SpaceBudget {
   reserveBytes: number;
   /** Free space (beyond the reserve) needed before the reserve is re-created after the disk filled. */
   freeMarginBytes: number;
-  /** What is left for buffer.db itself (Infinity when maxBytes is 0). */
+  /** The WAL, shared memory, reserve and seq file parts together. */
+  overheadBytes: number;
+  /**
+   * What is left for buffer.db itself, in whole pages, less the file system's blocks for the
+   * database and the WAL (`fsBlocks`) (Infinity when maxBytes is 0).
+   */
   dataBytes: number;
 }
 
@@ -50,6 +73,14 @@ function split(maxBytes: number, fsBytes = 0): Omit<SpaceBudget, 'maxBytes'> {
   const walBytes = toPages(clamp(Math.floor(scale / 8), 64 * KiB, 4 * MiB));
   const reserveBytes = walBytes / 2 + 64 * KiB;
   const overhead = walBytes + SHM_BYTES + reserveBytes + SEQ_FILE_BYTES;
+  // The database part: whole pages (the file grows by pages), less the blocks the file system may
+  // need to keep track of the database and the WAL (both grow piece by piece; the shared memory, the
+  // reserve and the seq file are written whole, at once).
+  let dataBytes = Number.POSITIVE_INFINITY;
+  if (maxBytes > 0) {
+    const part = toPages(Math.max(0, maxBytes - overhead));
+    dataBytes = part - (fsBlocks(part / PAGE_BYTES) + fsBlocks(walBytes / PAGE_BYTES)) * PAGE_BYTES;
+  }
   return {
     walBytes,
     checkpointAtBytes: walBytes / 4,
@@ -57,15 +88,13 @@ function split(maxBytes: number, fsBytes = 0): Omit<SpaceBudget, 'maxBytes'> {
     pruneBytes: walBytes / 4,
     reserveBytes,
     freeMarginBytes: walBytes + SHM_BYTES,
-    dataBytes: maxBytes > 0 ? maxBytes - overhead : Number.POSITIVE_INFINITY,
+    overheadBytes: overhead,
+    dataBytes,
   };
 }
 
 /** The smallest `maxBytes` (other than 0) that leaves room for some rows. */
-export const MIN_MAX_BYTES = (() => {
-  const s = split(1); // the overhead at its floor
-  return 1 - s.dataBytes + MIN_DATA_BYTES;
-})();
+export const MIN_MAX_BYTES = split(1).overheadBytes + MIN_DATA_BYTES; // the overhead at its floor
 
 /** `fsBytes`: size of the filesystem holding the buffer (0 when unknown), used when maxBytes is 0. */
 export function spaceBudget(maxBytes: number, fsBytes = 0): SpaceBudget {

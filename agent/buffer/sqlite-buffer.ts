@@ -18,8 +18,9 @@
  *   `stats().writeError`, are logged once and counted; the next transaction is the retry. Appends
  *   are refused while the writer cannot keep its space reserve (writer-worker.ts).
  * - Space: with `maxBytes`, rows are pruned so that the database's used pages stay within the part
- *   of `maxBytes` left after the WAL, shared memory, reserve and seq floor (space.ts); transactions
- *   are capped in bytes so the WAL stays within its part.
+ *   of `maxBytes` left after the WAL, shared memory, reserve, seq floor and the file system's own
+ *   blocks (space.ts), a prune deleting at least what a transaction adds beyond the limit;
+ *   transactions are capped in bytes so the WAL stays within its part.
  * - The file deleted or replaced while open (the writer checks device + inode on every job): appends
  *   are refused and `writeError` is set at once; at the next tick the database, as the open
  *   connections still see it, is copied to a new file put in place of the old one, so nothing
@@ -73,7 +74,11 @@ interface CursorState {
   seq: number;
   /** Registered with fromStart (matters only while no database is open). */
   fromStart?: boolean;
-  /** Registered while no database was open: told where the file's cursor is once it opens. */
+  /**
+   * Told when the buffer moves this cursor back (the last registration's): the database opened only
+   * after the cursor was registered (attach, 'late'), or a prune that had moved it past undelivered
+   * rows failed to commit (undoDrops).
+   */
   onReset?: (seq: number) => void;
   dropped: number;
   /** Values last written to the cursors table (null: never written). */
@@ -220,6 +225,12 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
 
   private readonly cursors = new Map<string, CursorState>();
   private readonly removedCursors = new Set<string>();
+  /**
+   * Cursors removed in this run (retainCursors): where each was and the last seq then. The rows in
+   * between were not delivered by that forwarder, so a forwarder registered `fromStart` after it (a
+   * renamed one) sends them, while the buffer still holds them (see oldestUndelivered).
+   */
+  private removedPlaces: { seq: number; last: number }[] = [];
   /** Forwarders registered before the database could be opened that have rows they never read: acks do not move them this run. */
   private readonly pinned = new Set<string>();
   /** The forwarders named by retainCursors while no database was open. */
@@ -365,14 +376,17 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       for (const [name, c] of saved) {
         if (this.retained && !this.retained.has(name)) {
           this.removedCursors.add(name);
+          if (c.seq < this.last) this.removedPlaces.push({ seq: c.seq, last: this.last });
           continue;
         }
         this.cursors.set(name, { seq: c.seq, dropped: c.dropped, savedSeq: c.seq, savedDropped: c.dropped });
       }
       this.retained = null;
+      const oldest = this.oldestUndelivered(); // before the provisional cursors join
       for (const [name, p] of provisional) {
         // Registered while no database was open: the forwarder was told rows up to p.seq were done.
         const c = this.cursors.get(name);
+        if (c && p.onReset) c.onReset = p.onReset;
         if (c && c.seq < this.last && p.onReset) {
           // It starts over from the file's cursor: told once the database is in use (below).
           resets.push([p.onReset, c.seq]);
@@ -384,9 +398,9 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
             'buffer: a forwarder started before the database could be opened; its undelivered rows are sent after the next restart',
           );
         } else if (!c) {
-          const seq = p.fromStart && this.last >= this.first ? 0 : this.last;
+          const seq = p.fromStart && this.last >= this.first ? oldest : this.last;
           if (seq < this.last) this.pinned.add(name);
-          this.cursors.set(name, { seq, dropped: 0, savedSeq: null, savedDropped: 0 });
+          this.cursors.set(name, { seq, dropped: 0, savedSeq: null, savedDropped: 0, ...(p.onReset ? { onReset: p.onReset } : {}) });
         }
       }
       const steps = db.prepare(`SELECT seq, delta_ms AS deltaMs FROM clock_steps`).all() as ClockStep[];
@@ -600,6 +614,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       cursors,
       removedCursors: [...this.removedCursors],
       deleteUpTo: plan ? plan.upTo : null,
+      deleteBytes: plan ? plan.bytes : 0,
       ensureReserve: retry,
     };
     this.inFlight = { job, appends: batch, seen, plan, drops, behind };
@@ -626,19 +641,28 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       (limit > 0 && bytes > limit) ||
       (ageCutoff !== null && oldest < ageCutoff);
     if (!worth) return none;
-    const head = (store.st.head.all(this.first, this.o.pruneBatchRows) as [number, number, number][]).map(
-      ([seq, at, b]): HeadRow => ({ seq, at: at + correction(seq), bytes: b }),
-    );
-    const plan = planPrune(head, {
-      deliveredUpTo,
-      bytes,
-      maxBytes: limit,
-      ageCutoff,
-      historyCutoff,
-      maxPlanBytes: this.budget.pruneBytes,
-    });
-    const full = plan.rows === head.length && head.length === this.o.pruneBatchRows;
-    return { plan, behind: full || (plan.rows > 0 && plan.rows < head.length && plan.bytes >= this.budget.pruneBytes) };
+    const chunk = this.o.pruneBatchRows;
+    const readHead = (from: number): HeadRow[] =>
+      (store.st.head.all(from, chunk) as [number, number, number][]).map(([seq, at, b]): HeadRow => ({ seq, at: at + correction(seq), bytes: b }));
+    // Over the size limit, the transaction deletes at least what brings the kept bytes (its own
+    // inserts included) back within it, beyond pruneBytes and pruneBatchRows if need be: otherwise
+    // each transaction inserting more than one prune batch takes (a large append, 2000 small rows)
+    // would grow the file past maxBytes for as long as rows come that fast. Deleting from the head
+    // mostly frees whole pages, which costs the WAL little.
+    const over = limit > 0 ? bytes - limit : 0;
+    const limits = { deliveredUpTo, bytes, maxBytes: limit, ageCutoff, historyCutoff, maxPlanBytes: Math.max(this.budget.pruneBytes, over) };
+    let head = readHead(this.first);
+    let lastFull = head.length === chunk;
+    let plan = planPrune(head, limits);
+    while (over > 0 && lastFull && plan.rows === head.length && plan.bytes < over) {
+      const more = readHead(head[head.length - 1]!.seq + 1);
+      lastFull = more.length === chunk;
+      if (more.length === 0) break;
+      head = head.concat(more);
+      plan = planPrune(head, limits);
+    }
+    const full = plan.rows === head.length && lastFull;
+    return { plan, behind: full || (plan.rows > 0 && plan.rows < head.length && plan.bytes >= limits.maxPlanBytes) };
   }
 
   private writer(store: Store): Worker {
@@ -710,11 +734,24 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
     }
   }
 
-  /** Undoes what a transaction that did not commit had booked in memory. */
+  /**
+   * Undoes what a transaction that did not commit had booked in memory. The prune that moved a cursor
+   * past rows it had not delivered did not happen: the cursor goes back to where it was, also when
+   * an ack moved it further meanwhile (a forwarder that discarded those rows as dropped acks past
+   * them without having sent them), and its forwarder is told, so that it sends them after all.
+   */
   private undoDrops(f: InFlight): void {
     for (const d of f.drops) {
-      if (d.c.seq === f.plan!.upTo) d.c.seq = d.was; // unless an ack moved it since
+      d.c.seq = d.was;
       d.c.dropped -= d.n;
+    }
+    for (const d of f.drops) {
+      if (this.cursors.get(d.name) !== d.c || !d.c.onReset) continue; // removed meanwhile, or nobody to tell
+      try {
+        d.c.onReset(d.was);
+      } catch (err) {
+        this.log.error({ err: describe(err).text }, 'buffer: a forwarder failed to take its cursor back');
+      }
     }
   }
 
@@ -1030,11 +1067,31 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
     this.open();
     checkName('registerCursor: forwarder', forwarder);
     const c = this.cursors.get(forwarder);
-    if (c) return c.seq;
-    const seq = fromStart ? 0 : this.last;
-    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart, ...(this.store ? {} : { onReset }) });
+    if (c) {
+      if (onReset) c.onReset = onReset; // a restarted forwarder: tell the new one
+      return c.seq;
+    }
+    const seq = fromStart ? this.oldestUndelivered() : this.last;
+    this.cursors.set(forwarder, { seq, dropped: 0, savedSeq: null, savedDropped: 0, fromStart, ...(onReset ? { onReset } : {}) });
     this.removedCursors.delete(forwarder);
     return seq;
+  }
+
+  /**
+   * Where a cursor registered `fromStart` starts: below the oldest row some forwarder has not
+   * delivered, counting the forwarders removed in this run while the rows they left are still held
+   * (a renamed forwarder's backlog; the rows committed after its removal come with it). With no
+   * cursor at all, at 0: every row held. Rows every forwarder delivered, kept only for history
+   * (historyHours), are not sent again: history is for reading here, and a new cursor starts at the
+   * same place whether or not they are still kept.
+   */
+  private oldestUndelivered(): number {
+    // A removed cursor's rows that are all pruned by now no longer count.
+    this.removedPlaces = this.removedPlaces.filter((r) => r.last >= this.first);
+    let floor = Number.POSITIVE_INFINITY;
+    for (const r of this.removedPlaces) floor = Math.min(floor, r.seq);
+    for (const c of this.cursors.values()) floor = Math.min(floor, c.seq);
+    return Number.isFinite(floor) ? floor : 0;
   }
 
   retainCursors(forwarders: readonly string[]): RemovedCursor[] {
@@ -1048,6 +1105,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       this.cursors.delete(name);
       this.pinned.delete(name);
       this.removedCursors.add(name); // deleting a row that was never written is harmless
+      if (c.seq < this.last) this.removedPlaces.push({ seq: c.seq, last: this.last });
       removed.push({ forwarder: name, undelivered: undelivered(c.seq, this.first, this.last) });
     }
     if (!this.store) this.retained = keep; // applied to the file's cursors once it opens

@@ -15,6 +15,8 @@ export interface WriteJob {
   removedCursors: string[];
   /** Delete rows with seq <= this (null: no pruning in this job). Runs before the inserts. */
   deleteUpTo: number | null;
+  /** Stored bytes of the rows that delete removes (0: none); for the WAL estimate. */
+  deleteBytes: number;
   /** Try to (re-)create the space reserve if it is missing, even without rows (a retry while degraded). */
   ensureReserve: boolean;
 }

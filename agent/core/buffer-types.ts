@@ -50,9 +50,12 @@ export interface MessageBuffer {
   read(after: number, limit: number, upTo?: number): StoredMessage[];
   /**
    * Make sure a cursor exists for the forwarder (new cursors start at the current last seq, or 0 when
-   * `fromStart`). `onReset` is called, once, if the database opens only later (a full disk at start)
-   * and holds a cursor for this forwarder behind what was returned: the forwarder then starts over
-   * from that seq. Without `onReset` such a cursor keeps its place until the next run.
+   * `fromStart`). `onReset(seq)` (the last registration's) is called when the buffer moves the cursor
+   * back to `seq`: the database opens only later (a full disk at start) and holds a cursor for this
+   * forwarder behind what was returned; or a prune that had moved the cursor past rows the forwarder
+   * had not delivered failed to commit, so those rows are still there. The forwarder then sends the
+   * rows after `seq` it does not hold. Without `onReset` a cursor registered before the database
+   * opened keeps its place until the next run.
    */
   registerCursor(forwarder: string, fromStart?: boolean, onReset?: (seq: number) => void): number;
   /**
@@ -61,7 +64,10 @@ export interface MessageBuffer {
    */
   retainCursors(forwarders: readonly string[]): RemovedCursor[];
   cursor(forwarder: string): number;
-  /** Advance a forwarder's cursor (never moves back). Persisted with the next commit. */
+  /**
+   * Advance a forwarder's cursor (never moves back, except through `onReset`, see registerCursor).
+   * Persisted with the next commit.
+   */
   ack(forwarder: string, seq: number): void;
   lastSeq(): number;
   stats(): BufferStats;

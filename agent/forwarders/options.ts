@@ -25,7 +25,8 @@ export interface RunnerOptions {
   refusedTopicHoldS: number;
   /**
    * Where a forwarder whose buffer cursor does not exist yet starts: `latest` (rows committed from
-   * now on) or `oldest` (every row the buffer still holds). An existing cursor keeps its place.
+   * now on) or `oldest` (the rows the buffer still holds that some forwarder, or one removed in this
+   * run, has not delivered; every row when there is no other cursor). An existing cursor keeps its place.
    */
   startFrom: StartFrom;
 }
@@ -61,7 +62,7 @@ export function runnerSchema(defaults: Partial<RunnerOptions> = {}): Record<stri
       default: d.refusedTopicHoldS,
     },
     startFrom: {
-      doc: 'Where a forwarder new to the buffer (first start, a new or renamed id) starts: latest (rows committed from now on) or oldest (every row the buffer still holds, history rows included); a forwarder that already has a cursor resumes from it',
+      doc: 'Where a forwarder new to the buffer (first start, a new or renamed id) starts: latest (rows committed from now on) or oldest (also the rows the buffer holds that were not delivered: buffered while no forwarder was configured, or left by a renamed forwarder; not the rows every forwarder delivered, kept only for history); a forwarder that already has a cursor resumes from it',
       format: oneOf('latest', 'oldest'),
       default: d.startFrom,
     },

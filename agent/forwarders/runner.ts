@@ -46,8 +46,20 @@ interface Batch {
   rows: StoredMessage[];
   live: StoredMessage[];
   backlog: StoredMessage[];
-  /** Highest seq read from the backlog for this batch (0 when none). */
-  backlogReadHi: number;
+}
+
+/** Add the seqs of `rows` (ascending) to `to`, one range per run of consecutive seqs. */
+function addRuns(to: SeqRanges, rows: readonly StoredMessage[]): void {
+  let lo = -1;
+  let hi = -1;
+  for (const r of rows) {
+    if (r.seq === hi + 1) hi = r.seq;
+    else {
+      if (lo >= 0) to.add(lo, hi);
+      lo = hi = r.seq;
+    }
+  }
+  if (lo >= 0) to.add(lo, hi);
 }
 
 const ROUTE_CACHE_MAX = 4096;
@@ -81,6 +93,13 @@ export class ForwarderRunner {
 
   private readonly live: StoredMessage[] = [];
   private readonly backlog = new SeqRanges();
+  /**
+   * The rows the last `skipPruned` discarded (the buffer had moved the cursor past them for a prune).
+   * Only the last skip's: one prune transaction is in flight at a time, so when the cursor moves
+   * past held rows again, the prune before has committed. If the prune fails instead, the buffer
+   * moves the cursor back (`restartFrom`) and these rows go to the backlog: they are still there.
+   */
+  private readonly discarded = new SeqRanges();
   /** Highest seq this runner has accounted for (in live, in the backlog, sent, or skipped). */
   private seen = 0;
   /** Lowest seq of each batch being sent. */
@@ -245,22 +264,18 @@ export class ForwarderRunner {
 
   private onCommit(rows: readonly StoredMessage[]): void {
     let added = false;
-    let skipped = 0;
     for (const row of rows) {
       if (row.seq <= this.seen) continue;
       this.seen = row.seq;
       // Rows committed while the link is down are live too: the newest `liveMax` go first once it is
       // back (older ones move to the backlog below), so fresh data never waits for a whole drain.
+      // Rows of a refused topic too: nextBatch skips and counts them, once (so the live queue holds
+      // every routed row after its first, and the seqs between its rows are rows not routed here).
       const to = this.route(row.topic);
       if (to === null) continue;
-      if (this.refusedTopics.has(to)) {
-        skipped++;
-        continue;
-      }
       this.live.push(to === row.topic ? row : { ...row, topic: to });
       added = true;
     }
-    this.countSkipped(skipped);
     if (this.live.length > this.liveMax) {
       // Upstream slower than the input: the oldest live rows go back to the backlog (the buffer has them).
       this.demoteLive(this.live.length - this.liveMax / 2);
@@ -270,22 +285,36 @@ export class ForwarderRunner {
   }
 
   /**
-   * The buffer's database opened only after this runner started (a full disk at start) and holds a
-   * cursor for it at `seq`: every row after it that is not already live goes to the backlog, sent in
-   * order like any backlog. Nothing was read before (there was no database), so nothing is in flight.
+   * The buffer moved this forwarder's cursor back to `seq`. Two cases:
+   * - A prune that had moved the cursor past rows not delivered yet failed to commit: those rows are
+   *   still in the buffer. The ones `skipPruned` discarded meanwhile go to the backlog (the others
+   *   are still held, in flight or delivered), and the cursor is acknowledged again from `seq` on.
+   * - The database opened only after this runner started (a full disk at start) and holds a cursor
+   *   for it at `seq`: every row after it that is not already live goes to the backlog, sent in
+   *   order like any backlog. Nothing was read before (there was no database), so nothing is in
+   *   flight.
    */
   private restartFrom(seq: number): void {
     if (this.stopping) return;
-    const last = Math.max(this.seen, this.buffer.lastSeq());
-    const hi = this.live.length ? this.live[0]!.seq - 1 : last;
     this.acked = Math.min(this.acked, seq);
-    if (hi > seq) this.backlog.add(seq + 1, hi);
-    this.seen = last;
-    this.log?.warn({ forwarder: this.id, from: seq + 1, to: hi }, `forwarder ${this.id}: the buffer opened late; sending the rows it held for this forwarder`);
+    for (const [lo, hi] of this.discarded.toArray()) if (hi > seq) this.backlog.add(Math.max(lo, seq + 1), hi);
+    this.discarded.clear();
+    const last = this.buffer.lastSeq();
+    if (last > this.seen) {
+      // Rows this runner never saw: the database opened late.
+      const hi = this.live.length ? this.live[0]!.seq - 1 : last;
+      if (hi > seq) this.backlog.add(Math.max(seq, this.seen) + 1, hi);
+      this.seen = last;
+      this.log?.warn({ forwarder: this.id, from: seq + 1, to: hi }, `forwarder ${this.id}: the buffer opened late; sending the rows it held for this forwarder`);
+    }
     this.wake?.();
   }
 
-  /** Move the oldest `n` live rows (all by default) to the backlog. */
+  /**
+   * Move the oldest `n` live rows (all by default) to the backlog, as one range: the rows between
+   * them are not routed here (onCommit keeps every routed row, refused topics included), so reading
+   * them back skips them without counting anything twice.
+   */
   private demoteLive(n = this.live.length): void {
     if (n <= 0 || this.live.length === 0) return;
     const moved = this.live.splice(0, n);
@@ -396,31 +425,43 @@ export class ForwarderRunner {
     }
     if (floor <= this.acked) return;
     this.acked = floor;
+    // A new prune: the one before committed (or was undone, which cleared the list).
+    this.discarded.clear();
     let n = 0;
     while (n < this.live.length && this.live[n]!.seq <= floor) n++;
-    if (n) this.live.splice(0, n);
-    for (let r = this.backlog.first(); r && r[0] <= floor; r = this.backlog.first()) this.backlog.consumeThrough(floor);
+    if (n) addRuns(this.discarded, this.live.splice(0, n));
+    for (let r = this.backlog.first(); r && r[0] <= floor; r = this.backlog.first()) {
+      this.discarded.add(r[0], Math.min(r[1], floor));
+      this.backlog.consumeThrough(floor);
+    }
   }
 
   private nextBatch(liveOnly: boolean): Batch | null {
     this.skipPruned();
     // Probing (after the link dropped during a send): one row at a time, oldest first.
     const size = this.probing ? 1 : this.opts.batchSize;
-    let live = this.live.splice(0, this.probing && !this.backlog.empty ? 0 : Math.min(this.live.length, size));
+    const want = this.probing && !this.backlog.empty ? 0 : size;
+    // Up to `want` live rows from the head; rows of a refused topic on the way are skipped and counted.
+    const live: StoredMessage[] = [];
     let skipped = 0;
-    if (this.refusedTopics.size) {
-      const n = live.length;
-      live = live.filter((r) => !this.refusedTopics.has(r.topic));
-      skipped += n - live.length;
+    let taken = 0;
+    while (taken < this.live.length && live.length < want) {
+      const r = this.live[taken++]!;
+      if (this.refusedTopics.size && this.refusedTopics.has(r.topic)) skipped++;
+      else live.push(r);
     }
+    if (taken) this.live.splice(0, taken);
     const backlog: StoredMessage[] = [];
     let backlogReadHi = 0;
     let room = liveOnly ? 0 : Math.min(size - live.length, this.limiter.available());
-    // A few reads at most per batch: a long run of rows not routed to us is skipped in steps.
-    for (let reads = 0; room > 0 && reads < 8; reads++) {
+    // A bounded scan per batch: a long run of rows not routed to us is skipped in steps (8 reads of
+    // `room` rows), and many small ranges (the rows a failed send put back) take a read each.
+    let scanned = 0;
+    for (let reads = 0; room > 0 && reads < size + 8 && scanned < 8 * size; reads++) {
       const range = this.backlog.first();
       if (!range) break;
       const rows = this.buffer.read(range[0] - 1, room, range[1]);
+      scanned += Math.max(1, rows.length);
       if (rows.length < room) this.backlog.consumeThrough(range[1]);
       else this.backlog.consumeThrough(rows[rows.length - 1]!.seq);
       if (rows.length) backlogReadHi = Math.max(backlogReadHi, rows[rows.length - 1]!.seq);
@@ -439,10 +480,10 @@ export class ForwarderRunner {
     this.countSkipped(skipped);
     this.limiter.take(backlog.length);
     if (live.length === 0 && backlog.length === 0) {
-      if (backlogReadHi) this.advanceCursor();
+      if (backlogReadHi || skipped) this.advanceCursor();
       return null;
     }
-    return { rows: live.concat(backlog), live, backlog, backlogReadHi };
+    return { rows: live.concat(backlog), live, backlog };
   }
 
   private async send(batch: Batch): Promise<void> {
@@ -492,11 +533,15 @@ export class ForwarderRunner {
       this.probing = false;
       this.strikes = { seq: 0, n: 0 };
     }
-    // What was not acknowledged goes (back) to the backlog: re-sent in order after the backoff.
+    // What was not acknowledged goes (back) to the backlog: re-sent in order after the backoff. Only
+    // those rows, by runs of consecutive seqs (at most one range per row of the batch): a range from
+    // the first to the last of them would also take in the rows between, refused (counted, and sent
+    // or skipped and counted again), delivered, in another batch in flight, or skipped as of a
+    // refused topic (counted again when read back).
     const liveLeft = batch.live.filter((r) => !done.has(r.seq));
     const backlogLeft = batch.backlog.filter((r) => !done.has(r.seq));
-    if (liveLeft.length) this.backlog.add(liveLeft[0]!.seq, liveLeft[liveLeft.length - 1]!.seq);
-    if (backlogLeft.length) this.backlog.add(backlogLeft[0]!.seq, batch.backlogReadHi);
+    addRuns(this.backlog, liveLeft);
+    addRuns(this.backlog, backlogLeft);
     if (failure !== null && !this.forwarder.connected()) {
       this.linkUp = false;
       this.demoteLive();

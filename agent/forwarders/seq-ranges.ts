@@ -49,6 +49,10 @@ export class SeqRanges {
     return n;
   }
 
+  clear(): void {
+    this.ranges.length = 0;
+  }
+
   toArray(): [number, number][] {
     return this.ranges.map(([lo, hi]) => [lo, hi]);
   }

@@ -57,8 +57,8 @@ t.test('cursors: start at the last seq or 0, never move back, persist across reo
   const dir = tempDir('cursor');
   let o = open(dir);
   await o.buffer.append(rows(5));
+  t.equal(o.buffer.registerCursor('replay', true), 0, 'fromStart, with no other cursor, starts at 0');
   t.equal(o.buffer.registerCursor('central'), 5, 'a new cursor starts at the last seq');
-  t.equal(o.buffer.registerCursor('replay', true), 0, 'fromStart starts at 0');
   t.equal(o.buffer.registerCursor('central', true), 5, 'registering again keeps the cursor');
   o.buffer.ack('replay', 3);
   o.buffer.ack('replay', 2);

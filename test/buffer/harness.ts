@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import Database from 'better-sqlite3';
 import { Counters } from '../../agent/core/counters.js';
 import { openBuffer, type BufferClock, type BufferOptions, type HistorySource } from '../../agent/buffer/index.js';
 import type { MessageBuffer } from '../../agent/core/buffer-types.js';
@@ -131,4 +132,20 @@ export async function readAll(dir: string): Promise<{ seq: number; topic: string
   } finally {
     await buffer.close();
   }
+}
+
+/**
+ * Another connection makes every prune fail (a trigger that aborts a DELETE on messages, standing in
+ * for a write error) and holds the write lock, so that the next prune stays in flight, its cursor
+ * moves booked in memory, until `release()`.
+ */
+export function failPrunes(dir: string): { release(): void; heal(): void; close(): void } {
+  const other = new Database(path.join(dir, 'buffer.db'));
+  other.exec(`CREATE TRIGGER fail_prune BEFORE DELETE ON messages BEGIN SELECT RAISE(ABORT, 'injected prune failure'); END`);
+  other.exec('BEGIN IMMEDIATE');
+  return {
+    release: () => other.exec('COMMIT'),
+    heal: () => other.exec('DROP TRIGGER fail_prune'),
+    close: () => other.close(),
+  };
 }

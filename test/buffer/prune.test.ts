@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { HandClock, open, pruneSettled, rows, tempDir, until } from './harness.js';
+import { failPrunes, HandClock, open, pruneSettled, rows, tempDir, until } from './harness.js';
 
 const HOUR = 3_600_000;
 
@@ -103,6 +103,40 @@ t.test('maxBytes bounds the disk space of all the buffer files while rows keep c
   t.equal(o.buffer.lastSeq(), 10_000);
 });
 
+t.test('a small maxBytes holds for the allocated blocks of every file, with appends larger than a prune batch and rows read back meanwhile', async (t) => {
+  // 300 000 bytes: a 64 KiB WAL whose prune batch (16 KiB) is smaller than one append (~45 KB); the
+  // rows are read back while each append commits, as a forwarder draining a backlog does, which
+  // keeps SQLite from restarting the WAL; and the database grows page by page in many extents.
+  const dir = tempDir('smallbound');
+  const maxBytes = 300_000;
+  const o = open(dir, { maxBytes });
+  t.teardown(() => o.buffer.close());
+  o.buffer.registerCursor('down', true); // never delivers: only the limit makes room
+  const payload = (k: number) => JSON.stringify({ ts: k, v: { a: { mag: 230 + k / 1000, ang: 0 } }, pad: 'x'.repeat(400) });
+  let worst = { total: 0, files: {} as Record<string, number> };
+  let k = 0;
+  // 60 appends of 100 rows (larger than a prune batch), then 600 of 5 rows (small transactions
+  // that leave the WAL to SQLite's own checkpoints, which the reads hold back).
+  for (let i = 0; i < 660; i++) {
+    let done = false;
+    const n = i < 60 ? 100 : 5;
+    const appended = o.buffer.append(Array.from({ length: n }, () => ({ topic: 'bal/processed/pmu1', payload: payload(k++) }))).finally(() => {
+      done = true;
+    });
+    while (!done) {
+      o.buffer.read(Math.max(0, o.buffer.stats().firstSeq - 1), 200);
+      await new Promise((r) => setImmediate(r));
+    }
+    await appended;
+    const use = diskUse(dir);
+    if (use.total > worst.total) worst = use;
+  }
+  t.comment(`largest disk use seen: ${worst.total} bytes ${JSON.stringify(worst.files)}`);
+  t.ok(o.counters.total('buffer_dropped') > 8_000, 'most of the 4 MB written was dropped to stay within the bound');
+  t.ok(worst.total <= maxBytes, `disk use ${worst.total} <= maxBytes ${maxBytes}`);
+  t.equal(o.buffer.lastSeq(), 9_000);
+});
+
 t.test('pruning a large backlog goes in small batches until done', async (t) => {
   const { buffer, counters } = open(tempDir('batches'), { pruneBatchRows: 100 });
   t.teardown(() => buffer.close());
@@ -126,6 +160,56 @@ t.test('maxAgeHours drops rows older than the limit, counted per forwarder', asy
   t.equal(buffer.stats().firstSeq, 4);
   t.equal(counters.get('buffer_dropped', { forwarder: 'c' }), 3);
   t.equal(buffer.cursor('c'), 3);
+});
+
+t.test('fromStart starts below the oldest row a forwarder has not delivered: rows kept only for history are not sent again', async (t) => {
+  const clock = new HandClock();
+  const { buffer, counters } = open(tempDir('oldest-history'), { historyHours: 24, clock });
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('a');
+  await buffer.append(rows(10));
+  buffer.ack('a', 6);
+  await pruneSettled(counters, 'rows 1-6 delivered, kept for history');
+  t.equal(buffer.stats().firstSeq, 1, 'rows 1-6 are kept for history');
+  t.equal(buffer.registerCursor('b', true), 6, 'a new forwarder starts after what every forwarder delivered: it sends 7-10');
+  buffer.ack('b', 10);
+  t.same(buffer.retainCursors(['b']), [{ forwarder: 'a', undelivered: 4 }], 'a is removed (renamed to a2) with 4 rows undelivered');
+  t.equal(buffer.registerCursor('a2', true), 6, "its successor starts where a was: a's backlog is sent, not the history");
+  t.equal(buffer.stats().firstSeq, 1, 'the history is still there');
+  buffer.ack('a2', 10);
+  await buffer.append(rows(2));
+  buffer.ack('a2', 12);
+  buffer.ack('b', 12);
+  clock.advance(25 * HOUR);
+  await until(() => buffer.stats().rows === 0, 'every row delivered and out of the history window');
+  t.equal(buffer.registerCursor('c', true), 12, 'once the rows a left are gone, its old place no longer counts');
+});
+
+t.test('a prune that fails to commit moves the cursor back, past acks made meanwhile, and tells the forwarder', async (t) => {
+  const clock = new HandClock();
+  const dir = tempDir('prunefail');
+  const { buffer, counters } = open(dir, { maxAgeHours: 1, clock });
+  t.teardown(() => buffer.close());
+  const resets: number[] = [];
+  buffer.registerCursor('c', true, (seq) => resets.push(seq));
+  await buffer.append(rows(5));
+  clock.advance(0.6 * HOUR);
+  await buffer.append(rows(3));
+  const fault = failPrunes(dir);
+  t.teardown(() => fault.close());
+  clock.advance(0.5 * HOUR); // rows 1-5 are 66 min old, 6-8 36 min
+  await until(() => buffer.cursor('c') === 5, 'the prune planned: the cursor moved past rows 1-5');
+  buffer.ack('c', 8); // as a forwarder that set rows 1-5 aside as dropped and delivered 6-8 would
+  fault.release(); // the prune's DELETE now runs into the trigger
+  await until(() => resets.length > 0, 'the failed prune undone');
+  t.equal(resets[0], 0, 'the forwarder is told its cursor is back at 0');
+  t.ok(counters.total('buffer_write_errors') > 0, 'the failure is counted');
+  t.equal(counters.total('buffer_dropped'), 0, 'nothing counted as dropped: nothing was deleted');
+  t.equal(buffer.stats().firstSeq, 1, 'rows 1-5 are still there');
+  fault.heal();
+  await until(() => buffer.stats().firstSeq === 6, 'the next prune to go through');
+  t.equal(counters.get('buffer_dropped', { forwarder: 'c' }), 5, 'rows 1-5 counted as dropped once');
+  t.equal(buffer.cursor('c'), 5, 'the cursor just past them (the ack of 6-8 was undone with the prune)');
 });
 
 t.test('a forward step of the wall clock does not mass-delete: ages follow real time', async (t) => {
