@@ -403,7 +403,7 @@ export class Agent {
       this.log.warn(
         { forwarder, undelivered: rows },
         rows > 0
-          ? `forwarder ${forwarder} is no longer configured: its buffer cursor is removed and the ${rows} row(s) above it (routed to it or not) will not be sent by it (counted in buffer_dropped); a forwarder with startFrom: oldest sends every row the buffer still holds`
+          ? `forwarder ${forwarder} is no longer configured: its buffer cursor is removed and the ${rows} row(s) above it (routed to it or not) will not be sent by it (counted in buffer_dropped); a forwarder added with startFrom: oldest while the buffer still holds them sends them`
           : `forwarder ${forwarder} is no longer configured: its buffer cursor is removed (nothing left undelivered)`,
       );
     }

@@ -49,15 +49,24 @@ function parseErrorMessage(e: unknown): string {
 /**
  * `--name -1` (or `-n -1`) for an option that takes a value: joined into `--name=-1`, so that a
  * negative number reaches the option's own check (and its message) instead of parseArgs taking it
- * for another option ("argument is ambiguous").
+ * for another option ("argument is ambiguous"). The same for any value starting with `-` that is not
+ * one of the command's options (a token such as `-Xq3…`: login tokens are base64url); a known option
+ * after it (`--url --json`) is left for parseArgs to say the value is missing.
  */
 function joinNegativeValues(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
   const takesValue = new Set<string>();
+  const longs = new Set<string>();
+  const shorts = new Set<string>();
   for (const [name, o] of Object.entries(options)) {
+    longs.add(`--${name}`);
+    if (o.short) shorts.add(o.short);
     if (o.type !== 'string') continue;
     takesValue.add(`--${name}`);
     if (o.short) takesValue.add(`-${o.short}`);
   }
+  const isOption = (x: string): boolean =>
+    x.startsWith('--') ? longs.has(x.split('=')[0]!) : x.length >= 2 && x.length <= 4 && [...x.slice(1)].every((c) => shorts.has(c));
+  const isValue = (x: string): boolean => /^-(\d|\.\d|Infinity$)/.test(x) || (x.startsWith('-') && x !== '-' && x !== '--' && !isOption(x));
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -66,7 +75,7 @@ function joinNegativeValues(args: readonly string[], options: NonNullable<ParseA
       out.push(...args.slice(i));
       break;
     }
-    if (takesValue.has(a) && next !== undefined && /^-(\d|\.\d|Infinity$)/.test(next)) {
+    if (takesValue.has(a) && next !== undefined && isValue(next)) {
       out.push(a.startsWith('--') ? `${a}=${next}` : `${a}${next}`);
       i++;
     } else out.push(a);

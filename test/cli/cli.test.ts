@@ -55,6 +55,10 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['pf', 'case.m', '--tol', '-1'], /^gridedge pf: --tol: must be a positive number, got "-1"/],
     [['tail', 'x/#', '-n', '-3'], /^gridedge tail: --count: must be a positive integer, got "-3"/],
     [['status', '--timeout', '-.5'], /^gridedge status: --timeout: must be a positive number up to 3600, got "-.5"/],
+    // Any value starting with '-' that is not an option is the option's value (login tokens are
+    // base64url and may start with '-'): --token takes it, --url checks its own.
+    [['status', '--token', '-Xq3_t0ken', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
+    [['status', '--url', '-x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "-x"/],
     [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a positive number up to 3600, got "1e9"/],
   ];
   for (const [args, re] of cases) {
