@@ -288,7 +288,9 @@ export class ForwarderRunner {
    * The buffer moved this forwarder's cursor back to `seq`. Two cases:
    * - A prune that had moved the cursor past rows not delivered yet failed to commit: those rows are
    *   still in the buffer. The ones `skipPruned` discarded meanwhile go to the backlog (the others
-   *   are still held, in flight or delivered), and the cursor is acknowledged again from `seq` on.
+   *   are still held, in flight or delivered), and the cursor is acknowledged again from `seq` on, at
+   *   once up to the first row still pending (a prune that failed after this runner had delivered
+   *   the rows again leaves nothing to send, and the buffer's cursor is moved back to where it was).
    * - The database opened only after this runner started (a full disk at start) and holds a cursor
    *   for it at `seq`: every row after it that is not already live goes to the backlog, sent in
    *   order like any backlog. Nothing was read before (there was no database), so nothing is in
@@ -307,6 +309,9 @@ export class ForwarderRunner {
       this.seen = last;
       this.log?.warn({ forwarder: this.id, from: seq + 1, to: hi }, `forwarder ${this.id}: the buffer opened late; sending the rows it held for this forwarder`);
     }
+    // Rows delivered since (acknowledged upstream before the buffer moved the cursor back) are not
+    // sent again: acknowledge up to the first row still pending here, which may be past `seq`.
+    this.advanceCursor();
     this.wake?.();
   }
 
