@@ -6,7 +6,7 @@
  * A scripted peer stands in for the upstream, so that each send's outcome is exactly the one the
  * test needs (a real mosquitto gives these outcomes only now and then, under load).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ForwarderRunner } from '../../agent/forwarders/runner.js';
 import { ForwardError, PartialSendError } from '../../agent/forwarders/errors.js';
 import type { Forwarder, SendResult, StoredMessage } from '../../agent/core/plugin.js';
@@ -57,6 +57,33 @@ function start(peer: ScriptedPeer) {
   return { tb, counters, runner };
 }
 
+/** The peer's answer to a send with a row of DENIED: every row refused, the topic with it (MQTT 5 PUBACK 0x87). */
+function refuseDenied(batch: readonly StoredMessage[]): SendResult | null {
+  if (!batch.some((r) => r.topic === DENIED)) return null;
+  return { delivered: [], rejected: batch.map((r) => ({ seq: r.seq, reason: `${r.topic}: Not authorized (reason code 0x87)`, topicRefused: true })) };
+}
+
+/** A runner on `peer` whose DENIED topic is held: its first row was refused. */
+async function withHeldTopic(t: Test, peer: ScriptedPeer) {
+  const rig = start(peer);
+  t.teardown(() => rig.tb.close());
+  t.teardown(() => rig.runner.stop());
+  const [first] = await rig.tb.buffer.append([row(DENIED, 0)]);
+  await until(() => rig.runner.cursor === first, 'the first denied row refused', 30_000, rig.counters);
+  t.same(rig.runner.status().refusedTopics, [DENIED], 'its topic is held');
+  return rig;
+}
+
+/** Rows pmu1, DENIED, pmu1 appended after the topic was held: the denied one skipped and counted once, its neighbours delivered. */
+async function expectSkippedOnce(t: Test, rig: ReturnType<typeof start>, peer: ScriptedPeer): Promise<void> {
+  const { tb, counters, runner } = rig;
+  const seqs = await tb.buffer.append([row('bal/processed/pmu1', 1), row(DENIED, 2), row('bal/processed/pmu1', 3)]);
+  await until(() => runner.cursor === seqs[2], 'the cursor past the three rows', 30_000, counters);
+  t.equal(counters.get('forward_rejected', { forwarder: 'central' }), 2, 'each denied row counted once');
+  t.notOk(peer.sent.includes(seqs[1]!), 'the skipped row was never sent');
+  t.equal(counters.get('forward_sent', { forwarder: 'central' }), 2, 'its neighbours delivered after the reconnect');
+}
+
 t.test('a row refused in a send that then failed is counted once and not sent again', async (t) => {
   const peer = new ScriptedPeer((batch, call, p) => {
     const refused = batch.filter((r) => r.topic === DENIED).map((r) => ({ seq: r.seq, reason: `${r.topic}: payload format invalid (reason code 0x99)` }));
@@ -77,44 +104,21 @@ t.test('a row refused in a send that then failed is counted once and not sent ag
 
 t.test('a row skipped as of a refused topic is counted once, also when the send of its neighbours fails', async (t) => {
   const peer = new ScriptedPeer((batch, call, p) => {
-    // The topic is refused (as an MQTT 5 PUBACK 0x87 says); later the link drops once.
-    if (batch.some((r) => r.topic === DENIED))
-      return { delivered: [], rejected: batch.map((r) => ({ seq: r.seq, reason: `${r.topic}: Not authorized (reason code 0x87)`, topicRefused: true })) };
+    // The topic is refused; later the link drops once.
+    const refused = refuseDenied(batch);
+    if (refused) return refused;
     if (call === 1) throw lost(p);
     return { delivered: batch.map((r) => r.seq), rejected: [] };
   });
-  const { tb, counters, runner } = start(peer);
-  t.teardown(() => tb.close());
-  t.teardown(() => runner.stop());
-
-  const [first] = await tb.buffer.append([row(DENIED, 0)]);
-  await until(() => runner.cursor === first, 'the first denied row refused', 30_000, counters);
-  t.same(runner.status().refusedTopics, [DENIED], 'its topic is held');
+  const rig = await withHeldTopic(t, peer);
   // One commit: the denied row in the middle is skipped (the topic is held) and counted; its
   // neighbours go in one send, which fails.
-  const seqs = await tb.buffer.append([row('bal/processed/pmu1', 1), row(DENIED, 2), row('bal/processed/pmu1', 3)]);
-  await until(() => runner.cursor === seqs[2], 'the cursor past the three rows', 30_000, counters);
-  t.equal(counters.get('forward_rejected', { forwarder: 'central' }), 2, 'each denied row counted once');
-  t.notOk(peer.sent.includes(seqs[1]!), 'the skipped row was never sent');
-  t.equal(counters.get('forward_sent', { forwarder: 'central' }), 2, 'its neighbours delivered after the reconnect');
+  await expectSkippedOnce(t, rig, peer);
 });
 
 t.test('a row of a held topic committed while the link is down is counted once', async (t) => {
-  const peer = new ScriptedPeer((batch) => {
-    if (batch.some((r) => r.topic === DENIED))
-      return { delivered: [], rejected: batch.map((r) => ({ seq: r.seq, reason: `${r.topic}: Not authorized (reason code 0x87)`, topicRefused: true })) };
-    return { delivered: batch.map((r) => r.seq), rejected: [] };
-  });
-  const { tb, counters, runner } = start(peer);
-  t.teardown(() => tb.close());
-  t.teardown(() => runner.stop());
-
-  const [first] = await tb.buffer.append([row(DENIED, 0)]);
-  await until(() => runner.cursor === first, 'the first denied row refused', 30_000, counters);
+  const peer = new ScriptedPeer((batch) => refuseDenied(batch) ?? { delivered: batch.map((r) => r.seq), rejected: [] });
+  const rig = await withHeldTopic(t, peer);
   peer.up = false; // the link drops; the rows below are live while it is down, then go to the backlog
-  const seqs = await tb.buffer.append([row('bal/processed/pmu1', 1), row(DENIED, 2), row('bal/processed/pmu1', 3)]);
-  await until(() => runner.cursor === seqs[2], 'the cursor past the three rows', 30_000, counters);
-  t.equal(counters.get('forward_rejected', { forwarder: 'central' }), 2, 'each denied row counted once');
-  t.notOk(peer.sent.includes(seqs[1]!), 'the skipped row was never sent');
-  t.equal(counters.get('forward_sent', { forwarder: 'central' }), 2, 'its neighbours delivered after the reconnect');
+  await expectSkippedOnce(t, rig, peer);
 });
