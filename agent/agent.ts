@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createBroker, type EmbeddedBroker } from './broker/index.js';
+import type { PreparedUsers, UsersApplied } from './broker/broker.js';
 import { openBuffer } from './buffer/index.js';
 import type { MessageBuffer } from './core/buffer-types.js';
 import type { AgentConfig, PluginInstanceConfig } from './core/config-types.js';
@@ -384,6 +385,16 @@ export class Agent {
   }
 
   /** Take `cfg` as the running config after a reload applied it; forget cursors of removed forwarders. */
+  /** Check a reloaded `mqtt.users` / `mqtt.maxSessions` (throws naming the bad entry; nothing applied). */
+  prepareMqttUsers(mqtt: AgentConfig['mqtt']): PreparedUsers | null {
+    return this.broker ? this.broker.prepareUsers(mqtt) : null;
+  }
+
+  /** Apply what prepareMqttUsers checked (see EmbeddedBroker.applyUsers). */
+  applyMqttUsers(p: PreparedUsers): UsersApplied | null {
+    return this.broker ? this.broker.applyUsers(p) : null;
+  }
+
   adoptConfig(cfg: AgentConfig): void {
     this.cfg = cfg;
     this.log.level = cfg.log.level;

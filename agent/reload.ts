@@ -5,19 +5,22 @@
  * - The new file is loaded and validated exactly as at start (GRIDEDGE_* variables apply). Any
  *   problem: every one is logged (one `config reload refused` line with the list), counted
  *   (`config_reloads{result="refused"}`), and the running config stays as it is.
- * - Applied live: `drivers`, `forwarders` and `log.level`. A driver or forwarder whose entry is
+ * - Applied live: `drivers`, `forwarders`, `log.level`, and the broker's `mqtt.users` and
+ *   `mqtt.maxSessions` (see agent/broker/README.md, "Changing users by a reload"). A driver or forwarder whose entry is
  *   unchanged (same id, same options) keeps running untouched; a changed one is stopped and started
  *   with its new options; a new one is started; one no longer listed is stopped. A forwarder
  *   restarted under the same id resumes from its buffer cursor, so nothing buffered is skipped.
  *   One removed or renamed (a new id) loses its cursor: the rows above it are counted as dropped for
  *   it and warned about (Agent.adoptConfig); a new id starts where its `startFrom` says.
  * - Everything else (gateway, mqtt, http, storage, pipeline, processors, aggregators, stats,
- *   analyzers, services, status) is bound to open sockets, files or the data path: a change there
- *   refuses the reload, naming each changed section and saying that it needs a restart.
- * - Atomic: every new plugin instance is created (its plugin checks its options) before anything
- *   running is stopped; if one cannot be created, nothing is changed. A plugin whose start then
+ *   analyzers, services, status; and the other `mqtt` keys) is bound to open sockets, files or the
+ *   data path: a change there refuses the reload, naming each changed section (`mqtt.port` for mqtt
+ *   keys) and saying that it needs a restart; nothing else of that reload is applied.
+ * - Atomic: every new plugin instance is created (its plugin checks its options) and the new user
+ *   list is checked before anything running is stopped; if one cannot be created, nothing is changed. A plugin whose start then
  *   fails is retried with backoff like at start (the reload still counts as applied).
- * - The broker, the pipeline and the buffer are never touched: publishes accepted during a reload
+ * - The broker's listeners and sessions, the pipeline and the buffer are never touched (except the
+ *   clients of a removed user or a changed password, which are disconnected): publishes accepted during a reload
  *   are stored as always. Reloads are serialized: a SIGHUP during a reload runs once it is done.
  * - A stop (SIGTERM) during a reload wins: the reload starts nothing once the agent is stopping (it
  *   logs `config reload abandoned`), and systemd is not told READY=1 again.
@@ -29,6 +32,7 @@ import { loadConfig } from './config/index.js';
 import type { AgentConfig, PluginInstanceConfig } from './core/config-types.js';
 import type { Driver } from './core/plugin.js';
 import type { ForwarderRunner } from './forwarders/runner.js';
+import type { PreparedUsers, UsersApplied } from './broker/broker.js';
 
 /** Sections a reload can change without a restart. */
 const LIVE: readonly (keyof AgentConfig)[] = ['drivers', 'forwarders', 'log'];
@@ -58,11 +62,31 @@ export function diffPlugins(before: readonly PluginInstanceConfig[], after: read
   return d;
 }
 
-/** The sections that differ and cannot change without a restart. */
+/** Keys of `mqtt` a reload applies (the broker's users and session bounds); the others need a restart. */
+const LIVE_MQTT: readonly string[] = ['users', 'maxSessions'];
+
+/**
+ * The sections that differ and cannot change without a restart; for `mqtt`, the keys (`mqtt.port`),
+ * since `mqtt.users` and `mqtt.maxSessions` are applied live.
+ */
 export function restartOnlyChanges(before: AgentConfig, after: AgentConfig): string[] {
   const keys = new Set([...Object.keys(before), ...Object.keys(after)] as (keyof AgentConfig)[]);
-  return [...keys].filter((k) => !LIVE.includes(k) && !isDeepStrictEqual(before[k], after[k])).sort();
+  const out: string[] = [];
+  for (const k of keys) {
+    if (LIVE.includes(k) || isDeepStrictEqual(before[k], after[k])) continue;
+    if (k !== 'mqtt' || !isRecord(before.mqtt) || !isRecord(after.mqtt)) {
+      out.push(k);
+      continue;
+    }
+    const b: Record<string, unknown> = before.mqtt;
+    const a: Record<string, unknown> = after.mqtt;
+    for (const m of new Set([...Object.keys(b), ...Object.keys(a)]))
+      if (!LIVE_MQTT.includes(m) && !isDeepStrictEqual(b[m], a[m])) out.push(`mqtt.${m}`);
+  }
+  return out.sort();
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class ConfigReloader {
   private running: Promise<ReloadResult> | null = null;
@@ -109,7 +133,10 @@ export class ConfigReloader {
     const next = loaded.config;
     const current = this.agent.config;
     const fixed = restartOnlyChanges(current, next);
-    if (fixed.length) return this.refuse(fixed.map((k) => `${k}: changed, and this section is only applied at start (systemctl restart gridedge)`));
+    if (fixed.length)
+      return this.refuse(
+        fixed.map((k) => `${k}: changed, and this ${k.includes('.') ? 'setting' : 'section'} is only applied at start (systemctl restart gridedge)`),
+      );
 
     const drivers = diffPlugins(current.drivers, next.drivers);
     const forwarders = diffPlugins(current.forwarders, next.forwarders);
@@ -132,6 +159,13 @@ export class ConfigReloader {
         errors.push(`forwarders[${next.forwarders.indexOf(fc)}] (${fc.id}): ${(err as Error).message}`);
       }
     }
+    // The broker's users: checked now (a bad list changes nothing), applied with the rest below.
+    let users: PreparedUsers | null = null;
+    try {
+      users = this.agent.prepareMqttUsers(next.mqtt);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
     if (errors.length) return this.refuse(errors);
 
     const stopIds = (d: PluginDiff) => [...d.changed, ...d.removed].map((p) => p.id);
@@ -139,7 +173,28 @@ export class ConfigReloader {
     await this.agent.stopPlugins(stopIds(drivers), stopIds(forwarders), AbortSignal.timeout(3000));
     // The agent began to stop while the old plugins were stopping: start nothing (the buffer may be closed).
     if (this.agent.stopping) return this.abandon();
+    let usersApplied: UsersApplied | null = null;
+    try {
+      usersApplied = users ? this.agent.applyMqttUsers(users) : null;
+    } catch (err) {
+      // Not expected (prepareMqttUsers checked the same rules): nothing was changed, refuse the rest too.
+      return this.refuse([(err as Error).message]);
+    }
     this.agent.adoptConfig(next);
+    const u = usersApplied;
+    if (u && u.added.length + u.removed.length + u.passwordChanged.length + u.changed.length + u.disconnected > 0) {
+      this.log.info(
+        {
+          added: u.added.length,
+          removed: u.removed.length,
+          passwordChanged: u.passwordChanged.length,
+          changed: u.changed.length,
+          disconnected: u.disconnected,
+          users: { added: u.added, removed: u.removed, passwordChanged: u.passwordChanged, changed: u.changed },
+        },
+        `mqtt users reloaded: ${u.added.length} added, ${u.removed.length} removed, ${u.passwordChanged.length + u.changed.length} changed; ${u.disconnected} client(s) disconnected`,
+      );
+    }
     for (const r of newForwarders) this.agent.startForwarder(r);
     for (const [dc, driver] of newDrivers) this.agent.startDriver(dc, driver);
 

@@ -161,6 +161,16 @@ export class AuthGate {
     return { ok: true, user, cached: false };
   }
 
+  /**
+   * Forget the cached credentials of these users (removed, or their password changed by a reload).
+   * A check already running against a user's old hash is not cached and fails (see run: the user
+   * object must still be the one it was checked against).
+   */
+  forget(usernames: ReadonlySet<string>): void {
+    if (usernames.size === 0) return;
+    for (const [key, e] of this.cache) if (usernames.has(e.username)) this.cache.delete(key);
+  }
+
   private keyOf(username: string, plain: string): string {
     // Length-prefixed, so ("a:b", "c") and ("a", "b:c") differ.
     return createHmac('sha256', this.secret).update(`${username.length}:${username}:${plain}`, 'utf8').digest('base64');
@@ -209,7 +219,8 @@ export class AuthGate {
       .then((ok) => {
         this.running--;
         this.jobs.delete(job.key);
-        const good = ok && user !== undefined;
+        // The user was removed or got a new hash (a reload) while scrypt ran: the old one proves nothing.
+        const good = ok && user !== undefined && this.users.get(job.username) === user;
         this.counters.inc('broker_auth', { result: good ? 'scrypt_ok' : 'scrypt_failed' });
         if (good) {
           bucket.tokens = Math.min(this.limits.failureBurst, bucket.tokens + 1);

@@ -5,6 +5,7 @@
  * (QoS 1) right after that hook and before delivering, and the PUBREC (QoS 2) after storing and
  * delivering — so holding the hook's callback is what makes the acknowledgement wait for the store.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -35,7 +36,8 @@ import {
 import { ClientIdTable, showOwner } from './client-ids.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
-import { buildUserTable, clientIdRulesOf, ownerOf, type BrokerUser } from './users.js';
+import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } from './users.js';
+import { verifyPassword } from './passwords.js';
 import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
 
@@ -78,11 +80,47 @@ export interface EmbeddedBroker {
    * username; passwords and ACLs are not changed here) to the next CONNECTs. Sessions that exist are
    * left as they are, except that a user connecting with an id now reserved for it takes over the
    * session another user holds under it. Throws on invalid rules, changing nothing.
-   * (The agent refuses a reload that changes `mqtt`, so today only a restart applies new rules.)
    */
   setClientIdRules(mqtt: Pick<MqttConfig, 'users' | 'maxSessions'>): void;
+  /**
+   * Check a new `mqtt.users` / `mqtt.maxSessions` (as at start) without applying anything: throws an
+   * Error naming the first bad entry. A plain `password` is hashed; one the user's current hash
+   * verifies keeps that hash (not counted as changed). The returned change is applied by `applyUsers`.
+   */
+  prepareUsers(mqtt: MqttConfig): PreparedUsers;
+  /**
+   * Apply a prepared user change (see agent/broker/README.md, "Changing users by a reload"): the new
+   * table, ACLs and client-id rules apply to the next CONNECTs; cached credentials of removed users
+   * and of changed passwords are forgotten; connected clients of those users are disconnected;
+   * connected clients of a user whose ACL changed get the new ACL at once.
+   */
+  applyUsers(prepared: PreparedUsers): UsersApplied;
   /** Closes clients and listeners. */
   close(): Promise<void>;
+}
+
+/** A checked, not yet applied `mqtt.users` change (from `prepareUsers`). */
+export interface PreparedUsers {
+  readonly table: ReturnType<typeof buildUserTable>;
+  readonly rules: ReturnType<typeof clientIdRulesOf>;
+  readonly maxSessions: number;
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Users whose password hash changed (their clients must log in again). */
+  readonly passwordChanged: readonly string[];
+  /** Users whose hash is the same but whose ACL, clientIds or maxSessions changed. */
+  readonly changed: readonly string[];
+  /** Username → configured hash text. */
+  readonly hashTexts: ReadonlyMap<string, string>;
+}
+
+export interface UsersApplied {
+  added: string[];
+  removed: string[];
+  passwordChanged: string[];
+  changed: string[];
+  /** Connected clients closed because their user was removed, its password changed, or anonymous clients are no longer let in. */
+  disconnected: number;
 }
 
 /** Per-connection state, set once by `authenticate` (so passwords are verified once per connection). */
@@ -149,6 +187,12 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   const table = buildUserTable(cfg); // throws on a bad user entry or an open non-loopback bind
   const refusals = new Refusals(log, counters);
   const sessions = new WeakMap<Client, Session>();
+  /** Clients admitted (past authentication) whose connection is open. */
+  const admitted = new Set<Client>();
+  /** The hash text of each user as configured (to keep a hash when a reload gives the same plain password). */
+  let hashTexts: ReadonlyMap<string, string> = new Map((cfg.users ?? []).map((u) => [u.username, u.passwordHash ?? '']));
+  /** The client-id rules in force, by owner (to tell which users' rules a reload changes). */
+  let currentRules = new Map(clientIdRulesOf(cfg.users ?? []).map((r) => [r.owner, r]));
   const conns = new WeakMap<Client, ConnInfo>();
   counters.set('broker_sessions', 0);
   /** Client id → owner of its session and the connection holding it (see admit). */
@@ -198,6 +242,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       return done(Object.assign(new Error(claim.reason === 'too_many_sessions' ? 'too many persistent sessions' : 'client id not allowed for this user'), { returnCode: code }), false);
     }
     sessions.set(client, { user, held: 0, tail: null, cutOff: false, qos2: new Set() });
+    admitted.add(client);
     const evicted = claim.evicted;
     if (!evicted) return done(null, true);
     counters.inc('broker_session_takeovers');
@@ -489,6 +534,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     if (!neverWaitForDrain(client)) log.warn('mqtt: cannot stop Aedes waiting for slow subscribers (unexpected Aedes version)');
     conn.once('close', () => {
       sockets.delete(conn);
+      admitted.delete(client);
       // A clean session ends with its connection, and with it the client id's ownership.
       if (client.id) ids.closed(client.id, client);
     });
@@ -574,6 +620,73 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
 
     setClientIdRules(mqtt) {
       ids.setRules(clientIdRulesOf(mqtt.users), mqtt.maxSessions); // throws before changing anything
+    },
+
+    prepareUsers(mqtt) {
+      const list = (mqtt.users ?? []).map((u) => ({ ...u }));
+      // A plain password the current hash verifies keeps that hash (a fresh salt would look like a change).
+      for (const u of list) {
+        const old = table.users.get(u.username);
+        const text = hashTexts.get(u.username);
+        if (old && text && typeof u.password === 'string' && u.password !== '' && !u.passwordHash && verifyPassword(u.password, old.hash)) {
+          u.passwordHash = text;
+          delete u.password;
+        }
+      }
+      const next = buildUserTable({ ...mqtt, users: list }); // throws on a bad entry
+      const rules = clientIdRulesOf(list); // throws on a bad pattern or an overlap
+      // Hand the hashed entries back (no clear text kept in the config object the agent adopts).
+      (mqtt.users ?? []).forEach((u, k) => {
+        u.passwordHash = list[k]!.passwordHash;
+        delete u.password;
+      });
+      const added: string[] = [];
+      const passwordChanged: string[] = [];
+      const changed: string[] = [];
+      const newRules = new Map(rules.map((r) => [r.owner, r]));
+      for (const [name, u] of next.users) {
+        const old = table.users.get(name);
+        if (!old) added.push(name);
+        else if (!sameHash(old.hash, u.hash)) passwordChanged.push(name);
+        else if (
+          !isDeepStrictEqual([old.acl.publish, old.acl.subscribe], [u.acl.publish, u.acl.subscribe]) ||
+          !isDeepStrictEqual(currentRules.get(ownerOf(u)), newRules.get(ownerOf(u)))
+        )
+          changed.push(name);
+      }
+      const removed = [...table.users.keys()].filter((n) => !next.users.has(n));
+      const texts = new Map(list.map((u) => [u.username, u.passwordHash ?? '']));
+      return { table: next, rules, maxSessions: mqtt.maxSessions, added, removed, passwordChanged, changed, hashTexts: texts };
+    },
+
+    applyUsers(p) {
+      ids.setRules([...p.rules], p.maxSessions); // throws before changing anything
+      currentRules = new Map(p.rules.map((r) => [r.owner, r]));
+      const gone = new Set([...p.removed, ...p.passwordChanged]);
+      for (const [name, u] of p.table.users) {
+        const old = table.users.get(name);
+        if (old && sameHash(old.hash, u.hash)) {
+          old.acl = u.acl; // the sessions hold this object: their next publish/subscribe/delivery reads the new ACL
+          p.table.users.set(name, old);
+        }
+      }
+      table.users.clear();
+      for (const [name, u] of p.table.users) table.users.set(name, u);
+      table.anonymous = p.table.anonymous;
+      hashTexts = p.hashTexts;
+      gate.forget(gone);
+      let disconnected = 0;
+      for (const client of [...admitted]) {
+        const user = sessions.get(client)?.user;
+        const drop = user === undefined ? false : user === null ? !table.anonymous : gone.has(user.username);
+        if (!drop) continue;
+        admitted.delete(client);
+        disconnected++;
+        counters.inc('broker_disconnects', { reason: 'user_changed' });
+        log.info({ clientId: client.id, username: user?.username }, 'mqtt: disconnecting a client whose user was removed or whose password changed');
+        client.close();
+      }
+      return { added: [...p.added], removed: [...p.removed], passwordChanged: [...p.passwordChanged], changed: [...p.changed], disconnected };
     },
 
     async close() {

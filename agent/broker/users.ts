@@ -1,5 +1,6 @@
 /**
- * The broker's user table, built once at start-up from `mqtt.users`: plain passwords are hashed
+ * The broker's user table, built at start-up from `mqtt.users` (and again by a reload that changes them, see
+ * the broker's prepareUsers): plain passwords are hashed
  * (scrypt) and the clear text is replaced in the config object by the hash, so it is not kept in memory.
  */
 import { isIP } from 'node:net';
@@ -65,6 +66,11 @@ export function buildUserTable(cfg: MqttConfig): UserTable {
         'configure mqtt.users or set mqtt.allowAnonymous: true explicitly',
     );
   return { users, anonymous: cfg.allowAnonymous === true || (users.size === 0 && loopback) };
+}
+
+/** Whether two parsed hashes are the same hash (same parameters, salt and key). */
+export function sameHash(a: ParsedHash, b: ParsedHash): boolean {
+  return a.N === b.N && a.r === b.r && a.p === b.p && a.salt.equals(b.salt) && a.hash.equals(b.hash);
 }
 
 /** "user:<name>" for a user, "anonymous" for clients without a username: the owner of a client id's session. */

@@ -92,10 +92,10 @@ t.test('SIGHUP reload: valid applied per plugin, invalid refused whole, nothing 
   t.ok(errors.some((e) => /^drivers\[0\]\.rate: /.test(e)), `names drivers[0].rate: ${errors.join(' | ')}`);
   t.ok(errors.some((e) => /^drivers\[1\]\.type: /.test(e)), 'names drivers[1].type');
 
-  // 3. A section bound to sockets (mqtt.port) changed: refused, naming it.
+  // 3. A key bound to sockets (mqtt.port) changed: refused, naming the key.
   write({ ...base, mqtt: { host: '127.0.0.1', port: 1 } });
   const fixed = await sighup('config reload refused; the running config is kept', 2);
-  t.same(fixed['errors'], ['mqtt: changed, and this section is only applied at start (systemctl restart gridedge)']);
+  t.same(fixed['errors'], ['mqtt.port: changed, and this setting is only applied at start (systemctl restart gridedge)']);
   const after = await status();
   t.same(after.drivers.map((d) => d.id).sort(), ['added', 'change', 'keep'], 'the running drivers are those of the last applied config');
   t.same(after.counters['config_reloads'], { 'result=applied': 1, 'result=refused': 2 }, 'reloads counted by result');
