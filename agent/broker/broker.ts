@@ -234,6 +234,12 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
    * from an empty session and reads nothing queued for the other user.
    */
   function admit(client: Client, user: BrokerUser | null, done: (error: AuthError | null, success: boolean | null) => void): void {
+    // A reload (applyUsers) between the password check and here removed the user, replaced its hash
+    // or ended anonymous access: what was verified no longer holds.
+    if (user ? table.users.get(user.username) !== user : !table.anonymous) {
+      refusals.refuse(user ? 'bad_credentials' : 'anonymous', { clientId: client.id, username: user?.username, detail: 'users changed by a reload during the login' });
+      return done(notAuthorized(user ? 'bad user name or password' : 'anonymous clients are not allowed'), false);
+    }
     const claim = ids.claim(client.id, ownerOf(user), client.clean, client);
     const username = user?.username;
     if (!claim.ok) {
