@@ -130,8 +130,36 @@ t.test('mqtt.users changed by a reload apply without a restart', async (t) => {
   t.same(r3['errors'], ['mqtt.port: changed, and this setting is only applied at start (systemctl restart gridedge)'], 'the refusal names mqtt.port');
   t.match(await refused('late', 'late-pw', 'late-1'), /Not authorized/i, 'the user of a refused reload is not added');
 
+  // 4. A bad list (a user configured twice) together with a valid new user: refused, nothing applied.
+  const r4 = await reload([observer, dev2, pw2, added, late, { ...late, passwordHash: testHash('x') }]);
+  t.equal(r4['msg'], 'config reload refused; the running config is kept', 'a bad users list is refused');
+  t.match(JSON.stringify(r4['errors']), /mqtt\.users\[5\]/, `the refusal names the entry: ${JSON.stringify(r4['errors'])}`);
+  t.match(await refused('late', 'late-pw', 'late-2'), /Not authorized/i, 'nothing of a refused users list is applied');
+
   const s = await getJson<{ counters: Record<string, Record<string, number>> }>(`${agent.httpUrl}/api/v1/status`);
   t.same(s.counters['broker_disconnects'], { 'reason=user_changed': 2 }, 'disconnects counted by reason');
-  t.same(s.counters['config_reloads'], { 'result=applied': 2, 'result=refused': 1 });
+  t.same(s.counters['config_reloads'], { 'result=applied': 2, 'result=refused': 2 });
   t.ok(obs.connected && obsClosed === 0, 'the observer stayed connected through all reloads');
+});
+
+t.test('anonymous clients are disconnected when a reload adds the first user (loopback, no allowAnonymous)', async (t) => {
+  const agent = await startAgent({ config: { mqtt: { host: '127.0.0.1', port: 0 } } });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const base = JSON.parse(readFileSync(agent.configFile, 'utf8')) as { mqtt: Record<string, unknown> };
+  const anon = await withTimeout(mqtt.connectAsync(agent.mqttUrl, { clientId: 'anon-1', reconnectPeriod: 0 }), 10_000, 'anonymous connect');
+  t.teardown(() => anon.end(true));
+  const closed = withTimeout(new Promise<void>((resolve) => anon.once('close', () => resolve())), 10_000, 'the anonymous client is disconnected');
+  writeFileSync(agent.configFile, JSON.stringify({ ...base, mqtt: { ...base.mqtt, users: [{ username: 'op', passwordHash: testHash('op-pw'), publish: ['#'], subscribe: ['#'] }] } }));
+  agent.child.kill('SIGHUP');
+  await agent.waitForLog((l) => l.msg === 'config reloaded', 'reload applied');
+  await closed;
+  t.pass('disconnected');
+  const again = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'anon-2', reconnectPeriod: 0 }).then(
+    (c) => (c.end(true), 'connected'),
+    (err: Error) => err.message,
+  );
+  t.match(again, /Not authorized/i, 'anonymous clients are refused after the reload');
+  const op = await withTimeout(mqtt.connectAsync(agent.mqttUrl, { clientId: 'op-1', username: 'op', password: 'op-pw', reconnectPeriod: 0 }), 10_000, 'op connects');
+  t.ok(op.connected, 'the added user connects');
+  op.end(true);
 });
