@@ -174,13 +174,17 @@ export class ConfigReloader {
     // The agent began to stop while the old plugins were stopping: start nothing (the buffer may be closed).
     if (this.agent.stopping) return this.abandon();
     let usersApplied: UsersApplied | null = null;
+    let adopted = next;
     try {
       usersApplied = users ? this.agent.applyMqttUsers(users) : null;
     } catch (err) {
-      // Not expected (prepareMqttUsers checked the same rules): nothing was changed, refuse the rest too.
-      return this.refuse([(err as Error).message]);
+      // Not expected (prepareMqttUsers checked the same rules), and the broker changed nothing. The
+      // old plugins are already stopped, so the rest of the reload goes on (returning here would leave
+      // them stopped); the running config keeps the old mqtt section, as the broker does.
+      this.log.error({ err: (err as Error).message }, 'config reload: the mqtt users could not be applied; the broker keeps the old ones');
+      adopted = { ...next, mqtt: current.mqtt };
     }
-    this.agent.adoptConfig(next);
+    this.agent.adoptConfig(adopted);
     const u = usersApplied;
     if (u && u.added.length + u.removed.length + u.passwordChanged.length + u.changed.length + u.disconnected > 0) {
       this.log.info(
