@@ -17,6 +17,18 @@ export function setLostConnection(lost: boolean): void {
   lostConnection = lost;
 }
 
+let leaving = false;
+
+/**
+ * The page is leaving on purpose (log out; or a 401 already sent it to the login page): from now on
+ * a 401 (the status read after the event stream closed with the session) no longer redirects to the
+ * login page with "session ended", which raced with the page's own navigation. With `to`, go there.
+ */
+export function leavePage(to?: string): void {
+  leaving = true;
+  if (to !== undefined) location.href = to;
+}
+
 export async function api<T>(path: string, init?: RequestInit): Promise<ApiResult<T>> {
   let r: Response;
   try {
@@ -25,7 +37,7 @@ export async function api<T>(path: string, init?: RequestInit): Promise<ApiResul
     return { ok: false, status: 0, detail: `cannot reach the agent (${(e as Error).message})` };
   }
   if (r.status === 401) {
-    location.href = lostConnection ? '/login?why=restart' : '/login?why=ended';
+    if (!leaving) leavePage(lostConnection ? '/login?why=restart' : '/login?why=ended');
     return { ok: false, status: 401, detail: 'log in first' };
   }
   const type = r.headers.get('content-type') ?? '';

@@ -12,7 +12,7 @@
  * event stream by itself.
  */
 import type { AgentStatus } from '../../../core/status-types.js';
-import { api, setLostConnection } from './api.js';
+import { api, leavePage, setLostConnection } from './api.js';
 import { byId } from './dom.js';
 import { DevicesView, numericPaths, type DeviceUpdate, type ExpectedDevice } from './devices.js';
 import { clockTime, renderBadge, renderHealth, renderUnreachable } from './health.js';
@@ -153,6 +153,9 @@ function follow(): void {
 
 async function main(): Promise<void> {
   byId('logout', false)?.addEventListener('click', async () => {
+    // Closing the session ends the event stream, whose status read then gets a 401: that one must
+    // not send the browser to "session ended" instead of the plain login page.
+    leavePage();
     await api('/api/v1/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     location.href = '/login';
   });
