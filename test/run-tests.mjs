@@ -24,7 +24,8 @@
 // ("# Subtest: FILE", its lines indented, "ok N - FILE # time=...ms") when the file ends; its
 // stderr follows on stderr under a "--- FILE (stderr)" line. A file fails when any of its test
 // points fails, its plan is not met, it prints no TAP at all, it exits non-zero or by a signal, or
-// it outlives the time limit (package.json "tap".timeout seconds, default 120: tap inside the file
+// it outlives the time limit (package.json "tap".timeout seconds, default 120, 300 at least for the
+// packaging suite's files: tap inside the file
 // fails the test at that time; the runner sends SIGTERM 10 s later and SIGKILL 5 s after that).
 // "N passed, N failed" counts assertions at every depth (not the lines that close subtests); a file
 // that failed without a failing assertion (crashed, no TAP, timed out) counts as one failure.
@@ -94,6 +95,11 @@ function cleanNodeOptions(value) {
   }
   return kept.length ? kept.join(' ') : undefined;
 }
+// The packaging suite installs and starts the .deb in clean roots, arm64 under qemu-user-static,
+// whose speed varies with the machine's load (74 s in one CI run, past 120 s in the next): those
+// files get PACKAGING_TIMEOUT_S instead.
+const PACKAGING_TIMEOUT_S = Math.max(timeoutS, 300);
+const limitFor = (file) => (/(^|\/)packaging\/[^/]*\.slow\.js$/.test(file) ? PACKAGING_TIMEOUT_S : timeoutS);
 const childEnv = { ...process.env, TAP_TIMEOUT: String(timeoutS) };
 for (const k of Object.keys(childEnv)) if (k.startsWith('_TAPJS_') || k === 'TAP_CHILD_ID') delete childEnv[k];
 const nodeOptions = cleanNodeOptions(process.env.NODE_OPTIONS);
@@ -130,9 +136,10 @@ function runFile(file) {
     parser.on('complete', (r) => (final = r));
     let out = '';
     let err = '';
+    const limitS = limitFor(file);
     const child = spawn(process.execPath, ['--enable-source-maps', resolvePath(root, file)], {
       cwd: root,
-      env: childEnv,
+      env: { ...childEnv, TAP_TIMEOUT: String(limitS) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
@@ -147,8 +154,8 @@ function runFile(file) {
     const term = setTimeout(() => {
       killedForTime = true;
       child.kill('SIGTERM');
-    }, (timeoutS + 10) * 1000);
-    const kill = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
+    }, (limitS + 10) * 1000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), (limitS + 15) * 1000);
     child.on('error', (e) => (err += `\ncannot start ${file}: ${e.message}\n`));
     child.on('close', (code, signal) => {
       clearTimeout(term);
@@ -157,7 +164,7 @@ function runFile(file) {
       parser.end();
       const ms = performance.now() - started;
       const why = [];
-      if (killedForTime) why.push(`still running ${timeoutS + 10} s after it started: killed`);
+      if (killedForTime) why.push(`still running ${limitS + 10} s after it started: killed`);
       else if (signal) why.push(`ended by ${signal}`);
       else if (code !== 0) why.push(`exit code ${code}`);
       // An empty stream parses as "skip all, no tests found": a file that printed nothing failed.
