@@ -1,6 +1,6 @@
 /**
  * Every refusal is counted (`broker_refused{reason}`) and logged, at most once per client (per user
- * for too_many_sessions) and reason per minute, so a misconfigured device publishing at 50 Hz cannot
+ * for the client-id and session-bound refusals) and reason per minute, so a misconfigured device publishing at 50 Hz cannot
  * flood the journal. Deliveries the broker drops for a reason worth a log line
  * (`broker_dropped{reason}`) go through `drop` the same way.
  */
@@ -48,8 +48,12 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   too_many_sessions: { reason: 'too_many_sessions' },
 };
 
-/** Reasons whose warnings are limited per user rather than per client id. */
-const PER_USER: ReadonlySet<string> = new Set<RefusalReason>(['too_many_sessions']);
+/**
+ * Reasons whose warnings are limited per user rather than per client id: a client that is refused
+ * for its id (or for the session bound) and tries ever new ids gets one line a minute, not one per
+ * id. The counter still counts each refusal.
+ */
+const PER_USER: ReadonlySet<string> = new Set<RefusalReason>(['too_many_sessions', 'client_id_taken', 'client_id_not_allowed']);
 
 export class Refusals {
   private readonly limiter: LogLimiter;
@@ -74,8 +78,6 @@ export class Refusals {
   }
 
   private logLimited(what: 'refused' | 'dropped', reason: string, info: RefusalInfo): void {
-    // The session bound is reached by a user, not by one client id: a client trying ever new ids
-    // past it gets one line per minute, not one per id.
     const who = PER_USER.has(reason) ? `user\u0000${info.username ?? ''}` : (info.clientId ?? '');
     const key = `${who}\u0000${reason}`;
     if (!this.limiter.take(key).ok) return;
