@@ -10,6 +10,7 @@
  * tells `closed` when a connection closes. Every operation is O(1) apart from matching the id
  * against the configured patterns.
  */
+import { topicProblem } from './acl.js';
 
 /** Longest pattern, in characters. Far longer than any device's client id; MQTT 3.1.1 only guarantees 23 bytes. */
 export const MAX_PATTERN_CHARS = 256;
@@ -19,21 +20,18 @@ export function clientIdPatternProblem(p: unknown): string | null {
   if (typeof p !== 'string') return 'not a string';
   if (p === '') return 'empty';
   if (p.length > MAX_PATTERN_CHARS) return `longer than ${MAX_PATTERN_CHARS} characters (${p.length})`;
+  // The characters the broker refuses in any MQTT string it reads (NUL, controls, U+FFFD).
+  const refused = topicProblem(p);
+  if (refused) return `${refused} (not allowed in MQTT strings)`;
   for (let k = 0; k < p.length; k++) {
     const c = p.charCodeAt(k);
-    if (c >= 0x20 && c < 0x7f) continue;
-    const at = `at offset ${k}`;
-    if (c === 0) return `NUL character ${at} (not allowed in MQTT strings)`;
-    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return `control character U+${c.toString(16).toUpperCase().padStart(4, '0')} ${at} (not allowed in MQTT strings)`;
-    if (c === 0xfffd) return `U+FFFD ${at} (the broker reads it as invalid UTF-8)`;
-    if (c >= 0xd800 && c <= 0xdbff && k + 1 < p.length) {
-      const d = p.charCodeAt(k + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        k++; // a well-formed surrogate pair: a character outside the BMP, fine in UTF-8
-        continue;
-      }
+    if (c < 0xd800 || c > 0xdfff) continue;
+    const d = k + 1 < p.length ? p.charCodeAt(k + 1) : 0;
+    if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+      k++; // a well-formed surrogate pair: a character outside the BMP, fine in UTF-8
+      continue;
     }
-    if (c >= 0xd800 && c <= 0xdfff) return `unpaired surrogate U+${c.toString(16).toUpperCase()} ${at} (cannot be encoded in UTF-8)`;
+    return `unpaired surrogate U+${c.toString(16).toUpperCase()} at offset ${k} (cannot be encoded in UTF-8)`;
   }
   if (/^\*+$/.test(p)) return 'only wildcards: it would match every client id; leave clientIds out to let a user use any id no one reserved';
   return null;
@@ -187,7 +185,7 @@ export class ClientIdTable<C> {
   setRules(rules: readonly ClientIdRules[], maxSessions: number): void {
     this.maxSessions = maxSessions;
     this.rules = new Map(rules.map((r) => [r.owner, { patterns: r.clientIds.map((p) => new ClientIdPattern(p)), maxSessions: r.maxSessions }]));
-    this.reservations = rules.flatMap((r) => r.clientIds.map((p) => ({ owner: r.owner, pattern: new ClientIdPattern(p) })));
+    this.reservations = [...this.rules].flatMap(([owner, r]) => r.patterns.map((pattern) => ({ owner, pattern })));
   }
 
   /** Persistent sessions now (connected or not). */
