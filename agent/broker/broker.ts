@@ -33,7 +33,7 @@ import {
   subscribedQos,
   wipeSession,
 } from './aedes-internals.js';
-import { ClientIdTable, showOwner } from './client-ids.js';
+import { ClientIdTable, showOwner, type ClientIdRules } from './client-ids.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } from './users.js';
@@ -191,12 +191,19 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   const admitted = new Set<Client>();
   /** The hash text of each user as configured (to keep a hash when a reload gives the same plain password). */
   let hashTexts: ReadonlyMap<string, string> = new Map((cfg.users ?? []).map((u) => [u.username, u.passwordHash ?? '']));
+  const startRules = clientIdRulesOf(cfg.users ?? []);
   /** The client-id rules in force, by owner (to tell which users' rules a reload changes). */
-  let currentRules = new Map(clientIdRulesOf(cfg.users ?? []).map((r) => [r.owner, r]));
+  let currentRules = new Map(startRules.map((r) => [r.owner, r]));
   const conns = new WeakMap<Client, ConnInfo>();
   counters.set('broker_sessions', 0);
   /** Client id → owner of its session and the connection holding it (see admit). */
-  const ids = new ClientIdTable<Client>(clientIdRulesOf(cfg.users ?? []), cfg.maxSessions, (n) => counters.set('broker_sessions', n));
+  const ids = new ClientIdTable<Client>(startRules, cfg.maxSessions, (n) => counters.set('broker_sessions', n));
+
+  /** New client-id rules in force for the next CONNECTs (throws on invalid rules, changing nothing). */
+  function setRules(rules: readonly ClientIdRules[], maxSessions: number): void {
+    ids.setRules(rules, maxSessions);
+    currentRules = new Map(rules.map((r) => [r.owner, r]));
+  }
   const gate = new AuthGate(table.users, counters, deps.auth, deps.now);
   const maxPacketBytes = packetLimit(cfg.maxPayloadBytes);
   /** A subscriber with more than this waiting in its connection's buffer at a QoS 1/2 delivery is disconnected. */
@@ -625,7 +632,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     },
 
     setClientIdRules(mqtt) {
-      ids.setRules(clientIdRulesOf(mqtt.users), mqtt.maxSessions); // throws before changing anything
+      setRules(clientIdRulesOf(mqtt.users), mqtt.maxSessions);
     },
 
     prepareUsers(mqtt) {
@@ -666,8 +673,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     },
 
     applyUsers(p) {
-      ids.setRules([...p.rules], p.maxSessions); // throws before changing anything
-      currentRules = new Map(p.rules.map((r) => [r.owner, r]));
+      setRules(p.rules, p.maxSessions); // throws before changing anything
       const gone = new Set([...p.removed, ...p.passwordChanged]);
       for (const [name, u] of p.table.users) {
         const old = table.users.get(name);
