@@ -53,9 +53,10 @@ export interface PipelineDeps {
     maxPayloadBytes: number;
     futureToleranceS: number;
     pastToleranceS: number;
-    /** Distinct devices kept; a measurement of a new device beyond this is rejected (`too_many_devices`). */
+    /** Distinct devices kept; at the limit, devices silent for over an hour are forgotten, then a new device is rejected (`too_many_devices`). */
     maxDevices: number;
-  };  /** A monotonic clock in ms, for how long devices have been silent (default `performance.now`; tests inject their own). */
+  };
+  /** A monotonic clock in ms, for how long devices have been silent (default `performance.now`; tests inject their own). */
   clock?: () => number;
 }
 
