@@ -41,9 +41,10 @@ function codeOf(err: unknown): { code: string; message: string } {
   };
 }
 
-const identity = (p: string): string => {
+/** A file's identity (device and inode) and size. */
+const statOf = (p: string): { id: string; size: number } => {
   const s = fs.statSync(p, { bigint: true });
-  return `${s.dev}:${s.ino}`;
+  return { id: `${s.dev}:${s.ino}`, size: Number(s.size) };
 };
 
 /** How long a statement waits for a lock another connection holds. */
@@ -69,17 +70,23 @@ try {
 }
 
 let walIdentity: string | null = null;
+/** The WAL's size as the last `lostReason` found it (0: not there). */
+let walBytesChecked = 0;
 try {
-  walIdentity = identity(wal);
+  walIdentity = statOf(wal).id;
 } catch {
   // not there yet: noted at the first check that finds it
 }
 
-/** Why the path no longer holds the database this connection writes; null while it does. */
+/**
+ * Why the path no longer holds the database this connection writes; null while it does. Notes the
+ * WAL's size on the way (`walBytesChecked`), for the check before a transaction (checkpointIfLarge).
+ */
 function lostReason(): string | null {
   let id: string;
+  walBytesChecked = 0;
   try {
-    id = identity(file);
+    id = statOf(file).id;
   } catch (err) {
     const c = codeOf(err).code;
     return c === 'ENOENT' ? `${file} was deleted` : `${file} cannot be checked (${c})`;
@@ -87,7 +94,9 @@ function lostReason(): string | null {
   if (id !== data.identity) return `${file} was replaced by another file`;
   let w: string;
   try {
-    w = identity(wal);
+    const st = statOf(wal);
+    w = st.id;
+    walBytesChecked = st.size;
   } catch (err) {
     const c = codeOf(err).code;
     if (c !== 'ENOENT') return `${wal} cannot be checked (${c})`;
@@ -283,11 +292,17 @@ function walBytesOf(job: WriteJob): number {
  */
 function checkpointIfLarge(adding = 0): void {
   let size = 0;
-  try {
-    size = fs.statSync(wal).size;
-  } catch {
-    return;
+  // Before a transaction: the size lostReason read at the start of this job (only this connection
+  // writes the WAL; the readers do not change it), so the check costs no second stat.
+  if (adding > 0) size = walBytesChecked;
+  else {
+    try {
+      size = fs.statSync(wal).size;
+    } catch {
+      return;
+    }
   }
+  if (size === 0) return; // no WAL (yet): nothing to truncate
   if (adding > 0) {
     // Only a WAL past its usual size (a quarter of its part, where SQLite checkpoints, plus one
     // transaction) was held back by a reader; below that SQLite starts it over after its checkpoint
