@@ -25,7 +25,7 @@ import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
 import { Accounts, roleAllows, type Role, type Session } from './accounts.js';
 import { problem, problemSchema, sendProblem, type Problem } from './problem.js';
-import { PUBLIC_ASSETS } from './page/assets.js';
+import { LOGIN_FILES, PUBLIC_ASSETS } from './page/assets.js';
 
 export const SESSION_COOKIE = 'gridedge_session';
 
@@ -94,8 +94,8 @@ const LOGIN_WHY: Record<string, string> = {
 const loginPage = (why: string): string => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gridedge: log in</title><link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/login.css">
-<script type="module" src="/assets/js/agent/http/page/client/login.js"></script></head>
+<link rel="stylesheet" href="${LOGIN_FILES.css}">
+<script type="module" src="${LOGIN_FILES.js}"></script></head>
 <body><h1>gridedge</h1>
 <p id="why" role="status">${why}</p>
 <noscript><p class="noscript">Logging in needs JavaScript: please allow it for this address.</p></noscript>

@@ -58,8 +58,12 @@ const SHARED = ['agent/http/page/format.js', 'agent/core/duration-text.js', 'age
 
 const CLIENT = '/assets/js/agent/http/page/client';
 
+/** The login page's (auth.ts) and the API docs' (routes/docs.ts) script and style, by the paths their HTML names. */
+export const LOGIN_FILES = { js: `${CLIENT}/login.js`, css: '/assets/login.css' } as const;
+export const DOCS_FILES = { js: `${CLIENT}/docs.js`, css: '/assets/docs.css' } as const;
+
 /** The login page's and the API docs' files: served without a session (auth.ts), the login page needs them before one exists. */
-export const PUBLIC_ASSETS: ReadonlySet<string> = new Set([`${CLIENT}/login.js`, '/assets/login.css', `${CLIENT}/docs.js`, '/assets/docs.css']);
+export const PUBLIC_ASSETS: ReadonlySet<string> = new Set([LOGIN_FILES.js, LOGIN_FILES.css, DOCS_FILES.js, DOCS_FILES.css]);
 
 /** URL path → what to serve. */
 export function assetTable(): Map<string, Asset> {
@@ -81,8 +85,8 @@ export function assetTable(): Map<string, Asset> {
   table.set('/assets/uplot/uPlot.min.css', { type: CSS, file: join(uplot, 'uPlot.min.css') });
   table.set('/assets/page.css', { type: CSS, text: PAGE_CSS });
   table.set('/assets/noscript.css', { type: CSS, text: NOSCRIPT_CSS });
-  table.set('/assets/login.css', { type: CSS, text: LOGIN_CSS });
-  table.set('/assets/docs.css', { type: CSS, text: DOCS_CSS });
+  table.set(LOGIN_FILES.css, { type: CSS, text: LOGIN_CSS });
+  table.set(DOCS_FILES.css, { type: CSS, text: DOCS_CSS });
   return table;
 }
 

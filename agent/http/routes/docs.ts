@@ -4,13 +4,14 @@
  * responses) from its own script file, without any script from elsewhere.
  */
 import type { FastifyInstance } from 'fastify';
+import { DOCS_FILES } from '../page/assets.js';
 
 /** The page; its script and style are files (page/client/docs.ts, `/assets/docs.css`): the pages' CSP allows no inline ones. */
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gridedge API</title><link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/docs.css">
-<script type="module" src="/assets/js/agent/http/page/client/docs.js"></script>
+<link rel="stylesheet" href="${DOCS_FILES.css}">
+<script type="module" src="${DOCS_FILES.js}"></script>
 </head><body>
 <h1>gridedge API</h1>
 <p class="muted">The OpenAPI document: <a href="/openapi.json">/openapi.json</a>. Errors come as RFC 9457 problem details (<code>application/problem+json</code>).</p>
