@@ -37,6 +37,7 @@ import type { AgentStatus, DeviceStatus, ForwarderStatus, PluginStatus } from '.
 import { metricsTopic, statusTopic } from './core/topics.js';
 import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
+import { certificateProblem } from './core/tls-files.js';
 import { historyOf } from './http/routes/history.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { IngestPool, ingestWorkerCount } from './pipeline/ingest-pool.js';
@@ -104,7 +105,7 @@ export class Agent {
   private pipeline!: Pipeline;
   /** Ingest worker threads (`pipeline.workers`), or null: raw publishes processed on the main thread. */
   private pool: IngestPool | null = null;
-  private http: { close(): Promise<void>; host: string; port: number } | null = null;
+  private http: { close(): Promise<void>; host: string; port: number; certificateExpires: Date | null } | null = null;
   private readonly started: Started[] = [];
   private readonly forwarders: ForwarderRunner[] = [];
   private readonly aggregators: { cfg: PluginInstanceConfig; a: Aggregator }[] = [];
@@ -531,6 +532,16 @@ export class Agent {
     const buffer = this.buffer ? this.buffer.stats() : null;
     if (buffer?.writeError) problems.push(`buffer cannot write: ${buffer.writeError}`);
     for (const f of forwarders) if (!f.connected) problems.push(`forwarder ${f.id} is not connected${f.lastError ? `: ${f.lastError}` : ''}`);
+    const broker = this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 };
+    // TLS certificates that have ended or end within CERT_WARN_DAYS: clients will refuse them.
+    const ends: [string, Date | null | undefined][] = [
+      ['mqtt.tls', broker.tls ? new Date(broker.tls.certificateExpires) : null],
+      ['http.tls', this.http?.certificateExpires],
+    ];
+    for (const [prefix, end] of ends) {
+      const p = end ? certificateProblem(prefix, end, Date.now()) : null;
+      if (p) problems.push(p);
+    }
     return {
       gateway: this.cfg.gateway.id,
       version: this.version,
@@ -538,7 +549,7 @@ export class Agent {
       problems,
       startedAt: this.startedAt,
       uptimeSeconds: (performance.now() - this.startedAtMono) / 1000,
-      broker: this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 },
+      broker,
       drivers: plugins.drivers,
       plugins,
       devices,

@@ -7,6 +7,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { writeToStream } from 'mqtt-packet';
@@ -15,7 +16,7 @@ import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { MqttConfig } from '../core/config-types.js';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
-import type { BrokerStatus } from '../core/status-types.js';
+import type { BrokerStatus, BrokerTlsStatus } from '../core/status-types.js';
 import { RAW_PREFIX } from '../core/topics.js';
 import { topicProblem } from './acl.js';
 import {
@@ -40,6 +41,20 @@ import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } f
 import { verifyPassword } from './passwords.js';
 import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
+import { loadTls } from '../core/tls-files.js';
+
+/** Listen on host:port; resolves with the address bound, rejects naming the option (`mqtt`, `mqtt.tls`). */
+function listenOn(srv: Server, host: string, port: number, option: string): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(new Error(`${option}: cannot listen on ${host}:${port}: ${err.message}`));
+    srv.once('error', onError);
+    srv.listen(port, host, () => {
+      srv.off('error', onError);
+      const addr = srv.address();
+      resolve(addr && typeof addr === 'object' ? { host: addr.address, port: addr.port } : { host, port });
+    });
+  });
+}
 
 export interface RawPublish {
   topic: string;
@@ -72,7 +87,11 @@ export interface EmbeddedBroker {
   publish(topic: string, payload: string | Buffer, opts?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
   /** Handle an HTTP upgrade for MQTT over WebSocket (the HTTP server calls this for its ws path). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** TCP listener on cfg.host:cfg.port (port 0 = a free port). */
+  /**
+   * TCP listener on cfg.host:cfg.port (port 0 = a free port), and the TLS listener on
+   * cfg.tls.host:cfg.tls.port when cfg.tls.cert is given (its files read now: a bad one fails the
+   * start, naming its option). Resolves with the plain listener's address.
+   */
   listen(): Promise<{ host: string; port: number }>;
   status(): BrokerStatus;
   /**
@@ -567,6 +586,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
 
   let server: Server | null = null;
   let bound = { host: cfg.host, port: cfg.port };
+  let tlsServer: Server | null = null;
+  let tlsBound: BrokerTlsStatus | null = null;
   let closed = false;
 
   return {
@@ -602,23 +623,39 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     async listen() {
       await whenReady;
       if (server) return bound;
+      // The TLS files are read before anything listens, so a bad one leaves nothing half open.
+      const tlsCfg = cfg.tls?.cert ? cfg.tls : null;
+      const tlsFiles = tlsCfg ? loadTls('mqtt.tls', tlsCfg) : null;
       const srv = createServer({ highWaterMark: 256 * 1024 }, (socket: Socket) => {
         socket.setNoDelay(true);
         attach(socket, socket.remoteAddress ?? 'unknown');
       });
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error): void => reject(new Error(`mqtt: cannot listen on ${cfg.host}:${cfg.port}: ${err.message}`));
-        srv.once('error', onError);
-        srv.listen(cfg.port, cfg.host, () => {
-          srv.off('error', onError);
-          resolve();
-        });
-      });
-      srv.on('error', (err) => log.error({ err }, 'mqtt: listener error'));
+      bound = await listenOn(srv, cfg.host, cfg.port, 'mqtt');
       server = srv;
-      const addr = srv.address();
-      if (addr && typeof addr === 'object') bound = { host: addr.address, port: addr.port };
-      log.info({ host: bound.host, port: bound.port, users: table.users.size, anonymous: table.anonymous }, 'mqtt: broker listening');
+      srv.on('error', (err) => log.error({ err }, 'mqtt: listener error'));
+      if (tlsCfg && tlsFiles) {
+        // Client certificates are asked for, and must chain to the CA, only when a CA is given;
+        // usernames, passwords and ACLs apply as on the plain listener either way.
+        const t = createTlsServer(
+          { cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: 'TLSv1.2' },
+          (socket: TLSSocket) => {
+            socket.setNoDelay(true);
+            attach(socket, socket.remoteAddress ?? 'unknown');
+          },
+        );
+        // A handshake that fails (no or an untrusted client certificate, a plain MQTT client on the
+        // TLS port, a port scan): the socket is closed by Node; counted and logged per address.
+        t.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) =>
+          refusals.refuse('tls_handshake', { address: socket.remoteAddress ?? 'unknown', detail: err.code ? `${err.code}: ${err.message}` : err.message }),
+        );
+        tlsServer = t;
+        t.on('error', (err) => log.error({ err }, 'mqtt: TLS listener error'));
+        tlsBound = { ...(await listenOn(t, tlsCfg.host || cfg.host, tlsCfg.port, 'mqtt.tls')), clientCertificates: Boolean(tlsFiles.ca), certificateExpires: tlsFiles.notAfter.toISOString() };
+      }
+      log.info(
+        { host: bound.host, port: bound.port, tls: tlsBound ?? undefined, users: table.users.size, anonymous: table.anonymous },
+        tlsBound ? `mqtt: broker listening (TLS on ${tlsBound.host}:${tlsBound.port})` : 'mqtt: broker listening',
+      );
       return bound;
     },
 
@@ -626,6 +663,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       return {
         host: bound.host,
         port: bound.port,
+        ...(tlsBound ? { tls: { ...tlsBound } } : {}),
         clients: aedes.connectedClients ?? 0,
         subscriptions: countSubscriptions(aedes),
       };
@@ -704,8 +742,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     async close() {
       if (closed) return;
       closed = true;
-      const srv = server;
-      const serverClosed = srv ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve();
+      const serverClosed = Promise.all([server, tlsServer].map((srv) => (srv ? new Promise<void>((resolve) => srv.close(() => resolve())) : undefined)));
       await whenReady.catch(() => undefined);
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       // Connections that never completed CONNECT are not Aedes clients yet.

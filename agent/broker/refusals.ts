@@ -21,7 +21,8 @@ export type RefusalReason =
   | 'auth_busy'
   | 'client_id_taken'
   | 'client_id_not_allowed'
-  | 'too_many_sessions';
+  | 'too_many_sessions'
+  | 'tls_handshake';
 
 export type DropReason = 'read_acl';
 
@@ -30,6 +31,8 @@ export interface RefusalInfo {
   username?: string | undefined;
   topic?: string;
   detail?: string;
+  /** The peer's address, for refusals before any client id (a failed TLS handshake): the log limit's key then. */
+  address?: string;
 }
 
 const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
@@ -46,6 +49,7 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   client_id_taken: { reason: 'client_id_taken' },
   client_id_not_allowed: { reason: 'client_id_not_allowed' },
   too_many_sessions: { reason: 'too_many_sessions' },
+  tls_handshake: { reason: 'tls_handshake' },
 };
 
 /**
@@ -78,12 +82,12 @@ export class Refusals {
   }
 
   private logLimited(what: 'refused' | 'dropped', reason: string, info: RefusalInfo): void {
-    const who = PER_USER.has(reason) ? `user\u0000${info.username ?? ''}` : (info.clientId ?? '');
+    const who = PER_USER.has(reason) ? `user\u0000${info.username ?? ''}` : (info.clientId ?? `address\u0000${info.address ?? ''}`);
     const key = `${who}\u0000${reason}`;
     if (!this.limiter.take(key).ok) return;
     this.log.warn(
-      { reason, clientId: info.clientId ?? undefined, username: info.username, topic: info.topic, detail: info.detail },
-      `mqtt: ${what} (${reason}) client "${info.clientId ?? '?'}"` +
+      { reason, clientId: info.clientId ?? undefined, username: info.username, topic: info.topic, detail: info.detail, address: info.address },
+      `mqtt: ${what} (${reason}) ` + (info.clientId || !info.address ? `client "${info.clientId ?? '?'}"` : `connection from ${info.address}`) +
         (info.username ? ` user "${info.username}"` : '') +
         (info.topic ? ` topic "${info.topic}"` : ''),
     );

@@ -42,6 +42,10 @@ export function renderStatus(s: AgentStatus, now = Date.now()): string {
   }
   const b = s.broker;
   out.push(`Broker      ${b.host}:${b.port}, ${count(b.clients)} client${b.clients === 1 ? '' : 's'}, ${count(b.subscriptions)} subscription${b.subscriptions === 1 ? '' : 's'}`);
+  if (b.tls)
+    out.push(
+      `  TLS       ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ', client certificates required' : ''}, certificate valid until ${b.tls.certificateExpires.slice(0, 10)}`,
+    );
 
   out.push(s.drivers.length ? 'Drivers' : 'Drivers     none');
   out.push(

@@ -157,6 +157,13 @@ export const host: Check = (v) => {
     throw new Error('must be a host name or IP address (no scheme, port or spaces)');
 };
 
+/** A host as above, or empty (another option's host applies; the option's doc says which). */
+export const optionalHost: Check = (v) => {
+  if (v === '') return;
+  if (typeof v !== 'string' || v.trim() === '' || /[\s/]/.test(v))
+    throw new Error('must be a host name or IP address (no scheme, port or spaces), or empty');
+};
+
 /** A URL path such as "/mqtt". */
 export const urlPath: Check = (v) => {
   if (typeof v !== 'string' || !/^\/[^\s?#]*$/.test(v)) throw new Error('must be a URL path starting with "/"');

@@ -6,6 +6,7 @@ import { isLoopbackHost } from '../broker/users.js';
 import { reservationOverlaps } from '../broker/client-ids.js';
 import { parseDuration } from './formats.js';
 import { showValue, type Problem } from './problems.js';
+import { tlsProblems } from '../core/tls-files.js';
 
 type Doc = Record<string, unknown>;
 
@@ -26,6 +27,8 @@ function anonymousRule(doc: Doc, problems: Problem[]): void {
   if (users.length > 0 || mqtt['allowAnonymous'] === true) return;
   const exposed: string[] = [];
   if (typeof mqtt['host'] === 'string' && !isLoopbackHost(mqtt['host'])) exposed.push(`mqtt.host ${showValue(mqtt['host'])}`);
+  const tlsHost = mqttTlsHost(mqtt);
+  if (tlsHost !== null && !isLoopbackHost(tlsHost)) exposed.push(`mqtt.tls.host ${showValue(tlsHost)}`);
   const ws = group(mqtt, 'websocket');
   if (ws['enabled'] !== false && typeof http['host'] === 'string' && !isLoopbackHost(http['host']))
     exposed.push(`http.host ${showValue(http['host'])} (MQTT over WebSocket is enabled there)`);
@@ -38,7 +41,33 @@ function anonymousRule(doc: Doc, problems: Problem[]): void {
   });
 }
 
-/** The page and the API off loopback need accounts; with `http.tls`, both its files. */
+/** The address the MQTT TLS listener binds, or null when it is off (no mqtt.tls.cert). */
+function mqttTlsHost(mqtt: Doc): string | null {
+  const tls = group(mqtt, 'tls');
+  if (!tls['cert']) return null;
+  const h = tls['host'];
+  return typeof h === 'string' && h !== '' ? h : typeof mqtt['host'] === 'string' ? mqtt['host'] : null;
+}
+
+/**
+ * A TLS listener's files: cert and key together (and a client CA only with them), then what is in
+ * them (readable, PEM, the key belongs to the certificate, the certificate valid now).
+ */
+function tlsFilesRule(doc: Doc, section: 'mqtt' | 'http', problems: Problem[]): void {
+  const tls = group(group(doc, section), 'tls');
+  const given = (k: string): string | null => (typeof tls[k] === 'string' && tls[k] !== '' ? (tls[k] as string) : null);
+  const cert = given('cert');
+  const key = given('key');
+  if (Boolean(cert) !== Boolean(key)) {
+    problems.push({ path: `${section}.tls.${cert ? 'key' : 'cert'}`, message: `must be given with the other ${section}.tls file (both cert and key, or neither)` });
+    return;
+  }
+  const ca = given('ca');
+  if (ca && !cert) problems.push({ path: `${section}.tls.ca`, message: `needs ${section}.tls.cert and ${section}.tls.key (client certificates are asked for on the TLS listener only), got ${showValue(ca)}` });
+  if (cert && key) problems.push(...tlsProblems(`${section}.tls`, { cert, key, ...(ca ? { ca } : {}) }, Date.now()));
+}
+
+/** The page and the API off loopback need accounts. */
 function httpRule(doc: Doc, problems: Problem[]): void {
   const http = group(doc, 'http');
   const users = Array.isArray(http['users']) ? http['users'] : [];
@@ -47,9 +76,6 @@ function httpRule(doc: Doc, problems: Problem[]): void {
       path: 'http.users',
       message: `must name at least one account: http.host ${showValue(http['host'])} is not a loopback address, and the page and the API would be open to the network`,
     });
-  const tls = group(http, 'tls');
-  if (Boolean(tls['cert']) !== Boolean(tls['key']))
-    problems.push({ path: tls['cert'] ? 'http.tls.key' : 'http.tls.cert', message: 'must be given with the other http.tls file (both cert and key, or neither)' });
 }
 
 function windowRule(doc: Doc, problems: Problem[]): void {
@@ -69,14 +95,22 @@ function windowRule(doc: Doc, problems: Problem[]): void {
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
+/** The listeners (plain MQTT, MQTT over TLS, HTTP) must not share a port on one address. */
 function portClashRule(doc: Doc, problems: Problem[]): void {
   const mqtt = group(doc, 'mqtt');
   const http = group(doc, 'http');
-  if (typeof mqtt['port'] !== 'number' || mqtt['port'] === 0 || mqtt['port'] !== http['port']) return;
-  const overlap =
-    mqtt['host'] === http['host'] || WILDCARD_HOSTS.has(String(mqtt['host'])) || WILDCARD_HOSTS.has(String(http['host']));
-  if (overlap)
-    problems.push({ path: 'http.port', message: `must differ from mqtt.port on the same address, got ${showValue(http['port'])}` });
+  const listeners: { name: string; host: unknown; port: unknown }[] = [{ name: 'mqtt', host: mqtt['host'], port: mqtt['port'] }];
+  const tlsHost = mqttTlsHost(mqtt);
+  if (tlsHost !== null) listeners.push({ name: 'mqtt.tls', host: tlsHost, port: group(mqtt, 'tls')['port'] });
+  listeners.push({ name: 'http', host: http['host'], port: http['port'] });
+  for (let j = 1; j < listeners.length; j++)
+    for (let i = 0; i < j; i++) {
+      const a = listeners[i]!;
+      const b = listeners[j]!;
+      if (typeof b.port !== 'number' || b.port === 0 || b.port !== a.port) continue;
+      const overlap = a.host === b.host || WILDCARD_HOSTS.has(String(a.host)) || WILDCARD_HOSTS.has(String(b.host));
+      if (overlap) problems.push({ path: `${b.name}.port`, message: `must differ from ${a.name}.port on the same address, got ${showValue(b.port)}` });
+    }
 }
 
 /**
@@ -104,6 +138,8 @@ export function crossFieldProblems(doc: Doc): Problem[] {
   const problems: Problem[] = [];
   anonymousRule(doc, problems);
   httpRule(doc, problems);
+  tlsFilesRule(doc, 'mqtt', problems);
+  tlsFilesRule(doc, 'http', problems);
   windowRule(doc, problems);
   portClashRule(doc, problems);
   clientIdRule(doc, problems);

@@ -212,6 +212,25 @@ const ROOT: SchemaBranch = {
       enabled: { doc: 'Serve MQTT over WebSocket on the HTTP server', format: f.boolean, default: true },
       path: { doc: 'URL path of MQTT over WebSocket', format: f.urlPath, default: '/mqtt' },
     },
+    tls: {
+      cert: {
+        doc: 'PEM file of the broker\'s TLS certificate (its chain may follow it); with mqtt.tls.key it opens an MQTT over TLS listener on mqtt.tls.host:mqtt.tls.port beside the plain one (empty: no TLS listener)',
+        format: f.optionalFile,
+        default: '',
+      },
+      key: { doc: 'PEM file of the private key of mqtt.tls.cert', format: f.optionalFile, default: '', sensitive: true },
+      ca: {
+        doc: 'PEM file of the CA certificates that sign client certificates: when given, a TLS client must present a certificate one of them signed, or the handshake fails (empty: no client certificates asked for); usernames and passwords apply as on the plain listener',
+        format: f.optionalFile,
+        default: '',
+      },
+      host: {
+        doc: 'Address the TLS listener binds (empty: mqtt.host); for example mqtt.host 127.0.0.1 with mqtt.tls.host 0.0.0.0 keeps plain MQTT on this machine and only TLS on the network',
+        format: f.optionalHost,
+        default: '',
+      },
+      port: { doc: 'Port of the TLS listener (0: pick a free one)', format: f.portOrZero, default: 8883 },
+    },
   },
   http: {
     host: {

@@ -36,6 +36,17 @@ export interface MqttConfig {
   /** Persistent sessions (clean: false) kept at once, connected or not; a CONNECT that would create one more is refused. */
   maxSessions: number;
   websocket: { enabled: boolean; path: string };
+  /** MQTT over TLS beside the plain listener, when cert and key are given (host '' : mqtt.host). */
+  tls?: MqttTlsConfig;
+}
+
+export interface MqttTlsConfig {
+  cert: string;
+  key: string;
+  /** CA bundle of client certificates; '' : none asked for. */
+  ca: string;
+  host: string;
+  port: number;
 }
 
 export interface HttpUser {

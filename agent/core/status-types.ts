@@ -50,9 +50,21 @@ export interface ForwarderStatus {
   refusedTopics?: string[];
 }
 
+/** The broker's MQTT over TLS listener (mqtt.tls). */
+export interface BrokerTlsStatus {
+  host: string;
+  port: number;
+  /** Whether clients must present a certificate signed by mqtt.tls.ca. */
+  clientCertificates: boolean;
+  /** When the broker's certificate stops being valid (ISO 8601). */
+  certificateExpires: string;
+}
+
 export interface BrokerStatus {
   host: string;
   port: number;
+  /** Present when the TLS listener is open. */
+  tls?: BrokerTlsStatus;
   clients: number;
   subscriptions: number;
 }

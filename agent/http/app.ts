@@ -16,7 +16,7 @@ import { registerDocsRoutes } from './routes/docs.js';
 import { problem, PROBLEM_CONTENT_TYPE, sendProblem } from './problem.js';
 import { STATUS_CODES } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
-import { readFileSync } from 'node:fs';
+import { loadTls, type LoadedTls } from '../core/tls-files.js';
 import { Accounts } from './accounts.js';
 import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
@@ -45,10 +45,9 @@ function clientErrorProblem(err: Error & { code?: string }): { status: number; d
   return { status: 400, detail: 'the request is not valid HTTP' };
 }
 
-export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<FastifyInstance> {
-  const tls = httpsOptions(cfg);
+export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls | null = httpsOptions(cfg)): Promise<FastifyInstance> {
   const app = fastify({
-    ...(tls ? { https: tls } : {}),
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Refusals by the router (bad percent-encoding, too long a path parameter): problem documents, counted
     // here (no route's hooks run for them).
@@ -125,24 +124,18 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps): Promise<Fastif
   return app;
 }
 
-/** The HTTPS key and certificate of `http.tls`, read now; null for plain HTTP. Throws naming the file. */
-function httpsOptions(cfg: HttpConfig): { cert: Buffer; key: Buffer } | null {
+/** The HTTPS key and certificate of `http.tls`, read and checked now; null for plain HTTP. Throws naming the option. */
+function httpsOptions(cfg: HttpConfig): LoadedTls | null {
   if (!cfg.tls?.cert || !cfg.tls.key) return null;
-  const read = (what: 'cert' | 'key'): Buffer => {
-    try {
-      return readFileSync(cfg.tls![what]);
-    } catch (e) {
-      throw new Error(`http.tls.${what}: cannot read ${cfg.tls![what]}: ${(e as Error).message}`);
-    }
-  };
-  return { cert: read('cert'), key: read('key') };
+  return loadTls('http.tls', { cert: cfg.tls.cert, key: cfg.tls.key });
 }
 
 export async function startHttp(
   cfg: HttpConfig,
   deps: HttpDeps,
-): Promise<{ app: FastifyInstance; host: string; port: number; close(): Promise<void> }> {
-  const app = await buildHttp(cfg, deps);
+): Promise<{ app: FastifyInstance; host: string; port: number; certificateExpires: Date | null; close(): Promise<void> }> {
+  const tls = httpsOptions(cfg);
+  const app = await buildHttp(cfg, deps, tls);
   try {
     await app.listen({ host: cfg.host, port: cfg.port });
   } catch (e) {
@@ -156,6 +149,7 @@ export async function startHttp(
   return {
     app,
     ...bound,
+    certificateExpires: tls?.notAfter ?? null,
     close: () => (closing ??= app.close()),
   };
 }

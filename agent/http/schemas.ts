@@ -97,7 +97,22 @@ export const brokerStatusSchema = {
   type: 'object',
   additionalProperties: true,
   required: ['host', 'port', 'clients', 'subscriptions'],
-  properties: { host: str, port: int, clients: int, subscriptions: int },
+  properties: {
+    host: str,
+    port: int,
+    tls: {
+      type: 'object',
+      description: 'The MQTT over TLS listener (mqtt.tls), when open',
+      properties: {
+        host: str,
+        port: int,
+        clientCertificates: { type: 'boolean', description: 'clients must present a certificate signed by mqtt.tls.ca' },
+        certificateExpires: { type: 'string', description: "when the broker's certificate stops being valid (ISO 8601)" },
+      },
+    },
+    clients: int,
+    subscriptions: int,
+  },
 } as const;
 
 export const countersSchema = {

@@ -39,21 +39,25 @@ function openssl(cwd: string, args: string[]): void {
 function makeCa(dir: string, name: string, cn: string): void {
   openssl(dir, [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '3', '-subj', `/CN=${cn}`,
+    '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '61', '-subj', `/CN=${cn}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ]);
 }
 
-function makeLeaf(dir: string, ca: string, name: string, cn: string, ext: string): void {
+function makeLeaf(dir: string, ca: string, name: string, cn: string, ext: string, days = 60): void {
   openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(dir, [
     'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial',
-    '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`,
+    '-out', `${name}.crt`, '-days', String(days), '-extfile', `${name}.ext`,
   ]);
 }
 
-export function makeCerts(clientCn = 'gridedge-test-client'): TestCerts {
+/**
+ * Certificates last 60 days (past the agent's 14-day expiry warning), the server's `serverDays` when
+ * given (a test of that warning).
+ */
+export function makeCerts(clientCn = 'gridedge-test-client', opts: { serverDays?: number } = {}): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), 'gridedge-certs-'));
   makeCa(dir, 'ca', 'gridedge test CA');
   makeLeaf(
@@ -62,6 +66,7 @@ export function makeCerts(clientCn = 'gridedge-test-client'): TestCerts {
     'server',
     'localhost',
     `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:${FAKE_HUB},IP:127.0.0.1\n`,
+    opts.serverDays,
   );
   makeLeaf(dir, 'ca', 'client', clientCn, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
   makeCa(dir, 'rogue-ca', 'rogue CA');
@@ -91,7 +96,7 @@ export function makeSelfSigned(): { dir: string; cert: string; key: string; remo
   const dir = mkdtempSync(join(tmpdir(), 'gridedge-self-signed-'));
   openssl(dir, [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', 'self.key', '-out', 'self.crt', '-days', '2', '-subj', '/CN=gridedge-self-signed',
+    '-keyout', 'self.key', '-out', 'self.crt', '-days', '60', '-subj', '/CN=gridedge-self-signed',
     '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-addext', 'basicConstraints=critical,CA:FALSE',
     '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth',
   ]);

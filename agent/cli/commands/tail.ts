@@ -4,6 +4,7 @@
  * Ctrl-C, 1 bad input, 2 when the broker cannot be reached or refuses the connection or subscription.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { maskUrlPassword } from '../../core/secrets.js';
 import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
@@ -90,9 +91,43 @@ function reasonOf(e: Error & { code?: string | number }): string {
   return e.message;
 }
 
-async function tail(url: string, topic: string, opts: { username?: string; password?: string; count?: number; json: boolean; timeoutS: number; from?: string }, io: Io): Promise<number> {
+/** PEM files for mqtts:// and wss:// (--ca, --cert, --key), read now. */
+interface TlsFlags {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** Read --ca, --cert and --key; every problem named by its option. */
+function readTlsFlags(values: Record<string, unknown>): { ok: true; tls: TlsFlags } | { ok: false; errors: string[] } {
+  const errors: string[] = [];
+  const tls: TlsFlags = {};
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const file = values[k];
+    if (typeof file !== 'string') continue;
+    try {
+      tls[k] = readFileSync(file);
+    } catch (e) {
+      errors.push(`--${k}: cannot read ${file}: ${(e as Error).message}`);
+    }
+  }
+  if (typeof values['cert'] === 'string' && typeof values['key'] !== 'string') errors.push('--cert: needs --key (the client certificate\'s private key)');
+  if (typeof values['key'] === 'string' && typeof values['cert'] !== 'string') errors.push('--key: needs --cert (the client certificate)');
+  return errors.length ? { ok: false, errors } : { ok: true, tls };
+}
+
+/** TLS errors worth a hint: the certificate chain cannot be checked against what the client trusts. */
+const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);
+
+async function tail(
+  url: string,
+  topic: string,
+  opts: { username?: string; password?: string; count?: number; json: boolean; timeoutS: number; from?: string; tls: TlsFlags },
+  io: Io,
+): Promise<number> {
   const { connect } = await import('mqtt');
   const client = connect(url, {
+    ...opts.tls,
     clientId: `gridedge-tail-${randomBytes(4).toString('hex')}`,
     clean: true,
     reconnectPeriod: 0,
@@ -123,6 +158,7 @@ async function tail(url: string, topic: string, opts: { username?: string; passw
 
     client.on('error', (e: Error & { code?: string | number }) => {
       lastError = reasonOf(e);
+      if (typeof e.code === 'string' && UNTRUSTED.has(e.code) && !opts.tls.ca) lastError += '; pass the CA or the broker\'s own certificate with --ca FILE';
       if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError}\n`);
     });
     client.on('close', () => {
@@ -160,6 +196,9 @@ export const tailCommand: Command = {
     count: { type: 'string', short: 'n', valueName: 'N', description: 'Exit after N messages' },
     json: { type: 'boolean', description: 'One JSON object per message: { topic, payload, qos, retain }' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up connecting after this long (default 10)' },
+    ca: { type: 'string', valueName: 'FILE', description: "mqtts:// or wss://: trust the broker's certificate when this PEM file (a CA, or the certificate itself) signed it" },
+    cert: { type: 'string', valueName: 'FILE', description: 'mqtts:// or wss://: the client certificate (PEM) to present, when the broker asks for one (mqtt.tls.ca)' },
+    key: { type: 'string', valueName: 'FILE', description: 'The private key (PEM) of --cert' },
   },
   positionals: [{ name: 'TOPIC', description: 'MQTT topic filter, e.g. "bal/processed/#" (quote it in the shell)' }],
   details: [
@@ -168,6 +207,7 @@ export const tailCommand: Command = {
     "  gridedge tail 'bal/processed/#'",
     "  gridedge tail 'bal/processed/pmu1/stats/10s' --count 1 --json",
     "  gridedge tail 'bal/raw/#' --url mqtt://10.0.0.2:1883 --username tech --password secret",
+    "  gridedge tail 'bal/processed/#' --url mqtts://10.0.0.2:8883 --ca /etc/gridedge/ca.pem -u tech",
   ].join('\n'),
   async run({ values, positionals }, io) {
     const topic = positionals[0]!;
@@ -188,6 +228,11 @@ export const tailCommand: Command = {
       io.err(where.errors.map((e) => `gridedge tail: ${e}\n`).join(''));
       return EXIT.badInput;
     }
+    const tls = readTlsFlags(values);
+    if (!tls.ok) {
+      io.err(tls.errors.map((e) => `gridedge tail: ${e}\n`).join(''));
+      return EXIT.badInput;
+    }
     const password = (values['password'] as string | undefined) ?? io.env['GRIDEDGE_MQTT_PASSWORD'];
     return tail(
       where.url,
@@ -199,6 +244,7 @@ export const tailCommand: Command = {
         json: values['json'] === true,
         timeoutS: (timeout as number | undefined) ?? 10,
         ...(where.from !== undefined ? { from: where.from } : {}),
+        tls: tls.tls,
       },
       io,
     );

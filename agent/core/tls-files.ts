@@ -1,0 +1,130 @@
+/**
+ * The PEM files of a TLS server (`mqtt.tls`, `http.tls`): read and checked in one place, for
+ * `gridedge config check` (every problem, each naming its option) and for the listeners at start
+ * (the first problem thrown, naming its option). Also how close the certificate is to expiring,
+ * for the status problems a technician sees before clients start failing.
+ */
+import { readFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** CA bundle for client certificates; '' or absent: none. */
+  ca?: string;
+}
+
+export interface LoadedTls {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+  /** When the (first) certificate stops being valid. */
+  notAfter: Date;
+}
+
+export interface TlsProblem {
+  /** `mqtt.tls.cert` and the like. */
+  path: string;
+  message: string;
+}
+
+/** Certificates closer than this to their end are a status problem. */
+export const CERT_WARN_DAYS = 14;
+
+const DAY_MS = 86_400_000;
+
+type Read = { ok: true; data: Buffer } | { ok: false; unreadable: boolean; message: string };
+
+function read(file: string): Read {
+  try {
+    return { ok: true, data: readFileSync(file) };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    // Not readable by whoever runs the check (config check as another user than the service): not decided here.
+    return { ok: false, unreadable: err.code === 'EACCES' || err.code === 'EPERM', message: `cannot read ${file}: ${err.message}` };
+  }
+}
+
+/** Every X.509 certificate of a PEM bundle, in order; throws when there is none or one is not one. */
+function certificatesOf(pem: Buffer): X509Certificate[] {
+  const blocks = pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  if (!blocks) throw new Error('holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  return blocks.map((b, i) => {
+    try {
+      return new X509Certificate(b);
+    } catch (e) {
+      throw new Error(`certificate ${i + 1} of the file is not a valid X.509 certificate (${(e as Error).message})`);
+    }
+  });
+}
+
+/**
+ * Check the files as the server would load them: each readable, the certificate and key parse and
+ * belong together, the certificate is valid at `nowMs`, the CA bundle holds certificates. Files the
+ * checking user may not read are skipped (the service's user may). Returns every problem found.
+ */
+export function tlsProblems(prefix: string, files: TlsFiles, nowMs: number): TlsProblem[] {
+  const problems: TlsProblem[] = [];
+  const add = (what: string, message: string): void => void problems.push({ path: `${prefix}.${what}`, message });
+  let cert: X509Certificate | null = null;
+  let key: KeyObject | null = null;
+  const c = read(files.cert);
+  if (c.ok) {
+    try {
+      cert = certificatesOf(c.data)[0]!;
+      const from = Date.parse(cert.validFrom);
+      const to = Date.parse(cert.validTo);
+      if (to < nowMs) add('cert', `the certificate expired on ${new Date(to).toISOString()} (${files.cert}); clients will refuse it`);
+      else if (from > nowMs) add('cert', `the certificate is valid only from ${new Date(from).toISOString()} (${files.cert}); is the clock right?`);
+    } catch (e) {
+      add('cert', `${(e as Error).message} (${files.cert})`);
+    }
+  } else if (!c.unreadable) add('cert', c.message);
+  const k = read(files.key);
+  if (k.ok) {
+    try {
+      key = createPrivateKey(k.data);
+    } catch (e) {
+      add('key', `is not a PEM private key (${(e as Error).message}) (${files.key})`);
+    }
+  } else if (!k.unreadable) add('key', k.message);
+  if (cert && key && !cert.checkPrivateKey(key)) add('key', `does not belong to the certificate ${prefix}.cert (${files.key} against ${files.cert})`);
+  if (files.ca) {
+    const a = read(files.ca);
+    if (a.ok) {
+      try {
+        certificatesOf(a.data);
+      } catch (e) {
+        add('ca', `${(e as Error).message} (${files.ca})`);
+      }
+    } else if (!a.unreadable) add('ca', a.message);
+  }
+  return problems;
+}
+
+/** Read the files for a listener; throws an Error naming the first problem's option. */
+export function loadTls(prefix: string, files: TlsFiles, nowMs: number = Date.now()): LoadedTls {
+  const fail = (what: string, message: string): never => {
+    throw new Error(`${prefix}.${what}: ${message}`);
+  };
+  const data = (what: 'cert' | 'key' | 'ca', file: string): Buffer => {
+    const r = read(file);
+    return r.ok ? r.data : fail(what, r.message);
+  };
+  const cert = data('cert', files.cert);
+  const key = data('key', files.key);
+  const ca = files.ca ? data('ca', files.ca) : undefined;
+  // Expiry is not a start failure (the listener comes up; status says so); a file that cannot work is.
+  const bad = tlsProblems(prefix, files, nowMs).find((p) => !/expired|valid only from/.test(p.message));
+  if (bad) throw new Error(`${bad.path}: ${bad.message}`);
+  const first = certificatesOf(cert)[0]!;
+  return { cert, key, ...(ca ? { ca } : {}), notAfter: new Date(first.validTo) };
+}
+
+/** A status problem when the certificate has ended or ends within CERT_WARN_DAYS; null otherwise. */
+export function certificateProblem(prefix: string, notAfter: Date, nowMs: number): string | null {
+  const left = notAfter.getTime() - nowMs;
+  if (left < 0) return `${prefix}.cert expired on ${notAfter.toISOString()}: TLS clients refuse it; install a new certificate and restart`;
+  if (left < CERT_WARN_DAYS * DAY_MS) return `${prefix}.cert expires in ${Math.floor(left / DAY_MS)} day(s), on ${notAfter.toISOString()}`;
+  return null;
+}
