@@ -37,7 +37,7 @@ import type { AgentStatus, DeviceStatus, ForwarderStatus, PluginStatus } from '.
 import { metricsTopic, statusTopic } from './core/topics.js';
 import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
-import { certificateProblem } from './core/tls-files.js';
+import { certificateProblem, loadTls, type LoadedTls, type TlsFiles } from './core/tls-files.js';
 import { historyOf } from './http/routes/history.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { IngestPool, ingestWorkerCount } from './pipeline/ingest-pool.js';
@@ -46,6 +46,12 @@ import { registry as defaultRegistry, type PluginRegistry } from './registry.js'
 import { AnalyzerRunner } from './analyzers/runner.js';
 import { attachSystemd, type SystemdHooks } from './core/sd-notify.js'; // systemd notify/watchdog (packaging)
 import { reloadOnSighup } from './reload.js'; // config reload on SIGHUP (packaging)
+
+/** TLS files read again by a reload, for the listeners that run (see Agent.prepareTls). */
+export interface PreparedTls {
+  mqtt?: LoadedTls;
+  http?: LoadedTls;
+}
 
 export interface RunOptions {
   configFile?: string;
@@ -105,7 +111,7 @@ export class Agent {
   private pipeline!: Pipeline;
   /** Ingest worker threads (`pipeline.workers`), or null: raw publishes processed on the main thread. */
   private pool: IngestPool | null = null;
-  private http: { close(): Promise<void>; host: string; port: number; certificateExpires: Date | null } | null = null;
+  private http: { close(): Promise<void>; host: string; port: number; certificateExpires: Date | null; renewTls(f: LoadedTls): boolean } | null = null;
   private readonly started: Started[] = [];
   private readonly forwarders: ForwarderRunner[] = [];
   private readonly aggregators: { cfg: PluginInstanceConfig; a: Aggregator }[] = [];
@@ -394,6 +400,34 @@ export class Agent {
   /** Apply what prepareMqttUsers checked (see EmbeddedBroker.applyUsers). */
   applyMqttUsers(p: PreparedUsers): UsersApplied | null {
     return this.broker ? this.broker.applyUsers(p) : null;
+  }
+
+  /**
+   * Read the TLS files of the running listeners again (a reload: certificates renewed under the same
+   * paths). `errors` names every file that cannot be used; nothing is changed here.
+   */
+  prepareTls(next: AgentConfig): { prepared: PreparedTls; errors: string[] } {
+    const out: PreparedTls = {};
+    const errors: string[] = [];
+    const read = (prefix: 'mqtt.tls' | 'http.tls', files: TlsFiles): LoadedTls | undefined => {
+      try {
+        return loadTls(prefix, files);
+      } catch (err) {
+        errors.push((err as Error).message);
+        return undefined;
+      }
+    };
+    if (this.broker?.status().tls && next.mqtt.tls?.cert) out.mqtt = read('mqtt.tls', next.mqtt.tls);
+    if (this.http?.certificateExpires && next.http.tls?.cert) out.http = read('http.tls', next.http.tls);
+    return { prepared: out, errors };
+  }
+
+  /** Put what prepareTls read in force for new connections; returns the options renewed, with their new end date. */
+  applyTls(p: PreparedTls): { option: string; expires: string }[] {
+    const renewed: { option: string; expires: string }[] = [];
+    if (p.mqtt && this.broker?.renewTls(p.mqtt)) renewed.push({ option: 'mqtt.tls', expires: p.mqtt.notAfter.toISOString() });
+    if (p.http && this.http?.renewTls(p.http)) renewed.push({ option: 'http.tls', expires: p.http.notAfter.toISOString() });
+    return renewed;
   }
 
   adoptConfig(cfg: AgentConfig): void {

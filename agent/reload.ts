@@ -12,6 +12,9 @@
  *   restarted under the same id resumes from its buffer cursor, so nothing buffered is skipped.
  *   One removed or renamed (a new id) loses its cursor: the rows above it are counted as dropped for
  *   it and warned about (Agent.adoptConfig); a new id starts where its `startFrom` says.
+ * - TLS certificates renewed under the same paths (`mqtt.tls`, `http.tls`): the files are read again
+ *   and, when their bytes changed, used for new connections (open ones keep theirs); a file that
+ *   cannot be used (unreadable, not PEM, a key of another certificate) refuses the reload.
  * - Everything else (gateway, mqtt, http, storage, pipeline, processors, aggregators, stats,
  *   analyzers, services, status; and the other `mqtt` keys) is bound to open sockets, files or the
  *   data path: a change there refuses the reload, naming each changed section (`mqtt.port` for mqtt
@@ -166,6 +169,9 @@ export class ConfigReloader {
     } catch (err) {
       errors.push((err as Error).message);
     }
+    // TLS certificates renewed under the same paths: read now (one that cannot be used refuses the reload).
+    const tls = this.agent.prepareTls(next);
+    errors.push(...tls.errors);
     if (errors.length) return this.refuse(errors);
 
     const stopIds = (d: PluginDiff) => [...d.changed, ...d.removed].map((p) => p.id);
@@ -185,6 +191,8 @@ export class ConfigReloader {
       adopted = { ...next, mqtt: current.mqtt };
     }
     this.agent.adoptConfig(adopted);
+    for (const r of this.agent.applyTls(tls.prepared))
+      this.log.info({ option: r.option, expires: r.expires }, `${r.option}: certificate renewed for new connections (open ones keep theirs), valid until ${r.expires}`);
     const u = usersApplied;
     if (u && u.added.length + u.removed.length + u.passwordChanged.length + u.changed.length + u.disconnected > 0) {
       this.log.info(

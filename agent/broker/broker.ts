@@ -7,7 +7,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { writeToStream } from 'mqtt-packet';
@@ -41,7 +41,10 @@ import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } f
 import { verifyPassword } from './passwords.js';
 import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
-import { loadTls } from '../core/tls-files.js';
+import { loadTls, type LoadedTls } from '../core/tls-files.js';
+
+/** The oldest TLS version the MQTT over TLS listener accepts. */
+const TLS_MIN_VERSION = 'TLSv1.2';
 
 /** Listen on host:port; resolves with the address bound, rejects naming the option (`mqtt`, `mqtt.tls`). */
 function listenOn(srv: Server, host: string, port: number, option: string): Promise<{ host: string; port: number }> {
@@ -114,6 +117,12 @@ export interface EmbeddedBroker {
    * connected clients of a user whose ACL changed get the new ACL at once.
    */
   applyUsers(prepared: PreparedUsers): UsersApplied;
+  /**
+   * Put renewed TLS files (read by `loadTls` from the same mqtt.tls paths) in force for the next TLS
+   * connections; connections already open keep theirs. False (nothing done) when there is no TLS
+   * listener or the files are the same bytes as those in force.
+   */
+  renewTls(files: LoadedTls): boolean;
   /** Closes clients and listeners. */
   close(): Promise<void>;
 }
@@ -586,7 +595,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
 
   let server: Server | null = null;
   let bound = { host: cfg.host, port: cfg.port };
-  let tlsServer: Server | null = null;
+  let tlsServer: TlsServer | null = null;
+  let tlsInForce: LoadedTls | null = null;
   let tlsBound: BrokerTlsStatus | null = null;
   let closed = false;
 
@@ -637,7 +647,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         // Client certificates are asked for, and must chain to the CA, only when a CA is given;
         // usernames, passwords and ACLs apply as on the plain listener either way.
         const t = createTlsServer(
-          { cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: 'TLSv1.2' },
+          { cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: TLS_MIN_VERSION },
           (socket: TLSSocket) => {
             socket.setNoDelay(true);
             attach(socket, socket.remoteAddress ?? 'unknown');
@@ -649,6 +659,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
           refusals.refuse('tls_handshake', { address: socket.remoteAddress ?? 'unknown', detail: err.code ? `${err.code}: ${err.message}` : err.message }),
         );
         tlsServer = t;
+        tlsInForce = tlsFiles;
         t.on('error', (err) => log.error({ err }, 'mqtt: TLS listener error'));
         tlsBound = { ...(await listenOn(t, tlsCfg.host || cfg.host, tlsCfg.port, 'mqtt.tls')), clientCertificates: Boolean(tlsFiles.ca), certificateExpires: tlsFiles.notAfter.toISOString() };
       }
@@ -667,6 +678,17 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         clients: aedes.connectedClients ?? 0,
         subscriptions: countSubscriptions(aedes),
       };
+    },
+
+    renewTls(files) {
+      const now = tlsInForce;
+      if (!tlsServer || !tlsBound || !now) return false;
+      const same = (a?: Buffer, b?: Buffer): boolean => (a && b ? a.equals(b) : a === b);
+      if (same(now.cert, files.cert) && same(now.key, files.key) && same(now.ca, files.ca)) return false;
+      tlsServer.setSecureContext({ cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}), minVersion: TLS_MIN_VERSION });
+      tlsInForce = files;
+      tlsBound = { ...tlsBound, certificateExpires: files.notAfter.toISOString() };
+      return true;
     },
 
     setClientIdRules(mqtt) {

@@ -124,7 +124,7 @@ export function loadTls(prefix: string, files: TlsFiles, nowMs: number = Date.no
 /** A status problem when the certificate has ended or ends within CERT_WARN_DAYS; null otherwise. */
 export function certificateProblem(prefix: string, notAfter: Date, nowMs: number): string | null {
   const left = notAfter.getTime() - nowMs;
-  if (left < 0) return `${prefix}.cert expired on ${notAfter.toISOString()}: TLS clients refuse it; install a new certificate and restart`;
+  if (left < 0) return `${prefix}.cert expired on ${notAfter.toISOString()}: TLS clients refuse it; install a new certificate and reload (systemctl reload gridedge)`;
   if (left < CERT_WARN_DAYS * DAY_MS) return `${prefix}.cert expires in ${Math.floor(left / DAY_MS)} day(s), on ${notAfter.toISOString()}`;
   return null;
 }

@@ -133,7 +133,15 @@ function httpsOptions(cfg: HttpConfig): LoadedTls | null {
 export async function startHttp(
   cfg: HttpConfig,
   deps: HttpDeps,
-): Promise<{ app: FastifyInstance; host: string; port: number; certificateExpires: Date | null; close(): Promise<void> }> {
+): Promise<{
+  app: FastifyInstance;
+  host: string;
+  port: number;
+  certificateExpires: Date | null;
+  /** Renewed http.tls files (same paths) for the next connections; false when plain HTTP or the same bytes. */
+  renewTls(files: LoadedTls): boolean;
+  close(): Promise<void>;
+}> {
   const tls = httpsOptions(cfg);
   const app = await buildHttp(cfg, deps, tls);
   try {
@@ -146,10 +154,19 @@ export async function startHttp(
   const bound = addr && typeof addr === 'object' ? { host: addr.address, port: addr.port } : { host: cfg.host, port: cfg.port };
   deps.log.info(bound, 'http: listening');
   let closing: Promise<void> | null = null;
+  let inForce = tls;
   return {
     app,
     ...bound,
-    certificateExpires: tls?.notAfter ?? null,
+    get certificateExpires() {
+      return inForce?.notAfter ?? null;
+    },
+    renewTls(files) {
+      if (!inForce || (inForce.cert.equals(files.cert) && inForce.key.equals(files.key))) return false;
+      (app.server as unknown as { setSecureContext(o: { cert: Buffer; key: Buffer }): void }).setSecureContext({ cert: files.cert, key: files.key });
+      inForce = files;
+      return true;
+    },
     close: () => (closing ??= app.close()),
   };
 }
