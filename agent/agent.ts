@@ -568,12 +568,11 @@ export class Agent {
     for (const f of forwarders) if (!f.connected) problems.push(`forwarder ${f.id} is not connected${f.lastError ? `: ${f.lastError}` : ''}`);
     const broker = this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 };
     // TLS certificates that have ended or end within CERT_WARN_DAYS: clients will refuse them.
-    const ends: [string, Date | null | undefined][] = [
-      ['mqtt.tls', broker.tls ? new Date(broker.tls.certificateExpires) : null],
-      ['http.tls', this.http?.certificateExpires],
-    ];
-    for (const [prefix, end] of ends) {
-      const p = end ? certificateProblem(prefix, end, Date.now()) : null;
+    const certificates: NonNullable<AgentStatus['certificates']> = [];
+    if (broker.tls) certificates.push({ option: 'mqtt.tls', expires: broker.tls.certificateExpires });
+    if (this.http?.certificateExpires) certificates.push({ option: 'http.tls', expires: this.http.certificateExpires.toISOString() });
+    for (const c of certificates) {
+      const p = certificateProblem(c.option, new Date(c.expires), Date.now());
       if (p) problems.push(p);
     }
     return {
@@ -584,6 +583,7 @@ export class Agent {
       startedAt: this.startedAt,
       uptimeSeconds: (performance.now() - this.startedAtMono) / 1000,
       broker,
+      ...(certificates.length ? { certificates } : {}),
       drivers: plugins.drivers,
       plugins,
       devices,

@@ -78,6 +78,8 @@ export interface AgentStatus {
   startedAt: number;
   uptimeSeconds: number;
   broker: BrokerStatus;
+  /** The certificates of the TLS listeners that run (mqtt.tls, http.tls), with when each ends (ISO 8601). */
+  certificates?: { option: 'mqtt.tls' | 'http.tls'; expires: string }[];
   /** The drivers' health (the same as `plugins.drivers`; kept for existing readers). */
   drivers: PluginStatus[];
   /** Every configured plugin's health, by kind (`drivers`, `processors`, `aggregators` ...). */

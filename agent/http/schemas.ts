@@ -136,6 +136,11 @@ export const agentStatusSchema = {
     startedAt: { type: 'number', description: 'wall-clock ms' },
     uptimeSeconds: num,
     broker: brokerStatusSchema,
+    certificates: {
+      type: 'array',
+      description: 'The certificates of the TLS listeners that run, with when each ends; within 14 days of its end a certificate is also a problem',
+      items: { type: 'object', properties: { option: { type: 'string', enum: ['mqtt.tls', 'http.tls'] }, expires: { type: 'string', description: 'ISO 8601' } } },
+    },
     drivers: { type: 'array', items: pluginStatusSchema },
     plugins: {
       type: 'object',

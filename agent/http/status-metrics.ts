@@ -26,6 +26,11 @@ export function familiesFromStatus(s: AgentStatus): MetricFamily[] {
     gauge('broker_clients', 'MQTT clients connected now', one(s.broker.clients)),
     gauge('broker_subscriptions', 'MQTT subscriptions now', one(s.broker.subscriptions)),
     gauge(
+      'tls_certificate_expiry_seconds',
+      'Unix time the certificate of a TLS listener ends (option: mqtt.tls, http.tls)',
+      (s.certificates ?? []).map((c) => ({ labels: { option: c.option }, value: Date.parse(c.expires) / 1000 })),
+    ),
+    gauge(
       'driver_running',
       '1 when the driver is running',
       s.drivers.map((d) => ({ labels: { driver: d.id, type: d.type }, value: d.state === 'running' ? 1 : 0 })),

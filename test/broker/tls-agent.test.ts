@@ -34,6 +34,12 @@ t.test('status and tail over TLS', async (t) => {
     st.problems.some((p) => p === `mqtt.tls.cert expires in 1 day(s), on ${st.broker.tls!.certificateExpires}`),
     `the problem names the option and the date: ${st.problems.join(' | ')}`,
   );
+  const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+  t.match(
+    metrics,
+    `gridedge_tls_certificate_expiry_seconds{option="mqtt.tls"} ${Date.parse(st.broker.tls!.certificateExpires) / 1000}`,
+    'the end date as a gauge on /metrics',
+  );
   const ready = agent.logs.find((l) => l.msg?.startsWith('mqtt: broker listening'));
   t.match(ready?.msg, `TLS on 127.0.0.1:${tlsPort}`, 'the start log names the TLS listener');
 
