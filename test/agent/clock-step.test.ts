@@ -13,7 +13,9 @@ t.test('a wall-clock step forward does not make live devices stale', async (t) =
   let offsetMs = 0;
   Date.now = () => realNow() + offsetMs;
   t.teardown(() => void (Date.now = realNow));
-  const { agent } = await startInProcess(t, { stats: { enabled: false }, drivers: [{ type: 'sim-pmu', id: 'pmu', rate: 10 }] });
+  // A stale threshold of 10 s (not 3 × 100 ms): a loaded machine must not make the device stale
+  // for real between the checks below; the step is an hour.
+  const { agent } = await startInProcess(t, { stats: { enabled: false }, drivers: [{ type: 'sim-pmu', id: 'pmu', rate: 10, staleAfterMs: 10_000 }] });
   const device = () => agent.status().drivers.find((d) => d.id === 'pmu')?.driverHealth?.devices.find((h) => h.device === 'pmu');
   await waitFor('pmu seen, with a stale threshold', () => {
     const h = device();
