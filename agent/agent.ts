@@ -538,7 +538,7 @@ export class Agent {
       problems,
       startedAt: this.startedAt,
       uptimeSeconds: (performance.now() - this.startedAtMono) / 1000,
-      broker: this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 },
+      broker: this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0, sessions: 0, offlineSessions: 0 },
       drivers: plugins.drivers,
       plugins,
       devices,

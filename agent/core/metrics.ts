@@ -58,6 +58,11 @@ export const METRICS = {
     'reason',
   ),
   broker_sessions: gauge('Persistent MQTT sessions (clean: false) kept now, connected or not (bounded by mqtt.maxSessions)'),
+  broker_sessions_offline: gauge('Persistent MQTT sessions kept now that no client is connected to (part of broker_sessions)'),
+  broker_sessions_ended: counter(
+    'Persistent MQTT sessions ended by the broker, by reason (operator: DELETE /api/v1/broker/sessions/{clientId} or gridedge sessions end; expired: offline longer than mqtt.sessionExpiryHours); their queued messages and subscriptions are dropped',
+    'reason',
+  ),
   broker_session_takeovers: counter("Persistent or live sessions of another user ended because the client id's owner (mqtt.users[].clientIds) connected with it"),
   broker_dropped: counter(
     "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed; queue_full: the oldest QoS 1/2 message of a persistent session's queue, dropped for a new one at mqtt.maxQueuedMessages; qos2_duplicate: a QoS 2 publish repeating a packet id not yet released by PUBREL, acknowledged but not handled again)",

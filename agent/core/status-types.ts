@@ -55,6 +55,10 @@ export interface BrokerStatus {
   port: number;
   clients: number;
   subscriptions: number;
+  /** Persistent sessions (clean: false) kept now, connected or not (GET /api/v1/broker/sessions lists them). */
+  sessions: number;
+  /** Of those, the ones no client is connected to now. */
+  offlineSessions: number;
 }
 
 export interface AgentStatus {
