@@ -97,7 +97,14 @@ export const brokerStatusSchema = {
   type: 'object',
   additionalProperties: true,
   required: ['host', 'port', 'clients', 'subscriptions'],
-  properties: { host: str, port: int, clients: int, subscriptions: int },
+  properties: {
+    host: str,
+    port: int,
+    clients: int,
+    subscriptions: int,
+    sessions: { type: 'integer', description: 'persistent sessions (clean: false) kept now, connected or not' },
+    offlineSessions: { type: 'integer', description: 'persistent sessions no client is connected to now' },
+  },
 } as const;
 
 export const countersSchema = {
