@@ -605,6 +605,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     const live = entry.live;
     const work = (async () => {
       if (live) {
+        counters.inc('broker_disconnects', { reason: 'session_ended' });
         admitted.delete(live);
         const s = sessions.get(live);
         if (s) s.cutOff = true; // nothing more is delivered to it while it closes

@@ -70,7 +70,10 @@ export const METRICS = {
   ),
   broker_queued_messages: gauge('QoS 1/2 messages queued for persistent MQTT sessions now (sent or not yet acknowledged), all sessions together'),
   broker_slow_disconnects: counter('MQTT subscribers disconnected because they stopped reading while QoS 1/2 deliveries to them piled up past the bound (4 MiB plus two packets)'),
-  broker_disconnects: counter('Connected MQTT clients closed by the broker, by reason (user_changed: a config reload removed their user or changed its password, or stopped letting anonymous clients in)', 'reason'),
+  broker_disconnects: counter(
+    'Connected MQTT clients closed by the broker, by reason (user_changed: a config reload removed their user or changed its password, or stopped letting anonymous clients in; session_ended: their persistent session was ended, see broker_sessions_ended)',
+    'reason',
+  ),
   broker_qos0: counter('QoS 0 publishes to bal/raw (best effort: not acknowledged)'),
   broker_publish_errors: counter('In-process publishes the embedded broker failed to deliver'),
   broker_auth: counter('MQTT password checks by result: cache_hit (no scrypt), scrypt_ok, scrypt_failed, joined (shared an identical running check), abandoned (client left while waiting)', 'result'),

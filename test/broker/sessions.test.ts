@@ -102,6 +102,7 @@ t.test('endSession ends an offline session: queue and subscriptions dropped, pla
   t.match(tb.broker.status(), { sessions: 0, offlineSessions: 0 });
   t.equal(tb.counters.get('broker_queued_messages'), 0, 'its queue dropped');
   t.equal(tb.counters.get('broker_sessions_ended', { reason: 'operator' }), 1, 'counted');
+  t.equal(tb.counters.get('broker_disconnects', { reason: 'session_ended' }), 0, 'no client was connected to disconnect');
   t.match(
     lines.filter((l) => l['reason'] === 'operator'),
     [{ level: 'info', clientId: 'scada-old', username: 'scada', by: 'alice', wasConnected: false, queued: 5, subscriptions: 1 }],
@@ -134,6 +135,7 @@ t.test('endSession disconnects a connected client; its id is free for a new sess
   t.match(ended, { clientId: 'scada-1', connected: true, subscriptions: 1 });
   await closed;
   t.pass('the client was disconnected');
+  t.equal(tb.counters.get('broker_disconnects', { reason: 'session_ended' }), 1, 'counted as a disconnect by the broker');
   t.match(tb.broker.status(), { sessions: 0, clients: 0 });
   const again = await mqtt.connectAsync(tb.url, { clientId: 'scada-1', clean: false, reconnectPeriod: 0, ...login('scada') });
   t.teardown(() => again.end(true));
