@@ -5,7 +5,8 @@
  *   offline, queued QoS 1/2 messages, subscriptions). Role: operator.
  * - `DELETE /api/v1/broker/sessions/{clientId}` ends one: its client is disconnected if connected,
  *   its subscriptions and queued messages are dropped, its place under mqtt.maxSessions is free
- *   (agent/broker/broker.ts `endSession`). Role: admin. 404 problem for an id without a persistent session.
+ *   (agent/broker/broker.ts `endSession`). Role: admin. 404 problem for an id without a persistent session;
+ *   an id longer than 512 characters once URL-encoded cannot be named (the router's 414 problem).
  *
  * With `http.users` empty (the page and API open on 127.0.0.1) both are open, like every other route.
  * Errors are problem details (problem.ts).
@@ -13,10 +14,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { PersistentSession } from '../../broker/broker.js';
 import type { HttpDeps } from '../deps.js';
+import { MAX_PARAM_LENGTH } from '../app.js';
 import { problem, problemSchema, sendProblem } from '../problem.js';
 
-/** Longest client id MQTT allows (a UTF-8 string of at most 65 535 bytes). */
-const MAX_CLIENT_ID_CHARS = 65535;
 
 export const persistentSessionSchema = {
   title: 'PersistentSession',
@@ -81,7 +81,8 @@ export function registerBrokerSessionRoutes(app: FastifyInstance, deps: HttpDeps
         params: {
           type: 'object',
           required: ['clientId'],
-          properties: { clientId: { type: 'string', minLength: 1, maxLength: MAX_CLIENT_ID_CHARS, description: 'the client id (URL-encoded)' } },
+          // The router refuses a longer path segment (414 problem) before the route sees it.
+          properties: { clientId: { type: 'string', minLength: 1, maxLength: MAX_PARAM_LENGTH, description: `the client id, URL-encoded (at most ${MAX_PARAM_LENGTH} characters so encoded)` } },
         },
         response: { 200: persistentSessionSchema, 404: problemSchema, 503: problemSchema },
       },
