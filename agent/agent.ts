@@ -566,7 +566,7 @@ export class Agent {
     const buffer = this.buffer ? this.buffer.stats() : null;
     if (buffer?.writeError) problems.push(`buffer cannot write: ${buffer.writeError}`);
     for (const f of forwarders) if (!f.connected) problems.push(`forwarder ${f.id} is not connected${f.lastError ? `: ${f.lastError}` : ''}`);
-    const broker = this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0 };
+    const broker = this.broker ? this.broker.status() : { host: '', port: 0, clients: 0, subscriptions: 0, sessions: 0, offlineSessions: 0 };
     // TLS certificates that have ended or end within CERT_WARN_DAYS: clients will refuse them.
     const certificates: NonNullable<AgentStatus['certificates']> = [];
     if (broker.tls) certificates.push({ option: 'mqtt.tls', expires: broker.tls.certificateExpires });

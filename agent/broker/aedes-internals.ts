@@ -17,6 +17,7 @@ interface Persistence {
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
   incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<unknown>;
   cleanSubscriptions(client: Client): Promise<unknown>;
+  subscriptionsByClient(client: Client): Promise<unknown[]>;
   cleanIncoming(client: Client): Promise<unknown>;
   delWill(client: Client): Promise<unknown>;
   outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
@@ -86,6 +87,18 @@ export function countSubscriptions(aedes: Aedes): number {
   const clients = internal(aedes).clients ?? {};
   for (const id in clients) n += Object.keys(clients[id]?.subscriptions ?? {}).length;
   return n;
+}
+
+/**
+ * Subscriptions Aedes' persistence keeps for a client id (`aedes.persistence.subscriptionsByClient`):
+ * those of a persistent session, connected or not, which it restores on the session's next
+ * connection. A clean session's are not stored there (0). Rejects when the method is missing.
+ */
+export async function storedSubscriptionCount(aedes: Aedes, clientId: string): Promise<number> {
+  const p = internal(aedes).persistence;
+  if (typeof p?.subscriptionsByClient !== 'function') throw new Error('aedes.persistence.subscriptionsByClient is not a function');
+  const subs = await p.subscriptionsByClient({ id: clientId } as unknown as Client);
+  return Array.isArray(subs) ? subs.length : 0;
 }
 
 /** True when the client's connection said "wait for drain" on its last write (Node's `writableNeedDrain` on `client.conn`). */
@@ -274,7 +287,7 @@ export function internalsProblems(aedes: Aedes, client?: Client): string[] {
   const problems: string[] = [];
   const a = internal(aedes);
   if (typeof a.persistence?.incomingGetPacket !== 'function') problems.push('aedes.persistence.incomingGetPacket is not a function');
-  for (const n of ['cleanIncoming', 'delWill'] as const)
+  for (const n of ['cleanIncoming', 'delWill', 'subscriptionsByClient'] as const)
     if (a.persistence && typeof a.persistence[n] !== 'function') problems.push(`aedes.persistence.${n} is not a function`);
   if (a.clients === null || typeof a.clients !== 'object') problems.push('aedes.clients is not an object');
   if (client) {

@@ -31,10 +31,11 @@ import {
   onIncomingReleased,
   releaseBatchSlot,
   socketNeedsDrain,
+  storedSubscriptionCount,
   subscribedQos,
   wipeSession,
 } from './aedes-internals.js';
-import { ClientIdTable, showOwner, type ClientIdRules } from './client-ids.js';
+import { ClientIdTable, showOwner, type ClientIdRules, type SessionEntry } from './client-ids.js';
 import { AuthGate, type AuthLimits } from './auth-gate.js';
 import { Refusals, type RefusalReason } from './refusals.js';
 import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } from './users.js';
@@ -83,6 +84,28 @@ export interface BrokerDeps {
   auth?: Partial<AuthLimits>;
   /** Clock for the credential cache and the failure budgets (default Date.now). */
   now?: () => number;
+  /** Monotonic clock (ms) of how long persistent sessions have been offline (default performance.now). */
+  monotonic?: () => number;
+}
+
+/** Why a persistent session was ended by the broker (`broker_sessions_ended{reason}`). */
+export type SessionEndReason = 'operator' | 'expired';
+
+/** One persistent session (clean: false), as `sessions()` and `endSession()` report it. */
+export interface PersistentSession {
+  clientId: string;
+  /** The user that owns it (created it); null: an anonymous client's. */
+  username: string | null;
+  /** Whether a connection holds it now. */
+  connected: boolean;
+  /** When its last connection closed (ISO 8601, UTC); null while connected. */
+  offlineSince: string | null;
+  /** How long it has been offline, in seconds (monotonic clock); null while connected. */
+  offlineSeconds: number | null;
+  /** QoS 1/2 messages queued for it (sent and not yet acknowledged, or waiting for its next connection). */
+  queued: number;
+  /** Subscriptions kept for it (restored at its next connection). */
+  subscriptions: number;
 }
 
 export interface EmbeddedBroker {
@@ -97,6 +120,23 @@ export interface EmbeddedBroker {
    */
   listen(): Promise<{ host: string; port: number }>;
   status(): BrokerStatus;
+  /** Every persistent session, connected or not, by client id. */
+  sessions(): Promise<PersistentSession[]>;
+  /**
+   * End the persistent session of `clientId`: its connection, if any, is closed (its will is
+   * published, as for any connection the broker closes), then its subscriptions, queued messages,
+   * QoS 2 packets awaiting PUBREL and will are wiped from Aedes' persistence; the id and its place
+   * under `maxSessions` are free. A CONNECT with that id meanwhile waits until it is done, and starts
+   * a new, empty session. Counted in `broker_sessions_ended{reason}` and logged with `by` (who asked).
+   * Resolves with the session as it was just before, or null when the id has no persistent session.
+   */
+  endSession(clientId: string, how: { reason: SessionEndReason; by?: string }): Promise<PersistentSession | null>;
+  /**
+   * End the persistent sessions offline for `mqtt.sessionExpiryHours` or longer (reason `expired`);
+   * resolves with how many. The broker runs this itself while listening (every tenth of the expiry
+   * time, at least every second and at most every minute); nothing happens when the setting is 0.
+   */
+  expireSessions(): Promise<number>;
   /**
    * Apply new client-id rules (`mqtt.maxSessions`, `mqtt.users[].clientIds` and `.maxSessions`, by
    * username; passwords and ACLs are not changed here) to the next CONNECTs. Sessions that exist are
@@ -224,8 +264,20 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   let currentRules = new Map(startRules.map((r) => [r.owner, r]));
   const conns = new WeakMap<Client, ConnInfo>();
   counters.set('broker_sessions', 0);
+  counters.set('broker_sessions_offline', 0);
+  const monotonic = deps.monotonic ?? (() => performance.now());
   /** Client id → owner of its session and the connection holding it (see admit). */
-  const ids = new ClientIdTable<Client>(startRules, cfg.maxSessions, (n) => counters.set('broker_sessions', n));
+  const ids = new ClientIdTable<Client>(
+    startRules,
+    cfg.maxSessions,
+    (n, offline) => {
+      counters.set('broker_sessions', n);
+      counters.set('broker_sessions_offline', offline);
+    },
+    monotonic,
+  );
+  /** Client ids whose session is being ended (endSession): a CONNECT with one waits for it. */
+  const ending = new Map<string, Promise<void>>();
 
   /** New client-id rules in force for the next CONNECTs (throws on invalid rules, changing nothing). */
   function setRules(rules: readonly ClientIdRules[], maxSessions: number): void {
@@ -269,6 +321,17 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
    * from an empty session and reads nothing queued for the other user.
    */
   function admit(client: Client, user: BrokerUser | null, done: (error: AuthError | null, success: boolean | null) => void): void {
+    // The id's session is being ended (endSession): claim it once that is done, so the new session
+    // starts empty and the wipe cannot touch it. The connection may have gone meanwhile.
+    const pendingEnd = ending.get(client.id);
+    if (pendingEnd) {
+      void pendingEnd.then(() => {
+        const info = conns.get(client);
+        if (!info || !sockets.has(info.conn)) return done(notAuthorized('connection closed during authentication'), false);
+        admit(client, user, done);
+      });
+      return;
+    }
     // A reload (applyUsers) between the password check and here removed the user, replaced its hash
     // or ended anonymous access: what was verified no longer holds.
     if (user ? table.users.get(user.username) !== user : !table.anonymous) {
@@ -528,6 +591,98 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     return packet;
   }
 
+  /** What `sessions()` reports of a table entry (its subscriptions are read from Aedes' persistence). */
+  async function describe(e: SessionEntry<Client>): Promise<PersistentSession> {
+    const offlineMs = e.offlineAt === null ? null : Math.max(0, monotonic() - e.offlineAt);
+    let subscriptions = 0;
+    try {
+      subscriptions = await storedSubscriptionCount(aedes, e.clientId);
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'mqtt: cannot count a session\'s stored subscriptions');
+    }
+    return {
+      clientId: e.clientId,
+      username: e.owner.startsWith('user:') ? e.owner.slice(5) : null,
+      connected: e.live !== null,
+      offlineSince: offlineMs === null ? null : new Date(Date.now() - offlineMs).toISOString(),
+      offlineSeconds: offlineMs === null ? null : Math.round(offlineMs / 100) / 10,
+      queued: queues.size(e.clientId),
+      subscriptions,
+    };
+  }
+
+  /**
+   * See EmbeddedBroker.endSession. `due`, when given, is checked right before the session is ended
+   * (an expiry: the client may have come back since the sweep looked); false leaves it (null).
+   */
+  async function endSession(
+    clientId: string,
+    reason: SessionEndReason,
+    by: string | undefined,
+    due?: (e: SessionEntry<Client>) => boolean,
+  ): Promise<PersistentSession | null> {
+    const before = ending.get(clientId);
+    if (before) await before; // ended (or being ended) by another call: then it is gone, or a new session
+    const entry = ids.get(clientId);
+    if (!entry || (due && !due(entry))) return null;
+    const was = await describe(entry);
+    // The describe above awaited: the session may have been ended or replaced meanwhile.
+    const current = ids.get(clientId);
+    if (!current || current.live !== entry.live || current.offlineAt !== entry.offlineAt || ending.has(clientId)) return endSession(clientId, reason, by, due);
+    ids.end(clientId);
+    const live = entry.live;
+    const work = (async () => {
+      if (live) {
+        counters.inc('broker_disconnects', { reason: 'session_ended' });
+        admitted.delete(live);
+        const s = sessions.get(live);
+        if (s) s.cutOff = true; // nothing more is delivered to it while it closes
+        await new Promise<void>((resolve) => live.close(() => resolve()));
+      }
+      await wipeSession(aedes, clientId);
+    })();
+    // Settles (and frees the id) before any waiter runs: a waiting CONNECT then claims a free id.
+    const forget = (): void => {
+      ending.delete(clientId);
+    };
+    ending.set(clientId, work.then(forget, forget));
+    await work;
+    counters.inc('broker_sessions_ended', { reason });
+    log.info(
+      { clientId, username: was.username ?? undefined, reason, by, wasConnected: was.connected, queued: was.queued, subscriptions: was.subscriptions },
+      reason === 'operator'
+        ? `mqtt: persistent session "${clientId}" ended by ${by ?? 'an operator'}${was.connected ? ' (its client was disconnected)' : ''}`
+        : `mqtt: persistent session "${clientId}" ended: offline for ${Math.round(was.offlineSeconds ?? 0)} s, past mqtt.sessionExpiryHours`,
+    );
+    return was;
+  }
+
+  /** Offline time after which a persistent session is ended (ms; 0: never). */
+  const expiryMs = Math.max(0, (cfg.sessionExpiryHours ?? 0) * 3_600_000);
+  let expiryTimer: NodeJS.Timeout | null = null;
+  let sweeping = false;
+
+  /** See EmbeddedBroker.expireSessions. A sweep still running (many sessions to wipe) makes a new one do nothing. */
+  async function expireSessions(): Promise<number> {
+    if (expiryMs <= 0 || sweeping) return 0;
+    sweeping = true;
+    try {
+      const due = (e: SessionEntry<Client>): boolean => e.live === null && e.offlineAt !== null && monotonic() - e.offlineAt >= expiryMs;
+      let n = 0;
+      for (const e of ids.list()) {
+        if (!due(e)) continue;
+        try {
+          if (await endSession(e.clientId, 'expired', undefined, due)) n++;
+        } catch (err) {
+          log.error({ err, clientId: e.clientId }, 'mqtt: could not end an expired session');
+        }
+      }
+      return n;
+    } finally {
+      sweeping = false;
+    }
+  }
+
   const aedes = new Aedes({
     preConnect,
     authenticate,
@@ -663,6 +818,10 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         t.on('error', (err) => log.error({ err }, 'mqtt: TLS listener error'));
         tlsBound = { ...(await listenOn(t, tlsCfg.host || cfg.host, tlsCfg.port, 'mqtt.tls')), clientCertificates: Boolean(tlsFiles.ca), certificateExpires: tlsFiles.notAfter.toISOString() };
       }
+      if (expiryMs > 0) {
+        expiryTimer = setInterval(() => void expireSessions(), Math.min(60_000, Math.max(1000, expiryMs / 10)));
+        expiryTimer.unref();
+      }
       log.info(
         { host: bound.host, port: bound.port, tls: tlsBound ?? undefined, users: table.users.size, anonymous: table.anonymous },
         tlsBound ? `mqtt: broker listening (TLS on ${tlsBound.host}:${tlsBound.port})` : 'mqtt: broker listening',
@@ -677,6 +836,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         ...(tlsBound ? { tls: { ...tlsBound } } : {}),
         clients: aedes.connectedClients ?? 0,
         subscriptions: countSubscriptions(aedes),
+        sessions: ids.persistent,
+        offlineSessions: ids.offline,
       };
     },
 
@@ -690,6 +851,17 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       tlsBound = { ...tlsBound, certificateExpires: files.notAfter.toISOString() };
       return true;
     },
+
+    async sessions() {
+      const list = ids.list().sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+      return Promise.all(list.map(describe));
+    },
+
+    endSession(clientId, how) {
+      return endSession(clientId, how.reason, how.by);
+    },
+
+    expireSessions,
 
     setClientIdRules(mqtt) {
       setRules(clientIdRulesOf(mqtt.users), mqtt.maxSessions);
@@ -765,6 +937,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       if (closed) return;
       closed = true;
       const serverClosed = Promise.all([server, tlsServer].map((srv) => (srv ? new Promise<void>((resolve) => srv.close(() => resolve())) : undefined)));
+      if (expiryTimer) clearInterval(expiryTimer);
+      const srv = server;
+      const serverClosed = srv ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve();
       await whenReady.catch(() => undefined);
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       // Connections that never completed CONNECT are not Aedes clients yet.

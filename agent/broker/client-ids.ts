@@ -151,6 +151,18 @@ interface Entry<C> {
   persistent: boolean;
   /** The connection that holds the id now, if any. */
   live: C | null;
+  /** When its last connection closed (the table's clock, ms), while no connection holds it; null while one does. */
+  offlineAt: number | null;
+}
+
+/** One persistent session as the table knows it (`list`, `end`). */
+export interface SessionEntry<C> {
+  clientId: string;
+  owner: string;
+  /** The connection that holds it now, or null (offline). */
+  live: C | null;
+  /** When it went offline (the table's clock, ms), or null while connected. */
+  offlineAt: number | null;
 }
 
 interface UserRules {
@@ -169,14 +181,21 @@ export class ClientIdTable<C> {
   /** Persistent sessions per owner. */
   private readonly perOwner = new Map<string, number>();
   private persistentCount = 0;
+  /** Persistent sessions no connection holds now. */
+  private offlineCount = 0;
   private rules = new Map<string, UserRules>();
   /** Every owner's patterns, for the reservation check. */
   private reservations: { owner: string; pattern: ClientIdPattern }[] = [];
 
+  /**
+   * @param onCount called with the number of persistent sessions, and of those offline, whenever either changes
+   * @param now the clock of `offlineAt` (ms; default: the monotonic performance.now)
+   */
   constructor(
     rules: readonly ClientIdRules[],
     private maxSessions: number,
-    private readonly onCount: (persistent: number) => void = () => undefined,
+    private readonly onCount: (persistent: number, offline: number) => void = () => undefined,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.setRules(rules, maxSessions);
   }
@@ -191,6 +210,36 @@ export class ClientIdTable<C> {
   /** Persistent sessions now (connected or not). */
   get persistent(): number {
     return this.persistentCount;
+  }
+
+  /** Persistent sessions no connection holds now. */
+  get offline(): number {
+    return this.offlineCount;
+  }
+
+  /** Every persistent session, in the order they were created (or last claimed). */
+  list(): SessionEntry<C>[] {
+    const out: SessionEntry<C>[] = [];
+    for (const [clientId, e] of this.entries) if (e.persistent) out.push({ clientId, owner: e.owner, live: e.live, offlineAt: e.offlineAt });
+    return out;
+  }
+
+  /** The persistent session of `id`, or undefined (none, or a clean session). */
+  get(id: string): SessionEntry<C> | undefined {
+    const e = this.entries.get(id);
+    return e?.persistent ? { clientId: id, owner: e.owner, live: e.live, offlineAt: e.offlineAt } : undefined;
+  }
+
+  /**
+   * End the persistent session of `id` (an operator's command, an expiry): the id is free at once and
+   * its place under the bounds given back. Returns what it was, or undefined when `id` has no
+   * persistent session (nothing changes). The caller closes `live` and wipes the stored session.
+   */
+  end(id: string): SessionEntry<C> | undefined {
+    const e = this.entries.get(id);
+    if (!e?.persistent) return undefined;
+    this.remove(id, e);
+    return { clientId: id, owner: e.owner, live: e.live, offlineAt: e.offlineAt };
   }
 
   /** The owners an id is reserved for (empty: first come, first served). */
@@ -228,7 +277,7 @@ export class ClientIdTable<C> {
         return { ok: false, reason: 'too_many_sessions', detail: `the user holds ${own} persistent sessions, its maxSessions` };
     }
     if (prev) this.remove(id, prev);
-    this.entries.set(id, { owner, persistent: !clean, live: conn });
+    this.entries.set(id, { owner, persistent: !clean, live: conn, offlineAt: null });
     if (!clean) this.count(owner, +1);
     return { ok: true, evicted: evicted ? { owner: evicted.owner, live: evicted.live } : null };
   }
@@ -237,13 +286,19 @@ export class ClientIdTable<C> {
   closed(id: string, conn: C): void {
     const e = this.entries.get(id);
     if (!e || e.live !== conn) return;
-    if (e.persistent) e.live = null;
-    else this.remove(id, e);
+    if (e.persistent) {
+      e.live = null;
+      e.offlineAt = this.now();
+      this.offlineCount++;
+      this.onCount(this.persistentCount, this.offlineCount);
+    } else this.remove(id, e);
   }
 
   private remove(id: string, e: Entry<C>): void {
     this.entries.delete(id);
-    if (e.persistent) this.count(e.owner, -1);
+    if (!e.persistent) return;
+    if (e.live === null) this.offlineCount--;
+    this.count(e.owner, -1);
   }
 
   private count(owner: string, d: 1 | -1): void {
@@ -251,7 +306,7 @@ export class ClientIdTable<C> {
     if (n > 0) this.perOwner.set(owner, n);
     else this.perOwner.delete(owner);
     this.persistentCount += d;
-    this.onCount(this.persistentCount);
+    this.onCount(this.persistentCount, this.offlineCount);
   }
 }
 

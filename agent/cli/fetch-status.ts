@@ -8,7 +8,7 @@ export const STATUS_PATH = '/api/v1/status';
 export type FetchResult = { ok: true; status: AgentStatus; url: string } | { ok: false; url: string; reason: string };
 
 /** Why a request failed, in words, with the system error code (ECONNREFUSED, ENOTFOUND ...). */
-function reasonOf(e: unknown, timeoutS: number): string {
+export function reasonOf(e: unknown, timeoutS: number): string {
   const err = e as NodeJS.ErrnoException;
   if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no answer within ${timeoutS} s`;
   const words: Record<string, string> = {
@@ -48,13 +48,18 @@ export interface AgentAccess {
   ca?: Buffer;
 }
 
-/** GET with node:http(s): no keep-alive pool holding the process open, no fetch port blocklist. */
-function get(url: string, timeoutS: number, access: AgentAccess): Promise<{ status: number; statusText: string; body: string }> {
+/** A request with node:http(s) (GET by default; no body): no keep-alive pool holding the process open, no fetch port blocklist. */
+export function agentRequest(
+  url: string,
+  timeoutS: number,
+  access: AgentAccess,
+  method: 'GET' | 'DELETE' = 'GET',
+): Promise<{ status: number; statusText: string; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (access.token) headers['authorization'] = `Bearer ${access.token}`;
-    const options = { method: 'GET', agent: false, headers, signal: AbortSignal.timeout(timeoutS * 1000) } as const;
+    const options = { method, agent: false, headers, signal: AbortSignal.timeout(timeoutS * 1000) } as const;
     const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -81,7 +86,7 @@ export async function fetchStatus(base: string, timeoutS: number, access: AgentA
   const token = access.token;
   let res: { status: number; statusText: string; body: string };
   try {
-    res = await get(url, timeoutS, access);
+    res = await agentRequest(url, timeoutS, access);
   } catch (e) {
     return { ok: false, url, reason: reasonOf(e, timeoutS) };
   }
@@ -106,7 +111,7 @@ function normalise(s: AgentStatus): AgentStatus {
     version: typeof s.version === 'string' ? s.version : '?',
     problems: list(s.problems),
     uptimeSeconds: typeof s.uptimeSeconds === 'number' ? s.uptimeSeconds : NaN,
-    broker: s.broker ?? { host: '?', port: 0, clients: 0, subscriptions: 0 },
+    broker: s.broker ?? { host: '?', port: 0, clients: 0, subscriptions: 0, sessions: 0, offlineSessions: 0 },
     drivers: list(s.drivers),
     devices: list(s.devices).filter((d) => d && typeof d.latest === 'object' && d.latest !== null),
     buffer: s.buffer ?? null,

@@ -41,7 +41,12 @@ export function renderStatus(s: AgentStatus, now = Date.now()): string {
     for (const p of s.problems) out.push(`  - ${oneLine(p, 160)}`);
   }
   const b = s.broker;
-  out.push(`Broker      ${b.host}:${b.port}, ${count(b.clients)} client${b.clients === 1 ? '' : 's'}, ${count(b.subscriptions)} subscription${b.subscriptions === 1 ? '' : 's'}`);
+  // An agent older than the session count sends none: the line then leaves it out.
+  const sessions =
+    typeof b.sessions === 'number'
+      ? `, ${count(b.sessions)} persistent session${b.sessions === 1 ? '' : 's'}${typeof b.offlineSessions === 'number' && b.sessions > 0 ? ` (${count(b.offlineSessions)} offline)` : ''}`
+      : '';
+  out.push(`Broker      ${b.host}:${b.port}, ${count(b.clients)} client${b.clients === 1 ? '' : 's'}, ${count(b.subscriptions)} subscription${b.subscriptions === 1 ? '' : 's'}${sessions}`);
   if (b.tls)
     out.push(
       `  TLS       ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ', client certificates required' : ''}, certificate valid until ${b.tls.certificateExpires.slice(0, 10)}`,

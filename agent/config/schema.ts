@@ -208,6 +208,11 @@ const ROOT: SchemaBranch = {
       format: f.intRange(0, 1_000_000),
       default: 1000,
     },
+    sessionExpiryHours: {
+      doc: 'A persistent session (clean: false) whose client has been away this many hours is ended by the broker: its subscriptions and queued messages are dropped and its place under mqtt.maxSessions freed (counted in broker_sessions_ended{reason="expired"}); 0: never (MQTT 3.1.1 sessions do not expire)',
+      format: f.numberRange(0, 24 * 365 * 10),
+      default: 0,
+    },
     websocket: {
       enabled: { doc: 'Serve MQTT over WebSocket on the HTTP server', format: f.boolean, default: true },
       path: { doc: 'URL path of MQTT over WebSocket', format: f.urlPath, default: '/mqtt' },

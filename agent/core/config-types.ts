@@ -35,6 +35,8 @@ export interface MqttConfig {
   maxQueuedMessages: number;
   /** Persistent sessions (clean: false) kept at once, connected or not; a CONNECT that would create one more is refused. */
   maxSessions: number;
+  /** Hours a persistent session may stay offline before the broker ends it; 0 (or absent): never. */
+  sessionExpiryHours?: number;
   websocket: { enabled: boolean; path: string };
   /** MQTT over TLS beside the plain listener, when cert and key are given (host '' : mqtt.host). */
   tls?: MqttTlsConfig;

@@ -58,6 +58,11 @@ export const METRICS = {
     'reason',
   ),
   broker_sessions: gauge('Persistent MQTT sessions (clean: false) kept now, connected or not (bounded by mqtt.maxSessions)'),
+  broker_sessions_offline: gauge('Persistent MQTT sessions kept now that no client is connected to (part of broker_sessions)'),
+  broker_sessions_ended: counter(
+    'Persistent MQTT sessions ended by the broker, by reason (operator: DELETE /api/v1/broker/sessions/{clientId} or gridedge sessions end; expired: offline longer than mqtt.sessionExpiryHours); their queued messages and subscriptions are dropped',
+    'reason',
+  ),
   broker_session_takeovers: counter("Persistent or live sessions of another user ended because the client id's owner (mqtt.users[].clientIds) connected with it"),
   broker_dropped: counter(
     "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed; queue_full: the oldest QoS 1/2 message of a persistent session's queue, dropped for a new one at mqtt.maxQueuedMessages; qos2_duplicate: a QoS 2 publish repeating a packet id not yet released by PUBREL, acknowledged but not handled again)",
@@ -65,7 +70,10 @@ export const METRICS = {
   ),
   broker_queued_messages: gauge('QoS 1/2 messages queued for persistent MQTT sessions now (sent or not yet acknowledged), all sessions together'),
   broker_slow_disconnects: counter('MQTT subscribers disconnected because they stopped reading while QoS 1/2 deliveries to them piled up past the bound (4 MiB plus two packets)'),
-  broker_disconnects: counter('Connected MQTT clients closed by the broker, by reason (user_changed: a config reload removed their user or changed its password, or stopped letting anonymous clients in)', 'reason'),
+  broker_disconnects: counter(
+    'Connected MQTT clients closed by the broker, by reason (user_changed: a config reload removed their user or changed its password, or stopped letting anonymous clients in; session_ended: their persistent session was ended, see broker_sessions_ended)',
+    'reason',
+  ),
   broker_qos0: counter('QoS 0 publishes to bal/raw (best effort: not acknowledged)'),
   broker_publish_errors: counter('In-process publishes the embedded broker failed to deliver'),
   broker_auth: counter('MQTT password checks by result: cache_hit (no scrypt), scrypt_ok, scrypt_failed, joined (shared an identical running check), abandoned (client left while waiting)', 'result'),

@@ -67,6 +67,10 @@ export interface BrokerStatus {
   tls?: BrokerTlsStatus;
   clients: number;
   subscriptions: number;
+  /** Persistent sessions (clean: false) kept now, connected or not (GET /api/v1/broker/sessions lists them). */
+  sessions: number;
+  /** Of those, the ones no client is connected to now. */
+  offlineSessions: number;
 }
 
 export interface AgentStatus {

@@ -12,6 +12,7 @@ import { registerPageRoutes } from './routes/page.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerApiRoutes } from './routes/api.js';
+import { registerBrokerSessionRoutes } from './routes/broker-sessions.js';
 import { registerDocsRoutes } from './routes/docs.js';
 import { problem, PROBLEM_CONTENT_TYPE, sendProblem } from './problem.js';
 import { STATUS_CODES } from 'node:http';
@@ -115,6 +116,7 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
   registerStatusRoutes(app, deps);
   registerMetricsRoutes(app, deps);
   registerApiRoutes(app, deps);
+  registerBrokerSessionRoutes(app, deps);
   registerDocsRoutes(app);
   registerEventRoutes(app, deps);
   for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: r.prefix ?? '/api/v1' });

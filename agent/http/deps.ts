@@ -14,8 +14,11 @@ export interface HttpDeps {
   latestByDevice?(): ReadonlyMap<string, Measurement>;
   /** The buffer's history reads (GET /api/v1/devices/{id}/history); without it that route answers 503. */
   history?: HistorySource | undefined;
-  /** The embedded broker, for MQTT over WebSocket on `wsPath`; without it every upgrade gets 404. */
-  broker?: Pick<EmbeddedBroker, 'handleUpgrade'>;
+  /**
+   * The embedded broker, for MQTT over WebSocket on `wsPath` (without it every upgrade gets 404) and
+   * its persistent sessions (/api/v1/broker/sessions; without `sessions` those routes answer 503).
+   */
+  broker?: Pick<EmbeddedBroker, 'handleUpgrade'> & Partial<Pick<EmbeddedBroker, 'sessions' | 'endSession'>>;
   /** Path of the MQTT-over-WebSocket endpoint, e.g. `/mqtt`. */
   wsPath: string;
   /** Route groups of services and analyzers, each registered as an encapsulated Fastify plugin under `/api/v1`. */

@@ -112,6 +112,8 @@ export const brokerStatusSchema = {
     },
     clients: int,
     subscriptions: int,
+    sessions: { type: 'integer', description: 'persistent sessions (clean: false) kept now, connected or not' },
+    offlineSessions: { type: 'integer', description: 'persistent sessions no client is connected to now' },
   },
 } as const;
 

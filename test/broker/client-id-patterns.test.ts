@@ -55,22 +55,24 @@ t.test('commonClientId finds an id both patterns match, or none; checked against
 });
 
 t.test('the session table: refusals change nothing, and closing keeps no reference to an offline session\'s connection', async (t) => {
-  const counts: number[] = [];
-  const table = new ClientIdTable<object>([{ owner: 'user:pmu', clientIds: ['pmu-*'], maxSessions: 1 }], 2, (n) => counts.push(n));
+  const counts: [number, number][] = [];
+  const table = new ClientIdTable<object>([{ owner: 'user:pmu', clientIds: ['pmu-*'], maxSessions: 1 }], 2, (n, offline) => counts.push([n, offline]));
   const c1 = {};
   t.same(table.claim('pmu-1', 'user:pmu', false, c1), { ok: true, evicted: null });
   t.match(table.claim('pmu-2', 'user:pmu', false, {}), { ok: false, reason: 'too_many_sessions' }, 'user bound');
   t.match(table.claim('pmu-1', 'user:x', false, {}), { ok: false, reason: 'client_id_not_allowed' });
   t.equal(table.persistent, 1);
   table.closed('pmu-1', c1);
+  t.equal(table.offline, 1, 'its connection closed: offline');
   t.same(table.claim('pmu-1', 'user:pmu', false, {}), { ok: true, evicted: null }, 'resumes at its bound');
+  t.equal(table.offline, 0, 'resumed: online');
   t.same(table.claim('free', 'user:x', false, {}), { ok: true, evicted: null });
   t.match(table.claim('free-2', 'user:y', false, {}), { ok: false, reason: 'too_many_sessions' }, 'global bound');
   const c2 = {};
   t.same(table.claim('free-2', 'user:y', true, c2), { ok: true, evicted: null }, 'clean sessions are not bounded');
   table.closed('free-2', c2);
   t.same(table.claim('free-2', 'user:z', true, {}), { ok: true, evicted: null }, 'a clean session\'s id is free once it closed');
-  t.same(counts, [1, 0, 1, 2]);
+  t.same(counts, [[1, 0], [1, 1], [0, 0], [1, 0], [2, 0]], '(persistent, offline) at each change; a resume counts out and in');
 });
 
 t.test('new rules apply to the next claims; sessions that exist stay, also past a lowered bound or outside new patterns', async (t) => {

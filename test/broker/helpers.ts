@@ -84,7 +84,7 @@ export function testHash(password: string, N = 1024): string {
 
 export async function startBroker(
   over: Partial<MqttConfig> = {},
-  extra: { auth?: Partial<AuthLimits>; now?: () => number; log?: Logger } = {},
+  extra: { auth?: Partial<AuthLimits>; now?: () => number; monotonic?: () => number; log?: Logger } = {},
 ): Promise<TestBroker> {
   const counters = new Counters();
   const raw = new RawRecorder();

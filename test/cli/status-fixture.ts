@@ -10,7 +10,7 @@ export function healthyStatus(now = Date.now()): AgentStatus {
     problems: [],
     startedAt: now - 7_980_000,
     uptimeSeconds: 7980,
-    broker: { host: '127.0.0.1', port: 1883, clients: 3, subscriptions: 5 },
+    broker: { host: '127.0.0.1', port: 1883, clients: 3, subscriptions: 5, sessions: 2, offlineSessions: 1 },
     drivers: [
       { id: 'pmu1', type: 'sim-pmu', state: 'running', devices: ['pmu1'], info: { emitted: 399000 } },
       { id: 'meter1', type: 'modbus', state: 'running', devices: ['meter1'] },

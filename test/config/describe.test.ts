@@ -74,6 +74,7 @@ const SAMPLES: Record<string, string> = {
   'stats.fields': 'freq',
   'stats.rmsFields': '["freq"]',
   'storage.commitIntervalMs': '5',
+  'mqtt.sessionExpiryHours': '24',
   drivers: '[]',
   processors: '[]',
   services: '[]',

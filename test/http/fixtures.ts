@@ -17,7 +17,7 @@ export function sampleStatus(now = Date.now()): AgentStatus {
     problems: ['forwarder central: not connected (ECONNREFUSED)'],
     startedAt: now - 3_600_000,
     uptimeSeconds: 3600,
-    broker: { host: '127.0.0.1', port: 1883, clients: 3, subscriptions: 5 },
+    broker: { host: '127.0.0.1', port: 1883, clients: 3, subscriptions: 5, sessions: 2, offlineSessions: 1 },
     drivers: [
       { id: 'pmu1', type: 'sim-pmu', state: 'running', devices: ['pmu1'], info: { frames: 1234 } },
       { id: 'meter1', type: 'modbus', state: 'degraded', devices: ['meter1'], lastError: 'timeout <unit 1>', lastErrorAt: now - 5000 },

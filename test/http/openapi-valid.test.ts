@@ -29,7 +29,7 @@ t.test('the agent publishes a valid OpenAPI document listing its /api/v1 routes'
   t.equal(verdict.valid, true, `valid OpenAPI ${doc.openapi}`);
 
   const paths = Object.keys(doc.paths);
-  for (const p of ['/api/v1/status', '/api/v1/devices', '/api/v1/devices/{id}', '/api/v1/counters', '/api/v1/forwarders', '/api/v1/optimizations', '/api/v1/optimizations/{id}', '/api/v1/estimator/state'])
+  for (const p of ['/api/v1/status', '/api/v1/devices', '/api/v1/devices/{id}', '/api/v1/counters', '/api/v1/forwarders', '/api/v1/optimizations', '/api/v1/optimizations/{id}', '/api/v1/estimator/state', '/api/v1/broker/sessions', '/api/v1/broker/sessions/{clientId}'])
     t.ok(paths.includes(p), `${p} is documented`);
   for (const p of paths) t.notMatch(p, /^\/(openapi\.json|docs)$/, `${p}: the documentation routes themselves are not listed`);
 
@@ -45,8 +45,8 @@ t.test('the agent publishes a valid OpenAPI document listing its /api/v1 routes'
       t.ok(codes.includes('401') && codes.includes('429'), `${method} ${p} lists 401 and 429`);
       if (method !== 'get') t.ok(codes.includes('415'), `${method} ${p} lists 415`);
       else t.notOk(codes.includes('415'), `${method} ${p} does not list 415`);
-      // Every account can read; changes need an operator (logout: anyone logged in).
-      if (method !== 'get' && p !== '/api/v1/logout') t.ok(codes.includes('403'), `${method} ${p} lists 403`);
+      // Every account can read (but the broker's sessions: operator); changes need an operator (logout: anyone logged in).
+      if ((method !== 'get' && p !== '/api/v1/logout') || p === '/api/v1/broker/sessions') t.ok(codes.includes('403'), `${method} ${p} lists 403`);
       else t.notOk(codes.includes('403'), `${method} ${p} does not list 403`);
       t.ok(codes.some((c) => c.startsWith('2')), `${method} ${p} still lists its success`);
     }

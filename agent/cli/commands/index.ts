@@ -13,8 +13,9 @@ import { passwdCommand } from './passwd.js';
 import { runCommand } from './run.js';
 import { scheduleCommand } from './schedule.js';
 import { seCommand } from './se.js';
+import { sessionsCommand, sessionsEndCommand } from './sessions.js';
 import { statusCommand } from './status.js';
 import { tailCommand } from './tail.js';
 import { pmuProbe } from './pmu.js';
 
-export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, tailCommand, pfCommand, seCommand, scheduleCommand, pmuProbe, modbusReadCommand, opcuaBrowseCommand, diagCommand, passwdCommand];
+export const COMMANDS: readonly Command[] = [runCommand, configCheck, configSchema, statusCommand, bufferCommand, sessionsCommand, sessionsEndCommand, tailCommand, pfCommand, seCommand, scheduleCommand, pmuProbe, modbusReadCommand, opcuaBrowseCommand, diagCommand, passwdCommand];
