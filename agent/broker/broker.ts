@@ -938,8 +938,6 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       closed = true;
       const serverClosed = Promise.all([server, tlsServer].map((srv) => (srv ? new Promise<void>((resolve) => srv.close(() => resolve())) : undefined)));
       if (expiryTimer) clearInterval(expiryTimer);
-      const srv = server;
-      const serverClosed = srv ? new Promise<void>((resolve) => srv.close(() => resolve())) : Promise.resolve();
       await whenReady.catch(() => undefined);
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       // Connections that never completed CONNECT are not Aedes clients yet.
