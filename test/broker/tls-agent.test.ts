@@ -40,6 +40,8 @@ t.test('status and tail over TLS', async (t) => {
     `gridedge_tls_certificate_expiry_seconds{option="mqtt.tls"} ${Date.parse(st.broker.tls!.certificateExpires) / 1000}`,
     'the end date as a gauge on /metrics',
   );
+  const page = await (await fetch(`${agent.httpUrl}/`)).text();
+  t.match(page, `TLS 127.0.0.1:${tlsPort}, certificate until ${st.broker.tls!.certificateExpires.slice(0, 10)}`, 'the page (as served, before any script) shows the TLS listener');
   const ready = agent.logs.find((l) => l.msg?.startsWith('mqtt: broker listening'));
   t.match(ready?.msg, `TLS on 127.0.0.1:${tlsPort}`, 'the start log names the TLS listener');
 

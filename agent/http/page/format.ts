@@ -1,6 +1,7 @@
 /** Number and time formatting for the status page (plain text; the page escapes it). */
 import { formatDuration } from '../../core/duration-text.js';
 import { unsent } from '../../core/buffer-unsent.js';
+import type { AgentStatus } from '../../core/status-types.js';
 
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 export const DASH = '—';
@@ -60,4 +61,17 @@ export function fmtUnsent(b: { cursors: readonly { lag: number; lagSeconds: numb
   const u = unsent(b);
   if (!u) return DASH;
   return u.rows === 0 ? '0' : `${u.rows} (${formatDuration(u.ageSeconds)})`;
+}
+
+/** The broker's listeners: plain, and the TLS one with its certificate's end date when it runs. */
+export function fmtListeners(b: AgentStatus['broker']): string {
+  const plain = `${b.host}:${b.port}`;
+  if (!b.tls) return plain;
+  return `${plain}; TLS ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ' (client certificates)' : ''}, certificate until ${b.tls.certificateExpires.slice(0, 10)}`;
+}
+
+/** Persistent sessions with how many are offline ("—" from an agent that does not count them). */
+export function fmtSessions(b: AgentStatus['broker']): string {
+  if (typeof b.sessions !== 'number') return DASH;
+  return b.sessions > 0 && typeof b.offlineSessions === 'number' ? `${b.sessions} (${b.offlineSessions} offline)` : String(b.sessions);
 }

@@ -7,7 +7,7 @@
  */
 import type { Measurement, PhaseValues } from '../../../algorithms/common/measurement.js';
 import type { AgentStatus, DeviceStatus } from '../../core/status-types.js';
-import { DASH, fmtBytes, fmtDuration, fmtFixed, fmtNum, fmtPhasor, fmtPower, fmtUnsent, fmtWhen } from './format.js';
+import { DASH, fmtBytes, fmtDuration, fmtFixed, fmtListeners, fmtNum, fmtPhasor, fmtPower, fmtSessions, fmtUnsent, fmtWhen } from './format.js';
 import { Html, html } from './html.js';
 
 const CSS = `
@@ -109,8 +109,8 @@ ${s.drivers.map(
 
 function brokerSection(s: AgentStatus): Html {
   const b = s.broker;
-  return html`<table><tr><th class="l">Listening</th><th>Clients</th><th>Subscriptions</th></tr>
-<tr><td class="l">${b.host}:${b.port}</td><td>${b.clients}</td><td>${b.subscriptions}</td></tr></table>`;
+  return html`<table><tr><th class="l">Listening</th><th>Clients</th><th>Subscriptions</th><th>Sessions</th></tr>
+<tr><td class="l">${fmtListeners(b)}</td><td>${b.clients}</td><td>${b.subscriptions}</td><td>${fmtSessions(b)}</td></tr></table>`;
 }
 
 function bufferSection(s: AgentStatus): Html {

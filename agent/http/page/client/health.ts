@@ -5,7 +5,7 @@
  * carries (`metrics`: the agent's one catalogue, plugins' own metrics included).
  */
 import type { AgentStatus, PluginStatus } from '../../../core/status-types.js';
-import { fmtBytes, fmtDuration, fmtNum, fmtUnsent, fmtWhen } from '../format.js';
+import { fmtBytes, fmtDuration, fmtListeners, fmtNum, fmtSessions, fmtUnsent, fmtWhen } from '../format.js';
 import { byId, el, scrollTable } from './dom.js';
 
 const STATE_MARK: Record<string, string> = { running: '✓', degraded: '⚠', starting: '…', stopped: '✖' };
@@ -78,7 +78,7 @@ export function renderHealth(s: AgentStatus): void {
     );
   }
   const b = s.broker;
-  parts.push(el('h3', {}, 'Broker'), scrollTable(['Listening', 'Clients', 'Subscriptions'], [[`${b.host}:${b.port}`, String(b.clients), String(b.subscriptions)]], 'Broker', [1, 2]));
+  parts.push(el('h3', {}, 'Broker'), scrollTable(['Listening', 'Clients', 'Subscriptions', 'Sessions'], [[fmtListeners(b), String(b.clients), String(b.subscriptions), fmtSessions(b)]], 'Broker', [1, 2, 3]));
   const buf = s.buffer;
   parts.push(
     el('h3', {}, 'Buffer'),
