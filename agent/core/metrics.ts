@@ -48,7 +48,7 @@ export const METRICS = {
   uncaught_errors: counter('Exceptions and rejections no component caught (logged; the agent keeps running), by kind', 'kind'),
   // systemd integration and config reload (agent/core/sd-notify.ts, agent/reload.ts).
   sd_notify_errors: counter('sd_notify datagrams that could not be sent to systemd'),
-  config_reloads: counter('Config reloads (SIGHUP), by result: applied, refused', 'result'),
+  config_reloads: counter('Config reloads (SIGHUP), by result: applied, refused, failed (an unexpected error part way; logged)', 'result'),
   // The broker.
   broker_connections: counter('MQTT sessions established (after authentication)'),
   broker_clients: gauge('MQTT clients connected now'),
