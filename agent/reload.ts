@@ -8,7 +8,9 @@
  * - Applied live: `drivers`, `forwarders`, `log.level`, and the broker's `mqtt.users` and
  *   `mqtt.maxSessions` (see agent/broker/README.md, "Changing users by a reload"). A driver or forwarder whose entry is
  *   unchanged (same id, same options) keeps running untouched; a changed one is stopped and started
- *   with its new options; a new one is started; one no longer listed is stopped. A forwarder
+ *   with its new options; a new one is started; one no longer listed is stopped. The devices of a
+ *   stopped driver (removed or restarted) leave the device list (Pipeline.forgetDriverDevices); a
+ *   restarted driver's come back with its next value. A forwarder
  *   restarted under the same id resumes from its buffer cursor, so nothing buffered is skipped.
  *   One removed or renamed (a new id) loses its cursor: the rows above it are counted as dropped for
  *   it and warned about (Agent.adoptConfig); a new id starts where its `startFrom` says.

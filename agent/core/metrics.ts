@@ -22,6 +22,7 @@ export const METRICS = {
   received: counter('Measurements received on bal/raw, by source (driver, mqtt)', 'source'),
   processed: counter('Measurements processed and published on bal/processed'),
   rejected: counter('Raw payloads rejected, by reason', 'reason'),
+  devices_removed: counter('Devices taken off the device list because a config reload stopped the driver that produced them (removed, or restarted with new options: those come back with their next value)'),
   devices_forgotten: counter('Devices silent for over an hour forgotten at pipeline.maxDevices to make room for new ones'),
   flagged: counter('Measurements kept but flagged questionable, by reason', 'reason'),
   dropped: counter('Accepted data that could not be stored, by reason', 'reason'),
