@@ -289,7 +289,7 @@ export class C37118Driver implements Driver {
     ctx.counters.define(metrics);
     const resolved = await this.resolveStreams(ctx);
     // Stopped (a reload or the agent's stop) while the names were resolved: hold and open nothing.
-    if (ctx.signal.aborted) return;
+    if (ctx.signal.aborted || this.stopped) return;
     const claims = claimsOf(ctx.counters);
     claims.claim(this, this.cfg.id, resolved);
     this.claims = claims;

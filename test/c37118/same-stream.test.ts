@@ -119,3 +119,30 @@ t.test('a name that cannot be resolved at start: warned about, compared as text,
   await waitFor('the resolvable stream reading', () => (srv.dataOn ? true : undefined), { timeoutMs: 10_000 });
   t.pass('the other stream started');
 });
+
+t.test('stopped while its names are being resolved: the start holds no stream and opens nothing', async (t) => {
+  const srv = await new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(7, 15)], auto: false }).start();
+  t.teardown(() => srv.close());
+  let answer!: (a: string[]) => void;
+  let wasAsked!: () => void;
+  const asked = new Promise<void>((resolve) => (wasAsked = resolve));
+  // A resolver that answers only when the test says so.
+  const slow: Lookup = () => {
+    wasAsked();
+    return new Promise<string[]>((r) => (answer = r));
+  };
+  const counters = new Counters();
+  const driver = new C37118Driver(config({ id: 'pdc', host: 'pmu.sub', port: srv.port, idcode: 7 }), { lookup: slow });
+  const starting = driver.start(ctxFor('pdc', counters).ctx, () => undefined);
+  await asked;
+  await driver.stop(AbortSignal.abort());
+  answer(['127.0.0.1']);
+  await starting;
+  t.equal(driver.health().info?.['connected'], 0, 'no connection opened');
+  // The stream is free: another driver of the same agent starts on it and connects.
+  const other = c37118Driver.create(config({ id: 'pdc2', host: '127.0.0.1', port: srv.port, idcode: 7 })) as C37118Driver;
+  await other.start(ctxFor('pdc2', counters).ctx, () => undefined);
+  t.teardown(() => other.stop(AbortSignal.abort()));
+  await waitFor('the other driver connected', () => (srv.clients.size === 1 ? true : undefined), { timeoutMs: 10_000 });
+  t.equal(srv.clients.size, 1, 'one connection to the PMU: the other driver\'s');
+});
