@@ -356,8 +356,9 @@ export class Agent {
 
   /**
    * Config reload (agent/reload.ts): stop the drivers and forwarders named (in parallel, within
-   * `deadline`) and forget them. Their buffer cursors stay, so a forwarder started again under the
-   * same id resumes from its cursor; `adoptConfig` removes the cursors of forwarders no longer listed.
+   * `deadline`) and forget them, with the devices the drivers produced (Pipeline.forgetDriverDevices).
+   * Their buffer cursors stay, so a forwarder started again under the same id resumes from its
+   * cursor; `adoptConfig` removes the cursors of forwarders no longer listed.
    */
   async stopPlugins(driverIds: readonly string[], forwarderIds: readonly string[], deadline: AbortSignal): Promise<void> {
     const drivers = this.started.filter((s) => s.kind === 'driver' && driverIds.includes(s.cfg.id));
@@ -377,6 +378,9 @@ export class Agent {
       this.started.splice(this.started.indexOf(d), 1);
       this.driverHealth.remove(d.cfg.id);
     }
+    // Their devices leave the device list now that nothing of them emits any more (no stale problem
+    // either: their health went with them); the new instances start after this.
+    this.pipeline.forgetDriverDevices(drivers.map((d) => d.cfg.id));
     for (const f of forwarders) this.forwarders.splice(this.forwarders.indexOf(f), 1);
     this.pipeline.forgetRawRoutes();
   }

@@ -8,7 +8,9 @@
  * - Applied live: `drivers`, `forwarders`, `log.level`, and the broker's `mqtt.users` and
  *   `mqtt.maxSessions` (see agent/broker/README.md, "Changing users by a reload"). A driver or forwarder whose entry is
  *   unchanged (same id, same options) keeps running untouched; a changed one is stopped and started
- *   with its new options; a new one is started; one no longer listed is stopped. A forwarder
+ *   with its new options; a new one is started; one no longer listed is stopped. The devices of a
+ *   stopped driver (removed or restarted) leave the device list (Pipeline.forgetDriverDevices); a
+ *   restarted driver's come back with its next value. A forwarder
  *   restarted under the same id resumes from its buffer cursor, so nothing buffered is skipped.
  *   One removed or renamed (a new id) loses its cursor: the rows above it are counted as dropped for
  *   it and warned about (Agent.adoptConfig); a new id starts where its `startFrom` says.
@@ -24,7 +26,9 @@
  *   fails is retried with backoff like at start (the reload still counts as applied).
  * - The broker's listeners and sessions, the pipeline and the buffer are never touched (except the
  *   clients of a removed user or a changed password, which are disconnected): publishes accepted during a reload
- *   are stored as always. Reloads are serialized: a SIGHUP during a reload runs once it is done.
+ *   are stored as always. Reloads are serialized: a SIGHUP during a reload queues one more reload,
+ *   run once it is done (it reads the file as it is then); more SIGHUPs while that one waits are
+ *   merged into it (logged). Under systemd each reload that runs is its own RELOADING=1 … READY=1.
  * - A stop (SIGTERM) during a reload wins: the reload starts nothing once the agent is stopping (it
  *   logs `config reload abandoned`), and systemd is not told READY=1 again.
  */
@@ -91,31 +95,86 @@ export function restartOnlyChanges(before: AgentConfig, after: AgentConfig): str
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** What runs around each reload (systemd's RELOADING=1 before, READY=1 after). */
+export interface ReloadHooks {
+  /** Before the reload reads the file. */
+  begin?(): Promise<unknown> | void;
+  /** After it, with its result; not called when the agent began to stop meanwhile. */
+  end?(result: ReloadResult): Promise<unknown> | void;
+}
+
+/**
+ * Runs reloads one at a time. A request while one runs queues exactly one more reload, run once the
+ * current one is done (the file may have changed again after it was read); further requests while
+ * that one waits are merged into it (logged), since it reads the file as it is when it starts. Each
+ * reload that runs gets its own `begin`/`end` pair, so systemd sees RELOADING=1 … READY=1 for every
+ * one of them, never two RELOADING=1 in a row.
+ */
 export class ConfigReloader {
   private running: Promise<ReloadResult> | null = null;
-  private again = false;
+  /** The reload queued behind the running one: its result, and how many requests it answers. */
+  private queued: { result: Promise<ReloadResult>; settle(r: Promise<ReloadResult>): void; requests: number } | null = null;
 
   constructor(
     private readonly agent: Agent,
     private readonly configFile: string | undefined,
     private readonly log: Logger,
     private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly hooks: ReloadHooks = {},
   ) {}
 
-  /** Reload now; a call during a reload runs once more after it (the file may have changed again). */
+  /**
+   * Reload now, or, during a reload, once it is done. Resolves with the result of the reload that
+   * answers this request: the one it started, or the one queued after the running reload.
+   */
   reload(): Promise<ReloadResult> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
+    if (!this.running) return this.run();
+    if (this.queued) {
+      this.queued.requests++;
+      this.log.info(
+        { requests: this.queued.requests },
+        `reload requested again while one runs: merged into the one already queued (${this.queued.requests} requests, one reload)`,
+      );
+      return this.queued.result;
     }
-    this.running = this.once().finally(() => {
+    let settle!: (r: Promise<ReloadResult>) => void;
+    const result = new Promise<ReloadResult>((resolve) => (settle = resolve));
+    this.queued = { result, settle, requests: 1 };
+    this.log.info('reload requested while one runs: it runs once the current one is done');
+    return result;
+  }
+
+  /** Run one reload; when it is done, the queued one (if any) starts. */
+  private run(): Promise<ReloadResult> {
+    const p = this.bracketed().finally(() => {
       this.running = null;
-      if (this.again) {
-        this.again = false;
-        void this.reload();
-      }
+      const q = this.queued;
+      this.queued = null;
+      if (q) q.settle(this.run());
     });
-    return this.running;
+    this.running = p;
+    return p;
+  }
+
+  /**
+   * One reload between the hooks. An unexpected exception still ends with `end` (systemd would
+   * otherwise wait for READY=1 until its timeout): counted as `config_reloads{result="failed"}`.
+   * A queued reload whose turn comes after the agent began to stop is abandoned without the hooks.
+   */
+  private async bracketed(): Promise<ReloadResult> {
+    if (this.agent.stopping) return this.abandon();
+    await this.hooks.begin?.();
+    let r: ReloadResult;
+    try {
+      r = await this.once();
+    } catch (err) {
+      const e = err as Error;
+      this.agent.counters.inc('config_reloads', { result: 'failed' });
+      this.log.error({ config: this.configFile, err: e.stack ?? e.message }, 'config reload failed part way');
+      r = { ok: false, errors: [`the reload failed: ${e.message}`] };
+    }
+    if (!this.agent.stopping) await this.hooks.end?.(r); // systemd was told STOPPING=1: no READY=1 after it
+    return r;
   }
 
   private refuse(errors: string[]): ReloadResult {
@@ -225,9 +284,10 @@ export class ConfigReloader {
 }
 
 /**
- * SIGHUP → reload. Under systemd, RELOADING=1 is sent first and READY=1 (with the new status line)
- * after, whatever the result, so `systemctl reload` returns once the reload is done. Returns the
- * function that removes the handler.
+ * SIGHUP → reload. Under systemd, each reload that runs is RELOADING=1 (with MONOTONIC_USEC) first
+ * and READY=1 (with the new status line) after, whatever the result, so `systemctl reload` returns
+ * once the reload is done. A SIGHUP during a reload queues one more (ConfigReloader), with its own
+ * pair. Returns the function that removes the handler.
  */
 export function reloadOnSighup(
   agent: Agent,
@@ -235,12 +295,10 @@ export function reloadOnSighup(
   log: Logger,
   notifier?: { reloading(): Promise<boolean>; ready(status: string): Promise<boolean> } | null,
 ): () => void {
-  const reloader = new ConfigReloader(agent, configFile, log.child({ component: 'reload' }));
-  const onHup = (): void => {
-    log.info({ config: configFile ?? 'embedded default' }, 'SIGHUP: reloading the config');
-    void notifier?.reloading();
-    void reloader.reload().then(async (r) => {
-      if (agent.stopping) return; // systemd was told STOPPING=1: no READY=1 after it
+  const reloader = new ConfigReloader(agent, configFile, log.child({ component: 'reload' }), process.env, {
+    begin: () => notifier?.reloading(),
+    end: async (r) => {
+      if (!notifier) return;
       const { statusLine } = await import('./core/sd-notify.js');
       let line = r.ok ? 'reloaded' : `reload refused (${r.errors.length} problem(s))`;
       try {
@@ -248,8 +306,12 @@ export function reloadOnSighup(
       } catch {
         // the status could not be built: the reload result alone
       }
-      await notifier?.ready(line);
-    });
+      await notifier.ready(line);
+    },
+  });
+  const onHup = (): void => {
+    log.info({ config: configFile ?? 'embedded default' }, 'SIGHUP: reloading the config');
+    void reloader.reload();
   };
   process.on('SIGHUP', onHup);
   return () => void process.off('SIGHUP', onHup);

@@ -22,6 +22,7 @@ export const METRICS = {
   received: counter('Measurements received on bal/raw, by source (driver, mqtt)', 'source'),
   processed: counter('Measurements processed and published on bal/processed'),
   rejected: counter('Raw payloads rejected, by reason', 'reason'),
+  devices_removed: counter('Devices taken off the device list because a config reload stopped the driver that produced them (removed, or restarted with new options: those come back with their next value)'),
   devices_forgotten: counter('Devices silent for over an hour forgotten at pipeline.maxDevices to make room for new ones'),
   flagged: counter('Measurements kept but flagged questionable, by reason', 'reason'),
   dropped: counter('Accepted data that could not be stored, by reason', 'reason'),
@@ -48,7 +49,7 @@ export const METRICS = {
   uncaught_errors: counter('Exceptions and rejections no component caught (logged; the agent keeps running), by kind', 'kind'),
   // systemd integration and config reload (agent/core/sd-notify.ts, agent/reload.ts).
   sd_notify_errors: counter('sd_notify datagrams that could not be sent to systemd'),
-  config_reloads: counter('Config reloads (SIGHUP), by result: applied, refused', 'result'),
+  config_reloads: counter('Config reloads (SIGHUP), by result: applied, refused, failed (an unexpected error part way; logged)', 'result'),
   // The broker.
   broker_connections: counter('MQTT sessions established (after authentication)'),
   broker_clients: gauge('MQTT clients connected now'),

@@ -118,7 +118,7 @@ export class Pipeline {
       this.rejected(this.deviceLimitRejection(r.m.device), input.topic, input.clientId);
       return Promise.resolve('rejected');
     }
-    return this.settle(input, this.accept(r.m, r.text ?? input.payload.toString('utf8')));
+    return this.settle(input, this.accept(r.m, r.text ?? input.payload.toString('utf8'), null));
   }
 
   /**
@@ -138,7 +138,7 @@ export class Pipeline {
       }
       if (r.errors) for (const e of r.errors) this.processorFailed(device, e.processor, e.message);
       // r.m is the measurement's view for the aggregators (measurement-view.ts) or the whole of it.
-      const stored = this.commit(r.m, r.text, () => input.payload.toString('utf8'), r.whole ? r.m : null);
+      const stored = this.commit(r.m, r.text, () => input.payload.toString('utf8'), r.whole ? r.m : null, null);
       return this.settle(input, stored);
     });
   }
@@ -172,12 +172,13 @@ export class Pipeline {
     }
     const raw = JSON.stringify(r.m);
     this.d.publish(rawTopic(r.m.device), raw);
-    const stored = this.accept(r.m, raw);
+    const stored = this.accept(r.m, raw, driverId);
     stored.catch(() => this.d.counters.inc('dropped', { reason: 'store_unavailable' }));
     return stored.then(() => 'accepted');
   }
 
-  private accept(m: Measurement, rawJson: string): Promise<void> {
+  /** `driver`: the driver that emitted it, null for a network client's publish. */
+  private accept(m: Measurement, rawJson: string, driver: string | null): Promise<void> {
     let out = m;
     for (const p of this.d.processors) {
       try {
@@ -186,7 +187,7 @@ export class Pipeline {
         this.processorFailed(m.device, p.name, (err as Error).message);
       }
     }
-    return this.commit(out, JSON.stringify(out), () => rawJson, out);
+    return this.commit(out, JSON.stringify(out), () => rawJson, out, driver);
   }
 
   private processorFailed(device: string, processor: string, message: string): void {
@@ -198,14 +199,15 @@ export class Pipeline {
    * Publish and keep a processed measurement, feed the aggregators, and store it (with the verbatim
    * raw text, read only when a forwarder routes bal/raw). `out` is what the aggregators get: the
    * measurement, or its view from an ingest worker, in which case `whole` is null and the latest value
-   * is kept as the text `processed`. Resolves once committed.
+   * is kept as the text `processed`. `driver` names the driver that emitted it (null: a network
+   * client), for `forgetDriverDevices`. Resolves once committed.
    */
-  private commit(out: Measurement, processed: string, rawJson: () => string, whole: Measurement | null): Promise<void> {
+  private commit(out: Measurement, processed: string, rawJson: () => string, whole: Measurement | null, driver: string | null): Promise<void> {
     const c = this.d.counters;
     if (out.reasons) for (const reason of out.reasons) if (reason.startsWith('ts_')) c.inc('flagged', { reason });
     const topic = processedTopic(out.device);
     this.d.publish(topic, processed);
-    if (whole) this.latest.set(out.device, whole);
+    if (whole) this.latest.set(out.device, whole, driver);
     else this.latest.setText(out.device, processed);
     c.inc('processed');
     for (const a of this.d.aggregators) {
@@ -299,6 +301,25 @@ export class Pipeline {
   /** The latest processed measurement of every device (status page, state estimator). */
   latestByDevice(): ReadonlyMap<string, Measurement> {
     return this.latest;
+  }
+
+  /**
+   * A config reload stopped these drivers (removed, or restarted with new options): the devices whose
+   * latest value one of them produced leave the device list (`/api/v1/devices`, the status and its
+   * page), counted in `devices_removed` and logged by name. A restarted driver's devices come back
+   * with its next value; a device an MQTT client published last stays. Returns the devices removed.
+   */
+  forgetDriverDevices(driverIds: readonly string[]): string[] {
+    if (driverIds.length === 0) return [];
+    const gone = this.latest.forgetDrivers(new Set(driverIds));
+    if (gone.length === 0) return gone;
+    this.d.counters.inc('devices_removed', undefined, gone.length);
+    const SHOWN = 50;
+    this.d.log.info(
+      { drivers: driverIds, removed: gone.length, devices: gone.slice(0, SHOWN), ...(gone.length > SHOWN ? { more: gone.length - SHOWN } : {}) },
+      `config reload: ${gone.length} device(s) of the stopped drivers left the device list (a restarted driver's come back with its next value)`,
+    );
+    return gone;
   }
 
   /**

@@ -1,7 +1,9 @@
 /**
  * Time alignment of PMU blocks (one stream with several PMUs, or several streams): measurements are
- * grouped by time stamp; a group is published when every expected PMU has reported, or when
- * `waitMs` has passed since its first measurement arrived, with the missing PMUs counted as absent.
+ * grouped by their own time stamp (SOC/FRACSEC); a group is published when every expected PMU has
+ * reported, or when `waitMs` has passed since its first measurement arrived, with the missing PMUs
+ * counted as absent. The times `add`, `tick` and `flush` are given are on a monotonic clock (the
+ * driver's `performance.now`), so a wall-clock step neither lengthens nor cuts a group's wait.
  * A measurement whose group was already published is late: counted and still published at once (so
  * it is stored). With `waitMs` 0 nothing waits: each measurement is published as it arrives.
  *
@@ -69,11 +71,12 @@ export interface AlignerEvents {
   /** A PMU expected in a group had not reported when the group was published. */
   absent(device: string, ts: number): void;
   late(device: string, ts: number): void;
-  /** A group was published `waitedMs` after its first measurement arrived. */
+  /** A group was published `waitedMs` (monotonic) after its first measurement arrived. */
   published?(ts: number, size: number, waitedMs: number): void;
 }
 
 interface Group {
+  /** Monotonic ms when its first measurement arrived. */
   openedAt: number;
   items: Measurement[];
   devices: Set<string>;
@@ -98,6 +101,7 @@ export class Aligner {
     return this.groups.size;
   }
 
+  /** `m` arrived at `arrivalMs` (monotonic). */
   add(m: Measurement, arrivalMs: number): void {
     if (this.waitMs <= 0) {
       this.ev.publish(m);
@@ -134,7 +138,7 @@ export class Aligner {
     this.ev.published?.(ts, g.items.length, nowMs - g.openedAt);
   }
 
-  /** Publish every group whose window has ended, oldest time stamp first. */
+  /** Publish every group whose window has ended at `nowMs` (monotonic), oldest time stamp first. */
   tick(nowMs: number): void {
     const due: number[] = [];
     for (const [ts, g] of this.groups) if (nowMs - g.openedAt >= this.waitMs) due.push(ts);

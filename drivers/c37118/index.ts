@@ -4,10 +4,13 @@
  * `udpPort`, commands over TCP); publishes each PMU block as a measurement; aligns blocks by time
  * stamp when `alignMs` > 0. See README.md.
  *
- * Lifecycle: `start` opens the UDP sockets and starts connecting, then resolves; each stream
+ * Lifecycle: `start` resolves the streams' host names and refuses a stream read twice, by this
+ * driver or another c37118 driver of the agent (same-stream.ts), holds its streams until `stop`, opens
+ * the UDP sockets and starts connecting, then resolves; each stream
  * reconnects by itself with backoff (reconnectMinMs doubling up to reconnectMaxMs, reset once a
  * configuration arrives). One timer (250 ms) publishes aligned groups whose window ended and checks
- * each stream for unanswered requests and silence. `stop` closes every socket at once, publishes the
+ * each stream for unanswered requests and silence, both on the monotonic clock; the wall clock only
+ * gives the arrival times the latency statistics compare with the frames' time stamps. `stop` closes every socket at once, publishes the
  * groups still open, and from then on nothing is emitted.
  */
 import { createConnection, type Socket } from 'node:net';
@@ -20,6 +23,7 @@ import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../
 import { C37Session } from './session.js';
 import { Aligner, LATENCY_BUCKETS_MS, PmuStats } from './align.js';
 import { PHASOR_TARGETS, type BlockNames } from './mapping.js';
+import { claimsOf, repeatedStreams, resolveStream, systemLookup, type Lookup, type ResolvedStream } from './same-stream.js';
 import type { ConfigFrame } from './codec/index.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 
@@ -69,9 +73,13 @@ const schema = {
     format: ['auto', 'idcode'],
     default: 'auto',
   },
-  streams: { doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }, each (host, port, idcode) different from the others and from the first', format: streamList, default: [] },
+  streams: {
+    doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }, each (host, port, idcode) different from the others and from the first: as text in the config check, by resolved address at start (a repeat, or a stream another c37118 driver reads, fails the start)',
+    format: streamList,
+    default: [],
+  },
   maxTimeErrorUs: { doc: 'Time error (from STAT or the time quality code) above which data is questionable (clock_unsync), µs', format: numberRange(0, 1e9), default: 1000 },
-  alignMs: { doc: 'Wait this long for every PMU of a time stamp before publishing the group (0: publish each block at once)', format: intRange(0, 60_000), default: 0 },
+  alignMs: { doc: 'Wait this long (on the monotonic clock: a wall-clock step does not change it) for every PMU of a time stamp before publishing the group (0: publish each block at once)', format: intRange(0, 60_000), default: 0 },
   connectTimeoutMs: { doc: 'Give up a TCP connection attempt after this many ms', format: intRange(100, 600_000), default: 5000 },
   configTimeoutMs: { doc: 'Ask for the configuration again when unanswered for this many ms', format: intRange(50, 600_000), default: 2000 },
   dataTimeoutMs: { doc: 'Reconnect when nothing arrived for this many ms', format: intRange(100, 3_600_000), default: 10_000 },
@@ -122,13 +130,16 @@ class Stream {
         send: (f) => {
           if (this.sock && this.connected) this.sock.write(f);
         },
-        data: (ms, _plans, frame, arrival) => d.onData(this, ms, frame.ts, arrival),
+        data: (ms, _plans, frame) => d.onData(this, ms, frame.ts),
         reject: (reason, detail) => d.onReject(this, reason, detail),
         config: (cfg, changed) => {
           this.delay = c.reconnectMinMs;
           d.onConfig(this, cfg, changed);
         },
       },
+      // Request and data timeouts on the monotonic clock: a wall-clock step neither drops a live
+      // connection (forward) nor keeps a silent one for as long as the step (back).
+      d.monotonic,
     );
   }
 
@@ -218,8 +229,26 @@ export class C37118Driver implements Driver {
   private stopped = false;
   /** Alignment latency of published groups: sum and count (ms), for the health info. */
   private alignWait = { sum: 0, n: 0, max: 0 };
+  private readonly lookup: Lookup;
+  /** The agent's stream claims while this driver holds its streams (from start to stop). */
+  private claims: ReturnType<typeof claimsOf> | null = null;
 
-  constructor(readonly cfg: C37118Config) {
+  /** Wall clock (ms since the epoch): arrival times for the latency statistics (against the frames' time stamps). */
+  private readonly wall: () => number;
+  /** Monotonic clock (ms): how long an alignment group has waited, request and data timeouts. */
+  readonly monotonic: () => number;
+
+  /**
+   * `opts.lookup`: how host names are resolved for the same-stream check; `opts.wall` and
+   * `opts.monotonic`: the clocks (default `Date.now` and `performance.now`). Tests inject their own.
+   */
+  constructor(
+    readonly cfg: C37118Config,
+    opts: { lookup?: Lookup; wall?: () => number; monotonic?: () => number } = {},
+  ) {
+    this.lookup = opts.lookup ?? systemLookup;
+    this.wall = opts.wall ?? Date.now;
+    this.monotonic = opts.monotonic ?? (() => performance.now());
     const first: StreamConfig = { host: cfg.host, port: cfg.port, idcode: cfg.idcode, transport: cfg.transport, udpPort: cfg.udpPort };
     const all = [first, ...cfg.streams];
     this.streams = all.map((s, k) => new Stream({ ...first, ...s }, k === 0 ? cfg.id : (s.name ?? `${cfg.id}-s${k + 1}`), this));
@@ -258,6 +287,12 @@ export class C37118Driver implements Driver {
     this.emit = emit;
     this.stopped = false;
     ctx.counters.define(metrics);
+    const resolved = await this.resolveStreams(ctx);
+    // Stopped (a reload or the agent's stop) while the names were resolved: hold and open nothing.
+    if (ctx.signal.aborted || this.stopped) return;
+    const claims = claimsOf(ctx.counters);
+    claims.claim(this, this.cfg.id, resolved);
+    this.claims = claims;
     try {
       for (const s of this.streams) await s.openUdp();
     } catch (e) {
@@ -266,6 +301,8 @@ export class C37118Driver implements Driver {
         s.udp?.close();
         s.udp = null;
       }
+      claims.release(this);
+      this.claims = null;
       throw e;
     }
     for (const s of this.streams) s.connect();
@@ -273,9 +310,30 @@ export class C37118Driver implements Driver {
     this.timer.unref?.();
   }
 
+  /**
+   * Resolve every stream's host (same-stream.ts) and refuse the start when two of them reach the same
+   * stream (same address, port and IDCODE). A name that cannot be resolved now is compared as text
+   * and warned about; its stream still connects by name, retrying like any unreachable PMU.
+   */
+  private async resolveStreams(ctx: PluginContext): Promise<ResolvedStream[]> {
+    const resolved = await Promise.all(
+      this.streams.map((s, k) =>
+        resolveStream({ where: k === 0 ? 'the main stream' : `streams[${k - 1}]`, host: s.sc.host, port: s.sc.port, idcode: s.sc.idcode }, this.lookup, this.cfg.connectTimeoutMs),
+      ),
+    );
+    for (const r of resolved)
+      if (!r.addresses)
+        ctx.log.warn(
+          { stream: `${r.host}:${r.port}`, idcode: r.idcode, err: r.error },
+          `c37118: ${r.where}'s host ${r.host} cannot be resolved now (${r.error ?? 'no address'}): it is compared with the other streams by name only, and connects when the name resolves`,
+        );
+    const repeats = repeatedStreams(resolved);
+    if (repeats.length) throw new Error(repeats.join('; '));
+    return resolved;
+  }
+
   private tick(): void {
-    const now = Date.now();
-    this.aligner.tick(now);
+    this.aligner.tick(this.monotonic());
     for (const s of this.streams) s.tick();
     const c = this.ctx?.counters;
     if (c)
@@ -285,8 +343,11 @@ export class C37118Driver implements Driver {
       }
   }
 
-  onData(s: Stream, ms: Measurement[], ts: number, arrivalMs: number): void {
+  /** A data frame of stream `s` arrived now (`ts`: its time stamp, µs), decoded into `ms`. */
+  onData(s: Stream, ms: Measurement[], ts: number): void {
     if (this.stopped) return;
+    const arrivalMs = this.wall();
+    const arrivalMono = this.monotonic();
     this.state = 'running';
     this.ctx?.counters.inc('c37118_frames', { driver: this.cfg.id });
     const rate = s.session.cfg?.dataRate ?? 0;
@@ -297,7 +358,7 @@ export class C37118Driver implements Driver {
       st.record(ts, arrivalMs, periodUs);
       if (st.missing > missing) this.ctx?.counters.inc('c37118_missing', { driver: this.cfg.id, device: m.device }, st.missing - missing);
       if (st.outOfOrder > ooo) this.ctx?.counters.inc('c37118_out_of_order', { driver: this.cfg.id, device: m.device });
-      this.aligner.add(m, arrivalMs);
+      this.aligner.add(m, arrivalMono);
     }
   }
 
@@ -346,8 +407,10 @@ export class C37118Driver implements Driver {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (const s of this.streams) s.close();
+    this.claims?.release(this);
+    this.claims = null;
     // Publish what is still waiting for alignment, then never again.
-    if (!this.stopped) this.aligner.flush(Date.now());
+    if (!this.stopped) this.aligner.flush(this.monotonic());
     this.stopped = true;
     this.state = 'stopped';
   }

@@ -7,7 +7,7 @@
 import t from 'tap';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { Aligner, PmuStats } from '../../drivers/c37118/align.js';
-import { c37118Driver, type C37118Driver } from '../../drivers/c37118/index.js';
+import { c37118Driver, C37118Driver } from '../../drivers/c37118/index.js';
 import { withDefaults } from '../helpers/plugin-config.js';
 import { waitFor } from '../helpers/wait.js';
 import { ctxFor } from '../conformance/suites.js';
@@ -154,4 +154,57 @@ t.test('one stream failing does not stop the other, nor delay its groups', async
   t.equal(driver.health().state, 'degraded', 'degraded while one stream is down');
   t.equal(counters.total('c37118_absent'), 0, 'a stream that is down is not waited for (no group marked it absent)');
   t.ok(counters.get('c37118_rejected', { driver: 'sub', reason: 'truncated' }) >= 1, 'the half frame is counted');
+});
+
+t.test('alignment waits on the monotonic clock: wall-clock steps neither lengthen a group\'s wait nor drop a connection', async (t) => {
+  const a = await new PmuServer({ idcode: 1, dataRate: 50, blocks: [threePhase(11, 15)], auto: false }).start();
+  const b = await new PmuServer({ idcode: 2, dataRate: 50, blocks: [threePhase(21, 0)], auto: false }).start();
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  const cfg = withDefaults(c37118Driver, {
+    type: 'c37118',
+    id: 'sub',
+    host: '127.0.0.1',
+    port: a.port,
+    idcode: 1,
+    config: 'cfg2',
+    alignMs: 150,
+    dataTimeoutMs: 10_000,
+    streams: [{ host: '127.0.0.1', port: b.port, idcode: 2, name: 'bay2' }],
+  });
+  // Both clocks are the test's: the wall clock is stepped, the monotonic one only moves when told.
+  let wall = Date.now();
+  let mono = 1_000;
+  const driver = new C37118Driver(cfg, { wall: () => wall, monotonic: () => mono });
+  const { ctx, counters } = ctxFor('sub');
+  const out: Measurement[] = [];
+  await driver.start(ctx, (x) => out.push(x));
+  t.teardown(() => driver.stop(AbortSignal.abort()));
+  await waitFor('both streams on', () => (a.dataOn && b.dataOn ? true : undefined), { timeoutMs: 10_000 });
+
+  // A frame of stream a only: its group waits 150 ms (monotonic) for bay2.
+  a.sendData(1);
+  await waitFor('the group open', () => (driver.health().info?.['openGroups'] === 1 ? true : undefined), { timeoutMs: 10_000 });
+  t.equal(driver.health().info?.['sub.frames'], 1, 'stream a\'s frame arrived');
+  // The wall clock steps back an hour (an NTP correction) and 150 ms pass on the monotonic clock.
+  // (Not before: the Aligner test above.) Had the wait been measured on the wall clock, the group
+  // would now wait an hour more (until the open-group limit pushed it out).
+  wall -= 3_600_000;
+  mono += 150;
+  await waitFor('the group published once its 150 ms passed on the monotonic clock', () => (out.length === 1 ? true : undefined), { timeoutMs: 10_000 });
+  t.equal(out[0]!.device, 'sub', 'stream a\'s block');
+  t.equal(counters.get('c37118_absent', { driver: 'sub', device: 'bay2' }), 1, 'bay2 counted absent');
+  t.equal(driver.health().info?.['alignWaitMaxMs'], 150, 'the wait is measured on the monotonic clock');
+
+  // Now forward two hours (far past dataTimeoutMs), and another group: the tick that publishes it
+  // also checks the streams' data timeouts, and drops no connection for the step.
+  wall += 7_200_000;
+  a.sendData(1);
+  await waitFor('the second group open', () => (driver.health().info?.['openGroups'] === 1 ? true : undefined), { timeoutMs: 10_000 });
+  mono += 150;
+  await waitFor('the second group published', () => (out.length === 2 ? true : undefined), { timeoutMs: 10_000 });
+  t.equal(counters.total('c37118_reconnects'), 0, 'no reconnect for a wall-clock step');
+  t.equal(driver.health().info?.['connected'], 2, 'both streams still connected');
 });

@@ -50,3 +50,21 @@ t.test('every accessor gives parsed measurements', async (t) => {
   t.same(viaForEach, [0, 1, 2, 3, 4], 'forEach, with its key and the map');
   t.ok([...l.values()].every((x) => typeof x === 'object'), 'no text is ever handed out');
 });
+
+t.test('forgetDrivers takes off the devices whose latest value came from those drivers, and only those', async (t) => {
+  const l = new LatestValues();
+  l.set('p', m('p', 1), 'drv-p');
+  l.set('q-1', m('q-1', 1), 'drv-q');
+  l.set('q-2', m('q-2', 1), 'drv-q');
+  l.setText('meter', JSON.stringify(m('meter', 1))); // an MQTT client's publish
+  l.set('shared', m('shared', 1), 'drv-q');
+  l.setText('shared', JSON.stringify(m('shared', 2))); // then an MQTT client published it: its device now
+  l.set('moved', m('moved', 1), 'drv-q');
+  l.set('moved', m('moved', 2), 'drv-p'); // then another driver produced it
+  t.same(l.forgetDrivers(new Set(['drv-q'])), ['q-1', 'q-2'], 'the devices drv-q produced last, by name');
+  t.same([...l.keys()], ['p', 'meter', 'shared', 'moved'], 'the others stay');
+  t.same(l.forgetDrivers(new Set(['drv-q'])), [], 'nothing left of drv-q');
+  l.set('q-1', m('q-1', 3), 'drv-q');
+  t.same(l.forgetDrivers(new Set(['drv-q', 'drv-p'])), ['moved', 'p', 'q-1'], 'a device back from its driver is its again');
+  t.same([...l.keys()], ['meter', 'shared'], 'MQTT-client devices are never taken off');
+});
