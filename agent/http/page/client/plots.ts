@@ -249,6 +249,7 @@ export class PlotsView {
   private field = 'p.total';
   private windowS = HOUR_S;
   private pending: ReturnType<typeof setTimeout> | undefined;
+  private readonly plottedListeners: (() => void)[] = [];
 
   constructor(private readonly source: DeviceSource) {
     this.body.before(this.note);
@@ -294,13 +295,28 @@ export class PlotsView {
    */
   checkDevices(): void {
     clearTimeout(this.pending);
-    this.pending = setTimeout(() => {
-      const { first } = this.candidates();
-      if (first.join('\n') !== this.devices.join('\n')) {
-        this.devices = first;
-        this.rebuild(false);
-      } else this.renderNote();
-    }, 300);
+    this.pending = setTimeout(() => this.checkNow(), 300);
+  }
+
+  /** Apply a change of the devices plotted now (before the page opens its event stream for them). */
+  checkNow(): void {
+    clearTimeout(this.pending);
+    this.pending = undefined;
+    const { first } = this.candidates();
+    if (first.join('\n') !== this.devices.join('\n')) {
+      this.devices = first;
+      this.rebuild(false);
+    } else this.renderNote();
+  }
+
+  /** The devices plotted now. */
+  plottedNames(): string[] {
+    return [...this.devices];
+  }
+
+  /** Call `f` whenever the devices plotted change (the page asks the event stream for them). */
+  onPlottedChange(f: () => void): void {
+    this.plottedListeners.push(f);
   }
 
   /** Plots for `this.devices` in order; `all`: every plot anew (the field changed), else the ones that stay are kept. */
@@ -318,6 +334,7 @@ export class PlotsView {
     });
     this.body.append(...this.plots.map((p) => p.box)); // in order (appending moves a kept plot)
     this.renderNote();
+    for (const f of this.plottedListeners) f();
   }
 
   /** Which devices are plotted and why: the picks, the filter, the limit, or none having the field. */
