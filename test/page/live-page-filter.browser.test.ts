@@ -5,7 +5,8 @@
  * for the plots opens a stream for the new set and closes the old one (one stream open again), and
  * the cards shown keep updating; a device that appears later outside the cards shown is still
  * learned by the page (found by the filter box, with its values), and when it turns invalid it moves
- * among the first cards and is followed live; its 12 MW plot reads in MW.
+ * among the first cards and is followed live; its 12 MW plot reads in MW; a name with a comma and a
+ * star is escaped in the address and followed live.
  */
 import t from 'tap';
 import mqtt from 'mqtt';
@@ -116,6 +117,19 @@ t.test('the event stream follows the cards and plots shown', async (t) => {
     }).catch((e: Error) => Promise.reject(new Error(`${e.message}; the legend said: ${seen}`)));
     t.match(legend, /mean\s*1[23]\.\d\d MW/, `the legend reads in MW (${legend})`);
     await page.click('#plots-unpick');
+  });
+
+  await t.test('a name with a comma and a star is escaped in the address, and followed live', async (t) => {
+    const name = 'odd,name*x';
+    const publish = (p: number) => client.publishAsync(`bal/raw/${name}`, JSON.stringify({ ts: Date.now() * 1000, quality: 'good', p: { total: p } }), { qos: 1 });
+    await publish(1500);
+    await page.fill('#device-filter', 'odd,');
+    await waitFor('the card of odd,name*x', async () => /1\.500 kW/.test(await text(page, card(name))));
+    const url = await waitFor('a stream that names it, escaped', async () => urls.find((u) => new URL(u).searchParams.get('devices') === 'odd\\,name\\*x'));
+    t.ok(url, `the stream's address: ${decodeURIComponent(new URL(url).search)}`);
+    await publish(2500);
+    await waitFor('its new value through that stream', async () => /2\.500 kW/.test(await text(page, card(name))));
+    await page.fill('#device-filter', '');
   });
 
   t.same(errors, [], 'no console errors');
