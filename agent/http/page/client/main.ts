@@ -40,8 +40,11 @@ const READ_PAGES = 20;
 const READ_ONE_BY_ONE = 20;
 /** A change of the devices shown is applied to the event stream after this long without another. */
 const REFILTER_MS = 250;
-/** Longest `?devices=` value the page sends; beyond it (very long names) the stream is not narrowed. */
-const MAX_FILTER_CHARS = 6000;
+/**
+ * Longest event-stream address the page asks for, percent-encoded (the agent's HTTP parser takes
+ * 16 KiB of request line and headers); beyond it (very long or non-Latin names) the stream is not narrowed.
+ */
+const MAX_URL_CHARS = 8000;
 /** How often the status is probed while the agent cannot be reached. */
 const PROBE_EVERY_MS = 2000;
 
@@ -157,9 +160,8 @@ function filterEntry(name: string): string {
 /** The event stream's address for the devices the page shows (cards and plots), or every device when that would be too long. */
 function streamUrl(): string {
   const names = [...new Set([...devices.names(), ...plots.plottedNames()])].sort();
-  const value = names.map(filterEntry).join(',');
-  if (value.length > MAX_FILTER_CHARS) return '/api/v1/events';
-  return `/api/v1/events?${new URLSearchParams({ devices: value })}`;
+  const url = `/api/v1/events?${new URLSearchParams({ devices: names.map(filterEntry).join(',') })}`;
+  return url.length > MAX_URL_CHARS ? '/api/v1/events' : url;
 }
 
 /** The stream the page follows, and one being opened to replace it (another set of devices). */
