@@ -300,9 +300,9 @@ export class DevicesView {
     this.shownListeners.push(f);
   }
 
-  /** Whether the page knows the device (values, or expected by a driver). */
-  has(device: string): boolean {
-    return this.entries.has(device);
+  /** Whether the page has values of the device (not only a driver's word that it is expected). */
+  hasValues(device: string): boolean {
+    return this.entries.get(device)?.latest !== undefined;
   }
 
   /**

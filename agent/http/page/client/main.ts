@@ -183,12 +183,13 @@ function refilter(): void {
   next = open(url);
 }
 
-/** Has the page heard of these devices? New ones are read (one by one, or every device when many). */
+/** Devices the page has no values of that a summary named: read soon (one by one, or every device when many). */
 const unknown = new Set<string>();
 let unknownTimer: ReturnType<typeof setTimeout> | undefined;
 
 function onSummary(s: { device: string; quality: string }): void {
-  if (devices.has(s.device)) return devices.setQuality(s.device, s.quality);
+  // A device known only as expected by a driver (no value yet) is read too: its first value came as a summary.
+  if (devices.hasValues(s.device)) return devices.setQuality(s.device, s.quality);
   unknown.add(s.device);
   unknownTimer ??= setTimeout(() => {
     unknownTimer = undefined;
