@@ -98,7 +98,7 @@ export const METRICS = {
   forward_rejected: counter('Rows the peer refused for good (skipped, not retried), per forwarder', 'forwarder'),
   // HTTP.
   http_requests: counter('HTTP requests answered, by route and status code', 'route', 'code'),
-  http_logins: counter('Logins to the page and the API, by result (ok, bad_credentials, rate_limited)', 'result'),
+  http_logins: counter('Logins to the page and the API, by result (ok, bad_credentials, rate_limited; a login form: cross_site, bad_form)', 'result'),
   http_upgrades_refused: counter('HTTP upgrade requests refused (not the MQTT-over-WebSocket path, or WebSocket disabled)'),
   http_sse_clients: gauge('Server-sent event streams (GET /api/v1/events) open now'),
   http_sse_refused: counter('Server-sent event streams refused because the most allowed were open'),

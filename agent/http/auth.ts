@@ -18,6 +18,13 @@
  *   server never grants), besides the SameSite=Strict cookie. One with neither (DELETE, pymfm's PUT
  *   .../soc?..., logout) passes: a form always declares its content type, even without fields, and
  *   only forms reach here from another site (a cross-site DELETE or PUT needs the preflight too).
+ * - A browser form (the login page without script) posts `application/x-www-form-urlencoded` to the
+ *   same route: on success the same cookie and a 303 to `/`, else a 303 to `/login?error=<why>` (the
+ *   page shows its own fixed text for it). Against login CSRF (another site logging the browser in to
+ *   an account of its choosing) a form whose `Origin` (or else `Referer`) names another host than the
+ *   request's `Host` is refused (`error=origin`, counted as `http_logins{result="cross_site"}`); one
+ *   with neither (a plain HTTP client) passes. The JSON login is unchanged: a script on another site
+ *   cannot send JSON without a CORS preflight, which this server never grants.
  * - Audit: every login (ok or not) and every state-changing request is logged with the user.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -85,23 +92,69 @@ const LOGIN_WHY: Record<string, string> = {
   ended: 'Your session has ended (it expired, or you logged out in another tab). Please sign in again.',
 };
 
+/** Why a form login came back to the login page, from `?error=` (set by the form login below); only these fixed texts are shown. */
+const LOGIN_ERRORS: Record<string, string> = {
+  wrong: 'Wrong user name or password.',
+  limited: 'Too many failed logins from this address: wait a little, then try again.',
+  form: 'Fill in the user name (at most 128 characters) and the password (at most 1024), once each.',
+  origin: 'This login was not sent from this login page (another site, or another address of the agent): open the login page of the agent and log in there.',
+};
+
+/** The form a browser posts without script (`application/x-www-form-urlencoded`). */
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/** The fields of a login form; undefined when one is missing, repeated or too long. */
+function loginForm(body: string): { username: string; password: string } | undefined {
+  const q = new URLSearchParams(body);
+  const user = q.getAll('username');
+  const password = q.getAll('password');
+  if (user.length !== 1 || password.length !== 1) return undefined;
+  const [u, p] = [user[0]!, password[0]!];
+  if (u.length === 0 || u.length > 128 || p.length > 1024) return undefined;
+  return { username: u, password: p };
+}
+
+/**
+ * Why a request is cross-site, or undefined: its `Origin` (else its `Referer`), when it has one, must
+ * name the host (and port) of its `Host` header. `Origin: null` (a sandboxed or privacy-hidden
+ * origin) is refused. Neither header: not a browser's cross-site form (browsers send Origin with a
+ * POST), so it passes.
+ */
+function crossSite(req: FastifyRequest): string | undefined {
+  const host = (req.headers.host ?? '').toLowerCase();
+  const check = (name: string, value: string): string | undefined => {
+    let from: string;
+    try {
+      from = new URL(value).host.toLowerCase();
+    } catch {
+      return `${name} ${JSON.stringify(value.slice(0, 100))} is no address`;
+    }
+    return from === host ? undefined : `${name} ${from} is not ${host || 'the Host (none sent)'}`;
+  };
+  const origin = req.headers.origin;
+  if (origin !== undefined) return check('Origin', origin);
+  const referer = req.headers.referer;
+  if (referer !== undefined) return check('Referer', referer);
+  return undefined;
+}
+
 /**
  * The login page: its script and style are files (page/client/login.ts, `/assets/login.css`, served
  * without a session), as the pages' Content-Security-Policy allows no inline ones (security-headers.ts).
  * The form posts (never a GET: a password must not end up in an address) for the case its script did
- * not run, which the `<noscript>` line explains.
+ * not run: as a form (`application/x-www-form-urlencoded`), which the login route answers with a 303
+ * to `/`, or back here with `?error=` (shown in `#err`).
  */
-const loginPage = (why: string): string => `<!doctype html>
+const loginPage = (why: string, error = ''): string => `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gridedge: log in</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="${LOGIN_FILES.css}">
 <script type="module" src="${LOGIN_FILES.js}"></script></head>
 <body><h1>gridedge</h1>
 <p id="why" role="status">${why}</p>
-<noscript><p class="noscript">Logging in needs JavaScript: please allow it for this address.</p></noscript>
 <form id="f" method="post" action="/api/v1/login"><label for="u">User</label><input id="u" name="username" autocomplete="username" required>
 <label for="p">Password</label><input id="p" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Log in</button><p id="err" role="alert"></p></form>
+<button type="submit">Log in</button><p id="err" role="alert">${error}</p></form>
 </body></html>
 `;
 
@@ -196,46 +249,94 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
       log.info({ user: req.session.username, role: req.session.role, method: req.method, url: req.url, code: reply.statusCode }, 'http: change by user');
   });
 
-  app.get<{ Querystring: { why?: string } }>('/login', { schema: { hide: true } }, async (req, reply) => {
+  app.get<{ Querystring: { why?: string; error?: string } }>('/login', { schema: { hide: true } }, async (req, reply) => {
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
-    const why = req.query.why;
-    return loginPage(typeof why === 'string' && Object.hasOwn(LOGIN_WHY, why) ? LOGIN_WHY[why]! : '');
+    const { why, error } = req.query;
+    const fixed = (table: Record<string, string>, key: unknown): string => (typeof key === 'string' && Object.hasOwn(table, key) ? table[key]! : '');
+    return loginPage(fixed(LOGIN_WHY, why), fixed(LOGIN_ERRORS, error));
   });
 
-  app.post<{ Body: { username: string; password: string } }>(
-    '/api/v1/login',
-    {
-      schema: {
-        summary: 'Log in: a session cookie for the page and a bearer token for the API',
-        tags: ['accounts'],
-        body: {
-          type: 'object',
-          required: ['username', 'password'],
-          additionalProperties: false,
-          properties: { username: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', maxLength: 1024 } },
+  /** A login by name and password (JSON or form): counted, logged, and the session's cookie set on success. */
+  const login = async (req: FastifyRequest, reply: FastifyReply, username: string, password: string) => {
+    const r = await accounts.login(username, password, req.ip);
+    counters.inc('http_logins', { result: r.ok ? 'ok' : r.reason });
+    if (!r.ok) return { ok: false as const, problem: refusedLogin(req, username, r.reason, '/api/v1/login') };
+    const s = r.session;
+    log.info({ user: s.username, role: s.role, address: req.ip }, 'http: login');
+    reply.header('set-cookie', cookie(s.id, (s.expiresAt - Date.now()) / 1000)).header('cache-control', 'no-store');
+    return { ok: true as const, session: s };
+  };
+
+  /**
+   * A browser's form login (no script), before the route's JSON validation: 303 to `/` with the
+   * cookie, or back to the login page with a fixed error. Cross-site forms are refused first.
+   */
+  const formLogin = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const back = (error: keyof typeof LOGIN_ERRORS) => reply.header('cache-control', 'no-store').redirect(`/login?error=${error}`, 303);
+    const cross = crossSite(req);
+    if (cross) {
+      counters.inc('http_logins', { result: 'cross_site' });
+      log.warn({ address: req.ip, reason: 'cross_site', detail: cross }, 'http: login refused');
+      return back('origin');
+    }
+    const form = loginForm(req.body as string);
+    if (!form) {
+      counters.inc('http_logins', { result: 'bad_form' });
+      log.warn({ address: req.ip, reason: 'bad_form' }, 'http: login refused');
+      return back('form');
+    }
+    const r = await login(req, reply, form.username, form.password);
+    if (!r.ok) return back(r.problem.status === 429 ? 'limited' : 'wrong');
+    return reply.redirect('/', 303);
+  };
+
+  const registerLoginRoute = (scope: FastifyInstance): void => {
+    scope.post<{ Body: { username: string; password: string } }>(
+      '/api/v1/login',
+      {
+        preValidation: async (req, reply) => {
+          if (typeof req.body === 'string' && /^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) return formLogin(req, reply);
         },
-        response: {
-          200: {
+        schema: {
+          summary: 'Log in: a session cookie for the page and a bearer token for the API',
+          description:
+            'JSON `{ username, password }` answers 200 with the token and sets the session cookie. ' +
+            'A browser form (`application/x-www-form-urlencoded`, fields `username` and `password`, the login page without script) answers 303: ' +
+            'to `/` with the cookie, or to `/login?error=wrong|limited|form|origin`; a form whose Origin or Referer names another host is refused (`origin`).',
+          tags: ['accounts'],
+          body: {
             type: 'object',
-            required: ['token', 'username', 'role', 'expiresAt'],
-            properties: { token: { type: 'string' }, username: { type: 'string' }, role: { type: 'string' }, expiresAt: { type: 'number' } },
+            required: ['username', 'password'],
+            additionalProperties: false,
+            properties: { username: { type: 'string', minLength: 1, maxLength: 128 }, password: { type: 'string', maxLength: 1024 } },
           },
-          400: problemSchema,
-          401: problemSchema,
-          429: problemSchema,
+          response: {
+            200: {
+              type: 'object',
+              required: ['token', 'username', 'role', 'expiresAt'],
+              properties: { token: { type: 'string' }, username: { type: 'string' }, role: { type: 'string' }, expiresAt: { type: 'number' } },
+            },
+            303: { description: 'A form login: to / (logged in) or back to /login?error=...', type: 'null' },
+            400: problemSchema,
+            401: problemSchema,
+            429: problemSchema,
+          },
         },
       },
-    },
-    async (req, reply) => {
-      const r = await accounts.login(req.body.username, req.body.password, req.ip);
-      counters.inc('http_logins', { result: r.ok ? 'ok' : r.reason });
-      if (!r.ok) return sendProblem(reply, refusedLogin(req, req.body.username, r.reason, '/api/v1/login'));
-      const s = r.session;
-      log.info({ user: s.username, role: s.role, address: req.ip }, 'http: login');
-      reply.header('set-cookie', cookie(s.id, (s.expiresAt - Date.now()) / 1000)).header('cache-control', 'no-store');
-      return { token: s.id, username: s.username, role: s.role, expiresAt: s.expiresAt };
-    },
-  );
+      async (req, reply) => {
+        const r = await login(req, reply, req.body.username, req.body.password);
+        if (!r.ok) return sendProblem(reply, r.problem);
+        const s = r.session;
+        return { token: s.id, username: s.username, role: s.role, expiresAt: s.expiresAt };
+      },
+    );
+  };
+
+  // In a scope of its own: only the login route takes a form body (elsewhere a form is still a 415).
+  app.register(async (scope) => {
+    scope.addContentTypeParser(FORM_TYPE, { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => done(null, body));
+    registerLoginRoute(scope);
+  });
 
   app.post(
     '/api/v1/logout',

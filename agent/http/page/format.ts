@@ -75,3 +75,30 @@ export function fmtSessions(b: AgentStatus['broker']): string {
   if (typeof b.sessions !== 'number') return DASH;
   return b.sessions > 0 && typeof b.offlineSessions === 'number' ? `${b.sessions} (${b.offlineSessions} offline)` : String(b.sessions);
 }
+
+/** The SI prefixes the plots' y-axes use for a unit (only upwards: 0.05 Hz/s stays 0.05, not 50 mHz/s). */
+const SI_PREFIXES: readonly [number, string][] = [
+  [1e12, 'T'],
+  [1e9, 'G'],
+  [1e6, 'M'],
+  [1e3, 'k'],
+];
+
+/**
+ * A plot axis's tick labels with one SI prefix for the whole axis, chosen by its largest tick:
+ * `[11500000, 12000000, 12500000]` in W reads `11.5 MW`, `12.0 MW`, `12.5 MW`. Each label has as
+ * many decimals as the ticks need to differ (uPlot's ticks are round numbers), at most 6. Without a
+ * unit (pf, soc, any other value) the numbers are plain, with the same decimals. A missing tick
+ * (null, not finite) is an empty label.
+ */
+export function siTicks(ticks: readonly (number | null | undefined)[], unit: string): string[] {
+  const finite = ticks.filter((v): v is number => isNum(v));
+  const largest = finite.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const [factor, prefix] = (unit && SI_PREFIXES.find(([f]) => largest >= f)) || [1, ''];
+  const scaled = finite.map((v) => v / factor);
+  // The fewest decimals that write every tick exactly (to a millionth of its last digit).
+  let decimals = 0;
+  while (decimals < 6 && !scaled.every((x) => Math.abs(x * 10 ** decimals - Math.round(x * 10 ** decimals)) < 1e-6)) decimals++;
+  const suffix = unit ? ` ${prefix}${unit}` : '';
+  return ticks.map((v) => (isNum(v) ? `${(Math.abs(v / factor) < 0.5 * 10 ** -decimals ? 0 : v / factor).toFixed(decimals)}${suffix}` : ''));
+}

@@ -97,7 +97,7 @@ body{font:16px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:22rem;padding
 label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem;font:inherit;box-sizing:border-box}
 button{margin-top:1rem;padding:.5rem 1rem;font:inherit}button:disabled{opacity:.7}
 #err{color:#a00;min-height:1.4em}
-#why,.noscript{background:#fff4d6;border-left:4px solid #a15c00;padding:.4rem .6rem}#why:empty{display:none}
+#why{background:#fff4d6;border-left:4px solid #a15c00;padding:.4rem .6rem}#why:empty{display:none}
 `;
 
 /** `/assets/docs.css`: the API docs page (routes/docs.ts). */

@@ -9,6 +9,13 @@
  * - On connect a client first gets `event: hello` (`{ intervalMs }`) and one `event: device` per known
  *   device (the same cap), then the changes. Each `device` event's data is
  *   `{ device, ageSeconds, latest }`, as `GET /api/v1/devices/{id}` answers.
+ * - `?devices=` narrows a stream to some devices (what a page shows: its cards and plots), see
+ *   {@link parseDeviceFilter}: comma-separated names, `*` for any run of characters, `\` before a
+ *   `,` `*` or `\` that belongs to a name; empty for none. Such a stream sends `event: device` for the
+ *   devices it names only, and for every other device a light `event: summary` (`{ device, quality }`):
+ *   once each on connect, then when one appears or its message quality changes, so a page still learns
+ *   of new devices and of problems among those it does not show (stale ones are in the status). A bad
+ *   value is a 400 problem naming `devices` and the entry.
  * - A comment line every 15 s keeps idle connections (and proxies) open.
  * - To a client that accepts gzip (browsers do) the stream goes gzipped (`Content-Encoding: gzip`),
  *   flushed after every write so each event arrives at once: the devices' JSON repeats its keys, so
@@ -29,6 +36,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import { constants as zlibConstants, createGzip, type Gzip } from 'node:zlib';
+import type { Measurement } from '../../../algorithms/common/measurement.js';
+import { deviceNameError, MAX_DEVICE_NAME_BYTES } from '../../pipeline/device-name.js';
 import { acceptsGzip } from '../compress.js';
 import type { HttpDeps } from '../deps.js';
 import { problem, problemSchema, sendProblem } from '../problem.js';
@@ -46,6 +55,67 @@ export interface EventsOptions {
   keepAliveMs?: number;
 }
 
+/** Entries of `?devices=` at most (a page asks for its cards and plots: 50 + 6). */
+export const MAX_FILTER_ENTRIES = 256;
+/** Wildcards (`*`) in one entry at most. */
+export const MAX_FILTER_WILDCARDS = 4;
+
+/**
+ * `?devices=` of the event stream: which devices a stream sends in full.
+ *
+ * The value is a comma-separated list of entries; each entry is a device name, or a pattern where an
+ * unescaped `*` stands for any run of characters (`feeder-*`, `*-pmu`, `*`); matching is exact and
+ * case-sensitive, like device names. A `\` takes the next character as it is: `\,`, `\*`, `\\`
+ * (device names may hold commas and stars); a `\` before anything else, or at the end, is refused.
+ * An empty value names no device (the stream then sends only summaries). Refused, with the reason
+ * naming the entry: an empty entry (`a,,b`), more than MAX_FILTER_ENTRIES entries, more than
+ * MAX_FILTER_WILDCARDS stars in one, an entry whose text could never be a device name (longer than
+ * 128 bytes, control characters, `/`, `+`, `#`).
+ *
+ * Returns a predicate, or the reason the value is refused (a string).
+ */
+export function parseDeviceFilter(value: string): ((device: string) => boolean) | string {
+  const names = new Set<string>();
+  const patterns: RegExp[] = [];
+  if (value === '') return () => false;
+  let count = 0;
+  let k = 0;
+  while (k <= value.length) {
+    // One entry: up to the next unescaped comma.
+    count++;
+    if (count > MAX_FILTER_ENTRIES) return `more than ${MAX_FILTER_ENTRIES} entries`;
+    let literal = '';
+    const parts: string[] = [''];
+    for (; k < value.length && value[k] !== ','; k++) {
+      let c = value[k]!;
+      if (c === '\\') {
+        const next = value[k + 1];
+        if (next !== ',' && next !== '*' && next !== '\\') return `entry ${count}: "\\" must be followed by ",", "*" or "\\" (it takes that character as part of the name)`;
+        c = next;
+        k++;
+      } else if (c === '*') {
+        parts.push('');
+        continue;
+      }
+      parts[parts.length - 1] += c;
+      literal += c;
+    }
+    k++; // past the comma (or the end)
+    if (parts.length === 1 && parts[0] === '') return `entry ${count} is empty (two commas in a row, or one at an end)`;
+    if (parts.length - 1 > MAX_FILTER_WILDCARDS) return `entry ${count}: more than ${MAX_FILTER_WILDCARDS} "*"`;
+    const bad = deviceNameError(literal || 'x'); // a pattern of stars only matches any name
+    if (bad) return `entry ${count} (${JSON.stringify(shorten(parts.join('*')))}) can match no device: ${bad}`;
+    if (parts.length === 1) names.add(parts[0]!);
+    else patterns.push(new RegExp(`^${parts.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^]*')}$`, 'u'));
+  }
+  if (patterns.length === 0) return (d) => names.has(d);
+  return (d) => names.has(d) || patterns.some((r) => r.test(d));
+}
+
+function shorten(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+
 interface Client {
   res: ServerResponse;
   /** Where events are written: the response, or the gzip stream piped into it. */
@@ -56,6 +126,14 @@ interface Client {
   /** A tick was skipped while blocked: on 'drain' the client gets every device again. */
   missed: boolean;
   lastWriteMs: number;
+  /** `?devices=`: the devices sent in full; undefined: every device. */
+  filter?: {
+    match: (device: string) => boolean;
+    /** Each device's answer, asked once (names repeat every tick). */
+    seen: Map<string, boolean>;
+    /** The quality last sent in a summary, per device outside the filter. */
+    quality: Map<string, string>;
+  };
 }
 
 export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: EventsOptions = {}): void {
@@ -87,16 +165,40 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     if (!ok) c.blocked = true;
   };
 
+  const wants = (c: Client, device: string): boolean => {
+    const f = c.filter;
+    if (!f) return true;
+    let yes = f.seen.get(device);
+    if (yes === undefined) f.seen.set(device, (yes = f.match(device)));
+    return yes;
+  };
+
+  /** A device outside a client's filter: a summary when it is new to the client or its quality changed, else ''. */
+  const summary = (c: Client, device: string, m: Measurement): string => {
+    const q = c.filter!.quality;
+    if (q.get(device) === m.quality) return '';
+    q.set(device, m.quality);
+    return `event: summary\ndata: ${JSON.stringify({ device, quality: m.quality })}\n\n`;
+  };
+
   /**
-   * Every known device (up to the cap), for a new client or one that drained. With no other client
+   * Every known device the client wants (up to the cap), and a summary of each other one it has not
+   * heard of in its current quality, for a new client or one that drained. With no other client
    * (`mark`), what it sends counts as sent, so the first tick does not send it again.
    */
-  const snapshot = (mark: boolean): string => {
+  const snapshot = (c: Client, mark: boolean): string => {
     const nowUs = Date.now() * 1000;
     let out = '';
     let n = 0;
     for (const [device, m] of latest()) {
-      if (n++ >= maxPerTick) break;
+      if (!wants(c, device)) {
+        out += summary(c, device, m);
+        continue;
+      }
+      if (n++ >= maxPerTick) {
+        if (c.filter) continue; // the summaries of the rest still go out
+        break;
+      }
       if (mark) sentTs.set(device, m.ts);
       out += deviceEvent(device, m, nowUs);
     }
@@ -105,20 +207,32 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
 
   const tick = (): void => {
     const nowUs = Date.now() * 1000;
-    let out = '';
-    let n = 0;
+    const changed: [string, Measurement][] = [];
     for (const [device, m] of latest()) {
       if (sentTs.get(device) === m.ts) continue;
-      if (n++ >= maxPerTick) break;
+      if (changed.length >= maxPerTick) break;
       sentTs.set(device, m.ts);
-      out += deviceEvent(device, m, nowUs);
+      changed.push([device, m]);
     }
+    // Each device's event is written once and shared by every client that wants it (one id).
+    const events: (string | undefined)[] = [];
+    const event = (k: number): string => (events[k] ??= deviceEvent(changed[k]![0], changed[k]![1], nowUs));
+    let all: string | undefined;
     const now = Date.now();
     for (const c of clients) {
       if (c.blocked) {
         counters.inc('http_sse_skipped');
         c.missed = true;
         continue;
+      }
+      let out: string;
+      if (!c.filter) out = all ??= changed.map((_, k) => event(k)).join('');
+      else {
+        out = '';
+        for (let k = 0; k < changed.length; k++) {
+          const [device, m] = changed[k]!;
+          out += wants(c, device) ? event(k) : summary(c, device, m);
+        }
       }
       if (out) write(c, out);
       else if (now - c.lastWriteMs >= keepAliveMs) write(c, ': keep-alive\n\n');
@@ -135,19 +249,40 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     }
   };
 
-  app.get(
+  app.get<{ Querystring: { devices?: string } }>(
     EVENTS_PATH,
     {
       schema: {
-        summary: 'Live updates of every device as server-sent events (event: device, data as GET /api/v1/devices/{id}), at most one per device per second',
+        summary: 'Live updates of every device (or of those named in `devices`) as server-sent events (event: device, data as GET /api/v1/devices/{id}), at most one per device per second',
+        description:
+          'The stream opens with `event: hello` (`{ intervalMs }`) and one `event: device` per known device, then sends each device whose measurement changed, at most once per `intervalMs`. ' +
+          'With `devices`, only the devices it names get `event: device`; every other device gets a light `event: summary` (`{ device, quality }`) once on connect and again when it appears or its quality changes.',
         tags: ['devices'],
+        querystring: {
+          type: 'object',
+          properties: {
+            devices: {
+              type: 'string',
+              maxLength: MAX_FILTER_ENTRIES * (MAX_DEVICE_NAME_BYTES + 1) * 2,
+              description:
+                `Only these devices in full: comma-separated device names or patterns (\`*\` = any run of characters, e.g. \`feeder-*\`), case-sensitive; ` +
+                `\`\\\` before a \`,\`, \`*\` or \`\\\` that is part of a name. Empty: no device in full (summaries only). ` +
+                `At most ${MAX_FILTER_ENTRIES} entries and ${MAX_FILTER_WILDCARDS} \`*\` in one; a bad value is a 400 problem naming the entry. Left out: every device.`,
+              examples: ['feeder-1,feeder-2,pmu-*'],
+            },
+          },
+        },
         response: {
           200: { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          400: problemSchema,
           503: problemSchema,
         },
       },
     },
     async (req, reply) => {
+      const devices = req.query.devices;
+      const match = devices === undefined ? undefined : parseDeviceFilter(devices);
+      if (typeof match === 'string') return sendProblem(reply, problem(400, `devices: ${match}`, EVENTS_PATH));
       if (clients.size >= maxClients) {
         counters.inc('http_sse_refused');
         reply.header('retry-after', '10');
@@ -169,6 +304,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
       });
       if (gzip) gzip.pipe(res);
       const c: Client = { res, out: gzip ?? res, ...(gzip ? { gzip } : {}), blocked: false, missed: false, lastWriteMs: Date.now() };
+      if (match) c.filter = { match, seen: new Map(), quality: new Map() };
       const alone = clients.size === 0;
       clients.add(c);
       gauge();
@@ -188,10 +324,10 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
         // skipped tick calls for every device again. (Sending them on every drain fed itself.)
         if (!c.missed) return;
         c.missed = false;
-        write(c, snapshot(false));
+        write(c, snapshot(c, false));
       });
       req.raw.socket.setNoDelay?.(true);
-      write(c, `retry: 3000\nevent: hello\ndata: ${JSON.stringify({ intervalMs })}\n\n` + snapshot(alone));
+      write(c, `retry: 3000\nevent: hello\ndata: ${JSON.stringify({ intervalMs })}\n\n` + snapshot(c, alone));
       timer ??= setInterval(tick, intervalMs);
       timer.unref?.();
     },

@@ -178,6 +178,11 @@ interface Entry {
   receivedMs: number;
   /** The status says the device is stale (cleared by a newer value). */
   stale: boolean;
+  /**
+   * The message quality now: the latest value's, or newer from a summary of the event stream (a device
+   * the page does not show gets only those; its `latest` is then the last value the page read).
+   */
+  quality?: string;
   card?: Card;
 }
 
@@ -200,7 +205,8 @@ interface Card {
 /** Problem devices first: stale or without any data, then invalid, then questionable, then the rest. */
 function rank(e: Entry): number {
   if (e.stale || !e.latest) return 0;
-  return e.latest.quality === 'invalid' ? 1 : e.latest.quality === 'questionable' ? 2 : 3;
+  const q = e.quality ?? e.latest.quality;
+  return q === 'invalid' ? 1 : q === 'questionable' ? 2 : 3;
 }
 
 /** The text of a card without data: who expects the device, and what the driver says. */
@@ -246,6 +252,7 @@ export class DevicesView {
   private total = 0;
   private filter = '';
   private readonly filterListeners: (() => void)[] = [];
+  private readonly shownListeners: (() => void)[] = [];
   /** The devices picked for the plots ("Plot" on their cards), kept in the browser (localStorage) across reloads. */
   private readonly pinned = new Set<string>(readPins());
   /** False while the agent cannot be reached: every card says its values are the last known. */
@@ -286,6 +293,33 @@ export class DevicesView {
   /** Call `f` whenever the filter box or the devices picked for the plots change (the plots follow them). */
   onFilterChange(f: () => void): void {
     this.filterListeners.push(f);
+  }
+
+  /** Call `f` whenever the devices with a card change (the page asks the event stream for those). */
+  onShownChange(f: () => void): void {
+    this.shownListeners.push(f);
+  }
+
+  /** Whether the page has values of the device (not only a driver's word that it is expected). */
+  hasValues(device: string): boolean {
+    return this.entries.get(device)?.latest !== undefined;
+  }
+
+  /**
+   * The message quality of a device from a summary of the event stream (a device without a card gets
+   * no values): it may move the device among the first cards (invalid and questionable come first).
+   */
+  setQuality(device: string, quality: string): void {
+    const e = this.entries.get(device);
+    if (!e || e.quality === quality) return;
+    const before = rank(e);
+    e.quality = quality;
+    if (rank(e) !== before) this.scheduleLayout();
+  }
+
+  /** Lay the cards out now (before the page opens its event stream for them). */
+  layoutNow(): void {
+    this.layout();
   }
 
   /** How many devices the agent knows (for the "more not shown" line). */
@@ -349,6 +383,7 @@ export class DevicesView {
     if (u.latest.ts !== e.latest?.ts) e.stale = false;
     delete e.expected;
     e.latest = u.latest;
+    e.quality = u.latest.quality;
     e.ageAt = u.ageSeconds;
     e.receivedMs = Date.now();
     if (e.card) this.render(e);
@@ -362,6 +397,7 @@ export class DevicesView {
     for (const e of this.shown) if (e.card) this.markCurrent(e.card);
   }
 
+  /** The devices with a card, in the order shown. */
   names(): string[] {
     return this.shown.map((e) => e.device);
   }
@@ -407,9 +443,11 @@ export class DevicesView {
       const at = this.body.children[k];
       if (at !== e.card.el) this.body.insertBefore(e.card.el, at ?? null);
     });
+    const changed = next.length !== this.shown.length || next.some((e, k) => e !== this.shown[k]);
     this.shown = next;
     this.matching = matching.length;
     this.updateMore();
+    if (changed) for (const f of this.shownListeners) f();
   }
 
   private makeCard(e: Entry): Card {

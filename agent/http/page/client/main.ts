@@ -1,9 +1,21 @@
 /**
  * The live page's entry module. On load it reads the status (health, plugins: which estimator to
- * draw), the first devices and the schedules, then follows `GET /api/v1/events` (server-sent
- * events, at most one update per device per second) for the devices and plots, and reads the status
- * again every 5 s for the health section. A lost event stream is reopened by the browser; one the
- * server refused (or a closed session) is retried after 5 s, and a 401 leads to the login page.
+ * draw), every device's latest values (a page of /api/v1/devices at a time) and the schedules, then
+ * follows `GET /api/v1/events` (server-sent events, at most one update per device per second) for
+ * the devices and plots, and reads the status again every 5 s for the health section. A lost event
+ * stream is reopened by the browser; one the server refused (or a closed session) is retried after
+ * 5 s, and a 401 leads to the login page.
+ *
+ * The stream asks only for what the page shows (`?devices=`: the devices with a card and those
+ * plotted), which on a narrow link with hundreds of devices is most of the traffic saved. When that
+ * set changes (the filter box, a device moving among the first cards, "Plot", the plotted field) a
+ * new stream is opened for the new set and the old one closed once the new one is open, so a device
+ * shown in both misses nothing; the new stream starts with the current values of every device it
+ * names, so one that comes into view has them at once. Every other device comes as a light summary
+ * (`event: summary`, its name and quality): a device the page has not heard of is read once from
+ * `/api/v1/devices/{id}` (or, for many at once, every device again), so the device list, the "more
+ * not shown" count and the plots' choices still learn of it; a change of quality may bring a device
+ * among the first cards. Stale devices and those without data come from the status every 5 s.
  *
  * When the agent cannot be reached (a status read fails to connect, probed at once when the event
  * stream drops) the badge and the title say so and since when, the body is marked
@@ -21,8 +33,18 @@ import { PlotsView } from './plots.js';
 import { SchedulesView } from './schedules.js';
 
 const STATUS_EVERY_MS = 5000;
-/** Devices read at once on load (the most a page of /api/v1/devices holds); the event stream brings the rest. */
-const FIRST_READ = 500;
+/** Devices a page of /api/v1/devices holds at most (read on load until every device is read, at most READ_PAGES pages). */
+const PAGE = 500;
+const READ_PAGES = 20;
+/** New devices read one by one at most; more at once are read as every device again. */
+const READ_ONE_BY_ONE = 20;
+/** A change of the devices shown is applied to the event stream after this long without another. */
+const REFILTER_MS = 250;
+/**
+ * Longest event-stream address the page asks for, percent-encoded (the agent's HTTP parser takes
+ * 16 KiB of request line and headers); beyond it (very long or non-Latin names) the stream is not narrowed.
+ */
+const MAX_URL_CHARS = 8000;
 /** How often the status is probed while the agent cannot be reached. */
 const PROBE_EVERY_MS = 2000;
 
@@ -30,6 +52,8 @@ const devices = new DevicesView();
 /** The plots follow the devices' filter and order (the first few matching devices by name). */
 const plots = new PlotsView(devices);
 devices.onFilterChange(() => plots.checkDevices());
+devices.onShownChange(() => scheduleRefilter());
+plots.onPlottedChange(() => scheduleRefilter());
 const network = new NetworkView();
 const schedules = new SchedulesView();
 const conn = byId('conn');
@@ -128,20 +152,110 @@ function expectedWithoutData(s: AgentStatus): ExpectedDevice[] {
   return [...out.values()];
 }
 
-function follow(): void {
-  const es = new EventSource('/api/v1/events');
+/** A device name as one entry of `?devices=`: a comma, star or backslash in it taken as itself. */
+function filterEntry(name: string): string {
+  return name.replace(/[\\,*]/g, '\\$&');
+}
+
+/** The event stream's address for the devices the page shows (cards and plots), or every device when that would be too long. */
+function streamUrl(): string {
+  const names = [...new Set([...devices.names(), ...plots.plottedNames()])].sort();
+  const url = `/api/v1/events?${new URLSearchParams({ devices: names.map(filterEntry).join(',') })}`;
+  return url.length > MAX_URL_CHARS ? '/api/v1/events' : url;
+}
+
+/** The stream the page follows, and one being opened to replace it (another set of devices). */
+let current: { es: EventSource; url: string } | undefined;
+let next: { es: EventSource; url: string } | undefined;
+let refilterTimer: ReturnType<typeof setTimeout> | undefined;
+
+function scheduleRefilter(delayMs = REFILTER_MS): void {
+  clearTimeout(refilterTimer);
+  refilterTimer = setTimeout(refilter, delayMs);
+}
+
+/** Open a stream for the devices shown now, unless the current one (or the one opening) is for them already. */
+function refilter(): void {
+  if (!current) return; // not following (yet, or retrying): follow() takes the set of then
+  const url = streamUrl();
+  if ((next ?? current).url === url) return;
+  next?.es.close();
+  next = open(url);
+}
+
+/** Devices the page has no values of that a summary named: read soon (one by one, or every device when many). */
+const unknown = new Set<string>();
+let unknownTimer: ReturnType<typeof setTimeout> | undefined;
+
+function onSummary(s: { device: string; quality: string }): void {
+  // A device known only as expected by a driver (no value yet) is read too: its first value came as a summary.
+  if (devices.hasValues(s.device)) return devices.setQuality(s.device, s.quality);
+  unknown.add(s.device);
+  unknownTimer ??= setTimeout(() => {
+    unknownTimer = undefined;
+    const names = [...unknown];
+    unknown.clear();
+    if (names.length > READ_ONE_BY_ONE) return void readAll();
+    for (const d of names)
+      void api<DeviceUpdate>(`/api/v1/devices/${encodeURIComponent(d)}`).then((r) => {
+        if (r.ok) onDevice(r.body);
+      });
+  }, 200);
+}
+
+/** Every device's latest values, a page at a time. */
+async function readAll(): Promise<void> {
+  for (let k = 0, offset = 0; k < READ_PAGES; k++) {
+    const r = await api<{ total: number; items: DeviceUpdate[] }>(`/api/v1/devices?limit=${PAGE}&offset=${offset}`);
+    if (!r.ok) return;
+    for (const d of r.body.items) onDevice(d);
+    offset += r.body.items.length;
+    if (r.body.items.length === 0 || offset >= r.body.total) return;
+  }
+}
+
+/** An event stream at `url`: the current one, or the next (it replaces the current one when it opens). */
+function open(url: string): { es: EventSource; url: string } {
+  const es = new EventSource(url);
+  const self = { es, url };
+  const live = (): boolean => current === self || next === self;
   es.addEventListener('open', () => {
+    if (next === self) {
+      // The new set's stream is open (its first events are every device it names): the old one can go.
+      current?.es.close();
+      current = self;
+      next = undefined;
+    }
+    if (current !== self) return;
     link.stream = 'open';
     renderConn();
     // The agent answers again: the status says how it is now (and ends the "unreachable" marks).
     if (link.unreachableSince !== undefined) void status();
+    // The devices shown may have changed while this stream was opening.
+    scheduleRefilter(0);
   });
-  es.addEventListener('device', (e) => onDevice(JSON.parse((e as MessageEvent<string>).data) as DeviceUpdate));
+  es.addEventListener('device', (e) => {
+    if (live()) onDevice(JSON.parse((e as MessageEvent<string>).data) as DeviceUpdate);
+  });
+  es.addEventListener('summary', (e) => {
+    if (live()) onSummary(JSON.parse((e as MessageEvent<string>).data) as { device: string; quality: string });
+  });
   es.addEventListener('error', () => {
+    if (next === self) {
+      // Not opened (too many streams, or the agent away): keep the current one, try again later.
+      es.close();
+      next = undefined;
+      scheduleRefilter(5000);
+      return;
+    }
+    if (current !== self) return;
     // The stream dropped: a session refused from now on means the agent has most likely restarted.
     setLostConnection(true);
     if (es.readyState === EventSource.CLOSED) {
       link.stream = 'stopped';
+      current = undefined;
+      next?.es.close();
+      next = undefined;
       // A refusal (too many streams) or an ended session: the status call finds out which.
       setTimeout(follow, 5000);
     } else link.stream = 'reconnecting';
@@ -149,6 +263,11 @@ function follow(): void {
     // Is the agent still there? The status read says (and marks the page when it is not).
     void status();
   });
+  return self;
+}
+
+function follow(): void {
+  current = open(streamUrl());
 }
 
 async function main(): Promise<void> {
@@ -160,8 +279,10 @@ async function main(): Promise<void> {
     location.href = '/login';
   });
   const s = await status();
-  const first = await api<{ items: DeviceUpdate[] }>(`/api/v1/devices?limit=${FIRST_READ}`);
-  if (first.ok) for (const d of first.body.items) onDevice(d);
+  await readAll();
+  // The cards and plots of the values read, so the stream asks for them from the start.
+  devices.layoutNow();
+  plots.checkNow();
   follow();
   const estimators = (s?.plugins?.analyzers ?? []).filter((a) => a.type === 'estimator').map((a) => a.id);
   await Promise.all([network.init(estimators), schedules.load()]);

@@ -14,6 +14,7 @@
  */
 import type uPlot from 'uplot';
 import type { Measurement } from '../../../../algorithms/common/measurement.js';
+import { DASH, fmtNum, fmtPower, siTicks } from '../format.js';
 import { api } from './api.js';
 import { byId, el } from './dom.js';
 
@@ -65,7 +66,7 @@ export function time24(tpl: string): string {
     .replace(/\{M\}\/\{D\}/g, '{MM}-{DD}');
 }
 
-/** The unit of an electrical field's values as the plots show them (SI, unscaled), or '' (pf, soc, any other value). */
+/** The unit of an electrical field's values (SI, unscaled, as the agent sends them), or '' (pf, soc, any other value); the plots scale it with a prefix (kW, MW). */
 export function unitOf(field: string): string {
   const top = field.split('.')[0]!;
   if (top === 'v' || top === 'v_total') return 'V';
@@ -134,8 +135,11 @@ class DevicePlot {
       return;
     }
     const width = Math.max(200, this.box.clientWidth - 10);
+    const unit = unitOf(this.field);
+    // The legend's values with a prefix of their own (12.03 MW); the y-axis one prefix for all its ticks.
+    const value = (_u: uPlot, v: number | null): string => (v === null || v === undefined ? DASH : unit ? fmtPower(v, unit) : fmtNum(v));
     const opts: uPlot.Options = {
-      title: `${this.device}: ${this.field}${unitOf(this.field) ? ` (${unitOf(this.field)})` : ''}`,
+      title: `${this.device}: ${this.field}${unit ? ` (${unit})` : ''}`,
       width,
       height: 220,
       scales: { x: { time: true } },
@@ -143,11 +147,12 @@ class DevicePlot {
       cursor: { drag: { x: true, y: false } },
       series: [
         { label: 'Time', value: '{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}' },
-        { label: 'mean', stroke: '#0b57a4', width: 1.5, spanGaps: false },
-        { label: 'min', stroke: '#7a8a99', width: 1, dash: [4, 4] },
-        { label: 'max', stroke: '#b35c00', width: 1, dash: [4, 4] },
+        { label: 'mean', stroke: '#0b57a4', width: 1.5, spanGaps: false, value },
+        { label: 'min', stroke: '#7a8a99', width: 1, dash: [4, 4], value },
+        { label: 'max', stroke: '#b35c00', width: 1, dash: [4, 4], value },
       ],
-      axes: [{}, { size: 70 }],
+      // y ticks with an SI prefix and the unit (12 MW, not 12000000): see siTicks in format.ts.
+      axes: [{}, { size: 84, values: (_u, ticks) => siTicks(ticks, unit) }],
       hooks: {
         setSelect: [
           () => {
@@ -244,6 +249,7 @@ export class PlotsView {
   private field = 'p.total';
   private windowS = HOUR_S;
   private pending: ReturnType<typeof setTimeout> | undefined;
+  private readonly plottedListeners: (() => void)[] = [];
 
   constructor(private readonly source: DeviceSource) {
     this.body.before(this.note);
@@ -289,13 +295,28 @@ export class PlotsView {
    */
   checkDevices(): void {
     clearTimeout(this.pending);
-    this.pending = setTimeout(() => {
-      const { first } = this.candidates();
-      if (first.join('\n') !== this.devices.join('\n')) {
-        this.devices = first;
-        this.rebuild(false);
-      } else this.renderNote();
-    }, 300);
+    this.pending = setTimeout(() => this.checkNow(), 300);
+  }
+
+  /** Apply a change of the devices plotted now (before the page opens its event stream for them). */
+  checkNow(): void {
+    clearTimeout(this.pending);
+    this.pending = undefined;
+    const { first } = this.candidates();
+    if (first.join('\n') !== this.devices.join('\n')) {
+      this.devices = first;
+      this.rebuild(false);
+    } else this.renderNote();
+  }
+
+  /** The devices plotted now. */
+  plottedNames(): string[] {
+    return [...this.devices];
+  }
+
+  /** Call `f` whenever the devices plotted change (the page asks the event stream for them). */
+  onPlottedChange(f: () => void): void {
+    this.plottedListeners.push(f);
   }
 
   /** Plots for `this.devices` in order; `all`: every plot anew (the field changed), else the ones that stay are kept. */
@@ -313,6 +334,7 @@ export class PlotsView {
     });
     this.body.append(...this.plots.map((p) => p.box)); // in order (appending moves a kept plot)
     this.renderNote();
+    for (const f of this.plottedListeners) f();
   }
 
   /** Which devices are plotted and why: the picks, the filter, the limit, or none having the field. */
