@@ -227,6 +227,19 @@ interface ConnInfo {
   conn: Duplex;
   /** Remote IP address (for WebSocket: of the HTTP request's socket). */
   address: string;
+  /**
+   * With `mqtt.tls.identityAsUsername`, on the TLS listener: the common name of the client's
+   * verified certificate (null when it has none, or several), which is then the username. Absent
+   * for every other connection.
+   */
+  identity?: string | null;
+}
+
+/** The one common name of a verified peer certificate; null when there is none or several. */
+function certificateName(socket: TLSSocket): string | null {
+  if (!socket.authorized) return null;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' && cn !== '' ? cn : null;
 }
 
 /** Largest MQTT packet accepted: well above the pipeline's payload limit, so it still sees (and counts) oversize payloads. */
@@ -385,6 +398,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     done: (error: AuthError | null, success: boolean | null) => void,
   ): void {
     const info = conns.get(client);
+    if (info && info.identity !== undefined) return admitByCertificate(client, info, username, done);
     if (username === undefined || username === '') {
       if (!table.anonymous) {
         refusals.refuse('anonymous', { clientId: client.id, detail: info?.address });
@@ -406,6 +420,25 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       if (r.reason === 'auth_busy') return done(serverUnavailable('too many logins in progress'), false);
       done(notAuthorized(r.reason === 'auth_rate_limited' ? 'too many failed logins from this address' : 'bad user name or password'), false);
     });
+  }
+
+  /**
+   * `mqtt.tls.identityAsUsername`: the client certificate's common name is the username (its password,
+   * if any, is not checked: the TLS handshake verified the certificate against mqtt.tls.ca). A
+   * username sent in the CONNECT must be that name; the name must be a configured user, whose ACLs,
+   * client ids and session bounds then apply.
+   */
+  function admitByCertificate(client: Client, info: ConnInfo, username: string | undefined, done: (error: AuthError | null, success: boolean | null) => void): void {
+    const name = info.identity;
+    const refuse = (detail: string): void => {
+      refusals.refuse('bad_credentials', { clientId: client.id, username: name ?? username, detail: `${detail} (from ${info.address})` });
+      done(notAuthorized('bad user name or password'), false);
+    };
+    if (!name) return refuse('the client certificate has no single common name to use as the username');
+    if (username !== undefined && username !== '' && username !== name) return refuse(`the username "${username}" is not the client certificate's name "${name}"`);
+    const user = table.users.get(name);
+    if (!user) return refuse(`the client certificate's name "${name}" is not a user in mqtt.users`);
+    admit(client, user, done);
   }
 
   function dropToSink(packet: PublishPacket): void {
@@ -723,7 +756,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   let shapeChecked = false;
 
   /** Hand one connection (TCP socket or WebSocket stream) to Aedes, with the packet size cap. */
-  const attach = (conn: Duplex, address: string, req?: IncomingMessage): void => {
+  const attach = (conn: Duplex, address: string, req?: IncomingMessage, identity?: string | null): void => {
     sockets.add(conn);
     batchWrites(conn);
     const client = aedes.handle(conn, req);
@@ -734,7 +767,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       // A clean session ends with its connection, and with it the client id's ownership.
       if (client.id) ids.closed(client.id, client);
     });
-    conns.set(client, { conn, address });
+    conns.set(client, identity === undefined ? { conn, address } : { conn, address, identity });
     if (!shapeChecked) {
       shapeChecked = true;
       const problems = internalsProblems(aedes, client);
@@ -791,6 +824,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       // The TLS files are read before anything listens, so a bad one leaves nothing half open.
       const tlsCfg = cfg.tls?.cert ? cfg.tls : null;
       const tlsFiles = tlsCfg ? loadTls('mqtt.tls', tlsCfg) : null;
+      // Only with client certificates (the config check refuses it without mqtt.tls.ca).
+      const identityAsUsername = Boolean(tlsCfg?.identityAsUsername && tlsFiles?.ca);
       const srv = createServer({ highWaterMark: 256 * 1024 }, (socket: Socket) => {
         socket.setNoDelay(true);
         attach(socket, socket.remoteAddress ?? 'unknown');
@@ -805,7 +840,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
           { cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: TLS_MIN_VERSION },
           (socket: TLSSocket) => {
             socket.setNoDelay(true);
-            attach(socket, socket.remoteAddress ?? 'unknown');
+            attach(socket, socket.remoteAddress ?? 'unknown', undefined, identityAsUsername ? certificateName(socket) : undefined);
           },
         );
         // A handshake that fails (no or an untrusted client certificate, a plain MQTT client on the

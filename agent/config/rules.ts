@@ -64,6 +64,8 @@ function tlsFilesRule(doc: Doc, section: 'mqtt' | 'http', problems: Problem[]): 
   }
   const ca = given('ca');
   if (ca && !cert) problems.push({ path: `${section}.tls.ca`, message: `needs ${section}.tls.cert and ${section}.tls.key (client certificates are asked for on the TLS listener only), got ${showValue(ca)}` });
+  if (tls['identityAsUsername'] === true && !ca)
+    problems.push({ path: `${section}.tls.identityAsUsername`, message: `needs ${section}.tls.ca (without client certificates there is no name to log in with), got true` });
   if (cert && key) problems.push(...tlsProblems(`${section}.tls`, { cert, key, ...(ca ? { ca } : {}) }, Date.now()));
 }
 

@@ -229,6 +229,11 @@ const ROOT: SchemaBranch = {
         format: f.optionalFile,
         default: '',
       },
+      identityAsUsername: {
+        doc: 'With mqtt.tls.ca: the common name of a TLS client\'s certificate is its username, and its password is not asked for (a username sent must be that name); the name must be one of mqtt.users, whose ACLs apply. Plain MQTT still logs in by password',
+        format: f.boolean,
+        default: false,
+      },
       host: {
         doc: 'Address the TLS listener binds (empty: mqtt.host); for example mqtt.host 127.0.0.1 with mqtt.tls.host 0.0.0.0 keeps plain MQTT on this machine and only TLS on the network',
         format: f.optionalHost,

@@ -134,3 +134,46 @@ t.test('a bad TLS file fails listen() naming its option, and nothing is left lis
   await t.rejects(broker.listen(), /mqtt\.tls\.key: does not belong to the certificate mqtt\.tls\.cert/);
   t.equal(broker.status().port, 0, 'the plain listener did not open either');
 });
+
+t.test('mqtt.tls.identityAsUsername: the client certificate names the user; no password is asked for', async (t) => {
+  const cn = certs.clientCn;
+  const asCert = [{ username: cn, passwordHash: testHash('unused-pw'), publish: ['site/#'], subscribe: ['site/#'] }];
+  const b = await startBroker({ users: [...users, ...asCert], tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, identityAsUsername: true, host: '', port: 0 } });
+  t.teardown(() => b.broker.close());
+  const tlsUrl = `mqtts://127.0.0.1:${b.broker.status().tls!.port}`;
+  const tlsOpts = { ca: certs.read(certs.ca), cert: certs.read(certs.clientCert), key: certs.read(certs.clientKey) };
+
+  const dev = await connect(tlsUrl, { ...tlsOpts, clientId: 'by-cert' });
+  t.teardown(() => dev.end(true));
+  t.ok(dev.connected, 'the certificate alone logs in');
+  await dev.subscribeAsync('site/#', { qos: 1 });
+  await t.rejects(dev.subscribeAsync('bal/#', { qos: 0 }), `the ACL of user ${cn} applies (bal/# is outside it)`);
+  const got = new Promise<string>((resolve) => dev.once('message', (topic) => resolve(topic)));
+  await dev.publishAsync('site/cert', 'x', { qos: 1 });
+  t.equal(await within(got, 10_000, 'its own publish back'), 'site/cert', 'it publishes and receives within its ACL');
+
+  const same = await connect(tlsUrl, { ...tlsOpts, clientId: 'by-cert-2', username: cn, password: 'anything' });
+  t.ok(same.connected, 'a username equal to the certificate name is accepted; the password is not checked');
+  same.end(true);
+
+  const before = b.counters.get('broker_refused', { reason: 'bad_credentials' });
+  const other = await refusedConnect(tlsUrl, { ...tlsOpts, clientId: 'as-dev', username: 'dev', password: 'dev-pw' });
+  t.match(String(other.message), /Bad username or password|Not authorized/i, 'another username than the certificate name is refused, even with its right password');
+  t.equal(b.counters.get('broker_refused', { reason: 'bad_credentials' }), before + 1, 'counted as bad_credentials');
+
+  // Plain MQTT: passwords as always (the certificate's user has one too).
+  const plain = await connect(b.url, { username: 'dev', password: 'dev-pw', clientId: 'plain-dev' });
+  t.ok(plain.connected, 'the plain listener still logs in by password');
+  plain.end(true);
+  const noCert = await refusedConnect(b.url, { username: cn, clientId: 'plain-nopw' });
+  t.ok(noCert, 'on the plain listener the certificate user needs its password');
+});
+
+t.test('identityAsUsername: a certificate whose name is not a user is refused', async (t) => {
+  const b = await startBroker({ users, tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, identityAsUsername: true, host: '', port: 0 } });
+  t.teardown(() => b.broker.close());
+  const tlsUrl = `mqtts://127.0.0.1:${b.broker.status().tls!.port}`;
+  const e = await refusedConnect(tlsUrl, { ca: certs.read(certs.ca), cert: certs.read(certs.clientCert), key: certs.read(certs.clientKey) });
+  t.match(String(e.message), /Bad username or password|Not authorized/i);
+  t.equal(b.counters.get('broker_refused', { reason: 'bad_credentials' }), 1);
+});

@@ -22,7 +22,7 @@ const USERS = [{ username: 'dev', password: 'pw', publish: ['bal/raw/#'], subscr
 t.test('a good pair (and CA) is accepted and reaches the config', async (t) => {
   const r = loadConfig({ document: { version: 1, mqtt: { tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } } } });
   if (!r.ok) throw new Error(r.errors.join('\n'));
-  t.same(r.config.mqtt.tls, { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, host: '', port: 8883 });
+  t.same(r.config.mqtt.tls, { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, identityAsUsername: false, host: '', port: 8883 });
 });
 
 t.test('every problem at once, each naming its option', async (t) => {
@@ -74,4 +74,10 @@ t.test('expiry: checked against the end date openssl reads; the status problem f
   t.equal(certificateProblem('mqtt.tls', new Date(end), end - 15 * day), null, '15 days before: no problem');
   t.equal(certificateProblem('mqtt.tls', new Date(end), end - 13.5 * day), `mqtt.tls.cert expires in 13 day(s), on ${new Date(end).toISOString()}`);
   t.match(certificateProblem('http.tls', new Date(end), end + 1) ?? '', /^http\.tls\.cert expired on /);
+});
+
+t.test('identityAsUsername needs client certificates', async (t) => {
+  const errs = errorsOf({ version: 1, mqtt: { tls: { cert: certs.serverCert, key: certs.serverKey, identityAsUsername: true } } });
+  t.ok(errs.some((e) => /^mqtt\.tls\.identityAsUsername: needs mqtt\.tls\.ca/.test(e)), errs.join(' | '));
+  t.same(errorsOf({ version: 1, mqtt: { tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, identityAsUsername: true } } }), []);
 });
