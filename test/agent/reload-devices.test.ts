@@ -12,6 +12,7 @@ import mqtt from 'mqtt';
 import t from 'tap';
 import { startAgent, getJson } from '../helpers/agent-process.js';
 import { waitFor } from '../helpers/wait.js';
+import { openSse } from '../page/sse.js';
 
 interface Status {
   problems: string[];
@@ -39,6 +40,17 @@ t.test('reload: the devices of a removed or restarted driver leave the device li
   const all = ['fleet-1', 'fleet-2', 'fleet-3', 'gone', 'keep', 'meter'];
   await waitFor('every device listed', async () => JSON.stringify(await names(agent.httpUrl)) === JSON.stringify(all), { intervalMs: 50 });
 
+  // Two event streams, as pages keep them open across the reload: every device, and one narrowed to
+  // "keep" (the others as summaries). Each must say which devices left, so a page drops their cards.
+  const stream = await openSse(`${agent.httpUrl}/api/v1/events`);
+  const narrow = await openSse(`${agent.httpUrl}/api/v1/events?devices=keep`);
+  t.teardown(() => {
+    stream.close();
+    narrow.close();
+  });
+  await stream.waitFor('the stream to send "gone"', (e) => e.event === 'device' && e.data.includes('"device":"gone"'));
+  await narrow.waitFor('a summary of "gone"', (e) => e.event === 'summary' && e.data.includes('"device":"gone"'));
+
   const cfg = JSON.parse(readFileSync(agent.configFile, 'utf8')) as Record<string, unknown>;
   cfg['drivers'] = [
     { type: 'sim-pmu', id: 'keep', rate: 10 },
@@ -57,6 +69,10 @@ t.test('reload: the devices of a removed or restarted driver leave the device li
   const right = await names(agent.httpUrl);
   for (const d of ['gone', 'fleet-1', 'fleet-2', 'fleet-3']) t.notOk(right.includes(d), `${d} is off the list right after the reload`);
   t.ok(right.includes('keep') && right.includes('meter'), `the kept driver's and the MQTT client's devices stay: ${right.join(', ')}`);
+  for (const [what, sse] of [['every device', stream], ['narrowed', narrow]] as const) {
+    const removed = await sse.waitFor(`event: removed for the 4 devices (${what})`, (e) => e.event === 'removed', 4);
+    t.same(removed.map((e) => (JSON.parse(e.data) as { device: string }).device).sort(), ['fleet-1', 'fleet-2', 'fleet-3', 'gone'], `the stream (${what}) names the devices that left`);
+  }
   const one = await fetch(`${agent.httpUrl}/api/v1/devices/gone`);
   t.equal(one.status, 404, 'GET /api/v1/devices/gone: 404');
 

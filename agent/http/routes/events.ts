@@ -205,9 +205,29 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     return out;
   };
 
+  /**
+   * Devices sent before that the agent no longer knows (their driver removed by a reload, or
+   * forgotten at pipeline.maxDevices): an `event: removed` each, to every client, so a page drops
+   * their cards and plots instead of showing them until it is reloaded.
+   */
+  const removedEvents = (known: ReadonlyMap<string, Measurement>): string => {
+    let out = '';
+    for (const device of sentTs.keys()) {
+      if (known.has(device)) continue;
+      sentTs.delete(device);
+      for (const c of clients) {
+        c.filter?.seen.delete(device);
+        c.filter?.quality.delete(device);
+      }
+      out += `event: removed\ndata: ${JSON.stringify({ device })}\n\n`;
+    }
+    return out;
+  };
+
   const tick = (): void => {
     const nowUs = Date.now() * 1000;
     const changed: [string, Measurement][] = [];
+    const gone = removedEvents(latest());
     for (const [device, m] of latest()) {
       if (sentTs.get(device) === m.ts) continue;
       if (changed.length >= maxPerTick) break;
@@ -226,9 +246,9 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
         continue;
       }
       let out: string;
-      if (!c.filter) out = all ??= changed.map((_, k) => event(k)).join('');
+      if (!c.filter) out = all ??= gone + changed.map((_, k) => event(k)).join('');
       else {
-        out = '';
+        out = gone;
         for (let k = 0; k < changed.length; k++) {
           const [device, m] = changed[k]!;
           out += wants(c, device) ? event(k) : summary(c, device, m);
@@ -256,7 +276,8 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
         summary: 'Live updates of every device (or of those named in `devices`) as server-sent events (event: device, data as GET /api/v1/devices/{id}), at most one per device per second',
         description:
           'The stream opens with `event: hello` (`{ intervalMs }`) and one `event: device` per known device, then sends each device whose measurement changed, at most once per `intervalMs`. ' +
-          'With `devices`, only the devices it names get `event: device`; every other device gets a light `event: summary` (`{ device, quality }`) once on connect and again when it appears or its quality changes.',
+          'With `devices`, only the devices it names get `event: device`; every other device gets a light `event: summary` (`{ device, quality }`) once on connect and again when it appears or its quality changes. ' +
+          'A device the agent no longer knows (its driver removed by a reload, or forgotten at pipeline.maxDevices) gets `event: removed` (`{ device }`) on every stream.',
         tags: ['devices'],
         querystring: {
           type: 'object',

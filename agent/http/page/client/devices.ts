@@ -390,6 +390,16 @@ export class DevicesView {
     if (rank(e) !== rankBefore) this.scheduleLayout();
   }
 
+  /**
+   * A device the agent no longer knows: its card goes (the next status read names it again if a
+   * driver still expects it). The plots' pick of it stays in the browser, in case it comes back.
+   */
+  remove(device: string): void {
+    if (!this.entries.delete(device)) return;
+    this.scheduleLayout();
+    for (const f of this.filterListeners) f();
+  }
+
   /** Whether the values are current (false: the agent cannot be reached; each card says "last known"). */
   setCurrent(current: boolean): void {
     if (current === this.current) return;

@@ -203,6 +203,13 @@ function onSummary(s: { device: string; quality: string }): void {
   }, 200);
 }
 
+/** A device the agent no longer knows (its driver removed by a reload): its card and plot go. */
+function onRemoved(device: string): void {
+  unknown.delete(device);
+  devices.remove(device);
+  plots.forget(device);
+}
+
 /** Every device's latest values, a page at a time. */
 async function readAll(): Promise<void> {
   for (let k = 0, offset = 0; k < READ_PAGES; k++) {
@@ -236,6 +243,9 @@ function open(url: string): { es: EventSource; url: string } {
   });
   es.addEventListener('device', (e) => {
     if (live()) onDevice(JSON.parse((e as MessageEvent<string>).data) as DeviceUpdate);
+  });
+  es.addEventListener('removed', (e) => {
+    if (live()) onRemoved((JSON.parse((e as MessageEvent<string>).data) as { device: string }).device);
   });
   es.addEventListener('summary', (e) => {
     if (live()) onSummary(JSON.parse((e as MessageEvent<string>).data) as { device: string; quality: string });

@@ -269,6 +269,12 @@ export class PlotsView {
     }
   }
 
+  /** A device the agent no longer knows: not a candidate any more; its plot goes at the next check. */
+  forget(device: string): void {
+    this.known.delete(device);
+    this.checkDevices();
+  }
+
   /** The fields offered (numeric paths of the devices seen), keeping the current choice. */
   setFields(fields: string[]): void {
     const list = [...new Set(['p.total', ...fields])].sort();
