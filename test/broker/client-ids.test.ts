@@ -3,13 +3,12 @@
  * (mqtt.maxSessions, mqtt.users[].maxSessions), each on a real broker with real mqtt.js clients.
  */
 import t, { type Test } from 'tap';
-import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Packet } from 'mqtt-packet';
-import { createLogger } from '../../agent/core/logger.js';
 import type { MqttUser } from '../../agent/core/config-types.js';
 import { startBroker, testHash, type TestBroker } from './helpers.js';
 import { RawClient, connack, connectPacket, until, within } from './raw-client.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
 
 const pmu = (over: Partial<MqttUser> = {}): MqttUser => ({
   username: 'pmu',
@@ -60,20 +59,9 @@ function stop(t: Test, tb: TestBroker): void {
   t.teardown(() => tb.broker.close());
 }
 
-/** A logger whose warning lines are kept (JSON objects). */
-function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('warn', sink), lines };
-}
 
 t.test('squatting: another user cannot take a device\'s reserved client id before the device reconnects', async (t) => {
-  const { log, lines } = capturingLogger();
+  const { log, lines } = capturingLogger('warn');
   const tb = await startBroker({ users: [pmu(), intruder()] }, { log });
   stop(t, tb);
   // Right after a restart nobody holds pmu-7. The intruder tries to squat it with a persistent session.
@@ -100,7 +88,7 @@ t.test('squatting: another user cannot take a device\'s reserved client id befor
 });
 
 t.test('a user with clientIds may use only ids matching them; others keep first-come ids no one reserved', async (t) => {
-  const { log, lines } = capturingLogger();
+  const { log, lines } = capturingLogger('warn');
   const tb = await startBroker({ users: [pmu(), intruder(), ops()] }, { log });
   stop(t, tb);
   for (let k = 0; k < 3; k++) {
@@ -170,7 +158,7 @@ t.test('mqtt.maxSessions: a new persistent session past the bound gets CONNACK 3
 });
 
 t.test('mqtt.users[].maxSessions bounds one user\'s persistent sessions, leaving room for the others', async (t) => {
-  const { log, lines } = capturingLogger();
+  const { log, lines } = capturingLogger('warn');
   const tb = await startBroker({ users: [intruder({ maxSessions: 2 }), ops()], maxSessions: 10 }, { log });
   stop(t, tb);
   for (const id of ['x1', 'x2']) t.equal((await attempt(t, tb.url, { clientId: id, clean: false, ...login('intruder') })).code, 0);

@@ -4,12 +4,11 @@
  * mqtt.js clients; the expiry runs on an injected monotonic clock (no waiting for hours).
  */
 import t, { type Test } from 'tap';
-import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { createLogger } from '../../agent/core/logger.js';
 import type { MqttUser } from '../../agent/core/config-types.js';
 import { startBroker, testHash, type TestBroker } from './helpers.js';
 import { waitFor } from '../helpers/wait.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
 
 const user = (name: string, over: Partial<MqttUser> = {}): MqttUser => ({
   username: name,
@@ -26,17 +25,6 @@ async function connect(t: Test, tb: TestBroker, opts: IClientOptions): Promise<M
   return c;
 }
 
-/** A logger whose lines are kept (JSON objects). */
-function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('info', sink), lines };
-}
 
 /** A persistent session `id` of `name` that subscribed to `filters` at QoS 1 and went away. */
 async function offlineSession(t: Test, tb: TestBroker, id: string, name: string | null, filters: string[]): Promise<void> {

@@ -4,7 +4,7 @@
  * PmuStats (missing, out-of-order, latency buckets), and the driver aligning two live streams (a small
  * PDC) from two test PMU servers, one of which skips frames and sends one late.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { Aligner, PmuStats } from '../../drivers/c37118/align.js';
 import { c37118Driver, C37118Driver } from '../../drivers/c37118/index.js';
@@ -122,7 +122,11 @@ t.test('two streams aligned by the driver (a small PDC)', async (t) => {
   t.ok(typeof h.info?.alignWaitMeanMs === 'number', 'health shows the alignment wait');
 });
 
-t.test('one stream failing does not stop the other, nor delay its groups', async (t) => {
+/**
+ * Two test PMUs sending only when told (IDCODE 1 on the driver's own host/port, IDCODE 2 as stream
+ * "bay2"), and the driver's config for them with a 150 ms alignment window plus `extra`.
+ */
+async function twoPmus(t: Test, extra: Record<string, unknown>) {
   const a = await new PmuServer({ idcode: 1, dataRate: 50, blocks: [threePhase(11, 15)], auto: false }).start();
   const b = await new PmuServer({ idcode: 2, dataRate: 50, blocks: [threePhase(21, 0)], auto: false }).start();
   t.teardown(async () => {
@@ -136,10 +140,15 @@ t.test('one stream failing does not stop the other, nor delay its groups', async
     port: a.port,
     idcode: 1,
     config: 'cfg2',
-    reconnectMinMs: 5000,
     alignMs: 150,
+    ...extra,
     streams: [{ host: '127.0.0.1', port: b.port, idcode: 2, name: 'bay2' }],
   });
+  return { a, b, cfg };
+}
+
+t.test('one stream failing does not stop the other, nor delay its groups', async (t) => {
+  const { a, b, cfg } = await twoPmus(t, { reconnectMinMs: 5000 });
   const driver = c37118Driver.create(cfg) as C37118Driver;
   const { ctx, counters } = ctxFor('sub');
   const out: Measurement[] = [];
@@ -157,23 +166,7 @@ t.test('one stream failing does not stop the other, nor delay its groups', async
 });
 
 t.test('alignment waits on the monotonic clock: wall-clock steps neither lengthen a group\'s wait nor drop a connection', async (t) => {
-  const a = await new PmuServer({ idcode: 1, dataRate: 50, blocks: [threePhase(11, 15)], auto: false }).start();
-  const b = await new PmuServer({ idcode: 2, dataRate: 50, blocks: [threePhase(21, 0)], auto: false }).start();
-  t.teardown(async () => {
-    await a.close();
-    await b.close();
-  });
-  const cfg = withDefaults(c37118Driver, {
-    type: 'c37118',
-    id: 'sub',
-    host: '127.0.0.1',
-    port: a.port,
-    idcode: 1,
-    config: 'cfg2',
-    alignMs: 150,
-    dataTimeoutMs: 10_000,
-    streams: [{ host: '127.0.0.1', port: b.port, idcode: 2, name: 'bay2' }],
-  });
+  const { a, b, cfg } = await twoPmus(t, { dataTimeoutMs: 10_000 });
   // Both clocks are the test's: the wall clock is stepped, the monotonic one only moves when told.
   let wall = Date.now();
   let mono = 1_000;

@@ -4,14 +4,13 @@
  * without; errors are problem details.
  */
 import t, { type Test } from 'tap';
-import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions } from 'mqtt';
 import { startHttp, type HttpDeps } from '../../agent/http/index.js';
-import { createLogger } from '../../agent/core/logger.js';
 import type { HttpConfig } from '../../agent/core/config-types.js';
 import { hashPassword } from '../../agent/broker/passwords.js';
 import { startBroker, type TestBroker } from '../broker/helpers.js';
 import { sampleStatus } from './fixtures.js';
+import { capturingLogger } from '../helpers/capturing-logger.js';
 
 const USERS: HttpConfig['users'] = [
   { username: 'view', passwordHash: hashPassword('view-pw'), role: 'viewer' },
@@ -19,17 +18,6 @@ const USERS: HttpConfig['users'] = [
   { username: 'root', passwordHash: hashPassword('root-pw'), role: 'admin' },
 ];
 
-/** A logger whose lines are kept (JSON objects). */
-function capturingLogger(): { log: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: createLogger('info', sink), lines };
-}
 
 async function serve(t: Test, users: HttpConfig['users'], broker: HttpDeps['broker']) {
   const { log, lines } = capturingLogger();
