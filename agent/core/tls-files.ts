@@ -60,10 +60,11 @@ function certificatesOf(pem: Buffer): X509Certificate[] {
 
 /**
  * Check the files as the server would load them: each readable, the certificate and key parse and
- * belong together, the certificate is valid at `nowMs`, the CA bundle holds certificates. Files the
- * checking user may not read are skipped (the service's user may). Returns every problem found.
+ * belong together, the CA bundle holds certificates. Not the validity dates (see certificateWarning):
+ * the agent starts and reloads with an expired certificate, as the data path must not stop for it.
+ * Files the checking user may not read are skipped (the service's user may). Returns every problem.
  */
-export function tlsProblems(prefix: string, files: TlsFiles, nowMs: number): TlsProblem[] {
+export function tlsProblems(prefix: string, files: TlsFiles): TlsProblem[] {
   const problems: TlsProblem[] = [];
   const add = (what: string, message: string): void => void problems.push({ path: `${prefix}.${what}`, message });
   let cert: X509Certificate | null = null;
@@ -72,10 +73,6 @@ export function tlsProblems(prefix: string, files: TlsFiles, nowMs: number): Tls
   if (c.ok) {
     try {
       cert = certificatesOf(c.data)[0]!;
-      const from = Date.parse(cert.validFrom);
-      const to = Date.parse(cert.validTo);
-      if (to < nowMs) add('cert', `the certificate expired on ${new Date(to).toISOString()} (${files.cert}); clients will refuse it`);
-      else if (from > nowMs) add('cert', `the certificate is valid only from ${new Date(from).toISOString()} (${files.cert}); is the clock right?`);
     } catch (e) {
       add('cert', `${(e as Error).message} (${files.cert})`);
     }
@@ -102,8 +99,32 @@ export function tlsProblems(prefix: string, files: TlsFiles, nowMs: number): Tls
   return problems;
 }
 
-/** Read the files for a listener; throws an Error naming the first problem's option. */
-export function loadTls(prefix: string, files: TlsFiles, nowMs: number = Date.now()): LoadedTls {
+/**
+ * What `gridedge config check` warns about a certificate file at `nowMs`: expired, not yet valid (a
+ * wrong clock?), or ending within CERT_WARN_DAYS; null when none of these, or when the file cannot be
+ * read or parsed (tlsProblems reports that).
+ */
+export function certificateWarning(prefix: string, certFile: string, nowMs: number): string | null {
+  const c = read(certFile);
+  if (!c.ok) return null;
+  let cert: X509Certificate;
+  try {
+    cert = certificatesOf(c.data)[0]!;
+  } catch {
+    return null;
+  }
+  const from = Date.parse(cert.validFrom);
+  if (from > nowMs) return `${prefix}.cert: the certificate is valid only from ${new Date(from).toISOString()} (${certFile}); is the clock right?`;
+  const p = certificateProblem(prefix, new Date(Date.parse(cert.validTo)), nowMs);
+  return p ? `${p} (${certFile})` : null;
+}
+
+/**
+ * Read the files for a listener; throws an Error naming the first problem's option. An expired or
+ * not yet valid certificate is not such a problem: the listener comes up (the data path must not stop
+ * for it) and the status says so (`certificateProblem`).
+ */
+export function loadTls(prefix: string, files: TlsFiles): LoadedTls {
   const fail = (what: string, message: string): never => {
     throw new Error(`${prefix}.${what}: ${message}`);
   };
@@ -114,8 +135,7 @@ export function loadTls(prefix: string, files: TlsFiles, nowMs: number = Date.no
   const cert = data('cert', files.cert);
   const key = data('key', files.key);
   const ca = files.ca ? data('ca', files.ca) : undefined;
-  // Expiry is not a start failure (the listener comes up; status says so); a file that cannot work is.
-  const bad = tlsProblems(prefix, files, nowMs).find((p) => !/expired|valid only from/.test(p.message));
+  const bad = tlsProblems(prefix, files)[0];
   if (bad) throw new Error(`${bad.path}: ${bad.message}`);
   const first = certificatesOf(cert)[0]!;
   return { cert, key, ...(ca ? { ca } : {}), notAfter: new Date(first.validTo) };

@@ -6,7 +6,11 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../../agent/config/load.js';
-import { certificateProblem, tlsProblems } from '../../agent/core/tls-files.js';
+import { certificateProblem, certificateWarning, tlsProblems } from '../../agent/core/tls-files.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../cli/run-cli.js';
 import { makeCerts } from '../helpers/certs.js';
 
 const certs = makeCerts();
@@ -58,22 +62,37 @@ t.test('a TLS listener off loopback needs users; its port must not clash', async
   t.same(errorsOf({ version: 1, mqtt: { tls: { cert: certs.serverCert, key: certs.serverKey, host: '127.0.0.2', port: 1883 } } }), [], 'the same port on another address is fine');
 });
 
-t.test('expiry: checked against the end date openssl reads; the status problem from 14 days before', async (t) => {
+t.test('expiry: checked against the end date openssl reads; a warning (not an error) and a status problem from 14 days before', async (t) => {
   const end = Date.parse(execFileSync('openssl', ['x509', '-enddate', '-noout', '-in', certs.serverCert]).toString().trim().replace(/^notAfter=/, ''));
   const start = Date.parse(execFileSync('openssl', ['x509', '-startdate', '-noout', '-in', certs.serverCert]).toString().trim().replace(/^notBefore=/, ''));
-  const files = { cert: certs.serverCert, key: certs.serverKey };
-  t.same(tlsProblems('mqtt.tls', files, end - 1000), [], 'valid a second before its end');
-  const after = tlsProblems('mqtt.tls', files, end + 1000);
-  t.equal(after.length, 1);
-  t.equal(after[0]!.path, 'mqtt.tls.cert');
-  t.match(after[0]!.message, `the certificate expired on ${new Date(end).toISOString()}`);
-  const before = tlsProblems('mqtt.tls', files, start - 60_000);
-  t.match(before[0]!.message, /is valid only from .* is the clock right\?/);
-
   const day = 86_400_000;
-  t.equal(certificateProblem('mqtt.tls', new Date(end), end - 15 * day), null, '15 days before: no problem');
+  t.equal(certificateWarning('mqtt.tls', certs.serverCert, end - 15 * day), null, '15 days before its end: nothing to say');
+  t.equal(
+    certificateWarning('mqtt.tls', certs.serverCert, end - 13.5 * day),
+    `mqtt.tls.cert expires in 13 day(s), on ${new Date(end).toISOString()} (${certs.serverCert})`,
+  );
+  t.match(certificateWarning('mqtt.tls', certs.serverCert, end + 1000) ?? '', `mqtt.tls.cert expired on ${new Date(end).toISOString()}`);
+  t.match(certificateWarning('mqtt.tls', certs.serverCert, start - 60_000) ?? '', /^mqtt\.tls\.cert: the certificate is valid only from .* is the clock right\?/);
+  t.equal(certificateWarning('mqtt.tls', certs.serverKey, end + 1000), null, 'a file that is no certificate: tlsProblems says so, not this');
+  t.same(tlsProblems('mqtt.tls', { cert: certs.serverCert, key: certs.serverKey }), [], 'the files themselves are fine');
+
+  t.equal(certificateProblem('mqtt.tls', new Date(end), end - 15 * day), null, '15 days before: no status problem');
   t.equal(certificateProblem('mqtt.tls', new Date(end), end - 13.5 * day), `mqtt.tls.cert expires in 13 day(s), on ${new Date(end).toISOString()}`);
   t.match(certificateProblem('http.tls', new Date(end), end + 1) ?? '', /^http\.tls\.cert expired on /);
+});
+
+t.test('config check: a certificate ending soon is a warning; the config is valid (exit 0)', async (t) => {
+  const short = makeCerts(undefined, { serverDays: 2 });
+  t.teardown(() => short.remove());
+  const dir = mkdtempSync(join(tmpdir(), 'gridedge-tls-check-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gridedge.yaml');
+  writeFileSync(file, `version: 1\nmqtt:\n  tls: { cert: ${short.serverCert}, key: ${short.serverKey} }\n`);
+  const r = await runCli(['config', 'check', file]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, `${file}: ok (1 warning above)\n`);
+  t.match(r.stderr, /^warning: mqtt\.tls\.cert expires in 1 day\(s\), on .* \(.*server\.crt\)\n$/);
+  t.equal(errorsOf({ version: 1, mqtt: { tls: { cert: short.serverCert, key: short.serverKey } } }).length, 0, 'the agent would start with it');
 });
 
 t.test('identityAsUsername needs client certificates', async (t) => {

@@ -9,7 +9,7 @@ export const configCheck: Command = {
   },
   positionals: [{ name: 'FILE', description: 'The config file (.yaml, .yml or .json)' }],
   details: [
-    'Exit codes: 0 valid ("FILE: ok"), 1 invalid (every problem on stderr, one a line).',
+    'Exit codes: 0 valid ("FILE: ok"; a TLS certificate expired, not yet valid or ending within 14 days is a warning on stderr), 1 invalid (every problem on stderr, one a line).',
     'Example:',
     '  gridedge config check /etc/gridedge/gridedge.yaml',
     '  drivers[1].port: must be an integer between 1 and 65535, got "50x"',
@@ -19,7 +19,15 @@ export const configCheck: Command = {
     const { loadConfig } = await import('../../config/index.js');
     const r = loadConfig({ file, env: values['env'] ? io.env : {} });
     if (r.ok) {
-      io.out(`${file}: ok\n`);
+      // Valid, but worth saying: TLS certificates expired, not yet valid, or ending within 14 days.
+      const { certificateWarning } = await import('../../core/tls-files.js');
+      const c = r.config;
+      const warnings = [
+        c.mqtt.tls?.cert && c.mqtt.tls.key ? certificateWarning('mqtt.tls', c.mqtt.tls.cert, Date.now()) : null,
+        c.http.tls?.cert && c.http.tls.key ? certificateWarning('http.tls', c.http.tls.cert, Date.now()) : null,
+      ].filter((w): w is string => w !== null);
+      io.err(warnings.map((w) => `warning: ${w}\n`).join(''));
+      io.out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''} above)` : ''}\n`);
       return EXIT.ok;
     }
     io.err(r.errors.map((e) => `${e}\n`).join(''));
