@@ -93,6 +93,16 @@ t.test('config check: a certificate ending soon is a warning; the config is vali
   t.equal(r.stdout, `${file}: ok (1 warning above)\n`);
   t.match(r.stderr, /^warning: mqtt\.tls\.cert expires in 1 day\(s\), on .* \(.*server\.crt\)\n$/);
   t.equal(errorsOf({ version: 1, mqtt: { tls: { cert: short.serverCert, key: short.serverKey } } }).length, 0, 'the agent would start with it');
+  // Three days on, the certificate has expired: still no config error (the agent starts and reloads
+  // with it; a gateway must not stop collecting data for a certificate), but a warning.
+  const realNow = Date.now;
+  Date.now = () => realNow() + 3 * 86_400_000;
+  try {
+    t.same(errorsOf({ version: 1, http: { tls: { cert: short.serverCert, key: short.serverKey } } }), [], 'an expired certificate is no config error');
+    t.match(certificateWarning('http.tls', short.serverCert, Date.now()) ?? '', /^http\.tls\.cert expired on /);
+  } finally {
+    Date.now = realNow;
+  }
 });
 
 t.test('identityAsUsername needs client certificates', async (t) => {
