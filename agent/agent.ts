@@ -421,8 +421,10 @@ export class Agent {
         return undefined;
       }
     };
-    if (this.broker?.status().tls && next.mqtt.tls?.cert) out.mqtt = read('mqtt.tls', next.mqtt.tls);
-    if (this.http?.certificateExpires && next.http.tls?.cert) out.http = read('http.tls', next.http.tls);
+    // A reload never changes mqtt.tls or http (restartOnlyChanges refuses it): given in `next`, the
+    // listener runs with these paths (renewTls does nothing without one).
+    if (this.broker && next.mqtt.tls?.cert) out.mqtt = read('mqtt.tls', next.mqtt.tls);
+    if (this.http && next.http.tls?.cert && next.http.tls.key) out.http = read('http.tls', next.http.tls);
     return { prepared: out, errors };
   }
 

@@ -42,10 +42,20 @@ import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } f
 import { verifyPassword } from './passwords.js';
 import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
-import { loadTls, type LoadedTls } from '../core/tls-files.js';
+import { loadTls, sameTls, type LoadedTls } from '../core/tls-files.js';
 
 /** The oldest TLS version the MQTT over TLS listener accepts. */
-const TLS_MIN_VERSION = 'TLSv1.2';
+const TLS_MIN_VERSION = 'TLSv1.2' as const;
+
+/** The secure context of the MQTT over TLS listener, at start and after a renewal. */
+function secureOptions(files: LoadedTls): { cert: Buffer; key: Buffer; ca?: Buffer; minVersion: typeof TLS_MIN_VERSION } {
+  return { cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}), minVersion: TLS_MIN_VERSION };
+}
+
+/** The TLS listener's status: where it is bound, and what the files in force say. */
+function tlsStatus(bound: { host: string; port: number }, files: LoadedTls): BrokerTlsStatus {
+  return { ...bound, clientCertificates: Boolean(files.ca), certificateExpires: files.notAfter.toISOString() };
+}
 
 /** Listen on host:port; resolves with the address bound, rejects naming the option (`mqtt`, `mqtt.tls`). */
 function listenOn(srv: Server, host: string, port: number, option: string): Promise<{ host: string; port: number }> {
@@ -785,7 +795,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   let bound = { host: cfg.host, port: cfg.port };
   let tlsServer: TlsServer | null = null;
   let tlsInForce: LoadedTls | null = null;
-  let tlsBound: BrokerTlsStatus | null = null;
+  /** Where the TLS listener is bound (its status adds what the files in force say). */
+  let tlsBound: { host: string; port: number } | null = null;
   let closed = false;
 
   return {
@@ -826,22 +837,20 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       const tlsFiles = tlsCfg ? loadTls('mqtt.tls', tlsCfg) : null;
       // Only with client certificates (the config check refuses it without mqtt.tls.ca).
       const identityAsUsername = Boolean(tlsCfg?.identityAsUsername && tlsFiles?.ca);
-      const srv = createServer({ highWaterMark: 256 * 1024 }, (socket: Socket) => {
+      /** A connection from either listener (`identity`: see ConnInfo). */
+      const accept = (socket: Socket, identity?: string | null): void => {
         socket.setNoDelay(true);
-        attach(socket, socket.remoteAddress ?? 'unknown');
-      });
+        attach(socket, socket.remoteAddress ?? 'unknown', undefined, identity);
+      };
+      const srv = createServer({ highWaterMark: 256 * 1024 }, (socket: Socket) => accept(socket));
       bound = await listenOn(srv, cfg.host, cfg.port, 'mqtt');
       server = srv;
       srv.on('error', (err) => log.error({ err }, 'mqtt: listener error'));
       if (tlsCfg && tlsFiles) {
         // Client certificates are asked for, and must chain to the CA, only when a CA is given;
         // usernames, passwords and ACLs apply as on the plain listener either way.
-        const t = createTlsServer(
-          { cert: tlsFiles.cert, key: tlsFiles.key, ...(tlsFiles.ca ? { ca: tlsFiles.ca, requestCert: true, rejectUnauthorized: true } : {}), minVersion: TLS_MIN_VERSION },
-          (socket: TLSSocket) => {
-            socket.setNoDelay(true);
-            attach(socket, socket.remoteAddress ?? 'unknown', undefined, identityAsUsername ? certificateName(socket) : undefined);
-          },
+        const t = createTlsServer({ ...secureOptions(tlsFiles), ...(tlsFiles.ca ? { requestCert: true, rejectUnauthorized: true } : {}) }, (socket: TLSSocket) =>
+          accept(socket, identityAsUsername ? certificateName(socket) : undefined),
         );
         // A handshake that fails (no or an untrusted client certificate, a plain MQTT client on the
         // TLS port, a port scan): the socket is closed by Node; counted and logged per address.
@@ -851,14 +860,14 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
         tlsServer = t;
         tlsInForce = tlsFiles;
         t.on('error', (err) => log.error({ err }, 'mqtt: TLS listener error'));
-        tlsBound = { ...(await listenOn(t, tlsCfg.host || cfg.host, tlsCfg.port, 'mqtt.tls')), clientCertificates: Boolean(tlsFiles.ca), certificateExpires: tlsFiles.notAfter.toISOString() };
+        tlsBound = await listenOn(t, tlsCfg.host || cfg.host, tlsCfg.port, 'mqtt.tls');
       }
       if (expiryMs > 0) {
         expiryTimer = setInterval(() => void expireSessions(), Math.min(60_000, Math.max(1000, expiryMs / 10)));
         expiryTimer.unref();
       }
       log.info(
-        { host: bound.host, port: bound.port, tls: tlsBound ?? undefined, users: table.users.size, anonymous: table.anonymous },
+        { host: bound.host, port: bound.port, tls: tlsBound && tlsInForce ? tlsStatus(tlsBound, tlsInForce) : undefined, users: table.users.size, anonymous: table.anonymous },
         tlsBound ? `mqtt: broker listening (TLS on ${tlsBound.host}:${tlsBound.port})` : 'mqtt: broker listening',
       );
       return bound;
@@ -868,7 +877,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       return {
         host: bound.host,
         port: bound.port,
-        ...(tlsBound ? { tls: { ...tlsBound } } : {}),
+        ...(tlsBound && tlsInForce ? { tls: tlsStatus(tlsBound, tlsInForce) } : {}),
         clients: aedes.connectedClients ?? 0,
         subscriptions: countSubscriptions(aedes),
         sessions: ids.persistent,
@@ -877,13 +886,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     },
 
     renewTls(files) {
-      const now = tlsInForce;
-      if (!tlsServer || !tlsBound || !now) return false;
-      const same = (a?: Buffer, b?: Buffer): boolean => (a && b ? a.equals(b) : a === b);
-      if (same(now.cert, files.cert) && same(now.key, files.key) && same(now.ca, files.ca)) return false;
-      tlsServer.setSecureContext({ cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}), minVersion: TLS_MIN_VERSION });
+      if (!tlsServer || !tlsInForce || sameTls(tlsInForce, files)) return false;
+      tlsServer.setSecureContext(secureOptions(files));
       tlsInForce = files;
-      tlsBound = { ...tlsBound, certificateExpires: files.notAfter.toISOString() };
       return true;
     },
 

@@ -27,8 +27,8 @@ export function reasonOf(e: unknown, timeoutS: number): string {
   return err.message;
 }
 
-/** OpenSSL's verification errors of a certificate chain that does not lead to a trusted CA. */
-const TLS_TRUST = new Set([
+/** OpenSSL's verification errors of a certificate chain that does not lead to a trusted CA (also `tail`'s hint). */
+export const TLS_TRUST: ReadonlySet<string> = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

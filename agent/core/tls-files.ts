@@ -59,17 +59,16 @@ function certificatesOf(pem: Buffer): X509Certificate[] {
 }
 
 /**
- * Check the files as the server would load them: each readable, the certificate and key parse and
- * belong together, the CA bundle holds certificates. Not the validity dates (see certificateWarning):
- * the agent starts and reloads with an expired certificate, as the data path must not stop for it.
- * Files the checking user may not read are skipped (the service's user may). Returns every problem.
+ * What is wrong with files already read (`reads`): the certificate and key parse and belong
+ * together, the CA bundle holds certificates; a file not read is reported with its reason unless the
+ * checking user may not read it. Also the first certificate, when it parses.
  */
-export function tlsProblems(prefix: string, files: TlsFiles): TlsProblem[] {
+function inspect(prefix: string, files: TlsFiles, reads: { cert: Read; key: Read; ca: Read | null }): { problems: TlsProblem[]; cert: X509Certificate | null } {
   const problems: TlsProblem[] = [];
   const add = (what: string, message: string): void => void problems.push({ path: `${prefix}.${what}`, message });
   let cert: X509Certificate | null = null;
   let key: KeyObject | null = null;
-  const c = read(files.cert);
+  const { cert: c, key: k, ca: a } = reads;
   if (c.ok) {
     try {
       cert = certificatesOf(c.data)[0]!;
@@ -77,7 +76,6 @@ export function tlsProblems(prefix: string, files: TlsFiles): TlsProblem[] {
       add('cert', `${(e as Error).message} (${files.cert})`);
     }
   } else if (!c.unreadable) add('cert', c.message);
-  const k = read(files.key);
   if (k.ok) {
     try {
       key = createPrivateKey(k.data);
@@ -86,8 +84,7 @@ export function tlsProblems(prefix: string, files: TlsFiles): TlsProblem[] {
     }
   } else if (!k.unreadable) add('key', k.message);
   if (cert && key && !cert.checkPrivateKey(key)) add('key', `does not belong to the certificate ${prefix}.cert (${files.key} against ${files.cert})`);
-  if (files.ca) {
-    const a = read(files.ca);
+  if (a) {
     if (a.ok) {
       try {
         certificatesOf(a.data);
@@ -96,7 +93,23 @@ export function tlsProblems(prefix: string, files: TlsFiles): TlsProblem[] {
       }
     } else if (!a.unreadable) add('ca', a.message);
   }
-  return problems;
+  return { problems, cert };
+}
+
+const readAll = (files: TlsFiles): { cert: Read; key: Read; ca: Read | null } => ({
+  cert: read(files.cert),
+  key: read(files.key),
+  ca: files.ca ? read(files.ca) : null,
+});
+
+/**
+ * Check the files as the server would load them: each readable, the certificate and key parse and
+ * belong together, the CA bundle holds certificates. Not the validity dates (see certificateWarning):
+ * the agent starts and reloads with an expired certificate, as the data path must not stop for it.
+ * Files the checking user may not read are skipped (the service's user may). Returns every problem.
+ */
+export function tlsProblems(prefix: string, files: TlsFiles): TlsProblem[] {
+  return inspect(prefix, files, readAll(files)).problems;
 }
 
 /**
@@ -125,20 +138,25 @@ export function certificateWarning(prefix: string, certFile: string, nowMs: numb
  * for it) and the status says so (`certificateProblem`).
  */
 export function loadTls(prefix: string, files: TlsFiles): LoadedTls {
-  const fail = (what: string, message: string): never => {
-    throw new Error(`${prefix}.${what}: ${message}`);
-  };
-  const data = (what: 'cert' | 'key' | 'ca', file: string): Buffer => {
-    const r = read(file);
-    return r.ok ? r.data : fail(what, r.message);
-  };
-  const cert = data('cert', files.cert);
-  const key = data('key', files.key);
-  const ca = files.ca ? data('ca', files.ca) : undefined;
-  const bad = tlsProblems(prefix, files)[0];
+  const reads = readAll(files);
+  // Each file is read once; one the service cannot read is a failure here (not skipped as in a check).
+  for (const what of ['cert', 'key', 'ca'] as const) {
+    const r = reads[what];
+    if (r && !r.ok) throw new Error(`${prefix}.${what}: ${r.message}`);
+  }
+  const { problems, cert } = inspect(prefix, files, reads);
+  const bad = problems[0];
   if (bad) throw new Error(`${bad.path}: ${bad.message}`);
-  const first = certificatesOf(cert)[0]!;
-  return { cert, key, ...(ca ? { ca } : {}), notAfter: new Date(first.validTo) };
+  const data = (r: Read | null): Buffer | undefined => (r?.ok ? r.data : undefined);
+  const ca = data(reads.ca);
+  // Every file was read and parsed without a problem: the certificate is there.
+  return { cert: data(reads.cert)!, key: data(reads.key)!, ...(ca ? { ca } : {}), notAfter: new Date(cert!.validTo) };
+}
+
+/** Whether two loads hold the same bytes (a reload found nothing renewed). */
+export function sameTls(a: LoadedTls, b: LoadedTls): boolean {
+  const same = (x?: Buffer, y?: Buffer): boolean => (x && y ? x.equals(y) : x === y);
+  return same(a.cert, b.cert) && same(a.key, b.key) && same(a.ca, b.ca);
 }
 
 /** A status problem when the certificate has ended or ends within CERT_WARN_DAYS; null otherwise. */

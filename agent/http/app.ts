@@ -17,7 +17,7 @@ import { registerDocsRoutes } from './routes/docs.js';
 import { problem, PROBLEM_CONTENT_TYPE, sendProblem } from './problem.js';
 import { STATUS_CODES } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
-import { loadTls, type LoadedTls } from '../core/tls-files.js';
+import { loadTls, sameTls, type LoadedTls } from '../core/tls-files.js';
 import { Accounts } from './accounts.js';
 import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
@@ -164,7 +164,7 @@ export async function startHttp(
       return inForce?.notAfter ?? null;
     },
     renewTls(files) {
-      if (!inForce || (inForce.cert.equals(files.cert) && inForce.key.equals(files.key))) return false;
+      if (!inForce || sameTls(inForce, files)) return false;
       (app.server as unknown as { setSecureContext(o: { cert: Buffer; key: Buffer }): void }).setSecureContext({ cert: files.cert, key: files.key });
       inForce = files;
       return true;

@@ -9,6 +9,7 @@ import { maskUrlPassword } from '../../core/secrets.js';
 import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
+import { TLS_TRUST } from '../fetch-status.js';
 import type { Io } from '../io.js';
 import { agentOptions } from './status.js';
 
@@ -116,9 +117,6 @@ function readTlsFlags(values: Record<string, unknown>): { ok: true; tls: TlsFlag
   return errors.length ? { ok: false, errors } : { ok: true, tls };
 }
 
-/** TLS errors worth a hint: the certificate chain cannot be checked against what the client trusts. */
-const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']);
-
 async function tail(
   url: string,
   topic: string,
@@ -158,7 +156,7 @@ async function tail(
 
     client.on('error', (e: Error & { code?: string | number }) => {
       lastError = reasonOf(e);
-      if (typeof e.code === 'string' && UNTRUSTED.has(e.code) && !opts.tls.ca) lastError += '; pass the CA or the broker\'s own certificate with --ca FILE';
+      if (typeof e.code === 'string' && TLS_TRUST.has(e.code) && !opts.tls.ca) lastError += '; pass the CA or the broker\'s own certificate with --ca FILE';
       if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError}\n`);
     });
     client.on('close', () => {
