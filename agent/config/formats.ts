@@ -151,17 +151,16 @@ export const boolean: Check = (v) => {
   if (typeof v !== 'boolean') throw new Error('must be true or false');
 };
 
+const isHost = (v: unknown): boolean => typeof v === 'string' && v.trim() !== '' && !/[\s/]/.test(v);
+
 /** A host name or IP address to bind or connect to (no scheme, no port). */
 export const host: Check = (v) => {
-  if (typeof v !== 'string' || v.trim() === '' || /[\s/]/.test(v))
-    throw new Error('must be a host name or IP address (no scheme, port or spaces)');
+  if (!isHost(v)) throw new Error('must be a host name or IP address (no scheme, port or spaces)');
 };
 
 /** A host as above, or empty (another option's host applies; the option's doc says which). */
 export const optionalHost: Check = (v) => {
-  if (v === '') return;
-  if (typeof v !== 'string' || v.trim() === '' || /[\s/]/.test(v))
-    throw new Error('must be a host name or IP address (no scheme, port or spaces), or empty');
+  if (v !== '' && !isHost(v)) throw new Error('must be a host name or IP address (no scheme, port or spaces), or empty');
 };
 
 /** A URL path such as "/mqtt". */

@@ -55,12 +55,17 @@ export class LatestValues implements ReadonlyMap<string, Measurement> {
     const out: string[] = [];
     for (const [device, driver] of this.drivers) {
       if (!drivers.has(driver)) continue;
-      this.drivers.delete(device);
-      this.updatedS.delete(device);
-      this.map.delete(device);
+      this.forget(device);
       out.push(device);
     }
     return out.sort();
+  }
+
+  /** Drop everything kept of one device. */
+  private forget(device: string): void {
+    this.map.delete(device);
+    this.updatedS.delete(device);
+    this.drivers.delete(device);
   }
 
   /** Forget every device not updated for more than `silentMs`; returns how many were forgotten. */
@@ -69,9 +74,7 @@ export class LatestValues implements ReadonlyMap<string, Measurement> {
     let n = 0;
     for (const [device, s] of this.updatedS) {
       if (s >= before) continue;
-      this.updatedS.delete(device);
-      this.map.delete(device);
-      this.drivers.delete(device);
+      this.forget(device);
       n++;
     }
     return n;

@@ -227,8 +227,9 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
   const tick = (): void => {
     const nowUs = Date.now() * 1000;
     const changed: [string, Measurement][] = [];
-    const gone = removedEvents(latest());
-    for (const [device, m] of latest()) {
+    const known = latest();
+    const gone = removedEvents(known);
+    for (const [device, m] of known) {
       if (sentTs.get(device) === m.ts) continue;
       if (changed.length >= maxPerTick) break;
       sentTs.set(device, m.ts);
