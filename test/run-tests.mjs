@@ -29,8 +29,17 @@
 // fails the test at that time; the runner sends SIGTERM 10 s later and SIGKILL 5 s after that).
 // "N passed, N failed" counts assertions at every depth (not the lines that close subtests); a file
 // that failed without a failing assertion (crashed, no TAP, timed out) counts as one failure.
+//
+// Temp files: each file runs with TMPDIR set to its own new directory under one directory for the
+// run ($TMPDIR/gridedge-suite-XXXXXX/N), so everything it and the processes it starts (agents,
+// mosquitto, Chromium, the packaging roots) put in os.tmpdir() lands there. The runner removes a
+// file's directory when the file passes, and keeps it when it fails (the path is printed under the
+// file's stderr), so a run leaves nothing behind but what explains a failure. A directory with a
+// mount point still in it (a packaging root whose /proc was not unmounted) is never removed, only
+// reported.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve as resolvePath } from 'node:path';
 import { Parser } from 'tap-parser';
 
@@ -106,6 +115,33 @@ const nodeOptions = cleanNodeOptions(process.env.NODE_OPTIONS);
 if (nodeOptions) childEnv.NODE_OPTIONS = nodeOptions;
 else delete childEnv.NODE_OPTIONS;
 
+const suiteTmp = mkdtempSync(join(tmpdir(), 'gridedge-suite-'));
+let tmpSeq = 0;
+
+/** Mount points at or under `dir` (from /proc/self/mounts; none when it cannot be read). */
+function mountsUnder(dir) {
+  try {
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((l) => (l.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+      .filter((m) => m === dir || m.startsWith(dir + '/'));
+  } catch {
+    return [];
+  }
+}
+
+/** Removes a passed file's temp directory; returns why it could not, or null. */
+function removeTmp(dir) {
+  const mounts = mountsUnder(dir);
+  if (mounts.length > 0) return `kept ${dir}: still mounted there: ${mounts.join(', ')}`;
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return null;
+  } catch (err) {
+    return `cannot remove ${dir}: ${err.message}`;
+  }
+}
+
 const running = new Set();
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -137,9 +173,11 @@ function runFile(file) {
     let out = '';
     let err = '';
     const limitS = limitFor(file);
+    const tmp = join(suiteTmp, String(++tmpSeq));
+    mkdirSync(tmp);
     const child = spawn(process.execPath, ['--enable-source-maps', resolvePath(root, file)], {
       cwd: root,
-      env: { ...childEnv, TAP_TIMEOUT: String(limitS) },
+      env: { ...childEnv, TAP_TIMEOUT: String(limitS), TMPDIR: tmp },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
@@ -170,7 +208,12 @@ function runFile(file) {
       // An empty stream parses as "skip all, no tests found": a file that printed nothing failed.
       if (out.trim() === '') why.push('no TAP output');
       else if (!final || !final.ok) why.push(final ? 'TAP results not ok' : 'no TAP results');
-      resolve({ file, ok: why.length === 0, why, ms, out, err, counts });
+      const ok = why.length === 0;
+      if (ok) {
+        const kept = removeTmp(tmp);
+        if (kept) err += `${err === '' || err.endsWith('\n') ? '' : '\n'}${kept}\n`;
+      } else err += `${err === '' || err.endsWith('\n') ? '' : '\n'}its temp files are kept in ${tmp}\n`;
+      resolve({ file, ok, why, ms, out, err, counts });
     });
   });
 }
@@ -249,6 +292,11 @@ if (withPackaging && !interrupted) {
   }
 }
 const notRun = queue.length;
+try {
+  rmdirSync(suiteTmp); // only when empty: every file passed and its files were removed
+} catch {
+  // a failed file's temp files are kept (named on stderr)
+}
 try {
   writeFileSync(durationsFile, JSON.stringify(durations, null, 1) + '\n');
 } catch {
