@@ -1,7 +1,9 @@
 /**
  * Every refusal is counted (`broker_refused{reason}`) and logged, at most once per client (per user
- * for the client-id and session-bound refusals) and reason per minute, so a misconfigured device publishing at 50 Hz cannot
- * flood the journal. Deliveries the broker drops for a reason worth a log line
+ * for the client-id and session-bound refusals) and reason per minute, and at most 100 lines a minute
+ * in all, so neither a misconfigured device publishing at 50 Hz nor a flood of connections with ever
+ * new client ids can flood the journal (or grow the limiter's memory: it keeps at most 10 000 keys).
+ * The next line logged says how many were suppressed. Deliveries the broker drops for a reason worth a log line
  * (`broker_dropped{reason}`) go through `drop` the same way.
  */
 import type { Counters } from '../core/counters.js';
@@ -84,12 +86,22 @@ export class Refusals {
   private logLimited(what: 'refused' | 'dropped', reason: string, info: RefusalInfo): void {
     const who = PER_USER.has(reason) ? `user\u0000${info.username ?? ''}` : (info.clientId ?? `address\u0000${info.address ?? ''}`);
     const key = `${who}\u0000${reason}`;
-    if (!this.limiter.take(key).ok) return;
+    const d = this.limiter.take(key);
+    if (!d.ok) return;
     this.log.warn(
-      { reason, clientId: info.clientId ?? undefined, username: info.username, topic: info.topic, detail: info.detail, address: info.address },
+      {
+        reason,
+        clientId: info.clientId ?? undefined,
+        username: info.username,
+        topic: info.topic,
+        detail: info.detail,
+        address: info.address,
+        ...(d.suppressed > 0 ? { suppressed: d.suppressed } : {}),
+      },
       `mqtt: ${what} (${reason}) ` + (info.clientId || !info.address ? `client "${info.clientId ?? '?'}"` : `connection from ${info.address}`) +
         (info.username ? ` user "${info.username}"` : '') +
-        (info.topic ? ` topic "${info.topic}"` : ''),
+        (info.topic ? ` topic "${info.topic}"` : '') +
+        (d.suppressed > 0 ? ` (${d.suppressed} earlier refusal line(s) suppressed; broker_refused counts every one)` : ''),
     );
   }
 }

@@ -356,7 +356,7 @@ export class Pipeline {
 
   private logLimited(key: string, fields: Record<string, unknown>, msg: string): void {
     const d = this.logLimiter.take(key);
-    if (d.suppressed > 0) this.d.log.warn({ key, suppressed: d.suppressed }, 'similar log lines suppressed in the last minute');
+    if (d.suppressed > 0) this.d.log.warn({ key, suppressed: d.suppressed }, 'earlier log lines suppressed by the rate limit (the counters count every one)');
     if (d.ok) this.d.log.warn(fields, msg);
   }
 

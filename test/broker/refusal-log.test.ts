@@ -38,3 +38,13 @@ t.test('other refusals stay limited per client id', async (t) => {
   r.refuse('publish_acl', { clientId: 'dev-0', username: 'u', topic: 'x' });
   t.equal(lines.length, 3, 'one line for each of three clients, none for a repeat');
 });
+
+t.test('bad logins under ever new client ids: at most 100 lines a minute, every refusal counted', async (t) => {
+  const { log, lines } = capture();
+  const counters = new Counters();
+  const r = new Refusals(log, counters, 60_000);
+  for (let i = 0; i < 5000; i++) r.refuse('bad_credentials', { clientId: `guess-${i}`, username: 'admin' });
+  t.equal(counters.get('broker_refused', { reason: 'bad_credentials' }), 5000, 'every refusal counted');
+  t.equal(lines.length, 100, '100 lines, not 5000');
+  t.equal(lines[99], 'mqtt: refused (bad_credentials) client "guess-99" user "admin"');
+});
