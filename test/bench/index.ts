@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark in one run, printed as one JSON document (also written to
  * bench-results.json when GRIDEDGE_BENCH_OUT names a file). Select parts with
- * GRIDEDGE_BENCH=e2e,source,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,package.
+ * GRIDEDGE_BENCH=e2e,source,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,soak,package.
  */
 import { cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ async function load(name: string, file: string, fn: string): Promise<Bench | nul
 }
 
 async function main(): Promise<void> {
-  const only = (process.env.GRIDEDGE_BENCH ?? 'e2e,source,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,package').split(',');
+  const only = (process.env.GRIDEDGE_BENCH ?? 'e2e,source,buffer,forward,auth,grid,c37118,modbus,opcua,scheduler,soak,package').split(',');
   const benches: [string, Bench | null][] = [
     ['e2e', benchE2E],
     ['source', await load('source', './source.js', 'benchSource')], // mqtt-source from mosquitto
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     ['modbus', await load('modbus', '../modbus/bench.js', 'benchModbus')],
     ['opcua', await load('opcua', '../opcua/bench.js', 'benchOpcua')],
     ['scheduler', await load('scheduler', './scheduler.js', 'benchScheduler')],
+    ['soak', await load('soak', './soak.js', 'benchSoak')], // memory retained under months' worth of churn, compressed
     ['package', await load('package', '../packaging/bench.js', 'benchPackage')], // .deb size, install, start to READY
   ];
   const results: Record<string, unknown> = {
