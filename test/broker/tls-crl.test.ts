@@ -8,6 +8,8 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { loadTls } from '../../agent/core/tls-files.js';
 import { capturingLogger } from '../helpers/capturing-logger.js';
@@ -142,4 +144,30 @@ t.test('a new CRL put in force disconnects the connected clients it revokes; the
 
   await refusedConnect(url, { ca, ...revoked, username: 'dev', password: 'dev-pw', clientId: 'goes' });
   await until(() => b.counters.get('broker_refused', { reason: 'certificate_revoked' }) === 1, 10_000, 'the new connection to be refused as revoked');
+});
+
+t.test('a CRL not yet valid (a wrong clock) locks no one out either; what it revokes is refused', async (t) => {
+  const now = Date.now();
+  const crl = makeCrl(certs, [certs.client2Cert], { lastUpdate: new Date(now + DAY), nextUpdate: new Date(now + 8 * DAY) });
+  const b = await startBroker({ users, tls: tlsOf(crl) });
+  t.teardown(() => b.broker.close());
+  const url = `mqtts://127.0.0.1:${b.broker.status().tls!.port}`;
+  const ok = await connect(url, { ca, ...good, username: 'dev', password: 'dev-pw' });
+  t.teardown(() => ok.end(true));
+  t.ok(ok.connected, 'a good certificate connects (OpenSSL alone: CRL is not yet valid)');
+  await refusedConnect(url, { ca, ...revoked, username: 'dev', password: 'dev-pw' });
+  await until(() => b.counters.get('broker_refused', { reason: 'certificate_revoked' }) === 1, 10_000, 'the revoked certificate to be refused');
+});
+
+t.test('a CA of mqtt.tls.ca without a CRL in the file: the clients it signed are refused (tls_handshake)', async (t) => {
+  const bundle = join(certs.dir, 'two-cas.pem');
+  writeFileSync(bundle, Buffer.concat([readFileSync(certs.ca), readFileSync(certs.rogueCa)]));
+  const b = await startBroker({ users, tls: { ...tlsOf(makeCrl(certs, [])), ca: bundle } });
+  t.teardown(() => b.broker.close());
+  const url = `mqtts://127.0.0.1:${b.broker.status().tls!.port}`;
+  const ok = await connect(url, { ca, ...good, username: 'dev', password: 'dev-pw' });
+  t.teardown(() => ok.end(true));
+  t.ok(ok.connected, 'a client of the CA with a CRL connects');
+  await refusedConnect(url, { ca, cert: certs.read(certs.rogueClientCert), key: certs.read(certs.rogueClientKey), username: 'dev', password: 'dev-pw' });
+  await until(() => b.counters.get('broker_refused', { reason: 'tls_handshake' }) === 1, 10_000, 'the client of the CA without a CRL to be refused');
 });
