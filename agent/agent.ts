@@ -37,7 +37,7 @@ import type { AgentStatus, DeviceStatus, ForwarderStatus, PluginStatus } from '.
 import { metricsTopic, statusTopic } from './core/topics.js';
 import { ForwarderRunner } from './forwarders/runner.js';
 import { startHttp } from './http/index.js';
-import { certificateProblem, loadTls, type LoadedTls, type TlsFiles } from './core/tls-files.js';
+import { certificateProblem, crlProblem, loadTls, type LoadedTls, type TlsFiles } from './core/tls-files.js';
 import { historyOf } from './http/routes/history.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { IngestPool, ingestWorkerCount } from './pipeline/ingest-pool.js';
@@ -428,12 +428,22 @@ export class Agent {
     return { prepared: out, errors };
   }
 
-  /** Put what prepareTls read in force for new connections; returns the options renewed, with their new end date. */
-  applyTls(p: PreparedTls): { option: string; expires: string }[] {
+  /**
+   * Put what prepareTls read in force for new connections; returns the certificates renewed, with
+   * their new end date, and the CRL (mqtt.tls.crl) when it changed: its earliest nextUpdate, how many
+   * certificates it revokes and how many connected clients were closed for it.
+   */
+  applyTls(p: PreparedTls): { renewed: { option: string; expires: string }[]; crl: { nextUpdate: string | null; revoked: number; disconnected: number } | null } {
     const renewed: { option: string; expires: string }[] = [];
-    if (p.mqtt && this.broker?.renewTls(p.mqtt)) renewed.push({ option: 'mqtt.tls', expires: p.mqtt.notAfter.toISOString() });
+    let crl: { nextUpdate: string | null; revoked: number; disconnected: number } | null = null;
+    const m = p.mqtt && this.broker ? this.broker.renewTls(p.mqtt) : null;
+    if (m?.certificate) renewed.push({ option: 'mqtt.tls', expires: p.mqtt!.notAfter.toISOString() });
+    if (m?.crl) {
+      const tls = this.broker!.status().tls;
+      crl = { nextUpdate: tls?.crlNextUpdate ?? null, revoked: tls?.revokedCertificates ?? 0, disconnected: m.disconnected };
+    }
     if (p.http && this.http?.renewTls(p.http)) renewed.push({ option: 'http.tls', expires: p.http.notAfter.toISOString() });
-    return renewed;
+    return { renewed, crl };
   }
 
   adoptConfig(cfg: AgentConfig): void {
@@ -577,8 +587,13 @@ export class Agent {
     const certificates: NonNullable<AgentStatus['certificates']> = [];
     if (broker.tls) certificates.push({ option: 'mqtt.tls', expires: broker.tls.certificateExpires });
     if (this.http?.certificateExpires) certificates.push({ option: 'http.tls', expires: this.http.certificateExpires.toISOString() });
+    // The CRL's first nextUpdate: past it OpenSSL calls it expired (clients are still let in, see clientVerdict).
+    if (broker.tls?.crlNextUpdate) certificates.push({ option: 'mqtt.tls.crl', expires: broker.tls.crlNextUpdate });
     for (const c of certificates) {
-      const p = certificateProblem(c.option, new Date(c.expires), Date.now());
+      const p =
+        c.option === 'mqtt.tls.crl'
+          ? crlProblem('mqtt.tls', new Date(c.expires), new Date(broker.tls?.crlThisUpdate ?? 0), Date.now())
+          : certificateProblem(c.option, new Date(c.expires), Date.now());
       if (p) problems.push(p);
     }
     return {

@@ -16,7 +16,9 @@
  *   it and warned about (Agent.adoptConfig); a new id starts where its `startFrom` says.
  * - TLS certificates renewed under the same paths (`mqtt.tls`, `http.tls`): the files are read again
  *   and, when their bytes changed, used for new connections (open ones keep theirs); a file that
- *   cannot be used (unreadable, not PEM, a key of another certificate) refuses the reload.
+ *   cannot be used (unreadable, not PEM, a key of another certificate) refuses the reload. So is
+ *   `mqtt.tls.crl`: a new CRL applies to new connections, and connected clients whose certificate
+ *   it revokes are disconnected.
  * - Everything else (gateway, mqtt, http, storage, pipeline, processors, aggregators, stats,
  *   analyzers, services, status; and the other `mqtt` keys) is bound to open sockets, files or the
  *   data path: a change there refuses the reload, naming each changed section (`mqtt.port` for mqtt
@@ -250,8 +252,15 @@ export class ConfigReloader {
       adopted = { ...next, mqtt: current.mqtt };
     }
     this.agent.adoptConfig(adopted);
-    for (const r of this.agent.applyTls(tls.prepared))
+    const tlsApplied = this.agent.applyTls(tls.prepared);
+    for (const r of tlsApplied.renewed)
       this.log.info({ option: r.option, expires: r.expires }, `${r.option}: certificate renewed for new connections (open ones keep theirs), valid until ${r.expires}`);
+    const crl = tlsApplied.crl;
+    if (crl)
+      this.log.info(
+        { option: 'mqtt.tls.crl', nextUpdate: crl.nextUpdate, revoked: crl.revoked, disconnected: crl.disconnected },
+        `mqtt.tls.crl: new CRL in force, ${crl.revoked} certificate(s) revoked, next update ${crl.nextUpdate ?? 'not named'}; ${crl.disconnected} connected client(s) with a revoked certificate disconnected`,
+      );
     const u = usersApplied;
     if (u && u.added.length + u.removed.length + u.passwordChanged.length + u.changed.length + u.disconnected > 0) {
       this.log.info(

@@ -42,19 +42,57 @@ import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } f
 import { verifyPassword } from './passwords.js';
 import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
-import { loadTls, sameTls, type LoadedTls } from '../core/tls-files.js';
+import { firstDueCrl, loadTls, revokedBy, sameTls, type LoadedTls } from '../core/tls-files.js';
 
 /** The oldest TLS version the MQTT over TLS listener accepts. */
 const TLS_MIN_VERSION = 'TLSv1.2' as const;
 
 /** The secure context of the MQTT over TLS listener, at start and after a renewal. */
-function secureOptions(files: LoadedTls): { cert: Buffer; key: Buffer; ca?: Buffer; minVersion: typeof TLS_MIN_VERSION } {
-  return { cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}), minVersion: TLS_MIN_VERSION };
+function secureOptions(files: LoadedTls): { cert: Buffer; key: Buffer; ca?: Buffer; crl?: Buffer; minVersion: typeof TLS_MIN_VERSION } {
+  return { cert: files.cert, key: files.key, ...(files.ca ? { ca: files.ca } : {}), ...(files.ca && files.crl ? { crl: files.crl } : {}), minVersion: TLS_MIN_VERSION };
 }
 
 /** The TLS listener's status: where it is bound, and what the files in force say. */
 function tlsStatus(bound: { host: string; port: number }, files: LoadedTls): BrokerTlsStatus {
-  return { ...bound, clientCertificates: Boolean(files.ca), certificateExpires: files.notAfter.toISOString() };
+  const due = files.crls ? firstDueCrl(files.crls) : null;
+  const crl = files.crls
+    ? {
+        crlNextUpdate: due?.nextUpdate.toISOString() ?? null,
+        ...(due ? { crlThisUpdate: due.thisUpdate.toISOString() } : {}),
+        revokedCertificates: files.crls.reduce((n, c) => n + c.revoked.size, 0),
+      }
+    : {};
+  return { ...bound, clientCertificates: Boolean(files.ca), certificateExpires: files.notAfter.toISOString(), ...crl };
+}
+
+/** OpenSSL's verdicts on a client certificate that mean only "the CRL is out of date" (see clientVerdict). */
+const CRL_OUT_OF_DATE: ReadonlySet<string> = new Set(['CRL_HAS_EXPIRED', 'CRL_NOT_YET_VALID']);
+
+/**
+ * Whether a client of the TLS listener with client certificates (mqtt.tls.ca) may go on, once its
+ * handshake is done. The listener does not let Node refuse unverified clients itself
+ * (rejectUnauthorized: false), so that a revoked certificate can be told from other failures and an
+ * out-of-date CRL does not lock every client out:
+ * - verified by OpenSSL (chain to mqtt.tls.ca, dates, and not revoked by a current CRL): ok;
+ * - OpenSSL says CERT_REVOKED: refused, certificate_revoked;
+ * - OpenSSL's only complaint is a CRL past its nextUpdate (or not yet valid: a wrong clock): the
+ *   certificate is checked here instead, more strictly: it must be signed directly by a certificate
+ *   of mqtt.tls.ca, within its own dates, and not listed in the CRLs in force (the revocations they
+ *   hold still apply); anything else is refused;
+ * - any other verdict (no certificate, an untrusted one, expired): refused, tls_handshake.
+ */
+function clientVerdict(socket: TLSSocket, files: LoadedTls, nowMs: number): { ok: true } | { ok: false; reason: 'certificate_revoked' | 'tls_handshake'; detail: string } {
+  if (socket.authorized) return { ok: true };
+  const code = String(socket.authorizationError ?? 'no verdict');
+  if (code === 'CERT_REVOKED') return { ok: false, reason: 'certificate_revoked', detail: code };
+  if (!CRL_OUT_OF_DATE.has(code)) return { ok: false, reason: 'tls_handshake', detail: code };
+  const peer = socket.getPeerX509Certificate();
+  if (!peer) return { ok: false, reason: 'tls_handshake', detail: `${code}, and no client certificate` };
+  if (files.crls && revokedBy(files.crls, peer.raw)) return { ok: false, reason: 'certificate_revoked', detail: `${code}; revoked by the CRL in force` };
+  const issuer = (files.cas ?? []).find((ca) => peer.checkIssued(ca) && peer.verify(ca.publicKey));
+  if (!issuer) return { ok: false, reason: 'tls_handshake', detail: `${code}, and the certificate is not signed directly by a certificate of mqtt.tls.ca` };
+  if (Date.parse(peer.validFrom) > nowMs || Date.parse(peer.validTo) < nowMs) return { ok: false, reason: 'tls_handshake', detail: `${code}, and the certificate is outside its dates` };
+  return { ok: true };
 }
 
 /** Listen on host:port; resolves with the address bound, rejects naming the option (`mqtt`, `mqtt.tls`). */
@@ -169,12 +207,24 @@ export interface EmbeddedBroker {
   applyUsers(prepared: PreparedUsers): UsersApplied;
   /**
    * Put renewed TLS files (read by `loadTls` from the same mqtt.tls paths) in force for the next TLS
-   * connections; connections already open keep theirs. False (nothing done) when there is no TLS
-   * listener or the files are the same bytes as those in force.
+   * connections; connections already open keep theirs, except those whose client certificate the new
+   * CRLs revoke: they are disconnected (`broker_disconnects{reason="certificate_revoked"}`). Null
+   * (nothing done) when there is no TLS listener or the files are the same bytes as those in force;
+   * else what changed (the certificate, key or CA; the CRL) and how many clients were disconnected.
    */
-  renewTls(files: LoadedTls): boolean;
+  renewTls(files: LoadedTls): TlsRenewal | null;
   /** Closes clients and listeners. */
   close(): Promise<void>;
+}
+
+/** What `renewTls` changed. */
+export interface TlsRenewal {
+  /** The certificate, its key or the CA bundle changed. */
+  certificate: boolean;
+  /** The CRL file changed. */
+  crl: boolean;
+  /** Connected clients closed because the new CRL revokes their certificate. */
+  disconnected: number;
 }
 
 /** A checked, not yet applied `mqtt.users` change (from `prepareUsers`). */
@@ -245,9 +295,8 @@ interface ConnInfo {
   identity?: string | null;
 }
 
-/** The one common name of a verified peer certificate; null when there is none or several. */
+/** The one common name of a verified peer certificate (see clientVerdict); null when there is none or several. */
 function certificateName(socket: TLSSocket): string | null {
-  if (!socket.authorized) return null;
   const cn = socket.getPeerCertificate()?.subject?.CN;
   return typeof cn === 'string' && cn !== '' ? cn : null;
 }
@@ -766,7 +815,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   let shapeChecked = false;
 
   /** Hand one connection (TCP socket or WebSocket stream) to Aedes, with the packet size cap. */
-  const attach = (conn: Duplex, address: string, req?: IncomingMessage, identity?: string | null): void => {
+  const attach = (conn: Duplex, address: string, req?: IncomingMessage, identity?: string | null): Client => {
     sockets.add(conn);
     batchWrites(conn);
     const client = aedes.handle(conn, req);
@@ -787,6 +836,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       refuse('packet_too_large', client, undefined, `${length} bytes > ${maxPacketBytes}`),
     );
     if (!capped) log.warn('mqtt: cannot cap the packet size (unexpected mqtt-packet version)');
+    return client;
   };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxPacketBytes + 1024, perMessageDeflate: false });
@@ -797,7 +847,35 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   let tlsInForce: LoadedTls | null = null;
   /** Where the TLS listener is bound (its status adds what the files in force say). */
   let tlsBound: { host: string; port: number } | null = null;
+  /** Open connections of the TLS listener with a client certificate: its DER (checked against a CRL a reload reads). */
+  const tlsPeers = new Map<TLSSocket, { client: Client; certificate: Buffer }>();
   let closed = false;
+
+  /**
+   * Close the TLS connections whose client certificate the CRLs in force revoke (after a reload read
+   * a new CRL): a revoked device must not go on publishing on a session opened before. Returns how many.
+   */
+  function dropRevoked(files: LoadedTls): number {
+    if (!files.crls) return 0;
+    let n = 0;
+    for (const [socket, { client, certificate }] of tlsPeers) {
+      const crl = revokedBy(files.crls, certificate);
+      if (!crl) continue;
+      tlsPeers.delete(socket);
+      n++;
+      counters.inc('broker_disconnects', { reason: 'certificate_revoked' });
+      const s = sessions.get(client);
+      log.warn(
+        { clientId: client.id || undefined, username: s?.user?.username, address: socket.remoteAddress, issuer: crl.issuerText },
+        `mqtt: disconnecting client "${client.id || '?'}" from ${socket.remoteAddress ?? 'unknown'}: its certificate is revoked by the CRL of "${crl.issuerText}" (mqtt.tls.crl)`,
+      );
+      admitted.delete(client);
+      if (s) s.cutOff = true; // nothing more is delivered to it while it closes
+      client.close();
+      socket.destroy();
+    }
+    return n;
+  }
 
   return {
     publish(topic, payload, opts) {
@@ -838,9 +916,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       // Only with client certificates (the config check refuses it without mqtt.tls.ca).
       const identityAsUsername = Boolean(tlsCfg?.identityAsUsername && tlsFiles?.ca);
       /** A connection from either listener (`identity`: see ConnInfo). */
-      const accept = (socket: Socket, identity?: string | null): void => {
+      const accept = (socket: Socket, identity?: string | null): Client => {
         socket.setNoDelay(true);
-        attach(socket, socket.remoteAddress ?? 'unknown', undefined, identity);
+        return attach(socket, socket.remoteAddress ?? 'unknown', undefined, identity);
       };
       const srv = createServer({ highWaterMark: 256 * 1024 }, (socket: Socket) => accept(socket));
       bound = await listenOn(srv, cfg.host, cfg.port, 'mqtt');
@@ -848,10 +926,25 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       srv.on('error', (err) => log.error({ err }, 'mqtt: listener error'));
       if (tlsCfg && tlsFiles) {
         // Client certificates are asked for, and must chain to the CA, only when a CA is given;
-        // usernames, passwords and ACLs apply as on the plain listener either way.
-        const t = createTlsServer({ ...secureOptions(tlsFiles), ...(tlsFiles.ca ? { requestCert: true, rejectUnauthorized: true } : {}) }, (socket: TLSSocket) =>
-          accept(socket, identityAsUsername ? certificateName(socket) : undefined),
-        );
+        // usernames, passwords and ACLs apply as on the plain listener either way. The verdict on
+        // the certificate is read here (clientVerdict), not left to Node, so a revoked one is
+        // counted as such and an out-of-date CRL does not lock every client out.
+        const t = createTlsServer({ ...secureOptions(tlsFiles), ...(tlsFiles.ca ? { requestCert: true, rejectUnauthorized: false } : {}) }, (socket: TLSSocket) => {
+          const files = tlsInForce ?? tlsFiles;
+          if (!files.ca) return void accept(socket);
+          const verdict = clientVerdict(socket, files, Date.now());
+          if (!verdict.ok) {
+            refusals.refuse(verdict.reason, { address: socket.remoteAddress ?? 'unknown', detail: verdict.detail });
+            socket.destroy();
+            return;
+          }
+          const client = accept(socket, identityAsUsername ? certificateName(socket) : undefined);
+          const certificate = socket.getPeerX509Certificate()?.raw;
+          if (certificate) {
+            tlsPeers.set(socket, { client, certificate });
+            socket.once('close', () => tlsPeers.delete(socket));
+          }
+        });
         // A handshake that fails (no or an untrusted client certificate, a plain MQTT client on the
         // TLS port, a port scan): the socket is closed by Node; counted and logged per address.
         t.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) =>
@@ -886,10 +979,16 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     },
 
     renewTls(files) {
-      if (!tlsServer || !tlsInForce || sameTls(tlsInForce, files)) return false;
+      if (!tlsServer || !tlsInForce || sameTls(tlsInForce, files)) return null;
+      const was = tlsInForce;
       tlsServer.setSecureContext(secureOptions(files));
       tlsInForce = files;
-      return true;
+      const same = (x?: Buffer, y?: Buffer): boolean => (x && y ? x.equals(y) : x === y);
+      return {
+        certificate: !(same(was.cert, files.cert) && same(was.key, files.key) && same(was.ca, files.ca)),
+        crl: !same(was.crl, files.crl),
+        disconnected: dropRevoked(files),
+      };
     },
 
     async sessions() {

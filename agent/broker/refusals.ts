@@ -24,7 +24,8 @@ export type RefusalReason =
   | 'client_id_taken'
   | 'client_id_not_allowed'
   | 'too_many_sessions'
-  | 'tls_handshake';
+  | 'tls_handshake'
+  | 'certificate_revoked';
 
 export type DropReason = 'read_acl';
 
@@ -52,6 +53,7 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   client_id_not_allowed: { reason: 'client_id_not_allowed' },
   too_many_sessions: { reason: 'too_many_sessions' },
   tls_handshake: { reason: 'tls_handshake' },
+  certificate_revoked: { reason: 'certificate_revoked' },
 };
 
 /**

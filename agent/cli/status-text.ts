@@ -49,7 +49,7 @@ export function renderStatus(s: AgentStatus, now = Date.now()): string {
   out.push(`Broker      ${b.host}:${b.port}, ${count(b.clients)} client${b.clients === 1 ? '' : 's'}, ${count(b.subscriptions)} subscription${b.subscriptions === 1 ? '' : 's'}${sessions}`);
   if (b.tls)
     out.push(
-      `  TLS       ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ', client certificates required' : ''}, certificate valid until ${b.tls.certificateExpires.slice(0, 10)}`,
+      `  TLS       ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ', client certificates required' : ''}, certificate valid until ${b.tls.certificateExpires.slice(0, 10)}${b.tls.crlNextUpdate ? `, CRL next update ${b.tls.crlNextUpdate.slice(0, 10)} (${b.tls.revokedCertificates ?? 0} revoked)` : ''}`,
     );
 
   out.push(s.drivers.length ? 'Drivers' : 'Drivers     none');

@@ -64,11 +64,13 @@ function tlsFilesRule(doc: Doc, section: 'mqtt' | 'http', problems: Problem[]): 
   }
   const ca = given('ca');
   if (ca && !cert) problems.push({ path: `${section}.tls.ca`, message: `needs ${section}.tls.cert and ${section}.tls.key (client certificates are asked for on the TLS listener only), got ${showValue(ca)}` });
+  const crl = given('crl');
+  if (crl && !ca) problems.push({ path: `${section}.tls.crl`, message: `needs ${section}.tls.ca (a CRL revokes client certificates, which are asked for only with ${section}.tls.ca), got ${showValue(crl)}` });
   if (tls['identityAsUsername'] === true && !ca)
     problems.push({ path: `${section}.tls.identityAsUsername`, message: `needs ${section}.tls.ca (without client certificates there is no name to log in with), got true` });
   // Not the validity dates: the agent starts (and reloads) with an expired certificate, as the data
   // path must not stop for it; config check warns, the status says so from 14 days before the end.
-  if (cert && key) problems.push(...tlsProblems(`${section}.tls`, { cert, key, ...(ca ? { ca } : {}) }));
+  if (cert && key) problems.push(...tlsProblems(`${section}.tls`, { cert, key, ...(ca ? { ca } : {}), ...(ca && crl ? { crl } : {}) }));
 }
 
 /** The page and the API off loopback need accounts. */

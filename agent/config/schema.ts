@@ -229,6 +229,11 @@ const ROOT: SchemaBranch = {
         format: f.optionalFile,
         default: '',
       },
+      crl: {
+        doc: 'With mqtt.tls.ca: PEM file of one or more X.509 CRLs of those CAs (OpenSSL checks the whole chain, so one from each CA of mqtt.tls.ca that signs client or intermediate certificates); a client whose certificate is revoked fails the handshake (counted in broker_refused{reason="certificate_revoked"}). Re-read by a reload (systemctl reload gridedge), which also disconnects connected clients whose certificate is now revoked. A CRL past its nextUpdate is a status problem (and a config check warning) from 14 days before, but does not lock clients out: the revocations it lists still apply (OpenSSL and mosquitto would refuse every client). Empty: none',
+        format: f.optionalFile,
+        default: '',
+      },
       identityAsUsername: {
         doc: 'With mqtt.tls.ca: the common name of a TLS client\'s certificate is its username, and its password is not asked for (a username sent must be that name); the name must be one of mqtt.users, whose ACLs apply. Plain MQTT still logs in by password',
         format: f.boolean,

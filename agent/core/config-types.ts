@@ -47,6 +47,8 @@ export interface MqttTlsConfig {
   key: string;
   /** CA bundle of client certificates; '' : none asked for. */
   ca: string;
+  /** With ca: PEM file of the CAs' CRLs; a client certificate they revoke is refused; '' or absent: none. */
+  crl?: string;
   /** With ca: the client certificate's common name is the username (no password checked). */
   identityAsUsername?: boolean;
   host: string;

@@ -55,7 +55,7 @@ export const METRICS = {
   broker_clients: gauge('MQTT clients connected now'),
   broker_subscriptions: gauge('MQTT subscriptions now'),
   broker_refused: counter(
-    'MQTT connections, publishes and subscriptions refused, by reason (among them client_id_taken: the session of the client id belongs to another user; client_id_not_allowed: the id is outside the user\'s mqtt.users[].clientIds or reserved for another user; too_many_sessions: a new persistent session past mqtt.maxSessions or the user\'s maxSessions; tls_handshake: a connection to the TLS listener whose handshake failed, e.g. no or an untrusted client certificate)',
+    'MQTT connections, publishes and subscriptions refused, by reason (among them client_id_taken: the session of the client id belongs to another user; client_id_not_allowed: the id is outside the user\'s mqtt.users[].clientIds or reserved for another user; too_many_sessions: a new persistent session past mqtt.maxSessions or the user\'s maxSessions; tls_handshake: a connection to the TLS listener whose handshake failed, e.g. no or an untrusted client certificate; certificate_revoked: a client certificate revoked by mqtt.tls.crl)',
     'reason',
   ),
   broker_sessions: gauge('Persistent MQTT sessions (clean: false) kept now, connected or not (bounded by mqtt.maxSessions)'),
@@ -72,7 +72,7 @@ export const METRICS = {
   broker_queued_messages: gauge('QoS 1/2 messages queued for persistent MQTT sessions now (sent or not yet acknowledged), all sessions together'),
   broker_slow_disconnects: counter('MQTT subscribers disconnected because they stopped reading while QoS 1/2 deliveries to them piled up past the bound (4 MiB plus two packets)'),
   broker_disconnects: counter(
-    'Connected MQTT clients closed by the broker, by reason (user_changed: a config reload removed their user or changed its password, or stopped letting anonymous clients in; session_ended: their persistent session was ended, see broker_sessions_ended)',
+    'Connected MQTT clients closed by the broker, by reason (user_changed: a config reload removed their user or changed its password, or stopped letting anonymous clients in; session_ended: their persistent session was ended, see broker_sessions_ended; certificate_revoked: a reload read an mqtt.tls.crl that revokes their client certificate)',
     'reason',
   ),
   broker_qos0: counter('QoS 0 publishes to bal/raw (best effort: not acknowledged)'),

@@ -58,6 +58,11 @@ export interface BrokerTlsStatus {
   clientCertificates: boolean;
   /** When the broker's certificate stops being valid (ISO 8601). */
   certificateExpires: string;
+  /** With mqtt.tls.crl: the earliest nextUpdate of its CRLs (ISO 8601; null: none names one), and how many certificates they revoke. */
+  crlNextUpdate?: string | null;
+  /** The thisUpdate (issue date) of the CRL with that nextUpdate. */
+  crlThisUpdate?: string;
+  revokedCertificates?: number;
 }
 
 export interface BrokerStatus {
@@ -82,8 +87,11 @@ export interface AgentStatus {
   startedAt: number;
   uptimeSeconds: number;
   broker: BrokerStatus;
-  /** The certificates of the TLS listeners that run (mqtt.tls, http.tls), with when each ends (ISO 8601). */
-  certificates?: { option: 'mqtt.tls' | 'http.tls'; expires: string }[];
+  /**
+   * The certificates of the TLS listeners that run (mqtt.tls, http.tls), with when each ends (ISO
+   * 8601); and mqtt.tls.crl with the earliest nextUpdate of its CRLs (when the CRL is out of date).
+   */
+  certificates?: { option: 'mqtt.tls' | 'http.tls' | 'mqtt.tls.crl'; expires: string }[];
   /** The drivers' health (the same as `plugins.drivers`; kept for existing readers). */
   drivers: PluginStatus[];
   /** Every configured plugin's health, by kind (`drivers`, `processors`, `aggregators` ...). */

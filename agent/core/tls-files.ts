@@ -6,18 +6,39 @@
  */
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import { certificateNames, crlSignatureValid, parseCrl, pemCrls, type ParsedCrl } from './crl.js';
 
 export interface TlsFiles {
   cert: string;
   key: string;
   /** CA bundle for client certificates; '' or absent: none. */
   ca?: string;
+  /** PEM file of CRLs of the CAs in `ca` (only with `ca`); '' or absent: none. */
+  crl?: string;
+}
+
+/** One CRL of the `crl` file, as the listener uses it (revoked serials by issuer) and the status shows it. */
+export interface LoadedCrl {
+  /** The issuer Name's DER (a certificate it covers has this as its issuer), and as text. */
+  issuer: Buffer;
+  issuerText: string;
+  thisUpdate: Date;
+  /** When the CA promises the next CRL; past it OpenSSL calls the CRL expired. Null: the CRL names none. */
+  nextUpdate: Date | null;
+  /** Revoked serial numbers (normalizeSerial form). */
+  revoked: ReadonlySet<string>;
 }
 
 export interface LoadedTls {
   cert: Buffer;
   key: Buffer;
   ca?: Buffer;
+  /** The CRL file's bytes and what it says, with `crl`. */
+  crl?: Buffer;
+  crls?: LoadedCrl[];
+  /** The certificates of the `ca` bundle, with `ca`. */
+  cas?: X509Certificate[];
   /** When the (first) certificate stops being valid. */
   notAfter: Date;
 }
@@ -63,7 +84,11 @@ function certificatesOf(pem: Buffer): X509Certificate[] {
  * together, the CA bundle holds certificates; a file not read is reported with its reason unless the
  * checking user may not read it. Also the first certificate, when it parses.
  */
-function inspect(prefix: string, files: TlsFiles, reads: { cert: Read; key: Read; ca: Read | null }): { problems: TlsProblem[]; cert: X509Certificate | null } {
+function inspect(
+  prefix: string,
+  files: TlsFiles,
+  reads: { cert: Read; key: Read; ca: Read | null; crl: Read | null },
+): { problems: TlsProblem[]; cert: X509Certificate | null; cas: X509Certificate[] | null; crls: LoadedCrl[] | null } {
   const problems: TlsProblem[] = [];
   const add = (what: string, message: string): void => void problems.push({ path: `${prefix}.${what}`, message });
   let cert: X509Certificate | null = null;
@@ -84,28 +109,91 @@ function inspect(prefix: string, files: TlsFiles, reads: { cert: Read; key: Read
     }
   } else if (!k.unreadable) add('key', k.message);
   if (cert && key && !cert.checkPrivateKey(key)) add('key', `does not belong to the certificate ${prefix}.cert (${files.key} against ${files.cert})`);
+  let cas: X509Certificate[] | null = null;
   if (a) {
     if (a.ok) {
       try {
-        certificatesOf(a.data);
+        cas = certificatesOf(a.data);
       } catch (e) {
         add('ca', `${(e as Error).message} (${files.ca})`);
       }
     } else if (!a.unreadable) add('ca', a.message);
   }
-  return { problems, cert };
+  let crls: LoadedCrl[] | null = null;
+  const r = reads.crl;
+  if (r) {
+    if (r.ok) {
+      try {
+        crls = crlsOf(r.data, cas, prefix);
+      } catch (e) {
+        add('crl', `${(e as Error).message} (${files.crl})`);
+      }
+    } else if (!r.unreadable) add('crl', r.message);
+  }
+  return { problems, cert, cas, crls };
 }
 
-const readAll = (files: TlsFiles): { cert: Read; key: Read; ca: Read | null } => ({
+/**
+ * Every CRL of a PEM file, each checked against the CA bundle (`cas`; null: not readable here, so
+ * not checked): its issuer must be the subject of one of the CAs, whose public key must verify its
+ * signature (a signature algorithm this reader does not know, like RSA-PSS, is left to OpenSSL).
+ * OpenSSL must take the file too. Throws an Error saying which CRL is wrong and why.
+ */
+function crlsOf(pem: Buffer, cas: X509Certificate[] | null, prefix: string): LoadedCrl[] {
+  const parsed: ParsedCrl[] = pemCrls(pem).map((der, i) => {
+    try {
+      return parseCrl(der);
+    } catch (e) {
+      throw new Error(`CRL ${i + 1} of the file is not a valid X.509 CRL (${(e as Error).message})`);
+    }
+  });
+  if (cas) {
+    const subjects = cas.map((c) => ({ cert: c, subject: certificateNames(c.raw).subject }));
+    parsed.forEach((crl, i) => {
+      const issuer = subjects.find((s) => s.subject.equals(crl.issuer));
+      if (!issuer) throw new Error(`CRL ${i + 1} of the file was issued by "${crl.issuerText}", which is no CA of ${prefix}.ca`);
+      if (crlSignatureValid(crl, issuer.cert.publicKey) === false)
+        throw new Error(`the signature of CRL ${i + 1} of the file does not verify with the key of the CA "${crl.issuerText}" of ${prefix}.ca (a CRL of another CA of that name?)`);
+    });
+  }
+  try {
+    createSecureContext({ crl: pem });
+  } catch (e) {
+    throw new Error(`OpenSSL does not take the file as CRLs (${(e as Error).message})`);
+  }
+  return parsed.map((c) => ({ issuer: c.issuer, issuerText: c.issuerText, thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate, revoked: new Set(c.revoked.map((e) => e.serial)) }));
+}
+
+/** The CRL that revokes a certificate (DER) among `crls`, or null (also for a certificate that does not parse). */
+export function revokedBy(crls: readonly LoadedCrl[], certDer: Buffer): LoadedCrl | null {
+  let names: { serial: string; issuer: Buffer };
+  try {
+    names = certificateNames(certDer);
+  } catch {
+    return null;
+  }
+  return crls.find((c) => c.issuer.equals(names.issuer) && c.revoked.has(names.serial)) ?? null;
+}
+
+/** The CRL whose nextUpdate comes first (the first one to go out of date); null when none names one. */
+export function firstDueCrl(crls: readonly LoadedCrl[]): (LoadedCrl & { nextUpdate: Date }) | null {
+  let first: (LoadedCrl & { nextUpdate: Date }) | null = null;
+  for (const c of crls) if (c.nextUpdate && (!first || c.nextUpdate < first.nextUpdate)) first = c as LoadedCrl & { nextUpdate: Date };
+  return first;
+}
+
+const readAll = (files: TlsFiles): { cert: Read; key: Read; ca: Read | null; crl: Read | null } => ({
   cert: read(files.cert),
   key: read(files.key),
   ca: files.ca ? read(files.ca) : null,
+  crl: files.crl ? read(files.crl) : null,
 });
 
 /**
  * Check the files as the server would load them: each readable, the certificate and key parse and
- * belong together, the CA bundle holds certificates. Not the validity dates (see certificateWarning):
- * the agent starts and reloads with an expired certificate, as the data path must not stop for it.
+ * belong together, the CA bundle holds certificates, the CRL file holds CRLs of those CAs (issuer
+ * and signature). Not the validity dates (see certificateWarning, crlWarnings): the agent starts
+ * and reloads with an expired certificate or CRL, as the data path must not stop for it.
  * Files the checking user may not read are skipped (the service's user may). Returns every problem.
  */
 export function tlsProblems(prefix: string, files: TlsFiles): TlsProblem[] {
@@ -140,23 +228,24 @@ export function certificateWarning(prefix: string, certFile: string, nowMs: numb
 export function loadTls(prefix: string, files: TlsFiles): LoadedTls {
   const reads = readAll(files);
   // Each file is read once; one the service cannot read is a failure here (not skipped as in a check).
-  for (const what of ['cert', 'key', 'ca'] as const) {
+  for (const what of ['cert', 'key', 'ca', 'crl'] as const) {
     const r = reads[what];
     if (r && !r.ok) throw new Error(`${prefix}.${what}: ${r.message}`);
   }
-  const { problems, cert } = inspect(prefix, files, reads);
+  const { problems, cert, cas, crls } = inspect(prefix, files, reads);
   const bad = problems[0];
   if (bad) throw new Error(`${bad.path}: ${bad.message}`);
   const data = (r: Read | null): Buffer | undefined => (r?.ok ? r.data : undefined);
   const ca = data(reads.ca);
+  const crl = data(reads.crl);
   // Every file was read and parsed without a problem: the certificate is there.
-  return { cert: data(reads.cert)!, key: data(reads.key)!, ...(ca ? { ca } : {}), notAfter: new Date(cert!.validTo) };
+  return { cert: data(reads.cert)!, key: data(reads.key)!, ...(ca && cas ? { ca, cas } : {}), ...(crl && crls ? { crl, crls } : {}), notAfter: new Date(cert!.validTo) };
 }
 
 /** Whether two loads hold the same bytes (a reload found nothing renewed). */
 export function sameTls(a: LoadedTls, b: LoadedTls): boolean {
   const same = (x?: Buffer, y?: Buffer): boolean => (x && y ? x.equals(y) : x === y);
-  return same(a.cert, b.cert) && same(a.key, b.key) && same(a.ca, b.ca);
+  return same(a.cert, b.cert) && same(a.key, b.key) && same(a.ca, b.ca) && same(a.crl, b.crl);
 }
 
 /** A status problem when the certificate has ended or ends within CERT_WARN_DAYS; null otherwise. */
@@ -165,4 +254,60 @@ export function certificateProblem(prefix: string, notAfter: Date, nowMs: number
   if (left < 0) return `${prefix}.cert expired on ${notAfter.toISOString()}: TLS clients refuse it; install a new certificate and reload (systemctl reload gridedge)`;
   if (left < CERT_WARN_DAYS * DAY_MS) return `${prefix}.cert expires in ${Math.floor(left / DAY_MS)} day(s), on ${notAfter.toISOString()}`;
   return null;
+}
+
+/**
+ * A status problem when a CRL is past its nextUpdate, or close to it: within CERT_WARN_DAYS, or
+ * within half its validity (nextUpdate - thisUpdate) when that is shorter, so that a PKI publishing
+ * CRLs valid for a week is not a problem all the time (it is from half-way, 3.5 days before). Null
+ * otherwise. Past it, clients are still let in (the revocations it lists still apply): see
+ * agent/broker/README.md, "Revoking client certificates".
+ */
+export function crlProblem(prefix: string, nextUpdate: Date, thisUpdate: Date, nowMs: number): string | null {
+  const left = nextUpdate.getTime() - nowMs;
+  if (left < 0)
+    return `${prefix}.crl is out of date since ${nextUpdate.toISOString()} (its nextUpdate): certificates revoked since are not known; install the CA's current CRL and reload (systemctl reload gridedge)`;
+  const window = Math.min(CERT_WARN_DAYS * DAY_MS, (nextUpdate.getTime() - thisUpdate.getTime()) / 2);
+  if (left < window) return `${prefix}.crl must be replaced within ${Math.floor(left / DAY_MS)} day(s): its nextUpdate is ${nextUpdate.toISOString()}`;
+  return null;
+}
+
+/**
+ * What `gridedge config check` warns about a CRL file at `nowMs`, one line per CRL: past its
+ * nextUpdate or close to it (see crlProblem), or not yet valid (a wrong clock?); and, given the CA
+ * bundle, each CA of it with no CRL in the file (OpenSSL refuses the clients it signed: "unable to
+ * get certificate CRL"). Empty when none of these, or when a file cannot be read or parsed
+ * (tlsProblems reports that).
+ */
+export function crlWarnings(prefix: string, crlFile: string, nowMs: number, caFile?: string): string[] {
+  const r = read(crlFile);
+  if (!r.ok) return [];
+  let crls: LoadedCrl[];
+  try {
+    crls = crlsOf(r.data, null, prefix);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const c of crls) {
+    const of = `(CRL of "${c.issuerText}", ${crlFile})`;
+    if (c.thisUpdate.getTime() > nowMs) out.push(`${prefix}.crl: the CRL is valid only from ${c.thisUpdate.toISOString()} ${of}; is the clock right?`);
+    else if (c.nextUpdate) {
+      const p = crlProblem(prefix, c.nextUpdate, c.thisUpdate, nowMs);
+      if (p) out.push(`${p} ${of}`);
+    }
+  }
+  const a = caFile ? read(caFile) : null;
+  if (a?.ok) {
+    let cas: X509Certificate[] = [];
+    try {
+      cas = certificatesOf(a.data);
+    } catch {
+      return out;
+    }
+    for (const ca of cas)
+      if (!crls.some((c) => c.issuer.equals(certificateNames(ca.raw).subject)))
+        out.push(`${prefix}.crl holds no CRL of the CA "${ca.subject.replace(/\n/g, ', ')}" of ${prefix}.ca: the clients it signed are refused (${crlFile})`);
+  }
+  return out;
 }

@@ -108,6 +108,9 @@ export const brokerStatusSchema = {
         port: int,
         clientCertificates: { type: 'boolean', description: 'clients must present a certificate signed by mqtt.tls.ca' },
         certificateExpires: { type: 'string', description: "when the broker's certificate stops being valid (ISO 8601)" },
+        crlNextUpdate: { type: ['string', 'null'], description: 'with mqtt.tls.crl: the earliest nextUpdate of its CRLs (ISO 8601; null: none named)' },
+        crlThisUpdate: { type: 'string', description: 'the thisUpdate (issue date) of that CRL (ISO 8601)' },
+        revokedCertificates: { type: 'integer', description: 'with mqtt.tls.crl: certificates its CRLs revoke' },
       },
     },
     clients: int,
@@ -140,8 +143,8 @@ export const agentStatusSchema = {
     broker: brokerStatusSchema,
     certificates: {
       type: 'array',
-      description: 'The certificates of the TLS listeners that run, with when each ends; within 14 days of its end a certificate is also a problem',
-      items: { type: 'object', properties: { option: { type: 'string', enum: ['mqtt.tls', 'http.tls'] }, expires: { type: 'string', description: 'ISO 8601' } } },
+      description: 'The certificates of the TLS listeners that run, with when each ends, and mqtt.tls.crl with its first nextUpdate; within 14 days of its end each is also a problem',
+      items: { type: 'object', properties: { option: { type: 'string', enum: ['mqtt.tls', 'http.tls', 'mqtt.tls.crl'] }, expires: { type: 'string', description: 'ISO 8601' } } },
     },
     drivers: { type: 'array', items: pluginStatusSchema },
     plugins: {

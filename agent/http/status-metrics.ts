@@ -27,7 +27,7 @@ export function familiesFromStatus(s: AgentStatus): MetricFamily[] {
     gauge('broker_subscriptions', 'MQTT subscriptions now', one(s.broker.subscriptions)),
     gauge(
       'tls_certificate_expiry_seconds',
-      'Unix time the certificate of a TLS listener ends (option: mqtt.tls, http.tls)',
+      'Unix time the certificate of a TLS listener ends (option: mqtt.tls, http.tls), or the CRL of mqtt.tls.crl is due to be replaced (its first nextUpdate)',
       (s.certificates ?? []).map((c) => ({ labels: { option: c.option }, value: Date.parse(c.expires) / 1000 })),
     ),
     gauge(

@@ -101,8 +101,8 @@ t.test('every option but version has a GRIDEDGE_* variable, and each variable ov
     }
     t.equal(o.env, envName(o.path), `${o.path} → ${o.env}`);
     if ((o.path === 'analyzers' || o.path === 'services') && d.plugins[o.path].length === 0) continue; // no plugin to list yet
-    // A pair: one alone is a config error (tested in test/http/accounts.test.ts, test/config/tls.test.ts); a CA needs both, identityAsUsername a CA.
-    if (/^(http|mqtt)\.tls\.(cert|key|ca|identityAsUsername)$/.test(o.path)) continue;
+    // A pair: one alone is a config error (tested in test/http/accounts.test.ts, test/config/tls.test.ts); a CA needs both, identityAsUsername and crl a CA.
+    if (/^(http|mqtt)\.tls\.(cert|key|ca|identityAsUsername|crl)$/.test(o.path)) continue;
     let raw = SAMPLES[o.path];
     if (raw === undefined && typeof o.default === 'number') raw = String(o.default - 1);
     if (raw === undefined && typeof o.default === 'boolean') raw = String(!o.default);

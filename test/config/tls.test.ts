@@ -26,7 +26,7 @@ const USERS = [{ username: 'dev', password: 'pw', publish: ['bal/raw/#'], subscr
 t.test('a good pair (and CA) is accepted and reaches the config', async (t) => {
   const r = loadConfig({ document: { version: 1, mqtt: { tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } } } });
   if (!r.ok) throw new Error(r.errors.join('\n'));
-  t.same(r.config.mqtt.tls, { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, identityAsUsername: false, host: '', port: 8883 });
+  t.same(r.config.mqtt.tls, { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, crl: '', identityAsUsername: false, host: '', port: 8883 });
 });
 
 t.test('every problem at once, each naming its option', async (t) => {

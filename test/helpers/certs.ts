@@ -1,10 +1,11 @@
 /**
  * Test PKI made with Debian's `openssl` in a temp dir: a CA, a server certificate for 127.0.0.1,
- * localhost and a fake IoT hub name, a client certificate signed by the CA, and a "rogue" client
- * certificate signed by a second CA nobody trusts. EC P-256 keys (quick to make).
+ * localhost and a fake IoT hub name, two client certificates signed by the CA, and a "rogue" client
+ * certificate signed by a second CA nobody trusts; and CRLs (`makeCrl`) made by `openssl ca`.
+ * EC P-256 keys (quick to make).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,6 +19,9 @@ export interface TestCerts {
   serverKey: string;
   clientCert: string;
   clientKey: string;
+  /** A second client certificate of the CA (common name `<clientCn>-2`). */
+  client2Cert: string;
+  client2Key: string;
   rogueCa: string;
   rogueClientCert: string;
   rogueClientKey: string;
@@ -69,6 +73,7 @@ export function makeCerts(clientCn = 'gridedge-test-client', opts: { serverDays?
     opts.serverDays,
   );
   makeLeaf(dir, 'ca', 'client', clientCn, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
+  makeLeaf(dir, 'ca', 'client2', `${clientCn}-2`, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
   makeCa(dir, 'rogue-ca', 'rogue CA');
   makeLeaf(dir, 'rogue-ca', 'rogue-client', clientCn, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n');
   const p = (f: string): string => join(dir, f);
@@ -79,6 +84,8 @@ export function makeCerts(clientCn = 'gridedge-test-client', opts: { serverDays?
     serverKey: p('server.key'),
     clientCert: p('client.crt'),
     clientKey: p('client.key'),
+    client2Cert: p('client2.crt'),
+    client2Key: p('client2.key'),
     rogueCa: p('rogue-ca.crt'),
     rogueClientCert: p('rogue-client.crt'),
     rogueClientKey: p('rogue-client.key'),
@@ -101,4 +108,35 @@ export function makeSelfSigned(): { dir: string; cert: string; key: string; remo
     '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth',
   ]);
   return { dir, cert: join(dir, 'self.crt'), key: join(dir, 'self.key'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+let crlCount = 0;
+
+/** openssl's time format for -crl_lastupdate / -crl_nextupdate. */
+const opensslTime = (d: Date): string => d.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+
+/**
+ * A CRL (PEM file in `certs.dir`) made by `openssl ca -gencrl` with its own index, revoking the given
+ * certificate files; signed by the test CA, or by the rogue CA with `signer: 'rogue-ca'`. Dates:
+ * lastUpdate now and nextUpdate in 7 days unless given. Returns the file's path.
+ */
+export function makeCrl(certs: TestCerts, revoke: string[], opts: { signer?: 'ca' | 'rogue-ca'; lastUpdate?: Date; nextUpdate?: Date } = {}): string {
+  const signer = opts.signer ?? 'ca';
+  const dir = join(certs.dir, `crl-${++crlCount}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'crlnumber'), '1000\n');
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    '[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 7\n',
+  );
+  const key = ['-config', 'ca.cnf', '-cert', join(certs.dir, `${signer}.crt`), '-keyfile', join(certs.dir, `${signer}.key`)];
+  for (const cert of revoke) openssl(dir, ['ca', ...key, '-revoke', cert]);
+  const dates = [
+    ...(opts.lastUpdate ? ['-crl_lastupdate', opensslTime(opts.lastUpdate)] : []),
+    ...(opts.nextUpdate ? ['-crl_nextupdate', opensslTime(opts.nextUpdate)] : []),
+  ];
+  const out = join(dir, 'crl.pem');
+  openssl(dir, ['ca', ...key, '-gencrl', ...dates, '-out', out]);
+  return out;
 }

@@ -20,11 +20,12 @@ export const configCheck: Command = {
     const r = loadConfig({ file, env: values['env'] ? io.env : {} });
     if (r.ok) {
       // Valid, but worth saying: TLS certificates expired, not yet valid, or ending within 14 days.
-      const { certificateWarning } = await import('../../core/tls-files.js');
+      const { certificateWarning, crlWarnings } = await import('../../core/tls-files.js');
       const c = r.config;
       const warnings = [
         c.mqtt.tls?.cert && c.mqtt.tls.key ? certificateWarning('mqtt.tls', c.mqtt.tls.cert, Date.now()) : null,
         c.http.tls?.cert && c.http.tls.key ? certificateWarning('http.tls', c.http.tls.cert, Date.now()) : null,
+        ...(c.mqtt.tls?.cert && c.mqtt.tls.ca && c.mqtt.tls.crl ? crlWarnings('mqtt.tls', c.mqtt.tls.crl, Date.now(), c.mqtt.tls.ca) : []),
       ].filter((w): w is string => w !== null);
       io.err(warnings.map((w) => `warning: ${w}\n`).join(''));
       io.out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''} above)` : ''}\n`);

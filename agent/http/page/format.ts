@@ -67,7 +67,7 @@ export function fmtUnsent(b: { cursors: readonly { lag: number; lagSeconds: numb
 export function fmtListeners(b: AgentStatus['broker']): string {
   const plain = `${b.host}:${b.port}`;
   if (!b.tls) return plain;
-  return `${plain}; TLS ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ' (client certificates)' : ''}, certificate until ${b.tls.certificateExpires.slice(0, 10)}`;
+  return `${plain}; TLS ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ' (client certificates)' : ''}, certificate until ${b.tls.certificateExpires.slice(0, 10)}${b.tls.crlNextUpdate ? `, CRL until ${b.tls.crlNextUpdate.slice(0, 10)}` : ''}`;
 }
 
 /** Persistent sessions with how many are offline ("—" from an agent that does not count them). */
