@@ -14,6 +14,7 @@ import type { QueuedPacket, SessionQueues } from './session-queue.js';
 export const PINNED = { aedes: '1.2.0', 'mqtt-packet': '9.0.2' } as const;
 
 interface Persistence {
+  storeRetained(packet: PublishPacket): Promise<unknown>;
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
   incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<unknown>;
   cleanSubscriptions(client: Client): Promise<unknown>;
@@ -61,6 +62,18 @@ export function incomingPacketStored(aedes: Aedes, client: Client, packet: Publi
     () => true,
     () => false,
   );
+}
+
+/**
+ * Drop the retained message Aedes keeps for `topic`: `aedes.persistence.storeRetained` with an empty
+ * payload deletes it (aedes-persistence's meaning, as MQTT 3.1.1 §3.3.1.3 gives an empty retained
+ * publish). Resolves false when the method is missing.
+ */
+export function forgetRetained(aedes: Aedes, topic: string): Promise<boolean> {
+  const p = internal(aedes).persistence;
+  if (typeof p?.storeRetained !== 'function') return Promise.resolve(false);
+  const clear = { cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false } as PublishPacket;
+  return p.storeRetained(clear).then(() => true);
 }
 
 /**
@@ -287,7 +300,7 @@ export function internalsProblems(aedes: Aedes, client?: Client): string[] {
   const problems: string[] = [];
   const a = internal(aedes);
   if (typeof a.persistence?.incomingGetPacket !== 'function') problems.push('aedes.persistence.incomingGetPacket is not a function');
-  for (const n of ['cleanIncoming', 'delWill', 'subscriptionsByClient'] as const)
+  for (const n of ['cleanIncoming', 'delWill', 'subscriptionsByClient', 'storeRetained'] as const)
     if (a.persistence && typeof a.persistence[n] !== 'function') problems.push(`aedes.persistence.${n} is not a function`);
   if (a.clients === null || typeof a.clients !== 'object') problems.push('aedes.clients is not an object');
   if (client) {

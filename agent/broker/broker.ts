@@ -24,6 +24,7 @@ import {
   bufferedBytes,
   capPacketSize,
   countSubscriptions,
+  forgetRetained,
   incomingPacketStored,
   internalsProblems,
   neverWaitForDrain,
@@ -42,6 +43,7 @@ import { buildUserTable, clientIdRulesOf, ownerOf, sameHash, type BrokerUser } f
 import { verifyPassword } from './passwords.js';
 import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
+import { RetainedBound } from './retained-bound.js';
 import { firstDueCrl, loadTls, revokedBy, sameTls, type LoadedTls } from '../core/tls-files.js';
 
 /** The oldest TLS version the MQTT over TLS listener accepts. */
@@ -373,6 +375,9 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     (total) => counters.set('broker_queued_messages', total),
   );
 
+  /** Retained messages of clients, within mqtt.maxRetained / maxRetainedBytes (retained-bound.ts). */
+  const retainedBound = new RetainedBound(cfg.maxRetained ?? 10_000, cfg.maxRetainedBytes ?? 64 * 1024 * 1024, counters, log);
+
   const refuse = (reason: RefusalReason, client: Client | null, topic?: string, detail?: string): void => {
     const s = client ? sessions.get(client) : undefined;
     refusals.refuse(reason, { clientId: client?.id, username: s?.user?.username, topic, detail });
@@ -596,6 +601,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
 
   function authorizePublish(client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void {
     if (client === null) return callback(null); // a stale will from the persistence: nothing to check
+    if (packet.retain) callback = retainedWithinBound(client, packet, callback);
     const session = sessions.get(client);
     const topic = packet.topic;
     const problem = topicProblem(topic);
@@ -628,6 +634,31 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     }
     if (!raw) return inOrder(session, () => callback(null));
     handRaw(client, session, packet, callback);
+  }
+
+  /**
+   * `callback` for a publish with the retain flag: when it is called without an error (Aedes then
+   * stores the retained message), the publish still retained (not re-routed to the sink) is checked
+   * against the retained bound; past it, it goes on as a live publish only (retain cleared), and an
+   * earlier retained message of the topic is dropped (RetainedBound).
+   */
+  function retainedWithinBound(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): (error?: Error | null) => void {
+    return (error) => {
+      if (!error && packet.retain && packet.topic !== sinkTopic) {
+        const payload = packet.payload;
+        const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+        const v = retainedBound.admit(packet.topic, bytes, client.id);
+        if (!v.keep) packet.retain = false;
+        if (v.forget) {
+          const topic = packet.topic;
+          forgetRetained(aedes, topic).then(
+            (done) => void (done || log.error({ topic }, 'mqtt: cannot drop a retained message (aedes.persistence.storeRetained missing)')),
+            (err: unknown) => log.error({ topic, err }, 'mqtt: dropping a retained message failed'),
+          );
+        }
+      }
+      callback(error);
+    };
   }
 
   function authorizeSubscribe(client: Client, sub: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void): void {

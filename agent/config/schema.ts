@@ -213,6 +213,16 @@ const ROOT: SchemaBranch = {
       format: f.numberRange(0, 24 * 365 * 10),
       default: 0,
     },
+    maxRetained: {
+      doc: 'Retained messages clients may leave on the broker, all topics together; past it a retained publish is still delivered to the subscribers connected but not retained, and one replacing a topic\'s retained message also drops the earlier one (counted in broker_retained_refused); an empty retained publish clears its topic and frees its place; 0: clients cannot retain messages. Kept in memory: a restart forgets them',
+      format: f.intRange(0, 10_000_000),
+      default: 10_000,
+    },
+    maxRetainedBytes: {
+      doc: 'Bytes of topics and payloads of the retained messages of mqtt.maxRetained, all together; past it a retained publish is treated as past mqtt.maxRetained',
+      format: f.intRange(0, 4 * 1024 * 1024 * 1024),
+      default: 64 * 1024 * 1024,
+    },
     websocket: {
       enabled: { doc: 'Serve MQTT over WebSocket on the HTTP server', format: f.boolean, default: true },
       path: { doc: 'URL path of MQTT over WebSocket', format: f.urlPath, default: '/mqtt' },

@@ -37,6 +37,10 @@ export interface MqttConfig {
   maxSessions: number;
   /** Hours a persistent session may stay offline before the broker ends it; 0 (or absent): never. */
   sessionExpiryHours?: number;
+  /** Retained messages clients may leave on the broker (default 10 000); past it a retained publish is delivered but not retained. */
+  maxRetained?: number;
+  /** Bytes of topics and payloads of those retained messages (default 64 MiB). */
+  maxRetainedBytes?: number;
   websocket: { enabled: boolean; path: string };
   /** MQTT over TLS beside the plain listener, when cert and key are given (host '' : mqtt.host). */
   tls?: MqttTlsConfig;

@@ -69,6 +69,9 @@ export const METRICS = {
     "Deliveries dropped by the broker, by reason (slow_subscriber: QoS 0 to a client not reading; read_acl: topic outside the receiver's subscribe ACL; payload_rejected: a bal/raw publish the pipeline refused, not relayed; queue_full: the oldest QoS 1/2 message of a persistent session's queue, dropped for a new one at mqtt.maxQueuedMessages; qos2_duplicate: a QoS 2 publish repeating a packet id not yet released by PUBREL, acknowledged but not handled again)",
     'reason',
   ),
+  broker_retained: gauge('Retained messages clients left on the embedded broker now (bounded by mqtt.maxRetained; the agent\'s own status topic is not counted)'),
+  broker_retained_bytes: gauge('Bytes of topics and payloads of those retained messages (bounded by mqtt.maxRetainedBytes)'),
+  broker_retained_refused: counter('Retained publishes delivered to the live subscribers but not retained, because mqtt.maxRetained or mqtt.maxRetainedBytes was reached'),
   broker_queued_messages: gauge('QoS 1/2 messages queued for persistent MQTT sessions now (sent or not yet acknowledged), all sessions together'),
   broker_slow_disconnects: counter('MQTT subscribers disconnected because they stopped reading while QoS 1/2 deliveries to them piled up past the bound (4 MiB plus two packets)'),
   broker_disconnects: counter(
