@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { refusedPort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 import { runCli } from '../cli/run-cli.js';
 import { PmuServer, threePhase } from './pmu-server.js';
 
@@ -26,6 +27,9 @@ t.test('probe prints configuration, frames with STAT in words, rate', async (t) 
   t.match(r.stdout, /Measured: 3 frames in [\d.]+ s, [\d.]+ frames\/s; latency/, 'measured rate and latency');
   t.match(r.stdout, /Header: gridedge test PMU/, 'header frame text');
   t.same(srv.commands.slice(0, 3), [6, 3, 2], 'asked for CFG-3, then the header, then data on');
+  // The probe exits right after writing the command: this server (in this process) may read it a
+  // moment after the exit is seen, so wait for it.
+  await waitFor('the data-off command (1) the probe sends before leaving', () => srv.commands.includes(1), { detail: () => `commands: ${srv.commands.join(',')}` });
   t.ok(srv.commands.includes(1), 'data off before leaving');
 
   const j = await runCli(['pmu', 'probe', `127.0.0.1:${srv.port}`, '--idcode', '7734', '--frames', '2', '--json', '--config', 'cfg2']);
