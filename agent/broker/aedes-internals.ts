@@ -134,6 +134,18 @@ export function subscribedQos(client: Client, topic: string): number {
   return qos;
 }
 
+/**
+ * How many filters a client holds, counting those it is subscribed to now (`client.subscriptions`,
+ * keyed by filter) and those of `pending` not among them yet; and whether `filter` is one of either.
+ */
+export function clientSubscriptions(client: Client, filter: string, pending: ReadonlySet<string>): { count: number; has: boolean } {
+  const subs = clientInternal(client).subscriptions ?? {};
+  const own = (f: string): boolean => Object.prototype.hasOwnProperty.call(subs, f);
+  let count = Object.keys(subs).length;
+  for (const f of pending) if (!own(f)) count++;
+  return { count, has: own(filter) || pending.has(filter) };
+}
+
 /** Bytes waiting in the client's connection stream (Node's `writableLength` on `client.conn`), 0 when unknown. */
 export function bufferedBytes(client: Client): number {
   return clientInternal(client).conn?.writableLength ?? 0;

@@ -23,6 +23,7 @@ import {
   boundOutgoingQueues,
   bufferedBytes,
   capPacketSize,
+  clientSubscriptions,
   countSubscriptions,
   forgetRetained,
   incomingPacketStored,
@@ -272,6 +273,12 @@ interface Session {
    * (MQTT 3.1.1 §4.3.3), with or without DUP. At most Aedes' maxInflightInbound (1000) are stored.
    */
   qos2: Set<number>;
+  /**
+   * Filters this connection was allowed to subscribe to that Aedes has not yet added to the client's
+   * subscriptions (filters of one SUBSCRIBE are authorised before any of them is added): counted
+   * against mqtt.maxSubscriptionsPerClient with those already added. Emptied as Aedes reports them added.
+   */
+  pendingSubs: Set<string>;
 }
 
 /**
@@ -375,6 +382,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     (total) => counters.set('broker_queued_messages', total),
   );
 
+  const maxSubscriptionsPerClient = cfg.maxSubscriptionsPerClient ?? 10_000;
   /** Retained messages of clients, within mqtt.maxRetained / maxRetainedBytes (retained-bound.ts). */
   const retainedBound = new RetainedBound(cfg.maxRetained ?? 10_000, cfg.maxRetainedBytes ?? 64 * 1024 * 1024, counters, log);
 
@@ -422,7 +430,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       const code = claim.reason === 'too_many_sessions' ? 3 : 2; // CONNACK 0x03 "server unavailable" / 0x02 "identifier rejected"
       return done(Object.assign(new Error(claim.reason === 'too_many_sessions' ? 'too many persistent sessions' : 'client id not allowed for this user'), { returnCode: code }), false);
     }
-    sessions.set(client, { user, held: 0, tail: null, cutOff: false, qos2: new Set() });
+    sessions.set(client, { user, held: 0, tail: null, cutOff: false, qos2: new Set(), pendingSubs: new Set() });
     admitted.add(client);
     const evicted = claim.evicted;
     if (!evicted) return done(null, true);
@@ -668,9 +676,22 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       return callback(new Error(`SUBSCRIBE filter: ${problem}`)); // Aedes closes the connection
     }
     const session = sessions.get(client);
-    if (session && (session.user === null || session.user.acl.canSubscribe(sub.topic))) return callback(null, sub);
-    refuse('subscribe_acl', client, sub.topic);
-    callback(null, null); // SUBACK 0x80 for this filter
+    if (!session || (session.user !== null && !session.user.acl.canSubscribe(sub.topic))) {
+      refuse('subscribe_acl', client, sub.topic);
+      return callback(null, null); // SUBACK 0x80 for this filter
+    }
+    // The bound on one client's subscriptions (each costs memory in the topic tree and, for a
+    // persistent session, in its stored state): a new filter past it gets SUBACK 0x80; a filter the
+    // client already has is only updated.
+    const have = clientSubscriptions(client, sub.topic, session.pendingSubs);
+    if (!have.has) {
+      if (have.count >= maxSubscriptionsPerClient) {
+        refuse('too_many_subscriptions', client, sub.topic, `${have.count} subscriptions, mqtt.maxSubscriptionsPerClient is ${maxSubscriptionsPerClient}`);
+        return callback(null, null);
+      }
+      session.pendingSubs.add(sub.topic);
+    }
+    callback(null, sub);
   }
 
   /**
@@ -838,7 +859,11 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     updateGauges();
   });
   aedes.on('clientDisconnect', updateGauges);
-  aedes.on('subscribe', updateGauges);
+  aedes.on('subscribe', (subs: Subscription[], client: Client) => {
+    const pending = sessions.get(client)?.pendingSubs;
+    if (pending) for (const sub of subs) pending.delete(sub.topic);
+    updateGauges();
+  });
   aedes.on('unsubscribe', updateGauges);
   aedes.on('clientError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'mqtt: client error'));
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt: connection error'));

@@ -25,6 +25,7 @@ export type RefusalReason =
   | 'client_id_not_allowed'
   | 'too_many_sessions'
   | 'tls_handshake'
+  | 'too_many_subscriptions'
   | 'certificate_revoked';
 
 export type DropReason = 'read_acl';
@@ -53,6 +54,7 @@ const LABELS: Record<RefusalReason, { reason: RefusalReason }> = {
   client_id_not_allowed: { reason: 'client_id_not_allowed' },
   too_many_sessions: { reason: 'too_many_sessions' },
   tls_handshake: { reason: 'tls_handshake' },
+  too_many_subscriptions: { reason: 'too_many_subscriptions' },
   certificate_revoked: { reason: 'certificate_revoked' },
 };
 

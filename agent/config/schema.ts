@@ -213,6 +213,11 @@ const ROOT: SchemaBranch = {
       format: f.numberRange(0, 24 * 365 * 10),
       default: 0,
     },
+    maxSubscriptionsPerClient: {
+      doc: 'Topic filters one client may be subscribed to at once; a SUBSCRIBE for a new filter past it gets the failure code 0x80 for that filter (counted in broker_refused{reason="too_many_subscriptions"}), the filters within it are granted; re-subscribing a filter the client has is not counted again',
+      format: f.intRange(1, 10_000_000),
+      default: 10_000,
+    },
     maxRetained: {
       doc: 'Retained messages clients may leave on the broker, all topics together; past it a retained publish is still delivered to the subscribers connected but not retained, and one replacing a topic\'s retained message also drops the earlier one (counted in broker_retained_refused); an empty retained publish clears its topic and frees its place; 0: clients cannot retain messages. Kept in memory: a restart forgets them',
       format: f.intRange(0, 10_000_000),

@@ -37,6 +37,8 @@ export interface MqttConfig {
   maxSessions: number;
   /** Hours a persistent session may stay offline before the broker ends it; 0 (or absent): never. */
   sessionExpiryHours?: number;
+  /** Subscriptions one client may hold at once (default 10 000); a SUBSCRIBE past it gets 0x80 for the filters over. */
+  maxSubscriptionsPerClient?: number;
   /** Retained messages clients may leave on the broker (default 10 000); past it a retained publish is delivered but not retained. */
   maxRetained?: number;
   /** Bytes of topics and payloads of those retained messages (default 64 MiB). */

@@ -55,7 +55,7 @@ export const METRICS = {
   broker_clients: gauge('MQTT clients connected now'),
   broker_subscriptions: gauge('MQTT subscriptions now'),
   broker_refused: counter(
-    'MQTT connections, publishes and subscriptions refused, by reason (among them client_id_taken: the session of the client id belongs to another user; client_id_not_allowed: the id is outside the user\'s mqtt.users[].clientIds or reserved for another user; too_many_sessions: a new persistent session past mqtt.maxSessions or the user\'s maxSessions; tls_handshake: a connection to the TLS listener whose handshake failed, e.g. no or an untrusted client certificate; certificate_revoked: a client certificate revoked by mqtt.tls.crl)',
+    'MQTT connections, publishes and subscriptions refused, by reason (among them client_id_taken: the session of the client id belongs to another user; client_id_not_allowed: the id is outside the user\'s mqtt.users[].clientIds or reserved for another user; too_many_sessions: a new persistent session past mqtt.maxSessions or the user\'s maxSessions; tls_handshake: a connection to the TLS listener whose handshake failed, e.g. no or an untrusted client certificate; certificate_revoked: a client certificate revoked by mqtt.tls.crl; too_many_subscriptions: a new filter past mqtt.maxSubscriptionsPerClient)',
     'reason',
   ),
   broker_sessions: gauge('Persistent MQTT sessions (clean: false) kept now, connected or not (bounded by mqtt.maxSessions)'),
