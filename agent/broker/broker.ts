@@ -46,6 +46,7 @@ import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
 import { RetainedBound } from './retained-bound.js';
 import { firstDueCrl, loadTls, revokedBy, sameTls, type LoadedTls } from '../core/tls-files.js';
+import { certificateNames } from '../core/crl.js';
 
 /** The oldest TLS version the MQTT over TLS listener accepts. */
 const TLS_MIN_VERSION = 'TLSv1.2' as const;
@@ -91,7 +92,15 @@ function clientVerdict(socket: TLSSocket, files: LoadedTls, nowMs: number): { ok
   if (!CRL_OUT_OF_DATE.has(code)) return { ok: false, reason: 'tls_handshake', detail: code };
   const peer = socket.getPeerX509Certificate();
   if (!peer) return { ok: false, reason: 'tls_handshake', detail: `${code}, and no client certificate` };
-  if (files.crls && revokedBy(files.crls, peer.raw)) return { ok: false, reason: 'certificate_revoked', detail: `${code}; revoked by the CRL in force` };
+  if (files.crls) {
+    // Fail closed: a certificate whose serial and issuer cannot be read cannot be checked against the CRLs.
+    try {
+      certificateNames(peer.raw);
+    } catch (err) {
+      return { ok: false, reason: 'tls_handshake', detail: `${code}, and the certificate cannot be checked against the CRLs: ${(err as Error).message}` };
+    }
+    if (revokedBy(files.crls, peer.raw)) return { ok: false, reason: 'certificate_revoked', detail: `${code}; revoked by the CRL in force` };
+  }
   const issuer = (files.cas ?? []).find((ca) => peer.checkIssued(ca) && peer.verify(ca.publicKey));
   if (!issuer) return { ok: false, reason: 'tls_handshake', detail: `${code}, and the certificate is not signed directly by a certificate of mqtt.tls.ca` };
   if (Date.parse(peer.validFrom) > nowMs || Date.parse(peer.validTo) < nowMs) return { ok: false, reason: 'tls_handshake', detail: `${code}, and the certificate is outside its dates` };
