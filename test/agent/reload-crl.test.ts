@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { AgentStatus } from '../../agent/core/status-types.js';
-import { getJson, startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { getJson, startAgent, type AgentProcess, reloadAgent } from '../helpers/agent-process.js';
 import { makeCerts, makeCrl } from '../helpers/certs.js';
 import { runCli } from '../cli/run-cli.js';
 
@@ -28,13 +28,7 @@ async function tryTls(url: string, opts: IClientOptions): Promise<{ client?: Mqt
   }
 }
 
-async function reload(agent: AgentProcess, n: number): Promise<Record<string, unknown>> {
-  const done = (l: { msg?: unknown }): boolean => l.msg === 'config reloaded' || l.msg === 'config reload refused; the running config is kept';
-  const have = agent.logs.filter(done).length;
-  agent.child.kill('SIGHUP');
-  await agent.waitForLog(() => agent.logs.filter(done).length > have, `reload #${n} done`);
-  return agent.logs.filter(done).at(-1)!;
-}
+const reload = (agent: AgentProcess, n: number): Promise<Record<string, unknown>> => reloadAgent(agent, `reload #${n}`);
 
 const DAY = 86_400_000;
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { startAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { startAgent, type AgentProcess, reloadAgent } from '../helpers/agent-process.js';
 import { makeCerts, makeSelfSigned } from '../helpers/certs.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -47,13 +47,7 @@ function httpsStatus(port: number, ca: Buffer): Promise<number | string> {
   );
 }
 
-async function reload(agent: AgentProcess, n: number): Promise<Record<string, unknown>> {
-  const done = (l: { msg?: unknown }): boolean => l.msg === 'config reloaded' || l.msg === 'config reload refused; the running config is kept';
-  const have = agent.logs.filter(done).length;
-  agent.child.kill('SIGHUP');
-  await agent.waitForLog(() => agent.logs.filter(done).length > have, `reload #${n} done`);
-  return agent.logs.filter(done).at(-1)!;
-}
+const reload = (agent: AgentProcess, n: number): Promise<Record<string, unknown>> => reloadAgent(agent, `reload #${n}`);
 
 t.test('renewed certificates apply to new connections at a reload; a bad renewal is refused', async (t) => {
   const oldPki = makeCerts();

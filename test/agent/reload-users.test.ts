@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import mqtt, { type MqttClient } from 'mqtt';
-import { startAgent, getJson } from '../helpers/agent-process.js';
+import { startAgent, getJson, reloadAgent } from '../helpers/agent-process.js';
 import { testHash } from '../broker/helpers.js';
 
 interface User {
@@ -51,11 +51,7 @@ t.test('mqtt.users changed by a reload apply without a restart', async (t) => {
   const reload = async (users: User[], mqttOver: Record<string, unknown> = {}): Promise<Record<string, unknown>> => {
     writeFileSync(agent.configFile, JSON.stringify({ ...base, mqtt: { ...base.mqtt, ...mqttOver, users } }));
     const n = ++reloads;
-    const done = (l: { msg?: unknown }): boolean => l.msg === 'config reloaded' || l.msg === 'config reload refused; the running config is kept';
-    const have = agent.logs.filter(done).length;
-    agent.child.kill('SIGHUP');
-    await agent.waitForLog(() => agent.logs.filter(done).length > have, `reload #${n} done`);
-    return agent.logs.filter(done).at(-1)!;
+    return reloadAgent(agent, `reload #${n}`);
   };
   const closed = (c: MqttClient, what: string): Promise<void> => withTimeout(new Promise<void>((resolve) => c.once('close', () => resolve())), 10_000, what);
 

@@ -16,6 +16,7 @@ import { capturingLogger } from '../helpers/capturing-logger.js';
 import { makeCerts, makeCrl } from '../helpers/certs.js';
 import { startBroker, testHash } from './helpers.js';
 import { until, within } from './raw-client.js';
+import { connect, refusedConnect } from './tls-clients.js';
 
 const certs = makeCerts('crl-device');
 t.teardown(() => certs.remove());
@@ -23,27 +24,6 @@ t.teardown(() => certs.remove());
 const users = [{ username: 'dev', passwordHash: testHash('dev-pw'), publish: ['site/#'], subscribe: ['site/#'] }];
 const DAY = 86_400_000;
 
-function connect(url: string, opts: IClientOptions): Promise<MqttClient> {
-  return within(mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 20_000, ...opts }), 25_000, `mqtt.js connect to ${url}`);
-}
-
-/** Connect and expect a failure; resolves with the error (the client is ended). */
-async function refusedConnect(url: string, opts: IClientOptions): Promise<Error> {
-  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 20_000, ...opts });
-  try {
-    return await within(
-      new Promise<Error>((resolve, reject) => {
-        c.once('error', resolve);
-        c.once('close', () => resolve(new Error('closed')));
-        c.once('connect', () => reject(new Error('connected, but the TLS listener should have refused this client')));
-      }),
-      25_000,
-      `refusal at ${url}`,
-    );
-  } finally {
-    c.end(true);
-  }
-}
 
 const nextUpdateOf = (file: string): string =>
   new Date(Date.parse(execFileSync('openssl', ['crl', '-in', file, '-noout', '-nextupdate']).toString().trim().replace(/^nextUpdate=/, ''))).toISOString();

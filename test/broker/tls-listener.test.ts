@@ -11,6 +11,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { makeCerts } from '../helpers/certs.js';
 import { startBroker, testHash } from './helpers.js';
 import { until, within } from './raw-client.js';
+import { connect, refusedConnect } from './tls-clients.js';
 
 const certs = makeCerts();
 t.teardown(() => certs.remove());
@@ -19,27 +20,6 @@ const users = [
   { username: 'dev', passwordHash: testHash('dev-pw'), publish: ['bal/raw/#', 'site/#'], subscribe: ['site/#'] },
 ];
 
-function connect(url: string, opts: IClientOptions): Promise<MqttClient> {
-  return within(mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 20_000, ...opts }), 25_000, `mqtt.js connect to ${url}`);
-}
-
-/** Connect and expect a failure; resolves with the error (the client is ended). */
-async function refusedConnect(url: string, opts: IClientOptions): Promise<Error & { code?: string | number }> {
-  const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 20_000, ...opts });
-  try {
-    return await within(
-      new Promise<Error>((resolve, reject) => {
-        c.once('error', resolve);
-        c.once('close', () => resolve(new Error('closed')));
-        c.once('connect', () => reject(new Error('connected, but the TLS listener should have refused this client')));
-      }),
-      25_000,
-      `refusal at ${url}`,
-    );
-  } finally {
-    c.end(true);
-  }
-}
 
 /** The end date openssl reads from a certificate, as ms (an independent reading of notAfter). */
 function opensslNotAfter(file: string): number {

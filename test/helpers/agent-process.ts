@@ -202,3 +202,15 @@ export async function getJson<T = Record<string, unknown>>(url: string): Promise
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
   return (await res.json()) as T;
 }
+
+/**
+ * SIGHUP the agent and wait for that reload's outcome: its "config reloaded" or "config reload
+ * refused; ..." line, which is returned. `label` names the reload in a timeout's message.
+ */
+export async function reloadAgent(agent: AgentProcess, label: string): Promise<LogLine> {
+  const done = (l: { msg?: unknown }): boolean => l.msg === 'config reloaded' || l.msg === 'config reload refused; the running config is kept';
+  const have = agent.logs.filter(done).length;
+  agent.child.kill('SIGHUP');
+  await agent.waitForLog(() => agent.logs.filter(done).length > have, `${label} done`);
+  return agent.logs.filter(done).at(-1)!;
+}
