@@ -77,6 +77,7 @@ export class SchedulerService implements Service {
   async start(ctx: ServiceContext): Promise<void> {
     this.store = new JobStore(ctx.storageDir, this.clock.now());
     this.ctx = ctx;
+    this.pruneFinished();
   }
 
   async stop(deadline: AbortSignal): Promise<void> {
@@ -178,6 +179,7 @@ export class SchedulerService implements Service {
         if (this.loops.get(id) !== loop) return;
         this.loops.delete(id);
         store.progress(id, 'success', this.clock.now(), result, details);
+        this.pruneFinished();
         this.counts.succeeded++;
         ctx.counters.inc('scheduler_jobs', { result: 'success' });
       },
@@ -238,6 +240,7 @@ export class SchedulerService implements Service {
         if (!ok) error = `${st}${out.result.reason ? `: ${out.result.reason}` : ''}`;
       }
       this.store.update(id, ok ? 'success' : 'failed', this.clock.now(), result, error);
+      this.pruneFinished();
       if (cancelled !== null) {
         this.counts.cancelled++;
         this.ctx?.counters.inc('scheduler_jobs', { result: 'cancelled' });
@@ -248,6 +251,15 @@ export class SchedulerService implements Service {
       }
       this.next();
     });
+  }
+
+  /** Keep at most `keepFinishedJobs` finished jobs (the store deletes those finished longest ago); counted and logged. */
+  private pruneFinished(): void {
+    if (!this.store) return;
+    const n = this.store.pruneFinished(this.cfg.keepFinishedJobs);
+    if (n === 0) return;
+    this.ctx?.counters.inc('scheduler_jobs_pruned', undefined, n);
+    this.ctx?.log.info({ pruned: n, keep: this.cfg.keepFinishedJobs }, `scheduler: ${n} finished job(s) deleted, past scheduler.keepFinishedJobs (${this.cfg.keepFinishedJobs})`);
   }
 
   get(id: string, url: string): Outcome<JobRecord> {
@@ -267,6 +279,7 @@ export class SchedulerService implements Service {
     if (this.running?.id === id) {
       this.running.cancel(reason);
       this.store!.update(id, 'failed', this.clock.now(), undefined, reason);
+      this.pruneFinished();
       this.ctx?.log.info({ job: id, user: who }, 'scheduler: running job cancelled');
       return { ok: true, value: { deleted: false, record: this.store!.get(id)! } };
     }
@@ -275,6 +288,7 @@ export class SchedulerService implements Service {
       loop.stop();
       this.loops.delete(id);
       this.store!.progress(id, 'failed', this.clock.now(), rec.result ?? {}, reason, reason);
+      this.pruneFinished();
       this.counts.cancelled++;
       this.ctx?.counters.inc('scheduler_jobs', { result: 'cancelled' });
       return { ok: true, value: { deleted: false, record: this.store!.get(id)! } };
@@ -322,6 +336,7 @@ export class SchedulerService implements Service {
 
 export const SCHEDULER_METRICS: MetricCatalogue = {
   scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full)', labels: ['result'] },
+  scheduler_jobs_pruned: { type: 'counter', help: 'Finished scheduler jobs deleted with their results because more than keepFinishedJobs were kept', labels: [] },
   scheduler_nrt_runs: { type: 'counter', help: 'Near-real-time scheduler runs by outcome: ok (setpoints from a new schedule), hold (last setpoints kept: stale or invalid input, no schedule)', labels: ['result'] },
 };
 

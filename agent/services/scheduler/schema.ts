@@ -18,6 +18,7 @@ const scale: f.Check = (v) => {
 /** The options themselves (the `scheduler` section); the near-real-time defaults are the job's fallbacks. */
 export interface SchedulerOptions extends NearRealTimeDefaults {
   maxJobs: number;
+  keepFinishedJobs: number;
   model: ModelVariant;
   timeLimitS: number;
 }
@@ -29,6 +30,11 @@ export interface SchedulerConfig extends SchedulerOptions {
 
 export const SCHEDULER_SCHEMA = {
   maxJobs: { doc: 'Jobs queued and running at most; more are refused with 429', format: f.intRange(1, 100_000), default: 100 },
+  keepFinishedJobs: {
+    doc: 'Finished jobs (success, failed) kept with their inputs and results in jobs.db; past it the ones finished longest ago are deleted (counted in scheduler_jobs_pruned), so a client submitting jobs for years does not fill the disk; queued and running jobs are never deleted',
+    format: f.intRange(1, 1_000_000),
+    default: 1000,
+  },
   model: { doc: 'Optimisation model variant of jobs that do not choose one: physical or pymfm', format: ['physical', 'pymfm'], default: 'physical' },
   timeLimitS: { doc: 'Solver time limit per job in seconds (the best schedule found by then is kept, with its gap)', format: f.numberRange(0.1, 3600), default: 60 },
   netDevice: {

@@ -104,6 +104,19 @@ export class JobStore {
     return (this.db.prepare(`SELECT count(*) AS n FROM jobs WHERE status IN ('created', 'running')`).get() as { n: number }).n;
   }
 
+  /**
+   * Delete the finished jobs (success, failed) beyond the `keep` most recently finished (by
+   * updated_at, then id); queued and running jobs are never touched. Returns how many were deleted.
+   */
+  pruneFinished(keep: number): number {
+    return this.db
+      .prepare(
+        `DELETE FROM jobs WHERE status IN ('success', 'failed') AND id NOT IN
+           (SELECT id FROM jobs WHERE status IN ('success', 'failed') ORDER BY updated_at DESC, id DESC LIMIT ?)`,
+      )
+      .run(keep).changes;
+  }
+
   delete(id: string): boolean {
     return this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
   }
