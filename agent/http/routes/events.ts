@@ -305,6 +305,9 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
       const devices = req.query.devices;
       const match = devices === undefined ? undefined : parseDeviceFilter(devices);
       if (typeof match === 'string') return sendProblem(reply, problem(400, `devices: ${match}`, EVENTS_PATH));
+      // HEAD (the GET route's twin): the stream's headers, and the answer ends there. It opens no stream:
+      // a stream of a HEAD request would never end (no body is sent) and would hold one of the maxClients.
+      if (req.method === 'HEAD') return reply.code(200).type('text/event-stream; charset=utf-8').header('cache-control', 'no-store').send();
       if (clients.size >= maxClients) {
         counters.inc('http_sse_refused');
         reply.header('retry-after', '10');
