@@ -22,7 +22,7 @@ import { Accounts } from './accounts.js';
 import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
-import { registerSecurityHeaders } from './security-headers.js';
+import { EVERY_ANSWER_HEADERS, registerSecurityHeaders } from './security-headers.js';
 
 /**
  * The longest path parameter the router matches, in UTF-16 units after percent-decoding (what
@@ -159,7 +159,9 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
       const body = JSON.stringify(problem(status, detail));
       if (socket.writable)
         socket.write(
-          `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            Object.entries(EVERY_ANSWER_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+            `Connection: close\r\n\r\n${body}`,
         );
       socket.destroy(err);
     },

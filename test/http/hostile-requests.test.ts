@@ -106,6 +106,11 @@ t.test('HEAD of the event stream: its headers, no stream opened', async (t) => {
   t.equal(res.headers.get('x-content-type-options'), 'nosniff');
   t.equal(await withTimeout(res.text(), 'the end of the HEAD answer', 10_000), '', 'no body, and the answer ends');
   t.equal(counters.get('http_sse_clients'), 0, 'no stream is held for it');
+  const stop = new AbortController();
+  const stream = await fetch(`${base}/api/v1/events`, { signal: stop.signal });
+  t.equal(stream.headers.get('x-content-type-options'), 'nosniff', 'the stream itself: nosniff');
+  t.equal(stream.headers.get('referrer-policy'), 'same-origin', 'and the Referrer-Policy');
+  stop.abort();
   const bad = await fetch(`${base}/api/v1/events?devices=a,,b`, { method: 'HEAD' });
   t.equal(bad.status, 400, 'a bad filter is still refused');
 });
@@ -158,6 +163,10 @@ t.test('slow senders: headers or a body that do not arrive in time get a 408 pro
   );
   t.match(slowHeaders, /^HTTP\/1\.1 408 /, 'headers never finished: 408');
   t.match(slowHeaders, /"detail":"the request did not arrive in time"/, 'as a problem document');
+  t.match(slowHeaders, /\r\nx-content-type-options: nosniff\r\n/i, 'with nosniff, like every answer');
+  t.match(slowHeaders, /\r\nreferrer-policy: same-origin\r\n/i, 'and the Referrer-Policy');
+  const malformed = await withTimeout(rawExchange(port, (s) => s.write('GET / HTTP/1.1\r\nbad header line\r\n\r\n')), 'the answer to a malformed request', 10_000);
+  t.match(malformed, /^HTTP\/1\.1 400 [^]*x-content-type-options: nosniff[^]*"detail":"the request is not valid HTTP"/i, 'a malformed request: 400 problem with nosniff');
   let timer: NodeJS.Timeout | undefined;
   const slowBody = await withTimeout(
     rawExchange(port, (s) => {
@@ -169,4 +178,5 @@ t.test('slow senders: headers or a body that do not arrive in time get a 408 pro
   ).finally(() => clearInterval(timer));
   t.match(slowBody, /^HTTP\/1\.1 408 /, 'a body trickling in: 408');
   t.equal(counters.get('http_requests', { route: 'unmatched', code: '408' }), 2, 'both counted');
+  t.equal(counters.get('http_requests', { route: 'unmatched', code: '400' }), 1, 'the malformed one counted');
 });
