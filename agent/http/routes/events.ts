@@ -154,15 +154,8 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
   const maxPerTick = o.maxDevicesPerTick ?? 500;
   const keepAliveMs = o.keepAliveMs ?? 15_000;
   const maxBlockedMs = o.maxBlockedMs ?? 60_000;
-  // http_sse_clients, http_sse_refused, http_sse_skipped: described in the metric catalogue (agent/core/metrics.ts).
+  // http_sse_clients, http_sse_refused, http_sse_skipped, http_sse_cut: described in the metric catalogue (agent/core/metrics.ts).
   const counters = deps.counters;
-  counters.define({
-    http_sse_cut: {
-      type: 'counter',
-      help: 'Server-sent event clients disconnected because their connection took nothing for a minute (a client that never reads would hold a stream for good)',
-      labels: [],
-    },
-  });
 
   const clients = new Set<Client>();
   /** Timestamp of each device's measurement at the last tick that sent it. */
