@@ -106,6 +106,7 @@ export const METRICS = {
   http_sse_clients: gauge('Server-sent event streams (GET /api/v1/events) open now'),
   http_sse_refused: counter('Server-sent event streams refused because the most allowed were open'),
   http_sse_skipped: counter('Update ticks not sent to a server-sent event client whose connection was not taking data (it gets every device again once it drains)'),
+  http_sse_cut: counter('Server-sent event clients disconnected because their connection took nothing for a minute (a client that never reads would hold a stream for good)'),
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricName = keyof typeof METRICS;

@@ -4,9 +4,9 @@
  * `/api/v1`). One file per route group of the agent's own under routes/.
  */
 import { registerCompression } from './compress.js';
-import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { HttpConfig } from '../core/config-types.js';
-import type { HttpDeps } from './deps.js';
+import { HTTP_TIMEOUTS, type HttpDeps } from './deps.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPageRoutes } from './routes/page.js';
 import { registerEventRoutes } from './routes/events.js';
@@ -22,7 +22,7 @@ import { Accounts } from './accounts.js';
 import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
-import { registerSecurityHeaders } from './security-headers.js';
+import { EVERY_ANSWER_HEADERS, registerSecurityHeaders } from './security-headers.js';
 
 /**
  * The longest path parameter the router matches, in UTF-16 units after percent-decoding (what
@@ -31,6 +31,92 @@ import { registerSecurityHeaders } from './security-headers.js';
  * characters) fit. A longer one is a 414 problem.
  */
 export const MAX_PARAM_LENGTH = 512;
+
+/**
+ * The methods of every route, matched by path: an `onRoute` hook records each route's URL pattern
+ * (`:param` one path segment, `*` the rest) as it is registered; the function returned gives the
+ * methods (with HEAD beside GET, and OPTIONS) of the routes whose pattern matches a request path
+ * (as sent, percent-encoded: an encoded `/` stays inside its segment), or none.
+ */
+export function routeMethods(app: FastifyInstance): (path: string) => string[] {
+  const routes: { re: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    const source = route.url
+      .split(/(:[A-Za-z0-9_]+|\*)/)
+      .map((part) => (part === '*' ? '.*' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('');
+    routes.push({ re: new RegExp(`^${source}$`), methods: ([] as string[]).concat(route.method) });
+  });
+  return (path) => {
+    const methods = new Set<string>();
+    for (const r of routes) if (r.re.test(path)) for (const m of r.methods) methods.add(m);
+    if (methods.size === 0) return [];
+    if (methods.has('GET')) methods.add('HEAD');
+    methods.add('OPTIONS');
+    const order = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+    return [...methods].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  };
+}
+
+/** An error a route or parser throws for a 4xx problem: its message is the problem's detail. */
+function clientError(status: number, detail: string): Error & { statusCode: number } {
+  return Object.assign(new Error(detail), { statusCode: status });
+}
+
+/**
+ * A JSON request body, or a 400 naming what is wrong: empty, not JSON (with the parser's reason and
+ * position), or holding a `__proto__` key or a `constructor` object with a `prototype` key (what
+ * would reach an object's prototype if a route copied it: refused, as Fastify's own parser does).
+ */
+export function parseJsonBody(body: string): unknown {
+  if (body.length === 0) throw clientError(400, 'the body is empty: send a JSON document (or no Content-Type: application/json)');
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (e) {
+    throw clientError(400, `the body is not valid JSON: ${(e as Error).message}`);
+  }
+  // Only a body that could spell such a key (directly or by a \u escape) is walked: iteratively, as
+  // nesting may be deep.
+  if (!/__proto__|constructor|\\u/.test(body)) return value;
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+      continue;
+    }
+    if (Object.hasOwn(v, '__proto__')) throw clientError(400, 'the body holds a "__proto__" key, which is refused');
+    const ctor = (v as Record<string, unknown>)['constructor'];
+    if (Object.hasOwn(v, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype'))
+      throw clientError(400, 'the body holds a "constructor" object with a "prototype" key, which is refused');
+    for (const x of Object.values(v)) stack.push(x);
+  }
+  return value;
+}
+
+/**
+ * The detail of a 4xx problem from an error Fastify raised (or a route threw): its message, made to
+ * name what is wrong where Fastify's says too little: a query parameter given more than once (which
+ * the schema sees as an array: "must be integer"), a Content-Type no parser takes, a body over the limit.
+ */
+function clientErrorDetail(err: FastifyError & { validationContext?: string; validation?: { instancePath?: string }[] }, req: FastifyRequest): string {
+  if (err.validationContext === 'querystring') {
+    const query = new URLSearchParams(req.url.split('?')[1] ?? '');
+    for (const v of err.validation ?? []) {
+      const name = (v.instancePath ?? '').split('/')[1];
+      const n = name ? query.getAll(name).length : 0;
+      if (n > 1) return `querystring/${name} is given ${n} times; give it once`;
+    }
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const type = req.headers['content-type'];
+    return `a body of Content-Type ${JSON.stringify(String(type ?? '').slice(0, 100))} is not taken here: send application/json`;
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return `the body is larger than ${req.routeOptions.bodyLimit ?? 1_048_576} bytes, the most this route takes`;
+  return err.message;
+}
 
 /** Why Fastify refused a request before any route saw it: the problem status and its detail. */
 function frameworkProblem(err: FastifyError): { status: number; detail: string } {
@@ -47,8 +133,13 @@ function clientErrorProblem(err: Error & { code?: string }): { status: number; d
 }
 
 export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls | null = httpsOptions(cfg)): Promise<FastifyInstance> {
+  const timeouts = { ...HTTP_TIMEOUTS, ...deps.timeouts };
+  // Node's own defaults leave a slow body unlimited (Fastify sets requestTimeout 0) and look for slow
+  // headers every 30 s only: see HttpTimeouts.
+  const serverOptions = { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: timeouts.checkIntervalMs };
   const app = fastify({
-    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, ...serverOptions } } : { http: serverOptions }),
+    requestTimeout: timeouts.requestMs,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Refusals by the router (bad percent-encoding, too long a path parameter): problem documents, counted
     // here (no route's hooks run for them).
@@ -68,7 +159,9 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
       const body = JSON.stringify(problem(status, detail));
       if (socket.writable)
         socket.write(
-          `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            Object.entries(EVERY_ANSWER_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+            `Connection: close\r\n\r\n${body}`,
         );
       socket.destroy(err);
     },
@@ -81,17 +174,41 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
   // Security headers on every answer (a CSP on every HTML page), refusals and problems included.
   registerSecurityHeaders(app);
 
+  // JSON bodies are parsed here so a refusal says why (Fastify's own parser says only "not valid
+  // JSON"); no route takes text/plain, so such a body is a 415 (not "body must be object").
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (e) {
+      done(e as Error, undefined);
+    }
+  });
+
+  // Every route's path and methods (services' scopes included: registered after this), so that a
+  // known path asked with another method is a 405 naming the methods it takes, not a 404.
+  const allowed = routeMethods(app);
+
   app.addHook('onResponse', async (req, reply) => {
     deps.counters.inc('http_requests', { route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
   });
 
-  app.setNotFoundHandler(async (req, reply) => sendProblem(reply, problem(404, `no route ${req.method} ${req.url.split('?')[0]}`, req.url.split('?')[0])));
+  // No route for this method and path: OPTIONS on a known path answers 204 with `Allow` (no CORS is
+  // granted: no Access-Control-* header), another method on it 405 with `Allow`, anything else 404.
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const methods = allowed(path);
+    if (methods.length === 0) return sendProblem(reply, problem(404, `no route ${req.method} ${path}`, path));
+    reply.header('allow', methods.join(', '));
+    if (req.method === 'OPTIONS') return reply.code(204).send();
+    return sendProblem(reply, problem(405, `${req.method} is not allowed on ${path}; it takes ${methods.join(', ')}`, path));
+  });
 
   // One error shape (RFC 9457) for every route: request validation, body limits, route refusals.
   app.setErrorHandler(async (err: FastifyError, req, reply) => {
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (code >= 500) req.log.error({ err, url: req.url }, 'http: request failed');
-    const detail = code >= 500 ? 'internal error (see the agent log)' : err.message;
+    const detail = code >= 500 ? 'internal error (see the agent log)' : clientErrorDetail(err, req);
     return sendProblem(reply, problem(code, detail, req.url.split('?')[0]));
   });
 

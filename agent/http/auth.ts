@@ -11,7 +11,8 @@
  *   per pair every few minutes, accounts.ts), with no session kept. The 401 does not offer Basic
  *   (`WWW-Authenticate: Bearer`), so browsers never ask for it and never send it on their own.
  * - Roles: GET and HEAD need `viewer`; other methods `operator`, unless a route says more with
- *   `config: { role: 'admin' }`. Too low a role: 403 problem.
+ *   `config: { role: 'admin' }`. Too low a role: 403 problem. A request no route takes (404, or 405
+ *   for another method of a known path) needs a session of any role and no CSRF check: it changes nothing.
  * - CSRF: a state-changing request authenticated by the cookie (or by Basic) that has a body
  *   (`content-length` above 0 or `transfer-encoding`) or declares a content type must be
  *   `application/json` (a form on another site cannot send that without a CORS preflight, which this
@@ -236,9 +237,11 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
       if (req.method === 'GET' && path === '/') return reply.redirect('/login', 303);
       return unauthorized(reply, problem(401, 'log in first: POST /api/v1/login, then the session cookie or Authorization: Bearer <token> (or send Authorization: Basic with every request)', path));
     }
-    const need: Role = req.routeOptions.config?.role ?? (req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');
+    // A request no route takes (404, or 405 for another method of a known path) changes nothing: any session may learn that.
+    const matched = req.routeOptions.url !== undefined;
+    const need: Role = req.routeOptions.config?.role ?? (!matched || req.method === 'GET' || req.method === 'HEAD' ? 'viewer' : 'operator');
     if (!roleAllows(session.role, need)) return refuse(reply, problem(403, `${session.username} is ${session.role}; this needs ${need}`, path));
-    const changes = req.method !== 'GET' && req.method !== 'HEAD';
+    const changes = matched && req.method !== 'GET' && req.method !== 'HEAD';
     const ambient = fromCookie !== undefined || basic !== undefined; // what a browser could send by itself
     if (changes && ambient && mayBeForm(req) && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return refuse(reply, problem(415, 'send the request as application/json', path));
     req.session = session;

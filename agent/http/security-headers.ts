@@ -8,8 +8,8 @@
  *   {@link HTML_CSP} and `X-Frame-Options: DENY` (the same as `frame-ancestors 'none'`, for older
  *   browsers). A route that sets its own `Content-Security-Policy` keeps it.
  *
- * The server-sent event stream writes its headers itself (routes/events.ts: nosniff among them; it
- * carries no markup, so no CSP).
+ * The server-sent event stream writes its headers itself (routes/events.ts: these two among them; it
+ * carries no markup, so no CSP), and so do the answers to what Node's HTTP parser refuses (app.ts).
  */
 import type { FastifyInstance } from 'fastify';
 
@@ -31,10 +31,12 @@ export const HTML_CSP = [
   "form-action 'self'",
 ].join('; ');
 
+/** The headers of every answer; also written by hand where no hook runs (app.ts's answers to what Node's parser refuses). */
+export const EVERY_ANSWER_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin' } as const;
+
 export function registerSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (_req, reply, payload) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'same-origin');
+    reply.headers(EVERY_ANSWER_HEADERS);
     const type = reply.getHeader('content-type');
     if (typeof type === 'string' && /^text\/html\b/i.test(type)) {
       if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', HTML_CSP);

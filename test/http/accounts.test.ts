@@ -5,6 +5,7 @@
  * problem (RFC 9457) and leaks no secret.
  */
 import t, { type Test } from 'tap';
+import type { FastifyInstance } from 'fastify';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { startHttp, type HttpDeps } from '../../agent/http/index.js';
@@ -24,7 +25,9 @@ const USERS: HttpConfig['users'] = [
 
 async function serve(t: Test, over: Partial<HttpConfig> = {}) {
   const counters = new Counters();
-  const deps: HttpDeps = { log: createLogger('silent'), counters, getStatus: () => sampleStatus(), latestByDevice: () => new Map(), wsPath: '/mqtt' };
+  // A change route (as services bring): POST /api/v1/change, role operator by default.
+  const change = { id: 'change', register: async (app: FastifyInstance) => void app.post('/change', async () => ({ changed: true })) };
+  const deps: HttpDeps = { log: createLogger('silent'), counters, getStatus: () => sampleStatus(), latestByDevice: () => new Map(), wsPath: '/mqtt', routes: [change] };
   const cfg: HttpConfig = { host: '127.0.0.1', port: 0, users: structuredClone(USERS), sessionHours: 1, ...over };
   const http = await startHttp(cfg, deps);
   t.teardown(() => http.close());
@@ -76,7 +79,7 @@ t.test('login: cookie and bearer token, roles, logout', async (t) => {
 t.test('a viewer cannot change anything; cookie-authenticated changes must be JSON (CSRF)', async (t) => {
   const { base } = await serve(t);
   const v = (await (await login(base, 'view', 'view-pw')).json()) as { token: string };
-  const forbidden = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: `Bearer ${v.token}`, 'content-type': 'application/json' }, body: '{}' });
+  const forbidden = await fetch(`${base}/api/v1/change`, { method: 'POST', headers: { authorization: `Bearer ${v.token}`, 'content-type': 'application/json' }, body: '{}' });
   t.equal(forbidden.status, 403, 'viewer: 403 before anything else');
   t.match(((await forbidden.json()) as { detail: string }).detail, /view is viewer; this needs operator/);
   const opsRes = await login(base, 'ops', 'ops-pw');
@@ -167,11 +170,11 @@ t.test('HTTP Basic (what pymfm clients send): checked like a login, once per pai
   t.match(((await malformed.json()) as { detail: string }).detail, /Authorization: Basic must carry the base64 of "user:password"/);
   t.equal((await fetch(`${base}/api/v1/status`, { headers: { authorization: `Basic ${Buffer.from('nocolon').toString('base64')}` } })).status, 401, 'no colon: malformed');
 
-  const viewerPost = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: basic('view', 'view-pw'), 'content-type': 'application/json' }, body: '{}' });
+  const viewerPost = await fetch(`${base}/api/v1/change`, { method: 'POST', headers: { authorization: basic('view', 'view-pw'), 'content-type': 'application/json' }, body: '{}' });
   t.equal(viewerPost.status, 403, 'roles hold: a viewer cannot change anything');
-  const form = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: basic('ops', 'ops-pw'), 'content-type': 'text/plain' }, body: 'x' });
+  const form = await fetch(`${base}/api/v1/change`, { method: 'POST', headers: { authorization: basic('ops', 'ops-pw'), 'content-type': 'text/plain' }, body: 'x' });
   t.equal(form.status, 415, 'a change authenticated by Basic must be JSON, like one by the cookie (CSRF)');
-  const json = await fetch(`${base}/api/v1/devices`, { method: 'POST', headers: { authorization: basic('ops', 'ops-pw'), 'content-type': 'application/json' }, body: '{}' });
+  const json = await fetch(`${base}/api/v1/change`, { method: 'POST', headers: { authorization: basic('ops', 'ops-pw'), 'content-type': 'application/json' }, body: '{}' });
   t.notOk([401, 403, 415].includes(json.status), `an operator's JSON change passes the access check (${json.status})`);
 
   // The failed-login limit is the login's: `wrong` and the colon pair above were two failures; FAILURE_BURST in all, then 429.

@@ -70,7 +70,7 @@ t.test('errors are problem details naming what is wrong', async (t) => {
     t.match(String(bad.body['detail']), /querystring/, `${q}: the detail names the query string`);
   }
   const post = await json(`${base}/api/v1/status`, { method: 'POST', body: '{' });
-  t.equal(post.status, 404, 'no such route for POST');
+  t.equal(post.status, 405, 'no POST on this path: 405');
   t.notMatch(JSON.stringify(post.body), /at .*\.js:\d+/, 'no stack trace');
 });
 

@@ -112,7 +112,7 @@ t.test('the JSON login is unchanged, and a form is still refused everywhere else
   t.equal(bad.status, 400, 'a JSON body without a password: 400 problem');
   t.match(await bad.json(), { status: 400, detail: /password/ });
   const text = await post(port, '/api/v1/login', 'username=view&password=view-pw', { 'content-type': 'text/plain' });
-  t.equal(text.status, 400, 'a text body is no form: refused as before');
+  t.equal(text.status, 415, 'a text body is no form: refused (no route takes text/plain)');
   const cookie = (json.headers.get('set-cookie') ?? '').split(';')[0]!;
   const elsewhere = await post(port, '/api/v1/logout', 'x=1', { ...FORM, cookie });
   t.equal(elsewhere.status, 415, 'a form posted to another route with the cookie: still 415');

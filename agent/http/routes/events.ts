@@ -23,7 +23,11 @@
  *   zlib stream per client (a few hundred KiB while it is open).
  * - A client whose socket does not take more (the write buffer is full) gets nothing until it
  *   drains (each skipped tick counted in `http_sse_skipped`); then, if it missed a tick, it gets
- *   every device again (a full buffer alone loses nothing: what was written is still sent).
+ *   every device again (a full buffer alone loses nothing: what was written is still sent). So what
+ *   a client that never reads costs is bounded: the socket's buffers and the one write that filled
+ *   them (a tick: at most `maxDevicesPerTick` devices; on connect also a summary of each other
+ *   device). One that takes nothing for `maxBlockedMs` (1 min) is disconnected (`http_sse_cut`),
+ *   so clients that never read cannot hold every stream for good.
  * - At most `maxClients` streams at once; one more is refused with a 503 problem and `Retry-After`
  *   (counted in `http_sse_refused`). `http_sse_clients` is the number open now.
  * - A client that disconnects is removed at once. Closing the server ends every stream first and
@@ -41,6 +45,7 @@ import { deviceNameError, MAX_DEVICE_NAME_BYTES } from '../../pipeline/device-na
 import { acceptsGzip } from '../compress.js';
 import type { HttpDeps } from '../deps.js';
 import { problem, problemSchema, sendProblem } from '../problem.js';
+import { EVERY_ANSWER_HEADERS } from '../security-headers.js';
 
 export const EVENTS_PATH = '/api/v1/events';
 
@@ -53,6 +58,11 @@ export interface EventsOptions {
   maxDevicesPerTick?: number;
   /** Period of the keep-alive comment in ms (default 15000). */
   keepAliveMs?: number;
+  /**
+   * A client whose connection takes nothing for this long (ms, default 60000) is disconnected: a
+   * client that never reads would otherwise hold one of the maxClients streams for good.
+   */
+  maxBlockedMs?: number;
 }
 
 /** Entries of `?devices=` at most (a page asks for its cards and plots: 50 + 6). */
@@ -123,6 +133,8 @@ interface Client {
   gzip?: Gzip;
   /** The socket's buffer is full: send nothing until 'drain'. */
   blocked: boolean;
+  /** Date.now() when it became blocked (for maxBlockedMs). */
+  blockedSince: number;
   /** A tick was skipped while blocked: on 'drain' the client gets every device again. */
   missed: boolean;
   lastWriteMs: number;
@@ -141,7 +153,8 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
   const intervalMs = o.intervalMs ?? 1000;
   const maxPerTick = o.maxDevicesPerTick ?? 500;
   const keepAliveMs = o.keepAliveMs ?? 15_000;
-  // http_sse_clients, http_sse_refused, http_sse_skipped: described in the metric catalogue (agent/core/metrics.ts).
+  const maxBlockedMs = o.maxBlockedMs ?? 60_000;
+  // http_sse_clients, http_sse_refused, http_sse_skipped, http_sse_cut: described in the metric catalogue (agent/core/metrics.ts).
   const counters = deps.counters;
 
   const clients = new Set<Client>();
@@ -162,7 +175,10 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     const ok = c.out.write(text);
     // Out at once, not when zlib's block is full (a sync flush keeps the dictionary, so the ratio stays).
     c.gzip?.flush(zlibConstants.Z_SYNC_FLUSH);
-    if (!ok) c.blocked = true;
+    if (!ok) {
+      c.blocked = true;
+      c.blockedSince = Date.now();
+    }
   };
 
   const wants = (c: Client, device: string): boolean => {
@@ -241,6 +257,13 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     let all: string | undefined;
     const now = Date.now();
     for (const c of clients) {
+      if (c.blocked && now - c.blockedSince >= maxBlockedMs) {
+        // Taken nothing for maxBlockedMs: its stream goes, so the slot is free for a client that reads.
+        counters.inc('http_sse_cut');
+        remove(c);
+        c.res.destroy();
+        continue;
+      }
       if (c.blocked) {
         counters.inc('http_sse_skipped');
         c.missed = true;
@@ -305,6 +328,9 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
       const devices = req.query.devices;
       const match = devices === undefined ? undefined : parseDeviceFilter(devices);
       if (typeof match === 'string') return sendProblem(reply, problem(400, `devices: ${match}`, EVENTS_PATH));
+      // HEAD (the GET route's twin): the stream's headers, and the answer ends there. It opens no stream:
+      // a stream of a HEAD request would never end (no body is sent) and would hold one of the maxClients.
+      if (req.method === 'HEAD') return reply.code(200).type('text/event-stream; charset=utf-8').header('cache-control', 'no-store').send();
       if (clients.size >= maxClients) {
         counters.inc('http_sse_refused');
         reply.header('retry-after', '10');
@@ -320,12 +346,12 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
         'cache-control': 'no-store',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
-        'x-content-type-options': 'nosniff',
+        ...EVERY_ANSWER_HEADERS, // written here, past the onSend hook that sets them on every other answer
         vary: 'accept-encoding',
         ...(gzip ? { 'content-encoding': 'gzip' } : {}),
       });
       if (gzip) gzip.pipe(res);
-      const c: Client = { res, out: gzip ?? res, ...(gzip ? { gzip } : {}), blocked: false, missed: false, lastWriteMs: Date.now() };
+      const c: Client = { res, out: gzip ?? res, ...(gzip ? { gzip } : {}), blocked: false, blockedSince: 0, missed: false, lastWriteMs: Date.now() };
       if (match) c.filter = { match, seen: new Map(), quality: new Map() };
       const alone = clients.size === 0;
       clients.add(c);

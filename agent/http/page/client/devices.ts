@@ -183,6 +183,12 @@ interface Entry {
    * the page does not show gets only those; its `latest` is then the last value the page read).
    */
   quality?: string;
+  /**
+   * The values may be older than the agent's: a summary named the device, so the stream the page
+   * follows does not carry it (it is not shown, or was not when that stream opened). Its card says
+   * so ("⟳ updating") until current values arrive (the page reads them when the card appears).
+   */
+  outdated?: boolean;
   card?: Card;
 }
 
@@ -317,6 +323,24 @@ export class DevicesView {
     if (rank(e) !== before) this.scheduleLayout();
   }
 
+  /** The stream the page follows does not carry the device (a summary named it): its values may be old. */
+  markOutdated(device: string): void {
+    const e = this.entries.get(device);
+    if (!e?.latest || e.outdated) return;
+    e.outdated = true;
+    if (e.card) this.markCurrent(e);
+  }
+
+  /** Whether the page's values of the device may be older than the agent's (see {@link markOutdated}). */
+  isOutdated(device: string): boolean {
+    return this.entries.get(device)?.outdated === true;
+  }
+
+  /** The devices with a card whose values may be old: the page reads them (a card must show current values). */
+  outdatedShown(): string[] {
+    return this.shown.filter((e) => e.outdated).map((e) => e.device);
+  }
+
   /** Lay the cards out now (before the page opens its event stream for them). */
   layoutNow(): void {
     this.layout();
@@ -382,11 +406,16 @@ export class DevicesView {
     // A newer value than the one marked stale: the device sends again (the stream may repeat the same one).
     if (u.latest.ts !== e.latest?.ts) e.stale = false;
     delete e.expected;
+    const wasOutdated = e.outdated;
+    delete e.outdated;
     e.latest = u.latest;
     e.quality = u.latest.quality;
     e.ageAt = u.ageSeconds;
     e.receivedMs = Date.now();
-    if (e.card) this.render(e);
+    if (e.card) {
+      this.render(e);
+      if (wasOutdated) this.markCurrent(e);
+    }
     if (rank(e) !== rankBefore) this.scheduleLayout();
   }
 
@@ -404,7 +433,7 @@ export class DevicesView {
   setCurrent(current: boolean): void {
     if (current === this.current) return;
     this.current = current;
-    for (const e of this.shown) if (e.card) this.markCurrent(e.card);
+    for (const e of this.shown) if (e.card) this.markCurrent(e);
   }
 
   /** The devices with a card, in the order shown. */
@@ -449,6 +478,7 @@ export class DevicesView {
       if (!e.card) {
         e.card = this.makeCard(e);
         this.render(e);
+        this.markCurrent(e);
       }
       const at = this.body.children[k];
       if (at !== e.card.el) this.body.insertBefore(e.card.el, at ?? null);
@@ -475,7 +505,6 @@ export class DevicesView {
     };
     c.el.append(el('header', {}, el('h3', {}, e.device), c.quality, c.staleMark, c.lastKnown, c.age, c.pin), c.body);
     c.pin.addEventListener('click', () => this.setPinned(e.device, !this.pinned.has(e.device)));
-    this.markCurrent(c);
     return c;
   }
 
@@ -564,8 +593,10 @@ export class DevicesView {
     pin.title = on === 'true' ? `${e.device} is plotted (picked); press to unpick` : `Plot ${e.device} (pick it for the plots)`;
   }
 
-  private markCurrent(c: Card): void {
-    c.lastKnown.textContent = this.current ? '' : '⚠ last known';
+  /** "⚠ last known" while the agent cannot be reached, "⟳ updating" while the values may be old (outdated), else nothing. */
+  private markCurrent(e: Entry): void {
+    const text = !this.current ? '⚠ last known' : e.outdated ? '⟳ updating' : '';
+    if (e.card!.lastKnown.textContent !== text) e.card!.lastKnown.textContent = text;
   }
 
   private renderAge(e: Entry): void {

@@ -52,7 +52,10 @@ const devices = new DevicesView();
 /** The plots follow the devices' filter and order (the first few matching devices by name). */
 const plots = new PlotsView(devices);
 devices.onFilterChange(() => plots.checkDevices());
-devices.onShownChange(() => scheduleRefilter());
+devices.onShownChange(() => {
+  scheduleRefilter();
+  readOutdated();
+});
 plots.onPlottedChange(() => scheduleRefilter());
 const network = new NetworkView();
 const schedules = new SchedulesView();
@@ -189,7 +192,12 @@ let unknownTimer: ReturnType<typeof setTimeout> | undefined;
 
 function onSummary(s: { device: string; quality: string }): void {
   // A device known only as expected by a driver (no value yet) is read too: its first value came as a summary.
-  if (devices.hasValues(s.device)) return devices.setQuality(s.device, s.quality);
+  if (devices.hasValues(s.device)) {
+    // The stream does not carry it: the values the page has may age from now on.
+    devices.markOutdated(s.device);
+    devices.setQuality(s.device, s.quality);
+    return readOutdated();
+  }
   unknown.add(s.device);
   unknownTimer ??= setTimeout(() => {
     unknownTimer = undefined;
@@ -201,6 +209,31 @@ function onSummary(s: { device: string; quality: string }): void {
         if (r.ok) onDevice(r.body);
       });
   }, 200);
+}
+
+/** Devices with a card whose values the page had from before (see readOutdated), to read at the next turn. */
+const outdated = new Set<string>();
+let outdatedTimer: ReturnType<typeof setTimeout> | undefined;
+
+/**
+ * Read the current values of the devices with a card whose values may be old (the page had them from
+ * before they were shown: the stream carried only summaries of them), one by one, at once: the stream
+ * opened for the new set of cards brings them too, but only once it is open (after REFILTER_MS, and
+ * not at all while the agent refuses it), and until then the card would show old values as current.
+ * A read that arrives after the stream brought newer values is dropped.
+ */
+function readOutdated(): void {
+  for (const d of devices.outdatedShown()) outdated.add(d);
+  if (outdated.size === 0) return;
+  outdatedTimer ??= setTimeout(() => {
+    outdatedTimer = undefined;
+    const names = [...outdated];
+    outdated.clear();
+    for (const d of names)
+      void api<DeviceUpdate>(`/api/v1/devices/${encodeURIComponent(d)}`).then((r) => {
+        if (r.ok && devices.isOutdated(d)) onDevice(r.body);
+      });
+  }, 0);
 }
 
 /** A device the agent no longer knows (its driver removed by a reload): its card and plot go. */
