@@ -102,6 +102,7 @@ export const METRICS = {
   // HTTP.
   http_requests: counter('HTTP requests answered, by route and status code', 'route', 'code'),
   http_logins: counter('Logins to the page and the API, by result (ok, bad_credentials, rate_limited; a login form: cross_site, bad_form)', 'result'),
+  http_sessions_ended: counter('Login sessions of the page and the API ended by the agent, by reason (too_many: a login past the 100 sessions one account may hold ended its oldest)', 'reason'),
   http_upgrades_refused: counter('HTTP upgrade requests refused (not the MQTT-over-WebSocket path, or WebSocket disabled)'),
   http_sse_clients: gauge('Server-sent event streams (GET /api/v1/events) open now'),
   http_sse_refused: counter('Server-sent event streams refused because the most allowed were open'),

@@ -41,7 +41,14 @@ export interface Session {
   expiresAt: number;
 }
 
-export type LoginResult = { ok: true; session: Session } | { ok: false; reason: 'bad_credentials' | 'rate_limited' };
+/** `ended`: sessions of the same user ended to make room for this one (MAX_SESSIONS_PER_USER). */
+export type LoginResult = { ok: true; session: Session; ended?: number } | { ok: false; reason: 'bad_credentials' | 'rate_limited' };
+
+/**
+ * Open sessions one account may hold; a login past it ends that account's oldest session (a script
+ * logging in every few seconds without logging out would otherwise pile sessions up for sessionHours).
+ */
+export const MAX_SESSIONS_PER_USER = 100;
 
 /** Failed logins allowed from one address at once, and the time to earn one more. */
 export const FAILURE_BURST = 5;
@@ -95,8 +102,10 @@ export class Accounts {
     bucket.refund(1);
     this.sweep();
     const session: Session = { id: randomBytes(32).toString('base64url'), username, role: user.role, expiresAt: this.now() + this.sessionMs };
-    if (keep) this.sessions.set(session.id, session);
-    return { ok: true, session };
+    if (!keep) return { ok: true, session };
+    const ended = this.makeRoomFor(username);
+    this.sessions.set(session.id, session);
+    return ended > 0 ? { ok: true, session, ended } : { ok: true, session };
   }
 
   /**
@@ -148,6 +157,21 @@ export class Accounts {
   /** Open sessions (for the status). */
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** End `username`'s oldest sessions (the map keeps login order) until one more fits; returns how many. */
+  private makeRoomFor(username: string): number {
+    let open = 0;
+    for (const s of this.sessions.values()) if (s.username === username) open++;
+    let ended = 0;
+    for (const [id, s] of this.sessions) {
+      if (open < MAX_SESSIONS_PER_USER) break;
+      if (s.username !== username) continue;
+      this.sessions.delete(id);
+      open--;
+      ended++;
+    }
+    return ended;
   }
 
   private sweep(): void {

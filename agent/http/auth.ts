@@ -31,7 +31,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
-import { Accounts, roleAllows, type Role, type Session } from './accounts.js';
+import { Accounts, MAX_SESSIONS_PER_USER, roleAllows, type Role, type Session } from './accounts.js';
 import { problem, problemSchema, sendProblem, type Problem } from './problem.js';
 import { LOGIN_FILES, PUBLIC_ASSETS } from './page/assets.js';
 
@@ -266,6 +266,13 @@ export function registerAuth(app: FastifyInstance, o: AuthOptions): void {
     if (!r.ok) return { ok: false as const, problem: refusedLogin(req, username, r.reason, '/api/v1/login') };
     const s = r.session;
     log.info({ user: s.username, role: s.role, address: req.ip }, 'http: login');
+    if (r.ended) {
+      counters.inc('http_sessions_ended', { reason: 'too_many' }, r.ended);
+      log.warn(
+        { user: s.username, ended: r.ended, limit: MAX_SESSIONS_PER_USER },
+        `http: ${s.username} has ${MAX_SESSIONS_PER_USER} sessions open; the oldest ended for this login (log out what you log in)`,
+      );
+    }
     reply.header('set-cookie', cookie(s.id, (s.expiresAt - Date.now()) / 1000)).header('cache-control', 'no-store');
     return { ok: true as const, session: s };
   };

@@ -13,7 +13,8 @@ import { Counters } from '../../agent/core/counters.js';
 import { createLogger } from '../../agent/core/logger.js';
 import { hashPassword } from '../../agent/broker/passwords.js';
 import type { HttpConfig } from '../../agent/core/config-types.js';
-import { Accounts, BASIC_CACHE_MS, FAILURE_BURST, FAILURE_REFILL_MS } from '../../agent/http/accounts.js';
+import { Accounts, BASIC_CACHE_MS, FAILURE_BURST, FAILURE_REFILL_MS, MAX_SESSIONS_PER_USER } from '../../agent/http/accounts.js';
+import { testHash } from '../broker/helpers.js';
 import { loadConfig } from '../../agent/config/index.js';
 import { sampleStatus } from './fixtures.js';
 import { makeCerts } from '../helpers/certs.js';
@@ -231,4 +232,20 @@ t.test('config: a non-loopback http.host needs accounts; tls needs both files', 
     /^http\.tls\.key: must be a file path \(empty: none\); no such file from .*, got \[hidden\]$/,
   ]);
   t.match(errs({ tls: { cert: 'test', key: 'test/fixtures/forwarders/gw1.key' } })[0], /^http\.tls\.cert: must be a file path \(empty: none\); this is not a regular file \(a folder\?\), got "test"$/);
+});
+
+t.test('one account holds at most MAX_SESSIONS_PER_USER sessions: a login past it ends its oldest, counted', async (t) => {
+  // A script that logs in every few seconds and never logs out; a cheap scrypt cost keeps it quick.
+  const { base, counters } = await serve(t, { users: [{ username: 'bot', passwordHash: testHash('bot-pw'), role: 'viewer' }, { username: 'ops', passwordHash: testHash('ops-pw'), role: 'operator' }] });
+  const token = async (user: string, pw: string): Promise<string> => ((await (await login(base, user, pw)).json()) as { token: string }).token;
+  const status = (tok: string): Promise<number> => fetch(`${base}/api/v1/status`, { headers: { authorization: `Bearer ${tok}` } }).then((r) => r.status);
+  const ops = await token('ops', 'ops-pw');
+  const bots: string[] = [];
+  for (let k = 0; k < MAX_SESSIONS_PER_USER + 2; k++) bots.push(await token('bot', 'bot-pw'));
+  t.equal(await status(bots[0]!), 401, 'the oldest session ended');
+  t.equal(await status(bots[1]!), 401, 'and the next oldest');
+  t.equal(await status(bots[2]!), 200, 'the 100 newest stay');
+  t.equal(await status(bots.at(-1)!), 200);
+  t.equal(await status(ops), 200, "another account's session is not touched");
+  t.equal(counters.get('http_sessions_ended', { reason: 'too_many' }), 2, 'counted');
 });
