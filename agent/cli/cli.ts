@@ -83,7 +83,8 @@ function joinNegativeValues(args: readonly string[], options: NonNullable<ParseA
   return out;
 }
 
-function findCommand(argv: readonly string[], commands: readonly Command[]): { cmd: Command; args: string[] } | null {
+/** The command an argument list names (`status ...`, `config check ...`), with the arguments after its name. */
+export function findCommand(argv: readonly string[], commands: readonly Command[]): { cmd: Command; args: string[] } | null {
   const [first, second] = argv;
   const two = second !== undefined ? commands.find((c) => c.name === `${first} ${second}`) : undefined;
   if (two) return { cmd: two, args: argv.slice(2) };

@@ -4,8 +4,18 @@
  */
 import type { Io } from './io.js';
 
-/** Exit codes of every command: 0 success, 1 bad input (the message names what and where), 2 cannot reach a needed peer. */
-export const EXIT = { ok: 0, badInput: 1, unreachable: 2 } as const;
+/**
+ * Exit codes of every command: 0 success, 1 bad input (the message names what and where), 2 cannot
+ * reach a needed peer; 70 an internal error (a bug). A command stopped by Ctrl-C (SIGINT) or SIGTERM
+ * ends as the shell reports a signal: 130 or 143 (`interruptedExit`), except `tail`, whose normal
+ * end it is (0), and `run`, which stops the agent cleanly (0).
+ */
+export const EXIT = { ok: 0, badInput: 1, unreachable: 2, internal: 70 } as const;
+
+/** 128 + the signal number, as a shell reports a command a signal ended: SIGTERM 143, otherwise (SIGINT) 130. */
+export function interruptedExit(signal: AbortSignal): number {
+  return signal.reason === 'SIGTERM' ? 143 : 130;
+}
 
 /** Status-like commands also exit 1 when the agent answers but reports itself degraded. */
 export const EXIT_DEGRADED = 1;
@@ -36,6 +46,12 @@ export interface Command {
   positionals: PositionalSpec[];
   /** Extra help text: examples, exit codes. */
   details?: string;
+  /**
+   * The command watches `io.signal` and ends itself cleanly on SIGINT/SIGTERM (closing connections,
+   * removing what it half wrote). Any other command keeps the signals' default action: the process
+   * ends at once, even while a computation (a power flow, a solver) holds the thread.
+   */
+  handlesSignals?: boolean;
   run(args: Parsed, io: Io): Promise<number>;
 }
 

@@ -46,6 +46,8 @@ const MAX_BODY = 32 * 1024 * 1024;
 export interface AgentAccess {
   token?: string;
   ca?: Buffer;
+  /** Abandons the request when aborted (Ctrl-C in a command that cleans up after itself). */
+  signal?: AbortSignal;
 }
 
 /** A request with node:http(s) (GET by default; no body): no keep-alive pool holding the process open, no fetch port blocklist. */
@@ -59,7 +61,8 @@ export function agentRequest(
     const u = new URL(url);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (access.token) headers['authorization'] = `Bearer ${access.token}`;
-    const options = { method, agent: false, headers, signal: AbortSignal.timeout(timeoutS * 1000) } as const;
+    const timeout = AbortSignal.timeout(timeoutS * 1000);
+    const options = { method, agent: false, headers, signal: access.signal ? AbortSignal.any([timeout, access.signal]) : timeout } as const;
     const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       let size = 0;

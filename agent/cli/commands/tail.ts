@@ -199,6 +199,7 @@ export const tailCommand: Command = {
     key: { type: 'string', valueName: 'FILE', description: 'The private key (PEM) of --cert' },
   },
   positionals: [{ name: 'TOPIC', description: 'MQTT topic filter, e.g. "bal/processed/#" (quote it in the shell)' }],
+  handlesSignals: true,
   details: [
     'Exit codes: 0 after --count messages or Ctrl-C, 1 bad input, 2 the broker cannot be reached or refuses.',
     'Examples:',
