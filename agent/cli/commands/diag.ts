@@ -132,7 +132,7 @@ export const diagCommand: Command = {
       else {
         const st = await fetchStatus(where.url, timeoutS, { ...access.access, signal: io.signal });
         if (io.signal.aborted) return interrupted();
-        if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.status), null, 2), `ok (${st.status.health})`);
+        if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.raw), null, 2), `ok (${st.status.health})`);
         else {
           const from = where.from ? ` (the address from ${where.from})` : '';
           put('status.json', JSON.stringify(maskSecrets({ url: st.url, addressFrom: where.from, error: st.reason }), null, 2), `not read${from}: ${maskUrlPassword(st.reason)}`);

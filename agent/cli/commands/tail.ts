@@ -10,21 +10,9 @@ import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import { TLS_TRUST } from '../fetch-status.js';
+import { escapeControls } from '../format.js';
 import type { Io } from '../io.js';
 import { agentOptions } from './status.js';
-
-/**
- * Characters a terminal may act on (C0 controls, DEL, C1 controls such as CSI) as JSON-style escapes,
- * so that a payload cannot move the cursor, recolour or clear the technician's screen.
- */
-function escapeControls(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-  });
-}
 
 /**
  * Valid JSON text without the whitespace between its tokens; every token (numbers, strings) is kept
