@@ -10,7 +10,7 @@ import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import { TLS_TRUST } from '../fetch-status.js';
-import { escapeControls } from '../format.js';
+import { escapeControls, oneLine } from '../format.js';
 import type { Io } from '../io.js';
 import { agentOptions } from './status.js';
 
@@ -67,17 +67,30 @@ export function messageLine(topic: string, payload: Buffer, qos: number, retain:
   return `{"topic":${escapeControls(JSON.stringify(topic))},"payload":${p.json},"qos":${qos},"retain":${retain}}\n`;
 }
 
-function reasonOf(e: Error & { code?: string | number }): string {
-  if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+/**
+ * Why the connection failed, in words: system errors by their code, a TLS handshake with a port that
+ * does not speak TLS, a peer that accepted the connection but sent no CONNACK within --timeout, and
+ * (before the CONNACK) bytes that are not MQTT; a broker's refusal (numeric code) as mqtt.js says it.
+ */
+function reasonOf(e: Error & { code?: string | number }, timeoutS: number, connected: boolean, tls: boolean): string {
+  if (typeof e.code === 'string' && /^E[A-Z_]+$/.test(e.code)) {
     const words: Record<string, string> = {
       ECONNREFUSED: 'connection refused (is the broker running, on this port?)',
       ENOTFOUND: 'host not found',
+      EAI_AGAIN: 'host name lookup failed',
       EHOSTUNREACH: 'host unreachable',
+      ENETUNREACH: 'network unreachable',
+      ETIMEDOUT: 'connection timed out',
       ECONNRESET: 'connection reset',
+      EPIPE: 'connection closed by the peer',
+      EPROTO: 'no TLS handshake: the port does not speak TLS (mqtts:// or wss:// to a plain MQTT or HTTP port?)',
     };
-    return `${words[e.code] ?? e.message} (${e.code})`;
+    const plainPort = tls && !connected && e.code === 'ECONNRESET' ? ': a plain MQTT port resets a TLS handshake (mqtts:// to the port of mqtt://?)' : '';
+    return `${words[e.code] ?? oneLine(e.message, 200)} (${e.code})${plainPort}`;
   }
-  return e.message;
+  if (e.message === 'connack timeout') return `no answer within ${timeoutS} s (the connection was accepted but no MQTT CONNACK came: is this the broker's MQTT port?)`;
+  if (e.code === undefined && !connected) return `answered something that is not MQTT (${oneLine(e.message, 120)}): is this the broker's MQTT port?`;
+  return oneLine(e.message, 200);
 }
 
 /** PEM files for mqtts:// and wss:// (--ca, --cert, --key), read now. */
@@ -123,6 +136,8 @@ async function tail(
   });
   const where = maskUrlPassword(url).replace(/\/$/, '');
   const from = opts.from ? ` (the address from ${opts.from})` : '';
+  // mqtt.js reports a WebSocket upgrade the server refused (a wrong path) only as a silence.
+  const wsHint = /^wss?:/.test(url) ? ` (MQTT over WebSocket: is the path right? the agent's is mqtt.websocket.path, /mqtt by default)` : '';
   return new Promise<number>((resolve) => {
     let done = false;
     let subscribed = false;
@@ -143,13 +158,13 @@ async function tail(
     io.signal.addEventListener('abort', onAbort, { once: true });
 
     client.on('error', (e: Error & { code?: string | number }) => {
-      lastError = reasonOf(e);
+      lastError = reasonOf(e, opts.timeoutS, client.connected, /^(mqtts|wss):/.test(url));
       if (typeof e.code === 'string' && TLS_TRUST.has(e.code) && !opts.tls.ca) lastError += '; pass the CA or the broker\'s own certificate with --ca FILE';
       if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError}\n`);
     });
     client.on('close', () => {
       if (subscribed) finish(EXIT.unreachable, `gridedge tail: the broker at ${where} closed the connection${lastError ? `: ${lastError}` : ''}\n`);
-      else finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError ?? `no answer within ${opts.timeoutS} s`}\n`);
+      else finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError ?? `no answer within ${opts.timeoutS} s${wsHint}`}\n`);
     });
     client.on('message', (t, payload, packet) => {
       if (done) return;
