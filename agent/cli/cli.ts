@@ -83,6 +83,9 @@ function joinNegativeValues(args: readonly string[], options: NonNullable<ParseA
   return out;
 }
 
+/** Options whose values are never repeated in a message. */
+const SECRET_OPTIONS: ReadonlySet<string> = new Set(['password', 'token']);
+
 /** The command an argument list names (`status ...`, `config check ...`), with the arguments after its name. */
 export function findCommand(argv: readonly string[], commands: readonly Command[]): { cmd: Command; args: string[] } | null {
   const [first, second] = argv;
@@ -119,23 +122,41 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
       io.err(`gridedge ${first}: ${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${groupText(first, group)}`);
       return EXIT.badInput;
     }
-    io.err(`gridedge: unknown command "${first}"\n\n${overview(commands)}`);
+    io.err(`gridedge: ${first.startsWith('-') ? `unknown option ${first} (options go after the command)` : `unknown command "${first}"`}\n\n${overview(commands)}`);
     return EXIT.badInput;
   }
   const { cmd, args } = found;
   const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
   for (const [k, o] of Object.entries(cmd.options)) options[k] = o.short ? { type: o.type, short: o.short } : { type: o.type };
   const argList = joinNegativeValues(args, options);
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[]; tokens: { kind: string; name?: string; value?: string }[] };
   try {
-    parsed = parseArgs({ args: argList, options, allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({ args: argList, options, allowPositionals: true, strict: true, tokens: true }) as typeof parsed;
   } catch (e) {
     io.err(`gridedge ${cmd.name}: ${parseErrorMessage(e)}\nUsage: ${usageLine(cmd)}\n`);
     return EXIT.badInput;
   }
+  // An option with a value given twice (`--url A ... --url B`, often a shell alias and a typed
+  // option): parseArgs keeps the last one silently; which one was meant is the technician's call.
+  const given = new Map<string, string>();
+  for (const tk of parsed.tokens) {
+    if (tk.kind !== 'option' || tk.name === undefined || tk.value === undefined) continue;
+    const before = given.get(tk.name);
+    if (before !== undefined) {
+      const both = SECRET_OPTIONS.has(tk.name) ? '' : ` (${JSON.stringify(before)} and ${JSON.stringify(tk.value)})`;
+      io.err(`gridedge ${cmd.name}: --${tk.name} is given twice${both}; give it once\nUsage: ${usageLine(cmd)}\n`);
+      return EXIT.badInput;
+    }
+    given.set(tk.name, tk.value);
+  }
   if (parsed.values['help']) {
     io.out(helpText(cmd));
     return EXIT.ok;
+  }
+  const empty = parsed.positionals.findIndex((p) => p === '');
+  if (empty >= 0 && empty < cmd.positionals.length) {
+    io.err(`gridedge ${cmd.name}: ${cmd.positionals[empty]!.name} is empty (an unset shell variable?)\nUsage: ${usageLine(cmd)}\n`);
+    return EXIT.badInput;
   }
   const want = cmd.positionals.length;
   if (parsed.positionals.length !== want) {
@@ -146,5 +167,5 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
     io.err(`gridedge ${cmd.name}: ${what}\nUsage: ${usageLine(cmd)}\n`);
     return EXIT.badInput;
   }
-  return cmd.run(parsed, io);
+  return cmd.run({ values: parsed.values, positionals: parsed.positionals }, io);
 }

@@ -89,11 +89,15 @@ export function positiveInt(name: string, v: string | boolean | undefined): numb
   return n;
 }
 
-/** A positive number option (seconds), or an error message naming the option. */
+/**
+ * A positive number option (seconds, a tolerance), or an error message naming the option. Decimal
+ * notation only, with an exponent if wanted (`2.5`, `1e-8`): `0x10` is no number of seconds (Number()
+ * read it as 16), as for the config's GRIDEDGE_* variables.
+ */
 export function positiveNumber(name: string, v: string | boolean | undefined, max = Infinity): number | string | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max)
+  if (typeof v !== 'string' || !/^\s*(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) || !Number.isFinite(n) || n <= 0 || n > max)
     return `--${name}: must be a positive number${max < Infinity ? ` up to ${max}` : ''}, got ${JSON.stringify(v)}`;
   return n;
 }

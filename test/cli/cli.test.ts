@@ -60,6 +60,19 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['status', '--token', '-Xq3_t0ken', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
     [['status', '--url', '-x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "-x"/],
     [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a positive number up to 3600, got "1e9"/],
+    // Hex is no number of seconds or per-unit tolerance (Number() read 0x10 as 16).
+    [['status', '--timeout', '0x10'], /^gridedge status: --timeout: must be a positive number up to 3600, got "0x10"/],
+    [['pf', 'case.m', '--tol', '0x1'], /^gridedge pf: --tol: must be a positive number, got "0x1"/],
+    // An option with a value given twice: parseArgs kept the last one silently.
+    [['status', '--url', 'http://10.0.0.1:8080', '--url=http://10.0.0.2:8080'], /^gridedge status: --url is given twice \("http:\/\/10\.0\.0\.1:8080" and "http:\/\/10\.0\.0\.2:8080"\); give it once\nUsage: gridedge status /],
+    [['tail', 'x', '-n', '1', '--count', '2'], /^gridedge tail: --count is given twice \("1" and "2"\); give it once\n/],
+    // ... and a password or token given twice is not repeated.
+    [['tail', 'x', '-P', 'secret1', '--password', 'secret2'], /^gridedge tail: --password is given twice; give it once\n/],
+    // An empty argument (an unset shell variable) is named, not taken for a file without extension.
+    [['config', 'check', ''], /^gridedge config check: FILE is empty \(an unset shell variable\?\)\nUsage: gridedge config check FILE/],
+    [['sessions', 'end', ''], /^gridedge sessions end: CLIENTID is empty/],
+    // An option before any command is an option, not an unknown command.
+    [['--url', 'http://x'], /^gridedge: unknown option --url \(options go after the command\)\n/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);
