@@ -38,7 +38,9 @@ function parseErrorMessage(e: unknown): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${quoted ?? ''}`.trim();
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing/.test(err.message) ? `option ${(quoted ?? '').replace(/ <value>$/, '')} needs a value` : err.message.split('\n')[0]!;
+      if (/argument missing/.test(err.message)) return `option ${(quoted ?? '').replace(/ <value>$/, '')} needs a value`;
+      if (/does not take an argument/.test(err.message)) return `option ${quoted ?? ''} takes no value (it is a switch: give it alone)`;
+      return err.message.split('\n')[0]!;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${quoted ?? ''}`.trim();
     default:
@@ -102,8 +104,20 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
     return EXIT.badInput;
   }
   if (first === '--help' || first === '-h' || first === 'help') {
-    const topic = argv[1] !== undefined ? findCommand(argv.slice(1), commands) : null;
-    io.out(topic ? helpText(topic.cmd) : overview(commands));
+    // `gridedge help status`, `gridedge help config` (a group), `gridedge help config check`.
+    const name = argv[1];
+    if (name === undefined) {
+      io.out(overview(commands));
+      return EXIT.ok;
+    }
+    const topic = findCommand(argv.slice(1), commands);
+    const group = commands.filter((c) => c.name.startsWith(`${name} `));
+    if (topic && !(group.length && argv[2] !== undefined && topic.cmd.name === name)) io.out(helpText(topic.cmd));
+    else if (group.length) io.out(groupText(name, group));
+    else {
+      io.err(`gridedge help: unknown command "${name}"\n\n${overview(commands)}`);
+      return EXIT.badInput;
+    }
     return EXIT.ok;
   }
   if (first === '--version' || first === '-V' || first === 'version') {

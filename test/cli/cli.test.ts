@@ -27,6 +27,13 @@ t.test('every command has --help (exit 0, its usage first)', async (t) => {
     t.ok(r.stdout.startsWith(`Usage: gridedge ${c.name}`), `${c.name} usage`);
     t.match(r.stdout, /-h, --help/);
   }
+  // `gridedge help GROUP` lists the group's subcommands (it printed the overview).
+  const helpGroup = await runCli(['help', 'pmu']);
+  t.equal(helpGroup.code, 0);
+  t.match(helpGroup.stdout, /^Usage: gridedge pmu SUBCOMMAND/);
+  t.match(helpGroup.stdout, /gridedge pmu probe HOST:PORT/);
+  const helpTwo = await runCli(['help', 'sessions', 'end']);
+  t.ok(helpTwo.stdout.startsWith('Usage: gridedge sessions end CLIENTID'), helpTwo.stdout);
   const group = await runCli(['config', '--help']);
   t.equal(group.code, 0);
   t.match(group.stdout, /gridedge config check FILE/);
@@ -73,6 +80,9 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['sessions', 'end', ''], /^gridedge sessions end: CLIENTID is empty/],
     // An option before any command is an option, not an unknown command.
     [['--url', 'http://x'], /^gridedge: unknown option --url \(options go after the command\)\n/],
+    // `help` of a command that does not exist printed the overview with exit 0.
+    [['help', 'stauts'], /^gridedge help: unknown command "stauts"\n/],
+    [['config', 'check', '--env=1', 'x.yaml'], /^gridedge config check: option --env takes no value \(it is a switch: give it alone\)\n/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);
