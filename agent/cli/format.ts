@@ -81,6 +81,19 @@ export function displayWidth(s: string): number {
   return w;
 }
 
+/** Why a file named on the command line could not be read, in words with the system code: `no such file (ENOENT)`. */
+export function fileErrorText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    ENOENT: 'no such file',
+    EACCES: 'permission denied (run as a user who may read it, or with sudo)',
+    EPERM: 'permission denied',
+    EISDIR: 'is a folder, not a file',
+    ENOTDIR: 'a part of the path is not a folder',
+  };
+  return err.code ? `${words[err.code] ?? err.message} (${err.code})` : err.message;
+}
+
 /** Align columns: every row padded to the widest cell of each column as a terminal shows it (last column unpadded). */
 export function columns(rows: readonly (readonly string[])[], indent = '  '): string[] {
   const widths: number[] = [];

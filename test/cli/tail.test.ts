@@ -176,3 +176,29 @@ t.test('tail and status: a malformed --url says what is wrong with it', async (t
     t.equal(r.stderr, want, args.join(' '));
   }
 });
+
+t.test('tail: --ca, --cert and --key that cannot serve are named before connecting (a key as --ca went to the TLS handshake)', async (t) => {
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tempDir } = await import('../helpers/agent-process.js');
+  const dir = tempDir();
+  const notPem = join(dir, 'ca.json');
+  writeFileSync(notPem, '{}');
+  const key = join(dir, 'key.pem');
+  writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n');
+  const folder = join(dir, 'certs');
+  mkdirSync(folder);
+  const url = 'mqtts://127.0.0.1:8883';
+  const cases: [string[], string][] = [
+    [['--ca', notPem], `gridedge tail: --ca: ${notPem} holds no PEM certificate\n`],
+    [['--ca', key], `gridedge tail: --ca: ${key} holds no PEM certificate\n`],
+    [['--ca', folder], `gridedge tail: --ca: cannot read ${folder}: is a folder, not a file (EISDIR)\n`],
+    [['--ca', join(dir, 'nope.pem')], `gridedge tail: --ca: cannot read ${join(dir, 'nope.pem')}: no such file (ENOENT)\n`],
+    [['--cert', notPem, '--key', notPem], `gridedge tail: --cert: ${notPem} holds no PEM certificate\ngridedge tail: --key: ${notPem} holds no PEM private key\n`],
+  ];
+  for (const [flags, want] of cases) {
+    const r = await runCli(['tail', 'x/#', '--url', url, ...flags]);
+    t.equal(r.code, 1, flags.join(' '));
+    t.equal(r.stderr, want, flags.join(' '));
+  }
+});

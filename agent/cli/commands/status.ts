@@ -7,7 +7,7 @@ import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus, type AgentAccess } from '../fetch-status.js';
 import type { Io } from '../io.js';
 import { renderStatus } from '../status-text.js';
-import { jsonText } from '../format.js';
+import { fileErrorText, jsonText } from '../format.js';
 
 /** The options of every command that reads a running agent's HTTP API (status, buffer; diag takes some). */
 export const agentOptions = {
@@ -48,7 +48,7 @@ export function agentAccess(values: Parsed['values'], env: Io['env']): { ok: tru
     try {
       ca = readFileSync(caFile);
     } catch (e) {
-      return { ok: false, error: `--ca: cannot read ${caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+      return { ok: false, error: `--ca: cannot read ${caFile}: ${fileErrorText(e)}` };
     }
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) return { ok: false, error: `--ca: ${caFile} holds no PEM certificate` };
     access.ca = ca;

@@ -10,7 +10,7 @@ import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import { TLS_TRUST } from '../fetch-status.js';
-import { escapeControls, oneLine } from '../format.js';
+import { escapeControls, fileErrorText, oneLine } from '../format.js';
 import type { Io } from '../io.js';
 import { agentOptions } from './status.js';
 
@@ -110,8 +110,12 @@ function readTlsFlags(values: Record<string, unknown>): { ok: true; tls: TlsFlag
     try {
       tls[k] = readFileSync(file);
     } catch (e) {
-      errors.push(`--${k}: cannot read ${file}: ${(e as Error).message}`);
+      errors.push(`--${k}: cannot read ${file}: ${fileErrorText(e)}`);
+      continue;
     }
+    const pem = tls[k]!.toString('latin1');
+    if (k !== 'key' && !pem.includes('-----BEGIN CERTIFICATE-----')) errors.push(`--${k}: ${file} holds no PEM certificate`);
+    if (k === 'key' && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) errors.push(`--key: ${file} holds no PEM private key`);
   }
   if (typeof values['cert'] === 'string' && typeof values['key'] !== 'string') errors.push('--cert: needs --key (the client certificate\'s private key)');
   if (typeof values['key'] === 'string' && typeof values['cert'] !== 'string') errors.push('--key: needs --cert (the client certificate)');
@@ -159,7 +163,8 @@ async function tail(
 
     client.on('error', (e: Error & { code?: string | number }) => {
       lastError = reasonOf(e, opts.timeoutS, client.connected, /^(mqtts|wss):/.test(url));
-      if (typeof e.code === 'string' && TLS_TRUST.has(e.code) && !opts.tls.ca) lastError += '; pass the CA or the broker\'s own certificate with --ca FILE';
+      if (typeof e.code === 'string' && TLS_TRUST.has(e.code))
+        lastError += opts.tls.ca ? '; the certificate(s) in --ca did not sign the broker\'s certificate' : '; pass the CA or the broker\'s own certificate with --ca FILE';
       if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError}\n`);
     });
     client.on('close', () => {
