@@ -7,6 +7,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../core/config-types.js';
+import { escapeControls } from './format.js';
 
 /** The config the packaged service runs with (systemd/gridedge.service: `run --config` it). */
 export const INSTALLED_CONFIG = '/etc/gridedge/gridedge.yaml';
@@ -56,7 +57,7 @@ async function agentConfig(
   const source = configSource(configFlag, env);
   const r = loadConfig(source.file !== undefined ? { file: source.file, env } : { embeddedDefault: true, env });
   if (r.ok) return { ok: true, config: r.config, from: source.what };
-  return { ok: false, errors: [`cannot derive the agent's address from ${source.what} (pass --url):`, ...r.errors] };
+  return { ok: false, errors: [`cannot derive the agent's address from ${source.what} (pass --url):`, ...r.errors.map(escapeControls)] };
 }
 
 /**

@@ -135,3 +135,12 @@ t.test('config check: a file that holds no option is valid but warned about (it 
   t.equal(g.code, 1);
   t.match(g.stderr, new RegExp(`^${garbage.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+:\\d+: YAML syntax error: `));
 });
+
+t.test('config check: a binary or damaged file: the byte the parser stopped at is escaped, not sent to the terminal', async (t) => {
+  const file = join(tempDir(), 'gridedge.json');
+  writeFileSync(file, Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x00]));
+  const r = await runCli(['config', 'check', file]);
+  t.equal(r.code, 1);
+  t.notMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(r.stderr));
+  t.match(r.stderr, /\\u001b/);
+});

@@ -1,6 +1,7 @@
 /** `gridedge config check FILE` and `gridedge config schema [--json]`. */
 import { readFileSync } from 'node:fs';
 import { EXIT, type Command } from '../command.js';
+import { escapeControls } from '../format.js';
 
 /**
  * Whether a config file that loaded holds no option at all: empty, blank, only YAML comments and
@@ -51,7 +52,8 @@ export const configCheck: Command = {
       io.out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''} above)` : ''}\n`);
       return EXIT.ok;
     }
-    io.err(r.errors.map((e) => `${e}\n`).join(''));
+    // A syntax error may quote a control byte of a binary or damaged file: escaped, not sent to the terminal.
+    io.err(r.errors.map((e) => `${escapeControls(e)}\n`).join(''));
     return EXIT.badInput;
   },
 };

@@ -17,7 +17,7 @@
  * cannot be written.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { arch, hostname, platform, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
@@ -44,7 +44,7 @@ export const diagCommand: Command = {
   name: 'diag',
   summary: 'Collect a diagnostics bundle (version, masked config, status, counters, buffer, logs, disk) as .tar.gz',
   options: {
-    out: { type: 'string', short: 'o', valueName: 'FILE.tar.gz', description: 'Write the bundle here (default: ./gridedge-diag-HOST-TIME.tar.gz)' },
+    out: { type: 'string', short: 'o', valueName: 'FILE.tar.gz', description: 'Write the bundle here, or into this folder (default: ./gridedge-diag-HOST-TIME.tar.gz)' },
     config: agentOptions.config,
     url: agentOptions.url,
     ca: agentOptions.ca,
@@ -81,9 +81,22 @@ export const diagCommand: Command = {
       return EXIT.badInput;
     }
     const timeoutS = (timeout as number | undefined) ?? 5;
-    const out = resolve(typeof values['out'] === 'string' ? values['out'] : `gridedge-diag-${hostname()}-${stamp()}.tar.gz`);
+    // --out: a file name ending in .tar.gz or .tgz (so that a slip such as `-o gridedge.yaml` cannot
+    // overwrite a config with the bundle), or an existing folder to write the default name into.
+    const defaultName = `gridedge-diag-${hostname()}-${stamp()}.tar.gz`;
+    const outFlag = typeof values['out'] === 'string' ? values['out'] : undefined;
+    const outIsFolder = outFlag !== undefined && existsSync(outFlag) && statSync(outFlag).isDirectory();
+    const out = resolve(outFlag === undefined ? defaultName : outIsFolder ? join(outFlag, defaultName) : outFlag);
+    if (outFlag !== undefined && !outIsFolder && !/\.(tar\.gz|tgz)$/.test(outFlag)) {
+      io.err(`gridedge diag: --out: must name a .tar.gz or .tgz file (the bundle is a gzip tar) or a folder, got ${JSON.stringify(outFlag)}\n`);
+      return EXIT.badInput;
+    }
     if (!existsSync(dirname(out))) {
       io.err(`gridedge diag: --out: the folder ${dirname(out)} does not exist\n`);
+      return EXIT.badInput;
+    }
+    if (existsSync(out) && !statSync(out).isFile()) {
+      io.err(`gridedge diag: --out: ${out} exists and is not a file\n`);
       return EXIT.badInput;
     }
 
