@@ -19,7 +19,8 @@ export function overview(commands: readonly Command[] = COMMANDS): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Every command takes --help. Exit codes: 0 success, 1 bad input, 2 a needed peer cannot be reached.',
+    'Every command takes --help (gridedge help COMMAND). Exit codes: 0 success, 1 bad input, 2 a needed peer cannot be reached;',
+    '70 an internal error; Ctrl-C: 130 (tail and run: 0).',
     '',
   ].join('\n');
 }
