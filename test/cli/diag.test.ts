@@ -17,7 +17,7 @@ t.test('diag --out FILE that is not a .tar.gz: refused, the file untouched (it w
   t.equal(readFileSync(config, 'utf8'), 'gateway: { id: gw-1 }\n', 'the config is as it was');
 });
 
-t.test('diag --out FOLDER: the bundle under its default name in that folder (it was an internal error: EISDIR on rename)', async (t) => {
+t.test('diag --out FOLDER: the bundle under its default name in that folder (tar failed: cannot open a folder)', async (t) => {
   const dir = tempDir();
   const folder = join(dir, 'bundles');
   mkdirSync(folder);
