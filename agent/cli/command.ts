@@ -25,6 +25,8 @@ export interface OptionSpec {
   short?: string;
   /** Shown in help: `--url URL`. */
   valueName?: string;
+  /** The command cannot run without it: its usage line shows it without brackets (the command itself says when it is missing). */
+  required?: boolean;
   description: string;
 }
 
@@ -56,7 +58,10 @@ export interface Command {
 }
 
 export function usageLine(c: Command): string {
-  const opts = Object.entries(c.options).map(([k, o]) => `[--${k}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}]`);
+  const opts = Object.entries(c.options).map(([k, o]) => {
+    const text = `--${k}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
+    return o.required ? text : `[${text}]`;
+  });
   return ['gridedge', c.name, ...c.positionals.map((p) => p.name), ...opts].join(' ');
 }
 

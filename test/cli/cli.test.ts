@@ -106,3 +106,17 @@ t.test('passwd: the scrypt hash of the password on standard input, which the bro
   t.equal(empty.status, 1);
   t.match(empty.stderr, /no password on standard input/);
 });
+
+t.test('usage lines show the options a command cannot run without without brackets (they read as optional)', async (t) => {
+  const want: [string[], string][] = [
+    [['se', '--help'], 'Usage: gridedge se --network CASE --measurements FILE [--alpha P]'],
+    [['pmu', 'probe', '--help'], 'Usage: gridedge pmu probe HOST:PORT --idcode N [--frames N]'],
+    [['schedule', '--help'], 'Usage: gridedge schedule --input FILE.json [--model pymfm|physical]'],
+  ];
+  for (const [args, start] of want) {
+    const r = await runCli(args);
+    t.ok(r.stdout.startsWith(start), `${args.join(' ')}: ${r.stdout.split('\n')[0]}`);
+  }
+  const m = await runCli(['modbus', 'read', '--help']);
+  t.match(m.stdout.split('\n')[0], / --address N /, 'modbus read: --address is required');
+});

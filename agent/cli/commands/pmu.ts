@@ -217,7 +217,7 @@ export const pmuProbe: Command = {
   name: 'pmu probe',
   summary: 'Read a C37.118 PMU or PDC: its configuration, a few decoded frames with STAT in words, the frame rate and latency',
   options: {
-    idcode: { type: 'string', valueName: 'N', description: 'Stream IDCODE (required)' },
+    idcode: { type: 'string', valueName: 'N', required: true, description: 'Stream IDCODE (required)' },
     frames: { type: 'string', short: 'n', valueName: 'N', description: 'Data frames to read (default 5)' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up after this long (default 10)' },
     config: { type: 'string', valueName: 'KIND', description: 'Configuration to ask for: auto (CFG-3, then CFG-2), cfg2 or cfg3 (default auto)' },
