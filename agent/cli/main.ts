@@ -19,12 +19,16 @@ const onSignal = (signal: NodeJS.Signals): void => stop.abort(signal);
 
 // The reader of our output went away (`gridedge tail ... | head`): stop the command quietly, as
 // Unix tools do, instead of dying on an EPIPE stack trace.
+// Output that cannot be written at all (`> file` on a full disk, a closed or read-only target): one
+// line naming why, exit 1, instead of an ENOSPC stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') {
     stop.abort('EPIPE');
     process.exit(process.exitCode ?? 0);
   }
-  throw err;
+  const words: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EIO: 'input/output error', EBADF: 'it is closed', EROFS: 'read-only file system' };
+  process.stderr.write(`gridedge: cannot write the output: ${words[err.code ?? ''] ?? err.message} (${err.code ?? 'error'})\n`);
+  process.exit(EXIT.badInput);
 });
 if (findCommand(argv, COMMANDS)?.cmd.handlesSignals) {
   process.once('SIGINT', onSignal);

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { COMMANDS } from '../../agent/cli/commands/index.js';
 import { repoRoot } from '../helpers/agent-process.js';
+import { withTimeout } from '../helpers/wait.js';
 import { runCli } from './run-cli.js';
 
 t.test('no command: usage on stderr, exit 1; --help: usage on stdout, exit 0', async (t) => {
@@ -119,4 +120,18 @@ t.test('usage lines show the options a command cannot run without without bracke
   }
   const m = await runCli(['modbus', 'read', '--help']);
   t.match(m.stdout.split('\n')[0], / --address N /, 'modbus read: --address is required');
+});
+
+t.test('output that cannot be written (a full disk: /dev/full) → one line naming why, exit 1 (it was an ENOSPC stack trace)', { skip: !existsSync('/dev/full') && 'no /dev/full here' }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { cliPath } = await import('../helpers/agent-process.js');
+  const { cleanEnv } = await import('./run-cli.js');
+  const full = openSync('/dev/full', 'w');
+  t.teardown(() => closeSync(full));
+  const child = spawn(process.execPath, [cliPath(), 'config', 'schema'], { env: cleanEnv(), stdio: ['ignore', full, 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await withTimeout(new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c))), 'config schema > /dev/full to end');
+  t.equal(code, 1);
+  t.equal(stderr, 'gridedge: cannot write the output: no space left on the device (ENOSPC)\n');
 });
