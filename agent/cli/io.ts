@@ -13,7 +13,15 @@ export interface Io {
 export function processIo(signal: AbortSignal): Io {
   return {
     out: (t) => void process.stdout.write(t),
-    err: (t) => void process.stderr.write(t),
+    // A message that cannot be written (stderr on a full disk) must not turn into a crash that
+    // changes the exit code: the code is what scripts look at.
+    err: (t) => {
+      try {
+        process.stderr.write(t);
+      } catch {
+        // nowhere left to say it
+      }
+    },
     env: process.env,
     signal,
     colour: colourWanted(process.stdout.isTTY === true, process.env),

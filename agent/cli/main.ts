@@ -30,6 +30,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   process.stderr.write(`gridedge: cannot write the output: ${words[err.code ?? ''] ?? err.message} (${err.code ?? 'error'})\n`);
   process.exit(EXIT.badInput);
 });
+process.stderr.on('error', () => undefined); // see processIo's err
 if (findCommand(argv, COMMANDS)?.cmd.handlesSignals) {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

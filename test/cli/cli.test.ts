@@ -135,3 +135,15 @@ t.test('output that cannot be written (a full disk: /dev/full) → one line nami
   t.equal(code, 1);
   t.equal(stderr, 'gridedge: cannot write the output: no space left on the device (ENOSPC)\n');
 });
+
+t.test('messages that cannot be written (stderr on a full disk) do not change the exit code (status refused exited 1, not 2)', { skip: !existsSync('/dev/full') && 'no /dev/full here' }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { cliPath } = await import('../helpers/agent-process.js');
+  const { cleanEnv } = await import('./run-cli.js');
+  const { refusedPort } = await import('../helpers/ports.js');
+  const full = openSync('/dev/full', 'w');
+  t.teardown(() => closeSync(full));
+  const child = spawn(process.execPath, [cliPath(), 'status', '--url', `http://127.0.0.1:${await refusedPort()}`], { env: cleanEnv(), stdio: ['ignore', 'ignore', full] });
+  const code = await withTimeout(new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c))), 'status 2>/dev/full to end');
+  t.equal(code, 2, 'unreachable, as with a working stderr');
+});
