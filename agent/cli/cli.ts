@@ -19,7 +19,8 @@ export function overview(commands: readonly Command[] = COMMANDS): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Every command takes --help. Exit codes: 0 success, 1 bad input, 2 a needed peer cannot be reached.',
+    'Every command takes --help (gridedge help COMMAND). Exit codes: 0 success, 1 bad input, 2 a needed peer cannot be reached;',
+    '70 an internal error; Ctrl-C: 130 (tail and run: 0).',
     '',
   ].join('\n');
 }
@@ -38,7 +39,9 @@ function parseErrorMessage(e: unknown): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${quoted ?? ''}`.trim();
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing/.test(err.message) ? `option ${(quoted ?? '').replace(/ <value>$/, '')} needs a value` : err.message.split('\n')[0]!;
+      if (/argument missing/.test(err.message)) return `option ${(quoted ?? '').replace(/ <value>$/, '')} needs a value`;
+      if (/does not take an argument/.test(err.message)) return `option ${quoted ?? ''} takes no value (it is a switch: give it alone)`;
+      return err.message.split('\n')[0]!;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${quoted ?? ''}`.trim();
     default:
@@ -83,7 +86,11 @@ function joinNegativeValues(args: readonly string[], options: NonNullable<ParseA
   return out;
 }
 
-function findCommand(argv: readonly string[], commands: readonly Command[]): { cmd: Command; args: string[] } | null {
+/** Options whose values are never repeated in a message. */
+const SECRET_OPTIONS: ReadonlySet<string> = new Set(['password', 'token']);
+
+/** The command an argument list names (`status ...`, `config check ...`), with the arguments after its name. */
+export function findCommand(argv: readonly string[], commands: readonly Command[]): { cmd: Command; args: string[] } | null {
   const [first, second] = argv;
   const two = second !== undefined ? commands.find((c) => c.name === `${first} ${second}`) : undefined;
   if (two) return { cmd: two, args: argv.slice(2) };
@@ -98,8 +105,20 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
     return EXIT.badInput;
   }
   if (first === '--help' || first === '-h' || first === 'help') {
-    const topic = argv[1] !== undefined ? findCommand(argv.slice(1), commands) : null;
-    io.out(topic ? helpText(topic.cmd) : overview(commands));
+    // `gridedge help status`, `gridedge help config` (a group), `gridedge help config check`.
+    const name = argv[1];
+    if (name === undefined) {
+      io.out(overview(commands));
+      return EXIT.ok;
+    }
+    const topic = findCommand(argv.slice(1), commands);
+    const group = commands.filter((c) => c.name.startsWith(`${name} `));
+    if (topic && !(group.length && argv[2] !== undefined && topic.cmd.name === name)) io.out(helpText(topic.cmd));
+    else if (group.length) io.out(groupText(name, group));
+    else {
+      io.err(`gridedge help: unknown command "${name}"\n\n${overview(commands)}`);
+      return EXIT.badInput;
+    }
     return EXIT.ok;
   }
   if (first === '--version' || first === '-V' || first === 'version') {
@@ -118,23 +137,41 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
       io.err(`gridedge ${first}: ${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${groupText(first, group)}`);
       return EXIT.badInput;
     }
-    io.err(`gridedge: unknown command "${first}"\n\n${overview(commands)}`);
+    io.err(`gridedge: ${first.startsWith('-') ? `unknown option ${first} (options go after the command)` : `unknown command "${first}"`}\n\n${overview(commands)}`);
     return EXIT.badInput;
   }
   const { cmd, args } = found;
   const options: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
   for (const [k, o] of Object.entries(cmd.options)) options[k] = o.short ? { type: o.type, short: o.short } : { type: o.type };
   const argList = joinNegativeValues(args, options);
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
+  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[]; tokens: { kind: string; name?: string; value?: string }[] };
   try {
-    parsed = parseArgs({ args: argList, options, allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({ args: argList, options, allowPositionals: true, strict: true, tokens: true }) as typeof parsed;
   } catch (e) {
     io.err(`gridedge ${cmd.name}: ${parseErrorMessage(e)}\nUsage: ${usageLine(cmd)}\n`);
     return EXIT.badInput;
   }
+  // An option with a value given twice (`--url A ... --url B`, often a shell alias and a typed
+  // option): parseArgs keeps the last one silently; which one was meant is the technician's call.
+  const given = new Map<string, string>();
+  for (const tk of parsed.tokens) {
+    if (tk.kind !== 'option' || tk.name === undefined || tk.value === undefined) continue;
+    const before = given.get(tk.name);
+    if (before !== undefined) {
+      const both = SECRET_OPTIONS.has(tk.name) ? '' : ` (${JSON.stringify(before)} and ${JSON.stringify(tk.value)})`;
+      io.err(`gridedge ${cmd.name}: --${tk.name} is given twice${both}; give it once\nUsage: ${usageLine(cmd)}\n`);
+      return EXIT.badInput;
+    }
+    given.set(tk.name, tk.value);
+  }
   if (parsed.values['help']) {
     io.out(helpText(cmd));
     return EXIT.ok;
+  }
+  const empty = parsed.positionals.findIndex((p) => p === '');
+  if (empty >= 0 && empty < cmd.positionals.length) {
+    io.err(`gridedge ${cmd.name}: ${cmd.positionals[empty]!.name} is empty (an unset shell variable?)\nUsage: ${usageLine(cmd)}\n`);
+    return EXIT.badInput;
   }
   const want = cmd.positionals.length;
   if (parsed.positionals.length !== want) {
@@ -145,5 +182,5 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
     io.err(`gridedge ${cmd.name}: ${what}\nUsage: ${usageLine(cmd)}\n`);
     return EXIT.badInput;
   }
-  return cmd.run(parsed, io);
+  return cmd.run({ values: parsed.values, positionals: parsed.positionals }, io);
 }

@@ -4,8 +4,18 @@
  */
 import type { Io } from './io.js';
 
-/** Exit codes of every command: 0 success, 1 bad input (the message names what and where), 2 cannot reach a needed peer. */
-export const EXIT = { ok: 0, badInput: 1, unreachable: 2 } as const;
+/**
+ * Exit codes of every command: 0 success, 1 bad input (the message names what and where), 2 cannot
+ * reach a needed peer; 70 an internal error (a bug). A command stopped by Ctrl-C (SIGINT) or SIGTERM
+ * ends as the shell reports a signal: 130 or 143 (`interruptedExit`), except `tail`, whose normal
+ * end it is (0), and `run`, which stops the agent cleanly (0).
+ */
+export const EXIT = { ok: 0, badInput: 1, unreachable: 2, internal: 70 } as const;
+
+/** 128 + the signal number, as a shell reports a command a signal ended: SIGTERM 143, otherwise (SIGINT) 130. */
+export function interruptedExit(signal: AbortSignal): number {
+  return signal.reason === 'SIGTERM' ? 143 : 130;
+}
 
 /** Status-like commands also exit 1 when the agent answers but reports itself degraded. */
 export const EXIT_DEGRADED = 1;
@@ -15,6 +25,8 @@ export interface OptionSpec {
   short?: string;
   /** Shown in help: `--url URL`. */
   valueName?: string;
+  /** The command cannot run without it: its usage line shows it without brackets (the command itself says when it is missing). */
+  required?: boolean;
   description: string;
 }
 
@@ -36,11 +48,20 @@ export interface Command {
   positionals: PositionalSpec[];
   /** Extra help text: examples, exit codes. */
   details?: string;
+  /**
+   * The command watches `io.signal` and ends itself cleanly on SIGINT/SIGTERM (closing connections,
+   * removing what it half wrote). Any other command keeps the signals' default action: the process
+   * ends at once, even while a computation (a power flow, a solver) holds the thread.
+   */
+  handlesSignals?: boolean;
   run(args: Parsed, io: Io): Promise<number>;
 }
 
 export function usageLine(c: Command): string {
-  const opts = Object.entries(c.options).map(([k, o]) => `[--${k}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}]`);
+  const opts = Object.entries(c.options).map(([k, o]) => {
+    const text = `--${k}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
+    return o.required ? text : `[${text}]`;
+  });
   return ['gridedge', c.name, ...c.positionals.map((p) => p.name), ...opts].join(' ');
 }
 
@@ -73,11 +94,15 @@ export function positiveInt(name: string, v: string | boolean | undefined): numb
   return n;
 }
 
-/** A positive number option (seconds), or an error message naming the option. */
+/**
+ * A positive number option (seconds, a tolerance), or an error message naming the option. Decimal
+ * notation only, with an exponent if wanted (`2.5`, `1e-8`): `0x10` is no number of seconds (Number()
+ * read it as 16), as for the config's GRIDEDGE_* variables.
+ */
 export function positiveNumber(name: string, v: string | boolean | undefined, max = Infinity): number | string | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max)
+  if (typeof v !== 'string' || !/^\s*(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) || !Number.isFinite(n) || n <= 0 || n > max)
     return `--${name}: must be a positive number${max < Infinity ? ` up to ${max}` : ''}, got ${JSON.stringify(v)}`;
   return n;
 }

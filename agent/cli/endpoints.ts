@@ -7,6 +7,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../core/config-types.js';
+import { escapeControls } from './format.js';
 
 /** The config the packaged service runs with (systemd/gridedge.service: `run --config` it). */
 export const INSTALLED_CONFIG = '/etc/gridedge/gridedge.yaml';
@@ -56,20 +57,38 @@ async function agentConfig(
   const source = configSource(configFlag, env);
   const r = loadConfig(source.file !== undefined ? { file: source.file, env } : { embeddedDefault: true, env });
   if (r.ok) return { ok: true, config: r.config, from: source.what };
-  return { ok: false, errors: [`cannot derive the agent's address from ${source.what} (pass --url):`, ...r.errors] };
+  return { ok: false, errors: [`cannot derive the agent's address from ${source.what} (pass --url):`, ...r.errors.map(escapeControls)] };
+}
+
+/**
+ * `--url` checked: one of `schemes` (`http:` ...), a host, a port between 1 and 65535; otherwise the
+ * message names what is wrong (`words`: how the schemes read, `example`: a URL of the right form).
+ */
+export function urlProblem(flag: string, schemes: readonly string[], words: string, example: string): string | undefined {
+  const got = `got ${JSON.stringify(flag)}`;
+  const wrongScheme = `--url: must be ${words} URL, ${got} (e.g. ${example})`;
+  let u: URL;
+  try {
+    u = new URL(flag);
+  } catch {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(flag)) return wrongScheme;
+    if (/^[a-z][a-z0-9+.-]*:\/\/\[[^\]]*$/i.test(flag)) return `--url: not a valid URL (an IPv6 address goes in [ ], e.g. [::1]:8080), ${got}`;
+    const port = /^[a-z][a-z0-9+.-]*:\/\/(?:\[[^\]]*\]|[^/:?#]*):([^/?#]*)/i.exec(flag)?.[1];
+    if (port !== undefined && !/^\d+$/.test(port)) return `--url: the port must be a number between 1 and 65535, ${got}`;
+    if (port !== undefined && Number(port) > 65535) return `--url: the port must be between 1 and 65535, ${got}`;
+    return `--url: not a valid URL (check the host name or address), ${got}`;
+  }
+  if (!schemes.includes(u.protocol)) return wrongScheme;
+  if (u.hostname === '') return `--url: names no host, ${got}`;
+  if (u.port === '0') return `--url: the port must be between 1 and 65535, ${got}`;
+  return undefined;
 }
 
 /** The agent's HTTP base URL (no trailing slash): https:// when the config sets http.tls. */
 export async function resolveHttpUrl(urlFlag: string | undefined, configFlag: string | undefined, env: NodeJS.ProcessEnv): Promise<Resolved> {
   if (urlFlag !== undefined) {
-    let u: URL;
-    try {
-      u = new URL(urlFlag);
-    } catch {
-      return { ok: false, errors: [`--url: must be an http:// or https:// URL, got ${JSON.stringify(urlFlag)}`] };
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:')
-      return { ok: false, errors: [`--url: must be an http:// or https:// URL, got ${JSON.stringify(urlFlag)}`] };
+    const bad = urlProblem(urlFlag, ['http:', 'https:'], 'an http:// or https://', 'http://10.0.0.2:8080');
+    if (bad) return { ok: false, errors: [bad] };
     return { ok: true, url: urlFlag.replace(/\/+$/, '') };
   }
   const c = await agentConfig(configFlag, env);
@@ -83,14 +102,8 @@ export async function resolveHttpUrl(urlFlag: string | undefined, configFlag: st
 /** The embedded broker's URL: `--url`, else mqtt://<mqtt.host>:<mqtt.port> from the config. */
 export async function resolveMqttUrl(urlFlag: string | undefined, configFlag: string | undefined, env: NodeJS.ProcessEnv): Promise<Resolved> {
   if (urlFlag !== undefined) {
-    let u: URL;
-    try {
-      u = new URL(urlFlag);
-    } catch {
-      return { ok: false, errors: [`--url: must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(urlFlag)}`] };
-    }
-    if (!['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:'].includes(u.protocol))
-      return { ok: false, errors: [`--url: must be an mqtt://, mqtts://, ws:// or wss:// URL, got ${JSON.stringify(urlFlag)}`] };
+    const bad = urlProblem(urlFlag, ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:'], 'an mqtt://, mqtts://, ws:// or wss://', 'mqtt://10.0.0.2:1883');
+    if (bad) return { ok: false, errors: [bad] };
     return { ok: true, url: urlFlag };
   }
   const c = await agentConfig(configFlag, env);

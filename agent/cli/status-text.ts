@@ -1,6 +1,6 @@
 /** The human summary of an AgentStatus, for a field technician at a terminal. */
 import type { AgentStatus } from '../core/status-types.js';
-import { ago, bytes, columns, count, duration, oneLine, unsent } from './format.js';
+import { ago, bytes, columns, count, duration, oneLine, printable, unsent } from './format.js';
 
 type CounterValue = number | Record<string, number>;
 
@@ -33,7 +33,9 @@ export function counterText(name: string, v: CounterValue | undefined): string {
 /** The counters a technician looks at first; the rest is in `--json`. */
 export const MAIN_COUNTERS = ['received', 'processed', 'rejected', 'dropped', 'late'] as const;
 
-export function renderStatus(s: AgentStatus, now = Date.now()): string {
+export function renderStatus(doc: AgentStatus, now = Date.now()): string {
+  // Names, reasons and errors come from devices and peers: no terminal control gets through.
+  const s = printable(doc);
   const out: string[] = [];
   out.push(`gridedge ${s.gateway} ${s.version}: ${s.health.toUpperCase()}, up ${duration(s.uptimeSeconds)}`);
   if (s.problems.length) {
@@ -46,7 +48,7 @@ export function renderStatus(s: AgentStatus, now = Date.now()): string {
     typeof b.sessions === 'number'
       ? `, ${count(b.sessions)} persistent session${b.sessions === 1 ? '' : 's'}${typeof b.offlineSessions === 'number' && b.sessions > 0 ? ` (${count(b.offlineSessions)} offline)` : ''}`
       : '';
-  out.push(`Broker      ${b.host}:${b.port}, ${count(b.clients)} client${b.clients === 1 ? '' : 's'}, ${count(b.subscriptions)} subscription${b.subscriptions === 1 ? '' : 's'}${sessions}`);
+  out.push(`Broker      ${b.host}:${count(b.port).replace(/,/g, '')}, ${count(b.clients)} client${b.clients === 1 ? '' : 's'}, ${count(b.subscriptions)} subscription${b.subscriptions === 1 ? '' : 's'}${sessions}`);
   if (b.tls)
     out.push(
       `  TLS       ${b.tls.host}:${b.tls.port}${b.tls.clientCertificates ? ', client certificates required' : ''}, certificate valid until ${b.tls.certificateExpires.slice(0, 10)}${b.tls.crlNextUpdate ? `, CRL next update ${b.tls.crlNextUpdate.slice(0, 10)} (${b.tls.revokedCertificates ?? 0} revoked)` : ''}`,

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { COMMANDS } from '../../agent/cli/commands/index.js';
 import { repoRoot } from '../helpers/agent-process.js';
+import { withTimeout } from '../helpers/wait.js';
 import { runCli } from './run-cli.js';
 
 t.test('no command: usage on stderr, exit 1; --help: usage on stdout, exit 0', async (t) => {
@@ -27,6 +28,13 @@ t.test('every command has --help (exit 0, its usage first)', async (t) => {
     t.ok(r.stdout.startsWith(`Usage: gridedge ${c.name}`), `${c.name} usage`);
     t.match(r.stdout, /-h, --help/);
   }
+  // `gridedge help GROUP` lists the group's subcommands (it printed the overview).
+  const helpGroup = await runCli(['help', 'pmu']);
+  t.equal(helpGroup.code, 0);
+  t.match(helpGroup.stdout, /^Usage: gridedge pmu SUBCOMMAND/);
+  t.match(helpGroup.stdout, /gridedge pmu probe HOST:PORT/);
+  const helpTwo = await runCli(['help', 'sessions', 'end']);
+  t.ok(helpTwo.stdout.startsWith('Usage: gridedge sessions end CLIENTID'), helpTwo.stdout);
   const group = await runCli(['config', '--help']);
   t.equal(group.code, 0);
   t.match(group.stdout, /gridedge config check FILE/);
@@ -60,6 +68,22 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['status', '--token', '-Xq3_t0ken', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
     [['status', '--url', '-x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "-x"/],
     [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a positive number up to 3600, got "1e9"/],
+    // Hex is no number of seconds or per-unit tolerance (Number() read 0x10 as 16).
+    [['status', '--timeout', '0x10'], /^gridedge status: --timeout: must be a positive number up to 3600, got "0x10"/],
+    [['pf', 'case.m', '--tol', '0x1'], /^gridedge pf: --tol: must be a positive number, got "0x1"/],
+    // An option with a value given twice: parseArgs kept the last one silently.
+    [['status', '--url', 'http://10.0.0.1:8080', '--url=http://10.0.0.2:8080'], /^gridedge status: --url is given twice \("http:\/\/10\.0\.0\.1:8080" and "http:\/\/10\.0\.0\.2:8080"\); give it once\nUsage: gridedge status /],
+    [['tail', 'x', '-n', '1', '--count', '2'], /^gridedge tail: --count is given twice \("1" and "2"\); give it once\n/],
+    // ... and a password or token given twice is not repeated.
+    [['tail', 'x', '-P', 'secret1', '--password', 'secret2'], /^gridedge tail: --password is given twice; give it once\n/],
+    // An empty argument (an unset shell variable) is named, not taken for a file without extension.
+    [['config', 'check', ''], /^gridedge config check: FILE is empty \(an unset shell variable\?\)\nUsage: gridedge config check FILE/],
+    [['sessions', 'end', ''], /^gridedge sessions end: CLIENTID is empty/],
+    // An option before any command is an option, not an unknown command.
+    [['--url', 'http://x'], /^gridedge: unknown option --url \(options go after the command\)\n/],
+    // `help` of a command that does not exist printed the overview with exit 0.
+    [['help', 'stauts'], /^gridedge help: unknown command "stauts"\n/],
+    [['config', 'check', '--env=1', 'x.yaml'], /^gridedge config check: option --env takes no value \(it is a switch: give it alone\)\n/],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(args);
@@ -82,4 +106,44 @@ t.test('passwd: the scrypt hash of the password on standard input, which the bro
   const empty = spawnSync(process.execPath, [cliPath(), 'passwd'], { input: '', encoding: 'utf8' });
   t.equal(empty.status, 1);
   t.match(empty.stderr, /no password on standard input/);
+});
+
+t.test('usage lines show the options a command cannot run without without brackets (they read as optional)', async (t) => {
+  const want: [string[], string][] = [
+    [['se', '--help'], 'Usage: gridedge se --network CASE --measurements FILE [--alpha P]'],
+    [['pmu', 'probe', '--help'], 'Usage: gridedge pmu probe HOST:PORT --idcode N [--frames N]'],
+    [['schedule', '--help'], 'Usage: gridedge schedule --input FILE.json [--model pymfm|physical]'],
+  ];
+  for (const [args, start] of want) {
+    const r = await runCli(args);
+    t.ok(r.stdout.startsWith(start), `${args.join(' ')}: ${r.stdout.split('\n')[0]}`);
+  }
+  const m = await runCli(['modbus', 'read', '--help']);
+  t.match(m.stdout.split('\n')[0], / --address N /, 'modbus read: --address is required');
+});
+
+t.test('output that cannot be written (a full disk: /dev/full) → one line naming why, exit 1 (it was an ENOSPC stack trace)', { skip: !existsSync('/dev/full') && 'no /dev/full here' }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { cliPath } = await import('../helpers/agent-process.js');
+  const { cleanEnv } = await import('./run-cli.js');
+  const full = openSync('/dev/full', 'w');
+  t.teardown(() => closeSync(full));
+  const child = spawn(process.execPath, [cliPath(), 'config', 'schema'], { env: cleanEnv(), stdio: ['ignore', full, 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await withTimeout(new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c))), 'config schema > /dev/full to end');
+  t.equal(code, 1);
+  t.equal(stderr, 'gridedge: cannot write the output: no space left on the device (ENOSPC)\n');
+});
+
+t.test('messages that cannot be written (stderr on a full disk) do not change the exit code (status refused exited 1, not 2)', { skip: !existsSync('/dev/full') && 'no /dev/full here' }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { cliPath } = await import('../helpers/agent-process.js');
+  const { cleanEnv } = await import('./run-cli.js');
+  const { refusedPort } = await import('../helpers/ports.js');
+  const full = openSync('/dev/full', 'w');
+  t.teardown(() => closeSync(full));
+  const child = spawn(process.execPath, [cliPath(), 'status', '--url', `http://127.0.0.1:${await refusedPort()}`], { env: cleanEnv(), stdio: ['ignore', 'ignore', full] });
+  const code = await withTimeout(new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c))), 'status 2>/dev/full to end');
+  t.equal(code, 2, 'unreachable, as with a working stderr');
 });

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { describeSchema } from '../../agent/config/describe.js';
@@ -102,4 +102,45 @@ t.test('config check: URL passwords in problems are masked (the user name kept),
   t.equal(notJson.code, 1);
   t.match(notJson.stderr, /GRIDEDGE_FORWARDERS .*mqtt:\/\/envuser:\*\*\*@host:99999/);
   for (const r of [badUrl, notJson]) t.notOk(r.stderr.includes('Env@Pw'), `the password is not shown: ${r.stderr}`);
+});
+
+t.test('config check: a file that holds no option is valid but warned about (it said "ok" as for a full config); a folder or garbage is a problem', async (t) => {
+  const dir = tempDir();
+  const files: [string, string][] = [
+    ['empty.yaml', ''],
+    ['comments.yml', '# gridedge config\n\n---\n'],
+    ['null.json', 'null\n'],
+  ];
+  for (const [name, text] of files) {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    const r = await runCli(['config', 'check', file]);
+    t.same(
+      r,
+      {
+        code: 0,
+        stdout: `${file}: ok (1 warning above)\n`,
+        stderr: `warning: ${file} holds no options (it is empty, or comments only): every option takes its default, with no drivers (is it the file you meant, or was it truncated?)\n`,
+      },
+      name,
+    );
+  }
+  const folder = join(dir, 'conf.yaml');
+  mkdirSync(folder);
+  const d = await runCli(['config', 'check', folder]);
+  t.same(d, { code: 1, stdout: '', stderr: `${folder}: cannot read the config file: is a directory\n` });
+  const garbage = join(dir, 'garbage.yaml');
+  writeFileSync(garbage, 'gateway: [x\n  - : y\n');
+  const g = await runCli(['config', 'check', garbage]);
+  t.equal(g.code, 1);
+  t.match(g.stderr, new RegExp(`^${garbage.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+:\\d+: YAML syntax error: `));
+});
+
+t.test('config check: a binary or damaged file: the byte the parser stopped at is escaped, not sent to the terminal', async (t) => {
+  const file = join(tempDir(), 'gridedge.json');
+  writeFileSync(file, Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x00]));
+  const r = await runCli(['config', 'check', file]);
+  t.equal(r.code, 1);
+  t.notMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(r.stderr));
+  t.match(r.stderr, /\\u001b/);
 });

@@ -156,7 +156,7 @@ t.test('--ca: one option shared by status, buffer and diag; a file that cannot b
     const extra = cmd === 'diag' ? ['--out', join(dir, 'x.tar.gz')] : [];
     const a = await runCli([cmd, '--url', 'https://127.0.0.1:1', '--ca', missing, ...extra]);
     t.equal(a.code, 1);
-    t.equal(a.stderr, `gridedge ${cmd}: --ca: cannot read ${missing}: ENOENT\n`);
+    t.equal(a.stderr, `gridedge ${cmd}: --ca: cannot read ${missing}: no such file (ENOENT)\n`);
     const b = await runCli([cmd, '--url', 'https://127.0.0.1:1', '--ca', notPem, ...extra]);
     t.equal(b.code, 1);
     t.equal(b.stderr, `gridedge ${cmd}: --ca: ${notPem} holds no PEM certificate\n`);

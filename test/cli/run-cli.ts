@@ -1,7 +1,7 @@
 /** Runs the real compiled CLI (`node agent/cli/gridedge.js ...`) as a child process. */
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { INSTALLED_CONFIG_TEST_VAR } from '../../agent/cli/endpoints.js';
 import { cliPath, repoRoot } from '../helpers/agent-process.js';
 
@@ -28,6 +28,8 @@ export function cleanEnv(): NodeJS.ProcessEnv {
 
 export interface CliProcess {
   result: Promise<CliResult>;
+  /** How the process ended: its exit code, or the signal that ended it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Everything written to stdout so far. */
   stdout(): string;
   kill(signal?: NodeJS.Signals): void;
@@ -53,13 +55,14 @@ export function startCli(args: readonly string[], opts: CliOptions = {}): CliPro
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   // A safety net only: no test relies on it.
   const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const result = new Promise<CliResult>((resolve) =>
-    child.on('close', (code) => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => {
       clearTimeout(guard);
-      resolve({ code, stdout, stderr });
+      resolve({ code, signal });
     }),
   );
-  return { result, stdout: () => stdout, kill: (s = 'SIGTERM') => void child.kill(s) };
+  const result = exited.then(({ code }) => ({ code, stdout, stderr }));
+  return { result, exited, stdout: () => stdout, kill: (s = 'SIGTERM') => void child.kill(s) };
 }
 
 export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
@@ -88,3 +91,32 @@ export async function httpServer(handler: (req: IncomingMessage, res: ServerResp
 }
 
 export const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+
+/**
+ * A peer that accepts TCP connections and never answers (an agent or device that hangs): `connected`
+ * resolves at the first connection, so a test knows the command is waiting on it.
+ */
+export async function silentServer(): Promise<{ port: number; connected: Promise<void>; received: () => string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let received = '';
+  let onConnect!: () => void;
+  const connected = new Promise<void>((resolve) => (onConnect = resolve));
+  const server = createTcpServer((sock) => {
+    sockets.add(sock);
+    sock.on('data', (d) => (received += d.toString('latin1')));
+    sock.on('error', () => undefined);
+    sock.on('close', () => sockets.delete(sock));
+    onConnect();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connected,
+    received: () => received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

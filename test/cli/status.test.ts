@@ -193,3 +193,77 @@ t.test('buffer lines say what is unsent and what is local history, with and with
     t.match((await runCli(['buffer', '--url', srv.url])).stdout, buffer);
   }
 });
+
+t.test('status and buffer: names, reasons and errors from devices cannot drive the terminal; wide names stay aligned', async (t) => {
+  const doc = degradedStatus();
+  doc.problems = ['driver meter1: bad\u001b[2Jreply\nsecond line'];
+  doc.drivers[1]!.lastError = 'refused \u009b31m by peer';
+  doc.devices[1]!.latest.reasons = ['opcua:Bad\u001b[31mRED'];
+  doc.devices.push({ device: '變電所-1', ageSeconds: 1, latest: { device: '變電所-1', ts: Date.now() * 1000, quality: 'good' } });
+  doc.buffer!.writeError = 'disk \u0007full';
+  const srv = await serve(doc);
+  t.teardown(srv.close);
+  const r = await runCli(['status', '--url', srv.url]);
+  t.equal(r.code, 1, r.stderr);
+  t.notMatch(r.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, 'no control character but the line ends');
+  t.match(r.stdout, /\n  - driver meter1: bad\\u001b\[2Jreply second line\n/, 'escaped, one line');
+  t.match(r.stdout, /last error [^\n]+: refused \\u009b31m by peer\n/);
+  t.match(r.stdout, /\(opcua:Bad\\u001b\[31mRED\)/);
+  // 變電所 takes six columns on a terminal: the quality column starts at the same column in every row.
+  const all = r.stdout.split('\n');
+  const devices = all.slice(all.indexOf('Devices') + 1, all.findIndex((l) => l.startsWith('Buffer')));
+  t.equal(devices.length, 3, r.stdout);
+  const qualityAt = devices.map((l) => {
+    const name = /^  (\S+)/.exec(l)![1]!;
+    const width = [...name].reduce((w, c) => w + (/[\u3000-\u9fff]/.test(c) ? 2 : 1), 0);
+    return 2 + width + (/^ +/.exec(l.slice(2 + name.length))![0].length);
+  });
+  t.same(new Set(qualityAt).size, 1, `one column for the quality: ${JSON.stringify(devices)}`);
+
+  const json = await runCli(['status', '--url', srv.url, '--json']);
+  t.notMatch(json.stdout, /[\u007f-\u009f]/, '--json: C1 controls escaped too');
+  t.same(JSON.parse(json.stdout), doc, '--json: still the document as served');
+
+  const buffer = await runCli(['buffer', '--url', srv.url]);
+  t.match(buffer.stdout, /WRITE ERROR disk \\u0007full/);
+  t.notMatch(buffer.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+});
+
+t.test('status: a document with fields missing or of the wrong type → "?" where unknown, never undefined or NaN, no crash', async (t) => {
+  const srv = await serve({
+    gateway: 'gw-x',
+    health: 'healthy',
+    broker: {},
+    drivers: [{}, 'junk', { id: 'd1' }],
+    devices: 'oops',
+    forwarders: [{ id: 'f1' }],
+    counters: { received: 'many' },
+  });
+  t.teardown(srv.close);
+  const r = await runCli(['status', '--url', srv.url]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stderr, '');
+  t.notMatch(r.stdout, /undefined|NaN|\[object Object\]/, r.stdout);
+  t.match(r.stdout, /^gridedge gw-x \?: HEALTHY, up \?\n/);
+  t.match(r.stdout, /\nBroker +\?:\?, \? clients, \? subscriptions\n/);
+  t.match(r.stdout, /\n  d1 +\? +\?\n/);
+  t.match(r.stdout, /\n  f1 +\? +DISCONNECTED +lag \? rows \(\?\)/);
+  const b = await runCli(['buffer', '--url', srv.url]);
+  t.equal(b.code, 1);
+  t.notMatch(b.stdout, /undefined|NaN/, b.stdout);
+});
+
+t.test('status and buffer: an agent answering a problem (503 starting, 500) → its detail in the message, exit 2', async (t) => {
+  const srv = await serve({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the agent is starting:\nthe buffer is not open yet' }, 503, 'application/problem+json');
+  t.teardown(srv.close);
+  for (const cmd of ['status', 'buffer']) {
+    const r = await runCli([cmd, '--url', srv.url]);
+    t.equal(r.code, 2);
+    t.equal(r.stderr, `gridedge ${cmd}: cannot read the status at ${srv.url}/api/v1/status: answered HTTP 503 Service Unavailable: the agent is starting: the buffer is not open yet\n`);
+  }
+  const html = await serve('<html><body><h1>502 Bad Gateway</h1></body></html>', 502, 'text/html');
+  t.teardown(html.close);
+  const r = await runCli(['status', '--url', html.url]);
+  t.equal(r.code, 2);
+  t.equal(r.stderr, `gridedge status: cannot read the status at ${html.url}/api/v1/status: answered HTTP 502 Bad Gateway\n`, 'an HTML page: the status line only');
+});

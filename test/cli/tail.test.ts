@@ -3,7 +3,7 @@ import t from 'tap';
 import { refusedPort } from '../helpers/ports.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { withTimeout } from '../helpers/wait.js';
-import { lines, runCli, startCli } from './run-cli.js';
+import { httpServer, lines, runCli, silentServer, startCli } from './run-cli.js';
 import { messageLine } from '../../agent/cli/commands/tail.js';
 
 /** Publish retained messages (QoS 1, acknowledged) so a subscriber that comes later gets them. */
@@ -134,4 +134,71 @@ t.test('tail piped into a reader that closes early ends quietly (no EPIPE trace)
   );
   t.equal(await exited, 0, 'the pipeline exits 0');
   t.notMatch(stderr, /EPIPE|Error|at /, `nothing on stderr: ${stderr}`);
+});
+
+t.test('tail: a peer that is not a (plain) MQTT broker → exit 2 saying what it is, in words', async (t) => {
+  const silent = await silentServer();
+  t.teardown(silent.close);
+  const hung = await runCli(['tail', 'x/#', '--url', `mqtt://127.0.0.1:${silent.port}`, '--timeout', '1']);
+  t.equal(hung.code, 2);
+  t.equal(
+    hung.stderr,
+    `gridedge tail: cannot connect to mqtt://127.0.0.1:${silent.port}: no answer within 1 s (the connection was accepted but no MQTT CONNACK came: is this the broker's MQTT port?)\n`,
+    'it said "connack timeout"',
+  );
+
+  const web = await httpServer((_req, res) => res.end('hello'));
+  t.teardown(web.close);
+  const http = await runCli(['tail', 'x/#', '--url', `mqtt://127.0.0.1:${web.port}`, '--timeout', '5']);
+  t.equal(http.code, 2);
+  t.match(http.stderr, new RegExp(`^gridedge tail: cannot connect to mqtt://127\\.0\\.0\\.1:${web.port}: answered something that is not MQTT \\(.+\\): is this the broker's MQTT port\\?\\n$`), 'it said "Invalid header flag bits ..."');
+
+  const tls = await runCli(['tail', 'x/#', '--url', `mqtts://127.0.0.1:${web.port}`, '--timeout', '5']);
+  t.equal(tls.code, 2);
+  t.equal(
+    tls.stderr,
+    `gridedge tail: cannot connect to mqtts://127.0.0.1:${web.port}: no TLS handshake: the port does not speak TLS (mqtts:// or wss:// to a plain MQTT or HTTP port?) (EPROTO)\n`,
+    'one line, no OpenSSL dump',
+  );
+});
+
+t.test('tail and status: a malformed --url says what is wrong with it', async (t) => {
+  const cases: [string[], string][] = [
+    [['tail', 'x', '--url', 'mqtt://127.0.0.1:99999'], 'gridedge tail: --url: the port must be between 1 and 65535, got "mqtt://127.0.0.1:99999"\n'],
+    [['tail', 'x', '--url', 'mqtt://'], 'gridedge tail: --url: names no host, got "mqtt://"\n'],
+    [['tail', 'x', '--url', '10.0.0.2:1883'], 'gridedge tail: --url: must be an mqtt://, mqtts://, ws:// or wss:// URL, got "10.0.0.2:1883" (e.g. mqtt://10.0.0.2:1883)\n'],
+    [['status', '--url', 'http://10.0.0.2:80x'], 'gridedge status: --url: the port must be a number between 1 and 65535, got "http://10.0.0.2:80x"\n'],
+    [['status', '--url', 'http://10.0.0.2:0'], 'gridedge status: --url: the port must be between 1 and 65535, got "http://10.0.0.2:0"\n'],
+  ];
+  for (const [args, want] of cases) {
+    const r = await runCli(args);
+    t.equal(r.code, 1, args.join(' '));
+    t.equal(r.stderr, want, args.join(' '));
+  }
+});
+
+t.test('tail: --ca, --cert and --key that cannot serve are named before connecting (a key as --ca went to the TLS handshake)', async (t) => {
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tempDir } = await import('../helpers/agent-process.js');
+  const dir = tempDir();
+  const notPem = join(dir, 'ca.json');
+  writeFileSync(notPem, '{}');
+  const key = join(dir, 'key.pem');
+  writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n');
+  const folder = join(dir, 'certs');
+  mkdirSync(folder);
+  const url = 'mqtts://127.0.0.1:8883';
+  const cases: [string[], string][] = [
+    [['--ca', notPem], `gridedge tail: --ca: ${notPem} holds no PEM certificate\n`],
+    [['--ca', key], `gridedge tail: --ca: ${key} holds no PEM certificate\n`],
+    [['--ca', folder], `gridedge tail: --ca: cannot read ${folder}: is a folder, not a file (EISDIR)\n`],
+    [['--ca', join(dir, 'nope.pem')], `gridedge tail: --ca: cannot read ${join(dir, 'nope.pem')}: no such file (ENOENT)\n`],
+    [['--cert', notPem, '--key', notPem], `gridedge tail: --cert: ${notPem} holds no PEM certificate\ngridedge tail: --key: ${notPem} holds no PEM private key\n`],
+  ];
+  for (const [flags, want] of cases) {
+    const r = await runCli(['tail', 'x/#', '--url', url, ...flags]);
+    t.equal(r.code, 1, flags.join(' '));
+    t.equal(r.stderr, want, flags.join(' '));
+  }
 });

@@ -5,7 +5,7 @@
  */
 import type { AgentStatus } from '../../core/status-types.js';
 import { EXIT, EXIT_DEGRADED, type Command } from '../command.js';
-import { bytes, columns, count, duration, oneLine, unsent } from '../format.js';
+import { bytes, columns, count, duration, jsonText, oneLine, printable, unsent } from '../format.js';
 import { agentOptions, readAgentStatus } from './status.js';
 
 export interface BufferView {
@@ -50,7 +50,8 @@ function unsentText(u: { rows: number; ageSeconds: number } | null): string {
   return u.rows === 0 ? `none; ${rest}` : `${count(u.rows)} rows not yet sent by every forwarder (oldest ${duration(u.ageSeconds)}); ${rest}`;
 }
 
-export function renderBuffer(v: BufferView): string {
+export function renderBuffer(view: BufferView): string {
+  const v = printable(view);
   const b = v.buffer;
   if (!b) return 'Buffer      not open (see gridedge status)\n';
   const out = [
@@ -92,7 +93,7 @@ export const bufferCommand: Command = {
     const r = await readAgentStatus('buffer', values, io);
     if (!r.ok) return r.exit;
     const view = bufferView(r.status);
-    io.out(values['json'] ? `${JSON.stringify(view, null, 2)}\n` : renderBuffer(view));
+    io.out(values['json'] ? jsonText(view) : renderBuffer(view));
     return view.buffer && !view.buffer.writeError ? EXIT.ok : EXIT_DEGRADED;
   },
 };

@@ -1,5 +1,25 @@
 /** `gridedge config check FILE` and `gridedge config schema [--json]`. */
+import { readFileSync } from 'node:fs';
 import { EXIT, type Command } from '../command.js';
+import { escapeControls } from '../format.js';
+
+/**
+ * Whether a config file that loaded holds no option at all: empty, blank, only YAML comments and
+ * document markers, or `null`. Such a file is valid (every default) but rarely what was meant.
+ */
+function holdsNothing(file: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  const rest = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#') && l !== '---' && l !== '...');
+  return rest.length === 0 || (rest.length === 1 && ['null', '~'].includes(rest[0]!));
+}
 
 export const configCheck: Command = {
   name: 'config check',
@@ -9,7 +29,8 @@ export const configCheck: Command = {
   },
   positionals: [{ name: 'FILE', description: 'The config file (.yaml, .yml or .json)' }],
   details: [
-    'Exit codes: 0 valid ("FILE: ok"; a TLS certificate expired, not yet valid or ending within 14 days is a warning on stderr), 1 invalid (every problem on stderr, one a line).',
+    'Exit codes: 0 valid ("FILE: ok"; a TLS certificate expired, not yet valid or ending within 14 days, or a file that holds no option,',
+    'is a warning on stderr), 1 invalid (every problem on stderr, one a line).',
     'Example:',
     '  gridedge config check /etc/gridedge/gridedge.yaml',
     '  drivers[1].port: must be an integer between 1 and 65535, got "50x"',
@@ -26,12 +47,14 @@ export const configCheck: Command = {
         c.mqtt.tls?.cert && c.mqtt.tls.key ? certificateWarning('mqtt.tls', c.mqtt.tls.cert, Date.now()) : null,
         c.http.tls?.cert && c.http.tls.key ? certificateWarning('http.tls', c.http.tls.cert, Date.now()) : null,
         ...(c.mqtt.tls?.cert && c.mqtt.tls.ca && c.mqtt.tls.crl ? crlWarnings('mqtt.tls', c.mqtt.tls.crl, Date.now(), c.mqtt.tls.ca) : []),
+        holdsNothing(file) ? `${file} holds no options (it is empty, or comments only): every option takes its default, with no drivers (is it the file you meant, or was it truncated?)` : null,
       ].filter((w): w is string => w !== null);
       io.err(warnings.map((w) => `warning: ${w}\n`).join(''));
       io.out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''} above)` : ''}\n`);
       return EXIT.ok;
     }
-    io.err(r.errors.map((e) => `${e}\n`).join(''));
+    // A syntax error may quote a control byte of a binary or damaged file: escaped, not sent to the terminal.
+    io.err(r.errors.map((e) => `${escapeControls(e)}\n`).join(''));
     return EXIT.badInput;
   },
 };

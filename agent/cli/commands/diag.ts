@@ -17,19 +17,20 @@
  * cannot be written.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { arch, hostname, platform, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
+import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { configSource, resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
 import { maskSecrets, maskUrlPassword } from '../../core/secrets.js';
 import { agentAccess, agentOptions } from './status.js';
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; out: string; err: string }> {
+/** Run a program to its end, `timeoutMs` at most; `signal` (Ctrl-C) kills it. */
+function run(cmd: string, args: string[], timeoutMs: number, signal: AbortSignal): Promise<{ ok: boolean; out: string; err: string }> {
   return new Promise((done) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (e, out, err) =>
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, signal }, (e, out, err) =>
       done({ ok: !e, out: String(out), err: e ? `${(e as NodeJS.ErrnoException).code ?? ''} ${String(err) || e.message}`.trim() : String(err) }),
     );
   });
@@ -43,7 +44,7 @@ export const diagCommand: Command = {
   name: 'diag',
   summary: 'Collect a diagnostics bundle (version, masked config, status, counters, buffer, logs, disk) as .tar.gz',
   options: {
-    out: { type: 'string', short: 'o', valueName: 'FILE.tar.gz', description: 'Write the bundle here (default: ./gridedge-diag-HOST-TIME.tar.gz)' },
+    out: { type: 'string', short: 'o', valueName: 'FILE.tar.gz', description: 'Write the bundle here, or into this folder (default: ./gridedge-diag-HOST-TIME.tar.gz)' },
     config: agentOptions.config,
     url: agentOptions.url,
     ca: agentOptions.ca,
@@ -53,11 +54,13 @@ export const diagCommand: Command = {
     json: { type: 'boolean', description: 'Also print the summary as JSON on stdout' },
   },
   positionals: [],
+  handlesSignals: true,
   details: [
     'Secrets (passwords, password hashes, tokens, keys, passwords in URLs) are replaced by "***".',
     'An agent with http.users needs a bearer token for its status: --token or $GRIDEDGE_TOKEN, as for gridedge status.',
     'Parts that cannot be collected (agent not running, no journal) are recorded with the reason;',
-    'the bundle is written anyway. Exit 0 when written, 1 on bad options or an unwritable --out.',
+    'the bundle is written anyway. Exit 0 when written, 1 on bad options or an unwritable --out;',
+    'Ctrl-C stops it, removes what it had collected (no half bundle) and exits 130.',
     'Examples:',
     '  sudo gridedge diag --out /tmp/gw-7.tar.gz   (the installed /etc/gridedge/gridedge.yaml)',
     '  sudo gridedge diag --token "$TOKEN" --out /tmp/gw-7.tar.gz   (an agent with http.users)',
@@ -78,12 +81,30 @@ export const diagCommand: Command = {
       return EXIT.badInput;
     }
     const timeoutS = (timeout as number | undefined) ?? 5;
-    const out = resolve(typeof values['out'] === 'string' ? values['out'] : `gridedge-diag-${hostname()}-${stamp()}.tar.gz`);
+    // --out: a file name ending in .tar.gz or .tgz (so that a slip such as `-o gridedge.yaml` cannot
+    // overwrite a config with the bundle), or an existing folder to write the default name into.
+    const defaultName = `gridedge-diag-${hostname()}-${stamp()}.tar.gz`;
+    const outFlag = typeof values['out'] === 'string' ? values['out'] : undefined;
+    const outIsFolder = outFlag !== undefined && existsSync(outFlag) && statSync(outFlag).isDirectory();
+    const out = resolve(outFlag === undefined ? defaultName : outIsFolder ? join(outFlag, defaultName) : outFlag);
+    if (outFlag !== undefined && !outIsFolder && !/\.(tar\.gz|tgz)$/.test(outFlag)) {
+      io.err(`gridedge diag: --out: must name a .tar.gz or .tgz file (the bundle is a gzip tar) or a folder, got ${JSON.stringify(outFlag)}\n`);
+      return EXIT.badInput;
+    }
     if (!existsSync(dirname(out))) {
       io.err(`gridedge diag: --out: the folder ${dirname(out)} does not exist\n`);
       return EXIT.badInput;
     }
+    if (existsSync(out) && !statSync(out).isFile()) {
+      io.err(`gridedge diag: --out: ${out} exists and is not a file\n`);
+      return EXIT.badInput;
+    }
 
+    const partial = `${out}.partial-${process.pid}`;
+    const interrupted = (): number => {
+      io.err(`gridedge diag: interrupted; no bundle written\n`);
+      return interruptedExit(io.signal);
+    };
     const work = mkdtempSync(join(tmpdir(), 'gridedge-diag-'));
     const name = `gridedge-diag-${stamp()}`;
     const folder = join(work, name);
@@ -122,8 +143,9 @@ export const diagCommand: Command = {
       // The reasons may quote the config's problems: their URL passwords are masked too.
       if (!where.ok) put('status.json', JSON.stringify({ error: maskSecrets(where.errors) }, null, 2), `not read: ${maskUrlPassword(where.errors[0] ?? '')}`);
       else {
-        const st = await fetchStatus(where.url, timeoutS, access.access);
-        if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.status), null, 2), `ok (${st.status.health})`);
+        const st = await fetchStatus(where.url, timeoutS, { ...access.access, signal: io.signal });
+        if (io.signal.aborted) return interrupted();
+        if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.raw), null, 2), `ok (${st.status.health})`);
         else {
           const from = where.from ? ` (the address from ${where.from})` : '';
           put('status.json', JSON.stringify(maskSecrets({ url: st.url, addressFrom: where.from, error: st.reason }), null, 2), `not read${from}: ${maskUrlPassword(st.reason)}`);
@@ -132,7 +154,8 @@ export const diagCommand: Command = {
 
       // Recent logs from the journal (the unit logs JSON lines to journald).
       const n = (lines as number | undefined) ?? 2000;
-      const j = await run('journalctl', ['-u', 'gridedge', '-n', String(n), '--no-pager', '-o', 'short-iso'], timeoutS * 1000);
+      const j = await run('journalctl', ['-u', 'gridedge', '-n', String(n), '--no-pager', '-o', 'short-iso'], timeoutS * 1000, io.signal);
+      if (io.signal.aborted) return interrupted();
       put('logs.txt', j.ok ? maskUrlPassword(j.out) : `journalctl -u gridedge could not be read: ${j.err}`, j.ok ? 'ok' : `not read: ${j.err.split('\n')[0]}`);
 
       // Disk space where the buffer lives.
@@ -148,13 +171,18 @@ export const diagCommand: Command = {
       }
       put('summary.json', JSON.stringify(summary, null, 2), 'ok');
 
-      const tar = await run('tar', ['-czf', out, '-C', work, name], 60_000);
+      // Packed beside --out under another name and renamed when complete: an interrupted or
+      // failed tar leaves no half bundle under the name a technician would send.
+      const tar = await run('tar', ['-czf', partial, '-C', work, name], 60_000, io.signal);
+      if (io.signal.aborted) return interrupted();
       if (!tar.ok) {
         io.err(`gridedge diag: cannot write ${out}: ${tar.err}\n`);
         return EXIT.badInput;
       }
+      renameSync(partial, out);
     } finally {
       rmSync(work, { recursive: true, force: true });
+      rmSync(partial, { force: true });
     }
     if (values['json']) io.out(`${JSON.stringify({ out, parts: summary }, null, 2)}\n`);
     else io.out(`${out}\n${Object.entries(summary).map(([f, w]) => `  ${f.padEnd(13)} ${w}\n`).join('')}`);

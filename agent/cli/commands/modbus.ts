@@ -13,7 +13,7 @@ export const modbusReadCommand: Command = {
     'stop-bits': { type: 'string', valueName: '1|2', description: 'RTU stop bits (default 1)' },
     unit: { type: 'string', valueName: 'N', description: 'Unit (slave) id (default 1)' },
     function: { type: 'string', valueName: 'holding|input|coil|discrete', description: 'What to read (default holding)' },
-    address: { type: 'string', valueName: 'N', description: 'Zero-based address, decimal or 0x hex (register 30001 is input address 0)' },
+    address: { type: 'string', valueName: 'N', required: true, description: 'Zero-based address, decimal or 0x hex (register 30001 is input address 0)' },
     count: { type: 'string', valueName: 'N', description: 'Registers or bits to read (default: one value)' },
     type: { type: 'string', valueName: 'u16|i16|u32|i32|f32|f64', description: 'Decode the registers as this type (default: each register as u16)' },
     order: { type: 'string', valueName: 'ABCD|CDAB|BADC|DCBA', description: 'Byte order of the value as the device sends it (default ABCD)' },

@@ -6,7 +6,7 @@
 import { runProbe, type Command } from '../command.js';
 import { browse, parseBrowse, renderBrowse } from '../../../drivers/opcua/probe.js';
 import { SECURITY_MODES, SECURITY_POLICIES } from '../../../drivers/opcua/config.js';
-import { firstLine } from '../io.js';
+import { readSecret } from '../io.js';
 
 export const opcuaBrowseCommand: Command = {
   name: 'opcua browse',
@@ -31,7 +31,9 @@ export const opcuaBrowseCommand: Command = {
     "  printf '%s\\n' 'the password' | gridedge opcua browse opc.tcp://10.0.0.9:4840 --security SignAndEncrypt --user operator",
   ].join('\n'),
   async run({ values, positionals }, io) {
-    const password = typeof values['user'] === 'string' && values['user'] !== '' ? await firstLine(process.stdin) : '';
+    const user = values['user'];
+    const password = typeof user === 'string' && user !== '' ? await readSecret(`Password of ${user} (not shown): `, io.err) : '';
+    if (password === null) return 130;
     return runProbe('opcua browse', parseBrowse(positionals, values, password), browse, renderBrowse, values['json'] === true, io);
   },
 };

@@ -5,7 +5,10 @@
  */
 import { hashPassword } from '../../broker/passwords.js';
 import { EXIT, type Command } from '../command.js';
-import { firstLine } from '../io.js';
+import { readSecret } from '../io.js';
+
+/** Ctrl-C at the password prompt (raw mode: it arrives as a byte, not as SIGINT). */
+const EXIT_CTRL_C = 130;
 
 export const passwdCommand: Command = {
   name: 'passwd',
@@ -13,12 +16,14 @@ export const passwdCommand: Command = {
   options: {},
   positionals: [],
   details: [
-    'Reads the first line of standard input; prints scrypt$N$r$p$salt$hash. Exit 1 for an empty password.',
+    'Reads the first line of standard input (on a terminal: asks for it, not echoed); prints scrypt$N$r$p$salt$hash.',
+    'Exit 1 for an empty password, 130 for Ctrl-C at the prompt.',
     'Example:',
     "  printf '%s\\n' 'the password' | gridedge passwd",
   ].join('\n'),
   async run(_args, io) {
-    const password = await firstLine(process.stdin);
+    const password = await readSecret('Password (not shown): ', io.err);
+    if (password === null) return EXIT_CTRL_C;
     if (password === '') {
       io.err('gridedge passwd: no password on standard input (its first line is the password)\n');
       return EXIT.badInput;

@@ -8,11 +8,14 @@
  * within --timeout.
  */
 import { createConnection } from 'node:net';
-import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
+import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import type { Io } from '../io.js';
 import { C37Session } from '../../../drivers/c37118/session.js';
 import { planFor } from '../../../drivers/c37118/mapping.js';
 import { explainStat, explainTimeQuality, type ConfigFrame, type DataFrame } from '../../../drivers/c37118/codec/index.js';
+
+/** How a probe stopped by Ctrl-C or SIGTERM words its end. */
+const INTERRUPTED = 'interrupted';
 
 interface ProbeOptions {
   host: string;
@@ -62,12 +65,12 @@ function probe(o: ProbeOptions, io: Io): Promise<ProbeResult> {
       sock.destroy();
       resolve(res);
     };
-    const onAbort = (): void => finish('interrupted');
+    // What has not arrived yet, in words (for a timeout and for Ctrl-C).
+    const missing = (): string =>
+      sock.connecting ? 'no TCP connection' : !res.cfg ? 'no configuration frame' : res.frames.length === 0 ? 'no data frame' : `only ${res.frames.length} of ${o.frames} data frames`;
+    const onAbort = (): void => finish(`${INTERRUPTED}: ${missing()} from ${o.host}:${o.port} yet`);
     io.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => {
-      const what = sock.connecting ? 'no TCP connection' : !res.cfg ? 'no configuration frame' : res.frames.length === 0 ? 'no data frame' : `only ${res.frames.length} of ${o.frames} data frames`;
-      finish(`${what} from ${o.host}:${o.port} within ${o.timeoutS} s`);
-    }, o.timeoutS * 1000);
+    const timer = setTimeout(() => finish(`${missing()} from ${o.host}:${o.port} within ${o.timeoutS} s`), o.timeoutS * 1000);
     const session = new C37Session(
       { id: 'probe', idcode: o.idcode, config: o.config, phasors: {}, maxTimeErrorUs: 1000, configTimeoutMs: Math.min(2000, (o.timeoutS * 1000) / 3), maxConfigTries: 3, dataTimeoutMs: o.timeoutS * 1000, sendDataOn: true },
       {
@@ -90,7 +93,7 @@ function probe(o: ProbeOptions, io: Io): Promise<ProbeResult> {
     sock.setNoDelay(true);
     sock.on('connect', () => session.connected());
     sock.on('data', (c) => session.push(c));
-    sock.on('error', (e: NodeJS.ErrnoException) => finish(`cannot connect to ${o.host}:${o.port}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : e.message}`));
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(`cannot connect to ${o.host}:${o.port}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? `host ${o.host} not found (${e.code})` : e.message}`));
     sock.on('close', () => finish(res.frames.length >= o.frames ? undefined : `${o.host}:${o.port} closed the connection`));
   });
 }
@@ -214,16 +217,17 @@ export const pmuProbe: Command = {
   name: 'pmu probe',
   summary: 'Read a C37.118 PMU or PDC: its configuration, a few decoded frames with STAT in words, the frame rate and latency',
   options: {
-    idcode: { type: 'string', valueName: 'N', description: 'Stream IDCODE (required)' },
+    idcode: { type: 'string', valueName: 'N', required: true, description: 'Stream IDCODE (required)' },
     frames: { type: 'string', short: 'n', valueName: 'N', description: 'Data frames to read (default 5)' },
     timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up after this long (default 10)' },
     config: { type: 'string', valueName: 'KIND', description: 'Configuration to ask for: auto (CFG-3, then CFG-2), cfg2 or cfg3 (default auto)' },
     json: { type: 'boolean', description: 'Print one JSON document: { stream, config, header, frames, measured, refused }' },
   },
   positionals: [{ name: 'HOST:PORT', description: 'The PMU or PDC, e.g. 10.0.0.7:4712' }],
+  handlesSignals: true,
   details: [
     'Exit codes: 0 done, 1 bad input, 2 the device cannot be reached, or sends no configuration or data within --timeout',
-    '(what arrived is still printed).',
+    '(what arrived is still printed); Ctrl-C sends data off, prints what arrived and exits 130.',
     'Examples:',
     '  gridedge pmu probe 10.0.0.7:4712 --idcode 7734',
     '  gridedge pmu probe 10.0.0.7:4712 --idcode 7734 --frames 50 --json',
@@ -260,9 +264,9 @@ export const pmuProbe: Command = {
       };
       io.out(JSON.stringify(doc, null, 2) + '\n');
     } else if (res.cfg) io.out(text(o, res));
-    if (res.error && res.error !== 'interrupted') {
+    if (res.error) {
       io.err(`gridedge pmu probe: ${res.error}\n`);
-      return EXIT.unreachable;
+      return res.error.startsWith(INTERRUPTED) ? interruptedExit(io.signal) : EXIT.unreachable;
     }
     return EXIT.ok;
   },

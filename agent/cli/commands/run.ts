@@ -1,6 +1,7 @@
 /** `gridedge run [--config FILE]`: the agent in the foreground. */
 import { isJournalStream, withPriority } from '../../core/logger.js';
 import { EXIT, type Command } from '../command.js';
+import { escapeControls } from '../format.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -31,7 +32,7 @@ export const runCommand: Command = {
     const err = (text: string): void => io.err(onJournal ? withPriority(text, 3) : text);
     if (!r.ok) {
       err(`gridedge run: the config ${file ?? '(embedded default)'} is invalid; the agent does not start:\n`);
-      err(r.errors.map((e) => `${e}\n`).join(''));
+      err(r.errors.map((e) => `${escapeControls(e)}\n`).join(''));
       return EXIT.badInput;
     }
     const { runAgent } = await import('../../agent.js');

@@ -7,7 +7,7 @@ export const scheduleCommand: Command = {
   name: 'schedule',
   summary: 'Run the battery scheduler once on a job file (pymfm service, pymfm 0.5 or Platone dialect); print JSON',
   options: {
-    input: { type: 'string', valueName: 'FILE.json', description: 'The job (required)' },
+    input: { type: 'string', valueName: 'FILE.json', required: true, description: 'The job (required)' },
     model: { type: 'string', valueName: 'pymfm|physical', description: 'Optimisation model variant (default physical); rule-based jobs ignore it' },
     'time-limit': { type: 'string', valueName: 'S', description: 'Solver time limit in seconds (default 60); the best schedule found by then is printed' },
     json: { type: 'boolean', description: 'JSON output (the default; accepted for symmetry with other commands)' },

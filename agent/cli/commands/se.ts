@@ -5,8 +5,8 @@ export const seCommand: Command = {
   name: 'se',
   summary: 'Run the WLS state estimator once on a network and a measurement file; print JSON',
   options: {
-    network: { type: 'string', valueName: 'CASE', description: 'The network: a .m or .json file, a CGMES folder, or CGMES .xml files separated by commas' },
-    measurements: { type: 'string', valueName: 'FILE', description: 'The measurement file (JSON: { "baseMVA", "measurements": [ ... ] })' },
+    network: { type: 'string', valueName: 'CASE', required: true, description: 'The network: a .m or .json file, a CGMES folder, or CGMES .xml files separated by commas' },
+    measurements: { type: 'string', valueName: 'FILE', required: true, description: 'The measurement file (JSON: { "baseMVA", "measurements": [ ... ] })' },
     alpha: { type: 'string', valueName: 'P', description: 'Significance level of the chi-square bad-data test (default 0.01)' },
     'rn-threshold': { type: 'string', valueName: 'X', description: 'Normalised residuals above this are bad data (default 3)' },
     'no-bad-data': { type: 'boolean', description: 'Skip bad-data detection and removal' },

@@ -7,8 +7,8 @@
 import type { PersistentSession } from '../../broker/broker.js';
 import { EXIT, MAX_TIMEOUT_S, positiveNumber, type Command, type Parsed } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
-import { agentRequest, reasonOf } from '../fetch-status.js';
-import { columns, count, duration, oneLine } from '../format.js';
+import { agentRequest, detailOf, reasonOf } from '../fetch-status.js';
+import { columns, count, duration, escapeControls, jsonText, printable } from '../format.js';
 import type { Io } from '../io.js';
 import { agentAccess, agentOptions } from './status.js';
 
@@ -18,16 +18,6 @@ interface SessionList {
   total: number;
   offline: number;
   items: PersistentSession[];
-}
-
-/** The `detail` of a problem answer, if the body is one. */
-function detailOf(body: string): string | undefined {
-  try {
-    const p = JSON.parse(body) as { detail?: unknown };
-    return typeof p.detail === 'string' ? p.detail : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 type Answer = { ok: true; body: unknown } | { ok: false; exit: number };
@@ -70,7 +60,7 @@ async function callAgent(command: string, values: Parsed['values'], io: Io, meth
     const n = notFound(detail);
     return fail(n.text, n.exit);
   }
-  if (res.status < 200 || res.status > 299) return fail(`${at} answered HTTP ${res.status} ${res.statusText}${detail ? `: ${oneLine(detail, 200)}` : ''}`.trim(), EXIT.unreachable);
+  if (res.status < 200 || res.status > 299) return fail(`${at} answered HTTP ${res.status} ${res.statusText}${detail ? `: ${detail}` : ''}`.trim(), EXIT.unreachable);
   try {
     return { ok: true, body: JSON.parse(res.body) as unknown };
   } catch {
@@ -86,7 +76,8 @@ function stateText(s: PersistentSession): string {
 }
 
 /** The human table of `gridedge sessions`. */
-export function renderSessions(list: SessionList): string {
+export function renderSessions(doc: SessionList): string {
+  const list = printable(doc);
   const head = `${count(list.total)} persistent MQTT session${list.total === 1 ? '' : 's'}${list.total > 0 ? `, ${count(list.offline)} offline` : ''}`;
   if (list.items.length === 0) return `${head}\n`;
   const rows = [
@@ -121,7 +112,7 @@ export const sessionsCommand: Command = {
       io.err(`gridedge sessions: the agent answered JSON that is not a session list (is this a gridedge agent?)\n`);
       return EXIT.unreachable;
     }
-    io.out(values['json'] ? `${JSON.stringify(r.body, null, 2)}\n` : renderSessions(r.body));
+    io.out(values['json'] ? jsonText(r.body) : renderSessions(r.body));
     return EXIT.ok;
   },
 };
@@ -151,10 +142,10 @@ export const sessionsEndCommand: Command = {
     }));
     if (!r.ok) return r.exit;
     const s = r.body as PersistentSession;
-    if (values['json']) io.out(`${JSON.stringify(s, null, 2)}\n`);
+    if (values['json']) io.out(jsonText(s));
     else
       io.out(
-        `Ended the persistent session ${JSON.stringify(id)}${s.username ? ` of user ${s.username}` : ''}: ${s.connected ? 'its client was disconnected; ' : ''}${count(s.queued)} queued message${s.queued === 1 ? '' : 's'} and ${count(s.subscriptions)} subscription${s.subscriptions === 1 ? '' : 's'} dropped.\n`,
+        `Ended the persistent session ${escapeControls(JSON.stringify(id))}${s.username ? ` of user ${escapeControls(String(s.username))}` : ''}: ${s.connected ? 'its client was disconnected; ' : ''}${count(s.queued)} queued message${s.queued === 1 ? '' : 's'} and ${count(s.subscriptions)} subscription${s.subscriptions === 1 ? '' : 's'} dropped.\n`,
       );
     return EXIT.ok;
   },

@@ -7,6 +7,7 @@ import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus, type AgentAccess } from '../fetch-status.js';
 import type { Io } from '../io.js';
 import { renderStatus } from '../status-text.js';
+import { fileErrorText, jsonText } from '../format.js';
 
 /** The options of every command that reads a running agent's HTTP API (status, buffer; diag takes some). */
 export const agentOptions = {
@@ -47,7 +48,7 @@ export function agentAccess(values: Parsed['values'], env: Io['env']): { ok: tru
     try {
       ca = readFileSync(caFile);
     } catch (e) {
-      return { ok: false, error: `--ca: cannot read ${caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+      return { ok: false, error: `--ca: cannot read ${caFile}: ${fileErrorText(e)}` };
     }
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) return { ok: false, error: `--ca: ${caFile} holds no PEM certificate` };
     access.ca = ca;
@@ -59,7 +60,7 @@ export function agentAccess(values: Parsed['values'], env: Io['env']): { ok: tru
  * What status and buffer share: check --timeout and --ca, find the agent, read its status. A
  * failure is printed as `gridedge COMMAND: ...` and given as the exit code (1 bad input, 2 unreachable).
  */
-export async function readAgentStatus(command: string, values: Parsed['values'], io: Io): Promise<{ ok: true; status: AgentStatus } | { ok: false; exit: number }> {
+export async function readAgentStatus(command: string, values: Parsed['values'], io: Io): Promise<{ ok: true; status: AgentStatus; raw: AgentStatus } | { ok: false; exit: number }> {
   const timeout = positiveNumber('timeout', values['timeout'], MAX_TIMEOUT_S);
   if (typeof timeout === 'string') {
     io.err(`gridedge ${command}: ${timeout}\n`);
@@ -80,7 +81,7 @@ export async function readAgentStatus(command: string, values: Parsed['values'],
     io.err(`gridedge ${command}: cannot read the status at ${r.url}${where.from ? ` (the address from ${where.from})` : ''}: ${r.reason}\n`);
     return { ok: false, exit: EXIT.unreachable };
   }
-  return { ok: true, status: r.status };
+  return { ok: true, status: r.status, raw: r.raw };
 }
 
 export const statusCommand: Command = {
@@ -99,7 +100,7 @@ export const statusCommand: Command = {
   async run({ values }, io) {
     const r = await readAgentStatus('status', values, io);
     if (!r.ok) return r.exit;
-    if (values['json']) io.out(`${JSON.stringify(r.status, null, 2)}\n`);
+    if (values['json']) io.out(jsonText(r.raw));
     else io.out(io.colour ? paintStates(renderStatus(r.status)) : renderStatus(r.status));
     return r.status.health === 'healthy' ? EXIT.ok : EXIT_DEGRADED;
   },

@@ -10,21 +10,9 @@ import { filterError } from '../../core/topics.js';
 import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import { TLS_TRUST } from '../fetch-status.js';
+import { escapeControls, fileErrorText, oneLine } from '../format.js';
 import type { Io } from '../io.js';
 import { agentOptions } from './status.js';
-
-/**
- * Characters a terminal may act on (C0 controls, DEL, C1 controls such as CSI) as JSON-style escapes,
- * so that a payload cannot move the cursor, recolour or clear the technician's screen.
- */
-function escapeControls(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-  });
-}
 
 /**
  * Valid JSON text without the whitespace between its tokens; every token (numbers, strings) is kept
@@ -79,17 +67,30 @@ export function messageLine(topic: string, payload: Buffer, qos: number, retain:
   return `{"topic":${escapeControls(JSON.stringify(topic))},"payload":${p.json},"qos":${qos},"retain":${retain}}\n`;
 }
 
-function reasonOf(e: Error & { code?: string | number }): string {
-  if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+/**
+ * Why the connection failed, in words: system errors by their code, a TLS handshake with a port that
+ * does not speak TLS, a peer that accepted the connection but sent no CONNACK within --timeout, and
+ * (before the CONNACK) bytes that are not MQTT; a broker's refusal (numeric code) as mqtt.js says it.
+ */
+function reasonOf(e: Error & { code?: string | number }, timeoutS: number, connected: boolean, tls: boolean): string {
+  if (typeof e.code === 'string' && /^E[A-Z_]+$/.test(e.code)) {
     const words: Record<string, string> = {
       ECONNREFUSED: 'connection refused (is the broker running, on this port?)',
       ENOTFOUND: 'host not found',
+      EAI_AGAIN: 'host name lookup failed',
       EHOSTUNREACH: 'host unreachable',
+      ENETUNREACH: 'network unreachable',
+      ETIMEDOUT: 'connection timed out',
       ECONNRESET: 'connection reset',
+      EPIPE: 'connection closed by the peer',
+      EPROTO: 'no TLS handshake: the port does not speak TLS (mqtts:// or wss:// to a plain MQTT or HTTP port?)',
     };
-    return `${words[e.code] ?? e.message} (${e.code})`;
+    const plainPort = tls && !connected && e.code === 'ECONNRESET' ? ': a plain MQTT port resets a TLS handshake (mqtts:// to the port of mqtt://?)' : '';
+    return `${words[e.code] ?? oneLine(e.message, 200)} (${e.code})${plainPort}`;
   }
-  return e.message;
+  if (e.message === 'connack timeout') return `no answer within ${timeoutS} s (the connection was accepted but no MQTT CONNACK came: is this the broker's MQTT port?)`;
+  if (e.code === undefined && !connected) return `answered something that is not MQTT (${oneLine(e.message, 120)}): is this the broker's MQTT port?`;
+  return oneLine(e.message, 200);
 }
 
 /** PEM files for mqtts:// and wss:// (--ca, --cert, --key), read now. */
@@ -109,8 +110,12 @@ function readTlsFlags(values: Record<string, unknown>): { ok: true; tls: TlsFlag
     try {
       tls[k] = readFileSync(file);
     } catch (e) {
-      errors.push(`--${k}: cannot read ${file}: ${(e as Error).message}`);
+      errors.push(`--${k}: cannot read ${file}: ${fileErrorText(e)}`);
+      continue;
     }
+    const pem = tls[k]!.toString('latin1');
+    if (k !== 'key' && !pem.includes('-----BEGIN CERTIFICATE-----')) errors.push(`--${k}: ${file} holds no PEM certificate`);
+    if (k === 'key' && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) errors.push(`--key: ${file} holds no PEM private key`);
   }
   if (typeof values['cert'] === 'string' && typeof values['key'] !== 'string') errors.push('--cert: needs --key (the client certificate\'s private key)');
   if (typeof values['key'] === 'string' && typeof values['cert'] !== 'string') errors.push('--key: needs --cert (the client certificate)');
@@ -135,6 +140,8 @@ async function tail(
   });
   const where = maskUrlPassword(url).replace(/\/$/, '');
   const from = opts.from ? ` (the address from ${opts.from})` : '';
+  // mqtt.js reports a WebSocket upgrade the server refused (a wrong path) only as a silence.
+  const wsHint = /^wss?:/.test(url) ? ` (MQTT over WebSocket: is the path right? the agent's is mqtt.websocket.path, /mqtt by default)` : '';
   return new Promise<number>((resolve) => {
     let done = false;
     let subscribed = false;
@@ -155,13 +162,14 @@ async function tail(
     io.signal.addEventListener('abort', onAbort, { once: true });
 
     client.on('error', (e: Error & { code?: string | number }) => {
-      lastError = reasonOf(e);
-      if (typeof e.code === 'string' && TLS_TRUST.has(e.code) && !opts.tls.ca) lastError += '; pass the CA or the broker\'s own certificate with --ca FILE';
+      lastError = reasonOf(e, opts.timeoutS, client.connected, /^(mqtts|wss):/.test(url));
+      if (typeof e.code === 'string' && TLS_TRUST.has(e.code))
+        lastError += opts.tls.ca ? '; the certificate(s) in --ca did not sign the broker\'s certificate' : '; pass the CA or the broker\'s own certificate with --ca FILE';
       if (!subscribed) finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError}\n`);
     });
     client.on('close', () => {
       if (subscribed) finish(EXIT.unreachable, `gridedge tail: the broker at ${where} closed the connection${lastError ? `: ${lastError}` : ''}\n`);
-      else finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError ?? `no answer within ${opts.timeoutS} s`}\n`);
+      else finish(EXIT.unreachable, `gridedge tail: cannot connect to ${where}${from}: ${lastError ?? `no answer within ${opts.timeoutS} s${wsHint}`}\n`);
     });
     client.on('message', (t, payload, packet) => {
       if (done) return;
@@ -199,6 +207,7 @@ export const tailCommand: Command = {
     key: { type: 'string', valueName: 'FILE', description: 'The private key (PEM) of --cert' },
   },
   positionals: [{ name: 'TOPIC', description: 'MQTT topic filter, e.g. "bal/processed/#" (quote it in the shell)' }],
+  handlesSignals: true,
   details: [
     'Exit codes: 0 after --count messages or Ctrl-C, 1 bad input, 2 the broker cannot be reached or refuses.',
     'Examples:',
