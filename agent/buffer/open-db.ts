@@ -11,6 +11,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Counters } from '../core/counters.js';
 import type { Logger } from '../core/plugin.js';
+import { makeDirs } from '../core/make-dirs.js';
 
 export type Db = Database.Database;
 
@@ -219,7 +220,7 @@ export function openDatabase(
   seqFloor: number | null,
 ): OpenedDb {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (err) {
     if (isSpaceOrIoError(err)) throw new StoreUnavailable(`buffer: cannot create directory ${dir}: ${describe(err)}`, codeOf(err));
     throw new Error(`buffer: cannot create directory ${dir}: ${describe(err)}`);

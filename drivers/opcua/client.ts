@@ -5,12 +5,13 @@
  * what to check.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { UserIdentityInfo } from 'node-opcua-client';
 import { loadOnce } from '../../algorithms/common/load-once.js';
 import { parseEndpoint } from './config.js';
+import { makeDirs } from '../../agent/core/make-dirs.js';
 
 export type OpcuaModule = typeof import('node-opcua-client');
 export type CertificateModule = typeof import('node-opcua-certificate-manager');
@@ -71,7 +72,7 @@ export function pkiPaths(root: string): { root: string; trusted: string; rejecte
 
 /** Create the PKI folders (the certificate manager fills them; the client makes its certificate on its first connection). */
 export function ensurePki(root: string): void {
-  for (const d of ['own/certs', 'own/private', 'trusted/certs', 'trusted/crl', 'issuers/certs', 'issuers/crl', 'rejected']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['own/certs', 'own/private', 'trusted/certs', 'trusted/crl', 'issuers/certs', 'issuers/crl', 'rejected']) makeDirs(join(root, d));
 }
 
 /** Warn this long before the client's own certificate expires. */

@@ -23,7 +23,6 @@
  * last good value. On a connection loss one measurement marks every field invalid
  * (`opcua:BadNotConnected`).
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClientMonitoredItemBase, ClientSession, ClientSubscription, DataValue, OPCUAClient } from 'node-opcua-client';
 import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
@@ -32,6 +31,7 @@ import { QUALITY_BY_RANK, qualityRank, setPath } from '../../algorithms/common/f
 import { effectivePolicy, parseEndpoint, resolveNodes, schema, validate, type NodeSpec, type OpcuaConfig } from './config.js';
 import { checkOwnCertificate, diagnose, ensurePki, loadOpcua, pkiPaths, userIdentity, within, type CertificateModule, type Diagnosis, type OpcuaModule, type OwnCertificate } from './client.js';
 import { qualityOfStatus, statusName, toLeaf, type Leaf } from './values.js';
+import { makeDirs } from '../../agent/core/make-dirs.js';
 
 export type { OpcuaConfig } from './config.js';
 
@@ -116,7 +116,7 @@ export class OpcuaDriver implements Driver {
     this.ctx = ctx;
     this.emit = emit;
     this.pki = join(ctx.storageDir, 'pki');
-    mkdirSync(ctx.storageDir, { recursive: true });
+    makeDirs(ctx.storageDir);
     ensurePki(this.pki);
     ctx.signal.addEventListener('abort', () => this.halt(), { once: true });
     this.state = 'running';

@@ -6,8 +6,8 @@
  * run, or why it holds its setpoint); files written before that column existed get it on open.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../../core/make-dirs.js';
 
 export type JobStatus = 'created' | 'running' | 'success' | 'failed';
 
@@ -47,7 +47,7 @@ export class JobStore {
   private readonly db: Database.Database;
 
   constructor(dir: string, now: number) {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     this.db = new Database(join(dir, 'jobs.db'));
     this.db.pragma('journal_mode = WAL');
     this.db.exec(`CREATE TABLE IF NOT EXISTS jobs (
