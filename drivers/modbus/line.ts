@@ -108,9 +108,9 @@ export class ModbusLine {
     this.backoffMs = opts.reconnectMinMs;
   }
 
-  /** Where the line goes, for messages: `10.0.0.5:502` or `/dev/ttyUSB0`. */
+  /** Where the line goes, for messages: `10.0.0.5:502`, `[::1]:502` or `/dev/ttyUSB0`. */
   get where(): string {
-    return this.endpoint.kind === 'tcp' ? `${this.endpoint.host}:${this.endpoint.port}` : this.endpoint.path;
+    return this.endpoint.kind === 'tcp' ? hostPort(this.endpoint.host, this.endpoint.port) : this.endpoint.path;
   }
 
   connected(): boolean {
@@ -248,6 +248,11 @@ function destroy(c: ModbusRTU, kind: Endpoint['kind']): void {
 }
 
 /** What a failed open means, in words a technician can act on. */
+/** `host:port`, with an IPv6 address in brackets (`[::1]:502`) so the port reads apart from it. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export function openErrorText(e: unknown, where: string): string {
   const err = e as { code?: unknown; errno?: unknown; message?: unknown };
   const code = typeof err?.code === 'string' ? err.code : typeof err?.errno === 'string' ? err.errno : '';

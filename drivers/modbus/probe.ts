@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, decodeRaw, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 import { MAX_BITS, MAX_REGISTERS } from './plan.js';
 import { parseHostPort } from './config.js';
-import { EXCEPTION_NAMES, ModbusFailure, ModbusLine, type Endpoint } from './line.js';
+import { EXCEPTION_NAMES, ModbusFailure, ModbusLine, hostPort, type Endpoint } from './line.js';
 
 export interface ProbeRequest {
   endpoint: Endpoint;
@@ -159,7 +159,7 @@ function exceptionHint(code: number): string {
 
 function connectHint(message: string, ep: Endpoint): string {
   if (ep.kind === 'tcp') {
-    const where = `${ep.host}:${ep.port}`;
+    const where = hostPort(ep.host, ep.port);
     if (/refused/.test(message)) return `connection refused at ${where} — is Modbus TCP enabled on the meter, and is port ${ep.port} open?`;
     if (/no connection within|unreachable|EHOSTUNREACH|ETIMEDOUT/.test(message))
       return `no connection to ${where} — is the address right, is the device on this network, and does a firewall let port ${ep.port} through?`;

@@ -75,6 +75,10 @@ t.test('gridedge modbus read', async (t) => {
   const refused = await runCli(['modbus', 'read', '--tcp', `127.0.0.1:${port}`, '--address', '0']);
   t.equal(refused.code, 2, 'an unreachable device is exit 2');
   t.match(refused.stderr, new RegExp(`connection refused at 127\\.0\\.0\\.1:${port} — is Modbus TCP enabled on the meter, and is port ${port} open\\?`));
+  // An IPv6 address keeps its brackets in the message ("::1:502" would not read apart from the port).
+  const refused6 = await runCli(['modbus', 'read', '--tcp', `[::1]:${port}`, '--address', '0']);
+  t.equal(refused6.code, 2);
+  t.match(refused6.stderr, new RegExp(`(connection refused|cannot connect|unreachable|not available)[^\\n]* at \\[::1\\]:${port}|\\[::1\\]:${port}`), 'the address in brackets');
 
   await t.test('cross-check with mbpoll', { skip: existsSync('/usr/bin/mbpoll') ? false : 'mbpoll is not installed (apt-get install mbpoll)' }, async (t) => {
     // mbpoll counts references from 1; -B: big-endian words (ABCD), default: little-endian words (CDAB).
