@@ -133,7 +133,7 @@ interface Client {
   gzip?: Gzip;
   /** The socket's buffer is full: send nothing until 'drain'. */
   blocked: boolean;
-  /** Date.now() when it became blocked (for maxBlockedMs). */
+  /** performance.now() when it became blocked (for maxBlockedMs; monotonic, so a wall-clock step cuts no one). */
   blockedSince: number;
   /** A tick was skipped while blocked: on 'drain' the client gets every device again. */
   missed: boolean;
@@ -177,7 +177,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     c.gzip?.flush(zlibConstants.Z_SYNC_FLUSH);
     if (!ok) {
       c.blocked = true;
-      c.blockedSince = Date.now();
+      c.blockedSince = performance.now();
     }
   };
 
@@ -257,7 +257,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
     let all: string | undefined;
     const now = Date.now();
     for (const c of clients) {
-      if (c.blocked && now - c.blockedSince >= maxBlockedMs) {
+      if (c.blocked && performance.now() - c.blockedSince >= maxBlockedMs) {
         // Taken nothing for maxBlockedMs: its stream goes, so the slot is free for a client that reads.
         counters.inc('http_sse_cut');
         remove(c);
