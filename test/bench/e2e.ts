@@ -5,10 +5,10 @@
  * through Debian's mosquitto as a reference broker.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { getJson, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
+import { getJson, repoRoot, spawnAgent, startAgent, tempDir } from '../helpers/agent-process.js';
 import { claimPort } from '../helpers/ports.js';
 import { rawPayload as payload } from './payload.js';
 import { cpuSeconds, rssMb, threadCpuSeconds } from './proc.js';
@@ -151,14 +151,23 @@ async function withMosquitto<T>(fn: (url: string) => Promise<T>): Promise<T> {
   }
 }
 
+/** The glibc malloc settings the systemd unit gives the agent (its `Environment=MALLOC_*` lines). */
+function unitMallocEnvironment(): Record<string, string> {
+  const unit = readFileSync(join(repoRoot(), 'systemd', 'gridedge.service'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(MALLOC_[A-Z_]+)=(\S+)$/gm)) env[m[1]!] = m[2]!;
+  if (Object.keys(env).length === 0) throw new Error('systemd/gridedge.service sets no MALLOC_* variable');
+  return env;
+}
+
 /**
  * Memory as the goals define it, each on a fresh agent: idle (`gridedge run` with no config, the
  * embedded default, GRIDEDGE_BENCH_IDLE_S seconds after READY, default 30) and at a sustained
- * 5 000 measurements/s (15 s, RSS sampled every 250 ms), with MALLOC_ARENA_MAX=2 as the systemd
- * unit sets it. The latency figures come from the sustained run.
+ * 5 000 measurements/s (15 s, RSS sampled every 250 ms), with glibc's malloc settings from the
+ * systemd unit (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_). The latency figures come from the sustained run.
  */
 async function memoryFigures(): Promise<Record<string, unknown>> {
-  const env = { MALLOC_ARENA_MAX: '2' };
+  const env = unitMallocEnvironment();
   const dir = tempDir('gridedge-bench-idle-');
   const idle = await spawnAgent(['run'], { dir, configFile: '', env: { ...env, GRIDEDGE_MQTT_PORT: '0', GRIDEDGE_HTTP_PORT: '0', GRIDEDGE_STORAGE_DIR: join(dir, 'data') } });
   let idleRss: number;
