@@ -662,9 +662,7 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   function retainedWithinBound(client: Client, packet: PublishPacket, callback: (error?: Error | null) => void): (error?: Error | null) => void {
     return (error) => {
       if (!error && packet.retain && packet.topic !== sinkTopic) {
-        const payload = packet.payload;
-        const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-        const v = retainedBound.admit(packet.topic, bytes, client.id);
+        const v = retainedBound.admit(packet.topic, Buffer.byteLength(packet.payload), client.id);
         if (!v.keep) packet.retain = false;
         if (v.forget) {
           const topic = packet.topic;

@@ -45,11 +45,7 @@ export class RetainedBound {
     const had = this.sizes.get(topic);
     if (payloadBytes === 0) {
       // MQTT 3.1.1 §3.3.1.3: clears the topic's retained message.
-      if (had !== undefined) {
-        this.sizes.delete(topic);
-        this.bytes -= had;
-        this.gauges();
-      }
+      this.drop(topic, had);
       return { keep: true, forget: false };
     }
     const size = Buffer.byteLength(topic) + payloadBytes;
@@ -61,11 +57,7 @@ export class RetainedBound {
       this.gauges();
       return { keep: true, forget: false };
     }
-    if (had !== undefined) {
-      this.sizes.delete(topic);
-      this.bytes -= had;
-      this.gauges();
-    }
+    this.drop(topic, had);
     this.counters.inc('broker_retained_refused');
     const d = this.logLimit.take(clientId);
     if (d.ok) {
@@ -78,6 +70,14 @@ export class RetainedBound {
       );
     }
     return { keep: false, forget: had !== undefined };
+  }
+
+  /** Forget `topic`'s retained message of `had` bytes, if it has one. */
+  private drop(topic: string, had: number | undefined): void {
+    if (had === undefined) return;
+    this.sizes.delete(topic);
+    this.bytes -= had;
+    this.gauges();
   }
 
   private gauges(): void {

@@ -69,12 +69,9 @@ export class LogLimiter {
       this.budgets.set(key, b);
     }
     if (b.n >= this.burst || !this.takeTotal(now)) {
-      b.suppressed++;
-      // A line the key itself would have allowed is owed to the overall report, not the key's.
-      if (b.n < this.burst) {
-        b.suppressed--;
-        this.unreported++;
-      }
+      // Held back by the key's own budget: the key reports it; by the overall budget: the next line allowed does.
+      if (b.n >= this.burst) b.suppressed++;
+      else this.unreported++;
       this.unreported += suppressed; // this key's last count, not reported on this suppressed line
       return { ok: false, suppressed: 0 };
     }
