@@ -9,14 +9,13 @@
  * star is escaped in the address and followed live.
  */
 import t from 'tap';
-import mqtt from 'mqtt';
 import type { Page } from 'playwright-core';
-import { getJson, startAgent } from '../helpers/agent-process.js';
+import { getJson } from '../helpers/agent-process.js';
 import { card, livePage, text } from './live-page-harness.js';
 
 const WAIT_MS = 30_000;
 
-const { openPage, ready, waitFor } = livePage(t, WAIT_MS);
+const { openPage, ready, waitFor, feeders } = livePage(t, WAIT_MS);
 
 /** The devices named by an event stream's address (none of these test names holds a comma or a star). */
 const named = (url: string): string[] => {
@@ -29,11 +28,7 @@ const shown = async (page: Page): Promise<string[]> =>
   (await page.evaluate(`[...new Set([...document.querySelectorAll('#devices-body article.card, #plots-body figure.plot')].map((e) => e.dataset.device))]`) as string[]).sort();
 
 t.test('the event stream follows the cards and plots shown', async (t) => {
-  const agent = await startAgent({ config: { drivers: [{ type: 'sim-pmu', id: 'feeder', rate: 1, count: 120 }] } });
-  t.teardown(() => agent.stop('SIGKILL'));
-  const client = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'filter-test' });
-  t.teardown(() => client.end(true));
-  await waitFor('120 feeders in /api/v1/devices', async () => (await getJson<{ total: number }>(`${agent.httpUrl}/api/v1/devices`)).total === 120);
+  const { agent, client } = await feeders(t, 120, 'filter-test');
   const streams = async () => (await getJson<{ counters: Record<string, unknown> }>(`${agent.httpUrl}/api/v1/counters`)).counters['http_sse_clients'];
 
   const errors: string[] = [];

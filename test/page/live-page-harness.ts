@@ -5,6 +5,8 @@
  */
 import type { Test } from 'tap';
 import type { Page } from 'playwright-core';
+import mqtt, { type MqttClient } from 'mqtt';
+import { getJson, startAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { launchChromium, type LaunchedBrowser } from '../helpers/browser.js';
 import { waitFor as waitUntil } from '../helpers/wait.js';
 
@@ -17,6 +19,11 @@ export interface LivePage {
   browser(): LaunchedBrowser['browser'];
   /** Polls `probe` (errors count as not yet) every 250 ms until it gives a value, or fails naming `what`. */
   waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs?: number): Promise<T>;
+  /**
+   * An agent whose sim-pmu driver `feeder` has `count` devices at 1/s, and an MQTT client `clientId`
+   * of it (both ended with `t`); resolves once `/api/v1/devices` lists all of them.
+   */
+  feeders(t: Test, count: number, clientId: string): Promise<{ agent: AgentProcess; client: MqttClient }>;
 }
 
 /** The selector of a device's card. */
@@ -47,5 +54,17 @@ export function livePage(top: Test, waitMs: number): LivePage {
     browser: () => chromium!.browser,
     ready: (page) => page.waitForSelector('body[data-ready=true]', { timeout: waitMs }),
     waitFor: (what, probe, timeoutMs = waitMs) => waitUntil(what, probe, { timeoutMs, intervalMs: 250, retryErrors: true }),
+    async feeders(t, count, clientId) {
+      const agent = await startAgent({ config: { drivers: [{ type: 'sim-pmu', id: 'feeder', rate: 1, count }] } });
+      t.teardown(() => agent.stop('SIGKILL'));
+      const client = await mqtt.connectAsync(agent.mqttUrl, { clientId });
+      t.teardown(() => client.end(true));
+      await waitUntil(
+        `${count} feeders in /api/v1/devices`,
+        async () => (await getJson<{ total: number }>(`${agent.httpUrl}/api/v1/devices`)).total === count,
+        { timeoutMs: waitMs, intervalMs: 250, retryErrors: true },
+      );
+      return { agent, client };
+    },
   };
 }

@@ -7,20 +7,15 @@
  * published over MQTT is hidden behind them (by name, or by the filter box while it is invalid).
  */
 import t from 'tap';
-import mqtt from 'mqtt';
-import { getJson, startAgent } from '../helpers/agent-process.js';
+import { getJson } from '../helpers/agent-process.js';
 import { card, livePage, text } from './live-page-harness.js';
 
 const WAIT_MS = 30_000;
 
-const { openPage, ready, waitFor } = livePage(t, WAIT_MS);
+const { openPage, ready, waitFor, feeders } = livePage(t, WAIT_MS);
 
 t.test('a hidden device that turned good again shows its current values when shown again', async (t) => {
-  const agent = await startAgent({ config: { drivers: [{ type: 'sim-pmu', id: 'feeder', rate: 1, count: 60 }] } });
-  t.teardown(() => agent.stop('SIGKILL'));
-  const client = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'hidden-test' });
-  t.teardown(() => client.end(true));
-  await waitFor('60 feeders in /api/v1/devices', async () => (await getJson<{ total: number }>(`${agent.httpUrl}/api/v1/devices`)).total === 60);
+  const { agent, client } = await feeders(t, 60, 'hidden-test');
   const publish = (quality: string, p: number) =>
     client.publishAsync('bal/raw/zz-late', JSON.stringify({ ts: Date.now() * 1000, quality, p: { a: p / 3, b: p / 3, c: p / 3, total: p } }), { qos: 1 });
   const agentHas = async (mw: string, quality: string) => {
