@@ -46,7 +46,6 @@ import { SessionQueues } from './session-queue.js';
 import { batchWrites } from './write-batching.js';
 import { RetainedBound } from './retained-bound.js';
 import { firstDueCrl, loadTls, revokedBy, sameTls, type LoadedTls } from '../core/tls-files.js';
-import { certificateNames } from '../core/crl.js';
 
 /** The oldest TLS version the MQTT over TLS listener accepts. */
 const TLS_MIN_VERSION = 'TLSv1.2' as const;
@@ -94,12 +93,13 @@ function clientVerdict(socket: TLSSocket, files: LoadedTls, nowMs: number): { ok
   if (!peer) return { ok: false, reason: 'tls_handshake', detail: `${code}, and no client certificate` };
   if (files.crls) {
     // Fail closed: a certificate whose serial and issuer cannot be read cannot be checked against the CRLs.
+    let revoked;
     try {
-      certificateNames(peer.raw);
+      revoked = revokedBy(files.crls, peer.raw);
     } catch (err) {
       return { ok: false, reason: 'tls_handshake', detail: `${code}, and the certificate cannot be checked against the CRLs: ${(err as Error).message}` };
     }
-    if (revokedBy(files.crls, peer.raw)) return { ok: false, reason: 'certificate_revoked', detail: `${code}; revoked by the CRL in force` };
+    if (revoked) return { ok: false, reason: 'certificate_revoked', detail: `${code}; revoked by the CRL in force` };
   }
   const issuer = (files.cas ?? []).find((ca) => peer.checkIssued(ca) && peer.verify(ca.publicKey));
   if (!issuer) return { ok: false, reason: 'tls_handshake', detail: `${code}, and the certificate is not signed directly by a certificate of mqtt.tls.ca` };
@@ -922,7 +922,12 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     if (!files.crls) return 0;
     let n = 0;
     for (const [socket, { client, certificate }] of tlsPeers) {
-      const crl = revokedBy(files.crls, certificate);
+      let crl;
+      try {
+        crl = revokedBy(files.crls, certificate);
+      } catch {
+        continue; // serial and issuer unreadable: OpenSSL's full check admitted it; left connected, as before
+      }
       if (!crl) continue;
       tlsPeers.delete(socket);
       n++;

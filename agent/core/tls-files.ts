@@ -164,14 +164,12 @@ function crlsOf(pem: Buffer, cas: X509Certificate[] | null, prefix: string): Loa
   return parsed.map((c) => ({ issuer: c.issuer, issuerText: c.issuerText, thisUpdate: c.thisUpdate, nextUpdate: c.nextUpdate, revoked: new Set(c.revoked.map((e) => e.serial)) }));
 }
 
-/** The CRL that revokes a certificate (DER) among `crls`, or null (also for a certificate that does not parse). */
+/**
+ * The CRL that revokes a certificate (DER) among `crls`, or null. Throws (certificateNames' error)
+ * when the certificate's serial and issuer cannot be read: the caller decides what that means.
+ */
 export function revokedBy(crls: readonly LoadedCrl[], certDer: Buffer): LoadedCrl | null {
-  let names: { serial: string; issuer: Buffer };
-  try {
-    names = certificateNames(certDer);
-  } catch {
-    return null;
-  }
+  const names = certificateNames(certDer);
   return crls.find((c) => c.issuer.equals(names.issuer) && c.revoked.has(names.serial)) ?? null;
 }
 
