@@ -140,6 +140,15 @@ function typeName(x: unknown): string {
   return typeof x;
 }
 
+/** Index of the first control character (U+0000–U+001F, U+007F–U+009F) in `s`, or -1. */
+function controlCharAt(s: string): number {
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return k;
+  }
+  return -1;
+}
+
 /** An object literal or JSON object: not an array, not a class instance. */
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
@@ -437,6 +446,8 @@ function checkObject(x: unknown, topicDevice: string | null, limits: ValidationL
       const s: unknown = r[k];
       if (typeof s !== 'string') return reject('bad_type', `reasons[${k}] must be a string (reasons must be an array of strings)`);
       if (s.length > lim.maxStringLength) return reject('too_long', `reasons[${k}] is longer than ${lim.maxStringLength} characters`);
+      const at = controlCharAt(s);
+      if (at >= 0) return reject('bad_value', `reasons[${k}] contains control character U+${s.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0')} at ${at} (reasons are short codes shown on the page and the CLI)`);
     }
   }
 

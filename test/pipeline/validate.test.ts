@@ -153,6 +153,8 @@ t.test('each class of bad value is rejected with a reason and the field path', a
     ['seq phasor without mag', { ...good, seq: { i: { pos: { ang: 1 } } } }, 'missing_field', /seq\.i\.pos\.mag/],
     ['extra field in a phasor checked as a value', { ...good, v: { a: { mag: 1, note: null } } }, 'bad_type', /v\.a\.note/],
     ['reasons too long', { ...good, reasons: ['x'.repeat(2000)] }, 'too_long', /reasons\[0\]/],
+    ['reasons with a control character', { ...good, reasons: ['ok', 'stat:\u001b[31mred'] }, 'bad_value', /reasons\[1\] contains control character U\+001B at 5/],
+    ['reasons with a C1 control character', { ...good, reasons: ['a\u0085'] }, 'bad_value', /reasons\[0\] contains control character U\+0085 at 1/],
   ];
   for (const [name, input, reason, detail] of cases) rejected(t, input, reason, detail, name, bigLimits);
 });
