@@ -102,6 +102,40 @@ t.test('presets', async (t) => {
   t.throws(() => loadPreset(join(dir, 'bad.yaml')), /registers\[0\]\.type must be one of/);
 });
 
+t.test('a preset file: its defaults are checked where they are, and its keys are known ones', async (t) => {
+  const dir = tempDir('gridedge-modbus-');
+  const write = (name: string, text: string): string => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+  const head = 'manufacturer: Me\nmodel: M1\ndatasheet: x\n';
+  const regs = 'registers:\n  - { field: a, address: 0 }\n  - { field: b, address: 2 }\n  - { field: c, address: 4 }\n';
+  const message = (f: string): string => {
+    try {
+      loadPreset(f);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'loaded';
+  };
+  // A bad default is named once, at defaults, not on each of the registers that would inherit it.
+  const bad = message(write('defaults.yaml', `${head}defaults: { function: input, type: f99, bogus: 1 }\n${regs}`));
+  t.match(bad, /defaults\.type must be one of u16, i16, u32, i32, f32, f64, got "f99"/);
+  t.match(bad, /defaults\.bogus unknown key \(known: function, type, order, scale, offset; field and address belong to each register\), got 1/);
+  t.notMatch(bad, /registers\[\d\]/, `no register is blamed for the defaults: ${bad}`);
+  t.match(message(write('address.yaml', `${head}defaults: { address: 3 }\n${regs}`)), /defaults\.address unknown key/);
+  t.match(message(write('string.yaml', `${head}defaults: input\n${regs}`)), /: defaults must be a mapping of function, type, order, scale, offset, got "input"$/);
+  // A misspelt key is refused: its defaults would silently not apply (holding registers read instead of input).
+  t.match(message(write('typo.yaml', `${head}defualts: { function: input }\n${regs}`)), /: defualts unknown key \(known: manufacturer, model, datasheet, defaults, registers\)$/);
+  t.match(message(write('list.yaml', '- 1\n- 2\n')), /must be a YAML mapping of manufacturer, model, datasheet, defaults, registers, got a list$/);
+  t.match(message(write('empty.yaml', '')), /got an empty file$/);
+  // Through the loader, with the path of the entry.
+  const r = load([{ ...base, preset: join(dir, 'typo.yaml') }]);
+  t.notOk(r.ok);
+  t.match(r.ok ? '' : r.errors.join('\n'), /^drivers\[0\]\.preset: preset ".*typo\.yaml": defualts unknown key/m);
+});
+
 const baseCfg = { id: 'm', tcp: 'h:1', rtu: { path: '', baud: 9600, parity: 'none', stopBits: 1, dataBits: 8 }, unit: 1, interval: 1000, timeout: 1000, retries: 1, maxGap: 8, preset: '', registers: [], groups: [], reconnectMinMs: 500, reconnectMaxMs: 30000 };
 
 t.test('gridedge config check prints every problem with its path', async (t) => {
