@@ -401,6 +401,19 @@ export function resolveGroups(cfg: ModbusConfig, invalid: InvalidPaths = NO_INVA
     if (inner.startsWith(`${outer}.`))
       problems.push(`${originPath(seen.get(inner)!)}.field: ${show(inner)} lies inside ${show(outer)}, which is a value (${seen.get(outer)})`);
   }
+  // A phasor is published with its magnitude (a measurement's `v.a` needs `mag`), and each poll
+  // publishes its own group's fields: an angle without its magnitude in the same group would be
+  // read at every poll and never published.
+  for (const g of groups) {
+    const inGroup = new Set(g.registers.map((r) => r.field));
+    g.registers.forEach((r, k) => {
+      const ang = /^([vi])\.([abc])\.ang$/.exec(r.field);
+      if (!ang || inGroup.has(`${ang[1]}.${ang[2]}.mag`)) return;
+      problems.push(
+        `${originPath(g.origins[k]!)}.field: ${show(r.field)} has no ${show(`${ang[1]}.${ang[2]}.mag`)} in its polling group ${show(g.name)}: a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group`,
+      );
+    });
+  }
   return { groups: groups.filter((g) => g.registers.length > 0), problems };
 }
 

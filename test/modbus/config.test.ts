@@ -257,3 +257,23 @@ t.test('an entry with a bad key still gets the rules across its well-formed keys
   t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].name: must be 1-32')), group.join(' | '));
   t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].registers[0].field: "a" is filled twice')), group.join(' | '));
 });
+
+t.test('a phase angle without its magnitude in the same polling group is refused (it would never be published)', async (t) => {
+  const errs = errors([
+    {
+      ...base,
+      registers: [
+        { field: 'v.a.mag', function: 'input', address: 0, type: 'f32' },
+        { field: 'i.b.ang', function: 'input', address: 2, type: 'f32' },
+      ],
+      groups: [{ name: 'fast', interval: 100, registers: [{ field: 'v.a.ang', function: 'input', address: 4, type: 'f32' }] }],
+    },
+  ]);
+  t.same(errs, [
+    'drivers[0].registers[1].field: "i.b.ang" has no "i.b.mag" in its polling group "default": a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group',
+    'drivers[0].groups[0].registers[0].field: "v.a.ang" has no "v.a.mag" in its polling group "fast": a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group',
+  ]);
+  // The magnitude beside it: loads.
+  const ok = load([{ ...base, registers: [{ field: 'v.a.mag', function: 'input', address: 0, type: 'f32' }, { field: 'v.a.ang', function: 'input', address: 2, type: 'f32' }] }]);
+  t.ok(ok.ok, ok.ok ? 'loads' : ok.errors.join('\n'));
+});
