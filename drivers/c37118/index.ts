@@ -8,12 +8,14 @@
  * driver or another c37118 driver of the agent (same-stream.ts), holds its streams until `stop`, opens
  * the UDP sockets and starts connecting, then resolves; each stream
  * reconnects by itself with backoff (reconnectMinMs doubling up to reconnectMaxMs, reset once a
- * configuration arrives). One timer (250 ms) publishes aligned groups whose window ended and checks
+ * configuration arrives). Every connection attempt after the first resolves the host name again
+ * and moves the stream's hold to the addresses found (a PMU whose address changed is found again;
+ * an attempt whose name now reaches a stream another entry holds is not made, and retried). One timer (250 ms) publishes aligned groups whose window ended and checks
  * each stream for unanswered requests and silence, both on the monotonic clock; the wall clock only
  * gives the arrival times the latency statistics compare with the frames' time stamps. `stop` closes every socket at once, publishes the
  * groups still open, and from then on nothing is emitted.
  */
-import { createConnection, type Socket } from 'node:net';
+import { createConnection, isIP, type LookupFunction, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { NO_INVALID_PATHS, type Driver, type DriverSpec, type Emit, type InvalidPaths, type PluginContext, type PluginHealth } from '../../agent/core/plugin.js';
 import type { MetricCatalogue } from '../../agent/core/metrics.js';
@@ -74,7 +76,7 @@ const schema = {
     default: 'auto',
   },
   streams: {
-    doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }, each (host, port, idcode) different from the others and from the first: as text in the config check, by resolved address at start (a repeat, or a stream another c37118 driver reads, fails the start)',
+    doc: 'More streams aligned with the first (a small PDC): { host, port, idcode, transport, udpPort, name }, each (host, port, idcode) different from the others and from the first: as text in the config check, by resolved address at start (a repeat, or a stream another c37118 driver reads, fails the start) and before each reconnection (not connecting while another driver reads it)',
     format: streamList,
     default: [],
   },
@@ -91,6 +93,11 @@ const metrics: MetricCatalogue = {
   c37118_frames: { type: 'counter', help: 'C37.118 frames received with a valid CHK, by driver', labels: ['driver'] },
   c37118_rejected: { type: 'counter', help: 'C37.118 frames and stream bytes refused, by driver and reason (bad_crc, truncated, size_mismatch, no_config ...)', labels: ['driver', 'reason'] },
   c37118_reconnects: { type: 'counter', help: 'C37.118 connections lost or given up and retried, by driver', labels: ['driver'] },
+  c37118_same_stream_refused: {
+    type: 'counter',
+    help: 'C37.118 connection attempts not made because the host name now resolves to a stream another entry reads (same address, port and IDCODE), by driver; retried with backoff',
+    labels: ['driver'],
+  },
   c37118_config_changes: { type: 'counter', help: 'C37.118 configurations that replaced the one in force (CFGCNT or layout changed), by driver', labels: ['driver'] },
   c37118_late: { type: 'counter', help: 'C37.118 PMU blocks that arrived after their time stamp group was published (still published), by driver and device', labels: ['driver', 'device'] },
   c37118_absent: { type: 'counter', help: 'C37.118 PMUs missing from a time stamp group when it was published, by driver and device', labels: ['driver', 'device'] },
@@ -102,6 +109,21 @@ const metrics: MetricCatalogue = {
 };
 
 const TICK_MS = 250;
+
+/**
+ * A `lookup` for net.createConnection that answers with addresses already resolved, so the
+ * connection goes where the same-stream check saw the name point (Node still tries them in order
+ * and across families).
+ */
+function fixedLookup(addresses: readonly string[]): LookupFunction {
+  return (hostname, options, callback) => {
+    const want = options.family === 4 || options.family === 'IPv4' ? 4 : options.family === 6 || options.family === 'IPv6' ? 6 : 0;
+    const list = addresses.map((address) => ({ address, family: isIP(address) })).filter((a) => a.family !== 0 && (want === 0 || a.family === want));
+    if (list.length === 0) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '', 0);
+    if (options.all) callback(null, list);
+    else callback(null, list[0]!.address, list[0]!.family);
+  };
+}
 
 /** One stream: its sockets, protocol session and reconnect state. */
 class Stream {
@@ -121,6 +143,8 @@ class Stream {
     readonly sc: StreamConfig,
     readonly name: string,
     private readonly d: C37118Driver,
+    /** Where the config gives it, for messages: `the main stream`, `streams[0]` … */
+    readonly where: string,
   ) {
     const c = d.cfg;
     this.delay = c.reconnectMinMs;
@@ -164,9 +188,46 @@ class Stream {
     this.lastErrorAt = Date.now();
   }
 
-  connect(): void {
+  /**
+   * One connection attempt: resolve the host name again (or take `given`, the start's resolution),
+   * move this stream's hold (same-stream.ts) to the addresses found, and connect to them. A name that
+   * does not resolve, or now reaches a stream another entry holds, is not connected to: the attempt
+   * fails (lastError says why) and is retried with the backoff, like a refused connection.
+   */
+  connect(given?: ResolvedStream): void {
     if (this.stopped) return;
-    const s = createConnection({ host: this.sc.host, port: this.sc.port });
+    void this.resolveThenOpen(given);
+  }
+
+  private async resolveThenOpen(given: ResolvedStream | undefined): Promise<void> {
+    const r = given?.addresses ? given : await resolveStream({ where: this.where, host: this.sc.host, port: this.sc.port, idcode: this.sc.idcode }, this.d.lookup, this.d.cfg.connectTimeoutMs);
+    if (this.stopped) return;
+    if (!r.addresses) {
+      this.fail(`${this.sc.host}:${this.sc.port}: cannot resolve ${this.sc.host} (${r.error ?? 'no address'})`);
+      return this.retryLater(false);
+    }
+    const conflict = this.d.reclaim(r);
+    if (conflict) {
+      this.fail(conflict);
+      this.d.ctx?.counters.inc('c37118_same_stream_refused', { driver: this.d.cfg.id });
+      return this.retryLater(false);
+    }
+    this.open(r.addresses);
+  }
+
+  /** Count a failed attempt or a lost connection, and try again after the backoff. */
+  private retryLater(wasConnected: boolean): void {
+    if (this.stopped) return;
+    this.d.connectionLost(this, wasConnected);
+    this.reconnects++;
+    this.d.ctx?.counters.inc('c37118_reconnects', { driver: this.d.cfg.id });
+    this.retry = setTimeout(() => this.connect(), this.delay);
+    this.delay = Math.min(this.delay * 2, this.d.cfg.reconnectMaxMs);
+  }
+
+  /** Connect to the host at `addresses` (Node tries them in order, both families). */
+  private open(addresses: readonly string[]): void {
+    const s = createConnection({ host: this.sc.host, port: this.sc.port, lookup: fixedLookup(addresses) });
     this.sock = s;
     s.setNoDelay(true);
     s.setTimeout(this.d.cfg.connectTimeoutMs);
@@ -189,12 +250,7 @@ class Stream {
       this.connected = false;
       if (this.sock === s) this.sock = null;
       if (was) this.session.disconnected();
-      if (this.stopped) return;
-      this.d.connectionLost(this, was);
-      this.reconnects++;
-      this.d.ctx?.counters.inc('c37118_reconnects', { driver: this.d.cfg.id });
-      this.retry = setTimeout(() => this.connect(), this.delay);
-      this.delay = Math.min(this.delay * 2, this.d.cfg.reconnectMaxMs);
+      this.retryLater(was);
     });
   }
 
@@ -229,7 +285,8 @@ export class C37118Driver implements Driver {
   private stopped = false;
   /** Alignment latency of published groups: sum and count (ms), for the health info. */
   private alignWait = { sum: 0, n: 0, max: 0 };
-  private readonly lookup: Lookup;
+  /** How host names are resolved, for the same-stream check and the connections. */
+  readonly lookup: Lookup;
   /** The agent's stream claims while this driver holds its streams (from start to stop). */
   private claims: ReturnType<typeof claimsOf> | null = null;
 
@@ -251,7 +308,7 @@ export class C37118Driver implements Driver {
     this.monotonic = opts.monotonic ?? (() => performance.now());
     const first: StreamConfig = { host: cfg.host, port: cfg.port, idcode: cfg.idcode, transport: cfg.transport, udpPort: cfg.udpPort };
     const all = [first, ...cfg.streams];
-    this.streams = all.map((s, k) => new Stream({ ...first, ...s }, k === 0 ? cfg.id : (s.name ?? `${cfg.id}-s${k + 1}`), this));
+    this.streams = all.map((s, k) => new Stream({ ...first, ...s }, k === 0 ? cfg.id : (s.name ?? `${cfg.id}-s${k + 1}`), this, k === 0 ? 'the main stream' : `streams[${k - 1}]`));
     this.aligner = new Aligner(cfg.alignMs, {
       publish: (m) => this.publish(m),
       absent: (device) => {
@@ -305,7 +362,7 @@ export class C37118Driver implements Driver {
       this.claims = null;
       throw e;
     }
-    for (const s of this.streams) s.connect();
+    this.streams.forEach((s, k) => s.connect(resolved[k]));
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref?.();
   }
@@ -317,8 +374,8 @@ export class C37118Driver implements Driver {
    */
   private async resolveStreams(ctx: PluginContext): Promise<ResolvedStream[]> {
     const resolved = await Promise.all(
-      this.streams.map((s, k) =>
-        resolveStream({ where: k === 0 ? 'the main stream' : `streams[${k - 1}]`, host: s.sc.host, port: s.sc.port, idcode: s.sc.idcode }, this.lookup, this.cfg.connectTimeoutMs),
+      this.streams.map((s) =>
+        resolveStream({ where: s.where, host: s.sc.host, port: s.sc.port, idcode: s.sc.idcode }, this.lookup, this.cfg.connectTimeoutMs),
       ),
     );
     for (const r of resolved)
@@ -330,6 +387,14 @@ export class C37118Driver implements Driver {
     const repeats = repeatedStreams(resolved);
     if (repeats.length) throw new Error(repeats.join('; '));
     return resolved;
+  }
+
+  /**
+   * Move a stream's hold to its addresses of a new resolution (before a connection attempt); why
+   * not, when another stream holds one of them. Null too when the driver holds nothing (stopped).
+   */
+  reclaim(r: ResolvedStream): string | null {
+    return this.claims ? this.claims.reclaim(this, this.cfg.id, r) : null;
   }
 
   private tick(): void {

@@ -1,18 +1,24 @@
 /**
  * "The same stream twice", by address: two stream entries read the same PMU stream when their hosts
  * resolve to a common address and their port and IDCODE are equal. The config check compares host
- * names as text (it runs offline); this runs at the driver's start, with the names resolved, so
- * `localhost` and `127.0.0.1`, or two DNS names of one PMU, are found to be the same stream too.
+ * names as text (it runs offline); this runs at the driver's start and again before each connection
+ * attempt, with the names resolved, so `localhost` and `127.0.0.1`, or two DNS names of one PMU, are
+ * found to be the same stream too, and a name whose address changed is compared at its new address.
  *
  * - A name is resolved with the system resolver (`dns.lookup`, as a TCP connect does: /etc/hosts,
  *   then DNS), all of its addresses; a lookup that fails or takes longer than `timeoutMs` leaves the
  *   name unresolved: it is then compared as text (lower case) only, and the caller logs a warning.
- *   The connections still use the name (resolved again at each connect).
+ *   The connection attempt that follows a resolution goes to the addresses it found.
  * - A name with several addresses is every one of them: two entries sharing any address are the same.
  * - Within one driver (the main stream and its `streams`) a repeat fails the start. Across the
  *   c37118 drivers of one agent, the first to start holds its streams (`StreamClaims`) until it
  *   stops; another driver reading one of them fails its start (the agent retries it with backoff,
  *   so it starts once the other is gone, e.g. removed by a config reload).
+ * - Each connection attempt re-resolves its stream's name and moves the stream's hold to the
+ *   addresses found (`StreamClaims.reclaim`); when another stream holds one of them (the name now
+ *   reaches a stream another entry reads), the attempt is not made, the stream holds nothing, and
+ *   the attempt is retried with backoff. So a hold is always the addresses of the stream's current
+ *   connection or its next attempt, never ones its name no longer leads to.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -61,7 +67,8 @@ export async function resolveStream(s: StreamRef, lookup: Lookup, timeoutMs: num
       }),
     ]);
     if (addresses.length === 0) return { ...s, addresses: null, error: 'no address' };
-    return { ...s, addresses: [...new Set(addresses.map(canonicalAddress))].sort() };
+    // In the resolver's order: the connection tries them in that order.
+    return { ...s, addresses: [...new Set(addresses.map(canonicalAddress))] };
   } catch (e) {
     return { ...s, addresses: null, error: (e as Error).message };
   } finally {
@@ -119,6 +126,26 @@ export class StreamClaims {
           );
       }
     for (const s of streams) for (const k of streamKeys(s)) this.held.set(k, { owner, driver, stream: s });
+  }
+
+  /**
+   * Move the hold of one stream of `owner` (named by its `where`) to `stream`'s keys now: its new
+   * addresses after a fresh resolution. Returns why not, naming the holder, when another driver or
+   * another stream of the same driver holds one of those keys; the stream then holds nothing (its
+   * name no longer leads to its old addresses, so another entry may read those) until a later
+   * reclaim succeeds. Null once moved.
+   */
+  reclaim(owner: object, driver: string, stream: ResolvedStream): string | null {
+    const mine = (h: { owner: object; stream: ResolvedStream }): boolean => h.owner === owner && h.stream.where === stream.where;
+    for (const [k, h] of this.held) if (mine(h)) this.held.delete(k);
+    for (const k of streamKeys(stream)) {
+      const h = this.held.get(k);
+      if (!h) continue;
+      const who = h.owner === owner ? h.stream.where : `driver ${h.driver}, ${h.stream.where}`;
+      return `${stream.where} (${describe(stream)}) now reads the same stream as ${who} (${describe(h.stream)}): both reach ${shared(stream, h.stream)}; not connecting (retried with backoff)`;
+    }
+    for (const k of streamKeys(stream)) this.held.set(k, { owner, driver, stream });
+    return null;
   }
 
   release(owner: object): void {

@@ -234,15 +234,20 @@ export function loadPreset(ref: string): Preset {
   } catch (e) {
     throw new Error(`preset ${show(ref)} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (typeof doc !== 'object' || doc === null) throw new Error(`preset ${show(ref)} must be a YAML mapping`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new Error(`preset ${show(ref)} must be a YAML mapping of ${[...PRESET_KEYS].join(', ')}, got ${Array.isArray(doc) ? 'a list' : doc === null || doc === undefined ? 'an empty file' : show(doc)}`);
   const o = doc as Record<string, unknown>;
+  // A misspelt key (`defualts`) would otherwise be ignored, and its registers read with other defaults.
+  const unknown = Object.keys(o).filter((k) => !PRESET_KEYS.has(k));
+  if (unknown.length) throw new Error(`preset ${show(ref)}: ${unknown.map((k) => `${k} unknown key`).join('; ')} (known: ${[...PRESET_KEYS].join(', ')})`);
   for (const k of ['manufacturer', 'model', 'datasheet'])
     if (typeof o[k] !== 'string' || o[k] === '') throw new Error(`preset ${show(ref)}: ${k} must be a non-empty string`);
-  const defaults = (o['defaults'] ?? {}) as Record<string, unknown>;
-  if (!Array.isArray(o['registers']) || o['registers'].length === 0) throw new Error(`preset ${show(ref)}: registers must be a non-empty list`);
-  const regs: RegisterSpec[] = [];
   const problems: string[] = [];
-  (o['registers'] as unknown[]).forEach((r, k) => {
+  const defaults = presetDefaults(o['defaults'], problems);
+  const list = o['registers'];
+  if (!Array.isArray(list) || list.length === 0) problems.push('registers must be a non-empty list');
+  const regs: RegisterSpec[] = [];
+  (Array.isArray(list) ? (list as unknown[]) : []).forEach((r, k) => {
     const own = typeof r === 'object' && r !== null && !Array.isArray(r) ? (r as Record<string, unknown>) : {};
     // The defaults' type, order, scale and offset are not applied to a coil or discrete input.
     const fn = own['function'] ?? defaults['function'];
@@ -257,6 +262,36 @@ export function loadPreset(ref: string): Preset {
   const p: Preset = { name: ref, manufacturer: o['manufacturer'] as string, model: o['model'] as string, datasheet: o['datasheet'] as string, registers: regs };
   presetCache.set(file, p);
   return p;
+}
+
+/** The keys of a preset file. */
+const PRESET_KEYS = new Set(['manufacturer', 'model', 'datasheet', 'defaults', 'registers']);
+/** The keys a preset's `defaults` may set (every register key but its own field and address). */
+const DEFAULT_KEYS = ['function', 'type', 'order', 'scale', 'offset'] as const;
+
+/**
+ * A preset's `defaults`, checked on their own: each problem is pushed as `defaults.<key> ...` (once,
+ * where it is, rather than on every register that inherits it), and only the good keys are returned
+ * to be merged into the registers.
+ */
+function presetDefaults(v: unknown, problems: string[]): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    problems.push(`defaults must be a mapping of ${DEFAULT_KEYS.join(', ')}, got ${show(v)}`);
+    return {};
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    let bad: string | undefined;
+    if (!(DEFAULT_KEYS as readonly string[]).includes(k)) bad = `unknown key (known: ${DEFAULT_KEYS.join(', ')}; field and address belong to each register)`;
+    else if (k === 'function' && !(FUNCTIONS as readonly unknown[]).includes(x)) bad = `must be one of ${FUNCTIONS.join(', ')}`;
+    else if (k === 'type' && !(REGISTER_TYPES as readonly unknown[]).includes(x)) bad = `must be one of ${REGISTER_TYPES.join(', ')}`;
+    else if (k === 'order' && !(BYTE_ORDERS as readonly unknown[]).includes(x)) bad = `must be one of ${BYTE_ORDERS.join(', ')}`;
+    else if ((k === 'scale' || k === 'offset') && (typeof x !== 'number' || !Number.isFinite(x))) bad = 'must be a finite number';
+    if (bad) problems.push(`defaults.${k} ${bad}, got ${show(x)}`);
+    else out[k] = x;
+  }
+  return out;
 }
 
 /** The preset names in the presets folder. */
@@ -365,6 +400,19 @@ export function resolveGroups(cfg: ModbusConfig, invalid: InvalidPaths = NO_INVA
     const inner = fields[k]!;
     if (inner.startsWith(`${outer}.`))
       problems.push(`${originPath(seen.get(inner)!)}.field: ${show(inner)} lies inside ${show(outer)}, which is a value (${seen.get(outer)})`);
+  }
+  // A phasor is published with its magnitude (a measurement's `v.a` needs `mag`), and each poll
+  // publishes its own group's fields: an angle without its magnitude in the same group would be
+  // read at every poll and never published.
+  for (const g of groups) {
+    const inGroup = new Set(g.registers.map((r) => r.field));
+    g.registers.forEach((r, k) => {
+      const ang = /^([vi])\.([abc])\.ang$/.exec(r.field);
+      if (!ang || inGroup.has(`${ang[1]}.${ang[2]}.mag`)) return;
+      problems.push(
+        `${originPath(g.origins[k]!)}.field: ${show(r.field)} has no ${show(`${ang[1]}.${ang[2]}.mag`)} in its polling group ${show(g.name)}: a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group`,
+      );
+    });
   }
   return { groups: groups.filter((g) => g.registers.length > 0), problems };
 }

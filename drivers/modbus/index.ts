@@ -9,10 +9,16 @@
  * requests on one line at once. A poll of a group never overlaps the previous poll of the same group:
  * when a poll takes longer than the interval the next one starts when it ends (counted as an overrun).
  *
- * A failed request (Modbus exception, timeout after the retries, garbled response, connection down)
- * turns the fields it carries `invalid` in `field_quality`, with the reason (`modbus:exception:2`,
- * `modbus:timeout`, `modbus:bad_response`, `modbus:disconnected`); those fields keep the last value
- * read (a field never read is left out), and the other requests and groups carry on.
+ * A poll publishes only when it read at least one value: its measurement is timestamped when the
+ * poll started, so it must carry something read then. Within such a poll, a failed request (Modbus
+ * exception, timeout after the retries, garbled response, connection down) turns the fields it
+ * carries `invalid` in `field_quality`, with the reason (`modbus:exception:2`, `modbus:timeout`,
+ * `modbus:bad_response`, `modbus:disconnected`); those fields keep the last value read (a field never
+ * read is left out), and the other requests and groups carry on. A poll in which nothing was read
+ * (the device unreachable, not answering, or refusing every request) publishes nothing: the device's
+ * values age, the agent's driver health marks it stale after 3 × the shortest group interval, and
+ * the first poll that reads a value again publishes and clears that. The group's change between
+ * publishing and silent is logged once each way.
  */
 import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
 import type { Counters } from '../../agent/core/counters.js';
@@ -56,6 +62,8 @@ interface GroupState {
   /** When the next poll is due (ms, monotonic clock: performance.now()). */
   due: number;
   running: Promise<void> | undefined;
+  /** Whether the group's last poll read nothing (so published nothing); logged on each change. */
+  silent: boolean;
 }
 
 export function endpointOf(cfg: ModbusConfig): Endpoint {
@@ -103,6 +111,7 @@ export class ModbusDriver implements Driver {
       timer: undefined,
       due: 0,
       running: undefined,
+      silent: false,
     }));
   }
 
@@ -183,7 +192,8 @@ export class ModbusDriver implements Driver {
     const device = this.cfg.id;
     const failed = new Map<number, string>();
     let anyFailed = false;
-    let anyGood = false;
+    /** Values read in this poll (a request answered, the value finite). */
+    let fresh = 0;
     for (let k = 0; k < g.plan.length; k++) {
       const r = g.plan[k]!;
       if (this.stopped) return;
@@ -213,16 +223,18 @@ export class ModbusDriver implements Driver {
         for (const p of r.points) failed.set(p.index, f.reason);
         continue;
       }
-      anyGood = true;
       for (const p of r.points) {
         const reg = g.registers[p.index]!;
         if (isBitFunction(reg.function)) {
           g.last[p.index] = Boolean(data[p.at]);
+          fresh++;
           continue;
         }
         const v = scaled(decodeRaw(data as number[], p.at, reg.type, reg.order), reg.scale, reg.offset);
-        if (Number.isFinite(v)) g.last[p.index] = v;
-        else {
+        if (Number.isFinite(v)) {
+          g.last[p.index] = v;
+          fresh++;
+        } else {
           this.ctx?.counters.inc('modbus_invalid_values', { device });
           failed.set(p.index, 'modbus:not_finite');
         }
@@ -233,7 +245,19 @@ export class ModbusDriver implements Driver {
     this.polls++;
     this.lastPollFailed = anyFailed;
     this.ctx?.counters.inc('modbus_polls', { device, group: g.name });
-    if (anyGood) this.lastValueAt = this.now();
+    if (fresh === 0) {
+      // Nothing read: publish nothing rather than the last values again under a new time stamp.
+      if (!g.silent) {
+        g.silent = true;
+        this.ctx?.log.warn({ group: g.name, error: this.lastError }, 'modbus: a poll read no value; publishing nothing for this group until the device answers');
+      }
+      return;
+    }
+    if (g.silent) {
+      g.silent = false;
+      this.ctx?.log.info({ group: g.name }, 'modbus: the device answers again; publishing');
+    }
+    this.lastValueAt = this.now();
     const m = buildMeasurement(device, ts, g.registers, g.last, failed);
     if (!m) return;
     this.emitted++;

@@ -56,6 +56,10 @@ export interface PmuServerOptions {
   auto?: boolean;
   /** Message time quality byte of data frames. */
   timeQuality?: number;
+  /** Listen on this address (default 127.0.0.1; any 127.x.y.z is this machine too) … */
+  listenHost?: string;
+  /** … and port (default: a free one). */
+  listenPort?: number;
 }
 
 const hexByte = (b: number): string => b.toString(16).padStart(2, '0');
@@ -91,7 +95,13 @@ export class PmuServer extends EventEmitter {
 
   async start(): Promise<this> {
     this.server = createServer((s) => this.accept(s));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.o.listenPort ?? 0, this.o.listenHost ?? '127.0.0.1', () => {
+        this.server!.off('error', reject);
+        resolve();
+      });
+    });
     this.port = (this.server.address() as { port: number }).port;
     return this;
   }

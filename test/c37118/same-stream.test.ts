@@ -5,10 +5,15 @@
  * names: a repeat within one driver fails its start naming both entries; a second driver on a stream
  * another driver of the same agent reads fails its start naming that driver, and starts once the
  * other has stopped. A name with several addresses is each of them; a name that cannot be resolved
- * is compared as text and warned about, and its stream still starts. Real sockets (a test PMU) and
- * the system resolver for `localhost`; an injected resolver for the names a test cannot own.
+ * is compared as text and warned about, and its stream still starts. Each connection attempt
+ * resolves the name again: a PMU whose address changed is found at its new address, the stream's
+ * hold moves with it (its old address is free for another driver), and an attempt whose name now
+ * reaches a stream another driver reads is not made until that driver is gone. Real sockets (test
+ * PMUs on 127.0.0.1 and 127.0.0.2) and the system resolver for `localhost`; an injected resolver
+ * for the names a test cannot own or change.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { Measurement } from '../../algorithms/common/measurement.js';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { Counters } from '../../agent/core/counters.js';
@@ -145,4 +150,106 @@ t.test('stopped while its names are being resolved: the start holds no stream an
   t.teardown(() => other.stop(AbortSignal.abort()));
   await waitFor('the other driver connected', () => (srv.clients.size === 1 ? true : undefined), { timeoutMs: 10_000 });
   t.equal(srv.clients.size, 1, 'one connection to the PMU: the other driver\'s');
+});
+
+/** A resolver for `pmu.sub` whose answer the test changes (a PMU given a new address in DNS). */
+function movingDns(first: string): { lookup: Lookup; set(a: string): void; asked: () => number } {
+  let address = first;
+  let n = 0;
+  return {
+    lookup: async (host) => {
+      n++;
+      if (host !== 'pmu.sub') throw new Error(`getaddrinfo ENOTFOUND ${host}`);
+      return [address];
+    },
+    set: (a) => void (address = a),
+    asked: () => n,
+  };
+}
+
+/** Two test PMUs of one stream (IDCODE 7) on one port: at 127.0.0.1 and at 127.0.0.2 (both this machine). */
+async function twoAddresses(t: Test): Promise<[PmuServer, PmuServer]> {
+  const a = await new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(7, 15)], auto: false }).start();
+  t.teardown(() => a.close());
+  const b = await new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(7, 15)], auto: false, listenHost: '127.0.0.2', listenPort: a.port }).start();
+  t.teardown(() => b.close());
+  return [a, b];
+}
+
+t.test('a PMU whose address changes is found again: each connection attempt resolves the name again', async (t) => {
+  const [a, b] = await twoAddresses(t);
+  const dns = movingDns('127.0.0.1');
+  const driver = new C37118Driver(config({ id: 'moving', host: 'pmu.sub', port: a.port, idcode: 7, reconnectMaxMs: 200 }), { lookup: dns.lookup });
+  const out: Measurement[] = [];
+  await driver.start(ctxFor('moving').ctx, (m) => out.push(m));
+  t.teardown(() => driver.stop(AbortSignal.abort()));
+  await waitFor('the driver reading the PMU at 127.0.0.1', () => a.dataOn, { on: [[a, 'dataOn']], timeoutMs: 10_000 });
+  a.sendData(1);
+  await waitFor('a measurement from 127.0.0.1', () => out.length >= 1, { timeoutMs: 10_000 });
+
+  // The PMU moves: DNS answers 127.0.0.2 from now on, and the old address drops the connection.
+  dns.set('127.0.0.2');
+  a.dropClients();
+  await waitFor('the driver reading the PMU at its new address', () => b.dataOn, { on: [[b, 'dataOn']], timeoutMs: 10_000 });
+  const before = out.length;
+  b.sendData(1);
+  await waitFor('a measurement from 127.0.0.2', () => out.length > before, { timeoutMs: 10_000 });
+  t.equal(a.clients.size, 0, 'nothing connected to the old address');
+  t.equal(driver.health().info?.['connected'], 1);
+  t.ok(dns.asked() >= 2, `the name was resolved again for the reconnection (${dns.asked()} lookups)`);
+});
+
+t.test('the hold follows the name: after an address change the old address is free, and the new one is checked against the other drivers', async (t) => {
+  const [a, b] = await twoAddresses(t);
+  const dns = movingDns('127.0.0.1');
+  const counters = new Counters(); // one agent
+  const moving = new C37118Driver(config({ id: 'pdc-a', host: 'pmu.sub', port: a.port, idcode: 7, reconnectMaxMs: 200 }), { lookup: dns.lookup });
+  await moving.start(ctxFor('pdc-a', counters).ctx, () => undefined);
+  t.teardown(() => moving.stop(AbortSignal.abort()));
+  await waitFor('pdc-a reading 127.0.0.1', () => a.dataOn, { on: [[a, 'dataOn']], timeoutMs: 10_000 });
+  const fixed = c37118Driver.create(config({ id: 'pdc-b', host: '127.0.0.2', port: a.port, idcode: 7 })) as C37118Driver;
+  await fixed.start(ctxFor('pdc-b', counters).ctx, () => undefined);
+  t.teardown(() => fixed.stop(AbortSignal.abort()));
+  await waitFor('pdc-b reading 127.0.0.2', () => b.dataOn, { on: [[b, 'dataOn']], timeoutMs: 10_000 });
+
+  // pmu.sub now names 127.0.0.2, which pdc-b reads: pdc-a's reconnection is not made.
+  dns.set('127.0.0.2');
+  a.dropClients();
+  await waitFor('a refused reconnection counted', () => counters.get('c37118_same_stream_refused', { driver: 'pdc-a' }) >= 1, { timeoutMs: 10_000 });
+  t.match(
+    moving.health().lastError,
+    new RegExp(`^the main stream \\(pmu\\.sub:${a.port}, IDCODE 7 \\(127\\.0\\.0\\.2\\)\\) now reads the same stream as driver pdc-b, the main stream \\(127\\.0\\.0\\.2:${a.port}, IDCODE 7\\): both reach 127\\.0\\.0\\.2; not connecting`),
+    'pdc-a says why, naming the other driver',
+  );
+  t.equal(moving.health().state, 'degraded');
+  t.equal(b.clients.size, 1, 'one connection to 127.0.0.2: pdc-b\'s');
+  t.equal(a.clients.size, 0);
+
+  // 127.0.0.1 is no longer held: a driver added for it (a reload) starts and reads.
+  const other = c37118Driver.create(config({ id: 'pdc-c', host: '127.0.0.1', port: a.port, idcode: 7 })) as C37118Driver;
+  await other.start(ctxFor('pdc-c', counters).ctx, () => undefined);
+  t.teardown(() => other.stop(AbortSignal.abort()));
+  await waitFor('pdc-c reading 127.0.0.1', () => a.dataOn, { on: [[a, 'dataOn']], timeoutMs: 10_000 });
+
+  // pdc-b goes (removed by a reload): pdc-a's next attempt connects to the stream its name now names.
+  await fixed.stop(AbortSignal.abort());
+  await waitFor('pdc-a reading 127.0.0.2', () => b.dataOn && b.clients.size === 1, { on: [[b, 'dataOn']], intervalMs: 20, timeoutMs: 10_000 });
+  await waitFor('pdc-a connected', () => moving.health().info?.['connected'] === 1, { timeoutMs: 10_000 });
+});
+
+t.test('localhost through the system resolver: connects, and reconnects after the PMU dropped it', async (t) => {
+  const srv = await new PmuServer({ idcode: 7, dataRate: 50, blocks: [threePhase(7, 15)], auto: false }).start();
+  t.teardown(() => srv.close());
+  const driver = c37118Driver.create(config({ id: 'local', host: 'localhost', port: srv.port, idcode: 7, reconnectMaxMs: 200 })) as C37118Driver;
+  const out: Measurement[] = [];
+  const counters = new Counters();
+  await driver.start(ctxFor('local', counters).ctx, (m) => out.push(m));
+  t.teardown(() => driver.stop(AbortSignal.abort()));
+  await waitFor('connected to localhost', () => srv.dataOn, { on: [[srv, 'dataOn']], timeoutMs: 10_000 });
+  srv.dropClients();
+  await waitFor('connected again', () => srv.dataOn, { on: [[srv, 'dataOn']], timeoutMs: 10_000 });
+  srv.sendData(1);
+  await waitFor('a measurement after the reconnection', () => out.length >= 1, { timeoutMs: 10_000 });
+  t.ok(counters.get('c37118_reconnects', { driver: 'local' }) >= 1, 'the reconnection counted');
+  t.equal(counters.get('c37118_same_stream_refused', { driver: 'local' }), 0, 'its own hold is not a conflict');
 });

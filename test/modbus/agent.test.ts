@@ -3,7 +3,8 @@
  * preset and a second polling group reads modbus-serial's TCP server; the processed measurements on
  * bal/processed/<id> carry the decoded values and the power the processor derives; an exception on
  * one register of the second group makes that field invalid (field_quality, reasons) while the meter
- * group keeps flowing good; the status document shows the driver's health.
+ * group keeps flowing good; the status document shows the driver's health. A meter that goes away
+ * publishes nothing, is named stale in the retained status's problems, and recovers when it is back.
  */
 import t from 'tap';
 import mqtt from 'mqtt';
@@ -89,4 +90,60 @@ t.test('an SDM630 over Modbus TCP, through the agent to bal/processed', async (t
   t.equal(h?.info?.['connected'], true);
   t.ok((h?.info?.['polls'] as number) > 0, 'polls in the status');
   t.ok((h?.info?.['errors'] as number) > 0, 'errors in the status');
+});
+
+t.test('a meter that goes away: nothing published, stale in the status problems, recovers when it answers again', async (t) => {
+  const regs = new Registers();
+  regs.set(1, 'holding', 0, 7);
+  let server = await startTcpServer(regs);
+  const port = server.port;
+  t.teardown(() => server.close());
+  const agent = await startAgent({
+    config: {
+      status: { intervalS: 0.2 },
+      drivers: [{ type: 'modbus', id: 'gone', tcp: `127.0.0.1:${port}`, unit: 1, interval: 100, timeout: 200, reconnectMinMs: 100, reconnectMaxMs: 200, registers: [{ field: 'tap', address: 0 }] }],
+    },
+  });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const sub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'modbus-stale' });
+  t.teardown(() => sub.end(true));
+  const raw: Json[] = [];
+  type Status = { problems: string[]; devices: { device: string; stale?: boolean }[] };
+  let status: Status | undefined;
+  sub.on('message', (topic, payload) => {
+    const doc = JSON.parse(payload.toString()) as Json;
+    if (topic === 'bal/raw/gone') raw.push(doc);
+    else status = doc as unknown as Status;
+  });
+  await sub.subscribeAsync(['bal/raw/gone', 'gridedge/gw-test/status']);
+  // Wait on the published status documents (every 200 ms) and raw measurements as they arrive.
+  const onMessage: [typeof sub, string][] = [[sub, 'message']];
+  const isStale = (s: Status | undefined) => s?.problems.some((p) => /^device gone \(driver gone\) is stale: no value for/.test(p)) ?? false;
+
+  await waitFor('a first good value', () => raw.find((m) => m['tap'] === 7 && m['quality'] === 'good'), { on: onMessage, timeoutMs: 15_000 });
+  await waitFor('a status with the device fresh', () => status?.devices.some((d) => d.device === 'gone' && !d.stale) && !isStale(status), { on: onMessage, timeoutMs: 15_000 });
+
+  await server.close();
+  const mark = raw.length;
+  const stale = await waitFor('the status to name the device stale', () => (isStale(status) ? status : undefined), {
+    on: onMessage,
+    timeoutMs: 15_000,
+    detail: () => `last status problems: ${JSON.stringify(status?.problems)}; raw since the close: ${raw.length - mark}`,
+  });
+  t.ok(stale.problems.some((p) => /^driver gone is degraded: /.test(p)), 'the driver is degraded too, with its error');
+  t.match(stale.devices.find((d) => d.device === 'gone'), { stale: true });
+  t.same(
+    raw.slice(mark).filter((m) => m['quality'] !== 'good'),
+    [],
+    'no measurement repeating the last value under a new time stamp while the meter is gone',
+  );
+
+  regs.set(1, 'holding', 0, 8);
+  server = await startTcpServer(regs, port);
+  await waitFor('the new value once the meter answers', () => raw.slice(mark).find((m) => m['tap'] === 8 && m['quality'] === 'good'), { on: onMessage, timeoutMs: 15_000 });
+  const back = await waitFor('a status without the stale device', () => (!isStale(status) && status?.devices.some((d) => d.device === 'gone' && !d.stale) ? status : undefined), {
+    on: onMessage,
+    timeoutMs: 15_000,
+  });
+  t.notOk(back.problems.some((p) => /gone/.test(p)), `no problem names the meter any more: ${JSON.stringify(back.problems)}`);
 });

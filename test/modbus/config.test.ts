@@ -102,6 +102,40 @@ t.test('presets', async (t) => {
   t.throws(() => loadPreset(join(dir, 'bad.yaml')), /registers\[0\]\.type must be one of/);
 });
 
+t.test('a preset file: its defaults are checked where they are, and its keys are known ones', async (t) => {
+  const dir = tempDir('gridedge-modbus-');
+  const write = (name: string, text: string): string => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+  const head = 'manufacturer: Me\nmodel: M1\ndatasheet: x\n';
+  const regs = 'registers:\n  - { field: a, address: 0 }\n  - { field: b, address: 2 }\n  - { field: c, address: 4 }\n';
+  const message = (f: string): string => {
+    try {
+      loadPreset(f);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return 'loaded';
+  };
+  // A bad default is named once, at defaults, not on each of the registers that would inherit it.
+  const bad = message(write('defaults.yaml', `${head}defaults: { function: input, type: f99, bogus: 1 }\n${regs}`));
+  t.match(bad, /defaults\.type must be one of u16, i16, u32, i32, f32, f64, got "f99"/);
+  t.match(bad, /defaults\.bogus unknown key \(known: function, type, order, scale, offset; field and address belong to each register\), got 1/);
+  t.notMatch(bad, /registers\[\d\]/, `no register is blamed for the defaults: ${bad}`);
+  t.match(message(write('address.yaml', `${head}defaults: { address: 3 }\n${regs}`)), /defaults\.address unknown key/);
+  t.match(message(write('string.yaml', `${head}defaults: input\n${regs}`)), /: defaults must be a mapping of function, type, order, scale, offset, got "input"$/);
+  // A misspelt key is refused: its defaults would silently not apply (holding registers read instead of input).
+  t.match(message(write('typo.yaml', `${head}defualts: { function: input }\n${regs}`)), /: defualts unknown key \(known: manufacturer, model, datasheet, defaults, registers\)$/);
+  t.match(message(write('list.yaml', '- 1\n- 2\n')), /must be a YAML mapping of manufacturer, model, datasheet, defaults, registers, got a list$/);
+  t.match(message(write('empty.yaml', '')), /got an empty file$/);
+  // Through the loader, with the path of the entry.
+  const r = load([{ ...base, preset: join(dir, 'typo.yaml') }]);
+  t.notOk(r.ok);
+  t.match(r.ok ? '' : r.errors.join('\n'), /^drivers\[0\]\.preset: preset ".*typo\.yaml": defualts unknown key/m);
+});
+
 const baseCfg = { id: 'm', tcp: 'h:1', rtu: { path: '', baud: 9600, parity: 'none', stopBits: 1, dataBits: 8 }, unit: 1, interval: 1000, timeout: 1000, retries: 1, maxGap: 8, preset: '', registers: [], groups: [], reconnectMinMs: 500, reconnectMaxMs: 30000 };
 
 t.test('gridedge config check prints every problem with its path', async (t) => {
@@ -222,4 +256,24 @@ t.test('an entry with a bad key still gets the rules across its well-formed keys
   const group = errors([{ ...base, registers: [{ field: 'a', address: 0 }], groups: [{ name: 'bad name', interval: 100, registers: [{ field: 'a', address: 1 }] }] }]);
   t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].name: must be 1-32')), group.join(' | '));
   t.ok(group.some((e) => e.startsWith('drivers[0].groups[0].registers[0].field: "a" is filled twice')), group.join(' | '));
+});
+
+t.test('a phase angle without its magnitude in the same polling group is refused (it would never be published)', async (t) => {
+  const errs = errors([
+    {
+      ...base,
+      registers: [
+        { field: 'v.a.mag', function: 'input', address: 0, type: 'f32' },
+        { field: 'i.b.ang', function: 'input', address: 2, type: 'f32' },
+      ],
+      groups: [{ name: 'fast', interval: 100, registers: [{ field: 'v.a.ang', function: 'input', address: 4, type: 'f32' }] }],
+    },
+  ]);
+  t.same(errs, [
+    'drivers[0].registers[1].field: "i.b.ang" has no "i.b.mag" in its polling group "default": a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group',
+    'drivers[0].groups[0].registers[0].field: "v.a.ang" has no "v.a.mag" in its polling group "fast": a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group',
+  ]);
+  // The magnitude beside it: loads.
+  const ok = load([{ ...base, registers: [{ field: 'v.a.mag', function: 'input', address: 0, type: 'f32' }, { field: 'v.a.ang', function: 'input', address: 2, type: 'f32' }] }]);
+  t.ok(ok.ok, ok.ok ? 'loads' : ok.errors.join('\n'));
 });

@@ -2,11 +2,13 @@
  * The modbus driver in process against modbus-serial's own TCP server: decoded values at their field
  * paths, what it emits passes the pipeline's validation, polling groups at their own intervals, a
  * Modbus exception or a timeout turning only the affected fields invalid with their reason while the
- * other group keeps flowing, retries, reconnect after the server went away, health and counters.
+ * other group keeps flowing, retries; a server that goes away: nothing published (the device goes
+ * stale in the agent's driver health) until it is back; health and counters.
  */
 import t from 'tap';
 import { createServer, type AddressInfo } from 'node:net';
 import { Counters } from '../../agent/core/counters.js';
+import { DriverHealthTracker } from '../../agent/core/driver-health.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { checkMeasurement } from '../../agent/pipeline/validate.js';
 import { modbusDriver, ModbusDriver, type ModbusConfig } from '../../drivers/modbus/index.js';
@@ -157,30 +159,91 @@ t.test('values, groups, exceptions, timeouts, retries', async (t) => {
   regs.fault(1, 'input', 60, null);
 });
 
-t.test('reconnects after the server went away, with the fields invalid meanwhile', async (t) => {
+t.test('a server that goes away: nothing published meanwhile, the device goes stale, and recovers when it is back', async (t) => {
   const regs = new Registers();
   regs.set(3, 'holding', 0, 42);
   let server = await startTcpServer(regs);
   const port = server.port;
   t.teardown(() => server.close());
-  const d = run(
-    config({ id: 'm2', tcp: `127.0.0.1:${port}`, unit: 3, interval: 50, timeout: 200, reconnectMinMs: 50, reconnectMaxMs: 200, registers: [{ field: 'tap', address: 0 }] }),
-  );
-  t.teardown(d.stop);
-  await d.started;
-  await d.next('a first good value', (m) => m['tap'] === 42 && m.quality === 'good');
+  const cfg = config({ id: 'm2', tcp: `127.0.0.1:${port}`, unit: 3, interval: 50, timeout: 200, reconnectMinMs: 50, reconnectMaxMs: 200, registers: [{ field: 'tap', address: 0 }] });
+  // The agent's own driver health, fed as the agent feeds it: every emitted measurement is a value,
+  // and a sweep reads the driver's health. staleAfterMs 1 s (rather than 3 × 50 ms) keeps a loaded
+  // machine's slow poll from counting as a transition.
+  const counters = new Counters();
+  counters.define(modbusDriver.metrics!);
+  const tracker = new DriverHealthTracker(counters, () => performance.now());
+  tracker.register('m2', 1000);
+  const { ctx, abort } = ctxFor('m2', counters);
+  const driver = new ModbusDriver(cfg);
+  const got: Measurement[] = [];
+  await driver.start(ctx, (m) => {
+    got.push(structuredClone(m));
+    tracker.value('m2', m.device);
+  });
+  t.teardown(async () => {
+    abort.abort();
+    await driver.stop(abortedDeadline());
+  });
+  const device = () => tracker.sweep('m2', driver.health())?.devices.find((x) => x.device === 'm2');
+  await waitFor('a first good value', () => got.find((m) => m['tap'] === 42 && m.quality === 'good'));
+  await waitFor('m2 fresh in the driver health', () => device()?.stale === false);
+
   await server.close();
-  const down = await d.next('tap invalid while the server is gone', (m) => m.field_quality?.['tap'] === 'invalid', d.got.length);
-  t.same(down.reasons, ['modbus:disconnected']);
-  t.equal(down['tap'], 42, 'last value held');
-  await waitFor('health reports disconnected', () => (d.driver.health().info?.['connected'] === false ? true : undefined));
-  t.equal(d.driver.health().state, 'degraded');
-  t.match(d.driver.health().lastError ?? '', /refused|closed|lost|connect/);
+  const mark = got.length;
+  const stale = await waitFor('m2 to become stale while the server is gone', () => (device()?.stale ? device() : undefined), {
+    timeoutMs: 10_000,
+    detail: () => `${got.length - mark} published since the close, the last: ${JSON.stringify(got.at(-1))}`,
+  });
+  t.equal(stale.reason, 'stale');
+  t.equal(counters.get('device_stale_total', { driver: 'm2' }), 1, 'the transition is counted');
+  await waitFor('two polls failed as disconnected', () => counters.get('modbus_errors', { device: 'm2', reason: 'disconnected' }) >= 2);
+  // A poll answered just before the close may still arrive (good, read then); nothing else may.
+  t.same(
+    got.slice(mark).filter((m) => m.quality !== 'good'),
+    [],
+    'no measurement repeating the last value under a new time stamp while the server is gone',
+  );
+  await waitFor('health reports disconnected', () => (driver.health().info?.['connected'] === false ? true : undefined));
+  t.equal(driver.health().state, 'degraded');
+  t.match(driver.health().lastError ?? '', /refused|closed|lost|connect/);
+
   regs.set(3, 'holding', 0, 43);
   server = await startTcpServer(regs, port);
-  await d.next('good values again after the server is back', (m) => m['tap'] === 43 && m.quality === 'good', d.got.length);
-  t.ok(d.counters.get('modbus_reconnects', { device: 'm2' }) >= 1, 'reconnect counted');
-  t.equal(d.driver.health().state, 'running');
+  await waitFor('good values again after the server is back', () => got.slice(mark).find((m) => m['tap'] === 43 && m.quality === 'good'));
+  t.equal(device()?.stale, false, 'the device is fresh again');
+  t.equal(counters.get('devices_stale'), 0);
+  t.ok(counters.get('modbus_reconnects', { device: 'm2' }) >= 1, 'reconnect counted');
+  await waitFor('driver running again', () => driver.health().state === 'running');
+});
+
+t.test('a device that answers some requests and fails others: the failed fields keep their last value, invalid', async (t) => {
+  // The other side of the rule above: a poll that read something publishes, and the fields whose
+  // request failed in it are carried invalid (the CONTRACT's field_quality), not dropped.
+  const regs = new Registers();
+  regs.set(1, 'holding', 0, 5);
+  regs.set(1, 'holding', 50, 6);
+  const server = await startTcpServer(regs);
+  t.teardown(() => server.close());
+  const d = run(config({ id: 'm5', tcp: `127.0.0.1:${server.port}`, interval: 50, timeout: 200, maxGap: 0, registers: [{ field: 'a', address: 0 }, { field: 'b', address: 50 }] }));
+  t.teardown(d.stop);
+  await d.started;
+  await d.next('both values good', (m) => m['a'] === 5 && m['b'] === 6 && m.quality === 'good');
+  regs.fault(1, 'holding', 50, { kind: 'exception', code: 4 });
+  const bad = await d.next('b invalid, a good', (m) => m.field_quality?.['b'] === 'invalid', d.got.length);
+  t.equal(bad['a'], 5);
+  t.equal(bad['b'], 6, 'the last value read, marked invalid');
+  t.same(bad.reasons, ['modbus:exception:4']);
+  // Both refused: the device answers, but no value is read, so nothing is published.
+  // The poll in flight may have read `a` before the fault; every poll after it starts after the fault.
+  const polls = () => d.counters.get('modbus_polls', { device: 'm5', group: 'default' });
+  regs.fault(1, 'holding', 0, { kind: 'exception', code: 4 });
+  const p0 = polls();
+  await waitFor('the poll in flight at the fault to end', () => polls() >= p0 + 1);
+  const mark = d.got.length;
+  await waitFor('two polls with both requests refused', () => polls() >= p0 + 3);
+  t.same(d.got.slice(mark), [], 'a poll that read nothing publishes nothing');
+  t.equal(d.driver.health().state, 'degraded');
+  t.match(d.driver.health().lastError ?? '', /exception 4/);
 });
 
 t.test('stop is prompt even with a request in flight, and nothing is emitted after', async (t) => {

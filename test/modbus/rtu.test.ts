@@ -2,12 +2,14 @@
  * Modbus RTU over a socat pty pair, with modbus-serial's ServerSerial answering on the other end:
  * two devices (units 1 and 2) configured on the same serial path share one line and never have two
  * requests on it at once, even while one unit answers slowly; a unit that does not answer times out
- * without stopping the other; the probe reads over RTU too.
+ * without stopping the other; a port that vanishes and a unit that stops answering publish nothing
+ * meanwhile (the unit goes stale in the agent's driver health) and recover; the probe reads over RTU too.
  */
 import t from 'tap';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/agent-process.js';
 import { Counters } from '../../agent/core/counters.js';
+import { DriverHealthTracker } from '../../agent/core/driver-health.js';
 import type { Measurement } from '../../algorithms/common/measurement.js';
 import { modbusDriver, ModbusDriver, type ModbusConfig } from '../../drivers/modbus/index.js';
 import { ctxFor, abortedDeadline } from '../conformance/suites.js';
@@ -127,9 +129,14 @@ t.test('a serial port that vanishes and comes back', async (t) => {
   pty.close();
   await exited;
   const mark = got.length;
-  const down = await waitFor('tap invalid while the port is gone', () => got.slice(mark).find((m) => m.field_quality?.['tap'] === 'invalid'));
-  t.ok(['modbus:disconnected', 'modbus:timeout'].includes(down.reasons?.[0] ?? ''), `reason ${down.reasons?.join(',')}`);
   await waitFor('health reports the port gone', () => (d.health().info?.['connected'] === false ? true : undefined));
+  const errors = () => counters.get('modbus_errors', { device: 'rtu-4', reason: 'disconnected' }) + counters.get('modbus_errors', { device: 'rtu-4', reason: 'timeout' });
+  await waitFor('two polls failed while the port is gone', () => errors() >= 2);
+  t.same(
+    got.slice(mark).filter((m) => m.quality !== 'good'),
+    [],
+    'nothing published while the port is gone (no last value under a new time stamp)',
+  );
   // Plug back in at the same path.
   regs.set(4, 'holding', 0, 12);
   pty = await ptyPair(link);
@@ -137,4 +144,55 @@ t.test('a serial port that vanishes and comes back', async (t) => {
   await waitFor('values again after the port came back', () => got.find((m) => m['tap'] === 12 && m.quality === 'good'), { timeoutMs: 15_000 });
   t.ok(counters.get('modbus_reconnects', { device: 'rtu-4' }) >= 1, 'reconnect counted');
   t.equal(d.health().info?.['connected'], true);
+});
+
+t.test('a unit that stops answering publishes nothing, goes stale, and recovers', async (t) => {
+  const pty = await ptyPair();
+  const regs = new Registers();
+  regs.set(6, 'input', 0, 49.98, 'f32');
+  const server = await startSerialServer(pty.b, regs, 19200);
+  const counters = new Counters();
+  counters.define(modbusDriver.metrics!);
+  // The agent's driver health, fed as the agent feeds it (staleAfterMs 1 s).
+  const tracker = new DriverHealthTracker(counters, () => performance.now());
+  tracker.register('rtu-6', 1000);
+  const { ctx, abort } = ctxFor('rtu-6', counters);
+  const d = new ModbusDriver(config({ id: 'rtu-6', rtu: { path: pty.a, baud: 19200 }, unit: 6, interval: 50, timeout: 150, retries: 1, registers: [{ field: 'freq', function: 'input', address: 0, type: 'f32' }] }));
+  t.teardown(async () => {
+    abort.abort();
+    await d.stop(abortedDeadline());
+    await server.close();
+    pty.close();
+  });
+  const got: Measurement[] = [];
+  await d.start(ctx, (m) => {
+    got.push(structuredClone(m));
+    tracker.value('rtu-6', m.device);
+  });
+  const device = () => tracker.sweep('rtu-6', d.health())?.devices.find((x) => x.device === 'rtu-6');
+  await waitFor('a first value over the line', () => got.find((m) => m.freq !== undefined && Math.abs(m.freq - 49.98) < 1e-4));
+  await waitFor('rtu-6 fresh', () => device()?.stale === false);
+
+  // The unit stops answering (the port stays open): every request times out after its retry.
+  regs.fault(6, 'input', 0, { kind: 'hang' });
+  const polls = () => counters.get('modbus_polls', { device: 'rtu-6', group: 'default' });
+  const p0 = polls();
+  await waitFor('the poll in flight at the fault to end', () => polls() >= p0 + 1, { timeoutMs: 10_000 });
+  const mark = got.length;
+  const stale = await waitFor('rtu-6 to become stale', () => (device()?.stale ? device() : undefined), {
+    timeoutMs: 10_000,
+    detail: () => `${got.length - mark} published since the fault, the last: ${JSON.stringify(got.at(-1))}`,
+  });
+  t.equal(stale.reason, 'stale');
+  t.ok(counters.get('modbus_errors', { device: 'rtu-6', reason: 'timeout' }) >= 1, 'timeouts counted');
+  t.same(got.slice(mark), [], 'nothing published while the unit does not answer');
+  t.equal(d.health().state, 'degraded');
+  t.equal(d.health().info?.['connected'], true, 'the port itself is still open');
+  t.match(d.health().lastError ?? '', /no response in time/);
+
+  regs.set(6, 'input', 0, 50.02, 'f32');
+  regs.fault(6, 'input', 0, null);
+  await waitFor('values again once the unit answers', () => got.slice(mark).find((m) => m.freq !== undefined && Math.abs(m.freq - 50.02) < 1e-4 && m.quality === 'good'), { timeoutMs: 10_000 });
+  t.equal(device()?.stale, false, 'fresh again');
+  t.equal(counters.get('device_stale_total', { driver: 'rtu-6' }), 1, 'one stale transition');
 });
