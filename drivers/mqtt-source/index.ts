@@ -296,7 +296,7 @@ class MqttSource implements Driver {
       if (o['ts'] === undefined) o['ts'] = Date.now() * 1000;
       m = o as unknown as Measurement;
     }
-    if (!m) return this.refuse('no_values', `no mapped field of ${device} has a value (and none had one before)`, topic, onDurable);
+    if (!m) return this.refuse('no_values', `no mapped field of ${device} has a value in this message`, topic, onDurable);
     if (this.seen.size < MAX_LISTED_DEVICES) this.seen.add(device);
     this.emitted++;
     this.emit!(m, onDurable ? { onDurable } : undefined);
@@ -306,7 +306,8 @@ class MqttSource implements Driver {
    * A measurement from a payload through the `fields` map (values as `fieldValue` reads them). A
    * missing value, or one the field cannot take, is `invalid` in field_quality (with
    * `mqtt-source:<reason>` in reasons) and carries the device's last good value of that field; a
-   * field never good is left out. Null when no field has a value.
+   * field never good is left out. Null when no field has a value in this payload: last values are
+   * carried only beside something read now, never re-published alone under a new time stamp.
    */
   private mapped(t: CompiledTopic, device: string, payload: unknown): Measurement | null {
     let last = this.last.get(device);
@@ -317,13 +318,15 @@ class MqttSource implements Driver {
     const m: Measurement = { device, ts: Date.now() * 1000, quality: 'good' };
     const fq: Record<string, 'invalid'> = {};
     const reasons = new Set<string>();
-    let values = 0;
+    /** Fields with a value read from this payload (the others may carry a last value). */
+    let fresh = 0;
     for (const f of t.fields!) {
       const r = fieldValue(resolveJsonPath(payload, f.path), f.field);
       let value: FieldValue | undefined;
       if (r.ok) {
         value = r.value;
         last?.set(f.field, r.value);
+        fresh++;
       } else {
         const reason = r.reason;
         reasons.add(`mqtt-source:${reason}`);
@@ -333,10 +336,9 @@ class MqttSource implements Driver {
       }
       if (value === undefined) continue;
       setPath(m, f.field, value);
-      values++;
     }
     dropPhasorsWithoutMag(m, fq);
-    if (values === 0 || !hasValue(m)) return null;
+    if (fresh === 0 || !hasValue(m)) return null;
     if (t.ts) {
       const ts = toMicros(resolveJsonPath(payload, t.ts));
       if (ts === undefined) {

@@ -102,6 +102,13 @@ t.test('mqtt-source: mapping, fields, own format, bad payloads', async (t) => {
   t.equal((m2['v'] as { a: { mag: number } }).a.mag, 231.5, 'an invalid field carries the last good value');
   t.equal((m2['p'] as { total: number }).total, 900, 'the good field is the new value');
 
+  // Nothing readable in a payload: nothing published, not the last values again under a new time.
+  await pub.publishAsync('meters/7/data', JSON.stringify({ Ua: 'n/a', P: null, time: ts + 2 }), { qos: 1 });
+  await pub.publishAsync('meters/7/data', JSON.stringify({ P: 901, time: ts + 3 }), { qos: 1 });
+  const m2b = await next('meter-7', 3);
+  t.equal(m2b['ts'], (ts + 3) * 1e6, 'the payload with no readable field published nothing: the next measurement is the one after it');
+  t.equal((m2b['p'] as { total: number }).total, 901);
+
   await pub.publishAsync('meters/9/data', JSON.stringify({ P: 5, time: ts }), { qos: 1 });
   const m3 = await next('meter-9', 1);
   t.notOk(m3['v'], 'a field never seen is left out');
@@ -130,7 +137,8 @@ t.test('mqtt-source: mapping, fields, own format, bad payloads', async (t) => {
       ? st
       : undefined;
   }, { intervalMs: 50, detail: () => '' });
-  t.equal(counter(s, 'mqtt_source_received', 'driver=legacy'), 7, 'every message was received');
+  t.equal(counter(s, 'mqtt_source_received', 'driver=legacy'), 9, 'every message was received');
+  t.equal(counter(s, 'mqtt_source_rejected', 'driver=legacy,reason=no_values'), 1, 'the payload with no readable field counted as no_values');
   t.ok(counter(s, 'mqtt_source_invalid_fields', 'driver=legacy,reason=missing') >= 2, 'missing fields counted');
   const drivers = s['drivers'] as { id: string; state: string; info: Record<string, unknown> }[];
   t.equal(drivers[0]!.state, 'running');
