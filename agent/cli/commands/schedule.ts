@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseJsonText } from '../../../algorithms/common/json-syntax.js';
 import { EXIT, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
+import { fileErrorText } from '../format.js';
 
 export const scheduleCommand: Command = {
   name: 'schedule',
@@ -43,7 +44,7 @@ export const scheduleCommand: Command = {
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      io.err(`gridedge schedule: ${file}: cannot read: ${(e as Error).message}\n`);
+      io.err(`gridedge schedule: --input: cannot read ${file}: ${fileErrorText(e)}\n`);
       return EXIT.badInput;
     }
     const parsed = parseJsonText(text, file);
