@@ -111,17 +111,35 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
       io.out(overview(commands));
       return EXIT.ok;
     }
+    // Words after the topic are refused as after a command: `help sessions bogus` names the
+    // unknown subcommand (it showed the group's help with exit 0), `help status extra` the argument.
     const topic = findCommand(argv.slice(1), commands);
     const group = commands.filter((c) => c.name.startsWith(`${name} `));
-    if (topic && !(group.length && argv[2] !== undefined && topic.cmd.name === name)) io.out(helpText(topic.cmd));
-    else if (group.length) io.out(groupText(name, group));
-    else {
+    if (topic && topic.args.length === 0) {
+      io.out(helpText(topic.cmd));
+      return EXIT.ok;
+    }
+    if (!topic && !group.length) {
       io.err(`gridedge help: unknown command "${name}"\n\n${overview(commands)}`);
       return EXIT.badInput;
     }
-    return EXIT.ok;
+    if (topic && (topic.cmd.name.includes(' ') || !group.length)) {
+      io.err(`gridedge help: unexpected argument "${topic.args[0]}" after ${topic.cmd.name}\nUsage: gridedge help COMMAND\n`);
+      return EXIT.badInput;
+    }
+    const sub = argv[2];
+    if (sub === undefined) {
+      io.out(groupText(name, group));
+      return EXIT.ok;
+    }
+    io.err(`gridedge help ${name}: unknown subcommand "${sub}"\n\n${groupText(name, group)}`);
+    return EXIT.badInput;
   }
   if (first === '--version' || first === '-V' || first === 'version') {
+    if (argv.length > 1) {
+      io.err(`gridedge ${first}: unexpected argument "${argv[1]}" (it takes none)\nUsage: gridedge --version\n`);
+      return EXIT.badInput;
+    }
     io.out(`${packageVersion()}\n`);
     return EXIT.ok;
   }

@@ -147,3 +147,28 @@ t.test('messages that cannot be written (stderr on a full disk) do not change th
   const code = await withTimeout(new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c))), 'status 2>/dev/full to end');
   t.equal(code, 2, 'unreachable, as with a working stderr');
 });
+
+t.test('--version with an argument is refused like any unexpected argument (exit 1); it was ignored', async (t) => {
+  for (const args of [['--version', 'extra'], ['-V', '--json'], ['version', 'x']]) {
+    const r = await runCli(args);
+    t.same(r, { code: 1, stdout: '', stderr: `gridedge ${args[0]}: unexpected argument "${args[1]}" (it takes none)\nUsage: gridedge --version\n` }, args.join(' '));
+  }
+});
+
+t.test('help: an unknown subcommand of a group, or a word after a command, is a usage error (exit 1) naming it', async (t) => {
+  // `sessions` is a command and a group (`sessions end`): the unknown word showed the group's help with exit 0.
+  for (const [group, sub] of [['sessions', 'bogus'], ['config', 'bogus'], ['pmu', 'x']] as const) {
+    const r = await runCli(['help', group, sub]);
+    t.equal(r.code, 1, `help ${group} ${sub}`);
+    t.equal(r.stdout, '');
+    t.match(r.stderr, new RegExp(`^gridedge help ${group}: unknown subcommand "${sub}"\\n\\nUsage: gridedge ${group} SUBCOMMAND`));
+  }
+  for (const args of [['help', 'status', 'extra'], ['help', 'config', 'check', 'extra']]) {
+    const r = await runCli(args);
+    t.same(r, { code: 1, stdout: '', stderr: `gridedge help: unexpected argument "extra" after ${args.slice(1, -1).join(' ')}\nUsage: gridedge help COMMAND\n` }, args.join(' '));
+  }
+  // What help shows is unchanged.
+  t.match((await runCli(['help', 'sessions'])).stdout, /^Usage: gridedge sessions \[--url URL\]/);
+  t.match((await runCli(['help', 'sessions', 'end'])).stdout, /^Usage: gridedge sessions end CLIENTID/);
+  t.match((await runCli(['help', 'config'])).stdout, /^Usage: gridedge config SUBCOMMAND/);
+});
