@@ -5,7 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS } from './commands/index.js';
-import { EXIT, helpText, usageLine, type Command } from './command.js';
+import { durationValue, EXIT, helpText, usageLine, type Command } from './command.js';
 import type { Io } from './io.js';
 import { packageVersion } from './package-info.js';
 
@@ -199,6 +199,17 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
         : `unexpected argument "${parsed.positionals[want]}"`;
     io.err(`gridedge ${cmd.name}: ${what}\nUsage: ${usageLine(cmd)}\n`);
     return EXIT.badInput;
+  }
+  // Durations (`--timeout 500ms`) reach the command as a plain number of the option's bare unit.
+  for (const [k, o] of Object.entries(cmd.options)) {
+    const v = parsed.values[k];
+    if (!o.duration || typeof v !== 'string') continue;
+    const d = durationValue(k, v, o.duration);
+    if (typeof d === 'string') {
+      io.err(`gridedge ${cmd.name}: ${d}\n`);
+      return EXIT.badInput;
+    }
+    parsed.values[k] = String(d);
   }
   return cmd.run({ values: parsed.values, positionals: parsed.positionals }, io);
 }

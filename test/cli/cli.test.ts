@@ -52,24 +52,24 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['config', 'check', 'a.yaml', 'b.yaml'], /^gridedge config check: unexpected argument "b.yaml"/],
     [['tail'], /^gridedge tail: missing TOPIC/],
     [['status', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
-    [['status', '--timeout', 'soon'], /^gridedge status: --timeout: must be a positive number up to 3600, got "soon"/],
+    [['status', '--timeout', 'soon'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "soon"/],
     // Beyond Node's timer range a timeout used to fire at once (or throw ERR_OUT_OF_RANGE): refused.
-    [['status', '--timeout', '1e9'], /^gridedge status: --timeout: must be a positive number up to 3600, got "1e9"/],
-    [['buffer', '--timeout', '3601'], /^gridedge buffer: --timeout: must be a positive number up to 3600, got "3601"/],
-    [['tail', 'x/#', '--timeout', '1e10'], /^gridedge tail: --timeout: must be a positive number up to 3600, got "1e10"/],
-    [['pmu', 'probe', '127.0.0.1:4712', '--idcode', '1', '--timeout', '1e10'], /^gridedge pmu probe: --timeout: must be a positive number up to 3600, got "1e10"/],
-    [['diag', '--timeout', '1e9'], /^gridedge diag: --timeout: must be a positive number up to 3600, got "1e9"/],
+    [['status', '--timeout', '1e9'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e9"/],
+    [['buffer', '--timeout', '3601'], /^gridedge buffer: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "3601"/],
+    [['tail', 'x/#', '--timeout', '1e10'], /^gridedge tail: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e10"/],
+    [['pmu', 'probe', '127.0.0.1:4712', '--idcode', '1', '--timeout', '1e10'], /^gridedge pmu probe: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e10"/],
+    [['diag', '--timeout', '1e9'], /^gridedge diag: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e9"/],
     // A negative number as the option's next argument reaches the option's own check.
     [['pf', 'case.m', '--tol', '-1'], /^gridedge pf: --tol: must be a positive number, got "-1"/],
     [['tail', 'x/#', '-n', '-3'], /^gridedge tail: --count: must be a positive integer, got "-3"/],
-    [['status', '--timeout', '-.5'], /^gridedge status: --timeout: must be a positive number up to 3600, got "-.5"/],
+    [['status', '--timeout', '-.5'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "-.5"/],
     // Any value starting with '-' that is not an option is the option's value (login tokens are
     // base64url and may start with '-'): --token takes it, --url checks its own.
     [['status', '--token', '-Xq3_t0ken', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
     [['status', '--url', '-x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "-x"/],
-    [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a positive number up to 3600, got "1e9"/],
+    [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e9"/],
     // Hex is no number of seconds or per-unit tolerance (Number() read 0x10 as 16).
-    [['status', '--timeout', '0x10'], /^gridedge status: --timeout: must be a positive number up to 3600, got "0x10"/],
+    [['status', '--timeout', '0x10'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "0x10"/],
     [['pf', 'case.m', '--tol', '0x1'], /^gridedge pf: --tol: must be a positive number, got "0x1"/],
     // An option with a value given twice: parseArgs kept the last one silently.
     [['status', '--url', 'http://10.0.0.1:8080', '--url=http://10.0.0.2:8080'], /^gridedge status: --url is given twice \("http:\/\/10\.0\.0\.1:8080" and "http:\/\/10\.0\.0\.2:8080"\); give it once\nUsage: gridedge status /],
