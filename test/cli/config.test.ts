@@ -176,3 +176,14 @@ t.test('run: an invalid config quoting a control byte of the file prints it esca
   t.match(r.stderr, /:2:\d+: YAML syntax error: unidentified alias "gw\\u001b"\n$/);
   t.notMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(r.stderr));
 });
+
+t.test('config check: keys given twice in a JSON file are listed with every other problem, one a line', async (t) => {
+  const file = join(tempDir(), 'gridedge.json');
+  writeFileSync(file, '{\n  "http": { "port": "80x", "port": 8081 },\n  "gateway": { "id": "gw 1" }\n}\n');
+  const r = await runCli(['config', 'check', file]);
+  t.same(r, {
+    code: 1,
+    stdout: '',
+    stderr: `${file}:2:28: JSON: http.port appears twice in the same object (first at line 2, column 13); give it once\ngateway.id: must be 1-64 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit, got "gw 1"\n`,
+  });
+});
