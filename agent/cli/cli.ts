@@ -5,7 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS } from './commands/index.js';
-import { EXIT, helpText, usageLine, type Command } from './command.js';
+import { durationValue, EXIT, helpText, usageLine, type Command } from './command.js';
 import type { Io } from './io.js';
 import { packageVersion } from './package-info.js';
 
@@ -111,17 +111,35 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
       io.out(overview(commands));
       return EXIT.ok;
     }
+    // Words after the topic are refused as after a command: `help sessions bogus` names the
+    // unknown subcommand (it showed the group's help with exit 0), `help status extra` the argument.
     const topic = findCommand(argv.slice(1), commands);
     const group = commands.filter((c) => c.name.startsWith(`${name} `));
-    if (topic && !(group.length && argv[2] !== undefined && topic.cmd.name === name)) io.out(helpText(topic.cmd));
-    else if (group.length) io.out(groupText(name, group));
-    else {
+    if (topic && topic.args.length === 0) {
+      io.out(helpText(topic.cmd));
+      return EXIT.ok;
+    }
+    if (!topic && !group.length) {
       io.err(`gridedge help: unknown command "${name}"\n\n${overview(commands)}`);
       return EXIT.badInput;
     }
-    return EXIT.ok;
+    if (topic && (topic.cmd.name.includes(' ') || !group.length)) {
+      io.err(`gridedge help: unexpected argument "${topic.args[0]}" after ${topic.cmd.name}\nUsage: gridedge help COMMAND\n`);
+      return EXIT.badInput;
+    }
+    const sub = argv[2];
+    if (sub === undefined) {
+      io.out(groupText(name, group));
+      return EXIT.ok;
+    }
+    io.err(`gridedge help ${name}: unknown subcommand "${sub}"\n\n${groupText(name, group)}`);
+    return EXIT.badInput;
   }
   if (first === '--version' || first === '-V' || first === 'version') {
+    if (argv.length > 1) {
+      io.err(`gridedge ${first}: unexpected argument "${argv[1]}" (it takes none)\nUsage: gridedge --version\n`);
+      return EXIT.badInput;
+    }
     io.out(`${packageVersion()}\n`);
     return EXIT.ok;
   }
@@ -181,6 +199,17 @@ export async function cli(argv: readonly string[], io: Io, commands: readonly Co
         : `unexpected argument "${parsed.positionals[want]}"`;
     io.err(`gridedge ${cmd.name}: ${what}\nUsage: ${usageLine(cmd)}\n`);
     return EXIT.badInput;
+  }
+  // Durations (`--timeout 500ms`) reach the command as a plain number of the option's bare unit.
+  for (const [k, o] of Object.entries(cmd.options)) {
+    const v = parsed.values[k];
+    if (!o.duration || typeof v !== 'string') continue;
+    const d = durationValue(k, v, o.duration);
+    if (typeof d === 'string') {
+      io.err(`gridedge ${cmd.name}: ${d}\n`);
+      return EXIT.badInput;
+    }
+    parsed.values[k] = String(d);
   }
   return cmd.run({ values: parsed.values, positionals: parsed.positionals }, io);
 }

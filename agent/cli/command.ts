@@ -2,6 +2,7 @@
  * The shape of a CLI command and the small parts every command shares: exit codes, its option
  * table (node:util parseArgs), its help text.
  */
+import { parseDuration } from '../../algorithms/common/duration.js';
 import type { Io } from './io.js';
 
 /**
@@ -28,6 +29,20 @@ export interface OptionSpec {
   /** The command cannot run without it: its usage line shows it without brackets (the command itself says when it is missing). */
   required?: boolean;
   description: string;
+  /**
+   * A duration (`--timeout 500ms`, `2s`, `1m`): cli.ts checks it against the range and hands the
+   * command a plain number of `bare` units (`--timeout 2s` reaches a `bare: 'ms'` command as "2000").
+   * A number without a unit is in `bare` units, as the option took it before units were accepted.
+   */
+  duration?: DurationSpec;
+}
+
+/** An option's durations: the unit of a bare number, and the range in milliseconds. */
+export interface DurationSpec {
+  bare: 's' | 'ms';
+  /** Shortest accepted (default: anything above 0). */
+  minMs?: number;
+  maxMs: number;
 }
 
 export interface PositionalSpec {
@@ -70,9 +85,15 @@ export function optionLabel(name: string, o: OptionSpec): string {
   return `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.valueName ?? 'VALUE'}` : ''}`;
 }
 
+/** An option's description as help and the man page show it: a duration option says which units it takes. */
+export function optionDescription(o: OptionSpec): string {
+  if (!o.duration) return o.description;
+  return `${o.description}; a duration such as 500ms, 2s or 1m (a number without a unit is ${UNIT_WORD[o.duration.bare]})`;
+}
+
 export function helpText(c: Command): string {
   const lines = [`Usage: ${usageLine(c)}`, '', c.summary];
-  const rows: [string, string][] = Object.entries(c.options).map(([k, o]) => [optionLabel(k, o), o.description]);
+  const rows: [string, string][] = Object.entries(c.options).map(([k, o]) => [optionLabel(k, o), optionDescription(o)]);
   rows.push(['-h, --help', 'Show this help']);
   const width = Math.max(...rows.map((r) => r[0].length), ...c.positionals.map((p) => p.name.length));
   if (c.positionals.length) {
@@ -109,6 +130,36 @@ export function positiveNumber(name: string, v: string | boolean | undefined, ma
 
 /** Longest wait a command's `--timeout SECONDS` takes (an hour; Node's timers stop at about 24.8 days). */
 export const MAX_TIMEOUT_S = 3600;
+
+/** The durations of a `--timeout` given in seconds by default: above 0, at most MAX_TIMEOUT_S. */
+export const TIMEOUT_SECONDS: DurationSpec = { bare: 's', maxMs: MAX_TIMEOUT_S * 1000 };
+
+const UNIT_WORD = { s: 'seconds', ms: 'milliseconds' } as const;
+
+/** 10ms, 2s, 1min, 1h: a limit as a technician would write it. */
+function durationText(ms: number): string {
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}min`;
+  if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/**
+ * A duration option's value as a number of its bare unit (`2s` → 2000 for `bare: 'ms'`; whole
+ * milliseconds for those), or the message naming the option, the range, what a bare number means
+ * and, for a bare number that fits only as seconds, how to write that (`--timeout 5` to a
+ * milliseconds option: "for 5 seconds write 5s").
+ */
+export function durationValue(name: string, text: string, d: DurationSpec): number | string {
+  const bare = /^\s*(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(text);
+  const ms = bare ? Number(text) * (d.bare === 's' ? 1000 : 1) : parseDuration(text);
+  const min = d.minMs ?? 0;
+  if (ms !== null && Number.isFinite(ms) && ms > 0 && ms >= min && ms <= d.maxMs) return d.bare === 's' ? ms / 1000 : Math.max(1, Math.round(ms));
+  const range = d.minMs !== undefined ? `from ${durationText(d.minMs)} to ${durationText(d.maxMs)}` : `up to ${durationText(d.maxMs)}`;
+  const asSeconds = Number(text) * 1000;
+  const hint = bare && d.bare === 'ms' && asSeconds >= min && asSeconds <= d.maxMs ? `; for ${text.trim()} seconds write ${text.trim()}s` : '';
+  return `--${name}: must be a duration ${range} such as 500ms, 2s or 1m (a number without a unit is ${UNIT_WORD[d.bare]}), got ${JSON.stringify(text)}${hint}`;
+}
 
 /** What a technician's probe of a device or server gives: its result, or why not and the exit code. */
 export type ProbeOutcome<R> = { ok: true; result: R } | { ok: false; exit: 1 | 2; message: string };

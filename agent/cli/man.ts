@@ -5,7 +5,7 @@
  * page again when it builds the package, and test/cli/man.test.ts checks that the committed page is
  * what the table gives (regenerate: `npm run man`).
  */
-import { optionLabel, usageLine, type Command } from './command.js';
+import { optionDescription, optionLabel, usageLine, type Command } from './command.js';
 import { COMMANDS } from './commands/index.js';
 
 export const MAN_START = '.\\" commands:start';
@@ -26,7 +26,7 @@ export function manCommands(commands: readonly Command[] = COMMANDS): string {
     out.push('.TP', `.B ${roffText(usageLine(c).replace(/^gridedge /, ''))}`, roffText(/[.!?]$/.test(c.summary) ? c.summary : `${c.summary}.`));
     const rows: [string, string][] = [
       ...c.positionals.map((p): [string, string] => [p.name, p.description]),
-      ...Object.entries(c.options).map(([k, o]): [string, string] => [optionLabel(k, o), o.description]),
+      ...Object.entries(c.options).map(([k, o]): [string, string] => [optionLabel(k, o), optionDescription(o)]),
     ];
     if (rows.length) {
       out.push('.RS');

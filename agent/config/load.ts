@@ -114,9 +114,13 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
   const registry = opts.registry ?? defaultRegistry;
   let doc: unknown;
   const where = source.file ?? (source.document !== undefined ? '(document)' : '(embedded default)');
+  // Problems of the file that leave a document to check (a key given twice, a forbidden key): the
+  // rest of the config is checked too, and they are reported first.
+  const problems: Problem[] = [];
   if (source.file !== undefined) {
     const r = readConfigFile(source.file);
-    if (!r.ok) return fail(r.problems);
+    if (!r.ok && r.doc === undefined) return fail(r.problems);
+    if (!r.ok) problems.push(...r.problems);
     doc = r.doc;
   } else if (source.document !== undefined) {
     doc = structuredClone(source.document);
@@ -125,13 +129,12 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
   }
   if (doc === null || doc === undefined) doc = {}; // an empty file: every option at its default
   if (!isPlainObject(doc))
-    return fail([{ path: where, message: `must hold a mapping of options (gateway, mqtt, http, drivers ...) at the top level, got ${showValue(doc)}` }]);
+    return fail([...problems, { path: where, message: `must hold a mapping of options (gateway, mqtt, http, drivers ...) at the top level, got ${showValue(doc)}` }]);
 
   const migrated = migrate(doc, opts.migrations);
-  if (!migrated.ok) return fail(migrated.problems);
+  if (!migrated.ok) return fail([...problems, ...migrated.problems]);
   const layered: ConfigDocument = migrated.doc;
 
-  const problems: Problem[] = [];
   const env = envOverrides(source.env ?? {}, ROOT_SCHEMA);
   problems.push(...env.problems);
   const fromEnv = new Map<string, string>();

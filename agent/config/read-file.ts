@@ -12,25 +12,166 @@ import type { Problem } from './problems.js';
 /** The JSON position helpers live in algorithms/common (the grid inputs use them too). */
 export { jsonSyntaxError, lineColumn };
 
-export type ReadResult = { ok: true; doc: unknown } | { ok: false; problems: Problem[] };
+/**
+ * The document, or the problems that stop the reading. A failed read may still carry a document
+ * (`doc`): problems that leave it usable (a key given twice, a forbidden key, both left out or the
+ * last value kept) are reported with the rest of the config's problems, not instead of them.
+ */
+export type ReadResult = { ok: true; doc: unknown } | { ok: false; problems: Problem[]; doc?: unknown };
 
 /** Keys that could reach an object's prototype when copied or merged: refused anywhere in a config. */
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** The document, or a problem naming every forbidden key with its path. */
-function forbiddenKeys(doc: unknown, file: string): ReadResult {
-  const problems: Problem[] = [];
+/**
+ * The document, or a problem naming every forbidden key with its path (after `before`, the problems
+ * already found) and the document without those keys, so that the rest is still checked.
+ */
+function forbiddenKeys(doc: unknown, file: string, before: Problem[] = []): ReadResult {
+  const problems: Problem[] = [...before];
+  const walk = (x: unknown, path: string): unknown => {
+    if (Array.isArray(x)) return x.map((v, k) => walk(v, `${path}[${k}]`));
+    if (typeof x !== 'object' || x === null || x instanceof Date) return x;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(x)) {
+      const here = path ? `${path}.${k}` : k;
+      if (FORBIDDEN.has(k)) problems.push({ path: here, message: `is not allowed as a key (in ${file})` });
+      else out[k] = walk((x as Record<string, unknown>)[k], here);
+    }
+    return out;
+  };
+  const clean = walk(doc, '');
+  return problems.length ? { ok: false, problems, doc: clean } : { ok: true, doc };
+}
+
+/**
+ * Every member name given twice in one object of JSON text that JSON.parse accepted (names compared
+ * after decoding escapes): its path, where it is given again and where first. Nesting is bounded by
+ * scanJson's depth limit, checked before.
+ */
+function duplicateKeys(text: string): { path: string; at: number; first: number }[] {
+  const out: { path: string; at: number; first: number }[] = [];
+  let i = 0;
+  const ws = (): void => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const string = (): string => {
+    const start = i++;
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i)) as string;
+  };
+  const value = (path: string): void => {
+    ws();
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      i++;
+      const seen = new Map<string, number>();
+      for (let k = 0; ; k++) {
+        ws();
+        if (text[i] === '}' || text[i] === ']') {
+          i++;
+          return;
+        }
+        if (text[i] === ',') {
+          i++;
+          ws();
+        }
+        if (c === '[') {
+          value(`${path}[${k}]`);
+          continue;
+        }
+        const at = i;
+        const name = string();
+        ws();
+        i++; // ':'
+        const here = path ? `${path}.${name}` : name;
+        const first = seen.get(name);
+        if (first === undefined) seen.set(name, at);
+        else out.push({ path: here, at, first });
+        value(here);
+      }
+    }
+    if (c === '"') string();
+    else while (i < text.length && !/[\s,\]}]/.test(text[i]!)) i++;
+  };
+  value('');
+  return out;
+}
+
+/**
+ * Where `bytes` are not UTF-8: the offset of each byte that starts no valid UTF-8 character (a
+ * lead byte without its continuation, a stray continuation, an overlong form or a surrogate), as
+ * the decoder replaces each with U+FFFD.
+ */
+function nonUtf8Offsets(bytes: Buffer): number[] {
+  const out: number[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const c = bytes[at]!;
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : -1;
+    // The second byte's range excludes overlong forms and surrogates (E0, ED, F0, F4 lead bytes).
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    let k = 1;
+    for (; n > 0 && k <= n; k++) {
+      const x = bytes[at + k];
+      if (x === undefined || x < (k === 1 ? lo : 0x80) || x > (k === 1 ? hi : 0xbf)) break;
+    }
+    if (n < 0 || (n > 0 && k <= n)) {
+      // One replacement for the longest valid start of a character (as the decoder does).
+      out.push(at);
+      at += n < 0 ? 1 : k;
+    } else at += n + 1;
+  }
+  return out;
+}
+
+/** `line:column` (1-based; columns in characters) of a byte offset. */
+function bytePlace(bytes: Buffer, at: number): string {
+  const lineStart = bytes.lastIndexOf(0x0a, at - 1) + 1;
+  let line = 1;
+  for (let k = 0; k < lineStart; k++) if (bytes[k] === 0x0a) line++;
+  return `${line}:${[...bytes.subarray(lineStart, at).toString('utf8')].length + 1}`;
+}
+
+/** The paths of the keys and string values of `doc` that hold U+FFFD (the decoder's replacement character). */
+function replacedPaths(doc: unknown): string[] {
+  const out: string[] = [];
   const walk = (x: unknown, path: string): void => {
-    if (Array.isArray(x)) x.forEach((v, k) => walk(v, `${path}[${k}]`));
+    if (typeof x === 'string') {
+      if (x.includes('\uFFFD')) out.push(path || '(top level)');
+    } else if (Array.isArray(x)) x.forEach((v, k) => walk(v, `${path}[${k}]`));
     else if (typeof x === 'object' && x !== null)
-      for (const k of Object.keys(x)) {
+      for (const [k, v] of Object.entries(x)) {
         const here = path ? `${path}.${k}` : k;
-        if (FORBIDDEN.has(k)) problems.push({ path: here, message: `is not allowed as a key (in ${file})` });
-        else walk((x as Record<string, unknown>)[k], here);
+        if (k.includes('\uFFFD')) out.push(here);
+        else walk(v, here);
       }
   };
   walk(doc, '');
-  return problems.length ? { ok: false, problems } : { ok: true, doc };
+  return out;
+}
+
+/**
+ * A file whose bytes are not all UTF-8 (saved as Latin-1, Windows-1252 or UTF-16). UTF-16 is
+ * refused at once (nothing in it parses). Otherwise each key and value that holds such a byte is a
+ * problem naming its path and where the bytes are (read as U+FFFD, a Latin-1 password would
+ * silently no longer match); such bytes in comments change nothing and are let be, as before.
+ */
+function encodingProblems(bytes: Buffer, file: string, result: ReadResult): ReadResult {
+  const offsets = nonUtf8Offsets(bytes);
+  if (offsets.length === 0) return result;
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
+    return { ok: false, problems: [{ path: file, message: 'is UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8' }] };
+  const places = offsets.slice(0, 3).map((at) => `${bytePlace(bytes, at)} (0x${bytes[at]!.toString(16).toUpperCase().padStart(2, '0')})`);
+  const where = `${file} has bytes that are not UTF-8 at ${places.join(', ')}${offsets.length > 3 ? ` and ${offsets.length - 3} more` : ''}`;
+  if (!result.ok && result.doc === undefined) {
+    // A syntax error: the bytes may be why; say where they are too.
+    return { ok: false, problems: [...result.problems, { path: file, message: `${where.slice(file.length + 1)}: a file saved as Latin-1 or Windows-1252? Save it as UTF-8` }] };
+  }
+  const paths = replacedPaths(result.doc);
+  if (paths.length === 0) return result;
+  const problems = paths.map((path) => ({ path, message: `holds a character that is not UTF-8 (${where}; saved as Latin-1 or Windows-1252?): save the file as UTF-8` }));
+  return { ok: false, problems: [...problems, ...(result.ok ? [] : result.problems)], doc: result.doc };
 }
 
 export function parseConfigText(text: string, file: string): ReadResult {
@@ -40,9 +181,15 @@ export function parseConfigText(text: string, file: string): ReadResult {
     try {
       const doc: unknown = JSON.parse(body);
       // JSON.parse keeps the last of two equal member names silently: a config must say one thing.
-      const dup = scanJson(body, { maxDepth: 256, maxKeys: 1_000_000 });
-      if (dup) return { ok: false, problems: [{ path: file, message: `JSON: ${dup.detail}` }] };
-      return forbiddenKeys(doc, file);
+      // Each one given twice is a problem at its place; the rest of the file is still checked.
+      const limit = scanJson(body, { maxDepth: 256, maxKeys: 1_000_000 });
+      if (limit && limit.reason !== 'duplicate_key') return { ok: false, problems: [{ path: file, message: `JSON: ${limit.detail}` }] };
+      const twice: Problem[] = (limit ? duplicateKeys(body) : []).map((d) => {
+        const { line, column } = lineColumn(body, d.at);
+        const first = lineColumn(body, d.first);
+        return { path: `${file}:${line}:${column}`, message: `JSON: ${d.path} appears twice in the same object (first at line ${first.line}, column ${first.column}); give it once` };
+      });
+      return forbiddenKeys(doc, file, twice);
     } catch (e) {
       const where = jsonSyntaxError(body);
       if (!where) return { ok: false, problems: [{ path: file, message: `JSON syntax error: ${(e as Error).message.split('\n')[0]}` }] };
@@ -77,13 +224,13 @@ function unknownType(file: string): ReadResult {
 
 export function readConfigFile(file: string): ReadResult {
   if (!KNOWN.has(extname(file).toLowerCase())) return unknownType(file);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : err.message;
     return { ok: false, problems: [{ path: file, message: `cannot read the config file: ${why}` }] };
   }
-  return parseConfigText(text, file);
+  return encodingProblems(bytes, file, parseConfigText(bytes.toString('utf8'), file));
 }

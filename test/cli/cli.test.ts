@@ -52,24 +52,24 @@ t.test('bad input exits 1 and says what is wrong', async (t) => {
     [['config', 'check', 'a.yaml', 'b.yaml'], /^gridedge config check: unexpected argument "b.yaml"/],
     [['tail'], /^gridedge tail: missing TOPIC/],
     [['status', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
-    [['status', '--timeout', 'soon'], /^gridedge status: --timeout: must be a positive number up to 3600, got "soon"/],
+    [['status', '--timeout', 'soon'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "soon"/],
     // Beyond Node's timer range a timeout used to fire at once (or throw ERR_OUT_OF_RANGE): refused.
-    [['status', '--timeout', '1e9'], /^gridedge status: --timeout: must be a positive number up to 3600, got "1e9"/],
-    [['buffer', '--timeout', '3601'], /^gridedge buffer: --timeout: must be a positive number up to 3600, got "3601"/],
-    [['tail', 'x/#', '--timeout', '1e10'], /^gridedge tail: --timeout: must be a positive number up to 3600, got "1e10"/],
-    [['pmu', 'probe', '127.0.0.1:4712', '--idcode', '1', '--timeout', '1e10'], /^gridedge pmu probe: --timeout: must be a positive number up to 3600, got "1e10"/],
-    [['diag', '--timeout', '1e9'], /^gridedge diag: --timeout: must be a positive number up to 3600, got "1e9"/],
+    [['status', '--timeout', '1e9'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e9"/],
+    [['buffer', '--timeout', '3601'], /^gridedge buffer: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "3601"/],
+    [['tail', 'x/#', '--timeout', '1e10'], /^gridedge tail: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e10"/],
+    [['pmu', 'probe', '127.0.0.1:4712', '--idcode', '1', '--timeout', '1e10'], /^gridedge pmu probe: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e10"/],
+    [['diag', '--timeout', '1e9'], /^gridedge diag: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e9"/],
     // A negative number as the option's next argument reaches the option's own check.
     [['pf', 'case.m', '--tol', '-1'], /^gridedge pf: --tol: must be a positive number, got "-1"/],
     [['tail', 'x/#', '-n', '-3'], /^gridedge tail: --count: must be a positive integer, got "-3"/],
-    [['status', '--timeout', '-.5'], /^gridedge status: --timeout: must be a positive number up to 3600, got "-.5"/],
+    [['status', '--timeout', '-.5'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "-.5"/],
     // Any value starting with '-' that is not an option is the option's value (login tokens are
     // base64url and may start with '-'): --token takes it, --url checks its own.
     [['status', '--token', '-Xq3_t0ken', '--url', 'ftp://x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/x"/],
     [['status', '--url', '-x'], /^gridedge status: --url: must be an http:\/\/ or https:\/\/ URL, got "-x"/],
-    [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a positive number up to 3600, got "1e9"/],
+    [['schedule', '--input', 'job.json', '--time-limit', '1e9'], /^gridedge schedule: --time-limit: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "1e9"/],
     // Hex is no number of seconds or per-unit tolerance (Number() read 0x10 as 16).
-    [['status', '--timeout', '0x10'], /^gridedge status: --timeout: must be a positive number up to 3600, got "0x10"/],
+    [['status', '--timeout', '0x10'], /^gridedge status: --timeout: must be a duration up to 1h such as 500ms, 2s or 1m \(a number without a unit is seconds\), got "0x10"/],
     [['pf', 'case.m', '--tol', '0x1'], /^gridedge pf: --tol: must be a positive number, got "0x1"/],
     // An option with a value given twice: parseArgs kept the last one silently.
     [['status', '--url', 'http://10.0.0.1:8080', '--url=http://10.0.0.2:8080'], /^gridedge status: --url is given twice \("http:\/\/10\.0\.0\.1:8080" and "http:\/\/10\.0\.0\.2:8080"\); give it once\nUsage: gridedge status /],
@@ -146,4 +146,29 @@ t.test('messages that cannot be written (stderr on a full disk) do not change th
   const child = spawn(process.execPath, [cliPath(), 'status', '--url', `http://127.0.0.1:${await refusedPort()}`], { env: cleanEnv(), stdio: ['ignore', 'ignore', full] });
   const code = await withTimeout(new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c))), 'status 2>/dev/full to end');
   t.equal(code, 2, 'unreachable, as with a working stderr');
+});
+
+t.test('--version with an argument is refused like any unexpected argument (exit 1); it was ignored', async (t) => {
+  for (const args of [['--version', 'extra'], ['-V', '--json'], ['version', 'x']]) {
+    const r = await runCli(args);
+    t.same(r, { code: 1, stdout: '', stderr: `gridedge ${args[0]}: unexpected argument "${args[1]}" (it takes none)\nUsage: gridedge --version\n` }, args.join(' '));
+  }
+});
+
+t.test('help: an unknown subcommand of a group, or a word after a command, is a usage error (exit 1) naming it', async (t) => {
+  // `sessions` is a command and a group (`sessions end`): the unknown word showed the group's help with exit 0.
+  for (const [group, sub] of [['sessions', 'bogus'], ['config', 'bogus'], ['pmu', 'x']] as const) {
+    const r = await runCli(['help', group, sub]);
+    t.equal(r.code, 1, `help ${group} ${sub}`);
+    t.equal(r.stdout, '');
+    t.match(r.stderr, new RegExp(`^gridedge help ${group}: unknown subcommand "${sub}"\\n\\nUsage: gridedge ${group} SUBCOMMAND`));
+  }
+  for (const args of [['help', 'status', 'extra'], ['help', 'config', 'check', 'extra']]) {
+    const r = await runCli(args);
+    t.same(r, { code: 1, stdout: '', stderr: `gridedge help: unexpected argument "extra" after ${args.slice(1, -1).join(' ')}\nUsage: gridedge help COMMAND\n` }, args.join(' '));
+  }
+  // What help shows is unchanged.
+  t.match((await runCli(['help', 'sessions'])).stdout, /^Usage: gridedge sessions \[--url URL\]/);
+  t.match((await runCli(['help', 'sessions', 'end'])).stdout, /^Usage: gridedge sessions end CLIENTID/);
+  t.match((await runCli(['help', 'config'])).stdout, /^Usage: gridedge config SUBCOMMAND/);
 });

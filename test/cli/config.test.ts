@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -143,4 +144,46 @@ t.test('config check: a binary or damaged file: the byte the parser stopped at i
   t.equal(r.code, 1);
   t.notMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(r.stderr));
   t.match(r.stderr, /\\u001b/);
+});
+
+t.test('config check: a warning quoting a TLS file (a CRL issuer with terminal controls in its name) is escaped too', async (t) => {
+  // A CA whose name holds ESC [2J (clear screen), and an out-of-date CRL it signed: the warning names
+  // the CRL's issuer as the file has it.
+  const dir = tempDir();
+  const openssl = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=evil\u001b[2JCA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl(['req', '-x509', ...ec, '-keyout', 'server.key', '-out', 'server.crt', '-days', '30', '-subj', '/CN=localhost']);
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'crlnumber'), '1000\n');
+  writeFileSync(join(dir, 'ca.cnf'), '[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\n');
+  const stamp = (ms: number): string => new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+  const now = Date.now();
+  openssl(['ca', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-gencrl', '-crl_lastupdate', stamp(now - 10 * 86_400_000), '-crl_nextupdate', stamp(now - 86_400_000), '-out', 'crl.pem']);
+  const file = join(dir, 'gridedge.yaml');
+  writeFileSync(file, `mqtt:\n  tls: { cert: ${join(dir, 'server.crt')}, key: ${join(dir, 'server.key')}, ca: ${join(dir, 'ca.crt')}, crl: ${join(dir, 'crl.pem')} }\n`);
+  const r = await runCli(['config', 'check', file]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /^warning: mqtt\.tls\.crl is out of date since .*\(CRL of "CN=evil\\u001b\[2JCA", /m, 'the issuer is named, escaped');
+  t.notMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(r.stderr));
+});
+
+t.test('run: an invalid config quoting a control byte of the file prints it escaped, as config check does', async (t) => {
+  const file = join(tempDir(), 'gridedge.yaml');
+  writeFileSync(file, 'gateway:\n  id: *gw\u001b\n');
+  const r = await runCli(['run', '--config', file]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /:2:\d+: YAML syntax error: unidentified alias "gw\\u001b"\n$/);
+  t.notMatch(r.stderr, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, JSON.stringify(r.stderr));
+});
+
+t.test('config check: keys given twice in a JSON file are listed with every other problem, one a line', async (t) => {
+  const file = join(tempDir(), 'gridedge.json');
+  writeFileSync(file, '{\n  "http": { "port": "80x", "port": 8081 },\n  "gateway": { "id": "gw 1" }\n}\n');
+  const r = await runCli(['config', 'check', file]);
+  t.same(r, {
+    code: 1,
+    stdout: '',
+    stderr: `${file}:2:28: JSON: http.port appears twice in the same object (first at line 2, column 13); give it once\ngateway.id: must be 1-64 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit, got "gw 1"\n`,
+  });
 });

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { optionLabel } from '../../agent/cli/command.js';
+import { optionDescription, optionLabel } from '../../agent/cli/command.js';
 import { COMMANDS } from '../../agent/cli/commands/index.js';
 import { manCommands, renderManPage, roffText } from '../../agent/cli/man.js';
 import { repoRoot } from '../helpers/agent-process.js';
@@ -24,7 +24,7 @@ t.test('every command, argument and option is in the page, as --help names it', 
   for (const c of COMMANDS) {
     t.ok(page.includes(`.B ${roffText(c.name)}`), `${c.name}`);
     for (const p of c.positionals) t.ok(page.includes(`.B ${roffText(p.name)}\n${roffText(p.description)}\n`), `${c.name} ${p.name}`);
-    for (const [k, o] of Object.entries(c.options)) t.ok(page.includes(`.B ${roffText(optionLabel(k, o))}\n${roffText(o.description)}\n`), `${c.name} --${k}`);
+    for (const [k, o] of Object.entries(c.options)) t.ok(page.includes(`.B ${roffText(optionLabel(k, o))}\n${roffText(optionDescription(o))}\n`), `${c.name} --${k}`);
   }
   t.match(manCommands([{ name: 'x', summary: "a .b 'c -d \\e", options: {}, positionals: [], run: async () => 0 }]), ".TP\n.B x\na .b 'c \\-d \\ee.\n");
   t.equal(roffText('.x\n\'y'), '\\&.x\n\\&\'y', 'a line starting with . or \' is text');

@@ -58,7 +58,7 @@ t.test('gridedge se: bad input, unobservable sets and unreadable files exit 1 wi
       /^gridedge se: .*syntax\.json:2:46: not valid JSON: unexpected ','\n$/,
     ],
     [['se', '--network', write('net.json', '{ "format": "gridedge-network",\n  "baseMVA": 100 "buses": [] }'), '--measurements', 'm.json'], /^gridedge se: .*net\.json:2:18: not valid JSON: expected ',' or '}', found '"'\n$/],
-    [['se', '--network', casePath('case14'), '--measurements', join(dir, 'none.json')], /^gridedge se: .*none\.json: cannot read: ENOENT\n$/],
+    [['se', '--network', casePath('case14'), '--measurements', join(dir, 'none.json')], /^gridedge se: --measurements: cannot read .*none\.json: no such file \(ENOENT\)\n$/],
     [
       ['se', '--network', casePath('case14'), '--measurements', write('wrong.json', { measurements: [{ type: 'vm', bus: 15, value: 1, sigma: 0.01 }, { type: 'vm', bus: 1, value: 1, sigma: 0 }] })],
       /^gridedge se: .*wrong\.json: measurements\[0\]\.bus: no bus 15 in the network\ngridedge se: .*wrong\.json: measurements\[1\]\.sigma: must be a positive number, got 0\n$/,

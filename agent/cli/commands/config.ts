@@ -49,7 +49,8 @@ export const configCheck: Command = {
         ...(c.mqtt.tls?.cert && c.mqtt.tls.ca && c.mqtt.tls.crl ? crlWarnings('mqtt.tls', c.mqtt.tls.crl, Date.now(), c.mqtt.tls.ca) : []),
         holdsNothing(file) ? `${file} holds no options (it is empty, or comments only): every option takes its default, with no drivers (is it the file you meant, or was it truncated?)` : null,
       ].filter((w): w is string => w !== null);
-      io.err(warnings.map((w) => `warning: ${w}\n`).join(''));
+      // A warning quotes the TLS files' names (a CRL's issuer, a CA's subject): escaped like the problems below.
+      io.err(warnings.map((w) => `warning: ${escapeControls(w)}\n`).join(''));
       io.out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''} above)` : ''}\n`);
       return EXIT.ok;
     }

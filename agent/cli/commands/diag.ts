@@ -20,7 +20,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { arch, hostname, platform, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
+import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, TIMEOUT_SECONDS, type Command } from '../command.js';
 import { configSource, resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
@@ -49,7 +49,7 @@ export const diagCommand: Command = {
     url: agentOptions.url,
     ca: agentOptions.ca,
     lines: { type: 'string', valueName: 'N', description: 'Journal lines to include (default 2000)' },
-    timeout: { type: 'string', valueName: 'SECONDS', description: 'How long to wait for the agent and journalctl (default 5)' },
+    timeout: { type: 'string', valueName: 'DURATION', duration: TIMEOUT_SECONDS, description: 'How long to wait for the agent and journalctl (default 5s)' },
     token: agentOptions.token,
     json: { type: 'boolean', description: 'Also print the summary as JSON on stdout' },
   },

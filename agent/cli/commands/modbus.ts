@@ -17,7 +17,12 @@ export const modbusReadCommand: Command = {
     count: { type: 'string', valueName: 'N', description: 'Registers or bits to read (default: one value)' },
     type: { type: 'string', valueName: 'u16|i16|u32|i32|f32|f64', description: 'Decode the registers as this type (default: each register as u16)' },
     order: { type: 'string', valueName: 'ABCD|CDAB|BADC|DCBA', description: 'Byte order of the value as the device sends it (default ABCD)' },
-    timeout: { type: 'string', valueName: 'MS', description: 'Wait this long for the answer (default 1000)' },
+    timeout: {
+      type: 'string',
+      valueName: 'DURATION',
+      duration: { bare: 'ms', minMs: 10, maxMs: 60_000 },
+      description: 'Wait this long for the answer (default 1s)',
+    },
     json: { type: 'boolean', description: 'Print JSON instead of text' },
   },
   positionals: [],

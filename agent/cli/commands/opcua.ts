@@ -13,7 +13,12 @@ export const opcuaBrowseCommand: Command = {
   summary: 'Browse an OPC UA server: the children of a node with their NodeIds, classes, values and status',
   options: {
     node: { type: 'string', valueName: 'NODEID', description: 'Node whose children are listed (default i=85, the Objects folder), e.g. "ns=2;s=Feeder"' },
-    timeout: { type: 'string', valueName: 'MS', description: 'Wait this long for each step (default 5000)' },
+    timeout: {
+      type: 'string',
+      valueName: 'DURATION',
+      duration: { bare: 'ms', minMs: 100, maxMs: 600_000 },
+      description: 'Wait this long for each step (default 5s)',
+    },
     security: { type: 'string', valueName: 'MODE', description: `Message security mode: ${SECURITY_MODES.join(', ')} (default None)` },
     policy: { type: 'string', valueName: 'NAME', description: `Security policy: ${SECURITY_POLICIES.join(', ')} (default None with mode None, else Basic256Sha256)` },
     user: { type: 'string', valueName: 'NAME', description: 'Open the session as this user (default anonymous); the password is read from standard input' },

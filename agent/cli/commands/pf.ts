@@ -1,5 +1,6 @@
 /** `gridedge pf CASE`: one Newton power flow on a network file; prints the result as JSON. */
 import { EXIT, positiveInt, positiveNumber, type Command } from '../command.js';
+import { inputFileProblem } from '../input-files.js';
 
 export const pfCommand: Command = {
   name: 'pf',
@@ -26,11 +27,17 @@ export const pfCommand: Command = {
         io.err(`gridedge pf: ${e}\n`);
         return EXIT.badInput;
       }
+    const input = positionals[0]!;
+    const parts = input.includes(',') ? input.split(',') : [input];
+    const unreadable = parts.map((p) => inputFileProblem(p, { folder: true })).find((p) => p !== null);
+    if (unreadable) {
+      io.err(`gridedge pf: ${unreadable}\n`);
+      return EXIT.badInput;
+    }
     const { GridInputError, runPowerFlow } = await import('../../../algorithms/grid/index.js');
     const { loadNetwork } = await import('../../../algorithms/grid/load.js');
-    const input = positionals[0]!;
     try {
-      const net = loadNetwork(input.includes(',') ? input.split(',') : input);
+      const net = loadNetwork(parts.length > 1 ? parts : input);
       const r = runPowerFlow(net, { file: input, enforceQLimits: values['q-limits'] === true, ...(tol !== undefined ? { tol: tol as number } : {}), ...(maxIter !== undefined ? { maxIter: maxIter as number } : {}) });
       const out: Record<string, unknown> = { converged: r.converged, iterations: r.iterations, mismatch: r.mismatch, buses: r.buses };
       if (values['flows']) {

@@ -8,7 +8,7 @@
  * within --timeout.
  */
 import { createConnection } from 'node:net';
-import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
+import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, TIMEOUT_SECONDS, type Command } from '../command.js';
 import type { Io } from '../io.js';
 import { C37Session } from '../../../drivers/c37118/session.js';
 import { planFor } from '../../../drivers/c37118/mapping.js';
@@ -219,7 +219,7 @@ export const pmuProbe: Command = {
   options: {
     idcode: { type: 'string', valueName: 'N', required: true, description: 'Stream IDCODE (required)' },
     frames: { type: 'string', short: 'n', valueName: 'N', description: 'Data frames to read (default 5)' },
-    timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up after this long (default 10)' },
+    timeout: { type: 'string', valueName: 'DURATION', duration: TIMEOUT_SECONDS, description: 'Give up after this long (default 10s)' },
     config: { type: 'string', valueName: 'KIND', description: 'Configuration to ask for: auto (CFG-3, then CFG-2), cfg2 or cfg3 (default auto)' },
     json: { type: 'boolean', description: 'Print one JSON document: { stream, config, header, frames, measured, refused }' },
   },

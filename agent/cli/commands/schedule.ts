@@ -1,7 +1,8 @@
 /** `gridedge schedule --input FILE.json [--model pymfm|physical]`: one offline battery schedule; prints JSON. */
 import { readFile } from 'node:fs/promises';
 import { parseJsonText } from '../../../algorithms/common/json-syntax.js';
-import { EXIT, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
+import { EXIT, MAX_TIMEOUT_S, positiveNumber, TIMEOUT_SECONDS, type Command } from '../command.js';
+import { fileErrorText } from '../format.js';
 
 export const scheduleCommand: Command = {
   name: 'schedule',
@@ -9,7 +10,7 @@ export const scheduleCommand: Command = {
   options: {
     input: { type: 'string', valueName: 'FILE.json', required: true, description: 'The job (required)' },
     model: { type: 'string', valueName: 'pymfm|physical', description: 'Optimisation model variant (default physical); rule-based jobs ignore it' },
-    'time-limit': { type: 'string', valueName: 'S', description: 'Solver time limit in seconds (default 60); the best schedule found by then is printed' },
+    'time-limit': { type: 'string', valueName: 'DURATION', duration: TIMEOUT_SECONDS, description: 'Solver time limit (default 60s); the best schedule found by then is printed' },
     json: { type: 'boolean', description: 'JSON output (the default; accepted for symmetry with other commands)' },
   },
   positionals: [],
@@ -43,7 +44,7 @@ export const scheduleCommand: Command = {
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      io.err(`gridedge schedule: ${file}: cannot read: ${(e as Error).message}\n`);
+      io.err(`gridedge schedule: --input: cannot read ${file}: ${fileErrorText(e)}\n`);
       return EXIT.badInput;
     }
     const parsed = parseJsonText(text, file);

@@ -1,5 +1,6 @@
 /** `gridedge se --network CASE --measurements FILE.json`: one WLS state estimate; prints JSON. */
 import { EXIT, positiveNumber, type Command } from '../command.js';
+import { inputFileProblem } from '../input-files.js';
 
 export const seCommand: Command = {
   name: 'se',
@@ -43,12 +44,20 @@ export const seCommand: Command = {
       io.err(`gridedge se: --alpha: must be between 0 and 1, got ${alpha}\n`);
       return EXIT.badInput;
     }
+    const parts = network.includes(',') ? network.split(',') : [network];
+    // The files in the order they are read: the network's problems first, as before.
+    const unreadable = (what: string | null): boolean => {
+      if (what !== null) io.err(`gridedge se: ${what}\n`);
+      return what !== null;
+    };
+    if (unreadable(parts.map((p) => inputFileProblem(p, { what: '--network', folder: true })).find((p) => p !== null) ?? null)) return EXIT.badInput;
     const { GridInputError, buildModel } = await import('../../../algorithms/grid/index.js');
     const { loadJson, loadNetwork } = await import('../../../algorithms/grid/load.js');
     const { measurementsFromJson } = await import('../../../algorithms/grid/measurements.js');
     const { estimateState, estimateSummary } = await import('../../../algorithms/grid/estimator.js');
     try {
-      const net = loadNetwork(network.includes(',') ? network.split(',') : network);
+      const net = loadNetwork(parts.length > 1 ? parts : network);
+      if (unreadable(inputFileProblem(file, { what: '--measurements' }))) return EXIT.badInput;
       const doc = loadJson(file);
       const model = buildModel(net);
       const meas = measurementsFromJson(model, doc, file);

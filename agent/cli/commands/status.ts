@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { AgentStatus } from '../../core/status-types.js';
 import { paintStates } from '../colour.js';
-import { EXIT, EXIT_DEGRADED, MAX_TIMEOUT_S, positiveNumber, type Command, type Parsed } from '../command.js';
+import { EXIT, EXIT_DEGRADED, MAX_TIMEOUT_S, positiveNumber, TIMEOUT_SECONDS, type Command, type Parsed } from '../command.js';
 import { resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus, type AgentAccess } from '../fetch-status.js';
 import type { Io } from '../io.js';
@@ -28,7 +28,7 @@ export const agentOptions = {
     description: "PEM certificate(s) to trust for the agent's HTTPS (http.tls): its own certificate or the CA that signed it (default: the system's CAs)",
   },
   json: { type: 'boolean', description: 'Print the JSON document instead of the summary' },
-  timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up after this long (default 5)' },
+  timeout: { type: 'string', valueName: 'DURATION', duration: TIMEOUT_SECONDS, description: 'Give up after this long (default 5s)' },
   token: { type: 'string', valueName: 'TOKEN', description: 'Bearer token for an agent with http.users (POST /api/v1/login gives one; default: $GRIDEDGE_TOKEN)' },
 } as const;
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { maskUrlPassword } from '../../core/secrets.js';
 import { filterError } from '../../core/topics.js';
-import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, type Command } from '../command.js';
+import { EXIT, positiveInt, MAX_TIMEOUT_S, positiveNumber, TIMEOUT_SECONDS, type Command } from '../command.js';
 import { resolveMqttUrl } from '../endpoints.js';
 import { TLS_TRUST } from '../fetch-status.js';
 import { escapeControls, fileErrorText, oneLine } from '../format.js';
@@ -201,7 +201,7 @@ export const tailCommand: Command = {
     password: { type: 'string', short: 'P', valueName: 'PASSWORD', description: 'MQTT password (default: $GRIDEDGE_MQTT_PASSWORD)' },
     count: { type: 'string', short: 'n', valueName: 'N', description: 'Exit after N messages' },
     json: { type: 'boolean', description: 'One JSON object per message: { topic, payload, qos, retain }' },
-    timeout: { type: 'string', valueName: 'SECONDS', description: 'Give up connecting after this long (default 10)' },
+    timeout: { type: 'string', valueName: 'DURATION', duration: TIMEOUT_SECONDS, description: 'Give up connecting after this long (default 10s)' },
     ca: { type: 'string', valueName: 'FILE', description: "mqtts:// or wss://: trust the broker's certificate when this PEM file (a CA, or the certificate itself) signed it" },
     cert: { type: 'string', valueName: 'FILE', description: 'mqtts:// or wss://: the client certificate (PEM) to present, when the broker asks for one (mqtt.tls.ca)' },
     key: { type: 'string', valueName: 'FILE', description: 'The private key (PEM) of --cert' },
