@@ -1,4 +1,5 @@
 /** Small human-readable renderings for terminal output. */
+import { fileErrorWords } from '../../algorithms/common/file-error.js';
 import { formatDuration } from '../core/duration-text.js';
 
 /** 12,345; `?` for anything that is not a finite number (a field an agent of another version lacks). */
@@ -83,16 +84,10 @@ export function displayWidth(s: string): number {
 
 /** Why a file named on the command line could not be read, in words with the system code: `no such file (ENOENT)`. */
 export function fileErrorText(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const words: Record<string, string> = {
-    ENOENT: 'no such file',
-    EACCES: 'permission denied (run as a user who may read it, or with sudo)',
-    EPERM: 'permission denied',
-    EISDIR: 'is a folder, not a file',
-    ENOTDIR: 'a part of the path is not a folder',
-  };
-  return err.code ? `${words[err.code] ?? err.message} (${err.code})` : err.message;
+  return fileErrorWords(e, CLI_WORDS);
 }
+/** At a terminal, the way out of a permission error. */
+const CLI_WORDS = { EACCES: 'permission denied (run as a user who may read it, or with sudo)' };
 
 /** Align columns: every row padded to the widest cell of each column as a terminal shows it (last column unpadded). */
 export function columns(rows: readonly (readonly string[])[], indent = '  '): string[] {

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseJsonText } from '../common/json-syntax.js';
 import { parseCgmes } from './cgmes.js';
+import { fileErrorWords } from '../common/file-error.js';
 import { GridInputError } from './errors.js';
 import { parseMatpower } from './matpower.js';
 import { networkFromJson, type Network } from './network.js';
@@ -15,7 +16,7 @@ function read(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new GridInputError('format', `${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new GridInputError('format', `cannot read ${file}: ${fileErrorWords(e)}`);
   }
 }
 
@@ -44,7 +45,7 @@ export function loadNetwork(paths: string | readonly string[]): Network {
     try {
       st = statSync(p);
     } catch (e) {
-      throw new GridInputError('format', `${p}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new GridInputError('format', `cannot read ${p}: ${fileErrorWords(e)}`);
     }
     if (st.isDirectory()) {
       const xml = readdirSync(p)

@@ -51,7 +51,7 @@ t.test('the estimator section becomes an analyzers entry; its problems are repor
   const refs = loadConfig({ document: { estimator: { network: casePath('case14'), measurements: [{ device: 'x', field: 'a', type: 'vm', bus: 15, sigma: 0.1 }, { device: 'x', field: 'b', type: 'q_flow', branch: 21, sigma: 0.1 }] } } });
   t.same(!refs.ok && refs.errors, ['estimator.measurements[0].bus: no bus 15 in the network', 'estimator.measurements[1].branch: no branch 21 in the network (rows 1 to 20)']);
   const missing = loadConfig({ document: { estimator: { network: '/nonexistent/net.m', measurements: mapping.slice(0, 1) } } });
-  t.same(!missing.ok && missing.errors, ['estimator.network: /nonexistent/net.m: cannot read: ENOENT']);
+  t.same(!missing.ok && missing.errors, ['estimator.network: cannot read /nonexistent/net.m: no such file (ENOENT)']);
   const twice = loadConfig({ document: { estimator: { network: casePath('case14'), measurements: mapping.slice(0, 1) }, analyzers: [{ type: 'estimator', id: 'estimator', network: casePath('case14'), measurements: mapping.slice(0, 1) }] } });
   t.same(!twice.ok && twice.errors, ['estimator: an analyzers[] entry already has the id "estimator": configure the estimator in one place']);
 });
