@@ -33,3 +33,17 @@ export function driverFieldError(field: unknown, bitSource?: string): string | n
   if (POWER.has(top) && !(parts.length === 2 && /^(a|b|c|total)$/.test(parts[1]!))) return `must be ${top}.<a|b|c|total>`;
   return null;
 }
+
+/**
+ * The phasor angles (`v.a.ang` ...) among `fields` whose magnitude (`v.a.mag`) is not among them: a
+ * measurement's phasor needs its `mag`, so such an angle would be read and never published.
+ */
+export function anglesWithoutMagnitude(fields: Iterable<string>): { angle: string; magnitude: string }[] {
+  const have = new Set(fields);
+  const out: { angle: string; magnitude: string }[] = [];
+  for (const f of have) {
+    const m = /^([vi])\.([abc])\.ang$/.exec(f);
+    if (m && !have.has(`${m[1]}.${m[2]}.mag`)) out.push({ angle: f, magnitude: `${m[1]}.${m[2]}.mag` });
+  }
+  return out;
+}

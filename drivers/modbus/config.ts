@@ -11,7 +11,7 @@ import yaml from 'js-yaml';
 import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { NO_INVALID_PATHS, type InvalidPaths } from '../../agent/core/plugin.js';
-import { driverFieldError } from '../common/field-path.js';
+import { anglesWithoutMagnitude, driverFieldError } from '../common/field-path.js';
 import { BYTE_ORDERS, FUNCTIONS, REGISTER_TYPES, isBitFunction, registerCount, type ByteOrder, type ModbusFunction, type RegisterType } from './decode.js';
 
 export interface RegisterSpec {
@@ -404,16 +404,13 @@ export function resolveGroups(cfg: ModbusConfig, invalid: InvalidPaths = NO_INVA
   // A phasor is published with its magnitude (a measurement's `v.a` needs `mag`), and each poll
   // publishes its own group's fields: an angle without its magnitude in the same group would be
   // read at every poll and never published.
-  for (const g of groups) {
-    const inGroup = new Set(g.registers.map((r) => r.field));
-    g.registers.forEach((r, k) => {
-      const ang = /^([vi])\.([abc])\.ang$/.exec(r.field);
-      if (!ang || inGroup.has(`${ang[1]}.${ang[2]}.mag`)) return;
+  for (const g of groups)
+    for (const { angle, magnitude } of anglesWithoutMagnitude(g.registers.map((r) => r.field))) {
+      const k = g.registers.findIndex((r) => r.field === angle);
       problems.push(
-        `${originPath(g.origins[k]!)}.field: ${show(r.field)} has no ${show(`${ang[1]}.${ang[2]}.mag`)} in its polling group ${show(g.name)}: a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group`,
+        `${originPath(g.origins[k]!)}.field: ${show(angle)} has no ${show(magnitude)} in its polling group ${show(g.name)}: a phasor is published with its magnitude, so the angle alone would never be published; read the magnitude in the same group`,
       );
-    });
-  }
+    }
   return { groups: groups.filter((g) => g.registers.length > 0), problems };
 }
 

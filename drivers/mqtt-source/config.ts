@@ -12,7 +12,7 @@ import { filterError } from '../../agent/core/topics.js';
 import { mqttConnectionProblems, upstreamUrl } from '../../agent/forwarders/options.js';
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
 import { deviceNameError } from '../../agent/pipeline/device-name.js';
-import { driverFieldError } from '../common/field-path.js';
+import { anglesWithoutMagnitude, driverFieldError } from '../common/field-path.js';
 import { parseJsonPath, type PathStep } from './json-path.js';
 import type { MqttConnectionConfig } from '../../agent/forwarders/options.js';
 import { NO_INVALID_PATHS, type InvalidPaths } from '../../agent/core/plugin.js';
@@ -159,6 +159,8 @@ export function compile(cfg: Partial<MqttSourceConfig>, invalid: InvalidPaths = 
               problems.push(`${at}.fields: the JSON path of "${field}" ${(e as Error).message}`);
             }
           }
+          for (const { angle, magnitude } of anglesWithoutMagnitude(Object.keys(f)))
+            problems.push(`${at}.fields: the field "${angle}" has no "${magnitude}" beside it: a phasor is published with its magnitude, so the angle alone would never be published`);
         }
       }
       let ts: PathStep[] | undefined;

@@ -6,7 +6,7 @@
  */
 import { ListCheckError, intRange, oneOf } from '../../agent/config/formats.js';
 import { reconnectProblems, reconnectSchema, type ReconnectDelays } from '../../agent/config/reconnect.js';
-import { driverFieldError } from '../common/field-path.js';
+import { anglesWithoutMagnitude, driverFieldError } from '../common/field-path.js';
 import { DEFAULT_VALUE_LIMITS } from '../../agent/pipeline/validate.js';
 import { NO_INVALID_PATHS, type InvalidPaths } from '../../agent/core/plugin.js';
 
@@ -248,5 +248,7 @@ export function validate(cfg: OpcuaConfig, invalid: InvalidPaths = NO_INVALID_PA
     const inner = fields[k]!;
     if (inner.startsWith(`${outer}.`)) problems.push(`nodes[${byField.get(inner)}].field: ${show(inner)} lies inside ${show(outer)}, which is a value (nodes[${byField.get(outer)}])`);
   }
+  for (const { angle, magnitude } of anglesWithoutMagnitude(byField.keys()))
+    problems.push(`nodes[${byField.get(angle)}].field: ${show(angle)} has no node filling ${show(magnitude)}: a phasor is published with its magnitude, so the angle alone would never be published`);
   return problems;
 }

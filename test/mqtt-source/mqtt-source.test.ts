@@ -340,6 +340,7 @@ t.test('mqtt-source: config check prints every problem with its path', async (t)
       '      - { filter: "a/#/b", device: "+" }',
       '      - { filter: "meters/+/data", device: "m-+-+" }',
       '      - { filter: "x/+", device: "+", fields: { "v.a": "$.U", "soc": "$.a[" } }',
+      '      - { filter: "y/+", device: "+", fields: { "i.c.ang": "$.phi", "i.a.mag": "$.I" } }',
       '  - { type: mqtt-source, id: src2, url: "mqtt://h:1883", topics: [] }',
     ].join('\n'),
   );
@@ -353,6 +354,7 @@ t.test('mqtt-source: config check prints every problem with its path', async (t)
     /drivers\[0\]\.topics\[2\]\.fields: the field "v\.a" must be v\.<a\|b\|c>\.<mag\|ang>/,
     /drivers\[0\]\.topics\[2\]\.fields: the JSON path of "soc" at column 4 of "\$\.a\[": "\[" without "\]"/,
     /drivers\[0\]\.topics\[0\]\.device: has 1 "\+" but the filter has 0/,
+    /drivers\[0\]\.topics\[3\]\.fields: the field "i\.c\.ang" has no "i\.c\.mag" beside it: a phasor is published with its magnitude/,
     /drivers\[1\]\.topics: must list at least one/,
   ])
     t.match(out, want, `names ${want.source}`);

@@ -57,6 +57,7 @@ t.test('each bad entry is reported with its path', async (t) => {
     ['password alone', [{ ...base, security: { password: 'x' }, nodes: [node] }], /^drivers\[0\]\.security\.password: given without security\.username/],
     ['field twice', [{ ...base, nodes: [node, { nodeId: 'ns=2;s=Vb', field: 'v.a.mag' }] }], /^drivers\[0\]\.nodes\[1\]\.field: "v\.a\.mag" is filled twice \(also by nodes\[0\]\)$/],
     ['node twice', [{ ...base, nodes: [node, { nodeId: 'ns=2;s=Va', field: 'soc' }] }], /^drivers\[0\]\.nodes\[1\]\.nodeId: "ns=2;s=Va" is monitored twice/],
+    ['angle without its magnitude', [{ ...base, nodes: [node, { nodeId: 'ns=2;s=Ab', field: 'v.b.ang' }] }], /^drivers\[0\]\.nodes\[1\]\.field: "v\.b\.ang" has no node filling "v\.b\.mag": a phasor is published with its magnitude/],
     ['field inside a value', [{ ...base, nodes: [{ nodeId: 'ns=2;s=A', field: 'breaker' }, { nodeId: 'ns=2;s=B', field: 'breaker.q1' }] }], /^drivers\[0\]\.nodes\[1\]\.field: "breaker\.q1" lies inside "breaker"/],
     ['no nodes', [{ ...base }], /^drivers\[0\]\.nodes: no nodes to monitor/],
     ['bad endpoint', [{ ...base, endpoint: 'tcp://10.0.0.9:4840', nodes: [node] }], /^drivers\[0\]\.endpoint: must be an OPC UA endpoint URL "opc\.tcp:\/\/HOST:PORT\[\/path\]"/],
