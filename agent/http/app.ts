@@ -22,6 +22,7 @@ import { Accounts } from './accounts.js';
 import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
+import { limitConnections } from './connections.js';
 import { EVERY_ANSWER_HEADERS, registerSecurityHeaders } from './security-headers.js';
 
 /**
@@ -286,6 +287,7 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
   registerEventRoutes(app, deps);
   for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: r.prefix ?? '/api/v1' });
 
+  limitConnections(app.server, cfg.maxConnections ?? 1024, deps.counters, deps.log);
   const dropUpgraded = routeUpgrades(app.server, deps);
   app.addHook('preClose', async () => dropUpgraded());
   return app;
