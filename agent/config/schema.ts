@@ -275,6 +275,11 @@ const ROOT: SchemaBranch = {
       default: [],
     },
     sessionHours: { doc: 'Lifetime of a login session or bearer token in hours', format: f.numberRange(0.01, 24 * 365), default: 12 },
+    maxConnections: {
+      doc: 'TCP connections the HTTP server keeps open at once (browsers, API clients, event streams, MQTT over WebSocket); one more from another machine is closed at once (counted in http_connections_refused); connections from this machine (loopback: the CLI) may take 16 more, so gridedge status still answers',
+      format: f.intRange(1, 1_000_000),
+      default: 1024,
+    },
     tls: {
       cert: { doc: 'PEM file of the HTTPS certificate (with http.tls.key; empty: plain HTTP)', format: f.optionalFile, default: '' },
       key: { doc: 'PEM file of the HTTPS private key (with http.tls.cert)', format: f.optionalFile, default: '', sensitive: true },

@@ -79,6 +79,8 @@ export interface HttpConfig {
   sessionHours?: number;
   /** HTTPS when both are given. */
   tls?: { cert: string; key: string };
+  /** Open connections at most (loopback ones a few more); default 1024. */
+  maxConnections?: number;
 }
 
 export interface StorageConfig {

@@ -105,7 +105,12 @@ export const METRICS = {
   http_sessions_ended: counter('Login sessions of the page and the API ended by the agent, by reason (too_many: a login past the 100 sessions one account may hold ended its oldest)', 'reason'),
   http_upgrades_refused: counter('HTTP upgrade requests refused (not the MQTT-over-WebSocket path, or WebSocket disabled)'),
   http_sse_clients: gauge('Server-sent event streams (GET /api/v1/events) open now'),
-  http_sse_refused: counter('Server-sent event streams refused because the most allowed were open'),
+  http_sse_refused: counter(
+    'Server-sent event streams refused, by reason (streams: the 32 allowed were open, or the 28 of them other machines may hold; address: the remote address, an IPv6 one by its /64, held the 8 one address may)',
+    'reason',
+  ),
+  http_connections: gauge('TCP connections open to the HTTP server now (event streams and MQTT over WebSocket among them)'),
+  http_connections_refused: counter('TCP connections to the HTTP server closed at once because http.maxConnections were open (loopback ones: 16 more)'),
   http_sse_skipped: counter('Update ticks not sent to a server-sent event client whose connection was not taking data (it gets every device again once it drains)'),
   http_sse_cut: counter('Server-sent event clients disconnected because their connection took nothing for a minute (a client that never reads would hold a stream for good)'),
 } as const satisfies Record<string, MetricDef>;

@@ -14,7 +14,7 @@ import { registerStatusRoutes } from './routes/status.js';
 import { registerApiRoutes } from './routes/api.js';
 import { registerBrokerSessionRoutes } from './routes/broker-sessions.js';
 import { registerDocsRoutes } from './routes/docs.js';
-import { problem, PROBLEM_CONTENT_TYPE, sendProblem } from './problem.js';
+import { problem, PROBLEM_CONTENT_TYPE, sendProblem, shownPath } from './problem.js';
 import { STATUS_CODES } from 'node:http';
 import fastifySwagger from '@fastify/swagger';
 import { loadTls, sameTls, type LoadedTls } from '../core/tls-files.js';
@@ -22,6 +22,7 @@ import { Accounts } from './accounts.js';
 import { registerAuth } from './auth.js';
 import { packageVersion } from '../core/version.js';
 import { routeUpgrades } from './upgrade.js';
+import { limitConnections } from './connections.js';
 import { EVERY_ANSWER_HEADERS, registerSecurityHeaders } from './security-headers.js';
 
 /**
@@ -97,6 +98,38 @@ export function parseJsonBody(body: string): unknown {
 }
 
 /**
+ * The charset a JSON body declares (`Content-Type: application/json; charset=...`, lower case, quotes
+ * taken off), when it is one the parser cannot read; undefined when it declares none, UTF-8 (`utf-8`,
+ * or the common misspelling `utf8`) or US-ASCII (a subset of UTF-8). JSON is UTF-8 (RFC 8259 §8.1):
+ * a body in another charset would be read as UTF-8 and come out garbled, so it is refused.
+ */
+export function unreadableCharset(contentType: string | undefined): string | undefined {
+  for (const param of (contentType ?? '').split(';').slice(1)) {
+    const eq = param.indexOf('=');
+    if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    const value = param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    return value === 'utf-8' || value === 'utf8' || value === 'us-ascii' ? undefined : value;
+  }
+  return undefined;
+}
+
+/**
+ * The content codings a request body says it is sent in (`Content-Encoding`, a comma-separated
+ * list, lower case), `identity` left out: the server reads plain bodies only, so any of these is a
+ * 415. Only for a request that has a body (`Content-Length` above 0, or `Transfer-Encoding`).
+ */
+export function bodyCodings(headers: FastifyRequest['headers']): string[] {
+  const h = headers['content-encoding'];
+  if (h === undefined) return [];
+  const length = Number(headers['content-length'] ?? '0');
+  if (headers['transfer-encoding'] === undefined && length === 0) return [];
+  return String(h)
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+}
+
+/**
  * The detail of a 4xx problem from an error Fastify raised (or a route threw): its message, made to
  * name what is wrong where Fastify's says too little: a query parameter given more than once (which
  * the schema sees as an array: "must be integer"), a Content-Type no parser takes, a body over the limit.
@@ -142,13 +175,13 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
     requestTimeout: timeouts.requestMs,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Refusals by the router (bad percent-encoding, too long a path parameter): problem documents, counted
-    // here (no route's hooks run for them).
+    // here, with the headers of every answer set here too (no hook runs for them, onSend included).
     frameworkErrors: (err, req, reply) => {
       const { status, detail } = frameworkProblem(err);
       if (status >= 500) req.log.error({ err, url: req.url }, 'http: request failed');
       deps.counters.inc('http_requests', { route: 'unmatched', code: String(status) });
       const r = reply as FastifyReply; // the generic reply of this hook does not take a body of ours
-      void r.send(sendProblem(r, problem(status, detail, req.url.split('?')[0])));
+      void r.headers(EVERY_ANSWER_HEADERS).send(sendProblem(r, problem(status, detail, req.url.split('?')[0])));
     },
     // Requests Node's HTTP parser refuses (malformed, headers too large, too slow): a problem document
     // written on the socket, counted, then the connection closed.
@@ -177,12 +210,27 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
   // JSON bodies are parsed here so a refusal says why (Fastify's own parser says only "not valid
   // JSON"); no route takes text/plain, so such a body is a 415 (not "body must be object").
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     try {
+      const charset = unreadableCharset(req.headers['content-type']);
+      if (charset !== undefined)
+        throw clientError(415, `a JSON body in charset ${JSON.stringify(charset.slice(0, 64))} is not taken: send it as UTF-8 (charset=utf-8, or no charset)`);
       done(null, parseJsonBody(body as string));
     } catch (e) {
       done(e as Error, undefined);
     }
+  });
+
+  // A body sent compressed (or in any content coding but identity) is refused before it is read, with
+  // a 415 naming the coding and `Accept-Encoding: identity` (RFC 9110 §15.5.16, §12.5.3): read as plain,
+  // a gzip body would be a JSON error at best. After the access check (onRequest), so only a client
+  // that may use the route learns this.
+  app.addHook('preParsing', async (req, reply, payload) => {
+    const codings = bodyCodings(req.headers);
+    if (codings.length === 0) return payload;
+    reply.header('accept-encoding', 'identity');
+    const named = codings.map((c) => JSON.stringify(c.slice(0, 64))).join(', ');
+    throw clientError(415, `a request body in Content-Encoding ${named} is not taken: send it as it is (identity), not compressed`);
   });
 
   // Every route's path and methods (services' scopes included: registered after this), so that a
@@ -198,10 +246,11 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0]!;
     const methods = allowed(path);
-    if (methods.length === 0) return sendProblem(reply, problem(404, `no route ${req.method} ${path}`, path));
+    // The path in the detail and the instance as shownPath writes it (bounded, control characters encoded).
+    if (methods.length === 0) return sendProblem(reply, problem(404, `no route ${req.method} ${shownPath(path)}`, path));
     reply.header('allow', methods.join(', '));
     if (req.method === 'OPTIONS') return reply.code(204).send();
-    return sendProblem(reply, problem(405, `${req.method} is not allowed on ${path}; it takes ${methods.join(', ')}`, path));
+    return sendProblem(reply, problem(405, `${req.method} is not allowed on ${shownPath(path)}; it takes ${methods.join(', ')}`, path));
   });
 
   // One error shape (RFC 9457) for every route: request validation, body limits, route refusals.
@@ -238,6 +287,7 @@ export async function buildHttp(cfg: HttpConfig, deps: HttpDeps, tls: LoadedTls 
   registerEventRoutes(app, deps);
   for (const r of deps.routes ?? []) await app.register(async (scope) => r.register(scope), { prefix: r.prefix ?? '/api/v1' });
 
+  limitConnections(app.server, cfg.maxConnections ?? 1024, deps.counters, deps.log);
   const dropUpgraded = routeUpgrades(app.server, deps);
   app.addHook('preClose', async () => dropUpgraded());
   return app;

@@ -2,6 +2,5 @@
 export { buildHttp, startHttp } from './app.js';
 export type { HttpDeps } from './deps.js';
 export { renderMetrics } from './routes/metrics.js';
-export { renderStatusPage } from './page/status-page.js';
 export { agentStatusSchema } from './schemas.js';
 export { problem, problemSchema, PROBLEM_CONTENT_TYPE, type Problem } from './problem.js';

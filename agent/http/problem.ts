@@ -14,8 +14,34 @@ export interface Problem {
   title: string;
   status: number;
   detail?: string;
-  /** The request path the problem is about. */
+  /** The request path the problem is about, as {@link shownPath} writes it. */
   instance?: string;
+}
+
+/** The most characters of a request path a problem repeats (its `instance`, and in a detail); a longer one is cut and ends with `…`. */
+export const MAX_SHOWN_PATH = 256;
+
+/**
+ * A request path as a problem repeats it: every character outside printable ASCII (control
+ * characters, spaces, non-ASCII, as a route may build the path from a decoded parameter) percent-encoded
+ * as UTF-8 (Node's parser itself refuses such raw bytes in a request line), so the document stays one
+ * readable line whatever was sent; then cut to {@link MAX_SHOWN_PATH} characters (never inside a
+ * `%XX`, nor inside the escapes of one UTF-8 character) with `…` after it. A path of 16 KB (the most Node's parser takes) is not repeated in full.
+ * Already percent-encoded paths come back unchanged.
+ */
+export function shownPath(path: string): string {
+  // As UTF-8 bytes (a lone surrogate as U+FFFD's).
+  let s = path.replace(/[^\x21-\x7e]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+  if (s.length <= MAX_SHOWN_PATH) return s;
+  s = s.slice(0, MAX_SHOWN_PATH).replace(/%[0-9A-Fa-f]?$/, '');
+  // Nor inside a character's UTF-8 escapes: a lead byte whose continuation bytes were cut goes too.
+  const tail = /%([C-Fc-f][0-9A-Fa-f])((?:%[89ABab][0-9A-Fa-f])*)$/.exec(s);
+  if (tail) {
+    const lead = parseInt(tail[1]!, 16);
+    const needs = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    if (1 + tail[2]!.length / 3 < needs) s = s.slice(0, tail.index);
+  }
+  return `${s}…`;
 }
 
 const TITLES: Record<number, string> = {
@@ -39,7 +65,7 @@ const TITLES: Record<number, string> = {
 export function problem(status: number, detail?: string, instance?: string, type = 'about:blank'): Problem {
   const p: Problem = { type, title: TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error'), status };
   if (detail !== undefined) p.detail = detail;
-  if (instance !== undefined) p.instance = instance;
+  if (instance !== undefined) p.instance = shownPath(instance);
   return p;
 }
 

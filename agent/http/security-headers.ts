@@ -9,7 +9,8 @@
  *   browsers). A route that sets its own `Content-Security-Policy` keeps it.
  *
  * The server-sent event stream writes its headers itself (routes/events.ts: these two among them; it
- * carries no markup, so no CSP), and so do the answers to what Node's HTTP parser refuses (app.ts).
+ * carries no markup, so no CSP), and so do the answers to what Node's HTTP parser refuses and the
+ * router's refusals (a path that is not valid percent-encoding, too long a path segment; app.ts).
  */
 import type { FastifyInstance } from 'fastify';
 
@@ -31,7 +32,7 @@ export const HTML_CSP = [
   "form-action 'self'",
 ].join('; ');
 
-/** The headers of every answer; also written by hand where no hook runs (app.ts's answers to what Node's parser refuses). */
+/** The headers of every answer; also written by hand where no hook runs (app.ts's answers to what Node's parser and the router refuse). */
 export const EVERY_ANSWER_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'same-origin' } as const;
 
 export function registerSecurityHeaders(app: FastifyInstance): void {

@@ -96,3 +96,35 @@ t.test('agent with http.users: a token is needed, listing needs operator, ending
   t.equal(byAdmin.code, 0, byAdmin.stderr);
   t.equal(a.agent.status().broker.sessions, 0);
 });
+
+t.test('more sessions than one page (1000): sessions follows the pages and lists every one once', async (t) => {
+  const a = await startInProcess(t, { drivers: [], mqtt: { port: 0, maxSessions: 1100 } });
+  const n = 1003;
+  const ids = Array.from({ length: n }, (_, k) => `dev-${String(k).padStart(4, '0')}`);
+  // 1003 real persistent sessions, 50 connections at a time, each closed once its session is made.
+  for (let k = 0; k < n; k += 50)
+    await Promise.all(
+      ids.slice(k, k + 50).map(async (clientId) => {
+        const c = await mqtt.connectAsync(a.mqttUrl, { clientId, clean: false, reconnectPeriod: 0 });
+        await c.endAsync();
+      }),
+    );
+  t.equal(a.agent.status().broker.sessions, n, `${n} persistent sessions`);
+  const first = (await (await fetch(`${a.httpUrl}/api/v1/broker/sessions`)).json()) as { total: number; items: unknown[]; next?: string };
+  t.equal(first.items.length, 1000, 'the agent answers 1000 on its first page');
+  t.equal(first.next, '/api/v1/broker/sessions?limit=1000&after=dev-0999', 'and says where the next one is');
+
+  const json = await runCli(['sessions', '--url', a.httpUrl, '--json']);
+  t.equal(json.code, 0, json.stderr);
+  const doc = JSON.parse(json.stdout) as { total: number; offline: number; items: { clientId: string }[]; next?: string };
+  t.equal(doc.total, n);
+  t.equal(doc.offline, n);
+  t.same(doc.items.map((s) => s.clientId), ids, 'every session once, in order, from both pages');
+  t.notOk('next' in doc, 'one list: no next');
+  const text = await runCli(['sessions', '--url', a.httpUrl]);
+  t.equal(text.code, 0, text.stderr);
+  const lines = text.stdout.trimEnd().split('\n');
+  t.equal(lines[0], '1,003 persistent MQTT sessions, 1,003 offline');
+  t.equal(lines.length, 2 + n, 'a header, the column names and a line per session');
+  t.match(lines.at(-1), /^ {2}dev-1002 /);
+});

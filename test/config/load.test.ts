@@ -40,7 +40,7 @@ t.test('the embedded default: one sim-pmu with its defaults filled in, no forwar
   t.same(c.forwarders, []);
   t.equal(c.storage.dir, './gridedge-data');
   t.same(c.mqtt, { host: '127.0.0.1', port: 1883, allowAnonymous: false, users: [], maxPayloadBytes: 65536, maxQueuedMessages: 1000, maxSessions: 1000, sessionExpiryHours: 0, maxSubscriptionsPerClient: 10000, maxRetained: 10000, maxRetainedBytes: 67108864, websocket: { enabled: true, path: '/mqtt' }, tls: { cert: '', key: '', ca: '', crl: '', identityAsUsername: false, host: '', port: 8883 } });
-  t.same(c.http, { host: '127.0.0.1', port: 8080, users: [], sessionHours: 12, tls: { cert: '', key: '' } });
+  t.same(c.http, { host: '127.0.0.1', port: 8080, users: [], sessionHours: 12, maxConnections: 1024, tls: { cert: '', key: '' } });
   t.same(c.storage, { dir: './gridedge-data', maxBytes: 1024 ** 3, maxAgeHours: 168, historyHours: 24, commitIntervalMs: 0 });
   t.same(c.pipeline, { futureToleranceS: 300, pastToleranceS: 7 * 86400, maxDevices: 2000, workers: 'auto' });
   t.same(c.stats.windows, ['10s', '1m', '10min']);
@@ -107,7 +107,7 @@ t.test('plugin entries: defaults filled per plugin, nested groups, unknown keys 
   );
   t.same(sorted(errorsOf(bad)), sorted([
     'mqtt.websocket.pth: unknown key (did you mean "path"?)',
-    'http: must be a group of options (host, port, users, sessionHours, tls), got 8080',
+    'http: must be a group of options (host, port, users, sessionHours, maxConnections, tls), got 8080',
     'drivers[0].serial.parity: unknown key',
     'drivers[0].serial.baud: must be an integer between 300 and 921600, got "fast"',
     'drivers[1].serial: must be a group of options (path, baud), got "ttyUSB0"',

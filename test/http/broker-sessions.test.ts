@@ -87,6 +87,54 @@ t.test('open API (no http.users): list, end, 404 problem for an unknown id, ids 
   t.equal(tb.counters.get('broker_sessions_ended', { reason: 'operator' }), 1);
 });
 
+t.test('paging: limit and after, ordered by client id, next until the last page; bad values are 400 problems naming them', async (t) => {
+  const { base, tb } = await serve(t, [], undefined);
+  const ids = ['scada/main 1', 'hmi', 'Z-upper', 'a+b&c=d', 'é-unicode', '-dash', 'hmi-2'];
+  for (const [k, id] of ids.entries()) await session(t, tb, id, k % 2 === 0); // 4 connected, 3 offline
+  const sorted = [...ids].sort(); // code unit order, as the broker's list
+  type Page = { total: number; offline: number; items: { clientId: string }[]; next?: string };
+
+  const whole = (await (await fetch(`${base}/api/v1/broker/sessions`)).json()) as Page;
+  t.same(whole.items.map((s) => s.clientId), sorted, 'no parameters: every session by client id');
+  t.notOk('next' in whole, 'and no next: the answer as before paging');
+
+  const seen: string[] = [];
+  let url: string | undefined = '/api/v1/broker/sessions?limit=3';
+  const pages: Page[] = [];
+  while (url !== undefined) {
+    const res = await fetch(`${base}${url}`);
+    t.equal(res.status, 200, `${url}: 200`);
+    const page = (await res.json()) as Page;
+    pages.push(page);
+    seen.push(...page.items.map((s) => s.clientId));
+    url = page.next;
+    if (pages.length > 10) break;
+  }
+  t.equal(pages.length, 3, 'three pages of at most 3');
+  t.same(pages.map((p) => p.items.length), [3, 3, 1]);
+  t.same(seen, sorted, 'following next lists each session once, in order');
+  t.ok(pages.every((p) => p.total === 7 && p.offline === 3), 'total and offline count every session on every page');
+  t.equal(pages[0]!.next, `/api/v1/broker/sessions?limit=3&after=${encodeURIComponent(sorted[2]!).replace(/%20/g, '+')}`, 'next: the same limit, after the last id of the page');
+
+  const past = (await (await fetch(`${base}/api/v1/broker/sessions?after=${encodeURIComponent('hmi-1')}`)).json()) as Page;
+  t.same(past.items.map((s) => s.clientId), sorted.filter((id) => id > 'hmi-1'), 'after an id no session has: the sessions past it');
+  const end = (await (await fetch(`${base}/api/v1/broker/sessions?after=${encodeURIComponent('é-unicode')}`)).json()) as Page;
+  t.same(end, { total: 7, offline: 3, items: [] }, 'after the last: an empty page, no next');
+
+  const bad = async (query: string, detail: RegExp) => {
+    const res = await fetch(`${base}/api/v1/broker/sessions?${query}`);
+    t.equal(res.status, 400, `${query}: 400`);
+    t.match(res.headers.get('content-type'), /^application\/problem\+json/);
+    t.match(await res.json(), { status: 400, detail }, `${query}: the detail names the parameter`);
+  };
+  await bad('limit=0', /^querystring\/limit must be >= 1$/);
+  await bad('limit=1001', /^querystring\/limit must be <= 1000$/);
+  await bad('limit=many', /^querystring\/limit must be integer$/);
+  await bad('limit=2.5', /^querystring\/limit must be integer$/);
+  await bad('limit=1&limit=2', /^querystring\/limit is given 2 times; give it once$/);
+  await bad('after=', /^querystring\/after must NOT have fewer than 1 characters$/);
+});
+
 t.test('with http.users: listing needs operator, ending needs admin; the log names the admin', async (t) => {
   const { base, tb, lines } = await serve(t, USERS, undefined);
   await session(t, tb, 'scada-1', false);

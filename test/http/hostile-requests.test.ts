@@ -11,7 +11,7 @@
  */
 import t, { type Test } from 'tap';
 import { connect } from 'node:net';
-import { startHttp, type HttpDeps } from '../../agent/http/index.js';
+import { problem, startHttp, type HttpDeps } from '../../agent/http/index.js';
 import type { HttpConfig } from '../../agent/core/config-types.js';
 import { Counters } from '../../agent/core/counters.js';
 import { createLogger } from '../../agent/core/logger.js';
@@ -140,6 +140,51 @@ t.test('bodies: not JSON, empty, another type, too large, a prototype key, deep;
   const twice = await problemOf(t, await fetch(`${base}/api/v1/devices?limit=1&limit=2`), 400, 'limit given twice');
   t.equal(twice.detail, 'querystring/limit is given 2 times; give it once');
   t.equal((await problemOf(t, await fetch(`${base}/api/v1/devices?limit=x`), 400, 'limit not a number')).detail, 'querystring/limit must be integer');
+});
+
+t.test('bodies in a content coding or a charset the server does not read: 415 naming it', async (t) => {
+  const { base } = await serve(t);
+  const post = (headers: Record<string, string>, body = '{"n":1}') => fetch(`${base}/api/v1/echo`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  // Labelled gzip but sent plain: read as plain before, answered 200; a real gzip body would be a JSON error at best.
+  const gz = await post({ 'content-encoding': 'gzip' });
+  t.equal((await problemOf(t, gz, 415, 'Content-Encoding: gzip')).detail, 'a request body in Content-Encoding "gzip" is not taken: send it as it is (identity), not compressed');
+  t.equal(gz.headers.get('accept-encoding'), 'identity', 'the 415 says what the server takes (Accept-Encoding: identity)');
+  const two = await problemOf(t, await post({ 'content-encoding': 'Deflate, BR' }), 415, 'two codings');
+  t.equal(two.detail, 'a request body in Content-Encoding "deflate", "br" is not taken: send it as it is (identity), not compressed', 'each coding named');
+  t.equal((await post({ 'content-encoding': 'identity' })).status, 200, 'Content-Encoding: identity is a plain body');
+  const del = await fetch(`${base}/api/v1/nope`, { method: 'DELETE', headers: { 'content-encoding': 'gzip' } });
+  t.equal(del.status, 404, 'a request without a body is not refused for the header');
+
+  const utf16 = await post({ 'content-type': 'application/json; charset=utf-16' });
+  t.equal((await problemOf(t, utf16, 415, 'charset=utf-16')).detail, 'a JSON body in charset "utf-16" is not taken: send it as UTF-8 (charset=utf-8, or no charset)');
+  const quoted = await problemOf(t, await post({ 'content-type': 'application/json;Charset="ISO-8859-1"' }), 415, 'a quoted charset, any case');
+  t.match(quoted.detail, /charset "iso-8859-1"/, 'named as sent, lower case');
+  for (const ok of ['application/json; charset=utf-8', 'application/json; charset=UTF-8', 'application/json;charset="utf-8"', 'application/json; charset=us-ascii', 'Application/JSON']) {
+    const r = await post({ 'content-type': ok });
+    t.equal(r.status, 200, `${ok}: taken`);
+  }
+});
+
+t.test('a long or odd path is repeated bounded and readable in the problem', async (t) => {
+  const { base } = await serve(t);
+  const long = `/${'x'.repeat(15_000)}`;
+  const nf = await problemOf(t, await fetch(`${base}${long}`), 404, 'a 15 kB path');
+  t.equal(nf.instance, `/${'x'.repeat(255)}…`, 'the instance: the first 256 characters and an ellipsis');
+  t.equal(nf.detail, `no route GET /${'x'.repeat(255)}…`, 'the detail too');
+  const segment = `/api/v1/devices/${'y'.repeat(4000)}`;
+  const tooLong = await problemOf(t, await fetch(`${base}${segment}`), 414, 'a path segment over 512 characters');
+  t.equal(tooLong.instance, `${segment.slice(0, 256)}…`, 'the 414 instance is bounded too');
+  const asset = await problemOf(t, await fetch(`${base}/assets/${'z'.repeat(3000)}`), 404, 'an unknown file');
+  t.ok(asset.detail.length < 300 && asset.instance!.length === 257, `the asset 404 is bounded (${asset.detail.length} characters of detail)`);
+  const encoded = await problemOf(t, await fetch(`${base}/a%20b/${'%C3%A9'.repeat(100)}`), 404, 'a percent-encoded path');
+  // 256 characters end with "%C3" (half of an é): cut before it, so what is shown still decodes.
+  t.equal(encoded.instance, `/a%20b/${'%C3%A9'.repeat(41)}…`, 'cut between characters, never inside an escape or a character');
+  t.equal(decodeURIComponent(encoded.instance!.slice(0, -1)), `/a b/${'é'.repeat(41)}`, 'what is shown decodes');
+  // Node's parser refuses a path with raw control or non-ASCII bytes (400, no instance); what a route
+  // puts in a problem from a decoded parameter is encoded all the same.
+  const p = problem(404, 'x', '/api/v1/devices/a\nb\u0000c\u007f\u0085 é😀\ud800');
+  t.equal(p.instance, '/api/v1/devices/a%0Ab%00c%7F%C2%85%20%C3%A9%F0%9F%98%80%EF%BF%BD', 'control characters, spaces and non-ASCII percent-encoded in the instance');
+  t.equal(problem(404, 'x', '/ok%20path/x?').instance, '/ok%20path/x?', 'an encoded path comes back as it is');
 });
 
 /** What the server wrote on a raw connection until it closed it. */

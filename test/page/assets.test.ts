@@ -83,6 +83,28 @@ t.test('gzip, ETag and 304', async (t) => {
   t.equal(gunzipSync(gz.bytes).toString('utf8'), body, 'the same file, gzipped');
   const again = await fetch(url, { headers: { 'if-none-match': etag! } });
   t.equal(again.status, 304, 'the same ETag: 304');
+  t.equal(again.headers.get('etag'), etag, 'the 304 names the ETag');
+
+  // If-None-Match as RFC 9110 §13.1.2 reads it: `*` (the file exists), a list, weak comparison.
+  const tag = etag!.slice(1, -1);
+  const matching = ["*", " * ", `W/${etag}`, `"other", ${etag}`, `"a","b" ,W/${etag}`, `${etag}, "other"`];
+  for (const h of matching) t.equal((await fetch(url, { headers: { 'if-none-match': h } })).status, 304, `If-None-Match: ${h}: 304`);
+  const missing = ['"other"', `"other", W/"x${tag}"`, tag, `"${tag}`, `${etag!.slice(0, -2)}"`, ''];
+  for (const h of missing) {
+    const r = await fetch(url, { headers: { 'if-none-match': h, 'accept-encoding': 'identity' } });
+    t.equal(r.status, 200, `If-None-Match: ${JSON.stringify(h)}: 200`);
+    t.equal(await r.text(), body, `If-None-Match: ${JSON.stringify(h)}: the file`);
+  }
+
+  // gzip;q=0 refuses gzip (RFC 9110 §12.4.2): the plain file.
+  const refusing = await new Promise<string | undefined>((resolve, reject) => {
+    request(url, { headers: { 'accept-encoding': 'gzip;q=0, identity' } }, (res) => {
+      res.resume().on('end', () => resolve(res.headers['content-encoding']));
+    })
+      .on('error', reject)
+      .end();
+  });
+  t.equal(refusing, undefined, 'Accept-Encoding: gzip;q=0: not gzipped');
 });
 
 t.test('nothing outside the list is served', async (t) => {

@@ -67,7 +67,7 @@ t.test('events arrive, one per device per second at most, and streams are bounde
   t.equal(problem.status, 503);
   t.match(problem.detail, /too many event streams open \(32\)/);
   const after = await counters(agent.httpUrl);
-  t.equal(after.counters['http_sse_refused'], 1, 'the refusal is counted');
+  t.same(after.counters['http_sse_refused'], { 'reason=streams': 1 }, 'the refusal is counted (reason: streams)');
   t.equal(after.counters['http_sse_clients'], 32, '32 open');
 
   // Clients that leave are removed: the gauge comes down and a new stream is accepted.

@@ -1,5 +1,6 @@
 /**
- * `gridedge sessions`: the embedded broker's persistent MQTT sessions (GET /api/v1/broker/sessions);
+ * `gridedge sessions`: the embedded broker's persistent MQTT sessions (GET /api/v1/broker/sessions,
+ * every page of it: the agent answers at most 1000 a page);
  * `gridedge sessions end CLIENTID`: end one (DELETE /api/v1/broker/sessions/{clientId}).
  * Exit codes: 0 done; 1 bad input (an option, or no persistent session with that client id);
  * 2 the agent cannot be reached, or refused (a login or a higher role needed).
@@ -18,7 +19,14 @@ interface SessionList {
   total: number;
   offline: number;
   items: PersistentSession[];
+  /** Another page follows (an agent that pages its list); absent on the last page and from older agents. */
+  next?: string;
 }
+
+/** Sessions asked for a page: the most the agent answers in one (agent/http/routes/broker-sessions.ts). */
+const PAGE = 1000;
+/** Pages followed at most (a million sessions, mqtt.maxSessions' most): an agent that keeps answering `next` cannot keep the CLI going for ever. */
+const MAX_PAGES = 1000;
 
 type Answer = { ok: true; body: unknown } | { ok: false; exit: number };
 
@@ -95,7 +103,7 @@ export const sessionsCommand: Command = {
   options: agentOptions,
   positionals: [],
   details: [
-    'Reads GET <url>/api/v1/broker/sessions (role operator when http.users is set). A persistent session (clean: false) keeps',
+    'Reads GET <url>/api/v1/broker/sessions (role operator when http.users is set), every page of it. A persistent session (clean: false) keeps',
     "its subscriptions and queues QoS 1/2 messages while its client is away; `gridedge sessions end CLIENTID` ends one.",
     'Exit codes: 0 listed, 1 bad input, 2 unreachable or refused (a login or the operator role needed, see --token).',
     'Examples:',
@@ -103,16 +111,39 @@ export const sessionsCommand: Command = {
     '  gridedge sessions --url http://10.0.0.2:8080 --token "$TOKEN" --json',
   ].join('\n'),
   async run({ values }, io) {
-    const r = await callAgent('sessions', values, io, 'GET', SESSIONS_PATH, () => ({
-      text: 'the agent has no /api/v1/broker/sessions (a version older than this command?)',
-      exit: EXIT.unreachable,
-    }));
-    if (!r.ok) return r.exit;
-    if (!isList(r.body)) {
-      io.err(`gridedge sessions: the agent answered JSON that is not a session list (is this a gridedge agent?)\n`);
-      return EXIT.unreachable;
+    // The agent answers a page at a time (by client id): while a page says `next`, the next one is
+    // asked for after the last client id seen, and the pages are printed as one list. `total` and
+    // `offline` are the last page's (the newest count). An agent that does not page answers all in one.
+    const list: SessionList = { total: 0, offline: 0, items: [] };
+    let after: string | undefined;
+    for (let pages = 0; ; pages++) {
+      if (pages === MAX_PAGES) {
+        io.err(`gridedge sessions: the agent kept answering more pages after ${MAX_PAGES} (${list.items.length} sessions); stopped\n`);
+        return EXIT.unreachable;
+      }
+      const query = after === undefined ? '' : `?${new URLSearchParams({ limit: String(PAGE), after }).toString()}`;
+      const r = await callAgent('sessions', values, io, 'GET', SESSIONS_PATH + query, () => ({
+        text: 'the agent has no /api/v1/broker/sessions (a version older than this command?)',
+        exit: EXIT.unreachable,
+      }));
+      if (!r.ok) return r.exit;
+      if (!isList(r.body)) {
+        io.err(`gridedge sessions: the agent answered JSON that is not a session list (is this a gridedge agent?)\n`);
+        return EXIT.unreachable;
+      }
+      const page = r.body;
+      list.total = page.total;
+      list.offline = page.offline;
+      list.items.push(...page.items);
+      const last = page.items.at(-1)?.clientId;
+      if (page.next === undefined || typeof last !== 'string') break;
+      if (after !== undefined && last <= after) {
+        io.err(`gridedge sessions: the agent answered a page that does not go past client id ${escapeControls(JSON.stringify(after))}; stopped\n`);
+        return EXIT.unreachable;
+      }
+      after = last;
     }
-    io.out(values['json'] ? jsonText(r.body) : renderSessions(r.body));
+    io.out(values['json'] ? jsonText(list) : renderSessions(list));
     return EXIT.ok;
   },
 };

@@ -1,30 +1,13 @@
 /**
  * The server-rendered status: health and problems, the latest values per device, drivers, broker,
  * buffer, forwarders and counters, in plain HTML without script. The live page (`GET /`) carries
- * these sections for browsers that run no script (shown only there, with a 5 s refresh);
- * `renderStatusPage` is the same as a page of its own. Every value goes through the escaping
- * `html` template.
+ * these sections for browsers that run no script (shown only there, with a 5 s refresh). Every
+ * value goes through the escaping `html` template.
  */
 import type { Measurement, PhaseValues } from '../../../algorithms/common/measurement.js';
 import type { AgentStatus, DeviceStatus } from '../../core/status-types.js';
 import { DASH, fmtBytes, fmtDuration, fmtFixed, fmtListeners, fmtNum, fmtPhasor, fmtPower, fmtSessions, fmtUnsent, fmtWhen } from './format.js';
 import { Html, html } from './html.js';
-
-const CSS = `
-body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222;background:#fafafa}
-h1{margin:.2em 0}h1 small{color:#666;font-weight:normal}h2{margin:1.2em 0 .4em;font-size:1.1em}
-table{border-collapse:collapse;background:#fff;margin-bottom:.5em}
-th,td{border:1px solid #ddd;padding:2px 8px;text-align:right;white-space:nowrap}
-td{font-variant-numeric:tabular-nums}
-th{background:#eee}td.l,th.l{text-align:left}th small{font-weight:normal;color:#555}
-.healthy,.good,.yes{color:#176f2c}.degraded,.questionable{color:#a15c00}.invalid,.no,.err{color:#b00020}
-.badge{display:inline-block;font-weight:bold;text-transform:uppercase;padding:.1em .6em;border-radius:4px;color:#fff;font-size:1.15em}
-.badge.healthy{background:#176f2c}.badge.degraded{background:#b25e00}
-.problems{background:#fdecee;border-left:4px solid #b00020;padding:.4em .6em .4em 2em;margin:.4em 0;max-width:70em}
-.q{padding:0 .3em;border-radius:3px}.q.questionable{background:#ffefcc;font-weight:bold}.q.invalid{background:#fdd9dd;font-weight:bold}
-.muted{color:#777}
-tr.dev td{border-top:2px solid #bbb}
-`;
 
 const PHASE_ROWS = ['a', 'b', 'c', 'total'] as const;
 type PhaseRow = (typeof PHASE_ROWS)[number];
@@ -172,20 +155,4 @@ ${forwardersSection(s, nowMs)}
 <h2>Counters</h2>
 ${countersSection(s)}
 `;
-}
-
-/** The standalone status page: the sections with their own style sheet, refreshing itself every 5 s. */
-export function renderStatusPage(s: AgentStatus, nowMs = Date.now()): string {
-  return html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="5">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>gridedge ${s.gateway}: ${s.health}</title>
-<style>${new Html(CSS)}</style></head>
-<body>
-<h1>gridedge <small>${s.gateway}</small></h1>
-${renderStatusSections(s, nowMs)}
-<p class="muted">JSON: <a href="/api/v1/status">/api/v1/status</a> · Prometheus: <a href="/metrics">/metrics</a></p>
-</body></html>
-`.text;
 }

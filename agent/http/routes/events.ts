@@ -28,8 +28,13 @@
  *   them (a tick: at most `maxDevicesPerTick` devices; on connect also a summary of each other
  *   device). One that takes nothing for `maxBlockedMs` (1 min) is disconnected (`http_sse_cut`),
  *   so clients that never read cannot hold every stream for good.
- * - At most `maxClients` streams at once; one more is refused with a 503 problem and `Retry-After`
- *   (counted in `http_sse_refused`). `http_sse_clients` is the number open now.
+ * - At most `maxClients` streams at once (32); one more is refused with a 503 problem and
+ *   `Retry-After` (counted in `http_sse_refused{reason="streams"}`). Of those, one remote address
+ *   (an IPv6 one by its /64, address.ts) holds `maxClientsPerAddress` (8) at most: one more from it is
+ *   a 429 problem naming the limit, with `Retry-After` (`http_sse_refused{reason="address"}`), so one
+ *   device cannot take every stream. Other machines together hold `maxClients - loopbackReserve` (28)
+ *   at most; the last `loopbackReserve` (4) are kept for this machine (loopback: the CLI, a local
+ *   proxy), which no per-address limit applies to. `http_sse_clients` is the number open now.
  * - A client that disconnects is removed at once. Closing the server ends every stream first and
  *   waits until each has finished (1 s at most, then cuts it): a stream would otherwise keep the
  *   server from closing.
@@ -42,6 +47,7 @@ import type { Writable } from 'node:stream';
 import { constants as zlibConstants, createGzip, type Gzip } from 'node:zlib';
 import type { Measurement } from '../../../algorithms/common/measurement.js';
 import { deviceNameError, MAX_DEVICE_NAME_BYTES } from '../../pipeline/device-name.js';
+import { addressKey, isLoopback } from '../address.js';
 import { acceptsGzip } from '../compress.js';
 import type { HttpDeps } from '../deps.js';
 import { problem, problemSchema, sendProblem } from '../problem.js';
@@ -52,6 +58,10 @@ export const EVENTS_PATH = '/api/v1/events';
 export interface EventsOptions {
   /** Streams open at once at most (default 32). */
   maxClients?: number;
+  /** Streams one remote address (IPv6: one /64) holds at once at most (default 8); loopback has no such limit. */
+  maxClientsPerAddress?: number;
+  /** Of maxClients, how many only loopback clients may take (default 4): other machines together hold the rest at most. */
+  loopbackReserve?: number;
   /** Period of the update tick in ms (default 1000): at most one update per device per tick. */
   intervalMs?: number;
   /** Devices sent per tick at most (default 500). */
@@ -138,6 +148,8 @@ interface Client {
   /** A tick was skipped while blocked: on 'drain' the client gets every device again. */
   missed: boolean;
   lastWriteMs: number;
+  /** The per-address key of a remote client (address.ts); undefined for loopback. */
+  address?: string;
   /** `?devices=`: the devices sent in full; undefined: every device. */
   filter?: {
     match: (device: string) => boolean;
@@ -150,6 +162,8 @@ interface Client {
 
 export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: EventsOptions = {}): void {
   const maxClients = o.maxClients ?? 32;
+  const maxPerAddress = o.maxClientsPerAddress ?? 8;
+  const maxRemote = Math.max(0, maxClients - (o.loopbackReserve ?? 4));
   const intervalMs = o.intervalMs ?? 1000;
   const maxPerTick = o.maxDevicesPerTick ?? 500;
   const keepAliveMs = o.keepAliveMs ?? 15_000;
@@ -158,6 +172,9 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
   const counters = deps.counters;
 
   const clients = new Set<Client>();
+  /** Open streams per remote address key (loopback clients are not in it). */
+  const perAddress = new Map<string, number>();
+  let remoteClients = 0;
   /** Timestamp of each device's measurement at the last tick that sent it. */
   const sentTs = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -285,6 +302,12 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
 
   const remove = (c: Client): void => {
     if (!clients.delete(c)) return;
+    if (c.address !== undefined) {
+      remoteClients--;
+      const n = (perAddress.get(c.address) ?? 1) - 1;
+      if (n > 0) perAddress.set(c.address, n);
+      else perAddress.delete(c.address);
+    }
     gauge();
     if (clients.size === 0 && timer) {
       clearInterval(timer);
@@ -320,6 +343,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
         response: {
           200: { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
           400: problemSchema,
+          429: problemSchema,
           503: problemSchema,
         },
       },
@@ -331,10 +355,20 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
       // HEAD (the GET route's twin): the stream's headers, and the answer ends there. It opens no stream:
       // a stream of a HEAD request would never end (no body is sent) and would hold one of the maxClients.
       if (req.method === 'HEAD') return reply.code(200).type('text/event-stream; charset=utf-8').header('cache-control', 'no-store').send();
-      if (clients.size >= maxClients) {
-        counters.inc('http_sse_refused');
+      const address = isLoopback(req.ip) ? undefined : addressKey(req.ip);
+      if (address !== undefined && (perAddress.get(address) ?? 0) >= maxPerAddress) {
+        counters.inc('http_sse_refused', { reason: 'address' });
         reply.header('retry-after', '10');
-        return sendProblem(reply, problem(503, `too many event streams open (${maxClients}); try again later`, EVENTS_PATH));
+        return sendProblem(
+          reply,
+          problem(429, `${address} has ${maxPerAddress} event streams open, the most one address may hold (of ${maxClients} in all); close one and try again`, EVENTS_PATH),
+        );
+      }
+      if (clients.size >= maxClients || (address !== undefined && remoteClients >= maxRemote)) {
+        counters.inc('http_sse_refused', { reason: 'streams' });
+        reply.header('retry-after', '10');
+        const which = clients.size >= maxClients ? `${maxClients}` : `${maxRemote} from other machines; the last ${maxClients - maxRemote} of ${maxClients} are kept for this one`;
+        return sendProblem(reply, problem(503, `too many event streams open (${which}); try again later`, EVENTS_PATH));
       }
       // From here the route writes the response itself (fastify's onResponse hooks do not run).
       reply.hijack();
@@ -355,6 +389,11 @@ export function registerEventRoutes(app: FastifyInstance, deps: HttpDeps, o: Eve
       if (match) c.filter = { match, seen: new Map(), quality: new Map() };
       const alone = clients.size === 0;
       clients.add(c);
+      if (address !== undefined) {
+        c.address = address;
+        remoteClients++;
+        perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+      }
       gauge();
       res.on('close', () => {
         remove(c);

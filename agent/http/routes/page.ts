@@ -7,7 +7,30 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpDeps } from '../deps.js';
 import { renderLivePage } from '../page/live-page.js';
 import { assetTable, loadAsset, type LoadedAsset } from '../page/assets.js';
-import { problem, sendProblem } from '../problem.js';
+import { problem, sendProblem, shownPath } from '../problem.js';
+import { acceptsGzip } from '../compress.js';
+
+/**
+ * Whether an `If-None-Match` header matches the current ETag of a file that exists (RFC 9110
+ * §13.1.2): `*` matches any, otherwise any entity tag of the comma-separated list matches by weak
+ * comparison (`W/"x"` and `"x"` are the same tag). A header that is not a list of entity tags (a bare
+ * word, an unclosed quote) matches nothing: the file is sent.
+ */
+export function noneMatchHits(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  if (value.trim() === '*') return true;
+  const opaque = etag.replace(/^W\//, '');
+  // entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, in a list separated by commas and optional white space.
+  const list = /\s*(?:W\/)?("[^"]*")\s*(?:,|$)/gy;
+  let m: RegExpExecArray | null;
+  let end = 0;
+  while (end < value.length && (m = list.exec(value)) !== null) {
+    if (m[1] === opaque) return true;
+    end = list.lastIndex;
+  }
+  return false;
+}
 
 export function registerPageRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/', { schema: { hide: true } }, async (req, reply) => {
@@ -21,20 +44,20 @@ export function registerPageRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const serve = async (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0]!;
     const a = table.get(path);
-    if (!a) return sendProblem(reply, problem(404, `no file ${path}`, path));
+    if (!a) return sendProblem(reply, problem(404, `no file ${shownPath(path)}`, path));
     let l = loaded.get(path);
     if (!l) {
       try {
         l = loadAsset(a);
       } catch (e) {
         deps.log.error({ file: a.file, err: (e as Error).message }, 'http: cannot read a page asset');
-        return sendProblem(reply, problem(404, `no file ${path}`, path));
+        return sendProblem(reply, problem(404, `no file ${shownPath(path)}`, path));
       }
       loaded.set(path, l);
     }
     reply.header('cache-control', 'no-cache').header('etag', l.etag).header('vary', 'accept-encoding').type(l.type);
-    if (req.headers['if-none-match'] === l.etag) return reply.code(304).send();
-    if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(l.gzip);
+    if (noneMatchHits(req.headers['if-none-match'], l.etag)) return reply.code(304).send();
+    if (acceptsGzip(req.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(l.gzip);
     return reply.send(l.body);
   };
   app.get('/assets/*', { schema: { hide: true } }, serve);
