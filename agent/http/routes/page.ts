@@ -55,9 +55,13 @@ export function registerPageRoutes(app: FastifyInstance, deps: HttpDeps): void {
       }
       loaded.set(path, l);
     }
-    reply.header('cache-control', 'no-cache').header('etag', l.etag).header('vary', 'accept-encoding').type(l.type);
-    if (noneMatchHits(req.headers['if-none-match'], l.etag)) return reply.code(304).send();
-    if (acceptsGzip(req.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(l.gzip);
+    // Each representation has its own strong ETag (RFC 9110 §8.8.3: the gzip form is other bytes),
+    // and If-None-Match is compared with the one this request selects.
+    const gzip = acceptsGzip(req.headers['accept-encoding']);
+    const etag = gzip ? l.etag.replace(/"$/, '-gz"') : l.etag;
+    reply.header('cache-control', 'no-cache').header('etag', etag).header('vary', 'accept-encoding').type(l.type);
+    if (noneMatchHits(req.headers['if-none-match'], etag)) return reply.code(304).send();
+    if (gzip) return reply.header('content-encoding', 'gzip').send(l.gzip);
     return reply.send(l.body);
   };
   app.get('/assets/*', { schema: { hide: true } }, serve);
