@@ -220,7 +220,7 @@ export interface EmbeddedBroker {
    */
   applyUsers(prepared: PreparedUsers): UsersApplied;
   /**
-   * Put renewed TLS files (read by `loadTls` from the same mqtt.tls paths) in force for the next TLS
+   * Put renewed TLS files (read by `loadTls` from the mqtt.tls paths, the same or new ones) in force for the next TLS
    * connections; connections already open keep theirs, except those whose client certificate the new
    * CRLs revoke: they are disconnected (`broker_disconnects{reason="certificate_revoked"}`). Null
    * (nothing done) when there is no TLS listener or the files are the same bytes as those in force;
