@@ -421,8 +421,9 @@ export class Agent {
         return undefined;
       }
     };
-    // A reload never changes mqtt.tls or http (restartOnlyChanges refuses it): given in `next`, the
-    // listener runs with these paths (renewTls does nothing without one).
+    // A reload never changes http, nor whether the MQTT over TLS listener runs or where (restartOnlyChanges
+    // refuses it); mqtt.tls paths may be new ones (renewTls puts their files in force; it does nothing
+    // without a listener).
     if (this.broker && next.mqtt.tls?.cert) out.mqtt = read('mqtt.tls', next.mqtt.tls);
     if (this.http && next.http.tls?.cert && next.http.tls.key) out.http = read('http.tls', next.http.tls);
     return { prepared: out, errors };

@@ -18,7 +18,9 @@
  *   and, when their bytes changed, used for new connections (open ones keep theirs); a file that
  *   cannot be used (unreadable, not PEM, a key of another certificate) refuses the reload. So is
  *   `mqtt.tls.crl`: a new CRL applies to new connections, and connected clients whose certificate
- *   it revokes are disconnected.
+ *   it revokes are disconnected. New paths for `mqtt.tls.cert`, `key`, `ca` and `crl` are read the
+ *   same way (the listener's secure context is replaced); giving or removing `ca`, and `mqtt.tls`
+ *   host, port and identityAsUsername, need a restart (`tlsRestartChanges`).
  * - Everything else (gateway, mqtt, http, storage, pipeline, processors, aggregators, stats,
  *   analyzers, services, status; and the other `mqtt` keys) is bound to open sockets, files or the
  *   data path: a change there refuses the reload, naming each changed section (`mqtt.port` for mqtt
@@ -89,10 +91,34 @@ export function restartOnlyChanges(before: AgentConfig, after: AgentConfig): str
     }
     const b: Record<string, unknown> = before.mqtt;
     const a: Record<string, unknown> = after.mqtt;
-    for (const m of new Set([...Object.keys(b), ...Object.keys(a)]))
-      if (!LIVE_MQTT.includes(m) && !isDeepStrictEqual(b[m], a[m])) out.push(`mqtt.${m}`);
+    for (const m of new Set([...Object.keys(b), ...Object.keys(a)])) {
+      if (LIVE_MQTT.includes(m) || isDeepStrictEqual(b[m], a[m])) continue;
+      if (m === 'tls') out.push(...tlsRestartChanges(b.tls, a.tls));
+      else out.push(`mqtt.${m}`);
+    }
   }
   return out.sort();
+}
+
+/** Files of `mqtt.tls` a reload reads from new paths: the TLS listener's secure context is replaced (`renewTls`). */
+const LIVE_MQTT_TLS: readonly string[] = ['cert', 'key', 'ca', 'crl'];
+
+/**
+ * The `mqtt.tls` keys that changed and need a restart. With the TLS listener running before and after
+ * (a `cert` in both), new paths for `cert`, `key`, `ca` and `crl` are read by the reload like renewed
+ * files; a `ca` given or taken away is not (whether the handshake asks for a client certificate is
+ * fixed when the listener starts), nor are `host`, `port` and `identityAsUsername`. A listener
+ * opened or closed (`cert` set or cleared) is `mqtt.tls` as a whole.
+ */
+function tlsRestartChanges(before: unknown, after: unknown): string[] {
+  if (!isRecord(before) || !isRecord(after) || !before['cert'] || !after['cert']) return ['mqtt.tls'];
+  const out: string[] = [];
+  for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (isDeepStrictEqual(before[k], after[k])) continue;
+    if (LIVE_MQTT_TLS.includes(k) && (k !== 'ca' || Boolean(before['ca']) === Boolean(after['ca']))) continue;
+    out.push(`mqtt.tls.${k}`);
+  }
+  return out;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

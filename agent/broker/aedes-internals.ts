@@ -18,6 +18,7 @@ interface Persistence {
   incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown>;
   incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<unknown>;
   cleanSubscriptions(client: Client): Promise<unknown>;
+  addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown>;
   subscriptionsByClient(client: Client): Promise<unknown[]>;
   cleanIncoming(client: Client): Promise<unknown>;
   delWill(client: Client): Promise<unknown>;
@@ -92,6 +93,34 @@ export function onIncomingReleased(aedes: Aedes, listener: (client: Client, mess
       return r;
     });
   return true;
+}
+
+/**
+ * Store only the filters the broker authorised. Aedes stores a persistent client's SUBSCRIBE once per
+ * authorised filter, each time with *every* filter of the packet (`persistence.addSubscriptions(client,
+ * packet.subscriptions)` in handlers/subscribe.js): also those refused with SUBACK 0x80 (ACL, the
+ * subscription bound) and those refused with an error (a filter with NUL, which closes the
+ * connection). Stored, a refused filter with QoS > 0 would queue messages for the session while it is
+ * offline, and at the session's next connection Aedes authorises the stored filters again: a bad one
+ * closed that connection, and every later one, until the session was ended. `keep(client, topic)`
+ * says whether a filter was authorised (it is called when Aedes stores, after the filter's own
+ * authorisation, so each authorised filter is stored by its own call). Returns false when the
+ * method is missing.
+ */
+export function storeAuthorisedSubscriptionsOnly(aedes: Aedes, keep: (client: Client, topic: string) => boolean): boolean {
+  const p = internal(aedes).persistence;
+  if (typeof p?.addSubscriptions !== 'function') return false;
+  const add = p.addSubscriptions.bind(p);
+  p.addSubscriptions = (client, subs) => {
+    const kept = subs.filter((s) => keep(client, s.topic));
+    return kept.length > 0 ? add(client, kept) : Promise.resolve(client);
+  };
+  return true;
+}
+
+/** Whether the client holds a subscription with exactly this filter (Aedes' `client.subscriptions`). */
+export function hasSubscription(client: Client, filter: string): boolean {
+  return Object.prototype.hasOwnProperty.call(clientInternal(client).subscriptions ?? {}, filter);
 }
 
 /** Subscriptions of the connected clients (Aedes keeps connected clients in `aedes.clients[id].subscriptions`). */

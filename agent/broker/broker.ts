@@ -25,6 +25,7 @@ import {
   capPacketSize,
   clientSubscriptions,
   countSubscriptions,
+  hasSubscription,
   forgetRetained,
   incomingPacketStored,
   internalsProblems,
@@ -34,6 +35,7 @@ import {
   releaseBatchSlot,
   socketNeedsDrain,
   storedSubscriptionCount,
+  storeAuthorisedSubscriptionsOnly,
   subscribedQos,
   wipeSession,
 } from './aedes-internals.js';
@@ -218,7 +220,7 @@ export interface EmbeddedBroker {
    */
   applyUsers(prepared: PreparedUsers): UsersApplied;
   /**
-   * Put renewed TLS files (read by `loadTls` from the same mqtt.tls paths) in force for the next TLS
+   * Put renewed TLS files (read by `loadTls` from the mqtt.tls paths, the same or new ones) in force for the next TLS
    * connections; connections already open keep theirs, except those whose client certificate the new
    * CRLs revoke: they are disconnected (`broker_disconnects{reason="certificate_revoked"}`). Null
    * (nothing done) when there is no TLS listener or the files are the same bytes as those in force;
@@ -283,9 +285,13 @@ interface Session {
    */
   qos2: Set<number>;
   /**
-   * Filters this connection was allowed to subscribe to that Aedes has not yet added to the client's
-   * subscriptions (filters of one SUBSCRIBE are authorised before any of them is added): counted
-   * against mqtt.maxSubscriptionsPerClient with those already added. Emptied as Aedes reports them added.
+   * Filters of a persistent session's SUBSCRIBE in progress that this connection was allowed and
+   * Aedes has not yet added to the client's subscriptions (it stores them first, so all filters of
+   * one SUBSCRIBE are authorised before any is added): counted against
+   * mqtt.maxSubscriptionsPerClient with those already added. A filter leaves when its SUBSCRIBE
+   * completes (Aedes' 'subscribe' event); all leave when the connection closes (a SUBSCRIBE that
+   * fails in Aedes closes it). Filters Aedes adds at once (clean sessions, a resumed session's
+   * stored ones) are never here.
    */
   pendingSubs: Set<string>;
 }
@@ -699,6 +705,12 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
       session.pendingSubs.add(sub.topic);
     }
     callback(null, sub);
+    // Aedes adds the filter to the client's subscriptions within this callback, except for a
+    // persistent session's SUBSCRIBE, which it first stores (asynchronously): only then does the
+    // filter stay pending, until the SUBSCRIBE completes (the 'subscribe' event) or the connection
+    // closes (a SUBSCRIBE that fails in Aedes closes it). A session's stored filters restored at its
+    // connection are added at once too (and report no 'subscribe' event), so they are never pending.
+    if (!have.has && hasSubscription(client, sub.topic)) session.pendingSubs.delete(sub.topic);
   }
 
   /**
@@ -849,6 +861,10 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
   let ready = false;
   const whenReady = aedes.listen().then(() => {
     const problems = boundOutgoingQueues(aedes, queues);
+    // Refused filters of a persistent session's SUBSCRIBE are not stored with the granted ones.
+    const authorised = (client: Client, topic: string): boolean =>
+      sessions.get(client)?.pendingSubs.has(topic) === true || hasSubscription(client, topic);
+    if (!storeAuthorisedSubscriptionsOnly(aedes, authorised)) problems.push('aedes.persistence.addSubscriptions is not a function');
     // The end of an inbound QoS 2 handshake frees its message id for a new message.
     if (!onIncomingReleased(aedes, (client, id) => sessions.get(client)?.qos2.delete(id))) problems.push('aedes.persistence.incomingDelPacket is not a function');
     // Without the bound the queues of persistent sessions grow without limit: refuse to start.
@@ -886,6 +902,8 @@ export function createBroker(cfg: MqttConfig, deps: BrokerDeps): EmbeddedBroker 
     conn.once('close', () => {
       sockets.delete(conn);
       admitted.delete(client);
+      // A SUBSCRIBE cut short by the close (or that failed and closed it) is no longer pending.
+      sessions.get(client)?.pendingSubs.clear();
       // A clean session ends with its connection, and with it the client id's ownership.
       if (client.id) ids.closed(client.id, client);
     });

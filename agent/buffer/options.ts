@@ -36,6 +36,11 @@ export interface BufferOptions {
   pruneBatchRows?: number;
   /** A wall-clock change larger than this between two writes is a clock step (default 30 000 ms). */
   clockStepMs?: number;
+  /**
+   * How long the writer waits for readers to leave the WAL when a transaction could take it past its
+   * part of maxBytes; then the transaction is refused (default 5000 ms; tests use less).
+   */
+  walWaitMs?: number;
   clock?: BufferClock;
 }
 
@@ -92,11 +97,13 @@ export function resolveOptions(o: BufferOptions): ResolvedOptions {
     pruneIntervalMs: o.pruneIntervalMs ?? 1000,
     pruneBatchRows: o.pruneBatchRows ?? 1000,
     clockStepMs: o.clockStepMs ?? 30_000,
+    walWaitMs: o.walWaitMs ?? 5000,
     clock: o.clock ?? systemClock,
   };
   need(isInt(r.maxBatchRows) && r.maxBatchRows >= 1, 'maxBatchRows', 'an integer >= 1', r.maxBatchRows);
   need(isInt(r.pruneIntervalMs) && r.pruneIntervalMs >= 1, 'pruneIntervalMs', 'an integer >= 1', r.pruneIntervalMs);
   need(isInt(r.pruneBatchRows) && r.pruneBatchRows >= 1, 'pruneBatchRows', 'an integer >= 1', r.pruneBatchRows);
   need(isInt(r.clockStepMs) && r.clockStepMs >= 1, 'clockStepMs', 'an integer >= 1', r.clockStepMs);
+  need(isInt(r.walWaitMs) && r.walWaitMs >= 0, 'walWaitMs', 'an integer >= 0', r.walWaitMs);
   return r;
 }

@@ -675,6 +675,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       freeMarginBytes: this.budget.freeMarginBytes,
       checkpointAtBytes: this.budget.checkpointAtBytes,
       walBytes: this.budget.walBytes,
+      walWaitMs: this.o.walWaitMs,
       seqFile: this.seqFile,
       seqMark: this.seqMark,
     };

@@ -67,6 +67,8 @@ export interface WriterData {
   freeMarginBytes: number;
   checkpointAtBytes: number;
   walBytes: number;
+  /** How long a checkpoint that must make room in the WAL for a transaction waits for readers (BufferOptions.walWaitMs). */
+  walWaitMs: number;
   seqFile: string;
   seqMark: number | null;
 }

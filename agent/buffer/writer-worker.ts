@@ -13,7 +13,9 @@
  * 4. leaves checkpoints to SQLite (`wal_autocheckpoint` at `checkpointAtBytes`, PASSIVE, inside the
  *    commit), after which the next transaction writes the WAL again from its start, in place; a WAL
  *    that a transaction could take past `walBytes`, or that reached it (a checkpoint held back by a
- *    reader), is checkpointed and truncated (checkpointIfLarge).
+ *    reader), is checkpointed and truncated (checkpointIfLarge); when a reader keeps it from being
+ *    truncated (after `walWaitMs`) and the transaction would take it past `walBytes`, the
+ *    transaction is refused (its rows rejected) rather than growing the files past maxBytes.
  * A transaction that fails for want of space releases the reserve, so that cursor saves, prunes and
  * checkpoints still have room; appends stay refused until the reserve can be re-created.
  */
@@ -49,7 +51,7 @@ const statOf = (p: string): { id: string; size: number } => {
 
 /** How long a statement waits for a lock another connection holds. */
 const BUSY_TIMEOUT_MS = 5000;
-/** How long a checkpoint that truncates the WAL waits for the reads in progress (see checkpointIfLarge). */
+/** How long the checkpoint after a commit that left the WAL at walBytes waits for the reads in progress (see checkpointIfLarge). */
 const TRUNCATE_WAIT_MS = 200;
 
 let db: Database.Database;
@@ -288,9 +290,12 @@ function walBytesOf(job: WriteJob): number {
 /**
  * The WAL back within its budget when SQLite's own checkpoints could not reset it (a reader held
  * it): after a commit, once it reached `walBytes`; before one (`adding` > 0), when the transaction
- * could take it past `walBytes`. Best effort: a reader still in the WAL at that moment keeps it.
+ * could take it past `walBytes`. Returns false when, before a transaction, the checkpoint could not
+ * reset the WAL (a reader still uses it after `walWaitMs`) and the transaction would take it past
+ * `walBytes`: the caller refuses the transaction, since the WAL (unlike the database, whose rows
+ * the prune bounds) can only grow while a reader holds it, and with it the files past maxBytes.
  */
-function checkpointIfLarge(adding = 0): void {
+function checkpointIfLarge(adding = 0): boolean {
   let size = 0;
   // Before a transaction: the size lostReason read at the start of this job (only this connection
   // writes the WAL; the readers do not change it), so the check costs no second stat.
@@ -299,29 +304,41 @@ function checkpointIfLarge(adding = 0): void {
     try {
       size = fs.statSync(wal).size;
     } catch {
-      return;
+      return true;
     }
   }
-  if (size === 0) return; // no WAL (yet): nothing to truncate
+  if (size === 0) return true; // no WAL (yet): nothing to truncate
   if (adding > 0) {
     // Only a WAL past its usual size (a quarter of its part, where SQLite checkpoints, plus one
     // transaction) was held back by a reader; below that SQLite starts it over after its checkpoint
     // and the next transaction writes it in place, which truncating would spoil.
-    if (size <= USUAL_WAL_BYTES || size + adding <= data.walBytes) return;
-  } else if (size < data.walBytes) return;
-  // Not the connection's 5 s busy wait, but a short one: the main thread's reads are short
-  // statements, yet during a backlog drain one is running most of the time, and a checkpoint that
-  // gave up at once when it met one let the WAL grow to several times its part (measured: 135 KiB
-  // for a 64 KiB part while rows were read back without pause). Once the WAL is copied back, new
-  // readers read the database file, so the checkpoint only waits for the reads in progress.
-  db.pragma(`busy_timeout = ${TRUNCATE_WAIT_MS}`);
+    if (size <= USUAL_WAL_BYTES || size + adding <= data.walBytes) return true;
+  } else if (size < data.walBytes) return true;
+  // Not the connection's 5 s busy wait after a commit, but a short one: the main thread's reads are
+  // short statements, yet during a backlog drain one is running most of the time, and a checkpoint
+  // that gave up at once when it met one let the WAL grow to several times its part (measured:
+  // 135 KiB for a 64 KiB part while rows were read back without pause). Once the WAL is copied
+  // back, new readers read the database file, so the checkpoint only waits for the reads in
+  // progress. Before a transaction that needs the room, it waits `walWaitMs` (5 s): giving up there
+  // refuses the transaction's rows.
+  db.pragma(`busy_timeout = ${adding > 0 ? data.walWaitMs : TRUNCATE_WAIT_MS}`);
+  let reset = false;
   try {
-    db.pragma('wal_checkpoint(TRUNCATE)');
+    // SQLite reports a checkpoint that readers kept from finishing in its `busy` column, not by throwing.
+    const r = db.pragma('wal_checkpoint(TRUNCATE)') as { busy?: number }[];
+    reset = r[0]?.busy === 0;
   } catch {
-    // busy or no room: SQLite's own checkpoint and journal_size_limit try again later
+    // no room, or an I/O error: as busy
   } finally {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
+  if (reset || adding === 0) return true; // after a commit: SQLite's own checkpoint and journal_size_limit try again later
+  try {
+    size = fs.statSync(wal).size;
+  } catch {
+    return true;
+  }
+  return size + adding <= data.walBytes;
 }
 
 function runWrite(job: WriteJob): void {
@@ -346,7 +363,20 @@ function runWrite(job: WriteJob): void {
     if (db.inTransaction) db.exec('ROLLBACK'); // left open by a failed rollback
     created = [];
     storedBytes = 0;
-    checkpointIfLarge(walBytesOf(job));
+    const adding = walBytesOf(job);
+    if (!checkpointIfLarge(adding)) {
+      // A reader keeps the WAL from being started over, and this transaction would take it past its
+      // part of maxBytes: nothing of it is written (its rows are refused, its prune and cursor saves
+      // go with a later job), so the files stay within the bound until the reader is gone.
+      post({
+        type: 'failed',
+        id: job.id,
+        code: 'SQLITE_BUSY',
+        message: `a reader has held the WAL for ${data.walWaitMs} ms, so it cannot be started over; this transaction (about ${adding} bytes) would take it past its ${data.walBytes}-byte part of maxBytes`,
+        reserved: haveReserve,
+      });
+      return;
+    }
     const { seqs, usedPages } = write.immediate(job);
     created = [];
     checkpointIfLarge();

@@ -45,9 +45,9 @@ t.test('the WAL is checkpointed at a quarter of its part and reused in place, no
   t.notOk(o.buffer.stats().writeError, 'no write failed');
 });
 
-t.test('a WAL held past its part by a reader is truncated by the first commit after the reader lets go', async (t) => {
+t.test('a WAL a reader holds stays within its part: the commit that would pass it is refused, and the first one after the reader lets go truncates it', async (t) => {
   const dir = tempDir('wal-reader');
-  const o = open(dir, { maxBytes: MAX_BYTES });
+  const o = open(dir, { maxBytes: MAX_BYTES, walWaitMs: 50 });
   t.teardown(() => o.buffer.close());
   await o.buffer.append(rows(1));
   // A reader at an old snapshot: no checkpoint can go past it, so the WAL cannot restart.
@@ -55,12 +55,17 @@ t.test('a WAL held past its part by a reader is truncated by the first commit af
   t.teardown(() => reader.close());
   reader.exec('BEGIN');
   reader.prepare('SELECT COUNT(*) FROM messages').pluck().get();
-  for (let k = 0; k < 200 && walSize(dir) < budget.walBytes; k++) await o.buffer.append(rows(10, 'bal/processed/pmu1', 1500));
-  const held = walSize(dir);
-  t.ok(held >= budget.walBytes, `with the reader holding it, the WAL grew to ${held} B (walBytes ${budget.walBytes})`);
+  let refusal: Error | undefined;
+  let largest = 0;
+  for (let k = 0; k < 200 && !refusal; k++) {
+    await o.buffer.append(rows(10, 'bal/processed/pmu1', 1500)).catch((e: Error) => (refusal = e));
+    largest = Math.max(largest, walSize(dir));
+  }
+  t.match(refusal?.message, /a reader has held the WAL/, 'with the reader holding it, an append that would take the WAL past its part is refused');
+  t.ok(largest <= budget.walBytes, `the WAL stayed within its part: at most ${largest} B (walBytes ${budget.walBytes})`);
   reader.exec('COMMIT');
   await o.buffer.append(rows(1));
   const after = walSize(dir);
   t.ok(after < budget.walBytes, `the next commit checkpointed and truncated it: ${after} B`);
-  t.notOk(o.buffer.stats().writeError, 'no write failed');
+  t.notOk(o.buffer.stats().writeError, 'writes go again');
 });
