@@ -71,24 +71,34 @@ t.test('gzip, ETag and 304', async (t) => {
   t.ok(etag, 'an ETag');
   // node's http client does not decode gzip: the bytes on the wire.
   const { request } = await import('node:http');
-  const gz = await new Promise<{ enc: string | undefined; bytes: Buffer }>((resolve, reject) => {
-    request(url, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d)).on('end', () => resolve({ enc: res.headers['content-encoding'], bytes: Buffer.concat(parts) }));
-    })
-      .on('error', reject)
-      .end();
-  });
+  const gzipGet = (ifNoneMatch?: string) =>
+    new Promise<{ status: number | undefined; enc: string | undefined; etag: string | undefined; bytes: Buffer }>((resolve, reject) => {
+      request(url, { headers: { 'accept-encoding': 'gzip', ...(ifNoneMatch ? { 'if-none-match': ifNoneMatch } : {}) } }, (res) => {
+        const parts: Buffer[] = [];
+        res
+          .on('data', (d: Buffer) => parts.push(d))
+          .on('end', () => resolve({ status: res.statusCode, enc: res.headers['content-encoding'], etag: res.headers['etag'], bytes: Buffer.concat(parts) }));
+      })
+        .on('error', reject)
+        .end();
+    });
+  const gz = await gzipGet();
   t.equal(gz.enc, 'gzip');
   t.equal(gunzipSync(gz.bytes).toString('utf8'), body, 'the same file, gzipped');
-  const again = await fetch(url, { headers: { 'if-none-match': etag! } });
+  // RFC 9110 §8.8.3: a strong ETag differs between representations, and the gzip form is other bytes.
+  t.ok(gz.etag && gz.etag !== etag, `the gzip form has its own ETag (${gz.etag} against ${etag})`);
+  t.equal((await gzipGet(gz.etag)).status, 304, "the gzip form's ETag, gzip asked: 304");
+  const crossed = await gzipGet(etag!);
+  t.equal(crossed.status, 200, "the plain form's ETag, gzip asked: the gzip form is sent");
+  t.equal(gunzipSync(crossed.bytes).toString('utf8'), body);
+  const again = await fetch(url, { headers: { 'if-none-match': etag!, 'accept-encoding': 'identity' } });
   t.equal(again.status, 304, 'the same ETag: 304');
   t.equal(again.headers.get('etag'), etag, 'the 304 names the ETag');
 
   // If-None-Match as RFC 9110 §13.1.2 reads it: `*` (the file exists), a list, weak comparison.
   const tag = etag!.slice(1, -1);
   const matching = ["*", " * ", `W/${etag}`, `"other", ${etag}`, `"a","b" ,W/${etag}`, `${etag}, "other"`];
-  for (const h of matching) t.equal((await fetch(url, { headers: { 'if-none-match': h } })).status, 304, `If-None-Match: ${h}: 304`);
+  for (const h of matching) t.equal((await fetch(url, { headers: { 'if-none-match': h, 'accept-encoding': 'identity' } })).status, 304, `If-None-Match: ${h}: 304`);
   const missing = ['"other"', `"other", W/"x${tag}"`, tag, `"${tag}`, `${etag!.slice(0, -2)}"`, ''];
   for (const h of missing) {
     const r = await fetch(url, { headers: { 'if-none-match': h, 'accept-encoding': 'identity' } });
