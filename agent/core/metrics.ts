@@ -87,7 +87,7 @@ export const METRICS = {
   buffer_pruned: counter('Rows deleted from the buffer (delivered everywhere, or dropped by a limit)'),
   buffer_prune_rounds: counter('Prune rounds the buffer ran (each looks at the limits and cursors once)'),
   buffer_dropped: counter('Rows deleted by the size/age limit before this forwarder delivered them', 'forwarder'),
-  buffer_write_errors: counter('Buffer transactions that could not be written, or appends refused while it cannot write (disk full, I/O error, file lost)'),
+  buffer_write_errors: counter('Buffer transactions that could not be written, or appends refused while it cannot write (disk full, I/O error, file lost, a reader holding the WAL at its part of maxBytes)'),
   buffer_corrupt: counter('Corrupt buffer databases moved aside at open'),
   buffer_file_lost: counter('Times the buffer database was found deleted or replaced (while running or at start)'),
   buffer_lost_rows: counter('Rows of a deleted or replaced buffer database that could not be copied to its successor'),
