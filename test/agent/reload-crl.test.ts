@@ -9,24 +9,12 @@ import t from 'tap';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { AgentStatus } from '../../agent/core/status-types.js';
 import { getJson, startAgent, type AgentProcess, reloadAgent } from '../helpers/agent-process.js';
+import { within } from '../broker/raw-client.js';
+import { tryConnect } from '../broker/tls-clients.js';
 import { makeCerts, makeCrl } from '../helpers/certs.js';
 import { runCli } from '../cli/run-cli.js';
-
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref())]);
-
-/** Connect over TLS: the client, or the error. */
-async function tryTls(url: string, opts: IClientOptions): Promise<{ client?: MqttClient; error?: string }> {
-  try {
-    const client = await withTimeout(mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts }), 15_000, `TLS connect ${url}`);
-    return { client };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-}
 
 const reload = (agent: AgentProcess, n: number): Promise<Record<string, unknown>> => reloadAgent(agent, `reload #${n}`);
 
@@ -54,10 +42,10 @@ t.test('a reload reads the CRL again: the revoked client is disconnected and ref
   const good = { ca, cert: pki.read(pki.clientCert), key: pki.read(pki.clientKey) };
   const doomed = { ca, cert: pki.read(pki.client2Cert), key: pki.read(pki.client2Key) };
 
-  const keeps = await tryTls(url, { ...good, clientId: 'keeps' });
+  const keeps = await tryConnect(url, { ...good, clientId: 'keeps' });
   t.ok(keeps.client, `the first device connects: ${keeps.error ?? ''}`);
   t.teardown(() => keeps.client?.end(true));
-  const goes = await tryTls(url, { ...doomed, clientId: 'goes' });
+  const goes = await tryConnect(url, { ...doomed, clientId: 'goes' });
   t.ok(goes.client, `the second device connects before its revocation: ${goes.error ?? ''}`);
   t.teardown(() => goes.client?.end(true));
   const closed = new Promise<void>((resolve) => goes.client!.once('close', () => resolve()));
@@ -66,18 +54,18 @@ t.test('a reload reads the CRL again: the revoked client is disconnected and ref
   copyFileSync(makeCrl(pki, [pki.client2Cert]), crlFile);
   const r1 = await reload(agent, 1);
   t.equal(r1.msg, 'config reloaded', JSON.stringify(r1));
-  await withTimeout(closed, 10_000, 'the revoked device to be disconnected');
+  await within(closed, 10_000, 'the revoked device to be disconnected');
   const line = agent.logs.find((l) => /^mqtt\.tls\.crl: new CRL in force/.test(String(l.msg)));
   t.match(line, { revoked: 1, disconnected: 1 }, 'the reload logs the new CRL and the disconnect');
   t.notOk(agent.logs.some((l) => /certificate renewed/.test(String(l.msg))), 'no certificate was renewed, and none is said to be');
   const after = await status();
   t.equal(after.broker.tls?.revokedCertificates, 1);
   t.equal((after.counters['broker_disconnects'] as Record<string, number>)['reason=certificate_revoked'], 1, 'counted');
-  const again = await tryTls(url, { ...doomed, clientId: 'goes-again' });
+  const again = await tryConnect(url, { ...doomed, clientId: 'goes-again' });
   t.ok(again.error, 'its new connection is refused');
   again.client?.end(true);
   t.ok(keeps.client!.connected, 'the other device stays connected');
-  const fresh = await tryTls(url, { ...good, clientId: 'fresh' });
+  const fresh = await tryConnect(url, { ...good, clientId: 'fresh' });
   t.ok(fresh.client, `and connects again: ${fresh.error ?? ''}`);
   fresh.client?.end(true);
   const refusal = await agent.waitForLog((l) => l['reason'] === 'certificate_revoked', 'the refusal to be logged');
@@ -100,10 +88,10 @@ t.test('a reload reads the CRL again: the revoked client is disconnected and ref
   t.equal(Number(m?.[1]) * 1000, Date.parse(entry!.expires));
   const cli = await runCli(['status', '--url', agent.httpUrl]);
   t.match(cli.stdout, /CRL next update \d{4}-\d\d-\d\d \(1 revoked\)/, 'gridedge status shows it');
-  const late = await tryTls(url, { ...good, clientId: 'late' });
+  const late = await tryConnect(url, { ...good, clientId: 'late' });
   t.ok(late.client, `a good device still connects with the out-of-date CRL: ${late.error ?? ''}`);
   late.client?.end(true);
-  const lateDoomed = await tryTls(url, { ...doomed, clientId: 'late-doomed' });
+  const lateDoomed = await tryConnect(url, { ...doomed, clientId: 'late-doomed' });
   t.ok(lateDoomed.error, 'the revoked one is still refused');
   lateDoomed.client?.end(true);
 

@@ -11,29 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { startAgent, type AgentProcess, reloadAgent } from '../helpers/agent-process.js';
+import { within } from '../broker/raw-client.js';
+import { tryConnect } from '../broker/tls-clients.js';
 import { makeCerts, makeSelfSigned } from '../helpers/certs.js';
-
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref())]);
 
 const notAfter = (file: string): string =>
   new Date(Date.parse(execFileSync('openssl', ['x509', '-enddate', '-noout', '-in', file]).toString().trim().replace(/^notAfter=/, ''))).toISOString();
 
-/** Connect over TLS trusting `ca`: the client, or the error. */
-async function tryTls(url: string, ca: Buffer, extra: IClientOptions = {}): Promise<{ client?: MqttClient; error?: string }> {
-  try {
-    const client = await withTimeout(mqtt.connectAsync(url, { ca, reconnectPeriod: 0, connectTimeout: 10_000, ...extra }), 15_000, `TLS connect ${url}`);
-    return { client };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-}
-
 /** GET over HTTPS trusting `ca`: the status code, or the error. */
 function httpsStatus(port: number, ca: Buffer): Promise<number | string> {
-  return withTimeout(
+  return within(
     new Promise((resolve) => {
       const req = request({ host: '127.0.0.1', port, path: '/api/v1/status', ca }, (res) => {
         res.resume();
@@ -90,7 +78,7 @@ t.test('renewed certificates apply to new connections at a reload; a bad renewal
   const url = `mqtts://127.0.0.1:${before.broker.tls.port}`;
   t.equal(before.broker.tls.certificateExpires, notAfter(oldPki.serverCert));
 
-  const early = await tryTls(url, ca(oldPki.ca), { clientId: 'early' });
+  const early = await tryConnect(url, { ca: ca(oldPki.ca), clientId: 'early' });
   t.ok(early.client, `a client trusting the old CA connects before the renewal: ${early.error ?? ''}`);
   t.teardown(() => early.client?.end(true));
   let earlyClosed = false;
@@ -107,10 +95,10 @@ t.test('renewed certificates apply to new connections at a reload; a bad renewal
   const renewedLines = agent.logs.filter((l) => /certificate renewed for new connections/.test(String(l.msg)));
   t.same(renewedLines.map((l) => l['option']).sort(), ['http.tls', 'mqtt.tls'], 'both renewals logged');
 
-  const fresh = await tryTls(url, ca(newPki.ca), { clientId: 'fresh' });
+  const fresh = await tryConnect(url, { ca: ca(newPki.ca), clientId: 'fresh' });
   t.ok(fresh.client, `a client trusting only the new CA connects after the reload: ${fresh.error ?? ''}`);
   t.teardown(() => fresh.client?.end(true));
-  const stale = await tryTls(url, ca(oldPki.ca), { clientId: 'stale' });
+  const stale = await tryConnect(url, { ca: ca(oldPki.ca), clientId: 'stale' });
   t.ok(stale.error, 'a client trusting only the old CA no longer connects');
   stale.client?.end(true);
   t.equal(await httpsStatus(agent.httpPort, ca(newWeb.cert)), 200, 'HTTPS with the new certificate');
@@ -119,7 +107,7 @@ t.test('renewed certificates apply to new connections at a reload; a bad renewal
   // The session opened before the renewal is still connected and still receives.
   const got = new Promise<string>((resolve) => early.client!.once('message', (topic) => resolve(topic)));
   await fresh.client!.publishAsync('renewal/x', 'hello', { qos: 1 });
-  t.equal(await withTimeout(got, 10_000, 'the early client to receive'), 'renewal/x');
+  t.equal(await within(got, 10_000, 'the early client to receive'), 'renewal/x');
   t.equal(earlyClosed, false, 'the TLS session opened before the reload stayed connected');
   t.equal((await status()).broker.tls.certificateExpires, notAfter(newPki.serverCert), 'status shows the new end date');
 
@@ -128,7 +116,7 @@ t.test('renewed certificates apply to new connections at a reload; a bad renewal
   const r2 = await reload(agent, 2);
   t.equal(r2.msg, 'config reload refused; the running config is kept');
   t.match(JSON.stringify(r2['errors']), /mqtt\.tls\.key: does not belong to the certificate mqtt\.tls\.cert/);
-  const after = await tryTls(url, ca(newPki.ca), { clientId: 'after' });
+  const after = await tryConnect(url, { ca: ca(newPki.ca), clientId: 'after' });
   t.ok(after.client, `the certificate in force is kept: ${after.error ?? ''}`);
   after.client?.end(true);
 });

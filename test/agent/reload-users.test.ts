@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startAgent, getJson, reloadAgent } from '../helpers/agent-process.js';
+import { within } from '../broker/raw-client.js';
 import { testHash } from '../broker/helpers.js';
 
 interface User {
@@ -16,9 +17,6 @@ interface User {
   publish?: string[];
   subscribe?: string[];
 }
-
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref())]);
 
 t.test('mqtt.users changed by a reload apply without a restart', async (t) => {
   // The observer's plain password stays the same in every file: its session must survive every reload.
@@ -33,7 +31,7 @@ t.test('mqtt.users changed by a reload apply without a restart', async (t) => {
   t.teardown(() => clients.forEach((c) => c.end(true)));
 
   const connect = async (username: string, password: string, clientId: string): Promise<MqttClient> => {
-    const c = await withTimeout(mqtt.connectAsync(agent.mqttUrl, { clientId, username, password, reconnectPeriod: 0, connectTimeout: 5000 }), 10_000, `connect ${clientId}`);
+    const c = await within(mqtt.connectAsync(agent.mqttUrl, { clientId, username, password, reconnectPeriod: 0, connectTimeout: 5000 }), 10_000, `connect ${clientId}`);
     clients.push(c);
     return c;
   };
@@ -53,7 +51,7 @@ t.test('mqtt.users changed by a reload apply without a restart', async (t) => {
     const n = ++reloads;
     return reloadAgent(agent, `reload #${n}`);
   };
-  const closed = (c: MqttClient, what: string): Promise<void> => withTimeout(new Promise<void>((resolve) => c.once('close', () => resolve())), 10_000, what);
+  const closed = (c: MqttClient, what: string): Promise<void> => within(new Promise<void>((resolve) => c.once('close', () => resolve())), 10_000, what);
 
   // The observer: subscribed to everything; it must never be disconnected by the reloads below.
   const obs = await connect('obs', 'obs-pw', 'observer');
@@ -69,7 +67,7 @@ t.test('mqtt.users changed by a reload apply without a restart', async (t) => {
   const arrive = (topic: string): Promise<void> =>
     received.includes(topic)
       ? Promise.resolve()
-      : withTimeout(
+      : within(
           new Promise<void>((resolve) => {
             const wait = (got: string): void => (got === topic ? resolve() : void arrivals.push(wait));
             arrivals.push(wait);
@@ -142,9 +140,9 @@ t.test('anonymous clients are disconnected when a reload adds the first user (lo
   const agent = await startAgent({ config: { mqtt: { host: '127.0.0.1', port: 0 } } });
   t.teardown(() => agent.stop('SIGKILL'));
   const base = JSON.parse(readFileSync(agent.configFile, 'utf8')) as { mqtt: Record<string, unknown> };
-  const anon = await withTimeout(mqtt.connectAsync(agent.mqttUrl, { clientId: 'anon-1', reconnectPeriod: 0 }), 10_000, 'anonymous connect');
+  const anon = await within(mqtt.connectAsync(agent.mqttUrl, { clientId: 'anon-1', reconnectPeriod: 0 }), 10_000, 'anonymous connect');
   t.teardown(() => anon.end(true));
-  const closed = withTimeout(new Promise<void>((resolve) => anon.once('close', () => resolve())), 10_000, 'the anonymous client is disconnected');
+  const closed = within(new Promise<void>((resolve) => anon.once('close', () => resolve())), 10_000, 'the anonymous client is disconnected');
   writeFileSync(agent.configFile, JSON.stringify({ ...base, mqtt: { ...base.mqtt, users: [{ username: 'op', passwordHash: testHash('op-pw'), publish: ['#'], subscribe: ['#'] }] } }));
   agent.child.kill('SIGHUP');
   await agent.waitForLog((l) => l.msg === 'config reloaded', 'reload applied');
@@ -155,7 +153,7 @@ t.test('anonymous clients are disconnected when a reload adds the first user (lo
     (err: Error) => err.message,
   );
   t.match(again, /Not authorized/i, 'anonymous clients are refused after the reload');
-  const op = await withTimeout(mqtt.connectAsync(agent.mqttUrl, { clientId: 'op-1', username: 'op', password: 'op-pw', reconnectPeriod: 0 }), 10_000, 'op connects');
+  const op = await within(mqtt.connectAsync(agent.mqttUrl, { clientId: 'op-1', username: 'op', password: 'op-pw', reconnectPeriod: 0 }), 10_000, 'op connects');
   t.ok(op.connected, 'the added user connects');
   op.end(true);
 });

@@ -23,3 +23,12 @@ export async function refusedConnect(url: string, opts: IClientOptions): Promise
     c.end(true);
   }
 }
+
+/** Connect, expecting either outcome: the client, or the error's message. */
+export async function tryConnect(url: string, opts: IClientOptions): Promise<{ client?: MqttClient; error?: string }> {
+  try {
+    return { client: await connect(url, opts) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}

@@ -8,22 +8,10 @@
  */
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { makeCerts } from '../helpers/certs.js';
 import { getJson, reloadAgent, startAgent, type AgentProcess } from '../helpers/agent-process.js';
-
-const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref())]);
-
-/** Connect over TLS trusting `ca`: the client, or the error. */
-async function tryTls(url: string, ca: Buffer, extra: IClientOptions = {}): Promise<{ client?: MqttClient; error?: string }> {
-  try {
-    const client = await withTimeout(mqtt.connectAsync(url, { ca, reconnectPeriod: 0, connectTimeout: 10_000, ...extra }), 15_000, `TLS connect ${url}`);
-    return { client };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-}
+import { within } from './raw-client.js';
+import { tryConnect } from './tls-clients.js';
 
 /** Rewrite the agent's config file with `mqtt.tls` changed by `over`. */
 function setTls(agent: AgentProcess, over: Record<string, unknown>): void {
@@ -45,7 +33,7 @@ t.test('a reload that changes the mqtt.tls paths puts the new files in force; po
   const before = await status();
   const url = `mqtts://127.0.0.1:${before.broker.tls.port}`;
 
-  const early = await tryTls(url, caOf(a.ca), { clientId: 'early' });
+  const early = await tryConnect(url, { ca: caOf(a.ca), clientId: 'early' });
   t.ok(early.client, `a client trusting the first CA connects: ${early.error ?? ''}`);
   t.teardown(() => early.client?.end(true));
   let earlyClosed = false;
@@ -60,15 +48,15 @@ t.test('a reload that changes the mqtt.tls paths puts the new files in force; po
     agent.logs.some((l) => l['option'] === 'mqtt.tls' && /certificate renewed for new connections/.test(String(l.msg))),
     'the log says the certificate changed',
   );
-  const fresh = await tryTls(url, caOf(b.ca), { clientId: 'fresh' });
+  const fresh = await tryConnect(url, { ca: caOf(b.ca), clientId: 'fresh' });
   t.ok(fresh.client, `a client trusting only the new CA connects after the reload: ${fresh.error ?? ''}`);
   t.teardown(() => fresh.client?.end(true));
-  const stale = await tryTls(url, caOf(a.ca), { clientId: 'stale' });
+  const stale = await tryConnect(url, { ca: caOf(a.ca), clientId: 'stale' });
   t.ok(stale.error, 'a client trusting only the first CA no longer connects');
   stale.client?.end(true);
   const got = new Promise<string>((resolve) => early.client!.once('message', (topic) => resolve(topic)));
   await fresh.client!.publishAsync('paths/x', 'hello', { qos: 1 });
-  t.equal(await withTimeout(got, 10_000, 'the early client to receive'), 'paths/x', 'the session opened before the reload still receives');
+  t.equal(await within(got, 10_000, 'the early client to receive'), 'paths/x', 'the session opened before the reload still receives');
   t.equal(earlyClosed, false, 'and stayed connected');
   t.not((await status()).broker.tls.certificateExpires, before.broker.tls.certificateExpires, 'the status shows the new certificate\'s end');
 
@@ -89,7 +77,7 @@ t.test('a reload that changes the mqtt.tls paths puts the new files in force; po
   t.equal(r4.msg, 'config reload refused; the running config is kept');
   t.match(JSON.stringify(r4['errors']), /mqtt\.tls\.cert/, 'naming the file');
 
-  const after = await tryTls(url, caOf(b.ca), { clientId: 'after' });
+  const after = await tryConnect(url, { ca: caOf(b.ca), clientId: 'after' });
   t.ok(after.client, `the certificate of the last applied reload is still in force: ${after.error ?? ''}`);
   after.client?.end(true);
 });
