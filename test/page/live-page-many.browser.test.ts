@@ -3,7 +3,10 @@
  * meter nobody answers, in Debian's Chromium, for what a technician commissioning it sees first:
  *
  * - the meter, stale without ever sending a value, has its card first, marked "⚠ stale" as soon as
- *   the page has drawn (not only from the next status read, 5 s later).
+ *   the page has drawn (not only from the next status read, 5 s later);
+ * - the health section's driver table keeps the feeder driver's row short: its 200 devices fold into
+ *   "200 devices" that opens from the keyboard to the whole list in natural order, and stays open
+ *   (and focused) when the section is drawn again from the next status read.
  */
 import t from 'tap';
 import type { AgentStatus } from '../../agent/core/status-types.js';
@@ -44,6 +47,37 @@ t.test('200 devices and a meter that never answered', async (t) => {
     t.equal(r.first, 'meter-x', 'its card comes first');
     t.match(r.header, /✖ no data since start/, `it says it has sent nothing (${r.header})`);
     t.match(r.header, /⚠ stale/, 'and that it is stale, as the status says');
+  });
+
+  t.test("health: the driver of 200 devices keeps a short row; the list opens from the keyboard and stays open", async (t) => {
+    const list = '#health-body details.devlist[data-plugin="drivers/feeder"]';
+    await page.waitForSelector(list, { state: 'attached', timeout: WAIT_MS });
+    t.equal(await text(page, `${list} summary`), '200 devices', 'the summary counts them');
+    const rowHeight = (await page.evaluate(`document.querySelector('${list}').closest('tr').getBoundingClientRect().height`)) as number;
+    t.ok(rowHeight < 100, `the feeder row is ${Math.round(rowHeight)} px tall (under 100)`);
+    const meterRow = (await page.evaluate(`(() => {
+      const row = [...document.querySelectorAll('#health-body tr')].find((tr) => tr.cells[0] && tr.cells[0].textContent === 'meter-x');
+      return row ? row.textContent : '';
+    })()`)) as string;
+    t.match(meterRow, /meter-x.*meter-x/, `a driver of one device lists it (${meterRow.slice(0, 60)}…)`);
+    t.notOk(await page.isVisible(`${list} .wrap`), 'the names are folded');
+
+    await page.focus(`${list} summary`);
+    await page.keyboard.press('Enter');
+    await waitFor('the list open', async () => page.isVisible(`${list} .wrap`));
+    const names = (await text(page, `${list} .wrap`)).split(', ');
+    t.equal(names.length, 200, 'every device is listed');
+    t.same(names.slice(0, 11), Array.from({ length: 11 }, (_, k) => `feeder-${k + 1}`), 'in natural order (feeder-2 before feeder-10)');
+    t.equal(names[199], 'feeder-200', 'the last one last');
+
+    // The section is drawn anew from every status read (every 5 s): wait for the next one.
+    await page.evaluate(`document.querySelector('#health-body').firstElementChild.__mark = 1`);
+    await waitFor('the health section drawn again', async () => (await page.evaluate(`document.querySelector('#health-body').firstElementChild.__mark`)) === undefined);
+    t.ok(await page.isVisible(`${list} .wrap`), 'the list is still open');
+    t.equal(await page.evaluate(`document.activeElement && document.activeElement.matches('${list} summary')`), true, 'and its summary still has the focus');
+    await page.keyboard.press('Enter');
+    await waitFor('the list closed again', async () => !(await page.isVisible(`${list} .wrap`)));
+    t.pass('Enter closes it again');
   });
 
   t.test('no exceptions or console errors', async (t) => {

@@ -85,6 +85,7 @@ dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric
 #health h3{margin-top:1em}
 .scroll td span.muted{white-space:normal;display:inline-block;min-width:16em}
 .scroll td .wrap{white-space:normal;display:inline-block;min-width:14em;max-width:32em}.scroll td .wrap span.muted{display:inline;min-width:0}
+details.devlist summary{cursor:pointer;white-space:nowrap}details.devlist[open] summary{margin-bottom:.2em}
 .ok{color:#176f2c}.bad{color:#b00020;font-weight:bold}.warn{color:#8a4b00;font-weight:bold}
 `;
 

@@ -6,7 +6,15 @@
  */
 import type { AgentStatus, PluginStatus } from '../../../core/status-types.js';
 import { fmtBytes, fmtDuration, fmtListeners, fmtNum, fmtSessions, fmtUnsent, fmtWhen } from '../format.js';
+import { compareNames } from './devices.js';
 import { byId, el, scrollTable } from './dom.js';
+
+/**
+ * Devices a plugin's row lists in full; more fold into a `<details>` ("200 devices, 3 stale") that
+ * opens to the whole list: a driver of hundreds of devices otherwise made its row thousands of
+ * pixels tall, with the buffer and the forwarders far below.
+ */
+export const DEVICES_INLINE = 8;
 
 const STATE_MARK: Record<string, string> = { running: '✓', degraded: '⚠', starting: '…', stopped: '✖' };
 const stateClass = (s: string): string => (s === 'running' ? 'ok' : s === 'stopped' ? 'bad' : 'warn');
@@ -51,8 +59,29 @@ export function renderBadge(s: AgentStatus): void {
   p.replaceChildren(...s.problems.map((x) => el('li', {}, x)));
 }
 
+/**
+ * A plugin's devices in natural order by name: listed when few, else a `<details>` whose summary
+ * counts them (and the stale ones, from the driver's health) and that opens to the full list
+ * (`open`: it was open before the section was drawn again).
+ */
+function devicesCell(kind: string, p: PluginStatus, open: boolean): HTMLElement | string {
+  const names = [...(p.devices ?? [])].sort(compareNames);
+  if (names.length === 0) return '';
+  const list = el('span', { class: 'wrap' }, names.join(', '));
+  if (names.length <= DEVICES_INLINE) return list;
+  const stale = (p.driverHealth?.devices ?? []).filter((h) => h.stale).length;
+  const summary = el('summary', {}, `${names.length} devices${stale ? `, ${stale} stale` : ''}`);
+  return el('details', { class: 'devlist', 'data-plugin': `${kind}/${p.id}`, open }, summary, list);
+}
+
 export function renderHealth(s: AgentStatus): void {
   const now = Date.now();
+  const body = byId('health-body');
+  // The section is drawn anew on every status read: a device list opened (or focused) stays so.
+  const key = (d: Element): string => d.getAttribute('data-plugin') ?? '';
+  const open = new Set([...body.querySelectorAll('details.devlist[open]')].map(key));
+  const focused = document.activeElement?.closest('#health-body details.devlist');
+  const focusKey = focused ? key(focused) : undefined;
   const parts: HTMLElement[] = [];
   parts.push(el('p', {}, `Version ${s.version} · up ${fmtDuration(s.uptimeSeconds)} · started ${fmtWhen(s.startedAt, now)}`));
   const kinds = Object.entries(s.plugins ?? { drivers: s.drivers }).sort(([a], [b]) => (a === 'drivers' ? -1 : b === 'drivers' ? 1 : a.localeCompare(b)));
@@ -68,7 +97,7 @@ export function renderHealth(s: AgentStatus): void {
           p.type,
           stateLabel(p.state),
           p.lastError ? el('span', { class: 'wrap' }, el('span', { class: 'bad' }, p.lastError), ' ', el('span', { class: 'muted' }, fmtWhen(p.lastErrorAt, now))) : '',
-          p.devices?.length ? el('span', { class: 'wrap' }, p.devices.join(', ')) : '',
+          devicesCell(kind, p, open.has(`${kind}/${p.id}`)),
           Object.entries(p.info ?? {})
             .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
             .join(' '),
@@ -109,5 +138,6 @@ export function renderHealth(s: AgentStatus): void {
     series.forEach(([labels, n], k) => rows.push([name, labels, Number.isInteger(n) ? String(n) : fmtNum(n), k === 0 ? el('span', { class: 'muted' }, help) : '']));
   }
   parts.push(el('h3', {}, 'Counters'), rows.length ? scrollTable(['Counter', 'Labels', 'Value', 'Meaning'], rows, 'Counters', [2]) : el('p', { class: 'muted' }, 'No counters yet.'));
-  byId('health-body').replaceChildren(...parts);
+  body.replaceChildren(...parts);
+  if (focusKey !== undefined) [...body.querySelectorAll('details.devlist')].find((d) => key(d) === focusKey)?.querySelector('summary')?.focus();
 }
