@@ -6,7 +6,9 @@
  *   the page has drawn (not only from the next status read, 5 s later);
  * - the health section's driver table keeps the feeder driver's row short: its 200 devices fold into
  *   "200 devices" that opens from the keyboard to the whole list in natural order, and stays open
- *   (and focused) when the section is drawn again from the next status read.
+ *   (and focused) when the section is drawn again from the next status read;
+ * - on a 390 px phone a health table scrolled sideways stays where the reader left it, and focused,
+ *   when the section is drawn again.
  */
 import t from 'tap';
 import type { AgentStatus } from '../../agent/core/status-types.js';
@@ -78,6 +80,22 @@ t.test('200 devices and a meter that never answered', async (t) => {
     await page.keyboard.press('Enter');
     await waitFor('the list closed again', async () => !(await page.isVisible(`${list} .wrap`)));
     t.pass('Enter closes it again');
+  });
+
+  t.test('health on a 390 px phone: a table scrolled sideways stays scrolled, and focused, over the redraw', async (t) => {
+    const phone = await openPage(t, `${agent.httpUrl}/`, 390, errors, { consoleErrors: true });
+    await ready(phone);
+    const drivers = `#health-body .scroll[aria-label="drivers"]`;
+    await phone.waitForSelector(drivers, { timeout: WAIT_MS });
+    const w = (await phone.evaluate(`(() => { const r = document.querySelector('${drivers}'); return { scroll: r.scrollWidth, client: r.clientWidth }; })()`)) as { scroll: number; client: number };
+    t.ok(w.scroll > w.client + 100, `the drivers' table is wider than the phone (${w.scroll} > ${w.client} px): it scrolls sideways`);
+    // As a reader would: focus the table (Tab) and scroll it (arrow keys) to the columns on the right.
+    await phone.focus(drivers);
+    await phone.evaluate(`document.querySelector('${drivers}').scrollLeft = 100`);
+    await phone.evaluate(`document.querySelector('#health-body').firstElementChild.__mark = 1`);
+    await waitFor('the health section drawn again', async () => (await phone.evaluate(`document.querySelector('#health-body').firstElementChild.__mark`)) === undefined);
+    t.equal(await phone.evaluate(`document.querySelector('${drivers}').scrollLeft`), 100, 'the table is still scrolled to where the reader left it');
+    t.equal(await phone.evaluate(`document.activeElement && document.activeElement.matches('${drivers}')`), true, 'and still has the focus');
   });
 
   t.test('no exceptions or console errors', async (t) => {

@@ -2,7 +2,8 @@
  * The health section and the header badge, from `GET /api/v1/status`: health and problems, every
  * plugin by kind (drivers first) with its state, devices, last error and details, the broker, the
  * buffer, the forwarders, and every counter with its meaning from the metric catalogue the status
- * carries (`metrics`: the agent's one catalogue, plugins' own metrics included).
+ * carries (`metrics`: the agent's one catalogue, plugins' own metrics included). The section is
+ * drawn anew from every status read (every 5 s), keeping what the reader did (keepView).
  */
 import type { AgentStatus, PluginStatus } from '../../../core/status-types.js';
 import { fmtBytes, fmtDuration, fmtListeners, fmtNum, fmtSessions, fmtUnsent, fmtWhen } from '../format.js';
@@ -77,11 +78,8 @@ function devicesCell(kind: string, p: PluginStatus, open: boolean): HTMLElement 
 export function renderHealth(s: AgentStatus): void {
   const now = Date.now();
   const body = byId('health-body');
-  // The section is drawn anew on every status read: a device list opened (or focused) stays so.
-  const key = (d: Element): string => d.getAttribute('data-plugin') ?? '';
-  const open = new Set([...body.querySelectorAll('details.devlist[open]')].map(key));
-  const focused = document.activeElement?.closest('#health-body details.devlist');
-  const focusKey = focused ? key(focused) : undefined;
+  const kept = keepView(body);
+  const open = new Set([...body.querySelectorAll('details.devlist[open]')].map((d) => d.getAttribute('data-plugin') ?? ''));
   const parts: HTMLElement[] = [];
   parts.push(el('p', {}, `Version ${s.version} · up ${fmtDuration(s.uptimeSeconds)} · started ${fmtWhen(s.startedAt, now)}`));
   const kinds = Object.entries(s.plugins ?? { drivers: s.drivers }).sort(([a], [b]) => (a === 'drivers' ? -1 : b === 'drivers' ? 1 : a.localeCompare(b)));
@@ -139,5 +137,32 @@ export function renderHealth(s: AgentStatus): void {
   }
   parts.push(el('h3', {}, 'Counters'), rows.length ? scrollTable(['Counter', 'Labels', 'Value', 'Meaning'], rows, 'Counters', [2]) : el('p', { class: 'muted' }, 'No counters yet.'));
   body.replaceChildren(...parts);
-  if (focusKey !== undefined) [...body.querySelectorAll('details.devlist')].find((d) => key(d) === focusKey)?.querySelector('summary')?.focus();
+  kept.restore();
+}
+
+/**
+ * What a reader has done in the health section that its redraw (every status read, 5 s) must keep:
+ * how far each table is scrolled sideways (a phone shows a few columns at a time) and which table
+ * or device list has the keyboard focus. Tables are known by their label, device lists by their
+ * plugin; `restore` applies both to the section drawn anew.
+ */
+function keepView(body: HTMLElement): { restore(): void } {
+  const scrolled = new Map<string, number>();
+  for (const r of body.querySelectorAll<HTMLElement>('.scroll[aria-label]')) if (r.scrollLeft > 0) scrolled.set(r.getAttribute('aria-label')!, r.scrollLeft);
+  const active = document.activeElement;
+  const inside = active && body.contains(active) ? active : null;
+  const list = inside?.closest('details.devlist')?.getAttribute('data-plugin');
+  const table = inside?.closest('.scroll[aria-label]')?.getAttribute('aria-label');
+  return {
+    restore() {
+      for (const r of body.querySelectorAll<HTMLElement>('.scroll[aria-label]')) {
+        const left = scrolled.get(r.getAttribute('aria-label')!);
+        if (left !== undefined) r.scrollLeft = left;
+      }
+      const find = (sel: string, attr: string, v: string) => [...body.querySelectorAll<HTMLElement>(sel)].find((e) => e.getAttribute(attr) === v);
+      // The innermost first: a device list sits inside the drivers' table.
+      if (list != null) find('details.devlist', 'data-plugin', list)?.querySelector('summary')?.focus({ preventScroll: true });
+      else if (table != null) find('.scroll[aria-label]', 'aria-label', table)?.focus({ preventScroll: true });
+    },
+  };
 }
