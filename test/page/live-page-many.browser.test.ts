@@ -8,9 +8,12 @@
  *   "200 devices" that opens from the keyboard to the whole list in natural order, and stays open
  *   (and focused) when the section is drawn again from the next status read;
  * - on a 390 px phone a health table scrolled sideways stays where the reader left it, and focused,
- *   when the section is drawn again.
+ *   when the section is drawn again;
+ * - a medium-voltage meter's card (11.5 kV, 1.2 kA, -12 MW per phase) shows every per-phase value,
+ *   the power factor included, within its card from a desktop to a phone (no column cut off).
  */
 import t from 'tap';
+import mqtt from 'mqtt';
 import type { AgentStatus } from '../../agent/core/status-types.js';
 import { getJson, startAgent } from '../helpers/agent-process.js';
 import { refusedPort } from '../helpers/ports.js';
@@ -96,6 +99,41 @@ t.test('200 devices and a meter that never answered', async (t) => {
     await waitFor('the health section drawn again', async () => (await phone.evaluate(`document.querySelector('#health-body').firstElementChild.__mark`)) === undefined);
     t.equal(await phone.evaluate(`document.querySelector('${drivers}').scrollLeft`), 100, 'the table is still scrolled to where the reader left it');
     t.equal(await phone.evaluate(`document.activeElement && document.activeElement.matches('${drivers}')`), true, 'and still has the focus');
+  });
+
+  t.test("a card's per-phase values all in view at any width (a medium-voltage meter's wide values)", async (t) => {
+    const client = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'wide-values' });
+    t.teardown(() => client.end(true));
+    const ph = (mag: number, ang: number) => ({ mag, ang });
+    const three = (x: number) => ({ a: x, b: x, c: x, total: 3 * x });
+    // 11.5 kV phase voltages and 1.2 kA in the third quadrant: the widest values a card shows.
+    const m = {
+      ts: Date.now() * 1000,
+      quality: 'good',
+      v: { a: ph(11547.1, -179.9), b: ph(11547.1, -119.9), c: ph(11547.1, -159.9) },
+      i: { a: ph(1234.5, -179.9), b: ph(1234.5, -179.9), c: ph(1234.5, -179.9) },
+      p: three(-12.345e6),
+      q: three(-243.8e3),
+      s: three(12.35e6),
+      pf: { a: -0.95, b: -0.95, c: -0.95, total: -0.95 },
+    };
+    await client.publishAsync('bal/raw/mv-meter', JSON.stringify(m), { qos: 1 });
+    const view = await openPage(t, `${agent.httpUrl}/`, 1280, errors, { consoleErrors: true });
+    await ready(view);
+    await view.fill('#device-filter', 'mv-meter');
+    const region = `${card('mv-meter')} .scroll`;
+    await view.waitForSelector(region, { timeout: WAIT_MS });
+    // A desktop with two columns of cards, one column, a tablet, a phone held sideways and upright.
+    for (const width of [1280, 1200, 1024, 700, 640, 600, 390]) {
+      await view.setViewportSize({ width, height: 900 });
+      const r = (await view.evaluate(`(() => {
+        const box = document.querySelector('${region}');
+        const last = [...box.querySelectorAll('tbody tr:first-child td')].pop();
+        return { scroll: box.scrollWidth, client: box.clientWidth, lastRight: last.getBoundingClientRect().right, boxRight: box.getBoundingClientRect().right, last: last.textContent };
+      })()`)) as { scroll: number; client: number; lastRight: number; boxRight: number; last: string };
+      t.ok(r.scroll <= r.client + 1 && r.lastRight <= r.boxRight + 1, `${width} px: the values fit their card (table ${r.scroll} px in ${r.client}; "${r.last}" ends at ${Math.round(r.lastRight)} <= ${Math.round(r.boxRight)})`);
+    }
+    t.match(await text(view, card('mv-meter')), /-0\.950/, 'the power factor is shown');
   });
 
   t.test('no exceptions or console errors', async (t) => {
