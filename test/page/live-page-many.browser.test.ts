@@ -10,7 +10,8 @@
  * - on a 390 px phone a health table scrolled sideways stays where the reader left it, and focused,
  *   when the section is drawn again;
  * - a medium-voltage meter's card (11.5 kV, 1.2 kA, -12 MW per phase) shows every per-phase value,
- *   the power factor included, within its card from a desktop to a phone (no column cut off).
+ *   the power factor included, within its card from a desktop to a phone (no column cut off);
+ * - the status without script names 8 of the feeder driver's devices and counts the other 192.
  */
 import t from 'tap';
 import mqtt from 'mqtt';
@@ -134,6 +135,17 @@ t.test('200 devices and a meter that never answered', async (t) => {
       t.ok(r.scroll <= r.client + 1 && r.lastRight <= r.boxRight + 1, `${width} px: the values fit their card (table ${r.scroll} px in ${r.client}; "${r.last}" ends at ${Math.round(r.lastRight)} <= ${Math.round(r.boxRight)})`);
     }
     t.match(await text(view, card('mv-meter')), /-0\.950/, 'the power factor is shown');
+  });
+
+  t.test('the status without script: the driver of 200 devices names a few and counts the rest', async (t) => {
+    const plain = await (await fetch(`${agent.httpUrl}/`)).text();
+    const row = /<tr><td class="l">feeder<\/td>[\s\S]*?<\/tr>/.exec(plain)?.[0] ?? '';
+    t.ok(row, "the feeder driver's row is in the page");
+    const named = row.match(/feeder-\d+/g) ?? [];
+    t.equal(named.length, 8, `8 devices named (${named.join(', ')})`);
+    t.match(row, /and 192 more/, 'and the rest counted');
+    const meter = /<tr><td class="l">meter-x<\/td>[\s\S]*?<\/tr>/.exec(plain)?.[0] ?? '';
+    t.match(meter, /meter-x \(stale\)/, 'a driver of one stale device names it, marked stale');
   });
 
   t.test('no exceptions or console errors', async (t) => {
