@@ -8,7 +8,7 @@
  * - the plots follow the devices' order and filter: the first 6 of 12 feeders in natural order
  *   (feeder-2 before feeder-10), a line saying how many more have the field, the "Find a device" box
  *   narrows them (a plot that stays is kept, not drawn again); or the devices picked with "Plot" on
- *   their cards, remembered over a reload, until "Unpick all".
+ *   their cards, remembered over a reload (with the field plotted), until "Unpick all".
  */
 import t from 'tap';
 import type { Page } from 'playwright-core';
@@ -120,7 +120,7 @@ t.test('devices without data get a card; plots follow the order and the filter',
     await waitFor('six plots again', async () => (await plotNames(page)).length === 6);
   });
 
-  t.test('plots: devices picked with "Plot" on their cards, remembered over a reload, until "Unpick all"', async (t) => {
+  t.test('plots: devices picked with "Plot" on their cards and the field, remembered over a reload, until "Unpick all"', async (t) => {
     await page.click(`${card('feeder-12')} button.pin`);
     await page.click(`${card('feeder-9')} button.pin`);
     const picked = await waitFor('the plots of the two devices picked', async () => {
@@ -131,6 +131,8 @@ t.test('devices without data get a card; plots follow the order and the filter',
     t.equal(await page.getAttribute(`${card('feeder-9')} button.pin`, 'aria-pressed'), 'true', 'the button says it is pressed');
     t.equal(await page.getAttribute(`${card('feeder-1')} button.pin`, 'aria-pressed'), 'false', 'the others are not');
     t.match(await text(page, '#plots-note'), /Plotting the devices picked with “Plot” on their cards \(2\)/, 'the note says why these');
+    await page.selectOption('#plot-field', 'v.a.mag');
+    await waitFor("feeder-9's plot of v.a.mag", async () => (await text(page, '#plots figure[data-device="feeder-9"] .u-title').catch(() => '')) === 'feeder-9: v.a.mag (V)');
 
     await page.reload({ waitUntil: 'load' });
     await ready(page);
@@ -139,6 +141,10 @@ t.test('devices without data get a card; plots follow the order and the filter',
       return n.length === 2 ? n : undefined;
     });
     t.same(again, ['feeder-9', 'feeder-12'], 'the browser remembers the picks');
+    t.equal(await page.inputValue('#plot-field'), 'v.a.mag', 'and the field chosen');
+    const title = await waitFor("feeder-9's plot drawn", async () => text(page, '#plots figure[data-device="feeder-9"] .u-title').catch(() => ''));
+    t.equal(title, 'feeder-9: v.a.mag (V)', 'the plots show that field');
+    await page.selectOption('#plot-field', 'p.total');
 
     await page.click('#plots-unpick');
     const back = await waitFor('six plots by the filter again', async () => {

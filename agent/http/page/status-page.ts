@@ -70,6 +70,23 @@ ${shown.map(deviceRows)}
 </table>${more > 0 ? html`<p class="muted">${String(more)} more devices not shown (the first ${String(shown.length)} are: stale and bad-quality ones first, then by name).</p>` : ''}`;
 }
 
+/** Devices a driver's row names at most; the rest are counted (the JSON status lists them all). */
+export const DRIVER_DEVICES_NAMED = 8;
+
+/**
+ * A driver's devices: stale ones first and marked, then the others, at most DRIVER_DEVICES_NAMED
+ * named and the rest counted ("and 192 more, 3 of them stale"). A driver of 200 devices made its row
+ * thousands of pixels tall, with the buffer and the forwarders far below.
+ */
+function driverDevices(list: readonly { device: string; stale: boolean }[]): Html {
+  const ordered = [...list.filter((h) => h.stale), ...list.filter((h) => !h.stale)];
+  const named = ordered.slice(0, DRIVER_DEVICES_NAMED);
+  const rest = ordered.slice(DRIVER_DEVICES_NAMED);
+  const staleRest = rest.filter((h) => h.stale).length;
+  const more = rest.length ? ` and ${String(rest.length)} more${staleRest ? `, ${String(staleRest)} of them stale` : ''}` : '';
+  return html`${named.map((h, k) => html`${k ? ', ' : ''}${h.stale ? html`<span class="err">${h.device} (stale)</span>` : h.device}`)}${more}`;
+}
+
 function driversSection(s: AgentStatus, now: number): Html {
   if (s.drivers.length === 0) return html`<p class="muted">No drivers configured.</p>`;
   return html`<table>
@@ -79,9 +96,7 @@ ${s.drivers.map(
 <td class="l"><span class="${d.state === 'running' ? 'yes' : d.state === 'stopped' ? 'no' : 'degraded'}">${d.state}</span></td>
 <td class="l">${d.driverHealth ? html`<span class="${d.driverHealth.connected ? 'yes' : 'no'}">${d.driverHealth.connected ? 'yes' : 'no'}</span>` : DASH}</td>
 <td>${fmtNum(d.driverHealth?.reads)}</td><td>${fmtNum(d.driverHealth?.errors)}</td><td>${fmtNum(d.driverHealth?.retries)}</td><td>${fmtNum(d.driverHealth?.reconnects)}</td>
-<td class="l">${(d.driverHealth?.devices ?? (d.devices ?? []).map((name) => ({ device: name, stale: false }))).map((h, k) =>
-    html`${k ? ', ' : ''}${h.stale ? html`<span class="err">${h.device} (stale)</span>` : h.device}`,
-  )}</td>
+<td class="l">${driverDevices(d.driverHealth?.devices ?? (d.devices ?? []).map((name) => ({ device: name, stale: false })))}</td>
 <td class="l">${d.lastError ? html`<span class="err">${d.lastError}</span> <span class="muted">${fmtWhen(d.lastErrorAt, now)}</span>` : ''}</td>
 <td class="l">${Object.entries(d.info ?? {})
     .map(([k, v]) => `${k}=${String(v)}`)

@@ -1,8 +1,11 @@
 /**
  * The live page's style sheet, served as `/assets/page.css`. Narrow screens first: sections stack,
  * device cards reflow to one column, wide tables scroll inside their own box, so nothing runs past
- * the right edge of a 390 px screen; in a device card narrower than 30em the per-phase table shows each
- * phase as a block of labelled values (the cells' `data-label`) instead of a row that would scroll.
+ * the right edge of a 390 px screen; in a device card narrower than 39em (about 585 px: the per-phase
+ * table of a medium-voltage meter, 11547∠-179.9° and -12.35 MW, needs 574) the per-phase table shows
+ * each phase as a block of labelled values (the cells' `data-label`) instead of a row whose last
+ * columns would be cut off; cards are at least 40em wide, so a desktop shows one column of full
+ * tables before two fit.
  * States carry text and a symbol as well as a colour.
  */
 export const PAGE_CSS = `
@@ -42,7 +45,7 @@ body[data-agent=unreachable] .conn{color:#8a0018;font-weight:bold}
 .q.stale:empty{display:none}.card.stale{border-left:4px solid #b00020}
 .card.nodata{border-left:4px solid #b00020}.card p.nodata{margin:.2em 0}
 #device-filter{font:inherit;padding:.25em .5em;border:1px solid #888;border-radius:4px;min-height:2em;width:min(100%,18em)}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,36em),1fr));gap:.8em;align-items:start}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,40em),1fr));gap:.8em;align-items:start}
 .card{background:#fff;border:1px solid #d8d8d8;border-radius:6px;padding:.6em .8em;min-width:0;container-type:inline-size}
 .card header{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.2em .6em;align-items:baseline}
 .card h3{margin:0;font-size:1.05em}
@@ -53,8 +56,8 @@ table{border-collapse:collapse;background:#fff}
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}
 td{font-variant-numeric:tabular-nums}th{background:#eef0f2}
 td.l,th.l{text-align:left}td.r,th.r{text-align:right}
-.card table{width:100%;margin:.4em 0;font-size:.93em}
-@container (max-width:30em){
+.card table{width:100%;margin:.4em 0;font-size:.9em}.card table.ph th,.card table.ph td{padding:2px 4px}
+@container (max-width:39em){
 .card table.ph thead{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
 .card table.ph,.card table.ph tbody{display:block}
 .card table.ph tr{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:0 1em;border-top:1px solid #ddd;padding:.2em 0}
@@ -85,6 +88,7 @@ dl.values dt{color:#444;flex:0 0 auto}dl.values dd{margin:0;font-variant-numeric
 #health h3{margin-top:1em}
 .scroll td span.muted{white-space:normal;display:inline-block;min-width:16em}
 .scroll td .wrap{white-space:normal;display:inline-block;min-width:14em;max-width:32em}.scroll td .wrap span.muted{display:inline;min-width:0}
+details.devlist summary{cursor:pointer;white-space:nowrap}details.devlist[open] summary{margin-bottom:.2em}
 .ok{color:#176f2c}.bad{color:#b00020;font-weight:bold}.warn{color:#8a4b00;font-weight:bold}
 `;
 

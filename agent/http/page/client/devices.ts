@@ -12,7 +12,7 @@
  * Each card's "Plot" button picks the device for the plots (plots.ts), remembered by the browser.
  * A card is built once and updated in place: each value's text and mark are set when they change;
  * the card's body is built again only when the set of values changes (a phase or a field appears).
- * Ages tick every second in between. Under 30em of card width the per-phase table shows each
+ * Ages tick every second in between. Under 39em of card width the per-phase table shows each
  * phase as a block of labelled values instead of a row (`data-label`, see styles.ts).
  */
 import type { Measurement } from '../../../../algorithms/common/measurement.js';

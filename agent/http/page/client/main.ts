@@ -132,8 +132,10 @@ async function readStatus(): Promise<AgentStatus | undefined> {
   setReachable(true);
   renderConn();
   devices.setTotal(Math.max(r.body.devicesTotal ?? 0, r.body.devices.length));
-  devices.setStale(new Set([...(r.body.staleDevices ?? []).map((h) => h.device), ...r.body.devices.filter((d) => d.stale).map((d) => d.device)]));
+  // The devices without data first: a stale one among them is new to the page on its first status
+  // read and must be marked at once (setStale marks only the devices the page knows).
   devices.setExpected(expectedWithoutData(r.body));
+  devices.setStale(new Set([...(r.body.staleDevices ?? []).map((h) => h.device), ...r.body.devices.filter((d) => d.stale).map((d) => d.device)]));
   return r.body;
 }
 

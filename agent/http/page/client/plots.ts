@@ -1,6 +1,7 @@
 /**
- * The plots section: the last hour of one field (chosen in #plot-field, `p.total` by default) for
- * at most PLOT_DEVICES devices, drawn with uPlot (a canvas): the first of those the devices section
+ * The plots section: the last hour of one field (chosen in #plot-field, `p.total` by default, the
+ * choice remembered by the browser in localStorage) for at most PLOT_DEVICES devices, drawn with
+ * uPlot (a canvas): the first of those the devices section
  * lists for its "Find a device" box (the name holds its text, ignoring case) that have the field, in
  * natural order by name (feeder-2 before feeder-10). Typing in that box changes the plots too; a line
  * says how many devices with the field match and how to plot others. Or the devices picked with the
@@ -25,6 +26,26 @@ declare global {
 }
 
 export const PLOT_DEVICES = 6;
+const FIELD_KEY = 'gridedge.plot-field';
+
+/** The field plotted in an earlier visit (`p.total` when none, or when the browser keeps no storage). */
+function readField(): string {
+  try {
+    const v = localStorage.getItem(FIELD_KEY);
+    return v && /^[A-Za-z0-9_.-]{1,200}$/.test(v) ? v : 'p.total';
+  } catch {
+    return 'p.total';
+  }
+}
+
+function writeField(field: string): void {
+  try {
+    if (field === 'p.total') localStorage.removeItem(FIELD_KEY);
+    else localStorage.setItem(FIELD_KEY, field);
+  } catch {
+    // no storage (private mode, disabled): the choice lasts until the page is left
+  }
+}
 const HOUR_S = 3600;
 const HISTORY_PATH = '/api/v1/devices/{id}/history';
 
@@ -246,7 +267,8 @@ export class PlotsView {
   private devices: string[] = [];
   /** The latest measurement of every device seen: which of them have the chosen field. */
   private readonly known = new Map<string, Measurement>();
-  private field = 'p.total';
+  /** The field plotted: chosen in #plot-field, kept in the browser (localStorage) across reloads. */
+  private field = readField();
   private windowS = HOUR_S;
   private pending: ReturnType<typeof setTimeout> | undefined;
   private readonly plottedListeners: (() => void)[] = [];
@@ -256,6 +278,7 @@ export class PlotsView {
     this.unpick.addEventListener('click', () => this.source.setPinned(undefined, false));
     this.select.addEventListener('change', () => {
       this.field = this.select.value;
+      writeField(this.field);
       this.devices = this.candidates().first;
       this.rebuild(true);
     });
@@ -275,9 +298,9 @@ export class PlotsView {
     this.checkDevices();
   }
 
-  /** The fields offered (numeric paths of the devices seen), keeping the current choice. */
+  /** The fields offered (numeric paths of the devices seen, and the current choice even before a device has it), keeping the choice. */
   setFields(fields: string[]): void {
-    const list = [...new Set(['p.total', ...fields])].sort();
+    const list = [...new Set(['p.total', this.field, ...fields])].sort();
     if (list.join() === [...this.select.options].map((o) => o.value).join()) return;
     this.select.replaceChildren(...list.map((f) => el('option', { value: f, selected: f === this.field }, f)));
   }
