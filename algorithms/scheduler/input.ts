@@ -109,7 +109,29 @@ export interface NormaliseOptions {
   nearRealTime?: boolean;
 }
 
+/**
+ * How deeply a job's JSON may nest. pymfm's inputs nest four levels; far deeper values (a hostile or
+ * broken client's `{"a":{"a":...}}` in an unknown field) would overflow the stack where the job is
+ * copied or stored (JSON.stringify, structured clone), so they are refused up front.
+ */
+export const MAX_DEPTH = 32;
+
+/** The path of the first value nested deeper than `max` levels (as `a.b[0].c`), or null. Iterative: never overflows itself. */
+export function tooDeep(raw: unknown, max = MAX_DEPTH): string | null {
+  const stack: { v: unknown; path: string; depth: number }[] = [{ v: raw, path: '', depth: 0 }];
+  while (stack.length) {
+    const { v, path, depth } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return path || '(root)';
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, path: `${path}[${i}]`, depth: depth + 1 }));
+    else for (const [k, x] of Object.entries(v)) stack.push({ v: x, path: path ? `${path}.${k}` : k, depth: depth + 1 });
+  }
+  return null;
+}
+
 export function normaliseJob(raw: unknown, opts: NormaliseOptions = {}): Job {
+  const deep = tooDeep(raw);
+  if (deep !== null) throw new SchedulerInputError([`${deep.length > 200 ? `${deep.slice(0, 200)}…` : deep}: nested more than ${MAX_DEPTH} levels deep (objects and arrays in objects); a job nests a few levels`]);
   const dialect = detectDialect(raw);
   if (!isObj(raw) || !dialect)
     throw new SchedulerInputError([

@@ -64,7 +64,8 @@ export class SchedulerService implements Service {
   store: JobStore | null = null;
   private ctx: ServiceContext | null = null;
   private queue: string[] = [];
-  private running: { id: string; cancel: (reason: string) => void } | null = null;
+  /** The scheduling job in its worker; `cancelled` once DELETE marked it failed (its worker may take a while to end). */
+  private running: { id: string; cancelled: boolean; cancel: (reason: string) => void } | null = null;
   private readonly loops = new Map<string, NearRealTimeLoop>();
   private readonly workers = new Set<Worker>();
   private readonly counts = { submitted: 0, succeeded: 0, failed: 0, refused: 0, cancelled: 0 };
@@ -117,6 +118,17 @@ export class SchedulerService implements Service {
   check(input: unknown, url: string): Outcome<Checked> {
     try {
       const job = normaliseJob(input, { nearRealTime: true });
+      // The MILP grows with steps × batteries (memory and time): past maxBatterySteps it is refused
+      // before anything is stored (rule-based jobs are linear and microseconds per step: not limited).
+      const size = job.timestamps.length * job.batteries.length;
+      if (job.controlLogic === 'optimization_based' && size > this.cfg.maxBatterySteps) {
+        this.ctx?.counters.inc('scheduler_jobs', { result: 'too_large' });
+        return fail(
+          413,
+          `generation_and_load × battery_specs: ${job.timestamps.length} steps × ${job.batteries.length} batteries = ${size} battery-steps, more than an optimisation takes here (scheduler.maxBatterySteps: ${this.cfg.maxBatterySteps}); shorten the horizon (control_start/control_end), use fewer batteries or rule_based control`,
+          url,
+        );
+      }
       if (job.operationMode !== 'near_real_time') return { ok: true, value: { job } };
       const nrt = readNearRealTime(input, job, this.cfg, this.clock.now());
       return { ok: true, value: { job, nrt } };
@@ -223,9 +235,10 @@ export class SchedulerService implements Service {
     this.store.update(id, 'running', this.clock.now());
     const h = this.spawn({ input: rec.input, model: rec.model as ModelVariant, timeLimitS: this.cfg.timeLimitS });
     let cancelled: string | null = null;
-    this.running = { id, cancel: (reason) => ((cancelled = reason), h.terminate()) };
+    const running = { id, cancelled: false, cancel: (reason: string) => ((cancelled = reason), (running.cancelled = true), h.terminate()) };
+    this.running = running;
     void h.done.then((out) => {
-      if (this.running?.id === id) this.running = null;
+      if (this.running === running) this.running = null;
       if (!this.store) return;
       let ok: boolean;
       let result: unknown;
@@ -239,7 +252,9 @@ export class SchedulerService implements Service {
         ok = st === 'success' || st === 'optimal' || st === 'time_limit';
         if (!ok) error = `${st}${out.result.reason ? `: ${out.result.reason}` : ''}`;
       }
-      this.store.update(id, ok ? 'success' : 'failed', this.clock.now(), result, error);
+      // A cancelled job was marked failed by DELETE already; since then it may have been deleted, and
+      // a new job of the same id (pymfm's paths) submitted: that one must not be overwritten.
+      if (cancelled === null) this.store.update(id, ok ? 'success' : 'failed', this.clock.now(), result, error);
       this.pruneFinished();
       if (cancelled !== null) {
         this.counts.cancelled++;
@@ -276,7 +291,8 @@ export class SchedulerService implements Service {
     const rec = this.store!.get(id);
     if (!rec) return fail(404, `no job "${id}"`, url);
     const reason = `cancelled: deleted while running${who ? ` by ${who}` : ''}`;
-    if (this.running?.id === id) {
+    // A job already cancelled whose worker has not ended yet is finished as far as callers go: deleted.
+    if (this.running?.id === id && !this.running.cancelled) {
       this.running.cancel(reason);
       this.store!.update(id, 'failed', this.clock.now(), undefined, reason);
       this.pruneFinished();
@@ -335,7 +351,7 @@ export class SchedulerService implements Service {
 }
 
 export const SCHEDULER_METRICS: MetricCatalogue = {
-  scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full)', labels: ['result'] },
+  scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full), too_large (more battery-steps than maxBatterySteps)', labels: ['result'] },
   scheduler_jobs_pruned: { type: 'counter', help: 'Finished scheduler jobs deleted with their results because more than keepFinishedJobs were kept', labels: [] },
   scheduler_nrt_runs: { type: 'counter', help: 'Near-real-time scheduler runs by outcome: ok (setpoints from a new schedule), hold (last setpoints kept: stale or invalid input, no schedule)', labels: ['result'] },
 };

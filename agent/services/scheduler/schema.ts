@@ -21,6 +21,7 @@ export interface SchedulerOptions extends NearRealTimeDefaults {
   keepFinishedJobs: number;
   model: ModelVariant;
   timeLimitS: number;
+  maxBatterySteps: number;
 }
 
 /** One `services` entry of type scheduler. */
@@ -37,6 +38,11 @@ export const SCHEDULER_SCHEMA = {
   },
   model: { doc: 'Optimisation model variant of jobs that do not choose one: physical or pymfm', format: ['physical', 'pymfm'], default: 'physical' },
   timeLimitS: { doc: 'Solver time limit per job in seconds (the best schedule found by then is kept, with its gap)', format: f.numberRange(0.1, 3600), default: 60 },
+  maxBatterySteps: {
+    doc: 'Optimisation jobs (optimization_based) of more horizon steps × batteries than this are refused with 413 when submitted or edited: the MILP of a larger one needs hundreds of megabytes to gigabytes and may overrun timeLimitS (about 20 000 take 0.5 GB; 200 000 exhausted the solver at 2 GB). Rule-based jobs take microseconds and are not limited',
+    format: f.intRange(1, 10_000_000),
+    default: 10_000,
+  },
   netDevice: {
     doc: 'Near-real-time jobs: device whose measured net power replaces the forecast of the current step, when the job names none (live_inputs.net_power.device); empty: jobs must name it',
     format: device,
