@@ -155,3 +155,33 @@ t.test('a near-real-time loop holds on an implausible or future-dated live net p
   await send(6000);
   await next('a run on 6 kW again', (m) => m['status'] === 'ok' && m['P_net_before_kW'] === 6);
 });
+
+t.test('near-real-time optimisation loops solve at most maxParallelSolves at once; the others wait their turn', async (t) => {
+  const { agent, call } = await agentWith(t, { netDevice: 'pcc', maxParallelSolves: 1 });
+  const pub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'nrt-pcc' });
+  t.teardown(() => pub.end(true));
+  // The meter reports every 200 ms (the loops' input; never stale).
+  const meter = setInterval(() => void pub.publishAsync('bal/raw/pcc', JSON.stringify({ device: 'pcc', ts: Date.now() * 1000, quality: 'good', p: { total: 4000 } })), 200);
+  t.teardown(() => clearInterval(meter));
+  const ids = ['o1', 'o2', 'o3', 'o4'];
+  for (const id of ids) {
+    const r = await call('POST', '/balancing/', job({ id, control_logic: 'optimization_based', operation_mode: 'near_real_time', repeat_seconds: 1 }, 24, 2, Date.now() - 60_000));
+    t.equal(r.status, 200, `loop ${id} started`);
+  }
+  t.teardown(async () => {
+    for (const id of ids) await call('DELETE', `/balancing/${id}`);
+  });
+  // Every loop gets its runs: two published setpoints each (not held).
+  const runs = (id: string) => call('GET', `/api/v1/optimizations/${id}`).then((r) => (r.body as { result?: { runs?: number; holds?: number } }).result ?? {});
+  await waitFor('two runs of each loop', async () => {
+    for (const id of ids) {
+      const r = await runs(id);
+      if ((r.runs ?? 0) - (r.holds ?? 0) < 2) return undefined;
+    }
+    return true;
+  }, { timeoutMs: 60_000, intervalMs: 100 });
+  const status = (await (await fetch(`${agent.httpUrl}/api/v1/status`)).json()) as { plugins: { services: { id: string; info: Record<string, number> }[] } };
+  const info = status.plugins.services.find((s) => s.id === 'scheduler')!.info;
+  t.equal(info['nrt_solving_max'], 1, 'never more than one worker solving at once (4 loops repeating every second)');
+  t.equal(info['near_real_time'], 4);
+});

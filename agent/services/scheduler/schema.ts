@@ -22,6 +22,7 @@ export interface SchedulerOptions extends NearRealTimeDefaults {
   model: ModelVariant;
   timeLimitS: number;
   maxBatterySteps: number;
+  maxParallelSolves: number;
 }
 
 /** One `services` entry of type scheduler. */
@@ -42,6 +43,11 @@ export const SCHEDULER_SCHEMA = {
     doc: 'Optimisation jobs (optimization_based) of more horizon steps × batteries than this are refused with 413 when submitted or edited: the MILP of a larger one needs hundreds of megabytes to gigabytes and may overrun timeLimitS (about 20 000 take 0.5 GB; 200 000 exhausted the solver at 2 GB). Rule-based jobs take microseconds and are not limited',
     format: f.intRange(1, 10_000_000),
     default: 10_000,
+  },
+  maxParallelSolves: {
+    doc: 'Near-real-time optimisation runs solving at once, each in a worker thread with its own solver (tens of MB); the runs of other loops wait their turn, in order (a run then starts later than its grid point). Rule-based runs and the queue of scheduling jobs (one at a time) are not counted',
+    format: f.intRange(1, 64),
+    default: 2,
   },
   netDevice: {
     doc: 'Near-real-time jobs: device whose measured net power replaces the forecast of the current step, when the job names none (live_inputs.net_power.device); empty: jobs must name it',
