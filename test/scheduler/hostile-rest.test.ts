@@ -4,7 +4,8 @@
  *    (it overflowed the stack when the job was stored);
  *  - an optimisation of more steps × batteries than scheduler.maxBatterySteps is refused up front with
  *    413 naming the sizes and the key (such a MILP took gigabytes and minutes), counted as too_large;
- *    the same job rule-based is taken;
+ *    the same job rule-based is taken; a rule-based job past maxRuleBasedBatterySteps is refused too
+ *    (its result of millions of battery-steps took gigabytes in the agent);
  *  - DELETE of a running job, then at once DELETE again (deleted: 204, then 404) or a new job of the
  *    same id on pymfm's paths (it runs: the cancelled worker's end no longer marks it failed);
  *  - a near-real-time loop holds, saying why, on a live net power beyond ±1e9 kW (rule-based control
@@ -76,6 +77,10 @@ t.test('deep nesting and oversized optimisations are refused up front, naming wh
   t.match((r3.body as { detail: string }).detail, /2000 steps × 10 batteries = 20000 battery-steps.*scheduler\.maxBatterySteps: 10000/);
   t.equal((await call('POST', '/balancing/', { ...big, id: 'big' })).status, 413, "the same on pymfm's path");
   t.equal((await call('POST', '/api/v1/optimizations', job({}, 2000, 10))).status, 202, 'the same job rule-based is taken');
+  // Rule-based: 2000 steps × 60 batteries = 120 000 battery-steps, past the default maxRuleBasedBatterySteps (100 000).
+  const rb = await call('POST', '/api/v1/optimizations', job({}, 2000, 60));
+  t.equal(rb.status, 413, 'a rule-based job whose result would be too large');
+  t.match((rb.body as { detail: string }).detail, /120000 battery-steps, more than a rule-based job takes here \(scheduler\.maxRuleBasedBatterySteps: 100000\)/);
   t.same(((await call('GET', '/api/v1/optimizations')).body as Job[]).length, 1, 'nothing else was stored');
 
   // An edit that makes a queued optimisation too large is refused the same way.

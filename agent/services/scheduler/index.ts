@@ -134,14 +134,17 @@ export class SchedulerService implements Service {
   check(input: unknown, url: string): Outcome<Checked> {
     try {
       const job = normaliseJob(input, { nearRealTime: true });
-      // The MILP grows with steps × batteries (memory and time): past maxBatterySteps it is refused
-      // before anything is stored (rule-based jobs are linear and microseconds per step: not limited).
+      // The MILP grows with steps × batteries (memory and time), and so does every result (a rule-based
+      // one of 2 million battery-steps took 1.1 GB in the agent): past the limit a job is refused before
+      // anything is stored.
       const size = job.timestamps.length * job.batteries.length;
-      if (job.controlLogic === 'optimization_based' && size > this.cfg.maxBatterySteps) {
+      const opt = job.controlLogic === 'optimization_based';
+      const limit = opt ? this.cfg.maxBatterySteps : this.cfg.maxRuleBasedBatterySteps;
+      if (size > limit) {
         this.ctx?.counters.inc('scheduler_jobs', { result: 'too_large' });
         return fail(
           413,
-          `generation_and_load × battery_specs: ${job.timestamps.length} steps × ${job.batteries.length} batteries = ${size} battery-steps, more than an optimisation takes here (scheduler.maxBatterySteps: ${this.cfg.maxBatterySteps}); shorten the horizon (control_start/control_end), use fewer batteries or rule_based control`,
+          `generation_and_load × battery_specs: ${job.timestamps.length} steps × ${job.batteries.length} batteries = ${size} battery-steps, more than ${opt ? 'an optimisation' : 'a rule-based job'} takes here (scheduler.${opt ? 'maxBatterySteps' : 'maxRuleBasedBatterySteps'}: ${limit}); shorten the horizon (control_start/control_end) or use fewer batteries${opt ? ' or rule_based control' : ''}`,
           url,
         );
       }
@@ -398,7 +401,7 @@ export class SchedulerService implements Service {
 }
 
 export const SCHEDULER_METRICS: MetricCatalogue = {
-  scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full), too_large (more battery-steps than maxBatterySteps)', labels: ['result'] },
+  scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full), too_large (more battery-steps than maxBatterySteps or maxRuleBasedBatterySteps)', labels: ['result'] },
   scheduler_jobs_pruned: { type: 'counter', help: 'Finished scheduler jobs deleted with their results because more than keepFinishedJobs were kept', labels: [] },
   scheduler_nrt_runs: { type: 'counter', help: 'Near-real-time scheduler runs by outcome: ok (setpoints from a new schedule), hold (last setpoints kept: stale or invalid input, no schedule)', labels: ['result'] },
 };
