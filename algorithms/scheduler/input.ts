@@ -29,6 +29,9 @@ export function detectDialect(raw: unknown): Dialect | null {
  */
 export const MAX_MAGNITUDE = 1e9;
 
+/** The smallest battery capacity taken, kWh (1 Wh). */
+export const MIN_CAPACITY_KWH = 0.001;
+
 class Reader {
   readonly problems: string[] = [];
   bad(path: string, what: string, got?: unknown): void {
@@ -375,6 +378,9 @@ function readBattery(r: Reader, b: Obj, p: string, percent: boolean, dialect: Di
   const type = r.oneOf(b, 'bat_type', p, ['cbes', 'hbes'] as const, 'cbes');
   const capKey = dialect === 'platone' && b['bat_capacity_kWh'] === undefined ? 'bat_capacity' : 'bat_capacity_kWh';
   const cap = r.num(b, capKey, p, { positive: true });
+  // Below 1 Wh the SoC moves by power × step / capacity > 1e5 per kW-hour: the solver's numerics break
+  // (1e-8 kWh came back "infeasible", 1e-300 refused by HiGHS), and no grid battery is that small.
+  if (cap !== undefined && cap > 0 && cap < MIN_CAPACITY_KWH) r.bad(`${p}.${capKey}`, `must be at least ${MIN_CAPACITY_KWH} kWh (1 Wh)`, cap);
   const pCh = r.num(b, 'P_ch_max_kW', p, { min: 0 });
   const pDis = r.num(b, 'P_dis_max_kW', p, { min: 0 });
   const chEff = r.num(b, 'ch_efficiency', p, { required: false }) ?? 1;

@@ -1,7 +1,8 @@
 /**
  * The scheduler's REST API as a hostile or careless client drives it, against the real agent process:
  *  - a job nested thousands of levels deep (in an unknown field) is a 400 naming where, not a 500
- *    (it overflowed the stack when the job was stored);
+ *    (it overflowed the stack when the job was stored); so is a capacity below 1 Wh (the solver's
+ *    numerics broke: "infeasible" or an obscure HiGHS status);
  *  - an optimisation of more steps × batteries than scheduler.maxBatterySteps is refused up front with
  *    413 naming the sizes and the key (such a MILP took gigabytes and minutes), counted as too_large;
  *    the same job rule-based is taken; a rule-based job past maxRuleBasedBatterySteps is refused too
@@ -68,6 +69,10 @@ t.test('deep nesting and oversized optimisations are refused up front, naming wh
   t.match((r1.body as { detail: string }).detail, /^extra(\.a){31}: nested more than 32 levels deep/, 'names the path');
   const r2 = await call('POST', '/balancing/', deep);
   t.equal(r2.status, 400, "the same on pymfm's path");
+
+  const tiny = await call('POST', '/api/v1/optimizations', job({ control_logic: 'optimization_based', battery_specs: [{ ...battery, bat_capacity_kWh: 1e-300 }] }));
+  t.equal(tiny.status, 400, 'a capacity of 1e-300 kWh (HiGHS refused the model: a failed job with its status code)');
+  t.match((tiny.body as { detail: string }).detail, 'battery_specs[0].bat_capacity_kWh: must be at least 0.001 kWh (1 Wh), got 1e-300');
 
   // 2000 steps × 10 batteries = 20 000 battery-steps; the default maxBatterySteps is 10 000.
   const big = job({ control_logic: 'optimization_based' }, 2000, 10);
