@@ -195,3 +195,19 @@ t.test('near-real-time optimisation loops solve at most maxParallelSolves at onc
   t.equal(info['nrt_solving_max'], 1, 'never more than one worker solving at once (4 loops repeating every second)');
   t.equal(info['near_real_time'], 4);
 });
+
+t.test("a near-real-time job's window: an unreadable time is named once, a default is called one", async (t) => {
+  const { call } = await agentWith(t, { netDevice: 'pcc' });
+  const detail = async (over: Record<string, unknown>, t0?: number) => {
+    const r = await call('POST', '/api/v1/optimizations', job({ operation_mode: 'near_real_time', repeat_seconds: 1, ...over }, 4, 1, t0));
+    t.equal(r.status, 400);
+    return (r.body as { detail: string }).detail;
+  };
+  t.equal(await detail({ job_end: '275760-09-13T00:00:00Z' }, Date.now()), 'job_end: must be an ISO 8601 date-time, got "275760-09-13T00:00:00Z"', 'not also "must be after job_start"');
+  t.equal(await detail({ job_start: 'soon' }, Date.now()), 'job_start: must be an ISO 8601 date-time, got "soon"');
+  t.match(
+    await detail({}),
+    /^job_end: must be after job_start \(not given: now, [^)]+\); not given, it is the end of the forecast's last step, 2026-01-01T01:00:00\.000Z$/,
+    'a forecast that ended long ago: both defaults said so',
+  );
+});
