@@ -5,12 +5,16 @@
  *    while any entry was malformed);
  *  - through the real agent, a device whose clock runs an hour ahead: its values are skipped as
  *    `future` (counted), not used (they were never stale, so they stayed in the estimate for that
- *    hour after the device fell silent); in time, they are used again.
+ *    hour after the device fell silent); in time, they are used again;
+ *  - a value of 1e100 per unit is skipped as `implausible` and the rest estimated (the estimate
+ *    failed as "unobservable" at every bus).
  */
 import mqtt from 'mqtt';
 import t from 'tap';
 import type { EstimatorConfig, EstimatorState } from '../../agent/analyzers/estimator/index.js';
 import { loadConfig } from '../../agent/config/index.js';
+import { prepareMeasurements } from '../../algorithms/grid/measurements.js';
+import { buildModel } from '../../algorithms/grid/model.js';
 import { startAgent } from '../helpers/agent-process.js';
 import { waitFor } from '../helpers/wait.js';
 import { casePath, loadCase, reference, referenceMeasurements } from './fixtures.js';
@@ -48,6 +52,13 @@ t.test('config check names unknown buses and branches even beside a malformed en
     ]);
 });
 
+t.test('a measurement file value beyond ±1e6 per unit is named (the estimate said every bus was unobservable)', async (t) => {
+  t.throws(
+    () => prepareMeasurements(buildModel(net), [{ type: 'vm', bus: 1, value: 1, sigma: 0.01 }, { type: 'p_inj', bus: 2, value: -1e100, sigma: 0.01 }], 100),
+    { message: 'measurements[1].value: must be within ±1000000 (per unit; degrees for va), got -1e+100' },
+  );
+});
+
 t.test('values timestamped ahead of the agent by more than maxAgeS are skipped as future', async (t) => {
   const agent = await startAgent({ config: { stats: { enabled: false }, estimator: { network: casePath('case14'), intervalS: 0.2, maxAgeS: 30, measurements: mapping } } });
   t.teardown(() => agent.stop('SIGKILL'));
@@ -75,4 +86,12 @@ t.test('values timestamped ahead of the agent by more than maxAgeS are skipped a
   await pub.publishAsync('bal/raw/scada', JSON.stringify({ device: 'scada', ts: Date.now() * 1000, quality: 'good', ...values }), { qos: 1 });
   const est = await next('an estimate from a message in time', (s) => s.status === 'estimated');
   t.equal(est.used, mapping.length);
+
+  // One vm reads 1e100 (a float decoded in the wrong byte order): skipped, the rest estimated.
+  const vm = mapping.findIndex((m) => m.type === 'vm');
+  await pub.publishAsync('bal/raw/scada', JSON.stringify({ device: 'scada', ts: Date.now() * 1000, quality: 'good', ...values, [`m${vm}`]: 1e100 }), { qos: 1 });
+  const odd = await next('a run with the implausible value', (s) => s.skipped.length > 0);
+  t.same(odd.skipped, [{ index: vm, device: 'scada', field: `m${vm}`, reason: 'implausible' }], 'that input skipped as implausible');
+  t.equal(odd.status, 'estimated', 'the others estimated (it was "unobservable" at every bus)');
+  t.equal(odd.used, mapping.length - 1);
 });

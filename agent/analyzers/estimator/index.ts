@@ -19,7 +19,7 @@ import { GridInputError } from '../../../algorithms/grid/errors.js';
 import { estimateState, estimateSummary, UnobservableError } from '../../../algorithms/grid/estimator.js';
 import { layoutNetwork } from '../../../algorithms/grid/layout.js';
 import { loadNetwork } from '../../../algorithms/grid/load.js';
-import { prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
+import { MAX_MEASURED_PU, prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
 import { buildModel, type GridModel } from '../../../algorithms/grid/model.js';
 import { NO_INVALID_PATHS, type Analyzer, type AnalyzerInput, type AnalyzerSpec, type DerivedMessage, type PluginContext, type PluginHealth } from '../../core/plugin.js';
 import type { Counters } from '../../core/counters.js';
@@ -28,7 +28,7 @@ import { ESTIMATOR_SCHEMA, measurementList, type EstimatorConfig, type LiveMeasu
 
 export { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig };
 
-export type SkipReason = 'no_measurement' | 'no_field' | 'invalid' | 'stale' | 'future';
+export type SkipReason = 'no_measurement' | 'no_field' | 'invalid' | 'stale' | 'future' | 'implausible';
 
 export interface Skipped {
   /** Position in the configured measurements list (0-based). */
@@ -94,7 +94,7 @@ export interface EstimatorState {
 }
 
 export const ESTIMATOR_METRICS = {
-  estimator_inputs_skipped: { type: 'counter', help: 'Configured estimator inputs left out of a run, by reason (no_measurement, no_field, invalid, stale, future: timestamped ahead of the agent by more than maxAgeS)', labels: ['analyzer', 'reason'] },
+  estimator_inputs_skipped: { type: 'counter', help: 'Configured estimator inputs left out of a run, by reason (no_measurement, no_field, invalid, stale, future: timestamped ahead of the agent by more than maxAgeS, implausible: beyond ±1e6 per unit)', labels: ['analyzer', 'reason'] },
   estimator_runs: { type: 'counter', help: 'Estimator runs by result (estimated, held: last estimate kept, none: nothing to hold)', labels: ['analyzer', 'result'] },
   estimator_bad_data: { type: 'counter', help: 'Measurements the estimator identified as bad data and removed', labels: ['analyzer'] },
 } as const;
@@ -164,6 +164,9 @@ export class EstimatorAnalyzer implements Analyzer {
       // A timestamp further ahead than maxAgeS cannot be checked for staleness: such a value would be
       // used long after its device fell silent (a device clock ahead of the agent's).
       if (m.ts - nowMicros > maxAgeMicros) return skip('future');
+      // A value beyond ±1e6 per unit (a float register decoded in the wrong byte order reads 1e38) is
+      // no reading: it would make the whole estimate fail as "unobservable" at every bus.
+      if (Math.abs(v / (cfg.base ?? 1)) > MAX_MEASURED_PU) return skip('implausible');
       const one: MeasurementInput = { type: cfg.type, value: v / (cfg.base ?? 1), sigma: cfg.sigma };
       if (cfg.bus !== undefined) one.bus = cfg.bus;
       if (cfg.branch !== undefined) one.branch = cfg.branch;
