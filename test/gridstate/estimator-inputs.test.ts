@@ -2,7 +2,8 @@
  * The estimator's inputs as a careless config or device gives them:
  *  - an analyzers[] estimator entry with one malformed measurement and others naming buses and
  *    branches the network lacks: every problem is named at once (the network check was skipped
- *    while any entry was malformed);
+ *    while any entry was malformed), and devices named as no device can be ("feeder/1": skipped as
+ *    no_measurement forever);
  *  - through the real agent, a device whose clock runs an hour ahead: its values are skipped as
  *    `future` (counted), not used (they were never stale, so they stayed in the estimate for that
  *    hour after the device fell silent); in time, they are used again;
@@ -24,7 +25,7 @@ const full = referenceMeasurements(net, reference('case14'));
 const mapping: EstimatorConfig['measurements'] = full.map((z, k) => ({ device: 'scada', field: `m${k}`, type: z.type as EstimatorConfig['measurements'][number]['type'], sigma: z.sigma, ...(z.bus !== undefined ? { bus: z.bus } : { branch: z.branch!, end: z.end as 'from' | 'to' }) }));
 const values = Object.fromEntries(full.map((z, k) => [`m${k}`, z.value]));
 
-t.test('config check names unknown buses and branches even beside a malformed entry', async (t) => {
+t.test('config check names unknown buses and branches even beside a malformed entry, and device names no device can have', async (t) => {
   const r = loadConfig({
     document: {
       analyzers: [
@@ -37,6 +38,8 @@ t.test('config check names unknown buses and branches even beside a malformed en
             { device: '', field: 'b', type: 'vm', bus: 3, sigma: 0 },
             { device: 'x', field: 'c', type: 'p_flow', branch: 999, sigma: 0.01 },
             { device: 'x', field: 'd', type: 'vm', bus: 3, sigma: 0.01 },
+            { device: 'feeder/1', field: 'e', type: 'vm', bus: 4, sigma: 0.01 },
+            { device: 'meter+', field: 'f', type: 'vm', bus: 4, sigma: 0.01 },
           ],
         },
       ],
@@ -49,6 +52,8 @@ t.test('config check names unknown buses and branches even beside a malformed en
       'analyzers[0].measurements[1].device: must name a device, got ""',
       'analyzers[0].measurements[1].sigma: must be a positive number, got 0',
       'analyzers[0].measurements[2].branch: no branch 999 in the network (rows 1 to 20)',
+      'analyzers[0].measurements[4].device: device name contains "/" (a device is one topic level), got "feeder/1"',
+      'analyzers[0].measurements[5].device: device name contains the MQTT wildcard "+", got "meter+"',
     ]);
 });
 
