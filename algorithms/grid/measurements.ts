@@ -36,6 +36,13 @@ export interface MeasurementInput {
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /**
+ * The largest measured value taken, in per unit (degrees for `va`). No network quantity comes near
+ * it; beyond it the Gauss–Newton iteration overflows and the gain matrix comes out "singular" at
+ * every bus, so the value is named instead (a live estimator skips it as `implausible`).
+ */
+export const MAX_MEASURED_PU = 1e6;
+
+/**
  * Validates measurements against the network and converts them (per unit on the network's base,
  * radians). Throws a GridInputError listing every problem: `measurements[3].sigma: must be a positive
  * number, got 0`.
@@ -62,6 +69,9 @@ export function prepareMeasurements(m: GridModel, list: readonly unknown[], file
     const sigma = e['sigma'];
     if (!isNum(value)) {
       errs.push(value === undefined ? `${at}.value: is required (a finite number)` : `${at}.value: must be a finite number, got ${typeof value === 'number' ? String(value) : JSON.stringify(value)}`);
+      ok = false;
+    } else if (Math.abs(value) > MAX_MEASURED_PU) {
+      errs.push(`${at}.value: must be within ±${MAX_MEASURED_PU} (per unit; degrees for va), got ${value}`);
       ok = false;
     }
     if (!isNum(sigma) || sigma <= 0) {

@@ -29,6 +29,9 @@ export function detectDialect(raw: unknown): Dialect | null {
  */
 export const MAX_MAGNITUDE = 1e9;
 
+/** The smallest battery capacity taken, kWh (1 Wh). */
+export const MIN_CAPACITY_KWH = 0.001;
+
 class Reader {
   readonly problems: string[] = [];
   bad(path: string, what: string, got?: unknown): void {
@@ -109,7 +112,29 @@ export interface NormaliseOptions {
   nearRealTime?: boolean;
 }
 
+/**
+ * How deeply a job's JSON may nest. pymfm's inputs nest four levels; far deeper values (a hostile or
+ * broken client's `{"a":{"a":...}}` in an unknown field) would overflow the stack where the job is
+ * copied or stored (JSON.stringify, structured clone), so they are refused up front.
+ */
+export const MAX_DEPTH = 32;
+
+/** The path of the first value nested deeper than `max` levels (as `a.b[0].c`), or null. Iterative: never overflows itself. */
+export function tooDeep(raw: unknown, max = MAX_DEPTH): string | null {
+  const stack: { v: unknown; path: string; depth: number }[] = [{ v: raw, path: '', depth: 0 }];
+  while (stack.length) {
+    const { v, path, depth } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) return path || '(root)';
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, path: `${path}[${i}]`, depth: depth + 1 }));
+    else for (const [k, x] of Object.entries(v)) stack.push({ v: x, path: path ? `${path}.${k}` : k, depth: depth + 1 });
+  }
+  return null;
+}
+
 export function normaliseJob(raw: unknown, opts: NormaliseOptions = {}): Job {
+  const deep = tooDeep(raw);
+  if (deep !== null) throw new SchedulerInputError([`${deep.length > 200 ? `${deep.slice(0, 200)}…` : deep}: nested more than ${MAX_DEPTH} levels deep (objects and arrays in objects); a job nests a few levels`]);
   const dialect = detectDialect(raw);
   if (!isObj(raw) || !dialect)
     throw new SchedulerInputError([
@@ -353,6 +378,9 @@ function readBattery(r: Reader, b: Obj, p: string, percent: boolean, dialect: Di
   const type = r.oneOf(b, 'bat_type', p, ['cbes', 'hbes'] as const, 'cbes');
   const capKey = dialect === 'platone' && b['bat_capacity_kWh'] === undefined ? 'bat_capacity' : 'bat_capacity_kWh';
   const cap = r.num(b, capKey, p, { positive: true });
+  // Below 1 Wh the SoC moves by power × step / capacity > 1e5 per kW-hour: the solver's numerics break
+  // (1e-8 kWh came back "infeasible", 1e-300 refused by HiGHS), and no grid battery is that small.
+  if (cap !== undefined && cap > 0 && cap < MIN_CAPACITY_KWH) r.bad(`${p}.${capKey}`, `must be at least ${MIN_CAPACITY_KWH} kWh (1 Wh)`, cap);
   const pCh = r.num(b, 'P_ch_max_kW', p, { min: 0 });
   const pDis = r.num(b, 'P_dis_max_kW', p, { min: 0 });
   const chEff = r.num(b, 'ch_efficiency', p, { required: false }) ?? 1;

@@ -75,10 +75,20 @@ export function readNearRealTime(raw: unknown, job: Job, d: NearRealTimeDefaults
     return ms;
   };
   const stepMs = job.deltaH * 3_600_000;
-  const startMs = time('job_start') ?? nowMs;
-  const endMs = time('job_end') ?? job.timesMs[job.timesMs.length - 1]! + stepMs;
-  if (endMs <= startMs) bad('job_end', `must be after job_start (${new Date(startMs).toISOString()})`, o['job_end'] ?? new Date(endMs).toISOString());
-  else if (endMs <= nowMs) bad('job_end', `is already past (now is ${new Date(nowMs).toISOString()})`, o['job_end'] ?? new Date(endMs).toISOString());
+  const given = (key: string): boolean => o[key] !== undefined && o[key] !== null;
+  const start = time('job_start');
+  const end = time('job_end');
+  const startMs = start ?? nowMs;
+  const endMs = end ?? job.timesMs[job.timesMs.length - 1]! + stepMs;
+  // The window is checked only from times that could be read (an unreadable one is named above), and
+  // a default is called what it is: the client may not have sent job_start or job_end at all.
+  const startText = given('job_start') ? `job_start (${new Date(startMs).toISOString()})` : `job_start (not given: now, ${new Date(startMs).toISOString()})`;
+  const endBad = (what: string): void =>
+    given('job_end') ? bad('job_end', what, o['job_end']) : bad('job_end', `${what}; not given, it is the end of the forecast's last step, ${new Date(endMs).toISOString()}`);
+  if ((given('job_start') && start === undefined) || (given('job_end') && end === undefined)) {
+    // Already named above: the window is checked only on times that could be read.
+  } else if (endMs <= startMs) endBad(`must be after ${startText}`);
+  else if (endMs <= nowMs) endBad(`is already past (now is ${new Date(nowMs).toISOString()})`);
   const rep = o['repeat_seconds'];
   if (rep === undefined || rep === null) bad('repeat_seconds', 'required for a near_real_time job (the loop period in seconds)');
   else if (typeof rep !== 'number' || !Number.isFinite(rep) || rep < MIN_REPEAT_S) bad('repeat_seconds', `must be a number of at least ${MIN_REPEAT_S}`, rep);

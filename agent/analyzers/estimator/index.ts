@@ -5,7 +5,8 @@
  * Lifecycle: `create` does no I/O; `start` reads the network file and checks every configured
  * measurement against it (a failure rejects, and the agent retries start with backoff). Each run
  * reads the latest processed measurement of each configured device; a field that is missing, not a
- * finite number, invalid by its quality, or older than `maxAgeS` is skipped (counted by reason and
+ * finite number, invalid by its quality, older than `maxAgeS` or more than `maxAgeS` ahead of the
+ * agent's clock is skipped (counted by reason and
  * listed in the result). The estimate is published on bal/processed/<id>/state (id `estimator`:
  * bal/processed/estimator/state) and kept for GET /api/v1/<id>/state. When the set left is
  * unobservable, or the estimate fails, the last estimate is held: published again with
@@ -18,16 +19,16 @@ import { GridInputError } from '../../../algorithms/grid/errors.js';
 import { estimateState, estimateSummary, UnobservableError } from '../../../algorithms/grid/estimator.js';
 import { layoutNetwork } from '../../../algorithms/grid/layout.js';
 import { loadNetwork } from '../../../algorithms/grid/load.js';
-import { prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
+import { MAX_MEASURED_PU, prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
 import { buildModel, type GridModel } from '../../../algorithms/grid/model.js';
 import { NO_INVALID_PATHS, type Analyzer, type AnalyzerInput, type AnalyzerSpec, type DerivedMessage, type PluginContext, type PluginHealth } from '../../core/plugin.js';
 import type { Counters } from '../../core/counters.js';
 import { problemSchema } from '../../http/problem.js';
-import { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig } from './schema.js';
+import { ESTIMATOR_SCHEMA, measurementList, type EstimatorConfig, type LiveMeasurementConfig } from './schema.js';
 
 export { ESTIMATOR_SCHEMA, type EstimatorConfig, type LiveMeasurementConfig };
 
-export type SkipReason = 'no_measurement' | 'no_field' | 'invalid' | 'stale';
+export type SkipReason = 'no_measurement' | 'no_field' | 'invalid' | 'stale' | 'future' | 'implausible';
 
 export interface Skipped {
   /** Position in the configured measurements list (0-based). */
@@ -93,7 +94,7 @@ export interface EstimatorState {
 }
 
 export const ESTIMATOR_METRICS = {
-  estimator_inputs_skipped: { type: 'counter', help: 'Configured estimator inputs left out of a run, by reason (no_measurement, no_field, invalid, stale)', labels: ['analyzer', 'reason'] },
+  estimator_inputs_skipped: { type: 'counter', help: 'Configured estimator inputs left out of a run, by reason (no_measurement, no_field, invalid, stale, future: timestamped ahead of the agent by more than maxAgeS, implausible: beyond ±1e6 per unit)', labels: ['analyzer', 'reason'] },
   estimator_runs: { type: 'counter', help: 'Estimator runs by result (estimated, held: last estimate kept, none: nothing to hold)', labels: ['analyzer', 'result'] },
   estimator_bad_data: { type: 'counter', help: 'Measurements the estimator identified as bad data and removed', labels: ['analyzer'] },
 } as const;
@@ -160,6 +161,12 @@ export class EstimatorAnalyzer implements Analyzer {
       if (!Number.isFinite(v)) return skip('no_field');
       if (qualityOf(m, cfg.field) === 'invalid') return skip('invalid');
       if (typeof m.ts !== 'number' || nowMicros - m.ts > maxAgeMicros) return skip('stale');
+      // A timestamp further ahead than maxAgeS cannot be checked for staleness: such a value would be
+      // used long after its device fell silent (a device clock ahead of the agent's).
+      if (m.ts - nowMicros > maxAgeMicros) return skip('future');
+      // A value beyond ±1e6 per unit (a float register decoded in the wrong byte order reads 1e38) is
+      // no reading: it would make the whole estimate fail as "unobservable" at every bus.
+      if (Math.abs(v / (cfg.base ?? 1)) > MAX_MEASURED_PU) return skip('implausible');
       const one: MeasurementInput = { type: cfg.type, value: v / (cfg.base ?? 1), sigma: cfg.sigma };
       if (cfg.bus !== undefined) one.bus = cfg.bus;
       if (cfg.branch !== undefined) one.branch = cfg.branch;
@@ -309,17 +316,31 @@ export const estimatorAnalyzer: AnalyzerSpec<EstimatorConfig> = {
   schema: ESTIMATOR_SCHEMA,
   metrics: ESTIMATOR_METRICS,
   validate(cfg, invalid = NO_INVALID_PATHS) {
-    // The network and the measurements are checked together: not when either is bad by itself.
-    if (invalid('network') || invalid('measurements')) return [];
+    // The measurements are checked against the network when it is good; when some entries are bad by
+    // themselves (reported by the schema), the others are still checked, so every problem is named at once.
+    if (invalid('network')) return [];
     if (!cfg.network) return ['network: must name the network file (MATPOWER .m, JSON network or CGMES)'];
+    const list: unknown[] = Array.isArray(cfg.measurements) ? cfg.measurements : [];
+    const wellFormed = invalid('measurements') ? list.map((e) => { try { measurementList([e]); return true; } catch { return false; } }) : list.map(() => true);
+    let model: GridModel;
     try {
-      loadModel(cfg);
-      return [];
+      model = loadModel({ network: cfg.network, measurements: [] });
     } catch (e) {
       if (!(e instanceof GridInputError)) throw e;
-      // "measurements[3].bus: ..." keeps its path; anything about the file goes under network.
-      return e.problems.map((p) => (/^measurements\[\d+\]/.test(p) ? p : `network: ${p}`));
+      return e.problems.map((p) => `network: ${p}`);
     }
+    const out: string[] = [];
+    list.forEach((m, k) => {
+      if (!wellFormed[k]) return;
+      try {
+        prepareMeasurements(model, [{ ...(m as object), value: 0 }], model.net.baseMVA, 'entry');
+      } catch (e) {
+        if (!(e instanceof GridInputError)) throw e;
+        // "entry[0].bus: ..." is "measurements[k].bus: ...".
+        out.push(...e.problems.map((p) => p.replace(/^entry\[0\]/, `measurements[${k}]`)));
+      }
+    });
+    return out;
   },
   create: (config) => new EstimatorAnalyzer(config),
 };

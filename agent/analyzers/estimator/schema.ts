@@ -5,6 +5,7 @@
  */
 import * as f from '../../config/formats.js';
 import { fieldPathError } from '../../../algorithms/stats/field-path.js';
+import { deviceNameError } from '../../pipeline/device-name.js';
 import { MEASUREMENT_TYPES } from '../../../algorithms/grid/measurements.js';
 
 export interface LiveMeasurementConfig {
@@ -43,6 +44,11 @@ export const measurementList: f.Check = (v) => {
     const o = e as Record<string, unknown>;
     for (const key of Object.keys(o)) if (!KEYS.has(key)) bad.push(`[${k}].${key}: unknown key`);
     if (typeof o['device'] !== 'string' || o['device'] === '') bad.push(`[${k}].device: must name a device`);
+    else {
+      // A name no device can have ("a/b", a wildcard) would be skipped as no_measurement forever.
+      const de = deviceNameError(o['device']);
+      if (de) bad.push(`[${k}].device: ${de}`);
+    }
     const fe = fieldPathError(o['field']);
     if (fe) bad.push(`[${k}].field: ${fe}`);
     const type = o['type'];

@@ -64,10 +64,19 @@ export class SchedulerService implements Service {
   store: JobStore | null = null;
   private ctx: ServiceContext | null = null;
   private queue: string[] = [];
-  private running: { id: string; cancel: (reason: string) => void } | null = null;
+  /** The scheduling job in its worker; `cancelled` once DELETE marked it failed (its worker may take a while to end). */
+  private running: { id: string; cancelled: boolean; cancel: (reason: string) => void } | null = null;
   private readonly loops = new Map<string, NearRealTimeLoop>();
   private readonly workers = new Set<Worker>();
   private readonly counts = { submitted: 0, succeeded: 0, failed: 0, refused: 0, cancelled: 0 };
+  /**
+   * Near-real-time optimisation runs solving at once (each a worker thread with its own solver, tens of
+   * MB): at most `maxParallelSolves`; the others wait in order. Without it, 30 loops repeating every
+   * second held 1.4 GB in 50 threads (and `maxJobs` loops can be running).
+   */
+  private solving = 0;
+  private solvingMax = 0;
+  private readonly solveWaiters: (() => void)[] = [];
 
   constructor(
     readonly cfg: SchedulerConfig,
@@ -105,7 +114,15 @@ export class SchedulerService implements Service {
   health(): PluginHealth {
     return {
       state: this.store ? 'running' : 'stopped',
-      info: { queued: this.queue.length, running: this.running?.id ?? 'none', near_real_time: this.loops.size, ...this.counts },
+      info: {
+        queued: this.queue.length,
+        running: this.running?.id ?? 'none',
+        near_real_time: this.loops.size,
+        nrt_solving: this.solving,
+        nrt_solving_max: this.solvingMax,
+        nrt_solves_waiting: this.solveWaiters.length,
+        ...this.counts,
+      },
     };
   }
 
@@ -117,6 +134,20 @@ export class SchedulerService implements Service {
   check(input: unknown, url: string): Outcome<Checked> {
     try {
       const job = normaliseJob(input, { nearRealTime: true });
+      // The MILP grows with steps × batteries (memory and time), and so does every result (a rule-based
+      // one of 2 million battery-steps took 1.1 GB in the agent): past the limit a job is refused before
+      // anything is stored.
+      const size = job.timestamps.length * job.batteries.length;
+      const opt = job.controlLogic === 'optimization_based';
+      const limit = opt ? this.cfg.maxBatterySteps : this.cfg.maxRuleBasedBatterySteps;
+      if (size > limit) {
+        this.ctx?.counters.inc('scheduler_jobs', { result: 'too_large' });
+        return fail(
+          413,
+          `generation_and_load × battery_specs: ${job.timestamps.length} steps × ${job.batteries.length} batteries = ${size} battery-steps, more than ${opt ? 'an optimisation' : 'a rule-based job'} takes here (scheduler.${opt ? 'maxBatterySteps' : 'maxRuleBasedBatterySteps'}: ${limit}); shorten the horizon (control_start/control_end) or use fewer batteries${opt ? ' or rule_based control' : ''}`,
+          url,
+        );
+      }
       if (job.operationMode !== 'near_real_time') return { ok: true, value: { job } };
       const nrt = readNearRealTime(input, job, this.cfg, this.clock.now());
       return { ok: true, value: { job, nrt } };
@@ -183,11 +214,42 @@ export class SchedulerService implements Service {
         this.counts.succeeded++;
         ctx.counters.inc('scheduler_jobs', { result: 'success' });
       },
-      solve: (j, m, limit) => this.spawn({ job: j, model: m, timeLimitS: limit }),
+      solve: (j, m, limit) => this.spawnLimited({ job: j, model: m, timeLimitS: limit }),
       timeLimitS: this.cfg.timeLimitS,
     });
     this.loops.set(id, loop);
     loop.start();
+  }
+
+  /**
+   * A near-real-time run's solve: starts at once while fewer than `maxParallelSolves` run, else when
+   * one ends (in order of asking). `terminate` ends it, or takes it out of the line.
+   */
+  private spawnLimited(data: { job: Job; model: ModelVariant; timeLimitS: number }): SolveHandle {
+    let handle: SolveHandle | null = null;
+    let finish!: (out: Awaited<SolveHandle['done']>) => void;
+    const done = new Promise<Awaited<SolveHandle['done']>>((resolve) => (finish = resolve));
+    const run = (): void => {
+      this.solving++;
+      this.solvingMax = Math.max(this.solvingMax, this.solving);
+      handle = this.spawn(data);
+      void handle.done.then((out) => {
+        this.solving--;
+        this.solveWaiters.shift()?.();
+        finish(out);
+      });
+    };
+    if (this.solving < this.cfg.maxParallelSolves) run();
+    else this.solveWaiters.push(run);
+    return {
+      done,
+      terminate: () => {
+        if (handle) return handle.terminate();
+        const k = this.solveWaiters.indexOf(run);
+        if (k >= 0) this.solveWaiters.splice(k, 1);
+        finish({ ok: false, error: 'terminated' });
+      },
+    };
   }
 
   /** A worker thread running one solve; `terminate` ends it (the outcome then says so). */
@@ -223,9 +285,10 @@ export class SchedulerService implements Service {
     this.store.update(id, 'running', this.clock.now());
     const h = this.spawn({ input: rec.input, model: rec.model as ModelVariant, timeLimitS: this.cfg.timeLimitS });
     let cancelled: string | null = null;
-    this.running = { id, cancel: (reason) => ((cancelled = reason), h.terminate()) };
+    const running = { id, cancelled: false, cancel: (reason: string) => ((cancelled = reason), (running.cancelled = true), h.terminate()) };
+    this.running = running;
     void h.done.then((out) => {
-      if (this.running?.id === id) this.running = null;
+      if (this.running === running) this.running = null;
       if (!this.store) return;
       let ok: boolean;
       let result: unknown;
@@ -239,7 +302,9 @@ export class SchedulerService implements Service {
         ok = st === 'success' || st === 'optimal' || st === 'time_limit';
         if (!ok) error = `${st}${out.result.reason ? `: ${out.result.reason}` : ''}`;
       }
-      this.store.update(id, ok ? 'success' : 'failed', this.clock.now(), result, error);
+      // A cancelled job was marked failed by DELETE already; since then it may have been deleted, and
+      // a new job of the same id (pymfm's paths) submitted: that one must not be overwritten.
+      if (cancelled === null) this.store.update(id, ok ? 'success' : 'failed', this.clock.now(), result, error);
       this.pruneFinished();
       if (cancelled !== null) {
         this.counts.cancelled++;
@@ -276,7 +341,8 @@ export class SchedulerService implements Service {
     const rec = this.store!.get(id);
     if (!rec) return fail(404, `no job "${id}"`, url);
     const reason = `cancelled: deleted while running${who ? ` by ${who}` : ''}`;
-    if (this.running?.id === id) {
+    // A job already cancelled whose worker has not ended yet is finished as far as callers go: deleted.
+    if (this.running?.id === id && !this.running.cancelled) {
       this.running.cancel(reason);
       this.store!.update(id, 'failed', this.clock.now(), undefined, reason);
       this.pruneFinished();
@@ -335,7 +401,7 @@ export class SchedulerService implements Service {
 }
 
 export const SCHEDULER_METRICS: MetricCatalogue = {
-  scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full)', labels: ['result'] },
+  scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full), too_large (more battery-steps than maxBatterySteps or maxRuleBasedBatterySteps)', labels: ['result'] },
   scheduler_jobs_pruned: { type: 'counter', help: 'Finished scheduler jobs deleted with their results because more than keepFinishedJobs were kept', labels: [] },
   scheduler_nrt_runs: { type: 'counter', help: 'Near-real-time scheduler runs by outcome: ok (setpoints from a new schedule), hold (last setpoints kept: stale or invalid input, no schedule)', labels: ['result'] },
 };

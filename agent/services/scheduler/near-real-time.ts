@@ -23,6 +23,7 @@ import { compileFieldPath } from '../../../algorithms/stats/field-path.js';
 import {
   advanceSoc,
   jobForRun,
+  MAX_MAGNITUDE,
   ruleBased,
   setpointsOf,
   stepAt,
@@ -81,6 +82,15 @@ export function readLive(m: Measurement | undefined, inp: LiveInput, nowMs: numb
   if (Number.isNaN(raw)) return { ok: false, report: { ...report, problem: `${inp.device} ${inp.field} is missing or not a number` } };
   report.value = raw * inp.scale;
   if (quality === 'invalid') return { ok: false, report: { ...report, problem: `${inp.device} ${inp.field} has invalid quality` } };
+  // Beyond ±1e9 (a terawatt in kW) no meter reads a feeder: a broken meter or a wrong scale. The
+  // forecast's values are refused past it too; the solver cannot take it, and rule-based control
+  // would publish its nonsense.
+  if (Math.abs(report.value) > MAX_MAGNITUDE)
+    return { ok: false, report: { ...report, problem: `${inp.device} ${inp.field} gives ${report.value} after scale ${inp.scale}, beyond ±1e9 (MAX_MAGNITUDE): not a plausible reading` } };
+  // A timestamp ahead of the agent's clock by more than the age limit cannot be checked for staleness:
+  // the value would stay "fresh" that long after the device fell silent.
+  if (-age > maxAgeMs)
+    return { ok: false, report: { ...report, problem: `${inp.device} ${inp.field} is timestamped ${(-age / 1000).toFixed(1)} s in the future (limit ${maxAgeMs / 1000} s): its age cannot be checked (device clock ahead?)` } };
   if (age > maxAgeMs)
     return { ok: false, report: { ...report, problem: `${inp.device} ${inp.field} is ${(age / 1000).toFixed(1)} s old (limit ${maxAgeMs / 1000} s)` } };
   return { ok: true, value: report.value, report };

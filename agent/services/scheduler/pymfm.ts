@@ -125,7 +125,7 @@ export const jobCompleteSchema = {
 
 const batterySpec = { type: 'object', additionalProperties: true, properties: { id: { type: 'string' } } } as const;
 const jobParams = { type: 'object', required: ['job_id'], properties: { job_id: { type: 'string', maxLength: 128 } } } as const;
-const errors = { 400: problemSchema, 404: problemSchema, 409: problemSchema, 429: problemSchema, 503: problemSchema } as const;
+const errors = { 400: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema, 429: problemSchema, 503: problemSchema } as const;
 
 export function registerPymfmRoutes(app: FastifyInstance, s: SchedulerService): void {
   const answer = outcomeAnswerer(s);

@@ -38,7 +38,7 @@ const batteryParams = {
   required: ['id', 'bid'],
   properties: { id: { type: 'string', maxLength: 128 }, bid: { type: 'string', maxLength: 128 } },
 } as const;
-const problems = { 400: problemSchema, 404: problemSchema, 409: problemSchema, 503: problemSchema } as const;
+const problems = { 400: problemSchema, 404: problemSchema, 409: problemSchema, 413: problemSchema, 503: problemSchema } as const;
 
 /** A path with each id percent-encoded after `base` (a problem's `instance`): `idPath('/balancing', 'a/b')` is `/balancing/a%2Fb`. */
 export const idPath = (base: string, ...ids: string[]): string => [base, ...ids.map(encodeURIComponent)].join('/');
@@ -73,7 +73,7 @@ export function registerRoutes(app: FastifyInstance, s: SchedulerService): void 
         tags: ['scheduler'],
         querystring: { type: 'object', properties: { model: { type: 'string', enum: ['physical', 'pymfm'] } } },
         body: { type: 'object', additionalProperties: true },
-        response: { 202: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } }, 400: problemSchema, 409: problemSchema, 429: problemSchema, 503: problemSchema },
+        response: { 202: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } }, 400: problemSchema, 409: problemSchema, 413: problemSchema, 429: problemSchema, 503: problemSchema },
       },
     },
     async (req, reply) =>

@@ -21,6 +21,9 @@ export interface SchedulerOptions extends NearRealTimeDefaults {
   keepFinishedJobs: number;
   model: ModelVariant;
   timeLimitS: number;
+  maxBatterySteps: number;
+  maxParallelSolves: number;
+  maxRuleBasedBatterySteps: number;
 }
 
 /** One `services` entry of type scheduler. */
@@ -37,6 +40,21 @@ export const SCHEDULER_SCHEMA = {
   },
   model: { doc: 'Optimisation model variant of jobs that do not choose one: physical or pymfm', format: ['physical', 'pymfm'], default: 'physical' },
   timeLimitS: { doc: 'Solver time limit per job in seconds (the best schedule found by then is kept, with its gap)', format: f.numberRange(0.1, 3600), default: 60 },
+  maxBatterySteps: {
+    doc: 'Optimisation jobs (optimization_based) of more horizon steps × batteries than this are refused with 413 when submitted or edited: the MILP of a larger one needs hundreds of megabytes to gigabytes and may overrun timeLimitS (about 20 000 take 0.5 GB; 200 000 exhausted the solver at 2 GB). Rule-based jobs: maxRuleBasedBatterySteps',
+    format: f.intRange(1, 10_000_000),
+    default: 10_000,
+  },
+  maxRuleBasedBatterySteps: {
+    doc: 'Rule-based jobs of more horizon steps × batteries than this are refused with 413 when submitted or edited: rule-based control takes about 1 µs per battery-step (a near-real-time run on the event loop), but the result holds every battery-step (2 million took 12 s and 1.1 GB in the agent)',
+    format: f.intRange(1, 10_000_000),
+    default: 100_000,
+  },
+  maxParallelSolves: {
+    doc: 'Near-real-time optimisation runs solving at once, each in a worker thread with its own solver (tens of MB); the runs of other loops wait their turn, in order (a run then starts later than its grid point). Rule-based runs and the queue of scheduling jobs (one at a time) are not counted',
+    format: f.intRange(1, 64),
+    default: 2,
+  },
   netDevice: {
     doc: 'Near-real-time jobs: device whose measured net power replaces the forecast of the current step, when the job names none (live_inputs.net_power.device); empty: jobs must name it',
     format: device,
