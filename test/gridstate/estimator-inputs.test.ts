@@ -10,20 +10,16 @@
  *  - a value of 1e100 per unit is skipped as `implausible` and the rest estimated (the estimate
  *    failed as "unobservable" at every bus).
  */
-import mqtt from 'mqtt';
 import t from 'tap';
-import type { EstimatorConfig, EstimatorState } from '../../agent/analyzers/estimator/index.js';
 import { loadConfig } from '../../agent/config/index.js';
 import { prepareMeasurements } from '../../algorithms/grid/measurements.js';
 import { buildModel } from '../../algorithms/grid/model.js';
-import { startAgent } from '../helpers/agent-process.js';
-import { waitFor } from '../helpers/wait.js';
-import { casePath, loadCase, reference, referenceMeasurements } from './fixtures.js';
+import { startEstimatorAgent, scadaMapping, scadaValues } from './estimator-agent.js';
+import { casePath, loadCase } from './fixtures.js';
 
 const net = loadCase('case14');
-const full = referenceMeasurements(net, reference('case14'));
-const mapping: EstimatorConfig['measurements'] = full.map((z, k) => ({ device: 'scada', field: `m${k}`, type: z.type as EstimatorConfig['measurements'][number]['type'], sigma: z.sigma, ...(z.bus !== undefined ? { bus: z.bus } : { branch: z.branch!, end: z.end as 'from' | 'to' }) }));
-const values = Object.fromEntries(full.map((z, k) => [`m${k}`, z.value]));
+const mapping = scadaMapping;
+const values = scadaValues;
 
 t.test('config check names unknown buses and branches even beside a malformed entry, and device names no device can have', async (t) => {
   const r = loadConfig({
@@ -65,21 +61,7 @@ t.test('a measurement file value beyond ±1e6 per unit is named (the estimate sa
 });
 
 t.test('values timestamped ahead of the agent by more than maxAgeS are skipped as future', async (t) => {
-  const agent = await startAgent({ config: { stats: { enabled: false }, estimator: { network: casePath('case14'), intervalS: 0.2, maxAgeS: 30, measurements: mapping } } });
-  t.teardown(() => agent.stop('SIGKILL'));
-  const sub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'se-sub' });
-  const pub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'se-pub' });
-  t.teardown(() => {
-    sub.end(true);
-    pub.end(true);
-  });
-  const states: EstimatorState[] = [];
-  sub.on('message', (_topic, payload) => states.push(JSON.parse(payload.toString()) as EstimatorState));
-  await sub.subscribeAsync('bal/processed/estimator/state');
-  const next = (what: string, pred: (s: EstimatorState) => boolean) => {
-    const from = states.length;
-    return waitFor(what, () => states.slice(from).find(pred), { timeoutMs: 15_000, detail: () => JSON.stringify(states.at(-1))?.slice(0, 300) ?? 'nothing published' });
-  };
+  const { agent, pub, next } = await startEstimatorAgent(t, { stats: { enabled: false } });
 
   await pub.publishAsync('bal/raw/scada', JSON.stringify({ device: 'scada', ts: (Date.now() + 3_600_000) * 1000, quality: 'good', ...values }), { qos: 1 });
   const ahead = await next('a run on the future-dated message', (s) => s.skipped.length > 0 && s.skipped.every((x) => x.reason === 'future'));

@@ -6,20 +6,17 @@
  * with its age and the reason.
  */
 import { fastify } from 'fastify';
-import mqtt from 'mqtt';
 import t from 'tap';
 import { estimatorAnalyzer, type EstimatorConfig, type EstimatorState } from '../../agent/analyzers/estimator/index.js';
 import { loadConfig } from '../../agent/config/index.js';
-import { startAgent } from '../helpers/agent-process.js';
-import { waitFor } from '../helpers/wait.js';
+import { startEstimatorAgent, scadaMapping, scadaValues } from './estimator-agent.js';
 import { casePath, loadCase, reference, referenceMeasurements } from './fixtures.js';
 
 const net = loadCase('case14');
 const ref = reference('case14');
 const full = referenceMeasurements(net, ref);
-/** One SCADA device carrying every measurement as field m<k>. */
-const mapping: EstimatorConfig['measurements'] = full.map((z, k) => ({ device: 'scada', field: `m${k}`, type: z.type as EstimatorConfig['measurements'][number]['type'], sigma: z.sigma, ...(z.bus !== undefined ? { bus: z.bus } : { branch: z.branch!, end: z.end as 'from' | 'to' }) }));
-const values = Object.fromEntries(full.map((z, k) => [`m${k}`, z.value]));
+const mapping = scadaMapping;
+const values = scadaValues;
 
 t.test('the estimator section becomes an analyzers entry; its problems are reported under estimator.*', async (t) => {
   const ok = loadConfig({ document: { estimator: { network: casePath('case14'), measurements: mapping.slice(0, 3) } } });
@@ -69,21 +66,7 @@ t.test('GET /api/v1/estimator/state answers 503 problem details before the analy
 });
 
 t.test('live estimation through the running agent', async (t) => {
-  const agent = await startAgent({ config: { estimator: { network: casePath('case14'), intervalS: 0.2, maxAgeS: 30, measurements: mapping } } });
-  t.teardown(() => agent.stop('SIGKILL'));
-  const sub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'se-sub' });
-  const pub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'se-pub' });
-  t.teardown(() => {
-    sub.end(true);
-    pub.end(true);
-  });
-  const states: EstimatorState[] = [];
-  sub.on('message', (_topic, payload) => states.push(JSON.parse(payload.toString()) as EstimatorState));
-  await sub.subscribeAsync('bal/processed/estimator/state');
-  const next = (what: string, pred: (s: EstimatorState) => boolean) => {
-    const from = states.length;
-    return waitFor(what, () => states.slice(from).find(pred), { timeoutMs: 15_000, detail: () => JSON.stringify(states.at(-1))?.slice(0, 300) ?? 'nothing published' });
-  };
+  const { agent, pub, next } = await startEstimatorAgent(t);
 
   const first = await next('a run before any data', (s) => s.status === 'none');
   t.equal(first.skipped.length, mapping.length, 'every input skipped: no measurement yet');
