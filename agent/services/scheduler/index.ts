@@ -60,6 +60,20 @@ interface Checked {
   nrt?: NearRealTimeSpec;
 }
 
+/**
+ * How long past its time limit a solve may run before the watchdog terminates its worker: max(5 s,
+ * 10 % of the limit). HiGHS checks its limit between iterations; a solve far past it is stuck.
+ */
+export function watchdogGraceS(timeLimitS: number): number {
+  return Math.max(5, 0.1 * timeLimitS);
+}
+
+/** Hooks for tests only (never from the config or a job). */
+export interface SchedulerTestHooks {
+  /** Every solve's worker blocks before solving (a solver stuck in native code): only the watchdog, a cancel or a stop ends it. */
+  solverBlocks?: boolean;
+}
+
 export class SchedulerService implements Service {
   store: JobStore | null = null;
   private ctx: ServiceContext | null = null;
@@ -81,6 +95,7 @@ export class SchedulerService implements Service {
   constructor(
     readonly cfg: SchedulerConfig,
     readonly clock: Clock = systemClock,
+    private readonly hooks: SchedulerTestHooks = {},
   ) {}
 
   async start(ctx: ServiceContext): Promise<void> {
@@ -214,7 +229,7 @@ export class SchedulerService implements Service {
         this.counts.succeeded++;
         ctx.counters.inc('scheduler_jobs', { result: 'success' });
       },
-      solve: (j, m, limit) => this.spawnLimited({ job: j, model: m, timeLimitS: limit }),
+      solve: (j, m, limit) => this.spawnLimited({ job: j, model: m, timeLimitS: limit }, id),
       timeLimitS: this.cfg.timeLimitS,
     });
     this.loops.set(id, loop);
@@ -225,14 +240,14 @@ export class SchedulerService implements Service {
    * A near-real-time run's solve: starts at once while fewer than `maxParallelSolves` run, else when
    * one ends (in order of asking). `terminate` ends it, or takes it out of the line.
    */
-  private spawnLimited(data: { job: Job; model: ModelVariant; timeLimitS: number }): SolveHandle {
+  private spawnLimited(data: { job: Job; model: ModelVariant; timeLimitS: number }, jobId: string): SolveHandle {
     let handle: SolveHandle | null = null;
     let finish!: (out: Awaited<SolveHandle['done']>) => void;
     const done = new Promise<Awaited<SolveHandle['done']>>((resolve) => (finish = resolve));
     const run = (): void => {
       this.solving++;
       this.solvingMax = Math.max(this.solvingMax, this.solving);
-      handle = this.spawn(data);
+      handle = this.spawn(data, jobId, 'near_real_time');
       void handle.done.then((out) => {
         this.solving--;
         this.solveWaiters.shift()?.();
@@ -252,25 +267,52 @@ export class SchedulerService implements Service {
     };
   }
 
-  /** A worker thread running one solve; `terminate` ends it (the outcome then says so). */
-  private spawn(data: { input?: unknown; job?: Job; model: ModelVariant; timeLimitS: number }): SolveHandle {
-    const w = new Worker(WORKER, { workerData: data });
+  /**
+   * A worker thread running one solve; `terminate` ends it (the outcome then says so).
+   *
+   * Watchdog: a solve still running at its time limit plus watchdogGraceS (on the service's Clock) is
+   * stuck (HiGHS checks its limit between iterations; a solver hung in native code never returns): its
+   * worker is terminated, counted in `scheduler_solver_overruns{kind}` and logged, and the outcome is a
+   * failure naming the limit at once (the job, or the near-real-time run, does not wait for the
+   * thread's end; a near-real-time run's `maxParallelSolves` slot is freed with it).
+   */
+  private spawn(
+    data: { input?: unknown; job?: Job; model: ModelVariant; timeLimitS: number },
+    jobId: string,
+    kind: 'job' | 'near_real_time',
+  ): SolveHandle {
+    const w = new Worker(WORKER, { workerData: { ...data, ...(this.hooks.solverBlocks ? { block: true } : {}) } });
     this.workers.add(w);
     let ended: string | null = null;
-    const done = new Promise<{ ok: true; result: ScheduleResult } | { ok: false; error: string }>((resolve) => {
-      w.once('message', (m: { ok: boolean; result?: ScheduleResult; error?: string }) =>
-        resolve(m.ok ? { ok: true, result: m.result! } : { ok: false, error: m.error ?? 'the job failed' }),
-      );
-      w.once('error', (e) => resolve({ ok: false, error: `the job's worker failed: ${e.message}` }));
-      w.once('exit', (code) => {
-        this.workers.delete(w);
-        resolve({ ok: false, error: ended ?? `the job's worker ended (code ${code}) without a result` });
-      });
+    let settle!: (out: { ok: true; result: ScheduleResult } | { ok: false; error: string }) => void;
+    const done = new Promise<{ ok: true; result: ScheduleResult } | { ok: false; error: string }>((resolve) => (settle = resolve));
+    const grace = watchdogGraceS(data.timeLimitS);
+    const watchdog = this.clock.setTimeout(() => {
+      if (ended !== null) return;
+      const limit = kind === 'job' ? `scheduler.timeLimitS: ${data.timeLimitS} s` : `the run's time limit: ${data.timeLimitS} s, min(scheduler.timeLimitS, 0.8 × repeat_seconds)`;
+      ended = `the solver overran its time limit (${limit}) by more than ${grace} s and its worker was terminated`;
+      this.ctx?.counters.inc('scheduler_solver_overruns', { kind });
+      this.ctx?.log.warn({ job: jobId, kind, time_limit_s: data.timeLimitS, grace_s: grace }, `scheduler: solve of job ${jobId} still running ${grace} s past its time limit (${data.timeLimitS} s): worker terminated`);
+      void w.terminate();
+      settle({ ok: false, error: ended });
+    }, (data.timeLimitS + grace) * 1000);
+    const finished = (out: { ok: true; result: ScheduleResult } | { ok: false; error: string }): void => {
+      this.clock.clearTimeout(watchdog);
+      settle(out);
+    };
+    w.once('message', (m: { ok: boolean; result?: ScheduleResult; error?: string }) =>
+      finished(m.ok ? { ok: true, result: m.result! } : { ok: false, error: m.error ?? 'the job failed' }),
+    );
+    w.once('error', (e) => finished({ ok: false, error: `the job's worker failed: ${e.message}` }));
+    w.once('exit', (code) => {
+      this.workers.delete(w);
+      finished({ ok: false, error: ended ?? `the job's worker ended (code ${code}) without a result` });
     });
     return {
       done,
       terminate: () => {
         ended ??= 'terminated';
+        this.clock.clearTimeout(watchdog);
         void w.terminate();
       },
     };
@@ -283,7 +325,7 @@ export class SchedulerService implements Service {
     const rec = this.store.get(id);
     if (!rec || rec.status !== 'created') return this.next(); // deleted while queued
     this.store.update(id, 'running', this.clock.now());
-    const h = this.spawn({ input: rec.input, model: rec.model as ModelVariant, timeLimitS: this.cfg.timeLimitS });
+    const h = this.spawn({ input: rec.input, model: rec.model as ModelVariant, timeLimitS: this.cfg.timeLimitS }, id, 'job');
     let cancelled: string | null = null;
     const running = { id, cancelled: false, cancel: (reason: string) => ((cancelled = reason), (running.cancelled = true), h.terminate()) };
     this.running = running;
@@ -403,18 +445,19 @@ export class SchedulerService implements Service {
 export const SCHEDULER_METRICS: MetricCatalogue = {
   scheduler_jobs: { type: 'counter', help: 'Scheduler jobs by outcome: success, failed, cancelled (deleted while running), refused (queue full), too_large (more battery-steps than maxBatterySteps or maxRuleBasedBatterySteps)', labels: ['result'] },
   scheduler_jobs_pruned: { type: 'counter', help: 'Finished scheduler jobs deleted with their results because more than keepFinishedJobs were kept', labels: [] },
+  scheduler_solver_overruns: { type: 'counter', help: 'Solves whose worker the watchdog terminated, still running past their time limit plus max(5 s, 10 %) (a stuck solver): kind job (the job failed) or near_real_time (the run held)', labels: ['kind'] },
   scheduler_nrt_runs: { type: 'counter', help: 'Near-real-time scheduler runs by outcome: ok (setpoints from a new schedule), hold (last setpoints kept: stale or invalid input, no schedule)', labels: ['result'] },
 };
 
 /** The service's spec with a clock of the caller's (tests drive the near-real-time loop with it). */
-export function schedulerServiceWith(clock: Clock): ServiceSpec<SchedulerConfig> {
+export function schedulerServiceWith(clock: Clock, hooks: SchedulerTestHooks = {}): ServiceSpec<SchedulerConfig> {
   return {
     type: 'scheduler',
     doc: 'Battery scheduling jobs over REST (pymfm Balancer Optimizer): rule-based or MILP (HiGHS) in a worker thread, near-real-time loops on live measurements, kept in SQLite',
     schema: SCHEDULER_SCHEMA,
     metrics: SCHEDULER_METRICS,
     validate: () => [],
-    create: (cfg) => new SchedulerService(cfg, clock),
+    create: (cfg) => new SchedulerService(cfg, clock, hooks),
   };
 }
 
