@@ -7,7 +7,7 @@ import { optimise, type SolveOptions } from './solve.js';
 
 export { SchedulerInputError, type Job, type Battery, type ModelVariant } from './job.js';
 export type { ScheduleResult, ScheduleStep } from './result.js';
-export { normaliseJob, detectDialect, parseTime, MAX_MAGNITUDE, MAX_DEPTH } from './input.js';
+export { normaliseJob, detectDialect, parseTime, MAX_MAGNITUDE, MAX_DEPTH, MAX_BATTERY_ID_LENGTH } from './input.js';
 export * from './near-real-time.js';
 export { ruleBased } from './rule-based.js';
 export { optimise, solveModel, loadHighs } from './solve.js';

@@ -29,6 +29,9 @@ export function detectDialect(raw: unknown): Dialect | null {
  */
 export const MAX_MAGNITUDE = 1e9;
 
+/** The longest battery id taken, in characters (UTF-16 units). */
+export const MAX_BATTERY_ID_LENGTH = 128;
+
 /** The smallest battery capacity taken, kWh (1 Wh). */
 export const MIN_CAPACITY_KWH = 0.001;
 
@@ -375,6 +378,13 @@ export function bulkCapacity(batteries: readonly Battery[], steps: number, delta
 function readBattery(r: Reader, b: Obj, p: string, percent: boolean, dialect: Dialect): Battery | undefined {
   const n0 = r.problems.length;
   const id = r.str(b, 'id', p);
+  // A battery id goes into the setpoints message, the logs, the job's details and the page: bounded and
+  // printable (a 10 000-character id was taken, and echoed whole in every message).
+  if (id !== undefined) {
+    const ctl = /[\u0000-\u001f\u007f-\u009f]/.exec(id);
+    if (id.length > MAX_BATTERY_ID_LENGTH) r.problems.push(`${p}.id: must be at most ${MAX_BATTERY_ID_LENGTH} characters, got ${id.length} (${JSON.stringify(id.slice(0, 40))}…)`);
+    else if (ctl) r.bad(`${p}.id`, `must have no control characters (U+${ctl[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} at ${ctl.index})`, id);
+  }
   const type = r.oneOf(b, 'bat_type', p, ['cbes', 'hbes'] as const, 'cbes');
   const capKey = dialect === 'platone' && b['bat_capacity_kWh'] === undefined ? 'bat_capacity' : 'bat_capacity_kWh';
   const cap = r.num(b, capKey, p, { positive: true });

@@ -61,7 +61,28 @@ export const MIN_REPEAT_S = 1;
  * normalised into `job`). `job_start` defaults to `nowMs`, `job_end` to the end of the forecast's last
  * step. Throws `SchedulerInputError` naming every bad field.
  */
-export function readNearRealTime(raw: unknown, job: Job, d: NearRealTimeDefaults, nowMs: number): NearRealTimeSpec {
+/**
+ * The device-name rule used when the caller gives none: one topic level (no "/", "+", "#"), no
+ * control characters, at most 128 characters. The agent passes its own rule (agent/pipeline/device-name.ts).
+ */
+export function basicDeviceNameError(name: string): string | null {
+  if (name.length > 128) return `device name is longer than 128 characters (${name.length})`;
+  const m = /[/+#\u0000-\u001f\u007f-\u009f]/.exec(name);
+  return m ? `device name contains ${JSON.stringify(m[0])} at ${m.index} (no "/", "+", "#" or control characters)` : null;
+}
+
+/** A long string shown in a problem: its first 40 characters and its length (the whole of it would flood the answer and the log). */
+export function shortText(v: string): string {
+  return v.length <= 60 ? JSON.stringify(v) : `${JSON.stringify(v.slice(0, 40))}… (${v.length} characters)`;
+}
+
+export function readNearRealTime(
+  raw: unknown,
+  job: Job,
+  d: NearRealTimeDefaults,
+  nowMs: number,
+  deviceNameError: (name: string) => string | null = basicDeviceNameError,
+): NearRealTimeSpec {
   const problems: string[] = [];
   const bad = (path: string, what: string, ...got: unknown[]): void => {
     problems.push(got.length === 0 ? `${path}: ${what}` : `${path}: ${what}, got ${show(got[0])}`);
@@ -103,10 +124,15 @@ export function readNearRealTime(raw: unknown, job: Job, d: NearRealTimeDefaults
     const field = x['field'] ?? dflt.field;
     const scale = x['scale'] ?? dflt.scale;
     let ok = true;
-    if (typeof device !== 'string' || device === '' || /[/+#\u0000-\u001f]/.test(device)) {
+    // The device name goes into the published message, the logs and the job's details: it must be a
+    // name a device can have (the agent's rule: one topic level, no control characters, at most 128 bytes).
+    if (device === undefined || device === '') {
       ok = false;
-      if (device === undefined || device === '') bad(`${path}.device`, path.endsWith('net_power') ? 'required for a near_real_time job (the device whose measured net power replaces the forecast), or set scheduler.netDevice' : 'required (the device that reports the value)');
-      else bad(`${path}.device`, 'must be a device name (no "/", "+", "#" or control characters)', device);
+      bad(`${path}.device`, path.endsWith('net_power') ? 'required for a near_real_time job (the device whose measured net power replaces the forecast), or set scheduler.netDevice' : 'required (the device that reports the value)');
+    } else if (typeof device !== 'string') (ok = false), bad(`${path}.device`, 'must be a device name (a string)', device);
+    else {
+      const de = deviceNameError(device);
+      if (de) (ok = false), problems.push(`${path}.device: must be a device name: ${de}, got ${shortText(device)}`);
     }
     const fe = fieldPathError(field);
     if (fe) (ok = false), bad(`${path}.field`, fe, field);
@@ -120,7 +146,7 @@ export function readNearRealTime(raw: unknown, job: Job, d: NearRealTimeDefaults
   else if (bs)
     for (const [id, v] of Object.entries(bs)) {
       if (!job.batteries.some((b) => b.id === id)) {
-        bad(`live_inputs.battery_soc.${id}`, `names no battery of this job (${job.batteries.map((b) => b.id).join(', ')})`);
+        bad(`live_inputs.battery_soc${id.length <= 60 ? `.${id}` : `[${shortText(id)}]`}`, `names no battery of this job (${job.batteries.map((b) => b.id).join(', ')})`);
         continue;
       }
       const s = input(v, `live_inputs.battery_soc.${id}`, { field: d.socField, scale: d.socScale });

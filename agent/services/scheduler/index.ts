@@ -19,6 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import type { MetricCatalogue } from '../../core/metrics.js';
 import type { PluginHealth, Service, ServiceContext, ServiceSpec } from '../../core/plugin.js';
 import { problem, type Problem } from '../../http/problem.js';
+import { deviceNameError } from '../../pipeline/device-name.js';
 import {
   normaliseJob,
   readNearRealTime,
@@ -164,7 +165,7 @@ export class SchedulerService implements Service {
         );
       }
       if (job.operationMode !== 'near_real_time') return { ok: true, value: { job } };
-      const nrt = readNearRealTime(input, job, this.cfg, this.clock.now());
+      const nrt = readNearRealTime(input, job, this.cfg, this.clock.now(), deviceNameError);
       return { ok: true, value: { job, nrt } };
     } catch (e) {
       if (e instanceof SchedulerInputError) return fail(400, e.problems.join('; '), url);
