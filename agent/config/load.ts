@@ -7,7 +7,7 @@ import type { AgentConfig } from '../core/config-types.js';
 import { registry as defaultRegistry, type PluginRegistry } from '../registry.js';
 import { convictCheck } from './convict-check.js';
 import { embeddedDefault } from './embedded-default.js';
-import { checkPluginList, checkUsers, pluginRuleProblems } from './entries.js';
+import { checkPluginList, checkUsers, entryProblemPaths, pluginRuleProblems } from './entries.js';
 import { envOverrides, setAt } from './env.js';
 import { migrate, type ConfigDocument, type MigrateOptions } from './migrate.js';
 import { render, showValue, type Problem } from './problems.js';
@@ -95,10 +95,11 @@ function sectionDefaults(doc: ConfigDocument, config: Record<string, unknown>, r
 
 /**
  * The `estimator` section (checked with the estimator analyzer's own schema, its problems under
- * estimator.*, and then this is not called): when it names a network, it is one more analyzers
- * entry, `{ type: estimator, id: estimator, ...estimator }`, checked with the plugin's own rules.
+ * estimator.*; `badPaths`: their paths in the section): when it names a network, it is one more
+ * analyzers entry, `{ type: estimator, id: estimator, ...estimator }`, checked with the plugin's own
+ * rules (the network, each well-formed measurement against it) beside those problems.
  */
-function estimatorSection(config: Record<string, unknown>, registry: PluginRegistry): Problem[] {
+function estimatorSection(config: Record<string, unknown>, registry: PluginRegistry, badPaths: readonly string[]): Problem[] {
   const est = config['estimator'];
   const spec = registry.analyzers.get('estimator');
   if (!isPlainObject(est) || typeof est['network'] !== 'string' || est['network'] === '' || !spec) return [];
@@ -107,7 +108,9 @@ function estimatorSection(config: Record<string, unknown>, registry: PluginRegis
   if (list.some((a) => a['id'] === 'estimator'))
     return [{ path: 'estimator', message: 'an analyzers[] entry already has the id "estimator": configure the estimator in one place' }];
   config['analyzers'] = [...list, entry];
-  return pluginRuleProblems(spec, entry, 'estimator');
+  // The network rules run beside the section's own problems: a malformed measurement does not hide
+  // an unknown bus in another one (the rules skip the paths already named).
+  return pluginRuleProblems(spec, entry, 'estimator', badPaths);
 }
 
 export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadResult {
@@ -160,7 +163,7 @@ export function loadConfig(source: ConfigSource, opts: LoadOptions = {}): LoadRe
     if (filled.has(kind.list)) continue;
     if (Array.isArray(list)) config[kind.list] = checkPluginList(list, kind, registry[kind.list], problems);
   }
-  if (!problems.some((p) => p.path === 'estimator' || p.path.startsWith('estimator.'))) problems.push(...estimatorSection(config, registry));
+  problems.push(...estimatorSection(config, registry, entryProblemPaths(problems, 'estimator')));
   problems.push(...crossFieldProblems(config));
 
   if (problems.length) return fail(tagEnvProblems(problems, fromEnv));

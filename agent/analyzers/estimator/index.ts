@@ -18,6 +18,7 @@ import { compileFieldPath, type FieldReader } from '../../../algorithms/stats/fi
 import { GridInputError } from '../../../algorithms/grid/errors.js';
 import { estimateState, estimateSummary, UnobservableError } from '../../../algorithms/grid/estimator.js';
 import { layoutNetwork } from '../../../algorithms/grid/layout.js';
+import { checkObservability } from '../../../algorithms/grid/observability.js';
 import { loadNetwork } from '../../../algorithms/grid/load.js';
 import { MAX_MEASURED_PU, prepareMeasurements, type MeasurementInput } from '../../../algorithms/grid/measurements.js';
 import { buildModel, type GridModel } from '../../../algorithms/grid/model.js';
@@ -308,6 +309,29 @@ export function loadModel(cfg: Pick<EstimatorConfig, 'network' | 'measurements'>
     'measurements',
   );
   return model;
+}
+
+/**
+ * Why the configured measurements can never make the network observable, or null when they can (every
+ * one of them present and fresh). The estimator then never estimates (each run: 'unobservable'); not a
+ * config error (the mapping may be completed later), a warning of `gridedge config check`. A network
+ * or measurement that does not load gives null: that is an error of the config, named there.
+ */
+export function observabilityWarning(cfg: Pick<EstimatorConfig, 'network' | 'measurements'>): string | null {
+  let model: GridModel;
+  let meas: ReturnType<typeof prepareMeasurements>;
+  try {
+    model = loadModel({ network: cfg.network, measurements: [] });
+    meas = prepareMeasurements(model, cfg.measurements.map((m) => ({ ...m, value: 0 })), model.net.baseMVA, 'measurements');
+  } catch (e) {
+    if (e instanceof GridInputError) return null;
+    throw e;
+  }
+  const r = checkObservability(model, meas);
+  if (r.observable) return null;
+  const buses = [...new Set([...r.unobservableAngles, ...r.unobservableMagnitudes])].sort((a, b) => a - b);
+  const shown = buses.slice(0, 20).join(', ') + (buses.length > 20 ? ` and ${buses.length - 20} more` : '');
+  return `the ${cfg.measurements.length} measurement${cfg.measurements.length === 1 ? '' : 's'} cannot make the network observable (buses ${shown} of ${model.n} unobservable even with every measurement present): the estimator will not estimate; map more measurements (${r.reason ?? 'unobservable'})`;
 }
 
 export const estimatorAnalyzer: AnalyzerSpec<EstimatorConfig> = {

@@ -29,8 +29,8 @@ export const configCheck: Command = {
   },
   positionals: [{ name: 'FILE', description: 'The config file (.yaml, .yml or .json)' }],
   details: [
-    'Exit codes: 0 valid ("FILE: ok"; a TLS certificate expired, not yet valid or ending within 14 days, or a file that holds no option,',
-    'is a warning on stderr), 1 invalid (every problem on stderr, one a line).',
+    'Exit codes: 0 valid ("FILE: ok"; a TLS certificate expired, not yet valid or ending within 14 days, a file that holds no option,',
+    'or an estimator whose measurements cannot make its network observable, is a warning on stderr), 1 invalid (every problem on stderr, one a line).',
     'Example:',
     '  gridedge config check /etc/gridedge/gridedge.yaml',
     '  drivers[1].port: must be an integer between 1 and 65535, got "50x"',
@@ -49,6 +49,19 @@ export const configCheck: Command = {
         ...(c.mqtt.tls?.cert && c.mqtt.tls.ca && c.mqtt.tls.crl ? crlWarnings('mqtt.tls', c.mqtt.tls.crl, Date.now(), c.mqtt.tls.ca) : []),
         holdsNothing(file) ? `${file} holds no options (it is empty, or comments only): every option takes its default, with no drivers (is it the file you meant, or was it truncated?)` : null,
       ].filter((w): w is string => w !== null);
+      // An estimator whose measurements can never make its network observable: valid (the mapping may
+      // be completed later), but it will never estimate.
+      const estimators = c.analyzers.filter((a) => a.type === 'estimator');
+      if (estimators.length) {
+        const { observabilityWarning } = await import('../../analyzers/estimator/index.js');
+        const section = (c as unknown as { estimator?: { network?: string } }).estimator?.network;
+        c.analyzers.forEach((a, k) => {
+          if (a.type !== 'estimator') return;
+          const w = observabilityWarning(a as unknown as Parameters<typeof observabilityWarning>[0]);
+          const at = section && a.id === 'estimator' ? 'estimator.measurements' : `analyzers[${k}].measurements`;
+          if (w) warnings.push(`${at}: ${w}`);
+        });
+      }
       // A warning quotes the TLS files' names (a CRL's issuer, a CA's subject): escaped like the problems below.
       io.err(warnings.map((w) => `warning: ${escapeControls(w)}\n`).join(''));
       io.out(`${file}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''} above)` : ''}\n`);
