@@ -39,7 +39,7 @@ export const SCHEDULER_SCHEMA = {
     default: 1000,
   },
   model: { doc: 'Optimisation model variant of jobs that do not choose one: physical or pymfm', format: ['physical', 'pymfm'], default: 'physical' },
-  timeLimitS: { doc: 'Solver time limit per job in seconds (the best schedule found by then is kept, with its gap)', format: f.numberRange(0.1, 3600), default: 60 },
+  timeLimitS: { doc: 'Solver time limit per job in seconds (the best schedule found by then is kept, with its gap); a solve still running max(5 s, 10 %) past it is stuck: its worker is terminated and the job failed (counted in scheduler_solver_overruns)', format: f.numberRange(0.1, 3600), default: 60 },
   maxBatterySteps: {
     doc: 'Optimisation jobs (optimization_based) of more horizon steps × batteries than this are refused with 413 when submitted or edited: the MILP of a larger one needs hundreds of megabytes to gigabytes and may overrun timeLimitS (about 20 000 take 0.5 GB; 200 000 exhausted the solver at 2 GB). Rule-based jobs: maxRuleBasedBatterySteps',
     format: f.intRange(1, 10_000_000),
