@@ -64,6 +64,14 @@ t.test('battery ids and live_inputs device names are bounded', async (t) => {
   const put = await call('PUT', `/api/v1/optimizations/${id}/batteries/${encodeURIComponent('b\u0007')}`, { ...battery, id: undefined });
   t.equal(put.status, 400, 'a battery edit with a control character in the id');
   t.match(put.detail, /\.id: must have no control characters \(U\+0007/);
+  // An unknown battery named by a long or odd id is a 404 that shows it shortened and escaped.
+  // (/api/v1's path takes at most 128 characters; pymfm's query parameter has no bound.)
+  const gone = await call('DELETE', `/balancing/${id}/battery_specs?battery_id=${encodeURIComponent('q'.repeat(5000) + '\u001b')}`);
+  t.equal(gone.status, 404);
+  t.match(gone.detail, /^the job has no battery "q{40}"… \(5001 characters\)$/);
+  const odd = await call('DELETE', `/api/v1/optimizations/${id}/batteries/${encodeURIComponent('b\u001b[2J')}`);
+  t.equal(odd.status, 404);
+  t.equal(odd.detail, 'the job has no battery "b\\u001b[2J"', 'a control character is escaped');
   await call('DELETE', `/api/v1/optimizations/${id}`);
 
   // live_inputs device names: the agent's device-name rule.

@@ -4,7 +4,7 @@
  * service then validates the whole edited job (normaliseJob) before storing it. SoC values are in the
  * job's own unit: a fraction in pymfm's service dialect, percent in the 0.5.x and Platone dialects.
  */
-import { detectDialect } from '../../../algorithms/scheduler/index.js';
+import { detectDialect, shortText } from '../../../algorithms/scheduler/index.js';
 import { problem } from '../../http/problem.js';
 import type { Outcome } from './index.js';
 
@@ -54,7 +54,7 @@ export function upsert(input: Obj, specs: unknown[], url: string, pathId?: strin
 export function deleteOne(input: Obj, batteryId: string, url: string): Outcome<Obj> {
   const list = batteriesOf(input);
   const k = list.findIndex((b) => b['id'] === batteryId);
-  if (k < 0) return fail(404, `the job has no battery "${batteryId}"`, url);
+  if (k < 0) return fail(404, `the job has no battery ${shortText(batteryId)}`, url);
   list.splice(k, 1);
   input['battery_specs'] = list;
   return { ok: true, value: input };
@@ -64,7 +64,7 @@ export function deleteOne(input: Obj, batteryId: string, url: string): Outcome<O
 export function setSoc(input: Obj, batteryId: string, soc: unknown, url: string, where = 'soc'): Outcome<Obj> {
   const list = batteriesOf(input);
   const b = list.find((x) => x['id'] === batteryId);
-  if (!b) return fail(404, `the job has no battery "${batteryId}"`, url);
+  if (!b) return fail(404, `the job has no battery ${shortText(batteryId)}`, url);
   const unit = socUnit(input);
   if (typeof soc !== 'number' || !Number.isFinite(soc) || soc < 0 || soc > unit.scale)
     return fail(400, `${where}: must be a number, ${unit.name} in this job's dialect, got ${JSON.stringify(soc)}`, url);
