@@ -64,15 +64,69 @@ export function maskUrlPassword(s: string): string {
 }
 
 /**
+ * `key: value`, `key=value` and `"key":"value"` (also with the quotes escaped once, `\"key\":\"value\"`,
+ * as a JSON text quoted inside a JSON log line has them) where the key is named like a secret
+ * (SECRET_KEY, `SharedAccessKey`, a SAS token's `sig`, the session cookie `gridedge_session`): group 1 is the
+ * key with what follows it up to the value, group 2 the opening quote (empty: unquoted).
+ */
+const KEY_VALUE = new RegExp(
+  String.raw`(\\*["']?[\w-]*(?:` +
+    SECRET_KEY.source.slice(1, -1) +
+    String.raw`|sharedaccesskey|gridedge_session)[\w-]*\\*["']?\s*[:=]\s*)(\\*["']?)`,
+  'gi',
+);
+
+/** A SAS token's signature (`SharedAccessSignature sr=…&sig=…&se=…`) and a bearer token: the part masked. */
+const SIGNATURE = /(\bsig=|\bBearer\s+)[^\s&;"'<>,]+/gi;
+
+/**
+ * Free text (a log line, a journal excerpt, an error message, a config file's text) with its
+ * secrets replaced by `***`: URL passwords (maskUrlPassword), the value after a key named like a
+ * secret (`password: x`, `"passwordHash":"scrypt$…"`, `SharedAccessKey=…` of an Azure connection
+ * string, `gridedge_session=…`), a SAS token's `sig=` and a `Bearer` token. A quoted value is masked
+ * up to its closing quote; an unquoted one up to white space, `,`, `;`, `&`, `}` or `]`. Never throws;
+ * it masks too much rather than too little (a key named like a secret with a harmless value).
+ */
+export function maskSecretText(s: string): string {
+  const text = maskUrlPassword(s).replace(SIGNATURE, `$1${MASK}`);
+  const re = new RegExp(KEY_VALUE.source, KEY_VALUE.flags);
+  let out = '';
+  let copied = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) {
+    const from = m.index + m[0].length;
+    const quote = m[2]!;
+    let end: number;
+    if (quote) {
+      // The closing quote: the same quote (with as many backslashes) where the value can end.
+      const close = new RegExp(quote.replace(/[\\"']/g, (c) => `\\${c}`) + String.raw`(?=\s*[,}\]:]|\s|$)`, 'g');
+      close.lastIndex = from;
+      const c = close.exec(text);
+      end = c ? c.index : text.length;
+    } else {
+      const c = /[\s,;&}\]"'\\]/.exec(text.slice(from));
+      end = c ? from + c.index : text.length;
+    }
+    if (end > from) {
+      out += text.slice(copied, from) + MASK;
+      copied = end;
+    }
+    re.lastIndex = Math.max(end, from, m.index + 1);
+  }
+  return out + text.slice(copied);
+}
+
+/**
  * A copy of `v` with every secret replaced by `***`: values of keys named like a password, hash,
- * token, secret or key material, and the password part of URLs (`mqtt://user:pass@host`). Strings in
- * arrays and nested objects are walked too; numbers and booleans are kept.
+ * token, secret or key material, and in every other string what maskSecretText masks (URL
+ * passwords, `SharedAccessKey=…`, `"password":"…"` in a JSON text, SAS signatures, bearer tokens).
+ * Strings in arrays and nested objects are walked too; numbers and booleans are kept.
  */
 export function maskSecrets(v: unknown, key = ''): unknown {
   if (v === null || v === undefined) return v;
   if (key && SECRET_KEY.test(key)) return typeof v === 'object' ? MASK : v === '' ? '' : MASK;
   if (Array.isArray(v)) return v.map((x) => maskSecrets(x));
   if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, maskSecrets(x, k)]));
-  if (typeof v === 'string') return maskUrlPassword(v);
+  if (typeof v === 'string') return maskSecretText(v);
   return v;
 }
