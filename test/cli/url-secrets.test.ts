@@ -1,7 +1,8 @@
 /**
  * A password in `--url` (`mqtt://user:pass@host`, `http://user:pass@host`) is never printed back:
  * not when the URL is refused (bad port, wrong scheme), nor when the agent or broker cannot be
- * reached. Each command prints the URL with the password as `***`, the user name kept.
+ * reached (tail, status, sessions, opcua browse). Each prints the URL with the password as `***`,
+ * the user name kept.
  */
 import t from 'tap';
 import { refusedPort } from '../helpers/ports.js';
@@ -19,6 +20,7 @@ t.test('--url with a password: every message quotes it masked', async (t) => {
     { args: ['status', '--url', `http://op:${SECRET}@127.0.0.1:${port}`], expected: /cannot read the status at http:\/\/op:\*\*\*@127\.0\.0\.1:\d+\/api\/v1\/status: connection refused/ },
     { args: ['status', '--url', `mqtt://op:${SECRET}@127.0.0.1:${port}`], expected: /--url: must be an http:\/\/ or https:\/\/ URL, got "mqtt:\/\/op:\*\*\*@/ },
     { args: ['sessions', '--url', `http://op:${SECRET}@127.0.0.1:${port}`], expected: /cannot reach the agent at http:\/\/op:\*\*\*@127\.0\.0\.1:\d+\/api\/v1\/broker\/sessions: connection refused/ },
+    { args: ['opcua', 'browse', `opc.tcp://op:${SECRET}@127.0.0.1:${port}`], expected: /URL: must be "opc\.tcp:\/\/HOST:PORT\[\/path\]", got "opc\.tcp:\/\/op:\*\*\*@127\.0\.0\.1:\d+"/ },
   ];
   for (const [i, { args, expected }] of cases.entries()) {
     const r = await runCli(args);
