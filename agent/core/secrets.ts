@@ -1,7 +1,8 @@
 /**
- * Secrets kept out of what the agent shows and logs: the password of a URL (`mqtt://user:pass@host`)
- * and the values of config keys named like a secret. Used by the status, the logs, the config
- * problems and `gridedge diag`.
+ * Secrets kept out of what the agent shows and logs: the password of a URL (`mqtt://user:pass@host`),
+ * the values of config keys named like a secret, and secrets written out in free text (a journal
+ * line, a GRIDEDGE_* value quoted in a config problem). Used by the status, the logs, the config
+ * problems, the CLI's messages and `gridedge diag`.
  */
 
 export const MASK = '***';
@@ -76,16 +77,20 @@ const KEY_VALUE = new RegExp(
   'gi',
 );
 
-/** A SAS token's signature (`SharedAccessSignature sr=…&sig=…&se=…`) and a bearer token: the part masked. */
-const SIGNATURE = /(\bsig=|\bBearer\s+)[^\s&;"'<>,]+/gi;
+/**
+ * A SAS token's signature (`SharedAccessSignature sr=…&sig=…&se=…`), a bearer token, and the
+ * token of a command line (`gridedge status --token T`, `--token=T`): the part masked.
+ */
+const SIGNATURE = /(\bsig=|\bBearer\s+|(?<![\w-])--token(?:=|\s+))[^\s&;"'<>,]+/gi;
 
 /**
  * Free text (a log line, a journal excerpt, an error message, a config file's text) with its
  * secrets replaced by `***`: URL passwords (maskUrlPassword), the value after a key named like a
  * secret (`password: x`, `"passwordHash":"scrypt$…"`, `SharedAccessKey=…` of an Azure connection
- * string, `gridedge_session=…`), a SAS token's `sig=` and a `Bearer` token. A quoted value is masked
- * up to its closing quote; an unquoted one up to white space, `,`, `;`, `&`, `}` or `]`. Never throws;
- * it masks too much rather than too little (a key named like a secret with a harmless value).
+ * string, `gridedge_session=…`), a SAS token's `sig=`, a `Bearer` token and `--token T`. A quoted
+ * value is masked up to its closing quote; an unquoted one up to white space, `,`, `;`, `&`, `}`,
+ * `]`, a quote or a backslash. Never throws; it masks too much rather than too little (a key named
+ * like a secret with a harmless value).
  */
 export function maskSecretText(s: string): string {
   const text = maskUrlPassword(s).replace(SIGNATURE, `$1${MASK}`);
