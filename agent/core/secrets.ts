@@ -77,23 +77,27 @@ const KEY_VALUE = new RegExp(
   'gi',
 );
 
+/** A SAS token's signature (`SharedAccessSignature sr=…&sig=…&se=…`): the part masked. */
+const SIGNATURE = /(\bsig=)[^\s&;"'<>,]+/gi;
+
 /**
- * A SAS token's signature (`SharedAccessSignature sr=…&sig=…&se=…`), a bearer token, and the
- * token of a command line (`gridedge status --token T`, `--token=T`): the part masked.
+ * A bearer token (`Bearer T`) and the token of a command line (`gridedge status --token T`,
+ * `--token=T`): the part masked when it is 16 characters or more (the agent's tokens have 43), so
+ * that prose such as "pass --token or set GRIDEDGE_TOKEN" or "Bearer token for" is kept.
  */
-const SIGNATURE = /(\bsig=|\bBearer\s+|(?<![\w-])--token(?:=|\s+))[^\s&;"'<>,]+/gi;
+const TOKEN = /(\bBearer\s+|(?<![\w-])--token(?:=|\s+))[^\s&;"'<>,]{16,}/gi;
 
 /**
  * Free text (a log line, a journal excerpt, an error message, a config file's text) with its
  * secrets replaced by `***`: URL passwords (maskUrlPassword), the value after a key named like a
  * secret (`password: x`, `"passwordHash":"scrypt$…"`, `SharedAccessKey=…` of an Azure connection
- * string, `gridedge_session=…`), a SAS token's `sig=`, a `Bearer` token and `--token T`. A quoted
- * value is masked up to its closing quote; an unquoted one up to white space, `,`, `;`, `&`, `}`,
- * `]`, a quote or a backslash. Never throws; it masks too much rather than too little (a key named
- * like a secret with a harmless value).
+ * string, `gridedge_session=…`), a SAS token's `sig=`, a `Bearer` token and `--token T` (16
+ * characters or more). A quoted value is masked up to its closing quote; an unquoted one up to
+ * white space, `,`, `;`, `&`, `}`, `]`, a quote or a backslash. Never throws; it masks too much
+ * rather than too little (a key named like a secret with a harmless value).
  */
 export function maskSecretText(s: string): string {
-  const text = maskUrlPassword(s).replace(SIGNATURE, `$1${MASK}`);
+  const text = maskUrlPassword(s).replace(SIGNATURE, `$1${MASK}`).replace(TOKEN, `$1${MASK}`);
   const re = new RegExp(KEY_VALUE.source, KEY_VALUE.flags);
   let out = '';
   let copied = 0;

@@ -36,8 +36,9 @@ t.test('maskSecretText: key/value pairs, JSON (also escaped inside JSON), YAML, 
   t.equal(maskSecretText("  passwordHash: 'scrypt$a$b c'"), "  passwordHash: '***'");
   t.equal(maskSecretText('HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=S2V5/+==;ModuleId=m'), 'HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=***;ModuleId=m');
   t.equal(maskSecretText('SharedAccessSignature sr=h%2Fdevices%2Fd&sig=ab%2Bc%3D&se=1700000000'), 'SharedAccessSignature sr=h%2Fdevices%2Fd&sig=***&se=1700000000');
-  t.equal(maskSecretText('authorization: Bearer abc.def-123'), 'authorization: Bearer ***');
-  t.equal(maskSecretText('COMMAND=/usr/bin/gridedge status --token abc-1 --json; gridedge diag --token=def_2'), 'COMMAND=/usr/bin/gridedge status --token *** --json; gridedge diag --token=***');
+  t.equal(maskSecretText('authorization: Bearer abc.def-123_ghi-456'), 'authorization: Bearer ***');
+  t.equal(maskSecretText('--token TOKEN  Bearer token for an agent; pass --token or set GRIDEDGE_TOKEN'), '--token TOKEN  Bearer token for an agent; pass --token or set GRIDEDGE_TOKEN', 'prose about tokens kept');
+  t.equal(maskSecretText('COMMAND=/usr/bin/gridedge status --token abc-1abc-1abc-1abc-1 --json; gridedge diag --token=def_2def_2def_2def_2'), 'COMMAND=/usr/bin/gridedge status --token *** --json; gridedge diag --token=***');
   t.equal(maskSecretText('GRIDEDGE_TOKEN=abc-1 gridedge status'), 'GRIDEDGE_TOKEN=*** gridedge status');
   t.equal(maskSecretText('cookie: gridedge_session=abcdef; Path=/'), 'cookie: gridedge_session=***; Path=/');
   t.equal(maskSecretText('mqtt://fw:Url@Pw@host:1883 and "token": ""'), 'mqtt://fw:***@host:1883 and "token": ""', 'URL passwords as maskUrlPassword; an empty value stays empty');
