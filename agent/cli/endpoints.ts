@@ -7,6 +7,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../core/config-types.js';
+import { maskUrlPassword } from '../core/secrets.js';
 import { escapeControls } from './format.js';
 
 /** The config the packaged service runs with (systemd/gridedge.service: `run --config` it). */
@@ -62,10 +63,12 @@ async function agentConfig(
 
 /**
  * `--url` checked: one of `schemes` (`http:` ...), a host, a port between 1 and 65535; otherwise the
- * message names what is wrong (`words`: how the schemes read, `example`: a URL of the right form).
+ * message names what is wrong (`words`: how the schemes read, `example`: a URL of the right form),
+ * quoting the URL with its password masked.
  */
 export function urlProblem(flag: string, schemes: readonly string[], words: string, example: string): string | undefined {
-  const got = `got ${JSON.stringify(flag)}`;
+  // The URL is quoted with its password masked: `mqtt://user:pass@host:99999` is still a secret.
+  const got = `got ${JSON.stringify(maskUrlPassword(flag))}`;
   const wrongScheme = `--url: must be ${words} URL, ${got} (e.g. ${example})`;
   let u: URL;
   try {

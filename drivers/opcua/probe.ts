@@ -14,6 +14,7 @@ import type { ClientSession, OPCUAClient, ReferenceDescription } from 'node-opcu
 import { SECURITY_MODES, SECURITY_POLICIES, effectivePolicy, nodeIdError, parseEndpoint, securityProblems, type SecurityModeName, type SecurityPolicyName } from './config.js';
 import { diagnose, ensurePki, loadOpcua, userIdentity, within } from './client.js';
 import { toLeaf, statusName } from './values.js';
+import { maskUrlPassword } from '../../agent/core/secrets.js';
 
 export interface BrowseRequest {
   endpoint: string;
@@ -54,7 +55,8 @@ export function parseBrowse(positionals: readonly string[], o: Record<string, st
   const url = positionals[0];
   if (url === undefined) return 'give the server endpoint URL, e.g. gridedge opcua browse opc.tcp://10.0.0.9:4840';
   if (positionals.length > 1) return `one endpoint URL only, got ${positionals.length} arguments`;
-  if (!parseEndpoint(url)) return `URL: must be "opc.tcp://HOST:PORT[/path]", got ${JSON.stringify(url)}`;
+  // Quoted with a password masked: the user goes in --user, its password on standard input.
+  if (!parseEndpoint(url)) return `URL: must be "opc.tcp://HOST:PORT[/path]", got ${JSON.stringify(maskUrlPassword(url))}`;
   const node = typeof o['node'] === 'string' ? o['node'] : 'i=85';
   const ne = nodeIdError(node);
   if (ne) return `--node: ${ne}, got ${JSON.stringify(node)}`;

@@ -8,8 +8,9 @@
  *   status.json   the running agent's status (health, plugins, counters, buffer stats), or why it
  *                 could not be read; an agent with http.users is read with --token / $GRIDEDGE_TOKEN,
  *                 one with http.tls trusting --ca
- *   logs.txt      the last --lines journal lines of the gridedge unit (journalctl), URL passwords
- *                 masked, or why they could not be read
+ *   logs.txt      the last --lines journal lines of the gridedge unit (journalctl), secrets in
+ *                 them masked (maskSecretText: URL passwords, password/token/key values, Azure
+ *                 SharedAccessKey, SAS signatures, bearer tokens), or why they could not be read
  *   disk.json     free and total space of the storage folder's file system
  *   summary.json  what was collected and what was not
  * Nothing in the bundle is fatal to collect: a part that cannot be had is written as the reason.
@@ -24,7 +25,7 @@ import { EXIT, interruptedExit, positiveInt, MAX_TIMEOUT_S, positiveNumber, TIME
 import { configSource, resolveHttpUrl } from '../endpoints.js';
 import { fetchStatus } from '../fetch-status.js';
 import { packageVersion } from '../package-info.js';
-import { maskSecrets, maskUrlPassword } from '../../core/secrets.js';
+import { maskSecretText, maskSecrets } from '../../core/secrets.js';
 import { agentAccess, agentOptions } from './status.js';
 
 /** Run a program to its end, `timeoutMs` at most; `signal` (Ctrl-C) kills it. */
@@ -141,14 +142,14 @@ export const diagCommand: Command = {
       // The running agent's status: health, plugins, counters, buffer stats.
       const where = await resolveHttpUrl(values['url'] as string | undefined, configFlag, io.env);
       // The reasons may quote the config's problems: their URL passwords are masked too.
-      if (!where.ok) put('status.json', JSON.stringify({ error: maskSecrets(where.errors) }, null, 2), `not read: ${maskUrlPassword(where.errors[0] ?? '')}`);
+      if (!where.ok) put('status.json', JSON.stringify({ error: maskSecrets(where.errors) }, null, 2), `not read: ${maskSecretText(where.errors[0] ?? '')}`);
       else {
         const st = await fetchStatus(where.url, timeoutS, { ...access.access, signal: io.signal });
         if (io.signal.aborted) return interrupted();
         if (st.ok) put('status.json', JSON.stringify(maskSecrets(st.raw), null, 2), `ok (${st.status.health})`);
         else {
           const from = where.from ? ` (the address from ${where.from})` : '';
-          put('status.json', JSON.stringify(maskSecrets({ url: st.url, addressFrom: where.from, error: st.reason }), null, 2), `not read${from}: ${maskUrlPassword(st.reason)}`);
+          put('status.json', JSON.stringify(maskSecrets({ url: st.url, addressFrom: where.from, error: st.reason }), null, 2), `not read${from}: ${maskSecretText(st.reason)}`);
         }
       }
 
@@ -156,7 +157,7 @@ export const diagCommand: Command = {
       const n = (lines as number | undefined) ?? 2000;
       const j = await run('journalctl', ['-u', 'gridedge', '-n', String(n), '--no-pager', '-o', 'short-iso'], timeoutS * 1000, io.signal);
       if (io.signal.aborted) return interrupted();
-      put('logs.txt', j.ok ? maskUrlPassword(j.out) : `journalctl -u gridedge could not be read: ${j.err}`, j.ok ? 'ok' : `not read: ${j.err.split('\n')[0]}`);
+      put('logs.txt', j.ok ? maskSecretText(j.out) : `journalctl -u gridedge could not be read: ${j.err}`, j.ok ? 'ok' : `not read: ${j.err.split('\n')[0]}`);
 
       // Disk space where the buffer lives.
       try {

@@ -11,6 +11,7 @@ import { resolveHttpUrl } from '../endpoints.js';
 import { agentRequest, detailOf, reasonOf } from '../fetch-status.js';
 import { columns, count, duration, escapeControls, jsonText, printable } from '../format.js';
 import type { Io } from '../io.js';
+import { maskUrlPassword } from '../../core/secrets.js';
 import { agentAccess, agentOptions } from './status.js';
 
 export const SESSIONS_PATH = '/api/v1/broker/sessions';
@@ -49,7 +50,7 @@ async function callAgent(command: string, values: Parsed['values'], io: Io, meth
     return { ok: false, exit: EXIT.badInput };
   }
   const url = where.url + path;
-  const at = `${url}${where.from ? ` (the address from ${where.from})` : ''}`;
+  const at = `${maskUrlPassword(url)}${where.from ? ` (the address from ${where.from})` : ''}`;
   const timeoutS = timeout ?? 5;
   let res: { status: number; statusText: string; body: string };
   try {

@@ -1,5 +1,6 @@
 /** `gridedge status`: a running agent's health. Exit 0 healthy, 1 degraded, 2 unreachable. */
 import { readFileSync } from 'node:fs';
+import { maskUrlPassword } from '../../core/secrets.js';
 import type { AgentStatus } from '../../core/status-types.js';
 import { paintStates } from '../colour.js';
 import { EXIT, EXIT_DEGRADED, MAX_TIMEOUT_S, positiveNumber, TIMEOUT_SECONDS, type Command, type Parsed } from '../command.js';
@@ -78,7 +79,7 @@ export async function readAgentStatus(command: string, values: Parsed['values'],
   }
   const r = await fetchStatus(where.url, timeout ?? 5, access.access);
   if (!r.ok) {
-    io.err(`gridedge ${command}: cannot read the status at ${r.url}${where.from ? ` (the address from ${where.from})` : ''}: ${r.reason}\n`);
+    io.err(`gridedge ${command}: cannot read the status at ${maskUrlPassword(r.url)}${where.from ? ` (the address from ${where.from})` : ''}: ${r.reason}\n`);
     return { ok: false, exit: EXIT.unreachable };
   }
   return { ok: true, status: r.status, raw: r.raw };

@@ -22,14 +22,22 @@ export function isBase64(s: string): boolean {
 /** Parse a device connection string; throws an Error saying which part is missing or wrong. */
 export function parseConnectionString(s: string): DeviceCredentials {
   const parts = new Map<string, string>();
-  for (const piece of s.split(';')) {
+  const pieces = s.split(';');
+  for (const [k, piece] of pieces.entries()) {
     if (piece.trim() === '') continue;
     const eq = piece.indexOf('=');
-    if (eq <= 0) throw new Error(`has a part without "Name=value": ${JSON.stringify(piece.length > 40 ? piece.slice(0, 40) + '…' : piece)}`);
+    // The part itself is not quoted: it may be the key written without `SharedAccessKey=`.
+    if (eq <= 0) throw new Error(`has a part without "Name=value" (part ${k + 1} of ${pieces.length}, ${piece.length} characters)`);
     const name = piece.slice(0, eq).trim();
     // Keys end in '=' (base64 padding): everything after the first '=' is the value.
     const value = piece.slice(eq + 1).trim();
-    if (!KNOWN.has(name)) throw new Error(`has an unknown part ${JSON.stringify(name)} (expected HostName, DeviceId, SharedAccessKey, ModuleId or x509)`);
+    // A name is quoted only when it looks like one (at most 20 letters, digits, `_`): the "name" of
+    // `SharedAccessKey:<key>=` or of a bare padded key `<key>=` is the key (44 base64 characters for
+    // IoT Hub's 256-bit keys).
+    if (!KNOWN.has(name)) {
+      const shown = /^[A-Za-z][A-Za-z0-9_]{0,19}$/.test(name) ? JSON.stringify(name) : `(part ${k + 1} of ${pieces.length}, not a name)`;
+      throw new Error(`has an unknown part ${shown} (expected HostName, DeviceId, SharedAccessKey, ModuleId or x509)`);
+    }
     if (parts.has(name)) throw new Error(`has ${name} twice`);
     parts.set(name, value);
   }
