@@ -3,6 +3,7 @@
  * upgrade path, and the route groups services bring (each an encapsulated Fastify plugin under
  * `/api/v1`). One file per route group of the agent's own under routes/.
  */
+import { jsonSyntaxError, lineColumn } from '../../algorithms/common/json-syntax.js';
 import { registerCompression } from './compress.js';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { HttpConfig } from '../core/config-types.js';
@@ -65,7 +66,7 @@ function clientError(status: number, detail: string): Error & { statusCode: numb
 }
 
 /**
- * A JSON request body, or a 400 naming what is wrong: empty, not JSON (with the parser's reason and
+ * A JSON request body, or a 400 naming what is wrong: empty, not JSON (with the reason and
  * position), or holding a `__proto__` key or a `constructor` object with a `prototype` key (what
  * would reach an object's prototype if a route copied it: refused, as Fastify's own parser does).
  */
@@ -74,8 +75,13 @@ export function parseJsonBody(body: string): unknown {
   let value: unknown;
   try {
     value = JSON.parse(body);
-  } catch (e) {
-    throw clientError(400, `the body is not valid JSON: ${(e as Error).message}`);
+  } catch {
+    // Our own scanner's reason and place, not V8's message: that quotes a stretch of the body,
+    // which may be a password (a login with an unquoted one).
+    const where = jsonSyntaxError(body);
+    if (!where) throw clientError(400, 'the body is not valid JSON');
+    const { line, column } = lineColumn(body, where.offset);
+    throw clientError(400, `the body is not valid JSON: ${where.reason.replace('end of file', 'end of the body')} at position ${where.offset} (line ${line}, column ${column})`);
   }
   // Only a body that could spell such a key (directly or by a \u escape) is walked: iteratively, as
   // nesting may be deep.

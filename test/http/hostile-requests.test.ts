@@ -118,7 +118,12 @@ t.test('HEAD of the event stream: its headers, no stream opened', async (t) => {
 t.test('bodies: not JSON, empty, another type, too large, a prototype key, deep; query parameters given twice', async (t) => {
   const { base } = await serve(t);
   const post = (body: string | Buffer, type = 'application/json') => fetch(`${base}/api/v1/echo`, { method: 'POST', headers: { 'content-type': type }, body });
-  t.match((await problemOf(t, await post('{bad'), 400, 'invalid JSON')).detail, /^the body is not valid JSON: .*position 1/, 'names why and where');
+  t.equal((await problemOf(t, await post('{bad'), 400, 'invalid JSON')).detail, "the body is not valid JSON: expected a property name in double quotes, found 'b' at position 1 (line 1, column 2)", 'names why and where');
+  t.equal((await problemOf(t, await post('[1,'), 400, 'cut short')).detail, 'the body is not valid JSON: unexpected end of the body at position 3 (line 1, column 4)');
+  // V8's own message quotes a stretch of the body: a login with an unquoted password echoed it.
+  const echo = await problemOf(t, await post('{"username":"ops",\n "password":LoginPw-9f3Kq}'), 400, 'an unquoted password');
+  t.notMatch(echo.detail, /oginPw|9f3Kq/, `the detail does not quote the body (${echo.detail})`);
+  t.match(echo.detail, /^the body is not valid JSON: unexpected 'L' at position 31 \(line 2, column 13\)$/, 'but names where');
   t.equal((await problemOf(t, await post(''), 400, 'an empty JSON body')).detail, 'the body is empty: send a JSON document (or no Content-Type: application/json)');
   t.equal((await problemOf(t, await post('x', 'text/plain'), 415, 'a text/plain body')).detail, 'a body of Content-Type "text/plain" is not taken here: send application/json');
   t.equal((await problemOf(t, await post('a=1', 'application/x-www-form-urlencoded'), 415, 'a form')).detail, 'a body of Content-Type "application/x-www-form-urlencoded" is not taken here: send application/json');
