@@ -16,8 +16,10 @@
  *
  * The threshold of a device: the driver entry's `staleAfterMs` when set (> 0), else
  * {@link STALE_FACTOR} × the interval the driver reports for it (`PluginHealth.expectedIntervalMs`),
- * else none (the device is never marked stale). A device the driver names but that never sent a
- * value is aged from when the driver was registered. At most `maxDevices` devices are tracked over
+ * else none (the device is never marked stale). The interval is read afresh at every sweep, so a
+ * driver may change it as it goes (modbus expects a value as often as its polling groups that still
+ * read, so a failing fast group does not make the device flap stale/fresh). A device the driver
+ * names but that never sent a value is aged from when the driver was registered. At most `maxDevices` devices are tracked over
  * all drivers (the pipeline's device limit); values of others still count as reads. Everything runs
  * on the event loop.
  */

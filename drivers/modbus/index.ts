@@ -18,7 +18,9 @@
  * (the device unreachable, not answering, or refusing every request) publishes nothing: the device's
  * values age, the agent's driver health marks it stale after 3 × the shortest group interval, and
  * the first poll that reads a value again publishes and clears that. The group's change between
- * publishing and silent is logged once each way.
+ * publishing and silent is logged once each way. While some group reads and another reads nothing,
+ * the device is expected as often as the groups that read (so it does not flap stale/fresh), and
+ * health() names the silent group with its error (the driver is degraded).
  */
 import type { Driver, DriverSpec, Emit, PluginContext, PluginHealth } from '../../agent/core/plugin.js';
 import type { Counters } from '../../agent/core/counters.js';
@@ -64,6 +66,10 @@ interface GroupState {
   running: Promise<void> | undefined;
   /** Whether the group's last poll read nothing (so published nothing); logged on each change. */
   silent: boolean;
+  /** Whether a request of the group's last poll failed (the driver is `degraded` while one did). */
+  failed: boolean;
+  /** The last failure of the group's last poll (what `health().lastError` names for a silent group). */
+  error: string | undefined;
 }
 
 export function endpointOf(cfg: ModbusConfig): Endpoint {
@@ -88,7 +94,6 @@ export class ModbusDriver implements Driver {
   private retries = 0;
   private emitted = 0;
   private lastValueAt = 0;
-  private lastPollFailed = false;
   private reconnectsSeen = 0;
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
@@ -112,6 +117,8 @@ export class ModbusDriver implements Driver {
       due: 0,
       running: undefined,
       silent: false,
+      failed: false,
+      error: undefined,
     }));
   }
 
@@ -217,7 +224,8 @@ export class ModbusDriver implements Driver {
         }
         anyFailed = true;
         this.errors++;
-        this.lastError = `${f.message} (${r.function} ${r.address}+${r.count})`;
+        g.error = `${f.message} (${r.function} ${r.address}+${r.count})`;
+        this.lastError = `group ${g.name}: ${g.error}`;
         this.lastErrorAt = this.now();
         this.ctx?.counters.inc('modbus_errors', { device, reason: f.reason.slice('modbus:'.length) });
         for (const p of r.points) failed.set(p.index, f.reason);
@@ -243,7 +251,8 @@ export class ModbusDriver implements Driver {
     this.syncLineStats();
     if (this.stopped) return;
     this.polls++;
-    this.lastPollFailed = anyFailed;
+    g.failed = anyFailed;
+    if (!anyFailed) g.error = undefined;
     this.ctx?.counters.inc('modbus_polls', { device, group: g.name });
     if (fresh === 0) {
       // Nothing read: publish nothing rather than the last values again under a new time stamp.
@@ -299,11 +308,17 @@ export class ModbusDriver implements Driver {
   health(): PluginHealth {
     const line = this.line;
     const connected = line?.connected() ?? false;
+    const silent = this.groups.filter((g) => g.silent);
+    const reading = this.groups.filter((g) => !g.silent);
     const h: PluginHealth = {
-      state: this.state === 'running' && (!connected || this.lastPollFailed) ? 'degraded' : this.state,
+      state: this.state === 'running' && (!connected || this.groups.some((g) => g.failed)) ? 'degraded' : this.state,
       devices: [this.cfg.id],
-      // The device sends a measurement per poll of each group: at least every shortest group interval.
-      expectedIntervalMs: Math.min(...this.groups.map((g) => g.interval)),
+      // The device sends a measurement per poll of each group that reads: expect one at least every
+      // shortest interval of those. A group whose polls read nothing (refused, say) is named below
+      // instead, so a slower group that still reads keeps the device fresh rather than flapping
+      // between stale and fresh. When no group reads, or the connection is down, every group
+      // counts: the device goes stale after 3 × the shortest interval with no value, as before.
+      expectedIntervalMs: Math.min(...(connected && reading.length ? reading : this.groups).map((g) => g.interval)),
       info: {
         connected,
         polls: this.polls,
@@ -316,10 +331,15 @@ export class ModbusDriver implements Driver {
       },
     };
     if (this.lastValueAt > 0) h.info!['lastValueAgeMs'] = Math.max(0, this.now() - this.lastValueAt);
+    if (silent.length) h.info!['silentGroups'] = silent.map((g) => g.name).join(',');
     if (this.lastError !== undefined) {
       h.lastError = this.lastError;
       h.lastErrorAt = this.lastErrorAt;
     }
+    // Groups whose polls read nothing are named with their own error (the status problem line
+    // `driver <id> is degraded: …` quotes this), rather than whichever request failed last.
+    if (silent.length && this.state === 'running')
+      h.lastError = silent.map((g) => `group ${g.name} (every ${g.interval} ms) reads nothing: ${g.error ?? 'no finite value'}`).join('; ');
     return h;
   }
 }

@@ -5,6 +5,7 @@
  * one register of the second group makes that field invalid (field_quality, reasons) while the meter
  * group keeps flowing good; the status document shows the driver's health. A meter that goes away
  * publishes nothing, is named stale in the retained status's problems, and recovers when it is back.
+ * A fast group refused on every poll while the slow one reads: the problems name the group.
  */
 import t from 'tap';
 import mqtt from 'mqtt';
@@ -146,4 +147,48 @@ t.test('a meter that goes away: nothing published, stale in the status problems,
     timeoutMs: 15_000,
   });
   t.notOk(back.problems.some((p) => /gone/.test(p)), `no problem names the meter any more: ${JSON.stringify(back.problems)}`);
+});
+
+t.test('a fast group refused every poll while the slow group reads: the status problems name the group, the device is fresh', async (t) => {
+  const regs = new Registers();
+  regs.set(1, 'holding', 0, 7); // the slow (default) group
+  regs.set(1, 'input', 20, 230); // the fast group, refused
+  regs.fault(1, 'input', 20, { kind: 'exception', code: 4 });
+  const server = await startTcpServer(regs);
+  t.teardown(() => server.close());
+  const agent = await startAgent({
+    config: {
+      status: { intervalS: 0.2 },
+      drivers: [
+        {
+          type: 'modbus',
+          id: 'half',
+          tcp: `127.0.0.1:${server.port}`,
+          unit: 1,
+          interval: 1000,
+          timeout: 500,
+          registers: [{ field: 'tap', address: 0 }],
+          groups: [{ name: 'fast', interval: 100, registers: [{ field: 'v.a.mag', function: 'input', address: 20 }] }],
+        },
+      ],
+    },
+  });
+  t.teardown(() => agent.stop('SIGKILL'));
+  const sub = await mqtt.connectAsync(agent.mqttUrl, { clientId: 'modbus-half' });
+  t.teardown(() => sub.end(true));
+  type Status = { problems: string[] };
+  let status: Status | undefined;
+  sub.on('message', (_topic, payload) => void (status = JSON.parse(payload.toString()) as Status));
+  await sub.subscribeAsync('gridedge/gw-test/status');
+  const named = (s: Status | undefined) => s?.problems.find((p) => /^driver half is degraded: group fast \(every 100 ms\) reads nothing: .*exception 4/.test(p));
+  await waitFor('a status naming the failing group', () => (named(status) ? status : undefined), {
+    on: [[sub, 'message']],
+    timeoutMs: 15_000,
+    detail: () => `last status problems: ${JSON.stringify(status?.problems)}`,
+  });
+  type Full = { plugins: { drivers: { id: string; driverHealth?: { devices: { device: string; expectedIntervalMs?: number; staleAfterMs?: number }[] } }[] } };
+  const full = await getJson<Full>(`${agent.httpUrl}/api/v1/status`);
+  const device = full.plugins.drivers.find((d) => d.id === 'half')?.driverHealth?.devices.find((d) => d.device === 'half');
+  t.equal(device?.expectedIntervalMs, 1000, 'the device is expected as often as the group that reads');
+  t.equal(device?.staleAfterMs, 3000);
 });

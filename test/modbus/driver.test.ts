@@ -3,7 +3,9 @@
  * paths, what it emits passes the pipeline's validation, polling groups at their own intervals, a
  * Modbus exception or a timeout turning only the affected fields invalid with their reason while the
  * other group keeps flowing, retries; a server that goes away: nothing published (the device goes
- * stale in the agent's driver health) until it is back; health and counters.
+ * stale in the agent's driver health) until it is back; health and counters. A fast group refused on
+ * every poll while a slow group reads: the device does not flap stale/fresh, and the failing group is
+ * named in the driver's health.
  */
 import t from 'tap';
 import { createServer, type AddressInfo } from 'node:net';
@@ -302,4 +304,100 @@ t.test('a device that answers with the wrong byte count, or hangs up mid-request
   await waitFor('a hang-up mid-request counted', () => (d.counters.get('modbus_errors', { device: 'm4', reason: 'disconnected' }) >= 1 ? true : undefined));
   t.match(d.driver.health().lastError ?? '', /closed|lost|refused|connect/i);
   t.equal(d.driver.health().state, 'degraded');
+});
+
+t.test('a fast group refused every poll while a slow group reads: the device does not flap, the failing group is named', async (t) => {
+  // The fast group (every 50 ms) is refused with exception 4 on every poll; the default group
+  // (every 300 ms) reads. The agent's driver health runs on a clock the test moves: each slow
+  // measurement arrives 300 ms after the previous one, and the device is swept just after it and
+  // again 270 ms later, just before the next one is due. Before the fix the device was expected every
+  // 50 ms (stale after 150 ms), so each slow interval counted a stale transition.
+  const SLOW = 300;
+  const regs = new Registers();
+  regs.set(1, 'holding', 0, 17); // energy, the slow group
+  regs.set(1, 'input', 20, 230); // v.a.mag, the fast group, refused
+  regs.fault(1, 'input', 20, { kind: 'exception', code: 4 });
+  let server = await startTcpServer(regs);
+  const port = server.port;
+  t.teardown(() => server.close());
+  const cfg = config({
+    id: 'm6',
+    tcp: `127.0.0.1:${port}`,
+    interval: SLOW,
+    timeout: 500,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 200,
+    registers: [{ field: 'energy_wh', address: 0 }],
+    groups: [{ name: 'fast', interval: 50, registers: [{ field: 'v.a.mag', function: 'input', address: 20 }] }],
+  });
+  const counters = new Counters();
+  counters.define(modbusDriver.metrics!);
+  let clock = 0;
+  const tracker = new DriverHealthTracker(counters, () => clock);
+  tracker.register('m6');
+  const { ctx, abort } = ctxFor('m6', counters);
+  const driver = new ModbusDriver(cfg);
+  const got: Measurement[] = [];
+  await driver.start(ctx, (m) => {
+    got.push(structuredClone(m));
+    clock += SLOW;
+    tracker.value('m6', m.device);
+  });
+  t.teardown(async () => {
+    abort.abort();
+    await driver.stop(abortedDeadline());
+  });
+  const sweepAt = (ahead: number) => {
+    clock += ahead;
+    const h = tracker.sweep('m6', driver.health())?.devices.find((x) => x.device === 'm6');
+    clock -= ahead;
+    return h;
+  };
+  const polls = (group: string) => counters.get('modbus_polls', { device: 'm6', group });
+  await waitFor('two polls of the fast group', () => (polls('fast') >= 2 ? true : undefined));
+  const first = got.length;
+  const staleSeen: number[] = [];
+  for (let k = 1; k <= 5; k++) {
+    await waitFor(`slow measurement ${k}`, () => (got.length >= first + k ? true : undefined));
+    if (sweepAt(0)?.stale) staleSeen.push(k);
+    const before = sweepAt(SLOW * 0.9);
+    if (before?.stale) staleSeen.push(k);
+  }
+  t.same(staleSeen, [], 'never stale over five slow intervals');
+  t.equal(counters.get('device_stale_total', { driver: 'm6' }), 0, 'no stale transition counted');
+  t.ok(got.every((m) => m['energy_wh'] === 17 && m.v === undefined), 'only the slow group publishes');
+  const device = sweepAt(0)!;
+  t.equal(device.expectedIntervalMs, SLOW, 'the device is expected as often as the group that reads');
+  t.equal(device.staleAfterMs, 3 * SLOW);
+  const h = driver.health();
+  t.equal(h.state, 'degraded', 'the driver is degraded while a group fails');
+  t.match(h.lastError ?? '', /^group fast \(every 50 ms\) reads nothing: .*exception 4.*\(input 20\+1\)$/, 'lastError names the failing group and its error');
+  t.equal(h.info?.['silentGroups'], 'fast');
+
+  // The slow group refused too: no value at all, so the device is expected as often as its fastest
+  // group again and goes stale after 3 × 50 ms without a value, as a meter refusing everything did.
+  regs.fault(1, 'holding', 0, { kind: 'exception', code: 4 });
+  const p0 = polls('default');
+  await waitFor('two slow polls after the fault', () => (polls('default') >= p0 + 2 ? true : undefined));
+  await waitFor('both groups named as reading nothing', () => (driver.health().info?.['silentGroups'] === 'default,fast' ? true : undefined));
+  const stale = sweepAt(200)!;
+  t.equal(stale.stale, true, 'stale 200 ms after the last value');
+  t.equal(stale.staleAfterMs, 150);
+  t.equal(counters.get('device_stale_total', { driver: 'm6' }), 1);
+  t.match(driver.health().lastError ?? '', /group default \(every 300 ms\) reads nothing: .*exception 4.*; group fast \(every 50 ms\) reads nothing/);
+
+  // Back: the slow group reads again and the device is fresh; then the server goes away altogether:
+  // with the connection down the device is expected every 50 ms at once, without waiting for the
+  // slow group's next poll.
+  regs.fault(1, 'holding', 0, null);
+  const mark = got.length;
+  await waitFor('the slow group reading again', () => (got.length > mark ? true : undefined));
+  t.equal(sweepAt(0)?.stale, false, 'fresh again');
+  await server.close();
+  await waitFor('health reports disconnected', () => (driver.health().info?.['connected'] === false ? true : undefined));
+  const gone = sweepAt(200)!;
+  t.equal(gone.stale, true, 'stale 200 ms after the last value with the server gone');
+  t.equal(gone.staleAfterMs, 150);
+  t.equal(counters.get('device_stale_total', { driver: 'm6' }), 2);
+  server = await startTcpServer(regs, port);
 });
