@@ -36,7 +36,8 @@
 // file's directory when the file passes, and keeps it when it fails (the path is printed under the
 // file's stderr), so a run leaves nothing behind but what explains a failure. A directory with a
 // mount point still in it (a packaging root whose /proc was not unmounted) is never removed, only
-// reported.
+// reported. The fixed test ports are claimed in one folder for the whole run ($GRIDEDGE_TEST_PORT_CLAIMS,
+// test/helpers/ports.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,6 +117,9 @@ if (nodeOptions) childEnv.NODE_OPTIONS = nodeOptions;
 else delete childEnv.NODE_OPTIONS;
 
 const suiteTmp = mkdtempSync(join(tmpdir(), 'gridedge-suite-'));
+// The fixed-port claims (test/helpers/ports.ts) are shared by every file of the run: each file's
+// own TMPDIR would give each its own claims, and two files could hand out the same port.
+const portClaims = join(suiteTmp, 'ports');
 let tmpSeq = 0;
 
 /** Mount points at or under `dir` (from /proc/self/mounts; none when it cannot be read). */
@@ -177,7 +181,7 @@ function runFile(file) {
     mkdirSync(tmp);
     const child = spawn(process.execPath, ['--enable-source-maps', resolvePath(root, file)], {
       cwd: root,
-      env: { ...childEnv, TAP_TIMEOUT: String(limitS), TMPDIR: tmp },
+      env: { ...childEnv, TAP_TIMEOUT: String(limitS), TMPDIR: tmp, GRIDEDGE_TEST_PORT_CLAIMS: portClaims },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
@@ -292,6 +296,7 @@ if (withPackaging && !interrupted) {
   }
 }
 const notRun = queue.length;
+rmSync(portClaims, { recursive: true, force: true }); // every file has ended: no claim is held
 try {
   rmdirSync(suiteTmp); // only when empty: every file passed and its files were removed
 } catch {

@@ -6,7 +6,8 @@
  * of outgoing connections) from its ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`,
  * 32768-60999 by default). The ports handed out here come from the 10 000 ports just below that
  * range, so no port-0 bind and no outgoing connection can ever take one. Test processes run in
- * parallel, so each port is claimed with a file in `$TMPDIR/gridedge-test-ports/` created with
+ * parallel, so each port is claimed with a file in `$GRIDEDGE_TEST_PORT_CLAIMS/` (the runner sets it
+ * to one folder for the whole run; else `$TMPDIR/gridedge-test-ports/`) created with
  * O_EXCL and holding the claiming process id; a claim whose process is gone is taken over. Claims
  * are released when the process exits. A port is only handed out when a connection to it is
  * refused at that moment (a process outside the suite may hold it; then another one is tried).
@@ -19,7 +20,8 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const CLAIM_DIR = join(tmpdir(), 'gridedge-test-ports');
+/** Shared by the files of one run: the runner names it (each file has its own TMPDIR). */
+const CLAIM_DIR = process.env['GRIDEDGE_TEST_PORT_CLAIMS'] || join(tmpdir(), 'gridedge-test-ports');
 const SPAN = 10_000;
 
 /** The ports handed out here: [low, high], outside the kernel's ephemeral range. */
