@@ -228,7 +228,9 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
   /**
    * Cursors removed in this run (retainCursors): where each was and the last seq then. The rows in
    * between were not delivered by that forwarder, so a forwarder registered `fromStart` after it (a
-   * renamed one) sends them, while the buffer still holds them (see oldestUndelivered).
+   * renamed one) sends them, while the buffer still holds them (see oldestUndelivered). A cursor that
+   * had delivered every row is kept too (`seq` = `last`): the rows at or below it are history, and a
+   * forwarder registered `fromStart` while no other cursor exists starts after them, not at 0.
    */
   private removedPlaces: { seq: number; last: number }[] = [];
   /** Forwarders registered before the database could be opened that have rows they never read: acks do not move them this run. */
@@ -376,7 +378,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       for (const [name, c] of saved) {
         if (this.retained && !this.retained.has(name)) {
           this.removedCursors.add(name);
-          if (c.seq < this.last) this.removedPlaces.push({ seq: c.seq, last: this.last });
+          this.removedPlaces.push({ seq: c.seq, last: this.last });
           continue;
         }
         this.cursors.set(name, { seq: c.seq, dropped: c.dropped, savedSeq: c.seq, savedDropped: c.dropped });
@@ -1106,7 +1108,7 @@ export class SqliteBuffer implements MessageBuffer, HistorySource {
       this.cursors.delete(name);
       this.pinned.delete(name);
       this.removedCursors.add(name); // deleting a row that was never written is harmless
-      if (c.seq < this.last) this.removedPlaces.push({ seq: c.seq, last: this.last });
+      this.removedPlaces.push({ seq: c.seq, last: this.last });
       removed.push({ forwarder: name, undelivered: undelivered(c.seq, this.first, this.last) });
     }
     if (!this.store) this.retained = keep; // applied to the file's cursors once it opens

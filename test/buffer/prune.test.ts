@@ -252,6 +252,19 @@ t.test('fromStart starts below the oldest row a forwarder has not delivered: row
   t.equal(buffer.registerCursor('c', true), 12, 'once the rows a left are gone, its old place no longer counts');
 });
 
+t.test('fromStart after the only forwarder was removed having delivered everything: the history is not sent again, the rows buffered since are', async (t) => {
+  const { buffer, counters } = open(tempDir('oldest-after-removed'), { historyHours: 24 });
+  t.teardown(() => buffer.close());
+  buffer.registerCursor('a');
+  await buffer.append(rows(10));
+  buffer.ack('a', 10);
+  await pruneSettled(counters, 'rows 1-10 delivered, kept for history');
+  t.equal(buffer.stats().firstSeq, 1, 'rows 1-10 are kept for history');
+  t.same(buffer.retainCursors([]), [{ forwarder: 'a', undelivered: 0 }], 'a is removed (a reload without forwarders), nothing undelivered');
+  await buffer.append(rows(3)); // rows 11-13, buffered while no forwarder is configured
+  t.equal(buffer.registerCursor('b', true), 10, "a forwarder added later starts after a's place: it sends 11-13, not the history 1-10");
+});
+
 t.test('a prune that fails to commit moves the cursor back, past acks made meanwhile, and tells the forwarder', async (t) => {
   const clock = new HandClock();
   const dir = tempDir('prunefail');
