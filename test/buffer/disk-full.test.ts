@@ -4,32 +4,17 @@
  * transaction, the file stays intact, and once space is freed appends work again with nothing
  * previously acknowledged lost. Needs root (mount); skipped with the reason otherwise.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { mountSmallDisk } from '../helpers/tmpfs.js';
 import Database from 'better-sqlite3';
 import { open, tempDir } from './harness.js';
 
 const mnt = tempDir('diskfull');
-let mountError: string | null = null;
-try {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
-} catch (err) {
-  mountError = `cannot mount a tmpfs (needs root and mount permission): ${(err as Error).message.split('\n')[0]}`;
-}
+const { skip: mountError } = mountSmallDisk(t, mnt);
 
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
-  if (!mountError) execFileSync('umount', ['-l', mnt]); // lazy: succeeds even if a file is still open
-  fs.rmSync(mnt, { recursive: true, force: true });
-}
-t.teardown(cleanup);
-process.on('exit', cleanup); // also when the test process ends abnormally
-
-t.test('disk full: appends reject, writeError is set, nothing is corrupted, recovery after space returns', { skip: mountError ?? false }, async (t) => {
+t.test('disk full: appends reject, writeError is set, nothing is corrupted, recovery after space returns', { skip: mountError }, async (t) => {
   const filler = path.join(mnt, 'filler');
   fs.writeFileSync(filler, Buffer.alloc(640 * 1024, 1)); // space to hand back later
   const dir = path.join(mnt, 'buffer');

@@ -6,10 +6,10 @@
  * given up, every transaction refused while the disk stays full). Needs root (mount); skipped with
  * the reason otherwise.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { mountSmallDisk } from '../helpers/tmpfs.js';
 import Database from 'better-sqlite3';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { claimPort } from '../helpers/ports.js';
@@ -20,21 +20,7 @@ import { mqttConfig, startMqttRunner } from './mqtt-runner.js';
 const HOUR = 3_600_000;
 
 const mnt = tempDir('fwd-prune-full');
-let mountError: string | null = null;
-try {
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
-} catch (err) {
-  mountError = `cannot mount a tmpfs (needs root and mount permission): ${(err as Error).message.split('\n')[0]}`;
-}
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
-  if (!mountError) execFileSync('umount', ['-l', mnt]); // lazy: succeeds even if a file is still open
-  fs.rmSync(mnt, { recursive: true, force: true });
-}
-t.teardown(cleanup);
-process.on('exit', cleanup);
+const { skip: mountError } = mountSmallDisk(t, mnt);
 
 /** Writes `file` in 4 KiB pieces until the file system is full; returns the bytes written. */
 function fillUp(file: string): number {
@@ -51,7 +37,7 @@ function fillUp(file: string): number {
   return n;
 }
 
-t.test('a prune that fails on a full disk: the rows set aside for it are sent after all, none counted dropped', { skip: mountError ?? false }, async (t) => {
+t.test('a prune that fails on a full disk: the rows set aside for it are sent after all, none counted dropped', { skip: mountError }, async (t) => {
   const clock = new HandClock();
   const dir = path.join(mnt, 'buffer');
   const { buffer, counters, lines } = open(dir, { maxAgeHours: 1, clock });
