@@ -6,10 +6,9 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMosquitto } from './mosquitto.js';
-import { accepts, claimPort, fixedPortRange, releasePort } from './ports.js';
+import { accepts, claimDir, claimPort, fixedPortRange, releasePort } from './ports.js';
 
 t.test('claimPort: below the ephemeral range, refused, claimed with this process id', async (t) => {
   const [lo, hi] = fixedPortRange();
@@ -20,10 +19,10 @@ t.test('claimPort: below the ephemeral range, refused, claimed with this process
   for (const port of ports) {
     t.ok(port >= lo && port <= hi, `${port} in ${lo}-${hi}`);
     t.equal(await accepts(port), false, `nothing listens on ${port}`);
-    t.equal(readFileSync(join(tmpdir(), 'gridedge-test-ports', String(port)), 'utf8'), String(process.pid), `${port} claimed by this process`);
+    t.equal(readFileSync(join(claimDir(), String(port)), 'utf8'), String(process.pid), `${port} claimed by this process`);
   }
   releasePort(ports[0]!);
-  t.throws(() => readFileSync(join(tmpdir(), 'gridedge-test-ports', String(ports[0]))), { code: 'ENOENT' }, 'a released claim is gone');
+  t.throws(() => readFileSync(join(claimDir(), String(ports[0]))), { code: 'ENOENT' }, 'a released claim is gone');
 });
 
 t.test('startMosquitto: a port taken meanwhile by another process → started again on another port', async (t) => {

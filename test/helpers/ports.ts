@@ -22,6 +22,9 @@ import { join } from 'node:path';
 
 /** Shared by the files of one run: the runner names it (each file has its own TMPDIR). */
 const CLAIM_DIR = process.env['GRIDEDGE_TEST_PORT_CLAIMS'] || join(tmpdir(), 'gridedge-test-ports');
+
+/** The folder of the claim files. */
+export const claimDir = (): string => CLAIM_DIR;
 const SPAN = 10_000;
 
 /** The ports handed out here: [low, high], outside the kernel's ephemeral range. */

@@ -200,7 +200,17 @@ t.test('a healthy agent with two simulated PMUs, as a technician sees it', async
     await page.reload({ waitUntil: 'load' });
     return null;
   });
-  const after = await status(agent);
+  // Read after the page: the health may change for a moment between the page's read and this one
+  // (CI saw a loaded machine's agent degraded for a moment), so this waits for the API to agree.
+  let lastRead: AgentStatus | undefined;
+  const after = await waitUntil(
+    '/api/v1/status to give the health the badge shows',
+    async () => {
+      lastRead = await status(agent);
+      return lastRead.health === snap.health ? lastRead : null;
+    },
+    { timeoutMs: WAIT_MS, intervalMs: 250, retryErrors: true, detail: () => `API: ${lastRead?.health} ${JSON.stringify(lastRead?.problems)}; page: ${snap.health}` },
+  );
 
   t.test('health', async (t) => {
     t.equal(snap.health, after.health, 'the health badge says what /api/v1/status says');
