@@ -9,7 +9,7 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { claimPort } from '../helpers/ports.js';
 import { failPrunes, HandClock, open, tempDir } from '../buffer/harness.js';
 import { collect, processedPayload, until } from './harness.js';
-import { mqttConfig, startMqttRunner } from './mqtt-runner.js';
+import { backlogWhileUpstreamDown, mqttConfig, startMqttRunner } from './mqtt-runner.js';
 
 const HOUR = 3_600_000;
 
@@ -40,16 +40,8 @@ t.test('rows aged out while upstream was down are counted dropped and not sent w
 });
 
 t.test('a prune that fails to commit: the rows the runner had set aside as dropped are sent after all, without a restart', async (t) => {
-  const clock = new HandClock();
   const dir = tempDir('fwd-prune-fails');
-  const { buffer, counters } = open(dir, { maxAgeHours: 1, clock });
-  t.teardown(() => buffer.close());
-  const port = await claimPort();
-  const runner = startMqttRunner(buffer, counters, mqttConfig({ url: `mqtt://127.0.0.1:${port}` }));
-  t.teardown(() => runner.stop());
-
-  const rows = Array.from({ length: 50 }, (_, k) => ({ topic: 'bal/processed/pmu1', payload: processedPayload('pmu1', k) }));
-  const old = await buffer.append(rows); // upstream down: held by the runner's live queue
+  const { clock, buffer, counters, port, runner, old } = await backlogWhileUpstreamDown(t, dir);
   const fault = failPrunes(dir); // every prune fails from now on; the first one stays in flight until release()
   t.teardown(() => fault.close());
   clock.advance(2 * HOUR); // the rows are older than maxAgeHours

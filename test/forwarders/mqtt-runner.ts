@@ -10,6 +10,8 @@ import type { Counters } from '../../agent/core/counters.js';
 import type { Test } from 'tap';
 import { startMosquitto, type Mosquitto, type MosquittoOptions } from '../helpers/mosquitto.js';
 import { withDefaults } from '../helpers/plugin-config.js';
+import { claimPort } from '../helpers/ports.js';
+import { HandClock, open, type Opened } from '../buffer/harness.js';
 import { collect, makeCtx, openTestBuffer, processedPayload, TEST_RUNNER, type Collector, type TestBuffer } from './harness.js';
 
 /** An MQTT forwarder entry `central` with its schema defaults, the test timings and `over`. */
@@ -40,4 +42,21 @@ export async function upstreamRig(t: Test, filter: string, opts: MosquittoOption
   const sub = await collect(m.url, filter);
   t.teardown(() => sub.close());
   return { m, tb, sub };
+}
+
+/**
+ * The prune tests' start: a buffer in `dir` on a hand clock keeping rows for an hour, a runner
+ * (closed at the test's end) for an upstream port where nothing listens yet, and 50 processed rows
+ * appended, which the runner holds in its live queue; `old` are their seqs.
+ */
+export async function backlogWhileUpstreamDown(t: Test, dir: string): Promise<Opened & { clock: HandClock; port: number; runner: ForwarderRunner; old: number[] }> {
+  const clock = new HandClock();
+  const opened = open(dir, { maxAgeHours: 1, clock });
+  t.teardown(() => opened.buffer.close());
+  const port = await claimPort();
+  const runner = startMqttRunner(opened.buffer, opened.counters, mqttConfig({ url: `mqtt://127.0.0.1:${port}` }));
+  t.teardown(() => runner.stop());
+  const rows = Array.from({ length: 50 }, (_, k) => ({ topic: 'bal/processed/pmu1', payload: processedPayload('pmu1', k) }));
+  const old = await opened.buffer.append(rows);
+  return { ...opened, clock, port, runner, old };
 }

@@ -12,10 +12,9 @@ import t from 'tap';
 import { mountSmallDisk } from '../helpers/tmpfs.js';
 import Database from 'better-sqlite3';
 import { startMosquitto } from '../helpers/mosquitto.js';
-import { claimPort } from '../helpers/ports.js';
-import { HandClock, open, tempDir } from '../buffer/harness.js';
-import { collect, processedPayload, until } from './harness.js';
-import { mqttConfig, startMqttRunner } from './mqtt-runner.js';
+import { tempDir } from '../buffer/harness.js';
+import { collect, until } from './harness.js';
+import { backlogWhileUpstreamDown } from './mqtt-runner.js';
 
 const HOUR = 3_600_000;
 
@@ -38,16 +37,8 @@ function fillUp(file: string): number {
 }
 
 t.test('a prune that fails on a full disk: the rows set aside for it are sent after all, none counted dropped', { skip: mountError }, async (t) => {
-  const clock = new HandClock();
   const dir = path.join(mnt, 'buffer');
-  const { buffer, counters, lines } = open(dir, { maxAgeHours: 1, clock });
-  t.teardown(() => buffer.close());
-  const port = await claimPort();
-  const runner = startMqttRunner(buffer, counters, mqttConfig({ url: `mqtt://127.0.0.1:${port}` }));
-  t.teardown(() => runner.stop());
-
-  const rows = Array.from({ length: 50 }, (_, k) => ({ topic: 'bal/processed/pmu1', payload: processedPayload('pmu1', k) }));
-  const old = await buffer.append(rows); // upstream down: held by the runner's live queue
+  const { clock, buffer, counters, lines, port, runner, old } = await backlogWhileUpstreamDown(t, dir);
 
   // Fill the disk; an append that needs room then fails and the writer gives up its reserve; fill
   // what the reserve freed too, so that every transaction from now on fails for want of space.
