@@ -3,7 +3,7 @@
  * the broker's prepareUsers): plain passwords are hashed
  * (scrypt) and the clear text is replaced in the config object by the hash, so it is not kept in memory.
  */
-import { isIP } from 'node:net';
+import { isLoopback } from '../core/ip-address.js';
 import type { MqttConfig, MqttUser } from '../core/config-types.js';
 import { UserAcl } from './acl.js';
 import { clientIdPatternProblem, reservationOverlaps, type ClientIdRules } from './client-ids.js';
@@ -21,12 +21,10 @@ export interface UserTable {
   anonymous: boolean;
 }
 
-/** 127.0.0.0/8, ::1, IPv4-mapped loopback and "localhost". */
+/** A loopback address (core/ip-address.ts; in brackets too) or "localhost". */
 export function isLoopbackHost(host: string): boolean {
   const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
-  return isIP(v4) === 4 && v4.startsWith('127.');
+  return h === 'localhost' || isLoopback(h);
 }
 
 /**
