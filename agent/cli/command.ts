@@ -115,6 +115,9 @@ export function positiveInt(name: string, v: string | boolean | undefined): numb
   return n;
 }
 
+/** A number in decimal notation, with an exponent if wanted (`2.5`, `1e-8`); not `0x10`, `Infinity`. */
+const DECIMAL = /^\s*(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
 /**
  * A positive number option (seconds, a tolerance), or an error message naming the option. Decimal
  * notation only, with an exponent if wanted (`2.5`, `1e-8`): `0x10` is no number of seconds (Number()
@@ -123,7 +126,7 @@ export function positiveInt(name: string, v: string | boolean | undefined): numb
 export function positiveNumber(name: string, v: string | boolean | undefined, max = Infinity): number | string | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !/^\s*(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) || !Number.isFinite(n) || n <= 0 || n > max)
+  if (typeof v !== 'string' || !DECIMAL.test(v) || !Number.isFinite(n) || n <= 0 || n > max)
     return `--${name}: must be a positive number${max < Infinity ? ` up to ${max}` : ''}, got ${JSON.stringify(v)}`;
   return n;
 }
@@ -151,7 +154,7 @@ function durationText(ms: number): string {
  * milliseconds option: "for 5 seconds write 5s").
  */
 export function durationValue(name: string, text: string, d: DurationSpec): number | string {
-  const bare = /^\s*(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(text);
+  const bare = DECIMAL.test(text);
   const ms = bare ? Number(text) * (d.bare === 's' ? 1000 : 1) : parseDuration(text);
   const min = d.minMs ?? 0;
   if (ms !== null && Number.isFinite(ms) && ms > 0 && ms >= min && ms <= d.maxMs) return d.bare === 's' ? ms / 1000 : Math.max(1, Math.round(ms));
