@@ -43,60 +43,6 @@ function forbiddenKeys(doc: unknown, file: string, before: Problem[] = []): Read
   return problems.length ? { ok: false, problems, doc: clean } : { ok: true, doc };
 }
 
-/**
- * Every member name given twice in one object of JSON text that JSON.parse accepted (names compared
- * after decoding escapes): its path, where it is given again and where first. Nesting is bounded by
- * scanJson's depth limit, checked before.
- */
-function duplicateKeys(text: string): { path: string; at: number; first: number }[] {
-  const out: { path: string; at: number; first: number }[] = [];
-  let i = 0;
-  const ws = (): void => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const string = (): string => {
-    const start = i++;
-    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-    i++;
-    return JSON.parse(text.slice(start, i)) as string;
-  };
-  const value = (path: string): void => {
-    ws();
-    const c = text[i];
-    if (c === '{' || c === '[') {
-      i++;
-      const seen = new Map<string, number>();
-      for (let k = 0; ; k++) {
-        ws();
-        if (text[i] === '}' || text[i] === ']') {
-          i++;
-          return;
-        }
-        if (text[i] === ',') {
-          i++;
-          ws();
-        }
-        if (c === '[') {
-          value(`${path}[${k}]`);
-          continue;
-        }
-        const at = i;
-        const name = string();
-        ws();
-        i++; // ':'
-        const here = path ? `${path}.${name}` : name;
-        const first = seen.get(name);
-        if (first === undefined) seen.set(name, at);
-        else out.push({ path: here, at, first });
-        value(here);
-      }
-    }
-    if (c === '"') string();
-    else while (i < text.length && !/[\s,\]}]/.test(text[i]!)) i++;
-  };
-  value('');
-  return out;
-}
 
 /**
  * Where `bytes` are not UTF-8: the offset of each byte that starts no valid UTF-8 character (a
@@ -182,13 +128,17 @@ export function parseConfigText(text: string, file: string): ReadResult {
       const doc: unknown = JSON.parse(body);
       // JSON.parse keeps the last of two equal member names silently: a config must say one thing.
       // Each one given twice is a problem at its place; the rest of the file is still checked.
-      const limit = scanJson(body, { maxDepth: 256, maxKeys: 1_000_000 });
-      if (limit && limit.reason !== 'duplicate_key') return { ok: false, problems: [{ path: file, message: `JSON: ${limit.detail}` }] };
-      const twice: Problem[] = (limit ? duplicateKeys(body) : []).map((d) => {
-        const { line, column } = lineColumn(body, d.at);
-        const first = lineColumn(body, d.first);
-        return { path: `${file}:${line}:${column}`, message: `JSON: ${d.path} appears twice in the same object (first at line ${first.line}, column ${first.column}); give it once` };
+      const twice: Problem[] = [];
+      const limit = scanJson(body, {
+        maxDepth: 256,
+        maxKeys: 1_000_000,
+        onDuplicate: (path, at, firstAt) => {
+          const { line, column } = lineColumn(body, at);
+          const first = lineColumn(body, firstAt);
+          twice.push({ path: `${file}:${line}:${column}`, message: `JSON: ${path} appears twice in the same object (first at line ${first.line}, column ${first.column}); give it once` });
+        },
       });
+      if (limit) return { ok: false, problems: [{ path: file, message: `JSON: ${limit.detail}` }] };
       return forbiddenKeys(doc, file, twice);
     } catch (e) {
       const where = jsonSyntaxError(body);

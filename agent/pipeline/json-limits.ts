@@ -27,6 +27,11 @@ export interface ScanLimits {
   maxDepth: number;
   /** Most member names allowed in the whole document, all levels together. */
   maxKeys: number;
+  /**
+   * When given, a duplicate member name is reported here (its dotted path, the offset of its quoted
+   * name and of the first one) and the scan goes on, instead of ending with `duplicate_key`.
+   */
+  onDuplicate?: (path: string, at: number, firstAt: number) => void;
 }
 
 const QUOTE = 0x22;
@@ -159,8 +164,10 @@ export function scanJson(s: string, limits: ScanLimits): ScanError | null {
         for (let x = bases[depth]!; x < top; x++) {
           if (hashes[x] !== h) continue;
           name ??= s.slice(k + 1, j);
-          if (decodeName(s, ats[x]!, ends[x]!) === name)
-            return { reason: 'duplicate_key', detail: `${shorten(pathAt(s, depth, name))} appears twice in the same object` };
+          if (decodeName(s, ats[x]!, ends[x]!) !== name) continue;
+          if (!limits.onDuplicate) return { reason: 'duplicate_key', detail: `${shorten(pathAt(s, depth, name))} appears twice in the same object` };
+          limits.onDuplicate(pathAt(s, depth, name), k, ats[x]!);
+          break;
         }
         hashes[top] = h;
         ats[top] = k;
